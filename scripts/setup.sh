@@ -1,0 +1,36 @@
+#!/bin/bash
+# Install everything dockyard and its tests need on Debian 12, idempotently:
+# Debian packages (only those missing; apt-get update only when something is missing),
+# a venv from Debian's python3 (fast start-up) with dockyard installed editable.
+# Usage: scripts/setup.sh [test]   -- "test" adds the test tools and test-only packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+PKGS="python3 python3-venv busybox-static debootstrap iproute2 nftables libseccomp2 git curl ca-certificates xz-utils"
+TEST_PKGS="skopeo umoci runc crun docker-registry tmux apache2-utils"
+want="$PKGS"
+[ "${1:-}" = test ] && want="$want $TEST_PKGS"
+missing=""
+for p in $want; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "[setup] installing Debian packages:$missing"
+  apt-get update -qq
+  # policy-rc.d may refuse to start services during install; dockyard starts what it needs itself
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+extra=""
+[ "${1:-}" = test ] && extra="[test]"
+stamp=.venv/.installed$extra
+if [ ! -x .venv/bin/python ]; then
+  /usr/bin/python3 -m venv .venv
+fi
+if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "[setup] installing Python packages into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check -e ".$extra" 2>&1 | grep -v -E "^WARNING: Location|^$" || true
+  .venv/bin/python -c "import dockyard, click, rich, isal, zstandard" 
+  touch "$stamp"
+fi

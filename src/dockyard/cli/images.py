@@ -1,0 +1,319 @@
+"""Image commands: images, inspect, tag, rmi, history, import, save, load, image prune/bootstrap/tree."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from dockyard.cli.options import confirm, emit, filter_option, format_option, parse_filters
+
+IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedSince": "CREATED",
+                 "CreatedAt": "CREATED AT", "Size": "SIZE", "Digest": "DIGEST", "Containers": "CONTAINERS"}
+HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
+                   "Size": "SIZE", "Comment": "COMMENT"}
+
+
+def go_time(epoch: float) -> str:
+    """Go's default time.Time format, which docker's CreatedAt columns print."""
+    return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(epoch))
+
+
+def since(epoch: float) -> str:
+    from dockyard.cli.formatting import human_duration
+    if not epoch:
+        return "N/A"
+    return human_duration(max(0.0, time.time() - epoch)) + " ago"
+
+
+@click.command("images", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("reference", required=False)
+@click.option("--all", "-a", "all_", is_flag=True, help="Show all images (default hides intermediate images).")
+@click.option("--quiet", "-q", is_flag=True, help="Only show image IDs.")
+@click.option("--digests", is_flag=True, help="Show digests.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@filter_option
+@format_option
+@click.pass_obj
+def images_cmd(obj, reference, all_, quiet, digests, no_trunc, filters, fmt) -> None:
+    """List images."""
+    from dockyard.cli.formatting import human_size, render
+    from dockyard.images.service import ref_matches
+    from dockyard.images.views import summary_rows
+
+    eng = obj.engine
+    flt = parse_filters(filters)
+    if reference:
+        flt.setdefault("reference", []).append(reference)
+    rows, seen = [], set()
+    patterns = flt.get("reference", [])
+    for img in eng.images.list(filters=flt):
+        for r in summary_rows(eng.images, img):
+            if patterns and not any(ref_matches(f"{r['Repository']}:{r['Tag']}", p) for p in patterns):
+                continue
+            if quiet:
+                if img.id not in seen:
+                    seen.add(img.id)
+                    rows.append(img.id if no_trunc else img.short_id)
+                continue
+            rows.append({
+                "ID": r["ID"] if no_trunc else r["ID"][7:19], "Repository": r["Repository"], "Tag": r["Tag"],
+                "Digest": r["Digest"], "CreatedSince": since(r["CreatedAt"]), "CreatedAt": go_time(r["CreatedAt"]),
+                "Size": human_size(r["Size"]), "Containers": "N/A", "SharedSize": "N/A", "UniqueSize": "N/A",
+                "VirtualSize": human_size(r["Size"]),
+            })
+    if quiet:
+        for r in rows:
+            click.echo(r)
+        return
+    if digests:
+        default = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    else:
+        default = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    out = render(fmt, rows, default, headers=IMAGE_HEADERS)
+    emit(out)
+
+
+def inspect_images(obj, names: tuple[str, ...], fmt: str | None) -> None:
+    """`inspect` of images; prints what it found, then fails for what it did not, like docker."""
+    from dockyard.errors import NotFound
+    from dockyard.images.views import inspect
+
+    eng = obj.engine
+    docs, missing = [], []
+    for name in names:
+        img = eng.images.find(name)
+        if img is None:
+            missing.append(name)
+        else:
+            docs.append(inspect(eng.images, img))
+    _print_docs(docs, fmt)
+    if missing:
+        raise NotFound("No such image: " + ", ".join(missing))
+
+
+def _print_docs(docs: list[dict], fmt: str | None) -> None:
+    if fmt:
+        from dockyard.cli.formatting import render
+        if fmt == "json":
+            fmt = "{{json .}}"
+        out = render(fmt, docs, "")
+        emit(out)
+    else:
+        click.echo(json.dumps(docs, indent=4))
+
+
+@click.command("inspect")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--format", "-f", "fmt", metavar="TEMPLATE", help="Format output using a Go template.")
+@click.option("--type", "type_", type=click.Choice(["image"]), help="Only look for this type of object.")
+@click.pass_obj
+def image_inspect_cmd(obj, names, fmt, type_) -> None:
+    """Display detailed information on one or more images."""
+    inspect_images(obj, names, fmt)
+
+
+@click.command("tag")
+@click.argument("source")
+@click.argument("target")
+@click.pass_obj
+def tag_cmd(obj, source, target) -> None:
+    """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."""
+    obj.engine.images.tag(source, target)
+
+
+@click.command("rmi")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--force", "-f", is_flag=True, help="Force removal of the image.")
+@click.option("--no-prune", is_flag=True, help="Do not delete untagged parents.")
+@click.pass_obj
+def rmi_cmd(obj, names, force, no_prune) -> None:
+    """Remove one or more images."""
+    from dockyard.errors import DockyardError
+
+    errors = []
+    for name in names:
+        try:
+            for verb, what in obj.engine.images.remove(name, force=force):
+                click.echo(f"{verb}: {what}")
+        except DockyardError as e:
+            errors.append(e)
+    if errors:
+        for e in errors[:-1]:
+            click.echo(f"Error: {e.message}", err=True)
+        raise errors[-1]
+
+
+@click.command("history")
+@click.argument("name")
+@click.option("--human", "-H", type=bool, default=True, help="Print sizes and dates in human readable format.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("--quiet", "-q", is_flag=True, help="Only show image IDs.")
+@format_option
+@click.pass_obj
+def history_cmd(obj, name, human, no_trunc, quiet, fmt) -> None:
+    """Show the history of an image."""
+    from dockyard.cli.formatting import human_size, render
+    from dockyard.images.views import history
+
+    eng = obj.engine
+    rows = history(eng.images, eng.images.get(name))
+    if quiet:
+        for r in rows:
+            click.echo(r["Id"] if no_trunc or r["Id"] == "<missing>" else r["Id"][7:19])
+        return
+    out_rows = []
+    for r in rows:
+        created_by = r["CreatedBy"]
+        if not no_trunc and len(created_by) > 45:
+            created_by = created_by[:44] + "…"
+        out_rows.append({
+            "ID": r["Id"] if no_trunc or r["Id"] == "<missing>" else r["Id"][7:19],
+            "CreatedSince": since(r["Created"]) if human else go_time(r["Created"]),
+            "CreatedAt": go_time(r["Created"]),
+            "CreatedBy": created_by,
+            "Size": human_size(r["Size"]) if human else str(r["Size"]),
+            "Comment": r["Comment"],
+        })
+    default = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+    out = render(fmt, out_rows, default, headers=HISTORY_HEADERS)
+    emit(out)
+
+
+@click.command("import")
+@click.argument("source")
+@click.argument("reference", required=False)
+@click.option("--change", "-c", "changes", multiple=True, help="Apply Dockerfile instruction to the created image.")
+@click.option("--message", "-m", default="", help="Set commit message for imported image.")
+@click.option("--platform", help="Set platform if server is multi-platform capable.")
+@click.pass_obj
+def import_cmd(obj, source, reference, changes, message, platform) -> None:
+    """Import the contents from a tarball to create a filesystem image."""
+    from dockyard.build.changes import apply_changes
+    from dockyard.images.importer import import_tarball, open_source
+    from dockyard.oci.reference import parse_normalized
+
+    ref = parse_normalized(reference) if reference else None
+    container_config = apply_changes({}, changes)
+    eng = obj.engine
+    stream, name = open_source(source)
+    with eng.lock.shared():
+        digest = import_tarball(eng.content, stream, container_config=container_config, message=message, source_name=name)
+        img = eng.images.add_image(digest, [ref] if ref else [])
+    click.echo(img.id)
+
+
+@click.command("save")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--output", "-o", metavar="FILE", help="Write to a file, instead of STDOUT.")
+@click.option("--format", "fmt", type=click.Choice(["docker", "oci"]), default="docker",
+              help="docker-archive (default, what `docker save` writes) or an OCI image layout tar.")
+@click.pass_obj
+def save_cmd(obj, names, output, fmt) -> None:
+    """Save one or more images to a tar archive (streamed to STDOUT by default)."""
+    from dockyard.errors import InvalidArgument
+    from dockyard.images.archive import save, save_to_path
+
+    eng = obj.engine
+    if output:
+        save_to_path(eng.images, list(names), output, fmt=fmt)
+        return
+    if sys.stdout.isatty():
+        raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    save(eng.images, list(names), sys.stdout.buffer, fmt=fmt)
+
+
+@click.command("load")
+@click.option("--input", "-i", "input_", metavar="FILE", help="Read from tar archive file, instead of STDIN.")
+@click.option("--quiet", "-q", is_flag=True, help="Suppress the load output.")
+@click.pass_obj
+def load_cmd(obj, input_, quiet) -> None:
+    """Load an image from a tar archive or STDIN."""
+    from dockyard.errors import InvalidArgument, NotFound
+    from dockyard.images.archive import load
+
+    if input_:
+        try:
+            stream = open(input_, "rb")
+        except FileNotFoundError:
+            raise NotFound(f"open {input_}: no such file or directory") from None
+    else:
+        if sys.stdin.isatty():
+            raise InvalidArgument("requested load from stdin, but stdin is empty")
+        stream = sys.stdin.buffer
+    with stream:
+        lines = load(obj.engine.images, stream)
+    if not quiet:
+        for line in lines:
+            click.echo(line)
+
+
+@click.command("prune")
+@click.option("--all", "-a", "all_", is_flag=True, help="Remove all unused images, not just dangling ones.")
+@click.option("--force", "-f", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE", help="Provide filter values (e.g. until=24h).")
+@click.pass_obj
+def image_prune_cmd(obj, all_, force, filters) -> None:
+    """Remove unused images."""
+    from dockyard.cli.formatting import human_size
+
+    warning = ("WARNING! This will remove all images without at least one container associated to them."
+               if all_ else "WARNING! This will remove all dangling images.")
+    if not confirm(warning, force):
+        return
+    lines, freed = obj.engine.images.prune(all=all_)
+    if lines:
+        click.echo("Deleted Images:")
+        for verb, what in lines:
+            click.echo(f"{verb.lower()}: {what}")
+        click.echo()
+    click.echo(f"Total reclaimed space: {human_size(freed)}")
+
+
+@click.command("bootstrap")
+@click.argument("distro")
+@click.argument("tag", required=False)
+@click.option("--mirror", metavar="URL", help="Debian mirror (default: the one the host's apt uses).")
+@click.option("--variant", default="minbase", show_default=True, help="debootstrap variant.")
+@click.pass_obj
+def bootstrap_cmd(obj, distro, tag, mirror, variant) -> None:
+    """Create a base image without a registry: `busybox [TAG]` or `debian:SUITE`."""
+    from dockyard.images.bootstrap import bootstrap
+    from dockyard.oci.reference import parse_normalized
+
+    name = distro.split(":", 1)[0]
+    ref = parse_normalized(f"{name}:{tag}" if tag else distro)
+    eng = obj.engine
+    with eng.lock.shared():
+        digest = bootstrap(eng.content, distro, mirror=mirror, variant=variant,
+                           log=lambda s: click.echo(s, err=True))
+        img = eng.images.add_image(digest, [ref])
+    click.echo(f"{ref.familiar} {img.id}")
+
+
+@click.command("tree")
+@click.pass_obj
+def tree_cmd(obj) -> None:
+    """Draw how local images share layers."""
+    from dockyard.cli.formatting import human_size
+    from dockyard.images.tree import build, render
+
+    out = render(build(obj.engine.images), human_size)
+    emit(out)
+
+
+def register(cli: click.Group) -> None:
+    image = click.Group("image", help="Manage images.")
+    ls = click.Command("ls", callback=images_cmd.callback, params=images_cmd.params, help="List images.")
+    image.add_command(ls)
+    image.add_command(ls, "list")
+    for cmd, name in ((image_inspect_cmd, "inspect"), (rmi_cmd, "rm"), (tag_cmd, "tag"), (history_cmd, "history"),
+                      (import_cmd, "import"), (save_cmd, "save"), (load_cmd, "load"), (image_prune_cmd, "prune"),
+                      (bootstrap_cmd, "bootstrap"), (tree_cmd, "tree")):
+        image.add_command(cmd, name)
+    cli.add_command(image)
+    for cmd in (images_cmd, tag_cmd, rmi_cmd, history_cmd, import_cmd, save_cmd, load_cmd):
+        cli.add_command(cmd)
+    cli.add_command(image_inspect_cmd, "inspect")

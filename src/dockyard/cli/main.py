@@ -1,0 +1,94 @@
+"""The `dockyard` command: docker's grammar over an in-process Engine.
+
+Failures print one line and exit 125, as docker does; a traceback only with
+`--log-level debug`. Commands live in modules by topic and import what they need lazily.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from dockyard import __version__
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class Obj:
+    """Global options, and the Engine built from them on first use."""
+
+    def __init__(self, root: str | None, run_dir: str | None, log_level: str, storage_driver: str | None) -> None:
+        self.root, self.run_dir, self.log_level, self.storage_driver = root, run_dir, log_level, storage_driver
+        self._engine = None
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from dockyard.engine import Engine
+            self._engine = Engine(self.root, self.run_dir, self.storage_driver)
+        return self._engine
+
+
+@click.group(context_settings=CONTEXT)
+@click.option("--root", envvar="DOCKYARD_ROOT", metavar="DIR", help="Where images and containers live [/var/lib/dockyard].")
+@click.option("--run-dir", envvar="DOCKYARD_RUN_DIR", metavar="DIR", help="Runtime state: mounts, sockets [/run/dockyard].")
+@click.option("--log-level", "-l", type=click.Choice(["debug", "info", "warn", "error", "fatal"]), default="info",
+              help="How much to say; `debug` also shows tracebacks.")
+@click.option("--storage-driver", "-s", metavar="NAME", help="overlay (default) or vfs; fixed per root at first use.")
+@click.version_option(__version__, "-v", "--version", message="dockyard version %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, root, run_dir, log_level, storage_driver) -> None:
+    """A container engine: images, containers, builds and a registry, the docker way."""
+    ctx.obj = Obj(root, run_dir, log_level, storage_driver)
+
+
+def _register() -> None:
+    from dockyard.cli import images, system
+    images.register(cli)
+    system.register(cli)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: turn every expected failure into one line and docker's exit codes."""
+    from dockyard.errors import DockyardError
+
+    _register()
+    debug = "debug" in (argv or sys.argv)
+    try:
+        rv = cli.main(args=argv, prog_name="dockyard", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        click.echo(f"dockyard: {e.format_message()}", err=True)
+        click.echo("See 'dockyard --help'.", err=True)
+        sys.exit(125)
+    except DockyardError as e:
+        if debug:
+            raise
+        click.echo(f"Error: {e.message}", err=True)
+        sys.exit(125)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
+    except OSError as e:
+        if debug:
+            raise
+        click.echo(f"Error: {e.strerror or e}{': ' + e.filename if getattr(e, 'filename', None) else ''}", err=True)
+        sys.exit(125)
+    except Exception as e:  # a bug: still one line, with the way to see more
+        if debug:
+            raise
+        click.echo(f"Error: internal error: {type(e).__name__}: {e} (run with --log-level debug for the traceback)", err=True)
+        sys.exit(125)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""The Engine: one object that wires the services over a root and a run dir.
+
+Every front end (CLI, API server, hub) talks to an Engine and nothing else, so they all see
+the same state the same way. Services are built on first use: `dockyard images` should not
+pay for what `dockyard run` needs.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from dockyard.errors import InvalidArgument
+
+DEFAULT_ROOT = "/var/lib/dockyard"
+DEFAULT_RUN_DIR = "/run/dockyard"
+DEFAULT_DRIVER = "overlay"
+
+
+class Engine:
+    def __init__(self, root: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
+                 storage_driver: str | None = None) -> None:
+        self.root = Path(root or os.environ.get("DOCKYARD_ROOT") or DEFAULT_ROOT).absolute()
+        self.run_dir = Path(run_dir or os.environ.get("DOCKYARD_RUN_DIR") or DEFAULT_RUN_DIR).absolute()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._requested_driver = storage_driver
+
+    @cached_property
+    def storage_driver(self) -> str:
+        """Fixed for a root at first use: mixing drivers on one root would corrupt layers."""
+        from dockyard.snapshots import DRIVERS
+
+        marker = self.root / "storage-driver"
+        try:
+            current = marker.read_text().strip()
+        except FileNotFoundError:
+            current = ""
+        wanted = self._requested_driver or current or DEFAULT_DRIVER
+        if wanted not in DRIVERS:
+            raise InvalidArgument(f"unknown storage driver {wanted!r}: choose one of {', '.join(DRIVERS)}")
+        if current and wanted != current:
+            raise InvalidArgument(
+                f"root {self.root} uses the {current} storage driver; use --storage-driver {current} or another --root"
+            )
+        if not current:
+            tmp = marker.with_name(f".storage-driver.{os.getpid()}")
+            tmp.write_text(wanted + "\n")
+            os.replace(tmp, marker)
+        return wanted
+
+    @cached_property
+    def content(self):
+        from dockyard.store.content import ContentStore
+        return ContentStore(self.root)
+
+    @cached_property
+    def db(self):
+        from dockyard.store.metadata import MetadataDB
+        return MetadataDB(self.root / "dockyard.db")
+
+    @cached_property
+    def lock(self):
+        from dockyard.store.lock import RootLock
+        return RootLock(self.root)
+
+    @cached_property
+    def snapshots(self):
+        from dockyard.snapshots import get_snapshotter
+        return get_snapshotter(self.storage_driver, self.root, self.db)
+
+    @cached_property
+    def images(self):
+        from dockyard.images.service import ImageService
+        return ImageService(self.content, self.db, self.snapshots, self.lock)

@@ -1,0 +1,325 @@
+"""The image service: images, tags and layers in the store, and their life from load to removal.
+
+Every way an image arrives (bootstrap, import, load, pull, build, commit) ends in `add_image`,
+which unpacks the layers into shared snapshots and records the image in one transaction, so
+an image is either listed whole or not at all.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+import time
+from typing import Callable, Iterable
+
+from dockyard.errors import Conflict, CorruptContent, InvalidArgument, NotFound
+from dockyard.images.model import Image
+from dockyard.oci import mediatypes as mt
+from dockyard.oci.image import chain_id, loads_document, validate_config, validate_manifest
+from dockyard.oci.reference import Reference, looks_like_id, parse, parse_normalized
+from dockyard.snapshots import Snapshotter
+from dockyard.store.content import ContentStore
+from dockyard.store.lock import RootLock
+from dockyard.store.metadata import MetadataDB
+
+
+class ImageService:
+    def __init__(self, content: ContentStore, db: MetadataDB, snapshots: Snapshotter, lock: RootLock) -> None:
+        self.content = content
+        self.db = db
+        self.snapshots = snapshots
+        self.lock = lock
+        # Services above this layer (containers, build cache) register here who else holds an
+        # image or its content, so rmi refuses images in use and GC keeps what they need.
+        self.users_of: list[Callable[[str], list[str]]] = []
+        self.extra_roots: list[Callable[[], tuple[set[str], set[str]]]] = []
+
+    # -- reading documents -----------------------------------------------------------------
+    def manifest(self, image: Image) -> dict:
+        return validate_manifest(loads_document(self.content.read(image.manifest_digest), "manifest"))
+
+    def config(self, image: Image) -> dict:
+        return validate_config(loads_document(self.content.read(image.id), "image config"))
+
+    def top_layer(self, image: Image) -> str:
+        """Chain ID of the image's top layer: the parent snapshot of its containers."""
+        parent = ""
+        for d in self.config(image)["rootfs"]["diff_ids"]:
+            parent = chain_id(parent, d)
+        return parent
+
+    # -- lookup ----------------------------------------------------------------------------
+    def _load(self, image_id: str) -> Image | None:
+        row = self.db.one("SELECT * FROM images WHERE id=?", (image_id,))
+        if row is None:
+            return None
+        img = Image(**dict(row))
+        img.tags = [r[0] for r in self.db.query("SELECT name FROM tags WHERE image_id=? ORDER BY name", (image_id,))]
+        img.repo_digests = [
+            f"{r[0]}@{r[1]}"
+            for r in self.db.query("SELECT repository, digest FROM repo_digests WHERE image_id=? ORDER BY repository", (image_id,))
+        ]
+        return img
+
+    def find(self, name: str) -> Image | None:
+        """Resolve a reference, a full or short ID, or `repo@digest`, the way docker does."""
+        if looks_like_id(name):
+            hexpart = name[7:] if name.startswith("sha256:") else name
+            rows = self.db.query("SELECT id FROM images WHERE id LIKE ?", (f"sha256:{hexpart}%",))
+            if len(rows) == 1:
+                return self._load(rows[0][0])
+            if len(rows) > 1:
+                raise InvalidArgument(f"image ID prefix {name!r} is ambiguous: give more characters")
+            if len(hexpart) == 64:
+                return None
+        try:
+            ref = parse_normalized(name)
+        except InvalidArgument:
+            if looks_like_id(name):
+                return None
+            raise
+        if ref.digest:
+            row = self.db.one("SELECT image_id FROM repo_digests WHERE repository=? AND digest=?", (ref.repository, ref.digest))
+            if row is None:
+                row = self.db.one("SELECT id FROM images WHERE manifest_digest=?", (ref.digest,))
+        else:
+            row = self.db.one("SELECT image_id FROM tags WHERE name=?", (str(ref),))
+        return self._load(row[0]) if row else None
+
+    def get(self, name: str) -> Image:
+        img = self.find(name)
+        if img is None:
+            raise NotFound(f"No such image: {name}")
+        return img
+
+    def list(self, *, filters: dict[str, list[str]] | None = None) -> list[Image]:
+        filters = filters or {}
+        for key in filters:
+            if key not in ("dangling", "reference", "before", "since", "label"):
+                raise InvalidArgument(f"invalid filter {key!r}: use dangling, reference, before, since or label")
+        images = [self._load(r[0]) for r in self.db.query("SELECT id FROM images ORDER BY created DESC")]
+        images = [i for i in images if i is not None]
+        if "dangling" in filters:
+            want = filters["dangling"][-1].lower() in ("true", "1")
+            images = [i for i in images if (not i.tags) == want]
+        if "reference" in filters:
+            pats = filters["reference"]
+            images = [i for i in images if any(ref_matches(t, p) for t in i.tags for p in pats)]
+        for key, cmp in (("before", lambda a, b: a < b), ("since", lambda a, b: a > b)):
+            if key in filters:
+                pivot = self.get(filters[key][-1])
+                images = [i for i in images if cmp(i.created, pivot.created)]
+        if "label" in filters:
+            images = [i for i in images if all(_label_matches(self.config(i), f) for f in filters["label"])]
+        return images
+
+    # -- adding ----------------------------------------------------------------------------
+    def add_image(
+        self,
+        manifest_digest: str,
+        tags: Iterable[Reference] = (),
+        repo_digest: Reference | None = None,
+    ) -> Image:
+        """Unpack a manifest whose blobs are in the content store, then record and tag it."""
+        raw = self.content.read(manifest_digest)
+        man = validate_manifest(loads_document(raw, f"manifest {manifest_digest}"))
+        media_type = man.get("mediaType") or mt.OCI_MANIFEST
+        config_digest = man["config"]["digest"]
+        if not self.content.exists(config_digest):
+            raise CorruptContent(f"manifest {manifest_digest} refers to config {config_digest}, which is missing")
+        cfg = validate_config(loads_document(self.content.read(config_digest), f"image config {config_digest}"))
+        diff_ids = cfg["rootfs"]["diff_ids"]
+        if len(diff_ids) != len(man["layers"]):
+            raise CorruptContent(
+                f"image config lists {len(diff_ids)} layers but manifest {manifest_digest} has {len(man['layers'])}"
+            )
+        for desc in man["layers"]:
+            if not self.content.exists(desc["digest"]):
+                raise CorruptContent(f"manifest {manifest_digest} refers to layer {desc['digest']}, which is missing")
+        with self.lock.shared():
+            size = self.unpack(man["layers"], diff_ids)
+            with self.db.write() as c:
+                c.execute(
+                    "INSERT OR IGNORE INTO images(id, manifest_digest, manifest_media_type, created, size) VALUES (?,?,?,?,?)",
+                    (config_digest, manifest_digest, media_type, time.time(), size),
+                )
+                for ref in tags:
+                    c.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?,?)", (str(ref), config_digest))
+                if repo_digest is not None:
+                    c.execute(
+                        "INSERT OR REPLACE INTO repo_digests(repository, digest, image_id) VALUES (?,?,?)",
+                        (repo_digest.repository, repo_digest.digest, config_digest),
+                    )
+        return self.get(config_digest)
+
+    def unpack(self, layers: list[dict], diff_ids: list[str]) -> int:
+        """Apply every layer not already present as a committed snapshot; return the image's size."""
+        from dockyard.layers.apply import apply_layer
+
+        parent, total = "", 0
+        for desc, diff_id in zip(layers, diff_ids):
+            key = chain_id(parent, diff_id)
+            snap = self.snapshots.get(key)
+            if snap is None:
+                tmp = self.snapshots.start_layer(parent)
+                try:
+                    with self.content.open(desc["digest"]) as f:
+                        stats = apply_layer(f, tmp / "fs", whiteout_mode=self.snapshots.whiteout_mode)
+                    if stats.diff_id != diff_id:
+                        raise CorruptContent(
+                            f"layer {desc['digest']} unpacks to {stats.diff_id}, but the image config says {diff_id}"
+                        )
+                    try:
+                        snap = self.snapshots.publish(tmp, key, parent, "committed", diff_id, stats.size)
+                    except Conflict:  # another process unpacked the same layer meanwhile
+                        snap = self.snapshots.need(key)
+                except BaseException:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise
+            total += snap.size
+            parent = key
+        return total
+
+    # -- tags ------------------------------------------------------------------------------
+    def tag(self, source: str, target: str) -> Reference:
+        img = self.get(source)
+        ref = parse_normalized(target)
+        if ref.digest:
+            raise InvalidArgument(f"refusing to create a tag with a digest reference: {target}")
+        with self.db.write() as c:
+            c.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?,?)", (str(ref), img.id))
+        return ref
+
+    def remove(self, name: str, *, force: bool = False, prune: bool = True) -> list[tuple[str, str]]:
+        """`docker rmi`: untag, and delete the image when no tag is left; returns docker's
+        ("Untagged"|"Deleted", what) lines. An image a container uses is refused unless forced
+        (and even then only untagged, as docker does)."""
+        img = self.get(name)
+        out: list[tuple[str, str]] = []
+        users = self.users(img.id)
+        by_id = looks_like_id(name) and not any(t.endswith(":" + name) for t in img.tags)
+        if by_id and len(img.tags) > 1 and not force:
+            raise Conflict(
+                f"conflict: unable to delete {img.short_id} (must be forced) - image is referenced in multiple repositories"
+            )
+        if by_id:
+            untag = list(img.tags)
+            if users and not force:
+                raise Conflict(
+                    f"conflict: unable to delete {img.short_id} (must be forced) - image is being used by container {users[0][:12]}"
+                )
+        else:
+            untag = [str(parse_normalized(name))]
+            if len(img.tags) <= 1 and users and not force:
+                raise Conflict(
+                    f"conflict: unable to remove repository reference \"{name}\" (must force) - container {users[0][:12]} is using its referenced image {img.short_id}"
+                )
+        with self.db.write() as c:
+            for t in untag:
+                c.execute("DELETE FROM tags WHERE name=?", (t,))
+                out.append(("Untagged", familiar(t)))
+            left = c.execute("SELECT COUNT(*) FROM tags WHERE image_id=?", (img.id,)).fetchone()[0]
+            if left == 0 and not users:
+                for rd in img.repo_digests:
+                    out.append(("Untagged", familiar(rd)))
+                c.execute("DELETE FROM repo_digests WHERE image_id=?", (img.id,))
+                c.execute("DELETE FROM images WHERE id=?", (img.id,))
+                out.append(("Deleted", img.id))
+        if prune:
+            self.collect_garbage()
+        return out
+
+    def users(self, image_id: str) -> list[str]:
+        """IDs of containers (or other holders) that use the image."""
+        found: list[str] = []
+        for fn in self.users_of:
+            found.extend(fn(image_id))
+        return found
+
+    def prune(self, *, all: bool = False) -> tuple[list[tuple[str, str]], int]:
+        """Remove dangling images (or, with `all`, every image no container uses)."""
+        before = self.disk_usage()
+        out: list[tuple[str, str]] = []
+        for img in self.list():
+            if (img.tags and not all) or self.users(img.id):
+                continue
+            for t in img.tags:
+                out.extend(self.remove(t, force=True, prune=False))
+            if not img.tags:
+                out.extend(self.remove(img.id, force=True, prune=False))
+        self.collect_garbage()
+        return out, max(0, before - self.disk_usage())
+
+    # -- garbage collection ----------------------------------------------------------------
+    def referenced(self) -> tuple[set[str], set[str]]:
+        """Blobs and committed snapshot keys that some image still needs."""
+        blobs: set[str] = set()
+        keys: set[str] = set()
+        for row in self.db.query("SELECT id, manifest_digest FROM images"):
+            blobs.update((row[0], row[1]))
+            try:
+                man = validate_manifest(loads_document(self.content.read(row[1]), "manifest"))
+                cfg = validate_config(loads_document(self.content.read(row[0]), "image config"))
+            except (NotFound, CorruptContent):
+                continue
+            blobs.update(d["digest"] for d in man["layers"])
+            parent = ""
+            for d in cfg["rootfs"]["diff_ids"]:
+                parent = chain_id(parent, d)
+                keys.add(parent)
+        for extra in self.extra_roots:
+            b, k = extra()
+            blobs |= b
+            keys |= k
+        return blobs, keys
+
+    def collect_garbage(self) -> int:
+        """Delete blobs and layers nothing references; returns bytes freed. Takes the root lock
+        exclusively, so it never races a process that is adding content."""
+        freed = 0
+        with self.lock.exclusive():
+            blobs, keys = self.referenced()
+            for snap in sorted(self.snapshots.all(), key=lambda s: -len(self.snapshots.chain(s.key))):
+                if snap.kind == "committed" and snap.key not in keys:
+                    if self.db.one("SELECT 1 FROM snapshots WHERE parent=?", (snap.key,)):
+                        continue
+                    freed += snap.size
+                    self.snapshots.remove(snap.key)
+            for digest in list(self.content.digests()):
+                if digest not in blobs:
+                    try:
+                        freed += self.content.size(digest)
+                    except NotFound:
+                        continue
+                    self.content.delete(digest)
+        return freed
+
+    def disk_usage(self, only: list[Image] | None = None) -> int:
+        """Unpacked bytes of all layers, or of those `only` these images use; shared layers count once."""
+        if only is None:
+            return sum(s.size for s in self.snapshots.all() if s.kind == "committed")
+        keys = {s.key for img in only for s in self.snapshots.chain(self.top_layer(img))}
+        return sum(self.snapshots.need(k).size for k in keys)
+
+
+def familiar(name: str) -> str:
+    """The short form docker prints (`busybox:latest`), or the text itself if it is no reference."""
+    try:
+        return parse(name).familiar
+    except InvalidArgument:
+        return name
+
+
+def ref_matches(tag: str, pattern: str) -> bool:
+    """docker's `reference=` filter: a glob against the short or full name, with or without tag."""
+    ref = parse(tag)
+    candidates = [ref.familiar, ref.familiar_repository, str(ref), ref.repository]
+    return any(fnmatch.fnmatchcase(c, pattern) for c in candidates)
+
+
+def _label_matches(cfg: dict, flt: str) -> bool:
+    labels = (cfg.get("config") or {}).get("Labels") or {}
+    if "=" in flt:
+        k, v = flt.split("=", 1)
+        return labels.get(k) == v
+    return flt in labels

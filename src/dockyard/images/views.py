@@ -1,0 +1,98 @@
+"""Docker-shaped views of an image: `image inspect`, `history`, the rows of `images`.
+
+Shared by the CLI and the Engine API so both print exactly what Docker users parse.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from dockyard.images.model import Image
+from dockyard.images.service import ImageService
+from dockyard.oci.image import chain_id
+from dockyard.oci.reference import parse
+
+_CONFIG_DEFAULTS = {
+    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
+    "Cmd": None, "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+    "OnBuild": None, "Labels": None,
+}
+
+
+def created_epoch(created: str | None) -> int:
+    if not created:
+        return 0
+    try:
+        return int(datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0
+
+
+def layer_sizes(images: ImageService, image: Image) -> list[int]:
+    parent, out = "", []
+    for d in images.config(image)["rootfs"]["diff_ids"]:
+        parent = chain_id(parent, d)
+        snap = images.snapshots.get(parent)
+        out.append(snap.size if snap else 0)
+    return out
+
+
+def inspect(images: ImageService, image: Image) -> dict:
+    cfg = images.config(image)
+    top = images.top_layer(image)
+    graph = {}
+    if top and images.snapshots.get(top):
+        lowers = [str(images.snapshots.root / s.dir / "fs") for s in images.snapshots.chain(top)]
+        graph = {"MergedDir": "", "UpperDir": lowers[0], "LowerDir": ":".join(lowers[1:]), "WorkDir": ""}
+    return {
+        "Id": image.id,
+        "RepoTags": [parse(t).familiar for t in image.tags],
+        "RepoDigests": [parse(r).familiar for r in image.repo_digests],
+        "Parent": "",
+        "Comment": (cfg.get("history") or [{}])[-1].get("comment", "") if cfg.get("history") else "",
+        "Created": cfg.get("created", ""),
+        "DockerVersion": cfg.get("docker_version", ""),
+        "Author": cfg.get("author", ""),
+        "Config": {**_CONFIG_DEFAULTS, **(cfg.get("config") or {})},
+        "Architecture": cfg.get("architecture", ""),
+        **({"Variant": cfg["variant"]} if cfg.get("variant") else {}),
+        "Os": cfg.get("os", ""),
+        "Size": image.size,
+        "GraphDriver": {"Data": graph, "Name": images.snapshots.name},
+        "RootFS": {"Type": "layers", "Layers": list(cfg["rootfs"]["diff_ids"])},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    }
+
+
+def history(images: ImageService, image: Image) -> list[dict]:
+    """Newest first, as the Engine API returns it: {Id, Created, CreatedBy, Tags, Size, Comment}."""
+    cfg = images.config(image)
+    sizes = iter(layer_sizes(images, image))
+    rows = []
+    entries = cfg.get("history") or [{"created": cfg.get("created")} for _ in cfg["rootfs"]["diff_ids"]]
+    for h in entries:
+        size = 0 if h.get("empty_layer") else next(sizes, 0)
+        rows.append({"Id": "<missing>", "Created": created_epoch(h.get("created")), "CreatedBy": h.get("created_by", ""),
+                     "Tags": None, "Size": size, "Comment": h.get("comment", "")})
+    rows.reverse()
+    if rows:
+        rows[0]["Id"] = image.id
+        rows[0]["Tags"] = [parse(t).familiar for t in image.tags] or None
+    return rows
+
+
+def summary_rows(images: ImageService, image: Image) -> list[dict]:
+    """One row per tag (or one `<none>` row), the way `docker images` lists an image."""
+    created = created_epoch(images.config(image).get("created"))
+    digests = {parse(r.split("@")[0]).familiar_repository: r.split("@")[1] for r in image.repo_digests}
+    base = {"ID": image.id, "CreatedAt": created, "Size": image.size, "Containers": -1}
+    if not image.tags:
+        repo = next(iter(digests), "<none>")
+        return [{**base, "Repository": repo, "Tag": "<none>", "Digest": digests.get(repo, "<none>")}]
+    out = []
+    for t in image.tags:
+        ref = parse(t)
+        out.append({**base, "Repository": ref.familiar_repository, "Tag": ref.tag or "<none>",
+                    "Digest": digests.get(ref.familiar_repository, "<none>")})
+    return out

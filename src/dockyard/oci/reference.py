@@ -1,0 +1,135 @@
+"""Image references with Docker's normalisation (`nginx` -> `docker.io/library/nginx:latest`).
+
+Users type short names; registries, the store and `docker` all need the same canonical
+form, so every front end parses through here and errors name the rule that was broken.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dockyard.errors import InvalidArgument
+
+DEFAULT_DOMAIN = "docker.io"
+LEGACY_DOMAIN = "index.docker.io"
+OFFICIAL_PREFIX = "library/"
+DEFAULT_TAG = "latest"
+MAX_NAME = 255
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_DOMAIN_LABEL = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN_RE = re.compile(rf"^(?:{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?$")
+_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+_DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$")
+_HEX64_RE = re.compile(r"^[a-f0-9]{64}$")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A parsed reference; `tag` and `digest` may both be empty (a bare repository name)."""
+
+    domain: str
+    path: str
+    tag: str = ""
+    digest: str = ""
+
+    @property
+    def repository(self) -> str:
+        """Fully qualified name without tag or digest: `docker.io/library/busybox`."""
+        return f"{self.domain}/{self.path}"
+
+    @property
+    def familiar_repository(self) -> str:
+        """The name as `docker images` shows it: `busybox`, `user/app`, `host:5000/app`."""
+        if self.domain == DEFAULT_DOMAIN:
+            return self.path[len(OFFICIAL_PREFIX):] if self.path.startswith(OFFICIAL_PREFIX) else self.path
+        return self.repository
+
+    def with_default_tag(self) -> "Reference":
+        """Docker's TagNameOnly: a name with neither tag nor digest means `:latest`."""
+        if self.tag or self.digest:
+            return self
+        return Reference(self.domain, self.path, DEFAULT_TAG)
+
+    def with_tag(self, tag: str) -> "Reference":
+        return Reference(self.domain, self.path, tag)
+
+    def __str__(self) -> str:
+        s = self.repository
+        if self.tag:
+            s += ":" + self.tag
+        if self.digest:
+            s += "@" + self.digest
+        return s
+
+    @property
+    def familiar(self) -> str:
+        s = self.familiar_repository
+        if self.tag:
+            s += ":" + self.tag
+        if self.digest:
+            s += "@" + self.digest
+        return s
+
+
+def _split_domain(name: str) -> tuple[str, str]:
+    i = name.find("/")
+    if i == -1:
+        return DEFAULT_DOMAIN, name
+    first = name[:i]
+    if not any(c in first for c in ".:") and first != "localhost" and first.lower() == first:
+        return DEFAULT_DOMAIN, name
+    domain, rest = first, name[i + 1:]
+    if domain == LEGACY_DOMAIN:
+        domain = DEFAULT_DOMAIN
+    return domain, rest
+
+
+def parse(text: str) -> Reference:
+    """Parse and normalise a reference the way `docker pull NAME` does."""
+    if not text:
+        raise InvalidArgument("invalid reference format: the image name is empty")
+    if _HEX64_RE.match(text):
+        raise InvalidArgument(
+            f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings"
+        )
+    name, digest = text, ""
+    if "@" in name:
+        name, digest = name.split("@", 1)
+        if not _DIGEST_RE.match(digest):
+            raise InvalidArgument(f"invalid reference format: bad digest {digest!r} in {text!r}")
+    tag = ""
+    colon = name.rfind(":")
+    if colon > name.rfind("/"):
+        name, tag = name[:colon], name[colon + 1:]
+        if not _TAG_RE.match(tag):
+            raise InvalidArgument(
+                f"invalid reference format: tag {tag!r} in {text!r} must be 1-128 of [A-Za-z0-9_.-], not starting with . or -"
+            )
+    domain, path = _split_domain(name)
+    if not _DOMAIN_RE.match(domain):
+        raise InvalidArgument(f"invalid reference format: registry host {domain!r} in {text!r} is not a valid host[:port]")
+    if domain == DEFAULT_DOMAIN and "/" not in path:
+        path = OFFICIAL_PREFIX + path
+    if path.lower() != path and _PATH_RE.match(path.lower()):
+        raise InvalidArgument(f"invalid reference format: repository name ({path}) must be lowercase")
+    if not _PATH_RE.match(path):
+        raise InvalidArgument(
+            f"invalid reference format: repository name {path!r} in {text!r} may only hold lowercase letters, digits and separators (. _ __ -) between path components"
+        )
+    if len(domain) + 1 + len(path) > MAX_NAME:
+        raise InvalidArgument(f"invalid reference format: repository name {text!r} is longer than {MAX_NAME} characters")
+    return Reference(domain, path, tag, digest)
+
+
+def parse_normalized(text: str) -> Reference:
+    """Parse and add `:latest` when neither tag nor digest was given."""
+    return parse(text).with_default_tag()
+
+
+def looks_like_id(text: str) -> bool:
+    """True for a full or short hex image ID (with or without `sha256:`), which is looked up, not parsed."""
+    t = text[7:] if text.startswith("sha256:") else text
+    return 1 <= len(t) <= 64 and all(c in "0123456789abcdef" for c in t)

@@ -1,0 +1,193 @@
+"""Snapshots: directories that hold layers (committed, read-only) and container rootfs (active).
+
+The bookkeeping (keys, parents, crash-safe creation) is shared; drivers differ only in how
+an active snapshot gets its parent's content (overlay stacks lower dirs, vfs copies them)
+and how whiteouts are written when a layer is applied.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockyard.errors import Conflict, NotFound
+from dockyard.store.metadata import MetadataDB
+from dockyard.store.scratch import TMP_PREFIX, owner_alive, scratch_name
+
+
+
+@dataclass
+class Mount:
+    """One mount(2) call: what `mount -t TYPE -o OPTIONS SOURCE TARGET` would do."""
+
+    type: str
+    source: str
+    options: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Snapshot:
+    key: str
+    dir: str
+    parent: str
+    kind: str
+    diff_id: str
+    size: int
+
+
+class Snapshotter:
+    """Common bookkeeping; subclasses implement `_fill_active`, `mounts` and `whiteout_mode`."""
+
+    name = ""
+    whiteout_mode = ""
+
+    def __init__(self, root: str | Path, db: MetadataDB) -> None:
+        self.root = Path(root) / "snapshots"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db = db
+
+    # -- queries -------------------------------------------------------------------------
+    def get(self, key: str) -> Snapshot | None:
+        row = self.db.one("SELECT key, dir, parent, kind, diff_id, size FROM snapshots WHERE key=?", (key,))
+        return Snapshot(**dict(row)) if row else None
+
+    def need(self, key: str) -> Snapshot:
+        snap = self.get(key)
+        if snap is None:
+            raise NotFound(f"snapshot {key} does not exist; run `dockyard system check --repair`")
+        return snap
+
+    def exists(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    def fs(self, key: str) -> Path:
+        return self.root / self.need(key).dir / "fs"
+
+    def chain(self, key: str) -> list[Snapshot]:
+        """The snapshot and its ancestors, top first."""
+        out = []
+        while key:
+            snap = self.need(key)
+            out.append(snap)
+            key = snap.parent
+        return out
+
+    def all(self) -> list[Snapshot]:
+        return [Snapshot(**dict(r)) for r in self.db.query("SELECT key, dir, parent, kind, diff_id, size FROM snapshots")]
+
+    # -- creation ------------------------------------------------------------------------
+    def new_tmp(self) -> Path:
+        """A scratch directory for a snapshot being built; `fs/` inside is where content goes."""
+        path = self.root / scratch_name()
+        (path / "fs").mkdir(parents=True)
+        return path
+
+    def start_layer(self, parent: str) -> Path:
+        """A scratch snapshot to apply a layer into, already holding what this driver needs of the parent."""
+        tmp = self.new_tmp()
+        try:
+            if parent:
+                self._fill_layer(tmp / "fs", parent)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return tmp
+
+    def _fill_layer(self, fs: Path, parent: str) -> None:
+        """Overlay layers hold only their own changes; vfs layers hold the whole tree."""
+
+    def publish(self, tmp: Path, key: str, parent: str, kind: str, diff_id: str = "", size: int = 0) -> Snapshot:
+        """Make a scratch snapshot visible under `key`: rename first, then record, so a crash
+        leaves at most an unrecorded directory that the next check sweeps away."""
+        name = f"{int(time.time() * 1000):x}{secrets.token_hex(4)}"
+        os.rename(tmp, self.root / name)
+        try:
+            with self.db.write() as c:
+                if c.execute("SELECT 1 FROM snapshots WHERE key=?", (key,)).fetchone():
+                    raise Conflict(f"snapshot {key} already exists")
+                c.execute(
+                    "INSERT INTO snapshots(key, dir, parent, kind, diff_id, size, created) VALUES (?,?,?,?,?,?,?)",
+                    (key, name, parent, kind, diff_id, size, time.time()),
+                )
+        except BaseException:
+            shutil.rmtree(self.root / name, ignore_errors=True)
+            raise
+        return Snapshot(key, name, parent, kind, diff_id, size)
+
+    def prepare(self, key: str, parent: str) -> list[Mount]:
+        """An active (writable) snapshot on top of a committed one: a container's rootfs."""
+        if parent:
+            self.need(parent)
+        tmp = self.new_tmp()
+        try:
+            self._fill_active(tmp, parent)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.publish(tmp, key, parent, "active")
+        return self.mounts(key)
+
+    def _fill_active(self, path: Path, parent: str) -> None:
+        raise NotImplementedError
+
+    def mounts(self, key: str) -> list[Mount]:
+        raise NotImplementedError
+
+    # -- removal -------------------------------------------------------------------------
+    def remove(self, key: str) -> None:
+        snap = self.need(key)
+        with self.db.write() as c:
+            child = c.execute("SELECT key FROM snapshots WHERE parent=? LIMIT 1", (key,)).fetchone()
+            if child:
+                raise Conflict(f"snapshot {key} is the parent of {child[0]}; remove that first")
+            c.execute("DELETE FROM snapshots WHERE key=?", (key,))
+        # rename before deleting so a crash mid-delete leaves a tmp dir, never a half snapshot
+        doomed = self.root / f"{TMP_PREFIX}0-rm-{snap.dir}"
+        try:
+            os.rename(self.root / snap.dir, doomed)
+        except FileNotFoundError:
+            return
+        _rmtree(doomed)
+
+    def orphans(self) -> list[Path]:
+        """Directories no record points to and no live process is writing."""
+        known = {s.dir for s in self.all()}
+        out = []
+        for entry in os.scandir(self.root):
+            if entry.name in known:
+                continue
+            if owner_alive(entry.name):
+                continue
+            out.append(Path(entry.path))
+        return out
+
+    def usage(self, key: str) -> int:
+        """Bytes used by this snapshot's own directory (not its parents)."""
+        return dir_size(self.root / self.need(key).dir)
+
+
+def dir_size(path: Path) -> int:
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for n in filenames:
+            try:
+                st = os.lstat(os.path.join(dirpath, n))
+            except FileNotFoundError:
+                continue
+            total += st.st_blocks * 512 if st.st_nlink == 1 else st.st_size
+    return total
+
+
+def _rmtree(path: Path) -> None:
+    """Remove a tree that may hold immutable-looking entries (read-only dirs)."""
+    def onerror(func, p, exc_info):
+        try:
+            os.chmod(os.path.dirname(p), 0o700)
+            func(p)
+        except OSError:
+            pass
+    shutil.rmtree(path, onerror=onerror)

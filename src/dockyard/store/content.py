@@ -1,0 +1,163 @@
+"""The content store: blobs addressed by digest under `blobs/sha256/<hex>`.
+
+A blob becomes visible only once complete and verified: it is written to a temporary
+file in `ingest/`, fsynced, its digest checked, then renamed into place. A crash at any
+point leaves at most a stray ingest file, which `system check --repair` removes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from dockyard.errors import CorruptContent, NotFound
+from dockyard.oci.digest import Hasher, hex_of, validate
+from dockyard.store.scratch import TMP_PREFIX, owner_alive
+
+CHUNK = 1 << 20
+
+
+class Ingest:
+    """A blob being written: feed chunks, then `commit` it under its verified digest."""
+
+    def __init__(self, store: "ContentStore") -> None:
+        self._store = store
+        fd, name = tempfile.mkstemp(dir=store.ingest_dir, prefix=f"{TMP_PREFIX}{os.getpid()}-")
+        self.path = Path(name)
+        self._file = os.fdopen(fd, "wb")
+        self._hasher = Hasher()
+
+    def write(self, chunk: bytes) -> None:
+        self._hasher.update(chunk)
+        self._file.write(chunk)
+
+    def flush(self) -> None:
+        """Compressors flush their writer; durability comes from the fsync in `commit`."""
+
+    @property
+    def size(self) -> int:
+        return self._hasher.size
+
+    @property
+    def digest(self) -> str:
+        return self._hasher.digest
+
+    def commit(self, expected: str | None = None, expected_size: int | None = None) -> str:
+        """Verify and publish the blob; on mismatch nothing becomes visible."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        digest = self._hasher.digest
+        try:
+            if expected is not None and validate(expected) != digest:
+                raise CorruptContent(f"digest mismatch: expected {expected}, got {digest}")
+            if expected_size is not None and expected_size != self._hasher.size:
+                raise CorruptContent(
+                    f"size mismatch for {digest}: expected {expected_size} bytes, got {self._hasher.size}"
+                )
+            target = self._store.path(digest)
+            if target.exists():
+                self.path.unlink()
+            else:
+                os.chmod(self.path, 0o644)
+                os.rename(self.path, target)
+        except BaseException:
+            self.abort()
+            raise
+        return digest
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "Ingest":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+class ContentStore:
+    """Blobs on disk. Safe to share between processes: writes are atomic renames."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        self.blob_dir = self.root / "blobs" / "sha256"
+        self.ingest_dir = self.root / "ingest"
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self.ingest_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        return self.blob_dir / hex_of(digest)
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).exists()
+
+    def size(self, digest: str) -> int:
+        try:
+            return self.path(digest).stat().st_size
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} not found in the content store") from None
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            return open(self.path(digest), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} not found in the content store") from None
+
+    def read(self, digest: str) -> bytes:
+        with self.open(digest) as f:
+            return f.read()
+
+    def ingest(self) -> Ingest:
+        return Ingest(self)
+
+    def put(self, data: bytes, expected: str | None = None) -> str:
+        with self.ingest() as ing:
+            ing.write(data)
+            return ing.commit(expected)
+
+    def put_stream(self, stream: BinaryIO, expected: str | None = None, expected_size: int | None = None) -> str:
+        with self.ingest() as ing:
+            while chunk := stream.read(CHUNK):
+                ing.write(chunk)
+            return ing.commit(expected, expected_size)
+
+    def put_file(self, path: str | os.PathLike, expected: str | None = None) -> str:
+        """Ingest a file by copying it; the source is left in place."""
+        with open(path, "rb") as f:
+            return self.put_stream(f, expected)
+
+    def delete(self, digest: str) -> None:
+        self.path(digest).unlink(missing_ok=True)
+
+    def digests(self) -> Iterator[str]:
+        for entry in os.scandir(self.blob_dir):
+            yield "sha256:" + entry.name
+
+    def verify(self, digest: str) -> bool:
+        """Re-hash a blob; used by `system check`."""
+        h = Hasher()
+        with self.open(digest) as f:
+            while chunk := f.read(CHUNK):
+                h.update(chunk)
+        return h.digest == digest
+
+    def stray_ingests(self) -> list[Path]:
+        """Ingest files whose writer died (a live process's ingest is left alone)."""
+        return [p for p in self.ingest_dir.iterdir() if not owner_alive(p.name)]
+
+    def clear_ingests(self) -> int:
+        n = 0
+        for p in self.stray_ingests():
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            n += 1
+        return n
