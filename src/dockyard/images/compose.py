@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Callable
 
 from dockyard.oci import mediatypes as mt
-from dockyard.oci.image import canonical_json, descriptor, new_manifest
+from dockyard.oci.image import canonical_json, descriptor, new_manifest, order_config
 from dockyard.store.content import ContentStore
 
 
@@ -43,7 +43,7 @@ def write_layer(content: ContentStore, produce: Callable[[BinaryIO], object], co
 
 def write_image(content: ContentStore, config: dict, layers: list[dict]) -> str:
     """Store config and manifest; returns the manifest digest for `ImageService.add_image`."""
-    raw_cfg = canonical_json(config)
+    raw_cfg = canonical_json(order_config(config))
     cfg_digest = content.put(raw_cfg)
     man = new_manifest(descriptor(mt.OCI_CONFIG, cfg_digest, len(raw_cfg)), layers)
     return content.put(canonical_json(man))

@@ -16,9 +16,42 @@ from dockyard.errors import CorruptContent
 from dockyard.oci import mediatypes as mt
 
 
+# Field order of the OCI image-spec Go structs (Docker-only fields after them, in Docker's order).
+# Tools that re-marshal a config (skopeo converting docker-archive to OCI) write this order, so
+# writing it ourselves keeps the bytes, and the image ID, the same across such a conversion.
+_IMAGE_ORDER = ("created", "author", "architecture", "os", "os.version", "os.features", "variant",
+                "config", "rootfs", "history")
+_CONFIG_ORDER = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels",
+                 "StopSignal", "ArgsEscaped", "Healthcheck", "OnBuild", "StopTimeout", "Shell")
+_ROOTFS_ORDER = ("type", "diff_ids")
+_HISTORY_ORDER = ("created", "created_by", "author", "comment", "empty_layer")
+
+
+def _ordered(d: dict, order: tuple[str, ...]) -> dict:
+    out = {k: d[k] for k in order if k in d}
+    out.update((k, d[k]) for k in sorted(d) if k not in out)
+    return out
+
+
+def order_config(cfg: dict) -> dict:
+    """An image config with its keys in the OCI Go structs' order (see `_IMAGE_ORDER`)."""
+    out = _ordered(cfg, _IMAGE_ORDER)
+    if isinstance(out.get("config"), dict):
+        out["config"] = _ordered(out["config"], _CONFIG_ORDER)
+    if isinstance(out.get("rootfs"), dict):
+        out["rootfs"] = _ordered(out["rootfs"], _ROOTFS_ORDER)
+    if isinstance(out.get("history"), list):
+        out["history"] = [_ordered(h, _HISTORY_ORDER) if isinstance(h, dict) else h for h in out["history"]]
+    return out
+
+
 def canonical_json(doc: Any) -> bytes:
-    """Compact JSON with sorted keys: the same document always gives the same digest."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON as Go's encoding/json writes it (key order kept, <, > and & escaped), so
+    documents we write hash the same as when Go tools write them."""
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(ch, esc)
+    return text.encode()
 
 
 def loads_document(data: bytes, what: str) -> dict:
@@ -79,7 +112,7 @@ def new_config(
     }
     if "variant" in plat:
         cfg["variant"] = plat["variant"]
-    return cfg
+    return order_config(cfg)
 
 
 def descriptor(media_type: str, digest: str, size: int, **extra: Any) -> dict:

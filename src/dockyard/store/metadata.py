@@ -12,7 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-# Each entry upgrades the schema by one version; never edit a released entry, append a new one.
+# Each entry upgrades the core schema by one version; never edit a released entry, append a new
+# one. Services above this layer (containers, networks, volumes, build cache) keep their own
+# lists and pass them to `MetadataDB.migrate`, so each owns its tables without editing this file.
 MIGRATIONS: list[str] = [
     # 1: images, tags, layers (committed snapshots by chain ID), snapshots
     """
@@ -54,6 +56,7 @@ class MetadataDB:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._local = threading.local()
+        self._migrated: set[str] = set()
         self._migrate()
 
     def _connect(self) -> sqlite3.Connection:
@@ -83,6 +86,23 @@ class MetadataDB:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def migrate(self, component: str, migrations: list[str]) -> None:
+        """Bring a service's own tables up to date; cheap after the first call in a process."""
+        if component in self._migrated:
+            return
+        conn = self._connect()
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+        row = conn.execute("SELECT version FROM schema_versions WHERE component=?", (component,)).fetchone()
+        if row is None or row[0] < len(migrations):
+            with self.write() as c:
+                row = c.execute("SELECT version FROM schema_versions WHERE component=?", (component,)).fetchone()
+                for i in range(row[0] if row else 0, len(migrations)):
+                    for stmt in _statements(migrations[i]):
+                        c.execute(stmt)
+                c.execute("INSERT OR REPLACE INTO schema_versions(component, version) VALUES (?,?)",
+                          (component, len(migrations)))
+        self._migrated.add(component)
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

@@ -1,0 +1,113 @@
+"""Pulls that go wrong: corrupt blobs leave nothing behind, broken downloads resume with Range."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import pytest
+from aiohttp import web
+from tests.integration.distribution.distribution_support import build_image, fake_from_store
+
+from dockyard.distribution import pull
+from dockyard.distribution.client import TransferInterrupted
+from dockyard.errors import CorruptContent
+from dockyard.oci.reference import parse_normalized
+from dockyard.store.content import ContentStore
+
+pull_module = importlib.import_module("dockyard.distribution.pull")  # the module, not the re-exported function
+
+
+def test_corrupt_blob_fails_cleanly_and_leaves_nothing(serve, store, image, tmp_path):
+    fake = fake_from_store(store, image)
+    layer = image.layer_digests[0]
+    good = fake.blobs[layer]
+    fake.blobs[layer] = bytes([good[0] ^ 0xFF]) + good[1:]  # same size, wrong bytes
+    host = serve(fake.app)
+    other = ContentStore(tmp_path / "other")
+
+    with pytest.raises(CorruptContent) as e:
+        pull(parse_normalized(f"{host}/app:latest"), other)
+    assert e.value.message == f"blob {layer} from {host} failed verification: digest mismatch"
+    assert not other.exists(layer) and not other.exists(image.manifest_digest)
+    assert list((other.root / "ingest-partial").iterdir()) == []
+    assert other.stray_ingests() == []
+
+
+def test_oversized_blob_is_refused(serve, store, image, tmp_path):
+    fake = fake_from_store(store, image)
+    fake.blobs[image.config_digest] += b"trailing"
+    host = serve(fake.app)
+    other = ContentStore(tmp_path / "other")
+    with pytest.raises(CorruptContent, match=f"blob {image.config_digest} from {host} failed verification"):
+        pull(parse_normalized(f"{host}/app:latest"), other)
+    assert not other.exists(image.config_digest)
+    assert not (other.root / "ingest-partial" / image.config_digest.split(":")[1]).exists()
+
+
+def _dropping_hook(state: dict, digest: str, piece: int):
+    """Serve `digest` honouring Range, but while `state['drop']` cut each answer off after `piece` bytes."""
+    async def hook(request, wanted, data):
+        if wanted != digest:
+            return None
+        start = 0
+        if "Range" in request.headers:
+            start = int(request.headers["Range"].removeprefix("bytes=").split("-")[0])
+        resp = web.StreamResponse(status=206 if start else 200, headers={
+            "Content-Length": str(len(data) - start), "Content-Type": "application/octet-stream",
+            **({"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"} if start else {})})
+        await resp.prepare(request)
+        if state["drop"]:
+            await resp.write(data[start:start + piece])
+            request.transport.close()
+            return resp
+        await resp.write(data[start:])
+        await resp.write_eof()
+        return resp
+    return hook
+
+
+def test_interrupted_pull_resumes_and_skips_finished_blobs(serve, store, tmp_path, monkeypatch):
+    monkeypatch.setattr(pull_module, "RETRY_DELAY", 0)
+    image = build_image(store, [{"big": os.urandom(2 << 20)}, {"small": b"tiny"}])
+    big_size = store.size(image.layer_digests[0])
+    fake = fake_from_store(store, image)
+    big = image.layer_digests[0]
+    piece = 256 * 1024
+    state = {"drop": True}
+    fake.blob_hook = _dropping_hook(state, big, piece)
+    host = serve(fake.app)
+    ref = parse_normalized(f"{host}/app:latest")
+    other = ContentStore(tmp_path / "other")
+
+    with pytest.raises(TransferInterrupted):
+        pull(ref, other)
+    attempts = fake.blob_requests(big)
+    assert len(attempts) == pull_module.RETRIES + 1
+    assert "Range" not in attempts[0] and attempts[1]["Range"] == f"bytes={piece}-"
+    kept = (other.root / "ingest-partial" / big.split(":")[1]).stat().st_size
+    assert kept == len(attempts) * piece < big_size
+    assert other.exists(image.config_digest) and other.exists(image.layer_digests[1])
+    assert not other.exists(big) and not other.exists(image.manifest_digest)
+
+    state["drop"] = False
+    fake.log.clear()
+    result = pull(ref, other)
+    assert result.manifest_digest == image.manifest_digest
+    assert [h.get("Range") for h in fake.blob_requests(big)] == [f"bytes={kept}-"]
+    assert fake.blob_requests(image.config_digest) == [] and fake.blob_requests(image.layer_digests[1]) == []
+    assert other.verify(big)
+    assert list((other.root / "ingest-partial").iterdir()) == []
+
+
+def test_server_ignoring_range_restarts_from_zero(serve, store, image, tmp_path):
+    fake = fake_from_store(store, image)
+    big = image.layer_digests[0]
+    host = serve(fake.app)
+    other = ContentStore(tmp_path / "other")
+    partial = other.root / "ingest-partial" / big.split(":")[1]
+    partial.parent.mkdir()
+    partial.write_bytes(b"garbage that is not the blob's prefix")
+
+    pull(parse_normalized(f"{host}/app:latest"), other)  # FakeRegistry answers 200 with the whole blob
+    assert other.verify(big) and not partial.exists()
