@@ -27,6 +27,27 @@ class Engine:
         self._requested_driver = storage_driver
 
     @cached_property
+    def config(self) -> dict:
+        """`<root>/daemon.json`, dockerd's config file format: the settings a root keeps
+        (insecure-registries, bridge, default-subnet, nft-table, ...)."""
+        import json
+
+        path = self.root / "daemon.json"
+        try:
+            doc = json.loads(path.read_text())
+        except FileNotFoundError:
+            return {}
+        except ValueError as e:
+            raise InvalidArgument(f"{path} is not valid JSON: {e}; fix or remove it") from None
+        if not isinstance(doc, dict):
+            raise InvalidArgument(f"{path} must hold a JSON object")
+        return doc
+
+    @property
+    def insecure_registries(self) -> list[str]:
+        return list(self.config.get("insecure-registries") or [])
+
+    @cached_property
     def storage_driver(self) -> str:
         """Fixed for a root at first use: mixing drivers on one root would corrupt layers."""
         from dockyard.snapshots import DRIVERS

@@ -45,9 +45,9 @@ def cli(ctx: click.Context, root, run_dir, log_level, storage_driver) -> None:
 
 
 def _register() -> None:
-    from dockyard.cli import images, system
-    images.register(cli)
-    system.register(cli)
+    from dockyard.cli import distribution, images, registry, system
+    for module in (images, distribution, registry, system):
+        module.register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -145,11 +145,8 @@ class ImageService:
                 )
                 for ref in tags:
                     c.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?,?)", (str(ref), config_digest))
-                if repo_digest is not None:
-                    c.execute(
-                        "INSERT OR REPLACE INTO repo_digests(repository, digest, image_id) VALUES (?,?,?)",
-                        (repo_digest.repository, repo_digest.digest, config_digest),
-                    )
+            if repo_digest is not None:
+                self.record_repo_digest(repo_digest, repo_digest.digest, config_digest)
         return self.get(config_digest)
 
     def unpack(self, layers: list[dict], diff_ids: list[str]) -> int:
@@ -179,6 +176,12 @@ class ImageService:
             total += snap.size
             parent = key
         return total
+
+    def record_repo_digest(self, ref: Reference, digest: str, image_id: str) -> None:
+        """Remember the digest a registry knows this image by (shown as RepoDigests, used by `name@digest`)."""
+        with self.db.write() as c:
+            c.execute("INSERT OR REPLACE INTO repo_digests(repository, digest, image_id) VALUES (?,?,?)",
+                      (ref.repository, digest, image_id))
 
     # -- tags ------------------------------------------------------------------------------
     def tag(self, source: str, target: str) -> Reference:

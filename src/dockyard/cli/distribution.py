@@ -1,0 +1,164 @@
+"""Registry commands: pull, push, login, logout, search."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from dockyard.cli.options import emit
+
+
+def _progress(quiet: bool):
+    """A progress display usable as a context manager either way."""
+    from contextlib import nullcontext
+
+    from dockyard.distribution import QuietProgress, RichProgress
+    return nullcontext(QuietProgress()) if quiet else RichProgress()
+
+
+@click.command("pull")
+@click.argument("name")
+@click.option("--all-tags", "-a", is_flag=True, help="Download all tagged images in the repository.")
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]", help="Pull the image for this platform.")
+@click.option("--quiet", "-q", is_flag=True, help="Suppress verbose output.")
+@click.pass_obj
+def pull_cmd(obj, name, all_tags, platform, quiet) -> None:
+    """Download an image from a registry."""
+    from dockyard.errors import InvalidArgument
+    from dockyard.oci.reference import parse
+
+    ref = parse(name)
+    if all_tags:
+        raise InvalidArgument("pull --all-tags is not supported yet: pull each tag by name")
+    if not ref.tag and not ref.digest:
+        if not quiet:
+            click.echo("Using default tag: latest")
+        ref = ref.with_default_tag()
+    pull_image(obj.engine, ref, platform=platform, quiet=quiet)
+
+
+def pull_image(engine, ref, *, platform: str | None = None, quiet: bool = False):
+    """Pull and register an image, printing docker's lines; shared by `pull` and `run --pull`."""
+    from dockyard.distribution import pull
+    from dockyard.oci.reference import Reference
+
+    before = engine.images.find(str(ref))
+    if not quiet:
+        click.echo(f"{ref.tag or ref.digest}: Pulling from {ref.path}")
+    with engine.lock.shared():
+        with _progress(quiet) as progress:
+            res = pull(ref, engine.content, platform=platform, progress=progress,
+                       insecure_registries=engine.insecure_registries)
+        digest = res.index_digest or res.manifest_digest
+        repo_digest = Reference(ref.domain, ref.path, "", digest)
+        img = engine.images.add_image(res.manifest_digest, [ref] if ref.tag else [], repo_digest=repo_digest)
+    if not quiet:
+        click.echo(f"Digest: {digest}")
+        status = "Image is up to date" if before is not None and before.id == img.id else "Downloaded newer image"
+        click.echo(f"Status: {status} for {ref.familiar}")
+    click.echo(str(ref))
+    return img
+
+
+@click.command("push")
+@click.argument("name")
+@click.option("--all-tags", "-a", is_flag=True, help="Push all tags of an image to the repository.")
+@click.option("--quiet", "-q", is_flag=True, help="Suppress verbose output.")
+@click.pass_obj
+def push_cmd(obj, name, all_tags, quiet) -> None:
+    """Upload an image to a registry."""
+    from dockyard.distribution import push
+    from dockyard.oci.reference import parse
+
+    eng = obj.engine
+    ref = parse(name)
+    if all_tags:
+        refs = [parse(t) for t in sorted({t for img in eng.images.list() for t in img.tags})
+                if parse(t).repository == ref.repository]
+    else:
+        refs = [ref.with_default_tag()]
+    if not refs or not all_tags and eng.images.find(str(refs[0])) is None:
+        from dockyard.errors import NotFound
+        raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_repository}")
+    if not quiet:
+        click.echo(f"The push refers to repository [{ref.repository}]")
+    for r in refs:
+        img = eng.images.get(str(r))
+        mount_from = [rd.split("@")[0] for rd in img.repo_digests] + [t.rsplit(":", 1)[0] for t in img.tags]
+        with _progress(quiet) as progress:
+            res = push(r, eng.content, img.manifest_digest, progress=progress, mount_from=mount_from,
+                       insecure_registries=eng.insecure_registries)
+        eng.images.record_repo_digest(r, res.digest, img.id)
+        size = eng.content.size(img.manifest_digest)
+        if quiet:
+            click.echo(str(r))
+        else:
+            click.echo(f"{r.tag}: digest: {res.digest} size: {size}")
+
+
+@click.command("login")
+@click.argument("server", required=False)
+@click.option("--username", "-u", help="Username.")
+@click.option("--password", "-p", help="Password.")
+@click.option("--password-stdin", is_flag=True, help="Take the password from stdin.")
+@click.pass_obj
+def login_cmd(obj, server, username, password, password_stdin) -> None:
+    """Log in to a registry."""
+    from dockyard.distribution import login
+    from dockyard.errors import InvalidArgument
+
+    if password_stdin:
+        if password:
+            raise InvalidArgument("--password and --password-stdin are mutually exclusive")
+        if not username:
+            raise InvalidArgument("must provide --username with --password-stdin")
+        password = sys.stdin.read().rstrip("\r\n")
+    elif password:
+        click.echo("WARNING! Using --password via the CLI is insecure. Use --password-stdin.", err=True)
+    if not username:
+        username = click.prompt("Username")
+    if not password:
+        password = click.prompt("Password", hide_input=True)
+    click.echo(login(server, username, password, insecure_registries=obj.engine.insecure_registries))
+
+
+@click.command("logout")
+@click.argument("server", required=False)
+def logout_cmd(server) -> None:
+    """Log out from a registry."""
+    from dockyard.distribution import logout
+    click.echo(logout(server))
+
+
+@click.command("search")
+@click.argument("term")
+@click.option("--limit", default=25, show_default=True, help="Max number of search results.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("--format", "fmt", help="Pretty-print search using a Go template.")
+@click.pass_obj
+def search_cmd(obj, term, limit, no_trunc, fmt) -> None:
+    """Search a registry for images (TERM may start with a registry host: HOST/term)."""
+    from dockyard.cli.formatting import render
+    from dockyard.distribution import search
+
+    registry, _, bare = term.rpartition("/") if "/" in term and ("." in term.split("/")[0] or ":" in term.split("/")[0]) else ("", "", term)
+    rows = []
+    for r in search(bare, registry or None, limit=limit, insecure_registries=obj.engine.insecure_registries):
+        desc = r.get("description") or ""
+        if not no_trunc and len(desc) > 45:
+            desc = desc[:44] + "…"
+        rows.append({"Name": r.get("name", ""), "Description": desc, "StarCount": str(r.get("star_count", 0)),
+                     "IsOfficial": "[OK]" if r.get("is_official") else "", "IsAutomated": "[OK]" if r.get("is_automated") else ""})
+    emit(render(fmt, rows, "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}",
+                headers={"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS", "IsOfficial": "OFFICIAL",
+                         "IsAutomated": "AUTOMATED"}))
+
+
+def register(cli: click.Group) -> None:
+    for cmd in (pull_cmd, push_cmd, login_cmd, logout_cmd, search_cmd):
+        cli.add_command(cmd)
+    image = cli.commands.get("image")
+    if image is not None:
+        image.add_command(pull_cmd)
+        image.add_command(push_cmd)

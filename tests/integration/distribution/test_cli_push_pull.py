@@ -1,0 +1,99 @@
+"""`dockyard push/pull` as a user runs them, against dockyard's own registry and the reference one."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import httpx
+import pytest
+
+from tests.conftest import DOCKYARD, Dockyard
+from tests.integration.distribution.distribution_support import CountingProxy, start_registry
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def own_registry(tmp_path, dy):
+    """`dockyard registry serve` on a free port; yields HOST:PORT."""
+    proc = subprocess.Popen([DOCKYARD, "registry", "serve", "--addr", "127.0.0.1:0", "--root", str(tmp_path / "reg")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=dy.env)
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"listening on https?://(\S+)", line)
+        assert m, f"registry did not start: {line!r}"
+        yield m.group(1).rstrip("/")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def blob_bytes(host: str) -> int:
+    text = httpx.get(f"http://{host}/metrics").text
+    return int(re.search(r"^dockyard_registry_blob_bytes_received_total (\d+)", text, re.M).group(1))
+
+
+def test_push_pull_round_trip_same_id_and_no_resend(dy, busybox, own_registry, tmp_path):
+    ref = f"{own_registry}/team/bb:1"
+    dy("tag", "busybox", ref)
+    out = dy("push", ref).out
+    assert out.startswith(f"The push refers to repository [{own_registry}/team/bb]")
+    assert "Pushed" in out
+    first = blob_bytes(own_registry)
+    assert first > 1_000_000  # the busybox layer went up once
+    out = dy("push", ref).out
+    assert "Layer already exists" in out and "Pushed" not in out
+    assert blob_bytes(own_registry) == first  # the second push sent no blob bytes
+    digest = re.search(r"digest: (sha256:[0-9a-f]{64})", out).group(1)
+
+    other = Dockyard(tmp_path / "root2", tmp_path / "run2")
+    out = other("pull", ref).out
+    assert f"Digest: {digest}" in out and "Downloaded newer image" in out
+    assert other("images", "-q", "--no-trunc").out.strip() == busybox
+    doc = other("image", "inspect", "-f", "{{index .RepoDigests 0}}", ref).out.strip()
+    assert doc == f"{own_registry}/team/bb@{digest}"
+    assert "Image is up to date" in other("pull", ref).out
+    # by digest too
+    other("rmi", ref)
+    other("pull", f"{own_registry}/team/bb@{digest}")
+    assert other("images", "-q", "--no-trunc").out.strip() == busybox
+
+
+def test_push_to_second_repo_mounts_instead_of_uploading(dy, busybox, own_registry):
+    dy("tag", "busybox", f"{own_registry}/a/base:1")
+    dy("push", f"{own_registry}/a/base:1")
+    sent = blob_bytes(own_registry)
+    dy("tag", "busybox", f"{own_registry}/b/app:1")
+    out = dy("push", f"{own_registry}/b/app:1").out
+    assert blob_bytes(own_registry) == sent
+    assert "Mounted from" in out or "Layer already exists" in out
+
+
+def test_reference_registry_push_pull(dy, busybox, tmp_path):
+    gen = start_registry(tmp_path)
+    reg = next(gen)
+    try:
+        proxy = CountingProxy(int(reg.host.rsplit(":", 1)[1]))
+        host = f"127.0.0.1:{proxy.port}"
+        ref = f"{host}/lib/bb:v1"
+        dy("tag", "busybox", ref)
+        dy("push", ref)
+        before = proxy.sent
+        dy("push", ref)
+        assert proxy.sent - before < 20_000  # manifests and HEADs only, no layer bytes
+        other = Dockyard(tmp_path / "r2", tmp_path / "run2")
+        other("pull", ref)
+        assert other("images", "-q", "--no-trunc").out.strip() == busybox
+        proxy.close()
+    finally:
+        gen.close()
+
+
+def test_pull_errors_are_one_line(dy, own_registry):
+    r = dy("pull", f"{own_registry}/nothing/here:1", check=False)
+    assert r.code == 125 and "not found" in r.err and "Traceback" not in r.err
+    r = dy("pull", "127.0.0.1:1/x:1", check=False)
+    assert r.code == 125 and "cannot reach registry" in r.err
+    r = dy("push", f"{own_registry}/missing:1", check=False)
+    assert r.code == 125 and "does not exist locally" in r.err
