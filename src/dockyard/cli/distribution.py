@@ -46,7 +46,7 @@ def pull_image(engine, ref, *, platform: str | None = None, quiet: bool = False)
     before = engine.images.find(str(ref))
     if not quiet:
         click.echo(f"{ref.tag or ref.digest}: Pulling from {ref.path}")
-    with engine.lock.shared():
+    with engine.images.adding():
         with _progress(quiet) as progress:
             res = pull(ref, engine.content, platform=platform, progress=progress,
                        insecure_registries=engine.insecure_registries)

@@ -199,7 +199,7 @@ def import_cmd(obj, source, reference, changes, message, platform) -> None:
     container_config = apply_changes({}, changes)
     eng = obj.engine
     stream, name = open_source(source)
-    with eng.lock.shared():
+    with eng.images.adding():
         digest = import_tarball(eng.content, stream, container_config=container_config, message=message, source_name=name)
         img = eng.images.add_image(digest, [ref] if ref else [])
     click.echo(img.id)
@@ -286,7 +286,7 @@ def bootstrap_cmd(obj, distro, tag, mirror, variant) -> None:
     name = distro.split(":", 1)[0]
     ref = parse_normalized(f"{name}:{tag}" if tag else distro)
     eng = obj.engine
-    with eng.lock.shared():
+    with eng.images.adding():
         digest = bootstrap(eng.content, distro, mirror=mirror, variant=variant,
                            log=lambda s: click.echo(s, err=True))
         img = eng.images.add_image(digest, [ref])

@@ -186,7 +186,7 @@ def _load_oci(images: ImageService, arc: _Archive) -> list[tuple[Image, list[Ref
 
 def load(images: ImageService, stream: BinaryIO) -> list[str]:
     """Load every image of a docker-archive or OCI layout tar; returns docker's output lines."""
-    with images.lock.shared():
+    with images.adding():
         arc = _read_archive(images, stream)
         if "manifest.json" in arc.documents:
             loaded = _load_docker(images, arc)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import fnmatch
 import shutil
 import time
-from typing import Callable, Iterable
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator
 
 from dockyard.errors import Conflict, CorruptContent, InvalidArgument, NotFound
 from dockyard.images.model import Image
@@ -33,6 +34,19 @@ class ImageService:
         # image or its content, so rmi refuses images in use and GC keeps what they need.
         self.users_of: list[Callable[[str], list[str]]] = []
         self.extra_roots: list[Callable[[], tuple[set[str], set[str]]]] = []
+
+    @contextmanager
+    def adding(self) -> Iterator[None]:
+        """Hold the root lock shared while content is added; if the operation fails, reclaim
+        what it left (blobs, layers no image references), so a failed load or pull changes
+        nothing. Only the outermost block collects: GC needs the lock exclusively."""
+        try:
+            with self.lock.shared():
+                yield
+        except BaseException:
+            if not self.lock.held:
+                self.collect_garbage()
+            raise
 
     # -- reading documents -----------------------------------------------------------------
     def manifest(self, image: Image) -> dict:
@@ -136,7 +150,7 @@ class ImageService:
         for desc in man["layers"]:
             if not self.content.exists(desc["digest"]):
                 raise CorruptContent(f"manifest {manifest_digest} refers to layer {desc['digest']}, which is missing")
-        with self.lock.shared():
+        with self.adding():
             size = self.unpack(man["layers"], diff_ids)
             with self.db.write() as c:
                 c.execute(

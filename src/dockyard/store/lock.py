@@ -40,6 +40,10 @@ class RootLock:
             os.close(fd)
             self._fd, self._depth, self._mode = prev
 
+    @property
+    def held(self) -> bool:
+        return self._depth > 0
+
     def shared(self):
         return self._hold(fcntl.LOCK_SH)
 

@@ -1,0 +1,103 @@
+"""One conformance suite for every snapshotter (overlay, vfs): same inputs, same visible trees."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import tarfile
+
+import pytest
+
+from dockyard.errors import Conflict
+from dockyard.layers.apply import apply_layer
+from dockyard.oci.image import chain_id
+from dockyard.snapshots import get_snapshotter
+from dockyard.store.metadata import MetadataDB
+from tests.helpers.layertars import TarBuilder
+from tests.helpers.treecompare import snapshot as tree
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(params=["overlay", "vfs"])
+def snap(request, tmp_path):
+    return get_snapshotter(request.param, tmp_path / "root", MetadataDB(tmp_path / "db"))
+
+
+def add_layer(snap, parent: str, data: bytes) -> str:
+    tmp = snap.start_layer(parent)
+    stats = apply_layer(io.BytesIO(data), tmp / "fs", whiteout_mode=snap.whiteout_mode)
+    key = chain_id(parent, stats.diff_id)
+    snap.publish(tmp, key, parent, "committed", stats.diff_id, stats.size)
+    return key
+
+
+def mounted_tree(snap, key: str, where) -> dict:
+    """Mount the snapshot the way a container would see it and read the whole tree."""
+    where.mkdir(exist_ok=True)
+    m = snap.mounts(key)[0]
+    if m.type == "bind":
+        subprocess.run(["mount", "--bind", m.source, str(where)], check=True)
+    else:
+        subprocess.run(["mount", "-t", m.type, "-o", ",".join(m.options), m.source, str(where)], check=True)
+    try:
+        return tree(where, ignore=("mtime",)) | {}
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+BASE = (TarBuilder().dir("etc").file("etc/keep", b"keep").file("etc/gone", b"gone")
+        .dir("opq").file("opq/old", b"old").dir("opq/sub").file("opq/sub/deep", b"deep").bytes())
+TOP = (TarBuilder().file("etc/.wh.gone").dir("opq").file("opq/.wh..wh..opq").file("opq/new", b"new")
+       .file("etc/added", b"added", mode=0o4755).symlink("etc/link", "keep").hardlink("etc/hard", "etc/added").bytes())
+
+
+def test_layers_stack_with_whiteouts_and_opaque_dirs(snap, tmp_path):
+    base = add_layer(snap, "", BASE)
+    top = add_layer(snap, base, TOP)
+    snap.prepare("ctr", top)
+    t = mounted_tree(snap, "ctr", tmp_path / "mnt")
+    assert "/etc/gone" not in t and "/etc/keep" in t
+    assert "/opq/old" not in t and "/opq/sub" not in t and "/opq/new" in t
+    assert t["/etc/added"].mode == 0o4755 and t["/etc/link"].link == "keep"
+    assert t["/etc/hard"].hardlinks == ("/etc/added",)
+    snap.remove("ctr")
+
+
+def test_active_snapshot_writes_do_not_touch_layers(snap, tmp_path):
+    base = add_layer(snap, "", BASE)
+    snap.prepare("c1", base)
+    mnt = tmp_path / "m"
+    mnt.mkdir()
+    m = snap.mounts("c1")[0]
+    args = ["mount", "--bind", m.source, str(mnt)] if m.type == "bind" else ["mount", "-t", m.type, "-o", ",".join(m.options), m.source, str(mnt)]
+    subprocess.run(args, check=True)
+    try:
+        (mnt / "etc/keep").write_text("changed")
+        os.unlink(mnt / "etc/gone")
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+    assert (snap.fs(base) / "etc/keep").read_text() == "keep"
+    assert (snap.fs(base) / "etc/gone").exists()
+    snap.prepare("c2", base)
+    assert mounted_tree(snap, "c2", tmp_path / "m2")["/etc/keep"].size == 4
+
+
+def test_remove_refuses_parents_and_cleans_dirs(snap):
+    base = add_layer(snap, "", BASE)
+    top = add_layer(snap, base, TOP)
+    with pytest.raises(Conflict):
+        snap.remove(base)
+    snap.remove(top)
+    snap.remove(base)
+    assert snap.all() == [] and not [e for e in os.scandir(snap.root) if not e.name.startswith("tmp-")]
+    assert snap.orphans() == []
+
+
+def test_same_key_twice_is_a_conflict(snap):
+    base = add_layer(snap, "", BASE)
+    with pytest.raises(Conflict):
+        add_layer(snap, "", BASE)
+    assert [s.key for s in snap.all()] == [base]
+    assert snap.orphans() == []
