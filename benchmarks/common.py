@@ -1,0 +1,83 @@
+"""Shared helpers for the benchmarks: timing, medians, page-cache drops, the comparison engines.
+
+Benchmarks are scripts run by hand (`make bench` or `.venv/bin/python benchmarks/NAME.py`); they
+print medians over repeated runs and, where Docker or Podman is installed, their figures from
+the same run with the ratio, alternating engines run by run so drift hits all alike.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DOCKYARD = str(Path(sys.executable).parent / "dockyard")
+BENCH_DIR = Path(os.environ.get("DOCKYARD_BENCH_DIR", "/var/tmp/dockyard-bench"))
+
+
+def drop_caches() -> None:
+    """File-heavy timings drift upward on this VM unless the page cache is dropped first."""
+    subprocess.run(["sync"], check=True)
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+    except OSError:
+        pass
+
+
+def timed(cmd: list[str], *, env: dict | None = None, check: bool = True, stdin=None) -> float:
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=stdin)
+    dt = time.perf_counter() - t0
+    if check and p.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.decode(errors='replace').strip()[-500:]}")
+    return dt
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def fmt(xs: list[float]) -> str:
+    return f"{median(xs):.3f} s [{min(xs):.3f}–{max(xs):.3f}] (n={len(xs)})"
+
+
+def docker_available() -> bool:
+    return shutil.which("docker") is not None and subprocess.run(
+        ["docker", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+
+def podman_available() -> bool:
+    return shutil.which("podman") is not None and subprocess.run(
+        ["podman", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+
+def report(name: str, ours: list[float], others: dict[str, list[float]], unit: str = "s") -> None:
+    print(f"{name}:")
+    print(f"  dockyard  {fmt(ours)}")
+    for engine, xs in others.items():
+        if xs:
+            print(f"  {engine:<9} {fmt(xs)}   ratio dockyard/{engine} = {median(ours) / median(xs):.2f}")
+
+
+def env_for(root: Path) -> dict:
+    return {**os.environ, "DOCKYARD_ROOT": str(root / "root"), "DOCKYARD_RUN_DIR": str(root / "run")}
+
+
+def debian_archive() -> Path:
+    """A docker-archive of a debootstrapped Debian (bootstrapped once, kept in BENCH_DIR)."""
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    tar = BENCH_DIR / "debian.tar"
+    if tar.exists():
+        return tar
+    env = env_for(BENCH_DIR / "debian")
+    if subprocess.run([DOCKYARD, "image", "inspect", "debian:bookworm"], env=env, stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL).returncode:
+        print("bootstrapping debian:bookworm once (needs the Debian mirror) ...", flush=True)
+        subprocess.run([DOCKYARD, "image", "bootstrap", "debian:bookworm"], env=env, check=True)
+    subprocess.run([DOCKYARD, "save", "-o", str(tar), "debian:bookworm"], env=env, check=True)
+    return tar
