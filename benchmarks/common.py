@@ -17,6 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DOCKYARD = str(Path(sys.executable).parent / "dockyard")
+BENCH_DEBIAN = "dockyard-bench/debian:bookworm"
 BENCH_DIR = Path(os.environ.get("DOCKYARD_BENCH_DIR", "/var/tmp/dockyard-bench"))
 
 
@@ -79,5 +80,7 @@ def debian_archive() -> Path:
                       stderr=subprocess.DEVNULL).returncode:
         print("bootstrapping debian:bookworm once (needs the Debian mirror) ...", flush=True)
         subprocess.run([DOCKYARD, "image", "bootstrap", "debian:bookworm"], env=env, check=True)
-    subprocess.run([DOCKYARD, "save", "-o", str(tar), "debian:bookworm"], env=env, check=True)
+    # a name of our own, so loading it into docker or podman never replaces their debian:bookworm
+    subprocess.run([DOCKYARD, "tag", "debian:bookworm", BENCH_DEBIAN], env=env, check=True)
+    subprocess.run([DOCKYARD, "save", "-o", str(tar), BENCH_DEBIAN], env=env, check=True)
     return tar

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (DOCKYARD, debian_archive, docker_available, drop_caches, env_for, median,  # noqa: E402
+from common import (BENCH_DEBIAN, DOCKYARD, debian_archive, docker_available, drop_caches, env_for, median,  # noqa: E402
                     podman_available, report, timed)
 
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
@@ -48,30 +48,28 @@ def main() -> None:
             drop_caches()
             load.append(timed([DOCKYARD, "load", "-q", "-i", str(tar)], env=env))
             drop_caches()
-            save.append(timed([DOCKYARD, "save", "-o", f"{d}/out.tar", "debian:bookworm"], env=env))
+            save.append(timed([DOCKYARD, "save", "-o", f"{d}/out.tar", BENCH_DEBIAN], env=env))
             drop_caches()
             imp.append(timed([DOCKYARD, "import", str(rootfs), "importtest:1"], env=env))
         if have_podman:
-            subprocess.run(["podman", "rmi", "-f", "debian:bookworm-dy", "docker.io/library/debian:bookworm"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(["podman", "rmi", "-f", BENCH_DEBIAN], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             drop_caches()
             pod_load.append(timed(["podman", "load", "-q", "-i", str(tar)]))
             drop_caches()
             with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
-                pod_save.append(timed(["podman", "save", "-q", "-o", f"{d}/p.tar", "docker.io/library/debian:bookworm"]))
-            subprocess.run(["podman", "rmi", "-f", "docker.io/library/debian:bookworm"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+                pod_save.append(timed(["podman", "save", "-q", "-o", f"{d}/p.tar", BENCH_DEBIAN]))
+            subprocess.run(["podman", "rmi", "-f", BENCH_DEBIAN], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             drop_caches()
             pod_imp.append(timed(["podman", "import", "-q", str(rootfs), "importtest:1"]))
             subprocess.run(["podman", "rmi", "-f", "importtest:1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if have_docker:
-            subprocess.run(["docker", "rmi", "-f", "dy-bench-debian:load"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(["docker", "rmi", "-f", BENCH_DEBIAN], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             drop_caches()
             dock_load.append(timed(["docker", "load", "-q", "-i", str(tar)]))
             drop_caches()
             with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
-                dock_save.append(timed(["docker", "save", "-o", f"{d}/d.tar", "debian:bookworm"]))
-            subprocess.run(["docker", "rmi", "-f", "debian:bookworm"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                dock_save.append(timed(["docker", "save", "-o", f"{d}/d.tar", BENCH_DEBIAN]))
+            subprocess.run(["docker", "rmi", "-f", BENCH_DEBIAN], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             drop_caches()
             dock_imp.append(timed(["docker", "import", str(rootfs), "importtest:1"]))
             subprocess.run(["docker", "rmi", "-f", "importtest:1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
