@@ -1,0 +1,364 @@
+"""Control groups, v1 and v2: create a container's group, apply the OCI `linux.resources`
+limits, put processes in it, freeze and thaw it, read its usage, remove it.
+
+v1 (what this machine has) keeps one directory per hierarchy; v2 one directory in the
+unified tree. Both take an OCI cgroupsPath ('/dockyard/<id>'), always relative to the
+hierarchy roots, never to the caller's own cgroup.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.errors import DockyardError
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+_CGROUP2_MAGIC = 0x63677270
+_V2_CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids")
+
+
+@dataclass
+class CgroupStats:
+    """What `docker stats` and the OOM check need."""
+
+    memory_usage: int = 0
+    memory_max_usage: int = 0
+    memory_limit: int = 0
+    oom_kills: int = 0
+    under_oom: bool = False
+    cpu_usage_ns: int = 0
+    pids_current: int = 0
+
+
+def is_unified(root: str = CGROUP_ROOT) -> bool:
+    """True when `root` is a cgroup2 mount (pure v2 host)."""
+    try:
+        return os.path.exists(os.path.join(root, "cgroup.controllers")) and \
+            _statfs_type(root) == _CGROUP2_MAGIC
+    except OSError:
+        return False
+
+
+def _statfs_type(path: str) -> int:
+    import ctypes
+
+    buf = (ctypes.c_long * 16)()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.statfs(path.encode(), buf) != 0:
+        raise OSError(ctypes.get_errno(), path)
+    return buf[0]
+
+
+def open_cgroup(path: str, root: str = CGROUP_ROOT) -> CgroupV1 | CgroupV2:
+    """The cgroup at OCI cgroupsPath `path`, for whichever version the host runs."""
+    if is_unified(root):
+        return CgroupV2(path, root)
+    return CgroupV1(path, v1_hierarchies())
+
+
+def v1_hierarchies(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
+    """Mounted v1 hierarchies: mount point -> controllers ('cpu,cpuacct', 'name=systemd').
+    A hybrid host's cgroup2 mount is included (controllers 'unified') so processes join it
+    too, as runc does."""
+    found: dict[str, str] = {}
+    with open(mountinfo) as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            fstype, super_opts = fields[sep + 1], fields[sep + 3]
+            if fstype == "cgroup":
+                controllers = [o for o in super_opts.split(",")
+                               if o not in ("rw", "ro") and not o.startswith("release_agent")]
+                found[fields[4]] = ",".join(controllers)
+            elif fstype == "cgroup2":
+                found[fields[4]] = "unified"
+    return found
+
+
+def _write(path: Path, value: str | int) -> None:
+    try:
+        path.write_text(str(value))
+    except OSError as err:
+        raise DockyardError(f"cannot write {value} to {path}: {err.strerror}")
+
+
+def _read(path: Path, default: str = "") -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return default
+
+
+def _read_int(path: Path) -> int:
+    value = _read(path, "0")
+    return 0 if value == "max" else int(value)
+
+
+def _keyed(path: Path) -> dict[str, str]:
+    """A flat keyed file ('key value' per line) such as memory.oom_control or cpu.stat."""
+    result = {}
+    for line in _read(path).splitlines():
+        key, _, value = line.partition(" ")
+        result[key] = value.strip()
+    return result
+
+
+def _rmdir_retrying(path: Path) -> None:
+    """rmdir a cgroup whose last processes may still be exiting (EBUSY for a moment)."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            if err.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise DockyardError(f"cannot remove cgroup {path}: {err.strerror}")
+            time.sleep(0.02)
+
+
+class CgroupV1:
+    """One directory per mounted v1 hierarchy."""
+
+    def __init__(self, path: str, hierarchies: dict[str, str]) -> None:
+        self.path = "/" + path.strip("/")
+        self.hierarchies = hierarchies
+        self._dirs = {mnt: Path(mnt + self.path) for mnt in hierarchies}
+
+    def dir(self, controller: str) -> Path | None:
+        """Directory of this cgroup in the hierarchy that holds `controller`."""
+        for mnt, controllers in self.hierarchies.items():
+            if controller in controllers.split(","):
+                return self._dirs[mnt]
+        return None
+
+    def dirs(self) -> dict[str, Path]:
+        """Mount point -> this cgroup's directory there (what the container mounts)."""
+        return dict(self._dirs)
+
+    def create(self) -> None:
+        for mnt, directory in self._dirs.items():
+            directory.mkdir(parents=True, exist_ok=True)
+        cpuset = self.dir("cpuset")
+        if cpuset is not None:
+            self._init_cpuset(cpuset)
+
+    def _init_cpuset(self, leaf: Path) -> None:
+        """A new v1 cpuset starts with no cpus or mems, so nothing could run in it: copy
+        each level's values from its parent, top down."""
+        mnt = next(m for m, d in self._dirs.items() if d == leaf)
+        current = Path(mnt)
+        for part in self.path.strip("/").split("/"):
+            child = current / part
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                if not _read(child / name):
+                    _write(child / name, _read(current / name))
+            current = child
+
+    def apply(self, resources: dict) -> None:
+        memory = resources.get("memory") or {}
+        mem = self.dir("memory")
+        if mem is not None:
+            if memory.get("limit"):
+                _write(mem / "memory.limit_in_bytes", memory["limit"])
+            if memory.get("swap") and (mem / "memory.memsw.limit_in_bytes").exists():
+                _write(mem / "memory.memsw.limit_in_bytes", memory["swap"])
+            if memory.get("reservation"):
+                _write(mem / "memory.soft_limit_in_bytes", memory["reservation"])
+            if memory.get("swappiness") is not None:
+                _write(mem / "memory.swappiness", memory["swappiness"])
+            if memory.get("disableOOMKiller"):
+                _write(mem / "memory.oom_control", 1)
+        cpu = resources.get("cpu") or {}
+        cpu_dir = self.dir("cpu")
+        if cpu_dir is not None:
+            if cpu.get("shares"):
+                _write(cpu_dir / "cpu.shares", cpu["shares"])
+            if cpu.get("period"):
+                _write(cpu_dir / "cpu.cfs_period_us", cpu["period"])
+            if cpu.get("quota"):
+                _write(cpu_dir / "cpu.cfs_quota_us", cpu["quota"])
+        cpuset = self.dir("cpuset")
+        if cpuset is not None:
+            if cpu.get("cpus"):
+                _write(cpuset / "cpuset.cpus", cpu["cpus"])
+            if cpu.get("mems"):
+                _write(cpuset / "cpuset.mems", cpu["mems"])
+        pids = self.dir("pids")
+        if pids is not None and (resources.get("pids") or {}).get("limit"):
+            limit = resources["pids"]["limit"]
+            _write(pids / "pids.max", "max" if limit <= 0 else limit)
+        devices = self.dir("devices")
+        if devices is not None:
+            for rule in resources.get("devices") or []:
+                _write(devices / ("devices.allow" if rule.get("allow") else "devices.deny"),
+                       device_rule(rule))
+        weight = (resources.get("blockIO") or {}).get("weight")
+        blkio = self.dir("blkio")
+        if weight and blkio is not None:
+            _write(blkio / "blkio.weight", weight)
+
+    def add(self, pid: int) -> None:
+        for directory in self._dirs.values():
+            _write(directory / "cgroup.procs", pid)
+
+    def procs(self) -> list[int]:
+        directory = self.dir("pids") or self.dir("memory") or next(iter(self._dirs.values()))
+        return [int(p) for p in _read(directory / "cgroup.procs").split()]
+
+    def freeze(self) -> None:
+        self._set_freezer("FROZEN")
+
+    def thaw(self) -> None:
+        self._set_freezer("THAWED")
+
+    def _set_freezer(self, state: str) -> None:
+        freezer = self.dir("freezer")
+        if freezer is None:
+            raise DockyardError("the freezer cgroup controller is not mounted")
+        _write(freezer / "freezer.state", state)
+        deadline = time.monotonic() + 5
+        while _read(freezer / "freezer.state") != state:
+            if time.monotonic() > deadline:
+                raise DockyardError(f"cgroup {self.path} did not reach {state}")
+            time.sleep(0.01)
+
+    def frozen(self) -> bool:
+        freezer = self.dir("freezer")
+        return freezer is not None and _read(freezer / "freezer.state") == "FROZEN"
+
+    def stats(self) -> CgroupStats:
+        stats = CgroupStats()
+        mem = self.dir("memory")
+        if mem is not None:
+            stats.memory_usage = _read_int(mem / "memory.usage_in_bytes")
+            stats.memory_max_usage = _read_int(mem / "memory.max_usage_in_bytes")
+            stats.memory_limit = _read_int(mem / "memory.limit_in_bytes")
+            oom = _keyed(mem / "memory.oom_control")
+            stats.oom_kills = int(oom.get("oom_kill", 0))
+            stats.under_oom = oom.get("under_oom") == "1"
+        cpuacct = self.dir("cpuacct")
+        if cpuacct is not None:
+            stats.cpu_usage_ns = _read_int(cpuacct / "cpuacct.usage")
+        pids = self.dir("pids")
+        if pids is not None:
+            stats.pids_current = _read_int(pids / "pids.current")
+        return stats
+
+    def delete(self) -> None:
+        for directory in self._dirs.values():
+            _rmdir_retrying(directory)
+
+
+def device_rule(rule: dict) -> str:
+    """An OCI device rule as the v1 devices controller spells it: 'c 1:3 rwm'."""
+    def number(value: int | None) -> str:
+        return "*" if value is None or value < 0 else str(value)
+
+    kind = rule.get("type") or "a"
+    if kind == "a":
+        return "a"
+    return f"{kind} {number(rule.get('major'))}:{number(rule.get('minor'))} {rule.get('access') or 'rwm'}"
+
+
+def cpu_weight(shares: int) -> int:
+    """v1 cpu.shares [2, 262144] mapped onto v2 cpu.weight [1, 10000], as runc and crun do."""
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+class CgroupV2:
+    """One directory in the unified hierarchy."""
+
+    def __init__(self, path: str, mount: str = CGROUP_ROOT) -> None:
+        self.path = "/" + path.strip("/")
+        self.mount = Path(mount)
+        self.directory = self.mount / self.path.strip("/")
+
+    def dirs(self) -> dict[str, Path]:
+        return {str(self.mount): self.directory}
+
+    def create(self) -> None:
+        """Make the directory and enable the controllers in every ancestor's
+        subtree_control, or the leaf would have no limit files."""
+        current = self.mount
+        for part in self.path.strip("/").split("/"):
+            available = _read(current / "cgroup.controllers").split()
+            wanted = [c for c in _V2_CONTROLLERS if c in available]
+            enabled = _read(current / "cgroup.subtree_control").split()
+            missing = [c for c in wanted if c not in enabled]
+            if missing:
+                _write(current / "cgroup.subtree_control", " ".join("+" + c for c in missing))
+            current = current / part
+            current.mkdir(exist_ok=True)
+
+    def apply(self, resources: dict) -> None:
+        d = self.directory
+        memory = resources.get("memory") or {}
+        limit = memory.get("limit")
+        if limit:
+            _write(d / "memory.max", "max" if limit < 0 else limit)
+        swap = memory.get("swap")
+        if swap:
+            # OCI swap is memory+swap; v2 limits swap alone
+            _write(d / "memory.swap.max", "max" if swap < 0 else max(swap - (limit or 0), 0))
+        if memory.get("reservation"):
+            _write(d / "memory.low", memory["reservation"])
+        cpu = resources.get("cpu") or {}
+        if cpu.get("quota") or cpu.get("period"):
+            quota = cpu.get("quota") or -1
+            _write(d / "cpu.max", f"{'max' if quota < 0 else quota} {cpu.get('period') or 100000}")
+        if cpu.get("shares"):
+            _write(d / "cpu.weight", cpu_weight(cpu["shares"]))
+        if cpu.get("cpus"):
+            _write(d / "cpuset.cpus", cpu["cpus"])
+        if cpu.get("mems"):
+            _write(d / "cpuset.mems", cpu["mems"])
+        pids = (resources.get("pids") or {}).get("limit")
+        if pids:
+            _write(d / "pids.max", "max" if pids <= 0 else pids)
+        weight = (resources.get("blockIO") or {}).get("weight")
+        if weight:
+            _write(d / "io.weight", f"default {weight}")
+
+    def add(self, pid: int) -> None:
+        _write(self.directory / "cgroup.procs", pid)
+
+    def procs(self) -> list[int]:
+        return [int(p) for p in _read(self.directory / "cgroup.procs").split()]
+
+    def freeze(self) -> None:
+        self._set_frozen(True)
+
+    def thaw(self) -> None:
+        self._set_frozen(False)
+
+    def _set_frozen(self, frozen: bool) -> None:
+        _write(self.directory / "cgroup.freeze", int(frozen))
+        deadline = time.monotonic() + 5
+        while self.frozen() != frozen and (self.directory / "cgroup.events").exists():
+            if time.monotonic() > deadline:
+                raise DockyardError(f"cgroup {self.path} did not {'freeze' if frozen else 'thaw'}")
+            time.sleep(0.01)
+
+    def frozen(self) -> bool:
+        return _keyed(self.directory / "cgroup.events").get("frozen") == "1"
+
+    def stats(self) -> CgroupStats:
+        d = self.directory
+        events = _keyed(d / "memory.events")
+        return CgroupStats(
+            memory_usage=_read_int(d / "memory.current"),
+            memory_max_usage=_read_int(d / "memory.peak"),
+            memory_limit=_read_int(d / "memory.max"),
+            oom_kills=int(events.get("oom_kill", 0)),
+            cpu_usage_ns=int(_keyed(d / "cpu.stat").get("usage_usec", 0)) * 1000,
+            pids_current=_read_int(d / "pids.current"),
+        )
+
+    def delete(self) -> None:
+        _rmdir_retrying(self.directory)

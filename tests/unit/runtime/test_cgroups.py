@@ -1,0 +1,95 @@
+"""cgroup file writes against a temporary directory tree shaped like cgroupfs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dockyard.runtime.cgroups import CgroupV1, CgroupV2, cpu_weight, device_rule, v1_hierarchies
+
+RESOURCES = {
+    "memory": {"limit": 32 << 20, "swap": 48 << 20},
+    "cpu": {"shares": 1024, "quota": 50000, "period": 100000, "cpus": "0-1"},
+    "pids": {"limit": 20},
+    "devices": [{"allow": False, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 136, "access": "rwm"}],
+}
+
+
+def test_v2_create_enables_controllers_and_apply_writes_limits(tmp_path: Path):
+    (tmp_path / "cgroup.controllers").write_text("cpuset cpu io memory hugetlb pids\n")
+    cg = CgroupV2("/dockyard/c1", str(tmp_path))
+    cg.create()
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+cpuset +cpu +io +memory +pids"
+    assert (tmp_path / "dockyard").is_dir() and cg.directory == tmp_path / "dockyard/c1"
+    cg.apply(RESOURCES)
+    files = {p.name: p.read_text() for p in cg.directory.iterdir()}
+    assert files == {"memory.max": str(32 << 20), "memory.swap.max": str(16 << 20),
+                     "cpu.max": "50000 100000", "cpu.weight": "39", "cpuset.cpus": "0-1",
+                     "pids.max": "20"}
+
+
+def test_v2_unlimited_values_and_stats(tmp_path: Path):
+    cg = CgroupV2("/c2", str(tmp_path))
+    cg.create()
+    cg.apply({"memory": {"limit": -1, "swap": -1}, "cpu": {"quota": -1, "period": 50000},
+              "pids": {"limit": -1}})
+    d = cg.directory
+    assert (d / "memory.max").read_text() == "max"
+    assert (d / "memory.swap.max").read_text() == "max"
+    assert (d / "cpu.max").read_text() == "max 50000"
+    assert (d / "pids.max").read_text() == "max"
+    (d / "memory.current").write_text("1234\n")
+    (d / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    (d / "cpu.stat").write_text("usage_usec 2500\nuser_usec 2000\n")
+    (d / "pids.current").write_text("3\n")
+    stats = cg.stats()
+    assert (stats.memory_usage, stats.oom_kills, stats.cpu_usage_ns, stats.pids_current) == \
+        (1234, 1, 2_500_000, 3)
+    cg.freeze()
+    assert (d / "cgroup.freeze").read_text() == "1"
+
+
+def test_cpu_weight_conversion():
+    assert cpu_weight(2) == 1
+    assert cpu_weight(1024) == 39
+    assert cpu_weight(262144) == 10000
+
+
+def test_device_rules():
+    assert device_rule({"allow": False, "access": "rwm"}) == "a"
+    assert device_rule({"type": "c", "major": 136, "access": "rwm"}) == "c 136:* rwm"
+    assert device_rule({"type": "b", "major": 8, "minor": 0, "access": "r"}) == "b 8:0 r"
+
+
+def test_v1_apply_and_cpuset_inheritance(tmp_path: Path):
+    hierarchies = {str(tmp_path / n): n for n in ("cpu", "cpuset", "memory", "pids", "devices")}
+    (tmp_path / "cpuset").mkdir()
+    (tmp_path / "cpuset/cpuset.cpus").write_text("0-1\n")
+    (tmp_path / "cpuset/cpuset.mems").write_text("0\n")
+    cg = CgroupV1("/dockyard/c1", hierarchies)
+    cg.create()
+    assert (tmp_path / "cpuset/dockyard/cpuset.cpus").read_text() == "0-1"
+    assert (tmp_path / "cpuset/dockyard/c1/cpuset.mems").read_text() == "0"
+    cg.apply(RESOURCES)
+    assert (tmp_path / "memory/dockyard/c1/memory.limit_in_bytes").read_text() == str(32 << 20)
+    assert not (tmp_path / "memory/dockyard/c1/memory.memsw.limit_in_bytes").exists()
+    assert (tmp_path / "cpu/dockyard/c1/cpu.cfs_quota_us").read_text() == "50000"
+    assert (tmp_path / "pids/dockyard/c1/pids.max").read_text() == "20"
+    # each write to devices.allow replaces the file here; the last rule is the one left
+    assert (tmp_path / "devices/dockyard/c1/devices.allow").read_text() == "c 136:* rwm"
+    assert (tmp_path / "devices/dockyard/c1/devices.deny").read_text() == "a"
+
+
+def test_v1_hierarchies_from_mountinfo(tmp_path: Path):
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "30 25 0:26 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:9 - cgroup cgroup rw,cpu,cpuacct\n"
+        "31 25 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n"
+        "32 25 0:28 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n"
+        "33 25 0:29 / /tmp rw - tmpfs tmpfs rw\n")
+    assert v1_hierarchies(str(mountinfo)) == {
+        "/sys/fs/cgroup/cpu,cpuacct": "cpu,cpuacct",
+        "/sys/fs/cgroup/systemd": "xattr,name=systemd",
+        "/sys/fs/cgroup/unified": "unified",
+    }
