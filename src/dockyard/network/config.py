@@ -1,0 +1,39 @@
+"""Engine-wide network settings, from `<root>/daemon.json` (keys `bridge`, `default-subnet`, `nft-table`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.errors import InvalidArgument
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """bridge_name: the default `bridge` network's Linux bridge; default_subnet: its subnet, None to
+    take the first /16 from 10.88.0.0 that clashes with no host route; nft_table: the `inet` table
+    dockyard owns, which also tags its links so two engines on one host never reap each other's."""
+
+    bridge_name: str = "dockyard0"
+    default_subnet: str | None = None
+    nft_table: str = "dockyard"
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> NetworkConfig:
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError) as e:
+            raise InvalidArgument(f"cannot read {path}: {e}") from None
+        if not isinstance(data, dict):
+            raise InvalidArgument(f"cannot read {path}: expected a JSON object")
+        defaults = cls()
+        config = cls(bridge_name=data.get("bridge") or defaults.bridge_name,
+                     default_subnet=data.get("default-subnet") or None,
+                     nft_table=data.get("nft-table") or defaults.nft_table)
+        for what, value in (("bridge", config.bridge_name), ("nft-table", config.nft_table)):
+            if not (isinstance(value, str) and 0 < len(value) <= 15 and value.replace("-", "").replace("_", "").isalnum()):
+                raise InvalidArgument(f"invalid {what} {value!r} in {path}: use up to 15 letters, digits, - or _")
+        return config

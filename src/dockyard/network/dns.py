@@ -1,0 +1,273 @@
+"""The embedded DNS server of a user-defined network, and starting and stopping it.
+
+One small process per network listens on the network's gateway address, port 53 (UDP and
+TCP), in the host's namespace: it answers A (and PTR) queries for the names, aliases and short
+IDs of containers on that network straight from the metadata DB, and forwards everything else
+to the host's resolvers — loopback ones included, since it runs on the host side. The DB is
+re-read only when SQLite's data_version says another process committed.
+
+Run as `python -m dockyard.network.dns ...`; it imports sqlite3 and dnslib, nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import selectors
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from dockyard.errors import DockyardError
+
+TTL = 600
+FORWARD_TIMEOUT = 2.0
+
+
+class Names:
+    """name → addresses and address → name for one network, cached until the DB changes."""
+
+    def __init__(self, db_path: str, network_id: str) -> None:
+        self._conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False, timeout=5)
+        self._network_id = network_id
+        self._lock = threading.Lock()
+        self._version = -1
+        self._forward: dict[str, list[str]] = {}
+        self._reverse: dict[str, str] = {}
+
+    def lookup(self, name: str) -> list[str]:
+        self._refresh()
+        return self._forward.get(name.lower().rstrip("."), [])
+
+    def reverse(self, ip: str) -> str | None:
+        self._refresh()
+        return self._reverse.get(ip)
+
+    def _refresh(self) -> None:
+        with self._lock:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            if version == self._version:
+                return
+            rows = self._conn.execute("SELECT container_id, name, aliases, ip FROM endpoints WHERE network_id=?",
+                                      (self._network_id,)).fetchall()
+            forward: dict[str, list[str]] = {}
+            reverse: dict[str, str] = {}
+            for cid, name, aliases, ip in rows:
+                for n in {name, cid, cid[:12], *json.loads(aliases)}:
+                    forward.setdefault(n.lower(), []).append(ip)
+                reverse[ip] = name
+            self._forward, self._reverse, self._version = forward, reverse, version
+
+
+class Resolver:
+    """Builds the answer to one query: ours from `names`, anything else from the upstreams."""
+
+    def __init__(self, names: Names | None, upstreams: list[str]) -> None:
+        self.names, self.upstreams = names, upstreams
+
+    def answer(self, data: bytes, tcp: bool) -> bytes | None:
+        from dnslib import PTR, QTYPE, RCODE, RR, A, DNSRecord
+
+        try:
+            request = DNSRecord.parse(data)
+        except Exception:
+            return None
+        if self.names is not None and request.questions:
+            q = request.q
+            qname = str(q.qname).rstrip(".")
+            if qname.endswith(".in-addr.arpa"):
+                ip = ".".join(reversed(qname[: -len(".in-addr.arpa")].split(".")))
+                name = self.names.reverse(ip)
+                if name and q.qtype == QTYPE.PTR:
+                    reply = request.reply()
+                    reply.add_answer(RR(q.qname, QTYPE.PTR, rdata=PTR(name + "."), ttl=TTL))
+                    return reply.pack()
+            else:
+                ips = self.names.lookup(qname)
+                if ips:
+                    reply = request.reply()
+                    if q.qtype in (QTYPE.A, QTYPE.ANY):
+                        for ip in ips:
+                            reply.add_answer(RR(q.qname, QTYPE.A, rdata=A(ip), ttl=TTL))
+                    return reply.pack()
+        response = self._forward(data, tcp)
+        if response is None:
+            reply = request.reply()
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply.pack()
+        return response
+
+    def _forward(self, data: bytes, tcp: bool) -> bytes | None:
+        for server in self.upstreams:
+            try:
+                if tcp:
+                    with socket.create_connection((server, 53), timeout=FORWARD_TIMEOUT) as s:
+                        s.sendall(len(data).to_bytes(2, "big") + data)
+                        return _read_tcp_message(s)
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                    s.settimeout(FORWARD_TIMEOUT)
+                    s.sendto(data, (server, 53))
+                    while True:
+                        response, _ = s.recvfrom(65535)
+                        if response[:2] == data[:2]:
+                            return response
+            except OSError:
+                continue
+        return None
+
+
+def _read_tcp_message(s: socket.socket) -> bytes | None:
+    head = _read_exact(s, 2)
+    return _read_exact(s, int.from_bytes(head, "big")) if head else None
+
+
+def _read_exact(s: socket.socket, n: int) -> bytes | None:
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def serve(udp: socket.socket, tcp: socket.socket, resolver: Resolver) -> None:
+    """Answer forever; UDP queries on a small pool (a slow upstream must not stall local names)."""
+    pool = ThreadPoolExecutor(max_workers=8)
+    sel = selectors.DefaultSelector()
+    sel.register(udp, selectors.EVENT_READ)
+    sel.register(tcp, selectors.EVENT_READ)
+
+    def reply_udp(data: bytes, peer) -> None:
+        response = resolver.answer(data, tcp=False)
+        if response is not None:
+            udp.sendto(response, peer)
+
+    def serve_tcp(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(10)
+            try:
+                while (data := _read_tcp_message(conn)) is not None:
+                    response = resolver.answer(data, tcp=True)
+                    if response is None:
+                        return
+                    conn.sendall(len(response).to_bytes(2, "big") + response)
+            except OSError:
+                return
+
+    while True:
+        for key, _ in sel.select():
+            if key.fileobj is udp:
+                data, peer = udp.recvfrom(65535)
+                pool.submit(reply_udp, data, peer)
+            else:
+                conn, _ = tcp.accept()
+                threading.Thread(target=serve_tcp, args=(conn,), daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Bind first (so the starter learns about a clash), then detach and write the pid file."""
+    ap = argparse.ArgumentParser(prog="dockyard-dns")
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--network", required=True)
+    ap.add_argument("--listen", required=True)
+    ap.add_argument("--upstream", action="append", default=[])
+    ap.add_argument("--no-names", action="store_true")
+    ap.add_argument("--pidfile", required=True)
+    args = ap.parse_args(argv)
+    try:
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind((args.listen, 53))
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        tcp.bind((args.listen, 53))
+        tcp.listen(64)
+    except OSError as e:
+        sys.stderr.write(f"cannot listen on {args.listen}:53: {e.strerror}\n")
+        sys.exit(1)
+    names = None if args.no_names else Names(args.db, args.network)
+    resolver = Resolver(names, args.upstream)
+    pid = os.fork()
+    if pid:
+        tmp = f"{args.pidfile}.tmp"
+        with open(tmp, "w") as f:
+            f.write(f"{pid}\n")
+        os.replace(tmp, args.pidfile)
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    serve(udp, tcp, resolver)
+
+
+class DnsServers:
+    """Starts and stops the per-network servers; pid files live in <run_dir>/dns/<network id>.pid."""
+
+    def __init__(self, run_dir: Path, db_path: str) -> None:
+        self.dir = run_dir / "dns"
+        self.db_path = db_path
+
+    def start(self, network_id: str, listen: str, upstreams: list[str], names: bool) -> None:
+        """Idempotent; returns once the server is bound and detached (setsid + double fork)."""
+        if self._pid(network_id):
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "dockyard.network.dns", "--db", self.db_path, "--network", network_id,
+               "--listen", listen, "--pidfile", str(self._pidfile(network_id))]
+        cmd += [a for u in upstreams for a in ("--upstream", u)]
+        cmd += [] if names else ["--no-names"]
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           text=True, start_new_session=True, timeout=30)
+        if p.returncode != 0:
+            detail = (p.stderr.strip().splitlines() or ["exited " + str(p.returncode)])[-1]
+            raise DockyardError(f"cannot start the DNS server of network {network_id[:12]}: {detail}")
+
+    def stop(self, network_id: str) -> None:
+        """Idempotent; waits (up to 2 s) until the process is gone so its port is free again."""
+        pid = self._pid(network_id)
+        if pid:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + 2
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        self._pidfile(network_id).unlink(missing_ok=True)
+
+    def running(self) -> set[str]:
+        if not self.dir.is_dir():
+            return set()
+        return {p.stem for p in self.dir.glob("*.pid") if self._pid(p.stem)}
+
+    def _pidfile(self, network_id: str) -> Path:
+        return self.dir / f"{network_id}.pid"
+
+    def _pid(self, network_id: str) -> int | None:
+        """The server's pid if it is still that server (pids get reused)."""
+        try:
+            pid = int(self._pidfile(network_id).read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return None
+        return pid if network_id.encode() in cmdline and _alive(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""IPv4 address management: pools, overlap checks, picking free subnets and addresses.
+
+Pure functions over addresses; the leases themselves live in the DB (`state.NetworkState`),
+so whoever allocates does so inside one write transaction and no address is handed out twice.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from ipaddress import IPv4Address, IPv4Network
+from typing import Iterable
+
+from dockyard.errors import Conflict, InvalidArgument
+
+# Where default pools start: 10.88.0.0/16 upward, one /16 per network, as podman does.
+POOL_START = IPv4Network("10.88.0.0/16")
+POOL_END = IPv4Network("10.255.0.0/16")
+
+
+def parse_subnet(text: str) -> IPv4Network:
+    """A subnet as the user wrote it; host bits set ("10.1.2.3/24") are an error, as in Docker."""
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid subnet {text}: {e}") from None
+    if net.version != 4:
+        raise InvalidArgument(f"invalid subnet {text}: only IPv4 subnets are supported")
+    if net.prefixlen > 30:
+        raise InvalidArgument(f"invalid subnet {text}: too small, use a /30 or larger")
+    return net
+
+
+def parse_address(text: str, what: str = "address") -> IPv4Address:
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid {what} {text}: not an IPv4 address") from None
+    if addr.version != 4:
+        raise InvalidArgument(f"invalid {what} {text}: only IPv4 is supported")
+    return addr
+
+
+def gateway_for(net: IPv4Network, requested: str | None) -> IPv4Address:
+    """The requested gateway, checked to lie in the subnet, or the subnet's first host."""
+    if requested is None:
+        return net.network_address + 1
+    gw = parse_address(requested, "gateway")
+    if gw not in net or gw in (net.network_address, net.broadcast_address):
+        raise InvalidArgument(f"invalid gateway {gw}: it is not a usable address of subnet {net}")
+    return gw
+
+
+def check_overlap(net: IPv4Network, taken: Iterable[IPv4Network]) -> None:
+    if any(net.overlaps(t) for t in taken):
+        raise Conflict("Pool overlaps with other one on this address space")
+
+
+def free_subnet(taken: Iterable[IPv4Network]) -> IPv4Network:
+    """The first /16 from 10.88.0.0 upward that overlaps nothing in `taken` (DB networks, host routes)."""
+    taken = list(taken)
+    base = int(POOL_START.network_address)
+    for i in range(int(POOL_END.network_address) - base >> 16):
+        candidate = IPv4Network((base + (i << 16), 16))
+        if not any(candidate.overlaps(t) for t in taken):
+            return candidate
+    raise Conflict("could not find an available, non-overlapping IPv4 address pool among the defaults")
+
+
+def next_address(net: IPv4Network, gateway: IPv4Address, used: Iterable[str], network_name: str) -> IPv4Address:
+    """The lowest free host address: neither the gateway nor leased."""
+    busy = {IPv4Address(u) for u in used} | {gateway}
+    for addr in net.hosts():
+        if addr not in busy:
+            return addr
+    raise Conflict(f"no available IPv4 addresses on network {network_name}")
+
+
+def check_address(text: str, net: IPv4Network, gateway: IPv4Address, used: Iterable[str]) -> IPv4Address:
+    """A user-requested `--ip`: inside the subnet, not the gateway, not leased."""
+    addr = parse_address(text, "IPv4 address")
+    if addr not in net or addr in (net.network_address, net.broadcast_address):
+        raise InvalidArgument(f"invalid IPv4 address {addr}: it is not in subnet {net}")
+    if addr == gateway or addr in {IPv4Address(u) for u in used}:
+        raise Conflict(f"address {addr} is already in use on subnet {net}")
+    return addr
+
+
+def mac_for(addr: IPv4Address) -> str:
+    """Docker's scheme: 02:42 followed by the IPv4 bytes, so a MAC never collides on a bridge."""
+    return "02:42:" + ":".join(f"{b:02x}" for b in addr.packed)
+
+
+def parse_proc_route(text: str) -> list[IPv4Network]:
+    """Destinations of the host's IPv4 routes from /proc/net/route (little-endian hex), minus the default."""
+    nets = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        dest = IPv4Address(int(fields[1], 16).to_bytes(4, "little"))
+        mask = IPv4Address(int(fields[7], 16).to_bytes(4, "little"))
+        net = IPv4Network(f"{dest}/{mask}", strict=False)
+        if net.prefixlen:
+            nets.append(net)
+    return nets
+
+
+def host_routes() -> list[IPv4Network]:
+    with open("/proc/net/route") as f:
+        return parse_proc_route(f.read())

@@ -1,0 +1,499 @@
+"""The network service: networks (create, list, inspect, remove, prune) and containers' places
+on them (attach, connect, disconnect, detach, reconcile).
+
+Every change follows one order: validate and record it in one DB transaction (IP leases and
+port reservations are rows, so a clash aborts before anything exists), then make the kernel
+match (namespace, bridge, veth, nftables, DNS server, files); a kernel failure undoes the
+container's whole state. Kernel changes are serialised by a lock file in the run dir, so two
+CLIs never apply rulesets computed from different snapshots of the DB out of order.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import re
+import secrets
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.network import files, firewall, ipam
+from dockyard.network.bridge import KernelNetlink, Netlink
+from dockyard.network.config import NetworkConfig
+from dockyard.network.dns import DnsServers
+from dockyard.network.firewall import Firewall, NftFirewall
+from dockyard.network.ports import PortBinding, PortSpec, ephemeral_port, host_port_free
+from dockyard.network.state import Endpoint, Network, NetworkState, Sandbox
+from dockyard.store.metadata import MetadataDB
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+FILTERS = ("name", "id", "driver", "label", "type", "scope", "dangling")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """What the container service needs to start and describe a container's network."""
+
+    netns_path: str | None      # None: the host's namespace
+    ip: str | None
+    gateway: str | None
+    mac: str | None
+    ports: list[PortBinding]
+    networks: dict[str, dict]   # NetworkSettings.Networks: name -> EndpointSettings
+
+
+class NetworkService:
+    def __init__(self, db: MetadataDB, root: Path, run_dir: Path, config: NetworkConfig, *,
+                 netlink: Netlink | None = None, fw: Firewall | None = None, dns: DnsServers | None = None,
+                 host_resolvers: Callable[[], tuple[files.Resolver, files.Resolver | None]] = files.read_host_resolvers,
+                 host_routes: Callable[[], list[IPv4Network]] = ipam.host_routes) -> None:
+        self.db, self.root, self.run_dir, self.config = db, Path(root), Path(run_dir), config
+        self.state = NetworkState(db)
+        self.netlink = netlink or KernelNetlink()
+        self.fw = fw or NftFirewall()
+        self.dns = dns or DnsServers(self.run_dir, db.path)
+        self.host_resolvers = host_resolvers
+        self.host_routes = host_routes
+        self.tag = f"dockyard:{config.nft_table}:"
+        self._builtin_ready = False
+
+    # ---- networks -----------------------------------------------------------------------------
+
+    def create(self, name: str, *, driver: str = "bridge", subnet: str | None = None, gateway: str | None = None,
+               internal: bool = False, options: dict | None = None, labels: dict | None = None) -> dict:
+        if not NAME_RE.match(name):
+            raise InvalidArgument(f'invalid network name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+        if driver != "bridge":
+            raise InvalidArgument(f'unsupported network driver "{driver}": only bridge networks can be created')
+        if gateway and not subnet:
+            raise InvalidArgument("a gateway needs a subnet: pass --subnet too")
+        self._ensure_builtin()
+        options = dict(options or {})
+        network_id = secrets.token_hex(32)
+        bridge = options.get(BRIDGE_NAME_OPTION) or f"br-{network_id[:12]}"
+        if not (0 < len(bridge) <= 15) or "/" in bridge or " " in bridge:
+            raise InvalidArgument(f'invalid bridge name "{bridge}": use 1 to 15 characters without / or spaces')
+        net = ipam.parse_subnet(subnet) if subnet else None
+        gw = ipam.gateway_for(net, gateway) if net else None
+        with self.db.write() as c:
+            if c.execute("SELECT 1 FROM networks WHERE name=?", (name,)).fetchone():
+                raise Conflict(f"network with name {name} already exists")
+            if c.execute("SELECT 1 FROM networks WHERE bridge=?", (bridge,)).fetchone():
+                raise Conflict(f"bridge {bridge} is already used by another network")
+            taken = self._taken_subnets(c)
+            if net is None:
+                net = ipam.free_subnet(taken)
+                gw = net.network_address + 1
+            ipam.check_overlap(net, taken)
+            self.state.insert_network(c, Network(network_id, name, "bridge", False, bridge, str(net), str(gw),
+                                                 internal, options, dict(labels or {}), time.time()))
+        return self.inspect(network_id)
+
+    def inspect(self, name_or_id: str) -> dict:
+        return self._resource(self._find(name_or_id))
+
+    def list(self, filters: dict[str, Iterable[str] | str] | None = None) -> list[dict]:
+        """Docker's filters: name (substring), id (prefix), driver, label (key or key=value),
+        type (custom|builtin), scope, dangling; values of one filter are alternatives."""
+        self._ensure_builtin()
+        wanted = {k: [v] if isinstance(v, str) else list(v) for k, v in (filters or {}).items()}
+        for key in wanted:
+            if key not in FILTERS:
+                raise InvalidArgument(f"invalid filter '{key}'")
+        return [r for r in (self._resource(n) for n in self.state.networks()) if _matches(r, wanted)]
+
+    def remove(self, name_or_id: str) -> None:
+        with self._locked():
+            n = self._find(name_or_id)
+            if n.builtin:
+                raise InvalidArgument(f"{n.name} is a pre-defined network and cannot be removed")
+            with self.db.write() as c:
+                users = c.execute("SELECT name FROM endpoints WHERE network_id=? ORDER BY name", (n.id,)).fetchall()
+                if users:
+                    raise Conflict(f"error while removing network: network {n.name} id {n.id} has active endpoints "
+                                   f"({', '.join(r[0] for r in users)})")
+                c.execute("DELETE FROM networks WHERE id=?", (n.id,))
+            self._retire_idle_networks()
+
+    def prune(self) -> list[str]:
+        """Remove user-defined networks no container uses; returns their names."""
+        removed = []
+        for n in self.state.networks():
+            if n.user_defined and not self.state.endpoints(network_id=n.id):
+                try:
+                    self.remove(n.id)
+                except (Conflict, NotFound):  # someone attached or removed it meanwhile
+                    continue
+                removed.append(n.name)
+        return removed
+
+    # ---- containers ---------------------------------------------------------------------------
+
+    def attach(self, container_id: str, name: str, *, mode: str = "bridge", hostname: str, files_dir: Path,
+               ip: str | None = None, mac: str | None = None, aliases: Iterable[str] = (),
+               ports: Iterable[PortSpec] = (), dns: Iterable[str] = (), dns_search: Iterable[str] = (),
+               dns_options: Iterable[str] = (), add_hosts: Iterable[str] = ()) -> Attachment:
+        """Give a container its network: namespace, address, routes, published ports, DNS, files."""
+        aliases, ports, add_hosts = list(aliases), list(ports), list(add_hosts)
+        with self._locked():
+            if self.state.sandbox(container_id):
+                raise Conflict(f"container {container_id[:12]} is already attached to a network")
+            self._ensure_builtin()
+            kind, net, netns_path = self._resolve_mode(mode, container_id)
+            if net is None and (ports or ip or mac or aliases):
+                raise InvalidArgument(f"conflicting options: published ports, --ip, --mac-address and --network-alias "
+                                      f"need a bridge network, not network mode {mode}")
+            for server in dns:
+                ipam.parse_address(server, "DNS server")
+            for entry in add_hosts:
+                files.parse_add_host(entry, net.gateway if net else None)
+            sandbox = Sandbox(container_id, name.lstrip("/"), kind, netns_path or "", kind in ("network", "none"),
+                              hostname, str(files_dir), {"servers": list(dns), "search": list(dns_search),
+                                                         "options": list(dns_options), "add_hosts": add_hosts})
+            with self.db.write() as c:
+                self.state.insert_sandbox(c, sandbox)
+                if net is not None:
+                    ep = self._lease(c, sandbox, net, aliases, ip, mac, seq=0)
+                    self._reserve_ports(c, container_id, net.id, ports)
+            try:
+                if sandbox.owns_netns:
+                    self.netlink.create_netns(Path(sandbox.netns_path))
+                if net is not None:
+                    self._plumb(net, ep, sandbox, default_route=not net.internal)
+                    self._sync_firewall()
+                self._write_files(sandbox)
+            except BaseException:
+                self._release(container_id, None)
+                raise
+            return self._attachment(sandbox)
+
+    def connect(self, container_id: str, network: str, *, aliases: Iterable[str] = (), ip: str | None = None) -> Attachment:
+        """Add a network to a running container's namespace (the next ethN)."""
+        with self._locked():
+            sandbox = self._sandbox(container_id)
+            if sandbox.mode != "network":
+                raise InvalidArgument(f"container {container_id[:12]} uses network mode {sandbox.mode} "
+                                      "and cannot be connected to other networks")
+            net = self._find(network)
+            if net.driver != "bridge":
+                raise InvalidArgument(f"container cannot be connected to network {net.name} of driver {net.driver}")
+            existing = self.state.endpoints(container_id=container_id)
+            if any(e.network_id == net.id for e in existing):
+                raise Conflict(f"endpoint with name {sandbox.name} already exists in network {net.name}")
+            with self.db.write() as c:
+                ep = self._lease(c, sandbox, net, list(aliases), ip, None, seq=max(e.seq for e in existing) + 1)
+            routed = any(not self._network(e.network_id).internal for e in existing)
+            try:
+                self._plumb(net, ep, sandbox, default_route=not (net.internal or routed))
+                self._sync_firewall()
+                self._write_files(sandbox)
+            except BaseException:
+                self._release(container_id, [ep])
+                raise
+            return self._attachment(sandbox)
+
+    def disconnect(self, container_id: str, network: str) -> Attachment:
+        with self._locked():
+            sandbox = self._sandbox(container_id)
+            net = self._find(network)
+            eps = [e for e in self.state.endpoints(container_id=container_id) if e.network_id == net.id]
+            if not eps:
+                raise NotFound(f"container {container_id[:12]} is not connected to network {net.name}")
+            self._release(container_id, eps)
+            self._write_files(sandbox)
+            return self._attachment(sandbox)
+
+    def detach(self, container_id: str) -> None:
+        """Remove all network state of a container; safe to call twice or after a crash."""
+        with self._locked():
+            self._release(container_id, None)
+
+    def attachment(self, container_id: str) -> Attachment | None:
+        sandbox = self.state.sandbox(container_id)
+        return self._attachment(sandbox) if sandbox else None
+
+    def reconcile(self, live_container_ids: set[str]) -> None:
+        """Drop what dead containers left (DB rows, veths, namespaces, rules, DNS servers)."""
+        with self._locked():
+            for s in self.state.sandboxes():
+                if s.container_id not in live_container_ids:
+                    self._release(s.container_id, None)
+            known = {e.host_ifname for e in self.state.endpoints()}
+            for ifname in self.netlink.tagged_links(self.tag + "ep:"):
+                if ifname not in known:
+                    self.netlink.delete_link(ifname)
+            pinned = {s.netns_path for s in self.state.sandboxes() if s.owns_netns}
+            netns_dir = self.run_dir / "netns"
+            for path in sorted(netns_dir.iterdir()) if netns_dir.is_dir() else ():
+                if str(path) not in pinned:
+                    self.netlink.remove_netns(path)
+            self._retire_idle_networks()
+            self._sync_firewall()
+
+    # ---- internals ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.run_dir / "network.lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
+
+    def _ensure_builtin(self) -> None:
+        """The predefined networks: `bridge` (the default), `host` and `none`, made on first use."""
+        if self._builtin_ready:
+            return
+        if self.db.one("SELECT count(*) FROM networks WHERE builtin=1")[0] < 3:
+            with self.db.write() as c:
+                have = {r[0] for r in c.execute("SELECT name FROM networks WHERE builtin=1")}
+                if "bridge" not in have:
+                    taken = self._taken_subnets(c)
+                    if self.config.default_subnet:
+                        net = ipam.parse_subnet(self.config.default_subnet)
+                        ipam.check_overlap(net, taken)
+                    else:
+                        net = ipam.free_subnet(taken)
+                    options = {"com.docker.network.bridge.default_bridge": "true",
+                               BRIDGE_NAME_OPTION: self.config.bridge_name}
+                    self.state.insert_network(c, Network(secrets.token_hex(32), "bridge", "bridge", True,
+                                                         self.config.bridge_name, str(net), str(net.network_address + 1),
+                                                         False, options, {}, time.time()))
+                for name, driver in (("host", "host"), ("none", "null")):
+                    if name not in have:
+                        self.state.insert_network(c, Network(secrets.token_hex(32), name, driver, True, "", "", "",
+                                                             False, {}, {}, time.time()))
+        self._builtin_ready = True
+
+    def _taken_subnets(self, c: sqlite3.Connection) -> list[IPv4Network]:
+        ours = [IPv4Network(r[0]) for r in c.execute("SELECT subnet FROM networks WHERE subnet != ''")]
+        return ours + self.host_routes()
+
+    def _find(self, name_or_id: str) -> Network:
+        self._ensure_builtin()
+        nets = self.state.networks()
+        for pick in (lambda n: n.name == name_or_id, lambda n: n.id == name_or_id):
+            found = [n for n in nets if pick(n)]
+            if found:
+                return found[0]
+        found = [n for n in nets if name_or_id and n.id.startswith(name_or_id)]
+        if len(found) > 1:
+            raise InvalidArgument(f"network {name_or_id} is ambiguous ({len(found)} matches found)")
+        if not found:
+            raise NotFound(f"network {name_or_id} not found")
+        return found[0]
+
+    def _network(self, network_id: str) -> Network:
+        n = self.state.network(network_id)
+        if n is None:
+            raise NotFound(f"network {network_id} not found")
+        return n
+
+    def _sandbox(self, container_id: str) -> Sandbox:
+        s = self.state.sandbox(container_id)
+        if s is None:
+            raise NotFound(f"container {container_id[:12]} has no network attachment")
+        return s
+
+    def _resolve_mode(self, mode: str, container_id: str) -> tuple[str, Network | None, str | None]:
+        """(kind, network, netns path) for --network host | none | container:<netns path> | <network>."""
+        if mode.startswith("container:"):
+            path = mode.split(":", 1)[1]
+            if not Path(path).exists():
+                raise NotFound(f"network namespace {path} not found: is the container running?")
+            return "container", None, path
+        net = self._find("bridge" if mode == "default" else mode)
+        own_netns = str(self.run_dir / "netns" / container_id)
+        if net.driver == "host":
+            return "host", None, None
+        if net.driver == "null":
+            return "none", None, own_netns
+        return "network", net, own_netns
+
+    def _lease(self, c: sqlite3.Connection, sandbox: Sandbox, net: Network, aliases: list[str],
+               ip: str | None, mac: str | None, seq: int) -> Endpoint:
+        """Record the endpoint; its row is the IP lease."""
+        if net.builtin and (ip or aliases):
+            raise InvalidArgument("--ip and --network-alias are supported only on user-defined networks")
+        subnet, gateway = IPv4Network(net.subnet), IPv4Address(net.gateway)
+        used = self.state.leased(c, net.id)
+        addr = ipam.check_address(ip, subnet, gateway, used) if ip else ipam.next_address(subnet, gateway, used, net.name)
+        if mac is not None and not MAC_RE.match(mac.lower()):
+            raise InvalidArgument(f"invalid MAC address {mac}")
+        host_ifname = "dy" + hashlib.sha256(f"{sandbox.container_id}/{net.id}".encode()).hexdigest()[:11]
+        ep = Endpoint(sandbox.container_id, net.id, secrets.token_hex(32), sandbox.name, aliases, f"eth{seq}",
+                      host_ifname, str(addr), (mac or ipam.mac_for(addr)).lower(), ip or "", seq)
+        self.state.insert_endpoint(c, ep)
+        return ep
+
+    def _reserve_ports(self, c: sqlite3.Connection, container_id: str, network_id: str, specs: list[PortSpec]) -> None:
+        """Pick and record host ports; refuse ports a host process or another container holds."""
+        for spec in specs:
+            port = spec.host_port
+            if port == 0:
+                port = ephemeral_port(spec.host_ip, spec.proto)
+                while self.state.port_holder(c, spec.host_ip, port, spec.proto):
+                    port = ephemeral_port(spec.host_ip, spec.proto)
+            elif self.state.port_holder(c, spec.host_ip, port, spec.proto) or not host_port_free(spec.host_ip, port, spec.proto):
+                raise Conflict(f"Bind for {spec.host_ip or '0.0.0.0'}:{port} failed: port is already allocated")
+            self.state.insert_port(c, container_id, network_id,
+                                   PortBinding(spec.host_ip, port, spec.container_port, spec.proto))
+
+    def _plumb(self, net: Network, ep: Endpoint, sandbox: Sandbox, *, default_route: bool) -> None:
+        """Bridge (made with the network's first container), veth into the namespace, DNS server."""
+        self.netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen, f"{self.tag}net:{net.id}")
+        self.fw.set_sysctl(f"net/ipv4/conf/{net.bridge}/route_localnet", "1")
+        self.netlink.add_endpoint(host_ifname=ep.host_ifname, bridge=net.bridge, netns_path=sandbox.netns_path,
+                                  ifname=ep.ifname, mac=ep.mac, address=ep.ip, prefixlen=net.prefixlen,
+                                  gateway=net.gateway if default_route else None, tag=f"{self.tag}ep:{ep.container_id}")
+        host, upstream = self.host_resolvers()
+        if net.user_defined or not files.reachable_servers(host, upstream):
+            self.dns.start(net.id, net.gateway, list(host.nameservers), names=net.user_defined)
+
+    def _release(self, container_id: str, endpoints: list[Endpoint] | None) -> None:
+        """Undo `endpoints` of a container, or (None) everything it has: veths, namespace, rows,
+        rules, then conntrack entries (last, so no new entry can match a rule still in place)."""
+        whole = endpoints is None
+        if whole:
+            endpoints = self.state.endpoints(container_id=container_id)
+        for e in endpoints:
+            self.netlink.delete_link(e.host_ifname)
+        if whole:
+            sandbox = self.state.sandbox(container_id)
+            own = self.run_dir / "netns" / container_id
+            if (sandbox and sandbox.owns_netns) or own.exists():
+                self.netlink.remove_netns(Path(sandbox.netns_path) if sandbox and sandbox.owns_netns else own)
+        with self.db.write() as c:
+            if whole:
+                self.state.delete_sandbox(c, container_id)
+            else:
+                for e in endpoints:
+                    self.state.delete_endpoint(c, container_id, e.network_id)
+        self._retire_idle_networks()
+        self._sync_firewall()
+        for e in endpoints:
+            self.fw.forget_connections(e.ip)
+
+    def _retire_idle_networks(self) -> None:
+        """A bridge and DNS server live only while their network has a container on it."""
+        in_use = {r[0] for r in self.db.query("SELECT DISTINCT network_id FROM endpoints")}
+        prefix = self.tag + "net:"
+        for ifname, alias in self.netlink.tagged_links(prefix).items():
+            network_id = alias[len(prefix):]
+            if network_id not in in_use:
+                self.dns.stop(network_id)
+                self.netlink.delete_link(ifname)
+                net = self.state.network(network_id)
+                if net:  # the bridge's own traffic (IGMP reports) leaves entries too
+                    self.fw.forget_connections(net.gateway)
+        for network_id in self.dns.running() - in_use:
+            self.dns.stop(network_id)
+
+    def _sync_firewall(self) -> None:
+        nets, rules = self.state.firewall_state()
+        table = self.config.nft_table
+        if nets:
+            self.fw.set_sysctl("net/ipv4/ip_forward", "1")
+            self.fw.apply(firewall.ruleset(table, nets, rules))
+        else:
+            self.fw.apply(firewall.teardown(table))
+        self.fw.apply(firewall.forward_accept_changes(
+            table, self.fw.list_chain("ip", "filter", "FORWARD"), self.fw.list_chain("ip", "filter", "DOCKER-USER"),
+            [n.bridge for n in nets]))
+
+    def _write_files(self, sandbox: Sandbox) -> None:
+        """hosts, hostname, resolv.conf: user networks resolve through their gateway's DNS server,
+        the default bridge through the host's servers (loopback ones replaced)."""
+        host, upstream = self.host_resolvers()
+        conf = sandbox.dns
+        eps = self.state.endpoints(container_id=sandbox.container_id)
+        nets = [self._network(e.network_id) for e in eps]
+        gateway = nets[0].gateway if nets else None
+        extra = [files.parse_add_host(h, gateway) for h in conf["add_hosts"]]
+        if sandbox.mode == "host":
+            hosts = _read_text(Path("/etc/hosts")) + "".join(f"{ip}\t{name}\n" for name, ip in extra)
+            servers = list(host.nameservers)
+        else:
+            hosts = files.hosts_file(sandbox.hostname, eps[0].ip if eps else None, extra)
+            user = [n for n in nets if n.user_defined]
+            if user:
+                servers = [user[0].gateway]
+            else:
+                servers = files.reachable_servers(host, upstream) or ([gateway] if gateway else [])
+        resolv = files.resolv_conf(conf["servers"] or servers, conf["search"] or host.search,
+                                   conf["options"] or host.options)
+        files.write_files(Path(sandbox.files_dir), hostname=sandbox.hostname, hosts=hosts, resolv=resolv)
+
+    def _attachment(self, sandbox: Sandbox) -> Attachment:
+        eps = self.state.endpoints(container_id=sandbox.container_id)
+        networks = {}
+        for e in eps:
+            n = self._network(e.network_id)
+            networks[n.name] = _endpoint_settings(n, e)
+        if sandbox.mode in ("host", "none"):
+            n = self._find(sandbox.mode)
+            networks[n.name] = _endpoint_settings(n, None)
+        primary = eps[0] if eps else None
+        return Attachment(netns_path=sandbox.netns_path or None, ip=primary.ip if primary else None,
+                          gateway=self._network(primary.network_id).gateway if primary else None,
+                          mac=primary.mac if primary else None, ports=self.state.ports(sandbox.container_id),
+                          networks=networks)
+
+    def _resource(self, n: Network) -> dict:
+        """Docker's NetworkResource, as `docker network inspect` prints it."""
+        containers = {e.container_id: {"Name": e.name, "EndpointID": e.endpoint_id, "MacAddress": e.mac,
+                                       "IPv4Address": f"{e.ip}/{n.prefixlen}", "IPv6Address": ""}
+                      for e in self.state.endpoints(network_id=n.id)}
+        return {
+            "Name": n.name, "Id": n.id, "Created": _timestamp(n.created), "Scope": "local", "Driver": n.driver,
+            "EnableIPv6": False,
+            "IPAM": {"Driver": "default", "Options": None if n.builtin else {},
+                     "Config": [{"Subnet": n.subnet, "Gateway": n.gateway}] if n.subnet else []},
+            "Internal": n.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False, "Containers": containers, "Options": n.options, "Labels": n.labels,
+        }
+
+
+def _endpoint_settings(n: Network, e: Endpoint | None) -> dict:
+    """Docker's EndpointSettings (NetworkSettings.Networks[name])."""
+    dns_names = [e.name, e.container_id[:12], *e.aliases] if e and n.user_defined else None
+    return {
+        "IPAMConfig": {"IPv4Address": e.requested_ip} if e and e.requested_ip else None,
+        "Links": None, "Aliases": (e.aliases or None) if e else None, "MacAddress": e.mac if e else "",
+        "DriverOpts": None, "NetworkID": n.id, "EndpointID": e.endpoint_id if e else "",
+        "Gateway": n.gateway if e else "", "IPAddress": e.ip if e else "", "IPPrefixLen": n.prefixlen if e else 0,
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": dns_names,
+    }
+
+
+def _matches(r: dict, filters: dict[str, list[str]]) -> bool:
+    checks = {
+        "name": lambda v: v in r["Name"],
+        "id": lambda v: r["Id"].startswith(v),
+        "driver": lambda v: r["Driver"] == v,
+        "scope": lambda v: r["Scope"] == v,
+        "type": lambda v: v == ("builtin" if r["Name"] in ("bridge", "host", "none") else "custom"),
+        "label": lambda v: (r["Labels"].get(v.partition("=")[0]) == v.partition("=")[2]) if "=" in v
+        else v in r["Labels"],
+        "dangling": lambda v: (v.lower() in ("1", "true")) == (not r["Containers"] and r["Name"] not in ("bridge", "host", "none")),
+    }
+    return all(any(checks[k](v) for v in values) for k, values in filters.items())
+
+
+def _timestamp(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""

@@ -1,0 +1,88 @@
+"""Recording fakes for the kernel seams, so the service's logic runs without root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class FakeNetlink:
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+        self.links: dict[str, str] = {}   # ifname -> alias
+        self.netns: set[str] = set()
+        self.fail_on: str | None = None
+
+    def _record(self, *call) -> None:
+        self.calls.append(call)
+        if self.fail_on == call[0]:
+            from dockyard.errors import DockyardError
+            raise DockyardError(f"injected failure in {call[0]}")
+
+    def create_netns(self, path: Path) -> None:
+        self._record("create_netns", str(path))
+        self.netns.add(str(path))
+
+    def remove_netns(self, path: Path) -> None:
+        self._record("remove_netns", str(path))
+        self.netns.discard(str(path))
+
+    def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str) -> None:
+        self._record("ensure_bridge", name, f"{address}/{prefixlen}")
+        self.links[name] = tag
+
+    def add_endpoint(self, **kw) -> None:
+        self._record("add_endpoint", kw["host_ifname"], kw["ifname"], kw["address"], kw["gateway"])
+        self.links[kw["host_ifname"]] = kw["tag"]
+
+    def delete_link(self, name: str) -> None:
+        if name in self.links:
+            self._record("delete_link", name)
+            del self.links[name]
+
+    def tagged_links(self, prefix: str) -> dict[str, str]:
+        return {k: v for k, v in self.links.items() if v.startswith(prefix)}
+
+
+class FakeFirewall:
+    def __init__(self) -> None:
+        self.batches: list[list[dict]] = []
+        self.forgotten: list[str] = []
+        self.sysctls: dict[str, str] = {}
+        self.chains: dict[tuple[str, str, str], list[dict]] = {}
+
+    @property
+    def table_present(self) -> bool:
+        """Whether the last batch left our table in place (a ruleset rather than a teardown)."""
+        ours = [b for b in self.batches if b and "table" in b[0].get("add", {})]
+        return bool(ours) and len(ours[-1]) > 2
+
+    @property
+    def last_ruleset(self) -> list[dict]:
+        return [b for b in self.batches if b and "table" in b[0].get("add", {})][-1]
+
+    def apply(self, commands: list[dict]) -> None:
+        if commands:
+            self.batches.append(commands)
+
+    def list_chain(self, family: str, table: str, chain: str) -> list[dict] | None:
+        return self.chains.get((family, table, chain))
+
+    def forget_connections(self, ip: str) -> None:
+        self.forgotten.append(ip)
+
+    def set_sysctl(self, key: str, value: str) -> None:
+        self.sysctls[key] = value
+
+
+class FakeDns:
+    def __init__(self) -> None:
+        self.servers: dict[str, tuple[str, bool]] = {}
+
+    def start(self, network_id: str, listen: str, upstreams: list[str], names: bool) -> None:
+        self.servers.setdefault(network_id, (listen, names))
+
+    def stop(self, network_id: str) -> None:
+        self.servers.pop(network_id, None)
+
+    def running(self) -> set[str]:
+        return set(self.servers)

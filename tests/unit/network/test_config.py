@@ -1,0 +1,24 @@
+import pytest
+
+from dockyard.errors import InvalidArgument
+from dockyard.network.config import NetworkConfig
+
+
+def test_defaults_without_daemon_json(tmp_path):
+    assert NetworkConfig.from_file(tmp_path / "daemon.json") == NetworkConfig("dockyard0", None, "dockyard")
+
+
+def test_daemon_json_keys(tmp_path):
+    p = tmp_path / "daemon.json"
+    p.write_text('{"bridge": "dy1", "default-subnet": "10.213.0.0/24", "nft-table": "dy_t"}')
+    assert NetworkConfig.from_file(p) == NetworkConfig("dy1", "10.213.0.0/24", "dy_t")
+
+
+def test_bad_daemon_json_is_one_clear_line(tmp_path):
+    p = tmp_path / "daemon.json"
+    p.write_text('{"bridge": "a-name-far-too-long-for-linux"}')
+    with pytest.raises(InvalidArgument, match="invalid bridge"):
+        NetworkConfig.from_file(p)
+    p.write_text("{not json")
+    with pytest.raises(InvalidArgument, match="cannot read"):
+        NetworkConfig.from_file(p)

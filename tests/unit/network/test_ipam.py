@@ -1,0 +1,60 @@
+from ipaddress import IPv4Address, IPv4Network
+
+import pytest
+
+from dockyard.errors import Conflict, InvalidArgument
+from dockyard.network import ipam
+
+ROUTE = """Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0
+eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+br0\t0000580A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0
+"""
+
+
+def test_proc_route_is_parsed_without_the_default_route():
+    assert ipam.parse_proc_route(ROUTE) == [IPv4Network("192.0.2.0/24"), IPv4Network("10.88.0.0/16")]
+
+
+def test_free_subnet_skips_whatever_overlaps():
+    taken = ipam.parse_proc_route(ROUTE) + [IPv4Network("10.89.3.0/24")]
+    assert ipam.free_subnet(taken) == IPv4Network("10.90.0.0/16")
+
+
+def test_overlap_is_refused_with_dockers_message():
+    with pytest.raises(Conflict, match="Pool overlaps with other one on this address space"):
+        ipam.check_overlap(IPv4Network("10.88.1.0/24"), [IPv4Network("10.88.0.0/16")])
+
+
+@pytest.mark.parametrize("text, message", [("10.1.2.3/24", "host bits"), ("nonsense", "invalid subnet"),
+                                            ("fd00::/64", "only IPv4"), ("10.0.0.0/31", "too small")])
+def test_bad_subnets(text, message):
+    with pytest.raises(InvalidArgument, match=message):
+        ipam.parse_subnet(text)
+
+
+def test_addresses_are_handed_out_lowest_first_skipping_gateway_and_leases():
+    net, gw = IPv4Network("10.213.5.0/29"), IPv4Address("10.213.5.1")
+    assert ipam.next_address(net, gw, ["10.213.5.2", "10.213.5.4"], "n") == IPv4Address("10.213.5.3")
+    with pytest.raises(Conflict, match="no available IPv4 addresses on network n"):
+        ipam.next_address(net, gw, [f"10.213.5.{i}" for i in range(2, 7)], "n")
+
+
+def test_requested_address_is_checked():
+    net, gw = IPv4Network("10.213.5.0/24"), IPv4Address("10.213.5.1")
+    assert ipam.check_address("10.213.5.9", net, gw, []) == IPv4Address("10.213.5.9")
+    with pytest.raises(InvalidArgument, match="not in subnet 10.213.5.0/24"):
+        ipam.check_address("10.213.6.9", net, gw, [])
+    with pytest.raises(Conflict, match="already in use"):
+        ipam.check_address("10.213.5.1", net, gw, [])
+
+
+def test_gateway_defaults_to_first_host_and_must_be_inside():
+    net = IPv4Network("10.213.5.0/24")
+    assert ipam.gateway_for(net, None) == IPv4Address("10.213.5.1")
+    with pytest.raises(InvalidArgument, match="not a usable address"):
+        ipam.gateway_for(net, "10.213.6.1")
+
+
+def test_mac_follows_the_address_like_docker():
+    assert ipam.mac_for(IPv4Address("172.17.0.2")) == "02:42:ac:11:00:02"

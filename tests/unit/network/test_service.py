@@ -1,0 +1,181 @@
+"""NetworkService logic against recording fakes: no root, no kernel."""
+
+import pytest
+
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.network.ports import parse_publish
+
+A, B, C = "a" * 64, "b" * 64, "c" * 64
+
+
+def attach(svc, cid, name, **kw):
+    return svc.attach(cid, name, hostname=name, files_dir=svc.run_dir.parent / "files" / name, **kw)
+
+
+def test_predefined_networks_are_listed_like_docker(svc):
+    nets = {n["Name"]: n for n in svc.list()}
+    assert {k: v["Driver"] for k, v in nets.items()} == {"bridge": "bridge", "host": "host", "none": "null"}
+    assert nets["bridge"]["IPAM"]["Config"] == [{"Subnet": "10.213.200.0/24", "Gateway": "10.213.200.1"}]
+    assert len(nets["bridge"]["Id"]) == 64 and nets["bridge"]["Scope"] == "local"
+
+
+def test_create_picks_a_free_subnet_and_inspect_finds_it_by_name_or_id_prefix(svc):
+    n = svc.create("front", labels={"tier": "web"})
+    assert n["IPAM"]["Config"] == [{"Subnet": "10.88.0.0/16", "Gateway": "10.88.0.1"}]
+    assert svc.inspect(n["Id"][:10])["Name"] == "front"
+    assert [r["Name"] for r in svc.list({"label": "tier=web"})] == ["front"]
+    assert [r["Name"] for r in svc.list({"type": "custom"})] == ["front"]
+
+
+def test_bad_network_requests_create_nothing(svc):
+    svc.create("front", subnet="10.213.1.0/24")
+    with pytest.raises(Conflict, match="^network with name front already exists$"):
+        svc.create("front", subnet="10.213.9.0/24")
+    with pytest.raises(Conflict, match="^Pool overlaps with other one on this address space$"):
+        svc.create("other", subnet="10.213.1.128/25")
+    with pytest.raises(Conflict, match="Pool overlaps"):
+        svc.create("hostclash", subnet="192.0.2.0/25")
+    with pytest.raises(InvalidArgument, match="invalid network name"):
+        svc.create("-bad")
+    assert sorted(n["Name"] for n in svc.list()) == ["bridge", "front", "host", "none"]
+    assert svc.netlink.calls == [] and svc.fw.batches == []
+
+
+def test_attach_plumbs_in_order_and_writes_files(svc):
+    svc.create("front", subnet="10.213.1.0/24")
+    a = attach(svc, A, "web", mode="front", aliases=["www"], ports=parse_publish("127.0.0.1:18080:80"))
+    assert (a.ip, a.gateway, a.mac) == ("10.213.1.2", "10.213.1.1", "02:42:0a:d5:01:02")
+    assert a.netns_path == str(svc.run_dir / "netns" / A)
+    assert [c[0] for c in svc.netlink.calls] == ["create_netns", "ensure_bridge", "add_endpoint"]
+    host_ifname, *inside = svc.netlink.calls[2][1:]
+    assert host_ifname.startswith("dy") and len(host_ifname) <= 15
+    assert inside == ["eth0", "10.213.1.2", "10.213.1.1"]
+    files = svc.run_dir.parent / "files" / "web"
+    assert (files / "resolv.conf").read_text().splitlines()[1:] == ["nameserver 10.213.1.1", "search example.org"]
+    assert (files / "hosts").read_text().splitlines()[-1] == "10.213.1.2\tweb"
+    assert svc.dns.servers == {svc.inspect("front")["Id"]: ("10.213.1.1", True)}
+    ports = [r for r in svc.fw.last_ruleset if "ports" == r.get("add", {}).get("rule", {}).get("chain")]
+    assert ports[0]["add"]["rule"]["expr"][-1] == {"dnat": {"family": "ip", "addr": "10.213.1.2", "port": 80}}
+    assert svc.fw.sysctls["net/ipv4/ip_forward"] == "1"
+    assert a.networks["front"]["DNSNames"] == ["web", A[:12], "www"]
+
+
+def test_default_bridge_uses_host_resolvers_and_no_dns_server(svc):
+    a = attach(svc, A, "web")
+    assert a.ip == "10.213.200.2" and "bridge" in a.networks
+    assert "nameserver 192.0.2.53" in (svc.run_dir.parent / "files" / "web" / "resolv.conf").read_text()
+    assert svc.dns.servers == {}
+
+
+def test_addresses_are_not_reused_while_leased_and_freed_on_detach(svc):
+    svc.create("front", subnet="10.213.1.0/29")
+    ips = [attach(svc, c * 64, c, mode="front").ip for c in "abcde"]
+    assert ips == [f"10.213.1.{i}" for i in range(2, 7)]
+    with pytest.raises(Conflict, match="no available IPv4 addresses on network front"):
+        attach(svc, "f" * 64, "f", mode="front")
+    svc.detach(C)
+    assert attach(svc, "f" * 64, "f", mode="front").ip == "10.213.1.4"
+
+
+def test_port_conflicts_are_refused_before_anything_is_created(svc):
+    attach(svc, A, "one", ports=parse_publish("18080:80"))
+    calls, batches = len(svc.netlink.calls), len(svc.fw.batches)
+    with pytest.raises(Conflict, match="^Bind for 127.0.0.1:18080 failed: port is already allocated$"):
+        attach(svc, B, "two", ports=parse_publish("18081:81") + parse_publish("127.0.0.1:18080:80"))
+    assert svc.attachment(B) is None and len(svc.netlink.calls) == calls and len(svc.fw.batches) == batches
+    assert attach(svc, B, "two", ports=parse_publish("18080:80/udp")).ports[0].host_port == 18080
+
+
+def test_port_held_by_a_host_process_is_refused(svc):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(Conflict, match=f"Bind for 127.0.0.1:{port} failed"):
+            attach(svc, A, "web", ports=parse_publish(f"127.0.0.1:{port}:80"))
+    assert svc.netlink.calls == []
+
+
+def test_ip_outside_subnet_and_ip_on_default_bridge_are_refused(svc):
+    svc.create("front", subnet="10.213.1.0/24")
+    with pytest.raises(InvalidArgument, match="^invalid IPv4 address 10.213.2.5: it is not in subnet 10.213.1.0/24$"):
+        attach(svc, A, "web", mode="front", ip="10.213.2.5")
+    with pytest.raises(InvalidArgument, match="only on user-defined networks"):
+        attach(svc, A, "web", ip="10.213.200.9")
+    assert attach(svc, A, "web", mode="front", ip="10.213.1.77").ip == "10.213.1.77"
+    assert svc.netlink.calls[0][0] == "create_netns"
+
+
+def test_kernel_failure_rolls_everything_back(svc):
+    svc.netlink.fail_on = "add_endpoint"
+    with pytest.raises(DockyardError, match="injected failure"):
+        attach(svc, A, "web", ports=parse_publish("18080:80"))
+    assert svc.attachment(A) is None
+    assert svc.netlink.links == {} and svc.netlink.netns == set()
+    assert not svc.fw.table_present
+
+
+def test_detach_removes_everything_and_is_idempotent(svc):
+    svc.create("front", subnet="10.213.1.0/24")
+    attach(svc, A, "web", mode="front", ports=parse_publish("18080:80"))
+    svc.detach(A)
+    svc.detach(A)
+    assert svc.netlink.links == {} and svc.netlink.netns == set() and svc.dns.servers == {}
+    assert not svc.fw.table_present and sorted(svc.fw.forgotten) == ["10.213.1.1", "10.213.1.2"]  # gateway too
+    assert svc.inspect("front")["Containers"] == {}
+
+
+def test_network_in_use_cannot_be_removed(svc):
+    svc.create("front", subnet="10.213.1.0/24")
+    attach(svc, A, "web", mode="front")
+    attach(svc, B, "db", mode="front")
+    n = svc.inspect("front")
+    with pytest.raises(Conflict) as e:
+        svc.remove("front")
+    assert e.value.message == f"error while removing network: network front id {n['Id']} has active endpoints (db, web)"
+    with pytest.raises(InvalidArgument, match="pre-defined"):
+        svc.remove("bridge")
+    svc.detach(A), svc.detach(B)
+    assert svc.prune() == ["front"]
+    with pytest.raises(NotFound, match="network front not found"):
+        svc.inspect("front")
+
+
+def test_none_and_host_modes(svc):
+    none = attach(svc, A, "iso", mode="none")
+    assert none.ip is None and none.netns_path and list(none.networks) == ["none"]
+    host = attach(svc, B, "h", mode="host")
+    assert host.netns_path is None and list(host.networks) == ["host"]
+    with pytest.raises(InvalidArgument, match="conflicting options"):
+        attach(svc, C, "p", mode="host", ports=parse_publish("80"))
+    assert [c[0] for c in svc.netlink.calls] == ["create_netns"]
+
+
+def test_connect_and_disconnect_add_and_remove_an_interface(svc):
+    svc.create("front", subnet="10.213.1.0/24")
+    svc.create("back", subnet="10.213.2.0/24", internal=True)
+    attach(svc, A, "web", mode="front")
+    a = svc.connect(A, "back", aliases=["api"])
+    assert sorted(a.networks) == ["back", "front"] and a.networks["back"]["IPAddress"] == "10.213.2.2"
+    assert svc.netlink.calls[-1][2:] == ("eth1", "10.213.2.2", None)  # internal: no default route
+    with pytest.raises(Conflict, match="already exists in network back"):
+        svc.connect(A, "back")
+    a = svc.disconnect(A, "back")
+    assert list(a.networks) == ["front"]
+    with pytest.raises(NotFound, match="is not connected to network back"):
+        svc.disconnect(A, "back")
+
+
+def test_reconcile_drops_dead_containers_and_orphans(svc):
+    attach(svc, A, "live")
+    attach(svc, B, "dead", ports=parse_publish("18080:80"))
+    svc.netlink.links["dyorphan"] = "dockyard:dyt:ep:" + C
+    svc.netlink.links["foreign0"] = "someone else"
+    (svc.run_dir / "netns").mkdir(parents=True, exist_ok=True)
+    (svc.run_dir / "netns" / C).touch()
+    svc.reconcile({A})
+    assert svc.attachment(B) is None and svc.attachment(A) is not None
+    assert "dyorphan" not in svc.netlink.links and "foreign0" in svc.netlink.links
+    assert str(svc.run_dir / "netns" / C) in [c[1] for c in svc.netlink.calls if c[0] == "remove_netns"]
+    assert svc.fw.table_present
