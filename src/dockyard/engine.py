@@ -93,4 +93,12 @@ class Engine:
     @cached_property
     def images(self):
         from dockyard.images.service import ImageService
-        return ImageService(self.content, self.db, self.snapshots, self.lock)
+
+        images = ImageService(self.content, self.db, self.snapshots, self.lock)
+        images.extra_roots.append(lambda: self.build_cache.roots())
+        return images
+
+    @cached_property
+    def build_cache(self):
+        from dockyard.build.cache import BuildCache
+        return BuildCache(self)

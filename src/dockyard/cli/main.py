@@ -45,9 +45,12 @@ def cli(ctx: click.Context, root, run_dir, log_level, storage_driver) -> None:
 
 
 def _register() -> None:
-    from dockyard.cli import distribution, images, registry, system
-    for module in (images, distribution, registry, system):
+    from dockyard.cli import build, distribution, images, registry, system
+    from dockyard.hub.cli import hub
+
+    for module in (images, distribution, build, registry, system):
         module.register(cli)
+    cli.add_command(hub)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -268,8 +268,9 @@ class ImageService:
         return out, max(0, before - self.disk_usage())
 
     # -- garbage collection ----------------------------------------------------------------
-    def referenced(self) -> tuple[set[str], set[str]]:
-        """Blobs and committed snapshot keys that some image still needs."""
+    def referenced(self, include_extra: bool = True) -> tuple[set[str], set[str]]:
+        """Blobs and committed snapshot keys that some image (and, with `include_extra`, some
+        other holder such as the build cache) still needs."""
         blobs: set[str] = set()
         keys: set[str] = set()
         for row in self.db.query("SELECT id, manifest_digest FROM images"):
@@ -284,7 +285,7 @@ class ImageService:
             for d in cfg["rootfs"]["diff_ids"]:
                 parent = chain_id(parent, d)
                 keys.add(parent)
-        for extra in self.extra_roots:
+        for extra in self.extra_roots if include_extra else ():
             b, k = extra()
             blobs |= b
             keys |= k

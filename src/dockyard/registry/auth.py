@@ -71,7 +71,7 @@ class Identity:
 EVERYONE = Identity(None)
 
 
-def _basic_credentials(header: str | None) -> tuple[str, str] | None:
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
     if not header or not header.lower().startswith("basic "):
         return None
     try:
@@ -81,7 +81,7 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
     return (user, password) if sep and user else None
 
 
-async def _check_password(htpasswd: Htpasswd, creds: tuple[str, str]) -> bool:
+async def check_password(htpasswd: Htpasswd, creds: tuple[str, str]) -> bool:
     return await asyncio.get_running_loop().run_in_executor(None, htpasswd.verify, *creds)
 
 
@@ -102,8 +102,8 @@ class BasicAccess(Access):
         self.htpasswd = htpasswd
 
     async def authenticate(self, request: "web.Request", needed: Scope | None) -> Identity:
-        creds = _basic_credentials(request.headers.get("Authorization"))
-        if creds is None or not await _check_password(self.htpasswd, creds):
+        creds = basic_credentials(request.headers.get("Authorization"))
+        if creds is None or not await check_password(self.htpasswd, creds):
             raise errors.unauthorized(headers={"WWW-Authenticate": self.challenge})
         return Identity(creds[0])
 
@@ -161,8 +161,8 @@ class TokenAccess(Access):
 
         user = None
         if "Authorization" in request.headers:
-            creds = _basic_credentials(request.headers["Authorization"])
-            if creds is None or not await _check_password(self.htpasswd, creds):
+            creds = basic_credentials(request.headers["Authorization"])
+            if creds is None or not await check_password(self.htpasswd, creds):
                 raise errors.unauthorized("invalid username or password")
             user = creds[0]
             request[USER_KEY] = user

@@ -1,0 +1,507 @@
+"""The builder: a parsed Dockerfile and a context in, an image out.
+
+Each stage starts from its base (an image, `scratch`, or an earlier stage) and walks its
+instructions; every step is first looked up in the build cache by a key that chains back to
+the base, and only run on a miss. Config-only steps change the image config; RUN, COPY, ADD
+and WORKDIR run in a mounted snapshot and commit their changes as one layer each. Nothing is
+tagged until the whole build succeeded, so a failure never leaves a half image behind.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from dockyard.build import copy as copying
+from dockyard.build import run as running
+from dockyard.build.argscope import StageScope, meta_args, stage_base
+from dockyard.build.cache import CacheRecord, step_key
+from dockyard.build.changes import CONFIG_ONLY, apply_instruction, env_map
+from dockyard.build.context import BuildContext
+from dockyard.build.dockerfile import parse
+from dockyard.build.instructions import DockerfileError, Instruction, Stage
+from dockyard.build.progress import Progress, Step
+from dockyard.build.shellwords import expand
+from dockyard.build.sources import SourceError, SourceTree, join_dest
+from dockyard.build.stages import StageCancelled, find_stage, plan, run_parallel
+from dockyard.build.workspace import View, Workspace
+from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.oci.image import chain_ids, host_platform, new_config, now_rfc3339
+
+
+@dataclass
+class BuildOptions:
+    tags: list[str] = field(default_factory=list)
+    build_args: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+    no_cache: bool = False
+    pull: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    network: str = "default"      # default | none | host
+    secrets: dict[str, str] = field(default_factory=dict)  # id -> host file
+    source_date_epoch: int | None = None
+
+
+@dataclass
+class StageState:
+    """Where a stage is: its image config so far, its layers, and its cache key."""
+
+    config: dict
+    layers: list[dict]
+    key: str
+
+    @property
+    def diff_ids(self) -> list[str]:
+        return self.config["rootfs"]["diff_ids"]
+
+    @property
+    def chain(self) -> str:
+        ids = chain_ids(self.diff_ids)
+        return ids[-1] if ids else ""
+
+
+@dataclass
+class StepPlan:
+    """A step ready to run: its cache key inputs, history text, and the work on the rootfs."""
+
+    key_parts: list
+    created_by: str
+    work: Callable[[Workspace, Step], None] | None = None
+    cleanup: Callable[[], None] | None = None
+
+
+ImageResolver = Callable[[str, bool], object]  # (reference, force pull) -> Image
+
+
+class Builder:
+    def __init__(self, engine, context: BuildContext, options: BuildOptions, progress: Progress,
+                 resolve_image: ImageResolver) -> None:
+        self.engine = engine
+        self.context = context
+        self.options = options
+        self.progress = progress
+        self.resolve_image = resolve_image
+        self.cache = engine.build_cache
+        self.tree = SourceTree(context.root, ignore=context.ignore, confined=True)
+        self.platform = host_platform()
+        self._image_lock = threading.Lock()
+        self._scopes: list[StageScope] = []  # of every stage built, for the unused build-arg warning
+
+    # -- the whole build -------------------------------------------------------------------
+    def build(self):
+        """Build the target stage; returns the Image, tagged with the requested tags."""
+        from dockyard.images.compose import write_image
+        from dockyard.oci.reference import parse_normalized
+
+        tags = [parse_normalized(t) for t in self.options.tags]
+        df = parse(self.context.dockerfile, self.context.dockerfile_name)
+        for warning in df.warnings:
+            self.progress.output(self.progress.start("[internal] warning"), warning.encode())
+        self.df = df
+        self.meta = meta_args(df, self.options.build_args, self._predefined())
+        target = len(df.stages) - 1
+        if self.options.target:
+            target = df.stages.index(df.stage(self.options.target))
+        with self.engine.lock.shared():
+            results = run_parallel(plan(df, self.meta, target), self._build_stage)
+            final = results[target]
+            step = self.progress.start("exporting to image")
+            config = copy.deepcopy(final.config)
+            if self.options.labels:
+                labels = dict(config["config"].get("Labels") or {})
+                labels.update(self.options.labels)
+                config["config"]["Labels"] = labels
+            manifest = write_image(self.engine.content, config, final.layers)
+            image = self.engine.images.add_image(manifest, tags)
+            self.progress.finish(step, "done", f"writing image {image.id} done")
+        self._warn_unused()
+        return image
+
+    def _predefined(self) -> dict[str, str]:
+        plat = self.platform
+        spec = f"{plat['os']}/{plat['architecture']}" + (f"/{plat['variant']}" if "variant" in plat else "")
+        out = {}
+        for side in ("BUILD", "TARGET"):
+            out.update({f"{side}PLATFORM": spec, f"{side}OS": plat["os"], f"{side}ARCH": plat["architecture"],
+                        f"{side}VARIANT": plat.get("variant", "")})
+        return out
+
+    def _warn_unused(self) -> None:
+        used = set(self.meta) | set(running.PROXY_ARGS) | {"SOURCE_DATE_EPOCH"}
+        for scope in self._scopes:
+            used |= scope.used_build_args
+        unused = sorted(set(self.options.build_args) - used)
+        if unused:
+            step = self.progress.start("[warning] unused build arguments")
+            self.progress.finish(step, "done", f"One or more build-args {unused} were not consumed")
+
+    # -- one stage -------------------------------------------------------------------------
+    def _build_stage(self, index: int, deps: dict[int, StageState], cancelled: threading.Event) -> StageState:
+        stage = self.df.stages[index]
+        base, platform = stage_base(stage, self.meta, self.df.escape)
+        self._check_platform(platform, stage)
+        label = stage.name or (f"stage-{index}" if len(self.df.stages) > 1 else "")
+        state, triggers = self._base_state(base, index, deps, stage)
+        scope = StageScope(self.meta, self.options.build_args, env_map(state.config["config"]), self.df.escape)
+        self._scopes.append(scope)
+        steps = [(f"ONBUILD {t.original}", t) for t in triggers] + \
+                [(i.original, i) for i in stage.instructions]
+        total = 1 + sum(1 for _, i in steps if i.cmd != "ARG")
+        prefix = f"[{label} " if label else "["
+        from_step = self.progress.start(f"{prefix}1/{total}] FROM {base}")
+        self.progress.finish(from_step, "done")
+        n = 1
+        for text, instr in steps:
+            if cancelled.is_set():
+                raise StageCancelled()
+            if instr.cmd == "ARG":
+                scope.apply(instr)
+                continue
+            n += 1
+            self._step(state, scope, instr, f"{prefix}{n}/{total}] {_short(text)}", deps, index)
+        return state
+
+    def _check_platform(self, platform: str | None, stage: Stage) -> None:
+        if not platform:
+            return
+        plat = self.platform
+        accepted = {f"{plat['os']}/{plat['architecture']}", plat["architecture"]}
+        if "variant" in plat:
+            accepted.add(f"{plat['os']}/{plat['architecture']}/{plat['variant']}")
+        if platform not in accepted:
+            raise DockerfileError(f"FROM --platform={platform}: only the host platform "
+                                  f"{plat['os']}/{plat['architecture']} can be built here", stage.line)
+
+    def _base_state(self, base: str, index: int, deps: dict[int, StageState],
+                    stage: Stage) -> tuple[StageState, list[Instruction]]:
+        epoch = self.options.source_date_epoch
+        dep = find_stage(self.df, base, index)
+        if dep is not None:
+            src = deps[dep]
+            return StageState(copy.deepcopy(src.config), list(src.layers), src.key), []
+        if base.lower() == "scratch":
+            cfg = new_config([], container_config={}, created=self._now())
+            return StageState(cfg, [], step_key("", "scratch", epoch)), []
+        image = self._image(base, stage)
+        cfg = copy.deepcopy(self.engine.images.config(image))
+        cfg.setdefault("config", {})
+        cfg["config"] = cfg["config"] or {}
+        layers = self.engine.images.manifest(image)["layers"]
+        triggers = [self._trigger(t, stage) for t in cfg["config"].pop("OnBuild", None) or []]
+        cfg.setdefault("history", [])
+        return StageState(cfg, list(layers), step_key("", image.id, epoch)), triggers
+
+    def _image(self, name: str, stage: Stage):
+        with self._image_lock:  # two stages on one base pull it once
+            try:
+                return self.resolve_image(name, self.options.pull)
+            except DockyardError as err:
+                raise DockerfileError(f"FROM {name}: {err.message}", stage.line) from None
+
+    def _trigger(self, text: str, stage: Stage) -> Instruction:
+        try:
+            instr = parse(f"FROM scratch\n{text}\n", "ONBUILD").stages[0].instructions[0]
+        except DockerfileError as err:
+            raise DockerfileError(f"ONBUILD trigger {text!r} of the base image: {err.reason}", stage.line) from None
+        instr.line = stage.line
+        return instr
+
+    # -- one step --------------------------------------------------------------------------
+    def _step(self, state: StageState, scope: StageScope, instr: Instruction, label: str,
+              deps: dict[int, StageState], index: int) -> None:
+        config_before = state.config["config"]
+        config_after = copy.deepcopy(config_before)
+        author = state.config.get("author")
+        if instr.cmd == "MAINTAINER":
+            author = expand(instr.args[0], scope.vars, self.df.escape)
+            step_plan = StepPlan(["MAINTAINER", author], f"MAINTAINER {author}")
+        elif instr.cmd in CONFIG_ONLY:
+            apply_instruction(config_after, instr, scope.vars, self.df.escape)
+            if instr.cmd == "ENV":
+                scope.apply(instr)
+            step_plan = self._config_plan(instr, config_after, scope)
+        elif instr.cmd == "RUN":
+            step_plan = self._run_plan(instr, config_before, scope, deps, index)
+        else:
+            step_plan = self._copy_plan(instr, config_before, scope, deps, index)
+        key = step_key(state.key, *step_plan.key_parts)
+        step = self.progress.start(label)
+        try:
+            record = None if self.options.no_cache else self.cache.get(key)
+            if record is not None:
+                self.progress.finish(step, "cached")
+            else:
+                record = self._execute(state, step_plan, step)
+                self.cache.put(key, record)
+                self.progress.finish(step, "done")
+        except running.StepFailed as err:
+            self.progress.finish(step, "error", err.message)
+            raise
+        except DockyardError as err:
+            self.progress.finish(step, "error", err.message)
+            if not isinstance(err, DockerfileError):
+                raise DockerfileError(f"{instr.cmd} failed: {err.message}", instr.line) from None
+            raise
+        except OSError as err:
+            message = f"{instr.cmd} failed: {err.strerror or err}" + (f": {err.filename}" if err.filename else "")
+            self.progress.finish(step, "error", message)
+            raise DockerfileError(message, instr.line) from None
+        finally:
+            if step_plan.cleanup:
+                step_plan.cleanup()
+        history = {"created": record.created, "created_by": record.created_by}
+        if record.layer is None:
+            history["empty_layer"] = True
+        else:
+            state.layers.append(record.layer)
+            state.config["rootfs"]["diff_ids"].append(record.diff_id)
+        state.config["history"].append(history)
+        state.config["config"] = config_after
+        state.config["created"] = record.created
+        if author:
+            state.config["author"] = author
+        state.key = key
+
+    def _execute(self, state: StageState, step_plan: StepPlan, step: Step) -> CacheRecord:
+        created = self._now()
+        if step_plan.work is None:
+            return CacheRecord(step_plan.created_by, created, None, "", state.chain)
+        parent = self._ensure_snapshot(state)
+        with Workspace(self.engine, parent, clamp_mtime=self.options.source_date_epoch) as ws:
+            step_plan.work(ws, step)
+            committed = ws.commit()
+        if committed is None:
+            return CacheRecord(step_plan.created_by, created, None, "", parent)
+        return CacheRecord(step_plan.created_by, created, committed.descriptor, committed.diff_id, committed.chain)
+
+    def _ensure_snapshot(self, state: StageState) -> str:
+        """The stage's top layer as a committed snapshot, unpacked again if GC took it."""
+        chain = state.chain
+        if chain and not self.engine.snapshots.exists(chain):
+            self.engine.images.unpack(state.layers, state.diff_ids)
+        return chain
+
+    def _now(self) -> str:
+        epoch = self.options.source_date_epoch
+        if epoch is None:
+            return now_rfc3339()
+        return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    # -- plans by instruction --------------------------------------------------------------
+    def _config_plan(self, instr: Instruction, config_after: dict, scope: StageScope) -> StepPlan:
+        vars_ = scope.vars
+        if instr.cmd in ("ENV", "LABEL"):
+            pairs = [f"{expand(k, vars_, self.df.escape)}={expand(v, vars_, self.df.escape)}" for k, v in instr.pairs]
+            shown = f"{instr.cmd} {' '.join(pairs)}"
+        elif instr.cmd in ("CMD", "ENTRYPOINT", "SHELL"):
+            import json
+            key = {"CMD": "Cmd", "ENTRYPOINT": "Entrypoint", "SHELL": "Shell"}[instr.cmd]
+            shown = f"{instr.cmd} {json.dumps(config_after.get(key))}"
+        elif instr.cmd in ("ONBUILD", "HEALTHCHECK"):
+            shown = instr.original.strip()
+        else:
+            shown = f"{instr.cmd} {' '.join(expand(a, vars_, self.df.escape) for a in instr.args)}"
+        work = self._workdir_work(config_after) if instr.cmd == "WORKDIR" else None
+        return StepPlan(["CONFIG", instr.cmd, config_after], shown, work)
+
+    @staticmethod
+    def _workdir_work(config: dict) -> Callable[[Workspace, Step], None]:
+        def work(ws: Workspace, step: Step) -> None:
+            copying.ensure_dir(ws.rootfs, config.get("WorkingDir") or "/", (0, 0))
+        return work
+
+    def _args_env(self, scope: StageScope) -> dict[str, str]:
+        env = dict(scope.args)
+        env.update({k: v for k, v in self.options.build_args.items() if k in running.PROXY_ARGS})
+        for name in env:
+            if name in self.options.build_args:
+                scope.used_build_args.add(name)
+        return env
+
+    def _network(self, instr: Instruction) -> str:
+        network = instr.flag("network") or self.options.network
+        if network not in ("default", "none", "host"):
+            raise DockerfileError(f"RUN --network={network}: use default, none or host", instr.line)
+        return "none" if network == "none" else "host"
+
+    def _run_plan(self, instr: Instruction, config: dict, scope: StageScope, deps: dict[int, StageState],
+                  index: int) -> StepPlan:
+        cmd = running.command(instr, config, self._args_env(scope), self._network(instr))
+        views: list[View] = []
+        key_mounts = []
+        try:
+            for text in instr.flags.get("mount", []):
+                m = running.parse_mount(expand(text, scope.vars, self.df.escape), instr.line)
+                mount, key = self._run_mount(m, instr, deps, index, views)
+                if mount is not None:
+                    cmd.mounts.append(mount)
+                key_mounts.append(key)
+        except BaseException:
+            for v in views:
+                v.__exit__()
+            raise
+        runtime_root = str(self.engine.run_dir / "runtime")
+
+        def work(ws: Workspace, step: Step) -> None:
+            running.execute(cmd, instr, config, ws.rootfs, ws.upper, container_id=ws.key, runtime_root=runtime_root,
+                            overlay=self.engine.snapshots.name == "overlay",
+                            on_output=lambda data: self.progress.output(step, data))
+
+        def cleanup() -> None:
+            for v in views:
+                v.__exit__()
+
+        parts = ["RUN", cmd.argv, cmd.network, sorted(cmd.env.items()), key_mounts, cmd.script]
+        return StepPlan(parts, cmd.created_by, work, cleanup)
+
+    def _run_mount(self, m: dict[str, str], instr: Instruction, deps: dict[int, StageState], index: int,
+                   views: list[View]) -> tuple[running.RunMount | None, object]:
+        kind, target = m["type"], m.get("target", "")
+        if kind == "tmpfs":
+            return running.RunMount("tmpfs", target, size=int(m.get("size", "0") or 0)), m
+        if kind == "secret":
+            sid = m.get("id") or os.path.basename(target)
+            target = target or f"/run/secrets/{sid}"
+            src = self.options.secrets.get(sid)
+            if src is None:
+                if m.get("required") == "true":
+                    raise DockerfileError(f"RUN --mount=type=secret: secret {sid!r} was not given (--secret id={sid},src=...)",
+                                          instr.line)
+                return None, ["secret", sid, False]
+            return running.RunMount("bind", target, os.path.abspath(src)), ["secret", sid, target]
+        if kind == "cache":
+            import hashlib
+            ident = m.get("id") or target
+            path = self.engine.root / "build-cache-mounts" / hashlib.sha256(ident.encode()).hexdigest()[:32]
+            if not path.exists():
+                path.mkdir(parents=True, exist_ok=True)
+                os.chmod(path, int(m.get("mode", "755"), 8))
+                os.chown(path, int(m.get("uid", "0")), int(m.get("gid", "0")))
+            return running.RunMount("bind", target, str(path), read_only=False), ["cache", ident, target]
+        # bind: from the context, or from a stage or image
+        source = m.get("source", "/")
+        if m.get("from"):
+            tree_root, key = self._from_root(m["from"], instr, deps, index, views)
+            tree = SourceTree(tree_root, confined=False)
+        else:
+            tree, key = self.tree, None
+        try:
+            found = tree.match(source)
+        except SourceError as err:
+            raise DockerfileError(f"RUN --mount: {err.message}", instr.line) from None
+        src = found[0]
+        key = key or self.tree.digest(found)
+        read_only = m.get("rw", m.get("readwrite", "false")) != "true"
+        path = src.path
+        if not read_only:  # writes are allowed but thrown away: give the step its own copy
+            view = View(self.engine, "").__enter__()
+            views.append(view)
+            path = os.path.join(view.root, "src")
+            if src.is_dir:
+                shutil.copytree(src.path, path, symlinks=True)
+            else:
+                shutil.copy2(src.path, path)
+        return running.RunMount("bind", target, path, read_only), ["bind", target, source, key, read_only]
+
+    def _from_root(self, name: str, instr: Instruction, deps: dict[int, StageState], index: int,
+                   views: list[View]) -> tuple[str, str]:
+        """A mounted view of a stage or image `--from` names, and what the cache keys on for it."""
+        dep = find_stage(self.df, name, index)
+        if dep is not None:
+            state = deps[dep]
+            chain, key = self._ensure_snapshot(state), state.key
+        else:
+            image = self._image(name, self.df.stages[index])
+            chain, key = self.engine.images.top_layer(image), image.id
+        view = View(self.engine, chain).__enter__()
+        views.append(view)
+        return view.root, key
+
+    def _copy_plan(self, instr: Instruction, config: dict, scope: StageScope, deps: dict[int, StageState],
+                   index: int) -> StepPlan:
+        import tempfile
+
+        vars_ = scope.vars
+        esc = self.df.escape
+        words = instr.args
+        dest = join_dest(config.get("WorkingDir") or "/", expand(words[-1], vars_, esc))
+        views: list[View] = []
+        tmp = tempfile.mkdtemp(prefix="dockyard-copy-")
+        job: copying.CopyJob | None = None
+        try:
+            from_name = expand(instr.flag("from") or "", vars_, esc)
+            if from_name:
+                if instr.cmd == "ADD":
+                    raise DockerfileError("ADD does not support --from; use COPY --from", instr.line)
+                root, from_key = self._from_root(from_name, instr, deps, index, views)
+                tree = SourceTree(root, confined=False)
+            else:
+                tree, from_key = self.tree, ""
+            excludes = [expand(e, vars_, esc) for e in instr.flags.get("exclude", [])]
+            if excludes:
+                tree = tree.excluding(excludes)
+            sources, from_extra = [], False
+            checksum = instr.flag("checksum")
+            for word in words[:-1]:
+                doc = instr.heredoc(word)
+                if doc is not None:
+                    text = copying.expand_heredoc(doc.body, vars_) if doc.expand else doc.body
+                    sources.append(copying.heredoc_source(text, doc.name, tmp))
+                    from_extra = True
+                    continue
+                src = expand(word, vars_, esc)
+                if instr.cmd == "ADD" and src.startswith(("http://", "https://")):
+                    sources.append(copying.download(src, checksum, tmp, instr))
+                    from_extra = True
+                    continue
+                try:
+                    sources.extend(tree.match(src))
+                except SourceError as err:
+                    raise DockerfileError(f"{instr.cmd} failed: {err.message}", instr.line) from None
+            if checksum and not from_extra:
+                raise DockerfileError("ADD --checksum is only supported for http(s) URLs", instr.line)
+            chown = expand(instr.flag("chown") or "", vars_, esc) or None
+            job = copying.CopyJob(instr, tree, sources, dest, chown, copying.parse_chmod(instr),
+                                  extract=instr.cmd == "ADD" and instr.flag("unpack") != "false", temp_dirs=[tmp])
+            if len(sources) > 1 and not dest.endswith("/"):
+                raise job.error("when copying more than one source file, the destination must be a directory "
+                                "and end with a /")
+            job.digest = tree.digest(sources)
+        except BaseException:
+            for v in views:
+                v.__exit__()
+            if job is not None:
+                job.close()
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        parts = [instr.cmd, from_key, dest, job.chown, job.chmod, job.extract, job.digest,
+                 [s.name for s in sources]]
+
+        def cleanup() -> None:
+            for v in views:
+                v.__exit__()
+            job.close()
+
+        def work(ws: Workspace, step: Step) -> None:
+            copying.apply(job, ws.rootfs)
+
+        return StepPlan(parts, job.created_by, work, cleanup)
+
+
+def _short(text: str) -> str:
+    first = text.strip().split("\n", 1)[0]
+    return first if len(first) <= 200 else first[:197] + "..."
+
+
+def build_image(engine, context: BuildContext, options: BuildOptions, progress: Progress,
+                resolve_image: ImageResolver):
+    """Build and tag; the CLI and the API server both come through here."""
+    if options.network not in ("default", "none", "host"):
+        raise InvalidArgument(f"--network={options.network}: builds support default, none or host")
+    return Builder(engine, context, options, progress, resolve_image).build()

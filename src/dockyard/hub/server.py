@@ -1,0 +1,82 @@
+"""`hub serve`: the registry API and the hub's pages on one address, with the build worker.
+
+The registry application of dockyard.registry is used as it is; the hub wraps its access mode
+(private repositories) and adds its own routes and the worker's start and stop to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+DEFAULT_BUILD_TIMEOUT = 1800.0
+
+
+def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float = DEFAULT_BUILD_TIMEOUT,
+             parallel_builds: int = 2):
+    """The hub's aiohttp application over `root` (registry storage plus `root/hub`)."""
+    from dockyard.hub.access import HubAccess
+    from dockyard.hub.catalog import Catalog
+    from dockyard.hub.runner import Worker
+    from dockyard.hub.state import HubState
+    from dockyard.hub.web import Pages
+    from dockyard.registry.app import make_app as registry_app
+    from dockyard.registry.auth import from_spec
+    from dockyard.registry.storage import RegistryStorage
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    state = HubState(root)
+    access = HubAccess(from_spec(auth, root), state)
+    storage = RegistryStorage(root)
+    worker = Worker(state, storage, build_timeout, parallel_builds)
+    app = registry_app(str(root), access=access)
+    Pages(state, Catalog(storage), access, worker).routes(app)
+
+    async def start_worker(_app) -> None:
+        worker.start()
+
+    async def stop_worker(_app) -> None:
+        await worker.stop()
+
+    app.on_startup.append(start_worker)
+    app.on_cleanup.append(stop_worker)
+    return app
+
+
+async def start(addr: str, root: str | Path, **options):
+    """Serve in the running loop; returns (runner, base URL). Stop with runner.cleanup()."""
+    from aiohttp import web
+
+    from dockyard.registry.accesslog import CommonLogFormat, access_logger
+    from dockyard.registry.server import parse_addr
+
+    host, port = parse_addr(addr)
+    runner = web.AppRunner(make_app(root, **options), access_log_class=CommonLogFormat, access_log=access_logger())
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    bound_host, bound_port = runner.addresses[0][:2]
+    return runner, f"http://{f'[{bound_host}]' if ':' in bound_host else bound_host}:{bound_port}"
+
+
+async def _serve_forever(addr: str, root: str | Path, **options) -> None:
+    runner, url = await start(addr, root, **options)
+    print(f"dockyard hub listening on {url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def serve(addr: str, root: str | Path, **options) -> None:
+    """Serve until SIGINT or SIGTERM; prints `dockyard hub listening on URL` once ready."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+    asyncio.run(_serve_forever(addr, root, **options))

@@ -1,0 +1,168 @@
+"""The hub's web pages and webhook endpoint, added to the registry's aiohttp application.
+
+Routes (repository names contain slashes, so what follows a name comes after `/-/`):
+
+    /                              repositories, `?q=` filters on the server
+    /r/NAME                        tags, recent builds, layer graph
+    /r/NAME/-/image/REF            one image (REF: tag or digest)
+    /builds, /builds/ID            the build queue and one build with its log
+    /login                         asks the browser for Basic credentials
+    POST /hooks/git/NAME           signed push webhook
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+from markupsafe import Markup
+
+from dockyard.cli.formatting import human_ago, human_duration, human_size
+from dockyard.errors import DockyardError, InvalidArgument, NotFound
+from dockyard.hub import graph, hooks
+from dockyard.hub.access import HubAccess, Visitor
+from dockyard.hub.catalog import Catalog, created_text
+from dockyard.hub.runner import Worker
+from dockyard.hub.state import Build, HubState
+from dockyard.registry import errors as registry_errors
+from dockyard.registry import names
+
+GRAPH_MAX_TAGS = 200
+MAX_LOG_BYTES = 2 << 20
+
+
+def _duration(build: Build) -> str:
+    seconds = build.duration
+    return "" if seconds is None else human_duration(seconds)
+
+
+class Pages:
+    def __init__(self, state: HubState, catalog: Catalog, access: HubAccess, worker: Worker) -> None:
+        from dockyard.hub.templates import environment
+
+        self.state, self.catalog, self.access, self.worker = state, catalog, access, worker
+        self.env = environment()
+        self.env.globals.update(size=human_size, created=created_text, duration=_duration,
+                                ago=lambda t: human_ago(time.time() - t), accounts=access.has_accounts)
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/", self.repositories)
+        app.router.add_get("/r/{path:.+}", self.repository_or_image)
+        app.router.add_get("/builds", self.builds)
+        app.router.add_get("/builds/{id:\\d+}", self.build)
+        app.router.add_get("/login", self.login)
+        app.router.add_post("/hooks/git/{source:.+}", self.webhook)
+
+    def render(self, name: str, visitor: Visitor, status: int = 200, **values: Any) -> web.Response:
+        html = self.env.get_template(name).render(visitor=visitor, **values)
+        return web.Response(text=html, content_type="text/html", status=status)
+
+    def not_found(self, visitor: Visitor, what: str) -> web.Response:
+        return self.render("message.html", visitor, 404, heading="Not found", text=f"There is no {what} here.")
+
+    async def _visible(self, request: web.Request, repo: str) -> tuple[Visitor, bool]:
+        visitor = await self.access.visitor(request)
+        ok = names.is_valid_name(repo) and self.access.may_see(visitor, repo, self.state.private_repos())
+        return visitor, ok
+
+    # -- pages ----------------------------------------------------------------------------
+
+    async def repositories(self, request: web.Request) -> web.Response:
+        visitor = await self.access.visitor(request)
+        q = request.query.get("q", "").strip()
+        private = self.state.private_repos()
+        repos = [r for r in self.catalog.repositories()
+                 if q.lower() in r.name.lower() and self.access.may_see(visitor, r.name, private)]
+        return self.render("repos.html", visitor, repos=repos, q=q, private=private)
+
+    async def repository_or_image(self, request: web.Request) -> web.Response:
+        repo, sep, rest = request.match_info["path"].partition("/-/")
+        visitor, ok = await self._visible(request, repo)
+        if not ok:
+            return self.not_found(visitor, f"repository {repo}")
+        try:
+            if not sep:
+                return self._repository(request, visitor, repo)
+            kind, _, reference = rest.partition("/")
+            if kind == "image" and reference:
+                return self._image(request, visitor, repo, reference)
+        except registry_errors.RegistryError:
+            pass
+        return self.not_found(visitor, f"{repo}/-/{rest}" if sep else f"repository {repo}")
+
+    def _repository(self, request: web.Request, visitor: Visitor, repo: str) -> web.Response:
+        tags = self.catalog.tags(repo)
+        shown = tags[:GRAPH_MAX_TAGS]
+        note = f"The {len(shown)} most recently pushed of {len(tags)} tags." if len(tags) > len(shown) else ""
+        svg = graph.svg(graph.build(shown, human_size), lambda t: f"/r/{repo}/-/image/{t}")
+        return self.render("repo.html", visitor, repo=repo, tags=tags, host=request.host,
+                           is_private=repo in self.state.private_repos(), builds=self.state.builds(repo, limit=10),
+                           graph=Markup(svg), graph_note=note)
+
+    def _image(self, request: web.Request, visitor: Visitor, repo: str, reference: str) -> web.Response:
+        image = self.catalog.image(repo, reference)
+        cfg = image.config if isinstance(image.config, dict) else {}
+        return self.render("image.html", visitor, repo=repo, reference=reference, image=image, cfg=cfg, host=request.host)
+
+    async def builds(self, request: web.Request) -> web.Response:
+        visitor = await self.access.visitor(request)
+        private = self.state.private_repos()
+        shown = [b for b in self.state.builds(limit=200) if self.access.may_see(visitor, b.source, private)]
+        active = any(b.status in ("queued", "running") for b in shown)
+        return self.render("builds.html", visitor, builds=shown, active=active)
+
+    async def build(self, request: web.Request) -> web.Response:
+        try:
+            b = self.state.build(int(request.match_info["id"]))
+        except NotFound:
+            return self.not_found(await self.access.visitor(request), "such build")
+        visitor, ok = await self._visible(request, b.source)
+        if not ok:
+            return self.not_found(visitor, "such build")
+        return self.render("build.html", visitor, b=b, log=_tail(self.state.log_path(b.id)))
+
+    async def login(self, request: web.Request) -> web.Response:
+        visitor = await self.access.visitor(request)
+        if visitor.user or not self.access.has_accounts:
+            raise web.HTTPFound("/")
+        return web.Response(status=401, text="Sign in with your registry account.\n",
+                            headers={"WWW-Authenticate": 'Basic realm="dockyard hub"'})
+
+    # -- webhook --------------------------------------------------------------------------
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        repo = request.match_info["source"]
+        body = await request.read()  # the application's client_max_size (1 MiB) bounds it
+        try:
+            source = self.state.source(repo)
+        except DockyardError:
+            return web.json_response({"message": f"no build source {repo!r}"}, status=404)
+        if not hooks.signature_ok(source.secret, body, request.headers.get("X-Hub-Signature-256")):
+            return web.json_response({"message": "webhook signature does not match the source's secret"}, status=401)
+        if request.headers.get("X-GitHub-Event", "push") == "ping":
+            return web.json_response({"message": "pong"})
+        try:
+            branch, sha = hooks.parse_push(body)
+        except InvalidArgument as exc:
+            return web.json_response({"message": exc.message}, status=400)
+        if branch != source.branch:
+            return web.json_response({"message": f"branch {branch} is not built (source follows {source.branch})"},
+                                     status=202)
+        build_id = self.state.enqueue(repo, sha, branch)
+        self.worker.wake.set()
+        return web.json_response({"build": build_id, "url": f"/builds/{build_id}"}, status=202)
+
+
+def _tail(path) -> str:
+    """The end of a build log (a runaway build must not make its page huge)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - MAX_LOG_BYTES))
+            data = f.read()
+    except FileNotFoundError:
+        return ""
+    text = data.decode(errors="replace")
+    return text if size <= MAX_LOG_BYTES else "[... earlier output cut ...]\n" + text

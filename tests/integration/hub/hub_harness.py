@@ -1,0 +1,131 @@
+"""A real hub (`python -m dockyard.hub serve`) on a free loopback port, images for it, and a browser."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tests.helpers.layertars import TarBuilder
+
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+HUB = (sys.executable, "-m", "dockyard.hub")
+
+
+def hub_cli(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*HUB, "--root", str(root), *args], capture_output=True, text=True, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"hub {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
+    return proc
+
+
+class HubServer:
+    def __init__(self, root: Path, log: Path, *args: str) -> None:
+        self.root = root
+        self.log_path = log
+        self._log = open(log, "wb")
+        self.proc = subprocess.Popen([*HUB, "--root", str(root), "serve", "--addr", "127.0.0.1:0", *args],
+                                     stdout=subprocess.PIPE, stderr=self._log)
+        line = self.proc.stdout.readline().decode()
+        if "listening on" not in line:
+            self.stop()
+            raise RuntimeError(f"hub did not start: {line!r} {log.read_text()}")
+        self.url = line.split()[-1]
+        self.host = self.url.split("://", 1)[1]
+
+    def get(self, path: str, data: bytes | None = None, headers: dict | None = None,
+            method: str | None = None) -> tuple[int, str]:
+        req = urllib.request.Request(self.url + path, data=data, headers=headers or {}, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def busybox_layer() -> bytes:
+    tar = TarBuilder().dir("bin").dir("etc")
+    tar.file("bin/busybox", Path(BUSYBOX).read_bytes(), mode=0o755)
+    for applet in ("sh", "ls", "echo", "cat"):
+        tar.symlink(f"bin/{applet}", "busybox")
+    return tar.bytes()
+
+
+def file_layer(name: str, data: bytes) -> bytes:
+    return TarBuilder().file(name, data).bytes()
+
+
+class Layout:
+    """An OCI image layout written by hand, one image per tag, as a source for skopeo."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        (path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+        (path / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+        self.index: list[dict] = []
+
+    def _blob(self, data: bytes, media_type: str) -> dict:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        (self.path / "blobs" / "sha256" / digest[7:]).write_bytes(data)
+        return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+    def add(self, tag: str, layers: list[bytes], config: dict | None = None, history: list[dict] | None = None) -> dict:
+        cfg = {
+            "architecture": "amd64", "os": "linux", "created": "2024-05-01T12:00:00Z",
+            "config": config or {"Cmd": ["/bin/sh"]},
+            "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(t).hexdigest() for t in layers]},
+            "history": history or [{"created_by": f"layer {i}"} for i in range(len(layers))],
+        }
+        manifest = {
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": self._blob(json.dumps(cfg).encode(), "application/vnd.oci.image.config.v1+json"),
+            "layers": [self._blob(t, "application/vnd.oci.image.layer.v1.tar") for t in layers],
+        }
+        desc = self._blob(json.dumps(manifest).encode(), manifest["mediaType"])
+        desc["annotations"] = {"org.opencontainers.image.ref.name": tag}
+        self.index.append(desc)
+        (self.path / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": self.index}))
+        return {"manifest": manifest, "config": cfg, "digest": desc["digest"]}
+
+
+def skopeo(*args: str) -> str:
+    proc = subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise AssertionError(f"skopeo {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
+
+
+def push(layout: Layout, tag: str, hub: HubServer, ref: str, creds: str | None = None) -> str:
+    """Copy an image of the layout into the hub; returns its manifest digest there (skopeo re-encodes it)."""
+    auth = ("--dest-creds", creds) if creds else ()
+    digest_file = layout.path.parent / "pushed.digest"
+    skopeo("copy", "--dest-tls-verify=false", *auth, "--digestfile", str(digest_file),
+           f"oci:{layout.path}:{tag}", f"docker://{hub.host}/{ref}")
+    return digest_file.read_text().strip()
+
+
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not met within {timeout} s")
