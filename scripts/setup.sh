@@ -34,3 +34,10 @@ if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -c "import dockyard, click, rich, isal, zstandard" 
   touch "$stamp"
 fi
+
+# the per-container shim is a small C program (memory per container is a target); rebuild when its source changes
+shim=.venv/bin/dockyard-shim
+if [ ! -x "$shim" ] || [ src/dockyard/runtime/shim/shim.c -nt "$shim" ]; then
+  echo "[setup] building dockyard-shim"
+  bash src/dockyard/runtime/shim/build.sh "$PWD/$shim"
+fi

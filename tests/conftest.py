@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
+import shutil
 import subprocess
+import tempfile
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +31,13 @@ class Dockyard:
     def __init__(self, root: Path, run_dir: Path) -> None:
         self.root, self.run_dir = root, run_dir
         self.env = {**os.environ, "DOCKYARD_ROOT": str(root), "DOCKYARD_RUN_DIR": str(run_dir)}
+        # a bridge, firewall table and cgroup parent of this test's own, so tests never share kernel state
+        tag = "dyt" + secrets.token_hex(3)
+        self.tag = tag
+        root.mkdir(parents=True, exist_ok=True)
+        daemon = root / "daemon.json"
+        if not daemon.exists():
+            daemon.write_text(json.dumps({"bridge": tag, "nft-table": tag, "cgroup-parent": "/" + tag}))
 
     def __call__(self, *args: str, input: bytes | str | None = None, check: bool = True, timeout: int = 120) -> Result:
         text = not isinstance(input, bytes)
@@ -37,6 +48,14 @@ class Dockyard:
             raise AssertionError(f"dockyard {' '.join(args)} exited {p.returncode}\nstdout: {out}\nstderr: {err}")
         return res
 
+    def cleanup(self) -> None:
+        """Remove every container the test left, so no process, mount, veth or rule outlives it."""
+        if not (self.root / "dockyard.db").exists():
+            return
+        ids = subprocess.run([DOCKYARD, "ps", "-aq", "--no-trunc"], capture_output=True, text=True, env=self.env).stdout.split()
+        if ids:
+            subprocess.run([DOCKYARD, "rm", "-f", "-v", *ids], capture_output=True, env=self.env)
+
     def popen(self, *args: str, **kw) -> subprocess.Popen:
         return subprocess.Popen([DOCKYARD, *args], env=self.env, **kw)
 
@@ -46,8 +65,13 @@ class Dockyard:
 
 
 @pytest.fixture
-def dy(tmp_path: Path) -> Dockyard:
-    return Dockyard(tmp_path / "root", tmp_path / "run")
+def dy(tmp_path: Path):
+    # the run dir holds the shims' unix sockets, whose paths must stay under 108 bytes
+    run_dir = Path(tempfile.mkdtemp(prefix="dyr-", dir="/tmp"))
+    d = Dockyard(tmp_path / "root", run_dir)
+    yield d
+    d.cleanup()
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -102,3 +102,24 @@ class Engine:
     def build_cache(self):
         from dockyard.build.cache import BuildCache
         return BuildCache(self)
+
+    @cached_property
+    def events(self):
+        from dockyard.store.events import EventLog
+        return EventLog(self.db)
+
+    @cached_property
+    def volumes(self):
+        from dockyard.volumes.service import VolumeService
+        return VolumeService(self.db, self.root)
+
+    @cached_property
+    def networks(self):
+        from dockyard.network.config import NetworkConfig
+        from dockyard.network.service import NetworkService
+        return NetworkService(self.db, self.root, self.run_dir, NetworkConfig.from_file(self.root / "daemon.json"))
+
+    @cached_property
+    def containers(self):
+        from dockyard.containers.service import ContainerService
+        return ContainerService(self)

@@ -40,25 +40,18 @@ def pull_cmd(obj, name, all_tags, platform, quiet) -> None:
 
 def pull_image(engine, ref, *, platform: str | None = None, quiet: bool = False):
     """Pull and register an image, printing docker's lines; shared by `pull` and `run --pull`."""
-    from dockyard.distribution import pull
-    from dockyard.oci.reference import Reference
+    from dockyard.distribution.images import pull_image as pull_and_register
 
-    before = engine.images.find(str(ref))
     if not quiet:
         click.echo(f"{ref.tag or ref.digest}: Pulling from {ref.path}")
-    with engine.images.adding():
-        with _progress(quiet) as progress:
-            res = pull(ref, engine.content, platform=platform, progress=progress,
-                       insecure_registries=engine.insecure_registries)
-        digest = res.index_digest or res.manifest_digest
-        repo_digest = Reference(ref.domain, ref.path, "", digest)
-        img = engine.images.add_image(res.manifest_digest, [ref] if ref.tag else [], repo_digest=repo_digest)
+    with _progress(quiet) as progress:
+        pulled = pull_and_register(engine.images, ref, platform=platform, progress=progress,
+                                   insecure_registries=engine.insecure_registries)
     if not quiet:
-        click.echo(f"Digest: {digest}")
-        status = "Image is up to date" if before is not None and before.id == img.id else "Downloaded newer image"
-        click.echo(f"Status: {status} for {ref.familiar}")
+        click.echo(f"Digest: {pulled.digest}")
+        click.echo(pulled.status(ref))
     click.echo(str(ref))
-    return img
+    return pulled.image
 
 
 @click.command("push")
@@ -68,33 +61,21 @@ def pull_image(engine, ref, *, platform: str | None = None, quiet: bool = False)
 @click.pass_obj
 def push_cmd(obj, name, all_tags, quiet) -> None:
     """Upload an image to a registry."""
-    from dockyard.distribution import push
+    from dockyard.distribution.images import push_image, push_refs
     from dockyard.oci.reference import parse
 
     eng = obj.engine
     ref = parse(name)
-    if all_tags:
-        refs = [parse(t) for t in sorted({t for img in eng.images.list() for t in img.tags})
-                if parse(t).repository == ref.repository]
-    else:
-        refs = [ref.with_default_tag()]
-    if not refs or not all_tags and eng.images.find(str(refs[0])) is None:
-        from dockyard.errors import NotFound
-        raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_repository}")
+    refs = push_refs(eng.images, ref, all_tags)
     if not quiet:
         click.echo(f"The push refers to repository [{ref.repository}]")
     for r in refs:
-        img = eng.images.get(str(r))
-        mount_from = [rd.split("@")[0] for rd in img.repo_digests] + [t.rsplit(":", 1)[0] for t in img.tags]
         with _progress(quiet) as progress:
-            res = push(r, eng.content, img.manifest_digest, progress=progress, mount_from=mount_from,
-                       insecure_registries=eng.insecure_registries)
-        eng.images.record_repo_digest(r, res.digest, img.id)
-        size = eng.content.size(img.manifest_digest)
+            pushed = push_image(eng.images, r, progress=progress, insecure_registries=eng.insecure_registries)
         if quiet:
             click.echo(str(r))
         else:
-            click.echo(f"{r.tag}: digest: {res.digest} size: {size}")
+            click.echo(f"{r.tag}: digest: {pushed.digest} size: {pushed.size}")
 
 
 @click.command("login")

@@ -316,4 +316,3 @@ def register(cli: click.Group) -> None:
     cli.add_command(image)
     for cmd in (images_cmd, tag_cmd, rmi_cmd, history_cmd, import_cmd, save_cmd, load_cmd):
         cli.add_command(cmd)
-    cli.add_command(image_inspect_cmd, "inspect")

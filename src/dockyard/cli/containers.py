@@ -1,0 +1,504 @@
+"""Container commands: run, create, start, stop, kill, restart, rm, ps, logs, inspect, wait,
+attach, pause, unpause, rename, port, top, container prune (and the shim's cleanup hook)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from dockyard.cli.options import confirm, emit, filter_option, format_option, parse_filters
+from dockyard.cli.runflags import create_body, run_options
+
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "RunningFor": "CREATED",
+              "CreatedAt": "CREATED AT", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES", "Size": "SIZE",
+              "State": "STATE", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS"}
+PASSTHROUGH = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
+
+
+def _ensure_image(engine, image: str, pull: str) -> None:
+    """docker run's --pull: missing (default), always, never."""
+    from dockyard.errors import NotFound
+    from dockyard.oci.reference import parse_normalized
+
+    present = engine.images.find(image) is not None
+    if pull == "never" and not present:
+        raise NotFound(f"No such image: {image}")
+    if pull == "always" or not present:
+        from dockyard.cli.distribution import pull_image
+        if not present:
+            click.echo(f"Unable to find image '{image}' locally", err=True)
+        stdout = sys.stdout
+        sys.stdout = sys.stderr  # pull progress goes to stderr, as docker prints it
+        try:
+            pull_image(engine, parse_normalized(image))
+        finally:
+            sys.stdout = stdout
+
+
+def _create(obj, image: str, command, o: dict):
+    eng = obj.engine
+    _ensure_image(eng, image, o["pull"])
+    body = create_body(image, command, o)
+    c = eng.containers.create(body, o["name"])
+    if o["cidfile"]:
+        from dockyard.errors import Conflict
+        if os.path.exists(o["cidfile"]):
+            raise Conflict(f"container ID file found, make sure the other container isn't running or delete {o['cidfile']}")
+        with open(o["cidfile"], "w") as f:
+            f.write(c.id)
+    return c
+
+
+@click.command("create", context_settings=PASSTHROUGH)
+@run_options
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def create_cmd(obj, image, command, **o) -> None:
+    """Create a new container."""
+    click.echo(_create(obj, image, command, o).id)
+
+
+@click.command("run", context_settings=PASSTHROUGH)
+@run_options
+@click.option("--detach", "-d", is_flag=True, help="Run container in background and print container ID.")
+@click.option("--rm", is_flag=True, help="Automatically remove the container when it exits.")
+@click.option("--attach", "-a", multiple=True, help="Attach to STDIN, STDOUT or STDERR.")
+@click.option("--sig-proxy/--no-sig-proxy", default=True, help="Proxy received signals to the process.")
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def run_cmd(obj, image, command, detach, rm, attach, sig_proxy, **o) -> None:
+    """Create and run a new container from an image."""
+    o["rm"] = rm
+    c = _create(obj, image, command, o)
+    eng = obj.engine
+    if detach:
+        try:
+            eng.containers.start(c.id)
+        except BaseException:
+            if rm:
+                eng.containers.remove(c.id, force=True, volumes=True)
+            raise
+        click.echo(c.id)
+        return
+    raise click.exceptions.Exit(_run_attached(eng, c, rm=rm, sig_proxy=sig_proxy))
+
+
+def _run_attached(eng, c, *, rm: bool, sig_proxy: bool) -> int:
+    """Start with our terminal attached, wait for the exit, and return docker run's exit code."""
+    import signal
+
+    from dockyard.cli.attach import Detached, pump
+    from dockyard.errors import DockyardError
+
+    rd = eng.containers.run_dir(c.id)
+    rd.mkdir(parents=True, exist_ok=True)
+    (rd / "foreground").write_text(str(os.getpid()))
+    tty, stdin = c.config["Tty"], c.config["OpenStdin"]
+    try:
+        sock = eng.containers.start(c.id, attach=True)
+    except DockyardError as e:
+        code = c.state.get("ExitCode") or _start_failure_code(e)
+        if rm:
+            eng.containers.remove(c.id, force=True, volumes=True)
+        click.echo(f"Error: {e.message}", err=True)
+        return code
+    if sig_proxy and not tty:
+        def forward(signum, _frame):
+            try:
+                eng.containers.kill(c.id, signal.Signals(signum).name)
+            except DockyardError:
+                pass
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, forward)
+    try:
+        pump(sock, tty=tty, stdin=stdin, on_resize=lambda h, w: _resize(eng, c.id, h, w))
+    except Detached:
+        click.echo("\r\nread escape sequence", err=True)
+        return 0
+    finally:
+        sock.close()
+    code = eng.containers.wait(c.id)
+    if rm:
+        eng.containers.remove(c.id, force=True, volumes=True)
+    return code
+
+
+def _resize(eng, cid: str, h: int, w: int) -> None:
+    from dockyard.errors import DockyardError
+    try:
+        eng.containers.resize(cid, h, w)
+    except DockyardError:
+        pass
+
+
+def _start_failure_code(e) -> int:
+    from dockyard.containers.service import _exit_code_for
+    return _exit_code_for(e)
+
+
+def _each(names, fn) -> None:
+    """Run `fn` on every name, print each name that worked, fail at the end if one did not (docker's way)."""
+    from dockyard.errors import DockyardError
+    failed = None
+    for name in names:
+        try:
+            fn(name)
+            click.echo(name)
+        except DockyardError as e:
+            if failed is not None:
+                click.echo(f"Error: {failed.message}", err=True)
+            failed = e
+    if failed is not None:
+        raise failed
+
+
+@click.command("start")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--attach", "-a", is_flag=True, help="Attach STDOUT/STDERR and forward signals.")
+@click.option("--interactive", "-i", is_flag=True, help="Attach container's STDIN.")
+@click.pass_obj
+def start_cmd(obj, names, attach, interactive) -> None:
+    """Start one or more stopped containers."""
+    eng = obj.engine
+    if attach or interactive:
+        from dockyard.cli.attach import Detached, pump
+        c = eng.containers.get(names[0])
+        sock = eng.containers.start(c.id, attach=True)
+        try:
+            pump(sock, tty=c.config["Tty"], stdin=interactive and c.config["OpenStdin"],
+                 on_resize=lambda h, w: _resize(eng, c.id, h, w))
+        except Detached:
+            return
+        raise click.exceptions.Exit(eng.containers.wait(c.id))
+    _each(names, eng.containers.start)
+
+
+@click.command("stop")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--time", "-t", "timeout", type=int, help="Seconds to wait before killing the container.")
+@click.option("--signal", "-s", "sig", help="Signal to send to the container.")
+@click.pass_obj
+def stop_cmd(obj, names, timeout, sig) -> None:
+    """Stop one or more running containers."""
+    _each(names, lambda n: obj.engine.containers.stop(n, timeout))
+
+
+@click.command("kill")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--signal", "-s", "sig", default="KILL", help="Signal to send to the container.")
+@click.pass_obj
+def kill_cmd(obj, names, sig) -> None:
+    """Kill one or more running containers."""
+    _each(names, lambda n: obj.engine.containers.kill(n, sig))
+
+
+@click.command("restart")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--time", "-t", "timeout", type=int, help="Seconds to wait before killing the container.")
+@click.pass_obj
+def restart_cmd(obj, names, timeout) -> None:
+    """Restart one or more containers."""
+    _each(names, lambda n: obj.engine.containers.restart(n, timeout))
+
+
+@click.command("rm")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--force", "-f", is_flag=True, help="Force the removal of a running container (uses SIGKILL).")
+@click.option("--volumes", "-v", is_flag=True, help="Remove anonymous volumes associated with the container.")
+@click.pass_obj
+def rm_cmd(obj, names, force, volumes) -> None:
+    """Remove one or more containers."""
+    _each(names, lambda n: obj.engine.containers.remove(n, force=force, volumes=volumes))
+
+
+@click.command("ps")
+@click.option("--all", "-a", "all_", is_flag=True, help="Show all containers (default shows just running).")
+@click.option("--quiet", "-q", is_flag=True, help="Only display container IDs.")
+@click.option("--latest", "-l", is_flag=True, help="Show the latest created container (includes all states).")
+@click.option("--last", "-n", type=int, default=-1, help="Show n last created containers (includes all states).")
+@click.option("--size", "-s", is_flag=True, help="Display total file sizes.")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@filter_option
+@format_option
+@click.pass_obj
+def ps_cmd(obj, all_, quiet, latest, last, size, no_trunc, filters, fmt) -> None:
+    """List containers."""
+    from dockyard.cli.formatting import human_duration, human_size, render
+    from dockyard.containers.views import ports_text, quoted_command, status_text
+    from dockyard.cli.images import go_time
+    import time
+
+    eng = obj.engine
+    flt = parse_filters(filters)
+    if latest:
+        last = 1
+    cs = eng.containers.list(all=all_ or last > 0, filters=flt)
+    if last > 0:
+        cs = cs[:last]
+    if quiet:
+        for c in cs:
+            click.echo(c.id if no_trunc else c.short_id)
+        return
+    rows = []
+    for c in cs:
+        nets = ",".join(sorted((c.network_settings.get("Networks") or {}).keys()))
+        row = {
+            "ID": c.id if no_trunc else c.short_id, "Image": c.image_ref,
+            "Command": quoted_command(c, trunc=not no_trunc), "CreatedAt": go_time(c.created),
+            "RunningFor": human_duration(max(0, time.time() - c.created)) + " ago", "Ports": ports_text(c),
+            "State": c.status, "Status": status_text(c), "Names": c.name, "Networks": nets,
+            "Labels": ",".join(f"{k}={v}" for k, v in sorted((c.config.get("Labels") or {}).items())),
+            "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c.mounts),
+        }
+        if size:
+            used = eng.snapshots.usage(c.id) if eng.snapshots.exists(c.id) else 0
+            row["Size"] = f"{human_size(used)} (virtual {human_size(used + eng.images.get(c.image_id).size)})"
+        rows.append(row)
+    default = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+    if size:
+        default += "\t{{.Size}}"
+    emit(render(fmt, rows, default, headers=PS_HEADERS))
+
+
+@click.command("logs")
+@click.argument("name")
+@click.option("--follow", "-f", is_flag=True, help="Follow log output.")
+@click.option("--tail", "-n", default="all", help="Number of lines to show from the end of the logs.")
+@click.option("--since", help="Show logs since timestamp or relative (e.g. 42m).")
+@click.option("--until", help="Show logs before a timestamp or relative (e.g. 42m).")
+@click.option("--timestamps", "-t", is_flag=True, help="Show timestamps.")
+@click.option("--details", is_flag=True, help="Show extra details provided to logs.")
+@click.pass_obj
+def logs_cmd(obj, name, follow, tail, since, until, timestamps, details) -> None:
+    """Fetch the logs of a container."""
+    from dockyard.containers.views import parse_time
+    from dockyard.errors import InvalidArgument
+
+    if tail != "all" and not tail.lstrip("-").isdigit():
+        raise InvalidArgument(f"invalid value for \"tail\": {tail!r} is not a number or all")
+    out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+    for stream, ts, data in obj.engine.containers.logs(name, follow=follow, tail=tail if tail != "-1" else "all",
+                                                       since=parse_time(since) if since else 0.0,
+                                                       until=parse_time(until) if until else 0.0):
+        f = out.get(stream, sys.stdout.buffer)
+        if timestamps:
+            f.write(ts.encode() + b" ")
+        f.write(data)
+        f.flush()
+
+
+@click.command("wait")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def wait_cmd(obj, names) -> None:
+    """Block until one or more containers stop, then print their exit codes."""
+    for n in names:
+        click.echo(obj.engine.containers.wait(n))
+
+
+@click.command("attach")
+@click.argument("name")
+@click.option("--no-stdin", is_flag=True, help="Do not attach STDIN.")
+@click.option("--sig-proxy/--no-sig-proxy", default=True, help="Proxy all received signals to the process.")
+@click.option("--detach-keys", help="Override the key sequence for detaching a container.")
+@click.pass_obj
+def attach_cmd(obj, name, no_stdin, sig_proxy, detach_keys) -> None:
+    """Attach local standard input, output, and error streams to a running container."""
+    import socket as _socket
+
+    from dockyard.cli.attach import Detached, pump
+    eng = obj.engine
+    c = eng.containers.get(name)
+    path = eng.containers.attach_socket(c.id)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    sock.connect(path)
+    try:
+        pump(sock, tty=c.config["Tty"], stdin=not no_stdin and c.config["OpenStdin"],
+             on_resize=lambda h, w: _resize(eng, c.id, h, w))
+    except Detached:
+        click.echo("\r\nread escape sequence", err=True)
+        return
+    finally:
+        sock.close()
+    raise click.exceptions.Exit(eng.containers.wait(c.id))
+
+
+@click.command("pause")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def pause_cmd(obj, names) -> None:
+    """Pause all processes within one or more containers."""
+    _each(names, obj.engine.containers.pause)
+
+
+@click.command("unpause")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def unpause_cmd(obj, names) -> None:
+    """Unpause all processes within one or more containers."""
+    _each(names, obj.engine.containers.unpause)
+
+
+@click.command("rename")
+@click.argument("name")
+@click.argument("new_name")
+@click.pass_obj
+def rename_cmd(obj, name, new_name) -> None:
+    """Rename a container."""
+    obj.engine.containers.rename(name, new_name)
+
+
+@click.command("port")
+@click.argument("name")
+@click.argument("port", required=False)
+@click.pass_obj
+def port_cmd(obj, name, port) -> None:
+    """List port mappings or a specific mapping for the container."""
+    from dockyard.errors import NotFound
+    c = obj.engine.containers.get(name)
+    ports = c.network_settings.get("Ports") or {}
+    want = None
+    if port:
+        want = port if "/" in port else port + "/tcp"
+        if want not in ports or not ports[want]:
+            raise NotFound(f"No public port '{want}' published for {name}")
+    for key in sorted(ports, key=lambda k: (int(k.split("/")[0].split("-")[0]), k)):
+        if want and key != want:
+            continue
+        for b in ports[key] or []:
+            addr = f"{b.get('HostIp') or '0.0.0.0'}:{b['HostPort']}"
+            click.echo(addr if want else f"{key} -> {addr}")
+
+
+@click.command("top")
+@click.argument("name")
+@click.argument("ps_args", nargs=-1)
+@click.pass_obj
+def top_cmd(obj, name, ps_args) -> None:
+    """Display the running processes of a container."""
+    from dockyard.cli.formatting import tabwrite
+    res = obj.engine.containers.top(name, " ".join(ps_args))
+    lines = ["\t".join(res["Titles"])] + ["\t".join(p) for p in res["Processes"]]
+    emit(tabwrite("\n".join(lines) + "\n"))
+
+
+@click.command("prune")
+@click.option("--force", "-f", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (e.g. 'until=<timestamp>').")
+@click.pass_obj
+def container_prune_cmd(obj, force, filters) -> None:
+    """Remove all stopped containers."""
+    from dockyard.cli.formatting import human_size
+    if not confirm("WARNING! This will remove all stopped containers.", force):
+        return
+    removed, freed = obj.engine.containers.prune(parse_filters(filters))
+    if removed:
+        click.echo("Deleted Containers:")
+        for cid in removed:
+            click.echo(cid)
+        click.echo()
+    click.echo(f"Total reclaimed space: {human_size(freed)}")
+
+
+@click.command("cleanup", hidden=True)
+@click.argument("cid")
+@click.pass_obj
+def cleanup_cmd(obj, cid) -> None:
+    """(The shim's exit hook) record a container's exit and release what it held."""
+    obj.engine.containers.cleanup(cid)
+
+
+def inspect_any(obj, names, fmt, type_) -> None:
+    """`inspect`: containers first, then images, as docker looks names up."""
+    from dockyard.cli.images import _print_docs
+    from dockyard.errors import NotFound
+    from dockyard.images.views import inspect as image_inspect
+    from dockyard.containers.views import inspect as container_inspect
+    eng = obj.engine
+    docs, missing = [], []
+    for name in names:
+        c = eng.containers.store.find(name) if type_ in (None, "container") else None
+        if c is not None:
+            docs.append(container_inspect(eng.containers, eng.containers.refresh(c)))
+            continue
+        img = eng.images.find(name) if type_ in (None, "image") else None
+        if img is not None:
+            docs.append(image_inspect(eng.images, img))
+            continue
+        missing.append(name)
+    _print_docs(docs, fmt)
+    if missing:
+        raise NotFound("No such object: " + ", ".join(missing))
+
+
+@click.command("inspect")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--format", "-f", "fmt", help="Format output using a Go template.")
+@click.option("--type", "type_", type=click.Choice(["container", "image"]), help="Only inspect objects of this type.")
+@click.option("--size", "-s", is_flag=True, help="Display total file sizes if the type is container.")
+@click.pass_obj
+def inspect_cmd(obj, names, fmt, type_, size) -> None:
+    """Return low-level information on dockyard objects."""
+    inspect_any(obj, names, fmt, type_)
+
+
+@click.command("inspect")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--format", "-f", "fmt", help="Format output using a Go template.")
+@click.option("--size", "-s", is_flag=True, help="Display total file sizes.")
+@click.pass_obj
+def container_inspect_cmd(obj, names, fmt, size) -> None:
+    """Display detailed information on one or more containers."""
+    inspect_any(obj, names, fmt, "container")
+
+
+@click.command("exec", context_settings=PASSTHROUGH)
+@click.option("--interactive", "-i", is_flag=True, help="Keep STDIN open even if not attached.")
+@click.option("--tty", "-t", is_flag=True, help="Allocate a pseudo-TTY.")
+@click.option("--detach", "-d", is_flag=True, help="Detached mode: run command in the background.")
+@click.option("--env", "-e", multiple=True, help="Set environment variables.")
+@click.option("--env-file", multiple=True, type=click.Path(dir_okay=False), help="Read in a file of environment variables.")
+@click.option("--workdir", "-w", help="Working directory inside the container.")
+@click.option("--user", "-u", help="Username or UID (format: <name|uid>[:<group|gid>]).")
+@click.option("--privileged", is_flag=True, help="Give extended privileges to the command.")
+@click.argument("name")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_obj
+def exec_cmd(obj, interactive, tty, detach, env, env_file, workdir, user, privileged, name, command) -> None:
+    """Execute a command in a running container."""
+    from dockyard.cli.attach import pump_pty
+    from dockyard.cli.runflags import env_list
+
+    eng = obj.engine
+    eid = eng.containers.exec_create(name, {
+        "Cmd": list(command), "Env": env_list(env, env_file), "WorkingDir": workdir or "", "User": user or "",
+        "Tty": tty, "AttachStdin": interactive, "Privileged": privileged})
+    if detach:
+        eng.containers.exec_start(eid, detach=True)
+        return
+    code = eng.containers.exec_start(
+        eid, stdin=sys.stdin.fileno() if interactive else None, stdout=sys.stdout.fileno(),
+        stderr=sys.stderr.fileno(), on_pty=lambda fd: pump_pty(fd, stdin=interactive))
+    raise click.exceptions.Exit(code)
+
+
+TOP_LEVEL = (exec_cmd, run_cmd, create_cmd, start_cmd, stop_cmd, kill_cmd, restart_cmd, rm_cmd, ps_cmd, logs_cmd, wait_cmd,
+             attach_cmd, pause_cmd, unpause_cmd, rename_cmd, port_cmd, top_cmd)
+
+
+def register(cli: click.Group) -> None:
+    group = click.Group("container", help="Manage containers.")
+    for cmd in TOP_LEVEL:
+        cli.add_command(cmd)
+        group.add_command(cmd)
+    group.add_command(ps_cmd, "ls")
+    group.add_command(ps_cmd, "list")
+    group.add_command(container_prune_cmd)
+    group.add_command(cleanup_cmd)
+    group.add_command(container_inspect_cmd)
+    cli.add_command(group)
+    cli.add_command(inspect_cmd)

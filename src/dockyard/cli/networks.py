@@ -1,0 +1,107 @@
+"""Network commands: network create, ls, inspect, rm, prune, connect, disconnect."""
+
+from __future__ import annotations
+
+import click
+
+from dockyard.cli.options import confirm, emit, format_option, parse_filters
+
+
+@click.group("network")
+def network_group() -> None:
+    """Manage networks."""
+
+
+@network_group.command("create")
+@click.argument("name")
+@click.option("--driver", "-d", default="bridge", help="Driver to manage the Network.")
+@click.option("--subnet", help="Subnet in CIDR format that represents a network segment.")
+@click.option("--gateway", help="IPv4 Gateway for the master subnet.")
+@click.option("--internal", is_flag=True, help="Restrict external access to the network.")
+@click.option("--opt", "-o", multiple=True, help="Set driver specific options.")
+@click.option("--label", multiple=True, help="Set metadata on a network.")
+@click.pass_obj
+def create_cmd(obj, name, driver, subnet, gateway, internal, opt, label) -> None:
+    """Create a network."""
+    net = obj.engine.networks.create(name, driver=driver, subnet=subnet, gateway=gateway, internal=internal,
+                                     options=dict(o.partition("=")[::2] for o in opt),
+                                     labels=dict(l.partition("=")[::2] for l in label))
+    click.echo(net["Id"])
+
+
+@network_group.command("ls")
+@click.option("--quiet", "-q", is_flag=True, help="Only display network IDs.")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate the output.")
+@click.option("--filter", "-f", "filters", multiple=True, help="Provide filter values (e.g. 'driver=bridge').")
+@format_option
+@click.pass_obj
+def ls_cmd(obj, quiet, no_trunc, filters, fmt) -> None:
+    """List networks."""
+    from dockyard.cli.formatting import render
+    nets = obj.engine.networks.list(parse_filters(filters))
+    if quiet:
+        for n in nets:
+            click.echo(n["Id"] if no_trunc else n["Id"][:12])
+        return
+    rows = [{"ID": n["Id"] if no_trunc else n["Id"][:12], "Name": n["Name"], "Driver": n["Driver"],
+             "Scope": n["Scope"], "Internal": str(n.get("Internal", False)).lower()} for n in nets]
+    emit(render(fmt, rows, "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+                headers={"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE"}))
+
+
+@network_group.command("inspect")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--format", "-f", "fmt", help="Format output using a Go template.")
+@click.pass_obj
+def inspect_cmd(obj, names, fmt) -> None:
+    """Display detailed information on one or more networks."""
+    from dockyard.cli.images import _print_docs
+    _print_docs([obj.engine.networks.inspect(n) for n in names], fmt)
+
+
+@network_group.command("rm")
+@click.argument("names", nargs=-1, required=True)
+@click.pass_obj
+def rm_cmd(obj, names) -> None:
+    """Remove one or more networks."""
+    from dockyard.cli.containers import _each
+    _each(names, obj.engine.networks.remove)
+
+
+@network_group.command("prune")
+@click.option("--force", "-f", is_flag=True, help="Do not prompt for confirmation.")
+@click.pass_obj
+def prune_cmd(obj, force) -> None:
+    """Remove all unused networks."""
+    if not confirm("WARNING! This will remove all custom networks not used by at least one container.", force):
+        return
+    removed = obj.engine.networks.prune()
+    if removed:
+        click.echo("Deleted Networks:")
+        for n in removed:
+            click.echo(n)
+
+
+@network_group.command("connect")
+@click.argument("network")
+@click.argument("container")
+@click.option("--alias", multiple=True, help="Add network-scoped alias for the container.")
+@click.option("--ip", help="IPv4 address (e.g., 172.30.100.104).")
+@click.pass_obj
+def connect_cmd(obj, network, container, alias, ip) -> None:
+    """Connect a container to a network."""
+    obj.engine.containers.connect(container, network, aliases=alias, ip=ip)
+
+
+@network_group.command("disconnect")
+@click.argument("network")
+@click.argument("container")
+@click.option("--force", "-f", is_flag=True, help="Force the container to disconnect from a network.")
+@click.pass_obj
+def disconnect_cmd(obj, network, container, force) -> None:
+    """Disconnect a container from a network."""
+    obj.engine.containers.disconnect(container, network)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(network_group)

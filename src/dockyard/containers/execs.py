@@ -1,0 +1,143 @@
+"""`exec`: extra processes in a running container, with docker's exec create/start/inspect model.
+
+Exec records live in the DB so that an exec created through one API request can be started
+and inspected through the next, by whichever process serves it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import tempfile
+import threading
+
+from dockyard.errors import Conflict, InvalidArgument, NotFound
+
+MIGRATIONS = [
+    """
+    CREATE TABLE execs (
+        id TEXT PRIMARY KEY,
+        container_id TEXT NOT NULL,
+        config TEXT NOT NULL,          -- docker ExecConfig: Cmd, Env, WorkingDir, User, Tty, Privileged, ...
+        running INTEGER NOT NULL DEFAULT 0,
+        exit_code INTEGER,
+        pid INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+]
+
+
+class Execs:
+    def __init__(self, service) -> None:
+        self.service = service
+        self.db = service.engine.db
+        self.db.migrate("execs", MIGRATIONS)
+
+    def create(self, ref: str, body: dict) -> str:
+        c = self.service.get(ref)
+        if c.status != "running":
+            raise Conflict(f"Container {c.id} is not running")
+        cmd = body.get("Cmd")
+        if not cmd:
+            raise InvalidArgument("No exec command specified")
+        eid = secrets.token_hex(32)
+        with self.db.write() as conn:
+            conn.execute("INSERT INTO execs(id, container_id, config) VALUES (?,?,?)", (eid, c.id, json.dumps(body)))
+        return eid
+
+    def _row(self, eid: str):
+        row = self.db.one("SELECT * FROM execs WHERE id=?", (eid,))
+        if row is None:
+            raise NotFound(f"No such exec instance: {eid}")
+        return row
+
+    def inspect(self, eid: str) -> dict:
+        row = self._row(eid)
+        cfg = json.loads(row["config"])
+        return {
+            "ID": eid, "Running": bool(row["running"]), "ExitCode": row["exit_code"], "ProcessConfig": {
+                "tty": bool(cfg.get("Tty")), "entrypoint": cfg["Cmd"][0], "arguments": cfg["Cmd"][1:],
+                "privileged": bool(cfg.get("Privileged")), "user": cfg.get("User", "")},
+            "OpenStdin": bool(cfg.get("AttachStdin")), "OpenStderr": bool(cfg.get("AttachStderr", True)),
+            "OpenStdout": bool(cfg.get("AttachStdout", True)), "CanRemove": False,
+            "ContainerID": row["container_id"], "DetachKeys": "", "Pid": row["pid"],
+        }
+
+    def _process(self, c, cfg: dict) -> dict:
+        from dockyard.containers.request import merge_env
+        from dockyard.runtime import caps
+        from dockyard.runtime.spec import resolve_user
+        rootfs = str(self.service.run_dir(c.id) / "rootfs")
+        proc = {"args": list(cfg["Cmd"]), "terminal": bool(cfg.get("Tty")),
+                "env": merge_env(c.config.get("Env") or [], cfg.get("Env") or []),
+                "cwd": cfg.get("WorkingDir") or c.config.get("WorkingDir") or "/"}
+        user = cfg.get("User") or c.config.get("User") or ""
+        if user:
+            proc["user"] = resolve_user(user, rootfs, c.host_config.get("GroupAdd") or [])
+        if cfg.get("Privileged"):
+            every = caps.resolve([], [], True)
+            proc["capabilities"] = {"bounding": every, "effective": every, "permitted": every}
+        return proc
+
+    def start(self, eid: str, *, detach: bool = False, stdin=None, stdout=None, stderr=None,
+              on_pty=None) -> int:
+        """Run the exec; returns its exit code (or its pid when detached). With a TTY,
+        `on_pty(master_fd)` is called in a thread to carry the terminal while it runs."""
+        row = self._row(eid)
+        if row["running"] or row["exit_code"] is not None:
+            raise Conflict(f"exec {eid[:12]} has already been started")
+        c = self.service.get(row["container_id"])
+        if c.status != "running":
+            raise Conflict(f"Container {c.id} is not running")
+        cfg = json.loads(row["config"])
+        process = self._process(c, cfg)
+        runtime = self.service._runtime(c)
+        with self.db.write() as conn:
+            conn.execute("UPDATE execs SET running=1 WHERE id=?", (eid,))
+        code = -1
+        try:
+            if process["terminal"] and not detach:
+                code = self._with_pty(runtime, c.id, process, on_pty)
+            else:
+                code = runtime.exec_process(c.id, process, detach=detach, stdin=stdin, stdout=stdout, stderr=stderr)
+        finally:
+            with self.db.write() as conn:
+                if detach:
+                    conn.execute("UPDATE execs SET running=1, pid=? WHERE id=?", (code, eid))
+                else:
+                    conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
+        return code
+
+    def _with_pty(self, runtime, cid: str, process: dict, on_pty) -> int:
+        """The runtime hands the pty's master over a console socket; we pass it to `on_pty`."""
+        with tempfile.TemporaryDirectory(prefix="dockyard-exec-") as d:
+            path = os.path.join(d, "console.sock")
+            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            server.bind(path)
+            server.listen(1)
+            box: dict = {}
+
+            def receive() -> None:
+                conn, _ = server.accept()
+                with conn:
+                    _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+                if fds:
+                    box["fd"] = fds[0]
+                    if on_pty is not None:
+                        on_pty(fds[0])
+
+            t = threading.Thread(target=receive, daemon=True)
+            t.start()
+            try:
+                code = runtime.exec_process(cid, process, console_socket=path)
+            finally:
+                server.close()
+            t.join(timeout=5)
+            if "fd" in box:
+                try:
+                    os.close(box["fd"])
+                except OSError:
+                    pass
+            return code

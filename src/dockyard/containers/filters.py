@@ -1,0 +1,57 @@
+"""`ps --filter` and `container prune --filter`, with docker's keys and meanings."""
+
+from __future__ import annotations
+
+import fnmatch
+
+from dockyard.errors import InvalidArgument
+
+KEYS = ("id", "name", "label", "status", "exited", "ancestor", "before", "since", "volume", "network",
+        "publish", "expose", "health", "isolation", "is-task", "until")
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+def matches(service, c, filters: dict[str, list[str]], prune: bool = False) -> bool:
+    for key, values in filters.items():
+        if key not in KEYS:
+            raise InvalidArgument(f"invalid filter '{key}'")
+        if not any(_one(service, c, key, v) for v in values):
+            return False
+    return True
+
+
+def _one(service, c, key: str, value: str) -> bool:
+    if key == "id":
+        return c.id.startswith(value)
+    if key == "name":
+        return value.lstrip("/") in c.name or fnmatch.fnmatchcase(c.name, value.lstrip("/"))
+    if key == "label":
+        labels = c.config.get("Labels") or {}
+        k, eq, v = value.partition("=")
+        return k in labels and (not eq or labels[k] == v)
+    if key == "status":
+        if value not in STATUSES:
+            raise InvalidArgument(f"invalid filter 'status={value}'")
+        return c.status == value
+    if key == "exited":
+        return c.status == "exited" and str(c.state["ExitCode"]) == value
+    if key == "ancestor":
+        img = service.images.find(value)
+        return c.image_ref == value or (img is not None and img.id == c.image_id)
+    if key in ("before", "since"):
+        other = service.store.get(value)
+        return c.created < other.created if key == "before" else c.created > other.created
+    if key == "volume":
+        return any(m.get("Name") == value or m.get("Destination") == value for m in c.mounts)
+    if key == "network":
+        return value in (c.network_settings.get("Networks") or {}) or c.host_config.get("NetworkMode") == value
+    if key in ("publish", "expose"):
+        port = value if "/" in value else value + "/tcp"
+        if key == "expose":
+            return port in (c.config.get("ExposedPorts") or {})
+        return any(port == k or any(b.get("HostPort") == value.split("/")[0] for b in (v or []))
+                   for k, v in (c.network_settings.get("Ports") or {}).items())
+    if key == "until":
+        from dockyard.containers.views import parse_time
+        return c.created < parse_time(value)
+    return value in ("false", "none", "")

@@ -1,0 +1,135 @@
+"""Volumes, binds and tmpfs of a container: `-v`, `--mount`, `--tmpfs` and the image's VOLUMEs,
+resolved to host paths the runtime can mount, with Docker's precedence and its `Mounts` view."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass
+
+from dockyard.errors import InvalidArgument, NotFound
+from dockyard.runtime.spec import Mount
+
+_VALID_MODES = {"ro", "rw", "z", "Z", "rprivate", "private", "rshared", "shared", "rslave", "slave",
+                "nocopy", "consistent", "cached", "delegated"}
+
+
+@dataclass
+class Planned:
+    """One mount as the container will have it, plus what docker's inspect says of it."""
+
+    mount: Mount
+    kind: str              # bind | volume | tmpfs
+    name: str = ""         # volume name
+    anonymous: bool = False
+    nocopy: bool = False
+
+
+def _check_target(target: str, what: str) -> str:
+    if not target.startswith("/"):
+        raise InvalidArgument(f"invalid mount config for type \"{what}\": invalid mount path: '{target}' mount path must be absolute")
+    if posixpath.normpath(target) == "/":
+        raise InvalidArgument("invalid volume specification: destination can't be '/'")
+    return posixpath.normpath(target)
+
+
+def parse_bind(spec: str) -> tuple[str, str, set[str]]:
+    """`-v SRC:DST[:OPTS]` or `-v DST`; SRC is an absolute host path or a volume name."""
+    parts = spec.split(":")
+    if len(parts) == 1:
+        return "", _check_target(parts[0], "volume"), set()
+    if len(parts) == 2:
+        src, dst, opts = parts[0], parts[1], ""
+    elif len(parts) == 3:
+        src, dst, opts = parts
+    else:
+        raise InvalidArgument(f"invalid volume specification: '{spec}'")
+    modes = set(filter(None, opts.split(",")))
+    bad = modes - _VALID_MODES
+    if bad or ("ro" in modes and "rw" in modes):
+        raise InvalidArgument(f"invalid mode: {opts}")
+    if not src:
+        raise InvalidArgument(f"invalid volume specification: '{spec}'")
+    return src, _check_target(dst, "bind" if src.startswith("/") else "volume"), modes
+
+
+def plan(host_config: dict, config: dict, volumes) -> list[Planned]:
+    """Everything the container mounts; a later source for the same target wins as in docker
+    (--mount over -v over the image's VOLUME)."""
+    by_target: dict[str, Planned] = {}
+    for spec in host_config.get("Binds") or []:
+        src, dst, modes = parse_bind(spec)
+        ro = "ro" in modes
+        if not src:
+            by_target[dst] = Planned(Mount(dst, "", "volume", ro), "volume", anonymous=True)
+        elif src.startswith("/"):
+            if not os.path.exists(src):
+                os.makedirs(src, exist_ok=True)  # docker creates a missing -v host path
+            by_target[dst] = Planned(Mount(dst, src, "bind", ro, _propagation(modes)), "bind")
+        else:
+            by_target[dst] = Planned(Mount(dst, src, "volume", ro), "volume", name=src, nocopy="nocopy" in modes)
+    for m in host_config.get("Mounts") or []:
+        kind = (m.get("Type") or "volume").lower()
+        target = _check_target(m.get("Target") or "", kind)
+        ro = bool(m.get("ReadOnly"))
+        if kind == "bind":
+            src = m.get("Source") or ""
+            if not src.startswith("/"):
+                raise InvalidArgument(f"invalid mount config for type \"bind\": invalid mount path: '{src}' must be absolute")
+            if not os.path.exists(src):
+                raise InvalidArgument(f"invalid mount config for type \"bind\": bind source path does not exist: {src}")
+            prop = ((m.get("BindOptions") or {}).get("Propagation")) or "rprivate"
+            by_target[target] = Planned(Mount(target, src, "bind", ro, prop), "bind")
+        elif kind == "volume":
+            name = m.get("Source") or ""
+            nocopy = bool((m.get("VolumeOptions") or {}).get("NoCopy"))
+            by_target[target] = Planned(Mount(target, name, "volume", ro), "volume", name=name, anonymous=not name, nocopy=nocopy)
+        elif kind == "tmpfs":
+            opts = m.get("TmpfsOptions") or {}
+            by_target[target] = Planned(Mount(target, "", "tmpfs", ro, tmpfs_size=int(opts.get("SizeBytes") or 0),
+                                              tmpfs_mode=int(opts.get("Mode") or 0)), "tmpfs")
+        else:
+            raise InvalidArgument(f"mount type {kind!r} is not supported: use bind, volume or tmpfs")
+    for target in (host_config.get("Tmpfs") or {}):
+        by_target.pop(_check_target(target, "tmpfs"), None)  # the runtime mounts --tmpfs itself
+    for target in (config.get("Volumes") or {}):
+        t = _check_target(target, "volume")
+        if t not in by_target and t not in (host_config.get("Tmpfs") or {}):
+            by_target[t] = Planned(Mount(t, "", "volume"), "volume", anonymous=True)
+    return [by_target[t] for t in sorted(by_target)]
+
+
+def _propagation(modes: set[str]) -> str:
+    for p in ("rshared", "shared", "rslave", "slave", "private"):
+        if p in modes:
+            return p
+    return "rprivate"
+
+
+def resolve(planned: list[Planned], volumes, image_rootfs=None, known: list[dict] | None = None) -> list[dict]:
+    """Create the volumes the plan needs (filling new ones from the image at `image_rootfs`,
+    the container's mounted rootfs), set their host sources, and return docker's `Mounts`
+    list. `known` is the list stored at create, so anonymous volumes keep their names."""
+    names = {m["Destination"]: m.get("Name") for m in (known or []) if m.get("Type") == "volume"}
+    out = []
+    for p in planned:
+        if p.kind == "volume":
+            if not p.name:
+                p.name = names.get(p.mount.target) or volumes.create(anonymous=True)["Name"]
+            if not volumes.exists(p.name):
+                volumes.create(p.name, anonymous=p.anonymous)
+            p.mount.source = str(volumes.path(p.name))
+            if image_rootfs is not None and not p.nocopy:
+                volumes.fill_from(p.name, image_rootfs / p.mount.target.lstrip("/"))
+            out.append({"Type": "volume", "Name": p.name, "Source": p.mount.source, "Destination": p.mount.target,
+                        "Driver": "local", "Mode": "z" if not p.mount.read_only else "ro", "RW": not p.mount.read_only,
+                        "Propagation": ""})
+        elif p.kind == "bind":
+            if not os.path.exists(p.mount.source):
+                raise NotFound(f"bind source path does not exist: {p.mount.source}")
+            out.append({"Type": "bind", "Source": p.mount.source, "Destination": p.mount.target, "Mode": "",
+                        "RW": not p.mount.read_only, "Propagation": p.mount.propagation})
+        else:
+            out.append({"Type": "tmpfs", "Source": "", "Destination": p.mount.target, "Mode": "",
+                        "RW": not p.mount.read_only, "Propagation": ""})
+    return out

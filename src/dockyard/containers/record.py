@@ -1,0 +1,137 @@
+"""The container record and its table: everything the engine remembers about a container.
+
+Config and HostConfig are kept in docker's own JSON shapes, so the API and `inspect` show
+exactly what was asked for, and one code path serves the CLI and the Engine API.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+
+from dockyard.errors import Conflict, NotFound
+from dockyard.store.metadata import MetadataDB
+
+MIGRATIONS = [
+    """
+    CREATE TABLE containers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created REAL NOT NULL,
+        image_ref TEXT NOT NULL,          -- what the user asked for: busybox
+        image_id TEXT NOT NULL,           -- what it resolved to
+        config TEXT NOT NULL,             -- docker Config (merged with the image's)
+        host_config TEXT NOT NULL,        -- docker HostConfig
+        network_settings TEXT NOT NULL DEFAULT '{}',
+        mounts TEXT NOT NULL DEFAULT '[]',    -- docker Mounts (names of anonymous volumes live here)
+        state TEXT NOT NULL,              -- docker State
+        restart_count INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX containers_image ON containers(image_id);
+    """,
+]
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def rfc3339(t: float | None = None) -> str:
+    """Go's RFC3339Nano, what docker prints for times."""
+    t = time.time() if t is None else t
+    frac = f"{t % 1:.9f}"[2:].rstrip("0")
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + (f".{frac}" if frac else "") + "Z"
+
+
+def new_state() -> dict:
+    return {"Status": "created", "Running": False, "Paused": False, "Restarting": False, "OOMKilled": False,
+            "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "", "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME}
+
+
+@dataclass
+class Container:
+    id: str
+    name: str
+    created: float
+    image_ref: str
+    image_id: str
+    config: dict
+    host_config: dict
+    network_settings: dict = field(default_factory=dict)
+    mounts: list = field(default_factory=list)
+    state: dict = field(default_factory=new_state)
+    restart_count: int = 0
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def status(self) -> str:
+        return self.state["Status"]
+
+    @property
+    def running(self) -> bool:
+        return self.state["Status"] in ("running", "paused", "restarting")
+
+
+_JSON_FIELDS = ("config", "host_config", "network_settings", "mounts", "state")
+
+
+class ContainerStore:
+    def __init__(self, db: MetadataDB) -> None:
+        self.db = db
+        db.migrate("containers", MIGRATIONS)
+
+    def _from_row(self, row) -> Container:
+        d = dict(row)
+        for f in _JSON_FIELDS:
+            d[f] = json.loads(d[f])
+        return Container(**d)
+
+    def insert(self, c: Container) -> None:
+        d = asdict(c)
+        for f in _JSON_FIELDS:
+            d[f] = json.dumps(d[f])
+        with self.db.write() as conn:
+            if conn.execute("SELECT id FROM containers WHERE name=?", (c.name,)).fetchone():
+                other = conn.execute("SELECT id FROM containers WHERE name=?", (c.name,)).fetchone()[0]
+                raise Conflict(f'Conflict. The container name "/{c.name}" is already in use by container "{other}". '
+                               "You have to remove (or rename) that container to be able to reuse that name.")
+            conn.execute(f"INSERT INTO containers({', '.join(d)}) VALUES ({', '.join('?' * len(d))})", tuple(d.values()))
+
+    def save(self, c: Container, *fields: str) -> None:
+        fields = fields or (*_JSON_FIELDS, "restart_count", "name")
+        values = [json.dumps(getattr(c, f)) if f in _JSON_FIELDS else getattr(c, f) for f in fields]
+        with self.db.write() as conn:
+            conn.execute(f"UPDATE containers SET {', '.join(f + '=?' for f in fields)} WHERE id=?", (*values, c.id))
+
+    def delete(self, container_id: str) -> None:
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM containers WHERE id=?", (container_id,))
+
+    def all(self) -> list[Container]:
+        return [self._from_row(r) for r in self.db.query("SELECT * FROM containers ORDER BY created DESC")]
+
+    def find(self, ref: str) -> Container | None:
+        """By full ID, name (with or without `/`), or unique ID prefix, in docker's order."""
+        ref = ref.lstrip("/") if ref.startswith("/") else ref
+        row = self.db.one("SELECT * FROM containers WHERE id=?", (ref,)) or \
+            self.db.one("SELECT * FROM containers WHERE name=?", (ref,))
+        if row is None and ref and all(ch in "0123456789abcdef" for ch in ref):
+            rows = self.db.query("SELECT * FROM containers WHERE id LIKE ?", (ref + "%",))
+            if len(rows) > 1:
+                raise Conflict(f"multiple IDs found with provided prefix: {ref}")
+            row = rows[0] if rows else None
+        return self._from_row(row) if row else None
+
+    def get(self, ref: str) -> Container:
+        c = self.find(ref)
+        if c is None:
+            raise NotFound(f"No such container: {ref}")
+        return c
+
+    def names(self) -> set[str]:
+        return {r[0] for r in self.db.query("SELECT name FROM containers")}
+
+    def using_image(self, image_id: str) -> list[str]:
+        return [r[0] for r in self.db.query("SELECT id FROM containers WHERE image_id=?", (image_id,))]

@@ -1,0 +1,151 @@
+"""From a docker create request (Config + HostConfig, as the Engine API and the CLI build it)
+to a validated container config and the runtime's RunOptions.
+
+Fields dockyard does not implement are refused by name, never silently ignored, so a user
+never believes a limit or a mount is in force when it is not.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+from dockyard.errors import InvalidArgument
+
+_DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# HostConfig fields dockyard acts on; any other field with a non-empty value is refused.
+HOST_CONFIG_FIELDS = {
+    "Binds", "Mounts", "NetworkMode", "PortBindings", "PublishAllPorts", "RestartPolicy", "AutoRemove",
+    "Privileged", "CapAdd", "CapDrop", "SecurityOpt", "ReadonlyRootfs", "Devices", "ShmSize", "Tmpfs",
+    "Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod",
+    "CpusetCpus", "CpusetMems", "PidsLimit", "Ulimits", "Init", "LogConfig", "Dns", "DnsSearch",
+    "DnsOptions", "ExtraHosts", "GroupAdd", "OomScoreAdj", "Runtime", "Sysctls", "IpcMode", "PidMode",
+    "UTSMode", "CgroupnsMode", "CgroupParent", "VolumesFrom", "ConsoleSize", "Isolation", "Links",
+    "DeviceCgroupRules", "MaskedPaths", "ReadonlyPaths", "OomKillDisable", "MemorySwappiness",
+    "BlkioWeight", "ContainerIDFile", "AutoRemove",
+}
+# Fields docker clients always send with zero values: accepted only when empty.
+_ZERO_OK = {"VolumeDriver", "Cgroup", "UsernsMode", "Capabilities", "CpuCount", "CpuPercent", "IOMaximumIOps",
+            "IOMaximumBandwidth", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
+            "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuRealtimePeriod", "CpuRealtimeRuntime",
+            "KernelMemory", "KernelMemoryTCP", "DeviceRequests", "StorageOpt", "Annotations", "LxcConf",
+            "ExposedPorts"}
+RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
+
+
+def merge_env(base: list[str], extra: list[str]) -> list[str]:
+    """Docker's env merge: later values replace earlier ones by name, order of first appearance kept."""
+    out: dict[str, str] = {}
+    for item in [*base, *extra]:
+        k, eq, v = item.partition("=")
+        out[k] = f"{k}={v}" if eq else k
+    return list(out.values())
+
+
+def merge_config(req: dict, image_cfg: dict) -> dict:
+    """The container's Config: the request over the image's config, as `docker inspect` shows it."""
+    img = image_cfg or {}
+    entry_given = req.get("Entrypoint") is not None
+    cmd = req.get("Cmd")
+    if not cmd and not entry_given:
+        cmd = img.get("Cmd")
+    labels = {**(img.get("Labels") or {}), **(req.get("Labels") or {})}
+    exposed = {**(img.get("ExposedPorts") or {}), **(req.get("ExposedPorts") or {})}
+    volumes = {**(img.get("Volumes") or {}), **(req.get("Volumes") or {})}
+    env = merge_env(img.get("Env") or [_DEFAULT_PATH], req.get("Env") or [])
+    return {
+        "Hostname": req.get("Hostname") or "",
+        "Domainname": req.get("Domainname") or "",
+        "User": req.get("User") or img.get("User") or "",
+        "AttachStdin": bool(req.get("AttachStdin")),
+        "AttachStdout": bool(req.get("AttachStdout", True)),
+        "AttachStderr": bool(req.get("AttachStderr", True)),
+        "ExposedPorts": exposed or None,
+        "Tty": bool(req.get("Tty")),
+        "OpenStdin": bool(req.get("OpenStdin")),
+        "StdinOnce": bool(req.get("StdinOnce")),
+        "Env": env,
+        "Cmd": cmd,
+        "Image": req.get("Image") or "",
+        "Volumes": volumes or None,
+        "WorkingDir": req.get("WorkingDir") or img.get("WorkingDir") or "",
+        "Entrypoint": req.get("Entrypoint") if entry_given else img.get("Entrypoint"),
+        "OnBuild": None,
+        "Labels": labels,
+        **({"StopSignal": req.get("StopSignal") or img.get("StopSignal")} if (req.get("StopSignal") or img.get("StopSignal")) else {}),
+        **({"StopTimeout": req["StopTimeout"]} if req.get("StopTimeout") is not None else {}),
+        **({"Healthcheck": img["Healthcheck"]} if img.get("Healthcheck") else {}),
+    }
+
+
+def check_host_config(hc: dict) -> dict:
+    """Refuse what dockyard cannot do; fill docker's defaults for the rest."""
+    for key, value in hc.items():
+        if key in HOST_CONFIG_FIELDS:
+            continue
+        if key in _ZERO_OK and not value:
+            continue
+        if value in (None, "", 0, [], {}, False):
+            continue
+        raise InvalidArgument(f"HostConfig.{key} is not supported by dockyard; leave it unset")
+    hc = dict(hc)
+    rp = hc.get("RestartPolicy") or {}
+    name = rp.get("Name") or ""
+    if name not in RESTART_POLICIES:
+        raise InvalidArgument(f"invalid restart policy {name!r}: use no, always, unless-stopped or on-failure[:N]")
+    if name != "on-failure" and rp.get("MaximumRetryCount"):
+        raise InvalidArgument(f"maximum retry count cannot be used with restart policy '{name}'")
+    if hc.get("AutoRemove") and name not in ("", "no"):
+        raise InvalidArgument("conflicting options: --restart and --rm")
+    hc["RestartPolicy"] = {"Name": name or "no", "MaximumRetryCount": int(rp.get("MaximumRetryCount") or 0)}
+    log = hc.get("LogConfig") or {}
+    if (log.get("Type") or "json-file") != "json-file":
+        raise InvalidArgument(f"log driver {log.get('Type')!r} is not supported: use json-file")
+    for opt in (log.get("Config") or {}):
+        if opt not in ("max-size", "max-file", "compress", "labels", "env", "tag"):
+            raise InvalidArgument(f"unknown log opt '{opt}' for json-file log driver")
+    hc["LogConfig"] = {"Type": "json-file", "Config": dict(log.get("Config") or {})}
+    hc.setdefault("NetworkMode", "bridge")
+    if not hc["NetworkMode"] or hc["NetworkMode"] == "default":
+        hc["NetworkMode"] = "bridge"
+    if hc.get("Runtime") not in (None, "", "dockyard", "runc", "crun", "runtime"):
+        raise InvalidArgument(f"unknown or invalid runtime name: {hc['Runtime']}")
+    for key in ("VolumesFrom", "Links"):
+        if hc.get(key):
+            raise InvalidArgument(f"HostConfig.{key} is not supported by dockyard; use volumes and user-defined networks")
+    return hc
+
+
+_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$", re.I)
+
+
+def parse_bytes(text: str) -> int:
+    """docker's RAMInBytes: 32m, 1g, 512k, 100 (bytes)."""
+    m = _SIZE_RE.match(text.strip())
+    if not m:
+        raise InvalidArgument(f"invalid size: '{text}'")
+    mult = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[m.group(2).lower()]
+    return int(float(m.group(1)) * mult)
+
+
+def log_limits(hc: dict) -> tuple[int, int]:
+    cfg = hc["LogConfig"]["Config"]
+    size = parse_bytes(cfg["max-size"]) if cfg.get("max-size") else 0
+    files = int(cfg.get("max-file") or 1)
+    if files < 1:
+        raise InvalidArgument("max-file cannot be less than 1")
+    return size, files
+
+
+def init_binary() -> str:
+    for name in ("docker-init", "tini-static", "tini"):
+        path = shutil.which(name)
+        if path and (name != "tini" or _static(path)):
+            return path
+    raise InvalidArgument("--init needs a static init binary: install Debian's `tini` package")
+
+
+def _static(path: str) -> bool:
+    with open(path, "rb") as f:
+        return b"ld-linux" not in f.read(1 << 16)

@@ -1,0 +1,682 @@
+"""The container service: create, start, stop, kill, remove, wait, and the state behind them.
+
+A running container is watched by its shim (runtime/shim), not by this process: the shim
+records exits in its state dir and runs `dockyard container cleanup ID` when the container
+is done for good. Every read here first reconciles the record with what the shim says, so
+a killed CLI or a killed shim never leaves a container that claims to run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal as _signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from dockyard.containers import names
+from dockyard.containers.mounts import plan, resolve
+from dockyard.containers.record import Container, ContainerStore, new_state, rfc3339
+from dockyard.containers.request import check_host_config, init_binary, log_limits, merge_config
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+
+STOP_TIMEOUT = 10
+
+
+class ContainerService:
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.store = ContainerStore(engine.db)
+        self.images = engine.images
+        self.images.users_of.append(self.store.using_image)
+        engine.volumes.users_of = self._volume_users
+
+    # -- paths -----------------------------------------------------------------------------
+    def dir(self, cid: str) -> Path:
+        """Persistent files: hosts, hostname, resolv.conf, the json log."""
+        return self.engine.root / "containers" / cid
+
+    def run_dir(self, cid: str) -> Path:
+        """Runtime state: the bundle, the rootfs mount, the shim's sockets and files."""
+        return self.engine.run_dir / "containers" / cid
+
+    def shim_dir(self, cid: str) -> Path:
+        """The shim's state dir. Kept short (a prefix of the ID) because it holds unix
+        sockets, whose paths the kernel limits to 107 bytes."""
+        return self.engine.run_dir / "s" / cid[:16]
+
+    def log_path(self, cid: str) -> Path:
+        return self.dir(cid) / f"{cid}-json.log"
+
+    def runtime_root(self, runtime: str) -> Path:
+        return self.engine.run_dir / "runtime" / runtime
+
+    @property
+    def cgroup_parent(self) -> str:
+        """Where container cgroups go unless a container names its own (dockerd's cgroup-parent)."""
+        return self.engine.config.get("cgroup-parent") or "/dockyard"
+
+    def _cgroup_parent(self, c: Container) -> str:
+        return c.host_config.get("CgroupParent") or self.cgroup_parent
+
+    def _volume_users(self, name: str) -> list[str]:
+        return [c.id for c in self.store.all() if any(m.get("Name") == name for m in c.mounts)]
+
+    # -- lookup ----------------------------------------------------------------------------
+    def get(self, ref: str) -> Container:
+        return self.refresh(self.store.get(ref))
+
+    def list(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[Container]:
+        from dockyard.containers.filters import matches
+        out = []
+        for c in self.store.all():
+            c = self.refresh(c)
+            if not all and not c.running and not filters:
+                continue
+            if filters and not matches(self, c, filters):
+                continue
+            out.append(c)
+        return out
+
+    # -- create ----------------------------------------------------------------------------
+    def create(self, body: dict, name: str | None = None) -> Container:
+        img = self.images.find(body.get("Image") or "")
+        if not body.get("Image"):
+            raise InvalidArgument("no image given: the request needs an Image")
+        if img is None:
+            raise NotFound(f"No such image: {body['Image']}")
+        image_cfg = self.images.config(img).get("config") or {}
+        config = merge_config(body, image_cfg)
+        host_config = check_host_config(body.get("HostConfig") or {})
+        if not config["Cmd"] and not config["Entrypoint"]:
+            raise InvalidArgument("no command specified")
+        self._check_network(host_config, body.get("NetworkingConfig") or {})
+        name = names.validate(name) if name else names.generate(self.store.names())
+        cid = secrets.token_hex(32)
+        planned = plan(host_config, config, self.engine.volumes)
+        c = Container(cid, name, time.time(), body["Image"], img.id, config, host_config,
+                      network_settings={"Networks": {}, "Ports": {}, "NetworkingConfig": body.get("NetworkingConfig") or {}})
+        with self.images.adding():
+            self.dir(cid).mkdir(parents=True, exist_ok=True)
+            try:
+                c.mounts = resolve(planned, self.engine.volumes)
+                self.engine.snapshots.prepare(cid, self.images.top_layer(img))
+                self.store.insert(c)
+            except BaseException:
+                self._discard(c)
+                raise
+        self.engine.events.emit("container", "create", cid, name=name, image=c.image_ref)
+        return c
+
+    def _check_network(self, hc: dict, nc: dict) -> None:
+        mode = hc["NetworkMode"]
+        if mode in ("bridge", "host", "none") or mode.startswith("container:"):
+            if mode.startswith("container:"):
+                other = self.get(mode.split(":", 1)[1])
+                if not other.running:
+                    raise Conflict(f"cannot join network of a non running container: {other.id}")
+            return
+        self.engine.networks.inspect(mode)  # NotFound "network X not found" if it does not exist
+
+    def _discard(self, c: Container) -> None:
+        """Undo a create that failed half-way."""
+        if self.engine.snapshots.exists(c.id):
+            self.engine.snapshots.remove(c.id)
+        for m in c.mounts:
+            if m.get("Type") == "volume" and self.engine.volumes.exists(m["Name"]) and \
+                    self.engine.volumes.inspect(m["Name"]) and not self._volume_users(m["Name"]):
+                if self._anonymous(m["Name"]):
+                    self.engine.volumes.remove(m["Name"])
+        shutil.rmtree(self.dir(c.id), ignore_errors=True)
+
+    def _anonymous(self, volume: str) -> bool:
+        row = self.engine.db.one("SELECT anonymous FROM volumes WHERE name=?", (volume,))
+        return bool(row and row[0])
+
+    # -- start -----------------------------------------------------------------------------
+    def start(self, ref: str, *, attach: bool = False):
+        """Start a created or exited container. With `attach`, the container is held until
+        our attach socket is connected (so no output is missed) and the socket is returned."""
+        from dockyard.runtime.shim import protocol
+
+        c = self.get(ref)
+        if c.status in ("running", "restarting"):
+            return None
+        if c.status == "paused":
+            raise Conflict("cannot start a paused container, try unpause instead")
+        rd = self.run_dir(c.id)
+        self._reset_run_dirs(c.id)
+        rootfs = rd / "rootfs"
+        try:
+            self._mount_rootfs(c, rootfs)
+            att = self._attach_network(c)
+            planned = plan(c.host_config, c.config, self.engine.volumes)
+            c.mounts = resolve(planned, self.engine.volumes, rootfs, known=c.mounts)
+            opts = self._run_options(c, [p.mount for p in planned], att)
+            from dockyard.runtime.spec import generate_spec
+            spec = generate_spec(opts, c.config, str(rootfs))
+            (rd / "config.json").write_text(json.dumps(spec, indent=1))
+            argv = self._shim_args(c, spec, attach).argv()
+            if attach:
+                pid, sock = protocol.start_shim_attached(argv, str(self.shim_dir(c.id)))
+            else:
+                pid, sock = protocol.start_shim(argv), None
+        except BaseException as e:
+            self._release(c)
+            c.state.update(Status="exited" if c.state["StartedAt"] != "0001-01-01T00:00:00Z" else "created",
+                           Error=getattr(e, "message", str(e)), ExitCode=_exit_code_for(e))
+            self.store.save(c, "state", "mounts")
+            raise
+        c.state.update(Status="running", Running=True, Paused=False, Restarting=False, OOMKilled=False, Dead=False,
+                       Pid=pid, ExitCode=0, Error="", StartedAt=rfc3339(), FinishedAt="0001-01-01T00:00:00Z")
+        self.store.save(c, "state", "mounts", "network_settings")
+        self.engine.events.emit("container", "start", c.id, name=c.name, image=c.image_ref)
+        return sock
+
+    def _reset_run_dirs(self, cid: str) -> None:
+        shim_dir = self.shim_dir(cid)
+        if shim_dir.exists():
+            shutil.rmtree(shim_dir)
+        shim_dir.mkdir(parents=True)
+        (self.run_dir(cid) / "rootfs").mkdir(parents=True, exist_ok=True)
+
+    def _mount_rootfs(self, c: Container, rootfs: Path) -> None:
+        if os.path.ismount(rootfs):
+            return
+        m = self.engine.snapshots.mounts(c.id)[0]
+        if m.type == "bind":
+            args = ["mount", "--bind", m.source, str(rootfs)]
+        else:
+            args = ["mount", "-t", m.type, "-o", ",".join(m.options), m.source, str(rootfs)]
+        r = subprocess.run(args, capture_output=True, text=True)
+        if r.returncode:
+            raise DockyardError(f"cannot mount the container's filesystem: {r.stderr.strip()}")
+
+    def _attach_network(self, c: Container):
+        from dockyard.network.ports import parse_publish, publish_all
+        hc, cfg = c.host_config, c.config
+        ports = []
+        for key, bindings in (hc.get("PortBindings") or {}).items():
+            for b in bindings or [{}]:
+                spec = key if "/" in key else key + "/tcp"
+                port, proto = spec.split("/")
+                host = b.get("HostPort") or ""
+                ip = b.get("HostIp") or ""
+                text = f"{ip + ':' if ip else ''}{host + ':' if host or ip else ''}{port}/{proto}"
+                ports.extend(parse_publish(text))
+        if hc.get("PublishAllPorts"):
+            ports.extend(publish_all(list((cfg.get("ExposedPorts") or {}).keys())))
+        mode = hc["NetworkMode"]
+        if mode.startswith("container:"):
+            other = self.get(mode.split(":", 1)[1])
+            if not other.running:
+                raise Conflict(f"cannot join network of a non running container: {other.id}")
+            mode = f"container:{self.engine.run_dir / 'netns' / other.id}"
+        endpoint = ((c.network_settings.get("NetworkingConfig") or {}).get("EndpointsConfig") or {})
+        ep = endpoint.get(hc["NetworkMode"]) or {}
+        ipam = ep.get("IPAMConfig") or {}
+        att = self.engine.networks.attach(
+            c.id, c.name, mode=mode, hostname=cfg.get("Hostname") or c.id[:12], files_dir=self.dir(c.id),
+            ip=ipam.get("IPv4Address") or None, mac=ep.get("MacAddress") or cfg.get("MacAddress") or None,
+            aliases=ep.get("Aliases") or (), ports=ports, dns=hc.get("Dns") or (), dns_search=hc.get("DnsSearch") or (),
+            dns_options=hc.get("DnsOptions") or (), add_hosts=hc.get("ExtraHosts") or ())
+        from dockyard.network.ports import port_map
+        c.network_settings.update(Networks=att.networks, Ports=port_map(att.ports),
+                                  SandboxKey=att.netns_path or "", IPAddress=att.ip or "", Gateway=att.gateway or "",
+                                  MacAddress=att.mac or "")
+        return att
+
+    def _run_options(self, c: Container, mounts, att):
+        from dockyard.runtime.spec import RunOptions, Ulimit
+        hc, cfg = c.host_config, c.config
+        d = self.dir(c.id)
+        opts = RunOptions(
+            container_id=c.id, cgroup_parent=self._cgroup_parent(c),
+            tty=cfg["Tty"], init=bool(hc.get("Init")), init_path=init_binary() if hc.get("Init") else "",
+            ulimits=[Ulimit(u["Name"], int(u["Soft"]), int(u["Hard"])) for u in hc.get("Ulimits") or []],
+            oom_score_adj=int(hc.get("OomScoreAdj") or 0), privileged=bool(hc.get("Privileged")),
+            cap_add=list(hc.get("CapAdd") or []), cap_drop=list(hc.get("CapDrop") or []),
+            security_opt=list(hc.get("SecurityOpt") or []), readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
+            group_add=list(hc.get("GroupAdd") or []), hostname=cfg.get("Hostname") or c.id[:12],
+            domainname=cfg.get("Domainname") or "",
+            netns_path=att.netns_path or "", network_mode="host" if att.netns_path is None else "",
+            pid_mode="host" if hc.get("PidMode") == "host" else "", ipc_mode="host" if hc.get("IpcMode") == "host" else "",
+            uts_mode="host" if hc.get("UTSMode") == "host" else "", sysctls=dict(hc.get("Sysctls") or {}),
+            mounts=mounts, tmpfs=dict(hc.get("Tmpfs") or {}),
+            shm_size=int(hc.get("ShmSize") or 64 << 20),
+            hosts_path=str(d / "hosts") if (d / "hosts").exists() else "",
+            hostname_path=str(d / "hostname") if (d / "hostname").exists() else "",
+            resolv_conf_path=str(d / "resolv.conf") if (d / "resolv.conf").exists() else "",
+            devices=[_device(x) for x in hc.get("Devices") or []],
+            device_cgroup_rules=list(hc.get("DeviceCgroupRules") or []),
+            memory=int(hc.get("Memory") or 0), memory_swap=int(hc.get("MemorySwap") or 0),
+            memory_reservation=int(hc.get("MemoryReservation") or 0), nano_cpus=int(hc.get("NanoCpus") or 0),
+            cpu_shares=int(hc.get("CpuShares") or 0), cpu_quota=int(hc.get("CpuQuota") or 0),
+            cpu_period=int(hc.get("CpuPeriod") or 0), cpuset_cpus=hc.get("CpusetCpus") or "",
+            cpuset_mems=hc.get("CpusetMems") or "",
+            pids_limit=int(hc["PidsLimit"]) if hc.get("PidsLimit") not in (None, 0) else None,
+        )
+        return opts
+
+    def _shim_args(self, c: Container, spec: dict, attach: bool):
+        from dockyard.runtime.shim import protocol
+        runtime = c.host_config.get("Runtime") or "dockyard"
+        binary = _runtime_binary(runtime)
+        size, files = log_limits(c.host_config)
+        rp = c.host_config["RestartPolicy"]
+        restart = rp["Name"] + (f":{rp['MaximumRetryCount']}" if rp["Name"] == "on-failure" and rp["MaximumRetryCount"] else "")
+        cg_path = (spec.get("linux") or {}).get("cgroupsPath") or ""
+        return protocol.ShimArgs(
+            container_id=c.id, bundle=str(self.run_dir(c.id)), state_dir=str(self.shim_dir(c.id)),
+            runtime=binary, runtime_root=str(self.runtime_root(runtime)), log_path=str(self.log_path(c.id)),
+            log_max_size=size, log_max_files=files, tty=c.config["Tty"], stdin=c.config["OpenStdin"],
+            wait_attach=attach, restart=restart, oom_file=protocol.oom_file(cg_path) if cg_path else "",
+            on_exit=[_dockyard_binary(), "--root", str(self.engine.root), "--run-dir", str(self.engine.run_dir),
+                     "container", "cleanup", c.id])
+
+    # -- state -----------------------------------------------------------------------------
+    def refresh(self, c: Container) -> Container:
+        """Bring the record in line with the shim: running, restarting, or done."""
+        from dockyard.runtime.shim import protocol
+
+        if c.status not in ("running", "paused", "restarting"):
+            return c
+        sd = str(self.shim_dir(c.id))
+        alive = protocol.shim_alive(sd)
+        exit_info = protocol.read_exit(sd)
+        if alive:
+            started = protocol.read_started(sd) or {}
+            changed = False
+            if exit_info and c.status != "restarting":
+                c.state.update(Status="restarting", Restarting=True, Running=True, ExitCode=exit_info["exit_code"])
+                changed = True
+            elif not exit_info and started.get("restart_count", 0) != c.restart_count:
+                c.restart_count = started.get("restart_count", 0)
+                c.state.update(Status="running", Restarting=False, Running=True, Pid=started.get("pid", c.state["Pid"]),
+                               StartedAt=started.get("started_at") or c.state["StartedAt"])
+                changed = True
+            if changed:
+                self.store.save(c, "state", "restart_count")
+            return c
+        if exit_info is None:
+            # the shim was killed: nobody watches the container any more, so end it
+            exit_info = {"exit_code": 137, "oom_killed": False, "finished_at": rfc3339(),
+                         "restart_count": c.restart_count, "error": "the container's shim was killed"}
+            self._kill_orphan(c)
+        return self.finalize(c, exit_info)
+
+    def _kill_orphan(self, c: Container) -> None:
+        runtime = c.host_config.get("Runtime") or "dockyard"
+        subprocess.run([_runtime_binary(runtime), "--root", str(self.runtime_root(runtime)), "delete", "-f", c.id],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def finalize(self, c: Container, exit_info: dict) -> Container:
+        """The container is done for good: record how it ended and release what it held.
+        Safe to run twice (the shim's exit hook and a concurrent CLI may both get here)."""
+        with self.engine.db.write() as conn:
+            row = conn.execute("SELECT state FROM containers WHERE id=?", (c.id,)).fetchone()
+            current = json.loads(row[0]) if row else {}
+            first = current.get("Status") in ("running", "paused", "restarting")
+            if first:
+                c.state.update(Status="exited", Running=False, Paused=False, Restarting=False,
+                               ExitCode=int(exit_info.get("exit_code", 0)), OOMKilled=bool(exit_info.get("oom_killed")),
+                               FinishedAt=exit_info.get("finished_at") or rfc3339(), Pid=0,
+                               Error=exit_info.get("error", ""))
+                c.restart_count = int(exit_info.get("restart_count", c.restart_count))
+                conn.execute("UPDATE containers SET state=?, restart_count=? WHERE id=?",
+                             (json.dumps(c.state), c.restart_count, c.id))
+            elif row:
+                c.state = current
+        self._release(c)
+        if first:
+            c.network_settings.update(Ports={}, IPAddress="", Gateway="", SandboxKey="")
+            self.store.save(c, "network_settings")
+            self.engine.events.emit("container", "die", c.id, name=c.name, image=c.image_ref,
+                                    exitCode=str(c.state["ExitCode"]))
+            if c.state["OOMKilled"]:
+                self.engine.events.emit("container", "oom", c.id, name=c.name, image=c.image_ref)
+        return c
+
+    def _release(self, c: Container) -> None:
+        """Network, rootfs mount and runtime files of a container that no longer runs."""
+        try:
+            self.engine.networks.detach(c.id)
+        except DockyardError:
+            pass
+        rootfs = self.run_dir(c.id) / "rootfs"
+        if os.path.ismount(rootfs):
+            subprocess.run(["umount", "-l", str(rootfs)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def cleanup(self, ref: str) -> None:
+        """The shim's exit hook: record the exit, release resources, honour --rm."""
+        from dockyard.runtime.shim import protocol
+        c = self.store.find(ref)
+        if c is None:
+            return
+        info = protocol.read_exit(str(self.shim_dir(c.id)))
+        if info is None:
+            return
+        c = self.finalize(c, info)
+        if c.host_config.get("AutoRemove") and not _foreground_owner_alive(self.run_dir(c.id)):
+            self.remove(c.id, force=True, volumes=True)
+
+    # -- stop, kill, restart, remove -------------------------------------------------------
+    def _signal(self, c: Container, sig: str) -> None:
+        from dockyard.runtime.shim import protocol
+        sd = str(self.shim_dir(c.id))
+        protocol.control(sd, "stop")
+        protocol.kill(sd, sig)
+
+    def stop(self, ref: str, timeout: int | None = None) -> Container:
+        c = self.get(ref)
+        if not c.running:
+            return c
+        if c.status == "paused":
+            self.unpause(c.id)
+        if timeout is None:
+            timeout = c.config.get("StopTimeout", STOP_TIMEOUT)
+        sig = c.config.get("StopSignal") or "SIGTERM"
+        try:
+            self._signal(c, sig)
+        except DockyardError:
+            pass
+        if not self._wait_done(c, timeout):
+            try:
+                self._signal(c, "SIGKILL")
+            except DockyardError:
+                pass
+            self._wait_done(c, 10)
+        c = self.get(c.id)
+        self.engine.events.emit("container", "stop", c.id, name=c.name, image=c.image_ref)
+        return c
+
+    def _wait_done(self, c: Container, timeout: float) -> bool:
+        """Wait until the shim has recorded the exit (and gone); True if it happened in time."""
+        from dockyard.runtime.shim import protocol
+        sd = str(self.shim_dir(c.id))
+        deadline = time.monotonic() + max(timeout, 0)
+        while True:
+            if protocol.read_exit(sd) is not None or not protocol.shim_alive(sd):
+                while protocol.shim_alive(sd) and time.monotonic() < deadline + 5:
+                    time.sleep(0.01)
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+    def kill(self, ref: str, signal: str = "KILL") -> Container:
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict(f"Cannot kill container: {ref}: container {c.id} is not running")
+        sig = signal if str(signal).isdigit() or str(signal).startswith("SIG") else "SIG" + str(signal).upper()
+        if not str(sig).isdigit() and sig not in _signal.Signals.__members__:
+            raise InvalidArgument(f"Invalid signal: {signal}")
+        self._signal(c, sig)
+        if sig in ("SIGKILL", "9"):
+            self._wait_done(c, 10)
+        self.engine.events.emit("container", "kill", c.id, name=c.name, image=c.image_ref, signal=sig)
+        return self.get(c.id)
+
+    def restart(self, ref: str, timeout: int | None = None) -> Container:
+        self.stop(ref, timeout)
+        self.start(ref)
+        c = self.get(ref)
+        self.engine.events.emit("container", "restart", c.id, name=c.name, image=c.image_ref)
+        return c
+
+    def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
+        c = self.get(ref)
+        if c.running:
+            if not force:
+                raise Conflict(f'cannot remove container "/{c.name}": container is {c.status}: '
+                               "stop the container before removing or force remove")
+            if c.status == "paused":
+                self.unpause(c.id)
+            try:
+                self._signal(c, "SIGKILL")
+            except DockyardError:
+                pass
+            self._wait_done(c, 10)
+            c = self.get(c.id)
+            if c.running:  # the shim did not answer: end it ourselves
+                c = self.finalize(c, {"exit_code": 137, "error": "removed by force"})
+                self._kill_orphan(c)
+        self._release(c)
+        self.store.delete(c.id)
+        if self.engine.snapshots.exists(c.id):
+            self.engine.snapshots.remove(c.id)
+        if volumes:
+            for m in c.mounts:
+                if m.get("Type") == "volume" and self._anonymous(m["Name"]) and not self._volume_users(m["Name"]):
+                    self.engine.volumes.remove(m["Name"], force=True)
+        shutil.rmtree(self.dir(c.id), ignore_errors=True)
+        shutil.rmtree(self.run_dir(c.id), ignore_errors=True)
+        shutil.rmtree(self.shim_dir(c.id), ignore_errors=True)
+        _remove_empty_cgroup_parent(self._cgroup_parent(c))
+        self.engine.events.emit("container", "destroy", c.id, name=c.name, image=c.image_ref)
+
+    def wait(self, ref: str, condition: str = "not-running", timeout: float | None = None) -> int:
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition!r}: use not-running, next-exit or removed")
+        c = self.get(ref)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seen_running = c.running
+        code = c.state["ExitCode"]
+        while True:
+            found = self.store.find(c.id)
+            if found is None:
+                return code
+            c = self.refresh(found)
+            code = c.state["ExitCode"]
+            if c.running:
+                seen_running = True
+            elif condition == "not-running" or (condition == "next-exit" and seen_running):
+                return code
+            if deadline is not None and time.monotonic() > deadline:
+                raise DockyardError(f"timed out waiting for container {c.short_id}")
+            time.sleep(0.05)
+
+    def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        if c.status != "running":
+            raise Conflict(f"Container {c.id} is not running")
+        self._runtime(c).pause(c.id)
+        c.state.update(Status="paused", Paused=True)
+        self.store.save(c, "state")
+        self.engine.events.emit("container", "pause", c.id, name=c.name, image=c.image_ref)
+
+    def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        if c.status != "paused":
+            raise Conflict(f"Container {c.id} is not paused")
+        self._runtime(c).resume(c.id)
+        c.state.update(Status="running", Paused=False)
+        self.store.save(c, "state")
+        self.engine.events.emit("container", "unpause", c.id, name=c.name, image=c.image_ref)
+
+    def _runtime(self, c: Container):
+        from dockyard.runtime.oci import get_runtime
+        runtime = c.host_config.get("Runtime") or "dockyard"
+        return get_runtime(runtime, str(self.runtime_root(runtime)))
+
+    def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        new = names.validate(new_name)
+        if new == c.name:
+            raise InvalidArgument("Renaming a container with the same name as its current name")
+        other = self.store.find(new)
+        if other is not None and other.name == new:
+            raise Conflict(f'Conflict. The container name "/{new}" is already in use by container "{other.id}". '
+                           "You have to remove (or rename) that container to be able to reuse that name.")
+        old, c.name = c.name, new
+        self.store.save(c, "name")
+        self.engine.events.emit("container", "rename", c.id, name=new, oldName="/" + old)
+
+    def prune(self, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
+        from dockyard.containers.filters import matches
+        removed, freed = [], 0
+        for c in self.list(all=True):
+            if c.running or (filters and not matches(self, c, filters, prune=True)):
+                continue
+            if self.engine.snapshots.exists(c.id):
+                freed += self.engine.snapshots.usage(c.id)
+            self.remove(c.id)
+            removed.append(c.id)
+        return removed, freed
+
+    def attach_socket(self, ref: str) -> str:
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict("You cannot attach to a stopped container, start it first")
+        return str(self.shim_dir(c.id) / "attach.sock")
+
+    def resize(self, ref: str, h: int, w: int) -> None:
+        from dockyard.runtime.shim import protocol
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict(f"Container {c.id} is not running")
+        protocol.resize(str(self.shim_dir(c.id)), h, w)
+
+    def logs(self, ref: str, *, stdout: bool = True, stderr: bool = True, since: float = 0.0, until: float = 0.0,
+             timestamps: bool = False, tail: str = "all", follow: bool = False):
+        """Entries of the json-file log: (stream, time, data); `follow` ends when the container does."""
+        from dockyard.containers import logs
+        c = self.get(ref)
+        return logs.read(self.log_path(c.id), stdout=stdout, stderr=stderr, since=since, until=until, tail=str(tail),
+                         follow=follow, running=lambda: self.get(c.id).running)
+
+    def pids(self, c: Container) -> list[int]:
+        from dockyard.runtime import cgroups
+        try:
+            return cgroups.open_cgroup(f"{self._cgroup_parent(c).rstrip('/')}/{c.id}").procs()
+        except (OSError, DockyardError):
+            return []
+
+    def top(self, ref: str, ps_args: str = "") -> dict:
+        """`docker top`: the host's `ps` output, only the lines of the container's processes."""
+        import shlex
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict(f"Container {c.id} is not running")
+        pids = set(self.pids(c))
+        args = shlex.split(ps_args) if ps_args else ["-ef"]
+        r = subprocess.run(["ps", *args], capture_output=True, text=True)
+        if r.returncode:
+            raise InvalidArgument(f"ps: {r.stderr.strip()}")
+        lines = r.stdout.splitlines()
+        titles = lines[0].split()
+        if "PID" not in titles:
+            raise InvalidArgument("Couldn't find PID field in ps output")
+        col = titles.index("PID")
+        procs = []
+        for line in lines[1:]:
+            fields = line.split(None, len(titles) - 1)
+            if len(fields) > col and fields[col].isdigit() and int(fields[col]) in pids:
+                procs.append(fields)
+        return {"Titles": titles, "Processes": procs}
+
+    # -- networks of a running container ---------------------------------------------------
+    def connect(self, ref: str, network: str, *, aliases=(), ip: str | None = None) -> None:
+        c = self.get(ref)
+        if not c.running:
+            nc = c.network_settings.setdefault("NetworkingConfig", {}).setdefault("EndpointsConfig", {})
+            self.engine.networks.inspect(network)
+            nc[network] = {"Aliases": list(aliases), "IPAMConfig": {"IPv4Address": ip} if ip else None}
+            self.store.save(c, "network_settings")
+            return
+        att = self.engine.networks.connect(c.id, network, aliases=aliases, ip=ip)
+        c.network_settings["Networks"] = att.networks
+        self.store.save(c, "network_settings")
+        self.engine.events.emit("network", "connect", network, container=c.id)
+
+    def disconnect(self, ref: str, network: str) -> None:
+        c = self.get(ref)
+        att = self.engine.networks.disconnect(c.id, network)
+        c.network_settings["Networks"] = att.networks
+        self.store.save(c, "network_settings")
+        self.engine.events.emit("network", "disconnect", network, container=c.id)
+
+    # -- exec ------------------------------------------------------------------------------
+    @property
+    def execs(self):
+        from dockyard.containers.execs import Execs
+        if not hasattr(self, "_execs"):
+            self._execs = Execs(self)
+        return self._execs
+
+    def exec_create(self, ref: str, body: dict) -> str:
+        return self.execs.create(ref, body)
+
+    def exec_start(self, exec_id: str, **kw) -> int:
+        return self.execs.start(exec_id, **kw)
+
+    def exec_inspect(self, exec_id: str) -> dict:
+        return self.execs.inspect(exec_id)
+
+    def reconcile(self) -> None:
+        """Compare the records with the kernel: dead shims get their containers ended, and
+        network state of containers that no longer exist is dropped."""
+        live = set()
+        for c in self.store.all():
+            c = self.refresh(c)
+            if c.running:
+                live.add(c.id)
+        self.engine.networks.reconcile(live)
+
+
+def _remove_empty_cgroup_parent(parent: str) -> None:
+    """The parent cgroup goes with its last container, so nothing of ours stays in the hierarchy."""
+    parent = parent.strip("/")
+    if not parent:
+        return
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        try:
+            (hierarchy / parent).rmdir()
+        except OSError:
+            pass  # not there, or still holds other containers
+
+
+def _device(spec: dict):
+    from dockyard.runtime.spec import DeviceMapping
+    return DeviceMapping(spec.get("PathOnHost", ""), spec.get("PathInContainer") or spec.get("PathOnHost", ""),
+                         spec.get("CgroupPermissions") or "rwm")
+
+
+def _runtime_binary(name: str) -> str:
+    if name in ("dockyard", "runtime"):
+        path = os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
+        if os.access(path, os.X_OK):
+            return path
+        name = "dockyard-runtime"
+    found = shutil.which(name)
+    if not found:
+        raise NotFound(f"OCI runtime {name!r} not found in PATH")
+    return found
+
+
+def _dockyard_binary() -> str:
+    path = os.path.join(os.path.dirname(sys.executable), "dockyard")
+    return path if os.access(path, os.X_OK) else (shutil.which("dockyard") or "dockyard")
+
+
+def _foreground_owner_alive(rd: Path) -> bool:
+    """A `run --rm` in the foreground removes the container itself after reading its exit code."""
+    from dockyard.store.scratch import pid_alive
+    try:
+        return pid_alive(int((rd / "foreground").read_text()))
+    except (OSError, ValueError):
+        return False
+
+
+def _exit_code_for(e: BaseException) -> int:
+    """docker run's codes for a container that could not start: 127 not found, 126 not executable."""
+    text = str(getattr(e, "message", e)).lower()
+    if "no such file" in text or "not found" in text:
+        return 127
+    if "permission denied" in text or "not executable" in text:
+        return 126
+    return 125

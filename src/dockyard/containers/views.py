@@ -1,0 +1,139 @@
+"""Docker-shaped views of a container: `inspect` (ContainerJSON), the `ps` / API list item,
+and the status text docker users read ("Up 3 minutes", "Exited (0) 2 seconds ago")."""
+
+from __future__ import annotations
+
+import re
+
+import time
+from datetime import datetime
+
+from dockyard.containers.record import Container, rfc3339
+
+ZERO = "0001-01-01T00:00:00Z"
+
+
+def parse_time(value: str) -> float:
+    """docker's time filter values: a unix time, an RFC3339 date, or a duration back from now (10m, 2h)."""
+    from dockyard.errors import InvalidArgument
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value)
+    if m:
+        mult = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+        return time.time() - float(m.group(1)) * mult
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise InvalidArgument(f"invalid time value {value!r}: use a unix time, RFC3339 or a duration like 10m") from None
+
+
+def epoch(ts: str) -> float:
+    if not ts or ts.startswith("0001-"):
+        return 0.0
+    main, _, frac = ts.rstrip("Z").partition(".")
+    base = datetime.fromisoformat(main + "+00:00").timestamp()
+    return base + (float("0." + frac) if frac else 0.0)
+
+
+def command(c: Container) -> tuple[str, list[str]]:
+    args = [*(c.config.get("Entrypoint") or []), *(c.config.get("Cmd") or [])]
+    return (args[0], args[1:]) if args else ("", [])
+
+
+def status_text(c: Container) -> str:
+    from dockyard.cli.formatting import human_duration
+    st = c.state
+    now = time.time()
+    if st["Status"] in ("running", "paused"):
+        text = "Up " + human_duration(now - epoch(st["StartedAt"]))
+        return text + " (Paused)" if st["Status"] == "paused" else text
+    if st["Status"] == "restarting":
+        return f"Restarting ({st['ExitCode']}) {human_duration(now - epoch(st['FinishedAt']))} ago"
+    if st["Status"] == "exited":
+        if epoch(st["FinishedAt"]) == 0:
+            return f"Exited ({st['ExitCode']})"
+        return f"Exited ({st['ExitCode']}) {human_duration(now - epoch(st['FinishedAt']))} ago"
+    return st["Status"].capitalize()
+
+
+def ports_list(c: Container) -> list[dict]:
+    out = []
+    for key, bindings in (c.network_settings.get("Ports") or {}).items():
+        port, _, proto = key.partition("/")
+        if not bindings:
+            out.append({"PrivatePort": int(port), "Type": proto})
+        for b in bindings or []:
+            out.append({"IP": b.get("HostIp") or "0.0.0.0", "PrivatePort": int(port),
+                        "PublicPort": int(b["HostPort"]), "Type": proto})
+    for key in (c.config.get("ExposedPorts") or {}):
+        port, _, proto = key.partition("/")
+        if key not in (c.network_settings.get("Ports") or {}):
+            out.append({"PrivatePort": int(port.split("-")[0]), "Type": proto})
+    return out
+
+
+def ports_text(c: Container) -> str:
+    parts = []
+    for p in ports_list(c):
+        if "PublicPort" in p:
+            parts.append(f"{p['IP']}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}")
+        else:
+            parts.append(f"{p['PrivatePort']}/{p['Type']}")
+    return ", ".join(parts)
+
+
+def summary(service, c: Container) -> dict:
+    """The item `GET /containers/json` returns, which `ps` renders."""
+    path, args = command(c)
+    return {
+        "Id": c.id, "Names": ["/" + c.name], "Image": c.image_ref, "ImageID": c.image_id,
+        "Command": " ".join([path, *args]) if path else "", "Created": int(c.created),
+        "Ports": ports_list(c), "Labels": c.config.get("Labels") or {}, "State": c.status,
+        "Status": status_text(c), "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "bridge")},
+        "NetworkSettings": {"Networks": c.network_settings.get("Networks") or {}},
+        "Mounts": c.mounts, "SizeRw": None,
+    }
+
+
+def inspect(service, c: Container) -> dict:
+    path, args = command(c)
+    d = service.dir(c.id)
+    snaps = service.engine.snapshots
+    graph = {}
+    if snaps.exists(c.id):
+        own = snaps.root / snaps.need(c.id).dir
+        graph = {"UpperDir": str(own / "fs"), "WorkDir": str(own / "work"),
+                 "MergedDir": str(service.run_dir(c.id) / "rootfs")}
+    ns = c.network_settings
+    return {
+        "Id": c.id, "Created": rfc3339(c.created), "Path": path, "Args": args,
+        "State": {**c.state, "Dead": c.state.get("Dead", False)},
+        "Image": c.image_id, "ResolvConfPath": str(d / "resolv.conf"), "HostnamePath": str(d / "hostname"),
+        "HostsPath": str(d / "hosts"), "LogPath": str(service.log_path(c.id)), "Name": "/" + c.name,
+        "RestartCount": c.restart_count, "Driver": snaps.name, "Platform": "linux", "MountLabel": "",
+        "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+        "HostConfig": c.host_config, "GraphDriver": {"Data": graph, "Name": snaps.name},
+        "Mounts": c.mounts, "Config": c.config,
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": c.id if ns.get("SandboxKey") else "", "SandboxKey": ns.get("SandboxKey", ""),
+            "Ports": ns.get("Ports") or {}, "HairpinMode": False, "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+            "EndpointID": "", "Gateway": ns.get("Gateway", ""), "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "IPAddress": ns.get("IPAddress", ""), "IPPrefixLen": 0, "IPv6Gateway": "",
+            "MacAddress": ns.get("MacAddress", ""), "Networks": ns.get("Networks") or {},
+        },
+    }
+
+
+def quoted_command(c: Container, trunc: bool = True) -> str:
+    path, args = command(c)
+    cmd = " ".join([path, *args])
+    if trunc and len(cmd) > 20:
+        cmd = cmd[:19] + "…"
+    return f'"{cmd}"'
+
+
+

@@ -1,0 +1,64 @@
+"""The event log behind `dockyard events` and the API's /events: one table every process appends to.
+
+Daemonless means no process sees every state change as it happens, so changes are recorded
+in the shared DB and readers poll it by sequence number, which gives `since`/`until` for free.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Iterator
+
+from dockyard.store.metadata import MetadataDB
+
+MIGRATIONS = [
+    """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        time_nano INTEGER NOT NULL,
+        type TEXT NOT NULL,          -- container | image | volume | network | builder
+        action TEXT NOT NULL,        -- create, start, die, stop, destroy, pull, tag, delete, ...
+        actor_id TEXT NOT NULL,
+        attributes TEXT NOT NULL     -- JSON object: name, image, exitCode, ...
+    );
+    CREATE INDEX events_time ON events(time_nano);
+    """,
+]
+KEEP = 10_000  # events kept; older ones are dropped as new ones arrive
+
+
+class EventLog:
+    def __init__(self, db: MetadataDB) -> None:
+        self.db = db
+        db.migrate("events", MIGRATIONS)
+
+    def emit(self, type: str, action: str, actor_id: str, **attributes: str) -> None:
+        with self.db.write() as c:
+            cur = c.execute("INSERT INTO events(time_nano, type, action, actor_id, attributes) VALUES (?,?,?,?,?)",
+                            (time.time_ns(), type, action, actor_id, json.dumps(attributes)))
+            if cur.lastrowid % 1000 == 0:
+                c.execute("DELETE FROM events WHERE seq <= ?", (cur.lastrowid - KEEP,))
+
+    def read(self, *, after_seq: int = 0, since_nano: int = 0, until_nano: int | None = None) -> Iterator[dict]:
+        """Events in order, as docker's events API shapes them, each with its `seq` for polling."""
+        sql = "SELECT * FROM events WHERE seq > ? AND time_nano >= ?"
+        args: list = [after_seq, since_nano]
+        if until_nano is not None:
+            sql += " AND time_nano <= ?"
+            args.append(until_nano)
+        for row in self.db.query(sql + " ORDER BY seq", tuple(args)):
+            attrs = json.loads(row["attributes"])
+            yield {
+                "seq": row["seq"],
+                "Type": row["type"], "Action": row["action"],
+                "Actor": {"ID": row["actor_id"], "Attributes": attrs},
+                "scope": "local",
+                "time": row["time_nano"] // 1_000_000_000, "timeNano": row["time_nano"],
+                # the pre-1.22 fields docker still sends, which some clients read
+                "status": row["action"], "id": row["actor_id"], **({"from": attrs["image"]} if "image" in attrs else {}),
+            }
+
+    def last_seq(self) -> int:
+        row = self.db.one("SELECT MAX(seq) FROM events")
+        return row[0] or 0

@@ -1,0 +1,175 @@
+"""The volume service: `volume create/ls/inspect/rm/prune` and the volumes containers mount.
+
+A volume is a directory `<root>/volumes/<name>/_data` plus a record; a new volume mounted
+where the image has content is filled from the image first (Docker's copy-up), so a
+container sees the image's files there until it changes them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.store.metadata import MetadataDB
+
+MIGRATIONS = [
+    """
+    CREATE TABLE volumes (
+        name TEXT PRIMARY KEY,
+        driver TEXT NOT NULL DEFAULT 'local',
+        created REAL NOT NULL,
+        labels TEXT NOT NULL DEFAULT '{}',
+        options TEXT NOT NULL DEFAULT '{}',
+        anonymous INTEGER NOT NULL DEFAULT 0,
+        filled INTEGER NOT NULL DEFAULT 0      -- copied up from an image once, never again
+    );
+    """,
+]
+_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+def _rfc3339(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+class VolumeService:
+    def __init__(self, db: MetadataDB, root: str | Path) -> None:
+        self.db = db
+        self.dir = Path(root) / "volumes"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        db.migrate("volumes", MIGRATIONS)
+        # The container service registers who uses a volume, so rm refuses and prune spares it.
+        self.users_of: Callable[[str], list[str]] = lambda name: []
+
+    def path(self, name: str) -> Path:
+        return self.dir / name / "_data"
+
+    def create(self, name: str = "", *, driver: str = "local", labels: dict | None = None,
+               options: dict | None = None, anonymous: bool = False) -> dict:
+        """Create (or, like docker, return the existing) volume."""
+        if driver != "local":
+            raise InvalidArgument(f"volume driver {driver!r} is not supported: use local")
+        if options:
+            raise InvalidArgument("volume driver options are not supported by the local driver yet")
+        name = name or secrets.token_hex(32)
+        if not _NAME_RE.match(name):
+            raise InvalidArgument(
+                f"create {name}: {name!r} includes invalid characters for a local volume name, "
+                "only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed")
+        existing = self.db.one("SELECT name FROM volumes WHERE name=?", (name,))
+        if existing is None:
+            self.path(name).mkdir(parents=True, exist_ok=True)
+            with self.db.write() as c:
+                c.execute("INSERT OR IGNORE INTO volumes(name, driver, created, labels, options, anonymous) VALUES (?,?,?,?,?,?)",
+                          (name, driver, time.time(), json.dumps(labels or {}), json.dumps(options or {}), int(anonymous)))
+        return self.inspect(name)
+
+    def _row(self, name: str):
+        row = self.db.one("SELECT * FROM volumes WHERE name=?", (name,))
+        if row is None:
+            raise NotFound(f"get {name}: no such volume")
+        return row
+
+    def exists(self, name: str) -> bool:
+        return self.db.one("SELECT 1 FROM volumes WHERE name=?", (name,)) is not None
+
+    def inspect(self, name: str) -> dict:
+        row = self._row(name)
+        return {
+            "CreatedAt": _rfc3339(row["created"]),
+            "Driver": row["driver"],
+            "Labels": json.loads(row["labels"]) or None,
+            "Mountpoint": str(self.path(name)),
+            "Name": name,
+            "Options": json.loads(row["options"]) or None,
+            "Scope": "local",
+        }
+
+    def list(self, filters: dict[str, list[str]] | None = None) -> list[dict]:
+        filters = filters or {}
+        for key in filters:
+            if key not in ("dangling", "name", "label", "driver"):
+                raise InvalidArgument(f"invalid filter {key!r}: use dangling, name, label or driver")
+        out = []
+        for row in self.db.query("SELECT name FROM volumes ORDER BY name"):
+            v = self.inspect(row[0])
+            if "dangling" in filters:
+                want = filters["dangling"][-1].lower() in ("true", "1")
+                if (not self.users_of(v["Name"])) != want:
+                    continue
+            if "name" in filters and not any(f in v["Name"] for f in filters["name"]):
+                continue
+            if "driver" in filters and v["Driver"] not in filters["driver"]:
+                continue
+            if "label" in filters:
+                labels = v["Labels"] or {}
+                if not all((labels.get(f.split("=", 1)[0]) == f.split("=", 1)[1]) if "=" in f else f in labels
+                           for f in filters["label"]):
+                    continue
+            out.append(v)
+        return out
+
+    def remove(self, name: str, *, force: bool = False) -> None:
+        if not force:
+            self._row(name)
+        users = self.users_of(name)
+        if users:
+            raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        with self.db.write() as c:
+            c.execute("DELETE FROM volumes WHERE name=?", (name,))
+        shutil.rmtree(self.dir / name, ignore_errors=True)
+
+    def prune(self, *, all_volumes: bool = False) -> tuple[list[str], int]:
+        """Remove unused volumes: anonymous ones only unless `all_volumes`, as docker 23+ does."""
+        removed, freed = [], 0
+        for row in self.db.query("SELECT name, anonymous FROM volumes"):
+            name = row[0]
+            if self.users_of(name) or (not all_volumes and not row[1]):
+                continue
+            freed += _du(self.dir / name)
+            self.remove(name)
+            removed.append(name)
+        return removed, freed
+
+    def fill_from(self, name: str, source: Path) -> None:
+        """Copy the image's content at the mount point into a new, empty volume, once."""
+        row = self._row(name)
+        dest = self.path(name)
+        if row["filled"] or not source.is_dir() or any(dest.iterdir()):
+            return
+        r = subprocess.run(["cp", "-a", f"{source}/.", str(dest)], capture_output=True, text=True)
+        if r.returncode:
+            raise InvalidArgument(f"cannot fill volume {name} from the image: {r.stderr.strip()}")
+        with self.db.write() as c:
+            c.execute("UPDATE volumes SET filled=1 WHERE name=?", (name,))
+
+    def usage(self) -> tuple[int, int, int, int]:
+        """(count, in use, bytes, reclaimable bytes) for `system df`."""
+        total = used = size = reclaim = 0
+        for row in self.db.query("SELECT name FROM volumes"):
+            total += 1
+            b = _du(self.dir / row[0])
+            size += b
+            if self.users_of(row[0]):
+                used += 1
+            else:
+                reclaim += b
+        return total, used, size, reclaim
+
+
+def _du(path: Path) -> int:
+    total = 0
+    for p in path.rglob("*"):
+        try:
+            if p.is_file() and not p.is_symlink():
+                total += p.stat().st_size
+        except OSError:
+            pass
+    return total
