@@ -45,10 +45,10 @@ def cli(ctx: click.Context, root, run_dir, log_level, storage_driver) -> None:
 
 
 def _register() -> None:
-    from dockyard.cli import build, containers, distribution, images, networks, registry, system, volumes
+    from dockyard.cli import build, containers, distribution, images, networks, registry, serve, system, volumes
     from dockyard.hub.cli import hub
 
-    for module in (images, containers, volumes, networks, distribution, build, registry, system):
+    for module in (images, containers, volumes, networks, distribution, build, registry, system, serve):
         module.register(cli)
     cli.add_command(hub)
 

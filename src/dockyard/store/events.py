@@ -33,7 +33,7 @@ class EventLog:
         self.db = db
         db.migrate("events", MIGRATIONS)
 
-    def emit(self, type: str, action: str, actor_id: str, **attributes: str) -> None:
+    def emit(self, type: str, action: str, actor_id: str, /, **attributes: str) -> None:
         with self.db.write() as c:
             cur = c.execute("INSERT INTO events(time_nano, type, action, actor_id, attributes) VALUES (?,?,?,?,?)",
                             (time.time_ns(), type, action, actor_id, json.dumps(attributes)))

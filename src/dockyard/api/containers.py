@@ -1,0 +1,409 @@
+"""Container endpoints, over the engine's ContainerService.
+
+Two of them need care beyond translating parameters:
+- `attach` before `start` (what `docker run` does): the client is held until the start
+  request arrives, which then starts the container already attached (`start(attach=True)`),
+  so not a byte of output is missed.
+- `wait`: the response headers go out as soon as the wait is in place (the docker CLI starts
+  the container only after it sees them) and the JSON when the condition is met.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+
+from aiohttp import web
+
+from dockyard.api import version
+from dockyard.api.hijack import MULTIPLEXED, RAW, hijack, pipe
+from dockyard.api.requests import blocking, body, engine, filters, flag, integer, no_content, ok
+from dockyard.api.streams import STDERR, STDOUT, BodyReader, frame, stream_out
+from dockyard.errors import Conflict, InvalidArgument, NotFound
+
+routes = web.RouteTableDef()
+# container id -> futures of attach requests waiting for the container to start
+WAITING_ATTACH = web.AppKey("waiting_attach", dict)
+ID = "/containers/{id}"
+
+
+def _ref(request: web.Request) -> str:
+    return request.match_info["id"]
+
+
+def _service(request: web.Request):
+    return engine(request).containers
+
+
+@routes.get(version.path("/containers/json"))
+async def list_containers(request: web.Request) -> web.Response:
+    svc = _service(request)
+    show_all, limit, wanted = flag(request, "all"), integer(request, "limit", -1), filters(request)
+
+    def rows() -> list[dict]:
+        found = svc.list(all=show_all or limit > 0, filters=wanted or None)
+        if limit > 0:
+            found = found[:limit]
+        return [svc.summary(c) for c in found]
+    return ok(await blocking(rows))
+
+
+@routes.post(version.path("/containers/create"))
+async def create(request: web.Request) -> web.Response:
+    doc = await body(request)
+    name = request.query.get("name") or None
+    svc = _service(request)
+    c = await blocking(svc.create, doc, name)
+    return ok({"Id": c.id, "Warnings": []}, status=201)
+
+
+@routes.get(version.path(ID + "/json"))
+async def inspect(request: web.Request) -> web.Response:
+    svc = _service(request)
+    doc = await blocking(svc.inspect, _ref(request))
+    if flag(request, "size"):
+        eng = engine(request)
+        cid = doc["Id"]
+        doc["SizeRw"] = await blocking(lambda: eng.snapshots.usage(cid) if eng.snapshots.exists(cid) else 0)
+        doc["SizeRootFs"] = doc["SizeRw"]
+    return ok(doc)
+
+
+@routes.post(version.path(ID + "/start"))
+async def start(request: web.Request) -> web.Response:
+    svc = _service(request)
+    c = await blocking(svc.get, _ref(request))
+    if c.running:
+        return web.Response(status=304)
+    waiting = request.app[WAITING_ATTACH].get(c.id) or []
+    if not waiting:
+        await blocking(svc.start, c.id)
+        return no_content()
+    sock = await blocking(svc.start, c.id, attach=True)
+    first, *others = waiting
+    request.app[WAITING_ATTACH].pop(c.id, None)
+    if first.done():
+        sock.close()
+    else:
+        first.set_result(sock)
+    for fut in others:
+        if not fut.done():
+            fut.set_result(None)  # they attach to the running container the ordinary way
+    return no_content()
+
+
+@routes.post(version.path(ID + "/stop"))
+async def stop(request: web.Request) -> web.Response:
+    svc = _service(request)
+    c = await blocking(svc.get, _ref(request))
+    if not c.running:
+        return web.Response(status=304)
+    await blocking(svc.stop, c.id, integer(request, "t"))
+    return no_content()
+
+
+@routes.post(version.path(ID + "/restart"))
+async def restart(request: web.Request) -> web.Response:
+    await blocking(_service(request).restart, _ref(request), integer(request, "t"))
+    return no_content()
+
+
+@routes.post(version.path(ID + "/kill"))
+async def kill(request: web.Request) -> web.Response:
+    await blocking(_service(request).kill, _ref(request), request.query.get("signal") or "KILL")
+    return no_content()
+
+
+@routes.post(version.path(ID + "/pause"))
+async def pause(request: web.Request) -> web.Response:
+    await blocking(_service(request).pause, _ref(request))
+    return no_content()
+
+
+@routes.post(version.path(ID + "/unpause"))
+async def unpause(request: web.Request) -> web.Response:
+    await blocking(_service(request).unpause, _ref(request))
+    return no_content()
+
+
+@routes.post(version.path(ID + "/rename"))
+async def rename(request: web.Request) -> web.Response:
+    new = request.query.get("name")
+    if not new:
+        raise InvalidArgument("name is required: the container's new name")
+    await blocking(_service(request).rename, _ref(request), new)
+    return no_content()
+
+
+@routes.post(version.path(ID + "/update"))
+async def update(request: web.Request) -> web.Response:
+    doc = await body(request)
+    warnings = await blocking(_service(request).update, _ref(request), doc)
+    return ok({"Warnings": warnings or []})
+
+
+@routes.post(version.path(ID + "/resize"))
+async def resize(request: web.Request) -> web.Response:
+    h, w = integer(request, "h", 0), integer(request, "w", 0)
+    await blocking(_service(request).resize, _ref(request), h, w)
+    return web.Response(status=200)
+
+
+@routes.delete(version.path(ID))
+async def remove(request: web.Request) -> web.Response:
+    if flag(request, "link"):
+        raise InvalidArgument("links are not supported, so there is no link to remove")
+    await blocking(_service(request).remove, _ref(request), force=flag(request, "force"), volumes=flag(request, "v"))
+    return no_content()
+
+
+@routes.post(version.path("/containers/prune"))
+async def prune(request: web.Request) -> web.Response:
+    removed, freed = await blocking(_service(request).prune, filters(request) or None)
+    return ok({"ContainersDeleted": removed or None, "SpaceReclaimed": freed})
+
+
+def _wait_next_exit(svc, cid: str, started_before: str) -> int:
+    """`next-exit` measured from when the request came: the container must have started
+    since then (the CLI may start it, and it may even finish, before a wait begins)."""
+    code = 0
+    while True:
+        code = svc.wait(cid, "not-running")
+        try:
+            c = svc.get(cid)
+        except NotFound:
+            return code
+        if c.state["StartedAt"] != started_before and not c.running:
+            return c.state["ExitCode"]
+        time.sleep(0.02)
+
+
+@routes.post(version.path(ID + "/wait"))
+async def wait(request: web.Request) -> web.StreamResponse:
+    condition = request.query.get("condition") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise InvalidArgument(f"invalid condition: {condition!r}: use not-running, next-exit or removed")
+    svc = _service(request)
+    c = await blocking(svc.get, _ref(request))
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    error = None
+    try:
+        if condition == "next-exit":
+            code = await blocking(_wait_next_exit, svc, c.id, c.state["StartedAt"])
+        else:
+            code = await blocking(svc.wait, c.id, condition)
+    except NotFound:
+        code = c.state["ExitCode"]
+    except Exception as e:  # the 200 is gone: the error can only travel in the body
+        code, error = -1, {"Message": getattr(e, "message", str(e))}
+    await resp.write(json.dumps({"StatusCode": code, "Error": error}).encode() + b"\n")
+    await resp.write_eof()
+    return resp
+
+
+@routes.get(version.path(ID + "/logs"))
+async def logs(request: web.Request) -> web.StreamResponse:
+    from dockyard.api.events import parse_time
+
+    stdout, stderr = flag(request, "stdout"), flag(request, "stderr")
+    if not stdout and not stderr:
+        raise InvalidArgument("Bad parameters: you must choose at least one stream")
+    svc = _service(request)
+    c = await blocking(svc.get, _ref(request))
+    now = time.time()
+    since = parse_time(request.query["since"], now) if request.query.get("since") else 0.0
+    until = parse_time(request.query["until"], now) if request.query.get("until") else 0.0
+    timestamps, tty = flag(request, "timestamps"), bool(c.config.get("Tty"))
+    entries = await blocking(svc.logs, c.id, stdout=stdout, stderr=stderr, since=since, until=until,
+                             timestamps=timestamps, tail=request.query.get("tail") or "all",
+                             follow=flag(request, "follow"))
+    resp = web.StreamResponse(headers={"Content-Type": RAW if tty else MULTIPLEXED})
+    await resp.prepare(request)
+    loop = asyncio.get_running_loop()
+    done = object()
+    iterator = iter(entries)
+    while (entry := await loop.run_in_executor(None, next, iterator, done)) is not done:
+        stream, stamp, data = entry
+        if timestamps:
+            data = stamp.encode() + b" " + data
+        await resp.write(data if tty else frame(STDERR if stream == "stderr" else STDOUT, data))
+    await resp.write_eof()
+    return resp
+
+
+async def _attach_socket(request: web.Request, cid: str, running: bool):
+    """Reader and writer of the container's attach socket; for a container that has not
+    started yet, wait for the start request to hand one over."""
+    svc = _service(request)
+    if not running:
+        fut = asyncio.get_running_loop().create_future()
+        request.app[WAITING_ATTACH].setdefault(cid, []).append(fut)
+        try:
+            sock = await fut
+        finally:
+            waiting = request.app[WAITING_ATTACH].get(cid)
+            if waiting and fut in waiting:
+                waiting.remove(fut)
+        if sock is not None:
+            return await asyncio.open_unix_connection(sock=sock)
+    path = await blocking(svc.attach_socket, cid)
+    return await asyncio.open_unix_connection(path)
+
+
+@routes.post(version.path(ID + "/attach"))
+async def attach(request: web.Request) -> web.StreamResponse:
+    svc = _service(request)
+    c = await blocking(svc.get, _ref(request))
+    tty = bool(c.config.get("Tty"))
+    if not c.running and c.state["StartedAt"] != "0001-01-01T00:00:00Z" and not flag(request, "logs"):
+        raise Conflict("You cannot attach to a stopped container, start it first")
+    resp, client = await hijack(request, multiplexed=not tty)
+    if flag(request, "logs"):
+        for stream, _, data in await blocking(lambda: list(svc.logs(c.id))):
+            await resp.write(data if tty else frame(STDERR if stream == "stderr" else STDOUT, data))
+    if flag(request, "stream"):
+        reader, writer = await _attach_socket(request, c.id, c.running)
+        try:
+            await pipe(request, resp, client, reader, writer if flag(request, "stdin") else None)
+        finally:
+            writer.close()
+    return resp
+
+
+@routes.get(version.path(ID + "/attach/ws"))
+async def attach_ws(request: web.Request) -> web.WebSocketResponse:
+    """The websocket flavour: binary messages each way, raw (never multiplexed) output."""
+    svc = _service(request)
+    c = await blocking(svc.get, _ref(request))
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    reader, writer = await _attach_socket(request, c.id, c.running)
+    tty = bool(c.config.get("Tty"))
+
+    async def upstream() -> None:
+        async for msg in ws:
+            if msg.type in (web.WSMsgType.BINARY, web.WSMsgType.TEXT) and flag(request, "stdin"):
+                writer.write(msg.data if isinstance(msg.data, bytes) else msg.data.encode())
+                await writer.drain()
+
+    up = asyncio.create_task(upstream())
+    try:
+        if tty:
+            while data := await reader.read(65536):
+                await ws.send_bytes(data)
+        else:
+            while header := await reader.readexactly(8) if not reader.at_eof() else b"":
+                data = await reader.readexactly(int.from_bytes(header[4:], "big"))
+                await ws.send_bytes(data)
+    except asyncio.IncompleteReadError:
+        pass
+    finally:
+        up.cancel()
+        writer.close()
+        await ws.close()
+    return ws
+
+
+@routes.get(version.path(ID + "/top"))
+async def top(request: web.Request) -> web.Response:
+    return ok(await blocking(_service(request).top, _ref(request), request.query.get("ps_args", "")))
+
+
+@routes.get(version.path(ID + "/changes"))
+async def changes(request: web.Request) -> web.Response:
+    return ok(await blocking(_service(request).changes, _ref(request)) or None)
+
+
+@routes.get(version.path(ID + "/stats"))
+async def stats(request: web.Request) -> web.StreamResponse:
+    """One document (`stream=false`; with `one-shot` no second sample for precpu_stats), or
+    one a second until the client goes."""
+    svc = _service(request)
+    cid = (await blocking(svc.get, _ref(request))).id
+    if not flag(request, "stream", True):
+        doc = await blocking(svc.stats, cid)
+        if not flag(request, "one-shot"):
+            await asyncio.sleep(1)
+            doc = {**await blocking(svc.stats, cid), "precpu_stats": doc["cpu_stats"]}
+        return ok(doc)
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    previous = None
+    while True:
+        doc = await blocking(svc.stats, cid)
+        if previous is not None:
+            doc["precpu_stats"] = previous["cpu_stats"]
+        await resp.write(json.dumps(doc).encode() + b"\n")
+        previous = doc
+        c = await blocking(svc.get, cid)
+        if not c.running:
+            break
+        await asyncio.sleep(1)
+    await resp.write_eof()
+    return resp
+
+
+def _copy_stream(source, out) -> None:
+    """Copy a binary stream (a file object, or an iterable of chunks) to `out`, closing it after."""
+    try:
+        if hasattr(source, "read"):
+            while chunk := source.read(1 << 20):
+                out.write(chunk)
+        else:
+            for chunk in source:
+                out.write(chunk)
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
+@routes.get(version.path(ID + "/export"))
+async def export(request: web.Request) -> web.StreamResponse:
+    svc = _service(request)
+    source = await blocking(svc.export, _ref(request))
+    return await stream_out(request, lambda out: _copy_stream(source, out))
+
+
+def _path_stat_header(stat: dict) -> str:
+    return base64.b64encode(json.dumps(stat).encode()).decode()
+
+
+def _archive_path(request: web.Request) -> str:
+    path = request.query.get("path")
+    if not path:
+        raise InvalidArgument("path is required")
+    return path
+
+
+@routes.route("HEAD", version.path(ID + "/archive"))
+async def archive_head(request: web.Request) -> web.Response:
+    stat, source = await blocking(_service(request).archive_get, _ref(request), _archive_path(request))
+    close = getattr(source, "close", None)
+    if close is not None:
+        await blocking(close)
+    return web.Response(status=200, headers={"X-Docker-Container-Path-Stat": _path_stat_header(stat)})
+
+
+@routes.get(version.path(ID + "/archive"), allow_head=False)
+async def archive_get(request: web.Request) -> web.StreamResponse:
+    stat, source = await blocking(_service(request).archive_get, _ref(request), _archive_path(request))
+    return await stream_out(request, lambda out: _copy_stream(source, out),
+                            headers={"X-Docker-Container-Path-Stat": _path_stat_header(stat)})
+
+
+@routes.put(version.path(ID + "/archive"))
+async def archive_put(request: web.Request) -> web.Response:
+    path = _archive_path(request)
+    loop = asyncio.get_running_loop()
+    no_overwrite = flag(request, "noOverwriteDirNonDir")
+    await blocking(_service(request).archive_put, _ref(request), path, BodyReader(request, loop),
+                   no_overwrite=no_overwrite)
+    return web.Response(status=200)
+
+
+def setup(app: web.Application) -> None:
+    app[WAITING_ATTACH] = {}

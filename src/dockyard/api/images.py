@@ -1,0 +1,287 @@
+"""Image endpoints: list, inspect, history, pull and import, push, tag, remove, search, prune,
+save (`get`), load, commit.
+
+Names may hold slashes and a registry port (`localhost:5000/team/app:1`), so the routes take
+the name as a greedy path pattern ahead of the fixed last segment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+
+from aiohttp import web
+
+from dockyard.api import version
+from dockyard.api.requests import blocking, engine, filters, flag, integer, ok
+from dockyard.api.streams import BodyReader, JSONProgress, json_stream, stream_out
+from dockyard.errors import InvalidArgument
+
+routes = web.RouteTableDef()
+NAME = "{name:.+}"
+
+
+def image_summaries(eng, images: list) -> list[dict]:
+    """ImageSummary items: one per image, with every tag (the CLI splits rows itself)."""
+    from dockyard.images.views import created_epoch
+    from dockyard.oci.reference import parse
+
+    out = []
+    for img in images:
+        cfg = eng.images.config(img)
+        out.append({
+            "Id": img.id, "ParentId": "", "RepoTags": [parse(t).familiar for t in img.tags],
+            "RepoDigests": [parse(r).familiar for r in img.repo_digests], "Created": created_epoch(cfg.get("created")),
+            "Size": img.size, "SharedSize": -1, "VirtualSize": img.size,
+            "Labels": (cfg.get("config") or {}).get("Labels") or {}, "Containers": -1,
+        })
+    return out
+
+
+@routes.get(version.path("/images/json"))
+async def list_images(request: web.Request) -> web.Response:
+    eng = engine(request)
+    wanted = filters(request)
+    if "reference" not in wanted and request.query.get("filter"):  # the pre-1.25 name filter
+        wanted["reference"] = [request.query["filter"]]
+    # `all` would add intermediate images, which dockyard does not keep: every image is listed
+    return ok(await blocking(lambda: image_summaries(eng, eng.images.list(filters=wanted))))
+
+
+@routes.get(version.path(f"/images/{NAME}/json"))
+async def inspect_image(request: web.Request) -> web.Response:
+    from dockyard.images.views import inspect
+
+    eng = engine(request)
+    return ok(await blocking(lambda: inspect(eng.images, eng.images.get(request.match_info["name"]))))
+
+
+@routes.get(version.path(f"/images/{NAME}/history"))
+async def image_history(request: web.Request) -> web.Response:
+    from dockyard.images.views import history
+
+    eng = engine(request)
+    return ok(await blocking(lambda: history(eng.images, eng.images.get(request.match_info["name"]))))
+
+
+def _reference(image: str, tag: str):
+    """`fromImage` plus `tag` (a tag or a digest) as one normalised reference."""
+    from dockyard.oci.reference import parse_normalized
+
+    if tag:
+        image = f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}"
+    return parse_normalized(image)
+
+
+@routes.post(version.path("/images/create"))
+async def create_image(request: web.Request) -> web.StreamResponse:
+    """Pull (`fromImage`) or import (`fromSrc`: `-` for the body, or a URL)."""
+    if request.query.get("fromSrc"):
+        return await _import(request)
+    name = request.query.get("fromImage")
+    if not name:
+        raise InvalidArgument("fromImage or fromSrc is required")
+    ref = _reference(name, request.query.get("tag", ""))
+    if not ref.tag and not ref.digest:
+        ref = ref.with_default_tag()
+    eng = engine(request)
+    platform = request.query.get("platform") or None
+
+    def pull(emit) -> None:
+        from dockyard.distribution.images import pull_image
+
+        emit({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
+        pulled = pull_image(eng.images, ref, platform=platform, progress=JSONProgress(emit),
+                            insecure_registries=eng.insecure_registries)
+        emit({"status": f"Digest: {pulled.digest}"})
+        emit({"status": pulled.status(ref)})
+        eng.events.emit("image", "pull", str(ref), name=str(ref))
+
+    return await json_stream(request, pull)
+
+
+async def _import(request: web.Request) -> web.StreamResponse:
+    from dockyard.build.changes import apply_changes
+    from dockyard.images.importer import import_tarball, open_source
+    from dockyard.oci.reference import parse_normalized
+
+    src = request.query["fromSrc"]
+    repo = request.query.get("repo", "")
+    ref = parse_normalized(f"{repo}:{request.query['tag']}" if repo and request.query.get("tag") else repo) \
+        if repo else None
+    changes = request.query.getall("changes", [])
+    message = request.query.get("message", "")
+    eng = engine(request)
+    loop = asyncio.get_running_loop()
+
+    def run(emit) -> None:
+        stream, name = (BodyReader(request, loop), "-") if src == "-" else open_source(src)
+        with eng.images.adding():
+            digest = import_tarball(eng.content, stream, container_config=apply_changes({}, changes),
+                                    message=message, source_name=name)
+            img = eng.images.add_image(digest, [ref] if ref else [])
+        eng.events.emit("image", "import", img.id, name=str(ref) if ref else img.id)
+        emit({"status": img.id})
+
+    return await json_stream(request, run)
+
+
+def _registry_auth(request: web.Request) -> None:
+    """X-Registry-Auth carries credentials per request; dockyard uses its own stored logins
+    (`dockyard login`), so a header with credentials is refused rather than ignored."""
+    raw = request.headers.get("X-Registry-Auth", "")
+    if not raw:
+        return
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)) or b"{}")
+    except ValueError:
+        return
+    if isinstance(doc, dict) and (doc.get("password") or doc.get("identitytoken") or doc.get("registrytoken")):
+        raise InvalidArgument("per-request registry credentials (X-Registry-Auth) are not supported: "
+                              "run `dockyard login` on the server's host")
+
+
+@routes.post(version.path(f"/images/{NAME}/push"))
+async def push_image(request: web.Request) -> web.StreamResponse:
+    from dockyard.oci.reference import parse_normalized
+
+    _registry_auth(request)
+    name = request.match_info["name"]
+    tag = request.query.get("tag", "")
+    ref = parse_normalized(f"{name}:{tag}" if tag else name)
+    eng = engine(request)
+
+    def push(emit) -> None:
+        from dockyard.distribution.images import push_image as push_one, push_refs
+
+        refs = push_refs(eng.images, ref, all_tags=not tag and not ref.tag)
+        emit({"status": f"The push refers to repository [{ref.repository}]"})
+        for r in refs:
+            pushed = push_one(eng.images, r, progress=JSONProgress(emit), insecure_registries=eng.insecure_registries)
+            emit({"status": f"{r.tag}: digest: {pushed.digest} size: {pushed.size}", "progressDetail": {}})
+            emit({"progressDetail": {}, "aux": {"Tag": r.tag, "Digest": pushed.digest, "Size": pushed.size}})
+            eng.events.emit("image", "push", str(r), name=str(r))
+
+    return await json_stream(request, push)
+
+
+@routes.post(version.path(f"/images/{NAME}/tag"))
+async def tag_image(request: web.Request) -> web.Response:
+    repo = request.query.get("repo")
+    if not repo:
+        raise InvalidArgument("repository name (repo) is required")
+    target = f"{repo}:{request.query['tag']}" if request.query.get("tag") else repo
+    eng = engine(request)
+
+    def tag() -> None:
+        img = eng.images.get(request.match_info["name"])
+        ref = eng.images.tag(img.id, target)
+        eng.events.emit("image", "tag", img.id, name=ref.familiar)
+
+    await blocking(tag)
+    return web.Response(status=201)
+
+
+@routes.delete(version.path(f"/images/{NAME}"))
+async def remove_image(request: web.Request) -> web.Response:
+    eng = engine(request)
+    name, force, noprune = request.match_info["name"], flag(request, "force"), flag(request, "noprune")
+
+    def remove() -> list[dict]:
+        img = eng.images.get(name)
+        lines = eng.images.remove(name, force=force, prune=not noprune)
+        for action, what in lines:
+            eng.events.emit("image", "untag" if action == "Untagged" else "delete", img.id, name=what)
+        return [{action: what} for action, what in lines]
+    return ok(await blocking(remove))
+
+
+@routes.get(version.path("/images/search"))
+async def search_images(request: web.Request) -> web.Response:
+    from dockyard.distribution import search
+
+    term = request.query.get("term", "")
+    if not term:
+        raise InvalidArgument("term is required")
+    limit = integer(request, "limit", 25)
+    wanted = filters(request)
+    head = term.split("/")[0]
+    registry, bare = (term.split("/", 1) if "/" in term and ("." in head or ":" in head) else (None, term))
+    eng = engine(request)
+    results = await blocking(search, bare, registry, limit=limit, insecure_registries=eng.insecure_registries)
+    out = [{"name": r.get("name", ""), "description": r.get("description") or "",
+            "star_count": r.get("star_count", 0), "is_official": bool(r.get("is_official")),
+            "is_automated": bool(r.get("is_automated"))} for r in results]
+    if "is-official" in wanted:
+        out = [r for r in out if str(r["is_official"]).lower() == wanted["is-official"][-1].lower()]
+    if "stars" in wanted:
+        out = [r for r in out if r["star_count"] >= int(wanted["stars"][-1])]
+    return ok(out)
+
+
+@routes.post(version.path("/images/prune"))
+async def prune_images(request: web.Request) -> web.Response:
+    wanted = filters(request)
+    dangling = wanted.pop("dangling", ["true"])[-1].lower() in ("1", "true")
+    if wanted:
+        raise InvalidArgument(f"image prune filters {sorted(wanted)} are not supported: use dangling")
+    eng = engine(request)
+    deleted, freed = await blocking(eng.images.prune, all=not dangling)
+    return ok({"ImagesDeleted": [{action: what} for action, what in deleted] or None, "SpaceReclaimed": freed})
+
+
+@routes.get(version.path("/images/get"))
+async def save_images(request: web.Request) -> web.StreamResponse:
+    names = request.query.getall("names", [])
+    if not names:
+        raise InvalidArgument("names is required: the images to save")
+    return await _save(request, names)
+
+
+@routes.get(version.path(f"/images/{NAME}/get"))
+async def save_image(request: web.Request) -> web.StreamResponse:
+    return await _save(request, [request.match_info["name"]])
+
+
+async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
+    from dockyard.images.archive import save
+
+    eng = engine(request)
+    await blocking(lambda: [eng.images.get(n) for n in names])  # 404 before the 200 goes out
+    return await stream_out(request, lambda out: save(eng.images, names, out))
+
+
+@routes.post(version.path("/images/load"))
+async def load_images(request: web.Request) -> web.StreamResponse:
+    from dockyard.images.archive import load
+
+    eng = engine(request)
+    loop = asyncio.get_running_loop()
+
+    def run(emit) -> None:
+        # `quiet` only silences progress bars, which loading from a body has none of
+        for line in load(eng.images, BodyReader(request, loop)):
+            emit({"stream": line + "\n"})
+            eng.events.emit("image", "load", line.split(": ", 1)[-1], name=line.split(": ", 1)[-1])
+
+    return await json_stream(request, run)
+
+
+@routes.post(version.path("/commit"))
+async def commit(request: web.Request) -> web.Response:
+    from dockyard.api.requests import body
+
+    ref = request.query.get("container")
+    if not ref:
+        raise InvalidArgument("container is required")
+    if await body(request, required=False):
+        raise InvalidArgument("commit with a Config body is not supported: use changes (commit --change)")
+    changes = request.query.getall("changes", [])
+    eng = engine(request)
+
+    def run() -> str:
+        return eng.containers.commit(ref, repo=request.query.get("repo") or None, tag=request.query.get("tag") or None,
+                                     comment=request.query.get("comment", ""), author=request.query.get("author", ""),
+                                     changes=tuple(changes), pause=flag(request, "pause", True))
+    return ok({"Id": await blocking(run)}, status=201)

@@ -1,0 +1,88 @@
+"""Network endpoints: create, list, inspect, remove, prune, connect, disconnect."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from dockyard.api import version
+from dockyard.api.requests import blocking, body, engine, filters, no_content, ok
+from dockyard.errors import InvalidArgument
+
+routes = web.RouteTableDef()
+
+
+@routes.get(version.path("/networks"))
+async def list_networks(request: web.Request) -> web.Response:
+    return ok(await blocking(engine(request).networks.list, filters(request)))
+
+
+@routes.get(version.path("/networks/{id}"))
+async def inspect_network(request: web.Request) -> web.Response:
+    return ok(await blocking(engine(request).networks.inspect, request.match_info["id"]))
+
+
+@routes.post(version.path("/networks/create"))
+async def create_network(request: web.Request) -> web.Response:
+    doc = await body(request)
+    name = doc.get("Name")
+    if not name:
+        raise InvalidArgument("network name is required (Name)")
+    if doc.get("EnableIPv6"):
+        raise InvalidArgument("IPv6 networks are not supported")
+    ipam = doc.get("IPAM") or {}
+    pools = ipam.get("Config") or []
+    if len(pools) > 1:
+        raise InvalidArgument("only one IPAM pool per network is supported")
+    pool = pools[0] if pools else {}
+    if pool.get("IPRange") or pool.get("AuxiliaryAddresses"):
+        raise InvalidArgument("IPAM IPRange and AuxiliaryAddresses are not supported")
+    eng = engine(request)
+
+    def create() -> dict:
+        net = eng.networks.create(name, driver=doc.get("Driver") or "bridge", subnet=pool.get("Subnet") or None,
+                                  gateway=pool.get("Gateway") or None, internal=bool(doc.get("Internal")),
+                                  options=doc.get("Options") or None, labels=doc.get("Labels") or None)
+        eng.events.emit("network", "create", net["Id"], name=name, type=net["Driver"])
+        return net
+    net = await blocking(create)
+    return ok({"Id": net["Id"], "Warning": ""}, status=201)
+
+
+@routes.delete(version.path("/networks/{id}"))
+async def remove_network(request: web.Request) -> web.Response:
+    eng = engine(request)
+
+    def remove() -> None:
+        net = eng.networks.inspect(request.match_info["id"])
+        eng.networks.remove(net["Id"])
+        eng.events.emit("network", "destroy", net["Id"], name=net["Name"], type=net["Driver"])
+    await blocking(remove)
+    return no_content()
+
+
+@routes.post(version.path("/networks/prune"))
+async def prune_networks(request: web.Request) -> web.Response:
+    if filters(request):
+        raise InvalidArgument("network prune filters are not supported")
+    return ok({"NetworksDeleted": await blocking(engine(request).networks.prune) or None})
+
+
+@routes.post(version.path("/networks/{id}/connect"))
+async def connect(request: web.Request) -> web.Response:
+    doc = await body(request)
+    endpoint = doc.get("EndpointConfig") or {}
+    ip = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None
+    eng = engine(request)
+
+    await blocking(eng.containers.connect, doc.get("Container") or "", request.match_info["id"],
+                   aliases=endpoint.get("Aliases") or (), ip=ip)
+    return web.Response(status=200)
+
+
+@routes.post(version.path("/networks/{id}/disconnect"))
+async def disconnect(request: web.Request) -> web.Response:
+    doc = await body(request)
+    eng = engine(request)
+
+    await blocking(eng.containers.disconnect, doc.get("Container") or "", request.match_info["id"])
+    return web.Response(status=200)

@@ -1,0 +1,168 @@
+"""System endpoints: /_ping, /version, /info, /system/df, /auth."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import tempfile
+import time
+
+from aiohttp import web
+
+from dockyard import __version__
+from dockyard.api import version
+from dockyard.api.requests import blocking, body, engine, ok
+from dockyard.errors import DockyardError
+
+routes = web.RouteTableDef()
+_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
+            "s390x": "s390x", "riscv64": "riscv64"}
+
+
+def go_arch() -> str:
+    """The architecture as Go (and so Docker) spells it."""
+    return _GO_ARCH.get(platform.machine(), platform.machine())
+
+
+@routes.get(version.path("/_ping"))  # and HEAD, which aiohttp answers without the body
+async def ping(request: web.Request) -> web.Response:
+    """The negotiation entry point: clients read API-Version (and Builder-Version) from here."""
+    headers = {"Builder-Version": "1", "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
+               "Swarm": "inactive"}
+    return web.Response(text="OK", headers=headers, content_type="text/plain")
+
+
+@routes.get(version.path("/version"))
+async def version_info(request: web.Request) -> web.Response:
+    details = {"ApiVersion": version.MAX_VERSION, "Arch": go_arch(), "BuildTime": "", "Experimental": "false",
+               "GitCommit": "", "GoVersion": f"python{platform.python_version()}", "KernelVersion": platform.release(),
+               "MinAPIVersion": version.MIN_VERSION, "Os": "linux"}
+    return ok({"Platform": {"Name": "dockyard"},
+               "Components": [{"Name": "Engine", "Version": __version__, "Details": details}],
+               "Version": __version__, "ApiVersion": version.MAX_VERSION, "MinAPIVersion": version.MIN_VERSION,
+               "GitCommit": "", "GoVersion": details["GoVersion"], "Os": "linux", "Arch": go_arch(),
+               "KernelVersion": platform.release(), "BuildTime": ""})
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            fields = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+        return fields.get("PRETTY_NAME", "Linux").strip('"')
+    except OSError:
+        return "Linux"
+
+
+def _mem_total() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _info(eng) -> dict:
+    containers = eng.containers.list(all=True)
+    states = [c.status for c in containers]
+    cgroup_v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    return {
+        "ID": socket.gethostname(), "Containers": len(containers), "ContainersRunning": states.count("running"),
+        "ContainersPaused": states.count("paused"),
+        "ContainersStopped": len(states) - states.count("running") - states.count("paused"),
+        "Images": len(eng.images.list()), "Driver": eng.storage_driver,
+        "DriverStatus": [["Backing Filesystem", "extfs" if eng.storage_driver == "overlay" else "vfs"]],
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
+                    "Log": ["json-file"]},
+        "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True,
+        "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True, "BridgeNfIptables": False,
+        "BridgeNfIp6tables": False, "Debug": False, "NFd": len(os.listdir("/proc/self/fd")),
+        "OomKillDisable": False, "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": "2" if cgroup_v2 else "1",
+        "NEventsListener": 0, "KernelVersion": platform.release(), "OperatingSystem": _os_name(),
+        "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": [],
+                           "AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None},
+        "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "GenericResources": None,
+        "DockerRootDir": str(eng.root), "HttpProxy": os.environ.get("HTTP_PROXY", ""),
+        "HttpsProxy": os.environ.get("HTTPS_PROXY", ""), "NoProxy": os.environ.get("NO_PROXY", ""),
+        "Name": socket.gethostname(), "Labels": [], "ExperimentalBuild": False, "ServerVersion": __version__,
+        "Runtimes": {"dockyard": {"path": "dockyard-runtime"}, "runc": {"path": "runc"}, "crun": {"path": "crun"}},
+        "DefaultRuntime": "dockyard", "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
+                                               "ControlAvailable": False, "Error": "", "RemoteManagers": None},
+        "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "docker-init",
+        "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
+        "InitCommit": {"ID": "", "Expected": ""}, "SecurityOptions": ["name=seccomp,profile=builtin"] +
+        (["name=cgroupns"] if cgroup_v2 else []), "Warnings": None,
+    }
+
+
+@routes.get(version.path("/info"))
+async def info(request: web.Request) -> web.Response:
+    return ok(await blocking(_info, engine(request)))
+
+
+def _df(eng) -> dict:
+    from dockyard.api.images import image_summaries
+
+    containers = eng.containers.list(all=True)
+    by_image: dict[str, int] = {}
+    for c in containers:
+        by_image[c.image_id] = by_image.get(c.image_id, 0) + 1
+    images = image_summaries(eng, eng.images.list())
+    for img in images:
+        img["Containers"] = by_image.get(img["Id"], 0)
+    container_rows = []
+    for c in containers:
+        row = eng.containers.summary(c)
+        row["SizeRw"] = eng.snapshots.usage(c.id) if eng.snapshots.exists(c.id) else 0
+        row["SizeRootFs"] = row["SizeRw"]
+        container_rows.append(row)
+    volumes = []
+    for v in eng.volumes.list():
+        users = eng.volumes.users_of(v["Name"])
+        size = _dir_size(eng.volumes.path(v["Name"]))
+        volumes.append({**v, "UsageData": {"Size": size, "RefCount": len(users)}})
+    return {"LayersSize": eng.images.disk_usage(), "Images": images, "Containers": container_rows,
+            "Volumes": volumes, "BuildCache": []}
+
+
+def _dir_size(path) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            total += st.st_size
+    return total
+
+
+@routes.get(version.path("/system/df"))
+async def system_df(request: web.Request) -> web.Response:
+    return ok(await blocking(_df, engine(request)))
+
+
+@routes.post(version.path("/auth"))
+async def auth(request: web.Request) -> web.Response:
+    """Check credentials without keeping them: as with dockerd, the client stores them."""
+    from dockyard.distribution import login
+
+    doc = await body(request)
+    eng = engine(request)
+
+    def check() -> None:
+        with tempfile.TemporaryDirectory(prefix="dockyard-auth-") as scratch:
+            login(doc.get("serveraddress") or None, doc.get("username", ""), doc.get("password", ""),
+                  config_dir=scratch, insecure_registries=eng.insecure_registries)
+
+    try:
+        await blocking(check)
+    except DockyardError as e:
+        return web.json_response({"message": e.message}, status=401 if "unauthorized" in e.message else e.status)
+    return ok({"Status": "Login Succeeded", "IdentityToken": ""})
