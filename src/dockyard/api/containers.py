@@ -381,10 +381,7 @@ def _archive_path(request: web.Request) -> str:
 
 @routes.route("HEAD", version.path(ID + "/archive"))
 async def archive_head(request: web.Request) -> web.Response:
-    stat, source = await blocking(_service(request).archive_get, _ref(request), _archive_path(request))
-    close = getattr(source, "close", None)
-    if close is not None:
-        await blocking(close)
+    stat = await blocking(_service(request).archive_stat, _ref(request), _archive_path(request))
     return web.Response(status=200, headers={"X-Docker-Container-Path-Stat": _path_stat_header(stat)})
 
 

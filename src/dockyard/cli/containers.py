@@ -406,10 +406,11 @@ def container_prune_cmd(obj, force, filters) -> None:
 
 @click.command("cleanup", hidden=True)
 @click.argument("cid")
+@click.argument("run_id")
 @click.pass_obj
-def cleanup_cmd(obj, cid) -> None:
+def cleanup_cmd(obj, cid, run_id) -> None:
     """(The shim's exit hook) record a container's exit and release what it held."""
-    obj.engine.containers.cleanup(cid)
+    obj.engine.containers.cleanup(cid, run_id)
 
 
 def inspect_any(obj, names, fmt, type_) -> None:

@@ -34,6 +34,17 @@ class Execs:
         self.service = service
         self.db = service.engine.db
         self.db.migrate("execs", MIGRATIONS)
+        self._ptys: dict[str, int] = {}  # pty masters of running TTY execs held by this process
+
+    def resize(self, eid: str, h: int, w: int) -> None:
+        import fcntl
+        import struct
+        import termios
+        self._row(eid)
+        fd = self._ptys.get(eid)
+        if fd is None:
+            raise Conflict(f"exec {eid[:12]} has no terminal in this process to resize")
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
 
     def create(self, ref: str, body: dict) -> str:
         c = self.service.get(ref)
@@ -99,7 +110,7 @@ class Execs:
         code = -1
         try:
             if process["terminal"] and not detach:
-                code = self._with_pty(runtime, c.id, process, on_pty)
+                code = self._with_pty(runtime, c.id, process, on_pty, eid)
             else:
                 code = runtime.exec_process(c.id, process, detach=detach, stdin=stdin, stdout=stdout, stderr=stderr)
         finally:
@@ -110,7 +121,7 @@ class Execs:
                     conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
         return code
 
-    def _with_pty(self, runtime, cid: str, process: dict, on_pty) -> int:
+    def _with_pty(self, runtime, cid: str, process: dict, on_pty, eid: str) -> int:
         """The runtime hands the pty's master over a console socket; we pass it to `on_pty`."""
         with tempfile.TemporaryDirectory(prefix="dockyard-exec-") as d:
             path = os.path.join(d, "console.sock")
@@ -125,6 +136,7 @@ class Execs:
                     _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
                 if fds:
                     box["fd"] = fds[0]
+                    self._ptys[eid] = fds[0]
                     if on_pty is not None:
                         on_pty(fds[0])
 
@@ -135,6 +147,7 @@ class Execs:
             finally:
                 server.close()
             t.join(timeout=5)
+            self._ptys.pop(eid, None)
             if "fd" in box:
                 try:
                     os.close(box["fd"])

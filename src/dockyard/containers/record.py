@@ -26,7 +26,8 @@ MIGRATIONS = [
         network_settings TEXT NOT NULL DEFAULT '{}',
         mounts TEXT NOT NULL DEFAULT '[]',    -- docker Mounts (names of anonymous volumes live here)
         state TEXT NOT NULL,              -- docker State
-        restart_count INTEGER NOT NULL DEFAULT 0
+        restart_count INTEGER NOT NULL DEFAULT 0,
+        run_id TEXT NOT NULL DEFAULT ''   -- which start the shim now watching it came from
     );
     CREATE INDEX containers_image ON containers(image_id);
     """,
@@ -60,6 +61,7 @@ class Container:
     mounts: list = field(default_factory=list)
     state: dict = field(default_factory=new_state)
     restart_count: int = 0
+    run_id: str = ""
 
     @property
     def short_id(self) -> str:

@@ -160,7 +160,9 @@ class ContainerService:
             from dockyard.runtime.spec import generate_spec
             spec = generate_spec(opts, c.config, str(rootfs))
             (rd / "config.json").write_text(json.dumps(spec, indent=1))
-            argv = self._shim_args(c, spec, attach).argv()
+            c.run_id = secrets.token_hex(8)
+            self.store.save(c, "run_id")
+            argv = self._shim_args(c, spec, attach, c.run_id).argv()
             if attach:
                 pid, sock = protocol.start_shim_attached(argv, str(self.shim_dir(c.id)))
             else:
@@ -173,7 +175,7 @@ class ContainerService:
             raise
         c.state.update(Status="running", Running=True, Paused=False, Restarting=False, OOMKilled=False, Dead=False,
                        Pid=pid, ExitCode=0, Error="", StartedAt=rfc3339(), FinishedAt="0001-01-01T00:00:00Z")
-        self.store.save(c, "state", "mounts", "network_settings")
+        self.store.save(c, "state", "mounts", "network_settings", "run_id")
         self.engine.events.emit("container", "start", c.id, name=c.name, image=c.image_ref)
         return sock
 
@@ -262,7 +264,7 @@ class ContainerService:
         )
         return opts
 
-    def _shim_args(self, c: Container, spec: dict, attach: bool):
+    def _shim_args(self, c: Container, spec: dict, attach: bool, run_id: str):
         from dockyard.runtime.shim import protocol
         runtime = c.host_config.get("Runtime") or "dockyard"
         binary = _runtime_binary(runtime)
@@ -276,7 +278,7 @@ class ContainerService:
             log_max_size=size, log_max_files=files, tty=c.config["Tty"], stdin=c.config["OpenStdin"],
             wait_attach=attach, restart=restart, oom_file=protocol.oom_file(cg_path) if cg_path else "",
             on_exit=[_dockyard_binary(), "--root", str(self.engine.root), "--run-dir", str(self.engine.run_dir),
-                     "container", "cleanup", c.id])
+                     "container", "cleanup", c.id, run_id])
 
     # -- state -----------------------------------------------------------------------------
     def refresh(self, c: Container) -> Container:
@@ -314,12 +316,15 @@ class ContainerService:
         subprocess.run([_runtime_binary(runtime), "--root", str(self.runtime_root(runtime)), "delete", "-f", c.id],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def finalize(self, c: Container, exit_info: dict) -> Container:
+    def finalize(self, c: Container, exit_info: dict, run_id: str | None = None) -> Container:
         """The container is done for good: record how it ended and release what it held.
-        Safe to run twice (the shim's exit hook and a concurrent CLI may both get here)."""
+        Safe to run twice (the shim's exit hook and a concurrent CLI may both get here);
+        with `run_id`, only if the container has not been started again since."""
         with self.engine.db.write() as conn:
-            row = conn.execute("SELECT state FROM containers WHERE id=?", (c.id,)).fetchone()
-            current = json.loads(row[0]) if row else {}
+            row = conn.execute("SELECT state, run_id FROM containers WHERE id=?", (c.id,)).fetchone()
+            if row is None or (run_id is not None and row[1] != run_id):
+                return c
+            current = json.loads(row[0])
             first = current.get("Status") in ("running", "paused", "restarting")
             if first:
                 c.state.update(Status="exited", Running=False, Paused=False, Restarting=False,
@@ -329,8 +334,10 @@ class ContainerService:
                 c.restart_count = int(exit_info.get("restart_count", c.restart_count))
                 conn.execute("UPDATE containers SET state=?, restart_count=? WHERE id=?",
                              (json.dumps(c.state), c.restart_count, c.id))
-            elif row:
+            else:
                 c.state = current
+        if not first:
+            return c  # whoever recorded the exit released the resources too
         self._release(c)
         if first:
             c.network_settings.update(Ports={}, IPAddress="", Gateway="", SandboxKey="")
@@ -351,16 +358,18 @@ class ContainerService:
         if os.path.ismount(rootfs):
             subprocess.run(["umount", "-l", str(rootfs)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def cleanup(self, ref: str) -> None:
-        """The shim's exit hook: record the exit, release resources, honour --rm."""
+    def cleanup(self, ref: str, run_id: str) -> None:
+        """The shim's exit hook: record the exit, release resources, honour --rm. `run_id`
+        names the run the hook belongs to: if the container was started again since, the
+        hook is stale and must not touch the new run."""
         from dockyard.runtime.shim import protocol
         c = self.store.find(ref)
-        if c is None:
+        if c is None or c.run_id != run_id:
             return
         info = protocol.read_exit(str(self.shim_dir(c.id)))
         if info is None:
             return
-        c = self.finalize(c, info)
+        c = self.finalize(c, info, run_id=run_id)
         if c.host_config.get("AutoRemove") and not _foreground_owner_alive(self.run_dir(c.id)):
             self.remove(c.id, force=True, volumes=True)
 
@@ -462,20 +471,22 @@ class ContainerService:
     def wait(self, ref: str, condition: str = "not-running", timeout: float | None = None) -> int:
         if condition not in ("not-running", "next-exit", "removed"):
             raise InvalidArgument(f"invalid condition: {condition!r}: use not-running, next-exit or removed")
+        from dockyard.containers.views import epoch
         c = self.get(ref)
+        since = time.time()
         deadline = None if timeout is None else time.monotonic() + timeout
-        seen_running = c.running
-        code = c.state["ExitCode"]
         while True:
             found = self.store.find(c.id)
             if found is None:
-                return code
+                # removed: its exit code is in the die event
+                dies = [e for e in self.engine.events.read(after_seq=0) if e["Actor"]["ID"] == c.id and e["Action"] == "die"]
+                return int(dies[-1]["Actor"]["Attributes"].get("exitCode", 0)) if dies else c.state["ExitCode"]
             c = self.refresh(found)
-            code = c.state["ExitCode"]
-            if c.running:
-                seen_running = True
-            elif condition == "not-running" or (condition == "next-exit" and seen_running):
-                return code
+            if not c.running and condition != "removed":
+                ended_now = epoch(c.state["FinishedAt"]) >= since - 0.001
+                if condition == "not-running" or ended_now:
+                    return c.state["ExitCode"]
+
             if deadline is not None and time.monotonic() > deadline:
                 raise DockyardError(f"timed out waiting for container {c.short_id}")
             time.sleep(0.05)
@@ -578,6 +589,79 @@ class ContainerService:
             if len(fields) > col and fields[col].isdigit() and int(fields[col]) in pids:
                 procs.append(fields)
         return {"Titles": titles, "Processes": procs}
+
+    # -- views and files -------------------------------------------------------------------
+    def inspect(self, ref: str) -> dict:
+        from dockyard.containers.views import inspect
+        return inspect(self, self.get(ref))
+
+    def summary(self, c: Container) -> dict:
+        from dockyard.containers.views import summary
+        return summary(self, c)
+
+    def changes(self, ref: str) -> list[dict]:
+        from dockyard.containers import files
+        return files.changes(self, ref)
+
+    def export(self, ref: str):
+        """The container's filesystem as a tar stream (read it to the end, or close it)."""
+        from dockyard.containers import files
+        self.get(ref)
+        return files.produced(lambda out: files.export(self, ref, out))
+
+    def archive_get(self, ref: str, path: str):
+        """(stat of `path`, tar stream of it), for `cp` out of the container."""
+        from dockyard.containers import files
+        st = self.archive_stat(ref, path)
+        return st, files.produced(lambda out: files.archive_get(self, ref, path, out))
+
+    def archive_stat(self, ref: str, path: str) -> dict:
+        from dockyard.containers import files
+        with files.container_root(self, self.get(ref)) as root:
+            return files.path_stat(root, path)
+
+    def archive_put(self, ref: str, path: str, data, *, no_overwrite: bool = False) -> None:
+        from dockyard.containers import files
+        files.archive_put(self, ref, path, data)
+
+    def commit(self, ref: str, **kw) -> str:
+        from dockyard.containers import files
+        return files.commit(self, ref, **kw)
+
+    def stats(self, ref: str) -> dict:
+        from dockyard.containers.stats import sample
+        return sample(self, self.get(ref))
+
+    def update(self, ref: str, body: dict) -> list[str]:
+        """`docker update`: resources of a running container and its restart policy."""
+        from dockyard.runtime import cgroups
+        c = self.get(ref)
+        allowed = {"Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod",
+                   "CpusetCpus", "CpusetMems", "PidsLimit", "RestartPolicy"}
+        unknown = [k for k, v in body.items() if k not in allowed and v not in (None, 0, "", [], {})]
+        if unknown:
+            raise InvalidArgument(f"updating {', '.join(sorted(unknown))} is not supported")
+        hc = dict(c.host_config)
+        hc.update({k: v for k, v in body.items() if v not in (None,)})
+        if "RestartPolicy" in body:
+            from dockyard.containers.request import check_host_config
+            hc = check_host_config(hc)
+        if c.running:
+            from dockyard.runtime.spec import RunOptions, resources
+            opts = RunOptions(memory=int(hc.get("Memory") or 0), memory_swap=int(hc.get("MemorySwap") or 0),
+                              memory_reservation=int(hc.get("MemoryReservation") or 0),
+                              nano_cpus=int(hc.get("NanoCpus") or 0), cpu_shares=int(hc.get("CpuShares") or 0),
+                              cpu_quota=int(hc.get("CpuQuota") or 0), cpu_period=int(hc.get("CpuPeriod") or 0),
+                              cpuset_cpus=hc.get("CpusetCpus") or "", cpuset_mems=hc.get("CpusetMems") or "",
+                              pids_limit=int(hc["PidsLimit"]) if hc.get("PidsLimit") else None)
+            cgroups.open_cgroup(f"{self._cgroup_parent(c).rstrip('/')}/{c.id}").apply(resources(opts))
+        c.host_config = hc
+        self.store.save(c, "host_config")
+        self.engine.events.emit("container", "update", c.id, name=c.name, image=c.image_ref)
+        return []
+
+    def exec_resize(self, exec_id: str, h: int, w: int) -> None:
+        self.execs.resize(exec_id, h, w)
 
     # -- networks of a running container ---------------------------------------------------
     def connect(self, ref: str, network: str, *, aliases=(), ip: str | None = None) -> None:

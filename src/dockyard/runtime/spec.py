@@ -361,8 +361,9 @@ def _device_cgroup_rule(text: str) -> dict:
     return rule
 
 
-def _resources(opts: RunOptions, device_rules: list[dict]) -> dict:
-    resources: dict = {"devices": device_rules}
+def resources(opts: RunOptions, device_rules: list[dict] | None = None) -> dict:
+    """The OCI linux.resources for the limits in `opts`; also what `update` applies to a live cgroup."""
+    resources: dict = {"devices": device_rules} if device_rules is not None else {}
     memory: dict = {}
     if opts.memory:
         memory["limit"] = opts.memory
@@ -459,7 +460,7 @@ def generate_spec(opts: RunOptions, image_config: dict, rootfs: str) -> dict:
 
     linux: dict = {
         "namespaces": _namespaces(opts),
-        "resources": _resources(opts, device_rules),
+        "resources": resources(opts, device_rules),
         "cgroupsPath": f"{opts.cgroup_parent.rstrip('/')}/{opts.container_id}"
         if opts.container_id else "",
         "devices": devices,

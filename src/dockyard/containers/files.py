@@ -1,0 +1,196 @@
+"""A container's filesystem from outside: `cp` both ways, `diff`, `export`, `commit`.
+
+A running container is read through /proc/<pid>/root, which shows its volumes and binds as
+the container sees them; a stopped one through its rootfs, mounted for the time it takes.
+Every path is resolved inside that root, so a symlink in the container can never point a
+copy at the host.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import os
+import stat
+import subprocess
+import tarfile
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+from dockyard.errors import DockyardError, InvalidArgument, NotFound
+
+
+@contextmanager
+def container_root(service, c, *, live: bool = True) -> Iterator[str]:
+    """The container's filesystem as a path: its live view (with volumes), or, when it is
+    stopped or `live` is off (export reads no volumes, as docker's does), its rootfs."""
+    if live and c.running and c.state.get("Pid"):
+        yield f"/proc/{c.state['Pid']}/root"
+        return
+    with tempfile.TemporaryDirectory(prefix="dockyard-fs-", dir=service.engine.run_dir) as mnt:
+        m = service.engine.snapshots.mounts(c.id)[0]
+        args = ["mount", "--bind", m.source, mnt] if m.type == "bind" else \
+            ["mount", "-t", m.type, "-o", ",".join(m.options), m.source, mnt]
+        r = subprocess.run(args, capture_output=True, text=True)
+        if r.returncode:
+            raise DockyardError(f"cannot mount the container's filesystem: {r.stderr.strip()}")
+        try:
+            yield mnt
+        finally:
+            subprocess.run(["umount", mnt], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _inside(root: str, path: str) -> str:
+    from dockyard.runtime.linux import secure_join
+    return secure_join(root, path)
+
+
+def path_stat(root: str, path: str) -> dict:
+    """docker's PathStat (the X-Docker-Container-Path-Stat header)."""
+    full = _inside(root, path)
+    try:
+        st = os.lstat(full)
+    except FileNotFoundError:
+        raise NotFound(f"Could not find the file {path} in container") from None
+    link = os.readlink(full) if stat.S_ISLNK(st.st_mode) else ""
+    from dockyard.containers.record import rfc3339
+    return {"name": os.path.basename(path.rstrip("/")) or "/", "size": st.st_size,
+            "mode": _go_mode(st.st_mode), "mtime": rfc3339(st.st_mtime), "linkTarget": link}
+
+
+def _go_mode(mode: int) -> int:
+    """Go's os.FileMode bits, which docker clients decode from PathStat."""
+    perm = stat.S_IMODE(mode) & 0o777
+    bits = {stat.S_IFDIR: 1 << 31, stat.S_IFLNK: 1 << 27, stat.S_IFIFO: 1 << 25, stat.S_IFSOCK: 1 << 24,
+            stat.S_IFCHR: (1 << 26) | (1 << 21), stat.S_IFBLK: 1 << 26}
+    out = perm | bits.get(stat.S_IFMT(mode), 0)
+    if mode & stat.S_ISUID:
+        out |= 1 << 23
+    if mode & stat.S_ISGID:
+        out |= 1 << 22
+    if mode & stat.S_ISVTX:
+        out |= 1 << 20
+    return out
+
+
+def produced(write: Callable[[BinaryIO], object]) -> BinaryIO:
+    """A stream whose bytes `write(out)` produces in a thread: lets a tar be streamed to a
+    client while the mount it is read from stays up exactly as long as the writing."""
+    r, w = os.pipe()
+    reader, writer = os.fdopen(r, "rb"), os.fdopen(w, "wb")
+
+    def run() -> None:
+        try:
+            write(writer)
+        except (BrokenPipeError, DockyardError, OSError):
+            pass  # the reader sees a short stream; the error was the reader's or is logged by it
+        finally:
+            try:
+                writer.close()
+            except OSError:
+                pass
+
+    threading.Thread(target=run, daemon=True).start()
+    return reader
+
+
+def archive_get(service, ref: str, path: str, out: BinaryIO) -> dict:
+    """Write a tar of `path` (named by its base name, as docker cp does) to `out`; returns its stat."""
+    c = service.get(ref)
+    with container_root(service, c) as root:
+        st = path_stat(root, path)
+        full = _inside(root, path)
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            tar.add(full, arcname=st["name"], recursive=True)
+    return st
+
+
+def archive_put(service, ref: str, path: str, data: BinaryIO) -> None:
+    """Extract a tar into directory `path` of the container (which must exist), confined to it."""
+    from dockyard.layers.apply import apply_layer
+    c = service.get(ref)
+    if c.host_config.get("ReadonlyRootfs") and c.running:
+        raise InvalidArgument("container rootfs is marked read-only")
+    with container_root(service, c) as root:
+        full = _inside(root, path)
+        if not os.path.exists(full):
+            raise NotFound(f"Could not find the file {path} in container {c.name}")
+        if not os.path.isdir(full):
+            raise InvalidArgument(f"extraction point is not a directory: {path}")
+        apply_layer(data, full, whiteout_mode="delete")
+
+
+def export(service, ref: str, out: BinaryIO) -> None:
+    """`docker export`: the container's whole filesystem as one tar."""
+    from dockyard.layers.diff import tar_dir
+    c = service.get(ref)
+    with container_root(service, c, live=False) as root:
+        tar_dir(root, out)
+
+
+def changes(service, ref: str) -> list[dict]:
+    from dockyard.layers.changes import changes as walk
+    c = service.get(ref)
+    snaps = service.engine.snapshots
+    own = snaps.root / snaps.need(c.id).dir / "fs"
+    parent = snaps.need(c.id).parent
+    if snaps.whiteout_mode == "overlay":
+        found = walk(own, [Path(p) for p in snaps.lower_dirs(parent)] if parent else [], overlay=True)
+    else:
+        found = walk(own, [snaps.fs(parent)] if parent else [], overlay=False)
+    kinds = {"C": 0, "A": 1, "D": 2}
+    return [{"Path": ch.path, "Kind": kinds[ch.kind]} for ch in found]
+
+
+def commit(service, ref: str, *, repo: str | None = None, tag: str | None = None, comment: str = "",
+           author: str = "", changes: tuple[str, ...] = (), pause: bool = True) -> str:
+    """A new image: the container's image plus one layer holding exactly its changes."""
+    from dockyard.build.changes import apply_changes
+    from dockyard.images.compose import write_image, write_layer
+    from dockyard.layers.diff import diff_dirs, diff_overlay
+    from dockyard.oci.image import new_config, now_rfc3339
+    from dockyard.oci.reference import parse_normalized
+
+    c = service.get(ref)
+    eng = service.engine
+    img = eng.images.get(c.image_id)
+    base = eng.images.config(img)
+    snaps = eng.snapshots
+    own = snaps.root / snaps.need(c.id).dir / "fs"
+    parent = snaps.need(c.id).parent
+    paused = False
+    if pause and c.status == "running":
+        service.pause(c.id)
+        paused = True
+    try:
+        with eng.images.adding():
+            if snaps.whiteout_mode == "overlay":
+                layer = write_layer(eng.content, lambda out: diff_overlay(own, out))
+            else:
+                layer = write_layer(eng.content, lambda out: diff_dirs(snaps.fs(parent) if parent else None, own, out))
+            cfg = {k: v for k, v in c.config.items() if v not in (None, "", [], {}) and k in (
+                "User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal",
+                "Healthcheck", "OnBuild", "Shell")}
+            cfg = apply_changes(cfg, changes)
+            created = now_rfc3339()
+            history = [*(base.get("history") or []),
+                       {"created": created, "created_by": " ".join([*(c.config.get("Entrypoint") or []),
+                                                                    *(c.config.get("Cmd") or [])]),
+                        **({"author": author} if author else {}), **({"comment": comment} if comment else {})}]
+            new = new_config([*base["rootfs"]["diff_ids"], layer.diff_id], container_config=cfg, history=history,
+                             created=created)
+            if author:
+                new["author"] = author
+            digest = write_image(eng.content, new, [*eng.images.manifest(img)["layers"], layer.descriptor])
+            tags = []
+            if repo:
+                tags = [parse_normalized(f"{repo}:{tag}" if tag else repo)]
+            image = eng.images.add_image(digest, tags)
+    finally:
+        if paused:
+            service.unpause(c.id)
+    eng.events.emit("container", "commit", c.id, name=c.name, image=c.image_ref)
+    return image.id
+
