@@ -487,7 +487,115 @@ def exec_cmd(obj, interactive, tty, detach, env, env_file, workdir, user, privil
     raise click.exceptions.Exit(code)
 
 
-TOP_LEVEL = (exec_cmd, run_cmd, create_cmd, start_cmd, stop_cmd, kill_cmd, restart_cmd, rm_cmd, ps_cmd, logs_cmd, wait_cmd,
+@click.command("cp")
+@click.argument("src")
+@click.argument("dest")
+@click.option("--archive", "-a", is_flag=True, help="Archive mode (copy all uid/gid information).")
+@click.option("--follow-link", "-L", is_flag=True, help="Always follow symbol link in SRC_PATH.")
+@click.option("--quiet", "-q", is_flag=True, help="Suppress progress output during copy.")
+@click.pass_obj
+def cp_cmd(obj, src, dest, archive, follow_link, quiet) -> None:
+    """Copy files/folders between a container and the local filesystem (CONTAINER:PATH)."""
+    from dockyard.cli.copy import copy
+    copy(obj.engine, src, dest)
+
+
+@click.command("diff")
+@click.argument("name")
+@click.pass_obj
+def diff_cmd(obj, name) -> None:
+    """Inspect changes to files or directories on a container's filesystem."""
+    for ch in obj.engine.containers.changes(name):
+        click.echo(f"{'CAD'[ch['Kind']]} {ch['Path']}")
+
+
+@click.command("commit")
+@click.argument("name")
+@click.argument("reference", required=False)
+@click.option("--author", "-a", default="", help='Author (e.g., "John Hannibal Smith <hannibal@a-team.com>").')
+@click.option("--change", "-c", "changes", multiple=True, help="Apply Dockerfile instruction to the created image.")
+@click.option("--message", "-m", default="", help="Commit message.")
+@click.option("--pause/--no-pause", "-p", default=True, help="Pause container during commit.")
+@click.pass_obj
+def commit_cmd(obj, name, reference, author, changes, message, pause) -> None:
+    """Create a new image from a container's changes."""
+    repo, tag = None, None
+    if reference:
+        from dockyard.oci.reference import parse
+        ref = parse(reference)
+        repo, tag = ref.familiar_repository, ref.tag or "latest"
+    click.echo(obj.engine.containers.commit(name, repo=repo, tag=tag, comment=message, author=author,
+                                            changes=tuple(changes), pause=pause))
+
+
+@click.command("export")
+@click.argument("name")
+@click.option("--output", "-o", help="Write to a file, instead of STDOUT.")
+@click.pass_obj
+def export_cmd(obj, name, output) -> None:
+    """Export a container's filesystem as a tar archive."""
+    import shutil
+
+    from dockyard.errors import InvalidArgument
+    if not output and sys.stdout.isatty():
+        raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    stream = obj.engine.containers.export(name)
+    with stream:
+        if output:
+            tmp = f"{output}.tmp-{os.getpid()}"
+            try:
+                with open(tmp, "wb") as f:
+                    shutil.copyfileobj(stream, f, 1 << 20)
+                os.replace(tmp, output)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        else:
+            shutil.copyfileobj(stream, sys.stdout.buffer, 1 << 20)
+
+
+@click.command("stats")
+@click.argument("names", nargs=-1)
+@click.option("--all", "-a", "all_", is_flag=True, help="Show all containers (default shows just running).")
+@click.option("--no-stream", is_flag=True, help="Disable streaming stats and only pull the first result.")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate output.")
+@format_option
+@click.pass_obj
+def stats_cmd(obj, names, all_, no_stream, no_trunc, fmt) -> None:
+    """Display a live stream of container(s) resource usage statistics."""
+    from dockyard.cli.stats import show
+    show(obj.engine, names, all_=all_, stream=not no_stream, no_trunc=no_trunc, fmt=fmt)
+
+
+@click.command("update")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--memory", "-m", help="Memory limit.")
+@click.option("--memory-swap", help="Swap limit equal to memory plus swap: -1 to enable unlimited swap.")
+@click.option("--memory-reservation", help="Memory soft limit.")
+@click.option("--cpus", help="Number of CPUs.")
+@click.option("--cpu-shares", "-c", type=int, help="CPU shares (relative weight).")
+@click.option("--cpu-quota", type=int, help="Limit CPU CFS quota.")
+@click.option("--cpu-period", type=int, help="Limit CPU CFS period.")
+@click.option("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1).")
+@click.option("--pids-limit", type=int, help="Tune container pids limit (set -1 for unlimited).")
+@click.option("--restart", help="Restart policy to apply when a container exits.")
+@click.pass_obj
+def update_cmd(obj, names, memory, memory_swap, memory_reservation, cpus, cpu_shares, cpu_quota, cpu_period,
+               cpuset_cpus, pids_limit, restart) -> None:
+    """Update configuration of one or more containers."""
+    from dockyard.cli.runflags import _cpus, _restart
+    from dockyard.containers.request import parse_bytes
+    body = {k: v for k, v in {
+        "Memory": parse_bytes(memory) if memory else None,
+        "MemorySwap": (-1 if memory_swap == "-1" else parse_bytes(memory_swap)) if memory_swap else None,
+        "MemoryReservation": parse_bytes(memory_reservation) if memory_reservation else None,
+        "NanoCpus": _cpus(cpus) if cpus else None, "CpuShares": cpu_shares, "CpuQuota": cpu_quota,
+        "CpuPeriod": cpu_period, "CpusetCpus": cpuset_cpus, "PidsLimit": pids_limit,
+        "RestartPolicy": _restart(restart) if restart else None}.items() if v is not None}
+    _each(names, lambda n: obj.engine.containers.update(n, body))
+
+
+TOP_LEVEL = (exec_cmd, cp_cmd, diff_cmd, commit_cmd, export_cmd, stats_cmd, update_cmd, run_cmd, create_cmd, start_cmd, stop_cmd, kill_cmd, restart_cmd, rm_cmd, ps_cmd, logs_cmd, wait_cmd,
              attach_cmd, pause_cmd, unpause_cmd, rename_cmd, port_cmd, top_cmd)
 
 

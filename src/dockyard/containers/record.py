@@ -26,11 +26,13 @@ MIGRATIONS = [
         network_settings TEXT NOT NULL DEFAULT '{}',
         mounts TEXT NOT NULL DEFAULT '[]',    -- docker Mounts (names of anonymous volumes live here)
         state TEXT NOT NULL,              -- docker State
-        restart_count INTEGER NOT NULL DEFAULT 0,
-        run_id TEXT NOT NULL DEFAULT ''   -- which start the shim now watching it came from
+        restart_count INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX containers_image ON containers(image_id);
     """,
+    # 2: which start the shim now watching a container came from, so a late exit hook of an
+    # earlier run never touches a container that was started again
+    "ALTER TABLE containers ADD COLUMN run_id TEXT NOT NULL DEFAULT '';",
 ]
 
 ZERO_TIME = "0001-01-01T00:00:00Z"

@@ -104,13 +104,34 @@ class ContainerService:
             self.dir(cid).mkdir(parents=True, exist_ok=True)
             try:
                 c.mounts = resolve(planned, self.engine.volumes)
-                self.engine.snapshots.prepare(cid, self.images.top_layer(img))
+                self._prepare_rootfs(cid, self.images.top_layer(img))
                 self.store.insert(c)
             except BaseException:
                 self._discard(c)
                 raise
         self.engine.events.emit("container", "create", cid, name=name, image=c.image_ref)
         return c
+
+    def _prepare_rootfs(self, cid: str, image_top: str) -> None:
+        """The container's writable snapshot, over an init layer holding the mount points the
+        runtime binds onto (/etc/hosts, /proc, ...), so `diff` and `commit` show only what
+        the container itself changed, as docker's init layer does."""
+        from dockyard.containers.initlayer import populate
+        snaps = self.engine.snapshots
+        tmp = snaps.start_layer(image_top)
+        try:
+            lowers = snaps.lower_dirs(image_top) if snaps.whiteout_mode == "overlay" and image_top else [tmp / "fs"]
+            populate(tmp / "fs", lowers)
+            snaps.publish(tmp, init_key(cid), image_top, "committed")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        snaps.prepare(cid, init_key(cid))
+
+    def _remove_rootfs(self, cid: str) -> None:
+        for key in (cid, init_key(cid)):
+            if self.engine.snapshots.exists(key):
+                self.engine.snapshots.remove(key)
 
     def _check_network(self, hc: dict, nc: dict) -> None:
         mode = hc["NetworkMode"]
@@ -124,8 +145,7 @@ class ContainerService:
 
     def _discard(self, c: Container) -> None:
         """Undo a create that failed half-way."""
-        if self.engine.snapshots.exists(c.id):
-            self.engine.snapshots.remove(c.id)
+        self._remove_rootfs(c.id)
         for m in c.mounts:
             if m.get("Type") == "volume" and self.engine.volumes.exists(m["Name"]) and \
                     self.engine.volumes.inspect(m["Name"]) and not self._volume_users(m["Name"]):
@@ -456,8 +476,7 @@ class ContainerService:
                 self._kill_orphan(c)
         self._release(c)
         self.store.delete(c.id)
-        if self.engine.snapshots.exists(c.id):
-            self.engine.snapshots.remove(c.id)
+        self._remove_rootfs(c.id)
         if volumes:
             for m in c.mounts:
                 if m.get("Type") == "volume" and self._anonymous(m["Name"]) and not self._volume_users(m["Name"]):
@@ -710,6 +729,10 @@ class ContainerService:
             if c.running:
                 live.add(c.id)
         self.engine.networks.reconcile(live)
+
+
+def init_key(cid: str) -> str:
+    return f"init-{cid}"
 
 
 def _remove_empty_cgroup_parent(parent: str) -> None:
