@@ -209,14 +209,8 @@ class ContainerService:
     def _mount_rootfs(self, c: Container, rootfs: Path) -> None:
         if os.path.ismount(rootfs):
             return
-        m = self.engine.snapshots.mounts(c.id)[0]
-        if m.type == "bind":
-            args = ["mount", "--bind", m.source, str(rootfs)]
-        else:
-            args = ["mount", "-t", m.type, "-o", ",".join(m.options), m.source, str(rootfs)]
-        r = subprocess.run(args, capture_output=True, text=True)
-        if r.returncode:
-            raise DockyardError(f"cannot mount the container's filesystem: {r.stderr.strip()}")
+        from dockyard.snapshots.mount import mount
+        mount(self.engine.snapshots.mounts(c.id)[0], rootfs)
 
     def _attach_network(self, c: Container):
         from dockyard.network.ports import parse_publish, publish_all
@@ -371,12 +365,12 @@ class ContainerService:
     def _release(self, c: Container) -> None:
         """Network, rootfs mount and runtime files of a container that no longer runs."""
         try:
-            self.engine.networks.detach(c.id)
+            if self.engine.networks.attachment(c.id) is not None:
+                self.engine.networks.detach(c.id)
         except DockyardError:
             pass
-        rootfs = self.run_dir(c.id) / "rootfs"
-        if os.path.ismount(rootfs):
-            subprocess.run(["umount", "-l", str(rootfs)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from dockyard.snapshots.mount import unmount
+        unmount(self.run_dir(c.id) / "rootfs")
 
     def cleanup(self, ref: str, run_id: str) -> None:
         """The shim's exit hook: record the exit, release resources, honour --rm. `run_id`
@@ -493,6 +487,7 @@ class ContainerService:
         from dockyard.containers.views import epoch
         c = self.get(ref)
         since = time.time()
+        pause = 0.002
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             found = self.store.find(c.id)
@@ -508,7 +503,8 @@ class ContainerService:
 
             if deadline is not None and time.monotonic() > deadline:
                 raise DockyardError(f"timed out waiting for container {c.short_id}")
-            time.sleep(0.05)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)  # quick for short-lived containers, cheap for long waits
 
     def pause(self, ref: str) -> None:
         c = self.get(ref)

@@ -377,6 +377,8 @@ class NetworkService:
             else:
                 for e in endpoints:
                     self.state.delete_endpoint(c, container_id, e.network_id)
+        if not endpoints:
+            return  # none, host or container mode: no bridge, rule or connection to touch
         self._retire_idle_networks()
         self._sync_firewall()
         for e in endpoints:
