@@ -8,6 +8,7 @@ copy at the host.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import os
@@ -29,6 +30,7 @@ def container_root(service, c, *, live: bool = True) -> Iterator[str]:
     if live and c.running and c.state.get("Pid"):
         yield f"/proc/{c.state['Pid']}/root"
         return
+    service.engine.run_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dockyard-fs-", dir=service.engine.run_dir) as mnt:
         m = service.engine.snapshots.mounts(c.id)[0]
         args = ["mount", "--bind", m.source, mnt] if m.type == "bind" else \
@@ -75,25 +77,55 @@ def _go_mode(mode: int) -> int:
     return out
 
 
+class _Produced(io.RawIOBase):
+    """The read end of a pipe a thread writes into; the thread's failure is raised to the
+    reader at the end of the data, so a broken copy never looks like a short, valid one."""
+
+    def __init__(self, fd: int) -> None:
+        self._f = os.fdopen(fd, "rb", buffering=0)
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        n = self._f.readinto(buf)
+        if not n:
+            self.done.wait(5)
+            if self.error is not None:
+                err, self.error = self.error, None
+                raise err
+        return n
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
 def produced(write: Callable[[BinaryIO], object]) -> BinaryIO:
     """A stream whose bytes `write(out)` produces in a thread: lets a tar be streamed to a
     client while the mount it is read from stays up exactly as long as the writing."""
     r, w = os.pipe()
-    reader, writer = os.fdopen(r, "rb"), os.fdopen(w, "wb")
+    reader = _Produced(r)
+    writer = os.fdopen(w, "wb")
 
     def run() -> None:
         try:
             write(writer)
-        except (BrokenPipeError, DockyardError, OSError):
-            pass  # the reader sees a short stream; the error was the reader's or is logged by it
+        except BrokenPipeError:
+            pass  # the reader went away
+        except BaseException as e:  # noqa: BLE001 - handed to the reader
+            reader.error = e
         finally:
             try:
                 writer.close()
             except OSError:
                 pass
+            reader.done.set()
 
     threading.Thread(target=run, daemon=True).start()
-    return reader
+    return io.BufferedReader(reader, 1 << 16)
 
 
 def archive_get(service, ref: str, path: str, out: BinaryIO) -> dict:
