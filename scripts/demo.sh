@@ -1,20 +1,37 @@
 #!/bin/bash
-# The main job end to end, as a user would run it, in a throw-away root.
+# The main job end to end, as a user would run it, in a throw-away root: a base image, a
+# Dockerfile build, a container serving a host directory on a published port, save/load,
+# and the layer graph. `make acceptance` runs the Debian + nginx walk-through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DY=".venv/bin/dockyard"
-root=$(mktemp -d /tmp/dockyard-demo.XXXXXX)
-trap 'rm -rf "$root"' EXIT
-export DOCKYARD_ROOT=$root/root DOCKYARD_RUN_DIR=$root/run
+DY="$PWD/.venv/bin/dockyard"
+work=$(mktemp -d /tmp/dockyard-demo.XXXXXX)
+export DOCKYARD_ROOT=$work/root DOCKYARD_RUN_DIR=$work/run
+mkdir -p "$DOCKYARD_ROOT"
+echo '{"bridge": "dydemo0", "nft-table": "dydemo", "cgroup-parent": "/dydemo"}' > "$DOCKYARD_ROOT/daemon.json"
+cleanup() {
+  "$DY" rm -f web >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
-step $DY image bootstrap busybox
-step $DY images
-step $DY image inspect --format '{{.Id}} {{.Config.Cmd}} {{.Architecture}}/{{.Os}} {{.Size}} bytes' busybox
-step $DY history busybox
-step $DY save -o "$root/busybox.tar" busybox
-step $DY rmi busybox
-step $DY load -i "$root/busybox.tar"
-step $DY tag busybox demo/app:v1
-step $DY image tree
-step $DY system df
-step $DY system check
+
+step "$DY" image bootstrap busybox
+step "$DY" images
+step "$DY" image inspect --format '{{.Id}} {{.Config.Cmd}} {{.Architecture}}/{{.Os}} {{.Size}} bytes' busybox
+step "$DY" build -t demo/small:1 examples/small
+step "$DY" run --rm demo/small:1
+mkdir -p "$work/www" && echo "hello from dockyard" > "$work/www/index.html"
+port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+step "$DY" run -d --name web -p "$port:80" -v "$work/www:/www" busybox httpd -f -p 80 -h /www
+step "$DY" ps
+printf '\n$ curl http://127.0.0.1:%s/\n' "$port"
+sleep 0.3; curl -fsS "http://127.0.0.1:$port/"
+step "$DY" rm -f web
+step "$DY" history demo/small:1
+step "$DY" save -o "$work/small.tar" demo/small:1
+step "$DY" rmi demo/small:1
+step "$DY" load -i "$work/small.tar"
+step "$DY" image tree
+step "$DY" system df
+step "$DY" system check

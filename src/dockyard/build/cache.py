@@ -83,6 +83,11 @@ class BuildCache:
             keys.add(row["chain"])
         return blobs, keys
 
+    def usage(self) -> tuple[int, int]:
+        """(records, bytes of their layers) for `system df`."""
+        row = self.db.one("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM build_cache")
+        return int(row[0]), int(row[1])
+
     def prune(self, *, all: bool = False) -> tuple[int, int]:
         """Drop cache records (with `all`, every one; otherwise those whose layer no image uses)
         and collect what they held; returns (records removed, bytes freed)."""

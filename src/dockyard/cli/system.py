@@ -30,9 +30,9 @@ def df_cmd(obj, verbose, fmt) -> None:
     rows = [
         {"Type": "Images", "TotalCount": str(len(images)), "Active": str(len(in_use)), "Size": human_size(size),
          "Reclaimable": human_size(reclaim) + _pct(reclaim, size)},
-        {"Type": "Containers", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
-        {"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
-        {"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"},
+        _containers_row(eng, human_size),
+        _volumes_row(eng, human_size),
+        _build_cache_row(eng, human_size),
     ]
     default = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
     emit(render(fmt, rows, default, headers=DF_HEADERS))
@@ -42,6 +42,140 @@ def df_cmd(obj, verbose, fmt) -> None:
         vrows = [{"Repository": (img.tags[0] if img.tags else "<none>"), "ID": img.short_id,
                   "CreatedSince": since(img.created), "Size": human_size(img.size)} for img in images]
         emit(render(None, vrows, "table {{.Repository}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}", headers=IMAGE_HEADERS))
+
+
+def _containers_row(eng, human_size) -> dict:
+    cs = eng.containers.list(all=True)
+    sizes = {c.id: eng.snapshots.usage(c.id) if eng.snapshots.exists(c.id) else 0 for c in cs}
+    size = sum(sizes.values())
+    reclaim = sum(v for cid, v in sizes.items() if not next(c for c in cs if c.id == cid).running)
+    return {"Type": "Containers", "TotalCount": str(len(cs)), "Active": str(sum(c.running for c in cs)),
+            "Size": human_size(size), "Reclaimable": human_size(reclaim) + _pct(reclaim, size)}
+
+
+def _volumes_row(eng, human_size) -> dict:
+    total, used, size, reclaim = eng.volumes.usage()
+    return {"Type": "Local Volumes", "TotalCount": str(total), "Active": str(used), "Size": human_size(size),
+            "Reclaimable": human_size(reclaim) + _pct(reclaim, size)}
+
+
+def _build_cache_row(eng, human_size) -> dict:
+    count, size = eng.build_cache.usage()
+    return {"Type": "Build Cache", "TotalCount": str(count), "Active": "0", "Size": human_size(size),
+            "Reclaimable": human_size(size)}
+
+
+@click.command("prune")
+@click.option("--all", "-a", "all_", is_flag=True, help="Remove all unused images not just dangling ones.")
+@click.option("--volumes", is_flag=True, help="Prune anonymous volumes.")
+@click.option("--force", "-f", is_flag=True, help="Do not prompt for confirmation.")
+@click.pass_obj
+def prune_cmd(obj, all_, volumes, force) -> None:
+    """Remove unused data: stopped containers, unused networks, dangling (or all unused) images, build cache."""
+    from dockyard.cli.formatting import human_size
+    from dockyard.cli.options import confirm
+    lines = ["WARNING! This will remove:", "  - all stopped containers", "  - all networks not used by at least one container"]
+    if volumes:
+        lines.append("  - all anonymous volumes not used by at least one container")
+    lines += ["  - all images without at least one container associated to them" if all_ else "  - all dangling images",
+              "  - unused build cache"]
+    if not confirm("\n".join(lines), force):
+        return
+    eng = obj.engine
+    removed, freed = eng.containers.prune()
+    if removed:
+        click.echo("Deleted Containers:\n" + "\n".join(removed) + "\n")
+    nets = eng.networks.prune()
+    if nets:
+        click.echo("Deleted Networks:\n" + "\n".join(nets) + "\n")
+    if volumes:
+        vols, vfreed = eng.volumes.prune()
+        freed += vfreed
+        if vols:
+            click.echo("Deleted Volumes:\n" + "\n".join(vols) + "\n")
+    lines_, ifreed = eng.images.prune(all=all_)
+    freed += ifreed
+    if lines_:
+        click.echo("Deleted Images:")
+        for verb, what in lines_:
+            click.echo(f"{verb.lower()}: {what}")
+        click.echo()
+    _, bfreed = eng.build_cache.prune(all=all_)
+    freed += bfreed
+    click.echo(f"Total reclaimed space: {human_size(freed)}")
+
+
+@click.command("info")
+@format_option
+@click.pass_obj
+def info_cmd(obj, fmt) -> None:
+    """Display system-wide information."""
+    import platform
+    eng = obj.engine
+    cs = eng.containers.list(all=True)
+    info = {"Containers": len(cs), "ContainersRunning": sum(c.status == "running" for c in cs),
+            "ContainersPaused": sum(c.status == "paused" for c in cs),
+            "ContainersStopped": sum(not c.running for c in cs), "Images": len(eng.images.list()),
+            "Driver": eng.storage_driver, "DockerRootDir": str(eng.root), "KernelVersion": platform.release(),
+            "OperatingSystem": platform.freedesktop_os_release().get("PRETTY_NAME", "Linux"),
+            "Architecture": platform.machine(), "NCPU": __import__("os").cpu_count(),
+            "DefaultRuntime": "dockyard", "Runtimes": ["dockyard", "runc", "crun"]}
+    if fmt:
+        from dockyard.cli.formatting import render
+        emit(render(fmt, [info], ""))
+        return
+    for k, v in info.items():
+        click.echo(f" {k}: {v}")
+
+
+@click.command("events")
+@click.option("--since", help="Show all events created since timestamp.")
+@click.option("--until", help="Stream events until this timestamp.")
+@click.option("--filter", "-f", "filters", multiple=True, help="Filter output based on conditions provided.")
+@format_option
+@click.pass_obj
+def events_cmd(obj, since, until, filters, fmt) -> None:
+    """Get real time events from the engine (all dockyard processes on this root)."""
+    import time
+
+    from dockyard.cli.options import parse_filters
+    from dockyard.containers.views import parse_time
+
+    flt = parse_filters(filters)
+    log = obj.engine.events
+    since_ns = int(parse_time(since) * 1e9) if since else time.time_ns()
+    until_ns = int(parse_time(until) * 1e9) if until else None
+    seq = 0
+    while True:
+        for e in log.read(after_seq=seq, since_nano=since_ns, until_nano=until_ns):
+            seq = e["seq"]
+            if not _event_matches(e, flt):
+                continue
+            if fmt:
+                from dockyard.cli.formatting import render
+                emit(render(fmt, [{k: v for k, v in e.items() if k != "seq"}], ""))
+                continue
+            attrs = ", ".join(f"{k}={v}" for k, v in sorted(e["Actor"]["Attributes"].items()))
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(e["time"])) + f".{e['timeNano'] % 10**9:09d}Z"
+            click.echo(f"{stamp} {e['Type']} {e['Action']} {e['Actor']['ID']}" + (f" ({attrs})" if attrs else ""))
+        if until_ns is not None and time.time_ns() >= until_ns:
+            return
+        time.sleep(0.1)
+
+
+def _event_matches(e: dict, flt: dict[str, list[str]]) -> bool:
+    attrs = e["Actor"]["Attributes"]
+    checks = {"type": e["Type"], "event": e["Action"], "container": e["Actor"]["ID"], "image": attrs.get("image", "")}
+    for key, values in flt.items():
+        if key == "container" and e["Type"] == "container":
+            if not any(e["Actor"]["ID"].startswith(v) or attrs.get("name") == v for v in values):
+                return False
+        elif key == "label":
+            if not any(attrs.get(v.partition("=")[0]) == v.partition("=")[2] for v in values):
+                return False
+        elif key in checks and checks[key] not in values:
+            return False
+    return True
 
 
 @click.command("check")
@@ -84,5 +218,10 @@ def register(cli: click.Group) -> None:
     system = click.Group("system", help="Manage dockyard.")
     system.add_command(df_cmd)
     system.add_command(check_cmd)
+    system.add_command(prune_cmd)
+    system.add_command(info_cmd)
     cli.add_command(system)
+    cli.add_command(info_cmd)
+    system.add_command(events_cmd)
+    cli.add_command(events_cmd)
     cli.add_command(version_cmd)

@@ -1,0 +1,35 @@
+#!/bin/bash
+# The seed walk-through, end to end, as a user runs it (needs the Debian mirror):
+# bootstrap debian:bookworm, build the nginx Dockerfile, run it with a published port and a
+# volume, and fetch a page through the port. Leaves nothing behind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DY="$PWD/.venv/bin/dockyard"
+work=$(mktemp -d /tmp/dockyard-acceptance.XXXXXX)
+export DOCKYARD_ROOT=$work/root DOCKYARD_RUN_DIR=$work/run
+mkdir -p "$DOCKYARD_ROOT"
+echo '{"bridge": "dyacc0", "nft-table": "dyacc", "cgroup-parent": "/dyacc"}' > "$DOCKYARD_ROOT/daemon.json"
+cleanup() {
+  "$DY" rm -f hello-nginx >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+port=${PORT:-8080}
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+
+step "$DY" image bootstrap debian:bookworm
+step "$DY" build -t hello-nginx examples/nginx
+mkdir -p "$work/data" && echo "hello from the host" > "$work/data/index.html"
+step "$DY" run -d --name hello-nginx -p "$port:80" -v "$work/data:/data" hello-nginx
+step "$DY" ps
+for i in $(seq 1 50); do
+  if curl -fsS "http://127.0.0.1:$port/" -o "$work/page.html" 2>/dev/null; then break; fi
+  sleep 0.2
+done
+printf '\nGET http://127.0.0.1:%s/ ->\n' "$port"
+head -5 "$work/page.html"
+grep -qi "nginx" "$work/page.html" || { echo "FAIL: nginx did not answer on port $port" >&2; exit 1; }
+step "$DY" exec hello-nginx ls /data
+step "$DY" logs hello-nginx
+echo
+echo "acceptance: PASS"
