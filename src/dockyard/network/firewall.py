@@ -194,8 +194,11 @@ class NftFirewall:
 
     def forget_connections(self, ip: str) -> None:
         # -s: connections the container opened; -r: connections to it, DNATed or direct.
-        for flag in ("-s", "-r"):
-            subprocess.run(["conntrack", "-D", flag, ip], capture_output=True)
+        # Both at once: each conntrack run is mostly waiting, and detach waits for them.
+        procs = [subprocess.Popen(["conntrack", "-D", flag, ip], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for flag in ("-s", "-r")]
+        for p in procs:
+            p.wait()
 
     def set_sysctl(self, key: str, value: str) -> None:
         with open(f"/proc/sys/{key}", "w") as f:
