@@ -2,5 +2,5 @@
 NAT and published ports in dockyard's own nftables table, embedded DNS for user networks.
 
 Kept import-free: `python -m dockyard.network.dns` (the per-network DNS process) must not pay
-for pyroute2 or the rest of the engine.
+for the rest of the engine.
 """
