@@ -18,7 +18,6 @@ import re
 import shutil
 import stat
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 
 from dockyard.build.instructions import DockerfileError, Instruction
@@ -83,6 +82,8 @@ def download(url: str, checksum: str | None, tmp: str, instr: Instruction) -> So
     path = os.path.join(tmp, name)
     h = hashlib.sha256()
     try:
+        import urllib.request  # only ADD of a URL needs it; it costs 16 ms to import
+
         with urllib.request.urlopen(url, timeout=120) as resp, open(path, "wb") as out:
             while chunk := resp.read(1 << 20):
                 h.update(chunk)
