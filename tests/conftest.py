@@ -55,6 +55,8 @@ class Dockyard:
         ids = subprocess.run([DOCKYARD, "ps", "-aq", "--no-trunc"], capture_output=True, text=True, env=self.env).stdout.split()
         if ids:
             subprocess.run([DOCKYARD, "rm", "-f", "-v", *ids], capture_output=True, env=self.env)
+        # the default bridge outlives its containers (as docker0 does); prune takes it down
+        subprocess.run([DOCKYARD, "network", "prune", "-f"], capture_output=True, env=self.env)
 
     def popen(self, *args: str, **kw) -> subprocess.Popen:
         return subprocess.Popen([DOCKYARD, *args], env=self.env, **kw)

@@ -134,6 +134,8 @@ class NetworkService:
                 except (Conflict, NotFound):  # someone attached or removed it meanwhile
                     continue
                 removed.append(n.name)
+        with self._locked():
+            self._retire_idle_networks(keep_default=False)
         return removed
 
     # ---- containers ---------------------------------------------------------------------------
@@ -384,16 +386,20 @@ class NetworkService:
         for e in endpoints:
             self.fw.forget_connections(e.ip)
 
-    def _retire_idle_networks(self) -> None:
-        """A bridge and DNS server live only while their network has a container on it."""
+    def _retire_idle_networks(self, keep_default: bool = True) -> None:
+        """A DNS server lives only while its network has a container on it, and so does the
+        bridge of a user network. The default bridge stays once made (as docker0 does):
+        making and deleting it would cost every `run` on it ~150 ms; `network prune` removes it."""
         in_use = {r[0] for r in self.db.query("SELECT DISTINCT network_id FROM endpoints")}
         prefix = self.tag + "net:"
         for ifname, alias in self.netlink.tagged_links(prefix).items():
             network_id = alias[len(prefix):]
             if network_id not in in_use:
                 self.dns.stop(network_id)
-                self.netlink.delete_link(ifname)
                 net = self.state.network(network_id)
+                if keep_default and net is not None and not net.user_defined:
+                    continue
+                self.netlink.delete_link(ifname)
                 if net:  # the bridge's own traffic (IGMP reports) leaves entries too
                     self.fw.forget_connections(net.gateway)
         for network_id in self.dns.running() - in_use:

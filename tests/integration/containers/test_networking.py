@@ -109,6 +109,14 @@ def residue(dy, subnets: list[str]) -> list[str]:
     return found
 
 
+def container_residue(dy, subnets: list[str]) -> list[str]:
+    """Residue of the containers themselves: the default bridge, its address and its own
+    multicast chatter stay after the last container (as docker0 does) until `network prune`."""
+    bridge = dy.tag
+    return [r for r in residue(dy, subnets)
+            if r != f"link {bridge}" and f" {bridge} " not in r and "dst=224." not in r]
+
+
 def pick_subnets(count: int) -> list[str]:
     """/24s in 10.214.0.0/16 that no host route touches (the network tests use 10.213/16)."""
     routes = host_routes()
@@ -181,6 +189,8 @@ def test_walkthrough_published_httpd_serves_host_files_and_rm_frees_everything(d
     with pytest.raises(OSError):
         get(f"http://127.0.0.1:{port}/index.html", timeout=1)
     assert can_bind("0.0.0.0", port)
+    assert container_residue(dy, net) == []
+    dy("network", "prune", "-f")
     assert residue(dy, net) == []
 
 
@@ -228,6 +238,8 @@ def test_invalid_publish_spec_is_one_line_error_and_creates_nothing(dy, net, spe
     r = dy("run", "-d", "-p", spec, "busybox", "true", check=False)
     assert spec in one_line_error(r)
     assert dy("ps", "-aq").out == ""
+    assert container_residue(dy, net) == []
+    dy("network", "prune", "-f")
     assert residue(dy, net) == []
 
 
@@ -398,4 +410,6 @@ def test_thirty_published_containers_started_and_removed_leave_nothing(dy, net):
         dy("rm", "-f", *names)
         assert can_bind("127.0.0.1", fixed)
     assert dy("ps", "-aq").out == ""
+    assert container_residue(dy, net) == []
+    dy("network", "prune", "-f")
     assert residue(dy, net) == []
