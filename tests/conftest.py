@@ -57,6 +57,12 @@ class Dockyard:
             subprocess.run([DOCKYARD, "rm", "-f", "-v", *ids], capture_output=True, env=self.env)
         # the default bridge outlives its containers (as docker0 does); prune takes it down
         subprocess.run([DOCKYARD, "network", "prune", "-f"], capture_output=True, env=self.env)
+        # a test that failed half-way may have left mounts the engine no longer knows of:
+        # never let them outlive the test (they would break the next run on this machine)
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            target = line.split()[4]
+            if target.startswith(str(self.run_dir) + "/") or target.startswith(str(self.root) + "/"):
+                subprocess.run(["umount", "-l", target], capture_output=True)
 
     def popen(self, *args: str, **kw) -> subprocess.Popen:
         return subprocess.Popen([DOCKYARD, *args], env=self.env, **kw)

@@ -507,22 +507,21 @@ class ContainerService:
             pause = min(pause * 2, 0.05)  # quick for short-lived containers, cheap for long waits
 
     def pause(self, ref: str) -> None:
-        c = self.get(ref)
-        if c.status != "running":
-            raise Conflict(f"Container {c.id} is not running")
-        self._runtime(c).pause(c.id)
-        c.state.update(Status="paused", Paused=True)
-        self.store.save(c, "state")
-        self.engine.events.emit("container", "pause", c.id, name=c.name, image=c.image_ref)
+        self._set_paused(ref, True)
 
     def unpause(self, ref: str) -> None:
+        self._set_paused(ref, False)
+
+    def _set_paused(self, ref: str, paused: bool) -> None:
+        """Freeze or thaw every process of the container through its runtime (the freezer cgroup)."""
         c = self.get(ref)
-        if c.status != "paused":
-            raise Conflict(f"Container {c.id} is not paused")
-        self._runtime(c).resume(c.id)
-        c.state.update(Status="running", Paused=False)
+        if c.status != ("running" if paused else "paused"):
+            raise Conflict(f"Container {c.id} is not {'running' if paused else 'paused'}")
+        runtime = self._runtime(c)
+        (runtime.pause if paused else runtime.resume)(c.id)
+        c.state.update(Status="paused" if paused else "running", Paused=paused)
         self.store.save(c, "state")
-        self.engine.events.emit("container", "unpause", c.id, name=c.name, image=c.image_ref)
+        self.engine.events.emit("container", "pause" if paused else "unpause", c.id, name=c.name, image=c.image_ref)
 
     def _runtime(self, c: Container):
         from dockyard.runtime.oci import get_runtime

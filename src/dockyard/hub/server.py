@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
 
@@ -63,16 +62,9 @@ async def start(addr: str, root: str | Path, **options):
 
 
 async def _serve_forever(addr: str, root: str | Path, **options) -> None:
-    runner, url = await start(addr, root, **options)
-    print(f"dockyard hub listening on {url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    from dockyard.registry.server import serve_until_signalled
+
+    await serve_until_signalled(start(addr, root, **options), "hub")
 
 
 def serve(addr: str, root: str | Path, **options) -> None:

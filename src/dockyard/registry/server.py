@@ -54,8 +54,14 @@ async def start(addr: str, root: str, *, tls_cert: str | None = None, tls_key: s
 
 
 async def _serve_forever(addr: str, root: str, **options) -> None:
-    runner, url = await start(addr, root, **options)
-    print(f"dockyard registry listening on {url}", flush=True)
+    await serve_until_signalled(start(addr, root, **options), "registry")
+
+
+async def serve_until_signalled(started, what: str) -> None:
+    """Await `started` (a start() giving (runner, url)), say where it listens, and serve
+    until SIGINT or SIGTERM; shared by every server front end."""
+    runner, url = await started
+    print(f"dockyard {what} listening on {url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
