@@ -32,7 +32,7 @@ from dockyard.registry.storage import RegistryStorage
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.1  # how soon a build queued by a git hook (which cannot wake us) starts; one cheap SQLite read
 DOCKYARD = (sys.executable, "-c", "from dockyard.cli.main import main; main()")
 
 
