@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from dockyard.errors import CorruptContent
+from dockyard.errors import CorruptContent, DockyardError, InvalidArgument, NotFound
 from dockyard.images.compose import write_image, write_layer
 from dockyard.oci.digest import Hasher
 from dockyard.oci.image import new_config, now_rfc3339
@@ -54,8 +54,6 @@ def import_tarball(
 def open_source(source: str) -> tuple[BinaryIO, str]:
     """A readable stream for a file path, `-` (stdin) or an http(s) URL."""
     import sys
-
-    from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
     if source == "-":
         return sys.stdin.buffer, "-"
