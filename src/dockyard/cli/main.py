@@ -31,7 +31,49 @@ class Obj:
         return self._engine
 
 
-@click.group(context_settings=CONTEXT)
+# Which module registers each top-level command: a command's module is imported only when
+# that command runs (all of them for --help), so `dockyard ps` never pays for the builder.
+_MODULES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("images", "tag", "rmi", "history", "import", "save", "load"), ("images",)),
+    "image": ("images", "distribution"),  # `image pull/push` live beside the image commands
+    **dict.fromkeys(("run", "create", "start", "stop", "kill", "restart", "rm", "ps", "logs", "wait", "attach",
+                     "pause", "unpause", "rename", "port", "top", "exec", "cp", "diff", "commit", "export",
+                     "stats", "update", "container", "inspect"), ("containers",)),
+    "volume": ("volumes",), "network": ("networks",),
+    **dict.fromkeys(("pull", "push", "login", "logout", "search"), ("distribution",)),
+    "build": ("build",), "builder": ("build",), "registry": ("registry",),
+    **dict.fromkeys(("system", "info", "events", "version"), ("system",)),
+    "serve": ("serve",), "hub": ("hub",),
+}
+_loaded: set[str] = set()
+
+
+def _load(module: str) -> None:
+    if module in _loaded:
+        return
+    _loaded.add(module)
+    if module == "hub":
+        from dockyard.hub.cli import hub
+        cli.add_command(hub)
+        return
+    import importlib
+    importlib.import_module(f"dockyard.cli.{module}").register(cli)
+
+
+class LazyGroup(click.Group):
+    def get_command(self, ctx: click.Context, name: str):
+        for module in _MODULES.get(name, ()):
+            _load(module)
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for modules in _MODULES.values():
+            for module in modules:
+                _load(module)
+        return super().list_commands(ctx)
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.option("--root", envvar="DOCKYARD_ROOT", metavar="DIR", help="Where images and containers live [/var/lib/dockyard].")
 @click.option("--run-dir", envvar="DOCKYARD_RUN_DIR", metavar="DIR", help="Runtime state: mounts, sockets [/run/dockyard].")
 @click.option("--log-level", "-l", type=click.Choice(["debug", "info", "warn", "error", "fatal"]), default="info",
@@ -44,20 +86,10 @@ def cli(ctx: click.Context, root, run_dir, log_level, storage_driver) -> None:
     ctx.obj = Obj(root, run_dir, log_level, storage_driver)
 
 
-def _register() -> None:
-    from dockyard.cli import build, containers, distribution, images, networks, registry, serve, system, volumes
-    from dockyard.hub.cli import hub
-
-    for module in (images, containers, volumes, networks, distribution, build, registry, system, serve):
-        module.register(cli)
-    cli.add_command(hub)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: turn every expected failure into one line and docker's exit codes."""
     from dockyard.errors import DockyardError
 
-    _register()
     debug = "debug" in (argv or sys.argv)
     try:
         rv = cli.main(args=argv, prog_name="dockyard", standalone_mode=False)

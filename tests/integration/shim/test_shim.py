@@ -195,6 +195,8 @@ def test_wait_attach_delivers_the_first_output(dshims):
     with sock:
         sock.settimeout(10)
         assert list(protocol.demux(sock)) == [(1, b"early\n")]
+    assert dshims.wait_exit(args)["exit_code"] == 0
+    dshims.wait_gone(args)  # it still deletes the container after writing exit.json
 
 
 def test_tty_output_and_resize(dshims):
