@@ -176,8 +176,7 @@ async def tag_image(request: web.Request) -> web.Response:
 
     def tag() -> None:
         img = eng.images.get(request.match_info["name"])
-        ref = eng.images.tag(img.id, target)
-        eng.events.emit("image", "tag", img.id, name=ref.familiar)
+        eng.images.tag(img.id, target)
 
     await blocking(tag)
     return web.Response(status=201)
@@ -189,10 +188,7 @@ async def remove_image(request: web.Request) -> web.Response:
     name, force, noprune = request.match_info["name"], flag(request, "force"), flag(request, "noprune")
 
     def remove() -> list[dict]:
-        img = eng.images.get(name)
         lines = eng.images.remove(name, force=force, prune=not noprune)
-        for action, what in lines:
-            eng.events.emit("image", "untag" if action == "Untagged" else "delete", img.id, name=what)
         return [{action: what} for action, what in lines]
     return ok(await blocking(remove))
 

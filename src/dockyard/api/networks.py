@@ -39,11 +39,9 @@ async def create_network(request: web.Request) -> web.Response:
     eng = engine(request)
 
     def create() -> dict:
-        net = eng.networks.create(name, driver=doc.get("Driver") or "bridge", subnet=pool.get("Subnet") or None,
-                                  gateway=pool.get("Gateway") or None, internal=bool(doc.get("Internal")),
-                                  options=doc.get("Options") or None, labels=doc.get("Labels") or None)
-        eng.events.emit("network", "create", net["Id"], name=name, type=net["Driver"])
-        return net
+        return eng.networks.create(name, driver=doc.get("Driver") or "bridge", subnet=pool.get("Subnet") or None,
+                                   gateway=pool.get("Gateway") or None, internal=bool(doc.get("Internal")),
+                                   options=doc.get("Options") or None, labels=doc.get("Labels") or None)
     net = await blocking(create)
     return ok({"Id": net["Id"], "Warning": ""}, status=201)
 
@@ -52,11 +50,7 @@ async def create_network(request: web.Request) -> web.Response:
 async def remove_network(request: web.Request) -> web.Response:
     eng = engine(request)
 
-    def remove() -> None:
-        net = eng.networks.inspect(request.match_info["id"])
-        eng.networks.remove(net["Id"])
-        eng.events.emit("network", "destroy", net["Id"], name=net["Name"], type=net["Driver"])
-    await blocking(remove)
+    await blocking(eng.networks.remove, request.match_info["id"])
     return no_content()
 
 

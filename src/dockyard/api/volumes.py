@@ -23,12 +23,8 @@ async def create_volume(request: web.Request) -> web.Response:
     eng = engine(request)
 
     def create() -> dict:
-        existed = bool(doc.get("Name")) and eng.volumes.exists(doc["Name"])
-        vol = eng.volumes.create(doc.get("Name") or "", driver=doc.get("Driver") or "local",
-                                 labels=doc.get("Labels") or None, options=doc.get("DriverOpts") or None)
-        if not existed:
-            eng.events.emit("volume", "create", vol["Name"], driver=vol["Driver"])
-        return vol
+        return eng.volumes.create(doc.get("Name") or "", driver=doc.get("Driver") or "local",
+                                  labels=doc.get("Labels") or None, options=doc.get("DriverOpts") or None)
     return ok(await blocking(create), status=201)
 
 
@@ -42,10 +38,7 @@ async def remove_volume(request: web.Request) -> web.Response:
     eng = engine(request)
     name = request.match_info["name"]
 
-    def remove() -> None:
-        eng.volumes.remove(name, force=flag(request, "force"))
-        eng.events.emit("volume", "destroy", name, driver="local")
-    await blocking(remove)
+    await blocking(eng.volumes.remove, name, force=flag(request, "force"))
     return no_content()
 
 
@@ -57,10 +50,5 @@ async def prune_volumes(request: web.Request) -> web.Response:
         raise InvalidArgument(f"volume prune filters {sorted(wanted)} are not supported: use all")
     eng = engine(request)
 
-    def prune() -> tuple[list[str], int]:
-        removed, freed = eng.volumes.prune(all_volumes=all_volumes)
-        for name in removed:
-            eng.events.emit("volume", "destroy", name, driver="local")
-        return removed, freed
-    removed, freed = await blocking(prune)
+    removed, freed = await blocking(eng.volumes.prune, all_volumes=all_volumes)
     return ok({"VolumesDeleted": removed or None, "SpaceReclaimed": freed})

@@ -26,6 +26,9 @@ from dockyard.store.metadata import MetadataDB
 
 class ImageService:
     def __init__(self, content: ContentStore, db: MetadataDB, snapshots: Snapshotter, lock: RootLock) -> None:
+        from dockyard.store.events import EventLog
+
+        self.events = EventLog(db)  # what `events` shows, whichever front end made the change
         self.content = content
         self.db = db
         self.snapshots = snapshots
@@ -205,6 +208,7 @@ class ImageService:
             raise InvalidArgument(f"refusing to create a tag with a digest reference: {target}")
         with self.db.write() as c:
             c.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?,?)", (str(ref), img.id))
+        self.events.emit("image", "tag", img.id, name=ref.familiar)
         return ref
 
     def remove(self, name: str, *, force: bool = False, prune: bool = True) -> list[tuple[str, str]]:
@@ -242,6 +246,8 @@ class ImageService:
                 c.execute("DELETE FROM repo_digests WHERE image_id=?", (img.id,))
                 c.execute("DELETE FROM images WHERE id=?", (img.id,))
                 out.append(("Deleted", img.id))
+        for action, what in out:
+            self.events.emit("image", "untag" if action == "Untagged" else "delete", img.id, name=what)
         if prune:
             self.collect_garbage()
         return out

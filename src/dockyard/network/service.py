@@ -31,6 +31,7 @@ from dockyard.network.dns import DnsServers
 from dockyard.network.firewall import Firewall, NftFirewall
 from dockyard.network.ports import PortBinding, PortSpec, ephemeral_port, host_port_free
 from dockyard.network.state import Endpoint, Network, NetworkState, Sandbox
+from dockyard.store.events import EventLog
 from dockyard.store.metadata import MetadataDB
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -58,6 +59,7 @@ class NetworkService:
                  host_routes: Callable[[], list[IPv4Network]] = ipam.host_routes) -> None:
         self.db, self.root, self.run_dir, self.config = db, Path(root), Path(run_dir), config
         self.state = NetworkState(db)
+        self.events = EventLog(db)
         self.netlink = netlink or KernelNetlink()
         self.fw = fw or NftFirewall()
         self.dns = dns or DnsServers(self.run_dir, db.path)
@@ -96,6 +98,7 @@ class NetworkService:
             ipam.check_overlap(net, taken)
             self.state.insert_network(c, Network(network_id, name, "bridge", False, bridge, str(net), str(gw),
                                                  internal, options, dict(labels or {}), time.time()))
+        self.events.emit("network", "create", network_id, name=name, type="bridge")
         return self.inspect(network_id)
 
     def inspect(self, name_or_id: str) -> dict:
@@ -123,6 +126,7 @@ class NetworkService:
                                    f"({', '.join(r[0] for r in users)})")
                 c.execute("DELETE FROM networks WHERE id=?", (n.id,))
             self._retire_idle_networks()
+        self.events.emit("network", "destroy", n.id, name=n.name, type=n.driver)
 
     def prune(self) -> list[str]:
         """Remove user-defined networks no container uses; returns their names."""

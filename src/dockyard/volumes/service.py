@@ -45,6 +45,8 @@ class VolumeService:
         self.dir = Path(root) / "volumes"
         self.dir.mkdir(parents=True, exist_ok=True)
         db.migrate("volumes", MIGRATIONS)
+        from dockyard.store.events import EventLog
+        self.events = EventLog(db)
         # The container service registers who uses a volume, so rm refuses and prune spares it.
         self.users_of: Callable[[str], list[str]] = lambda name: []
 
@@ -69,6 +71,7 @@ class VolumeService:
             with self.db.write() as c:
                 c.execute("INSERT OR IGNORE INTO volumes(name, driver, created, labels, options, anonymous) VALUES (?,?,?,?,?,?)",
                           (name, driver, time.time(), json.dumps(labels or {}), json.dumps(options or {}), int(anonymous)))
+            self.events.emit("volume", "create", name, driver=driver)
         return self.inspect(name)
 
     def _row(self, name: str):
@@ -125,6 +128,7 @@ class VolumeService:
         with self.db.write() as c:
             c.execute("DELETE FROM volumes WHERE name=?", (name,))
         shutil.rmtree(self.dir / name, ignore_errors=True)
+        self.events.emit("volume", "destroy", name, driver="local")
 
     def prune(self, *, all_volumes: bool = False) -> tuple[list[str], int]:
         """Remove unused volumes: anonymous ones only unless `all_volumes`, as docker 23+ does."""
