@@ -146,11 +146,10 @@ class ContainerService:
     def _discard(self, c: Container) -> None:
         """Undo a create that failed half-way."""
         self._remove_rootfs(c.id)
-        for m in c.mounts:
-            if m.get("Type") == "volume" and self.engine.volumes.exists(m["Name"]) and \
-                    self.engine.volumes.inspect(m["Name"]) and not self._volume_users(m["Name"]):
-                if self._anonymous(m["Name"]):
-                    self.engine.volumes.remove(m["Name"])
+        for m in c.mounts:  # anonymous volumes made for this container alone
+            name = m.get("Name")
+            if m.get("Type") == "volume" and self._anonymous(name) and not self._volume_users(name):
+                self.engine.volumes.remove(name)
         shutil.rmtree(self.dir(c.id), ignore_errors=True)
 
     def _anonymous(self, volume: str) -> bool:
