@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from common import DOCKYARD, env_for
+from common import DOCKYARD, env_for, teardown
 
 
 @contextmanager
@@ -28,3 +28,4 @@ def dockyard_server() -> Iterator[tuple[Path, dict]]:
         finally:
             proc.terminate()
             proc.wait(30)
+            teardown(env)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DOCKYARD, docker_available, fmt, median, podman_available, report, timed  # noqa: E402
+from common import DOCKYARD, docker_available, fmt, podman_available, report, teardown, timed  # noqa: E402
 
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 50
@@ -125,6 +125,7 @@ def main() -> None:
               f" ({dens['shims']} shims)")
         print("  (baseline on this kind of machine: Docker 203 ms / Podman 140 ms per container;"
               " Docker's shim 13.2/2.7 MB, podman's conmon 2.1/0.4 MB RSS/PSS)")
+        teardown(env)
 
 
 if __name__ == "__main__":

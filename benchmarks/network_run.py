@@ -31,7 +31,9 @@ from pathlib import Path
 
 from dockyard.network.ipam import host_routes
 
-DOCKYARD = str(Path(sys.executable).parent / "dockyard")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DOCKYARD, teardown  # noqa: E402
+
 ROUNDS = 20
 SIZE_MB = 200
 
@@ -174,9 +176,7 @@ def main() -> None:
         start_latency(env)
         throughput(env, www)
     finally:
-        ids = subprocess.run([DOCKYARD, "ps", "-aq", "--no-trunc"], env=env, capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run([DOCKYARD, "rm", "-f", *ids], env=env, capture_output=True)
+        teardown(env)
         shutil.rmtree(www, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -11,6 +11,7 @@ mkdir -p "$DOCKYARD_ROOT"
 echo '{"bridge": "dyacc0", "nft-table": "dyacc", "cgroup-parent": "/dyacc"}' > "$DOCKYARD_ROOT/daemon.json"
 cleanup() {
   "$DY" rm -f hello-nginx >/dev/null 2>&1 || true
+  "$DY" network prune -f >/dev/null 2>&1 || true   # the default bridge outlives its containers
   rm -rf "$work"
 }
 trap cleanup EXIT
