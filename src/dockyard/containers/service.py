@@ -385,6 +385,9 @@ class ContainerService:
         c = self.finalize(c, info, run_id=run_id)
         if c.host_config.get("AutoRemove") and not _foreground_owner_alive(self.run_dir(c.id)):
             self.remove(c.id, force=True, volumes=True)
+        # the shim deleted the container's cgroup just before running this hook; an `rm` that
+        # came earlier found the parent still holding it, so try the parent again now
+        _remove_empty_cgroup_parent(self._cgroup_parent(c))
 
     # -- stop, kill, restart, remove -------------------------------------------------------
     def _signal(self, c: Container, sig: str) -> None:
