@@ -2,21 +2,8 @@
 # The seed walk-through, end to end, as a user runs it (needs the Debian mirror):
 # bootstrap debian:bookworm, build the nginx Dockerfile, run it with a published port and a
 # volume, and fetch a page through the port. Leaves nothing behind.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-DY="$PWD/.venv/bin/dockyard"
-work=$(mktemp -d /tmp/dockyard-acceptance.XXXXXX)
-export DOCKYARD_ROOT=$work/root DOCKYARD_RUN_DIR=$work/run
-mkdir -p "$DOCKYARD_ROOT"
-echo '{"bridge": "dyacc0", "nft-table": "dyacc", "cgroup-parent": "/dyacc"}' > "$DOCKYARD_ROOT/daemon.json"
-cleanup() {
-  "$DY" rm -f hello-nginx >/dev/null 2>&1 || true
-  "$DY" network prune -f >/dev/null 2>&1 || true   # the default bridge outlives its containers
-  rm -rf "$work"
-}
-trap cleanup EXIT
-port=${PORT:-8080}
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+source "$(dirname "$0")/walkthrough.sh"
+walkthrough acceptance hello-nginx
 
 step "$DY" image bootstrap debian:bookworm
 step "$DY" build -t hello-nginx examples/nginx

@@ -2,20 +2,8 @@
 # The main job end to end, as a user would run it, in a throw-away root: a base image, a
 # Dockerfile build, a container serving a host directory on a published port, save/load,
 # and the layer graph. `make acceptance` runs the Debian + nginx walk-through.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-DY="$PWD/.venv/bin/dockyard"
-work=$(mktemp -d /tmp/dockyard-demo.XXXXXX)
-export DOCKYARD_ROOT=$work/root DOCKYARD_RUN_DIR=$work/run
-mkdir -p "$DOCKYARD_ROOT"
-echo '{"bridge": "dydemo0", "nft-table": "dydemo", "cgroup-parent": "/dydemo"}' > "$DOCKYARD_ROOT/daemon.json"
-cleanup() {
-  "$DY" rm -f web >/dev/null 2>&1 || true
-  "$DY" network prune -f >/dev/null 2>&1 || true   # the default bridge outlives its containers
-  rm -rf "$work"
-}
-trap cleanup EXIT
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+source "$(dirname "$0")/walkthrough.sh"
+walkthrough demo web
 
 step "$DY" image bootstrap busybox
 step "$DY" images

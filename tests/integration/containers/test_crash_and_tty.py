@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
 import select
 import signal
+import struct
 import subprocess
+import termios
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -71,20 +75,40 @@ def _read_until(fd: int, needle: bytes, timeout: float = 10.0) -> bytes:
     return buf
 
 
-def test_run_it_gives_a_real_pty(dy, busybox):
+@contextmanager
+def terminal(dy, *args: str):
+    """The dockyard CLI on a fresh pty (as a user's terminal); killed if the test fails midway."""
     pid, fd = pty.fork()
     if pid == 0:
         os.environ.update(dy.env)
-        os.execv(DOCKYARD, [DOCKYARD, "run", "-it", "--rm", "--name", "term", "busybox", "sh"])
+        os.execv(DOCKYARD, [DOCKYARD, *args])
     try:
-        import fcntl
-        import struct
-        import termios
+        yield pid, fd
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
+
+
+def type_at_prompt(fd: int, line: bytes) -> None:
+    """Wait for ash's prompt (answering its cursor query), then type a line."""
+    _read_until(fd, b"\x1b[6n")
+    time.sleep(0.3)  # ash reads the answer in one 16-byte gulp: type only after it took it
+    os.write(fd, line)
+
+
+def exit_code(pid: int) -> int:
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_run_it_gives_a_real_pty(dy, busybox):
+    with terminal(dy, "run", "-it", "--rm", "--name", "term", "busybox", "sh") as (pid, fd):
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
         os.kill(pid, signal.SIGWINCH)
-        _read_until(fd, b"\x1b[6n")  # the prompt, with its cursor query answered
-        time.sleep(0.3)  # ash reads the answer in one 16-byte gulp: type only after it took it
-        os.write(fd, b"tty; stty size; echo done-$((6*7))\r")
+        type_at_prompt(fd, b"tty; stty size; echo done-$((6*7))\r")
         out = _read_until(fd, b"done-42")
         assert b"/dev/pts/0" in out, out
         assert b"33 101" in out, out
@@ -93,42 +117,16 @@ def test_run_it_gives_a_real_pty(dy, busybox):
         os.write(fd, b"\x03")  # ctrl-c interrupts the foreground sleep inside
         os.write(fd, b"echo after-$((1+1))\r")
         assert b"after-2" in _read_until(fd, b"after-2")
-        _read_until(fd, b"\x1b[6n")
-        time.sleep(0.3)
-        os.write(fd, b"exit 4\r")
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 4
-    finally:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(fd)
+        type_at_prompt(fd, b"exit 4\r")
+        assert exit_code(pid) == 4
     assert dy("ps", "-aq").out == ""
 
 
 def test_exec_it_gives_a_pty(dy, busybox):
     dy("run", "-d", "--name", "host1", "busybox", "sleep", "60")
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.environ.update(dy.env)
-        os.execv(DOCKYARD, [DOCKYARD, "exec", "-it", "host1", "sh"])
-    try:
-        _read_until(fd, b"\x1b[6n")  # the prompt, with its cursor query answered
-        time.sleep(0.3)  # ash reads the answer in one 16-byte gulp: type only after it took it
-        os.write(fd, b"tty; echo x-$((2*3))\r")
+    with terminal(dy, "exec", "-it", "host1", "sh") as (pid, fd):
+        type_at_prompt(fd, b"tty; echo x-$((2*3))\r")
         out = _read_until(fd, b"x-6")
         assert b"/dev/pts/" in out, out
-        _read_until(fd, b"\x1b[6n")
-        time.sleep(0.3)
-        os.write(fd, b"exit 3\r")
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 3
-    finally:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(fd)
+        type_at_prompt(fd, b"exit 3\r")
+        assert exit_code(pid) == 3
