@@ -4,6 +4,7 @@
 # volume, and fetch a page through the port. Leaves nothing behind.
 source "$(dirname "$0")/walkthrough.sh"
 walkthrough acceptance hello-nginx
+port=${PORT:-8080}
 
 step "$DY" image bootstrap debian:bookworm
 step "$DY" build -t hello-nginx examples/nginx
