@@ -117,7 +117,8 @@ class Engine:
     def networks(self):
         from dockyard.network.config import NetworkConfig
         from dockyard.network.service import NetworkService
-        return NetworkService(self.db, self.root, self.run_dir, NetworkConfig.from_file(self.root / "daemon.json"))
+        return NetworkService(self.db, self.root, self.run_dir,
+                              NetworkConfig.from_mapping(self.config, self.root / "daemon.json"))
 
     @cached_property
     def containers(self):

@@ -29,6 +29,11 @@ class NetworkConfig:
             raise InvalidArgument(f"cannot read {path}: {e}") from None
         if not isinstance(data, dict):
             raise InvalidArgument(f"cannot read {path}: expected a JSON object")
+        return cls.from_mapping(data, path)
+
+    @classmethod
+    def from_mapping(cls, data: dict, path: str | Path) -> NetworkConfig:
+        """From daemon.json already read (the engine parses it once for all its services)."""
         defaults = cls()
         config = cls(bridge_name=data.get("bridge") or defaults.bridge_name,
                      default_subnet=data.get("default-subnet") or None,
