@@ -349,6 +349,7 @@ class Builder:
 
         def work(ws: Workspace, step: Step) -> None:
             running.execute(cmd, instr, config, ws.rootfs, ws.upper, container_id=ws.key, runtime_root=runtime_root,
+                            cgroup_parent=self.engine.containers.cgroup_parent,
                             overlay=self.engine.snapshots.name == "overlay",
                             on_output=lambda data: self.progress.output(step, data))
 

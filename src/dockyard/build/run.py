@@ -92,6 +92,7 @@ def command(instr: Instruction, config: dict, args_env: dict[str, str], network:
 
 
 def execute(cmd: RunCommand, instr: Instruction, config: dict, rootfs: str, upper: Path, *, container_id: str,
+            cgroup_parent: str,
             runtime_root: str, overlay: bool, on_output) -> None:
     """Run the command in `rootfs` (an active snapshot whose own dir is `upper`); raises
     StepFailed naming the line on a non-zero exit."""
@@ -111,7 +112,7 @@ def execute(cmd: RunCommand, instr: Instruction, config: dict, rootfs: str, uppe
             os.chmod(path, 0o755)
             mounts.append(Mount(cmd.argv[0], path, "bind", True))
         opts = RunOptions(
-            container_id=container_id, entrypoint=[""], cmd=cmd.argv,
+            container_id=container_id, cgroup_parent=cgroup_parent, entrypoint=[""], cmd=cmd.argv,
             env=[f"{k}={v}" for k, v in cmd.env.items()],
             network_mode="none" if cmd.network == "none" else "host",
             hostname="buildkitsandbox", mounts=mounts,
@@ -133,6 +134,8 @@ def execute(cmd: RunCommand, instr: Instruction, config: dict, rootfs: str, uppe
             raise StepFailed(f"Dockerfile:{instr.line}: RUN exit code {code}: {shown}", tail)
     finally:
         shutil.rmtree(bundle, ignore_errors=True)
+        from dockyard.runtime.cgroups import remove_empty_parent
+        remove_empty_parent(cgroup_parent)
 
 
 def _run(runtime, container_id: str, bundle: str, on_output) -> tuple[int, list[str]]:

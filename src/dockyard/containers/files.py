@@ -9,7 +9,6 @@ copy at the host.
 from __future__ import annotations
 
 import io
-import json
 import threading
 import os
 import stat

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from dockyard.containers import names
 from dockyard.containers.mounts import plan, resolve
-from dockyard.containers.record import Container, ContainerStore, new_state, rfc3339
+from dockyard.containers.record import Container, ContainerStore, rfc3339
 from dockyard.containers.request import check_host_config, init_binary, log_limits, merge_config
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.runtime import cgroups
 
 STOP_TIMEOUT = 10
 
@@ -387,7 +388,7 @@ class ContainerService:
             self.remove(c.id, force=True, volumes=True)
         # the shim deleted the container's cgroup just before running this hook; an `rm` that
         # came earlier found the parent still holding it, so try the parent again now
-        _remove_empty_cgroup_parent(self._cgroup_parent(c))
+        cgroups.remove_empty_parent(self._cgroup_parent(c))
 
     # -- stop, kill, restart, remove -------------------------------------------------------
     def _signal(self, c: Container, sig: str) -> None:
@@ -480,7 +481,7 @@ class ContainerService:
         shutil.rmtree(self.dir(c.id), ignore_errors=True)
         shutil.rmtree(self.run_dir(c.id), ignore_errors=True)
         shutil.rmtree(self.shim_dir(c.id), ignore_errors=True)
-        _remove_empty_cgroup_parent(self._cgroup_parent(c))
+        cgroups.remove_empty_parent(self._cgroup_parent(c))
         self.engine.events.emit("container", "destroy", c.id, name=c.name, image=c.image_ref)
 
     def wait(self, ref: str, condition: str = "not-running", timeout: float | None = None) -> int:
@@ -577,7 +578,6 @@ class ContainerService:
                          follow=follow, running=lambda: self.get(c.id).running)
 
     def pids(self, c: Container) -> list[int]:
-        from dockyard.runtime import cgroups
         try:
             return cgroups.open_cgroup(f"{self._cgroup_parent(c).rstrip('/')}/{c.id}").procs()
         except (OSError, DockyardError):
@@ -650,7 +650,6 @@ class ContainerService:
 
     def update(self, ref: str, body: dict) -> list[str]:
         """`docker update`: resources of a running container and its restart policy."""
-        from dockyard.runtime import cgroups
         c = self.get(ref)
         allowed = {"Memory", "MemorySwap", "MemoryReservation", "NanoCpus", "CpuShares", "CpuQuota", "CpuPeriod",
                    "CpusetCpus", "CpusetMems", "PidsLimit", "RestartPolicy"}
@@ -730,18 +729,6 @@ class ContainerService:
 
 def init_key(cid: str) -> str:
     return f"init-{cid}"
-
-
-def _remove_empty_cgroup_parent(parent: str) -> None:
-    """The parent cgroup goes with its last container, so nothing of ours stays in the hierarchy."""
-    parent = parent.strip("/")
-    if not parent:
-        return
-    for hierarchy in Path("/sys/fs/cgroup").iterdir():
-        try:
-            (hierarchy / parent).rmdir()
-        except OSError:
-            pass  # not there, or still holds other containers
 
 
 def _device(spec: dict):

@@ -362,3 +362,15 @@ class CgroupV2:
 
     def delete(self) -> None:
         _rmdir_retrying(self.directory)
+
+
+def remove_empty_parent(parent: str) -> None:
+    """A parent cgroup goes with its last container, so nothing of ours stays in the hierarchy."""
+    parent = parent.strip("/")
+    if not parent:
+        return
+    for hierarchy in Path(CGROUP_ROOT).iterdir():
+        try:
+            (hierarchy / parent).rmdir()
+        except OSError:
+            pass  # not there, or still holds other containers

@@ -8,7 +8,6 @@ import pty
 import re
 import select
 import socket
-import subprocess
 import time
 import urllib.request
 

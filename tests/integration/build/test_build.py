@@ -144,3 +144,29 @@ def test_contexts_from_stdin_tar_and_git(dy, busybox, ctx, tmp_path):
     dy("build", "-q", "-t", "gitctx", f"{repo}#main:sub")
     assert image_file(dy, "gitctx", "/g").read_text() == "from git"
     assert res.code == 0
+
+
+def test_add_from_a_url_checks_its_checksum(dy, busybox, ctx, tmp_path):
+    import hashlib
+    import http.server
+    import threading
+    from functools import partial
+
+    served = tmp_path / "www"
+    served.mkdir()
+    (served / "data.txt").write_text("fetched over http\n")
+    digest = "sha256:" + hashlib.sha256(b"fetched over http\n").hexdigest()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/data.txt"
+    try:
+        write(ctx, {"Dockerfile": f"FROM busybox\nADD --checksum={digest} {url} /fetched/\n"})
+        build(dy, ctx, "-t", "added:1")
+        assert image_file(dy, "added:1", "/fetched/data.txt").read_text() == "fetched over http\n"
+        write(ctx, {"Dockerfile": f"FROM busybox\nADD --checksum=sha256:{'0' * 64} {url} /x\n"})
+        r = build(dy, ctx, "-t", "added:2", check=False)
+        assert r.code != 0
+        assert "Dockerfile:2" in r.err
+    finally:
+        server.shutdown()

@@ -140,7 +140,6 @@ def test_prune_and_df(dy, busybox):
 
 def test_image_tree_shows_shared_base(dy, busybox, tmp_path):
     # a second image on top of busybox: save busybox, add a layer by hand, load it back
-    from tests.helpers.archives import config_for, sha
     eng = dy.engine()
     img = eng.images.get("busybox")
     base_diff = eng.images.config(img)["rootfs"]["diff_ids"][0]
