@@ -16,7 +16,9 @@ import signal as _signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from dockyard.containers import names
 from dockyard.containers.mounts import plan, resolve
@@ -63,6 +65,21 @@ class ContainerService:
 
     def _cgroup_parent(self, c: Container) -> str:
         return c.host_config.get("CgroupParent") or self.cgroup_parent
+
+    @contextmanager
+    def _lifecycle(self, cid: str) -> Iterator[None]:
+        """Serialises a start with the release of the run before it (an exit hook may still be
+        unmounting the rootfs when `docker start` follows `docker stop`), across processes
+        and threads. Never taken twice by one caller."""
+        import fcntl
+        d = self.dir(cid)
+        d.mkdir(parents=True, exist_ok=True)
+        fd = os.open(d / "lifecycle.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def _volume_users(self, name: str) -> list[str]:
         return [c.id for c in self.store.all() if any(m.get("Name") == name for m in c.mounts)]
@@ -161,13 +178,17 @@ class ContainerService:
     def start(self, ref: str, *, attach: bool = False):
         """Start a created or exited container. With `attach`, the container is held until
         our attach socket is connected (so no output is missed) and the socket is returned."""
+        with self._lifecycle(self.get(ref).id):
+            c = self.store.get(ref)  # as it is now that no exit hook is releasing it
+            if c.status in ("running", "restarting"):
+                return None
+            if c.status == "paused":
+                raise Conflict("cannot start a paused container, try unpause instead")
+            return self._start(c, attach)
+
+    def _start(self, c: Container, attach: bool):
         from dockyard.runtime.shim import protocol
 
-        c = self.get(ref)
-        if c.status in ("running", "restarting"):
-            return None
-        if c.status == "paused":
-            raise Conflict("cannot start a paused container, try unpause instead")
         rd = self.run_dir(c.id)
         self._reset_run_dirs(c.id)
         rootfs = rd / "rootfs"
@@ -334,6 +355,10 @@ class ContainerService:
         """The container is done for good: record how it ended and release what it held.
         Safe to run twice (the shim's exit hook and a concurrent CLI may both get here);
         with `run_id`, only if the container has not been started again since."""
+        with self._lifecycle(c.id):
+            return self._finalize(c, exit_info, run_id)
+
+    def _finalize(self, c: Container, exit_info: dict, run_id: str | None) -> Container:
         with self.engine.db.write() as conn:
             row = conn.execute("SELECT state, run_id FROM containers WHERE id=?", (c.id,)).fetchone()
             if row is None or (run_id is not None and row[1] != run_id):
