@@ -94,9 +94,7 @@ def _run_attached(eng, c, *, rm: bool, sig_proxy: bool) -> int:
     from dockyard.cli.attach import Detached, pump
     from dockyard.errors import DockyardError
 
-    rd = eng.containers.run_dir(c.id)
-    rd.mkdir(parents=True, exist_ok=True)
-    (rd / "foreground").write_text(str(os.getpid()))
+    foreground = eng.containers.hold_foreground(c.id)  # noqa: F841 (held until this process ends)
     tty, stdin = c.config["Tty"], c.config["OpenStdin"]
     try:
         sock = eng.containers.start(c.id, attach=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import socket
 import tempfile
 import threading
@@ -53,7 +52,7 @@ class Execs:
         cmd = body.get("Cmd")
         if not cmd:
             raise InvalidArgument("No exec command specified")
-        eid = secrets.token_hex(32)
+        eid = os.urandom(32).hex()
         with self.db.write() as conn:
             conn.execute("INSERT INTO execs(id, container_id, config) VALUES (?,?,?)", (eid, c.id, json.dumps(body)))
         return eid

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import signal as _signal
 import subprocess
@@ -18,7 +17,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 from dockyard.containers import names
 from dockyard.containers.mounts import plan, resolve
@@ -28,6 +27,7 @@ from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups
 
 STOP_TIMEOUT = 10
+FOREGROUND_LOCK = "foreground"  # in the run dir: see hold_foreground
 
 
 class ContainerService:
@@ -114,7 +114,7 @@ class ContainerService:
             raise InvalidArgument("no command specified")
         self._check_network(host_config, body.get("NetworkingConfig") or {})
         name = names.validate(name) if name else names.generate(self.store.names())
-        cid = secrets.token_hex(32)
+        cid = os.urandom(32).hex()
         planned = plan(host_config, config, self.engine.volumes)
         c = Container(cid, name, time.time(), body["Image"], img.id, config, host_config,
                       network_settings={"Networks": {}, "Ports": {}, "NetworkingConfig": body.get("NetworkingConfig") or {}})
@@ -175,6 +175,17 @@ class ContainerService:
         return bool(row and row[0])
 
     # -- start -----------------------------------------------------------------------------
+    def hold_foreground(self, ref: str) -> IO:
+        """Mark the caller as the foreground client of the container's next run: while the
+        returned file stays open, the shim runs no exit hook and the caller records the exit
+        (and --rm) itself. The lock goes with the caller's process, however it ends."""
+        import fcntl
+        rd = self.run_dir(self.get(ref).id)
+        rd.mkdir(parents=True, exist_ok=True)
+        f = open(rd / FOREGROUND_LOCK, "a")
+        fcntl.flock(f, fcntl.LOCK_SH)
+        return f
+
     def start(self, ref: str, *, attach: bool = False):
         """Start a created or exited container. With `attach`, the container is held until
         our attach socket is connected (so no output is missed) and the socket is returned."""
@@ -201,13 +212,16 @@ class ContainerService:
             from dockyard.runtime.spec import generate_spec
             spec = generate_spec(opts, c.config, str(rootfs))
             (rd / "config.json").write_text(json.dumps(spec, indent=1))
-            c.run_id = secrets.token_hex(8)
+            c.run_id = os.urandom(8).hex()
             self.store.save(c, "run_id")
-            argv = self._shim_args(c, spec, attach, c.run_id).argv()
-            if attach:
-                pid, sock = protocol.start_shim_attached(argv, str(self.shim_dir(c.id)))
+            args = self._shim_args(c, spec, attach, c.run_id)
+            from dockyard.runtime.shim import adopt
+            if args.keep_after_exit and adopt.usable():  # dockyard's own runtime, from a plain CLI
+                pid, sock = adopt.start_adopted(args, self._runtime(c))
+            elif attach:
+                pid, sock = protocol.start_shim_attached(args.argv(), str(self.shim_dir(c.id)))
             else:
-                pid, sock = protocol.start_shim(argv), None
+                pid, sock = protocol.start_shim(args.argv()), None
         except BaseException as e:
             self._release(c)
             c.state.update(Status="exited" if c.state["StartedAt"] != "0001-01-01T00:00:00Z" else "created",
@@ -311,7 +325,9 @@ class ContainerService:
             container_id=c.id, bundle=str(self.run_dir(c.id)), state_dir=str(self.shim_dir(c.id)),
             runtime=binary, runtime_root=str(self.runtime_root(runtime)), log_path=str(self.log_path(c.id)),
             log_max_size=size, log_max_files=files, tty=c.config["Tty"], stdin=c.config["OpenStdin"],
-            wait_attach=attach, restart=restart, oom_file=protocol.oom_file(cg_path) if cg_path else "",
+            wait_attach=attach, keep_after_exit=_builtin(runtime), restart=restart,
+            foreground_lock=str(self.run_dir(c.id) / FOREGROUND_LOCK),
+            oom_file=protocol.oom_file(cg_path) if cg_path else "",
             on_exit=[_dockyard_binary(), "--root", str(self.engine.root), "--run-dir", str(self.engine.run_dir),
                      "container", "cleanup", c.id, run_id])
 
@@ -389,6 +405,11 @@ class ContainerService:
 
     def _release(self, c: Container) -> None:
         """Network, rootfs mount and runtime files of a container that no longer runs."""
+        if _builtin(c.host_config.get("Runtime") or "dockyard"):
+            try:  # its shim left this to us (--keep-after-exit): in-process, no runtime command
+                self._runtime(c).delete(c.id, force=True)
+            except DockyardError:
+                pass  # never created, or already deleted
         try:
             if self.engine.networks.attachment(c.id) is not None:
                 self.engine.networks.detach(c.id)
@@ -554,7 +575,7 @@ class ContainerService:
     def _runtime(self, c: Container):
         from dockyard.runtime.oci import get_runtime
         runtime = c.host_config.get("Runtime") or "dockyard"
-        return get_runtime(runtime, str(self.runtime_root(runtime)))
+        return get_runtime("dockyard" if _builtin(runtime) else runtime, str(self.runtime_root(runtime)))
 
     def rename(self, ref: str, new_name: str) -> None:
         c = self.get(ref)
@@ -762,8 +783,13 @@ def _device(spec: dict):
                          spec.get("CgroupPermissions") or "rwm")
 
 
+def _builtin(runtime: str) -> bool:
+    """dockyard's own runtime, which the engine can also drive in-process."""
+    return runtime in ("dockyard", "runtime")
+
+
 def _runtime_binary(name: str) -> str:
-    if name in ("dockyard", "runtime"):
+    if _builtin(name):
         path = os.path.join(os.path.dirname(sys.executable), "dockyard-runtime")
         if os.access(path, os.X_OK):
             return path
@@ -780,12 +806,17 @@ def _dockyard_binary() -> str:
 
 
 def _foreground_owner_alive(rd: Path) -> bool:
-    """A `run --rm` in the foreground removes the container itself after reading its exit code."""
-    from dockyard.store.scratch import pid_alive
+    """A `run` in the foreground (see hold_foreground) records the exit and honours --rm itself."""
+    import fcntl
     try:
-        return pid_alive(int((rd / "foreground").read_text()))
-    except (OSError, ValueError):
-        return False
+        with open(rd / FOREGROUND_LOCK) as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+    except FileNotFoundError:
+        pass
+    return False
 
 
 def _exit_code_for(e: BaseException) -> int:

@@ -59,6 +59,8 @@ class KernelNetlink:
         netns.remove(path)
 
     def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str) -> None:
+        if _exists(name) and _ipv4_of(name) == (address, prefixlen, True):
+            return  # as the last container left it: no `ip` run on most starts
         cmds = [] if _exists(name) else [f"link add {name} type bridge", f"link set dev {name} alias {tag}"]
         cmds += [f"addr replace {address}/{prefixlen} dev {name}", f"link set dev {name} up"]
         _ip(cmds, f"cannot set up bridge {name}")
@@ -116,6 +118,25 @@ def _ip(commands: list[str], what: str, *, netns_path: str | None = None) -> Non
     if r.returncode:
         detail = (r.stderr.strip().splitlines() or ["ip failed"])[-1]
         raise DockyardError(f"{what}: {detail}")
+
+
+def _ipv4_of(name: str) -> tuple[str, int, bool] | None:
+    """(primary IPv4 address, prefix length, up) of a link, by ioctl; None without an address."""
+    import fcntl
+    import ipaddress
+    import socket
+    import struct
+
+    siocgifflags, siocgifaddr, siocgifnetmask, iff_up = 0x8913, 0x8915, 0x891B, 0x1
+    req = struct.pack("16s16x", name.encode())
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            addr = socket.inet_ntoa(fcntl.ioctl(s, siocgifaddr, req)[20:24])
+            mask = socket.inet_ntoa(fcntl.ioctl(s, siocgifnetmask, req)[20:24])
+            flags = struct.unpack("16sH14x", fcntl.ioctl(s, siocgifflags, req))[1]
+        except OSError:
+            return None
+    return addr, ipaddress.IPv4Network(f"0.0.0.0/{mask}").prefixlen, bool(flags & iff_up)
 
 
 def _loopback_up() -> None:

@@ -11,9 +11,9 @@ CLIs never apply rulesets computed from different snapshots of the DB out of ord
 from __future__ import annotations
 
 import fcntl
-import hashlib
+import json
+import os
 import re
-import secrets
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -27,7 +27,7 @@ from dockyard.errors import Conflict, InvalidArgument, NotFound
 from dockyard.network import files, firewall, ipam
 from dockyard.network.bridge import KernelNetlink, Netlink
 from dockyard.network.config import NetworkConfig
-from dockyard.network.dns import DnsServers
+from dockyard.network.dns_servers import DnsServers
 from dockyard.network.firewall import Firewall, NftFirewall
 from dockyard.network.ports import PortBinding, PortSpec, ephemeral_port, host_port_free
 from dockyard.network.state import Endpoint, Network, NetworkState, Sandbox
@@ -80,7 +80,7 @@ class NetworkService:
             raise InvalidArgument("a gateway needs a subnet: pass --subnet too")
         self._ensure_builtin()
         options = dict(options or {})
-        network_id = secrets.token_hex(32)
+        network_id = os.urandom(32).hex()
         bridge = options.get(BRIDGE_NAME_OPTION) or f"br-{network_id[:12]}"
         if not (0 < len(bridge) <= 15) or "/" in bridge or " " in bridge:
             raise InvalidArgument(f'invalid bridge name "{bridge}": use 1 to 15 characters without / or spaces')
@@ -140,6 +140,7 @@ class NetworkService:
                 removed.append(n.name)
         with self._locked():
             self._retire_idle_networks(keep_default=False)
+            self._sync_firewall()
         return removed
 
     # ---- containers ---------------------------------------------------------------------------
@@ -243,7 +244,7 @@ class NetworkService:
                 if str(path) not in pinned:
                     self.netlink.remove_netns(path)
             self._retire_idle_networks()
-            self._sync_firewall()
+            self._sync_firewall(force=True)
 
     # ---- internals ----------------------------------------------------------------------------
 
@@ -270,12 +271,12 @@ class NetworkService:
                         net = ipam.free_subnet(taken)
                     options = {"com.docker.network.bridge.default_bridge": "true",
                                BRIDGE_NAME_OPTION: self.config.bridge_name}
-                    self.state.insert_network(c, Network(secrets.token_hex(32), "bridge", "bridge", True,
+                    self.state.insert_network(c, Network(os.urandom(32).hex(), "bridge", "bridge", True,
                                                          self.config.bridge_name, str(net), str(net.network_address + 1),
                                                          False, options, {}, time.time()))
                 for name, driver in (("host", "host"), ("none", "null")):
                     if name not in have:
-                        self.state.insert_network(c, Network(secrets.token_hex(32), name, driver, True, "", "", "",
+                        self.state.insert_network(c, Network(os.urandom(32).hex(), name, driver, True, "", "", "",
                                                              False, {}, {}, time.time()))
         self._builtin_ready = True
 
@@ -334,9 +335,9 @@ class NetworkService:
         addr = ipam.check_address(ip, subnet, gateway, used) if ip else ipam.next_address(subnet, gateway, used, net.name)
         if mac is not None and not MAC_RE.match(mac.lower()):
             raise InvalidArgument(f"invalid MAC address {mac}")
-        host_ifname = "dy" + hashlib.sha256(f"{sandbox.container_id}/{net.id}".encode()).hexdigest()[:11]
-        ep = Endpoint(sandbox.container_id, net.id, secrets.token_hex(32), sandbox.name, aliases, f"eth{seq}",
-                      host_ifname, str(addr), (mac or ipam.mac_for(addr)).lower(), ip or "", seq)
+        endpoint_id = os.urandom(32).hex()
+        ep = Endpoint(sandbox.container_id, net.id, endpoint_id, sandbox.name, aliases, f"eth{seq}",
+                      "dy" + endpoint_id[:11], str(addr), (mac or ipam.mac_for(addr)).lower(), ip or "", seq)
         self.state.insert_endpoint(c, ep)
         return ep
 
@@ -370,13 +371,17 @@ class NetworkService:
         whole = endpoints is None
         if whole:
             endpoints = self.state.endpoints(container_id=container_id)
-        for e in endpoints:
-            self.netlink.delete_link(e.host_ifname)
-        if whole:
-            sandbox = self.state.sandbox(container_id)
-            own = self.run_dir / "netns" / container_id
-            if (sandbox and sandbox.owns_netns) or own.exists():
-                self.netlink.remove_netns(Path(sandbox.netns_path) if sandbox and sandbox.owns_netns else own)
+        sandbox = self.state.sandbox(container_id) if whole else None
+        own = self.run_dir / "netns" / container_id
+        netns_path = Path(sandbox.netns_path) if sandbox and sandbox.owns_netns else own if whole and own.exists() else None
+        # A namespace nobody else joined takes its veths with it when it goes: the kernel frees
+        # them in the background (gone within ~50 ms), where `ip link del` waits ~20 ms for it.
+        if netns_path is None or any(s.netns_path == str(netns_path) and s.container_id != container_id
+                                     for s in self.state.sandboxes()):
+            for e in endpoints:
+                self.netlink.delete_link(e.host_ifname)
+        if netns_path is not None:
+            self.netlink.remove_netns(netns_path)
         with self.db.write() as c:
             if whole:
                 self.state.delete_sandbox(c, container_id)
@@ -409,17 +414,32 @@ class NetworkService:
         for network_id in self.dns.running() - in_use:
             self.dns.stop(network_id)
 
-    def _sync_firewall(self) -> None:
-        nets, rules = self.state.firewall_state()
+    def _sync_firewall(self, *, force: bool = False) -> None:
+        """Make our nft table and Docker-chain accept rules match the networks whose bridge
+        exists and the published ports. Skipped when that is what the last sync applied (kept
+        in the run dir): most starts and removals, on the default bridge and without published
+        ports, then cost no nft process at all. `reconcile` forces it, so rules lost to someone
+        flushing the ruleset come back there."""
+        prefix = self.tag + "net:"
+        active = {alias[len(prefix):] for alias in self.netlink.tagged_links(prefix).values()}
+        nets, rules = self.state.firewall_state(active)
         table = self.config.nft_table
+        commands = firewall.ruleset(table, nets, rules) if nets else firewall.teardown(table)
+        bridges = sorted(n.bridge for n in nets)
+        wanted = json.dumps([commands, bridges], sort_keys=True)
+        applied = self.run_dir / f"firewall-{table}.json"
+        if not force and _read_text(applied) == wanted:
+            return
+        applied.unlink(missing_ok=True)  # a failure below must not leave a record claiming success
         if nets:
             self.fw.set_sysctl("net/ipv4/ip_forward", "1")
-            self.fw.apply(firewall.ruleset(table, nets, rules))
-        else:
-            self.fw.apply(firewall.teardown(table))
+        self.fw.apply(commands)
         self.fw.apply(firewall.forward_accept_changes(
             table, self.fw.list_chain("ip", "filter", "FORWARD"), self.fw.list_chain("ip", "filter", "DOCKER-USER"),
-            [n.bridge for n in nets]))
+            bridges))
+        tmp = applied.with_suffix(".tmp")
+        tmp.write_text(wanted)
+        tmp.replace(applied)
 
     def _write_files(self, sandbox: Sandbox) -> None:
         """hosts, hostname, resolv.conf: user networks resolve through their gateway's DNS server,

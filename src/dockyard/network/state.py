@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
+from typing import Iterable
 
 from dockyard.network.firewall import ActiveNetwork, PortRule
 from dockyard.network.ports import PortBinding
@@ -210,10 +211,12 @@ class NetworkState:
         for table in ("ports", "endpoints", "sandboxes"):
             c.execute(f"DELETE FROM {table} WHERE container_id=?", (container_id,))
 
-    def firewall_state(self) -> tuple[list[ActiveNetwork], list[PortRule]]:
-        """What the ruleset must express: networks with a container on them, and every published port."""
-        nets = self.db.query("SELECT DISTINCT n.bridge, n.subnet, n.internal FROM networks n "
-                             "JOIN endpoints e ON e.network_id = n.id")
+    def firewall_state(self, network_ids: Iterable[str]) -> tuple[list[ActiveNetwork], list[PortRule]]:
+        """What the ruleset must express: the networks given (those with a bridge in the kernel)
+        and every published port."""
+        ids = sorted(network_ids)
+        nets = self.db.query(f"SELECT bridge, subnet, internal FROM networks WHERE id IN ({','.join('?' * len(ids))})",
+                             ids) if ids else []
         ports = self.db.query("SELECT p.*, e.ip FROM ports p JOIN endpoints e "
                               "ON e.container_id = p.container_id AND e.network_id = p.network_id")
         return ([ActiveNetwork(r["bridge"], r["subnet"], bool(r["internal"])) for r in nets],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -26,6 +27,7 @@ from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups, linux
 
 DEFAULT_ROOT = "/run/dockyard-runtime"
+SECCOMP_CACHE = ".seccomp"  # in the root: compiled seccomp programs (ids never start with a dot)
 Stdio = int | IO[Any] | None
 
 
@@ -51,7 +53,7 @@ class BuiltinRuntime:
     # -- state ------------------------------------------------------------------------
 
     def _dir(self, container_id: str) -> str:
-        if not container_id or "/" in container_id or container_id in (".", ".."):
+        if not container_id or "/" in container_id or container_id.startswith("."):
             raise InvalidArgument(f"invalid container id {container_id!r}")
         return os.path.join(self.root, container_id)
 
@@ -105,9 +107,10 @@ class BuiltinRuntime:
     # -- lifecycle ----------------------------------------------------------------------
 
     def create(self, container_id: str, bundle: str, *, pid_file: str | None = None,
-               console_socket: str | None = None, stdin: Stdio = None,
+               console_socket: str | socket.socket | None = None, stdin: Stdio = None,
                stdout: Stdio = None, stderr: Stdio = None) -> int:
-        """Set the container up and leave its init blocked before exec; returns its pid."""
+        """Set the container up and leave its init blocked before exec; returns its pid.
+        The pty master goes to `console_socket`: a path to connect to, or a connected socket."""
         record, _ = self._create(container_id, bundle, pid_file, console_socket, False,
                                  (stdin, stdout, stderr))
         return record["pid"]
@@ -130,7 +133,7 @@ class BuiltinRuntime:
                 self.delete(container_id, force=True)
 
     def _create(self, container_id: str, bundle: str, pid_file: str | None,
-                console_socket: str | None, wait: bool,
+                console_socket: str | socket.socket | None, wait: bool,
                 stdio: tuple) -> tuple[dict, subprocess.Popen]:
         directory = self._dir(container_id)
         bundle = os.path.abspath(bundle)
@@ -188,14 +191,18 @@ class BuiltinRuntime:
             shutil.rmtree(directory, ignore_errors=True)
             raise
 
-    def _spawn(self, boot: dict, cg: Any, console_socket: str | None, stdio: tuple,
+    def _spawn(self, boot: dict, cg: Any, console_socket: str | socket.socket | None, stdio: tuple,
                linux_spec: dict) -> tuple[subprocess.Popen, int]:
         """Start dockyard.runtime.init and drive it until it reports ready; returns the
         stage-1 process and the container's pid."""
+        boot["seccomp_cache"] = os.path.join(self.root, SECCOMP_CACHE)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         console = None
         pass_fds = [theirs.fileno()]
-        if console_socket:
+        if isinstance(console_socket, socket.socket):
+            boot["console_fd"] = console_socket.fileno()  # connected already (the shim's adopt)
+            pass_fds.append(console_socket.fileno())
+        elif console_socket:
             console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 console.connect(console_socket)
@@ -215,6 +222,10 @@ class BuiltinRuntime:
         pid = 0
         try:
             ours.send(json.dumps(boot).encode())
+            # The first move into a new cgroup waits for an RCU grace period (~12 ms here): do it
+            # for stage 1 now, while it imports and sets up, rather than for stage 2 later.
+            # Stage 2 then usually inherits the group; the add below makes sure either way.
+            cg.add(waiter.pid)
             while True:
                 data = ours.recv(1 << 16)
                 if not data:
@@ -258,7 +269,8 @@ class BuiltinRuntime:
                     pass
                 if not self._alive(record) or time.monotonic() > deadline:
                     raise DockyardError(f"container {container_id} init did not start")
-                time.sleep(0.002)
+                # woken by the init's write (a fifo that never had a writer polls as not ready)
+                select.select([fd], [], [], 0.05)
         finally:
             os.close(fd)
         os.unlink(fifo)

@@ -81,9 +81,9 @@ def _stage1(channel: _Channel) -> None:
     spec = boot["spec"]
     filter_ = None
     if (spec.get("linux") or {}).get("seccomp"):
-        from dockyard.runtime.seccomp import compile_filter
+        from dockyard.runtime.seccomp import cached_program
 
-        filter_ = compile_filter(spec["linux"]["seccomp"])
+        filter_ = cached_program(spec["linux"]["seccomp"], boot["seccomp_cache"])
     _join_namespaces(sys_, boot)
     new = set(boot["unshare"])
     if "user" in new:
@@ -172,7 +172,7 @@ def _switch_identity(sys_: Syscalls, process: dict) -> None:
         os.umask(user["umask"])
 
 
-def _stage2(sys_: Syscalls, channel: _Channel, boot: dict, filter_: object) -> None:
+def _stage2(sys_: Syscalls, channel: _Channel, boot: dict, filter_: bytes | None) -> None:
     spec = boot["spec"]
     process = spec["process"]
     channel.receive()  # "go": the runtime has put us in the container's cgroup
@@ -210,12 +210,12 @@ def _stage2(sys_: Syscalls, channel: _Channel, boot: dict, filter_: object) -> N
         os.close(fifo)
     nnp = process.get("noNewPrivileges")
     if filter_ is not None and not nnp:
-        filter_.load()  # while CAP_SYS_ADMIN is still held
+        sys_.seccomp_filter(filter_)  # while CAP_SYS_ADMIN is still held
     _switch_identity(sys_, process)
     if nnp:
         sys_.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
         if filter_ is not None:
-            filter_.load()
+            sys_.seccomp_filter(filter_)
     try:
         os.execve(executable, process["args"], env)
     except OSError as err:

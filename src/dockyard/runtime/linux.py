@@ -58,6 +58,8 @@ PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 
@@ -77,6 +79,10 @@ class _CapHeader(ctypes.Structure):
 class _CapData(ctypes.Structure):
     _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
                 ("inheritable", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
 class Syscalls:
@@ -124,6 +130,15 @@ class Syscalls:
         result = self._libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
                                   ctypes.c_ulong(arg4), ctypes.c_ulong(arg5))
         self._check(result, "prctl", option, arg2)
+
+    def seccomp_filter(self, program: bytes) -> None:
+        """Install a classic BPF seccomp program (8 bytes an instruction). Without no_new_privs
+        this needs CAP_SYS_ADMIN, as libseccomp's own load does."""
+        buf = ctypes.create_string_buffer(program, len(program))
+        fprog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+        result = self._libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(fprog),
+                                  ctypes.c_ulong(0), ctypes.c_ulong(0))
+        self._check(result, "prctl", "PR_SET_SECCOMP")
 
     def capset(self, effective: int, permitted: int, inheritable: int) -> None:
         """Set this thread's three capability sets, given as 64-bit masks."""

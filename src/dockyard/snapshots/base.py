@@ -8,7 +8,6 @@ and how whiteouts are written when a layer is applied.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -103,7 +102,7 @@ class Snapshotter:
     def publish(self, tmp: Path, key: str, parent: str, kind: str, diff_id: str = "", size: int = 0) -> Snapshot:
         """Make a scratch snapshot visible under `key`: rename first, then record, so a crash
         leaves at most an unrecorded directory that the next check sweeps away."""
-        name = f"{int(time.time() * 1000):x}{secrets.token_hex(4)}"
+        name = f"{int(time.time() * 1000):x}{os.urandom(4).hex()}"
         os.rename(tmp, self.root / name)
         try:
             with self.db.write() as c:

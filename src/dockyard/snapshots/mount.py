@@ -4,9 +4,7 @@ more than everything else the mount does."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
-
 
 from dockyard.errors import DockyardError
 from dockyard.snapshots.base import Mount
@@ -19,7 +17,7 @@ _libc = None
 def _c():
     global _libc
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        _libc = ctypes.CDLL(None, use_errno=True)  # libc is loaded already; find_library runs ldconfig
     return _libc
 
 

@@ -7,13 +7,12 @@ the next check can remove its leftovers without touching what a running process 
 from __future__ import annotations
 
 import os
-import secrets
 
 TMP_PREFIX = "tmp-"
 
 
 def scratch_name() -> str:
-    return f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+    return f"{TMP_PREFIX}{os.getpid()}-{os.urandom(6).hex()}"
 
 
 def pid_alive(pid: int) -> bool:

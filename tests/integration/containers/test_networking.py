@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.network.ipam import host_routes
+from tests.helpers import kernel
 
 pytestmark = pytest.mark.root
 
@@ -83,7 +84,7 @@ def _valid(ip: str) -> bool:
 def residue(dy, subnets: list[str]) -> list[str]:
     """Everything of this test's engine still in the kernel, the run dir or the process table."""
     tag, found = dy.tag, []
-    for line in run("ip", "-o", "link").splitlines():
+    for line in kernel.links(tag).splitlines():
         name = line.split(":")[1].strip().split("@")[0]
         if f"dockyard:{tag}:" in line or name == tag:
             found.append(f"link {name}")
@@ -110,11 +111,13 @@ def residue(dy, subnets: list[str]) -> list[str]:
 
 
 def container_residue(dy, subnets: list[str]) -> list[str]:
-    """Residue of the containers themselves: the default bridge, its address and its own
-    multicast chatter stay after the last container (as docker0 does) until `network prune`."""
+    """Residue of the containers themselves: the default bridge, its address, NAT table, accept
+    rules in Docker's chain and own multicast chatter stay after the last container (as docker0's
+    do) until `network prune`."""
     bridge = dy.tag
     return [r for r in residue(dy, subnets)
-            if r != f"link {bridge}" and f" {bridge} " not in r and "dst=224." not in r]
+            if r not in (f"link {bridge}", f"nft table inet {bridge}") and f" {bridge} " not in r
+            and f'"{bridge}" accept' not in r and "dst=224." not in r]
 
 
 def pick_subnets(count: int) -> list[str]:

@@ -17,6 +17,7 @@ from dockyard.network.config import NetworkConfig
 from dockyard.network.ipam import host_routes
 from dockyard.network.service import NetworkService
 from dockyard.store.metadata import MetadataDB
+from tests.helpers import kernel
 
 
 def free_subnets(count: int) -> list[str]:
@@ -63,8 +64,7 @@ class Lab:
     def residue(self) -> list[str]:
         """Everything of this lab still in the kernel or the run dir."""
         table, found = self.svc.config.nft_table, []
-        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-        found += [line.split(":")[1].strip() for line in links.splitlines() if f"dockyard:{table}:" in line
+        found += [line.split(":")[1].strip() for line in kernel.links(table).splitlines() if f"dockyard:{table}:" in line
                   or self.svc.config.bridge_name + ":" in line]
         addrs = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
         found += [line for line in addrs.splitlines() if any(s.rsplit(".", 1)[0] + "." in line for s in self.subnets)]

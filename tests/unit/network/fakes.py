@@ -10,6 +10,7 @@ class FakeNetlink:
         self.calls: list[tuple] = []
         self.links: dict[str, str] = {}   # ifname -> alias
         self.netns: set[str] = set()
+        self.peers: dict[str, str] = {}   # host ifname -> namespace of its peer
         self.fail_on: str | None = None
 
     def _record(self, *call) -> None:
@@ -25,6 +26,9 @@ class FakeNetlink:
     def remove_netns(self, path: Path) -> None:
         self._record("remove_netns", str(path))
         self.netns.discard(str(path))
+        for ifname in [i for i, ns in self.peers.items() if ns == str(path)]:  # as the kernel frees a veth
+            del self.peers[ifname]
+            self.links.pop(ifname, None)
 
     def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str) -> None:
         self._record("ensure_bridge", name, f"{address}/{prefixlen}")
@@ -33,11 +37,13 @@ class FakeNetlink:
     def add_endpoint(self, **kw) -> None:
         self._record("add_endpoint", kw["host_ifname"], kw["ifname"], kw["address"], kw["gateway"])
         self.links[kw["host_ifname"]] = kw["tag"]
+        self.peers[kw["host_ifname"]] = kw["netns_path"]
 
     def delete_link(self, name: str) -> None:
         if name in self.links:
             self._record("delete_link", name)
             del self.links[name]
+            self.peers.pop(name, None)
 
     def tagged_links(self, prefix: str) -> dict[str, str]:
         return {k: v for k, v in self.links.items() if v.startswith(prefix)}

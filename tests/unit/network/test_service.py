@@ -1,5 +1,8 @@
 """NetworkService logic against recording fakes: no root, no kernel."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
@@ -113,7 +116,7 @@ def test_kernel_failure_rolls_everything_back(svc):
         attach(svc, A, "web", ports=parse_publish("18080:80"))
     assert svc.attachment(A) is None
     assert list(svc.netlink.links) == [svc.config.bridge_name] and svc.netlink.netns == set()  # the bridge stays
-    assert not svc.fw.table_present
+    assert svc.fw.table_present and '"dnat": {' not in json.dumps(svc.fw.last_ruleset)  # its NAT stays, as docker0's
 
 
 def test_detach_removes_everything_and_is_idempotent(svc):
@@ -179,3 +182,34 @@ def test_reconcile_drops_dead_containers_and_orphans(svc):
     assert "dyorphan" not in svc.netlink.links and "foreign0" in svc.netlink.links
     assert str(svc.run_dir / "netns" / C) in [c[1] for c in svc.netlink.calls if c[0] == "remove_netns"]
     assert svc.fw.table_present
+
+
+def test_runs_on_the_default_bridge_without_ports_touch_no_rule_after_the_first(svc):
+    attach(svc, A, "first")
+    svc.detach(A)
+    batches = len(svc.fw.batches)
+    for cid in (B, C):
+        attach(svc, cid, "again")
+        svc.detach(cid)
+    assert len(svc.fw.batches) == batches
+    attach(svc, A, "web", ports=parse_publish("18080:80"))
+    assert '"dnat": {' in json.dumps(svc.fw.last_ruleset)
+    svc.detach(A)
+    assert '"dnat": {' not in json.dumps(svc.fw.last_ruleset) and svc.fw.forgotten[-1] == "10.213.200.2"
+    svc.reconcile(set())  # forced: rules someone flushed come back
+    assert len(svc.fw.batches) > batches + 2
+    svc.prune()
+    assert not svc.fw.table_present
+
+
+def test_a_namespace_shared_with_another_container_keeps_it_but_loses_the_veth(svc):
+    web = attach(svc, A, "web")
+    Path(web.netns_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(web.netns_path).touch()  # the fake kernel pins nothing
+    attach(svc, B, "side", mode=f"container:{web.netns_path}")
+    svc.detach(A)
+    assert [c for c in svc.netlink.calls if c[0] == "delete_link"] != []
+    attach(svc, C, "alone")
+    calls = len(svc.netlink.calls)
+    svc.detach(C)  # its namespace takes its veth along: no `ip link del` to wait for
+    assert [c[0] for c in svc.netlink.calls[calls:]] == ["remove_netns"] and list(svc.netlink.links) == ["dyt0"]

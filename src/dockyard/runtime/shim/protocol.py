@@ -41,8 +41,10 @@ class ShimArgs:
     tty: bool = False
     stdin: bool = False
     wait_attach: bool = False  # hold the start until a client attached (`run` without -d)
+    keep_after_exit: bool = False  # the engine deletes the runtime's container after the last exit
     restart: str = "no"  # no | always | unless-stopped | on-failure[:N]
     oom_file: str = ""  # see oom_file()
+    foreground_lock: str = ""  # no exit hook while a client holds a lock on this file
     on_exit: list[str] = field(default_factory=list)  # argv run once the container is done
 
     def argv(self, binary: str | None = None) -> list[str]:
@@ -59,8 +61,11 @@ class ShimArgs:
             argv += ["--runtime-root", os.path.abspath(self.runtime_root)]
         if self.oom_file:
             argv += ["--oom-file", self.oom_file]
+        if self.foreground_lock:
+            argv += ["--foreground-lock", os.path.abspath(self.foreground_lock)]
         argv += [flag for flag, on in (("--tty", self.tty), ("--stdin", self.stdin),
-                                       ("--wait-attach", self.wait_attach)) if on]
+                                       ("--wait-attach", self.wait_attach),
+                                       ("--keep-after-exit", self.keep_after_exit)) if on]
         for arg in self.on_exit:
             argv += ["--on-exit-arg", arg]
         return argv

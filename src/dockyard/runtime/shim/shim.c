@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -43,13 +44,17 @@ enum policy { RESTART_NO, RESTART_ALWAYS, RESTART_UNLESS_STOPPED, RESTART_ON_FAI
 
 static struct {
     const char *id, *bundle, *state_dir, *runtime, *runtime_root, *log_path, *oom_file;
+    const char *foreground_lock;   /* locked by a client that records the exit itself */
     long long log_max_size;        /* 0: unlimited */
     int log_max_files;
-    bool tty, stdin_open, wait_attach;
+    bool tty, stdin_open, wait_attach, keep_after_exit;
+    int adopt_pid;                 /* --adopt: the container's init, already our child */
+    int adopt_fds[3];              /* its stdin, stdout, stderr (the pty master for both with a TTY) */
+    int ready_fd;                  /* --ready-fd: where --adopt reports, -1 otherwise */
     enum policy policy;
     int max_restarts;              /* on-failure:N, 0: unlimited */
     char **on_exit;                /* NULL-terminated argv of the exit hook */
-} opt = { .log_max_files = 1 };
+} opt = { .log_max_files = 1, .adopt_fds = { -1, -1, -1 }, .ready_fd = -1 };
 
 /* One output stream of the container: a pipe (stdout, stderr) or the pty master. */
 struct stream {
@@ -690,7 +695,30 @@ static void kill_and_delete(pid_t pid)
     run_runtime(del, devnull, devnull, devnull, ignored, sizeof ignored);
 }
 
-/* run --detach with fresh stdio; sets cpid. -1 with msg when the container did not start. */
+/* --adopt: the container that the process which exec'd us created and started; its init
+ * is our child, its stdio the descriptors given. Sets cpid, as start_container does. */
+static int adopt_container(char *msg, size_t size)
+{
+    int *fd = opt.adopt_fds;
+    for (int i = 0; i < 3; i++)
+        if (fd[i] >= 0 && (set_nonblock(fd[i]) < 0 || fcntl(fd[i], F_SETFD, FD_CLOEXEC) < 0)) {
+            snprintf(msg, size, "cannot set up the container's stdio: %s", strerror(errno));
+            kill_and_delete(opt.adopt_pid);
+            return -1;
+        }
+    if (opt.tty) {
+        master_fd = outs[0].fd = fd[1];
+        stdin_fd = opt.stdin_open ? master_fd : -1;
+    } else {
+        outs[0].fd = fd[1];
+        outs[1].fd = fd[2];
+        stdin_fd = opt.stdin_open ? fd[0] : -1;
+    }
+    return opt.adopt_pid;
+}
+
+/* run --detach with fresh stdio (the first time with --adopt: the container given); sets
+ * cpid. -1 with msg when the container did not start. */
 static int start_container(bool first, char *msg, size_t size)
 {
     char pidfile[PATH_MAX], console[PATH_MAX];
@@ -703,11 +731,18 @@ static int start_container(bool first, char *msg, size_t size)
 
     /* `run --detach` is create + start in one runtime process: each runtime invocation
      * costs tens of ms, and nothing needs to happen between the two. A foreground `run`
-     * that must not miss output is held before it instead, until its client attached. */
+     * that must not miss output is held before it instead, until its client attached (an
+     * adopted container already runs: its output waits in the pipes until then). */
     if (first && opt.wait_attach) {
         struct pollfd w = { .fd = attach_lfd, .events = POLLIN };
         if (poll(&w, 1, WAIT_ATTACH_MS) == 1)
             accept_client();
+    }
+    long long pid = 0;
+    if (first && opt.adopt_pid) {
+        if ((pid = adopt_container(msg, size)) < 0)
+            return -1;
+        goto running;
     }
     const char *create[] = { "run", "--detach", "--bundle", opt.bundle, "--pid-file", pidfile,
                              opt.id, NULL, NULL, NULL };
@@ -732,7 +767,6 @@ static int start_container(bool first, char *msg, size_t size)
         goto out;
 
     char text[32] = "";
-    long long pid = 0;
     int fd = open(pidfile, O_RDONLY | O_CLOEXEC);
     ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
     if (fd >= 0)
@@ -768,6 +802,7 @@ static int start_container(bool first, char *msg, size_t size)
             p[0][1] = -1;
         }
     }
+running:
     cpid = pid;
     started_ms = now_ms();
     rfc3339(started_at, sizeof started_at);
@@ -824,11 +859,6 @@ static void on_container_exit(void)
     long long ran = now_ms() - started_ms;
     cpid = 0;
     exited = false;
-    run_runtime(del, devnull, devnull, devnull, ignored, sizeof ignored);
-    drain_outputs();                           /* exit.json appears once the log is complete */
-    write_exit(code, oom, NULL);
-    last_code = code;
-    last_oom = oom;
 
     bool again;
     switch (opt.policy) {
@@ -842,7 +872,16 @@ static void on_container_exit(void)
     default:
         again = false;
     }
-    if (!again || user_stopped()) {
+    again = again && !user_stopped();
+    /* a restart needs the id free; after the last run, --keep-after-exit leaves the delete to
+     * the engine, which does it without a runtime process for dockyard's own runtime */
+    if (again || !opt.keep_after_exit)
+        run_runtime(del, devnull, devnull, devnull, ignored, sizeof ignored);
+    drain_outputs();                           /* exit.json appears once the log is complete */
+    write_exit(code, oom, NULL);
+    last_code = code;
+    last_oom = oom;
+    if (!again) {
         finished = true;
         return;
     }
@@ -1118,6 +1157,10 @@ static void parse_args(int argc, char **argv)
             opt.wait_attach = true;
             continue;
         }
+        if (!strcmp(a, "--keep-after-exit")) {
+            opt.keep_after_exit = true;
+            continue;
+        }
         if (i + 1 >= argc)
             usage_error("%s needs a value (or is unknown)", a);
         const char *val = argv[++i];
@@ -1135,6 +1178,8 @@ static void parse_args(int argc, char **argv)
             opt.log_path = val;
         else if (!strcmp(a, "--oom-file"))
             opt.oom_file = val;
+        else if (!strcmp(a, "--foreground-lock"))
+            opt.foreground_lock = val;
         else if (!strcmp(a, "--log-max-size")) {
             if (!parse_ll(val, 0, &opt.log_max_size))
                 usage_error("--log-max-size must be a number of bytes, not %s", val);
@@ -1156,6 +1201,23 @@ static void parse_args(int argc, char **argv)
                 opt.max_restarts = v;
             } else
                 usage_error("invalid --restart %s: use no, always, unless-stopped or on-failure[:N]", val);
+        } else if (!strcmp(a, "--adopt")) {
+            if (!parse_ll(val, 2, &v) || v > INT_MAX)
+                usage_error("--adopt needs the container's pid, not %s", val);
+            opt.adopt_pid = v;
+        } else if (!strcmp(a, "--adopt-fds")) {
+            char copy[64], *rest = copy, *part;
+            snprintf(copy, sizeof copy, "%s", val);
+            for (int k = 0; k < 3; k++) {
+                part = strsep(&rest, ",");
+                if (!part || !parse_ll(part, -1, &v) || v > INT_MAX || (k == 2 && rest))
+                    usage_error("--adopt-fds needs STDIN,STDOUT,STDERR descriptors (-1: none), not %s", val);
+                opt.adopt_fds[k] = v;
+            }
+        } else if (!strcmp(a, "--ready-fd")) {
+            if (!parse_ll(val, 3, &v) || v > INT_MAX)
+                usage_error("--ready-fd needs a descriptor, not %s", val);
+            opt.ready_fd = v;
         } else if (!strcmp(a, "--on-exit-arg")) {
             if (nhook == 63)
                 usage_error("too many --on-exit-arg");
@@ -1172,9 +1234,12 @@ static void parse_args(int argc, char **argv)
             usage_error("%s is required", required[i][0]);
     if (strchr(opt.id, '/'))
         usage_error("invalid container id %s", opt.id);
+    if (opt.adopt_pid && (opt.ready_fd < 0 || opt.adopt_fds[1] < 0))
+        usage_error("--adopt needs --ready-fd and --adopt-fds with a stdout");
     const char *paths[][2] = { { "--bundle", opt.bundle }, { "--state-dir", opt.state_dir },
                                { "--runtime", opt.runtime }, { "--log-path", opt.log_path },
-                               { "--runtime-root", opt.runtime_root }, { "--oom-file", opt.oom_file } };
+                               { "--runtime-root", opt.runtime_root }, { "--oom-file", opt.oom_file },
+                               { "--foreground-lock", opt.foreground_lock } };
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)   /* the daemon runs in / */
         if (paths[i][1] && paths[i][1][0] != '/')
             usage_error("%s must be an absolute path, not %s", paths[i][0], paths[i][1]);
@@ -1207,6 +1272,20 @@ static int write_pid_file(void)
         return -1;
     snprintf(text, sizeof text, "%d %lld\n", getpid(), strtoll(p + 1, NULL, 10));
     return write_state_file("shim.pid", text);
+}
+
+/* Whether a client holds --foreground-lock (a `run` in the foreground, which records the
+ * exit and removes the container itself): then the hook would only compete with it. */
+static bool foreground_waiting(void)
+{
+    if (!opt.foreground_lock)
+        return false;
+    int fd = open(opt.foreground_lock, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool held = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+    close(fd);
+    return held;
 }
 
 /* Run the exit hook in its own session, not waited for: it may outlive the shim. */
@@ -1301,9 +1380,10 @@ static int daemon_main(int ready_fd)
         return 1;
     }
     report(&ready_fd, "%d\n", cpid);
+    reap();  /* an adopted container may have ended before our signalfd existed */
     loop();
     shutdown_shim();
-    if (opt.on_exit)
+    if (opt.on_exit && !foreground_waiting())
         spawn_hook();
     return 0;
 }
@@ -1340,6 +1420,18 @@ int main(int argc, char **argv)
     if (fd > 2)
         close(fd);
     parse_args(argc, argv);
+    if (opt.adopt_pid) {
+        /* the process that exec'd us created the container and daemonized already */
+        devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (devnull < 0 || fcntl(opt.ready_fd, F_SETFD, FD_CLOEXEC) < 0 || chdir("/") < 0) {
+            report(&opt.ready_fd, "!cannot start the shim: %s", strerror(errno));
+            return 1;
+        }
+        int rc = daemon_main(opt.ready_fd);
+        if (rc && !cpid && kill(opt.adopt_pid, 0) == 0)
+            kill_and_delete(opt.adopt_pid);   /* our set-up failed: the container must not run unwatched */
+        return rc;
+    }
     if (pipe2(ready, O_CLOEXEC) < 0)
         usage_error("cannot create a pipe: %s", strerror(errno));
     pid_t pid = fork();

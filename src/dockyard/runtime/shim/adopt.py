@@ -1,0 +1,123 @@
+"""Starting a container with dockyard's own runtime from the calling process and handing it
+to its shim (`dockyard-shim --adopt`), instead of the shim running `dockyard-runtime`.
+
+The runtime as a command costs a Python interpreter's start-up and imports (~45 ms) on every
+container start, and the engine has both loaded already. So the caller forks twice (the shim
+must not be its child: it outlives the command); the grandchild becomes a child subreaper,
+creates and starts the container (its init, orphaned by the runtime's stage 1, becomes the
+grandchild's child) and then execs the shim, which keeps that init and its stdio as if it
+had started them itself. Restarts by policy still go through `dockyard-runtime`.
+
+Only a single-threaded caller may do this (a fork copies locks that other threads hold):
+the API server keeps the classic path. See `usable()`.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import sys
+import threading
+import time
+
+from dockyard.errors import DockyardError
+from dockyard.runtime import linux
+from dockyard.runtime.builtin import BuiltinRuntime
+from dockyard.runtime.shim.protocol import ShimArgs, attach
+
+PR_SET_CHILD_SUBREAPER = 36
+_ATTACH_TIMEOUT = 10
+
+
+def usable() -> bool:
+    """Whether this process may fork to start a container (no other thread runs)."""
+    return threading.active_count() == 1
+
+
+def start_adopted(args: ShimArgs, runtime: BuiltinRuntime) -> tuple[int, socket.socket | None]:
+    """Create and start the container, hand it to a new shim; returns its pid and, with
+    `args.wait_attach`, the attach socket (connected before the shim reads any output)."""
+    shim_argv = args.argv()  # resolved here, so a missing binary is the caller's plain error
+    ready_r, ready_w = os.pipe()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()  # or the children would write our buffered output again
+    middle = os.fork()
+    if middle == 0:
+        try:
+            os.close(ready_r)
+            os.setsid()
+            if os.fork() == 0:
+                _become_shim(args, runtime, shim_argv, ready_w)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.waitpid(middle, 0)
+    with os.fdopen(ready_r, "rb") as report:
+        sock = _attach_before_report(args.state_dir, report) if args.wait_attach else None
+        text = report.read().decode(errors="replace")
+    if text and not text.startswith("!"):
+        return int(text), sock
+    if sock is not None:
+        sock.close()
+    raise DockyardError(text[1:].strip() or "dockyard-shim: exited before the container started")
+
+
+def _attach_before_report(state_dir: str, report) -> socket.socket | None:
+    """Connect to attach.sock as soon as the shim listens; None when the report (an error)
+    comes first."""
+    deadline = time.monotonic() + _ATTACH_TIMEOUT
+    while time.monotonic() < deadline:
+        if select.select([report], [], [], 0.002)[0]:
+            return None
+        try:
+            return attach(state_dir)
+        except DockyardError:
+            pass  # not listening yet
+    return None
+
+
+def _become_shim(args: ShimArgs, runtime: BuiltinRuntime, shim_argv: list[str], ready_w: int) -> None:
+    """In the daemonized grandchild: create and start the container, exec the shim. Never
+    returns; a failure is reported as "!message" on `ready_w`."""
+    created = False
+    try:
+        os.dup2(ready_w, 3)
+        ready_w = 3
+        os.closerange(4, 1 << 20)  # the caller's files (DB, lock files) must not stay open here
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        linux.Syscalls().prctl(PR_SET_CHILD_SUBREAPER, 1)
+        if args.tty:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            pid = runtime.create(args.container_id, args.bundle, console_socket=theirs)
+            created = True
+            theirs.close()
+            master = socket.recv_fds(ours, 1024, 1)[1][0]
+            fds = (master if args.stdin else -1, master, -1)
+        else:
+            stdin_r, stdin_w = os.pipe() if args.stdin else (null, -1)
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            pid = runtime.create(args.container_id, args.bundle, stdin=stdin_r, stdout=out_w, stderr=err_w)
+            created = True
+            for fd in {stdin_r, out_w, err_w} - {null}:
+                os.close(fd)
+            fds = (stdin_w, out_r, err_r)
+        runtime.start(args.container_id)
+        for fd in (ready_w, *fds):
+            if fd >= 0:
+                os.set_inheritable(fd, True)
+        os.execv(shim_argv[0], [*shim_argv, "--adopt", str(pid), "--adopt-fds", ",".join(map(str, fds)),
+                                "--ready-fd", str(ready_w)])
+    except BaseException as err:
+        message = getattr(err, "message", None) or str(err) or type(err).__name__
+        os.write(ready_w, f"!{message}".encode())
+        if created:
+            try:
+                runtime.delete(args.container_id, force=True)
+            except BaseException:
+                pass  # the engine's release deletes it again
+    finally:
+        os._exit(1)
