@@ -38,6 +38,20 @@ def test_sigkill_cli_during_run_then_reconcile(dy, busybox):
     assert mounts_of(dy) == []
 
 
+def test_sigkill_cli_during_run_rm_then_the_hook_removes_it(dy, busybox):
+    """The foreground CLI's claim on the exit dies with it: the shim's hook honours --rm."""
+    proc = dy.popen("run", "--rm", "--name", "gone", "busybox", "sh", "-c", "echo started; sleep 1",
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout.readline() == "started\n"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while dy("ps", "-aq").out and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert dy("ps", "-aq").out == ""
+    assert mounts_of(dy) == []
+
+
 def test_killed_shim_is_reconciled(dy, busybox):
     dy("run", "-d", "--name", "orphan", "busybox", "sleep", "60")
     eng = dy.engine()

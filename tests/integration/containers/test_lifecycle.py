@@ -42,6 +42,33 @@ def test_run_rm_leaves_nothing(dy, busybox):
     assert not list((dy.run_dir / "containers").glob("*")) if (dy.run_dir / "containers").exists() else True
 
 
+def hook_processes(dy) -> list[str]:
+    """Exit hooks (`dockyard ... container cleanup`) of this test's engine now running."""
+    found = []
+    for proc in __import__("pathlib").Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        if str(dy.run_dir) in cmdline and " cleanup " in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def test_a_finished_run_leaves_no_runtime_state_and_starts_no_hook(dy, busybox):
+    runtime_root = dy.run_dir / "runtime" / "dockyard"
+    assert dy("run", "--name", "done", "--network", "none", "busybox", "true").code == 0
+    # the foreground CLI recorded the exit: the shim started no hook to do it again
+    assert not wait_for(lambda: hook_processes(dy), timeout=0.5, step=0.005)
+    assert inspect(dy, "done")["State"]["Status"] == "exited"
+    # the engine deleted the runtime's container itself, in-process (the shim ran --keep-after-exit)
+    assert [p.name for p in runtime_root.iterdir() if not p.name.startswith(".")] == []
+    # a detached container's exit is the hook's to record
+    dy("run", "-d", "--name", "bg", "--network", "none", "busybox", "true")
+    assert wait_for(lambda: inspect(dy, "bg")["State"]["Status"] == "exited")
+    assert wait_for(lambda: [p.name for p in runtime_root.iterdir() if not p.name.startswith(".")] == [])
+
+
 def test_detached_survives_the_cli_and_logs_follow(dy, busybox):
     cid = dy("run", "-d", "--name", "ticker", "busybox", "sh", "-c",
              "for i in 1 2 3; do echo tick $i; sleep 0.2; done; sleep 30").out.strip()
