@@ -4,6 +4,8 @@
 Prints medians over repeated runs for dockyard and, where installed on this machine, podman,
 docker and a bare `crun run` of a prepared bundle (the floor), with ratios from the same run.
 Usage: container_run.py [RUNS=20] [DENSITY_N=50]
+(the baseline on this kind of machine: Docker 203 ms / Podman 140 ms per detached start;
+Docker's shim 13.2/2.7 MB, podman's conmon 2.1/0.4 MB RSS/PSS)
 """
 
 from __future__ import annotations
@@ -76,21 +78,44 @@ def shim_pids(run_dir: Path) -> list[int]:
     return out
 
 
-def density(env: dict, run_dir: Path) -> dict:
+def pids_named(comm: str) -> set[int]:
+    """Processes whose command name starts with `comm` (the kernel keeps 15 characters)."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "comm").read_text().strip().startswith(comm[:15]):
+                found.add(int(proc.name))
+        except OSError:
+            pass
+    return found
+
+
+def density(cli: list[str], env: dict | None, monitor: str, run_dir: Path | None = None) -> dict:
+    """Start N detached `sleep` containers one after another with `cli`; time it, and the
+    memory of the per-container monitors (our shim, conmon, containerd's shim) they add."""
+    names = [f"dens{os.getpid()}-{i}" for i in range(N)]
+    before = pids_named(monitor)
     subprocess.run(["sync"])
     t0 = time.perf_counter()
-    for i in range(N):
-        subprocess.run([DOCKYARD, "run", "-d", "--network", "none", "--name", f"dens-{i}", "busybox", "sleep", "3600"],
+    for name in names:
+        subprocess.run([*cli, "run", "-d", "--name", name, "busybox", "sleep", "3600"],
                        env=env, check=True, stdout=subprocess.DEVNULL)
     start = time.perf_counter() - t0
     time.sleep(2)
-    pids = shim_pids(run_dir)
+    pids = shim_pids(run_dir) if run_dir else sorted(pids_named(monitor) - before)
     rss, pss = pss_rss(pids)
     t1 = time.perf_counter()
-    subprocess.run([DOCKYARD, "rm", "-f", *[f"dens-{i}" for i in range(N)]], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    rm = [*cli, "rm", "-f", *(["-t", "0"] if cli == ["podman"] else []), *names]  # podman waits 10 s for SIGTERM
+    subprocess.run(rm, env=env, check=True, stdout=subprocess.DEVNULL)
     return {"start_s": start, "per_start_ms": start / N * 1000, "rm_s": time.perf_counter() - t1,
-            "shims": len(pids), "shim_rss_kb": rss / max(len(pids), 1), "shim_pss_kb": pss / max(len(pids), 1)}
+            "monitors": len(pids), "rss_kb": rss / max(len(pids), 1), "pss_kb": pss / max(len(pids), 1)}
+
+
+def print_density(engine: str, monitor: str, d: dict, ours: dict | None) -> None:
+    ratio = f"   ratio dockyard/{engine} = {ours['per_start_ms'] / d['per_start_ms']:.2f}" if ours else ""
+    print(f"  {engine:<9} {d['per_start_ms']:.0f} ms per start (all {d['start_s']:.2f} s, rm -f all {d['rm_s']:.2f} s);"
+          f" {monitor} per container: RSS {d['rss_kb'] / 1024:.2f} MB, PSS {d['pss_kb'] / 1024:.2f} MB"
+          f" ({d['monitors']} found){ratio}")
 
 
 def main() -> None:
@@ -117,14 +142,13 @@ def main() -> None:
                     xs.append(v)
         report("run --rm busybox true (default bridge network)", ours, {"podman": pod, "docker": dock, "crun": crun})
         print(f"  dockyard --network none: {fmt(ours_none)}")
-        dens = density(env, d / "run")
-        print(f"\n{N} detached sleep containers (--network none), one after another:")
-        print(f"  start all: {dens['start_s']:.2f} s = {dens['per_start_ms']:.0f} ms per container;"
-              f" rm -f all: {dens['rm_s']:.2f} s")
-        print(f"  shim memory per container: RSS {dens['shim_rss_kb'] / 1024:.2f} MB, PSS {dens['shim_pss_kb'] / 1024:.2f} MB"
-              f" ({dens['shims']} shims)")
-        print("  (baseline on this kind of machine: Docker 203 ms / Podman 140 ms per container;"
-              " Docker's shim 13.2/2.7 MB, podman's conmon 2.1/0.4 MB RSS/PSS)")
+        print(f"\n{N} detached sleep containers (default network, as the baseline), one after another:")
+        ours_d = density([DOCKYARD], env, "dockyard-shim", d / "run")
+        print_density("dockyard", "dockyard-shim", ours_d, None)
+        if have_podman:
+            print_density("podman", "conmon", density(["podman"], None, "conmon"), ours_d)
+        if have_docker:
+            print_density("docker", "containerd-shim", density(["docker"], None, "containerd-shim"), ours_d)
         teardown(env)
 
 

@@ -370,6 +370,29 @@ class CgroupV2:
         _rmdir_retrying(self.directory)
 
 
+def start_migration_grace() -> None:
+    """Move this process into the cgroup it is already in. The kernel makes the first cgroup
+    migration after a quiet spell wait for an RCU grace period (~11 ms here), and later ones
+    during that period do not: a caller about to have a child move a container's init into
+    its new group does this meanwhile, on its otherwise idle core. Best effort."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        name = controllers.split(",")[0].removeprefix("name=")
+        directory = os.path.join(CGROUP_ROOT, name, path.lstrip("/")) if name else \
+            os.path.join(CGROUP_ROOT, path.lstrip("/"))
+        try:
+            with open(os.path.join(directory, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+            return
+        except OSError:
+            continue
+
+
 def _mkdir_under_shared_parent(directory: Path, attempts: int = 5) -> None:
     """mkdir -p, again if the parent went between its mkdir and ours: another container's
     removal takes an empty shared parent away (remove_empty_parent)."""

@@ -22,7 +22,7 @@ import threading
 import time
 
 from dockyard.errors import DockyardError
-from dockyard.runtime import linux
+from dockyard.runtime import cgroups, linux
 from dockyard.runtime.builtin import BuiltinRuntime
 from dockyard.runtime.shim.protocol import ShimArgs, attach
 
@@ -52,6 +52,7 @@ def start_adopted(args: ShimArgs, runtime: BuiltinRuntime) -> tuple[int, socket.
         finally:
             os._exit(0)
     os.close(ready_w)
+    cgroups.start_migration_grace()  # while the grandchild forks and creates the container's group
     os.waitpid(middle, 0)
     with os.fdopen(ready_r, "rb") as report:
         sock = _attach_before_report(args.state_dir, report) if args.wait_attach else None
