@@ -90,25 +90,31 @@ def pids_named(comm: str) -> set[int]:
     return found
 
 
-def density(cli: list[str], env: dict | None, monitor: str, run_dir: Path | None = None) -> dict:
-    """Start N detached `sleep` containers one after another with `cli`; time it, and the
-    memory of the per-container monitors (our shim, conmon, containerd's shim) they add."""
+def density(engines: dict[str, tuple[list[str], dict | None, str]], run_dir: Path) -> dict[str, dict]:
+    """Start N detached `sleep` containers per engine, alternating engines container by
+    container (drift hits all alike); time the starts, and the memory of the per-container
+    monitors (our shim, conmon, containerd's shim) they add. engines: name -> (cli, env, monitor)."""
     names = [f"dens{os.getpid()}-{i}" for i in range(N)]
-    before = pids_named(monitor)
+    before = {e: pids_named(monitor) for e, (_, _, monitor) in engines.items()}
+    took = dict.fromkeys(engines, 0.0)
     subprocess.run(["sync"])
-    t0 = time.perf_counter()
     for name in names:
-        subprocess.run([*cli, "run", "-d", "--name", name, "busybox", "sleep", "3600"],
-                       env=env, check=True, stdout=subprocess.DEVNULL)
-    start = time.perf_counter() - t0
+        for engine, (cli, env, _) in engines.items():
+            t0 = time.perf_counter()
+            subprocess.run([*cli, "run", "-d", "--name", name, "busybox", "sleep", "3600"],
+                           env=env, check=True, stdout=subprocess.DEVNULL)
+            took[engine] += time.perf_counter() - t0
     time.sleep(2)
-    pids = shim_pids(run_dir) if run_dir else sorted(pids_named(monitor) - before)
-    rss, pss = pss_rss(pids)
-    t1 = time.perf_counter()
-    rm = [*cli, "rm", "-f", *(["-t", "0"] if cli == ["podman"] else []), *names]  # podman waits 10 s for SIGTERM
-    subprocess.run(rm, env=env, check=True, stdout=subprocess.DEVNULL)
-    return {"start_s": start, "per_start_ms": start / N * 1000, "rm_s": time.perf_counter() - t1,
-            "monitors": len(pids), "rss_kb": rss / max(len(pids), 1), "pss_kb": pss / max(len(pids), 1)}
+    out = {}
+    for engine, (cli, env, monitor) in engines.items():
+        pids = shim_pids(run_dir) if engine == "dockyard" else sorted(pids_named(monitor) - before[engine])
+        rss, pss = pss_rss(pids)
+        t1 = time.perf_counter()
+        rm = [*cli, "rm", "-f", *(["-t", "0"] if cli == ["podman"] else []), *names]  # podman waits 10 s for SIGTERM
+        subprocess.run(rm, env=env, check=True, stdout=subprocess.DEVNULL)
+        out[engine] = {"start_s": took[engine], "per_start_ms": took[engine] / N * 1000, "rm_s": time.perf_counter() - t1,
+                       "monitors": len(pids), "rss_kb": rss / max(len(pids), 1), "pss_kb": pss / max(len(pids), 1)}
+    return out
 
 
 def print_density(engine: str, monitor: str, d: dict, ours: dict | None) -> None:
@@ -143,12 +149,14 @@ def main() -> None:
         report("run --rm busybox true (default bridge network)", ours, {"podman": pod, "docker": dock, "crun": crun})
         print(f"  dockyard --network none: {fmt(ours_none)}")
         print(f"\n{N} detached sleep containers (default network, as the baseline), one after another:")
-        ours_d = density([DOCKYARD], env, "dockyard-shim", d / "run")
-        print_density("dockyard", "dockyard-shim", ours_d, None)
+        engines = {"dockyard": ([DOCKYARD], env, "dockyard-shim")}
         if have_podman:
-            print_density("podman", "conmon", density(["podman"], None, "conmon"), ours_d)
+            engines["podman"] = (["podman"], None, "conmon")
         if have_docker:
-            print_density("docker", "containerd-shim", density(["docker"], None, "containerd-shim"), ours_d)
+            engines["docker"] = (["docker"], None, "containerd-shim")
+        dens = density(engines, d / "run")
+        for engine, (_, _, monitor) in engines.items():
+            print_density(engine, monitor, dens[engine], dens["dockyard"] if engine != "dockyard" else None)
         teardown(env)
 
 

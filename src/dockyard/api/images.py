@@ -195,7 +195,7 @@ async def remove_image(request: web.Request) -> web.Response:
 
 @routes.get(version.path("/images/search"))
 async def search_images(request: web.Request) -> web.Response:
-    from dockyard.distribution import search
+    from dockyard.distribution.search import search
 
     term = request.query.get("term", "")
     if not term:

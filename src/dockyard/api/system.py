@@ -151,7 +151,7 @@ async def system_df(request: web.Request) -> web.Response:
 @routes.post(version.path("/auth"))
 async def auth(request: web.Request) -> web.Response:
     """Check credentials without keeping them: as with dockerd, the client stores them."""
-    from dockyard.distribution import login
+    from dockyard.distribution.login import login
 
     doc = await body(request)
     eng = engine(request)

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from dockyard.cli import settled
 from dockyard.cli.options import emit
 
 
@@ -13,7 +14,7 @@ def _progress(quiet: bool):
     """A progress display usable as a context manager either way."""
     from contextlib import nullcontext
 
-    from dockyard.distribution import QuietProgress, RichProgress
+    from dockyard.distribution.progress import QuietProgress, RichProgress
     return nullcontext(QuietProgress()) if quiet else RichProgress()
 
 
@@ -35,6 +36,8 @@ def pull_cmd(obj, name, all_tags, platform, quiet) -> None:
         if not quiet:
             click.echo("Using default tag: latest")
         ref = ref.with_default_tag()
+    if platform is None and settled.pull(obj.engine, ref, quiet):
+        return
     pull_image(obj.engine, ref, platform=platform, quiet=quiet)
 
 
@@ -66,6 +69,8 @@ def push_cmd(obj, name, all_tags, quiet) -> None:
 
     eng = obj.engine
     ref = parse(name)
+    if not all_tags and settled.push(eng, ref.with_default_tag(), quiet):
+        return
     refs = push_refs(eng.images, ref, all_tags)
     if not quiet:
         click.echo(f"The push refers to repository [{ref.repository}]")
@@ -86,7 +91,7 @@ def push_cmd(obj, name, all_tags, quiet) -> None:
 @click.pass_obj
 def login_cmd(obj, server, username, password, password_stdin) -> None:
     """Log in to a registry."""
-    from dockyard.distribution import login
+    from dockyard.distribution.login import login
     from dockyard.errors import InvalidArgument
 
     if password_stdin:
@@ -108,7 +113,7 @@ def login_cmd(obj, server, username, password, password_stdin) -> None:
 @click.argument("server", required=False)
 def logout_cmd(server) -> None:
     """Log out from a registry."""
-    from dockyard.distribution import logout
+    from dockyard.distribution.login import logout
     click.echo(logout(server))
 
 
@@ -121,7 +126,7 @@ def logout_cmd(server) -> None:
 def search_cmd(obj, term, limit, no_trunc, fmt) -> None:
     """Search a registry for images (TERM may start with a registry host: HOST/term)."""
     from dockyard.cli.formatting import render
-    from dockyard.distribution import search
+    from dockyard.distribution.search import search
 
     registry, _, bare = term.rpartition("/") if "/" in term and ("." in term.split("/")[0] or ":" in term.split("/")[0]) else ("", "", term)
     rows = []

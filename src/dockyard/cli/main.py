@@ -87,8 +87,10 @@ def cli(ctx: click.Context, root, run_dir, log_level, storage_driver) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the command, then end the process at once (see _end)."""
-    _end(run(argv))
+    """Run the command, then end the process at once (entry.end)."""
+    from dockyard.cli.entry import end
+
+    end(run(argv))
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -128,20 +130,6 @@ def run(argv: list[str] | None = None) -> int:
         click.echo(f"Error: internal error: {type(e).__name__}: {e} (run with --log-level debug for the traceback)", err=True)
         return 125
     return rv if isinstance(rv, int) else 0
-
-
-def _end(code: int) -> None:
-    """Flush and leave with os._exit. The interpreter's own teardown (finalising every module
-    and object, the SQLite connection's checkpoint on close) costs ~20 ms per command and
-    does nothing a command needs: its output is flushed here, its transactions are committed
-    (the WAL is checkpointed by later commits), its files closed by their `with` blocks."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            if code == 0:
-                code = 141 if stream is sys.stdout else 1
-    os._exit(code)
 
 
 if __name__ == "__main__":

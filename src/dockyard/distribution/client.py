@@ -8,18 +8,15 @@ thread-safe and keeps connections alive across the parallel blob transfers.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from typing import Callable, Iterable, Iterator, Sequence
 
 import httpx
 
 from dockyard.distribution.auth import Authenticator, Challenge, Unauthorized, parse_challenges
-from dockyard.distribution.credentials import Credentials, normalize_host
+from dockyard.distribution.credentials import Credentials
+from dockyard.distribution.endpoints import endpoint_host, is_insecure
 from dockyard.errors import DockyardError, NotFound
-
-# The one place Docker Hub's API host appears: `docker.io/...` references are served from here.
-ENDPOINTS = {"docker.io": "registry-1.docker.io"}
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
@@ -37,25 +34,6 @@ class TransferInterrupted(DockyardError):
     """The connection broke in the middle of a body; the transfer can be resumed."""
 
     status = 502
-
-
-def endpoint_host(domain: str) -> str:
-    """The `host[:port]` that serves a reference's domain."""
-    return ENDPOINTS.get(domain, domain)
-
-
-def is_insecure(host: str, insecure_registries: Sequence[str] = ()) -> bool:
-    """Plain HTTP is allowed for loopback hosts and for registries the user listed as insecure."""
-    if host in {normalize_host(r) for r in insecure_registries}:
-        return True
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.strip("[]")
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 class RegistryClient:

@@ -97,3 +97,39 @@ def test_pull_errors_are_one_line(dy, own_registry):
     assert r.code == 125 and "cannot reach registry" in r.err
     r = dy("push", f"{own_registry}/missing:1", check=False)
     assert r.code == 125 and "does not exist locally" in r.err
+
+
+def test_nothing_to_do_is_settled_only_when_the_registry_agrees(dy, busybox, own_registry, tmp_path):
+    """`pull` and `push` with nothing to transfer answer from a HEAD request or two (before the
+    full client loads); a moved tag or a missing blob on the registry still gets the full work."""
+    ref = f"{own_registry}/team/settled:1"
+    dy("tag", "busybox", ref)
+    first = dy("push", ref).out
+    again = dy("push", ref).out
+    digest = re.search(r"digest: (sha256:[0-9a-f]{64}) size: \d+", first).group(0)
+    assert again.splitlines()[-1].endswith(digest) and again.count("Layer already exists") == 2
+    assert dy("push", "-q", ref).out == ref + "\n"
+
+    other = Dockyard(tmp_path / "root2", tmp_path / "run2")
+    assert "Downloaded newer image" in other("pull", ref).out
+    up_to_date = other("pull", ref).out.splitlines()
+    assert up_to_date[0] == f"1: Pulling from team/settled" and up_to_date[-1] == ref
+    assert f"Status: Image is up to date for {ref}" in up_to_date
+    assert other("pull", "-q", ref).out == ref + "\n"
+
+    # the tag moves on the registry: the next pull must fetch, not claim "up to date"
+    dy("run", "--name", "changer", "--network", "none", "busybox", "touch", "/new-file")
+    dy("commit", "changer", ref)
+    dy("push", ref)
+    assert "Downloaded newer image" in other("pull", ref).out
+    assert other("run", "--rm", "--network", "none", ref, "ls", "/new-file").out == "/new-file\n"
+
+    # a blob gone from the registry: the push uploads it again
+    manifest = httpx.get(f"http://{own_registry}/v2/team/settled/manifests/1",
+                         headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
+                                            "application/vnd.docker.distribution.manifest.v2+json"}).json()
+    top = manifest["layers"][-1]["digest"]
+    assert httpx.delete(f"http://{own_registry}/v2/team/settled/blobs/{top}").status_code == 202
+    before = blob_bytes(own_registry)
+    out = dy("push", ref).out
+    assert f"{top[7:19]}: Pushed" in out and blob_bytes(own_registry) > before

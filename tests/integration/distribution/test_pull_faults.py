@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from tests.integration.distribution.distribution_support import build_image, fake_from_store
 
-from dockyard.distribution import pull
+from dockyard.distribution.pull import pull
 from dockyard.distribution.client import TransferInterrupted
 from dockyard.errors import CorruptContent
 from dockyard.oci.reference import parse_normalized

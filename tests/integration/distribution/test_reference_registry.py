@@ -8,7 +8,9 @@ import re
 import pytest
 from tests.integration.distribution.distribution_support import build_image, free_port
 
-from dockyard.distribution import pull, push, resolve, search
+from dockyard.distribution.pull import pull, resolve
+from dockyard.distribution.push import push
+from dockyard.distribution.search import search
 from dockyard.distribution.client import RegistryUnreachable
 from dockyard.errors import DockyardError, NotFound
 from dockyard.oci import mediatypes

@@ -11,7 +11,9 @@ import pytest
 from aiohttp import web
 from tests.integration.distribution.distribution_support import fake_from_store, start_registry
 
-from dockyard.distribution import login, logout, pull, push
+from dockyard.distribution.login import login, logout
+from dockyard.distribution.pull import pull
+from dockyard.distribution.push import push
 from dockyard.distribution.auth import Unauthorized
 from dockyard.oci.reference import parse_normalized
 from dockyard.store.content import ContentStore

@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from dockyard.distribution.auth import Authenticator, Challenge, basic_header, parse_challenges
-from dockyard.distribution.client import endpoint_host, is_insecure
+from dockyard.distribution.endpoints import endpoint_host, is_insecure
 from dockyard.distribution.credentials import Credentials
 from dockyard.distribution.platform import Platform, parse_platform, select_manifest
 from dockyard.distribution.progress import RichProgress

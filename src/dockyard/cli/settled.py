@@ -1,0 +1,73 @@
+"""`pull` and `push` with nothing to transfer, answered before the command-line parser loads.
+
+Docker answers an up-to-date pull or a push the registry already holds in ~20 ms; click, the
+full registry client and rich would cost us ~45 ms before the first request. So `main` hands
+the plain forms (`pull [-q] REF`, `push [-q] REF`, no global options) here first, and the
+click commands ask here too for their other forms. Only a settled answer is printed, in
+docker's words; anything else returns False and the full command runs as it always would.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def pull(engine, ref, quiet: bool) -> bool:
+    """Print a pull that has nothing to do, if the registry's digest shows it (uptodate.py)."""
+    from dockyard.distribution.uptodate import pulled_already
+    from dockyard.oci.digest import short_id
+
+    done = pulled_already(engine, ref)
+    if done is None:
+        return False
+    lines = []
+    if not quiet:
+        lines.append(f"{ref.tag}: Pulling from {ref.path}")
+        lines += [f"{short_id(d.get('digest', ''))}: Already exists"
+                  for d in [done.manifest.get("config") or {}, *(done.manifest.get("layers") or [])]]
+        lines += [f"Digest: {done.digest}", f"Status: Image is up to date for {ref.familiar}"]
+    _print(lines + [str(ref)])
+    return True
+
+
+def push(engine, ref, quiet: bool) -> bool:
+    """Print a push the registry needs nothing of, if HEAD requests show it (uptodate.py)."""
+    from dockyard.distribution.uptodate import pushed_already
+    from dockyard.oci.digest import short_id
+
+    done = pushed_already(engine, ref)
+    if done is None:
+        return False
+    if quiet:
+        _print([str(ref)])
+        return True
+    _print([f"The push refers to repository [{ref.repository}]"]
+           + [f"{short_id(d.get('digest', ''))}: Layer already exists"
+              for d in [*(done.manifest.get("layers") or []), done.manifest.get("config") or {}]]
+           + [f"{ref.tag}: digest: {done.digest} size: {done.manifest_size}"])
+    return True
+
+
+def before_parsing(args: list[str]) -> bool:
+    """Settle `pull|push [-q|--quiet] REF` without click; False for anything else or unsettled."""
+    if not args or args[0] not in ("pull", "push"):
+        return False
+    rest = [a for a in args[1:] if a not in ("-q", "--quiet")]
+    if len(rest) != 1 or rest[0].startswith("-"):
+        return False
+    from dockyard.engine import Engine
+    from dockyard.errors import DockyardError
+    from dockyard.oci.reference import parse
+
+    try:
+        ref = parse(rest[0])
+        if args[0] == "pull" and not ref.tag and not ref.digest:
+            return False  # docker says "Using default tag" first: the full command does
+        engine = Engine()
+        return (pull if args[0] == "pull" else push)(engine, ref.with_default_tag(), len(rest) < len(args) - 1)
+    except (DockyardError, OSError, ValueError):
+        return False  # the full command reports it properly
+
+
+def _print(lines: list[str]) -> None:
+    sys.stdout.write("".join(line + "\n" for line in lines))
