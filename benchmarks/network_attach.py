@@ -49,6 +49,7 @@ def main() -> None:
                 print(f"{label:36} {a:10.1f} {d:10.1f}")
         finally:
             svc.reconcile(set())
+            svc.prune()  # the default bridge outlives its containers, as docker0 does
             db.close()
 
 

@@ -1,6 +1,8 @@
 """Published-port cost: throughput and connection rate through kernel DNAT (what dockyard uses),
-through a userland proxy (the alternative, here a plain Python relay), and direct to the
-container's address. Run by hand as root: `.venv/bin/python benchmarks/network_ports.py`.
+through a userland proxy (the alternative, here a plain Python relay), direct to the
+container's address, and the same server with no container at all (the issue's "direct"
+figure, which the ratios are taken against). Paths take turns, run by run, so drift hits all
+alike. Run by hand as root: `.venv/bin/python benchmarks/network_ports.py`.
 """
 
 from __future__ import annotations
@@ -81,27 +83,41 @@ def main() -> None:
         Path(www, "small").write_text("ok\n")
         db = MetadataDB(Path(tmp) / "dockyard.db")
         svc = NetworkService(db, Path(tmp), Path(tmp) / "run", NetworkConfig(tag, "10.213.250.0/24", tag))
-        httpd = None
+        servers: list[subprocess.Popen] = []
         try:
             a = svc.attach("b" * 64, "bench", hostname="bench", files_dir=Path(tmp) / "files",
                            ports=parse_publish("80"))
             port = a.ports[0].host_port
-            httpd = subprocess.Popen(["nsenter", f"--net={a.netns_path}", "busybox", "httpd", "-f", "-p", "80", "-h", www])
+            servers.append(subprocess.Popen(["nsenter", f"--net={a.netns_path}", "busybox", "httpd", "-f", "-p", "80",
+                                             "-h", www]))
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                bare = s.getsockname()[1]
+            servers.append(subprocess.Popen(["busybox", "httpd", "-f", "-p", f"127.0.0.1:{bare}", "-h", www]))
             time.sleep(0.3)
             host_ip = subprocess.run(["ip", "-4", "route", "get", "192.0.2.254"], capture_output=True,
                                      text=True).stdout.split(" src ")[1].split()[0]
             proxy = userland_proxy((a.ip, 80))
-            paths = {"direct to container": (a.ip, 80), "DNAT via 127.0.0.1": ("127.0.0.1", port),
-                     f"DNAT via {host_ip}": (host_ip, port), "userland proxy (python)": ("127.0.0.1", proxy)}
-            print(f"{'path':28} {'MB/s (median of 3)':>20} {'conn/s':>10}")
-            for name, (host, p) in paths.items():
-                mbps = statistics.median(download(host, p) for _ in range(3))
-                print(f"{name:28} {mbps:20.0f} {connection_rate(host, p):10.0f}")
+            paths = {"no container (host httpd)": ("127.0.0.1", bare), "direct to container": (a.ip, 80),
+                     "DNAT via 127.0.0.1": ("127.0.0.1", port), f"DNAT via {host_ip}": (host_ip, port),
+                     "userland proxy (python)": ("127.0.0.1", proxy)}
+            mbps: dict[str, list[float]] = {name: [] for name in paths}
+            rates: dict[str, list[float]] = {name: [] for name in paths}
+            for _ in range(3):
+                for name, (host, p) in paths.items():
+                    mbps[name].append(download(host, p))
+                    rates[name].append(connection_rate(host, p))
+            base_mbps, base_rate = (statistics.median(xs["no container (host httpd)"]) for xs in (mbps, rates))
+            print(f"{'path':28} {'MB/s (median of 3)':>20} {'of no-container':>16} {'conn/s':>10} {'of no-container':>16}")
+            for name in paths:
+                m, r = statistics.median(mbps[name]), statistics.median(rates[name])
+                print(f"{name:28} {m:20.0f} {m / base_mbps:15.0%} {r:10.0f} {r / base_rate:15.0%}")
         finally:
-            if httpd:
-                httpd.kill()
-                httpd.wait()
+            for server in servers:
+                server.kill()
+                server.wait()
             svc.reconcile(set())
+            svc.prune()  # the default bridge outlives its containers, as docker0 does
             db.close()
 
 

@@ -24,13 +24,13 @@ class Netlink(Protocol):
     def remove_netns(self, path: Path) -> None:
         """Idempotent."""
 
-    def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str) -> None:
-        """The bridge exists, is up and holds `address/prefixlen` (the gateway)."""
+    def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str, mtu: int) -> None:
+        """The bridge exists, is up and holds `address/prefixlen` (the gateway); `mtu` when made."""
 
     def add_endpoint(self, *, host_ifname: str, bridge: str, netns_path: str, ifname: str, mac: str,
-                     address: str, prefixlen: int, gateway: str | None, tag: str) -> None:
-        """A veth pair: `host_ifname` enslaved to `bridge`, its peer `ifname` inside the namespace
-        with `mac` and `address`, and a default route via `gateway` when given."""
+                     address: str, prefixlen: int, gateway: str | None, tag: str, mtu: int) -> None:
+        """A veth pair of `mtu`: `host_ifname` enslaved to `bridge`, its peer `ifname` inside the
+        namespace with `mac` and `address`, and a default route via `gateway` when given."""
 
     def delete_link(self, name: str) -> None:
         """Idempotent; deleting a veth end deletes its peer too."""
@@ -58,18 +58,19 @@ class KernelNetlink:
     def remove_netns(self, path: Path) -> None:
         netns.remove(path)
 
-    def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str) -> None:
+    def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str, mtu: int) -> None:
         if _exists(name) and _ipv4_of(name) == (address, prefixlen, True):
             return  # as the last container left it: no `ip` run on most starts
-        cmds = [] if _exists(name) else [f"link add {name} type bridge", f"link set dev {name} alias {tag}"]
+        cmds = [] if _exists(name) else [f"link add {name} mtu {mtu} type bridge", f"link set dev {name} alias {tag}"]
         cmds += [f"addr replace {address}/{prefixlen} dev {name}", f"link set dev {name} up"]
         _ip(cmds, f"cannot set up bridge {name}")
 
     def add_endpoint(self, *, host_ifname: str, bridge: str, netns_path: str, ifname: str, mac: str,
-                     address: str, prefixlen: int, gateway: str | None, tag: str) -> None:
+                     address: str, prefixlen: int, gateway: str | None, tag: str, mtu: int) -> None:
         # the pair is made inside the namespace and its host end sent out to ours (by our pid),
         # so the container's side never exists, even briefly, in the host's namespace
-        inside = [f"link add {ifname} address {mac} type veth peer name {host_ifname} netns {os.getpid()}",
+        inside = [f"link add {ifname} address {mac} mtu {mtu} type veth peer name {host_ifname} mtu {mtu} "
+                  f"netns {os.getpid()}",
                   f"addr add {address}/{prefixlen} dev {ifname}", f"link set dev {ifname} up"]
         if gateway:
             inside.append(f"route add default via {gateway}")

@@ -37,6 +37,7 @@ from dockyard.store.metadata import MetadataDB
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+MTU_OPTION = "com.docker.network.driver.mtu"
 FILTERS = ("name", "id", "driver", "label", "type", "scope", "dangling")
 
 
@@ -80,6 +81,8 @@ class NetworkService:
             raise InvalidArgument("a gateway needs a subnet: pass --subnet too")
         self._ensure_builtin()
         options = dict(options or {})
+        if MTU_OPTION in options and not (str(options[MTU_OPTION]).isdigit() and 68 <= int(options[MTU_OPTION]) <= 65520):
+            raise InvalidArgument(f"invalid {MTU_OPTION} {options[MTU_OPTION]!r}: use a number from 68 to 65520")
         network_id = os.urandom(32).hex()
         bridge = options.get(BRIDGE_NAME_OPTION) or f"br-{network_id[:12]}"
         if not (0 < len(bridge) <= 15) or "/" in bridge or " " in bridge:
@@ -356,14 +359,20 @@ class NetworkService:
 
     def _plumb(self, net: Network, ep: Endpoint, sandbox: Sandbox, *, default_route: bool) -> None:
         """Bridge (made with the network's first container), veth into the namespace, DNS server."""
-        self.netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen, f"{self.tag}net:{net.id}")
+        mtu = self._mtu(net)
+        self.netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen, f"{self.tag}net:{net.id}", mtu)
         self.fw.set_sysctl(f"net/ipv4/conf/{net.bridge}/route_localnet", "1")
         self.netlink.add_endpoint(host_ifname=ep.host_ifname, bridge=net.bridge, netns_path=sandbox.netns_path,
                                   ifname=ep.ifname, mac=ep.mac, address=ep.ip, prefixlen=net.prefixlen,
-                                  gateway=net.gateway if default_route else None, tag=f"{self.tag}ep:{ep.container_id}")
+                                  gateway=net.gateway if default_route else None, tag=f"{self.tag}ep:{ep.container_id}",
+                                  mtu=mtu)
         host, upstream = self.host_resolvers()
         if net.user_defined or not files.reachable_servers(host, upstream):
             self.dns.start(net.id, net.gateway, list(host.nameservers), names=net.user_defined)
+
+    def _mtu(self, net: Network) -> int:
+        """The network's com.docker.network.driver.mtu option, else the engine's (daemon.json)."""
+        return int(net.options.get(MTU_OPTION) or self.config.mtu)
 
     def _release(self, container_id: str, endpoints: list[Endpoint] | None) -> None:
         """Undo `endpoints` of a container, or (None) everything it has: veths, namespace, rows,

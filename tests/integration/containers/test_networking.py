@@ -321,6 +321,25 @@ def test_static_ip_and_network_errors(dy, net):
     assert dy("network", "rm", "fixed").out == "fixed\n"
 
 
+def test_mtu_default_network_option_and_errors(dy, net):
+    """Container interfaces take the engine's MTU (65520 unless daemon.json says otherwise), or
+    their network's com.docker.network.driver.mtu; host and container sides agree."""
+    def mtu_inside(*run_args: str) -> int:
+        return int(dy("run", "--rm", *run_args, "busybox", "cat", "/sys/class/net/eth0/mtu").out)
+
+    assert mtu_inside() == 65520
+    dy("network", "create", "--subnet", net[1], "-o", "com.docker.network.driver.mtu=1500", "small")
+    assert mtu_inside("--network", "small") == 1500
+    dy("run", "-d", "--name", "mtu1", "--network", "small", "busybox", "sleep", "30")
+    bridge = json.loads(dy("network", "inspect", "small").out)[0]["Options"].get("com.docker.network.bridge.name") \
+        or "br-" + json.loads(dy("network", "inspect", "small").out)[0]["Id"][:12]
+    assert Path(f"/sys/class/net/{bridge}/mtu").read_text().strip() == "1500"
+    dy("rm", "-f", "mtu1")
+    err = one_line_error(dy("network", "create", "-o", "com.docker.network.driver.mtu=9", "tiny", check=False))
+    assert "invalid com.docker.network.driver.mtu '9'" in err
+    assert "tiny" not in dy("network", "ls").out
+
+
 def test_connect_and_disconnect_a_running_container(dy, net):
     dy("network", "create", "--subnet", net[1], "one")
     dy("network", "create", "--subnet", net[2], "two")

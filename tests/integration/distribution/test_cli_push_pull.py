@@ -113,7 +113,7 @@ def test_nothing_to_do_is_settled_only_when_the_registry_agrees(dy, busybox, own
     other = Dockyard(tmp_path / "root2", tmp_path / "run2")
     assert "Downloaded newer image" in other("pull", ref).out
     up_to_date = other("pull", ref).out.splitlines()
-    assert up_to_date[0] == f"1: Pulling from team/settled" and up_to_date[-1] == ref
+    assert up_to_date[0] == "1: Pulling from team/settled" and up_to_date[-1] == ref
     assert f"Status: Image is up to date for {ref}" in up_to_date
     assert other("pull", "-q", ref).out == ref + "\n"
 

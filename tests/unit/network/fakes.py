@@ -30,7 +30,7 @@ class FakeNetlink:
             del self.peers[ifname]
             self.links.pop(ifname, None)
 
-    def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str) -> None:
+    def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str, mtu: int) -> None:
         self._record("ensure_bridge", name, f"{address}/{prefixlen}")
         self.links[name] = tag
 

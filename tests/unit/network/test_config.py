@@ -22,3 +22,14 @@ def test_bad_daemon_json_is_one_clear_line(tmp_path):
     p.write_text("{not json")
     with pytest.raises(InvalidArgument, match="cannot read"):
         NetworkConfig.from_file(p)
+
+
+def test_mtu_defaults_to_the_largest_a_bridge_takes_and_daemon_json_sets_it(tmp_path):
+    assert NetworkConfig().mtu == 65520
+    p = tmp_path / "daemon.json"
+    p.write_text('{"mtu": 1500}')
+    assert NetworkConfig.from_file(p).mtu == 1500
+    for bad in ('{"mtu": 70000}', '{"mtu": "big"}', '{"mtu": 12}'):
+        p.write_text(bad)
+        with pytest.raises(InvalidArgument, match="^invalid mtu .* in .*daemon.json: use a number from 68 to 65520$"):
+            NetworkConfig.from_file(p)
