@@ -15,9 +15,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.distribution.endpoints import HUB_DOMAIN, normalize_host
 from dockyard.errors import DockyardError
 
-HUB_DOMAIN = "docker.io"
 HUB_AUTH_KEY = "https://index.docker.io/v1/"
 TOKEN_USERNAME = "<token>"
 
@@ -41,17 +41,6 @@ def server_key(registry: str) -> str:
     """The key Docker files a registry under: the legacy index URL for Docker Hub, else `host[:port]`."""
     host = normalize_host(registry)
     return HUB_AUTH_KEY if host == HUB_DOMAIN else host
-
-
-def normalize_host(registry: str) -> str:
-    """`https://host:5000/v2/` or `host:5000` -> `host:5000`; the Hub's aliases -> `docker.io`."""
-    host = registry.strip()
-    if "://" in host:
-        host = host.split("://", 1)[1]
-    host = host.split("/", 1)[0].lower()
-    if host in ("", "index.docker.io", "registry-1.docker.io", HUB_DOMAIN):
-        return HUB_DOMAIN
-    return host
 
 
 class CredentialStore:

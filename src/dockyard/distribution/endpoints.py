@@ -4,12 +4,22 @@ the HTTP client so that the up-to-date checks (uptodate.py) need no httpx."""
 from __future__ import annotations
 
 import ipaddress
-from typing import Sequence
+from collections.abc import Sequence
 
-from dockyard.distribution.credentials import normalize_host
+HUB_DOMAIN = "docker.io"
+# Docker Hub's API host: `docker.io/...` references are served from here.
+ENDPOINTS = {HUB_DOMAIN: "registry-1.docker.io"}
 
-# The one place Docker Hub's API host appears: `docker.io/...` references are served from here.
-ENDPOINTS = {"docker.io": "registry-1.docker.io"}
+
+def normalize_host(registry: str) -> str:
+    """`https://host:5000/v2/` or `host:5000` -> `host:5000`; the Hub's aliases -> `docker.io`."""
+    host = registry.strip()
+    if "://" in host:
+        host = host.split("://", 1)[1]
+    host = host.split("/", 1)[0].lower()
+    if host in ("", "index.docker.io", ENDPOINTS[HUB_DOMAIN], HUB_DOMAIN):
+        return HUB_DOMAIN
+    return host
 
 
 def endpoint_host(domain: str) -> str:

@@ -11,7 +11,8 @@ from typing import Sequence
 
 from dockyard.distribution.auth import Unauthorized
 from dockyard.distribution.client import RegistryClient
-from dockyard.distribution.credentials import CredentialStore, Credentials, normalize_host
+from dockyard.distribution.credentials import CredentialStore, Credentials
+from dockyard.distribution.endpoints import normalize_host
 from dockyard.errors import DockyardError, InvalidArgument
 
 

@@ -11,7 +11,7 @@ from typing import Sequence
 import httpx
 
 from dockyard.distribution.client import RegistryClient
-from dockyard.distribution.credentials import normalize_host
+from dockyard.distribution.endpoints import normalize_host
 from dockyard.errors import DockyardError, InvalidArgument
 
 # Docker Hub answers v1 search on its index host, not on its registry API host.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from dockyard.errors import InvalidArgument
@@ -12,6 +11,8 @@ _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 def sha256_digest(data: bytes) -> str:
     """Digest of bytes, in the `algorithm:hex` form OCI uses everywhere."""
+    import hashlib  # here: OpenSSL's module costs 2 ms to load, and most commands hash nothing
+
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -36,6 +37,8 @@ class Hasher:
     """Incremental sha256 with a running byte count, for verifying streams while writing them."""
 
     def __init__(self) -> None:
+        import hashlib
+
         self._h = hashlib.sha256()
         self.size = 0
 

@@ -8,10 +8,9 @@ point leaves at most a stray ingest file, which `system check --repair` removes.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from dockyard.errors import CorruptContent, NotFound
 from dockyard.oci.digest import Hasher, hex_of, validate
@@ -25,6 +24,8 @@ class Ingest:
 
     def __init__(self, store: "ContentStore") -> None:
         self._store = store
+        import tempfile  # here, as shutil below: reading a blob (most commands) needs neither
+
         fd, name = tempfile.mkstemp(dir=store.ingest_dir, prefix=f"{TMP_PREFIX}{os.getpid()}-")
         self.path = Path(name)
         self._file = os.fdopen(fd, "wb")
@@ -156,6 +157,8 @@ class ContentStore:
         n = 0
         for p in self.stray_ingests():
             if p.is_dir():
+                import shutil
+
                 shutil.rmtree(p, ignore_errors=True)
             else:
                 p.unlink(missing_ok=True)

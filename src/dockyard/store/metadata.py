@@ -10,7 +10,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 # Each entry upgrades the core schema by one version; never edit a released entry, append a new
 # one. Services above this layer (containers, networks, volumes, build cache) keep their own
