@@ -80,11 +80,12 @@ def test_reference_registry_push_pull(dy, busybox, tmp_path):
         dy("tag", "busybox", ref)
         dy("push", ref)
         before = proxy.sent
-        dy("push", ref)
+        assert "Layer already exists" in dy("push", ref).out  # settled by HEAD requests (uptodate.py)
         assert proxy.sent - before < 20_000  # manifests and HEADs only, no layer bytes
         other = Dockyard(tmp_path / "r2", tmp_path / "run2")
         other("pull", ref)
         assert other("images", "-q", "--no-trunc").out.strip() == busybox
+        assert f"Status: Image is up to date for {ref}" in other("pull", ref).out
         proxy.close()
     finally:
         gen.close()
