@@ -28,19 +28,27 @@ FORWARD_TIMEOUT = 2.0
 
 
 class Names:
-    """name → addresses and address → name for one network, cached until the DB changes."""
+    """What a container can resolve through one network's server, as Docker's embedded DNS
+    answers: the names (container names, aliases, ids) on every user-defined network it
+    shares with their owner, this network's first. Cached until the DB changes."""
 
     def __init__(self, db_path: str, network_id: str) -> None:
         self._conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False, timeout=5)
         self._network_id = network_id
         self._lock = threading.Lock()
         self._version = -1
-        self._forward: dict[str, list[str]] = {}
-        self._reverse: dict[str, str] = {}
+        self._forward: dict[str, dict[str, list[str]]] = {}   # network -> name -> addresses
+        self._reverse: dict[str, str] = {}                     # address -> name
+        self._client: dict[str, list[str]] = {}               # address on this network -> its networks
 
-    def lookup(self, name: str) -> list[str]:
+    def lookup(self, name: str, client: str | None = None) -> list[str]:
+        """Addresses of `name` for the container at `client` (an address on this network)."""
         self._refresh()
-        return self._forward.get(name.lower().rstrip("."), [])
+        key = name.lower().rstrip(".")
+        for network in self._client.get(client or "", [self._network_id]):
+            if key in self._forward.get(network, {}):
+                return self._forward[network][key]
+        return []
 
     def reverse(self, ip: str) -> str | None:
         self._refresh()
@@ -51,15 +59,22 @@ class Names:
             version = self._conn.execute("PRAGMA data_version").fetchone()[0]
             if version == self._version:
                 return
-            rows = self._conn.execute("SELECT container_id, name, aliases, ip FROM endpoints WHERE network_id=?",
-                                      (self._network_id,)).fetchall()
-            forward: dict[str, list[str]] = {}
+            rows = self._conn.execute("SELECT e.container_id, e.network_id, e.name, e.aliases, e.ip FROM endpoints e "
+                                      "JOIN networks n ON n.id = e.network_id WHERE n.builtin = 0 "
+                                      "ORDER BY e.seq").fetchall()
+            forward: dict[str, dict[str, list[str]]] = {}
             reverse: dict[str, str] = {}
-            for cid, name, aliases, ip in rows:
+            networks: dict[str, list[str]] = {}
+            for cid, network, name, aliases, ip in rows:
                 for n in {name, cid, cid[:12], *json.loads(aliases)}:
-                    forward.setdefault(n.lower(), []).append(ip)
+                    forward.setdefault(network, {}).setdefault(n.lower(), []).append(ip)
                 reverse[ip] = name
-            self._forward, self._reverse, self._version = forward, reverse, version
+                networks.setdefault(cid, []).append(network)
+            client = {}
+            for cid, network, _, _, ip in rows:
+                if network == self._network_id:
+                    client[ip] = [network] + [n for n in networks[cid] if n != network]
+            self._forward, self._reverse, self._client, self._version = forward, reverse, client, version
 
 
 class Resolver:
@@ -68,7 +83,8 @@ class Resolver:
     def __init__(self, names: Names | None, upstreams: list[str]) -> None:
         self.names, self.upstreams = names, upstreams
 
-    def answer(self, data: bytes, tcp: bool) -> bytes | None:
+    def answer(self, data: bytes, tcp: bool, client: str | None = None) -> bytes | None:
+        """The reply to one query from `client` (the asking container's address), None to drop it."""
         from dnslib import PTR, QTYPE, RCODE, RR, A, DNSRecord
 
         try:
@@ -86,7 +102,7 @@ class Resolver:
                     reply.add_answer(RR(q.qname, QTYPE.PTR, rdata=PTR(name + "."), ttl=TTL))
                     return reply.pack()
             else:
-                ips = self.names.lookup(qname)
+                ips = self.names.lookup(qname, client)
                 if ips:
                     reply = request.reply()
                     if q.qtype in (QTYPE.A, QTYPE.ANY):
@@ -142,16 +158,16 @@ def serve(udp: socket.socket, tcp: socket.socket, resolver: Resolver) -> None:
     sel.register(tcp, selectors.EVENT_READ)
 
     def reply_udp(data: bytes, peer) -> None:
-        response = resolver.answer(data, tcp=False)
+        response = resolver.answer(data, tcp=False, client=peer[0])
         if response is not None:
             udp.sendto(response, peer)
 
-    def serve_tcp(conn: socket.socket) -> None:
+    def serve_tcp(conn: socket.socket, peer) -> None:
         with conn:
             conn.settimeout(10)
             try:
                 while (data := _read_tcp_message(conn)) is not None:
-                    response = resolver.answer(data, tcp=True)
+                    response = resolver.answer(data, tcp=True, client=peer[0])
                     if response is None:
                         return
                     conn.sendall(len(response).to_bytes(2, "big") + response)
@@ -164,8 +180,8 @@ def serve(udp: socket.socket, tcp: socket.socket, resolver: Resolver) -> None:
                 data, peer = udp.recvfrom(65535)
                 pool.submit(reply_udp, data, peer)
             else:
-                conn, _ = tcp.accept()
-                threading.Thread(target=serve_tcp, args=(conn,), daemon=True).start()
+                conn, peer = tcp.accept()
+                threading.Thread(target=serve_tcp, args=(conn, peer), daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -364,8 +364,6 @@ def test_connect_and_disconnect_a_running_container(dy, net):
     assert len([l for l in run("ip", "-o", "link").splitlines() if f"dockyard:{dy.tag}:ep:" in l]) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="each network's DNS server answers only its own names, and a container "
-                   "asks the server of its first network only; docker resolves names of every network it is on")
 def test_names_of_a_connected_network_resolve(dy, net):
     dy("network", "create", "--subnet", net[1], "one")
     dy("network", "create", "--subnet", net[2], "two")
