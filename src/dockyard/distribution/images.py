@@ -39,11 +39,13 @@ def pull_image(images, ref: Reference, *, platform: str | None = None, progress:
     from dockyard.distribution.pull import pull
 
     before = images.find(str(ref))
-    with images.adding():
-        res = pull(ref, images.content, platform=platform, progress=progress, insecure_registries=insecure_registries)
+    with images.adding(), images.layer_streams() as streams:
+        res = pull(ref, images.content, platform=platform, progress=progress, insecure_registries=insecure_registries,
+                   layer_sinks=streams.sinks)
         digest = res.index_digest or res.manifest_digest
         repo_digest = Reference(ref.domain, ref.path, "", digest)
-        img = images.add_image(res.manifest_digest, [ref] if ref.tag else [], repo_digest=repo_digest)
+        img = images.add_image(res.manifest_digest, [ref] if ref.tag else [], repo_digest=repo_digest,
+                               streamed=streams)
     return Pulled(img, digest, before is not None and before.id == img.id)
 
 

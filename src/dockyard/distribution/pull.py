@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Sequence
+from typing import Callable, Protocol, Sequence
 
 from dockyard.distribution.client import RegistryClient, TransferInterrupted, connect, repository_scope
 from dockyard.distribution.parallel import run_parallel
@@ -92,9 +92,23 @@ class PartialBlob(Ingest):
         self._file.close()
 
 
+class LayerSink(Protocol):
+    """Where a layer's bytes also go as they arrive (the image service unpacks them meanwhile):
+    written in order from byte 0, then finished once the blob verified, or aborted."""
+
+    def write(self, chunk: bytes) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 def pull(ref: Reference, content: ContentStore, *, platform: str | None = None, progress: Progress | None = None,
-         config_dir=None, insecure_registries: Sequence[str] = (), max_concurrent: int = MAX_CONCURRENT) -> PullResult:
-    """Fetch `ref`'s manifest, config and layers into `content`; the caller registers the image."""
+         config_dir=None, insecure_registries: Sequence[str] = (), max_concurrent: int = MAX_CONCURRENT,
+         layer_sinks: Callable[[dict, list[dict]], dict[str, LayerSink]] | None = None) -> PullResult:
+    """Fetch `ref`'s manifest, config and layers into `content`; the caller registers the image.
+    With `layer_sinks`, the config comes first, and the sinks it returns for it (by layer
+    digest) receive those layers' bytes during their download."""
     progress = progress or QuietProgress()
     wanted = parse_platform(platform) if platform else None
     with connect(ref.domain, config_dir=config_dir, insecure_registries=insecure_registries) as client:
@@ -111,7 +125,12 @@ def pull(ref: Reference, content: ContentStore, *, platform: str | None = None, 
         layers = manifest.get("layers") or []
         for desc in [config, *layers]:
             _check_descriptor(desc, digest)
-        _download_all(client, ref, content, [config, *layers], progress, max_concurrent)
+        sinks: dict[str, LayerSink] = {}
+        if layer_sinks is not None:
+            _download_all(client, ref, content, [config], progress, max_concurrent)
+            sinks = layer_sinks(_json(content.read(config["digest"]), f"config {config['digest']}"), layers)
+        _download_all(client, ref, content, layers if layer_sinks is not None else [config, *layers], progress,
+                      max_concurrent, sinks)
         if index is not None:
             content.put(index[0], index[1])
         content.put(data, digest)
@@ -180,7 +199,7 @@ def _check_descriptor(desc: dict, manifest_digest: str) -> None:
 
 
 def _download_all(client: RegistryClient, ref: Reference, content: ContentStore, descriptors: list[dict],
-                  progress: Progress, max_concurrent: int) -> None:
+                  progress: Progress, max_concurrent: int, sinks: dict[str, LayerSink] | None = None) -> None:
     """Download the blobs the store lacks, in parallel; a failure cancels the rest (their partials are kept)."""
     todo: dict[str, int] = {}
     for desc in descriptors:
@@ -188,41 +207,57 @@ def _download_all(client: RegistryClient, ref: Reference, content: ContentStore,
             progress.finish(desc["digest"], "Already exists")
         else:
             todo[desc["digest"]] = desc["size"]
-    run_parallel([partial(_fetch_blob, client, ref, content, d, s, progress) for d, s in todo.items()], max_concurrent)
+    run_parallel([partial(_fetch_blob, client, ref, content, d, s, progress, (sinks or {}).get(d))
+                  for d, s in todo.items()], max_concurrent)
 
 
 def _fetch_blob(client: RegistryClient, ref: Reference, content: ContentStore, digest: str, size: int,
-                progress: Progress, cancel: threading.Event) -> None:
+                progress: Progress, sink: LayerSink | None, cancel: threading.Event) -> None:
     part = PartialBlob(content, digest)
-    if content.exists(digest):
-        part.abort()
-        progress.finish(digest, "Already exists")
-        return
+    if content.exists(digest) or (sink is not None and part.size):
+        _abort(sink)  # already there, or resumed mid-tar: the stream cannot start at byte 0
+        sink = None
+        if content.exists(digest):
+            part.abort()
+            progress.finish(digest, "Already exists")
+            return
     try:
         for attempt in range(RETRIES + 1):
             try:
-                _download(client, ref, part, digest, size, progress, cancel)
+                _download(client, ref, part, digest, size, progress, cancel, sink)
                 break
             except TransferInterrupted:
+                _abort(sink)  # the retry resumes mid-tar
+                sink = None
                 if attempt == RETRIES or cancel.is_set():
                     raise
                 time.sleep(RETRY_DELAY * (attempt + 1))
         progress.start(digest, "Verifying Checksum", size, size)
     except CorruptContent:
         part.abort()
+        _abort(sink)
         raise
     except BaseException:
         part.suspend()
+        _abort(sink)
         raise
     try:
         part.commit(digest, size)
     except CorruptContent:
+        _abort(sink)
         raise CorruptContent(f"blob {digest} from {ref.domain} failed verification: digest mismatch") from None
+    if sink is not None:
+        sink.finish()
     progress.finish(digest, "Pull complete")
 
 
+def _abort(sink: LayerSink | None) -> None:
+    if sink is not None:
+        sink.abort()
+
+
 def _download(client: RegistryClient, ref: Reference, part: PartialBlob, digest: str, size: int,
-              progress: Progress, cancel: threading.Event) -> None:
+              progress: Progress, cancel: threading.Event, sink: LayerSink | None = None) -> None:
     """One GET of the blob, from the partial's end when there is one; raises TransferInterrupted to retry."""
     offset = part.size
     headers = {"Range": f"bytes={offset}-"} if offset else {}
@@ -244,6 +279,8 @@ def _download(client: RegistryClient, ref: Reference, part: PartialBlob, digest:
             if part.size + len(chunk) > size:
                 raise CorruptContent(f"blob {digest} from {ref.domain} failed verification: larger than {size} bytes")
             part.write(chunk)
+            if sink is not None:
+                sink.write(chunk)
             progress.advance(digest, len(chunk))
     finally:
         resp.close()

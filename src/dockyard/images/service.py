@@ -131,13 +131,21 @@ class ImageService:
         return images
 
     # -- adding ----------------------------------------------------------------------------
+    def layer_streams(self):
+        """Layers to unpack while a pull downloads them (see images/streaming.py); pass it to
+        add_image as `streamed`, and use it as a context manager around both."""
+        from dockyard.images.streaming import LayerStreams
+        return LayerStreams(self.snapshots, self.content)
+
     def add_image(
         self,
         manifest_digest: str,
         tags: Iterable[Reference] = (),
         repo_digest: Reference | None = None,
+        streamed=None,
     ) -> Image:
-        """Unpack a manifest whose blobs are in the content store, then record and tag it."""
+        """Unpack a manifest whose blobs are in the content store (layers that `streamed`
+        unpacked during their download are taken from there), then record and tag it."""
         raw = self.content.read(manifest_digest)
         man = validate_manifest(loads_document(raw, f"manifest {manifest_digest}"))
         media_type = man.get("mediaType") or mt.OCI_MANIFEST
@@ -154,7 +162,7 @@ class ImageService:
             if not self.content.exists(desc["digest"]):
                 raise CorruptContent(f"manifest {manifest_digest} refers to layer {desc['digest']}, which is missing")
         with self.adding():
-            size = self.unpack(man["layers"], diff_ids)
+            size = self.unpack(man["layers"], diff_ids, streamed)
             with self.db.write() as c:
                 c.execute(
                     "INSERT OR IGNORE INTO images(id, manifest_digest, manifest_media_type, created, size) VALUES (?,?,?,?,?)",
@@ -166,7 +174,7 @@ class ImageService:
                 self.record_repo_digest(repo_digest, repo_digest.digest, config_digest)
         return self.get(config_digest)
 
-    def unpack(self, layers: list[dict], diff_ids: list[str]) -> int:
+    def unpack(self, layers: list[dict], diff_ids: list[str], streamed=None) -> int:
         """Apply every layer not already present as a committed snapshot; return the image's size."""
         from dockyard.layers.apply import apply_layer
 
@@ -175,10 +183,14 @@ class ImageService:
             key = chain_id(parent, diff_id)
             snap = self.snapshots.get(key)
             if snap is None:
-                tmp = self.snapshots.start_layer(parent)
+                done = streamed.take(key) if streamed is not None else None
+                tmp = done[0] if done else self.snapshots.start_layer(parent)
                 try:
-                    with self.content.open(desc["digest"]) as f:
-                        stats = apply_layer(f, tmp / "fs", whiteout_mode=self.snapshots.whiteout_mode)
+                    if done:
+                        stats = done[1]
+                    else:
+                        with self.content.open(desc["digest"]) as f:
+                            stats = apply_layer(f, tmp / "fs", whiteout_mode=self.snapshots.whiteout_mode)
                     if stats.diff_id != diff_id:
                         raise CorruptContent(
                             f"layer {desc['digest']} unpacks to {stats.diff_id}, but the image config says {diff_id}"

@@ -111,3 +111,50 @@ def test_server_ignoring_range_restarts_from_zero(serve, store, image, tmp_path)
 
     pull(parse_normalized(f"{host}/app:latest"), other)  # FakeRegistry answers 200 with the whole blob
     assert other.verify(big) and not partial.exists()
+
+
+def scratch_layers(engine) -> list[str]:
+    """Snapshot directories no snapshot row names: scratch layers a pull left behind."""
+    recorded = {s.dir for s in engine.snapshots.all()}
+    return [p.name for p in engine.snapshots.root.iterdir() if p.is_dir() and p.name not in recorded]
+
+
+def test_layers_unpacked_during_the_download_become_the_image(serve, store, image, tmp_path):
+    from dockyard.distribution.images import pull_image
+    from dockyard.engine import Engine
+
+    host = serve(fake_from_store(store, image).app)
+    engine = Engine(tmp_path / "root", tmp_path / "run")
+    images = engine.images
+    streamed = []
+    real = images.layer_streams
+
+    def spying():
+        streams = real()
+        original = streams.take
+        streams.take = lambda key: streamed.append(original(key)) or streamed[-1]
+        return streams
+    images.layer_streams = spying
+    pull_image(images, parse_normalized(f"{host}/app:latest"))
+    assert len(streamed) == 2 and all(streamed)  # both layers came from their streams
+    top = engine.snapshots.get(images.top_layer(images.get(f"{host}/app:latest")))
+    lower = engine.snapshots.root / engine.snapshots.get(top.parent).dir / "fs"
+    assert (lower / "etc" / "hostname").read_bytes() == b"dockyard\n"
+    assert (engine.snapshots.root / top.dir / "fs" / "etc" / "motd").read_bytes() == b"hello\n"
+    assert scratch_layers(engine) == []
+
+
+def test_a_corrupt_layer_streamed_leaves_no_scratch_layer(serve, store, image, tmp_path):
+    from dockyard.distribution.images import pull_image
+    from dockyard.engine import Engine
+
+    fake = fake_from_store(store, image)
+    layer = image.layer_digests[0]
+    good = fake.blobs[layer]
+    fake.blobs[layer] = good[:100] + bytes([good[100] ^ 0xFF]) + good[101:]
+    host = serve(fake.app)
+    engine = Engine(tmp_path / "root", tmp_path / "run")
+    with pytest.raises(CorruptContent, match="failed verification: digest mismatch"):
+        pull_image(engine.images, parse_normalized(f"{host}/app:latest"))
+    assert scratch_layers(engine) == [] and engine.snapshots.all() == []
+    assert engine.images.list() == []
