@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import grp
-import ipaddress
 import logging
 import os
 import signal
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from dockyard.addresses import is_loopback
 from dockyard.errors import InvalidArgument, NotFound
 
 log = logging.getLogger("dockyard.api")
@@ -77,19 +77,10 @@ class Listener:
         raise InvalidArgument(f"-H {spec}: use unix:///PATH or tcp://HOST:PORT")
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_listeners(listeners: list[Listener], tls: TLSOptions) -> None:
     """Refuse an unprotected TCP listener on a non-loopback address."""
     for lst in listeners:
-        if lst.scheme == "tcp" and not tls.enabled and not _loopback(lst.address):
+        if lst.scheme == "tcp" and not tls.enabled and not is_loopback(lst.address):
             raise InvalidArgument(
                 f"refusing to serve the API without TLS on {lst.address}:{lst.port}: anyone who can reach it "
                 "would have root on this host. Use a loopback address, or --tlsverify with "

@@ -3,8 +3,9 @@ the HTTP client so that the up-to-date checks (uptodate.py) need no httpx."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
+
+from dockyard.addresses import is_loopback
 
 HUB_DOMAIN = "docker.io"
 # Docker Hub's API host: `docker.io/...` references are served from here.
@@ -31,11 +32,4 @@ def is_insecure(host: str, insecure_registries: Sequence[str] = ()) -> bool:
     """Plain HTTP is allowed for loopback hosts and for registries the user listed as insecure."""
     if host in {normalize_host(r) for r in insecure_registries}:
         return True
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.strip("[]")
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(host.rsplit(":", 1)[0] if not host.endswith("]") else host)
