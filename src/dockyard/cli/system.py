@@ -188,6 +188,9 @@ def check_cmd(obj, repair) -> None:
     rep = check(obj.engine.images, repair=repair)
     counts = ", ".join(f"{n} {what}" for what, n in rep.checked.items())
     click.echo(f"checked {counts}")
+    if repair:  # what the kernel holds for containers: ended ones' leftovers, rules someone flushed
+        obj.engine.containers.reconcile()
+        click.echo("repaired: container network state (namespaces, links, firewall rules) matched to the records")
     for line in rep.repaired:
         click.echo(f"repaired: {line}")
     for line in rep.leftovers:

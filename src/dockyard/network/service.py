@@ -427,8 +427,8 @@ class NetworkService:
         """Make our nft table and Docker-chain accept rules match the networks whose bridge
         exists and the published ports. Skipped when that is what the last sync applied (kept
         in the run dir): most starts and removals, on the default bridge and without published
-        ports, then cost no nft process at all. `reconcile` forces it, so rules lost to someone
-        flushing the ruleset come back there."""
+        ports, then cost no nft process at all. `reconcile` forces it (the API server at start,
+        `system check --repair`), so rules lost to someone flushing the ruleset come back."""
         prefix = self.tag + "net:"
         active = {alias[len(prefix):] for alias in self.netlink.tagged_links(prefix).values()}
         nets, rules = self.state.firewall_state(active)

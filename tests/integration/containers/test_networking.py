@@ -340,6 +340,19 @@ def test_mtu_default_network_option_and_errors(dy, net):
     assert "tiny" not in dy("network", "ls").out
 
 
+def test_flushed_firewall_rules_come_back_with_system_check_repair(dy, net):
+    """Rules are synced only when networks or ports change; if someone flushes them (a firewall
+    reload), `system check --repair` puts them back, as a dockerd restart does for Docker."""
+    port = free_port()
+    dy("run", "-d", "--name", "web", "-p", f"127.0.0.1:{port}:80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+    assert get_when_up(f"http://127.0.0.1:{port}/hostname")
+    subprocess.run(["nft", "delete", "table", "inet", dy.tag], check=True)
+    with pytest.raises(OSError):
+        get(f"http://127.0.0.1:{port}/hostname", timeout=1)
+    assert "repaired: container network state" in dy("system", "check", "--repair").out
+    assert get_when_up(f"http://127.0.0.1:{port}/hostname")
+
+
 def test_connect_and_disconnect_a_running_container(dy, net):
     dy("network", "create", "--subnet", net[1], "one")
     dy("network", "create", "--subnet", net[2], "two")
