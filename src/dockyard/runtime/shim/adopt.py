@@ -58,6 +58,8 @@ def start_adopted(args: ShimArgs, runtime: BuiltinRuntime) -> tuple[int, socket.
         sock = _attach_before_report(args.state_dir, report) if args.wait_attach else None
         text = report.read().decode(errors="replace")
     if text and not text.startswith("!"):
+        if args.wait_attach and sock is None:
+            raise DockyardError("could not attach to the container's shim")
         return int(text), sock
     if sock is not None:
         sock.close()
