@@ -90,6 +90,10 @@ class Shims:
         leftovers = []
         for args in self.started:
             pid_file = Path(args.state_dir, "shim.pid")
+            deadline = time.monotonic() + 5
+            while (args.restart == "no" and protocol.read_exit(args.state_dir) and protocol.shim_alive(args.state_dir)
+                   and time.monotonic() < deadline):
+                time.sleep(0.01)  # exit.json comes just before the shim's own end
             if protocol.shim_alive(args.state_dir):
                 leftovers.append(f"shim of {args.container_id}")
                 os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
