@@ -175,12 +175,12 @@ class ContainerService:
         return bool(row and row[0])
 
     # -- start -----------------------------------------------------------------------------
-    def hold_foreground(self, ref: str) -> IO:
+    def hold_foreground(self, container_id: str) -> IO:
         """Mark the caller as the foreground client of the container's next run: while the
         returned file stays open, the shim runs no exit hook and the caller records the exit
         (and --rm) itself. The lock goes with the caller's process, however it ends."""
         import fcntl
-        rd = self.run_dir(self.get(ref).id)
+        rd = self.run_dir(container_id)
         rd.mkdir(parents=True, exist_ok=True)
         f = open(rd / FOREGROUND_LOCK, "a")
         fcntl.flock(f, fcntl.LOCK_SH)

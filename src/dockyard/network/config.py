@@ -10,6 +10,15 @@ from pathlib import Path
 from dockyard.errors import InvalidArgument
 
 
+MIN_MTU, MAX_MTU = 68, 65520  # IPv4's minimum; the largest a Linux bridge takes
+
+
+def valid_mtu(value: object) -> bool:
+    """An MTU as daemon.json (a number) or a network option (its text) gives it."""
+    text = str(value)
+    return text.isdigit() and MIN_MTU <= int(text) <= MAX_MTU
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """bridge_name: the default `bridge` network's Linux bridge; default_subnet: its subnet, None to
@@ -28,7 +37,7 @@ class NetworkConfig:
     bridge_name: str = "dockyard0"
     default_subnet: str | None = None
     nft_table: str = "dockyard"
-    mtu: int = 65520
+    mtu: int = MAX_MTU
 
     @classmethod
     def from_file(cls, path: str | Path) -> NetworkConfig:
@@ -47,8 +56,8 @@ class NetworkConfig:
         """From daemon.json already read (the engine parses it once for all its services)."""
         defaults = cls()
         mtu = data.get("mtu") or defaults.mtu
-        if not (isinstance(mtu, int) and 68 <= mtu <= 65520):
-            raise InvalidArgument(f"invalid mtu {mtu!r} in {path}: use a number from 68 to 65520")
+        if not (isinstance(mtu, int) and valid_mtu(mtu)):
+            raise InvalidArgument(f"invalid mtu {mtu!r} in {path}: use a number from {MIN_MTU} to {MAX_MTU}")
         config = cls(bridge_name=data.get("bridge") or defaults.bridge_name,
                      default_subnet=data.get("default-subnet") or None,
                      nft_table=data.get("nft-table") or defaults.nft_table, mtu=mtu)

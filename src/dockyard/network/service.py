@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Iterator
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 from dockyard.network import files, firewall, ipam
 from dockyard.network.bridge import KernelNetlink, Netlink
-from dockyard.network.config import NetworkConfig
+from dockyard.network.config import MAX_MTU, MIN_MTU, NetworkConfig, valid_mtu
 from dockyard.network.dns_servers import DnsServers
 from dockyard.network.firewall import Firewall, NftFirewall
 from dockyard.network.ports import PortBinding, PortSpec, ephemeral_port, host_port_free
@@ -81,8 +81,8 @@ class NetworkService:
             raise InvalidArgument("a gateway needs a subnet: pass --subnet too")
         self._ensure_builtin()
         options = dict(options or {})
-        if MTU_OPTION in options and not (str(options[MTU_OPTION]).isdigit() and 68 <= int(options[MTU_OPTION]) <= 65520):
-            raise InvalidArgument(f"invalid {MTU_OPTION} {options[MTU_OPTION]!r}: use a number from 68 to 65520")
+        if MTU_OPTION in options and not valid_mtu(options[MTU_OPTION]):
+            raise InvalidArgument(f"invalid {MTU_OPTION} {options[MTU_OPTION]!r}: use a number from {MIN_MTU} to {MAX_MTU}")
         network_id = os.urandom(32).hex()
         bridge = options.get(BRIDGE_NAME_OPTION) or f"br-{network_id[:12]}"
         if not (0 < len(bridge) <= 15) or "/" in bridge or " " in bridge:
@@ -380,13 +380,12 @@ class NetworkService:
         whole = endpoints is None
         if whole:
             endpoints = self.state.endpoints(container_id=container_id)
-        sandbox = self.state.sandbox(container_id) if whole else None
-        own = self.run_dir / "netns" / container_id
-        netns_path = Path(sandbox.netns_path) if sandbox and sandbox.owns_netns else own if whole and own.exists() else None
+        netns_path = self._own_netns(container_id) if whole else None
         # A namespace nobody else joined takes its veths with it when it goes: the kernel frees
         # them in the background (gone within ~50 ms), where `ip link del` waits ~20 ms for it.
-        if netns_path is None or any(s.netns_path == str(netns_path) and s.container_id != container_id
-                                     for s in self.state.sandboxes()):
+        joined = netns_path is not None and any(s.netns_path == str(netns_path) and s.container_id != container_id
+                                                for s in self.state.sandboxes())
+        if netns_path is None or joined:
             for e in endpoints:
                 self.netlink.delete_link(e.host_ifname)
         if netns_path is not None:
@@ -403,6 +402,14 @@ class NetworkService:
         self._sync_firewall()
         for e in endpoints:
             self.fw.forget_connections(e.ip)
+
+    def _own_netns(self, container_id: str) -> Path | None:
+        """The namespace the container made for itself (recorded, or left by a crash), if any."""
+        sandbox = self.state.sandbox(container_id)
+        if sandbox and sandbox.owns_netns:
+            return Path(sandbox.netns_path)
+        own = self.run_dir / "netns" / container_id
+        return own if own.exists() else None
 
     def _retire_idle_networks(self, keep_default: bool = True) -> None:
         """A DNS server lives only while its network has a container on it, and so does the

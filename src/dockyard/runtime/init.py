@@ -56,13 +56,6 @@ def _fail(channel: _Channel, message: str) -> None:
         os._exit(1)
 
 
-def _describe(err: BaseException) -> str:
-    """One line for the runtime to show."""
-    if isinstance(err, OSError) and err.strerror:
-        return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
-    return str(err) or type(err).__name__
-
-
 def _join_namespaces(sys_: Syscalls, boot: dict) -> None:
     """setns into every namespace given by path, user first and mount last; all are opened
     before the first setns, since joining a mount namespace changes what paths mean."""
@@ -230,7 +223,7 @@ def main() -> None:
     except BaseException as err:  # in either stage: report one line, then die
         if os.environ.get("DOCKYARD_DEBUG"):
             traceback.print_exc()
-        _fail(channel, _describe(err))
+        _fail(channel, linux.describe(err))
 
 
 if __name__ == "__main__":

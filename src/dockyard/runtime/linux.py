@@ -189,6 +189,17 @@ def secure_join(root: str, unsafe: str) -> str:
     return os.path.join(root, *resolved)
 
 
+def describe(err: BaseException) -> str:
+    """One line for a failure while setting a container up: the message of our own errors,
+    `reason: path` for a system call's, never a traceback."""
+    message = getattr(err, "message", None)
+    if message:
+        return message
+    if isinstance(err, OSError) and err.strerror:
+        return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
+    return str(err) or type(err).__name__
+
+
 def process_start_time(pid: int) -> int | None:
     """Start time of `pid` in clock ticks since boot, or None if it is gone or a zombie.
 

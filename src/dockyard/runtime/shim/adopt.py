@@ -115,8 +115,7 @@ def _become_shim(args: ShimArgs, runtime: BuiltinRuntime, shim_argv: list[str], 
         os.execv(shim_argv[0], [*shim_argv, "--adopt", str(pid), "--adopt-fds", ",".join(map(str, fds)),
                                 "--ready-fd", str(ready_w)])
     except BaseException as err:
-        message = getattr(err, "message", None) or str(err) or type(err).__name__
-        os.write(ready_w, f"!{message}".encode())
+        os.write(ready_w, f"!{linux.describe(err)}".encode())
         if created:
             try:
                 runtime.delete(args.container_id, force=True)
