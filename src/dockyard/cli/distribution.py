@@ -49,7 +49,7 @@ def pull_image(engine, ref, *, platform: str | None = None, quiet: bool = False)
         click.echo(f"{ref.tag or ref.digest}: Pulling from {ref.path}")
     with _progress(quiet) as progress:
         pulled = pull_and_register(engine.images, ref, platform=platform, progress=progress,
-                                   insecure_registries=engine.insecure_registries)
+                                   insecure_registries=engine.insecure_registries, may_fork=True)
     if not quiet:
         click.echo(f"Digest: {pulled.digest}")
         click.echo(pulled.status(ref))

@@ -34,12 +34,15 @@ class Pushed:
 
 
 def pull_image(images, ref: Reference, *, platform: str | None = None, progress: Progress | None = None,
-               insecure_registries: Sequence[str] = ()) -> Pulled:
-    """Download `ref` into `images` (an ImageService), register it, tag it, record its repo digest."""
+               insecure_registries: Sequence[str] = (), may_fork: bool = False) -> Pulled:
+    """Download `ref` into `images` (an ImageService), register it, tag it, record its repo digest.
+
+    `may_fork`: no other thread of this process holds a lock that a forked child applying a
+    layer would need (true of the CLI), so layers may be unpacked by such children."""
     from dockyard.distribution.pull import pull
 
     before = images.find(str(ref))
-    with images.adding(), images.layer_streams() as streams:
+    with images.adding(), images.layer_streams(forked=may_fork) as streams:
         res = pull(ref, images.content, platform=platform, progress=progress, insecure_registries=insecure_registries,
                    layer_sinks=streams.sinks)
         digest = res.index_digest or res.manifest_digest

@@ -131,11 +131,12 @@ class ImageService:
         return images
 
     # -- adding ----------------------------------------------------------------------------
-    def layer_streams(self):
-        """Layers to unpack while a pull downloads them (see images/streaming.py); pass it to
-        add_image as `streamed`, and use it as a context manager around both."""
+    def layer_streams(self, forked: bool = False):
+        """Layers to unpack while a pull downloads them (see images/streaming.py), by forked
+        children if `forked`, else by threads; pass it to add_image as `streamed`, and use it
+        as a context manager around both."""
         from dockyard.images.streaming import LayerStreams
-        return LayerStreams(self.snapshots, self.content)
+        return LayerStreams(self.snapshots, self.content, forked)
 
     def add_image(
         self,
@@ -190,7 +191,9 @@ class ImageService:
                         stats = done[1]
                     else:
                         with self.content.open(desc["digest"]) as f:
-                            stats = apply_layer(f, tmp / "fs", whiteout_mode=self.snapshots.whiteout_mode)
+                            # a stored blob is its digest: one that is the diff ID needs no second hash
+                            stats = apply_layer(f, tmp / "fs", whiteout_mode=self.snapshots.whiteout_mode,
+                                                verified_diff_id=diff_id if desc["digest"] == diff_id else None)
                     if stats.diff_id != diff_id:
                         raise CorruptContent(
                             f"layer {desc['digest']} unpacks to {stats.diff_id}, but the image config says {diff_id}"

@@ -17,12 +17,13 @@ Two whiteout modes, because the two snapshotters keep layers differently:
 from __future__ import annotations
 
 import errno
+import io
 import os
 import shutil
 import stat
 import tarfile
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Callable, Literal, TypeVar
 
 from dockyard.errors import CorruptContent, DockyardError, InvalidArgument, UnsafePath
 from dockyard.layers import whiteouts
@@ -30,8 +31,11 @@ from dockyard.layers.compression import open_reader
 from dockyard.oci.digest import Hasher
 
 WhiteoutMode = Literal["overlay", "delete"]
+T = TypeVar("T")
 
 _CHUNK = 1 << 20
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_ACL_DEFAULT_XATTR = "system.posix_acl_default"
 _MAX_SYMLINK_HOPS = 40
 # Errors a filesystem gives for an xattr namespace it will not store (security.selinux on a
 # host without SELinux, security.* without the capability): those are dropped, not fatal.
@@ -48,17 +52,75 @@ class ApplyStats:
     files: int
 
 
-class _HashingReader:
-    """Hashes every uncompressed byte tarfile reads, so the diff_id costs no second pass."""
+class _ByteCount:
+    """A Hasher's byte count without the hash, for a tar whose digest is already known."""
 
-    def __init__(self, src: BinaryIO) -> None:
+    def __init__(self) -> None:
+        self.size = 0
+
+    def update(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+
+
+class _TarSource:
+    """The uncompressed layer as the seekable file tarfile reads, moving forward only.
+
+    tarfile's stream mode ("r|") pushes every data byte through several intermediate
+    buffers, and the churn of those megabyte allocations costs more page faults than the
+    files themselves. Its seekable mode reads headers and data straight from the file
+    object, and when members are read in order it only ever seeks forward: a forward seek
+    here is a skip, a backward one an error, so a pipe will do. Every byte passes the hasher
+    once, on its way, so the diff_id costs no second pass; file data is copied through one
+    reused buffer.
+    """
+
+    def __init__(self, src: BinaryIO, hasher: Hasher | _ByteCount) -> None:
         self._src = src
-        self.hasher = Hasher()
+        self._pos = 0
+        self._buf = memoryview(bytearray(_CHUNK))
+        self.hasher = hasher
+
+    def tell(self) -> int:
+        return self._pos
 
     def read(self, n: int = -1) -> bytes:
         data = self._src.read(n)
         self.hasher.update(data)
+        self._pos += len(data)
         return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_CUR:
+            offset += self._pos
+        elif whence != os.SEEK_SET or offset < self._pos:
+            raise io.UnsupportedOperation("a layer tar is read forward only")
+        while self._pos < offset and self._fill(offset - self._pos):
+            pass
+        return self._pos
+
+    def copy_to(self, fd: int, offset: int, size: int) -> None:
+        """Write the `size` bytes at `offset` (a member's data) to `fd`."""
+        self.seek(offset)
+        while size:
+            n = self._fill(size)
+            if not n:
+                raise CorruptContent("layer tar is corrupt or truncated (it ends inside a file); fetch the layer again")
+            view = self._buf[:n]
+            while view:
+                view = view[os.write(fd, view) :]
+            size -= n
+
+    def drain(self) -> None:
+        """Read (and hash) whatever follows the end-of-archive marker."""
+        while self._fill(_CHUNK):
+            pass
+
+    def _fill(self, limit: int) -> int:
+        """Read at most `limit` bytes into the buffer, hashed; 0 at the end."""
+        n = self._src.readinto(self._buf[: min(limit, _CHUNK)])
+        self.hasher.update(self._buf[:n])
+        self._pos += n
+        return n
 
 
 def _clean(name: str) -> list[str]:
@@ -80,6 +142,27 @@ def _clean(name: str) -> list[str]:
     return parts
 
 
+def _umask() -> int:
+    """The process umask, read without setting it (os.umask would change it, for a moment,
+    under every other thread); unknown, it counts as masking everything."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o777
+
+
+def _has_xattr(path: str, name: str) -> bool:
+    try:
+        os.getxattr(path, name)
+    except OSError:  # none (ENODATA), or a filesystem without xattrs
+        return False
+    return True
+
+
 def _mtime_ns(member: tarfile.TarInfo) -> int:
     """The member's mtime in nanoseconds, exact when PAX gives it as a decimal string."""
     text = member.pax_headers.get("mtime")
@@ -94,13 +177,18 @@ def _mtime_ns(member: tarfile.TarInfo) -> int:
 
 
 class _Applier:
-    def __init__(self, root: str, mode: WhiteoutMode) -> None:
+    def __init__(self, root: str, mode: WhiteoutMode, source: _TarSource) -> None:
         self.root = root
         self.mode = mode
+        self.source = source
         self._dirs: set[str] = {""}  # real relative paths known to be directories, not symlinks
         self._parents: dict[str, str] = {}  # cleaned parent path -> its resolved real path
         self._written: set[str] = set()  # real paths this layer created (kept by an opaque marker)
         self._dir_times: dict[str, int] = {}  # directory mtimes, set once all content is in
+        self._umask = _umask()
+        # Whether a directory may carry a default ACL, which new files below take instead of
+        # the umask: the root may have inherited one, and a vfs root holds lower layers' dirs.
+        self._acl_defaults = mode == "delete" or _has_xattr(root, _ACL_DEFAULT_XATTR)
 
     def _abs(self, rel: str) -> str:
         return self.root + "/" + rel if rel else self.root
@@ -197,34 +285,45 @@ class _Applier:
         parent = self._resolve(parts[:-1], name, create=True)
         rel = f"{parent}/{base}" if parent else base
         path = self._abs(rel)
-        try:
-            existing = os.lstat(path)
-        except FileNotFoundError:
-            existing = None
-        if existing is not None and not (member.isdir() and stat.S_ISDIR(existing.st_mode)):
-            self._remove(rel, existing)
-            existing = None
         self._written.add(rel)
 
         if member.isreg():
-            self._write_file(tf, member, path)
+            self._write_file(tf, member, rel, path)
         elif member.isdir():
-            if existing is None:
-                os.mkdir(path, 0o700)
+            self._make(rel, lambda: os.mkdir(path, 0o700), keep_dir=True)
             self._dirs.add(rel)
             self._set_meta(path, member, is_dir=True, rel=rel)
         elif member.issym():
-            os.symlink(member.linkname, path)
+            self._make(rel, lambda: os.symlink(member.linkname, path))
             self._set_meta(path, member, is_link=True)
         elif member.islnk():
-            os.link(self._abs(self._link_source(member)), path, follow_symlinks=False)
+            source = self._link_source(member)
+            if source != rel:  # a file linked to itself is already there
+                try:
+                    self._make(rel, lambda: os.link(self._abs(source), path, follow_symlinks=False))
+                except FileNotFoundError:  # the target was inside the directory this entry replaced
+                    raise CorruptContent(f"layer entry {name!r} is a hardlink to {member.linkname!r}, "
+                                         "which the layer removed") from None
         elif member.ischr() or member.isblk():
             kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
-            os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor))
+            self._make(rel, lambda: os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor)))
             self._set_meta(path, member)
         elif member.isfifo():
-            os.mkfifo(path, 0o600)
+            self._make(rel, lambda: os.mkfifo(path, 0o600))
             self._set_meta(path, member)
+
+    def _make(self, rel: str, create: Callable[[], T], keep_dir: bool = False) -> T | None:
+        """Create the node at `rel` with `create`, which must refuse to follow or reuse
+        whatever is there (EEXIST): that is removed first, unless it is a directory and
+        `keep_dir`. Creating first and looking only on EEXIST saves a stat per entry."""
+        try:
+            return create()
+        except FileExistsError:
+            existing = os.lstat(self._abs(rel))
+            if keep_dir and stat.S_ISDIR(existing.st_mode):
+                return None
+            self._remove(rel, existing)
+            return create()
 
     def _link_source(self, member: tarfile.TarInfo) -> str:
         """Real path of a hardlink's target, which must already exist inside the root."""
@@ -245,28 +344,37 @@ class _Applier:
             raise CorruptContent(f"layer entry {member.name!r} is a hardlink to a directory")
         return rel
 
-    def _write_file(self, tf: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    def _write_file(self, tf: tarfile.TarFile, member: tarfile.TarInfo, rel: str, path: str) -> None:
+        mode = member.mode & 0o7777
+        # Created with its final mode when the umask leaves that mode alone and nothing but
+        # the umask applies (chown would clear set-id bits; a default ACL replaces the umask):
+        # that saves a chmod per file.
+        final = not (mode & (0o7000 | self._umask)) and not self._acl_defaults
+        fd = self._make(rel, lambda: os.open(path, _CREATE, mode if final else 0o600))
         try:
-            if member.size:
+            if member.sparse is not None:  # holes and data regions: tarfile knows the map
                 src = tf.extractfile(member)
                 while chunk := src.read(_CHUNK):
                     view = memoryview(chunk)
                     while view:
                         view = view[os.write(fd, view) :]
-            self._set_meta(fd, member)
+            elif member.size:
+                self.source.copy_to(fd, member.offset_data, member.size)
+            self._set_meta(fd, member, mode_set=final)
         finally:
             os.close(fd)
 
     def _set_meta(self, target: int | str, member: tarfile.TarInfo, *, is_dir: bool = False,
-                  is_link: bool = False, rel: str = "") -> None:
+                  is_link: bool = False, rel: str = "", mode_set: bool = False) -> None:
         """Owner, then mode (chown clears setuid), then xattrs (chown clears capabilities), then times."""
         follow = not is_link
         os.chown(target, member.uid, member.gid, follow_symlinks=follow)
-        if not is_link:
+        if not (is_link or mode_set):
             os.chmod(target, member.mode & 0o7777)
         for key, value in member.pax_headers.items():
             if key.startswith("SCHILY.xattr."):
+                if key[13:] == _ACL_DEFAULT_XATTR:
+                    self._acl_defaults = True
                 self._set_xattr(target, key[13:], value, follow, member.name)
         ns = _mtime_ns(member)
         if is_dir:
@@ -334,34 +442,36 @@ class _Applier:
 
 
 def apply_layer(stream: BinaryIO, target_dir: str | os.PathLike, *, whiteout_mode: WhiteoutMode = "overlay",
-                expected_diff_id: str | None = None) -> ApplyStats:
+                expected_diff_id: str | None = None, verified_diff_id: str | None = None) -> ApplyStats:
     """Extract a layer (tar, gzip, zstd, xz or bzip2) into `target_dir`.
 
     On failure the target is left half-written and must be discarded by the caller; nothing
     is ever written outside it. With `expected_diff_id`, a tar whose digest differs raises
     CorruptContent after extraction (the digest is known only once the stream is read).
+    `verified_diff_id` is for a caller that verifies the very same bytes itself (a blob
+    stored uncompressed, whose digest is its diff_id, checked as it downloads): the tar is
+    not hashed a second time, and the stats report that digest.
     """
     if whiteout_mode not in ("overlay", "delete"):
         raise InvalidArgument(f"unknown whiteout mode {whiteout_mode!r}: use 'overlay' or 'delete'")
     root = os.path.abspath(os.fspath(target_dir))
     if not os.path.isdir(root):
         raise InvalidArgument(f"cannot apply a layer to {root}: not a directory")
-    reader = _HashingReader(open_reader(stream))
-    applier = _Applier(root, whiteout_mode)
+    source = _TarSource(open_reader(stream), _ByteCount() if verified_diff_id else Hasher())
+    applier = _Applier(root, whiteout_mode, source)
     files = 0
     try:
-        with tarfile.open(fileobj=reader, mode="r|") as tf:
+        with tarfile.open(fileobj=source, mode="r:") as tf:
             for member in tf:
                 applier.apply(tf, member)
                 files += 1
-        while reader.read(_CHUNK):
-            pass
+        source.drain()
     except DockyardError:
         raise
     except (tarfile.TarError, EOFError) as exc:
         raise CorruptContent(f"layer tar is corrupt or truncated ({exc}); fetch the layer again") from None
     applier.finish()
-    diff_id = reader.hasher.digest
+    diff_id = verified_diff_id or source.hasher.digest
     if expected_diff_id is not None and expected_diff_id != diff_id:
         raise CorruptContent(f"layer content is {diff_id}, expected {expected_diff_id}; fetch the layer again")
-    return ApplyStats(diff_id=diff_id, size=reader.hasher.size, files=files)
+    return ApplyStats(diff_id=diff_id, size=source.hasher.size, files=files)

@@ -56,6 +56,9 @@ class _Prefixed(io.RawIOBase):
             buf[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
+        readinto = getattr(self._rest, "readinto", None)
+        if readinto is not None:  # straight into the caller's buffer: no allocation per read
+            return readinto(buf)
         data = self._rest.read(len(buf))
         buf[: len(data)] = data
         return len(data)

@@ -17,6 +17,33 @@ from dockyard.errors import Conflict, NotFound
 from dockyard.store.metadata import MetadataDB
 from dockyard.store.scratch import TMP_PREFIX, owner_alive, scratch_name
 
+FS_IOC_GETFLAGS, FS_IOC_SETFLAGS, FS_TOPDIR_FL = 0x80086601, 0x40086602, 0x00020000
+
+
+def spread_subdirectories(path: Path) -> None:
+    """Mark `path` the top of directory hierarchies (`chattr +T`), so that ext4 puts each new
+    snapshot directory in a block group of its own rather than beside its siblings.
+
+    Without it, a layer unpacked soon after another was removed (`rmi`, then `pull`) lands
+    among the removed inodes, which a journal-less ext4 will not reuse for a few seconds:
+    every file creation then scans past all of them, and a Debian layer took up to 1.5 s to
+    unpack instead of 0.33 s. Filesystems without the flag are left as they are.
+    """
+    import fcntl
+    import struct
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        flags = struct.unpack("i", fcntl.ioctl(fd, FS_IOC_GETFLAGS, bytes(4)))[0]
+        if not flags & FS_TOPDIR_FL:
+            fcntl.ioctl(fd, FS_IOC_SETFLAGS, struct.pack("i", flags | FS_TOPDIR_FL))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -47,6 +74,7 @@ class Snapshotter:
     def __init__(self, root: str | Path, db: MetadataDB) -> None:
         self.root = Path(root) / "snapshots"
         self.root.mkdir(parents=True, exist_ok=True)
+        spread_subdirectories(self.root)
         self.db = db
 
     # -- queries -------------------------------------------------------------------------

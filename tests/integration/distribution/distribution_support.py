@@ -31,8 +31,8 @@ class Image:
     manifest: dict
 
 
-def make_layer(files: dict[str, bytes]) -> tuple[bytes, str]:
-    """A gzip-compressed layer tar of `files`, and its diff_id (digest of the uncompressed tar)."""
+def make_layer(files: dict[str, bytes], compress: bool = True) -> tuple[bytes, str]:
+    """A layer tar of `files` (gzip-compressed unless not `compress`), and its diff_id (digest of the uncompressed tar)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, data in sorted(files.items()):
@@ -40,16 +40,18 @@ def make_layer(files: dict[str, bytes]) -> tuple[bytes, str]:
             info.size, info.mode, info.mtime = len(data), 0o644, 0
             tar.addfile(info, io.BytesIO(data))
     raw = buf.getvalue()
-    return gzip.compress(raw, mtime=0), sha256_digest(raw)
+    return gzip.compress(raw, mtime=0) if compress else raw, sha256_digest(raw)
 
 
 def build_image(content: ContentStore, layers: list[dict[str, bytes]], *, arch: str = "amd64",
-                docker: bool = False) -> Image:
+                docker: bool = False, compress: bool = True) -> Image:
     """Put an image (layers, config, manifest) into `content`, in OCI or Docker schema2 form."""
     layer_mt = mediatypes.DOCKER_LAYER_GZIP if docker else mediatypes.OCI_LAYER_GZIP
+    if not compress:
+        layer_mt = mediatypes.OCI_LAYER
     descs, diff_ids = [], []
     for files in layers:
-        blob, diff_id = make_layer(files)
+        blob, diff_id = make_layer(files, compress)
         descs.append({"mediaType": layer_mt, "digest": content.put(blob), "size": len(blob)})
         diff_ids.append(diff_id)
     config = json.dumps({"architecture": arch, "os": "linux", "config": {"Cmd": ["/bin/sh"]},

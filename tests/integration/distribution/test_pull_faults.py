@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 from aiohttp import web
@@ -129,8 +132,8 @@ def test_layers_unpacked_during_the_download_become_the_image(serve, store, imag
     streamed = []
     real = images.layer_streams
 
-    def spying():
-        streams = real()
+    def spying(**kwargs):
+        streams = real(**kwargs)
         original = streams.take
         streams.take = lambda key: streamed.append(original(key)) or streamed[-1]
         return streams
@@ -158,3 +161,93 @@ def test_a_corrupt_layer_streamed_leaves_no_scratch_layer(serve, store, image, t
         pull_image(engine.images, parse_normalized(f"{host}/app:latest"))
     assert scratch_layers(engine) == [] and engine.snapshots.all() == []
     assert engine.images.list() == []
+
+
+# A pull the way the CLI makes it, in a process of its own, with the layers applied by forked
+# children. Prints what happened as JSON.
+FORKED_PULL = """
+import json, os, sys
+from dockyard.distribution.images import pull_image
+from dockyard.engine import Engine
+from dockyard.oci.reference import parse_normalized
+
+engine = Engine(sys.argv[1], sys.argv[2])
+images, streamed, children = engine.images, [], []
+real_streams, real_fork = images.layer_streams, os.fork
+
+def fork():
+    pid = real_fork()
+    if pid:
+        children.append(pid)
+    return pid
+
+def spying(**kwargs):
+    streams = real_streams(**kwargs)
+    take = streams.take
+    def spied(key):
+        taken = take(key)
+        streamed.append(taken is not None)
+        return taken
+    streams.take = spied
+    return streams
+
+os.fork, images.layer_streams = fork, spying
+try:
+    pull_image(images, parse_normalized(sys.argv[3]), may_fork=True)
+    outcome = "pulled"
+except Exception as e:
+    outcome = f"{type(e).__name__}: {e}"
+
+def reaped(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+print(json.dumps({"outcome": outcome, "streamed": streamed, "children": len(children),
+                  "reaped": all(map(reaped, children))}))
+"""
+
+
+def forked_pull(tmp_path, host: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", FORKED_PULL, str(tmp_path / "root"), str(tmp_path / "run"),
+                          f"{host}/app:latest"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["gzip", "uncompressed"])
+def test_layers_applied_by_forked_children_become_the_image(serve, store, tmp_path, compress):
+    from dockyard.engine import Engine
+
+    image = build_image(store, [{"bin/big": os.urandom(600_000), "etc/hostname": b"dockyard\n"},
+                                {"etc/motd": b"hello\n"}], compress=compress)
+    host = serve(fake_from_store(store, image).app)
+
+    result = forked_pull(tmp_path, host)
+    assert result == {"outcome": "pulled", "streamed": [True, True], "children": 2, "reaped": True}
+    engine = Engine(tmp_path / "root", tmp_path / "run")
+    top = engine.snapshots.get(engine.images.top_layer(engine.images.get(f"{host}/app:latest")))
+    lower = engine.snapshots.root / engine.snapshots.get(top.parent).dir / "fs"
+    assert (lower / "etc" / "hostname").read_bytes() == b"dockyard\n"
+    assert (engine.snapshots.root / top.dir / "fs" / "etc" / "motd").read_bytes() == b"hello\n"
+    assert scratch_layers(engine) == []
+
+
+def test_a_corrupt_uncompressed_layer_fails_the_forked_pull_and_leaves_nothing(serve, store, tmp_path):
+    from dockyard.engine import Engine
+
+    image = build_image(store, [{"bin/big": os.urandom(600_000)}], compress=False)
+    fake = fake_from_store(store, image)
+    layer = image.layer_digests[0]
+    good = fake.blobs[layer]
+    fake.blobs[layer] = good[:-2000] + bytes([good[-2000] ^ 0xFF]) + good[-1999:]  # inside the file data
+    host = serve(fake.app)
+
+    result = forked_pull(tmp_path, host)
+    assert result["outcome"] == f"CorruptContent: blob {layer} from {host} failed verification: digest mismatch"
+    assert result["reaped"] and result["children"] == 1
+    engine = Engine(tmp_path / "root", tmp_path / "run")
+    assert scratch_layers(engine) == [] and engine.snapshots.all() == [] and engine.images.list() == []
+

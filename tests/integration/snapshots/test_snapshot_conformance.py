@@ -100,3 +100,12 @@ def test_same_key_twice_is_a_conflict(snap):
         add_layer(snap, "", BASE)
     assert [s.key for s in snap.all()] == [base]
     assert snap.orphans() == []
+
+
+def test_snapshot_directories_are_spread_over_the_filesystem(snap, tmp_path):
+    """`chattr +T` on the snapshots directory (see snapshots.base.spread_subdirectories)."""
+    probe = subprocess.run(["lsattr", "-d", str(tmp_path)], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"this filesystem has no inode flags: {probe.stderr.strip()}")
+    flags = subprocess.run(["lsattr", "-d", str(snap.root)], capture_output=True, text=True, check=True).stdout
+    assert "T" in flags.split()[0]

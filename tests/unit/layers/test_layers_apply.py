@@ -1,6 +1,7 @@
 import hashlib
 import io
 import os
+import struct
 
 import pytest
 
@@ -183,3 +184,80 @@ def test_replacing_a_dir_with_a_symlink_does_not_redirect_later_entries(tmp_path
     apply_layer(io.BytesIO(layer), target)
     assert os.listdir(outside) == []
     assert (target / str(outside).lstrip("/") / "b/f").read_bytes() == b"f"
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o755, 0o600, 0o000, 0o666, 0o777, 0o4755, 0o2711, 0o1777])
+def test_file_modes_are_exact_whatever_the_umask(target, mode):
+    old = os.umask(0o022)
+    try:
+        apply_layer(TarBuilder().file("f", b"x", mode=mode).stream(), target)
+    finally:
+        os.umask(old)
+    assert os.stat(target / "f").st_mode & 0o7777 == mode
+
+
+def _default_acl(user: int, group: int, other: int) -> str:
+    """A minimal POSIX default ACL, as the system.posix_acl_default xattr holds it (in a PAX header)."""
+    undefined = 0xFFFFFFFF
+    entries = [(0x01, user, undefined), (0x04, group, undefined), (0x20, other, undefined)]
+    raw = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *e) for e in entries)
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def test_a_directory_default_acl_does_not_change_the_modes_of_its_files(tmp_path, target):
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    try:
+        os.setxattr(probe, "system.posix_acl_default", _default_acl(7, 5, 0).encode("utf-8", "surrogateescape"))
+    except OSError:
+        pytest.skip("this filesystem keeps no POSIX ACLs")
+    layer = (TarBuilder()
+             .dir("d", pax_headers={"SCHILY.xattr.system.posix_acl_default": _default_acl(7, 5, 0)})
+             .file("d/f", b"x", mode=0o644)
+             .bytes())
+    apply_layer(io.BytesIO(layer), target)
+    os.close(os.open(target / "d/plain", os.O_CREAT | os.O_WRONLY, 0o644))
+    assert os.stat(target / "d/plain").st_mode & 0o7777 == 0o640  # what the ACL does to a new file
+    assert os.stat(target / "d/f").st_mode & 0o7777 == 0o644
+
+
+def test_later_entries_replace_earlier_ones_of_any_kind(target):
+    layer = (TarBuilder()
+             .file("a", b"first").file("a", b"second")
+             .dir("b").file("b/inner", b"i").file("b", b"now a file")
+             .symlink("c", "/etc").file("c", b"not through the link")
+             .file("d", b"x").symlink("d", "a")
+             .bytes())
+    apply_layer(io.BytesIO(layer), target)
+    assert (target / "a").read_bytes() == b"second"
+    assert (target / "b").read_bytes() == b"now a file"
+    assert (target / "c").read_bytes() == b"not through the link" and not (target / "c").is_symlink()
+    assert os.readlink(target / "d") == "a"
+
+
+def test_a_hardlink_to_itself_keeps_the_file(target):
+    apply_layer(TarBuilder().file("f", b"data").hardlink("f", "f").stream(), target)
+    assert (target / "f").read_bytes() == b"data"
+
+
+def test_a_hardlink_to_a_file_inside_the_directory_it_replaces_is_corrupt(target):
+    layer = TarBuilder().dir("a").file("a/f", b"data").hardlink("a", "a/f").bytes()
+    with pytest.raises(CorruptContent, match="which the layer removed"):
+        apply_layer(io.BytesIO(layer), target)
+
+
+def test_a_verified_diff_id_is_reported_with_the_tar_size(target):
+    layer = TarBuilder().file("a", b"x" * 5000).bytes()
+    known = "sha256:" + hashlib.sha256(layer).hexdigest()
+    stats = apply_layer(io.BytesIO(layer), target, verified_diff_id=known)
+    assert (stats.diff_id, stats.size, stats.files) == (known, len(layer), 1)
+    assert (target / "a").read_bytes() == b"x" * 5000
+
+
+def test_a_default_acl_on_the_target_itself_does_not_change_file_modes(target):
+    try:
+        os.setxattr(target, "system.posix_acl_default", _default_acl(7, 5, 0).encode("utf-8", "surrogateescape"))
+    except OSError:
+        pytest.skip("this filesystem keeps no POSIX ACLs")
+    apply_layer(TarBuilder().file("f", b"x", mode=0o644).stream(), target)
+    assert os.stat(target / "f").st_mode & 0o7777 == 0o644
