@@ -80,20 +80,20 @@ class ImageService:
 
     def find(self, name: str) -> Image | None:
         """Resolve a reference, a full or short ID, or `repo@digest`, the way docker does."""
-        if looks_like_id(name):
-            hexpart = name[7:] if name.startswith("sha256:") else name
-            rows = self.db.query("SELECT id FROM images WHERE id LIKE ?", (f"sha256:{hexpart}%",))
-            if len(rows) == 1:
-                return self._load(rows[0][0])
-            if len(rows) > 1:
-                raise InvalidArgument(f"image ID prefix {name!r} is ambiguous: give more characters")
-            if len(hexpart) == 64:
-                return None
+        return self._resolve(name)[0]
+
+    def _resolve(self, name: str) -> tuple[Image | None, bool]:
+        """(image, whether `name` named it by ID), in docker's order: a full ID, or any form
+        with `sha256:`, is an ID; otherwise a tag or digest reference comes first, and a hex
+        name that names neither is an ID prefix. (An image tagged `c3` stays itself when
+        another image's ID happens to start with c3.)"""
+        if looks_like_id(name) and (name.startswith("sha256:") or len(name) == 64):
+            return self._by_id_prefix(name), True
         try:
             ref = parse_normalized(name)
         except InvalidArgument:
             if looks_like_id(name):
-                return None
+                return self._by_id_prefix(name), True
             raise
         if ref.digest:
             row = self.db.one("SELECT image_id FROM repo_digests WHERE repository=? AND digest=?", (ref.repository, ref.digest))
@@ -101,7 +101,18 @@ class ImageService:
                 row = self.db.one("SELECT id FROM images WHERE manifest_digest=?", (ref.digest,))
         else:
             row = self.db.one("SELECT image_id FROM tags WHERE name=?", (str(ref),))
-        return self._load(row[0]) if row else None
+        if row:
+            return self._load(row[0]), False
+        if looks_like_id(name):
+            return self._by_id_prefix(name), True
+        return None, False
+
+    def _by_id_prefix(self, name: str) -> Image | None:
+        hexpart = name[7:] if name.startswith("sha256:") else name
+        rows = self.db.query("SELECT id FROM images WHERE id LIKE ?", (f"sha256:{hexpart}%",))
+        if len(rows) > 1:
+            raise InvalidArgument(f"image ID prefix {name!r} is ambiguous: give more characters")
+        return self._load(rows[0][0]) if rows else None
 
     def get(self, name: str) -> Image:
         img = self.find(name)
@@ -230,10 +241,11 @@ class ImageService:
         """`docker rmi`: untag, and delete the image when no tag is left; returns docker's
         ("Untagged"|"Deleted", what) lines. An image a container uses is refused unless forced
         (and even then only untagged, as docker does)."""
-        img = self.get(name)
+        img, by_id = self._resolve(name)
+        if img is None:
+            raise NotFound(f"No such image: {name}")
         out: list[tuple[str, str]] = []
         users = self.users(img.id)
-        by_id = looks_like_id(name) and not any(t.endswith(":" + name) for t in img.tags)
         if by_id and len(img.tags) > 1 and not force:
             raise Conflict(
                 f"conflict: unable to delete {img.short_id} (must be forced) - image is referenced in multiple repositories"

@@ -81,6 +81,17 @@ def test_rmi_by_id_with_several_tags_needs_force(dy, busybox):
     assert "Untagged: other:1" in out and f"Deleted: {busybox}" in out
 
 
+def test_a_tag_wins_over_an_id_prefix_as_in_docker(dy, busybox):
+    """`c3` names the image tagged c3 even when another image's ID starts with c3."""
+    other = dy("import", "-", input=_tar({"f": b"other"})).out.strip()
+    prefix = busybox[7:11]
+    dy("tag", other, prefix)  # an image tagged with the first hex digits of busybox's ID
+    assert json.loads(dy("image", "inspect", prefix).out)[0]["Id"] == other
+    assert json.loads(dy("image", "inspect", busybox[7:19]).out)[0]["Id"] == busybox  # longer: no such tag
+    assert dy("rmi", prefix).out.splitlines() == [f"Untagged: {prefix}:latest", f"Deleted: {other}"]
+    assert json.loads(dy("image", "inspect", prefix).out)[0]["Id"] == busybox  # now the ID prefix
+
+
 def test_bad_reference_names_the_rule(dy):
     r = dy("tag", "nothing", "Bad/Name", check=False)
     assert r.code == 125
