@@ -5,6 +5,17 @@ from __future__ import annotations
 import ipaddress
 
 
+def split_host_port(host: str) -> tuple[str, str]:
+    """`name:port`, `[v6-address]:port` or either without the port -> (name, port or "")."""
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        return name, rest.removeprefix(":")
+    if host.count(":") > 1:  # a bare IPv6 address
+        return host, ""
+    name, _, port = host.partition(":")
+    return name, port
+
+
 def is_loopback(host: str) -> bool:
     """`localhost`, or an address of the loopback network (IPv6 with or without brackets):
     a host nothing outside this machine can reach, so plain HTTP to it is acceptable."""

@@ -94,7 +94,7 @@ class Engine:
     def images(self):
         from dockyard.images.service import ImageService
 
-        images = ImageService(self.content, self.db, self.snapshots, self.lock)
+        images = ImageService(self.content, self.db, self.snapshots, self.lock, self.events)
         images.extra_roots.append(lambda: self.build_cache.roots())
         return images
 
@@ -111,7 +111,7 @@ class Engine:
     @cached_property
     def volumes(self):
         from dockyard.volumes.service import VolumeService
-        return VolumeService(self.db, self.root)
+        return VolumeService(self.db, self.root, self.events)
 
     @cached_property
     def networks(self):

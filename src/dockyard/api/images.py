@@ -172,13 +172,7 @@ async def tag_image(request: web.Request) -> web.Response:
     if not repo:
         raise InvalidArgument("repository name (repo) is required")
     target = f"{repo}:{request.query['tag']}" if request.query.get("tag") else repo
-    eng = engine(request)
-
-    def tag() -> None:
-        img = eng.images.get(request.match_info["name"])
-        eng.images.tag(img.id, target)
-
-    await blocking(tag)
+    await blocking(engine(request).images.tag, request.match_info["name"], target)
     return web.Response(status=201)
 
 

@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import sys
 
+# The (command, reference) that before_parsing asked about and found unsettled: the click
+# command that runs next skips asking the registry the same thing again.
+_asked: tuple[str, str] | None = None
+
 
 def pull(engine, ref, quiet: bool) -> bool:
     """Print a pull that has nothing to do, if the registry's digest shows it (uptodate.py)."""
     from dockyard.distribution.uptodate import pulled_already
     from dockyard.oci.digest import short_id
 
+    if _asked == ("pull", str(ref)):
+        return False
     done = pulled_already(engine, ref)
     if done is None:
         return False
@@ -35,6 +41,8 @@ def push(engine, ref, quiet: bool) -> bool:
     from dockyard.distribution.uptodate import pushed_already
     from dockyard.oci.digest import short_id
 
+    if _asked == ("push", str(ref)):
+        return False
     done = pushed_already(engine, ref)
     if done is None:
         return False
@@ -50,6 +58,7 @@ def push(engine, ref, quiet: bool) -> bool:
 
 def before_parsing(args: list[str]) -> bool:
     """Settle `pull|push [-q|--quiet] REF` without click; False for anything else or unsettled."""
+    global _asked
     if not args or args[0] not in ("pull", "push"):
         return False
     rest = [a for a in args[1:] if a not in ("-q", "--quiet")]
@@ -64,7 +73,11 @@ def before_parsing(args: list[str]) -> bool:
         if args[0] == "pull" and not ref.tag and not ref.digest:
             return False  # docker says "Using default tag" first: the full command does
         engine = Engine()
-        return (pull if args[0] == "pull" else push)(engine, ref.with_default_tag(), len(rest) < len(args) - 1)
+        ref = ref.with_default_tag()
+        if (pull if args[0] == "pull" else push)(engine, ref, len(rest) < len(args) - 1):
+            return True
+        _asked = (args[0], str(ref))
+        return False
     except (DockyardError, OSError, ValueError):
         return False  # the full command reports it properly
 

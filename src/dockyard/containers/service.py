@@ -164,11 +164,15 @@ class ContainerService:
     def _discard(self, c: Container) -> None:
         """Undo a create that failed half-way."""
         self._remove_rootfs(c.id)
-        for m in c.mounts:  # anonymous volumes made for this container alone
+        self._remove_anonymous_volumes(c)
+        shutil.rmtree(self.dir(c.id), ignore_errors=True)
+
+    def _remove_anonymous_volumes(self, c: Container) -> None:
+        """The anonymous volumes made for this container alone."""
+        for m in c.mounts:
             name = m.get("Name")
             if m.get("Type") == "volume" and self._anonymous(name) and not self._volume_users(name):
-                self.engine.volumes.remove(name)
-        shutil.rmtree(self.dir(c.id), ignore_errors=True)
+                self.engine.volumes.remove(name, force=True)
 
     def _anonymous(self, volume: str) -> bool:
         row = self.engine.db.one("SELECT anonymous FROM volumes WHERE name=?", (volume,))
@@ -364,6 +368,8 @@ class ContainerService:
 
     def _kill_orphan(self, c: Container) -> None:
         runtime = c.host_config.get("Runtime") or "dockyard"
+        if _builtin(runtime):
+            return  # _release deletes it in-process, by force, as finalize and remove go on to do
         subprocess.run([_runtime_binary(runtime), "--root", str(self.runtime_root(runtime)), "delete", "-f", c.id],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -431,10 +437,11 @@ class ContainerService:
             return
         c = self.finalize(c, info, run_id=run_id)
         if c.host_config.get("AutoRemove") and not _foreground_owner_alive(self.run_dir(c.id)):
-            self.remove(c.id, force=True, volumes=True)
-        # the shim deleted the container's cgroup just before running this hook; an `rm` that
-        # came earlier found the parent still holding it, so try the parent again now
-        cgroups.remove_empty_parent(self._cgroup_parent(c))
+            self.remove(c.id, force=True, volumes=True)  # which also tries the cgroup parent
+        else:
+            # finalize deleted the container's cgroup just now; an `rm` that came earlier found
+            # the parent still holding it, so try the parent again
+            cgroups.remove_empty_parent(self._cgroup_parent(c))
 
     # -- stop, kill, restart, remove -------------------------------------------------------
     def _signal(self, c: Container, sig: str) -> None:
@@ -521,9 +528,7 @@ class ContainerService:
         self.store.delete(c.id)
         self._remove_rootfs(c.id)
         if volumes:
-            for m in c.mounts:
-                if m.get("Type") == "volume" and self._anonymous(m["Name"]) and not self._volume_users(m["Name"]):
-                    self.engine.volumes.remove(m["Name"], force=True)
+            self._remove_anonymous_volumes(c)
         shutil.rmtree(self.dir(c.id), ignore_errors=True)
         shutil.rmtree(self.run_dir(c.id), ignore_errors=True)
         shutil.rmtree(self.shim_dir(c.id), ignore_errors=True)

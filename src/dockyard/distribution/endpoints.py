@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dockyard.addresses import is_loopback
+from dockyard.addresses import is_loopback, split_host_port
 
 HUB_DOMAIN = "docker.io"
 # Docker Hub's API host: `docker.io/...` references are served from here.
@@ -32,4 +32,4 @@ def is_insecure(host: str, insecure_registries: Sequence[str] = ()) -> bool:
     """Plain HTTP is allowed for loopback hosts and for registries the user listed as insecure."""
     if host in {normalize_host(r) for r in insecure_registries}:
         return True
-    return is_loopback(host.rsplit(":", 1)[0] if not host.endswith("]") else host)
+    return is_loopback(split_host_port(host)[0])

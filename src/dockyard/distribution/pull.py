@@ -32,7 +32,6 @@ from dockyard.oci.reference import Reference
 from dockyard.store.content import CHUNK, ContentStore, Ingest
 
 PARTIAL_DIR = "ingest-partial"
-MANIFEST_ACCEPT = ", ".join(mediatypes.INDEXES + mediatypes.MANIFESTS)
 MAX_MANIFEST_BYTES = 4 << 20
 MAX_CONCURRENT = 3
 RETRIES = 3
@@ -141,7 +140,7 @@ def resolve(ref: Reference, *, config_dir=None, insecure_registries: Sequence[st
     """(digest, media type, size) of the manifest or index `ref` names, by a HEAD request."""
     with connect(ref.domain, config_dir=config_dir, insecure_registries=insecure_registries) as client:
         resp = client.request("HEAD", f"/v2/{ref.path}/manifests/{ref.digest or ref.tag or 'latest'}",
-                              scopes=(repository_scope(ref.path),), headers={"Accept": MANIFEST_ACCEPT})
+                              scopes=(repository_scope(ref.path),), headers={"Accept": mediatypes.MANIFEST_ACCEPT})
         if resp.status_code != 200:
             raise client.error(resp, f"manifest for {ref}")
         digest = resp.headers.get("Docker-Content-Digest") or ref.digest
@@ -157,7 +156,7 @@ def fetch_manifest(client: RegistryClient, ref: Reference, reference: str) -> tu
     """GET a manifest or index by tag or digest: (bytes, media type, verified digest)."""
     subject = f"manifest for {ref.repository}{'@' if reference.startswith('sha256:') else ':'}{reference}"
     resp = client.request("GET", f"/v2/{ref.path}/manifests/{reference}", scopes=(repository_scope(ref.path),),
-                          headers={"Accept": MANIFEST_ACCEPT})
+                          headers={"Accept": mediatypes.MANIFEST_ACCEPT})
     if resp.status_code != 200:
         raise client.error(resp, subject)
     data = resp.content
@@ -213,47 +212,43 @@ def _download_all(client: RegistryClient, ref: Reference, content: ContentStore,
 
 def _fetch_blob(client: RegistryClient, ref: Reference, content: ContentStore, digest: str, size: int,
                 progress: Progress, sink: LayerSink | None, cancel: threading.Event) -> None:
+    stream = sink  # aborted on the way out, unless it finished
     part = PartialBlob(content, digest)
-    if content.exists(digest) or (sink is not None and part.size):
-        _abort(sink)  # already there, or resumed mid-tar: the stream cannot start at byte 0
-        sink = None
+    try:
         if content.exists(digest):
             part.abort()
             progress.finish(digest, "Already exists")
             return
-    try:
-        for attempt in range(RETRIES + 1):
-            try:
-                _download(client, ref, part, digest, size, progress, cancel, sink)
-                break
-            except TransferInterrupted:
-                _abort(sink)  # the retry resumes mid-tar
-                sink = None
-                if attempt == RETRIES or cancel.is_set():
-                    raise
-                time.sleep(RETRY_DELAY * (attempt + 1))
-        progress.start(digest, "Verifying Checksum", size, size)
-    except CorruptContent:
-        part.abort()
-        _abort(sink)
-        raise
-    except BaseException:
-        part.suspend()
-        _abort(sink)
-        raise
-    try:
-        part.commit(digest, size)
-    except CorruptContent:
-        _abort(sink)
-        raise CorruptContent(f"blob {digest} from {ref.domain} failed verification: digest mismatch") from None
-    if sink is not None:
-        sink.finish()
-    progress.finish(digest, "Pull complete")
-
-
-def _abort(sink: LayerSink | None) -> None:
-    if sink is not None:
-        sink.abort()
+        if part.size:
+            sink = None  # resumed mid-tar: the stream cannot start at byte 0
+        try:
+            for attempt in range(RETRIES + 1):
+                try:
+                    _download(client, ref, part, digest, size, progress, cancel, sink)
+                    break
+                except TransferInterrupted:
+                    sink = None  # the retry resumes mid-tar
+                    if attempt == RETRIES or cancel.is_set():
+                        raise
+                    time.sleep(RETRY_DELAY * (attempt + 1))
+            progress.start(digest, "Verifying Checksum", size, size)
+        except CorruptContent:
+            part.abort()
+            raise
+        except BaseException:
+            part.suspend()
+            raise
+        try:
+            part.commit(digest, size)
+        except CorruptContent:
+            raise CorruptContent(f"blob {digest} from {ref.domain} failed verification: digest mismatch") from None
+        if sink is not None:
+            sink.finish()
+            stream = None
+        progress.finish(digest, "Pull complete")
+    finally:
+        if stream is not None:
+            stream.abort()
 
 
 def _download(client: RegistryClient, ref: Reference, part: PartialBlob, digest: str, size: int,

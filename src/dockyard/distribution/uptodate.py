@@ -17,12 +17,12 @@ import json
 import socket
 from collections import namedtuple
 
+from dockyard.addresses import split_host_port
 from dockyard.distribution.endpoints import endpoint_host, is_insecure
 from dockyard.errors import DockyardError
 from dockyard.oci import mediatypes
 from dockyard.oci.reference import Reference
 
-MANIFEST_ACCEPT = ", ".join(mediatypes.INDEXES + mediatypes.MANIFESTS)
 TIMEOUT = 5.0
 
 
@@ -39,11 +39,7 @@ class _Registry:
         self.sock: socket.socket | None = None
 
     def _connect(self) -> socket.socket:
-        if self.host.startswith("["):  # [v6-address]:port
-            name, _, port = self.host[1:].partition("]")
-            port = port.lstrip(":")
-        else:
-            name, _, port = self.host.partition(":")
+        name, port = split_host_port(self.host)
         sock = socket.create_connection((name, int(port or (443 if self.tls else 80))), timeout=TIMEOUT)
         if self.tls:
             import ssl
@@ -80,6 +76,12 @@ class _Registry:
             self.sock.close()
             self.sock = None
 
+    def __enter__(self) -> "_Registry":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def _local(engine, ref: Reference) -> tuple[str, str, list[str]] | None:
     """(image id, manifest digest, digests the registry knows it by) of the image `ref` names here."""
@@ -100,20 +102,25 @@ def _manifest(engine, digest: str) -> tuple[dict, int] | None:
         return None
 
 
+def _tag_digest(registry: _Registry, ref: Reference) -> str | None:
+    """The digest the registry serves `ref`'s tag as, None unless it answers 200 with one."""
+    answer = registry.head(f"/v2/{ref.path}/manifests/{ref.tag}", mediatypes.MANIFEST_ACCEPT)
+    if answer is None or answer[0] != 200:
+        return None
+    return answer[1] or None
+
+
 def pulled_already(engine, ref: Reference) -> Settled | None:
     """The registry's manifest for `ref` is the one this root pulled it as: nothing to pull."""
     local = _local(engine, ref) if ref.tag else None
     if local is None or not local[2]:
         return None
-    registry = _Registry(ref.domain, engine.insecure_registries)
-    try:
-        answer = registry.head(f"/v2/{ref.path}/manifests/{ref.tag}", MANIFEST_ACCEPT)
-    finally:
-        registry.close()
-    if answer is None or answer[0] != 200 or answer[1] not in local[2]:
+    with _Registry(ref.domain, engine.insecure_registries) as registry:
+        digest = _tag_digest(registry, ref)
+    if digest not in local[2]:
         return None
     found = _manifest(engine, local[1])
-    return Settled(answer[1], *found) if found else None
+    return Settled(digest, *found) if found else None
 
 
 def pushed_already(engine, ref: Reference) -> Settled | None:
@@ -125,15 +132,11 @@ def pushed_already(engine, ref: Reference) -> Settled | None:
     if found is None:
         return None
     manifest = found[0]
-    registry = _Registry(ref.domain, engine.insecure_registries)
-    try:
-        answer = registry.head(f"/v2/{ref.path}/manifests/{ref.tag}", MANIFEST_ACCEPT)
-        if answer is None or answer[0] != 200 or answer[1] != local[1]:
+    with _Registry(ref.domain, engine.insecure_registries) as registry:
+        if _tag_digest(registry, ref) != local[1]:
             return None
         for desc in [manifest.get("config") or {}, *(manifest.get("layers") or [])]:
             blob = registry.head(f"/v2/{ref.path}/blobs/{desc.get('digest')}")
             if blob is None or blob[0] != 200:
                 return None
-    finally:
-        registry.close()
     return Settled(local[1], *found)

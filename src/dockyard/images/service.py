@@ -20,15 +20,15 @@ from dockyard.oci.image import chain_id, loads_document, validate_config, valida
 from dockyard.oci.reference import Reference, looks_like_id, parse, parse_normalized
 from dockyard.snapshots import Snapshotter
 from dockyard.store.content import ContentStore
+from dockyard.store.events import EventLog
 from dockyard.store.lock import RootLock
 from dockyard.store.metadata import MetadataDB
 
 
 class ImageService:
-    def __init__(self, content: ContentStore, db: MetadataDB, snapshots: Snapshotter, lock: RootLock) -> None:
-        from dockyard.store.events import EventLog
-
-        self.events = EventLog(db)  # what `events` shows, whichever front end made the change
+    def __init__(self, content: ContentStore, db: MetadataDB, snapshots: Snapshotter, lock: RootLock,
+                 events: EventLog) -> None:
+        self.events = events  # what `events` shows, whichever front end made the change
         self.content = content
         self.db = db
         self.snapshots = snapshots

@@ -90,9 +90,7 @@ class _TarSource:
         return data
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        if whence == os.SEEK_CUR:
-            offset += self._pos
-        elif whence != os.SEEK_SET or offset < self._pos:
+        if whence != os.SEEK_SET or offset < self._pos:  # tarfile seeks to absolute offsets only
             raise io.UnsupportedOperation("a layer tar is read forward only")
         while self._pos < offset and self._fill(offset - self._pos):
             pass
@@ -105,9 +103,7 @@ class _TarSource:
             n = self._fill(size)
             if not n:
                 raise CorruptContent("layer tar is corrupt or truncated (it ends inside a file); fetch the layer again")
-            view = self._buf[:n]
-            while view:
-                view = view[os.write(fd, view) :]
+            _write_all(fd, self._buf[:n])
             size -= n
 
     def drain(self) -> None:
@@ -121,6 +117,11 @@ class _TarSource:
         self.hasher.update(self._buf[:n])
         self._pos += n
         return n
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _clean(name: str) -> list[str]:
@@ -355,9 +356,7 @@ class _Applier:
             if member.sparse is not None:  # holes and data regions: tarfile knows the map
                 src = tf.extractfile(member)
                 while chunk := src.read(_CHUNK):
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view) :]
+                    _write_all(fd, memoryview(chunk))
             elif member.size:
                 self.source.copy_to(fd, member.offset_data, member.size)
             self._set_meta(fd, member, mode_set=final)

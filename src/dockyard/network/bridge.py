@@ -59,9 +59,10 @@ class KernelNetlink:
         netns.remove(path)
 
     def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str, mtu: int) -> None:
-        if _exists(name) and _ipv4_of(name) == (address, prefixlen, True):
+        exists = _exists(name)
+        if exists and _ipv4_of(name) == (address, prefixlen, True):
             return  # as the last container left it: no `ip` run on most starts
-        cmds = [] if _exists(name) else [f"link add {name} mtu {mtu} type bridge", f"link set dev {name} alias {tag}"]
+        cmds = [] if exists else [f"link add {name} mtu {mtu} type bridge", f"link set dev {name} alias {tag}"]
         cmds += [f"addr replace {address}/{prefixlen} dev {name}", f"link set dev {name} up"]
         _ip(cmds, f"cannot set up bridge {name}")
 

@@ -46,8 +46,8 @@ class Firewall(Protocol):
     def list_chain(self, family: str, table: str, chain: str) -> list[dict] | None:
         """The chain's objects from `nft -j list chain`, None when the table or chain does not exist."""
 
-    def forget_connections(self, ip: str) -> None:
-        """Drop conntrack entries from or to `ip`, so a reused address inherits no NAT state."""
+    def forget_connections(self, *ips: str) -> None:
+        """Drop conntrack entries from or to `ips`, so a reused address inherits no NAT state."""
 
     def set_sysctl(self, key: str, value: str) -> None:
         """Write /proc/sys/<key>; keys use slashes ("net/ipv4/ip_forward") since interface names may hold dots."""
@@ -192,13 +192,11 @@ class NftFirewall:
             return None
         return json.loads(p.stdout).get("nftables", [])
 
-    def forget_connections(self, ip: str) -> None:
-        if not _tracked(ip):
-            return
+    def forget_connections(self, *ips: str) -> None:
         # -s: connections the container opened; -r: connections to it, DNATed or direct.
-        # Both at once: each conntrack run is mostly waiting, and detach waits for them.
+        # All at once: each conntrack run is mostly waiting, and detach waits for them.
         procs = [subprocess.Popen(["conntrack", "-D", flag, ip], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                 for flag in ("-s", "-r")]
+                 for ip in _tracked(ips) for flag in ("-s", "-r")]
         for p in procs:
             p.wait()
 
@@ -207,19 +205,21 @@ class NftFirewall:
             f.write(value)
 
 
-def _tracked(ip: str, max_entries: int = 20000) -> bool:
-    """Whether conntrack may hold an entry of `ip`: a read of /proc/net/nf_conntrack (a few ms
-    for a table this size) spares most removals the two `conntrack` runs (~15 ms). Unknown
-    (no procfs view, or a table too big to scan quickly) counts as yes."""
+def _tracked(ips: tuple[str, ...], max_entries: int = 20000) -> list[str]:
+    """Those of `ips` conntrack may hold an entry of: one read of /proc/net/nf_conntrack (a few
+    ms for a table this size) spares most removals the two `conntrack` runs (~15 ms) per
+    address. Unknown (no procfs view, or a table too big to scan quickly) counts as yes."""
+    if not ips:
+        return []
     try:
         with open("/proc/sys/net/netfilter/nf_conntrack_count") as f:
             if int(f.read()) > max_entries:
-                return True
+                return list(ips)
         with open("/proc/net/nf_conntrack") as f:
             text = f.read()
     except (OSError, ValueError):
-        return True
-    return f"src={ip} " in text or f"dst={ip} " in text
+        return list(ips)
+    return [ip for ip in ips if f"src={ip} " in text or f"dst={ip} " in text]
 
 
 def _first_line(text: str) -> str:

@@ -142,8 +142,7 @@ class NetworkService:
                     continue
                 removed.append(n.name)
         with self._locked():
-            self._retire_idle_networks(keep_default=False)
-            self._sync_firewall()
+            self._sync_firewall(self._retire_idle_networks(keep_default=False))
         return removed
 
     # ---- containers ---------------------------------------------------------------------------
@@ -246,8 +245,7 @@ class NetworkService:
             for path in sorted(netns_dir.iterdir()) if netns_dir.is_dir() else ():
                 if str(path) not in pinned:
                     self.netlink.remove_netns(path)
-            self._retire_idle_networks()
-            self._sync_firewall(force=True)
+            self._sync_firewall(self._retire_idle_networks(), force=True)
 
     # ---- internals ----------------------------------------------------------------------------
 
@@ -398,10 +396,8 @@ class NetworkService:
                     self.state.delete_endpoint(c, container_id, e.network_id)
         if not endpoints:
             return  # none, host or container mode: no bridge, rule or connection to touch
-        self._retire_idle_networks()
-        self._sync_firewall()
-        for e in endpoints:
-            self.fw.forget_connections(e.ip)
+        self._sync_firewall(self._retire_idle_networks())
+        self.fw.forget_connections(*(e.ip for e in endpoints))
 
     def _own_netns(self, container_id: str) -> Path | None:
         """The namespace the container made for itself (recorded, or left by a crash), if any."""
@@ -411,33 +407,44 @@ class NetworkService:
         own = self.run_dir / "netns" / container_id
         return own if own.exists() else None
 
-    def _retire_idle_networks(self, keep_default: bool = True) -> None:
+    def _retire_idle_networks(self, keep_default: bool = True) -> set[str]:
         """A DNS server lives only while its network has a container on it, and so does the
         bridge of a user network. The default bridge stays once made (as docker0 does):
-        making and deleting it would cost every `run` on it ~150 ms; `network prune` removes it."""
+        making and deleting it would cost every `run` on it ~150 ms; `network prune` removes it.
+        Returns the networks whose bridge is left: those the firewall serves."""
         in_use = {r[0] for r in self.db.query("SELECT DISTINCT network_id FROM endpoints")}
-        prefix = self.tag + "net:"
-        for ifname, alias in self.netlink.tagged_links(prefix).items():
-            network_id = alias[len(prefix):]
-            if network_id not in in_use:
-                self.dns.stop(network_id)
-                net = self.state.network(network_id)
-                if keep_default and net is not None and not net.user_defined:
-                    continue
-                self.netlink.delete_link(ifname)
-                if net:  # the bridge's own traffic (IGMP reports) leaves entries too
-                    self.fw.forget_connections(net.gateway)
+        kept, gateways = set(), []
+        for ifname, network_id in self._bridges().items():
+            if network_id in in_use:
+                kept.add(network_id)
+                continue
+            self.dns.stop(network_id)
+            net = self.state.network(network_id)
+            if keep_default and net is not None and not net.user_defined:
+                kept.add(network_id)
+                continue
+            self.netlink.delete_link(ifname)
+            if net:  # the bridge's own traffic (IGMP reports) leaves entries too
+                gateways.append(net.gateway)
+        self.fw.forget_connections(*gateways)
         for network_id in self.dns.running() - in_use:
             self.dns.stop(network_id)
+        return kept
 
-    def _sync_firewall(self, *, force: bool = False) -> None:
+    def _bridges(self) -> dict[str, str]:
+        """Our bridges that exist: interface name -> network ID (from the link's alias)."""
+        prefix = self.tag + "net:"
+        return {ifname: alias[len(prefix):] for ifname, alias in self.netlink.tagged_links(prefix).items()}
+
+    def _sync_firewall(self, active: set[str] | None = None, *, force: bool = False) -> None:
         """Make our nft table and Docker-chain accept rules match the networks whose bridge
         exists and the published ports. Skipped when that is what the last sync applied (kept
         in the run dir): most starts and removals, on the default bridge and without published
         ports, then cost no nft process at all. `reconcile` forces it (the API server at start,
-        `system check --repair`), so rules lost to someone flushing the ruleset come back."""
-        prefix = self.tag + "net:"
-        active = {alias[len(prefix):] for alias in self.netlink.tagged_links(prefix).values()}
+        `system check --repair`), so rules lost to someone flushing the ruleset come back.
+        `active`: the networks whose bridge exists, when the caller knows them already."""
+        if active is None:
+            active = set(self._bridges().values())
         nets, rules = self.state.firewall_state(active)
         table = self.config.nft_table
         commands = firewall.ruleset(table, nets, rules) if nets else firewall.teardown(table)

@@ -17,6 +17,8 @@ DOCKER_LAYER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzi
 MANIFESTS = (OCI_MANIFEST, DOCKER_MANIFEST)
 INDEXES = (OCI_INDEX, DOCKER_MANIFEST_LIST)
 LAYERS = (OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, DOCKER_LAYER_GZIP, DOCKER_LAYER_FOREIGN)
+#: The Accept header of a manifest request: any index or manifest, resolved by the client.
+MANIFEST_ACCEPT = ", ".join(INDEXES + MANIFESTS)
 
 
 def compression_of(media_type: str) -> str:

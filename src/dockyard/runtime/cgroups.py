@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,7 +144,7 @@ class CgroupV1:
 
     def create(self) -> None:
         for mnt, directory in self._dirs.items():
-            _mkdir_under_shared_parent(directory)
+            _again_if_parent_vanished(lambda: directory.mkdir(parents=True, exist_ok=True))
         cpuset = self.dir("cpuset")
         if cpuset is not None:
             self._init_cpuset(cpuset)
@@ -285,22 +286,19 @@ class CgroupV2:
     def create(self) -> None:
         """Make the directory and enable the controllers in every ancestor's
         subtree_control, or the leaf would have no limit files."""
-        for attempt in range(5):  # again if a shared parent went meanwhile (remove_empty_parent)
-            try:
-                current = self.mount
-                for part in self.path.strip("/").split("/"):
-                    available = _read(current / "cgroup.controllers").split()
-                    wanted = [c for c in _V2_CONTROLLERS if c in available]
-                    enabled = _read(current / "cgroup.subtree_control").split()
-                    missing = [c for c in wanted if c not in enabled]
-                    if missing:
-                        _write(current / "cgroup.subtree_control", " ".join("+" + c for c in missing))
-                    current = current / part
-                    current.mkdir(exist_ok=True)
-                return
-            except FileNotFoundError:
-                if attempt == 4:
-                    raise
+        _again_if_parent_vanished(self._make)
+
+    def _make(self) -> None:
+        current = self.mount
+        for part in self.path.strip("/").split("/"):
+            available = _read(current / "cgroup.controllers").split()
+            wanted = [c for c in _V2_CONTROLLERS if c in available]
+            enabled = _read(current / "cgroup.subtree_control").split()
+            missing = [c for c in wanted if c not in enabled]
+            if missing:
+                _write(current / "cgroup.subtree_control", " ".join("+" + c for c in missing))
+            current = current / part
+            current.mkdir(exist_ok=True)
 
     def apply(self, resources: dict) -> None:
         d = self.directory
@@ -393,12 +391,12 @@ def start_migration_grace() -> None:
             continue
 
 
-def _mkdir_under_shared_parent(directory: Path, attempts: int = 5) -> None:
-    """mkdir -p, again if the parent went between its mkdir and ours: another container's
-    removal takes an empty shared parent away (remove_empty_parent)."""
+def _again_if_parent_vanished(make: Callable[[], None], attempts: int = 5) -> None:
+    """Run `make` (a cgroup's creation), again if a shared parent went between its mkdir and
+    ours: another container's removal takes an empty shared parent away (remove_empty_parent)."""
     for attempt in range(attempts):
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            make()
             return
         except FileNotFoundError:
             if attempt == attempts - 1:

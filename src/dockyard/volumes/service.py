@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.store.events import EventLog
 from dockyard.store.metadata import MetadataDB
 
 MIGRATIONS = [
@@ -40,13 +41,12 @@ def _rfc3339(t: float) -> str:
 
 
 class VolumeService:
-    def __init__(self, db: MetadataDB, root: str | Path) -> None:
+    def __init__(self, db: MetadataDB, root: str | Path, events: EventLog) -> None:
         self.db = db
         self.dir = Path(root) / "volumes"
         self.dir.mkdir(parents=True, exist_ok=True)
         db.migrate("volumes", MIGRATIONS)
-        from dockyard.store.events import EventLog
-        self.events = EventLog(db)
+        self.events = events
         # The container service registers who uses a volume, so rm refuses and prune spares it.
         self.users_of: Callable[[str], list[str]] = lambda name: []
 

@@ -73,8 +73,8 @@ class FakeFirewall:
     def list_chain(self, family: str, table: str, chain: str) -> list[dict] | None:
         return self.chains.get((family, table, chain))
 
-    def forget_connections(self, ip: str) -> None:
-        self.forgotten.append(ip)
+    def forget_connections(self, *ips: str) -> None:
+        self.forgotten.extend(ips)
 
     def set_sysctl(self, key: str, value: str) -> None:
         self.sysctls[key] = value
