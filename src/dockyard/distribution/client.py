@@ -40,11 +40,11 @@ class RegistryClient:
     """Requests against one registry with auth handled; use as a context manager to close connections."""
 
     def __init__(self, domain: str, *, credentials: Credentials | None = None,
-                 insecure_registries: Sequence[str] = ()) -> None:
+                 insecure_registries: Sequence[str] = (), offline_token: bool = False) -> None:
         self.domain = domain
         self.host = endpoint_host(domain)
         self.insecure = is_insecure(self.host, insecure_registries)
-        self.auth = Authenticator(domain, credentials)
+        self.auth = Authenticator(domain, credentials, offline=offline_token)
         self._http = httpx.Client(
             verify=not self.insecure,
             follow_redirects=True,
@@ -159,7 +159,7 @@ class RegistryClient:
         status = resp.status_code
         if status == 401:
             creds = self.auth.creds
-            if creds and (creds.username or creds.identity_token):
+            if creds and creds.given():
                 return Unauthorized(f"unauthorized: incorrect username or password for {self.domain}")
             return Unauthorized(f"unauthorized: authentication required; run `dockyard login {self.domain}`")
         if status == 403:
@@ -184,11 +184,13 @@ def _registry_error(resp: httpx.Response) -> tuple[str, str]:
         return "", ""
 
 
-def connect(domain: str, *, config_dir=None, insecure_registries: Sequence[str] = ()) -> RegistryClient:
-    """A client for `domain` with the credentials stored for it (in `config_dir`/config.json or its helper)."""
+def connect(domain: str, *, credentials: Credentials | None = None, config_dir=None,
+            insecure_registries: Sequence[str] = ()) -> RegistryClient:
+    """A client for `domain` with `credentials` when given (a caller's own, as an Engine API
+    request brings them), else with those stored for it (in `config_dir`/config.json or its helper)."""
     from dockyard.distribution.credentials import CredentialStore
 
-    creds = CredentialStore(config_dir).get(domain)
+    creds = credentials if credentials is not None else CredentialStore(config_dir).get(domain)
     return RegistryClient(domain, credentials=creds, insecure_registries=insecure_registries)
 
 
