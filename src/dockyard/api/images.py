@@ -8,12 +8,13 @@ the name as a greedy path pattern ahead of the fixed last segment.
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from aiohttp import web
 
 from dockyard.api import registryauth, version
 from dockyard.api.requests import blocking, engine, filters, flag, integer, ok
-from dockyard.api.streams import BodyReader, JSONProgress, json_stream, stream_out
+from dockyard.api.streams import BodyReader, Emit, JSONProgress, json_stream, stream_out
 from dockyard.errors import InvalidArgument
 
 routes = web.RouteTableDef()
@@ -90,7 +91,9 @@ async def create_image(request: web.Request) -> web.StreamResponse:
     def pull(emit) -> None:
         from dockyard.distribution.images import pull_image
 
-        emit({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
+        # dockerd says "Pulling from" once it has the manifest: a failure before that (refused
+        # credentials, an unknown tag) still answers with its status rather than inside a 200
+        emit = _preceded(emit, {"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
         pulled = pull_image(eng.images, ref, platform=platform, progress=JSONProgress(emit), credentials=creds,
                             insecure_registries=eng.insecure_registries)
         emit({"status": f"Digest: {pulled.digest}"})
@@ -98,6 +101,19 @@ async def create_image(request: web.Request) -> web.StreamResponse:
         eng.events.emit("image", "pull", str(ref), name=str(ref))
 
     return await json_stream(request, pull)
+
+
+def _preceded(emit: Emit, first: dict) -> Emit:
+    """`emit` sending `first` ahead of its first message, whichever thread sends that."""
+    lock = threading.Lock()
+    pending = [first]
+
+    def send(msg: dict) -> None:
+        with lock:
+            if pending:
+                emit(pending.pop())
+        emit(msg)
+    return send
 
 
 async def _import(request: web.Request) -> web.StreamResponse:

@@ -31,6 +31,21 @@ class Unauthorized(DockyardError):
     status = 401
 
 
+class CredentialsMissing(Unauthorized):
+    """The registry wants credentials and none were given. dockerd answers this with 500 (its
+    "no basic auth credentials"), not 401, and the docker CLI relies on that: a 401 on a pull
+    makes it prompt for a login."""
+
+    status = 500
+
+
+def refused(host: str, creds: Credentials | None) -> Unauthorized:
+    """The error for a registry (or token server) that answered 401 to `creds`."""
+    if creds and creds.given():
+        return Unauthorized(f"unauthorized: incorrect username or password for {host}")
+    return CredentialsMissing(f"unauthorized: authentication required; run `dockyard login {host}`")
+
+
 @dataclass(frozen=True)
 class Challenge:
     """One auth scheme offered by a `WWW-Authenticate` header, with its parameters (lower-case keys)."""
@@ -126,9 +141,7 @@ class Authenticator:
         except httpx.TransportError as e:
             raise DockyardError(f"cannot reach token server {realm} for {self.host}: {e}") from None
         if resp.status_code in (401, 403):
-            if creds and creds.given():
-                raise Unauthorized(f"unauthorized: incorrect username or password for {self.host}")
-            raise Unauthorized(f"unauthorized: authentication required; run `dockyard login {self.host}`")
+            raise refused(self.host, creds)
         if resp.status_code != 200:
             raise DockyardError(f"token server {realm} for {self.host} answered {resp.status_code}")
         try:

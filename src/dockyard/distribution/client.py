@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import httpx
 
-from dockyard.distribution.auth import Authenticator, Challenge, Unauthorized, parse_challenges
+from dockyard.distribution.auth import Authenticator, Challenge, Unauthorized, parse_challenges, refused
 from dockyard.distribution.credentials import Credentials
 from dockyard.distribution.endpoints import endpoint_host, is_insecure
 from dockyard.errors import DockyardError, NotFound
@@ -158,10 +158,7 @@ class RegistryClient:
         code, message = _registry_error(resp)
         status = resp.status_code
         if status == 401:
-            creds = self.auth.creds
-            if creds and creds.given():
-                return Unauthorized(f"unauthorized: incorrect username or password for {self.domain}")
-            return Unauthorized(f"unauthorized: authentication required; run `dockyard login {self.domain}`")
+            return refused(self.domain, self.auth.creds)
         if status == 403:
             return Unauthorized(f"denied: requested access to {subject} is denied{': ' + message if message else ''}")
         if status == 404:
