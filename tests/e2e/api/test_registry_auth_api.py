@@ -16,6 +16,7 @@ import bcrypt
 import pytest
 
 from tests.conftest import DOCKYARD
+from tests.integration.distribution.conftest import serve  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.root
 
@@ -48,14 +49,13 @@ def auth_registry(dy, tmp_path):
         proc.wait(10)
 
 
-def _secrets() -> list[str]:
-    return [PASSWORD, WRONG, base64.b64encode(f"alice:{PASSWORD}".encode()).decode(),
-            base64.b64encode(f"alice:{WRONG}".encode()).decode()]
+SECRETS = [PASSWORD, WRONG, base64.b64encode(f"alice:{PASSWORD}".encode()).decode(),
+           base64.b64encode(f"alice:{WRONG}".encode()).decode(), "refresh-Qm27-identity"]
 
 
 def _assert_no_secrets(*texts: str) -> None:
     for text in texts:
-        for secret in _secrets():
+        for secret in SECRETS:
             assert secret not in text
 
 
@@ -162,3 +162,88 @@ def test_docker_py_login_push_pull_and_registry_data(api, busybox, auth_registry
     errors.append(str(e.value))
     assert client.images.pull(repo, tag="2", auth_config=good).id == busybox
     _assert_no_secrets(api.log, *errors)
+
+
+REFRESH = SECRETS[-1]
+
+
+def _token_service(fake, seen: list) -> None:
+    """Docker's token flow in front of `fake`: GET /token takes alice's password (and gives a
+    refresh token when asked for `offline_token`), POST /token takes the refresh token."""
+    from aiohttp import web
+
+    good = "Basic " + base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+    refused = {"errors": [{"code": "UNAUTHORIZED", "message": "incorrect username or password"}]}
+
+    async def token(request):
+        seen.append(("GET", {k: v for k, v in request.query.items() if k != "account"}))
+        if request.headers.get("Authorization") != good:
+            return web.json_response(refused, status=401)
+        answer = {"token": "tok:" + " ".join(request.query.getall("scope", [])), "expires_in": 300}
+        if request.query.get("offline_token") == "true":
+            answer["refresh_token"] = REFRESH
+        return web.json_response(answer)
+
+    async def refresh(request):
+        form = dict(await request.post())
+        seen.append(("POST", {k: v for k, v in form.items() if k != "refresh_token"}))
+        if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != REFRESH:
+            return web.json_response(refused, status=401)
+        return web.json_response({"access_token": "tok:" + form.get("scope", ""), "expires_in": 300})
+
+    @web.middleware
+    async def bearer(request, handler):
+        if request.path.startswith("/v2/"):
+            auth = request.headers.get("Authorization", "")
+            if not auth.startswith("Bearer tok:") or (request.path != "/v2/" and "repository:app:pull" not in auth):
+                scope = ',scope="repository:app:pull"' if request.path != "/v2/" else ""
+                return web.json_response(refused, status=401, headers={
+                    "WWW-Authenticate": f'Bearer realm="http://{request.host}/token",service="fake"{scope}'})
+        return await handler(request)
+
+    fake.app.middlewares.append(bearer)
+    fake.app.router.add_get("/token", token)
+    fake.app.router.add_post("/token", refresh)
+
+
+def test_identity_and_registry_tokens(api, serve, tmp_path):  # noqa: F811
+    import docker
+    import httpx
+
+    from dockyard.store.content import ContentStore
+    from tests.integration.distribution.distribution_support import build_image, fake_from_store
+
+    store = ContentStore(tmp_path / "fake-store")
+    image = build_image(store, [{"etc/motd": b"behind a token service\n"}])
+    fake = fake_from_store(store, image)
+    seen: list = []
+    _token_service(fake, seen)
+    host = serve(fake.app)
+    engine = httpx.Client(transport=httpx.HTTPTransport(uds=str(api.sock)), base_url="http://docker")
+
+    wrong = engine.post("/v1.47/auth", json={"username": "alice", "password": WRONG, "serveraddress": host})
+    assert (wrong.status_code, wrong.json()) == \
+        (401, {"message": f'Get "http://{host}/v2/": unauthorized: incorrect username or password'})
+    login = engine.post("/v1.47/auth", json={"username": "alice", "password": PASSWORD, "serveraddress": host})
+    assert (login.status_code, login.json()) == (200, {"Status": "Login Succeeded", "IdentityToken": REFRESH})
+    assert ("GET", {"service": "fake", "offline_token": "true", "client_id": "dockyard"}) in seen
+    again = engine.post("/v1.47/auth", json={"identitytoken": REFRESH, "serveraddress": host})
+    assert again.json() == {"Status": "Login Succeeded", "IdentityToken": REFRESH}
+
+    client = api.client()
+    seen.clear()
+    pulled = client.images.pull(f"{host}/app", tag="latest", auth_config={"identitytoken": REFRESH})
+    assert pulled.attrs["RepoDigests"] == [f"{host}/app@{image.manifest_digest}"]
+    assert seen and all(method == "POST" for method, _ in seen)  # the refresh grant, never a password
+    with pytest.raises(docker.errors.APIError) as e:
+        client.images.pull(f"{host}/app", tag="latest", auth_config={"identitytoken": "expired-token"})
+    assert e.value.status_code == 401 and e.value.explanation == f"unauthorized: incorrect username or password for {host}"
+
+    # a registry token goes to the registry as the bearer token, with no token service asked
+    seen.clear()
+    data = client.api.inspect_distribution(f"{host}/app", auth_config={"registrytoken": "tok:repository:app:pull"})
+    assert data["Descriptor"] == {"mediaType": image.manifest["mediaType"], "digest": image.manifest_digest,
+                                  "size": len(store.read(image.manifest_digest))}
+    assert data["Platforms"] == [{"architecture": "amd64", "os": "linux"}]
+    assert seen == []
+    _assert_no_secrets(api.log, wrong.text, e.value.explanation)
