@@ -9,14 +9,13 @@ from __future__ import annotations
 import base64
 import json
 import re
-import subprocess
 import time
 
 import bcrypt
 import pytest
 
-from tests.conftest import DOCKYARD
 from tests.integration.distribution.conftest import serve  # noqa: F401 - a fixture
+from tests.integration.distribution.test_cli_push_pull import running_registry
 
 pytestmark = pytest.mark.root
 
@@ -35,18 +34,8 @@ def auth_registry(dy, tmp_path):
     """`dockyard registry serve --auth htpasswd:FILE` with the user alice on a free port; yields HOST:PORT."""
     users = tmp_path / "htpasswd"
     users.write_text(f"alice:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()}\n")
-    with open(tmp_path / "registry.log", "w") as log:
-        proc = subprocess.Popen([DOCKYARD, "registry", "serve", "--addr", "127.0.0.1:0", "--root", str(tmp_path / "reg"),
-                                 "--auth", f"htpasswd:{users}"], stdout=subprocess.PIPE, stderr=log, text=True,
-                                env=dy.env)
-    try:
-        line = proc.stdout.readline()
-        m = re.search(r"listening on https?://(\S+)", line)
-        assert m, f"registry did not start: {line!r}"
-        yield m.group(1).rstrip("/")
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with running_registry(dy, tmp_path / "reg", "--auth", f"htpasswd:{users}") as host:
+        yield host
 
 
 SECRETS = [PASSWORD, WRONG, base64.b64encode(f"alice:{PASSWORD}".encode()).decode(),
