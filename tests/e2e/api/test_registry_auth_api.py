@@ -30,6 +30,12 @@ def engine_without_logins(dy, tmp_path):
 
 
 @pytest.fixture
+def serve_options():
+    """A debug log (every request, the registry client's own requests), so a leak has somewhere to show."""
+    return ("--log-level", "debug")
+
+
+@pytest.fixture
 def auth_registry(dy, tmp_path):
     """`dockyard registry serve --auth htpasswd:FILE` with the user alice on a free port; yields HOST:PORT."""
     users = tmp_path / "htpasswd"
@@ -100,6 +106,9 @@ def test_docker_cli_login_push_pull_build_run_logout(api, busybox, auth_registry
 
     events = docker("events", "--since", since, "--until", str(int(time.time()) + 1), "--format", "{{json .}}").out
     assert f'"{ref}"' in events and '"push"' in events and '"pull"' in events
+    # the log shows every request, to the engine and to the registry, but no secret
+    assert '"POST /v1.47/auth HTTP/1.1" 401' in api.log and '"POST /v1.47/auth HTTP/1.1" 200' in api.log
+    assert f'HTTP Request: PUT http://{host}/v2/alice/bb/manifests/1 "HTTP/1.1 201 Created"' in api.log
     _assert_no_secrets(api.log, *outputs)
 
 
