@@ -245,3 +245,24 @@ def test_identity_and_registry_tokens(api, serve, tmp_path):  # noqa: F811
     assert data["Platforms"] == [{"architecture": "amd64", "os": "linux"}]
     assert seen == []
     _assert_no_secrets(api.log, wrong.text, e.value.explanation)
+
+
+def test_without_client_credentials_the_engine_uses_its_own_login(api, busybox, auth_registry, dy):
+    import httpx
+
+    host = auth_registry
+    ref = f"{host}/alice/own:1"
+    # the server's user logs in on its host (the autouse fixture's DOCKER_CONFIG is the server's)
+    assert "Login Succeeded" in dy("login", host, "-u", "alice", "--password-stdin", input=PASSWORD + "\n").out
+    api.docker("tag", "busybox", ref)
+    assert "1: digest: sha256:" in api.docker("push", ref).out  # the CLI has no login: its header is empty
+
+    engine = httpx.Client(transport=httpx.HTTPTransport(uds=str(api.sock)), base_url="http://docker")
+    for header in ({}, {"X-Registry-Auth": "!! not base64 !!"}, {"X-Registry-Auth": "e30="}):  # e30= is {}
+        resp = engine.get(f"/v1.47/distribution/{ref}/json", headers=header)
+        assert resp.status_code == 200, (header, resp.text)
+    # credentials in the header win over the stored login, even when they are wrong
+    bad = base64.urlsafe_b64encode(json.dumps({"username": "alice", "password": WRONG}).encode()).decode()
+    resp = engine.get(f"/v1.47/distribution/{ref}/json", headers={"X-Registry-Auth": bad})
+    assert (resp.status_code, resp.json()) == (401, {"message": f"unauthorized: incorrect username or password for {host}"})
+    _assert_no_secrets(api.log)
