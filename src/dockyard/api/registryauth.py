@@ -41,8 +41,9 @@ def from_authconfig(doc: object) -> Credentials | None:
 
 def _decode(raw: str) -> object:
     """The JSON document in a base64url header (padding optional); None when it is not one."""
+    raw = raw.strip()
     try:
-        return json.loads(base64.urlsafe_b64decode(raw.strip() + "=" * (-len(raw.strip()) % 4)))
+        return json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
     except (binascii.Error, ValueError):
         return None
 

@@ -7,6 +7,7 @@ an event or an error message."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import time
@@ -154,6 +155,12 @@ def test_docker_py_login_push_pull_and_registry_data(api, busybox, auth_registry
 
     client.images.remove(f"{repo}:2")
     client.images.remove("busybox")
+    # docker-py sends its logins (here the one `login` made) in X-Registry-Config: FROM pulls with them
+    derived, _ = client.images.build(fileobj=io.BytesIO(f"FROM {repo}:2\nLABEL via=docker-py\n".encode()),
+                                     tag="pyderived")
+    assert derived.labels == {"via": "docker-py"}
+    client.images.remove("pyderived")
+    client.images.remove(f"{repo}:2")
     with pytest.raises(docker.errors.APIError) as e:
         client.images.pull(repo, tag="2", auth_config={"username": "alice", "password": WRONG})
     assert e.value.status_code == 401  # refused before any progress: an error status, as dockerd answers
