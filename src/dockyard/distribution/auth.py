@@ -31,6 +31,12 @@ class Unauthorized(DockyardError):
     status = 401
 
 
+class Denied(Unauthorized):
+    """The registry knows who we are (or that we are anonymous) and refuses the action (403)."""
+
+    status = 403
+
+
 class CredentialsMissing(Unauthorized):
     """The registry wants credentials and none were given. dockerd answers this with 500 (its
     "no basic auth credentials"), not 401, and the docker CLI relies on that: a 401 on a pull

@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import httpx
 
-from dockyard.distribution.auth import Authenticator, Challenge, Unauthorized, parse_challenges, refused
+from dockyard.distribution.auth import Authenticator, Challenge, Denied, parse_challenges, refused
 from dockyard.distribution.credentials import Credentials
 from dockyard.distribution.endpoints import endpoint_host, is_insecure
 from dockyard.errors import DockyardError, NotFound
@@ -160,7 +160,7 @@ class RegistryClient:
         if status == 401:
             return refused(self.domain, self.auth.creds)
         if status == 403:
-            return Unauthorized(f"denied: requested access to {subject} is denied{': ' + message if message else ''}")
+            return Denied(f"denied: requested access to {subject} is denied{': ' + message if message else ''}")
         if status == 404:
             reason = (code or "not found").lower().replace("_", " ")
             return NotFound(f"{subject} not found: {reason}")

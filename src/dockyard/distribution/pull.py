@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Protocol, Sequence
 
+from dockyard.distribution.auth import Denied
 from dockyard.distribution.client import RegistryClient, TransferInterrupted, connect, repository_scope
 from dockyard.distribution.credentials import Credentials
 from dockyard.distribution.parallel import run_parallel
 from dockyard.distribution.platform import parse_platform, select_manifest
 from dockyard.distribution.progress import Progress, QuietProgress
-from dockyard.errors import CorruptContent, DockyardError
+from dockyard.errors import CorruptContent, DockyardError, NotFound
 from dockyard.oci import mediatypes
 from dockyard.oci.digest import Hasher, hex_of, sha256_digest, validate
 from dockyard.oci.reference import Reference
@@ -115,7 +116,11 @@ def pull(ref: Reference, content: ContentStore, *, platform: str | None = None, 
     wanted = parse_platform(platform) if platform else None
     with connect(ref.domain, credentials=credentials, config_dir=config_dir,
                  insecure_registries=insecure_registries) as client:
-        data, media_type, digest = fetch_manifest(client, ref, ref.digest or ref.tag or "latest")
+        try:
+            data, media_type, digest = fetch_manifest(client, ref, ref.digest or ref.tag or "latest")
+        except Denied as e:  # dockerd's words and status (404: the repository may not even exist)
+            raise NotFound(f"pull access denied for {ref.familiar_repository}, repository does not exist or "
+                           f"may require 'docker login': {e.message}") from None
         index: tuple[bytes, str] | None = None
         if media_type in mediatypes.INDEXES:
             index = (data, digest)

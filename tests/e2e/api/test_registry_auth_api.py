@@ -273,3 +273,28 @@ def test_without_client_credentials_the_engine_uses_its_own_login(api, busybox, 
     resp = engine.get(f"/v1.47/distribution/{ref}/json", headers={"X-Registry-Auth": bad})
     assert (resp.status_code, resp.json()) == (401, {"message": f"unauthorized: incorrect username or password for {host}"})
     _assert_no_secrets(api.log)
+
+
+def test_docker_cli_against_the_registry_token_service(api, busybox, dy, tmp_path):
+    users, acl = tmp_path / "htpasswd", tmp_path / "acl"
+    users.write_text(f"alice:{bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()}\n")
+    acl.write_text("alice  *  pull,push,delete\n")
+    with running_registry(dy, tmp_path / "reg", "--auth", f"token:htpasswd={users},acl={acl}") as host:
+        ref = f"{host}/alice/tok:1"
+        wrong = api.docker("login", host, "-u", "alice", "--password-stdin", input=WRONG + "\n", check=False)
+        assert f'Error response from daemon: Get "http://{host}/v2/": unauthorized: incorrect username or password' \
+            in wrong.err
+        api.docker("login", host, "-u", "alice", "--password-stdin", input=PASSWORD + "\n")
+        api.docker("tag", "busybox", ref)
+        assert "1: digest: sha256:" in api.docker("push", ref).out
+        api.docker("rmi", ref, "busybox")
+        assert "Downloaded newer image" in api.docker("pull", ref).out
+
+        api.docker("logout", host)
+        api.docker("rmi", ref)
+        # an anonymous token lacks the pull: dockerd's 404, so the CLI neither prompts nor hides why
+        refused = api.docker("pull", ref, check=False, input="")
+        assert refused.code != 0 and "Login prior to pull" not in refused.out
+        assert (f"Error response from daemon: pull access denied for {host}/alice/tok, repository does not exist or "
+                "may require 'docker login': denied: requested access to") in refused.err
+    _assert_no_secrets(api.log, wrong.out, wrong.err, refused.err)
