@@ -213,7 +213,8 @@ async def search_images(request: web.Request) -> web.Response:
     head = term.split("/")[0]
     registry, bare = (term.split("/", 1) if "/" in term and ("." in head or ":" in head) else (None, term))
     eng = engine(request)
-    results = await blocking(search, bare, registry, limit=limit, insecure_registries=eng.insecure_registries)
+    results = await blocking(search, bare, registry, limit=limit, credentials=registryauth.credentials(request),
+                             insecure_registries=eng.insecure_registries)
     out = [{"name": r.get("name", ""), "description": r.get("description") or "",
             "star_count": r.get("star_count", 0), "is_official": bool(r.get("is_official")),
             "is_automated": bool(r.get("is_automated"))} for r in results]

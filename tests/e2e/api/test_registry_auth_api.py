@@ -198,7 +198,7 @@ def _token_service(fake, seen: list) -> None:
 
     @web.middleware
     async def bearer(request, handler):
-        if request.path.startswith("/v2/"):
+        if request.path.startswith(("/v2/", "/v1/")):
             auth = request.headers.get("Authorization", "")
             if not auth.startswith("Bearer tok:") or (request.path != "/v2/" and "repository:app:pull" not in auth):
                 scope = ',scope="repository:app:pull"' if request.path != "/v2/" else ""
@@ -206,9 +206,13 @@ def _token_service(fake, seen: list) -> None:
                     "WWW-Authenticate": f'Bearer realm="http://{request.host}/token",service="fake"{scope}'})
         return await handler(request)
 
+    async def search(request):
+        return web.json_response({"results": [{"name": "app", "description": "behind a token service"}]})
+
     fake.app.middlewares.append(bearer)
     fake.app.router.add_get("/token", token)
     fake.app.router.add_post("/token", refresh)
+    fake.app.router.add_get("/v1/search", search)
 
 
 def test_identity_and_registry_tokens(api, serve, tmp_path):  # noqa: F811
@@ -250,7 +254,12 @@ def test_identity_and_registry_tokens(api, serve, tmp_path):  # noqa: F811
     assert data["Descriptor"] == {"mediaType": image.manifest["mediaType"], "digest": image.manifest_digest,
                                   "size": len(store.read(image.manifest_digest))}
     assert data["Platforms"] == [{"architecture": "amd64", "os": "linux"}]
+    token_header = base64.urlsafe_b64encode(b'{"registrytoken": "tok:repository:app:pull"}').decode()
+    found = engine.get("/v1.47/images/search", params={"term": f"{host}/app"}, headers={"X-Registry-Auth": token_header})
+    assert found.status_code == 200, found.text
+    assert [r["name"] for r in found.json()] == ["app"]
     assert seen == []
+    assert engine.get("/v1.47/images/search", params={"term": f"{host}/app"}).status_code == 500  # none: refused
     _assert_no_secrets(api.log, wrong.text, e.value.explanation)
 
 
