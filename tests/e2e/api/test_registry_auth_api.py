@@ -246,7 +246,8 @@ def test_identity_and_registry_tokens(api, serve, tmp_path):  # noqa: F811
     assert seen and all(method == "POST" for method, _ in seen)  # the refresh grant, never a password
     with pytest.raises(docker.errors.APIError) as e:
         client.images.pull(f"{host}/app", tag="latest", auth_config={"identitytoken": "expired-token"})
-    assert e.value.status_code == 401 and e.value.explanation == f"unauthorized: incorrect username or password for {host}"
+    assert e.value.status_code == 401
+    assert e.value.explanation == f"unauthorized: incorrect username or password for {host}"
 
     # a registry token goes to the registry as the bearer token, with no token service asked
     seen.clear()
@@ -255,7 +256,8 @@ def test_identity_and_registry_tokens(api, serve, tmp_path):  # noqa: F811
                                   "size": len(store.read(image.manifest_digest))}
     assert data["Platforms"] == [{"architecture": "amd64", "os": "linux"}]
     token_header = base64.urlsafe_b64encode(b'{"registrytoken": "tok:repository:app:pull"}').decode()
-    found = engine.get("/v1.47/images/search", params={"term": f"{host}/app"}, headers={"X-Registry-Auth": token_header})
+    found = engine.get("/v1.47/images/search", params={"term": f"{host}/app"},
+                       headers={"X-Registry-Auth": token_header})
     assert found.status_code == 200, found.text
     assert [r["name"] for r in found.json()] == ["app"]
     assert seen == []
@@ -280,7 +282,8 @@ def test_without_client_credentials_the_engine_uses_its_own_login(api, busybox, 
     # credentials in the header win over the stored login, even when they are wrong
     bad = base64.urlsafe_b64encode(json.dumps({"username": "alice", "password": WRONG}).encode()).decode()
     resp = engine.get(f"/v1.47/distribution/{ref}/json", headers={"X-Registry-Auth": bad})
-    assert (resp.status_code, resp.json()) == (401, {"message": f"unauthorized: incorrect username or password for {host}"})
+    assert resp.status_code == 401
+    assert resp.json() == {"message": f"unauthorized: incorrect username or password for {host}"}
     _assert_no_secrets(api.log)
 
 
