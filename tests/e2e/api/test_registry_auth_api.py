@@ -284,6 +284,11 @@ def test_without_client_credentials_the_engine_uses_its_own_login(api, busybox, 
     resp = engine.get(f"/v1.47/distribution/{ref}/json", headers={"X-Registry-Auth": bad})
     assert resp.status_code == 401
     assert resp.json() == {"message": f"unauthorized: incorrect username or password for {host}"}
+    # a malformed POST /auth body: 400 and one line, never a traceback
+    for body, message in ((b"{not json", "invalid JSON: "), (b'{"username": 5, "serveraddress": "x"}',
+                                                              "invalid JSON: username must be a string")):
+        resp = engine.post("/v1.47/auth", content=body, headers={"Content-Type": "application/json"})
+        assert resp.status_code == 400 and resp.json()["message"].startswith(message)
     _assert_no_secrets(api.log)
 
 
