@@ -98,7 +98,6 @@ async def create_image(request: web.Request) -> web.StreamResponse:
                             insecure_registries=eng.insecure_registries)
         emit({"status": f"Digest: {pulled.digest}"})
         emit({"status": pulled.status(ref)})
-        eng.events.emit("image", "pull", str(ref), name=str(ref))
 
     return await json_stream(request, pull)
 
@@ -118,7 +117,7 @@ def _preceded(emit: Emit, first: dict) -> Emit:
 
 async def _import(request: web.Request) -> web.StreamResponse:
     from dockyard.build.changes import apply_changes
-    from dockyard.images.importer import import_tarball, open_source
+    from dockyard.images.importer import import_image, open_source
     from dockyard.oci.reference import parse_normalized
 
     src = request.query["fromSrc"]
@@ -132,11 +131,8 @@ async def _import(request: web.Request) -> web.StreamResponse:
 
     def run(emit) -> None:
         stream, name = (BodyReader(request, loop), "-") if src == "-" else open_source(src)
-        with eng.images.adding():
-            digest = import_tarball(eng.content, stream, container_config=apply_changes({}, changes),
-                                    message=message, source_name=name)
-            img = eng.images.add_image(digest, [ref] if ref else [])
-        eng.events.emit("image", "import", img.id, name=str(ref) if ref else img.id)
+        img = import_image(eng.images, stream, ref=ref, container_config=apply_changes({}, changes), message=message,
+                           source_name=name)
         emit({"status": img.id})
 
     return await json_stream(request, run)
@@ -162,7 +158,6 @@ async def push_image(request: web.Request) -> web.StreamResponse:
                               insecure_registries=eng.insecure_registries)
             emit({"status": f"{r.tag}: digest: {pushed.digest} size: {pushed.size}", "progressDetail": {}})
             emit({"progressDetail": {}, "aux": {"Tag": r.tag, "Digest": pushed.digest, "Size": pushed.size}})
-            eng.events.emit("image", "push", str(r), name=str(r))
 
     return await json_stream(request, push)
 
@@ -268,7 +263,6 @@ async def load_images(request: web.Request) -> web.StreamResponse:
         # `quiet` only silences progress bars, which loading from a body has none of
         for line in load(eng.images, BodyReader(request, loop)):
             emit({"stream": line + "\n"})
-            eng.events.emit("image", "load", line.split(": ", 1)[-1], name=line.split(": ", 1)[-1])
 
     return await json_stream(request, run)
 

@@ -54,6 +54,7 @@ def pull_image(images, ref: Reference, *, platform: str | None = None, progress:
         repo_digest = Reference(ref.domain, ref.path, "", digest)
         img = images.add_image(res.manifest_digest, [ref] if ref.tag else [], repo_digest=repo_digest,
                                streamed=streams)
+    images.events.emit("image", "pull", ref.familiar, name=ref.familiar)
     return Pulled(img, digest, before is not None and before.id == img.id)
 
 
@@ -79,4 +80,5 @@ def push_image(images, ref: Reference, *, progress: Progress | None = None, cred
     res = push(ref, images.content, img.manifest_digest, progress=progress, mount_from=mount_from,
                credentials=credentials, insecure_registries=insecure_registries)
     images.record_repo_digest(ref, res.digest, img.id)
+    images.events.emit("image", "push", ref.familiar, name=ref.familiar)
     return Pushed(ref, res.digest, images.content.size(img.manifest_digest))
