@@ -179,3 +179,17 @@ def test_many_probes_leak_nothing_in_the_shim(dy, busybox):
 
 def _probes_since(dy, start: str) -> int:
     return sum(e["Start"] > start for e in health(dy, "busy")["Log"])
+
+
+def test_no_probe_runs_while_paused(dy, busybox):
+    dy("run", "-d", "--name", "napping", "--health-cmd", "true", *FAST, "busybox", "sleep", "300")
+    wait_for(lambda: status_of(dy, "napping") == "healthy", what="napping to be healthy")
+    dy("pause", "napping")
+    __import__("time").sleep(0.3)  # let a probe that was running finish
+    last = health(dy, "napping")["Log"][-1]["Start"]
+    __import__("time").sleep(1)
+    assert health(dy, "napping")["Log"][-1]["Start"] == last
+    assert "(Paused)" in dy("ps", "--format", "{{.Status}}").out
+    dy("unpause", "napping")
+    wait_for(lambda: health(dy, "napping")["Log"][-1]["Start"] > last, what="probes after unpause")
+    assert status_of(dy, "napping") == "healthy"

@@ -1022,8 +1022,28 @@ static void health_kill(void)
     kill(health.pid, SIGKILL);
 }
 
-/* Called every round of the loop: start the probe that is due, end the one past its
- * timeout, record the one that ended. */
+/* Whether the container is paused (its freezer cgroup frozen): a probe would freeze too. */
+static bool container_frozen(void)
+{
+    for (char **dir = probe.cgroups; dir && *dir; dir++) {
+        char path[PATH_MAX], state[16] = "";
+        for (int v2 = 0; v2 < 2; v2++) {
+            snprintf(path, sizeof path, "%s/%s", *dir, v2 ? "cgroup.freeze" : "freezer.state");
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                continue;
+            ssize_t n = read(fd, state, sizeof state - 1);
+            close(fd);
+            state[n > 0 ? n : 0] = 0;
+            if (v2 ? state[0] == '1' : strncmp(state, "THAWED", 6) != 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Called every round of the loop: start the probe that is due (none while the container is
+ * paused), end the one past its timeout, record the one that ended. */
 static void health_tick(void)
 {
     if (!opt.health || !cpid)
@@ -1034,8 +1054,12 @@ static void health_tick(void)
         health_kill();
         health.timed_out = true;
     }
-    if (!health.pid && now_ms() >= health.due_ms)
-        health_start_probe();
+    if (!health.pid && now_ms() >= health.due_ms) {
+        if (container_frozen())
+            health.due_ms = now_ms() + probe.interval_ms;
+        else
+            health_start_probe();
+    }
 }
 
 /* Milliseconds until health_tick has work, -1: none. */
