@@ -1629,30 +1629,33 @@ static int daemon_main(int ready_fd)
     }
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0 || sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
         (sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
-        report(&ready_fd, "!cannot set up the shim: %s", strerror(errno));
-        remove_state_file("shim.pid");
+        int e = errno;
+        remove_state_file("shim.pid");         /* first: a reported failure leaves no live shim.pid */
+        report(&ready_fd, "!cannot set up the shim: %s", strerror(e));
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
     if (opt.health && probe_config_load(opt.health, &probe, msg, sizeof msg) < 0) {
-        report(&ready_fd, "!%s", msg);
         remove_state_file("shim.pid");
+        report(&ready_fd, "!%s", msg);
         return 1;
     }
     log_open(0);
     if (log_fd < 0) {
-        report(&ready_fd, "!cannot open log %s: %s", opt.log_path, strerror(errno));
+        int e = errno;
         shutdown_shim();
+        report(&ready_fd, "!cannot open log %s: %s", opt.log_path, strerror(e));
         return 1;
     }
     if ((attach_lfd = listen_unix("attach.sock")) < 0 || (ctl_lfd = listen_unix("ctl.sock")) < 0) {
-        report(&ready_fd, "!cannot listen in %s: %s", opt.state_dir, strerror(errno));
+        int e = errno;
         shutdown_shim();
+        report(&ready_fd, "!cannot listen in %s: %s", opt.state_dir, strerror(e));
         return 1;
     }
     if (start_container(true, msg, sizeof msg) < 0) {
-        report(&ready_fd, "!%s", msg);
         shutdown_shim();
+        report(&ready_fd, "!%s", msg);
         return 1;
     }
     report(&ready_fd, "%d\n", cpid);
