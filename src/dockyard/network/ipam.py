@@ -92,7 +92,12 @@ def mac_for(addr: IPv4Address) -> str:
 
 def parse_proc_route(text: str) -> list[IPv4Network]:
     """Destinations of the host's IPv4 routes from /proc/net/route (little-endian hex), minus the default."""
-    nets = []
+    return [net for net, _ in parse_proc_route_devices(text)]
+
+
+def parse_proc_route_devices(text: str) -> list[tuple[IPv4Network, str]]:
+    """(destination, interface) of the host's IPv4 routes from /proc/net/route, minus the default."""
+    routes = []
     for line in text.splitlines()[1:]:
         fields = line.split()
         if len(fields) < 8:
@@ -101,10 +106,14 @@ def parse_proc_route(text: str) -> list[IPv4Network]:
         mask = IPv4Address(int(fields[7], 16).to_bytes(4, "little"))
         net = IPv4Network(f"{dest}/{mask}", strict=False)
         if net.prefixlen:
-            nets.append(net)
-    return nets
+            routes.append((net, fields[0]))
+    return routes
 
 
 def host_routes() -> list[IPv4Network]:
+    return [net for net, _ in host_route_devices()]
+
+
+def host_route_devices() -> list[tuple[IPv4Network, str]]:
     with open("/proc/net/route") as f:
-        return parse_proc_route(f.read())
+        return parse_proc_route_devices(f.read())

@@ -48,6 +48,9 @@ class FakeNetlink:
     def tagged_links(self, prefix: str) -> dict[str, str]:
         return {k: v for k, v in self.links.items() if v.startswith(prefix)}
 
+    def link_alias(self, name: str) -> str | None:
+        return self.links.get(name)
+
 
 class FakeFirewall:
     def __init__(self) -> None:

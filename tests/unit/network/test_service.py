@@ -173,7 +173,7 @@ def test_connect_and_disconnect_add_and_remove_an_interface(svc):
 def test_reconcile_drops_dead_containers_and_orphans(svc):
     attach(svc, A, "live")
     attach(svc, B, "dead", ports=parse_publish("18080:80"))
-    svc.netlink.links["dyorphan"] = "dockyard:dyt:ep:" + C
+    svc.netlink.links["dyorphan"] = "dockyard:0123abcd:ep:" + C
     svc.netlink.links["foreign0"] = "someone else"
     (svc.run_dir / "netns").mkdir(parents=True, exist_ok=True)
     (svc.run_dir / "netns" / C).touch()

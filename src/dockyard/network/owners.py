@@ -1,0 +1,189 @@
+"""Which root owns which host network objects, when several roots share one host.
+
+Each root has an identity (dockyard.store.identity). Its links carry it in their alias
+("dockyard:<identity>:<what>:<id>"), and its bridge and nft table names are settled once and
+recorded in `<root>/network.json`:
+
+- what daemon.json asks (`bridge`, `default-subnet`, `nft-table`) wins;
+- the default root (/var/lib/dockyard) otherwise keeps Docker-like names: bridge `dockyard0`,
+  table `dockyard`, the first free /16 from 10.88.0.0;
+- any other root derives its own from its identity: bridge `dy-<id>`, table `dockyard-<id>`,
+  a /24 of 10.255.0.0/16 that no host route holds, searched from a place its identity picks.
+
+Derived names cannot clash. Names asked for in daemon.json can, so every root also registers
+its names in a host-wide directory (/run/dockyard-roots/<identity>.json, which names the root's
+path); settling refuses, in one line naming the other root, a name another live root holds.
+An entry whose root is gone (or holds another identity) is stale and dropped. Subnets are
+not registered: a host route is what shows one in use, checked when a bridge comes up.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from dockyard.errors import Conflict
+from dockyard.network.config import DaemonNetwork, NetworkConfig
+from dockyard.store.identity import read_root_id
+
+REGISTRY_DIR = Path("/run/dockyard-roots")
+RECORD_FILE = "network.json"
+DEFAULT_BRIDGE, DEFAULT_TABLE = "dockyard0", "dockyard"
+# Default bridges of roots other than the default one: beside the pool user networks take
+# /16s from (10.88.0.0-10.254.255.255), so the two never meet.
+DERIVED_POOL = IPv4Network("10.255.0.0/16")
+DERIVED_PREFIX = 24
+
+
+def tag(owner: str) -> str:
+    """The alias prefix of every link a root makes."""
+    return f"dockyard:{owner}:"
+
+
+def owner_of_alias(alias: str) -> str | None:
+    """The identity in a dockyard link alias, None for a link that is not a dockyard root's."""
+    parts = alias.split(":")
+    return parts[1] if len(parts) >= 4 and parts[0] == "dockyard" else None
+
+
+@dataclass(frozen=True)
+class Claim:
+    owner: str
+    root: str
+    bridge: str
+    nft_table: str
+
+
+class Registry:
+    """The host's roots and the names they hold: one JSON file per root identity."""
+
+    def __init__(self, path: Path = REGISTRY_DIR) -> None:
+        self.path = Path(path)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
+
+    def claim(self, owner: str) -> Claim | None:
+        """The registered claim of `owner`, whether or not its root is still there."""
+        try:
+            doc = json.loads((self.path / f"{owner}.json").read_text())
+            return Claim(owner, doc["root"], doc["bridge"], doc["nft-table"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def live(self) -> list[Claim]:
+        """Claims whose root still exists and holds their identity; stale files are removed
+        (call under `locked`)."""
+        claims = []
+        for entry in sorted(self.path.glob("*.json")) if self.path.is_dir() else ():
+            c = self.claim(entry.stem)
+            if c is not None and read_root_id(Path(c.root)) == c.owner:
+                claims.append(c)
+            else:
+                entry.unlink(missing_ok=True)
+        return claims
+
+    def record(self, c: Claim) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        tmp = self.path / f".{c.owner}.{os.getpid()}"
+        tmp.write_text(json.dumps({"root": c.root, "bridge": c.bridge, "nft-table": c.nft_table}) + "\n")
+        tmp.replace(self.path / f"{c.owner}.json")
+
+    def forget(self, owner: str) -> None:
+        (self.path / f"{owner}.json").unlink(missing_ok=True)
+
+    def describe(self, owner: str) -> str:
+        """"dockyard root /path (id)", as errors name another owner."""
+        c = self.claim(owner)
+        return f"dockyard root {c.root} ({owner})" if c else f"dockyard root {owner}"
+
+
+def settle(asked: DaemonNetwork, root: Path, owner: str, *, default_root: bool, registry: Registry,
+           routes: Iterable[IPv4Network] | None = None) -> NetworkConfig:
+    """The root's network settings: recorded ones while daemon.json asks the same and the host
+    registry knows the root (one file read on most commands), else settled anew under the
+    registry's lock: asked, recorded (derived earlier) or derived, and checked against the
+    names other live roots hold. `routes`: the host's, for a derived subnet (read when None)."""
+    record_path = root / RECORD_FILE
+    record = _read_json(record_path)
+    if record.get("owner") != owner:
+        record = {}  # none yet, or copied from another root
+    mine = registry.claim(owner)
+    if (record and record.get("asked") == asked.asked() and mine is not None and mine.root == str(root)
+            and (mine.bridge, mine.nft_table) == (record["bridge"], record["nft-table"])):
+        return _config(record, asked)
+    with registry.locked():
+        others = registry.live()
+        twin = next((c for c in others if c.owner == owner and c.root != str(root)), None)
+        if twin is not None:
+            raise Conflict(f"roots {twin.root} and {root} have the same identity {owner} (one is a copy of the "
+                           f"other): stop {root}'s containers, then remove {root / 'root-id'} and {record_path}")
+        kept = {k: record.get(k) for k in ("bridge", "default-subnet", "nft-table")
+                if record and not (record.get("asked") or {}).get(k)}
+
+        def pick(key: str, derive) -> str | None:
+            if asked.asked()[key]:
+                return asked.asked()[key]
+            return kept[key] if kept.get(key) else derive()
+
+        settled = {
+            "owner": owner,
+            "bridge": pick("bridge", lambda: DEFAULT_BRIDGE if default_root else f"dy-{owner}"),
+            "nft-table": pick("nft-table", lambda: DEFAULT_TABLE if default_root else f"dockyard-{owner}"),
+            "default-subnet": pick("default-subnet", lambda: None if default_root else str(
+                derived_subnet(owner, routes if routes is not None else _host_routes()))),
+            "asked": asked.asked(),
+        }
+        for c in others:
+            if c.owner == owner:
+                continue
+            for key, held in (("bridge", c.bridge), ("nft-table", c.nft_table)):
+                if settled[key] == held:
+                    source = "daemon.json asks for" if asked.asked()[key] else "the default"
+                    raise Conflict(f"{key} {held} ({source}) is held by {registry.describe(c.owner)}: "
+                                   f"set another `{key}` in {root / 'daemon.json'}")
+        tmp = record_path.with_name(f".{RECORD_FILE}.{os.getpid()}")
+        tmp.write_text(json.dumps(settled, indent=1) + "\n")
+        tmp.replace(record_path)
+        registry.record(Claim(owner, str(root), settled["bridge"], settled["nft-table"]))
+    return _config(settled, asked)
+
+
+def derived_subnet(owner: str, routes: Iterable[IPv4Network]) -> IPv4Network:
+    """A /24 of DERIVED_POOL no route holds, searched from the one the identity points at (so
+    roots settling at the same time seldom meet even before their bridges come up)."""
+    routes = list(routes)
+    count = 1 << (DERIVED_PREFIX - DERIVED_POOL.prefixlen)
+    base, start = int(DERIVED_POOL.network_address), int(owner, 16) % count
+    for i in range(count):
+        candidate = IPv4Network((base + (((start + i) % count) << (32 - DERIVED_PREFIX)), DERIVED_PREFIX))
+        if not any(candidate.overlaps(r) for r in routes):
+            return candidate
+    raise Conflict(f"no free /{DERIVED_PREFIX} in {DERIVED_POOL} for the default bridge: set `default-subnet` in daemon.json")
+
+
+def _config(record: dict, asked: DaemonNetwork) -> NetworkConfig:
+    return NetworkConfig(record["owner"], record["bridge"], record.get("default-subnet"), record["nft-table"], asked.mtu)
+
+
+def _host_routes() -> list[IPv4Network]:
+    from dockyard.network.ipam import host_routes
+    return host_routes()
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        doc = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
