@@ -1,11 +1,14 @@
 """NetworkService logic against recording fakes: no root, no kernel."""
 
 import json
+from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.network import firewall
+from dockyard.network.owners import Claim
 from dockyard.network.ports import parse_publish
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
@@ -196,8 +199,10 @@ def test_runs_on_the_default_bridge_without_ports_touch_no_rule_after_the_first(
     assert '"dnat": {' in json.dumps(svc.fw.last_ruleset)
     svc.detach(A)
     assert '"dnat": {' not in json.dumps(svc.fw.last_ruleset) and svc.fw.forgotten[-1] == "10.213.200.2"
-    svc.reconcile(set())  # forced: rules someone flushed come back
-    assert len(svc.fw.batches) > batches + 2
+    assert svc.reconcile(set()) == [] and len(svc.fw.batches) == batches + 2  # nothing wrong, nothing applied
+    svc.fw.apply(firewall.teardown("dyt"))  # someone flushed the ruleset
+    assert "nft chain inet dyt ports: missing" in svc.reconcile(set())
+    assert svc.fw.table_present and svc.reconcile(set()) == []
     svc.prune()
     assert not svc.fw.table_present
 
@@ -213,3 +218,53 @@ def test_a_namespace_shared_with_another_container_keeps_it_but_loses_the_veth(s
     calls = len(svc.netlink.calls)
     svc.detach(C)  # its namespace takes its veth along: no `ip link del` to wait for
     assert [c[0] for c in svc.netlink.calls[calls:]] == ["remove_netns"] and list(svc.netlink.links) == ["dyt0"]
+
+
+def test_reconcile_reports_without_repair_and_repair_changes_just_what_it_reports(svc):
+    attach(svc, A, "live", ports=parse_publish("18080:80"))
+    attach(svc, B, "dead")
+    svc.netlink.links["dyorphan"] = "dockyard:0123abcd:ep:" + C
+    (svc.run_dir / "netns").mkdir(parents=True)
+    (svc.run_dir / "netns" / C).touch()
+    svc.fw.apply(firewall.teardown("dyt"))
+    links, batches = dict(svc.netlink.links), len(svc.fw.batches)
+    found = svc.reconcile({A}, repair=False)
+    assert found == [f"network state of container {B[:12]} (dead), which is not running", "link dyorphan of no container",
+                     f"network namespace {svc.run_dir / 'netns' / C} of no container",
+                     *[f"nft chain inet dyt {c}: missing" for c in ("prerouting", "output", "postrouting", "forward", "ports")]]
+    assert svc.netlink.links == links and len(svc.fw.batches) == batches and svc.attachment(B) is not None
+    assert svc.reconcile({A}) == found
+    assert svc.attachment(B) is None and "dyorphan" not in svc.netlink.links and svc.fw.table_present
+    assert svc.reconcile({A}) == [] and svc.reconcile({A}, repair=False) == []
+
+
+def test_links_of_another_root_are_never_touched(svc):
+    theirs = {"dyother": "dockyard:ffffffff:ep:" + C, "dy-ffffffff": "dockyard:ffffffff:net:" + "d" * 64}
+    svc.netlink.links.update(theirs)
+    attach(svc, A, "web")
+    svc.create("front", subnet="10.213.1.0/24")
+    assert svc.reconcile(set()) == [f"network state of container {A[:12]} (web), which is not running"]
+    svc.prune()
+    svc.detach(A)
+    assert svc.netlink.links == theirs
+
+
+def test_a_bridge_another_root_holds_or_a_subnet_another_link_routes_is_refused_naming_it(svc, tmp_path):
+    svc.registry.record(Claim("ffffffff", "/srv/other-root", "dyt0", "dyo"))
+    svc.netlink.links["dyt0"] = "dockyard:ffffffff:net:" + "d" * 64
+    with pytest.raises(Conflict, match=r"^cannot use bridge dyt0 for network bridge: it belongs to dockyard root "
+                                       r"/srv/other-root \(ffffffff\)$"):
+        attach(svc, A, "web")
+    svc.netlink.links["dyt0"] = ""
+    with pytest.raises(Conflict, match="^cannot use bridge dyt0 for network bridge: it belongs to the host, not to dockyard$"):
+        attach(svc, A, "web")
+    del svc.netlink.links["dyt0"]
+    svc.netlink.links["dy-ffffffff"] = "dockyard:ffffffff:net:" + "d" * 64
+    svc.host_routes = lambda: [(IPv4Network("10.213.200.0/24"), "dy-ffffffff")]
+    with pytest.raises(Conflict, match=r"^cannot bring up network bridge: its subnet 10.213.200.0/24 overlaps "
+                                       r"10.213.200.0/24 of bridge dy-ffffffff of dockyard root /srv/other-root \(ffffffff\)$"):
+        attach(svc, A, "web")
+    with pytest.raises(Conflict, match=r"^Pool overlaps with other one on this address space: 10.213.200.128/25 overlaps "
+                                       r"10.213.200.0/24 of bridge dy-ffffffff of dockyard root /srv/other-root"):
+        svc.create("front", subnet="10.213.200.128/25")
+    assert svc.state.sandboxes() == [] and [n["Name"] for n in svc.list()] == ["bridge", "host", "none"]
