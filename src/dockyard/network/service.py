@@ -532,6 +532,8 @@ class NetworkService:
                 if have != count:
                     drift.append(f"nft chain {firewall.FAMILY} {table} {chain}: "
                                  + ("missing" if have is None else f"{have} rules where {count} belong"))
+            if len(drift) == len(wanted) and all(d.endswith(": missing") for d in drift):
+                drift = [f"nft table {firewall.FAMILY} {table}: missing"]
         elif self.fw.list_chain(firewall.FAMILY, table, "ports") is not None:
             drift.append(f"nft table {firewall.FAMILY} {table} with no network in use")
         changes = firewall.forward_accept_changes(

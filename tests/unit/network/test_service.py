@@ -201,7 +201,7 @@ def test_runs_on_the_default_bridge_without_ports_touch_no_rule_after_the_first(
     assert '"dnat": {' not in json.dumps(svc.fw.last_ruleset) and svc.fw.forgotten[-1] == "10.213.200.2"
     assert svc.reconcile(set()) == [] and len(svc.fw.batches) == batches + 2  # nothing wrong, nothing applied
     svc.fw.apply(firewall.teardown("dyt"))  # someone flushed the ruleset
-    assert "nft chain inet dyt ports: missing" in svc.reconcile(set())
+    assert svc.reconcile(set()) == ["nft table inet dyt: missing"]
     assert svc.fw.table_present and svc.reconcile(set()) == []
     svc.prune()
     assert not svc.fw.table_present
@@ -231,7 +231,7 @@ def test_reconcile_reports_without_repair_and_repair_changes_just_what_it_report
     found = svc.reconcile({A}, repair=False)
     assert found == [f"network state of container {B[:12]} (dead), which is not running", "link dyorphan of no container",
                      f"network namespace {svc.run_dir / 'netns' / C} of no container",
-                     *[f"nft chain inet dyt {c}: missing" for c in ("prerouting", "output", "postrouting", "forward", "ports")]]
+                     "nft table inet dyt: missing"]
     assert svc.netlink.links == links and len(svc.fw.batches) == batches and svc.attachment(B) is not None
     assert svc.reconcile({A}) == found
     assert svc.attachment(B) is None and "dyorphan" not in svc.netlink.links and svc.fw.table_present
