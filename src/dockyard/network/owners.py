@@ -28,8 +28,9 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from dockyard.errors import Conflict
+from dockyard.errors import Conflict, DockyardError
 from dockyard.network.config import DaemonNetwork, NetworkConfig
+from dockyard.network.ipam import host_routes
 from dockyard.store.identity import read_root_id
 
 REGISTRY_DIR = Path("/run/dockyard-roots")
@@ -122,6 +123,15 @@ def settle(asked: DaemonNetwork, root: Path, owner: str, *, default_root: bool, 
     if (record and record.get("asked") == asked.asked() and mine is not None and mine.root == str(root)
             and (mine.bridge, mine.nft_table) == (record["bridge"], record["nft-table"])):
         return _config(record, asked)
+    try:
+        return _settle_anew(asked, root, owner, record, default_root=default_root, registry=registry, routes=routes)
+    except OSError as e:
+        raise DockyardError(f"cannot record the network names of root {root} in {registry.path}: {e.strerror}") from None
+
+
+def _settle_anew(asked: DaemonNetwork, root: Path, owner: str, record: dict, *, default_root: bool,
+                 registry: Registry, routes: Iterable[IPv4Network] | None) -> NetworkConfig:
+    record_path = root / RECORD_FILE
     with registry.locked():
         others = registry.live()
         twin = next((c for c in others if c.owner == owner and c.root != str(root)), None)
@@ -141,7 +151,7 @@ def settle(asked: DaemonNetwork, root: Path, owner: str, *, default_root: bool, 
             "bridge": pick("bridge", lambda: DEFAULT_BRIDGE if default_root else f"dy-{owner}"),
             "nft-table": pick("nft-table", lambda: DEFAULT_TABLE if default_root else f"dockyard-{owner}"),
             "default-subnet": pick("default-subnet", lambda: None if default_root else str(
-                derived_subnet(owner, routes if routes is not None else _host_routes()))),
+                derived_subnet(owner, routes if routes is not None else host_routes()))),
             "asked": asked.asked(),
         }
         for c in others:
@@ -174,11 +184,6 @@ def derived_subnet(owner: str, routes: Iterable[IPv4Network]) -> IPv4Network:
 
 def _config(record: dict, asked: DaemonNetwork) -> NetworkConfig:
     return NetworkConfig(record["owner"], record["bridge"], record.get("default-subnet"), record["nft-table"], asked.mtu)
-
-
-def _host_routes() -> list[IPv4Network]:
-    from dockyard.network.ipam import host_routes
-    return host_routes()
 
 
 def _read_json(path: Path) -> dict:
