@@ -19,19 +19,18 @@ not registered: a host route is what shows one in use, checked when a bridge com
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import ContextManager, Iterable
 
 from dockyard.errors import Conflict, DockyardError
 from dockyard.network.config import DaemonNetwork, NetworkConfig
 from dockyard.network.ipam import host_routes
 from dockyard.store.identity import read_root_id
+from dockyard.store.lock import exclusive
 
 REGISTRY_DIR = Path("/run/dockyard-roots")
 RECORD_FILE = "network.json"
@@ -67,12 +66,8 @@ class Registry:
     def __init__(self, path: Path = REGISTRY_DIR) -> None:
         self.path = Path(path)
 
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / ".lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            yield
+    def locked(self) -> ContextManager[None]:
+        return exclusive(self.path / ".lock")
 
     def claim(self, owner: str) -> Claim | None:
         """The registered claim of `owner`, whether or not its root is still there."""

@@ -10,18 +10,16 @@ CLIs never apply rulesets computed from different snapshots of the DB out of ord
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import sqlite3
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, ContextManager, Iterable
 
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 from dockyard.network import files, firewall, ipam, owners
@@ -32,6 +30,7 @@ from dockyard.network.firewall import Firewall, NftFirewall
 from dockyard.network.ports import PortBinding, PortSpec, ephemeral_port, host_port_free
 from dockyard.network.state import Endpoint, Network, NetworkState, Sandbox
 from dockyard.store.events import EventLog
+from dockyard.store.lock import exclusive
 from dockyard.store.metadata import MetadataDB
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -281,12 +280,8 @@ class NetworkService:
 
     # ---- internals ----------------------------------------------------------------------------
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / "network.lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            yield
+    def _locked(self) -> ContextManager[None]:
+        return exclusive(self.run_dir / "network.lock")
 
     def _ensure_builtin(self) -> None:
         """The predefined networks: `bridge` (the default), `host` and `none`, made on first use."""
