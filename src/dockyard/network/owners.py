@@ -110,57 +110,69 @@ def settle(asked: DaemonNetwork, root: Path, owner: str, *, default_root: bool, 
     registry knows the root (one file read on most commands), else settled anew under the
     registry's lock: asked, recorded (derived earlier) or derived, and checked against the
     names other live roots hold. `routes`: the host's, for a derived subnet (read when None)."""
-    record_path = root / RECORD_FILE
-    record = _read_json(record_path)
-    if record.get("owner") != owner:
-        record = {}  # none yet, or copied from another root
-    mine = registry.claim(owner)
-    if (record and record.get("asked") == asked.asked() and mine is not None and mine.root == str(root)
-            and (mine.bridge, mine.nft_table) == (record["bridge"], record["nft-table"])):
+    record = _recorded(root, owner, asked, registry)
+    if record.get("settled"):
         return _config(record, asked)
     try:
-        return _settle_anew(asked, root, owner, record, default_root=default_root, registry=registry, routes=routes)
+        with registry.locked():
+            record = _recorded(root, owner, asked, registry)  # another process of this root may have settled
+            if record.get("settled"):
+                return _config(record, asked)
+            return _settle_anew(asked, root, owner, record, default_root=default_root, registry=registry,
+                                routes=routes)
     except OSError as e:
         raise DockyardError(f"cannot record the network names of root {root} in {registry.path}: {e.strerror}") from None
 
 
+def _recorded(root: Path, owner: str, asked: DaemonNetwork, registry: Registry) -> dict:
+    """The root's record ({} when none, or copied from another root), with "settled" true
+    when it still holds: daemon.json asks the same and the registry knows it as recorded."""
+    record = _read_json(root / RECORD_FILE)
+    if record.get("owner") != owner:
+        return {}
+    mine = registry.claim(owner)
+    record["settled"] = (record.get("asked") == asked.asked() and mine is not None and mine.root == str(root)
+                         and (mine.bridge, mine.nft_table) == (record.get("bridge"), record.get("nft-table")))
+    return record
+
+
 def _settle_anew(asked: DaemonNetwork, root: Path, owner: str, record: dict, *, default_root: bool,
                  registry: Registry, routes: Iterable[IPv4Network] | None) -> NetworkConfig:
+    """Settle under the registry's lock (held by the caller)."""
     record_path = root / RECORD_FILE
-    with registry.locked():
-        others = registry.live()
-        twin = next((c for c in others if c.owner == owner and c.root != str(root)), None)
-        if twin is not None:
-            raise Conflict(f"roots {twin.root} and {root} have the same identity {owner} (one is a copy of the "
-                           f"other): stop {root}'s containers, then remove {root / 'root-id'} and {record_path}")
-        kept = {k: record.get(k) for k in ("bridge", "default-subnet", "nft-table")
-                if record and not (record.get("asked") or {}).get(k)}
+    others = registry.live()
+    twin = next((c for c in others if c.owner == owner and c.root != str(root)), None)
+    if twin is not None:
+        raise Conflict(f"roots {twin.root} and {root} have the same identity {owner} (one is a copy of the "
+                       f"other): stop {root}'s containers, then remove {root / 'root-id'} and {record_path}")
+    kept = {k: record.get(k) for k in ("bridge", "default-subnet", "nft-table")
+            if record and not (record.get("asked") or {}).get(k)}
 
-        def pick(key: str, derive) -> str | None:
-            if asked.asked()[key]:
-                return asked.asked()[key]
-            return kept[key] if kept.get(key) else derive()
+    def pick(key: str, derive) -> str | None:
+        if asked.asked()[key]:
+            return asked.asked()[key]
+        return kept[key] if kept.get(key) else derive()
 
-        settled = {
-            "owner": owner,
-            "bridge": pick("bridge", lambda: DEFAULT_BRIDGE if default_root else f"dy-{owner}"),
-            "nft-table": pick("nft-table", lambda: DEFAULT_TABLE if default_root else f"dockyard-{owner}"),
-            "default-subnet": pick("default-subnet", lambda: None if default_root else str(
-                derived_subnet(owner, routes if routes is not None else host_routes()))),
-            "asked": asked.asked(),
-        }
-        for c in others:
-            if c.owner == owner:
-                continue
-            for key, held in (("bridge", c.bridge), ("nft-table", c.nft_table)):
-                if settled[key] == held:
-                    source = "daemon.json asks for" if asked.asked()[key] else "the default"
-                    raise Conflict(f"{key} {held} ({source}) is held by {registry.describe(c.owner)}: "
-                                   f"set another `{key}` in {root / 'daemon.json'}")
-        tmp = record_path.with_name(f".{RECORD_FILE}.{os.getpid()}")
-        tmp.write_text(json.dumps(settled, indent=1) + "\n")
-        tmp.replace(record_path)
-        registry.record(Claim(owner, str(root), settled["bridge"], settled["nft-table"]))
+    settled = {
+        "owner": owner,
+        "bridge": pick("bridge", lambda: DEFAULT_BRIDGE if default_root else f"dy-{owner}"),
+        "nft-table": pick("nft-table", lambda: DEFAULT_TABLE if default_root else f"dockyard-{owner}"),
+        "default-subnet": pick("default-subnet", lambda: None if default_root else str(
+            derived_subnet(owner, routes if routes is not None else host_routes()))),
+        "asked": asked.asked(),
+    }
+    for c in others:
+        if c.owner == owner:
+            continue
+        for key, held in (("bridge", c.bridge), ("nft-table", c.nft_table)):
+            if settled[key] == held:
+                source = "daemon.json asks for" if asked.asked()[key] else "the default"
+                raise Conflict(f"{key} {held} ({source}) is held by {registry.describe(c.owner)}: "
+                               f"set another `{key}` in {root / 'daemon.json'}")
+    tmp = record_path.with_name(f".{RECORD_FILE}.{os.getpid()}")
+    tmp.write_text(json.dumps(settled, indent=1) + "\n")
+    tmp.replace(record_path)
+    registry.record(Claim(owner, str(root), settled["bridge"], settled["nft-table"]))
     return _config(settled, asked)
 
 
