@@ -29,7 +29,7 @@ from typing import ContextManager, Iterable
 from dockyard.errors import Conflict, DockyardError
 from dockyard.network.config import DaemonNetwork, NetworkConfig
 from dockyard.network.ipam import host_routes
-from dockyard.store.identity import read_root_id
+from dockyard.store.identity import ID_RE, read_root_id
 from dockyard.store.lock import exclusive
 
 REGISTRY_DIR = Path("/run/dockyard-roots")
@@ -100,6 +100,8 @@ class Registry:
 
     def describe(self, owner: str) -> str:
         """"dockyard root /path (id)", as errors name another owner."""
+        if not ID_RE.match(owner):
+            return f"a dockyard engine of an earlier version (links tagged {tag(owner)})"
         c = self.claim(owner)
         return f"dockyard root {c.root} ({owner})" if c else f"dockyard root {owner}"
 

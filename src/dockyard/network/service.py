@@ -418,15 +418,19 @@ class NetworkService:
             self.dns.start(net.id, net.gateway, list(host.nameservers), names=net.user_defined)
 
     def _check_bridge_owner(self, net: Network) -> None:
-        """Refuse, in one line naming the other owner, to take over a link of that name that is
-        not ours, or to bring up a bridge whose subnet another link's route holds."""
+        """Refuse, in one line naming the other owner, to take over another dockyard root's
+        bridge, or to bring up a bridge whose subnet another link's route holds. A bridge of
+        the host's own (no dockyard alias) is used as it is, as Docker does for
+        com.docker.network.bridge.name."""
         alias = self.netlink.link_alias(net.bridge)
-        if alias is not None and alias.startswith(self.tag):
+        if alias is not None and self._bridge_network(alias) == net.id:
             return  # ours, made by an earlier container
-        if alias is not None:
-            owner = owners.owner_of_alias(alias)
+        owner = owners.owner_of_alias(alias or "")
+        if owner:
             raise Conflict(f"cannot use bridge {net.bridge} for network {net.name}: it belongs to "
-                           + (self.registry.describe(owner) if owner else "the host, not to dockyard"))
+                           f"{self.registry.describe(owner)}")
+        if alias is not None:
+            return
         holder = self._route_holder(IPv4Network(net.subnet), except_link=net.bridge)
         if holder:
             raise Conflict(f"cannot bring up network {net.name}: its subnet {net.subnet} overlaps {holder}")
@@ -504,8 +508,18 @@ class NetworkService:
 
     def _bridges(self) -> dict[str, str]:
         """Our bridges that exist: interface name -> network ID (from the link's alias)."""
-        prefix = self.tag + "net:"
-        return {ifname: alias[len(prefix):] for ifname, alias in self.netlink.tagged_links(prefix).items()}
+        found = {ifname: self._bridge_network(alias) for ifname, alias in self.netlink.tagged_links("dockyard:").items()}
+        return {ifname: network_id for ifname, network_id in found.items() if network_id}
+
+    def _bridge_network(self, alias: str) -> str | None:
+        """The network whose bridge carries `alias`, if the bridge is ours: tagged with our
+        identity, or made before roots had one (tagged with our nft table) for a network of ours."""
+        for prefix in (self.tag + "net:", f"dockyard:{self.config.nft_table}:net:"):
+            if alias.startswith(prefix):
+                network_id = alias[len(prefix):]
+                if prefix.startswith(self.tag) or self.state.network(network_id) is not None:
+                    return network_id
+        return None
 
     def _firewall_drift(self, active: set[str]) -> list[str]:
         """How the kernel differs from the rules this root's networks and ports need: its

@@ -33,7 +33,7 @@ class FakeNetlink:
 
     def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str, mtu: int) -> None:
         self._record("ensure_bridge", name, f"{address}/{prefixlen}")
-        self.links[name] = tag
+        self.links.setdefault(name, tag)  # as the kernel: the alias is set when the bridge is made
 
     def add_endpoint(self, **kw) -> None:
         self._record("add_endpoint", kw["host_ifname"], kw["ifname"], kw["address"], kw["gateway"])

@@ -255,8 +255,9 @@ def test_a_bridge_another_root_holds_or_a_subnet_another_link_routes_is_refused_
     with pytest.raises(Conflict, match=r"^cannot use bridge dyt0 for network bridge: it belongs to dockyard root "
                                        r"/srv/other-root \(ffffffff\)$"):
         attach(svc, A, "web")
-    svc.netlink.links["dyt0"] = ""
-    with pytest.raises(Conflict, match="^cannot use bridge dyt0 for network bridge: it belongs to the host, not to dockyard$"):
+    svc.netlink.links["dyt0"] = "dockyard:dockyard:net:" + "d" * 64
+    with pytest.raises(Conflict, match="^cannot use bridge dyt0 for network bridge: it belongs to a dockyard engine "
+                                       "of an earlier version \\(links tagged dockyard:dockyard:\\)$"):
         attach(svc, A, "web")
     del svc.netlink.links["dyt0"]
     svc.netlink.links["dy-ffffffff"] = "dockyard:ffffffff:net:" + "d" * 64
@@ -268,3 +269,13 @@ def test_a_bridge_another_root_holds_or_a_subnet_another_link_routes_is_refused_
                                        r"10.213.200.0/24 of bridge dy-ffffffff of dockyard root /srv/other-root"):
         svc.create("front", subnet="10.213.200.128/25")
     assert svc.state.sandboxes() == [] and [n["Name"] for n in svc.list()] == ["bridge", "host", "none"]
+
+
+def test_a_bridge_made_before_roots_had_an_identity_is_still_ours(svc):
+    bridge_id = svc.inspect("bridge")["Id"]
+    svc.netlink.links["dyt0"] = f"dockyard:dyt:net:{bridge_id}"  # tagged with our nft table, as before
+    attach(svc, A, "web", ports=parse_publish("18080:80"))
+    assert '"dnat": {' in json.dumps(svc.fw.last_ruleset)
+    svc.detach(A)
+    svc.prune()
+    assert "dyt0" not in svc.netlink.links and not svc.fw.table_present
