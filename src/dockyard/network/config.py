@@ -24,7 +24,8 @@ class NetworkConfig:
     """A root's network settings, settled (dockyard.network.owners.settle): owner: the root's
     identity, which tags every link the root makes so reconcile, prune and repair only ever
     touch its own; bridge_name: the default `bridge` network's Linux bridge; default_subnet:
-    its subnet, None to take the first /16 from 10.88.0.0 that clashes with no host route;
+    its subnet, None to take the first /16 from 10.88.0.0 that clashes with no host route (or,
+    with identity_subnet, a /24 the identity points at: ipam.identity_subnet);
     nft_table: the `inet` table the root owns; mtu: of bridges and container interfaces (a
     network's com.docker.network.driver.mtu option overrides it).
 
@@ -40,6 +41,7 @@ class NetworkConfig:
     default_subnet: str | None
     nft_table: str
     mtu: int = MAX_MTU
+    identity_subnet: bool = False
 
 
 @dataclass(frozen=True)

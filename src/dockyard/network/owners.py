@@ -8,7 +8,7 @@ recorded in `<root>/network.json`:
 - the default root (/var/lib/dockyard) otherwise keeps Docker-like names: bridge `dockyard0`,
   table `dockyard`, the first free /16 from 10.88.0.0;
 - any other root derives its own from its identity: bridge `dy-<id>`, table `dockyard-<id>`,
-  a /24 of 10.255.0.0/16 that no host route holds, searched from a place its identity picks.
+  and its default bridge takes a /24 of 10.255.0.0/16 (ipam.identity_subnet) when it is made.
 
 Derived names cannot clash. Names asked for in daemon.json can, so every root also registers
 its names in a host-wide directory (/run/dockyard-roots/<identity>.json, which names the root's
@@ -22,23 +22,17 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from ipaddress import IPv4Network
 from pathlib import Path
-from typing import ContextManager, Iterable
+from typing import ContextManager
 
 from dockyard.errors import Conflict, DockyardError
 from dockyard.network.config import DaemonNetwork, NetworkConfig
-from dockyard.network.ipam import host_routes
 from dockyard.store.identity import ID_RE, read_root_id
 from dockyard.store.lock import exclusive
 
 REGISTRY_DIR = Path("/run/dockyard-roots")
 RECORD_FILE = "network.json"
 DEFAULT_BRIDGE, DEFAULT_TABLE = "dockyard0", "dockyard"
-# Default bridges of roots other than the default one: beside the pool user networks take
-# /16s from (10.88.0.0-10.254.255.255), so the two never meet.
-DERIVED_POOL = IPv4Network("10.255.0.0/16")
-DERIVED_PREFIX = 24
 
 
 def tag(owner: str) -> str:
@@ -106,12 +100,11 @@ class Registry:
         return f"dockyard root {c.root} ({owner})" if c else f"dockyard root {owner}"
 
 
-def settle(asked: DaemonNetwork, root: Path, owner: str, *, default_root: bool, registry: Registry,
-           routes: Iterable[IPv4Network] | None = None) -> NetworkConfig:
+def settle(asked: DaemonNetwork, root: Path, owner: str, *, default_root: bool, registry: Registry) -> NetworkConfig:
     """The root's network settings: recorded ones while daemon.json asks the same and the host
     registry knows the root (one file read on most commands), else settled anew under the
     registry's lock: asked, recorded (derived earlier) or derived, and checked against the
-    names other live roots hold. `routes`: the host's, for a derived subnet (read when None)."""
+    names other live roots hold."""
     record = _recorded(root, owner, asked, registry)
     if record.get("settled"):
         return _config(record, asked)
@@ -120,8 +113,7 @@ def settle(asked: DaemonNetwork, root: Path, owner: str, *, default_root: bool, 
             record = _recorded(root, owner, asked, registry)  # another process of this root may have settled
             if record.get("settled"):
                 return _config(record, asked)
-            return _settle_anew(asked, root, owner, record, default_root=default_root, registry=registry,
-                                routes=routes)
+            return _settle_anew(asked, root, owner, record, default_root=default_root, registry=registry)
     except OSError as e:
         raise DockyardError(f"cannot record the network names of root {root} in {registry.path}: {e.strerror}") from None
 
@@ -139,7 +131,7 @@ def _recorded(root: Path, owner: str, asked: DaemonNetwork, registry: Registry) 
 
 
 def _settle_anew(asked: DaemonNetwork, root: Path, owner: str, record: dict, *, default_root: bool,
-                 registry: Registry, routes: Iterable[IPv4Network] | None) -> NetworkConfig:
+                 registry: Registry) -> NetworkConfig:
     """Settle under the registry's lock (held by the caller)."""
     record_path = root / RECORD_FILE
     others = registry.live()
@@ -147,8 +139,7 @@ def _settle_anew(asked: DaemonNetwork, root: Path, owner: str, record: dict, *, 
     if twin is not None:
         raise Conflict(f"roots {twin.root} and {root} have the same identity {owner} (one is a copy of the "
                        f"other): stop {root}'s containers, then remove {root / 'root-id'} and {record_path}")
-    kept = {k: record.get(k) for k in ("bridge", "default-subnet", "nft-table")
-            if record and not (record.get("asked") or {}).get(k)}
+    kept = {k: record.get(k) for k in ("bridge", "nft-table") if record and not (record.get("asked") or {}).get(k)}
 
     def pick(key: str, derive) -> str | None:
         if asked.asked()[key]:
@@ -159,8 +150,8 @@ def _settle_anew(asked: DaemonNetwork, root: Path, owner: str, record: dict, *, 
         "owner": owner,
         "bridge": pick("bridge", lambda: DEFAULT_BRIDGE if default_root else f"dy-{owner}"),
         "nft-table": pick("nft-table", lambda: DEFAULT_TABLE if default_root else f"dockyard-{owner}"),
-        "default-subnet": pick("default-subnet", lambda: None if default_root else str(
-            derived_subnet(owner, routes if routes is not None else host_routes()))),
+        "default-subnet": asked.default_subnet,
+        "derived": not default_root,
         "asked": asked.asked(),
     }
     for c in others:
@@ -178,21 +169,9 @@ def _settle_anew(asked: DaemonNetwork, root: Path, owner: str, record: dict, *, 
     return _config(settled, asked)
 
 
-def derived_subnet(owner: str, routes: Iterable[IPv4Network]) -> IPv4Network:
-    """A /24 of DERIVED_POOL no route holds, searched from the one the identity points at (so
-    roots settling at the same time seldom meet even before their bridges come up)."""
-    routes = list(routes)
-    count = 1 << (DERIVED_PREFIX - DERIVED_POOL.prefixlen)
-    base, start = int(DERIVED_POOL.network_address), int(owner, 16) % count
-    for i in range(count):
-        candidate = IPv4Network((base + (((start + i) % count) << (32 - DERIVED_PREFIX)), DERIVED_PREFIX))
-        if not any(candidate.overlaps(r) for r in routes):
-            return candidate
-    raise Conflict(f"no free /{DERIVED_PREFIX} in {DERIVED_POOL} for the default bridge: set `default-subnet` in daemon.json")
-
-
 def _config(record: dict, asked: DaemonNetwork) -> NetworkConfig:
-    return NetworkConfig(record["owner"], record["bridge"], record.get("default-subnet"), record["nft-table"], asked.mtu)
+    return NetworkConfig(record["owner"], record["bridge"], record.get("default-subnet"), record["nft-table"], asked.mtu,
+                         identity_subnet=bool(record.get("derived")))
 
 
 def _read_json(path: Path) -> dict:

@@ -294,7 +294,12 @@ class NetworkService:
                     taken = self._taken_subnets(c)
                     if self.config.default_subnet:
                         net = ipam.parse_subnet(self.config.default_subnet)
-                        self._check_overlap(net, taken)
+                        try:
+                            self._check_overlap(net, taken)
+                        except Conflict as e:
+                            raise Conflict(f"cannot make the default bridge network on {net}: {e}") from None
+                    elif self.config.identity_subnet:
+                        net = ipam.identity_subnet(self.config.owner, taken)
                     else:
                         net = ipam.free_subnet(taken)
                     options = {"com.docker.network.bridge.default_bridge": "true",

@@ -9,7 +9,6 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -98,10 +97,12 @@ def test_what_root_b_prunes_repairs_or_removes_leaves_root_a_reachable(dy, busyb
     assert [line for line in repaired.splitlines() if line.startswith("repaired:")
             and not line.startswith("repaired: reclaimed")] == [], repaired
     reachable(a, port_a)
-    b("rm", "-f", "web", "peer")
+    b("rm", "-f", *b("ps", "-aq").out.split())
     b("network", "prune", "-f")
     b("system", "check", "--repair")
     reachable(a, port_a)
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert f" {ib['DefaultBridge']}:" not in links and f"dockyard:{b.root_id}:" not in links  # B's went, A's stayed
     assert "network:" not in a("system", "check").out  # and A finds nothing of its own disturbed
 
 
@@ -121,3 +122,26 @@ def test_a_bridge_or_table_another_root_holds_is_refused_naming_it(dy, busybox, 
         (other.root / "daemon.json").write_text(json.dumps({"bridge": other.tag, "nft-table": other.tag}))
         other.cleanup()
         shutil.rmtree(other.run_dir, ignore_errors=True)
+
+
+def test_a_subnet_another_roots_bridge_holds_is_refused_naming_it(dy, busybox, tmp_path):
+    subnet = pick_subnets(1)[0]
+    dy("network", "create", "--subnet", subnet, "front")
+    dy("run", "-d", "--name", "holder", "--network", "front", "busybox", "sleep", "300")
+    bridge = "br-" + json.loads(dy("network", "inspect", "front").out)[0]["Id"][:12]
+    other = Dockyard(tmp_path / "root-c", Path(tempfile.mkdtemp(prefix="dyr-", dir="/tmp")))
+    daemon = other.root / "daemon.json"
+    asked = json.loads(daemon.read_text())
+    try:
+        daemon.write_text(json.dumps({**asked, "default-subnet": subnet}))
+        r = other("network", "ls", check=False)
+        assert r.code == 125 and f"overlaps {subnet} of bridge {bridge} of dockyard root {dy.root}" in r.err
+        daemon.write_text(json.dumps(asked))
+        r = other("network", "create", "--subnet", subnet, "front", check=False)
+        assert r.code == 125 and r.out == "" and r.err == (
+            f"Error: Pool overlaps with other one on this address space: {subnet} overlaps {subnet} of bridge "
+            f"{bridge} of dockyard root {dy.root} ({dy.root_id})\n")
+    finally:
+        other.cleanup()
+        shutil.rmtree(other.run_dir, ignore_errors=True)
+    assert dy("exec", "holder", "true").code == 0
