@@ -1,5 +1,5 @@
 """Container commands: run, create, start, stop, kill, restart, rm, ps, logs, inspect, wait,
-attach, pause, unpause, rename, port, top, container prune (and the shim's cleanup hook)."""
+attach, pause, unpause, rename, port, top, container prune (and the shim's cleanup and health hooks)."""
 
 from __future__ import annotations
 
@@ -411,6 +411,16 @@ def cleanup_cmd(obj, cid, run_id) -> None:
     obj.engine.containers.cleanup(cid, run_id)
 
 
+@click.command("health-event", hidden=True)
+@click.argument("cid")
+@click.argument("run_id")
+@click.argument("status")
+@click.pass_obj
+def health_event_cmd(obj, cid, run_id, status) -> None:
+    """(The shim's health hook) a container's health status changed."""
+    obj.engine.containers.health_event(cid, run_id, status)
+
+
 def inspect_any(obj, names, fmt, type_) -> None:
     """`inspect`: containers first, then images, as docker looks names up."""
     from dockyard.cli.images import _print_docs
@@ -606,6 +616,7 @@ def register(cli: click.Group) -> None:
     group.add_command(ps_cmd, "list")
     group.add_command(container_prune_cmd)
     group.add_command(cleanup_cmd)
+    group.add_command(health_event_cmd)
     group.add_command(container_inspect_cmd)
     cli.add_command(group)
     cli.add_command(inspect_cmd)
