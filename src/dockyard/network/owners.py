@@ -13,8 +13,10 @@ recorded in `<root>/network.json`:
 Derived names cannot clash. Names asked for in daemon.json can, so every root also registers
 its names in a host-wide directory (/run/dockyard-roots/<identity>.json, which names the root's
 path); settling refuses, in one line naming the other root, a name another live root holds.
-An entry whose root is gone (or holds another identity) is stale and dropped. Subnets are
-not registered: a host route is what shows one in use, checked when a bridge comes up.
+An entry whose root is gone (or holds another identity) is stale and dropped. The entry also
+lists the subnets of the root's user-defined networks, which no other root then allocates
+even while their bridges are down; default bridges' subnets are not listed (they are spread
+by identity), and a host route, checked when a bridge comes up, shows any subnet in use.
 """
 
 from __future__ import annotations
@@ -48,10 +50,14 @@ def owner_of_alias(alias: str) -> str | None:
 
 @dataclass(frozen=True)
 class Claim:
+    """A root's names on the host; `subnets`: those of its user-defined networks, None until
+    it registered them (since the host's last boot)."""
+
     owner: str
     root: str
     bridge: str
     nft_table: str
+    subnets: tuple[str, ...] | None = None
 
 
 class Registry:
@@ -67,7 +73,9 @@ class Registry:
         """The registered claim of `owner`, whether or not its root is still there."""
         try:
             doc = json.loads((self.path / f"{owner}.json").read_text())
-            return Claim(owner, doc["root"], doc["bridge"], doc["nft-table"])
+            subnets = doc.get("subnets")
+            return Claim(owner, doc["root"], doc["bridge"], doc["nft-table"],
+                         None if subnets is None else tuple(subnets))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -86,7 +94,8 @@ class Registry:
     def record(self, c: Claim) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         tmp = self.path / f".{c.owner}.{os.getpid()}"
-        tmp.write_text(json.dumps({"root": c.root, "bridge": c.bridge, "nft-table": c.nft_table}) + "\n")
+        tmp.write_text(json.dumps({"root": c.root, "bridge": c.bridge, "nft-table": c.nft_table,
+                                   "subnets": None if c.subnets is None else list(c.subnets)}) + "\n")
         tmp.replace(self.path / f"{c.owner}.json")
 
     def forget(self, owner: str) -> None:
@@ -165,7 +174,8 @@ def _settle_anew(asked: DaemonNetwork, root: Path, owner: str, record: dict, *, 
     tmp = record_path.with_name(f".{RECORD_FILE}.{os.getpid()}")
     tmp.write_text(json.dumps(settled, indent=1) + "\n")
     tmp.replace(record_path)
-    registry.record(Claim(owner, str(root), settled["bridge"], settled["nft-table"]))
+    mine = registry.claim(owner)
+    registry.record(Claim(owner, str(root), settled["bridge"], settled["nft-table"], mine.subnets if mine else None))
     return _config(settled, asked)
 
 

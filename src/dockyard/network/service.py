@@ -10,6 +10,7 @@ CLIs never apply rulesets computed from different snapshots of the DB out of ord
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -90,18 +91,26 @@ class NetworkService:
             raise InvalidArgument(f'invalid bridge name "{bridge}": use 1 to 15 characters without / or spaces')
         net = ipam.parse_subnet(subnet) if subnet else None
         gw = ipam.gateway_for(net, gateway) if net else None
-        with self.db.write() as c:
-            if c.execute("SELECT 1 FROM networks WHERE name=?", (name,)).fetchone():
-                raise Conflict(f"network with name {name} already exists")
-            if c.execute("SELECT 1 FROM networks WHERE bridge=?", (bridge,)).fetchone():
-                raise Conflict(f"bridge {bridge} is already used by another network")
-            taken = self._taken_subnets(c)
-            if net is None:
-                net = ipam.free_subnet(taken)
-                gw = net.network_address + 1
-            self._check_overlap(net, taken)
-            self.state.insert_network(c, Network(network_id, name, "bridge", False, bridge, str(net), str(gw),
-                                                 internal, options, dict(labels or {}), time.time()))
+        with self.registry.locked():
+            with self.db.write() as c:
+                if c.execute("SELECT 1 FROM networks WHERE name=?", (name,)).fetchone():
+                    raise Conflict(f"network with name {name} already exists")
+                if c.execute("SELECT 1 FROM networks WHERE bridge=?", (bridge,)).fetchone():
+                    raise Conflict(f"bridge {bridge} is already used by another network")
+                taken = self._taken_subnets(c)
+                elsewhere = [(IPv4Network(s), o.owner) for o in self.registry.live() if o.owner != self.config.owner
+                             for s in o.subnets or ()]
+                if net is None:
+                    net = ipam.free_subnet(taken + [n for n, _ in elsewhere])
+                    gw = net.network_address + 1
+                self._check_overlap(net, taken)
+                for other, owner in elsewhere:
+                    if other.overlaps(net):
+                        raise Conflict(f"Pool overlaps with other one on this address space: {net} overlaps {other} "
+                                       f"of a network of {self.registry.describe(owner)}")
+                self.state.insert_network(c, Network(network_id, name, "bridge", False, bridge, str(net), str(gw),
+                                                     internal, options, dict(labels or {}), time.time()))
+            self._register_subnets()
         self.events.emit("network", "create", network_id, name=name, type="bridge")
         return self.inspect(network_id)
 
@@ -129,6 +138,8 @@ class NetworkService:
                     raise Conflict(f"error while removing network: network {n.name} id {n.id} has active endpoints "
                                    f"({', '.join(r[0] for r in users)})")
                 c.execute("DELETE FROM networks WHERE id=?", (n.id,))
+            with self.registry.locked():
+                self._register_subnets()
             self._retire_idle_networks()
         self.events.emit("network", "destroy", n.id, name=n.name, type=n.driver)
 
@@ -311,7 +322,19 @@ class NetworkService:
                     if name not in have:
                         self.state.insert_network(c, Network(os.urandom(32).hex(), name, driver, True, "", "", "",
                                                              False, {}, {}, time.time()))
+        mine = self.registry.claim(self.config.owner)
+        if mine is not None and mine.subnets is None:  # registered anew (the host rebooted): list them again
+            with self.registry.locked():
+                self._register_subnets()
         self._builtin_ready = True
+
+    def _register_subnets(self) -> None:
+        """List the subnets of this root's user-defined networks in its entry of the host's
+        registry, so other roots allocate none of them (call under the registry's lock)."""
+        mine = self.registry.claim(self.config.owner)
+        subnets = tuple(sorted(n.subnet for n in self.state.networks() if n.user_defined))
+        if mine is not None and mine.subnets != subnets:
+            self.registry.record(dataclasses.replace(mine, subnets=subnets))
 
     def _taken_subnets(self, c: sqlite3.Connection) -> list[IPv4Network]:
         ours = [IPv4Network(r[0]) for r in c.execute("SELECT subnet FROM networks WHERE subnet != ''")]

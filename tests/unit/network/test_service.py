@@ -251,10 +251,13 @@ def test_links_of_another_root_are_never_touched(svc):
 
 
 def test_a_bridge_another_root_holds_or_a_subnet_another_link_routes_is_refused_naming_it(svc, tmp_path):
-    svc.registry.record(Claim("ffffffff", "/srv/other-root", "dyt0", "dyo"))
+    other = tmp_path / "other-root"
+    other.mkdir()
+    (other / "root-id").write_text("ffffffff\n")  # a live root: its claim holds
+    svc.registry.record(Claim("ffffffff", str(other), "dyt0", "dyo"))
     svc.netlink.links["dyt0"] = "dockyard:ffffffff:net:" + "d" * 64
     with pytest.raises(Conflict, match=r"^cannot use bridge dyt0 for network bridge: it belongs to dockyard root "
-                                       r"/srv/other-root \(ffffffff\)$"):
+                                       rf"{other} \(ffffffff\)$"):
         attach(svc, A, "web")
     svc.netlink.links["dyt0"] = "dockyard:dockyard:net:" + "d" * 64
     with pytest.raises(Conflict, match="^cannot use bridge dyt0 for network bridge: it belongs to a dockyard engine "
@@ -264,10 +267,10 @@ def test_a_bridge_another_root_holds_or_a_subnet_another_link_routes_is_refused_
     svc.netlink.links["dy-ffffffff"] = "dockyard:ffffffff:net:" + "d" * 64
     svc.host_routes = lambda: [(IPv4Network("10.213.200.0/24"), "dy-ffffffff")]
     with pytest.raises(Conflict, match=r"^cannot bring up network bridge: its subnet 10.213.200.0/24 overlaps "
-                                       r"10.213.200.0/24 of bridge dy-ffffffff of dockyard root /srv/other-root \(ffffffff\)$"):
+                                       rf"10.213.200.0/24 of bridge dy-ffffffff of dockyard root {other} \(ffffffff\)$"):
         attach(svc, A, "web")
     with pytest.raises(Conflict, match=r"^Pool overlaps with other one on this address space: 10.213.200.128/25 overlaps "
-                                       r"10.213.200.0/24 of bridge dy-ffffffff of dockyard root /srv/other-root"):
+                                       rf"10.213.200.0/24 of bridge dy-ffffffff of dockyard root {other}"):
         svc.create("front", subnet="10.213.200.128/25")
     assert svc.state.sandboxes() == [] and [n["Name"] for n in svc.list()] == ["bridge", "host", "none"]
 
@@ -287,3 +290,20 @@ def test_a_root_other_than_the_default_one_makes_its_default_bridge_on_the_24_it
     svc.host_routes = lambda: [(IPv4Network("10.255.205.0/24"), "dy-other")]  # where 0123abcd points: taken
     assert svc.host_objects() == {"ID": "0123abcd", "DefaultBridge": "dyt0", "DefaultSubnet": "10.255.206.0/24",
                                   "NftTable": "inet dyt"}
+
+
+def test_user_network_subnets_are_registered_and_no_other_root_allocates_them(svc, tmp_path):
+    other = tmp_path / "other-root"
+    other.mkdir()
+    (other / "root-id").write_text("ffffffff\n")
+    svc.registry.record(Claim("ffffffff", str(other), "dy-ffffffff", "dockyard-ffffffff", ("10.88.0.0/16",)))
+    svc.registry.record(Claim("0123abcd", str(svc.root), "dyt0", "dyt"))
+    svc.root.mkdir(parents=True, exist_ok=True)
+    (svc.root / "root-id").write_text("0123abcd\n")
+    assert svc.create("front")["IPAM"]["Config"][0]["Subnet"] == "10.89.0.0/16"  # 10.88/16 is the other root's
+    with pytest.raises(Conflict, match=rf"^Pool overlaps with other one on this address space: 10.88.1.0/24 overlaps "
+                                       rf"10.88.0.0/16 of a network of dockyard root {other} \(ffffffff\)$"):
+        svc.create("back", subnet="10.88.1.0/24")
+    assert svc.registry.claim("0123abcd").subnets == ("10.89.0.0/16",)
+    svc.remove("front")
+    assert svc.registry.claim("0123abcd").subnets == ()
