@@ -145,3 +145,18 @@ def test_a_subnet_another_roots_bridge_holds_is_refused_naming_it(dy, busybox, t
         other.cleanup()
         shutil.rmtree(other.run_dir, ignore_errors=True)
     assert dy("exec", "holder", "true").code == 0
+
+
+def test_a_subnet_of_another_roots_network_is_refused_even_while_its_bridge_is_down(dy, tmp_path):
+    subnet = pick_subnets(1)[0]
+    dy("network", "create", "--subnet", subnet, "front")  # no container: no bridge, no route
+    other = Dockyard(tmp_path / "root-c", Path(tempfile.mkdtemp(prefix="dyr-", dir="/tmp")))
+    try:
+        r = other("network", "create", "--subnet", subnet, "front", check=False)
+        assert r.code == 125 and r.err == (f"Error: Pool overlaps with other one on this address space: {subnet} "
+                                           f"overlaps {subnet} of a network of dockyard root {dy.root} ({dy.root_id})\n")
+        dy("network", "rm", "front")
+        other("network", "create", "--subnet", subnet, "front")
+    finally:
+        other.cleanup()
+        shutil.rmtree(other.run_dir, ignore_errors=True)
