@@ -31,6 +31,7 @@ from dockyard.network.firewall import Firewall, NftFirewall
 from dockyard.network.ports import PortBinding, PortSpec, ephemeral_port, host_port_free
 from dockyard.network.state import Endpoint, Network, NetworkState, Sandbox
 from dockyard.store.events import EventLog
+from dockyard.store.identity import ID_RE
 from dockyard.store.lock import exclusive
 from dockyard.store.metadata import MetadataDB
 
@@ -541,12 +542,16 @@ class NetworkService:
 
     def _bridge_network(self, alias: str) -> str | None:
         """The network whose bridge carries `alias`, if the bridge is ours: tagged with our
-        identity, or made before roots had one (tagged with our nft table) for a network of ours."""
-        for prefix in (self.tag + "net:", f"dockyard:{self.config.nft_table}:net:"):
-            if alias.startswith(prefix):
-                network_id = alias[len(prefix):]
-                if prefix.startswith(self.tag) or self.state.network(network_id) is not None:
-                    return network_id
+        identity, or made before roots had one (tagged with an nft table's name instead) for a
+        network of ours (network IDs are random: only we have that one)."""
+        owner, _, rest = alias.removeprefix("dockyard:").partition(":")
+        if not alias.startswith("dockyard:") or not rest.startswith("net:"):
+            return None
+        network_id = rest[len("net:"):]
+        if owner == self.config.owner:
+            return network_id
+        if not ID_RE.match(owner) and self.state.network(network_id) is not None:
+            return network_id
         return None
 
     def _firewall_drift(self, active: set[str]) -> list[str]:

@@ -277,7 +277,7 @@ def test_a_bridge_another_root_holds_or_a_subnet_another_link_routes_is_refused_
 
 def test_a_bridge_made_before_roots_had_an_identity_is_still_ours(svc):
     bridge_id = svc.inspect("bridge")["Id"]
-    svc.netlink.links["dyt0"] = f"dockyard:dyt:net:{bridge_id}"  # tagged with our nft table, as before
+    svc.netlink.links["dyt0"] = f"dockyard:dockyard:net:{bridge_id}"  # tagged with an nft table's name, as before
     attach(svc, A, "web", ports=parse_publish("18080:80"))
     assert '"dnat": {' in json.dumps(svc.fw.last_ruleset)
     svc.detach(A)
