@@ -93,9 +93,7 @@ def test_what_root_b_prunes_repairs_or_removes_leaves_root_a_reachable(dy, busyb
     b("system", "prune", "-af")
     reachable(a, port_a)
     repaired = b("system", "check", "--repair").out
-    # nothing of the network was wrong (the store may reclaim the pruned containers' layers)
-    assert [line for line in repaired.splitlines() if line.startswith("repaired:")
-            and not line.startswith("repaired: reclaimed")] == [], repaired
+    assert "repaired:" not in repaired, repaired  # nothing was wrong, so nothing changed
     reachable(a, port_a)
     b("rm", "-f", *b("ps", "-aq").out.split())
     b("network", "prune", "-f")
