@@ -316,7 +316,7 @@ def attach_cmd(obj, name, no_stdin, sig_proxy, detach_keys) -> None:
     sock.connect(path)
     try:
         pump(sock, tty=c.config["Tty"], stdin=not no_stdin and c.config["OpenStdin"],
-             on_resize=lambda h, w: _resize(eng, c.id, h, w))
+             on_resize=lambda h, w: _resize(eng, c.id, h, w), detach_keys=detach_keys)
     except Detached:
         click.echo("\r\nread escape sequence", err=True)
         return

@@ -52,6 +52,9 @@ class Execs:
         cmd = body.get("Cmd")
         if not cmd:
             raise InvalidArgument("No exec command specified")
+        if body.get("DetachKeys"):
+            from dockyard.containers.detachkeys import parse
+            parse(body["DetachKeys"], "escape")
         eid = os.urandom(32).hex()
         with self.db.write() as conn:
             conn.execute("INSERT INTO execs(id, container_id, config) VALUES (?,?,?)", (eid, c.id, json.dumps(body)))
@@ -72,7 +75,7 @@ class Execs:
                 "privileged": bool(cfg.get("Privileged")), "user": cfg.get("User", "")},
             "OpenStdin": bool(cfg.get("AttachStdin")), "OpenStderr": bool(cfg.get("AttachStderr", True)),
             "OpenStdout": bool(cfg.get("AttachStdout", True)), "CanRemove": False,
-            "ContainerID": row["container_id"], "DetachKeys": "", "Pid": row["pid"],
+            "ContainerID": row["container_id"], "DetachKeys": cfg.get("DetachKeys") or "", "Pid": row["pid"],
         }
 
     def _process(self, c, cfg: dict) -> dict:

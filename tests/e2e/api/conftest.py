@@ -46,11 +46,11 @@ class Api:
         return docker.DockerClient(base_url=self.url, timeout=60)
 
 
-def start_server(dy: Dockyard, sock: Path) -> subprocess.Popen:
-    """`dockyard serve` on `sock`; its log goes to serve.log beside the socket."""
+def start_server(dy: Dockyard, sock: Path, *options: str) -> subprocess.Popen:
+    """`dockyard [OPTIONS] serve` on `sock`; its log goes to serve.log beside the socket."""
     with open(sock.parent / "serve.log", "w") as log:
-        proc = subprocess.Popen([DOCKYARD, "serve", "-H", f"unix://{sock}"], env=dy.env, stdout=subprocess.PIPE,
-                                stderr=log, text=True)
+        proc = subprocess.Popen([DOCKYARD, *options, "serve", "-H", f"unix://{sock}"], env=dy.env,
+                                stdout=subprocess.PIPE, stderr=log, text=True)
     line = proc.stdout.readline()
     if "API listening on" not in line:
         proc.kill()
@@ -59,9 +59,15 @@ def start_server(dy: Dockyard, sock: Path) -> subprocess.Popen:
 
 
 @pytest.fixture
-def api(dy: Dockyard, tmp_path: Path):
+def serve_options() -> tuple[str, ...]:
+    """dockyard's global options for the server; a test module may override this fixture."""
+    return ()
+
+
+@pytest.fixture
+def api(dy: Dockyard, tmp_path: Path, serve_options):
     sock = tmp_path / "d.sock"
-    proc = start_server(dy, sock)
+    proc = start_server(dy, sock, *serve_options)
     env = {**os.environ, "DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(tmp_path / "docker-config"),
            "DOCKER_BUILDKIT": "0", "DOCKER_CLI_HINTS": "false"}
     yield Api(sock, env, proc)

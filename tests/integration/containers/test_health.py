@@ -147,3 +147,35 @@ def test_probes_work_under_other_runtimes(dy, busybox, runtime):
     wait_for(lambda: status_of(dy, "other") == "healthy", what=f"the {runtime} container to be healthy")
     cid = json.loads(dy("inspect", "other").out)[0]["Config"]["Hostname"]
     assert health(dy, "other")["Log"][-1]["Output"] == cid + "\n"
+
+
+def _shim_usage(dy, name: str) -> tuple[int, int]:
+    """(fewest open descriptors, least VmRSS in kB) of the container's shim over a few looks,
+    so a probe running at one look does not count."""
+    cid = json.loads(dy("inspect", name).out)[0]["Id"]
+    pid = int(next(dy.run_dir.glob(f"s/{cid[:16]}/shim.pid")).read_text().split()[0])
+    looks = []
+    for _ in range(20):
+        rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                   if line.startswith("VmRSS:"))
+        looks.append((len(list(Path(f"/proc/{pid}/fd").iterdir())), rss))
+        __import__("time").sleep(0.01)
+    return min(f for f, _ in looks), min(r for _, r in looks)
+
+
+def test_many_probes_leak_nothing_in_the_shim(dy, busybox):
+    dy("run", "-d", "--name", "busy", "--health-cmd", "echo $RANDOM", "--health-interval", "5ms", "busybox",
+       "sleep", "300")
+    wait_for(lambda: len((health(dy, "busy") or {}).get("Log", [])) == 5, what="five probes")
+    fds, rss = _shim_usage(dy, "busy")
+    first = health(dy, "busy")["Log"][-1]["Start"]
+    # a few hundred probes later (each one is a fork, two pipes, a log entry and a file write)
+    wait_for(lambda: _probes_since(dy, first) >= 5, what="more probes")
+    __import__("time").sleep(2)
+    fds_after, rss_after = _shim_usage(dy, "busy")
+    assert fds_after == fds
+    assert rss_after - rss < 64, f"the shim grew from {rss} to {rss_after} kB"
+
+
+def _probes_since(dy, start: str) -> int:
+    return sum(e["Start"] > start for e in health(dy, "busy")["Log"])
