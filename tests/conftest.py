@@ -57,12 +57,23 @@ class Dockyard:
             subprocess.run([DOCKYARD, "rm", "-f", "-v", *ids], capture_output=True, env=self.env)
         # the default bridge outlives its containers (as docker0 does); prune takes it down
         subprocess.run([DOCKYARD, "network", "prune", "-f"], capture_output=True, env=self.env)
+        # the host's registry of roots names this one while its root exists: it is going
+        from dockyard.network.owners import Registry
+        from dockyard.store.identity import read_root_id
+        if owner := read_root_id(self.root):
+            Registry().forget(owner)
         # a test that failed half-way may have left mounts the engine no longer knows of:
         # never let them outlive the test (they would break the next run on this machine)
         for line in Path("/proc/self/mountinfo").read_text().splitlines():
             target = line.split()[4]
             if target.startswith(str(self.run_dir) + "/") or target.startswith(str(self.root) + "/"):
                 subprocess.run(["umount", "-l", target], capture_output=True)
+
+    @property
+    def root_id(self) -> str:
+        """The root's identity, which tags its links ("dockyard:<id>:...")."""
+        from dockyard.store.identity import root_id
+        return root_id(self.root)
 
     def popen(self, *args: str, **kw) -> subprocess.Popen:
         return subprocess.Popen([DOCKYARD, *args], env=self.env, **kw)

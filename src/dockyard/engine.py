@@ -22,9 +22,28 @@ class Engine:
     def __init__(self, root: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
                  storage_driver: str | None = None) -> None:
         self.root = Path(root or os.environ.get("DOCKYARD_ROOT") or DEFAULT_ROOT).absolute()
-        self.run_dir = Path(run_dir or os.environ.get("DOCKYARD_RUN_DIR") or DEFAULT_RUN_DIR).absolute()
+        self._run_dir = run_dir or os.environ.get("DOCKYARD_RUN_DIR")
         self.root.mkdir(parents=True, exist_ok=True)
         self._requested_driver = storage_driver
+
+    @property
+    def default_root(self) -> bool:
+        return self.root == Path(DEFAULT_ROOT)
+
+    @cached_property
+    def id(self) -> str:
+        """The root's identity (made on first use), which every host object it makes carries."""
+        from dockyard.store.identity import root_id
+        return root_id(self.root)
+
+    @cached_property
+    def run_dir(self) -> Path:
+        """The run dir asked for, else /run/dockyard for the default root and
+        /run/dockyard-<identity> for any other, so two roots never share namespaces, DNS
+        servers' pid files or shim sockets."""
+        if self._run_dir:
+            return Path(self._run_dir).absolute()
+        return Path(DEFAULT_RUN_DIR if self.default_root else f"{DEFAULT_RUN_DIR}-{self.id}")
 
     @cached_property
     def config(self) -> dict:
@@ -115,10 +134,14 @@ class Engine:
 
     @cached_property
     def networks(self):
-        from dockyard.network.config import NetworkConfig
+        from dockyard.network.config import DaemonNetwork
+        from dockyard.network.owners import Registry, settle
         from dockyard.network.service import NetworkService
-        return NetworkService(self.db, self.root, self.run_dir,
-                              NetworkConfig.from_mapping(self.config, self.root / "daemon.json"))
+
+        registry = Registry()
+        config = settle(DaemonNetwork.from_mapping(self.config, self.root / "daemon.json"), self.root, self.id,
+                        default_root=self.default_root, registry=registry)
+        return NetworkService(self.db, self.root, self.run_dir, config, registry=registry)
 
     @cached_property
     def containers(self):

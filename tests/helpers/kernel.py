@@ -6,12 +6,13 @@ import subprocess
 import time
 
 
-def links(table: str) -> str:
-    """`ip -o link`, once the veths of removed namespaces (alias "dockyard:<table>:ep:...") are
-    gone: the kernel frees them in the background, within ~50 ms of the namespace."""
+def links(owner: str) -> str:
+    """`ip -o link`, once the veths of removed namespaces (alias "dockyard:<owner>:ep:...", the
+    owner being a root's identity) are gone: the kernel frees them in the background, within
+    ~50 ms of the namespace."""
     for _ in range(100):
         out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-        if f"dockyard:{table}:ep:" not in out:
+        if f"dockyard:{owner}:ep:" not in out:
             break
         time.sleep(0.02)
     return out

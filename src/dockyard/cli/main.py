@@ -75,7 +75,7 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.option("--root", envvar="DOCKYARD_ROOT", metavar="DIR", help="Where images and containers live [/var/lib/dockyard].")
-@click.option("--run-dir", envvar="DOCKYARD_RUN_DIR", metavar="DIR", help="Runtime state: mounts, sockets [/run/dockyard].")
+@click.option("--run-dir", envvar="DOCKYARD_RUN_DIR", metavar="DIR", help="Runtime state: mounts, sockets [/run/dockyard; /run/dockyard-<ID> for a root other than the default].")
 @click.option("--log-level", "-l", type=click.Choice(["debug", "info", "warn", "error", "fatal"]), default="info",
               help="How much to say; `debug` also shows tracebacks.")
 @click.option("--storage-driver", "-s", metavar="NAME", help="overlay (default) or vfs; fixed per root at first use.")

@@ -119,7 +119,8 @@ def info_cmd(obj, fmt) -> None:
             "Driver": eng.storage_driver, "DockerRootDir": str(eng.root), "KernelVersion": platform.release(),
             "OperatingSystem": platform.freedesktop_os_release().get("PRETTY_NAME", "Linux"),
             "Architecture": platform.machine(), "NCPU": __import__("os").cpu_count(),
-            "DefaultRuntime": "dockyard", "Runtimes": ["dockyard", "runc", "crun"]}
+            "DefaultRuntime": "dockyard", "Runtimes": ["dockyard", "runc", "crun"],
+            **eng.networks.host_objects(), "RunDir": str(eng.run_dir)}
     if fmt:
         from dockyard.cli.formatting import render
         emit(render(fmt, [info], ""))
@@ -168,15 +169,18 @@ def events_cmd(obj, since, until, filters, fmt) -> None:
 @click.option("--repair", is_flag=True, help="Fix what can be fixed and reclaim leftovers.")
 @click.pass_obj
 def check_cmd(obj, repair) -> None:
-    """Verify every blob's digest and every reference in the store."""
+    """Verify every blob's digest and every reference in the store, and that the host holds
+    this root's network objects as its records say (only this root's: other roots' are never looked at)."""
     from dockyard.images.check import check
 
-    rep = check(obj.engine.images, repair=repair)
+    eng = obj.engine
+    rep = check(eng.images, repair=repair)
     counts = ", ".join(f"{n} {what}" for what, n in rep.checked.items())
     click.echo(f"checked {counts}")
-    if repair:  # what the kernel holds for containers: ended ones' leftovers, rules someone flushed
-        obj.engine.containers.reconcile()
-        click.echo("repaired: container network state (namespaces, links, firewall rules) matched to the records")
+    # what the kernel holds for this root's containers: ended ones' leftovers, rules someone flushed
+    live = {c.id for c in eng.containers.list(all=True) if c.running}
+    for line in eng.networks.reconcile(live, repair=repair):
+        click.echo(f"repaired: {line}" if repair else f"network: {line} (run `dockyard system check --repair`)")
     for line in rep.repaired:
         click.echo(f"repaired: {line}")
     for line in rep.leftovers:

@@ -121,7 +121,7 @@ def _leftovers(images: ImageService, rep: Report, repair: bool) -> None:
     orphans = images.snapshots.orphans()
     blobs, keys = images.referenced()
     unused_blobs = [d for d in images.content.digests() if d not in blobs]
-    unused_snaps = [s for s in images.snapshots.all() if s.kind == "committed" and s.key not in keys]
+    unused_snaps = _unused_layers(images.snapshots.all(), keys)
     if repair:
         for p in stray:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
@@ -142,3 +142,18 @@ def _leftovers(images: ImageService, rep: Report, repair: bool) -> None:
         rep.leftovers.append(f"{len(unused_blobs)} blobs no image uses")
     if unused_snaps:
         rep.leftovers.append(f"{len(unused_snaps)} unpacked layers no image uses")
+
+
+def _unused_layers(snaps: list, keys: set[str]) -> list:
+    """The committed layers garbage collection takes: those no image or other holder
+    references and no snapshot that stays sits on (a container's own layer sits on its init
+    layer, which sits on its image's)."""
+    parent = {s.key: s.parent for s in snaps}
+    stays: set[str] = set()
+    for s in snaps:
+        if s.kind != "committed" or s.key in keys:
+            key = s.key
+            while key and key not in stays:
+                stays.add(key)
+                key = parent.get(key)
+    return [s for s in snaps if s.kind == "committed" and s.key not in stays]

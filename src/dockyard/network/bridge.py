@@ -1,7 +1,8 @@
 """Bridges, veth pairs and namespaces, behind the `Netlink` seam.
 
-Every link dockyard makes carries an interface alias "dockyard:<table>:<what>:<id>", so
-`reconcile` can find its own leftovers after a crash and never touches anyone else's links.
+Every link dockyard makes carries an interface alias "dockyard:<root identity>:<what>:<id>"
+(dockyard.network.owners), so `reconcile` can find its own leftovers after a crash and never
+touches anyone else's links, another root's included.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class Netlink(Protocol):
 
     def tagged_links(self, prefix: str) -> dict[str, str]:
         """{ifname: alias} of host links whose alias starts with `prefix`."""
+
+    def link_alias(self, name: str) -> str | None:
+        """The alias of a host link ("" when it has none), None when there is no such link."""
 
 
 class KernelNetlink:
@@ -95,13 +99,17 @@ class KernelNetlink:
     def tagged_links(self, prefix: str) -> dict[str, str]:
         out = {}
         for entry in os.scandir(_SYS_NET):
-            try:
-                alias = open(os.path.join(entry.path, "ifalias")).read().strip()
-            except OSError:
-                continue
-            if alias.startswith(prefix):
+            alias = self.link_alias(entry.name)
+            if alias is not None and alias.startswith(prefix):
                 out[entry.name] = alias
         return out
+
+    def link_alias(self, name: str) -> str | None:
+        try:
+            with open(os.path.join(_SYS_NET, name, "ifalias")) as f:
+                return f.read().strip()
+        except OSError:
+            return None
 
 
 _SYS_NET = "/sys/class/net"

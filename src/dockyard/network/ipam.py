@@ -15,6 +15,10 @@ from dockyard.errors import Conflict, InvalidArgument
 # Where default pools start: 10.88.0.0/16 upward, one /16 per network, as podman does.
 POOL_START = IPv4Network("10.88.0.0/16")
 POOL_END = IPv4Network("10.255.0.0/16")
+# Default bridges of roots other than the default one (identity_subnet): the /16 past the pool
+# user networks take theirs from, so the two never meet.
+IDENTITY_POOL = IPv4Network("10.255.0.0/16")
+IDENTITY_PREFIX = 24
 
 
 def parse_subnet(text: str) -> IPv4Network:
@@ -66,6 +70,20 @@ def free_subnet(taken: Iterable[IPv4Network]) -> IPv4Network:
     raise Conflict("could not find an available, non-overlapping IPv4 address pool among the defaults")
 
 
+def identity_subnet(owner: str, taken: Iterable[IPv4Network]) -> IPv4Network:
+    """The default bridge's subnet for a root other than the default one: a /24 of
+    IDENTITY_POOL overlapping nothing in `taken`, searched from the one the root's identity
+    (8 hex digits) points at, so that roots whose bridges are not up yet seldom meet."""
+    taken = list(taken)
+    count = 1 << (IDENTITY_PREFIX - IDENTITY_POOL.prefixlen)
+    base, start = int(IDENTITY_POOL.network_address), int(owner, 16) % count
+    for i in range(count):
+        candidate = IPv4Network((base + (((start + i) % count) << (32 - IDENTITY_PREFIX)), IDENTITY_PREFIX))
+        if not any(candidate.overlaps(r) for r in taken):
+            return candidate
+    raise Conflict(f"no free /{IDENTITY_PREFIX} in {IDENTITY_POOL} for the default bridge: set `default-subnet` in daemon.json")
+
+
 def next_address(net: IPv4Network, gateway: IPv4Address, used: Iterable[str], network_name: str) -> IPv4Address:
     """The lowest free host address: neither the gateway nor leased."""
     busy = {IPv4Address(u) for u in used} | {gateway}
@@ -92,7 +110,12 @@ def mac_for(addr: IPv4Address) -> str:
 
 def parse_proc_route(text: str) -> list[IPv4Network]:
     """Destinations of the host's IPv4 routes from /proc/net/route (little-endian hex), minus the default."""
-    nets = []
+    return [net for net, _ in parse_proc_route_devices(text)]
+
+
+def parse_proc_route_devices(text: str) -> list[tuple[IPv4Network, str]]:
+    """(destination, interface) of the host's IPv4 routes from /proc/net/route, minus the default."""
+    routes = []
     for line in text.splitlines()[1:]:
         fields = line.split()
         if len(fields) < 8:
@@ -101,10 +124,14 @@ def parse_proc_route(text: str) -> list[IPv4Network]:
         mask = IPv4Address(int(fields[7], 16).to_bytes(4, "little"))
         net = IPv4Network(f"{dest}/{mask}", strict=False)
         if net.prefixlen:
-            nets.append(net)
-    return nets
+            routes.append((net, fields[0]))
+    return routes
 
 
 def host_routes() -> list[IPv4Network]:
+    return [net for net, _ in host_route_devices()]
+
+
+def host_route_devices() -> list[tuple[IPv4Network, str]]:
     with open("/proc/net/route") as f:
-        return parse_proc_route(f.read())
+        return parse_proc_route_devices(f.read())

@@ -10,21 +10,20 @@ CLIs never apply rulesets computed from different snapshots of the DB out of ord
 
 from __future__ import annotations
 
-import fcntl
+import dataclasses
 import json
 import os
 import re
 import sqlite3
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, ContextManager, Iterable
 
 from dockyard.errors import Conflict, InvalidArgument, NotFound
-from dockyard.network import files, firewall, ipam
+from dockyard.network import files, firewall, ipam, owners
 from dockyard.network.bridge import KernelNetlink, Netlink
 from dockyard.network.config import MAX_MTU, MIN_MTU, NetworkConfig, valid_mtu
 from dockyard.network.dns_servers import DnsServers
@@ -32,6 +31,8 @@ from dockyard.network.firewall import Firewall, NftFirewall
 from dockyard.network.ports import PortBinding, PortSpec, ephemeral_port, host_port_free
 from dockyard.network.state import Endpoint, Network, NetworkState, Sandbox
 from dockyard.store.events import EventLog
+from dockyard.store.identity import ID_RE
+from dockyard.store.lock import exclusive
 from dockyard.store.metadata import MetadataDB
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -57,7 +58,8 @@ class NetworkService:
     def __init__(self, db: MetadataDB, root: Path, run_dir: Path, config: NetworkConfig, *,
                  netlink: Netlink | None = None, fw: Firewall | None = None, dns: DnsServers | None = None,
                  host_resolvers: Callable[[], tuple[files.Resolver, files.Resolver | None]] = files.read_host_resolvers,
-                 host_routes: Callable[[], list[IPv4Network]] = ipam.host_routes) -> None:
+                 host_routes: Callable[[], list[tuple[IPv4Network, str]]] = ipam.host_route_devices,
+                 registry: owners.Registry | None = None) -> None:
         self.db, self.root, self.run_dir, self.config = db, Path(root), Path(run_dir), config
         self.state = NetworkState(db)
         self.events = EventLog(db)
@@ -66,7 +68,8 @@ class NetworkService:
         self.dns = dns or DnsServers(self.run_dir, db.path)
         self.host_resolvers = host_resolvers
         self.host_routes = host_routes
-        self.tag = f"dockyard:{config.nft_table}:"
+        self.registry = registry or owners.Registry()
+        self.tag = owners.tag(config.owner)
         self._builtin_ready = False
 
     # ---- networks -----------------------------------------------------------------------------
@@ -89,18 +92,26 @@ class NetworkService:
             raise InvalidArgument(f'invalid bridge name "{bridge}": use 1 to 15 characters without / or spaces')
         net = ipam.parse_subnet(subnet) if subnet else None
         gw = ipam.gateway_for(net, gateway) if net else None
-        with self.db.write() as c:
-            if c.execute("SELECT 1 FROM networks WHERE name=?", (name,)).fetchone():
-                raise Conflict(f"network with name {name} already exists")
-            if c.execute("SELECT 1 FROM networks WHERE bridge=?", (bridge,)).fetchone():
-                raise Conflict(f"bridge {bridge} is already used by another network")
-            taken = self._taken_subnets(c)
-            if net is None:
-                net = ipam.free_subnet(taken)
-                gw = net.network_address + 1
-            ipam.check_overlap(net, taken)
-            self.state.insert_network(c, Network(network_id, name, "bridge", False, bridge, str(net), str(gw),
-                                                 internal, options, dict(labels or {}), time.time()))
+        with self.registry.locked():
+            with self.db.write() as c:
+                if c.execute("SELECT 1 FROM networks WHERE name=?", (name,)).fetchone():
+                    raise Conflict(f"network with name {name} already exists")
+                if c.execute("SELECT 1 FROM networks WHERE bridge=?", (bridge,)).fetchone():
+                    raise Conflict(f"bridge {bridge} is already used by another network")
+                taken = self._taken_subnets(c)
+                elsewhere = [(IPv4Network(s), o.owner) for o in self.registry.live() if o.owner != self.config.owner
+                             for s in o.subnets or ()]
+                if net is None:
+                    net = ipam.free_subnet(taken + [n for n, _ in elsewhere])
+                    gw = net.network_address + 1
+                self._check_overlap(net, taken)
+                for other, owner in elsewhere:
+                    if other.overlaps(net):
+                        raise Conflict(f"Pool overlaps with other one on this address space: {net} overlaps {other} "
+                                       f"of a network of {self.registry.describe(owner)}")
+                self.state.insert_network(c, Network(network_id, name, "bridge", False, bridge, str(net), str(gw),
+                                                     internal, options, dict(labels or {}), time.time()))
+            self._register_subnets()
         self.events.emit("network", "create", network_id, name=name, type="bridge")
         return self.inspect(network_id)
 
@@ -128,6 +139,8 @@ class NetworkService:
                     raise Conflict(f"error while removing network: network {n.name} id {n.id} has active endpoints "
                                    f"({', '.join(r[0] for r in users)})")
                 c.execute("DELETE FROM networks WHERE id=?", (n.id,))
+            with self.registry.locked():
+                self._register_subnets()
             self._retire_idle_networks()
         self.events.emit("network", "destroy", n.id, name=n.name, type=n.driver)
 
@@ -226,35 +239,61 @@ class NetworkService:
         with self._locked():
             self._release(container_id, None)
 
+    def host_objects(self) -> dict[str, str]:
+        """The names this root's network objects carry on the host, as `info` shows them."""
+        bridge = self._find("bridge")
+        return {"ID": self.config.owner, "DefaultBridge": bridge.bridge, "DefaultSubnet": bridge.subnet,
+                "NftTable": f"{firewall.FAMILY} {self.config.nft_table}"}
+
     def attachment(self, container_id: str) -> Attachment | None:
         sandbox = self.state.sandbox(container_id)
         return self._attachment(sandbox) if sandbox else None
 
-    def reconcile(self, live_container_ids: set[str]) -> None:
-        """Drop what dead containers left (DB rows, veths, namespaces, rules, DNS servers)."""
+    def reconcile(self, live_container_ids: set[str], *, repair: bool = True) -> list[str]:
+        """Match the kernel to the records: what dead containers left (DB rows, veths,
+        namespaces, DNS servers), idle bridges, and this root's firewall rules (put back if
+        someone flushed them). Only this root's objects are looked at: links by their tag, the
+        namespaces and DNS servers of its own run dir, its own nft table.
+
+        Returns one line per thing found wrong: changed when `repair`, else only reported."""
+        found: list[str] = []
         with self._locked():
             for s in self.state.sandboxes():
                 if s.container_id not in live_container_ids:
-                    self._release(s.container_id, None)
+                    found.append(f"network state of container {s.container_id[:12]} ({s.name}), which is not running")
+                    if repair:
+                        self._release(s.container_id, None)
             known = {e.host_ifname for e in self.state.endpoints()}
-            for ifname in self.netlink.tagged_links(self.tag + "ep:"):
+            for ifname in sorted(self.netlink.tagged_links(self.tag + "ep:")):
                 if ifname not in known:
-                    self.netlink.delete_link(ifname)
+                    found.append(f"link {ifname} of no container")
+                    if repair:
+                        self.netlink.delete_link(ifname)
             pinned = {s.netns_path for s in self.state.sandboxes() if s.owns_netns}
             netns_dir = self.run_dir / "netns"
             for path in sorted(netns_dir.iterdir()) if netns_dir.is_dir() else ():
                 if str(path) not in pinned:
-                    self.netlink.remove_netns(path)
-            self._sync_firewall(self._retire_idle_networks(), force=True)
+                    found.append(f"network namespace {path} of no container")
+                    if repair:
+                        self.netlink.remove_netns(path)
+            bridges, active, servers = self._idle()
+            found += [f"bridge {ifname} with no container" for ifname in sorted(bridges)]
+            found += [f"DNS server of network {n[:12]} with no container" for n in sorted(servers)]
+            if repair:  # the table follows the bridges first, so what is left to find is drift
+                active = self._retire_idle_networks()
+                self._sync_firewall(active)
+            else:
+                active |= set(bridges.values())
+            drift = self._firewall_drift(active)
+            found += drift
+            if repair and drift:
+                self._sync_firewall(active, force=True)
+        return found
 
     # ---- internals ----------------------------------------------------------------------------
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.run_dir / "network.lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            yield
+    def _locked(self) -> ContextManager[None]:
+        return exclusive(self.run_dir / "network.lock")
 
     def _ensure_builtin(self) -> None:
         """The predefined networks: `bridge` (the default), `host` and `none`, made on first use."""
@@ -267,7 +306,12 @@ class NetworkService:
                     taken = self._taken_subnets(c)
                     if self.config.default_subnet:
                         net = ipam.parse_subnet(self.config.default_subnet)
-                        ipam.check_overlap(net, taken)
+                        try:
+                            self._check_overlap(net, taken)
+                        except Conflict as e:
+                            raise Conflict(f"cannot make the default bridge network on {net}: {e}") from None
+                    elif self.config.identity_subnet:
+                        net = ipam.identity_subnet(self.config.owner, taken)
                     else:
                         net = ipam.free_subnet(taken)
                     options = {"com.docker.network.bridge.default_bridge": "true",
@@ -279,11 +323,44 @@ class NetworkService:
                     if name not in have:
                         self.state.insert_network(c, Network(os.urandom(32).hex(), name, driver, True, "", "", "",
                                                              False, {}, {}, time.time()))
+        mine = self.registry.claim(self.config.owner)
+        if mine is not None and mine.subnets is None:  # registered anew (the host rebooted): list them again
+            with self.registry.locked():
+                self._register_subnets()
         self._builtin_ready = True
+
+    def _register_subnets(self) -> None:
+        """List the subnets of this root's user-defined networks in its entry of the host's
+        registry, so other roots allocate none of them (call under the registry's lock)."""
+        mine = self.registry.claim(self.config.owner)
+        subnets = tuple(sorted(n.subnet for n in self.state.networks() if n.user_defined))
+        if mine is not None and mine.subnets != subnets:
+            self.registry.record(dataclasses.replace(mine, subnets=subnets))
 
     def _taken_subnets(self, c: sqlite3.Connection) -> list[IPv4Network]:
         ours = [IPv4Network(r[0]) for r in c.execute("SELECT subnet FROM networks WHERE subnet != ''")]
-        return ours + self.host_routes()
+        return ours + [net for net, _ in self.host_routes()]
+
+    def _check_overlap(self, net: IPv4Network, taken: list[IPv4Network]) -> None:
+        """Docker's error for a subnet that overlaps another, naming what holds it when that is
+        a host route (another root's bridge, or anything else of the host's)."""
+        try:
+            ipam.check_overlap(net, taken)
+        except Conflict as e:
+            holder = self._route_holder(net)
+            raise Conflict(f"{e}: {net} overlaps {holder}" if holder else str(e)) from None
+
+    def _route_holder(self, net: IPv4Network, *, except_link: str | None = None) -> str | None:
+        """What on the host holds a route overlapping `net`: "10.255.3.0/24 of bridge dy-… of
+        dockyard root /path (id)", or of a link of no dockyard root; None when nothing does."""
+        for route, dev in self.host_routes():
+            if dev == except_link or not route.overlaps(net):
+                continue
+            owner = owners.owner_of_alias(self.netlink.link_alias(dev) or "")
+            if owner == self.config.owner:
+                return f"{route} of bridge {dev} of this root"
+            return f"{route} of {'bridge ' + dev + ' of ' + self.registry.describe(owner) if owner else 'host link ' + dev}"
+        return None
 
     def _find(self, name_or_id: str) -> Network:
         self._ensure_builtin()
@@ -358,6 +435,7 @@ class NetworkService:
     def _plumb(self, net: Network, ep: Endpoint, sandbox: Sandbox, *, default_route: bool) -> None:
         """Bridge (made with the network's first container), veth into the namespace, DNS server."""
         mtu = self._mtu(net)
+        self._check_bridge_owner(net)
         self.netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen, f"{self.tag}net:{net.id}", mtu)
         self.fw.set_sysctl(f"net/ipv4/conf/{net.bridge}/route_localnet", "1")
         self.netlink.add_endpoint(host_ifname=ep.host_ifname, bridge=net.bridge, netns_path=sandbox.netns_path,
@@ -367,6 +445,24 @@ class NetworkService:
         host, upstream = self.host_resolvers()
         if net.user_defined or not files.reachable_servers(host, upstream):
             self.dns.start(net.id, net.gateway, list(host.nameservers), names=net.user_defined)
+
+    def _check_bridge_owner(self, net: Network) -> None:
+        """Refuse, in one line naming the other owner, to take over another dockyard root's
+        bridge, or to bring up a bridge whose subnet another link's route holds. A bridge of
+        the host's own (no dockyard alias) is used as it is, as Docker does for
+        com.docker.network.bridge.name."""
+        alias = self.netlink.link_alias(net.bridge)
+        if alias is not None and self._bridge_network(alias) == net.id:
+            return  # ours, made by an earlier container
+        owner = owners.owner_of_alias(alias or "")
+        if owner:
+            raise Conflict(f"cannot use bridge {net.bridge} for network {net.name}: it belongs to "
+                           f"{self.registry.describe(owner)}")
+        if alias is not None:
+            return
+        holder = self._route_holder(IPv4Network(net.subnet), except_link=net.bridge)
+        if holder:
+            raise Conflict(f"cannot bring up network {net.name}: its subnet {net.subnet} overlaps {holder}")
 
     def _mtu(self, net: Network) -> int:
         """The network's com.docker.network.driver.mtu option, else the engine's (daemon.json)."""
@@ -412,29 +508,82 @@ class NetworkService:
         bridge of a user network. The default bridge stays once made (as docker0 does):
         making and deleting it would cost every `run` on it ~150 ms; `network prune` removes it.
         Returns the networks whose bridge is left: those the firewall serves."""
-        in_use = {r[0] for r in self.db.query("SELECT DISTINCT network_id FROM endpoints")}
-        kept, gateways = set(), []
-        for ifname, network_id in self._bridges().items():
-            if network_id in in_use:
-                kept.add(network_id)
-                continue
-            self.dns.stop(network_id)
-            net = self.state.network(network_id)
-            if keep_default and net is not None and not net.user_defined:
-                kept.add(network_id)
-                continue
+        bridges, kept, servers = self._idle(keep_default)
+        gateways = []
+        for ifname, network_id in bridges.items():
             self.netlink.delete_link(ifname)
+            net = self.state.network(network_id)
             if net:  # the bridge's own traffic (IGMP reports) leaves entries too
                 gateways.append(net.gateway)
         self.fw.forget_connections(*gateways)
-        for network_id in self.dns.running() - in_use:
+        for network_id in servers:
             self.dns.stop(network_id)
         return kept
 
+    def _idle(self, keep_default: bool = True) -> tuple[dict[str, str], set[str], set[str]]:
+        """What `_retire_idle_networks` takes down and keeps: our bridges of networks no
+        container uses (interface -> network ID; the default one only when not `keep_default`,
+        or when its network is gone), the networks whose bridge stays, and the DNS servers of
+        networks no container uses."""
+        in_use = {r[0] for r in self.db.query("SELECT DISTINCT network_id FROM endpoints")}
+        bridges, kept = {}, set()
+        for ifname, network_id in self._bridges().items():
+            net = self.state.network(network_id) if network_id not in in_use else None
+            if network_id in in_use or (keep_default and net is not None and not net.user_defined):
+                kept.add(network_id)
+            else:
+                bridges[ifname] = network_id
+        return bridges, kept, self.dns.running() - in_use
+
     def _bridges(self) -> dict[str, str]:
         """Our bridges that exist: interface name -> network ID (from the link's alias)."""
-        prefix = self.tag + "net:"
-        return {ifname: alias[len(prefix):] for ifname, alias in self.netlink.tagged_links(prefix).items()}
+        found = {ifname: self._bridge_network(alias) for ifname, alias in self.netlink.tagged_links("dockyard:").items()}
+        return {ifname: network_id for ifname, network_id in found.items() if network_id}
+
+    def _bridge_network(self, alias: str) -> str | None:
+        """The network whose bridge carries `alias`, if the bridge is ours: tagged with our
+        identity, or made before roots had one (tagged with an nft table's name instead) for a
+        network of ours (network IDs are random: only we have that one)."""
+        owner, _, rest = alias.removeprefix("dockyard:").partition(":")
+        if not alias.startswith("dockyard:") or not rest.startswith("net:"):
+            return None
+        network_id = rest[len("net:"):]
+        if owner == self.config.owner:
+            return network_id
+        if not ID_RE.match(owner) and self.state.network(network_id) is not None:
+            return network_id
+        return None
+
+    def _firewall_drift(self, active: set[str]) -> list[str]:
+        """How the kernel differs from the rules this root's networks and ports need: its
+        table's chains holding another number of rules (or missing: a flush), a table left
+        with no network in use, accept rules in Docker's chains to add or drop."""
+        nets, rules = self.state.firewall_state(active)
+        table = self.config.nft_table
+        drift = []
+        if nets:
+            wanted: dict[str, int] = {}
+            for cmd in firewall.ruleset(table, nets, rules):
+                if "chain" in cmd.get("add", {}):
+                    wanted.setdefault(cmd["add"]["chain"]["name"], 0)
+                elif "rule" in cmd.get("add", {}):
+                    wanted[cmd["add"]["rule"]["chain"]] += 1
+            for chain, count in wanted.items():
+                objs = self.fw.list_chain(firewall.FAMILY, table, chain)
+                have = None if objs is None else sum("rule" in o for o in objs)
+                if have != count:
+                    drift.append(f"nft chain {firewall.FAMILY} {table} {chain}: "
+                                 + ("missing" if have is None else f"{have} rules where {count} belong"))
+            if len(drift) == len(wanted) and all(d.endswith(": missing") for d in drift):
+                drift = [f"nft table {firewall.FAMILY} {table}: missing"]
+        elif self.fw.list_chain(firewall.FAMILY, table, "ports") is not None:
+            drift.append(f"nft table {firewall.FAMILY} {table} with no network in use")
+        changes = firewall.forward_accept_changes(
+            table, self.fw.list_chain("ip", "filter", "FORWARD"), self.fw.list_chain("ip", "filter", "DOCKER-USER"),
+            sorted(n.bridge for n in nets))
+        drift += [f"accept rule for our bridges in ip filter {c[verb]['rule']['chain']} to {verb}"
+                  for c in changes for verb in c]
+        return drift
 
     def _sync_firewall(self, active: set[str] | None = None, *, force: bool = False) -> None:
         """Make our nft table and Docker-chain accept rules match the networks whose bridge

@@ -94,3 +94,12 @@ class RootLock:
     @property
     def held(self) -> bool:
         return self._shared > 0 or self._exclusive_owner == threading.get_ident()
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """An exclusive flock on the file `path` (made, with its directory, if missing) while held."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield

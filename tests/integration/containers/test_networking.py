@@ -84,9 +84,9 @@ def _valid(ip: str) -> bool:
 def residue(dy, subnets: list[str]) -> list[str]:
     """Everything of this test's engine still in the kernel, the run dir or the process table."""
     tag, found = dy.tag, []
-    for line in kernel.links(tag).splitlines():
+    for line in kernel.links(dy.root_id).splitlines():
         name = line.split(":")[1].strip().split("@")[0]
-        if f"dockyard:{tag}:" in line or name == tag:
+        if f"dockyard:{dy.root_id}:" in line or name == tag:
             found.append(f"link {name}")
     found += [f"address {line}" for line in run("ip", "-o", "-4", "addr").splitlines() if in_subnets(line, subnets)]
     if subprocess.run(["nft", "list", "table", "inet", tag], capture_output=True).returncode == 0:
@@ -349,7 +349,9 @@ def test_flushed_firewall_rules_come_back_with_system_check_repair(dy, net):
     subprocess.run(["nft", "delete", "table", "inet", dy.tag], check=True)
     with pytest.raises(OSError):
         get(f"http://127.0.0.1:{port}/hostname", timeout=1)
-    assert "repaired: container network state" in dy("system", "check", "--repair").out
+    assert f"network: nft table inet {dy.tag}: missing (run `dockyard system check --repair`)" in dy("system", "check").out
+    assert f"repaired: nft table inet {dy.tag}: missing" in dy("system", "check", "--repair").out
+    assert "repaired:" not in dy("system", "check", "--repair").out  # nothing left to change
     assert get_when_up(f"http://127.0.0.1:{port}/hostname")
 
 
@@ -374,7 +376,7 @@ def test_connect_and_disconnect_a_running_container(dy, net):
     assert unreachable(dy, "mover", peer_ip)
     assert set(inspect(dy, "mover")["NetworkSettings"]["Networks"]) == {"one"}
     # on the host: one veth per remaining endpoint (mover on one, peer on two)
-    assert len([l for l in run("ip", "-o", "link").splitlines() if f"dockyard:{dy.tag}:ep:" in l]) == 2
+    assert len([l for l in run("ip", "-o", "link").splitlines() if f"dockyard:{dy.root_id}:ep:" in l]) == 2
 
 
 def test_names_of_a_connected_network_resolve(dy, net):

@@ -151,3 +151,13 @@ def test_corrupted_blob_is_found_by_check_and_repaired(dy, busybox):
     r = dy("system", "check", "--repair")
     assert "removed corrupt blob" in r.out and "removed broken image" in r.out
     assert "store is clean" in dy("system", "check").out
+
+
+def test_a_containers_layers_are_no_leftovers_and_a_clean_repair_changes_nothing(dy, busybox):
+    """A container's own layer sits on its init layer: neither is a leftover while it exists,
+    and `--repair` with nothing wrong reports no change."""
+    dy("create", "--name", "held", "busybox", "true")
+    before = store_state(dy)
+    assert "reclaimable" not in dy("system", "check").out
+    assert "repaired:" not in dy("system", "check", "--repair").out
+    assert store_state(dy) == before

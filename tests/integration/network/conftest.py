@@ -15,6 +15,7 @@ import pytest
 
 from dockyard.network.config import NetworkConfig
 from dockyard.network.ipam import host_routes
+from dockyard.network.owners import Registry, tag as owner_tag
 from dockyard.network.service import NetworkService
 from dockyard.store.metadata import MetadataDB
 from tests.helpers import kernel
@@ -64,7 +65,7 @@ class Lab:
     def residue(self) -> list[str]:
         """Everything of this lab still in the kernel or the run dir."""
         table, found = self.svc.config.nft_table, []
-        found += [line.split(":")[1].strip() for line in kernel.links(table).splitlines() if f"dockyard:{table}:" in line
+        found += [line.split(":")[1].strip() for line in kernel.links(self.svc.config.owner).splitlines() if owner_tag(self.svc.config.owner) in line
                   or self.svc.config.bridge_name + ":" in line]
         addrs = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
         found += [line for line in addrs.splitlines() if any(s.rsplit(".", 1)[0] + "." in line for s in self.subnets)]
@@ -87,7 +88,8 @@ def lab(tmp_path: Path):
     tag = "dyt" + "".join(random.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=5))
     subnets = free_subnets(4)
     db = MetadataDB(tmp_path / "dockyard.db")
-    svc = NetworkService(db, tmp_path / "root", tmp_path / "run", NetworkConfig(tag, subnets[0], tag))
+    svc = NetworkService(db, tmp_path / "root", tmp_path / "run", NetworkConfig(os.urandom(4).hex(), tag, subnets[0], tag),
+                         registry=Registry(tmp_path / "registry"))
     lab = Lab(svc, tmp_path, subnets)
     try:
         yield lab

@@ -26,13 +26,14 @@ class FakeNetlink:
     def remove_netns(self, path: Path) -> None:
         self._record("remove_netns", str(path))
         self.netns.discard(str(path))
+        Path(path).unlink(missing_ok=True)  # as the real one unpins it
         for ifname in [i for i, ns in self.peers.items() if ns == str(path)]:  # as the kernel frees a veth
             del self.peers[ifname]
             self.links.pop(ifname, None)
 
     def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str, mtu: int) -> None:
         self._record("ensure_bridge", name, f"{address}/{prefixlen}")
-        self.links[name] = tag
+        self.links.setdefault(name, tag)  # as the kernel: the alias is set when the bridge is made
 
     def add_endpoint(self, **kw) -> None:
         self._record("add_endpoint", kw["host_ifname"], kw["ifname"], kw["address"], kw["gateway"])
@@ -47,6 +48,9 @@ class FakeNetlink:
 
     def tagged_links(self, prefix: str) -> dict[str, str]:
         return {k: v for k, v in self.links.items() if v.startswith(prefix)}
+
+    def link_alias(self, name: str) -> str | None:
+        return self.links.get(name)
 
 
 class FakeFirewall:
@@ -71,7 +75,15 @@ class FakeFirewall:
             self.batches.append(commands)
 
     def list_chain(self, family: str, table: str, chain: str) -> list[dict] | None:
-        return self.chains.get((family, table, chain))
+        """Docker's chains as a test set them; chains of an inet table as the last batch left it."""
+        if (family, table, chain) in self.chains or family != "inet":
+            return self.chains.get((family, table, chain))
+        last = [b for b in self.batches if b and b[0].get("add", {}).get("table", {}).get("name") == table]
+        if not last or len(last[-1]) <= 2:
+            return None
+        added = [c["add"] for c in last[-1] if "add" in c]
+        objs = [a for a in added if a.get("chain", {}).get("name") == chain or a.get("rule", {}).get("chain") == chain]
+        return objs or None
 
     def forget_connections(self, *ips: str) -> None:
         self.forgotten.extend(ips)

@@ -1,11 +1,15 @@
 """NetworkService logic against recording fakes: no root, no kernel."""
 
+import dataclasses
 import json
+from ipaddress import IPv4Network
 from pathlib import Path
 
 import pytest
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.network import firewall
+from dockyard.network.owners import Claim
 from dockyard.network.ports import parse_publish
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
@@ -173,7 +177,7 @@ def test_connect_and_disconnect_add_and_remove_an_interface(svc):
 def test_reconcile_drops_dead_containers_and_orphans(svc):
     attach(svc, A, "live")
     attach(svc, B, "dead", ports=parse_publish("18080:80"))
-    svc.netlink.links["dyorphan"] = "dockyard:dyt:ep:" + C
+    svc.netlink.links["dyorphan"] = "dockyard:0123abcd:ep:" + C
     svc.netlink.links["foreign0"] = "someone else"
     (svc.run_dir / "netns").mkdir(parents=True, exist_ok=True)
     (svc.run_dir / "netns" / C).touch()
@@ -196,8 +200,10 @@ def test_runs_on_the_default_bridge_without_ports_touch_no_rule_after_the_first(
     assert '"dnat": {' in json.dumps(svc.fw.last_ruleset)
     svc.detach(A)
     assert '"dnat": {' not in json.dumps(svc.fw.last_ruleset) and svc.fw.forgotten[-1] == "10.213.200.2"
-    svc.reconcile(set())  # forced: rules someone flushed come back
-    assert len(svc.fw.batches) > batches + 2
+    assert svc.reconcile(set()) == [] and len(svc.fw.batches) == batches + 2  # nothing wrong, nothing applied
+    svc.fw.apply(firewall.teardown("dyt"))  # someone flushed the ruleset
+    assert svc.reconcile(set()) == ["nft table inet dyt: missing"]
+    assert svc.fw.table_present and svc.reconcile(set()) == []
     svc.prune()
     assert not svc.fw.table_present
 
@@ -213,3 +219,91 @@ def test_a_namespace_shared_with_another_container_keeps_it_but_loses_the_veth(s
     calls = len(svc.netlink.calls)
     svc.detach(C)  # its namespace takes its veth along: no `ip link del` to wait for
     assert [c[0] for c in svc.netlink.calls[calls:]] == ["remove_netns"] and list(svc.netlink.links) == ["dyt0"]
+
+
+def test_reconcile_reports_without_repair_and_repair_changes_just_what_it_reports(svc):
+    attach(svc, A, "live", ports=parse_publish("18080:80"))
+    attach(svc, B, "dead")
+    svc.netlink.links["dyorphan"] = "dockyard:0123abcd:ep:" + C
+    (svc.run_dir / "netns").mkdir(parents=True)
+    (svc.run_dir / "netns" / C).touch()
+    svc.fw.apply(firewall.teardown("dyt"))
+    links, batches = dict(svc.netlink.links), len(svc.fw.batches)
+    found = svc.reconcile({A}, repair=False)
+    assert found == [f"network state of container {B[:12]} (dead), which is not running", "link dyorphan of no container",
+                     f"network namespace {svc.run_dir / 'netns' / C} of no container",
+                     "nft table inet dyt: missing"]
+    assert svc.netlink.links == links and len(svc.fw.batches) == batches and svc.attachment(B) is not None
+    assert svc.reconcile({A}) == found
+    assert svc.attachment(B) is None and "dyorphan" not in svc.netlink.links and svc.fw.table_present
+    assert svc.reconcile({A}) == [] and svc.reconcile({A}, repair=False) == []
+
+
+def test_links_of_another_root_are_never_touched(svc):
+    theirs = {"dyother": "dockyard:ffffffff:ep:" + C, "dy-ffffffff": "dockyard:ffffffff:net:" + "d" * 64}
+    svc.netlink.links.update(theirs)
+    attach(svc, A, "web")
+    svc.create("front", subnet="10.213.1.0/24")
+    assert svc.reconcile(set()) == [f"network state of container {A[:12]} (web), which is not running"]
+    svc.prune()
+    svc.detach(A)
+    assert svc.netlink.links == theirs
+
+
+def test_a_bridge_another_root_holds_or_a_subnet_another_link_routes_is_refused_naming_it(svc, tmp_path):
+    other = tmp_path / "other-root"
+    other.mkdir()
+    (other / "root-id").write_text("ffffffff\n")  # a live root: its claim holds
+    svc.registry.record(Claim("ffffffff", str(other), "dyt0", "dyo"))
+    svc.netlink.links["dyt0"] = "dockyard:ffffffff:net:" + "d" * 64
+    with pytest.raises(Conflict, match=r"^cannot use bridge dyt0 for network bridge: it belongs to dockyard root "
+                                       rf"{other} \(ffffffff\)$"):
+        attach(svc, A, "web")
+    svc.netlink.links["dyt0"] = "dockyard:dockyard:net:" + "d" * 64
+    with pytest.raises(Conflict, match="^cannot use bridge dyt0 for network bridge: it belongs to a dockyard engine "
+                                       "of an earlier version \\(links tagged dockyard:dockyard:\\)$"):
+        attach(svc, A, "web")
+    del svc.netlink.links["dyt0"]
+    svc.netlink.links["dy-ffffffff"] = "dockyard:ffffffff:net:" + "d" * 64
+    svc.host_routes = lambda: [(IPv4Network("10.213.200.0/24"), "dy-ffffffff")]
+    with pytest.raises(Conflict, match=r"^cannot bring up network bridge: its subnet 10.213.200.0/24 overlaps "
+                                       rf"10.213.200.0/24 of bridge dy-ffffffff of dockyard root {other} \(ffffffff\)$"):
+        attach(svc, A, "web")
+    with pytest.raises(Conflict, match=r"^Pool overlaps with other one on this address space: 10.213.200.128/25 overlaps "
+                                       rf"10.213.200.0/24 of bridge dy-ffffffff of dockyard root {other}"):
+        svc.create("front", subnet="10.213.200.128/25")
+    assert svc.state.sandboxes() == [] and [n["Name"] for n in svc.list()] == ["bridge", "host", "none"]
+
+
+def test_a_bridge_made_before_roots_had_an_identity_is_still_ours(svc):
+    bridge_id = svc.inspect("bridge")["Id"]
+    svc.netlink.links["dyt0"] = f"dockyard:dockyard:net:{bridge_id}"  # tagged with an nft table's name, as before
+    attach(svc, A, "web", ports=parse_publish("18080:80"))
+    assert '"dnat": {' in json.dumps(svc.fw.last_ruleset)
+    svc.detach(A)
+    svc.prune()
+    assert "dyt0" not in svc.netlink.links and not svc.fw.table_present
+
+
+def test_a_root_other_than_the_default_one_makes_its_default_bridge_on_the_24_its_identity_points_at(svc):
+    svc.config = dataclasses.replace(svc.config, default_subnet=None, identity_subnet=True)
+    svc.host_routes = lambda: [(IPv4Network("10.255.205.0/24"), "dy-other")]  # where 0123abcd points: taken
+    assert svc.host_objects() == {"ID": "0123abcd", "DefaultBridge": "dyt0", "DefaultSubnet": "10.255.206.0/24",
+                                  "NftTable": "inet dyt"}
+
+
+def test_user_network_subnets_are_registered_and_no_other_root_allocates_them(svc, tmp_path):
+    other = tmp_path / "other-root"
+    other.mkdir()
+    (other / "root-id").write_text("ffffffff\n")
+    svc.registry.record(Claim("ffffffff", str(other), "dy-ffffffff", "dockyard-ffffffff", ("10.88.0.0/16",)))
+    svc.registry.record(Claim("0123abcd", str(svc.root), "dyt0", "dyt"))
+    svc.root.mkdir(parents=True, exist_ok=True)
+    (svc.root / "root-id").write_text("0123abcd\n")
+    assert svc.create("front")["IPAM"]["Config"][0]["Subnet"] == "10.89.0.0/16"  # 10.88/16 is the other root's
+    with pytest.raises(Conflict, match=rf"^Pool overlaps with other one on this address space: 10.88.1.0/24 overlaps "
+                                       rf"10.88.0.0/16 of a network of dockyard root {other} \(ffffffff\)$"):
+        svc.create("back", subnet="10.88.1.0/24")
+    assert svc.registry.claim("0123abcd").subnets == ("10.89.0.0/16",)
+    svc.remove("front")
+    assert svc.registry.claim("0123abcd").subnets == ()
