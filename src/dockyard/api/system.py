@@ -69,7 +69,7 @@ def _info(eng) -> dict:
     states = [c.status for c in containers]
     cgroup_v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
     return {
-        "ID": socket.gethostname(), "Containers": len(containers), "ContainersRunning": states.count("running"),
+        "ID": eng.id, "Containers": len(containers), "ContainersRunning": states.count("running"),
         "ContainersPaused": states.count("paused"),
         "ContainersStopped": len(states) - states.count("running") - states.count("paused"),
         "Images": len(eng.images.list()), "Driver": eng.storage_driver,

@@ -61,7 +61,8 @@ class ContainerService:
     @property
     def cgroup_parent(self) -> str:
         """Where container cgroups go unless a container names its own (dockerd's cgroup-parent)."""
-        return self.engine.config.get("cgroup-parent") or "/dockyard"
+        default = "/dockyard" if self.engine.default_root else f"/dockyard-{self.engine.id}"  # a root's own
+        return self.engine.config.get("cgroup-parent") or default
 
     def _cgroup_parent(self, c: Container) -> str:
         return c.host_config.get("CgroupParent") or self.cgroup_parent

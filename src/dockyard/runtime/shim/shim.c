@@ -119,7 +119,7 @@ static struct {
     char output[HEALTH_OUTPUT];
     size_t len;
     struct { char start[40], end[40]; int code; size_t len; char output[HEALTH_OUTPUT]; } log[HEALTH_LOG];
-    int logged;                    /* entries in log, oldest first */
+    int logged, oldest;            /* a ring: `logged` entries from index `oldest` on */
 } health = { .out_fd = -1, .err_fd = -1 };
 static void health_arm(void);
 
@@ -891,9 +891,10 @@ static void write_health(void)
                      health.status, health.failing_streak);
     int rc = write_all(fd, head, n);
     for (int i = 0; i < health.logged && rc == 0; i++) {
+        typeof(*health.log) *e = &health.log[(health.oldest + i) % HEALTH_LOG];
         n = snprintf(head, sizeof head, "%s{\"Start\": \"%s\", \"End\": \"%s\", \"ExitCode\": %d, \"Output\": \"",
-                     i ? ", " : "", health.log[i].start, health.log[i].end, health.log[i].code);
-        size_t k = json_escape(esc, health.log[i].output, health.log[i].len);
+                     i ? ", " : "", e->start, e->end, e->code);
+        size_t k = json_escape(esc, e->output, e->len);
         rc = write_all(fd, head, n) || write_all(fd, esc, k) || write_all(fd, "\"}", 2);
     }
     if (rc == 0)
@@ -924,11 +925,11 @@ static void health_arm(void)
  * container is still starting within its start period. */
 static void health_record(int code, const char *output, size_t len)
 {
-    if (health.logged == HEALTH_LOG) {
-        memmove(health.log, health.log + 1, sizeof *health.log * (HEALTH_LOG - 1));
-        health.logged--;
-    }
-    typeof(*health.log) *e = &health.log[health.logged++];
+    typeof(*health.log) *e = &health.log[(health.oldest + health.logged) % HEALTH_LOG];
+    if (health.logged == HEALTH_LOG)
+        health.oldest = (health.oldest + 1) % HEALTH_LOG;   /* the oldest result makes room */
+    else
+        health.logged++;
     memcpy(e->start, health.start, sizeof e->start);
     rfc3339(e->end, sizeof e->end);
     e->code = code;
