@@ -21,7 +21,7 @@ from dockyard.api import version
 from dockyard.api.hijack import MULTIPLEXED, RAW, hijack, pipe
 from dockyard.api.requests import blocking, body, engine, filters, flag, integer, no_content, ok
 from dockyard.api.streams import STDERR, STDOUT, BodyReader, frame, stream_out
-from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 
 routes = web.RouteTableDef()
 # container id -> futures of attach requests waiting for the container to start
@@ -78,10 +78,14 @@ async def start(request: web.Request) -> web.Response:
     if c.running:
         return web.Response(status=304)
     waiting = request.app[WAITING_ATTACH].get(c.id) or []
+    try:
+        sock = await blocking(svc.start, c.id, attach=bool(waiting))
+    except DockyardError:
+        if c.host_config.get("AutoRemove"):  # as Docker does: the `run --rm` client waits for it
+            await blocking(svc.remove, c.id, force=True, volumes=True)
+        raise
     if not waiting:
-        await blocking(svc.start, c.id)
         return no_content()
-    sock = await blocking(svc.start, c.id, attach=True)
     first, *others = waiting
     request.app[WAITING_ATTACH].pop(c.id, None)
     if first.done():

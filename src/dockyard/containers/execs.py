@@ -52,6 +52,9 @@ class Execs:
         cmd = body.get("Cmd")
         if not cmd:
             raise InvalidArgument("No exec command specified")
+        if body.get("User"):  # a user the container does not know fails now, as in Docker
+            from dockyard.containers.process import exec_user
+            exec_user(self.service, c, body["User"])
         eid = os.urandom(32).hex()
         with self.db.write() as conn:
             conn.execute("INSERT INTO execs(id, container_id, config) VALUES (?,?,?)", (eid, c.id, json.dumps(body)))
@@ -75,22 +78,6 @@ class Execs:
             "ContainerID": row["container_id"], "DetachKeys": "", "Pid": row["pid"],
         }
 
-    def _process(self, c, cfg: dict) -> dict:
-        from dockyard.containers.request import merge_env
-        from dockyard.runtime import caps
-        from dockyard.runtime.spec import resolve_user
-        rootfs = str(self.service.run_dir(c.id) / "rootfs")
-        proc = {"args": list(cfg["Cmd"]), "terminal": bool(cfg.get("Tty")),
-                "env": merge_env(c.config.get("Env") or [], cfg.get("Env") or []),
-                "cwd": cfg.get("WorkingDir") or c.config.get("WorkingDir") or "/"}
-        user = cfg.get("User") or c.config.get("User") or ""
-        if user:
-            proc["user"] = resolve_user(user, rootfs, c.host_config.get("GroupAdd") or [])
-        if cfg.get("Privileged"):
-            every = caps.resolve([], [], True)
-            proc["capabilities"] = {"bounding": every, "effective": every, "permitted": every}
-        return proc
-
     def start(self, eid: str, *, detach: bool = False, stdin=None, stdout=None, stderr=None,
               on_pty=None) -> int:
         """Run the exec; returns its exit code (or its pid when detached). With a TTY,
@@ -102,7 +89,8 @@ class Execs:
         if c.status != "running":
             raise Conflict(f"Container {c.id} is not running")
         cfg = json.loads(row["config"])
-        process = self._process(c, cfg)
+        from dockyard.containers.process import exec_process
+        process = exec_process(self.service, c, cfg)
         runtime = self.service._runtime(c)
         with self.db.write() as conn:
             conn.execute("UPDATE execs SET running=1 WHERE id=?", (eid,))

@@ -115,6 +115,8 @@ class ContainerService:
         self._check_network(host_config, body.get("NetworkingConfig") or {})
         name = names.validate(name) if name else names.generate(self.store.names())
         cid = os.urandom(32).hex()
+        if not config["Hostname"]:  # Docker's default: the short ID, or the host's name on its network
+            config["Hostname"] = os.uname().nodename if host_config["NetworkMode"] == "host" else cid[:12]
         planned = plan(host_config, config, self.engine.volumes)
         c = Container(cid, name, time.time(), body["Image"], img.id, config, host_config,
                       network_settings={"Networks": {}, "Ports": {}, "NetworkingConfig": body.get("NetworkingConfig") or {}})
