@@ -17,6 +17,7 @@ from dockyard.api import version
 from dockyard.api.hijack import hijack
 from dockyard.api.requests import blocking, body, engine, integer, ok
 from dockyard.api.streams import STDERR, STDOUT, frame
+from dockyard.errors import DockyardError
 
 routes = web.RouteTableDef()
 
@@ -90,7 +91,10 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
         def on_pty(master: int) -> None:  # called on a service thread; the exec waits for it
             asyncio.run_coroutine_threadsafe(_carry_pty(os.dup(master), resp, client), loop).result()
 
-        await blocking(svc.exec_start, exec_id, on_pty=on_pty)
+        try:
+            await blocking(svc.exec_start, exec_id, on_pty=on_pty)
+        except DockyardError as e:
+            await resp.write(f"{e.message}\r\n".encode())
         return resp
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -99,6 +103,8 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     feeder = asyncio.create_task(_feed(client, in_w)) if in_w is not None else None
     try:
         await blocking(svc.exec_start, exec_id, stdin=in_r, stdout=out_w, stderr=err_w)
+    except DockyardError as e:  # Docker's words go to the stream (its stdout), the code to exec inspect
+        os.write(out_w, f"{e.message}\r\n".encode())
     finally:
         for fd in (out_w, err_w, in_r):
             if fd != subprocess.DEVNULL:

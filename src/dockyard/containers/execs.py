@@ -12,7 +12,7 @@ import socket
 import tempfile
 import threading
 
-from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 
 MIGRATIONS = [
     """
@@ -94,15 +94,22 @@ class Execs:
         runtime = self.service._runtime(c)
         with self.db.write() as conn:
             conn.execute("UPDATE execs SET running=1 WHERE id=?", (eid,))
-        code = -1
+        code, started = -1, False
         try:
             if process["terminal"] and not detach:
                 code = self._with_pty(runtime, c.id, process, on_pty, eid)
             else:
                 code = runtime.exec_process(c.id, process, detach=detach, stdin=stdin, stdout=stdout, stderr=stderr)
+            started = True
+        except DockyardError as e:  # the command could not start: Docker's codes and words
+            from dockyard.containers.service import _exit_code_for
+            code = _exit_code_for(e)
+            detail = e.message.split("unable to start container process: ", 1)[-1]
+            raise InvalidArgument(f"OCI runtime exec failed: exec failed: unable to start container process: "
+                                  f"{detail}: unknown") from None
         finally:
             with self.db.write() as conn:
-                if detach:
+                if detach and started:
                     conn.execute("UPDATE execs SET running=1, pid=? WHERE id=?", (code, eid))
                 else:
                     conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))

@@ -20,3 +20,4 @@ def test_run_and_exec_environment_and_groups(dy, busybox):
     assert dy("exec", "-u", "operator", "ex", "id").out.strip() == "uid=37(operator) gid=37(operator) groups=37(operator),777"
     r = dy("exec", "-u", "ghost", "ex", "true", check=False)
     assert r.code != 0 and "unable to find user ghost" in r.err
+
