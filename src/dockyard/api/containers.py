@@ -172,16 +172,9 @@ async def prune(request: web.Request) -> web.Response:
 def _wait_next_exit(svc, cid: str, started_before: str) -> int:
     """`next-exit` measured from when the request came: the container must have started
     since then (the CLI may start it, and it may even finish, before a wait begins)."""
-    code = 0
-    while True:
-        code = svc.wait(cid, "not-running")
-        try:
-            c = svc.get(cid)
-        except NotFound:
-            return code
-        if c.state["StartedAt"] != started_before and not c.running:
-            return c.state["ExitCode"]
+    while svc.get(cid).state["StartedAt"] == started_before:
         time.sleep(0.02)
+    return svc.wait(cid, "not-running")
 
 
 @routes.post(version.path(ID + "/wait"))

@@ -351,7 +351,8 @@ class ContainerService:
             started = protocol.read_started(sd) or {}
             changed = False
             if exit_info and c.status != "restarting":
-                c.state.update(Status="restarting", Restarting=True, Running=True, ExitCode=exit_info["exit_code"])
+                c.state.update(Status="restarting", Restarting=True, Running=True, ExitCode=exit_info["exit_code"],
+                               FinishedAt=exit_info.get("finished_at") or c.state["FinishedAt"])
                 changed = True
             elif not exit_info and started.get("restart_count", 0) != c.restart_count:
                 c.restart_count = started.get("restart_count", 0)
@@ -543,6 +544,7 @@ class ContainerService:
         from dockyard.containers.views import epoch
         c = self.get(ref)
         since = time.time()
+        exits = _exits(c)
         pause = 0.002
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -556,6 +558,11 @@ class ContainerService:
                 ended_now = epoch(c.state["FinishedAt"]) >= since - 0.001
                 if condition == "not-running" or ended_now:
                     return c.state["ExitCode"]
+            elif condition != "removed" and _exits(c) > exits:  # the restart policy runs it again: Docker's
+                if c.status == "restarting":                    # waiters return at that exit all the same
+                    return c.state["ExitCode"]
+                from dockyard.runtime.shim import protocol
+                return int((protocol.read_started(str(self.shim_dir(c.id))) or {}).get("last_exit_code", 0))
 
             if deadline is not None and time.monotonic() > deadline:
                 raise DockyardError(f"timed out waiting for container {c.short_id}")
@@ -778,6 +785,11 @@ class ContainerService:
             if c.running:
                 live.add(c.id)
         self.engine.networks.reconcile(live)
+
+
+def _exits(c: Container) -> int:
+    """How many times the current run of a running container has ended (it may be restarting)."""
+    return c.restart_count + (c.status == "restarting")
 
 
 def init_key(cid: str) -> str:
