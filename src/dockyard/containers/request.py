@@ -75,6 +75,7 @@ def merge_config(req: dict, image_cfg: dict) -> dict:
         "Labels": labels,
         **({"StopSignal": req.get("StopSignal") or img.get("StopSignal")} if (req.get("StopSignal") or img.get("StopSignal")) else {}),
         **({"StopTimeout": req["StopTimeout"]} if req.get("StopTimeout") is not None else {}),
+        **({"MacAddress": req["MacAddress"]} if req.get("MacAddress") else {}),
         **({"Healthcheck": img["Healthcheck"]} if img.get("Healthcheck") else {}),
     }
 
@@ -115,6 +116,15 @@ def check_host_config(hc: dict) -> dict:
         if hc.get(key):
             raise InvalidArgument(f"HostConfig.{key} is not supported by dockyard; use volumes and user-defined networks")
     return hc
+
+
+def networking_config(nc: dict, mode: str) -> dict:
+    """The create request's NetworkingConfig with the docker CLI's "default" endpoint (what it
+    sends for no --network) under the name of the network it stands for."""
+    endpoints = dict(nc.get("EndpointsConfig") or {})
+    if "default" in endpoints and mode not in endpoints:
+        endpoints[mode] = endpoints.pop("default")
+    return {**nc, "EndpointsConfig": endpoints}
 
 
 _SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$", re.I)

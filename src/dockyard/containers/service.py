@@ -22,7 +22,7 @@ from typing import IO, Iterator
 from dockyard.containers import names
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.record import Container, ContainerStore, rfc3339
-from dockyard.containers.request import check_host_config, init_binary, log_limits, merge_config
+from dockyard.containers.request import check_host_config, init_binary, log_limits, merge_config, networking_config
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups
 
@@ -119,7 +119,8 @@ class ContainerService:
             config["Hostname"] = os.uname().nodename if host_config["NetworkMode"] == "host" else cid[:12]
         planned = plan(host_config, config, self.engine.volumes)
         c = Container(cid, name, time.time(), body["Image"], img.id, config, host_config,
-                      network_settings={"Networks": {}, "Ports": {}, "NetworkingConfig": body.get("NetworkingConfig") or {}})
+                      network_settings={"Networks": {}, "Ports": {}, "NetworkingConfig": networking_config(
+                          body.get("NetworkingConfig") or {}, host_config["NetworkMode"])})
         with self.images.adding():
             self.dir(cid).mkdir(parents=True, exist_ok=True)
             try:

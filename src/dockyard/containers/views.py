@@ -115,7 +115,7 @@ def inspect(service, c: Container) -> dict:
         "HostsPath": str(d / "hosts"), "LogPath": str(service.log_path(c.id)), "Name": "/" + c.name,
         "RestartCount": c.restart_count, "Driver": snaps.name, "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-        "HostConfig": c.host_config, "GraphDriver": {"Data": graph, "Name": snaps.name},
+        "HostConfig": {**c.host_config, "Runtime": c.host_config.get("Runtime") or "dockyard"},  # the one it runs under "GraphDriver": {"Data": graph, "Name": snaps.name},
         "Mounts": c.mounts, "Config": c.config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": c.id if ns.get("SandboxKey") else "", "SandboxKey": ns.get("SandboxKey", ""),
