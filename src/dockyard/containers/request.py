@@ -23,10 +23,10 @@ HOST_CONFIG_FIELDS = {
     "DnsOptions", "ExtraHosts", "GroupAdd", "OomScoreAdj", "Runtime", "Sysctls", "IpcMode", "PidMode",
     "UTSMode", "CgroupnsMode", "CgroupParent", "VolumesFrom", "ConsoleSize", "Isolation", "Links",
     "DeviceCgroupRules", "MaskedPaths", "ReadonlyPaths", "OomKillDisable", "MemorySwappiness",
-    "BlkioWeight", "ContainerIDFile", "AutoRemove",
+    "BlkioWeight", "ContainerIDFile", "AutoRemove", "VolumeDriver",
 }
 # Fields docker clients always send with zero values: accepted only when empty.
-_ZERO_OK = {"VolumeDriver", "Cgroup", "UsernsMode", "Capabilities", "CpuCount", "CpuPercent", "IOMaximumIOps",
+_ZERO_OK = {"Cgroup", "UsernsMode", "Capabilities", "CpuCount", "CpuPercent", "IOMaximumIOps",
             "IOMaximumBandwidth", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
             "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuRealtimePeriod", "CpuRealtimeRuntime",
             "KernelMemory", "KernelMemoryTCP", "DeviceRequests", "StorageOpt", "Annotations", "LxcConf",
@@ -112,9 +112,8 @@ def check_host_config(hc: dict) -> dict:
         hc["NetworkMode"] = "bridge"
     if hc.get("Runtime") not in (None, "", "dockyard", "runc", "crun", "runtime"):
         raise InvalidArgument(f"unknown or invalid runtime name: {hc['Runtime']}")
-    for key in ("VolumesFrom", "Links"):
-        if hc.get(key):
-            raise InvalidArgument(f"HostConfig.{key} is not supported by dockyard; use volumes and user-defined networks")
+    if hc.get("Links"):
+        raise InvalidArgument("HostConfig.Links is not supported by dockyard; use user-defined networks")
     return hc
 
 

@@ -117,7 +117,7 @@ class ContainerService:
         cid = os.urandom(32).hex()
         if not config["Hostname"]:  # Docker's default: the short ID, or the host's name on its network
             config["Hostname"] = os.uname().nodename if host_config["NetworkMode"] == "host" else cid[:12]
-        planned = plan(host_config, config, self.engine.volumes)
+        planned = plan(host_config, config, self.engine.volumes, self.get)
         c = Container(cid, name, time.time(), body["Image"], img.id, config, host_config,
                       network_settings={"Networks": {}, "Ports": {}, "NetworkingConfig": networking_config(
                           body.get("NetworkingConfig") or {}, host_config["NetworkMode"])})
@@ -213,7 +213,7 @@ class ContainerService:
         try:
             self._mount_rootfs(c, rootfs)
             att = self._attach_network(c)
-            planned = plan(c.host_config, c.config, self.engine.volumes)
+            planned = plan(c.host_config, c.config, self.engine.volumes, self.get)
             c.mounts = resolve(planned, self.engine.volumes, rootfs, known=c.mounts)
             opts = self._run_options(c, [p.mount for p in planned], att)
             from dockyard.runtime.spec import generate_spec
