@@ -100,13 +100,8 @@ def check_host_config(hc: dict) -> dict:
     if hc.get("AutoRemove") and name not in ("", "no"):
         raise InvalidArgument("conflicting options: --restart and --rm")
     hc["RestartPolicy"] = {"Name": name or "no", "MaximumRetryCount": int(rp.get("MaximumRetryCount") or 0)}
-    log = hc.get("LogConfig") or {}
-    if (log.get("Type") or "json-file") != "json-file":
-        raise InvalidArgument(f"log driver {log.get('Type')!r} is not supported: use json-file")
-    for opt in (log.get("Config") or {}):
-        if opt not in ("max-size", "max-file", "compress", "labels", "env", "tag"):
-            raise InvalidArgument(f"unknown log opt '{opt}' for json-file log driver")
-    hc["LogConfig"] = {"Type": "json-file", "Config": dict(log.get("Config") or {})}
+    from dockyard.containers import logdrivers
+    hc["LogConfig"] = logdrivers.check(hc.get("LogConfig") or {})
     hc.setdefault("NetworkMode", "bridge")
     if not hc["NetworkMode"] or hc["NetworkMode"] == "default":
         hc["NetworkMode"] = "bridge"
@@ -139,7 +134,8 @@ def parse_bytes(text: str) -> int:
 
 
 def log_limits(hc: dict) -> tuple[int, int]:
-    cfg = hc["LogConfig"]["Config"]
+    from dockyard.containers.logdrivers import limits
+    cfg = limits(hc)
     size = parse_bytes(cfg["max-size"]) if cfg.get("max-size") else 0
     files = int(cfg.get("max-file") or 1)
     if files < 1:

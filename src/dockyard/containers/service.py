@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from dockyard.containers import names
+from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.record import Container, ContainerStore, rfc3339
 from dockyard.containers.request import check_host_config, init_binary, log_limits, merge_config, networking_config
@@ -330,7 +331,7 @@ class ContainerService:
         cg_path = (spec.get("linux") or {}).get("cgroupsPath") or ""
         return protocol.ShimArgs(
             container_id=c.id, bundle=str(self.run_dir(c.id)), state_dir=str(self.shim_dir(c.id)),
-            runtime=binary, runtime_root=str(self.runtime_root(runtime)), log_path=str(self.log_path(c.id)),
+            runtime=binary, runtime_root=str(self.runtime_root(runtime)), log_path=str(self.log_path(c.id)) if keeps_log(c.host_config) else os.devnull,
             log_max_size=size, log_max_files=files, tty=c.config["Tty"], stdin=c.config["OpenStdin"],
             wait_attach=attach, keep_after_exit=_builtin(runtime), restart=restart,
             foreground_lock=str(self.run_dir(c.id) / FOREGROUND_LOCK),
@@ -635,6 +636,8 @@ class ContainerService:
         """Entries of the json-file log: (stream, time, data); `follow` ends when the container does."""
         from dockyard.containers import logs
         c = self.get(ref)
+        if not keeps_log(c.host_config):
+            raise ReadingUnsupported()
         return logs.read(self.log_path(c.id), stdout=stdout, stderr=stderr, since=since, until=until, tail=str(tail),
                          follow=follow, running=lambda: self.get(c.id).running)
 
