@@ -40,7 +40,11 @@ fi
 
 # the per-container shim is a small C program (memory per container is a target); rebuild when its source changes
 shim=.venv/bin/dockyard-shim
-if [ ! -x "$shim" ] || [ src/dockyard/runtime/shim/shim.c -nt "$shim" ]; then
+stale=""
+for f in src/dockyard/runtime/shim/*.[ch] src/dockyard/runtime/shim/build.sh; do
+  if [ "$f" -nt "$shim" ]; then stale=1; fi
+done
+if [ ! -x "$shim" ] || [ -n "$stale" ]; then
   echo "[setup] building dockyard-shim"
   bash src/dockyard/runtime/shim/build.sh "$PWD/$shim"
 fi

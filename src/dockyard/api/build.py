@@ -12,7 +12,7 @@ import json
 
 from aiohttp import web
 
-from dockyard.api import version
+from dockyard.api import registryauth, version
 from dockyard.api.requests import blocking, engine, flag, ok
 from dockyard.api.streams import BodyReader, BuildStream, JSONProgress, json_stream
 from dockyard.errors import InvalidArgument
@@ -55,6 +55,7 @@ async def build(request: web.Request) -> web.StreamResponse:
         dockerfile = None  # the context's own, never one beside the server
     quiet = flag(request, "q")
     eng = engine(request)
+    logins = registryauth.credential_map(request)
     loop = asyncio.get_running_loop()
 
     def run(emit) -> None:
@@ -66,7 +67,7 @@ async def build(request: web.Request) -> web.StreamResponse:
             if image is None:
                 ref = parse_normalized(name)
                 pull_image(eng.images, ref, progress=JSONProgress(emit) if not quiet else None,
-                           insecure_registries=eng.insecure_registries)
+                           credentials=logins.get(ref.domain), insecure_registries=eng.insecure_registries)
                 image = eng.images.get(name)
             return image
 

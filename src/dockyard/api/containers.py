@@ -18,6 +18,7 @@ import time
 from aiohttp import web
 
 from dockyard.api import version
+from dockyard.containers import detachkeys
 from dockyard.api.hijack import MULTIPLEXED, RAW, hijack, pipe
 from dockyard.api.requests import blocking, body, engine, filters, flag, integer, no_content, ok
 from dockyard.api.streams import STDERR, STDOUT, BodyReader, frame, stream_out
@@ -257,6 +258,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     tty = bool(c.config.get("Tty"))
     if not c.running and c.state["StartedAt"] != "0001-01-01T00:00:00Z" and not flag(request, "logs"):
         raise Conflict("You cannot attach to a stopped container, start it first")
+    detach = detachkeys.watch(request.query.get("detachKeys")) if tty else None  # docker watches a TTY's input
     resp, client = await hijack(request, multiplexed=not tty)
     if flag(request, "logs"):
         for stream, _, data in await blocking(lambda: list(svc.logs(c.id))):
@@ -264,7 +266,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     if flag(request, "stream"):
         reader, writer = await _attach_socket(request, c.id, c.running)
         try:
-            await pipe(request, resp, client, reader, writer if flag(request, "stdin") else None)
+            await pipe(request, resp, client, reader, writer if flag(request, "stdin") else None, detach)
         finally:
             writer.close()
     return resp

@@ -87,16 +87,22 @@ async def hijack(request: web.Request, multiplexed: bool) -> tuple[web.StreamRes
 
 
 async def pipe(request: web.Request, resp: web.StreamResponse, client: asyncio.StreamReader,
-               output: asyncio.StreamReader, stdin: asyncio.StreamWriter | None) -> None:
+               output: asyncio.StreamReader, stdin: asyncio.StreamWriter | None, detach=None) -> None:
     """Copy `output` to the client until it ends, and the client's bytes to `stdin` meanwhile
-    (a half-close becomes a half-close of `stdin`). Returns when the output ends or the
-    client has gone away altogether."""
+    (a half-close becomes a half-close of `stdin`). Returns when the output ends, the
+    client has gone away altogether, or it typed the detach keys (`detach`, a DetachWatch)."""
 
     async def upstream() -> None:
         while data := await client.read(65536):
-            if stdin is not None:
-                stdin.write(data)
-                await stdin.drain()
+            if stdin is None:
+                continue
+            detached = False
+            if detach is not None:
+                data, detached = detach.feed(data)
+            stdin.write(data)
+            await stdin.drain()
+            if detached:
+                return
         if stdin is not None and stdin.can_write_eof():
             stdin.write_eof()
         transport = request.transport

@@ -1,5 +1,5 @@
-"""Image endpoints: list, inspect, history, pull and import, push, tag, remove, search, prune,
-save (`get`), load, commit.
+"""Image endpoints: list, inspect, history, pull and import, push, distribution inspect, tag,
+remove, search, prune, save (`get`), load, commit.
 
 Names may hold slashes and a registry port (`localhost:5000/team/app:1`), so the routes take
 the name as a greedy path pattern ahead of the fixed last segment.
@@ -8,14 +8,13 @@ the name as a greedy path pattern ahead of the fixed last segment.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
+import threading
 
 from aiohttp import web
 
-from dockyard.api import version
+from dockyard.api import registryauth, version
 from dockyard.api.requests import blocking, engine, filters, flag, integer, ok
-from dockyard.api.streams import BodyReader, JSONProgress, json_stream, stream_out
+from dockyard.api.streams import BodyReader, Emit, JSONProgress, json_stream, stream_out
 from dockyard.errors import InvalidArgument
 
 routes = web.RouteTableDef()
@@ -87,23 +86,38 @@ async def create_image(request: web.Request) -> web.StreamResponse:
         ref = ref.with_default_tag()
     eng = engine(request)
     platform = request.query.get("platform") or None
+    creds = registryauth.credentials(request)
 
     def pull(emit) -> None:
         from dockyard.distribution.images import pull_image
 
-        emit({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
-        pulled = pull_image(eng.images, ref, platform=platform, progress=JSONProgress(emit),
+        # dockerd says "Pulling from" once it has the manifest: a failure before that (refused
+        # credentials, an unknown tag) still answers with its status rather than inside a 200
+        emit = _preceded(emit, {"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
+        pulled = pull_image(eng.images, ref, platform=platform, progress=JSONProgress(emit), credentials=creds,
                             insecure_registries=eng.insecure_registries)
         emit({"status": f"Digest: {pulled.digest}"})
         emit({"status": pulled.status(ref)})
-        eng.events.emit("image", "pull", str(ref), name=str(ref))
 
     return await json_stream(request, pull)
 
 
+def _preceded(emit: Emit, first: dict) -> Emit:
+    """`emit` sending `first` ahead of its first message, whichever thread sends that."""
+    lock = threading.Lock()
+    pending = [first]
+
+    def send(msg: dict) -> None:
+        with lock:
+            if pending:
+                emit(pending.pop())
+        emit(msg)
+    return send
+
+
 async def _import(request: web.Request) -> web.StreamResponse:
     from dockyard.build.changes import apply_changes
-    from dockyard.images.importer import import_tarball, open_source
+    from dockyard.images.importer import import_image, open_source
     from dockyard.oci.reference import parse_normalized
 
     src = request.query["fromSrc"]
@@ -117,40 +131,22 @@ async def _import(request: web.Request) -> web.StreamResponse:
 
     def run(emit) -> None:
         stream, name = (BodyReader(request, loop), "-") if src == "-" else open_source(src)
-        with eng.images.adding():
-            digest = import_tarball(eng.content, stream, container_config=apply_changes({}, changes),
-                                    message=message, source_name=name)
-            img = eng.images.add_image(digest, [ref] if ref else [])
-        eng.events.emit("image", "import", img.id, name=str(ref) if ref else img.id)
+        img = import_image(eng.images, stream, ref=ref, container_config=apply_changes({}, changes), message=message,
+                           source_name=name)
         emit({"status": img.id})
 
     return await json_stream(request, run)
-
-
-def _registry_auth(request: web.Request) -> None:
-    """X-Registry-Auth carries credentials per request; dockyard uses its own stored logins
-    (`dockyard login`), so a header with credentials is refused rather than ignored."""
-    raw = request.headers.get("X-Registry-Auth", "")
-    if not raw:
-        return
-    try:
-        doc = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)) or b"{}")
-    except ValueError:
-        return
-    if isinstance(doc, dict) and (doc.get("password") or doc.get("identitytoken") or doc.get("registrytoken")):
-        raise InvalidArgument("per-request registry credentials (X-Registry-Auth) are not supported: "
-                              "run `dockyard login` on the server's host")
 
 
 @routes.post(version.path(f"/images/{NAME}/push"))
 async def push_image(request: web.Request) -> web.StreamResponse:
     from dockyard.oci.reference import parse_normalized
 
-    _registry_auth(request)
     name = request.match_info["name"]
     tag = request.query.get("tag", "")
     ref = parse_normalized(f"{name}:{tag}" if tag else name)
     eng = engine(request)
+    creds = registryauth.credentials(request)
 
     def push(emit) -> None:
         from dockyard.distribution.images import push_image as push_one, push_refs
@@ -158,12 +154,25 @@ async def push_image(request: web.Request) -> web.StreamResponse:
         refs = push_refs(eng.images, ref, all_tags=not tag and not ref.tag)
         emit({"status": f"The push refers to repository [{ref.repository}]"})
         for r in refs:
-            pushed = push_one(eng.images, r, progress=JSONProgress(emit), insecure_registries=eng.insecure_registries)
+            pushed = push_one(eng.images, r, progress=JSONProgress(emit), credentials=creds,
+                              insecure_registries=eng.insecure_registries)
             emit({"status": f"{r.tag}: digest: {pushed.digest} size: {pushed.size}", "progressDetail": {}})
             emit({"progressDetail": {}, "aux": {"Tag": r.tag, "Digest": pushed.digest, "Size": pushed.size}})
-            eng.events.emit("image", "push", str(r), name=str(r))
 
     return await json_stream(request, push)
+
+
+@routes.get(version.path(f"/distribution/{NAME}/json"))
+async def distribution_inspect(request: web.Request) -> web.Response:
+    """What the registry holds for an image: its manifest's descriptor and platforms."""
+    from dockyard.distribution.describe import describe
+    from dockyard.oci.reference import parse_normalized
+
+    ref = parse_normalized(request.match_info["name"])
+    eng = engine(request)
+    remote = await blocking(describe, ref, credentials=registryauth.credentials(request),
+                            insecure_registries=eng.insecure_registries)
+    return ok({"Descriptor": remote.descriptor, "Platforms": remote.platforms})
 
 
 @routes.post(version.path(f"/images/{NAME}/tag"))
@@ -199,7 +208,8 @@ async def search_images(request: web.Request) -> web.Response:
     head = term.split("/")[0]
     registry, bare = (term.split("/", 1) if "/" in term and ("." in head or ":" in head) else (None, term))
     eng = engine(request)
-    results = await blocking(search, bare, registry, limit=limit, insecure_registries=eng.insecure_registries)
+    results = await blocking(search, bare, registry, limit=limit, credentials=registryauth.credentials(request),
+                             insecure_registries=eng.insecure_registries)
     out = [{"name": r.get("name", ""), "description": r.get("description") or "",
             "star_count": r.get("star_count", 0), "is_official": bool(r.get("is_official")),
             "is_automated": bool(r.get("is_automated"))} for r in results]
@@ -253,7 +263,6 @@ async def load_images(request: web.Request) -> web.StreamResponse:
         # `quiet` only silences progress bars, which loading from a body has none of
         for line in load(eng.images, BodyReader(request, loop)):
             emit({"stream": line + "\n"})
-            eng.events.emit("image", "load", line.split(": ", 1)[-1], name=line.split(": ", 1)[-1])
 
     return await json_stream(request, run)
 

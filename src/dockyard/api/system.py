@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import socket
-import tempfile
 import time
 
 from aiohttp import web
@@ -13,7 +12,7 @@ from aiohttp import web
 from dockyard import __version__
 from dockyard.api import version
 from dockyard.api.requests import blocking, body, engine, ok
-from dockyard.errors import DockyardError
+from dockyard.errors import InvalidArgument
 
 routes = web.RouteTableDef()
 _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
@@ -150,19 +149,16 @@ async def system_df(request: web.Request) -> web.Response:
 
 @routes.post(version.path("/auth"))
 async def auth(request: web.Request) -> web.Response:
-    """Check credentials without keeping them: as with dockerd, the client stores them."""
-    from dockyard.distribution.login import login
+    """Check credentials against the registry without keeping them: as with dockerd, the client
+    stores them (with the identity token, when the registry's token service gives one)."""
+    from dockyard.api.registryauth import from_authconfig
+    from dockyard.distribution.credentials import Credentials
+    from dockyard.distribution.login import verify
 
     doc = await body(request)
-    eng = engine(request)
-
-    def check() -> None:
-        with tempfile.TemporaryDirectory(prefix="dockyard-auth-") as scratch:
-            login(doc.get("serveraddress") or None, doc.get("username", ""), doc.get("password", ""),
-                  config_dir=scratch, insecure_registries=eng.insecure_registries)
-
-    try:
-        await blocking(check)
-    except DockyardError as e:
-        return web.json_response({"message": e.message}, status=401 if "unauthorized" in e.message else e.status)
-    return ok({"Status": "Login Succeeded", "IdentityToken": ""})
+    server = doc.get("serveraddress") or None
+    if server is not None and not isinstance(server, str):
+        raise InvalidArgument("invalid JSON: serveraddress must be a string")
+    creds = from_authconfig(doc) or Credentials()
+    token = await blocking(verify, server, creds, insecure_registries=engine(request).insecure_registries)
+    return ok({"Status": "Login Succeeded", "IdentityToken": token})

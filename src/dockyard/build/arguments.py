@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-from dockyard.build.durations import parse_duration
+from dockyard.oci.durations import parse_duration
 from dockyard.build.instructions import Instruction, parse_heredoc_marker
 
 _WHITESPACE = re.compile(r"[\t\v\f\r ]+")

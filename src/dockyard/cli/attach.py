@@ -11,9 +11,6 @@ import sys
 import termios
 import tty as _tty
 
-DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q, docker's default
-
-
 class Detached(Exception):
     """The user typed the detach keys: leave the container running."""
 
@@ -24,8 +21,11 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def pump(sock: socket.socket, *, tty: bool, stdin: bool, on_resize=None) -> None:
-    """Copy until the container's output ends. Raises Detached on the detach keys (TTY only)."""
+def pump(sock: socket.socket, *, tty: bool, stdin: bool, on_resize=None, detach_keys: str | None = None) -> None:
+    """Copy until the container's output ends. Raises Detached on the detach keys (docker's
+    default ctrl-p ctrl-q, or `detach_keys`), which a TTY's input is watched for."""
+    from dockyard.containers.detachkeys import watch
+    detach = watch(detach_keys) if tty else None
     in_fd = sys.stdin.fileno() if stdin else None
     restore = None
     if tty and in_fd is not None and os.isatty(in_fd):
@@ -39,7 +39,7 @@ def pump(sock: socket.socket, *, tty: bool, stdin: bool, on_resize=None) -> None
         old_winch = signal.signal(signal.SIGWINCH, resized)
         resized()
     try:
-        _copy(sock, tty, in_fd)
+        _copy(sock, tty, in_fd, detach)
     finally:
         if restore is not None:
             termios.tcsetattr(in_fd, termios.TCSADRAIN, restore)
@@ -47,10 +47,9 @@ def pump(sock: socket.socket, *, tty: bool, stdin: bool, on_resize=None) -> None
             signal.signal(signal.SIGWINCH, old_winch)
 
 
-def _copy(sock: socket.socket, tty: bool, in_fd: int | None) -> None:
+def _copy(sock: socket.socket, tty: bool, in_fd: int | None, detach) -> None:
     out_fds = {1: sys.stdout.fileno(), 2: sys.stderr.fileno()}
     buf = b""
-    pending = b""  # a possible start of the detach sequence
     watching = [sock] + ([in_fd] if in_fd is not None else [])
     while True:
         ready, _, _ = select.select(watching, [], [])
@@ -78,16 +77,11 @@ def _copy(sock: socket.socket, tty: bool, in_fd: int | None) -> None:
                 except OSError:
                     pass
                 continue
-            if tty:
-                data = pending + data
-                pending = b""
-                if DETACH_KEYS in data:
-                    sock.sendall(data[:data.index(DETACH_KEYS)])
-                    raise Detached()
-                if data.endswith(DETACH_KEYS[:1]):
-                    data, pending = data[:-1], data[-1:]
+            data, detached = detach.feed(data) if detach is not None else (data, False)
             if data:
                 sock.sendall(data)
+            if detached:
+                raise Detached()
 
 
 def pump_pty(master: int, *, stdin: bool) -> None:

@@ -1,5 +1,5 @@
 """Container commands: run, create, start, stop, kill, restart, rm, ps, logs, inspect, wait,
-attach, pause, unpause, rename, port, top, container prune (and the shim's cleanup hook)."""
+attach, pause, unpause, rename, port, top, container prune (and the shim's cleanup and health hooks)."""
 
 from __future__ import annotations
 
@@ -316,7 +316,7 @@ def attach_cmd(obj, name, no_stdin, sig_proxy, detach_keys) -> None:
     sock.connect(path)
     try:
         pump(sock, tty=c.config["Tty"], stdin=not no_stdin and c.config["OpenStdin"],
-             on_resize=lambda h, w: _resize(eng, c.id, h, w))
+             on_resize=lambda h, w: _resize(eng, c.id, h, w), detach_keys=detach_keys)
     except Detached:
         click.echo("\r\nread escape sequence", err=True)
         return
@@ -409,6 +409,16 @@ def container_prune_cmd(obj, force, filters) -> None:
 def cleanup_cmd(obj, cid, run_id) -> None:
     """(The shim's exit hook) record a container's exit and release what it held."""
     obj.engine.containers.cleanup(cid, run_id)
+
+
+@click.command("health-event", hidden=True)
+@click.argument("cid")
+@click.argument("run_id")
+@click.argument("status")
+@click.pass_obj
+def health_event_cmd(obj, cid, run_id, status) -> None:
+    """(The shim's health hook) a container's health status changed."""
+    obj.engine.containers.health_event(cid, run_id, status)
 
 
 def inspect_any(obj, names, fmt, type_) -> None:
@@ -611,6 +621,7 @@ def register(cli: click.Group) -> None:
     group.add_command(ps_cmd, "list")
     group.add_command(container_prune_cmd)
     group.add_command(cleanup_cmd)
+    group.add_command(health_event_cmd)
     group.add_command(container_inspect_cmd)
     cli.add_command(group)
     cli.add_command(inspect_cmd)

@@ -192,16 +192,13 @@ def history_cmd(obj, name, human, no_trunc, quiet, fmt) -> None:
 def import_cmd(obj, source, reference, changes, message, platform) -> None:
     """Import the contents from a tarball to create a filesystem image."""
     from dockyard.build.changes import apply_changes
-    from dockyard.images.importer import import_tarball, open_source
+    from dockyard.images.importer import import_image, open_source
     from dockyard.oci.reference import parse_normalized
 
     ref = parse_normalized(reference) if reference else None
-    container_config = apply_changes({}, changes)
-    eng = obj.engine
     stream, name = open_source(source)
-    with eng.images.adding():
-        digest = import_tarball(eng.content, stream, container_config=container_config, message=message, source_name=name)
-        img = eng.images.add_image(digest, [ref] if ref else [])
+    img = import_image(obj.engine.images, stream, ref=ref, container_config=apply_changes({}, changes),
+                       message=message, source_name=name)
     click.echo(img.id)
 
 

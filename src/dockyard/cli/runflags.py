@@ -78,6 +78,15 @@ RUN_OPTIONS = [
     _opt("--ipc", help="IPC mode to use."),
     _opt("--uts", help="UTS namespace to use."),
     _opt("--platform", help="Set platform if server is multi-platform capable."),
+    _opt("--health-cmd", help="Command to run to check health."),
+    _opt("--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)."),
+    _opt("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)."),
+    _opt("--health-retries", type=int, default=0, help="Consecutive failures needed to report unhealthy."),
+    _opt("--health-start-period", help="Start period for the container to initialize before starting "
+         "health-retries countdown (ms|s|m|h) (default 0s)."),
+    _opt("--health-start-interval", help="Time between running the check during the start period (ms|s|m|h) "
+         "(default 0s)."),
+    _opt("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK."),
 ]
 
 
@@ -249,7 +258,37 @@ def create_body(image: str, command: tuple[str, ...], o: dict) -> dict:
         body["StopSignal"] = o["stop_signal"]
     if o["stop_timeout"] is not None:
         body["StopTimeout"] = o["stop_timeout"]
+    healthcheck = _healthcheck(o)
+    if healthcheck:
+        body["Healthcheck"] = healthcheck
     return body
+
+
+def _healthcheck(o: dict) -> dict | None:
+    """docker's --health-* and --no-healthcheck, with its checks and messages."""
+    from dockyard.oci.durations import parse_duration
+    durations = {}
+    for flag, key in (("interval", "Interval"), ("timeout", "Timeout"), ("start_period", "StartPeriod"),
+                      ("start_interval", "StartInterval")):
+        text = o[f"health_{flag}"]
+        name = "--health-" + flag.replace("_", "-")
+        try:
+            durations[key] = parse_duration(text) if text else 0
+        except ValueError:
+            raise InvalidArgument(f'invalid argument "{text}" for "{name}" flag: time: invalid duration "{text}"') from None
+        if durations[key] < 0:
+            raise InvalidArgument(f"{name} cannot be negative")
+    if o["health_retries"] < 0:
+        raise InvalidArgument("--health-retries cannot be negative")
+    given = bool(o["health_cmd"]) or o["health_retries"] != 0 or any(durations.values())
+    if o["no_healthcheck"]:
+        if given:
+            raise InvalidArgument("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    return {"Test": ["CMD-SHELL", o["health_cmd"]] if o["health_cmd"] else [], **durations,
+            "Retries": o["health_retries"]}
 
 
 

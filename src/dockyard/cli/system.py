@@ -140,6 +140,7 @@ def events_cmd(obj, since, until, filters, fmt) -> None:
 
     from dockyard.cli.options import parse_filters
     from dockyard.containers.views import parse_time
+    from dockyard.store.events import matches
 
     flt = parse_filters(filters)
     log = obj.engine.events
@@ -149,7 +150,7 @@ def events_cmd(obj, since, until, filters, fmt) -> None:
     while True:
         for e in log.read(after_seq=seq, since_nano=since_ns, until_nano=until_ns):
             seq = e["seq"]
-            if not _event_matches(e, flt):
+            if not matches(e, flt):
                 continue
             if fmt:
                 from dockyard.cli.formatting import render
@@ -161,21 +162,6 @@ def events_cmd(obj, since, until, filters, fmt) -> None:
         if until_ns is not None and time.time_ns() >= until_ns:
             return
         time.sleep(0.1)
-
-
-def _event_matches(e: dict, flt: dict[str, list[str]]) -> bool:
-    attrs = e["Actor"]["Attributes"]
-    checks = {"type": e["Type"], "event": e["Action"], "container": e["Actor"]["ID"], "image": attrs.get("image", "")}
-    for key, values in flt.items():
-        if key == "container" and e["Type"] == "container":
-            if not any(e["Actor"]["ID"].startswith(v) or attrs.get("name") == v for v in values):
-                return False
-        elif key == "label":
-            if not any(attrs.get(v.partition("=")[0]) == v.partition("=")[2] for v in values):
-                return False
-        elif key in checks and checks[key] not in values:
-            return False
-    return True
 
 
 @click.command("check")

@@ -55,6 +55,9 @@ class Execs:
         if body.get("User"):  # a user the container does not know fails now, as in Docker
             from dockyard.containers.process import exec_user
             exec_user(self.service, c, body["User"])
+        if body.get("DetachKeys"):
+            from dockyard.containers.detachkeys import parse
+            parse(body["DetachKeys"], "escape")
         eid = os.urandom(32).hex()
         with self.db.write() as conn:
             conn.execute("INSERT INTO execs(id, container_id, config) VALUES (?,?,?)", (eid, c.id, json.dumps(body)))
@@ -75,7 +78,7 @@ class Execs:
                 "privileged": bool(cfg.get("Privileged")), "user": cfg.get("User", "")},
             "OpenStdin": bool(cfg.get("AttachStdin")), "OpenStderr": bool(cfg.get("AttachStderr", True)),
             "OpenStdout": bool(cfg.get("AttachStdout", True)), "CanRemove": False,
-            "ContainerID": row["container_id"], "DetachKeys": "", "Pid": row["pid"],
+            "ContainerID": row["container_id"], "DetachKeys": cfg.get("DetachKeys") or "", "Pid": row["pid"],
         }
 
     def start(self, eid: str, *, detach: bool = False, stdin=None, stdout=None, stderr=None,

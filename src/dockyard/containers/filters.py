@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 
+from dockyard.containers import health
 from dockyard.errors import InvalidArgument
 
 KEYS = ("id", "name", "label", "status", "exited", "ancestor", "before", "since", "volume", "network",
@@ -15,7 +16,8 @@ def matches(service, c, filters: dict[str, list[str]], prune: bool = False) -> b
     for key, values in filters.items():
         if key not in KEYS:
             raise InvalidArgument(f"invalid filter '{key}'")
-        if not any(_one(service, c, key, v) for v in values):
+        # label filters must all hold (docker's MatchKVList); other keys' values are alternatives
+        if not (all if key == "label" else any)(_one(service, c, key, v) for v in values):
             return False
     return True
 
@@ -51,6 +53,9 @@ def _one(service, c, key: str, value: str) -> bool:
             return port in (c.config.get("ExposedPorts") or {})
         return any(port == k or any(b.get("HostPort") == value.split("/")[0] for b in (v or []))
                    for k, v in (c.network_settings.get("Ports") or {}).items())
+    if key == "health":
+        health.check_filter(value)
+        return health.status(c.state) == value
     if key == "until":
         from dockyard.containers.views import parse_time
         return c.created < parse_time(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 
+from dockyard.containers import health
 from dockyard.errors import InvalidArgument
 
 _DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -54,6 +55,8 @@ def merge_config(req: dict, image_cfg: dict) -> dict:
     exposed = {**(img.get("ExposedPorts") or {}), **(req.get("ExposedPorts") or {})}
     volumes = {**(img.get("Volumes") or {}), **(req.get("Volumes") or {})}
     env = merge_env(img.get("Env") or [_DEFAULT_PATH], req.get("Env") or [])
+    health.validate(req.get("Healthcheck"))
+    healthcheck = health.merge(req.get("Healthcheck"), img.get("Healthcheck"))
     return {
         "Hostname": req.get("Hostname") or "",
         "Domainname": req.get("Domainname") or "",
@@ -76,7 +79,7 @@ def merge_config(req: dict, image_cfg: dict) -> dict:
         **({"StopSignal": req.get("StopSignal") or img.get("StopSignal")} if (req.get("StopSignal") or img.get("StopSignal")) else {}),
         **({"StopTimeout": req["StopTimeout"]} if req.get("StopTimeout") is not None else {}),
         **({"MacAddress": req["MacAddress"]} if req.get("MacAddress") else {}),
-        **({"Healthcheck": img["Healthcheck"]} if img.get("Healthcheck") else {}),
+        **({"Healthcheck": healthcheck} if healthcheck else {}),
     }
 
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-from dockyard.containers import names
+from dockyard.containers import health, names
 from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.record import Container, ContainerStore, rfc3339
@@ -116,7 +116,7 @@ class ContainerService:
         self._check_network(host_config, body.get("NetworkingConfig") or {})
         name = names.validate(name) if name else names.generate(self.store.names())
         cid = os.urandom(32).hex()
-        if not config["Hostname"]:  # Docker's default: the short ID, or the host's name on its network
+        if not config["Hostname"]:  # docker records the hostname the container gets
             config["Hostname"] = os.uname().nodename if host_config["NetworkMode"] == "host" else cid[:12]
         planned = plan(host_config, config, self.engine.volumes, self.get)
         c = Container(cid, name, time.time(), body["Image"], img.id, config, host_config,
@@ -223,6 +223,7 @@ class ContainerService:
             c.run_id = os.urandom(8).hex()
             self.store.save(c, "run_id")
             args = self._shim_args(c, spec, attach, c.run_id)
+            args.health = self._write_probe(c, spec)
             from dockyard.runtime.shim import adopt
             if args.keep_after_exit and adopt.usable():  # dockyard's own runtime, from a plain CLI
                 pid, sock = adopt.start_adopted(args, self._runtime(c))
@@ -238,6 +239,7 @@ class ContainerService:
             raise
         c.state.update(Status="running", Running=True, Paused=False, Restarting=False, OOMKilled=False, Dead=False,
                        Pid=pid, ExitCode=0, Error="", StartedAt=rfc3339(), FinishedAt="0001-01-01T00:00:00Z")
+        health.started(c.state, c.config)
         self.store.save(c, "state", "mounts", "network_settings", "run_id")
         self.engine.events.emit("container", "start", c.id, name=c.name, image=c.image_ref)
         return sock
@@ -336,8 +338,37 @@ class ContainerService:
             wait_attach=attach, keep_after_exit=_builtin(runtime), restart=restart,
             foreground_lock=str(self.run_dir(c.id) / FOREGROUND_LOCK),
             oom_file=protocol.oom_file(cg_path) if cg_path else "",
-            on_exit=[_dockyard_binary(), "--root", str(self.engine.root), "--run-dir", str(self.engine.run_dir),
-                     "container", "cleanup", c.id, run_id])
+            on_exit=[*self._hook_argv(), "cleanup", c.id, run_id],
+            on_health=[*self._hook_argv(), "health-event", c.id, run_id])
+
+    def _hook_argv(self) -> list[str]:
+        """`dockyard ... container` on this root: the shim's hooks are its hidden subcommands."""
+        return [_dockyard_binary(), "--root", str(self.engine.root), "--run-dir", str(self.engine.run_dir), "container"]
+
+    def _write_probe(self, c: Container, spec: dict) -> str:
+        """The health probe of this start for the shim, "" when the container has none: the
+        container's process with the probe's command, as `exec` would run it."""
+        argv = health.command(c.config)
+        if argv is None:
+            return ""
+        from dockyard.containers.process import exec_process
+        process = {**spec["process"], **exec_process(self, c, {"Cmd": argv})}
+        linux_spec = spec.get("linux") or {}
+        cg_path = linux_spec.get("cgroupsPath")
+        dirs = [str(d) for d in dict.fromkeys(cgroups.open_cgroup(cg_path).dirs().values())] if cg_path else []
+        seccomp = None
+        if linux_spec.get("seccomp"):
+            from dockyard.runtime.builtin import SECCOMP_CACHE
+            from dockyard.runtime.seccomp import cached_program
+            seccomp = cached_program(linux_spec["seccomp"], str(self.runtime_root("dockyard") / SECCOMP_CACHE))
+        return health.write_probe(self.shim_dir(c.id), c.config, process, dirs, seccomp)
+
+    def health_event(self, ref: str, run_id: str, new_status: str) -> None:
+        """The shim's health hook: the container's health status changed."""
+        c = self.store.find(ref)
+        if c is not None and c.run_id == run_id:
+            self.engine.events.emit("container", health.event_action(new_status), c.id, name=c.name,
+                                    image=c.image_ref)
 
     # -- state -----------------------------------------------------------------------------
     def refresh(self, c: Container) -> Container:
@@ -350,6 +381,8 @@ class ContainerService:
         alive = protocol.shim_alive(sd)
         exit_info = protocol.read_exit(sd)
         if alive:
+            if "Health" in c.state:
+                c.state["Health"] = health.live(c.state, Path(sd))
             started = protocol.read_started(sd) or {}
             changed = False
             if exit_info and c.status != "restarting":
@@ -393,6 +426,8 @@ class ContainerService:
             current = json.loads(row[0])
             first = current.get("Status") in ("running", "paused", "restarting")
             if first:
+                if "Health" in current:  # the monitor stopped: docker reports that as unhealthy
+                    c.state["Health"] = {**health.live(current, self.shim_dir(c.id)), "Status": "unhealthy"}
                 c.state.update(Status="exited", Running=False, Paused=False, Restarting=False,
                                ExitCode=int(exit_info.get("exit_code", 0)), OOMKilled=bool(exit_info.get("oom_killed")),
                                FinishedAt=exit_info.get("finished_at") or rfc3339(), Pid=0,

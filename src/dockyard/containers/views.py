@@ -8,6 +8,7 @@ import re
 import time
 from datetime import datetime
 
+from dockyard.containers import health
 from dockyard.containers.logdrivers import keeps_log
 from dockyard.containers.record import Container, rfc3339
 
@@ -50,7 +51,7 @@ def status_text(c: Container) -> str:
     now = time.time()
     if st["Status"] in ("running", "paused"):
         text = "Up " + human_duration(now - epoch(st["StartedAt"]))
-        return text + " (Paused)" if st["Status"] == "paused" else text
+        return text + (" (Paused)" if st["Status"] == "paused" else health.suffix(st))
     if st["Status"] == "restarting":
         return f"Restarting ({st['ExitCode']}) {human_duration(now - epoch(st['FinishedAt']))} ago"
     if st["Status"] == "exited":

@@ -31,6 +31,27 @@ class Unauthorized(DockyardError):
     status = 401
 
 
+class Denied(Unauthorized):
+    """The registry knows who we are (or that we are anonymous) and refuses the action (403)."""
+
+    status = 403
+
+
+class CredentialsMissing(Unauthorized):
+    """The registry wants credentials and none were given. dockerd answers this with 500 (its
+    "no basic auth credentials"), not 401, and the docker CLI relies on that: a 401 on a pull
+    makes it prompt for a login."""
+
+    status = 500
+
+
+def refused(host: str, creds: Credentials | None) -> Unauthorized:
+    """The error for a registry (or token server) that answered 401 to `creds`."""
+    if creds and creds.given():
+        return Unauthorized(f"unauthorized: incorrect username or password for {host}")
+    return CredentialsMissing(f"unauthorized: authentication required; run `dockyard login {host}`")
+
+
 @dataclass(frozen=True)
 class Challenge:
     """One auth scheme offered by a `WWW-Authenticate` header, with its parameters (lower-case keys)."""
@@ -59,16 +80,25 @@ def basic_header(creds: Credentials) -> str:
 
 
 class Authenticator:
-    """Turns a challenge plus the scopes a request needs into an `Authorization` header value."""
+    """Turns a challenge plus the scopes a request needs into an `Authorization` header value.
 
-    def __init__(self, host: str, creds: Credentials | None) -> None:
+    With `offline`, token requests ask for a refresh token as well (`offline_token=true`, what a
+    login does); one the token server gives is kept in `refresh_token`, the identity token a
+    client may store instead of the password.
+    """
+
+    def __init__(self, host: str, creds: Credentials | None, *, offline: bool = False) -> None:
         self.host = host
         self.creds = creds
+        self.offline = offline
+        self.refresh_token = ""
         self._tokens: dict[tuple, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def header(self, http, challenge: Challenge, scopes: tuple[str, ...]) -> str | None:
         """The header to send, fetching a token if needed; None when the scheme needs nothing we have."""
+        if self.creds and self.creds.registry_token:
+            return "Bearer " + self.creds.registry_token
         if challenge.scheme == "basic":
             return basic_header(self.creds) if self.creds and self.creds.username else None
         if challenge.scheme != "bearer":
@@ -103,27 +133,32 @@ class Authenticator:
             if creds and creds.identity_token:
                 form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token,
                         "client_id": CLIENT_ID, "service": service, "scope": " ".join(scopes)}
+                if self.offline:
+                    form["access_type"] = "offline"
                 resp = http.post(realm, data=form)
             else:
                 headers = {}
                 if creds and creds.username:
                     headers["Authorization"] = basic_header(creds)
                     params.append(("account", creds.username))
+                    if self.offline:
+                        params += [("offline_token", "true"), ("client_id", CLIENT_ID)]
                 resp = http.get(realm, params=params, headers=headers)
         except httpx.TransportError as e:
             raise DockyardError(f"cannot reach token server {realm} for {self.host}: {e}") from None
         if resp.status_code in (401, 403):
-            if creds and (creds.username or creds.identity_token):
-                raise Unauthorized(f"unauthorized: incorrect username or password for {self.host}")
-            raise Unauthorized(f"unauthorized: authentication required; run `dockyard login {self.host}`")
+            raise refused(self.host, creds)
         if resp.status_code != 200:
             raise DockyardError(f"token server {realm} for {self.host} answered {resp.status_code}")
         try:
             body = resp.json()
             token = body.get("token") or body.get("access_token")
             lifetime = int(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
+            refresh = body.get("refresh_token") or ""
         except (ValueError, AttributeError, TypeError):
             raise DockyardError(f"token server {realm} for {self.host} sent a malformed answer") from None
         if not token:
             raise DockyardError(f"token server {realm} for {self.host} sent no token")
+        if self.offline and isinstance(refresh, str) and refresh:
+            self.refresh_token = refresh
         return token, lifetime

@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import httpx
 
-from dockyard.distribution.auth import Authenticator, Challenge, Unauthorized, parse_challenges
+from dockyard.distribution.auth import Authenticator, Challenge, Denied, parse_challenges, refused
 from dockyard.distribution.credentials import Credentials
 from dockyard.distribution.endpoints import endpoint_host, is_insecure
 from dockyard.errors import DockyardError, NotFound
@@ -40,11 +40,11 @@ class RegistryClient:
     """Requests against one registry with auth handled; use as a context manager to close connections."""
 
     def __init__(self, domain: str, *, credentials: Credentials | None = None,
-                 insecure_registries: Sequence[str] = ()) -> None:
+                 insecure_registries: Sequence[str] = (), offline_token: bool = False) -> None:
         self.domain = domain
         self.host = endpoint_host(domain)
         self.insecure = is_insecure(self.host, insecure_registries)
-        self.auth = Authenticator(domain, credentials)
+        self.auth = Authenticator(domain, credentials, offline=offline_token)
         self._http = httpx.Client(
             verify=not self.insecure,
             follow_redirects=True,
@@ -158,12 +158,9 @@ class RegistryClient:
         code, message = _registry_error(resp)
         status = resp.status_code
         if status == 401:
-            creds = self.auth.creds
-            if creds and (creds.username or creds.identity_token):
-                return Unauthorized(f"unauthorized: incorrect username or password for {self.domain}")
-            return Unauthorized(f"unauthorized: authentication required; run `dockyard login {self.domain}`")
+            return refused(self.domain, self.auth.creds)
         if status == 403:
-            return Unauthorized(f"denied: requested access to {subject} is denied{': ' + message if message else ''}")
+            return Denied(f"denied: requested access to {subject} is denied{': ' + message if message else ''}")
         if status == 404:
             reason = (code or "not found").lower().replace("_", " ")
             return NotFound(f"{subject} not found: {reason}")
@@ -184,11 +181,13 @@ def _registry_error(resp: httpx.Response) -> tuple[str, str]:
         return "", ""
 
 
-def connect(domain: str, *, config_dir=None, insecure_registries: Sequence[str] = ()) -> RegistryClient:
-    """A client for `domain` with the credentials stored for it (in `config_dir`/config.json or its helper)."""
+def connect(domain: str, *, credentials: Credentials | None = None, config_dir=None,
+            insecure_registries: Sequence[str] = ()) -> RegistryClient:
+    """A client for `domain` with `credentials` when given (a caller's own, as an Engine API
+    request brings them), else with those stored for it (in `config_dir`/config.json or its helper)."""
     from dockyard.distribution.credentials import CredentialStore
 
-    creds = CredentialStore(config_dir).get(domain)
+    creds = credentials if credentials is not None else CredentialStore(config_dir).get(domain)
     return RegistryClient(domain, credentials=creds, insecure_registries=insecure_registries)
 
 

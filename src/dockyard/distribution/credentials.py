@@ -12,7 +12,7 @@ import base64
 import json
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard.distribution.endpoints import HUB_DOMAIN, normalize_host
@@ -24,11 +24,18 @@ TOKEN_USERNAME = "<token>"
 
 @dataclass(frozen=True)
 class Credentials:
-    """A username and secret; an `identity_token` replaces the password for OAuth2 refresh flows."""
+    """A username and secret; an `identity_token` replaces the password for OAuth2 refresh flows,
+    and a `registry_token` is a bearer token sent to the registry as it is. The secrets stay out
+    of the repr, so a logged or formatted object never shows them."""
 
     username: str = ""
-    password: str = ""
-    identity_token: str = ""
+    password: str = field(default="", repr=False)
+    identity_token: str = field(default="", repr=False)
+    registry_token: str = field(default="", repr=False)
+
+    def given(self) -> bool:
+        """Whether these say who the caller is (an empty AuthConfig does not)."""
+        return bool(self.username or self.password or self.identity_token or self.registry_token)
 
 
 def default_config_dir() -> Path:

@@ -8,11 +8,14 @@ lines (`Digest: ...`, `Status: ...`). They all come through here so they behave 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from dockyard.distribution.progress import Progress
 from dockyard.errors import NotFound
 from dockyard.oci.reference import Reference, parse
+
+if TYPE_CHECKING:
+    from dockyard.distribution.credentials import Credentials
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,10 @@ class Pushed:
 
 
 def pull_image(images, ref: Reference, *, platform: str | None = None, progress: Progress | None = None,
-               insecure_registries: Sequence[str] = (), may_fork: bool = False) -> Pulled:
+               credentials: Credentials | None = None, insecure_registries: Sequence[str] = (),
+               may_fork: bool = False) -> Pulled:
     """Download `ref` into `images` (an ImageService), register it, tag it, record its repo digest.
+    `credentials`, when given, replace the stored ones (an API client's own login).
 
     `may_fork`: no other thread of this process holds a lock that a forked child applying a
     layer would need (true of the CLI), so layers may be unpacked by such children."""
@@ -43,12 +48,13 @@ def pull_image(images, ref: Reference, *, platform: str | None = None, progress:
 
     before = images.find(str(ref))
     with images.adding(), images.layer_streams(forked=may_fork) as streams:
-        res = pull(ref, images.content, platform=platform, progress=progress, insecure_registries=insecure_registries,
-                   layer_sinks=streams.sinks)
+        res = pull(ref, images.content, platform=platform, progress=progress, credentials=credentials,
+                   insecure_registries=insecure_registries, layer_sinks=streams.sinks)
         digest = res.index_digest or res.manifest_digest
         repo_digest = Reference(ref.domain, ref.path, "", digest)
         img = images.add_image(res.manifest_digest, [ref] if ref.tag else [], repo_digest=repo_digest,
                                streamed=streams)
+    images.events.emit("image", "pull", ref.familiar, name=ref.familiar)
     return Pulled(img, digest, before is not None and before.id == img.id)
 
 
@@ -64,7 +70,7 @@ def push_refs(images, ref: Reference, all_tags: bool) -> list[Reference]:
     return refs
 
 
-def push_image(images, ref: Reference, *, progress: Progress | None = None,
+def push_image(images, ref: Reference, *, progress: Progress | None = None, credentials: Credentials | None = None,
                insecure_registries: Sequence[str] = ()) -> Pushed:
     """Upload the local image tagged `ref`, mounting layers from repositories it came from."""
     from dockyard.distribution.push import push
@@ -72,6 +78,7 @@ def push_image(images, ref: Reference, *, progress: Progress | None = None,
     img = images.get(str(ref))
     mount_from = [rd.split("@")[0] for rd in img.repo_digests] + [t.rsplit(":", 1)[0] for t in img.tags]
     res = push(ref, images.content, img.manifest_digest, progress=progress, mount_from=mount_from,
-               insecure_registries=insecure_registries)
+               credentials=credentials, insecure_registries=insecure_registries)
     images.record_repo_digest(ref, res.digest, img.id)
+    images.events.emit("image", "push", ref.familiar, name=ref.familiar)
     return Pushed(ref, res.digest, images.content.size(img.manifest_digest))

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Protocol, Sequence
 
+from dockyard.distribution.auth import Denied
 from dockyard.distribution.client import RegistryClient, TransferInterrupted, connect, repository_scope
+from dockyard.distribution.credentials import Credentials
 from dockyard.distribution.parallel import run_parallel
 from dockyard.distribution.platform import parse_platform, select_manifest
 from dockyard.distribution.progress import Progress, QuietProgress
-from dockyard.errors import CorruptContent, DockyardError
+from dockyard.errors import CorruptContent, DockyardError, NotFound
 from dockyard.oci import mediatypes
 from dockyard.oci.digest import Hasher, hex_of, sha256_digest, validate
 from dockyard.oci.reference import Reference
@@ -103,23 +105,30 @@ class LayerSink(Protocol):
 
 
 def pull(ref: Reference, content: ContentStore, *, platform: str | None = None, progress: Progress | None = None,
-         config_dir=None, insecure_registries: Sequence[str] = (), max_concurrent: int = MAX_CONCURRENT,
+         credentials: Credentials | None = None, config_dir=None, insecure_registries: Sequence[str] = (),
+         max_concurrent: int = MAX_CONCURRENT,
          layer_sinks: Callable[[dict, list[dict]], dict[str, LayerSink]] | None = None) -> PullResult:
     """Fetch `ref`'s manifest, config and layers into `content`; the caller registers the image.
+    `credentials`, when given, replace those stored in `config_dir`.
     With `layer_sinks`, the config comes first, and the sinks it returns for it (by layer
     digest) receive those layers' bytes during their download."""
     progress = progress or QuietProgress()
     wanted = parse_platform(platform) if platform else None
-    with connect(ref.domain, config_dir=config_dir, insecure_registries=insecure_registries) as client:
-        data, media_type, digest = fetch_manifest(client, ref, ref.digest or ref.tag or "latest")
+    with connect(ref.domain, credentials=credentials, config_dir=config_dir,
+                 insecure_registries=insecure_registries) as client:
+        try:
+            data, media_type, digest = fetch_manifest(client, ref, ref.digest or ref.tag or "latest")
+        except Denied as e:  # dockerd's words and status (404: the repository may not even exist)
+            raise NotFound(f"pull access denied for {ref.familiar_repository}, repository does not exist or "
+                           f"may require 'docker login': {e.message}") from None
         index: tuple[bytes, str] | None = None
         if media_type in mediatypes.INDEXES:
             index = (data, digest)
-            entry = select_manifest(_json(data, f"index {digest}"), wanted)
+            entry = select_manifest(json_object(data, f"index {digest}"), wanted)
             data, media_type, digest = fetch_manifest(client, ref, validate(entry.get("digest", "")))
             if media_type in mediatypes.INDEXES:
                 raise DockyardError(f"{ref}: nested image indexes are not supported")
-        manifest = _json(data, f"manifest {digest}")
+        manifest = json_object(data, f"manifest {digest}")
         config = manifest.get("config") or {}
         layers = manifest.get("layers") or []
         for desc in [config, *layers]:
@@ -127,7 +136,7 @@ def pull(ref: Reference, content: ContentStore, *, platform: str | None = None, 
         sinks: dict[str, LayerSink] = {}
         if layer_sinks is not None:
             _download_all(client, ref, content, [config], progress, max_concurrent)
-            sinks = layer_sinks(_json(content.read(config["digest"]), f"config {config['digest']}"), layers)
+            sinks = layer_sinks(json_object(content.read(config["digest"]), f"config {config['digest']}"), layers)
         _download_all(client, ref, content, layers if layer_sinks is not None else [config, *layers], progress,
                       max_concurrent, sinks)
         if index is not None:
@@ -166,7 +175,7 @@ def fetch_manifest(client: RegistryClient, ref: Reference, reference: str) -> tu
     claimed = reference if reference.startswith("sha256:") else resp.headers.get("Docker-Content-Digest", "")
     if claimed and claimed != digest:
         raise CorruptContent(f"{subject} from {ref.domain} failed verification: digest mismatch")
-    parsed = _json(data, subject)
+    parsed = json_object(data, subject)
     media_type = parsed.get("mediaType") or resp.headers.get("Content-Type", "").split(";")[0].strip()
     if parsed.get("schemaVersion") == 1 or media_type not in mediatypes.MANIFESTS + mediatypes.INDEXES:
         if "manifests" in parsed:
@@ -178,7 +187,8 @@ def fetch_manifest(client: RegistryClient, ref: Reference, reference: str) -> tu
     return data, media_type, digest
 
 
-def _json(data: bytes, subject: str) -> dict:
+def json_object(data: bytes, subject: str) -> dict:
+    """`data` parsed as a JSON object; CorruptContent naming `subject` otherwise."""
     try:
         parsed = json.loads(data)
     except ValueError:

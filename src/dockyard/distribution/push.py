@@ -18,6 +18,7 @@ from functools import partial
 from typing import Callable, Iterator, Sequence
 
 from dockyard.distribution.client import RegistryClient, TransferInterrupted, connect, repository_scope
+from dockyard.distribution.credentials import Credentials
 from dockyard.distribution.parallel import run_parallel
 from dockyard.distribution.progress import Progress, QuietProgress
 from dockyard.errors import CorruptContent, DockyardError, NotFound
@@ -53,12 +54,15 @@ class _Push:
 
 
 def push(ref: Reference, content: ContentStore, manifest_digest: str, *, progress: Progress | None = None,
-         mount_from: Sequence[str] | None = None, config_dir=None, insecure_registries: Sequence[str] = (),
-         max_concurrent: int = MAX_CONCURRENT, chunk_size: int = CHUNK_SIZE) -> PushResult:
-    """Push the manifest (or index) `manifest_digest` and its blobs from `content` as `ref`."""
+         mount_from: Sequence[str] | None = None, credentials: Credentials | None = None, config_dir=None,
+         insecure_registries: Sequence[str] = (), max_concurrent: int = MAX_CONCURRENT,
+         chunk_size: int = CHUNK_SIZE) -> PushResult:
+    """Push the manifest (or index) `manifest_digest` and its blobs from `content` as `ref`;
+    `credentials`, when given, replace those stored in `config_dir`."""
     sources = _mount_sources(ref, mount_from or ())
     scopes = (repository_scope(ref.path, "pull,push"), *(repository_scope(s) for s in sources))
-    with connect(ref.domain, config_dir=config_dir, insecure_registries=insecure_registries) as client:
+    with connect(ref.domain, credentials=credentials, config_dir=config_dir,
+                 insecure_registries=insecure_registries) as client:
         job = _Push(client, ref.path, content, progress or QuietProgress(), sources, scopes, chunk_size)
         sent = _push_manifest(job, ref, manifest_digest, ref.tag or manifest_digest, max_concurrent)
     return PushResult(manifest_digest, sent)

@@ -11,6 +11,7 @@ from typing import Sequence
 import httpx
 
 from dockyard.distribution.client import RegistryClient
+from dockyard.distribution.credentials import Credentials
 from dockyard.distribution.endpoints import normalize_host
 from dockyard.errors import DockyardError, InvalidArgument
 
@@ -18,13 +19,15 @@ from dockyard.errors import DockyardError, InvalidArgument
 SEARCH_HOSTS = {"docker.io": "index.docker.io"}
 
 
-def search(term: str, registry: str | None = None, *, limit: int = 25,
+def search(term: str, registry: str | None = None, *, limit: int = 25, credentials: Credentials | None = None,
            insecure_registries: Sequence[str] = ()) -> list[dict]:
-    """Results as Docker's search API gives them: name, description, star_count, is_official, is_automated."""
+    """Results as Docker's search API gives them: name, description, star_count, is_official, is_automated.
+    `credentials` are an API client's own, for a registry that wants them for search."""
     if not term.strip():
         raise InvalidArgument("search needs a term")
     host = normalize_host(registry or "")
-    with RegistryClient(SEARCH_HOSTS.get(host, host), insecure_registries=insecure_registries) as client:
+    with RegistryClient(SEARCH_HOSTS.get(host, host), credentials=credentials,
+                        insecure_registries=insecure_registries) as client:
         resp = client.request("GET", "/v1/search", params={"q": term, "n": str(limit)})
         if resp.status_code in (404, 405):
             raise DockyardError(f"registry {host} does not offer search (no /v1/search endpoint)")

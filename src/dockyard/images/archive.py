@@ -196,6 +196,7 @@ def load(images: ImageService, stream: BinaryIO) -> list[str]:
             raise CorruptContent("not a docker-archive or OCI layout: the tar holds no manifest.json or index.json")
     lines = []
     for img, tags in loaded:
+        images.events.emit("image", "load", img.id, name=img.id)
         if tags:
             lines.extend(f"Loaded image: {t.familiar}" for t in tags)
         else:
@@ -341,6 +342,8 @@ def save(images: ImageService, names: list[str], out: BinaryIO, *, fmt: str = "d
     items = _resolve_items(images, names)
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=1 << 20) as tar:
         (_write_docker if fmt == "docker" else _write_oci)(images, items, tar)
+    for item in items:
+        images.events.emit("image", "save", item.image.id, name=item.image.id)
 
 
 def save_to_path(images: ImageService, names: list[str], path: str | os.PathLike, *, fmt: str = "docker") -> None:

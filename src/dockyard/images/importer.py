@@ -71,3 +71,14 @@ def open_source(source: str) -> tuple[BinaryIO, str]:
     except IsADirectoryError:
         raise InvalidArgument(f"{source} is a directory: import takes a tar file") from None
 
+
+def import_image(images, stream: BinaryIO, *, ref=None, container_config: dict | None = None, message: str = "",
+                 source_name: str = "-"):
+    """`import`: the tarball as a one-layer image in `images` (an ImageService), tagged `ref`
+    when given, with the event docker logs. Returns the image."""
+    with images.adding():
+        digest = import_tarball(images.content, stream, container_config=container_config, message=message,
+                                source_name=source_name)
+        img = images.add_image(digest, [ref] if ref else [])
+    images.events.emit("image", "import", img.id, name=img.id)
+    return img

@@ -540,7 +540,8 @@ def _matches(r: dict, filters: dict[str, list[str]]) -> bool:
         else v in r["Labels"],
         "dangling": lambda v: (v.lower() in ("1", "true")) == (not r["Containers"] and r["Name"] not in ("bridge", "host", "none")),
     }
-    return all(any(checks[k](v) for v in values) for k, values in filters.items())
+    # label filters must all hold (docker's MatchKVList); other keys' values are alternatives
+    return all((all if k == "label" else any)(checks[k](v) for v in values) for k, values in filters.items())
 
 
 def _timestamp(t: float) -> str:

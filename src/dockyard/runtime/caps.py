@@ -76,7 +76,7 @@ def mask(names: list[str]) -> int:
 def drop_bounding(sys: linux.Syscalls, keep: list[str]) -> None:
     """Drop every capability not in `keep` from the bounding set (needs CAP_SETPCAP, so
     this runs before the uid switch clears the effective set)."""
-    last = _last_cap()
+    last = last_cap()
     keep_mask = mask(keep)
     for number in range(last + 1):
         if not keep_mask >> number & 1:
@@ -94,9 +94,19 @@ def apply_sets(sys: linux.Syscalls, capabilities: dict) -> None:
         sys.prctl(linux.PR_CAP_AMBIENT, linux.PR_CAP_AMBIENT_RAISE, CAPABILITIES.index(name))
 
 
-def _last_cap() -> int:
+def last_cap() -> int:
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:
             return int(f.read())
     except OSError:
         return len(CAPABILITIES) - 1
+
+
+def process_masks(capabilities: dict) -> dict[str, int]:
+    """Bit masks of an OCI `process.capabilities` as the init applies them: limited to this
+    host's capabilities, ambient ones also inheritable."""
+    host = set(host_capabilities())
+    sets = {kind: [c for c in capabilities.get(kind) or [] if c in host]
+            for kind in ("bounding", "effective", "permitted", "inheritable", "ambient")}
+    sets["inheritable"] = list(dict.fromkeys(sets["inheritable"] + sets["ambient"]))
+    return {kind: mask(names) for kind, names in sets.items()}

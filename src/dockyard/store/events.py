@@ -62,3 +62,32 @@ class EventLog:
     def last_seq(self) -> int:
         row = self.db.one("SELECT MAX(seq) FROM events")
         return row[0] or 0
+
+
+def matches(event: dict, wanted: dict[str, list[str]]) -> bool:
+    """Values of one filter are alternatives; different filters must all hold."""
+    actor = event["Actor"]
+    attrs = actor.get("Attributes") or {}
+    typ = event["Type"]
+
+    def named(kind: str, values: list[str]) -> bool:
+        if typ != kind:
+            return False
+        return any(actor["ID"].startswith(v) or attrs.get("name") == v for v in values)
+
+    for key, values in wanted.items():
+        if key == "type" and typ not in values:
+            return False
+        if key in ("event", "action") and not any(event["Action"] == v or event["Action"].startswith(v + ":")
+                                                   for v in values):
+            return False
+        if key in ("container", "volume", "network") and not named(key, values):
+            return False
+        if key == "image" and not (named("image", values) or any(attrs.get("image") == v for v in values)):
+            return False
+        if key == "label" and not all(
+                (attrs.get(v.split("=", 1)[0]) == v.split("=", 1)[1]) if "=" in v else v in attrs for v in values):
+            return False
+        if key == "scope" and "local" not in values:
+            return False
+    return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -14,10 +15,10 @@ from tests.integration.distribution.distribution_support import CountingProxy, s
 pytestmark = pytest.mark.root
 
 
-@pytest.fixture
-def own_registry(tmp_path, dy):
-    """`dockyard registry serve` on a free port; yields HOST:PORT."""
-    proc = subprocess.Popen([DOCKYARD, "registry", "serve", "--addr", "127.0.0.1:0", "--root", str(tmp_path / "reg")],
+@contextmanager
+def running_registry(dy: Dockyard, root, *args: str):
+    """`dockyard registry serve` on a free port, storing under `root`, with more `args`; yields HOST:PORT."""
+    proc = subprocess.Popen([DOCKYARD, "registry", "serve", "--addr", "127.0.0.1:0", "--root", str(root), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=dy.env)
     try:
         line = proc.stdout.readline()
@@ -27,6 +28,13 @@ def own_registry(tmp_path, dy):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+def own_registry(tmp_path, dy):
+    """`dockyard registry serve` on a free port; yields HOST:PORT."""
+    with running_registry(dy, tmp_path / "reg") as host:
+        yield host
 
 
 def blob_bytes(host: str) -> int:

@@ -38,8 +38,9 @@ def test_basic_auth_login_push_pull_logout(auth_registry, store, image, tmp_path
         push(ref, store, image.manifest_digest, config_dir=config)
     assert e.value.message == f"unauthorized: authentication required; run `dockyard login {host}`"
 
-    with pytest.raises(Unauthorized, match="incorrect username or password"):
+    with pytest.raises(Unauthorized) as e:
         login(host, "alice", "wrong", config)
+    assert e.value.message == f"login attempt to http://{host}/v2/ failed with status: 401 Unauthorized"
     assert not (config / "config.json").exists()
 
     assert login(host, "alice", "s3cret", config) == "Login Succeeded"
@@ -86,8 +87,9 @@ def test_bearer_token_flow_caches_one_token_per_scope(serve, store, image, tmp_p
     host = serve(fake.app)
     config = tmp_path / "docker-config"
 
-    with pytest.raises(Unauthorized, match=f"login to {host} failed: unauthorized: incorrect username"):
+    with pytest.raises(Unauthorized) as e:
         login(host, "alice", "nope", config)
+    assert e.value.message == f'Get "http://{host}/v2/": unauthorized: incorrect username or password'
     assert login(host, "alice", "s3cret", config) == "Login Succeeded"
     tokens.clear()
 

@@ -46,6 +46,8 @@ class ShimArgs:
     oom_file: str = ""  # see oom_file()
     foreground_lock: str = ""  # no exit hook while a client holds a lock on this file
     on_exit: list[str] = field(default_factory=list)  # argv run once the container is done
+    health: str = ""  # the probe's config (containers/health.py writes it): probe the container
+    on_health: list[str] = field(default_factory=list)  # argv told each new health status
 
     def argv(self, binary: str | None = None) -> list[str]:
         runtime = self.runtime if os.path.isabs(self.runtime) else shutil.which(self.runtime)
@@ -68,6 +70,10 @@ class ShimArgs:
                                        ("--keep-after-exit", self.keep_after_exit)) if on]
         for arg in self.on_exit:
             argv += ["--on-exit-arg", arg]
+        if self.health:
+            argv += ["--health", os.path.abspath(self.health)]
+        for arg in self.on_health:
+            argv += ["--on-health-arg", arg]
         return argv
 
 

@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "probe.h"
+
 #define LINE_BUF 16384             /* a partial line is logged when this fills */
 #define CLIENT_MAX (1 << 20)       /* an attach client further behind is dropped */
 #define STDIN_BUF 16384
@@ -39,6 +41,8 @@
 #define BACKOFF_MIN_MS 100         /* docker's restart back-off */
 #define BACKOFF_MAX_MS 60000
 #define BACKOFF_RESET_MS 10000     /* a run this long resets the back-off */
+#define HEALTH_LOG 5               /* docker keeps the last 5 probe results */
+#define HEALTH_OUTPUT 4096         /* and the first 4 KiB of each probe's output */
 
 enum policy { RESTART_NO, RESTART_ALWAYS, RESTART_UNLESS_STOPPED, RESTART_ON_FAILURE };
 
@@ -54,6 +58,8 @@ static struct {
     enum policy policy;
     int max_restarts;              /* on-failure:N, 0: unlimited */
     char **on_exit;                /* NULL-terminated argv of the exit hook */
+    const char *health;            /* --health: the probe's config, see probe.h */
+    char **on_health;              /* argv of the hook told each new health status */
 } opt = { .log_max_files = 1, .adopt_fds = { -1, -1, -1 }, .ready_fd = -1 };
 
 /* One output stream of the container: a pipe (stdout, stderr) or the pty master. */
@@ -98,6 +104,24 @@ static long long started_ms, restart_at_ms, backoff_ms;
 static char started_at[40];
 static int last_code;              /* of the previous run, for a failed restart's exit.json */
 static bool last_oom;
+
+/* Health checks (--health): one probe at a time, results as docker keeps them. */
+static struct probe_config probe;
+static struct {
+    const char *status;            /* starting, healthy, unhealthy */
+    int failing_streak;
+    pid_t pid;                     /* the running probe, 0 when none */
+    int out_fd, err_fd;            /* its output, and why it did not start */
+    bool timed_out, reaped;
+    int wait_status;
+    long long due_ms, deadline_ms, start_ms;
+    char start[40];
+    char output[HEALTH_OUTPUT];
+    size_t len;
+    struct { char start[40], end[40]; int code; size_t len; char output[HEALTH_OUTPUT]; } log[HEALTH_LOG];
+    int logged;                    /* entries in log, oldest first */
+} health = { .out_fd = -1, .err_fd = -1 };
+static void health_arm(void);
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
@@ -827,6 +851,7 @@ running:
     snprintf(json, sizeof json, "{\"pid\": %d, \"started_at\": \"%s\", \"restart_count\": %d, "
              "\"last_exit_code\": %d}\n", cpid, started_at, restart_count, last_code);
     write_state_file("started.json", json);   /* on failure `status` still tells */
+    health_arm();
     rc = 0;
 out:
     for (int i = 0; i < 3; i++) {
@@ -838,6 +863,226 @@ out:
         unlink(console);
     }
     return rc;
+}
+
+/* ---- health checks -------------------------------------------------------------------- */
+
+/* Run argv (plus `extra`, when given) in a session of its own, not waited for: a hook may
+ * outlive the shim. */
+static void spawn_detached(char *const *argv, const char *extra)
+{
+    char *args[72];
+    int n = 0;
+    while (argv[n] && n < 70) {
+        args[n] = argv[n];
+        n++;
+    }
+    if (extra)
+        args[n++] = (char *)extra;
+    args[n] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        reset_signals();
+        setsid();
+        if (fork() == 0) {
+            execvp(args[0], args);
+            _exit(127);
+        }
+        _exit(0);
+    }
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+}
+
+/* health.json: docker's State.Health of this run (the engine adds earlier runs' log). */
+static void write_health(void)
+{
+    static char esc[6 * HEALTH_OUTPUT];
+    char path[PATH_MAX], tmp[PATH_MAX + 8], head[256];
+    state_path(path, "health.json");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    int n = snprintf(head, sizeof head, "{\"Status\": \"%s\", \"FailingStreak\": %d, \"Log\": [",
+                     health.status, health.failing_streak);
+    int rc = write_all(fd, head, n);
+    for (int i = 0; i < health.logged && rc == 0; i++) {
+        n = snprintf(head, sizeof head, "%s{\"Start\": \"%s\", \"End\": \"%s\", \"ExitCode\": %d, \"Output\": \"",
+                     i ? ", " : "", health.log[i].start, health.log[i].end, health.log[i].code);
+        size_t k = json_escape(esc, health.log[i].output, health.log[i].len);
+        rc = write_all(fd, head, n) || write_all(fd, esc, k) || write_all(fd, "\"}", 2);
+    }
+    if (rc == 0)
+        rc = write_all(fd, "]}\n", 3);
+    if (close(fd) < 0 || rc < 0 || rename(tmp, path) < 0)
+        unlink(tmp);
+}
+
+/* The wait before the next probe: start_interval while starting within the start period. */
+static long long health_interval(void)
+{
+    bool early = now_ms() - started_ms < probe.start_period_ms && !strcmp(health.status, "starting");
+    return early ? probe.start_interval_ms : probe.interval_ms;
+}
+
+/* A container (re)started: docker's health monitor starts over, keeping the log. */
+static void health_arm(void)
+{
+    if (!opt.health)
+        return;
+    health.status = "starting";
+    health.failing_streak = 0;
+    health.due_ms = now_ms() + health_interval();
+    write_health();
+}
+
+/* Docker's handleProbeResult: exit 0 is healthy; a failure counts towards Retries unless the
+ * container is still starting within its start period. */
+static void health_record(int code, const char *output, size_t len)
+{
+    if (health.logged == HEALTH_LOG) {
+        memmove(health.log, health.log + 1, sizeof *health.log * (HEALTH_LOG - 1));
+        health.logged--;
+    }
+    typeof(*health.log) *e = &health.log[health.logged++];
+    memcpy(e->start, health.start, sizeof e->start);
+    rfc3339(e->end, sizeof e->end);
+    e->code = code;
+    e->len = len < HEALTH_OUTPUT ? len : HEALTH_OUTPUT;
+    memcpy(e->output, output, e->len);
+    const char *was = health.status;
+    if (code == 0) {
+        health.failing_streak = 0;
+        health.status = "healthy";
+    } else if (strcmp(health.status, "starting") || health.start_ms - started_ms >= probe.start_period_ms) {
+        if (++health.failing_streak >= probe.retries)
+            health.status = "unhealthy";
+    }
+    write_health();
+    if (strcmp(was, health.status) && opt.on_health)
+        spawn_detached(opt.on_health, health.status);
+    health.due_ms = now_ms() + health_interval();
+}
+
+static void health_read(void)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t n = read(health.out_fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0 || errno != EAGAIN)
+                close_fd(&health.out_fd);
+            return;
+        }
+        size_t keep = sizeof health.output - health.len;
+        keep = (size_t)n < keep ? (size_t)n : keep;
+        memcpy(health.output + health.len, buf, keep);
+        health.len += keep;
+    }
+}
+
+static void health_start_probe(void)
+{
+    int out[2] = { -1, -1 }, err[2] = { -1, -1 };
+    char msg[256];
+    health.len = 0;
+    health.timed_out = health.reaped = false;
+    health.start_ms = now_ms();
+    rfc3339(health.start, sizeof health.start);
+    pid_t pid = -1;
+    if (pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0)
+        pid = probe_spawn(&probe, cpid, devnull, out[1], err[1]);
+    int e = errno;
+    close_fd(&out[1]);
+    close_fd(&err[1]);
+    if (pid < 0 || set_nonblock(out[0]) < 0 || set_nonblock(err[0]) < 0) {
+        close_fd(&out[0]);
+        close_fd(&err[0]);
+        int n = snprintf(msg, sizeof msg, "cannot start the health probe: %s", strerror(e));
+        health_record(-1, msg, n);
+        return;
+    }
+    health.pid = pid;
+    health.out_fd = out[0];
+    health.err_fd = err[0];
+    health.deadline_ms = health.start_ms + probe.timeout_ms;
+}
+
+/* The probe was reaped: its result, or why it did not start, or that it timed out. */
+static void health_finish(void)
+{
+    char why[1024], text[HEALTH_OUTPUT];
+    if (health.out_fd >= 0)
+        health_read();
+    close_fd(&health.out_fd);
+    ssize_t n = read(health.err_fd, why, sizeof why - 1);
+    close_fd(&health.err_fd);
+    health.pid = 0;
+    int st = health.wait_status;
+    if (n > 0) {
+        health_record(-1, why, n);
+    } else if (health.timed_out) {
+        int k = snprintf(text, sizeof text, health.len ? "%s: %.*s" : "%s", probe.timeout_text,
+                         (int)health.len, health.output);
+        health_record(-1, text, k < (int)sizeof text ? (size_t)k : sizeof text - 1);
+    } else {
+        health_record(WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st), health.output, health.len);
+    }
+}
+
+static void health_kill(void)
+{
+    kill(-health.pid, SIGKILL);                /* the probe leads its process group */
+    kill(health.pid, SIGKILL);
+}
+
+/* Called every round of the loop: start the probe that is due, end the one past its
+ * timeout, record the one that ended. */
+static void health_tick(void)
+{
+    if (!opt.health || !cpid)
+        return;
+    if (health.pid && health.reaped)
+        health_finish();
+    else if (health.pid && !health.timed_out && now_ms() >= health.deadline_ms) {
+        health_kill();
+        health.timed_out = true;
+    }
+    if (!health.pid && now_ms() >= health.due_ms)
+        health_start_probe();
+}
+
+/* Milliseconds until health_tick has work, -1: none. */
+static int health_wait(void)
+{
+    if (!opt.health || !cpid)
+        return -1;
+    if (health.pid && (health.reaped || health.timed_out))
+        return health.reaped ? 0 : -1;
+    long long left = (health.pid ? health.deadline_ms : health.due_ms) - now_ms();
+    return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* The container ended: no probe runs until it starts again, and docker reports a container
+ * whose monitor stopped as unhealthy. */
+static void health_stop(void)
+{
+    if (!opt.health)
+        return;
+    if (health.pid) {
+        if (!health.reaped) {
+            health_kill();
+            waitpid(health.pid, NULL, 0);
+        }
+        close_fd(&health.out_fd);
+        close_fd(&health.err_fd);
+        health.pid = 0;
+    }
+    health.status = "unhealthy";
+    write_health();
 }
 
 /* ---- exit and restart ---------------------------------------------------------------- */
@@ -870,6 +1115,7 @@ static void on_container_exit(void)
     char ignored[64];
     const char *del[] = { "delete", "-f", opt.id, NULL };
     int code = WIFSIGNALED(exit_status) ? 128 + WTERMSIG(exit_status) : WEXITSTATUS(exit_status);
+    health_stop();
     /* read before delete removes the cgroup; each run gets a fresh cgroup (delete removed the
      * last one), so every OOM kill counted there is this run's, however early it came */
     bool oom = oom_kills() > 0;
@@ -929,6 +1175,9 @@ static void reap(void)
         if (pid == cpid) {
             exit_status = st;
             exited = true;
+        } else if (pid == health.pid && pid) {
+            health.wait_status = st;
+            health.reaped = true;
         }
 }
 
@@ -1033,7 +1282,7 @@ static void sweep(void)
 
 /* ---- the event loop ------------------------------------------------------------------ */
 
-enum { E_SIG, E_ATTACH, E_CTL, E_OUT, E_STDIN, E_CLIENT, E_CTLCONN };
+enum { E_SIG, E_ATTACH, E_CTL, E_OUT, E_STDIN, E_CLIENT, E_CTLCONN, E_PROBE };
 
 static void handle_signals(void)
 {
@@ -1063,7 +1312,8 @@ static void loop(void)
             restart();
             continue;
         }
-        size_t need = 6, n = 0;
+        health_tick();
+        size_t need = 7, n = 0;
         for (struct client *c = clients; c; c = c->next)
             need++;
         for (struct ctl *c = ctls; c; c = c->next)
@@ -1091,6 +1341,8 @@ static void loop(void)
                 WATCH(outs[i].fd, POLLIN, E_OUT, &outs[i]);
         if (stdin_fd >= 0 && stdin_len)
             WATCH(stdin_fd, POLLOUT, E_STDIN, NULL);
+        if (health.out_fd >= 0)
+            WATCH(health.out_fd, POLLIN, E_PROBE, NULL);
         for (struct client *c = clients; c; c = c->next) {
             short ev = (c->write_closed || stdin_len == sizeof stdin_buf ? 0 : POLLIN) |
                        (c->len ? POLLOUT : 0);
@@ -1099,10 +1351,11 @@ static void loop(void)
         for (struct ctl *c = ctls; c; c = c->next)
             WATCH(c->fd, POLLIN, E_CTLCONN, c);
 #undef WATCH
-        int timeout = -1;
+        int timeout = health_wait();
         if (restart_at_ms) {
             long long left = restart_at_ms - now_ms();
-            timeout = left > 0 ? (int)left : 0;
+            int wait = left > 0 ? (int)left : 0;
+            timeout = timeout < 0 || wait < timeout ? wait : timeout;
         }
         if (poll(pfd, n, timeout) < 0 && errno != EINTR)
             break;
@@ -1136,6 +1389,10 @@ static void loop(void)
                 break;
             }
             case E_CTLCONN: ctl_read(what[i].ptr); break;
+            case E_PROBE:
+                if (health.out_fd == pfd[i].fd)
+                    health_read();
+                break;
             }
         }
         sweep();
@@ -1159,8 +1416,8 @@ static void usage_error(const char *fmt, ...)
 
 static void parse_args(int argc, char **argv)
 {
-    static char *hook[64];
-    int nhook = 0;
+    static char *hook[64], *health_hook[64];
+    int nhook = 0, nhealth = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long long v;
@@ -1199,6 +1456,8 @@ static void parse_args(int argc, char **argv)
             opt.oom_file = val;
         else if (!strcmp(a, "--foreground-lock"))
             opt.foreground_lock = val;
+        else if (!strcmp(a, "--health"))
+            opt.health = val;
         else if (!strcmp(a, "--log-max-size")) {
             if (!parse_ll(val, 0, &opt.log_max_size))
                 usage_error("--log-max-size must be a number of bytes, not %s", val);
@@ -1242,6 +1501,11 @@ static void parse_args(int argc, char **argv)
                 usage_error("too many --on-exit-arg");
             hook[nhook++] = (char *)val;
             opt.on_exit = hook;
+        } else if (!strcmp(a, "--on-health-arg")) {
+            if (nhealth == 63)
+                usage_error("too many --on-health-arg");
+            health_hook[nhealth++] = (char *)val;
+            opt.on_health = health_hook;
         } else
             usage_error("unknown option %s", a);
     }
@@ -1258,7 +1522,7 @@ static void parse_args(int argc, char **argv)
     const char *paths[][2] = { { "--bundle", opt.bundle }, { "--state-dir", opt.state_dir },
                                { "--runtime", opt.runtime }, { "--log-path", opt.log_path },
                                { "--runtime-root", opt.runtime_root }, { "--oom-file", opt.oom_file },
-                               { "--foreground-lock", opt.foreground_lock } };
+                               { "--foreground-lock", opt.foreground_lock }, { "--health", opt.health } };
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)   /* the daemon runs in / */
         if (paths[i][1] && paths[i][1][0] != '/')
             usage_error("%s must be an absolute path, not %s", paths[i][0], paths[i][1]);
@@ -1305,23 +1569,6 @@ static bool foreground_waiting(void)
     bool held = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
     close(fd);
     return held;
-}
-
-/* Run the exit hook in its own session, not waited for: it may outlive the shim. */
-static void spawn_hook(void)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        reset_signals();
-        setsid();
-        if (fork() == 0) {
-            execvp(opt.on_exit[0], opt.on_exit);
-            _exit(127);
-        }
-        _exit(0);
-    }
-    if (pid > 0)
-        waitpid(pid, NULL, 0);
 }
 
 static void shutdown_shim(void)
@@ -1372,6 +1619,11 @@ static int daemon_main(int ready_fd)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    if (opt.health && probe_config_load(opt.health, &probe, msg, sizeof msg) < 0) {
+        report(&ready_fd, "!%s", msg);
+        remove_state_file("shim.pid");
+        return 1;
+    }
     log_open(0);
     if (log_fd < 0) {
         report(&ready_fd, "!cannot open log %s: %s", opt.log_path, strerror(errno));
@@ -1393,7 +1645,7 @@ static int daemon_main(int ready_fd)
     loop();
     shutdown_shim();
     if (opt.on_exit && !foreground_waiting())
-        spawn_hook();
+        spawn_detached(opt.on_exit, NULL);
     return 0;
 }
 

@@ -1,4 +1,4 @@
-"""Go duration strings (`30s`, `1m30s`, `1.5h`, `250ms`) as HEALTHCHECK options accept them.
+"""Go duration strings (`30s`, `1m30s`, `1.5h`, `250ms`) as HEALTHCHECK options and health checks use them.
 
 Docker parses `--interval` and friends with Go's time.ParseDuration and stores nanoseconds
 in the image config, so the same syntax and the same integer result are needed here.
@@ -37,3 +37,28 @@ def parse_duration(text: str) -> int:
     if total > _MAX:
         raise ValueError(f"invalid duration {text!r}: too large")
     return -total if text.startswith("-") else total
+
+
+def format_duration(ns: int) -> str:
+    """Go's Duration.String: `30s`, `1m30s`, `2h0m0s`, `1.5s`, `250ms`."""
+    if ns == 0:
+        return "0s"
+    sign, ns = ("-" if ns < 0 else ""), abs(ns)
+    if ns < 1_000:
+        return f"{sign}{ns}ns"
+    if ns < 1_000_000:
+        return f"{sign}{_decimal(ns, 1_000)}µs"
+    if ns < 1_000_000_000:
+        return f"{sign}{_decimal(ns, 1_000_000)}ms"
+    minutes, rest = divmod(ns, 60_000_000_000)
+    seconds = f"{_decimal(rest, 1_000_000_000)}s"
+    if not minutes:
+        return sign + seconds
+    hours, minutes = divmod(minutes, 60)
+    return f"{sign}{f'{hours}h' if hours else ''}{minutes}m{seconds}"
+
+
+def _decimal(value: int, scale: int) -> str:
+    whole, frac = divmod(value, scale)
+    digits = str(frac).rjust(len(str(scale)) - 1, "0").rstrip("0")
+    return f"{whole}.{digits}" if digits else str(whole)
