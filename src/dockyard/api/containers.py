@@ -22,7 +22,7 @@ from dockyard.containers import detachkeys
 from dockyard.api.hijack import MULTIPLEXED, RAW, hijack, pipe
 from dockyard.api.requests import blocking, body, engine, filters, flag, integer, no_content, ok
 from dockyard.api.streams import STDERR, STDOUT, BodyReader, frame, stream_out
-from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 
 routes = web.RouteTableDef()
 # container id -> futures of attach requests waiting for the container to start
@@ -79,10 +79,14 @@ async def start(request: web.Request) -> web.Response:
     if c.running:
         return web.Response(status=304)
     waiting = request.app[WAITING_ATTACH].get(c.id) or []
+    try:
+        sock = await blocking(svc.start, c.id, attach=bool(waiting))
+    except DockyardError:
+        if c.host_config.get("AutoRemove"):  # as Docker does: the `run --rm` client waits for it
+            await blocking(svc.remove, c.id, force=True, volumes=True)
+        raise
     if not waiting:
-        await blocking(svc.start, c.id)
         return no_content()
-    sock = await blocking(svc.start, c.id, attach=True)
     first, *others = waiting
     request.app[WAITING_ATTACH].pop(c.id, None)
     if first.done():
@@ -169,16 +173,9 @@ async def prune(request: web.Request) -> web.Response:
 def _wait_next_exit(svc, cid: str, started_before: str) -> int:
     """`next-exit` measured from when the request came: the container must have started
     since then (the CLI may start it, and it may even finish, before a wait begins)."""
-    code = 0
-    while True:
-        code = svc.wait(cid, "not-running")
-        try:
-            c = svc.get(cid)
-        except NotFound:
-            return code
-        if c.state["StartedAt"] != started_before and not c.running:
-            return c.state["ExitCode"]
+    while svc.get(cid).state["StartedAt"] == started_before:
         time.sleep(0.02)
+    return svc.wait(cid, "not-running")
 
 
 @routes.post(version.path(ID + "/wait"))

@@ -18,6 +18,7 @@ from dockyard.containers import detachkeys
 from dockyard.api.hijack import hijack
 from dockyard.api.requests import blocking, body, engine, integer, ok
 from dockyard.api.streams import STDERR, STDOUT, frame
+from dockyard.errors import DockyardError
 
 routes = web.RouteTableDef()
 
@@ -104,7 +105,11 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
             asyncio.run_coroutine_threadsafe(
                 _carry_pty(request, os.dup(master), resp, client, STDOUT if framed else None, detach), loop).result()
 
-        await blocking(svc.exec_start, exec_id, on_pty=on_pty)
+        try:
+            await blocking(svc.exec_start, exec_id, on_pty=on_pty)
+        except DockyardError as e:  # Docker's words go to the stream (its stdout), the code to exec inspect
+            text = f"{e.message}\r\n".encode()
+            await resp.write(frame(STDOUT, text) if framed else text)
         return resp
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -114,6 +119,8 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     feeder = asyncio.create_task(_feed(request, client, in_w, detach)) if in_w is not None else None
     try:
         await blocking(svc.exec_start, exec_id, stdin=in_r, stdout=out_w, stderr=err_w)
+    except DockyardError as e:  # as above
+        os.write(out_w, f"{e.message}\r\n".encode())
     finally:
         for fd in (out_w, err_w, in_r):
             if fd != subprocess.DEVNULL:

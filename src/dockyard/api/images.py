@@ -30,7 +30,7 @@ def image_summaries(eng, images: list) -> list[dict]:
     for img in images:
         cfg = eng.images.config(img)
         out.append({
-            "Id": img.id, "ParentId": "", "RepoTags": [parse(t).familiar for t in img.tags],
+            "Id": img.id, "ParentId": eng.images.parent(img.id), "RepoTags": [parse(t).familiar for t in img.tags],
             "RepoDigests": [parse(r).familiar for r in img.repo_digests], "Created": created_epoch(cfg.get("created")),
             "Size": img.size, "SharedSize": -1, "VirtualSize": img.size,
             "Labels": (cfg.get("config") or {}).get("Labels") or {}, "Containers": -1,

@@ -481,6 +481,7 @@ def exec_cmd(obj, interactive, tty, detach, env, env_file, workdir, user, privil
     """Execute a command in a running container."""
     from dockyard.cli.attach import pump_pty
     from dockyard.cli.runflags import env_list
+    from dockyard.errors import DockyardError
 
     eng = obj.engine
     eid = eng.containers.exec_create(name, {
@@ -489,9 +490,13 @@ def exec_cmd(obj, interactive, tty, detach, env, env_file, workdir, user, privil
     if detach:
         eng.containers.exec_start(eid, detach=True)
         return
-    code = eng.containers.exec_start(
-        eid, stdin=sys.stdin.fileno() if interactive else None, stdout=sys.stdout.fileno(),
-        stderr=sys.stderr.fileno(), on_pty=lambda fd: pump_pty(fd, stdin=interactive))
+    try:
+        code = eng.containers.exec_start(
+            eid, stdin=sys.stdin.fileno() if interactive else None, stdout=sys.stdout.fileno(),
+            stderr=sys.stderr.fileno(), on_pty=lambda fd: pump_pty(fd, stdin=interactive))
+    except DockyardError as e:  # could not start: 126 or 127, as the exec records it
+        click.echo(e.message, err=True)
+        code = eng.containers.exec_inspect(eid)["ExitCode"]
     raise click.exceptions.Exit(code)
 
 

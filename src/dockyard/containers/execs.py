@@ -12,7 +12,7 @@ import socket
 import tempfile
 import threading
 
-from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 
 MIGRATIONS = [
     """
@@ -52,6 +52,9 @@ class Execs:
         cmd = body.get("Cmd")
         if not cmd:
             raise InvalidArgument("No exec command specified")
+        if body.get("User"):  # a user the container does not know fails now, as in Docker
+            from dockyard.containers.process import exec_user
+            exec_user(self.service, c, body["User"])
         if body.get("DetachKeys"):
             from dockyard.containers.detachkeys import parse
             parse(body["DetachKeys"], "escape")
@@ -78,22 +81,6 @@ class Execs:
             "ContainerID": row["container_id"], "DetachKeys": cfg.get("DetachKeys") or "", "Pid": row["pid"],
         }
 
-    def _process(self, c, cfg: dict) -> dict:
-        from dockyard.containers.request import merge_env
-        from dockyard.runtime import caps
-        from dockyard.runtime.spec import resolve_user
-        rootfs = str(self.service.run_dir(c.id) / "rootfs")
-        proc = {"args": list(cfg["Cmd"]), "terminal": bool(cfg.get("Tty")),
-                "env": merge_env(c.config.get("Env") or [], cfg.get("Env") or []),
-                "cwd": cfg.get("WorkingDir") or c.config.get("WorkingDir") or "/"}
-        user = cfg.get("User") or c.config.get("User") or ""
-        if user:
-            proc["user"] = resolve_user(user, rootfs, c.host_config.get("GroupAdd") or [])
-        if cfg.get("Privileged"):
-            every = caps.resolve([], [], True)
-            proc["capabilities"] = {"bounding": every, "effective": every, "permitted": every}
-        return proc
-
     def start(self, eid: str, *, detach: bool = False, stdin=None, stdout=None, stderr=None,
               on_pty=None) -> int:
         """Run the exec; returns its exit code (or its pid when detached). With a TTY,
@@ -105,19 +92,27 @@ class Execs:
         if c.status != "running":
             raise Conflict(f"Container {c.id} is not running")
         cfg = json.loads(row["config"])
-        process = self._process(c, cfg)
+        from dockyard.containers.process import exec_process
+        process = exec_process(self.service, c, cfg)
         runtime = self.service._runtime(c)
         with self.db.write() as conn:
             conn.execute("UPDATE execs SET running=1 WHERE id=?", (eid,))
-        code = -1
+        code, started = -1, False
         try:
             if process["terminal"] and not detach:
                 code = self._with_pty(runtime, c.id, process, on_pty, eid)
             else:
                 code = runtime.exec_process(c.id, process, detach=detach, stdin=stdin, stdout=stdout, stderr=stderr)
+            started = True
+        except DockyardError as e:  # the command could not start: Docker's codes and words
+            from dockyard.containers.service import _exit_code_for
+            code = _exit_code_for(e)
+            detail = e.message.split("unable to start container process: ", 1)[-1]
+            raise InvalidArgument(f"OCI runtime exec failed: exec failed: unable to start container process: "
+                                  f"{detail}: unknown") from None
         finally:
             with self.db.write() as conn:
-                if detach:
+                if detach and started:
                     conn.execute("UPDATE execs SET running=1, pid=? WHERE id=?", (code, eid))
                 else:
                     conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))

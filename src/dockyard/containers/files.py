@@ -219,6 +219,7 @@ def commit(service, ref: str, *, repo: str | None = None, tag: str | None = None
             if repo:
                 tags = [parse_normalized(f"{repo}:{tag}" if tag else repo)]
             image = eng.images.add_image(digest, tags)
+            eng.images.set_parent(image.id, c.image_id)
     finally:
         if paused:
             service.unpause(c.id)

@@ -53,10 +53,38 @@ def parse_bind(spec: str) -> tuple[str, str, set[str]]:
     return src, _check_target(dst, "bind" if src.startswith("/") else "volume"), modes
 
 
-def plan(host_config: dict, config: dict, volumes) -> list[Planned]:
+def parse_volumes_from(spec: str) -> tuple[str, bool]:
+    """`--volumes-from NAME[:ro|:rw]`: (container, read-only)."""
+    name, _, mode = spec.partition(":")
+    if not name:
+        raise InvalidArgument("volumes-from specification cannot be an empty string")
+    if mode not in ("", "ro", "rw"):
+        raise InvalidArgument(f"invalid mode: {mode}")
+    return name, mode == "ro"
+
+
+def _inherited(host_config: dict, find) -> dict[str, Planned]:
+    """HostConfig.VolumesFrom: the volumes and binds of the containers `find` returns, at the
+    same destinations, read-only where the source is or `:ro` asks (never filled again)."""
+    out: dict[str, Planned] = {}
+    for spec in host_config.get("VolumesFrom") or []:
+        name, ro = parse_volumes_from(spec)
+        for m in find(name).mounts:
+            ro_here = ro or not m.get("RW", True)
+            if m.get("Type") == "volume":
+                out[m["Destination"]] = Planned(Mount(m["Destination"], "", "volume", ro_here), "volume",
+                                                name=m["Name"], nocopy=True)
+            elif m.get("Type") == "bind":
+                out[m["Destination"]] = Planned(Mount(m["Destination"], m["Source"], "bind", ro_here,
+                                                      m.get("Propagation") or "rprivate"), "bind")
+    return out
+
+
+def plan(host_config: dict, config: dict, volumes, find=None) -> list[Planned]:
     """Everything the container mounts; a later source for the same target wins as in docker
-    (--mount over -v over the image's VOLUME)."""
-    by_target: dict[str, Planned] = {}
+    (--mount over -v over --volumes-from, whose containers `find` looks up; the image's
+    VOLUMEs only where nothing else is mounted)."""
+    by_target: dict[str, Planned] = _inherited(host_config, find) if find else {}
     for spec in host_config.get("Binds") or []:
         src, dst, modes = parse_bind(spec)
         ro = "ro" in modes
@@ -96,6 +124,11 @@ def plan(host_config: dict, config: dict, volumes) -> list[Planned]:
         t = _check_target(target, "volume")
         if t not in by_target and t not in (host_config.get("Tmpfs") or {}):
             by_target[t] = Planned(Mount(t, "", "volume"), "volume", anonymous=True)
+    driver = host_config.get("VolumeDriver") or "local"
+    for p in by_target.values():  # only dockyard's own driver: a plugin named otherwise is not there
+        if driver != "local" and p.kind == "volume" and not (p.name and volumes.exists(p.name)):
+            raise NotFound(f"create {p.name or os.urandom(32).hex()}: error looking up volume plugin {driver}: "
+                           f'plugin "{driver}" not found')
     return [by_target[t] for t in sorted(by_target)]
 
 

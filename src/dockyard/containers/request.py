@@ -24,10 +24,10 @@ HOST_CONFIG_FIELDS = {
     "DnsOptions", "ExtraHosts", "GroupAdd", "OomScoreAdj", "Runtime", "Sysctls", "IpcMode", "PidMode",
     "UTSMode", "CgroupnsMode", "CgroupParent", "VolumesFrom", "ConsoleSize", "Isolation", "Links",
     "DeviceCgroupRules", "MaskedPaths", "ReadonlyPaths", "OomKillDisable", "MemorySwappiness",
-    "BlkioWeight", "ContainerIDFile", "AutoRemove",
+    "BlkioWeight", "ContainerIDFile", "AutoRemove", "VolumeDriver",
 }
 # Fields docker clients always send with zero values: accepted only when empty.
-_ZERO_OK = {"VolumeDriver", "Cgroup", "UsernsMode", "Capabilities", "CpuCount", "CpuPercent", "IOMaximumIOps",
+_ZERO_OK = {"Cgroup", "UsernsMode", "Capabilities", "CpuCount", "CpuPercent", "IOMaximumIOps",
             "IOMaximumBandwidth", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
             "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuRealtimePeriod", "CpuRealtimeRuntime",
             "KernelMemory", "KernelMemoryTCP", "DeviceRequests", "StorageOpt", "Annotations", "LxcConf",
@@ -78,6 +78,7 @@ def merge_config(req: dict, image_cfg: dict) -> dict:
         "Labels": labels,
         **({"StopSignal": req.get("StopSignal") or img.get("StopSignal")} if (req.get("StopSignal") or img.get("StopSignal")) else {}),
         **({"StopTimeout": req["StopTimeout"]} if req.get("StopTimeout") is not None else {}),
+        **({"MacAddress": req["MacAddress"]} if req.get("MacAddress") else {}),
         **({"Healthcheck": healthcheck} if healthcheck else {}),
     }
 
@@ -102,22 +103,25 @@ def check_host_config(hc: dict) -> dict:
     if hc.get("AutoRemove") and name not in ("", "no"):
         raise InvalidArgument("conflicting options: --restart and --rm")
     hc["RestartPolicy"] = {"Name": name or "no", "MaximumRetryCount": int(rp.get("MaximumRetryCount") or 0)}
-    log = hc.get("LogConfig") or {}
-    if (log.get("Type") or "json-file") != "json-file":
-        raise InvalidArgument(f"log driver {log.get('Type')!r} is not supported: use json-file")
-    for opt in (log.get("Config") or {}):
-        if opt not in ("max-size", "max-file", "compress", "labels", "env", "tag"):
-            raise InvalidArgument(f"unknown log opt '{opt}' for json-file log driver")
-    hc["LogConfig"] = {"Type": "json-file", "Config": dict(log.get("Config") or {})}
+    from dockyard.containers import logdrivers
+    hc["LogConfig"] = logdrivers.check(hc.get("LogConfig") or {})
     hc.setdefault("NetworkMode", "bridge")
     if not hc["NetworkMode"] or hc["NetworkMode"] == "default":
         hc["NetworkMode"] = "bridge"
     if hc.get("Runtime") not in (None, "", "dockyard", "runc", "crun", "runtime"):
         raise InvalidArgument(f"unknown or invalid runtime name: {hc['Runtime']}")
-    for key in ("VolumesFrom", "Links"):
-        if hc.get(key):
-            raise InvalidArgument(f"HostConfig.{key} is not supported by dockyard; use volumes and user-defined networks")
+    if hc.get("Links"):
+        raise InvalidArgument("HostConfig.Links is not supported by dockyard; use user-defined networks")
     return hc
+
+
+def networking_config(nc: dict, mode: str) -> dict:
+    """The create request's NetworkingConfig with the docker CLI's "default" endpoint (what it
+    sends for no --network) under the name of the network it stands for."""
+    endpoints = dict(nc.get("EndpointsConfig") or {})
+    if "default" in endpoints and mode not in endpoints:
+        endpoints[mode] = endpoints.pop("default")
+    return {**nc, "EndpointsConfig": endpoints}
 
 
 _SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$", re.I)
@@ -133,7 +137,8 @@ def parse_bytes(text: str) -> int:
 
 
 def log_limits(hc: dict) -> tuple[int, int]:
-    cfg = hc["LogConfig"]["Config"]
+    from dockyard.containers.logdrivers import limits
+    cfg = limits(hc)
     size = parse_bytes(cfg["max-size"]) if cfg.get("max-size") else 0
     files = int(cfg.get("max-file") or 1)
     if files < 1:

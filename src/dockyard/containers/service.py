@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from dockyard.containers import health, names
+from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.record import Container, ContainerStore, rfc3339
-from dockyard.containers.request import check_host_config, init_binary, log_limits, merge_config
+from dockyard.containers.request import check_host_config, init_binary, log_limits, merge_config, networking_config
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups
 
@@ -118,9 +119,10 @@ class ContainerService:
         cid = os.urandom(32).hex()
         if not config["Hostname"]:  # docker records the hostname the container gets
             config["Hostname"] = os.uname().nodename if host_config["NetworkMode"] == "host" else cid[:12]
-        planned = plan(host_config, config, self.engine.volumes)
+        planned = plan(host_config, config, self.engine.volumes, self.get)
         c = Container(cid, name, time.time(), body["Image"], img.id, config, host_config,
-                      network_settings={"Networks": {}, "Ports": {}, "NetworkingConfig": body.get("NetworkingConfig") or {}})
+                      network_settings={"Networks": {}, "Ports": {}, "NetworkingConfig": networking_config(
+                          body.get("NetworkingConfig") or {}, host_config["NetworkMode"])})
         with self.images.adding():
             self.dir(cid).mkdir(parents=True, exist_ok=True)
             try:
@@ -213,7 +215,7 @@ class ContainerService:
         try:
             self._mount_rootfs(c, rootfs)
             att = self._attach_network(c)
-            planned = plan(c.host_config, c.config, self.engine.volumes)
+            planned = plan(c.host_config, c.config, self.engine.volumes, self.get)
             c.mounts = resolve(planned, self.engine.volumes, rootfs, known=c.mounts)
             opts = self._run_options(c, [p.mount for p in planned], att)
             from dockyard.runtime.spec import generate_spec
@@ -332,7 +334,7 @@ class ContainerService:
         cg_path = (spec.get("linux") or {}).get("cgroupsPath") or ""
         return protocol.ShimArgs(
             container_id=c.id, bundle=str(self.run_dir(c.id)), state_dir=str(self.shim_dir(c.id)),
-            runtime=binary, runtime_root=str(self.runtime_root(runtime)), log_path=str(self.log_path(c.id)),
+            runtime=binary, runtime_root=str(self.runtime_root(runtime)), log_path=str(self.log_path(c.id)) if keeps_log(c.host_config) else os.devnull,
             log_max_size=size, log_max_files=files, tty=c.config["Tty"], stdin=c.config["OpenStdin"],
             wait_attach=attach, keep_after_exit=_builtin(runtime), restart=restart,
             foreground_lock=str(self.run_dir(c.id) / FOREGROUND_LOCK),
@@ -350,7 +352,8 @@ class ContainerService:
         argv = health.command(c.config)
         if argv is None:
             return ""
-        process = {**spec["process"], **self.execs._process(c, {"Cmd": argv})}
+        from dockyard.containers.process import exec_process
+        process = {**spec["process"], **exec_process(self, c, {"Cmd": argv})}
         linux_spec = spec.get("linux") or {}
         cg_path = linux_spec.get("cgroupsPath")
         dirs = [str(d) for d in dict.fromkeys(cgroups.open_cgroup(cg_path).dirs().values())] if cg_path else []
@@ -384,7 +387,8 @@ class ContainerService:
             started = protocol.read_started(sd) or {}
             changed = False
             if exit_info and c.status != "restarting":
-                c.state.update(Status="restarting", Restarting=True, Running=True, ExitCode=exit_info["exit_code"])
+                c.state.update(Status="restarting", Restarting=True, Running=True, ExitCode=exit_info["exit_code"],
+                               FinishedAt=exit_info.get("finished_at") or c.state["FinishedAt"])
                 changed = True
             elif not exit_info and started.get("restart_count", 0) != c.restart_count:
                 c.restart_count = started.get("restart_count", 0)
@@ -578,6 +582,7 @@ class ContainerService:
         from dockyard.containers.views import epoch
         c = self.get(ref)
         since = time.time()
+        exits = _exits(c)
         pause = 0.002
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -591,6 +596,11 @@ class ContainerService:
                 ended_now = epoch(c.state["FinishedAt"]) >= since - 0.001
                 if condition == "not-running" or ended_now:
                     return c.state["ExitCode"]
+            elif condition != "removed" and _exits(c) > exits:  # the restart policy runs it again: Docker's
+                if c.status == "restarting":                    # waiters return at that exit all the same
+                    return c.state["ExitCode"]
+                from dockyard.runtime.shim import protocol
+                return int((protocol.read_started(str(self.shim_dir(c.id))) or {}).get("last_exit_code", 0))
 
             if deadline is not None and time.monotonic() > deadline:
                 raise DockyardError(f"timed out waiting for container {c.short_id}")
@@ -662,6 +672,8 @@ class ContainerService:
         """Entries of the json-file log: (stream, time, data); `follow` ends when the container does."""
         from dockyard.containers import logs
         c = self.get(ref)
+        if not keeps_log(c.host_config):
+            raise ReadingUnsupported()
         return logs.read(self.log_path(c.id), stdout=stdout, stderr=stderr, since=since, until=until, tail=str(tail),
                          follow=follow, running=lambda: self.get(c.id).running)
 
@@ -813,6 +825,11 @@ class ContainerService:
             if c.running:
                 live.add(c.id)
         self.engine.networks.reconcile(live)
+
+
+def _exits(c: Container) -> int:
+    """How many times the current run of a running container has ended (it may be restarting)."""
+    return c.restart_count + (c.status == "restarting")
 
 
 def init_key(cid: str) -> str:

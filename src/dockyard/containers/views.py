@@ -9,6 +9,7 @@ import time
 from datetime import datetime
 
 from dockyard.containers import health
+from dockyard.containers.logdrivers import keeps_log
 from dockyard.containers.record import Container, rfc3339
 
 ZERO = "0001-01-01T00:00:00Z"
@@ -113,10 +114,10 @@ def inspect(service, c: Container) -> dict:
         "Id": c.id, "Created": rfc3339(c.created), "Path": path, "Args": args,
         "State": {**c.state, "Dead": c.state.get("Dead", False)},
         "Image": c.image_id, "ResolvConfPath": str(d / "resolv.conf"), "HostnamePath": str(d / "hostname"),
-        "HostsPath": str(d / "hosts"), "LogPath": str(service.log_path(c.id)), "Name": "/" + c.name,
+        "HostsPath": str(d / "hosts"), "LogPath": str(service.log_path(c.id)) if keeps_log(c.host_config) else "", "Name": "/" + c.name,
         "RestartCount": c.restart_count, "Driver": snaps.name, "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-        "HostConfig": c.host_config, "GraphDriver": {"Data": graph, "Name": snaps.name},
+        "HostConfig": {**c.host_config, "Runtime": c.host_config.get("Runtime") or "dockyard"},  # the one it runs under "GraphDriver": {"Data": graph, "Name": snaps.name},
         "Mounts": c.mounts, "Config": c.config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": c.id if ns.get("SandboxKey") else "", "SandboxKey": ns.get("SandboxKey", ""),

@@ -25,6 +25,16 @@ from dockyard.store.lock import RootLock
 from dockyard.store.metadata import MetadataDB
 
 
+PARENT_MIGRATIONS = [
+    """
+    CREATE TABLE image_parents (
+        image_id TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,
+        parent TEXT NOT NULL              -- the image a local commit started from
+    );
+    """,
+]
+
+
 class ImageService:
     def __init__(self, content: ContentStore, db: MetadataDB, snapshots: Snapshotter, lock: RootLock,
                  events: EventLog) -> None:
@@ -37,6 +47,19 @@ class ImageService:
         # image or its content, so rmi refuses images in use and GC keeps what they need.
         self.users_of: list[Callable[[str], list[str]]] = []
         self.extra_roots: list[Callable[[], tuple[set[str], set[str]]]] = []
+        db.migrate("image-parents", PARENT_MIGRATIONS)
+
+    def set_parent(self, image_id: str, parent_id: str) -> None:
+        """Record the image a local commit started from (Docker's legacy store keeps it beside
+        the image, never in its config, so it does not travel with push or save)."""
+        with self.db.write() as c:
+            c.execute("INSERT OR REPLACE INTO image_parents(image_id, parent) VALUES (?,?)", (image_id, parent_id))
+
+    def parent(self, image_id: str) -> str:
+        """The recorded parent of `image_id`, while that image exists; "" otherwise."""
+        row = self.db.one("SELECT p.parent FROM image_parents p JOIN images i ON i.id = p.parent "
+                          "WHERE p.image_id=?", (image_id,))
+        return row[0] if row else ""
 
     @contextmanager
     def adding(self) -> Iterator[None]:

@@ -49,7 +49,7 @@ def inspect(images: ImageService, image: Image) -> dict:
         "Id": image.id,
         "RepoTags": [parse(t).familiar for t in image.tags],
         "RepoDigests": [parse(r).familiar for r in image.repo_digests],
-        "Parent": "",
+        "Parent": images.parent(image.id),
         "Comment": (cfg.get("history") or [{}])[-1].get("comment", "") if cfg.get("history") else "",
         "Created": cfg.get("created", ""),
         "DockerVersion": cfg.get("docker_version", ""),

@@ -124,9 +124,11 @@ def _setup_console(sys_: Syscalls, console_fd: int, create_console: bool) -> Non
 def _find_executable(process: dict) -> str:
     name = process["args"][0]
     if "/" in name:
-        if os.access(name, os.X_OK):
-            return name
-        raise OSError(f'exec: "{name}": stat {name}: no such file or directory')
+        if not os.path.exists(name):
+            raise OSError(f'exec: "{name}": stat {name}: no such file or directory')
+        if os.path.isdir(name) or not os.access(name, os.X_OK):
+            raise OSError(f'exec: "{name}": permission denied')
+        return name
     env = dict(e.partition("=")[::2] for e in process.get("env") or [])
     for directory in env.get("PATH", "").split(":"):
         candidate = os.path.join(directory or ".", name)

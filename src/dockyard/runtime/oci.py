@@ -143,9 +143,9 @@ class OciCliRuntime:
             args += ["--detach"] if detach else []
             args += ["--console-socket", console_socket] if console_socket else []
             code, message = self._invoke(args + [container_id], stdin, stdout, stderr)
+            if code != 0 and (detach or message):  # the runtime logs an error only when it failed itself
+                raise _error(self.name, message or f"exec in {container_id} failed")
             if detach:
-                if code != 0:
-                    raise _error(self.name, message or f"exec in {container_id} failed")
                 with open(pid_path) as f:
                     return int(f.read().strip())
             return code

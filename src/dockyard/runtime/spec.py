@@ -163,22 +163,22 @@ def command(opts: RunOptions, image_config: dict) -> list[str]:
     return args
 
 
-def environment(opts: RunOptions, image_config: dict, hostname: str) -> list[str]:
-    """PATH (default unless set), HOSTNAME, TERM for a tty, then image Env overridden by
-    the user's -e values, key by key, keeping first-seen order."""
-    merged: dict[str, str] = {}
-    for entry in list(image_config.get("Env") or []) + list(opts.env):
+def process_env(env: list[str], hostname: str, tty: bool, home: str) -> list[str]:
+    """A process's environment as Docker gives it: PATH (the default), HOSTNAME and, with a
+    terminal, TERM=xterm, each replaced in place by `env` (the container's Env, then any
+    later values), whose other names follow in order (a bare NAME unsets); then HOME, the
+    user's home directory, unless `env` set it (runc adds it the same way)."""
+    out = {"PATH": DEFAULT_PATH, "HOSTNAME": hostname}
+    if tty:
+        out["TERM"] = "xterm"
+    for entry in env:
         key, sep, value = entry.partition("=")
         if sep:
-            merged[key] = value
-    env = {}
-    if "PATH" not in merged:
-        env["PATH"] = DEFAULT_PATH
-    env["HOSTNAME"] = hostname
-    if opts.tty:
-        env["TERM"] = "xterm"
-    env.update(merged)
-    return [f"{k}={v}" for k, v in env.items()]
+            out[key] = value
+        else:
+            out.pop(key, None)
+    out.setdefault("HOME", home)
+    return [f"{k}={v}" for k, v in out.items()]
 
 
 def _read_db(rootfs: str, name: str) -> list[list[str]]:
@@ -191,29 +191,35 @@ def _read_db(rootfs: str, name: str) -> list[list[str]]:
 
 
 def resolve_user(user: str, rootfs: str, group_add: list[str] = ()) -> dict:
-    """The OCI `process.user` for docker's --user ('name', 'uid', 'name:group', 'uid:gid'),
-    resolved against the image's /etc/passwd and /etc/group, with the supplementary groups
-    that list the user as a member plus --group-add."""
+    """The OCI `process.user` for docker's --user; see lookup_user."""
+    return lookup_user(user, rootfs, group_add)[0]
+
+
+def lookup_user(user: str, rootfs: str, group_add: list[str] = ()) -> tuple[dict, str]:
+    """(the OCI `process.user`, the home directory) for docker's --user ('name', 'uid',
+    'name:group', 'uid:gid'), resolved against the image's /etc/passwd and /etc/group as
+    Docker does: the groups are the primary one, those that list the user as a member
+    (unless a group was named) and --group-add; the home is the passwd entry's, or /."""
     passwd = [e for e in _read_db(rootfs, "passwd") if len(e) >= 4]
     groups = [e for e in _read_db(rootfs, "group") if len(e) >= 3]
     name_part, _, group_part = (user or "0").partition(":")
-    entry = next((e for e in passwd if e[0] == name_part or e[2] == name_part), None)
     if name_part.isdigit():
-        uid = int(name_part)
-        gid = int(entry[3]) if entry and entry[2] == name_part else 0
-    elif entry is not None:
-        uid, gid = int(entry[2]), int(entry[3])
+        entry = next((e for e in passwd if e[2] == name_part), None)
+        uid, gid = int(name_part), int(entry[3]) if entry else 0
     else:
-        raise InvalidArgument(f"unable to find user {name_part}: no matching entries in passwd file")
+        entry = next((e for e in passwd if e[0] == name_part), None)
+        if entry is None:
+            raise InvalidArgument(f"unable to find user {name_part}: no matching entries in passwd file")
+        uid, gid = int(entry[2]), int(entry[3])
     username = entry[0] if entry else ""
 
     def group_id(name: str) -> int:
+        match = next((g for g in groups if (g[2] if name.isdigit() else g[0]) == name), None)
+        if match is not None:
+            return int(match[2])
         if name.isdigit():
             return int(name)
-        match = next((g for g in groups if g[0] == name), None)
-        if match is None:
-            raise InvalidArgument(f"unable to find group {name}: no matching entries in group file")
-        return int(match[2])
+        raise InvalidArgument(f"unable to find group {name}: no matching entries in group file")
 
     if group_part:
         gid = group_id(group_part)
@@ -222,11 +228,8 @@ def resolve_user(user: str, rootfs: str, group_add: list[str] = ()) -> dict:
         additional = [int(g[2]) for g in groups
                       if username and len(g) > 3 and username in g[3].split(",")]
     additional += [group_id(g) for g in group_add]
-    additional = [g for g in dict.fromkeys(additional) if g != gid]
-    result: dict = {"uid": uid, "gid": gid}
-    if additional:
-        result["additionalGids"] = [gid] + additional
-    return result
+    home = entry[5] if entry and len(entry) > 5 and entry[5] else "/"
+    return {"uid": uid, "gid": gid, "additionalGids": list(dict.fromkeys([gid, *additional]))}, home
 
 
 def _security(opts: RunOptions) -> tuple[dict | None, bool, bool]:
@@ -427,11 +430,12 @@ def generate_spec(opts: RunOptions, image_config: dict, rootfs: str) -> dict:
         args = ["/sbin/docker-init", "--"] + args
     cap_list = capabilities.resolve(opts.cap_add, opts.cap_drop, opts.privileged)
     profile, nnp, unmask = _security(opts)
+    user, home = lookup_user(opts.user or image_config.get("User") or "", rootfs, opts.group_add)
     process: dict = {
         "terminal": opts.tty,
-        "user": resolve_user(opts.user or image_config.get("User") or "", rootfs, opts.group_add),
+        "user": user,
         "args": args,
-        "env": environment(opts, image_config, hostname),
+        "env": process_env([*(image_config.get("Env") or []), *opts.env], hostname, opts.tty, home),
         "cwd": opts.workdir or image_config.get("WorkingDir") or "/",
         "capabilities": {"bounding": cap_list, "effective": cap_list, "permitted": cap_list},
         "noNewPrivileges": nnp,

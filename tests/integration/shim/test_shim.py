@@ -122,9 +122,9 @@ def test_on_failure_restarts_exactly_n_times(dshims):
     args = dshims.args(["sh", "-c", "echo run; exit 1"], restart="on-failure:3", wait_attach=True)
     dshims.started.append(args)
     _, sock = protocol.start_shim_attached(args.argv(dshims.binary), args.state_dir)
-    with sock:  # an attached client stays through the restarts
+    with sock:  # an attached client is let go at the first exit, as Docker's attach streams end
         sock.settimeout(20)
-        assert list(protocol.demux(sock)) == [(1, b"run\n")] * 4
+        assert list(protocol.demux(sock)) == [(1, b"run\n")]
     dshims.wait_gone(args)
     exit_info = protocol.read_exit(args.state_dir)
     assert (exit_info["exit_code"], exit_info["restart_count"]) == (1, 3)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.errors import InvalidArgument
-from dockyard.runtime.spec import Mount, RunOptions, Ulimit, command, generate_spec, resolve_user
+from dockyard.runtime.spec import Mount, RunOptions, Ulimit, command, generate_spec, lookup_user, resolve_user
 
 DOCKER_CAPS = sorted([
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
@@ -95,22 +95,30 @@ def test_no_command_is_an_error():
 def test_env_merge_order_and_defaults(rootfs):
     spec = generate_spec(RunOptions(container_id="abcdef1234567890", env=["A=2", "B=3"], tty=True),
                          {"Cmd": ["sh"], "Env": ["A=1", "PATH=/opt/bin"]}, rootfs)
-    assert spec["process"]["env"] == ["HOSTNAME=abcdef123456", "TERM=xterm", "A=2",
-                                      "PATH=/opt/bin", "B=3"]
+    # Docker's order: its defaults replaced in place, the rest after, HOME last (as runc adds it)
+    assert spec["process"]["env"] == ["PATH=/opt/bin", "HOSTNAME=abcdef123456", "TERM=xterm", "A=2",
+                                      "B=3", "HOME=/root"]
     plain = spec_for(rootfs)["process"]["env"]
-    assert plain[0].startswith("PATH=/usr/local/sbin")
+    assert plain == ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                     "HOSTNAME=abc123def456", "HOME=/root"]
+    assert spec_for(rootfs, user="app", env=["HOME=/srv", "HOSTNAME"])["process"]["env"][1:] == ["HOME=/srv"]
 
 
 @pytest.mark.parametrize("user, expected", [
     ("", {"uid": 0, "gid": 0, "additionalGids": [0, 10]}),
     ("app", {"uid": 1000, "gid": 1000, "additionalGids": [1000, 29]}),
     ("1000", {"uid": 1000, "gid": 1000, "additionalGids": [1000, 29]}),
-    ("web:staff", {"uid": 33, "gid": 50}),
-    ("4242:4343", {"uid": 4242, "gid": 4343}),
-    ("4242", {"uid": 4242, "gid": 0}),
+    ("web:staff", {"uid": 33, "gid": 50, "additionalGids": [50]}),
+    ("4242:4343", {"uid": 4242, "gid": 4343, "additionalGids": [4343]}),
+    ("4242", {"uid": 4242, "gid": 0, "additionalGids": [0]}),
 ])
 def test_user_resolution(rootfs, user, expected):
     assert resolve_user(user, rootfs) == expected
+
+
+@pytest.mark.parametrize("user, home", [("", "/root"), ("app", "/home/app"), ("33:50", "/var/www"), ("4242", "/")])
+def test_home_is_the_users_or_slash(rootfs, user, home):
+    assert lookup_user(user, rootfs)[1] == home
 
 
 def test_user_errors_and_group_add(rootfs):

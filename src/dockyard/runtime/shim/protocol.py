@@ -156,7 +156,8 @@ def read_exit(state_dir: str) -> dict | None:
 
 
 def read_started(state_dir: str) -> dict | None:
-    """{"pid", "started_at", "restart_count"} of the latest start, None if never started."""
+    """{"pid", "started_at", "restart_count", "last_exit_code"} of the latest start (the code
+    is the previous run's, when the restart policy started this one), None if never started."""
     return _read_json(os.path.join(state_dir, "started.json"))
 
 

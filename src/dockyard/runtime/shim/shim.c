@@ -425,6 +425,23 @@ static void accept_client(void)
     clients = c;
 }
 
+/* A run has ended: attached clients get their last output and are let go (sweep closes
+ * them), as Docker's attach streams end at each exit, even when the policy restarts it. */
+static void end_clients(void)
+{
+    for (struct client *c = clients; c; c = c->next) {
+        /* the last output, with a bound so a stuck client cannot keep the shim */
+        struct timeval tv = { .tv_sec = 1 };
+        int flags = fcntl(c->fd, F_GETFL);
+        if (flags >= 0)
+            fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
+        setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (c->len)
+            send(c->fd, c->out, c->len, MSG_NOSIGNAL);
+        c->dead = true;
+    }
+}
+
 /* ---- container stdio ----------------------------------------------------------------- */
 
 static void stdin_close(void)
@@ -831,8 +848,8 @@ running:
     started_ms = now_ms();
     rfc3339(started_at, sizeof started_at);
     char json[160];
-    snprintf(json, sizeof json, "{\"pid\": %d, \"started_at\": \"%s\", \"restart_count\": %d}\n",
-             cpid, started_at, restart_count);
+    snprintf(json, sizeof json, "{\"pid\": %d, \"started_at\": \"%s\", \"restart_count\": %d, "
+             "\"last_exit_code\": %d}\n", cpid, started_at, restart_count, last_code);
     write_state_file("started.json", json);   /* on failure `status` still tells */
     health_arm();
     rc = 0;
@@ -1150,6 +1167,8 @@ static void on_container_exit(void)
         run_runtime(del, devnull, devnull, devnull, ignored, sizeof ignored);
     drain_outputs();                           /* exit.json appears once the log is complete */
     write_exit(code, oom, NULL);
+    if (again)
+        end_clients();
     last_code = code;
     last_oom = oom;
     if (!again) {
@@ -1586,17 +1605,7 @@ static void shutdown_shim(void)
     unlink(path);
     state_path(path, "ctl.sock");
     unlink(path);
-    for (struct client *c = clients; c; c = c->next) {
-        /* the last output, with a bound so a stuck client cannot keep the shim */
-        struct timeval tv = { .tv_sec = 1 };
-        int flags = fcntl(c->fd, F_GETFL);
-        if (flags >= 0)
-            fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
-        setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        if (c->len)
-            send(c->fd, c->out, c->len, MSG_NOSIGNAL);
-        c->dead = true;
-    }
+    end_clients();
     for (struct ctl *c = ctls; c; c = c->next)
         c->dead = true;
     sweep();

@@ -1,0 +1,53 @@
+"""Log drivers as Docker checks them at create: json-file, local (kept by the shim in the
+json-file format, with local's default rotation) and none (no log kept, nothing to read)."""
+
+from __future__ import annotations
+
+from dockyard.errors import DockyardError, InvalidArgument
+
+# Docker's own drivers that dockyard does not offer: refused by name, never silently ignored.
+_DOCKER_ONLY = {"syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs", "logentries"}
+_ATTRIBUTES = {"labels", "labels-regex", "env", "env-regex", "tag"}  # every driver's common opts
+OPTS = {"json-file": {"max-size", "max-file", "compress", *_ATTRIBUTES},
+        "local": {"max-size", "max-file", "compress", *_ATTRIBUTES}}
+LOCAL_DEFAULTS = {"max-size": "20m", "max-file": "5"}  # local's rotation unless asked otherwise
+
+
+class ReadingUnsupported(DockyardError):
+    """Docker's ErrReadLogsNotSupported: the driver keeps nothing to read (501)."""
+
+    status = 501
+
+    def __init__(self) -> None:
+        super().__init__("configured logging driver does not support reading")
+
+
+def check(log: dict) -> dict:
+    """HostConfig.LogConfig with Docker's default driver filled in, or Docker's refusal."""
+    kind = log.get("Type") or "json-file"
+    opts = dict(log.get("Config") or {})
+    if kind != "none":
+        mode = opts.get("mode", "")
+        if mode not in ("", "blocking", "non-blocking"):
+            raise InvalidArgument(f"logger: logging mode not supported: {mode}")
+        if "max-buffer-size" in opts and mode != "non-blocking":
+            raise InvalidArgument("logger: max-buffer-size option is only supported with 'mode=non-blocking'")
+        if kind in _DOCKER_ONLY:
+            raise InvalidArgument(f"log driver '{kind}' is not supported by dockyard: use json-file, local or none")
+        if kind not in OPTS:
+            raise InvalidArgument(f"logger: no log driver named '{kind}' is registered")
+        for opt in opts:
+            if opt not in OPTS[kind] and opt not in ("mode", "max-buffer-size"):  # each driver's own words
+                raise InvalidArgument(f"unknown log opt '{opt}' for json-file log driver" if kind == "json-file"
+                                      else f"unknown log opt '{opt}' for log driver {kind}")
+    return {"Type": kind, "Config": opts}
+
+
+def keeps_log(host_config: dict) -> bool:
+    return host_config["LogConfig"]["Type"] != "none"
+
+
+def limits(host_config: dict) -> dict:
+    """The rotation opts the shim applies: the container's, over local's defaults for local."""
+    log = host_config["LogConfig"]
+    return {**(LOCAL_DEFAULTS if log["Type"] == "local" else {}), **log["Config"]}
