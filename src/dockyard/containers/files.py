@@ -223,6 +223,7 @@ def commit(service, ref: str, *, repo: str | None = None, tag: str | None = None
     finally:
         if paused:
             service.unpause(c.id)
-    eng.events.emit("container", "commit", c.id, name=c.name, image=c.image_ref)
+    service.event(c, "commit", comment=comment or "", imageID=image.id,
+                  imageRef=tags[0].familiar if tags else "")
     return image.id
 
