@@ -261,7 +261,13 @@ async def attach(request: web.Request) -> web.StreamResponse:
     detach = detachkeys.watch(request.query.get("detachKeys")) if tty else None  # docker watches a TTY's input
     resp, client = await hijack(request, multiplexed=not tty)
     if flag(request, "logs"):
-        for stream, _, data in await blocking(lambda: list(svc.logs(c.id))):
+        try:
+            entries = await blocking(lambda: list(svc.logs(c.id)))
+        except DockyardError as e:  # a driver that keeps nothing: dockerd's words on the attached stream
+            text = f"Error attaching: {e.message}\n".encode()
+            await resp.write(text if tty else frame(STDOUT, text))
+            return resp
+        for stream, _, data in entries:
             await resp.write(data if tty else frame(STDERR if stream == "stderr" else STDOUT, data))
     if flag(request, "stream"):
         reader, writer = await _attach_socket(request, c.id, c.running)
