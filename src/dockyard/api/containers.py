@@ -170,12 +170,17 @@ async def prune(request: web.Request) -> web.Response:
     return ok({"ContainersDeleted": removed or None, "SpaceReclaimed": freed})
 
 
-def _wait_next_exit(svc, cid: str, started_before: str) -> int:
-    """`next-exit` measured from when the request came: the container must have started
-    since then (the CLI may start it, and it may even finish, before a wait begins)."""
-    while svc.get(cid).state["StartedAt"] == started_before:
+def _wait_next_exit(svc, cid: str, before: dict) -> int:
+    """`next-exit` measured from when the request came (`before` is the state then): the
+    container must have started since (the CLI may start it, and it may even finish, before
+    a wait begins), or failed to start, which records its error and code."""
+    while True:
+        state = svc.get(cid).state
+        if state["StartedAt"] != before["StartedAt"]:
+            return svc.wait(cid, "not-running")
+        if state != before:
+            return state["ExitCode"]
         time.sleep(0.02)
-    return svc.wait(cid, "not-running")
 
 
 @routes.post(version.path(ID + "/wait"))
@@ -190,7 +195,7 @@ async def wait(request: web.Request) -> web.StreamResponse:
     error = None
     try:
         if condition == "next-exit":
-            code = await blocking(_wait_next_exit, svc, c.id, c.state["StartedAt"])
+            code = await blocking(_wait_next_exit, svc, c.id, dict(c.state))
         else:
             code = await blocking(svc.wait, c.id, condition)
     except NotFound:
@@ -261,7 +266,13 @@ async def attach(request: web.Request) -> web.StreamResponse:
     detach = detachkeys.watch(request.query.get("detachKeys")) if tty else None  # docker watches a TTY's input
     resp, client = await hijack(request, multiplexed=not tty)
     if flag(request, "logs"):
-        for stream, _, data in await blocking(lambda: list(svc.logs(c.id))):
+        try:
+            entries = await blocking(lambda: list(svc.logs(c.id)))
+        except DockyardError as e:  # a driver that keeps nothing: dockerd's words on the attached stream
+            text = f"Error attaching: {e.message}\n".encode()
+            await resp.write(text if tty else frame(STDOUT, text))
+            return resp
+        for stream, _, data in entries:
             await resp.write(data if tty else frame(STDERR if stream == "stderr" else STDOUT, data))
     if flag(request, "stream"):
         reader, writer = await _attach_socket(request, c.id, c.running)

@@ -360,7 +360,8 @@ class ContainerService:
         cg_path = (spec.get("linux") or {}).get("cgroupsPath") or ""
         return protocol.ShimArgs(
             container_id=c.id, bundle=str(self.run_dir(c.id)), state_dir=str(self.shim_dir(c.id)),
-            runtime=binary, runtime_root=str(self.runtime_root(runtime)), log_path=str(self.log_path(c.id)) if keeps_log(c.host_config) else os.devnull,
+            runtime=binary, runtime_root=str(self.runtime_root(runtime)),
+            log_path=str(self.log_path(c.id)) if keeps_log(c.host_config) else os.devnull,
             log_max_size=size, log_max_files=files, tty=c.config["Tty"], stdin=c.config["OpenStdin"],
             wait_attach=attach, keep_after_exit=_builtin(runtime), restart=restart,
             foreground_lock=str(self.run_dir(c.id) / FOREGROUND_LOCK),
