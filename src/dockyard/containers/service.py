@@ -693,7 +693,8 @@ class ContainerService:
         c = self.get(ref)
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
-        protocol.resize(str(self.shim_dir(c.id)), h, w)
+        if c.config.get("Tty"):  # without a terminal there is nothing to size: dockerd says nothing either
+            protocol.resize(str(self.shim_dir(c.id)), h, w)
         self.event(c, "resize", height=str(h), width=str(w))
 
     def logs(self, ref: str, *, stdout: bool = True, stderr: bool = True, since: float = 0.0, until: float = 0.0,

@@ -1,0 +1,217 @@
+"""Go's encoding/json, as far as telling a wrong JSON type goes.
+
+dockerd decodes request bodies into Go structs, so a value of the wrong JSON type fails
+there with Go's own sentence, `json: cannot unmarshal number into Go struct field
+CreateRequest.Image of type string`, and clients have shown that sentence to people for
+years. These types describe Docker's structs just enough to check a decoded document the
+way Go would: null fits anything, integers must be whole and in range, struct fields match
+case-insensitively and unknown ones are ignored, and the first mismatch in document order is
+the one reported, named by the innermost struct and the path of field names from the top.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class TypeMismatch(Exception):
+    """Go's UnmarshalTypeError: `what` (a JSON kind, or `number 1.5`) does not fit `go`."""
+
+    def __init__(self, what: str, go: str, struct: str = "", path: tuple[str, ...] = ()) -> None:
+        self.what, self.go, self.struct, self.path = what, go, struct, path
+        if struct:
+            text = f"json: cannot unmarshal {what} into Go struct field {struct}.{'.'.join(path)} of type {go}"
+        else:
+            text = f"json: cannot unmarshal {what} into Go value of type {go}"
+        super().__init__(text)
+
+
+class _Number(float):
+    """A JSON number that is not an integer, remembering how it was written (Go quotes it)."""
+
+    raw: str
+
+    def __new__(cls, raw: str) -> "_Number":
+        number = super().__new__(cls, raw)
+        number.raw = raw
+        return number
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"invalid character '{constant[0]}' looking for beginning of value")
+
+
+def loads(data: bytes | str) -> Any:
+    """json.loads as strict as Go's (no NaN or Infinity), keeping the text of non-integer
+    numbers for Go's messages."""
+    return json.loads(data, parse_float=_Number, parse_constant=_not_json)
+
+
+def kind(value: Any) -> str:
+    """The JSON kind Go names in its message."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return "number"
+
+
+def _number_text(value: Any) -> str:
+    return getattr(value, "raw", None) or json.dumps(value)
+
+
+class GoType:
+    go: str
+
+    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
+        raise NotImplementedError
+
+    def validate(self, doc: Any) -> None:
+        """Raise TypeMismatch for the first value in `doc` Go would refuse to decode into this type."""
+        if doc is not None:
+            self.check(doc, "", ())
+
+
+@dataclass(frozen=True)
+class Any_(GoType):
+    go: str = "interface {}"
+
+    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class String(GoType):
+    go: str = "string"
+
+    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
+        if value is not None and not isinstance(value, str):
+            raise TypeMismatch(kind(value), self.go, struct, path)
+
+
+@dataclass(frozen=True)
+class Bool(GoType):
+    go: str = "bool"
+
+    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
+        if value is not None and not isinstance(value, bool):
+            raise TypeMismatch(kind(value), self.go, struct, path)
+
+
+@dataclass(frozen=True)
+class Int(GoType):
+    """intN/uintN: a whole number written without a fraction or exponent, within range."""
+
+    go: str = "int64"
+    bits: int = 64
+    unsigned: bool = False
+
+    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeMismatch(kind(value), self.go, struct, path)
+        low, high = (0, (1 << self.bits) - 1) if self.unsigned else (-(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1)
+        if isinstance(value, float) or not low <= value <= high:
+            raise TypeMismatch(f"number {_number_text(value)}", self.go, struct, path)
+
+
+@dataclass(frozen=True)
+class Float(GoType):
+    go: str = "float64"
+
+    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise TypeMismatch(kind(value), self.go, struct, path)
+
+
+@dataclass(frozen=True)
+class Slice(GoType):
+    """A Go slice, or an array of `length` (`[2]uint`): a JSON array of `elem`."""
+
+    elem: GoType
+    go: str = ""
+    length: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.go:
+            object.__setattr__(self, "go", f"[{self.length or ''}]{self.elem.go}")
+
+    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
+        if value is None:
+            return
+        if not isinstance(value, list):
+            raise TypeMismatch(kind(value), self.go, struct, path)
+        for item in value:
+            self.elem.check(item, struct, path)
+
+
+@dataclass(frozen=True)
+class Map(GoType):
+    """map[string]elem: a JSON object whose values are `elem`."""
+
+    elem: GoType
+    go: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.go:
+            object.__setattr__(self, "go", f"map[string]{self.elem.go}")
+
+    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
+        if value is None:
+            return
+        if not isinstance(value, dict):
+            raise TypeMismatch(kind(value), self.go, struct, path)
+        for item in value.values():
+            self.elem.check(item, struct, path)
+
+
+@dataclass(frozen=True)
+class StrSlice(GoType):
+    """Docker's strslice.StrSlice: a list of strings or one string. Anything else fails in its
+    own decoder's fallback, which is why Go then names the type `string`."""
+
+    go: str = "string"
+
+    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
+        if value is None or isinstance(value, str):
+            return
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise TypeMismatch(kind(value), self.go, struct, path)
+
+
+@dataclass(frozen=True)
+class Struct(GoType):
+    """A Go struct (`package.Name`) with its JSON field names, embedded structs' fields included."""
+
+    go: str
+    fields: dict[str, GoType] = field(default_factory=dict)
+
+    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
+        if value is None:
+            return
+        if not isinstance(value, dict):
+            raise TypeMismatch(kind(value), self.go, struct, path)
+        name = self.go.rsplit(".", 1)[-1]
+        folded = {k.casefold(): k for k in self.fields}
+        for key, item in value.items():
+            known = key if key in self.fields else folded.get(key.casefold())
+            if known is not None:
+                self.fields[known].check(item, name, (*path, known))
+
+    def extended(self, go: str, **more: GoType) -> "Struct":
+        """A struct embedding this one (its fields promoted) plus fields of its own."""
+        return Struct(go, {**self.fields, **more})
+
+
+STRING, BOOL, INT, INT64 = String(), Bool(), Int("int"), Int("int64")
+UINT, UINT16, UINT32, UINT64 = Int("uint", unsigned=True), Int("uint16", 16, True), Int("uint32", 32, True), \
+    Int("uint64", unsigned=True)
+STRINGS = Slice(STRING)
+LABELS = Map(STRING)
