@@ -6,7 +6,7 @@ could not decode, with the sentence dockerd gives, before any handler runs.
 
 from __future__ import annotations
 
-from dockyard.api.gojson import (BOOL, INT, INT64, LABELS, STRING, STRINGS, UINT, UINT16, UINT64, Any_, Int, Map,
+from dockyard.api.gojson import (BOOL, INT, INT64, LABELS, STRING, STRINGS, UINT, UINT16, UINT64, Int, Map,
                                  Slice, String, StrSlice, Struct)
 
 
@@ -108,7 +108,7 @@ BODIES = {
     ("POST", "/networks/{id}/connect"): Struct("network.ConnectOptions", {"Container": STRING,
                                                                           "EndpointConfig": ENDPOINT}),
     ("POST", "/networks/{id}/disconnect"): Struct("network.DisconnectOptions", {"Container": STRING, "Force": BOOL}),
-    ("POST", "/volumes/create"): Struct("volume.CreateOptions", {"ClusterVolumeSpec": Any_(), "Driver": STRING,
+    ("POST", "/volumes/create"): Struct("volume.CreateOptions", {"ClusterVolumeSpec": Struct("volume.ClusterVolumeSpec"), "Driver": STRING,
                                                                   "DriverOpts": LABELS, "Labels": LABELS,
                                                                   "Name": STRING}),
     ("POST", "/auth"): Struct("registry.AuthConfig", {k: STRING for k in (

@@ -79,14 +79,6 @@ class GoType:
 
 
 @dataclass(frozen=True)
-class Any_(GoType):
-    go: str = "interface {}"
-
-    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
-        return None
-
-
-@dataclass(frozen=True)
 class String(GoType):
     go: str = "string"
 
