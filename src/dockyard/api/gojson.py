@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 
 class TypeMismatch(Exception):
@@ -43,10 +43,10 @@ def _not_json(constant: str) -> None:
     raise ValueError(f"invalid character '{constant[0]}' looking for beginning of value")
 
 
-def loads(data: bytes | str) -> Any:
-    """json.loads as strict as Go's (no NaN or Infinity), keeping the text of non-integer
-    numbers for Go's messages."""
-    return json.loads(data, parse_float=_Number, parse_constant=_not_json)
+def loads(data: bytes | str, *, keep_number_text: bool = False) -> Any:
+    """json.loads as strict as Go's (no NaN or Infinity); `keep_number_text` keeps how non-integer
+    numbers were written, for Go's messages (they stay floats)."""
+    return json.loads(data, parse_float=_Number if keep_number_text else float, parse_constant=_not_json)
 
 
 def kind(value: Any) -> str:
@@ -69,31 +69,39 @@ def _number_text(value: Any) -> str:
 class GoType:
     go: str
 
-    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
-        raise NotImplementedError
-
     def validate(self, doc: Any) -> None:
         """Raise TypeMismatch for the first value in `doc` Go would refuse to decode into this type."""
-        if doc is not None:
-            self.check(doc, "", ())
+        self.check(doc, "", ())
+
+    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
+        """`value` as the field at `path` of the struct named `struct`: JSON null fits any Go type."""
+        if value is not None:
+            self._check(value, struct, path)
+
+    def _check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
+        raise NotImplementedError
+
+
+class _Scalar(GoType):
+    json_kind: ClassVar[str]
+
+    def _check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
+        if kind(value) != self.json_kind:
+            raise TypeMismatch(kind(value), self.go, struct, path)
 
 
 @dataclass(frozen=True)
-class String(GoType):
+class String(_Scalar):
+    """A string, or a named string type (`container.NetworkMode`)."""
+
     go: str = "string"
-
-    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
-        if value is not None and not isinstance(value, str):
-            raise TypeMismatch(kind(value), self.go, struct, path)
+    json_kind: ClassVar[str] = "string"
 
 
 @dataclass(frozen=True)
-class Bool(GoType):
+class Bool(_Scalar):
     go: str = "bool"
-
-    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
-        if value is not None and not isinstance(value, bool):
-            raise TypeMismatch(kind(value), self.go, struct, path)
+    json_kind: ClassVar[str] = "bool"
 
 
 @dataclass(frozen=True)
@@ -104,9 +112,7 @@ class Int(GoType):
     bits: int = 64
     unsigned: bool = False
 
-    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
-        if value is None:
-            return
+    def _check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeMismatch(kind(value), self.go, struct, path)
         low, high = (0, (1 << self.bits) - 1) if self.unsigned else (-(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1)
@@ -114,54 +120,48 @@ class Int(GoType):
             raise TypeMismatch(f"number {_number_text(value)}", self.go, struct, path)
 
 
+class _Collection(_Scalar):
+    """A JSON array or object whose every value is `elem`; its Go name follows from `elem`'s."""
+
+    elem: GoType
+    go: str
+
+    def __post_init__(self) -> None:
+        if not self.go:
+            object.__setattr__(self, "go", self._name())
+
+    def _name(self) -> str:
+        raise NotImplementedError
+
+    def _check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
+        super()._check(value, struct, path)
+        for item in value.values() if isinstance(value, dict) else value:
+            self.elem.check(item, struct, path)
+
+
 @dataclass(frozen=True)
-class Float(GoType):
-    go: str = "float64"
-
-    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise TypeMismatch(kind(value), self.go, struct, path)
-
-
-@dataclass(frozen=True)
-class Slice(GoType):
-    """A Go slice, or an array of `length` (`[2]uint`): a JSON array of `elem`."""
+class Slice(_Collection):
+    """A Go slice, or an array of `length` (`[2]uint`)."""
 
     elem: GoType
     go: str = ""
     length: int = 0
+    json_kind: ClassVar[str] = "array"
 
-    def __post_init__(self) -> None:
-        if not self.go:
-            object.__setattr__(self, "go", f"[{self.length or ''}]{self.elem.go}")
-
-    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
-        if value is None:
-            return
-        if not isinstance(value, list):
-            raise TypeMismatch(kind(value), self.go, struct, path)
-        for item in value:
-            self.elem.check(item, struct, path)
+    def _name(self) -> str:
+        return f"[{self.length or ''}]{self.elem.go}"
 
 
 @dataclass(frozen=True)
-class Map(GoType):
-    """map[string]elem: a JSON object whose values are `elem`."""
+class Map(_Collection):
+    """map[string]elem."""
 
     elem: GoType
     go: str = ""
+    json_kind: ClassVar[str] = "object"
 
-    def __post_init__(self) -> None:
-        if not self.go:
-            object.__setattr__(self, "go", f"map[string]{self.elem.go}")
-
-    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
-        if value is None:
-            return
-        if not isinstance(value, dict):
-            raise TypeMismatch(kind(value), self.go, struct, path)
-        for item in value.values():
-            self.elem.check(item, struct, path)
+    def _name(self) -> str:
+        return f"map[string]{self.elem.go}"
 
 
 @dataclass(frozen=True)
@@ -171,8 +171,8 @@ class StrSlice(GoType):
 
     go: str = "string"
 
-    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
-        if value is None or isinstance(value, str):
+    def _check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
+        if isinstance(value, str):
             return
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise TypeMismatch(kind(value), self.go, struct, path)
@@ -185,9 +185,7 @@ class Struct(GoType):
     go: str
     fields: dict[str, GoType] = field(default_factory=dict)
 
-    def check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
-        if value is None:
-            return
+    def _check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
         if not isinstance(value, dict):
             raise TypeMismatch(kind(value), self.go, struct, path)
         name = self.go.rsplit(".", 1)[-1]

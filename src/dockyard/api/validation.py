@@ -40,7 +40,7 @@ async def _check_body(request: web.Request, typ) -> web.Response | None:
         return resp
     data = await request.read()
     try:
-        doc = loads(data) if data.strip() else None
+        doc = loads(data, keep_number_text=True) if data.strip() else None
     except ValueError:
         return None  # not JSON at all: the handler's body() says so
     try:

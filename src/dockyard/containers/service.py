@@ -557,12 +557,12 @@ class ContainerService:
             time.sleep(0.01)
 
     def kill(self, ref: str, signal: str = "KILL") -> Container:
+        sig = signal if str(signal).isdigit() or str(signal).startswith("SIG") else "SIG" + str(signal).upper()
+        if not str(sig).isdigit() and sig not in _signal.Signals.__members__:
+            raise InvalidArgument(f"Invalid signal: {signal}")  # before the container, as dockerd checks
         c = self.get(ref)
         if not c.running:
             raise Conflict(f"Cannot kill container: {ref}: container {c.id} is not running")
-        sig = signal if str(signal).isdigit() or str(signal).startswith("SIG") else "SIG" + str(signal).upper()
-        if not str(sig).isdigit() and sig not in _signal.Signals.__members__:
-            raise InvalidArgument(f"Invalid signal: {signal}")
         self._signal(c, sig)
         if sig in ("SIGKILL", "9"):
             self._wait_done(c, 10)
