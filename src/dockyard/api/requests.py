@@ -28,15 +28,12 @@ async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def flag(request: web.Request, name: str, default: bool = False) -> bool:
-    """Go's strconv.ParseBool as dockerd applies it to query parameters (`1`, `true`, `True`...)."""
+    """A boolean query parameter as dockerd reads one (its BoolValueOrDefault): `default` when it is
+    absent, else true unless it is empty, `0`, `no`, `false` or `none` (any case)."""
     value = request.query.get(name)
-    if value is None or value == "":
+    if value is None:
         return default
-    if value.lower() in ("1", "t", "true", "yes"):
-        return True
-    if value.lower() in ("0", "f", "false", "no"):
-        return False
-    raise InvalidArgument(f"invalid value for {name}: {value!r} is not a boolean")
+    return value.strip().lower() not in ("", "0", "no", "false", "none")
 
 
 def integer(request: web.Request, name: str, default: int | None = None,

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.root
 SWARM = "dockyard.api.swarm"
 # the same kinds of garbage for every route
 BAD_BODIES = [b"\x00\xff\xfegarbage", b"{bad", b"[]", b'"text"', b"5", b"null", b"{}{}", b'{"a": NaN}']
-# the boolean query parameters dockerd's routes read; they share one parser, so one probe sets them all
+# the boolean query parameters dockerd's routes read: any value is one (true unless empty, 0, no, false
+# or none), and they share one parser, so one probe turns them all on with a value no client sends
 FLAGS = ("all", "force", "v", "link", "size", "stream", "stdin", "logs", "follow", "timestamps", "noprune",
          "one-shot", "pause", "nocache", "q", "quiet", "noOverwriteDirNonDir", "digests", "shared-size")
 # every other query parameter dockerd's routes read, each with a value of the wrong type or form
@@ -161,14 +162,20 @@ REGISTRY = "127.0.0.1:9"
 IMAGE = f"{REGISTRY}/walk:1"
 
 
-def restore(api, cid: str) -> None:
-    """Put back what a probe that got through may have changed: the container running, the image
-    tagged, the network and the volume there."""
-    state = json.loads(ask(api, "GET", f"/containers/{cid}/json", read=True)[1])["State"]
-    if state["Paused"]:
-        api.docker("unpause", cid)
+CONTAINER = "walked"
+
+
+def restore(api) -> None:
+    """Put back what a probe that got through may have changed: the container there and running, the
+    image tagged, the network and the volume there."""
+    status, doc = ask(api, "GET", f"/containers/{CONTAINER}/json", read=True)
+    state = json.loads(doc)["State"] if status == 200 else None
+    if state is None:
+        api.docker("run", "-d", "--name", CONTAINER, "busybox", "sleep", "600")
+    elif state["Paused"]:
+        api.docker("unpause", CONTAINER)
     elif not state["Running"]:
-        api.docker("start", cid)
+        api.docker("start", CONTAINER)
     if ask(api, "GET", f"/images/{quote(IMAGE, safe='')}/json")[0] == 404:
         api.docker("tag", "busybox", IMAGE)
     if ask(api, "GET", "/networks/walknet")[0] == 404:
@@ -182,13 +189,12 @@ def test_every_route_refuses_bad_input_with_4xx(api, busybox):
     failures: dict = {}
     walked = routes()
     assert len(walked) > 60 and any(m == SWARM for *_, m in walked)
-    cid = api.docker("run", "-d", "--name", "walked", "busybox", "sleep", "600").out.strip()
-    for names in ({"id": "nosuch", "name": f"{REGISTRY}/nosuch:1"}, {"id": cid, "name": IMAGE}):
+    for names in ({"id": "nosuch", "name": f"{REGISTRY}/nosuch:1"}, {"id": CONTAINER, "name": IMAGE}):
         for route in walked:
             method, path, _ = route
-            restore(api, cid)
+            restore(api)
             url = concrete(path, names)
-            good_query = {**GOOD_QUERY, "container": cid}
+            good_query = {**GOOD_QUERY, "container": CONTAINER}
             for body in BAD_BODIES:
                 check(api, failures, route, f"{url}?{urlencode(good_query)}", body)
             good_body = GOOD_BODIES.get((method, path))

@@ -107,6 +107,15 @@ def test_bad_values_of_the_right_type_are_4xx(api, busybox):
     assert "Traceback" not in api.log
 
 
+def test_booleans_are_read_as_dockerd_reads_them(api, busybox):
+    """dockerd's BoolValue: any value but empty, 0, no, false and none (any case) is true."""
+    cid = api.docker("create", "busybox", "true").out.strip()
+    for value, listed in (("1", True), ("True", True), ("on", True), ("maybe", True), ("", False), ("0", False),
+                          ("NO", False), ("false", False), ("none", False)):
+        status, _, rows = call(api, "GET", f"/containers/json?all={value}")
+        assert status == 200 and (cid in [r["Id"] for r in rows]) == listed, value
+
+
 def test_a_body_announced_too_large_is_refused_unread(api):
     """413 from the Content-Length alone: the server answers before a byte of the body is sent."""
     sock = socket.socket(socket.AF_UNIX)
