@@ -108,9 +108,9 @@ BODIES = {
     ("POST", "/networks/{id}/connect"): Struct("network.ConnectOptions", {"Container": STRING,
                                                                           "EndpointConfig": ENDPOINT}),
     ("POST", "/networks/{id}/disconnect"): Struct("network.DisconnectOptions", {"Container": STRING, "Force": BOOL}),
-    ("POST", "/volumes/create"): Struct("volume.CreateOptions", {"ClusterVolumeSpec": Struct("volume.ClusterVolumeSpec"), "Driver": STRING,
-                                                                  "DriverOpts": LABELS, "Labels": LABELS,
-                                                                  "Name": STRING}),
+    ("POST", "/volumes/create"): Struct("volume.CreateOptions", {
+        "ClusterVolumeSpec": Struct("volume.ClusterVolumeSpec"), "Driver": STRING, "DriverOpts": LABELS,
+        "Labels": LABELS, "Name": STRING}),
     ("POST", "/auth"): Struct("registry.AuthConfig", {k: STRING for k in (
         "username", "password", "auth", "email", "serveraddress", "identitytoken", "registrytoken")}),
 }

@@ -39,14 +39,69 @@ class _Number(float):
         return number
 
 
+class NotJSON(ValueError):
+    """A document Go's decoder would not read, with the reason in its words."""
+
+
+# what Python's decoder says it expected at the failing character -> where Go's scanner says it was
+_WHERE = {
+    "Expecting value": "looking for beginning of value",
+    "Expecting property name enclosed in double quotes": "looking for beginning of object key string",
+    "Expecting ':' delimiter": "after object key",
+    "Invalid control character at": "in string literal",
+    "Invalid \\escape": "in string escape code",
+    "Invalid \\uXXXX escape": "in \\u hexadecimal character escape",
+}
+
+
+def _go_char(c: str) -> str:
+    """A character quoted as Go's scanner quotes it: 'b', '\\n', '"', '\\''."""
+    return "'\\''" if c == "'" else "'\"'" if c == '"' else repr(c)
+
+
+def _inside(text: str, pos: int) -> str:
+    """Whether `pos` is inside an object or an array (the innermost), skipping strings."""
+    stack, in_string, escaped = [], False, False
+    for c in text[:pos]:
+        if in_string:
+            in_string, escaped = (not (c == '"' and not escaped), c == "\\" and not escaped)
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            stack.append(c)
+        elif c in "]}" and stack:
+            stack.pop()
+    return "object" if stack and stack[-1] == "{" else "array"
+
+
+def _go_error(text: str, e: json.JSONDecodeError) -> NotJSON:
+    if e.msg == "Extra data":
+        return NotJSON("unexpected content after JSON")
+    where, at = _WHERE.get(e.msg, "looking for beginning of value"), e.pos
+    if e.msg == "Expecting ',' delimiter":
+        where = "after object key:value pair" if _inside(text, at) == "object" else "after array element"
+    elif e.msg == "Invalid \\escape":  # Python points at the backslash, Go at what follows it
+        at += 1
+    elif e.msg == "Invalid \\uXXXX escape":  # and Go at the first character that is not hexadecimal
+        at = next((i for i in range(at + 2, at + 6) if text[i:i + 1] not in tuple("0123456789abcdefABCDEF")), at)
+    if at >= len(text.rstrip()) or e.msg.startswith("Unterminated string"):
+        return NotJSON("unexpected EOF")
+    return NotJSON(f"invalid character {_go_char(text[at])} {where}")
+
+
 def _not_json(constant: str) -> None:
-    raise ValueError(f"invalid character '{constant[0]}' looking for beginning of value")
+    raise NotJSON(f"invalid character {_go_char(constant[0])} looking for beginning of value")
 
 
 def loads(data: bytes | str, *, keep_number_text: bool = False) -> Any:
-    """json.loads as strict as Go's (no NaN or Infinity); `keep_number_text` keeps how non-integer
-    numbers were written, for Go's messages (they stay floats)."""
-    return json.loads(data, parse_float=_Number if keep_number_text else float, parse_constant=_not_json)
+    """json.loads as Go's decoder reads a document: no NaN or Infinity, invalid UTF-8 replaced, and
+    NotJSON with Go's reason when it is not JSON. `keep_number_text` keeps how non-integer numbers
+    were written, for Go's messages (they stay floats)."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    try:
+        return json.loads(text, parse_float=_Number if keep_number_text else float, parse_constant=_not_json)
+    except json.JSONDecodeError as e:
+        raise _go_error(text, e) from None
 
 
 def kind(value: Any) -> str:
@@ -115,7 +170,8 @@ class Int(GoType):
     def _check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeMismatch(kind(value), self.go, struct, path)
-        low, high = (0, (1 << self.bits) - 1) if self.unsigned else (-(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1)
+        half = 1 << (self.bits - 1)
+        low, high = (0, 2 * half - 1) if self.unsigned else (-half, half - 1)
         if isinstance(value, float) or not low <= value <= high:
             raise TypeMismatch(f"number {_number_text(value)}", self.go, struct, path)
 

@@ -82,9 +82,17 @@ def test_wrong_json_types_are_refused_with_gos_sentence(api, busybox):
         '[1]': "json: cannot unmarshal array into Go value of type container.CreateRequest",
     }
     for body, message in cases.items():
-        assert call(api, "POST", "/containers/create", body.encode())[::2] == (400, {"message": "invalid JSON: " + message})
-    status, _, doc = call(api, "POST", "/containers/create", b'{"Image": "busybox", "Memory": NaN}')
-    assert status == 400 and doc["message"].startswith("invalid JSON")
+        answer = call(api, "POST", "/containers/create", body.encode())[::2]
+        assert answer == (400, {"message": "invalid JSON: " + message})
+    # and a body that is not JSON at all, with the reasons Go's scanner gives
+    for body, reason in ((b'{"Memory": NaN}', "invalid character 'N' looking for beginning of value"),
+                         (b"{bad", "invalid character 'b' looking for beginning of object key string"),
+                         (b'{"Image": "busybox"', "unexpected EOF"),
+                         (b'["a" "b"]', "invalid character '\"' after array element")):
+        assert call(api, "POST", "/containers/create", body)[::2] == (400, {"message": "invalid JSON: " + reason})
+    status, _, doc = call(api, "GET", "/containers/json?filters={bad")
+    assert (status, doc) == (400, {"message": "invalid filter: invalid character 'b' looking for beginning of "
+                                              "object key string"})
     assert not api.docker("ps", "-aq").out.strip(), "a refused create left a container"
 
 
@@ -95,7 +103,8 @@ def test_bad_values_of_the_right_type_are_4xx(api, busybox):
     cid = api.docker("run", "-d", "busybox", "sleep", "60").out.strip()
     assert call(api, "POST", f"/containers/{cid}/stop?t=abc")[0] == 400
     for ref in (cid, "nosuch"):  # the signal is checked first, as dockerd does
-        assert call(api, "POST", f"/containers/{ref}/kill?signal=NOPE")[::2] == (400, {"message": "Invalid signal: NOPE"})
+        answer = call(api, "POST", f"/containers/{ref}/kill?signal=NOPE")[::2]
+        assert answer == (400, {"message": "Invalid signal: NOPE"})
     assert call(api, "GET", "/containers/json?filters={bad")[0] == 400
     status, _, doc = call(api, "GET", "/containers/json?filters=" + quote('{"label": 5}'))
     assert (status, doc) == (400, {"message": "invalid filter: json: cannot unmarshal number into Go value of type "
