@@ -2,8 +2,9 @@
 
 - No parameter, in the query or the path, holds a NUL byte: no name, reference, path or
   option dockerd takes can, and the kernel would refuse it deep inside the engine.
-- A JSON body is of the Go types dockerd decodes it into (see bodies), else 400 with
-  dockerd's sentence, so handlers and the engine only meet values of the types they expect.
+- A JSON body says it is `application/json` (dockerd's CheckForJSON) and is of the Go types
+  dockerd decodes it into (see bodies), else 400 with dockerd's sentences, so handlers and the
+  engine only meet values of the types they expect.
 - A body read whole is limited in size; one announced larger is refused from its
   Content-Length, unread (streamed bodies, images and build contexts, are not limited).
 """
@@ -32,7 +33,19 @@ def _check_parameters(request: web.Request) -> None:
             raise InvalidArgument(f"invalid value for {name}: it contains a NUL byte")
 
 
+def _check_content_type(request: web.Request) -> None:
+    given = request.headers.get("Content-Type", "")
+    if not given and not request.body_exists:
+        return
+    media = given.split(";", 1)[0].strip().lower()
+    if not media:
+        raise InvalidArgument(f"malformed Content-Type header ({given}): mime: no media type")
+    if media != "application/json":
+        raise InvalidArgument(f"unsupported Content-Type header ({given}): must be 'application/json'")
+
+
 async def _check_body(request: web.Request, typ) -> web.Response | None:
+    _check_content_type(request)
     size = request.content_length
     if size is not None and size > LIMIT:
         resp = ok({"message": f"request body too large: {size} bytes, the limit is {LIMIT} bytes"}, status=413)

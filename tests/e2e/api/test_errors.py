@@ -22,9 +22,10 @@ class UnixHTTP(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
-def call(api, method: str, url: str, body: bytes | None = None, raw: bool = False) -> tuple[int, dict, dict | bytes]:
+def call(api, method: str, url: str, body: bytes | None = None, raw: bool = False,
+         content_type: str | None = "application/json") -> tuple[int, dict, dict | bytes]:
     conn = UnixHTTP(str(api.sock))
-    conn.request(method, url, body=body, headers={"Content-Type": "application/json"})
+    conn.request(method, url, body=body, headers={"Content-Type": content_type} if content_type else {})
     resp = conn.getresponse()
     data = resp.read()
     conn.close()
@@ -94,6 +95,17 @@ def test_wrong_json_types_are_refused_with_gos_sentence(api, busybox):
     assert (status, doc) == (400, {"message": "invalid filter: invalid character 'b' looking for beginning of "
                                               "object key string"})
     assert not api.docker("ps", "-aq").out.strip(), "a refused create left a container"
+
+
+def test_a_json_body_must_say_it_is_json(api, busybox):
+    """dockerd's CheckForJSON: a body of another type, or of none, is refused; no body needs no type."""
+    body = b'{"Image": "busybox"}'
+    assert call(api, "POST", "/containers/create", body, content_type="text/plain")[::2] == (
+        400, {"message": "unsupported Content-Type header (text/plain): must be 'application/json'"})
+    assert call(api, "POST", "/containers/create", body, content_type=None)[::2] == (
+        400, {"message": "malformed Content-Type header (): mime: no media type"})
+    assert call(api, "POST", "/containers/create", body, content_type="application/json; charset=utf-8")[0] == 201
+    assert call(api, "POST", "/volumes/create", content_type=None)[0] == 201
 
 
 def test_bad_values_of_the_right_type_are_4xx(api, busybox):
