@@ -102,6 +102,9 @@ def loads(data: bytes | str, *, keep_number_text: bool = False) -> Any:
         return json.loads(text, parse_float=_Number if keep_number_text else float, parse_constant=_not_json)
     except json.JSONDecodeError as e:
         raise _go_error(text, e) from None
+    except RecursionError:  # nested deeper than Python's decoder goes (Go's stops at 10000)
+        opener = text.lstrip()[:1] or "["
+        raise NotJSON(f"invalid character {_go_char(opener)} exceeded max depth") from None
 
 
 def kind(value: Any) -> str:

@@ -5,6 +5,7 @@ route added later is walked without anyone listing it here."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import socket
@@ -21,7 +22,8 @@ pytestmark = pytest.mark.root
 
 SWARM = "dockyard.api.swarm"
 # the same kinds of garbage for every route
-BAD_BODIES = [b"\x00\xff\xfegarbage", b"{bad", b"[]", b'"text"', b"5", b"null", b"{}{}", b'{"a": NaN}']
+BAD_BODIES = [b"\x00\xff\xfegarbage", b"{bad", b"[]", b'"text"', b"5", b"null", b"{}{}", b'{"a": NaN}',
+              b'{"a": ' * 5000]
 # the boolean query parameters dockerd's routes read: any value is one (true unless empty, 0, no, false
 # or none), and they share one parser, so one probe turns them all on with a value no client sends
 FLAGS = ("all", "force", "v", "link", "size", "stream", "stdin", "logs", "follow", "timestamps", "noprune",
@@ -36,8 +38,13 @@ BAD_QUERY = [
     {"ps_args": "x" * 5000}, {"path": "\x00"}, {"path": "../../../../nonexistent"}, {"name": "bad name!"},
     {"fromImage": "NOT//valid"}, {"fromSrc": "http://[bad"}, {"tag": ":bad:"}, {"repo": "BAD REPO"},
     {"changes": "BOGUS x"}, {"buildargs": "{bad"}, {"labels": "[1]"}, {"platform": "bogus/os/x/y"},
-    {"container": "nosuch"}, {"names": "NOT//valid"}, {"term": ""},
+    {"container": "nosuch"}, {"names": "NOT//valid"}, {"term": ""}, {"buildargs": '{"a": 5}'},
+    {"filters": "[" * 2000},  # deeper than Python's decoder goes, and the request line still fits
 ]
+# headers that carry JSON in base64: not base64, not JSON, nested past any decoder's depth
+BAD_HEADERS = [{name: value for name in ("X-Registry-Auth", "X-Registry-Config")}
+               for value in ("!!!", base64.urlsafe_b64encode(b"{bad").decode(),
+                             base64.urlsafe_b64encode(b"[" * 4000).decode())]
 STREAM_WAIT = 2  # seconds to wait for a streaming answer's headers
 # what each probe adds to its one bad value, so it gets past the parameters a route requires first
 GOOD_QUERY = {"stdout": "1", "stderr": "1", "path": "/etc", "repo": "walked-tag", "t": "0"}
@@ -139,12 +146,13 @@ def field_docs(typ: Struct, make) -> list[dict]:
     return docs
 
 
-def check(api, seen: dict, route: tuple[str, str, str], url: str, body: bytes | None = None) -> None:
+def check(api, seen: dict, route: tuple[str, str, str], url: str, body: bytes | None = None,
+          headers: dict | None = None) -> None:
     """Record in `seen` a 5xx (but a swarm route's 503), an error without dockerd's shape, or no answer,
     once per route and kind of failure."""
     method, path, module = route
     try:
-        status, doc = ask(api, method, url, body)
+        status, doc = ask(api, method, url, body, headers)
     except TimeoutError:
         status, doc = None, None
     upstream = status == 502 and doc["message"].startswith(f"cannot reach registry {REGISTRY}")
@@ -201,6 +209,8 @@ def test_every_route_refuses_bad_input_with_4xx(api, busybox):
             for bad in BAD_QUERY:
                 check(api, failures, route, f"{url}?{urlencode({**good_query, **bad})}",
                       json.dumps(good_body).encode() if good_body else None)
+            for headers in BAD_HEADERS:
+                check(api, failures, route, f"{url}?{urlencode(good_query)}", None, headers)
     assert not failures, "\n".join(failures.values())
     assert "Traceback" not in api.log, api.log
     print(f"walked {len(walked)} routes in {time.monotonic() - started:.1f} s")
