@@ -8,11 +8,10 @@ prints the `stream` lines as they come and takes the image ID from the `aux` mes
 from __future__ import annotations
 
 import asyncio
-import json
 
 from aiohttp import web
 
-from dockyard.api import registryauth, version
+from dockyard.api import gojson, registryauth, version
 from dockyard.api.requests import blocking, engine, flag, ok
 from dockyard.api.streams import BodyReader, BuildStream, JSONProgress, json_stream
 from dockyard.errors import InvalidArgument
@@ -20,18 +19,22 @@ from dockyard.errors import InvalidArgument
 routes = web.RouteTableDef()
 
 
+_STRINGS_BY_NAME = gojson.Map(gojson.STRING)
+_READING = {"buildargs": "build args", "labels": "labels"}
+
+
 def _json_map(request: web.Request, name: str) -> dict[str, str]:
+    """A JSON object of strings in the query, refused as dockerd refuses it ("error reading build args")."""
     raw = request.query.get(name)
     if not raw:
         return {}
     try:
-        doc = json.loads(raw)
-    except ValueError:
-        raise InvalidArgument(f"invalid {name}: not JSON") from None
-    if not isinstance(doc, dict):
-        raise InvalidArgument(f"invalid {name}: expected a JSON object")
+        doc = gojson.loads(raw)
+        _STRINGS_BY_NAME.validate(doc)
+    except (ValueError, gojson.TypeMismatch) as e:
+        raise InvalidArgument(f"error reading {_READING[name]}: {e}") from None
     # build args may be null ("use the environment's"): the server has no client environment
-    return {str(k): str(v) for k, v in doc.items() if v is not None}
+    return {k: v for k, v in (doc or {}).items() if v is not None}
 
 
 @routes.post(version.path("/build"))

@@ -20,7 +20,7 @@ from aiohttp import web
 from dockyard.api import version
 from dockyard.containers import detachkeys
 from dockyard.api.hijack import MULTIPLEXED, RAW, hijack, pipe
-from dockyard.api.requests import blocking, body, engine, filters, flag, integer, no_content, ok
+from dockyard.api.requests import blocking, body, engine, filters, flag, integer, no_content, ok, terminal_size
 from dockyard.api.streams import STDERR, STDOUT, BodyReader, frame, stream_out
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 
@@ -151,7 +151,7 @@ async def update(request: web.Request) -> web.Response:
 
 @routes.post(version.path(ID + "/resize"))
 async def resize(request: web.Request) -> web.Response:
-    h, w = integer(request, "h", 0), integer(request, "w", 0)
+    h, w = terminal_size(request)
     await blocking(_service(request).resize, _ref(request), h, w)
     return web.Response(status=200)
 
@@ -207,6 +207,12 @@ async def wait(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+def _tail(request: web.Request) -> str:
+    """How many lines `tail` asks for; as with dockerd, anything but a count (`all`, `-1`, garbage) is all."""
+    value = request.query.get("tail", "")
+    return value if value.isdigit() else "all"
+
+
 @routes.get(version.path(ID + "/logs"))
 async def logs(request: web.Request) -> web.StreamResponse:
     from dockyard.api.events import parse_time
@@ -221,7 +227,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     until = parse_time(request.query["until"], now) if request.query.get("until") else 0.0
     timestamps, tty = flag(request, "timestamps"), bool(c.config.get("Tty"))
     entries = await blocking(svc.logs, c.id, stdout=stdout, stderr=stderr, since=since, until=until,
-                             timestamps=timestamps, tail=request.query.get("tail") or "all",
+                             timestamps=timestamps, tail=_tail(request),
                              follow=flag(request, "follow"))
     resp = web.StreamResponse(headers={"Content-Type": RAW if tty else MULTIPLEXED})
     await resp.prepare(request)

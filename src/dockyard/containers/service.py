@@ -557,12 +557,12 @@ class ContainerService:
             time.sleep(0.01)
 
     def kill(self, ref: str, signal: str = "KILL") -> Container:
+        sig = signal if str(signal).isdigit() or str(signal).startswith("SIG") else "SIG" + str(signal).upper()
+        if not str(sig).isdigit() and sig not in _signal.Signals.__members__:
+            raise InvalidArgument(f"Invalid signal: {signal}")  # before the container, as dockerd checks
         c = self.get(ref)
         if not c.running:
             raise Conflict(f"Cannot kill container: {ref}: container {c.id} is not running")
-        sig = signal if str(signal).isdigit() or str(signal).startswith("SIG") else "SIG" + str(signal).upper()
-        if not str(sig).isdigit() and sig not in _signal.Signals.__members__:
-            raise InvalidArgument(f"Invalid signal: {signal}")
         self._signal(c, sig)
         if sig in ("SIGKILL", "9"):
             self._wait_done(c, 10)
@@ -693,7 +693,8 @@ class ContainerService:
         c = self.get(ref)
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
-        protocol.resize(str(self.shim_dir(c.id)), h, w)
+        if c.config.get("Tty"):  # without a terminal there is nothing to size: dockerd says nothing either
+            protocol.resize(str(self.shim_dir(c.id)), h, w)
         self.event(c, "resize", height=str(h), width=str(w))
 
     def logs(self, ref: str, *, stdout: bool = True, stderr: bool = True, since: float = 0.0, until: float = 0.0,
