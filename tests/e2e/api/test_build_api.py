@@ -1,0 +1,204 @@
+"""POST /build as Docker's classic builder answers it, through the docker CLI (DOCKER_BUILDKIT=0)
+and docker-py: the step stream, failures, cache-from, extra hosts, user networks, parameters."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tarfile
+import urllib.parse
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+
+def _tar(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _post_build(api, params: dict | list, body: bytes) -> tuple[int, list[dict] | str]:
+    """A raw POST /build on the server's socket: (status, the JSON messages or the error text)."""
+    import http.client
+    import socket
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(str(api.sock))
+
+    conn = Conn("localhost", timeout=60)
+    conn.request("POST", "/v1.47/build?" + urllib.parse.urlencode(params, doseq=True), body,
+                 {"Content-Type": "application/x-tar"})
+    resp = conn.getresponse()
+    data = resp.read().decode()
+    conn.close()
+    if resp.status != 200:
+        return resp.status, json.loads(data)["message"]
+    return resp.status, [json.loads(line) for line in data.splitlines() if line.strip()]
+
+
+def _short(image_id: str) -> str:
+    return image_id.split(":")[-1][:12]
+
+
+def test_stream_is_the_classic_builders(api, busybox, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nARG WHO=nobody\nRUN echo out-$WHO; echo err-$WHO >&2\n"
+                                    "ENV A=1\n")
+    out = api.docker("build", "-t", "classic", "--build-arg", "WHO=api", "--label", "team=x", str(ctx)).out
+    image = api.docker("image", "inspect", "-f", "{{.Id}}", "classic").out.strip()
+    lines = out.splitlines()
+    steps = [line for line in lines if line.startswith("Step ")]
+    assert steps == ["Step 1/5 : FROM busybox", "Step 2/5 : ARG WHO=nobody",
+                     "Step 3/5 : RUN echo out-$WHO; echo err-$WHO >&2", "Step 4/5 : ENV A=1",
+                     "Step 5/5 : LABEL team=x"], out
+    assert lines[lines.index(steps[0]) + 1] == f" ---> {_short(busybox)}"
+    run_at = lines.index(steps[2])
+    running = re.fullmatch(r" ---> Running in ([0-9a-f]{12})", lines[run_at + 1])
+    assert running, out
+    assert "out-api" in lines and "\033[91merr-api\n\033[0m" in out, out  # stderr in red, as dockerd sends it
+    assert f" ---> Removed intermediate container {running.group(1)}\n" in out
+    assert lines[-3:] == [f" ---> {_short(image)}", f"Successfully built {_short(image)}",
+                          "Successfully tagged classic:latest"], out
+    labels = json.loads(api.docker("image", "inspect", "-f", "{{json .Config.Labels}}", "classic").out)
+    assert labels == {"team": "x"}
+
+    again = api.docker("build", "-t", "classic", "--build-arg", "WHO=api", "--label", "team=x", str(ctx)).out
+    assert again.count(" ---> Using cache") == 3 and "Running in" not in again
+    assert f"Successfully built {_short(image)}" in again
+
+    # the raw stream: stderr in red as dockerd marks it, the image ID in aux
+    status, msgs = _post_build(api, {"t": "raw", "buildargs": json.dumps({"WHO": "raw"}), "nocache": "1"},
+                               _tar({"Dockerfile": (ctx / "Dockerfile").read_text()}))
+    assert status == 200
+    assert {"stream": "\033[91merr-raw\n\033[0m"} in msgs and {"stream": "out-raw\n"} in msgs, msgs
+    assert [m["aux"]["ID"] for m in msgs if "aux" in m] == [api.docker("image", "inspect", "-f", "{{.Id}}", "raw").out.strip()]
+
+    quiet = api.docker("build", "-q", "--build-arg", "WHO=api", "--label", "team=x", str(ctx)).out
+    assert quiet.strip() == image
+
+
+def test_failing_run_says_what_docker_says(api, busybox, tmp_path):
+    res = api.docker("build", "-", input="FROM busybox\nRUN echo before; exit 3\n", check=False)
+    assert res.code == 3, res.out + res.err
+    assert "before" in res.out
+    assert res.err.strip().endswith("The command '/bin/sh -c echo before; exit 3' returned a non-zero code: 3"), res.err
+    status, msgs = _post_build(api, {}, _tar({"Dockerfile": 'FROM busybox\nRUN ["false"]\n'}))
+    assert msgs[-1] == {"errorDetail": {"code": 1, "message": "The command 'false' returned a non-zero code: 1"},
+                        "error": "The command 'false' returned a non-zero code: 1"}
+    quiet = api.docker("build", "-q", "-", input="FROM busybox\nRUN exit 1\n", check=False)
+    assert quiet.code == 1 and "Step 2/2 : RUN exit 1" in quiet.err + quiet.out
+    assert "The command '/bin/sh -c exit 1' returned a non-zero code: 1" in quiet.err
+
+
+def test_cache_from_is_the_only_cache(api, busybox, tmp_path):
+    dockerfile = "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n"
+    api.docker("build", "-t", "src:1", "-", input=dockerfile)
+    source = api.docker("image", "inspect", "-f", "{{.Id}}", "src:1").out.strip()
+    # the local cache would hit both steps, but the named image does not have them
+    api.docker("build", "-t", "other", "-", input="FROM busybox\nLABEL x=y\n")
+    out = api.docker("build", "--cache-from", "other", "-t", "fresh", "-", input=dockerfile).out
+    assert "Using cache" not in out and out.count("Running in") == 2, out
+    assert api.docker("image", "inspect", "-f", "{{.Id}}", "fresh").out.strip() != source
+    # with the source named, every step comes from it, and so does the image
+    out = api.docker("build", "--cache-from", "src:1", "-t", "again", "-", input=dockerfile).out
+    assert out.count(" ---> Using cache") == 2 and "Running in" not in out, out
+    assert api.docker("image", "inspect", "-f", "{{.Id}}", "again").out.strip() == source
+    # a changed command misses there and in everything after it
+    changed = "FROM busybox\nRUN echo one > /one\nRUN echo 2 > /two\nRUN echo three\n"
+    out = api.docker("build", "--cache-from", "src:1", "-", input=changed).out
+    assert out.count(" ---> Using cache") == 1 and out.count("Running in") == 2, out
+
+
+def test_extra_hosts_and_user_network(api, busybox):
+    api.docker("network", "create", "buildnet")
+    api.docker("run", "-d", "--name", "peer", "--network", "buildnet", "busybox", "sleep", "60")
+    dockerfile = ("FROM busybox\nRUN grep -E '^10\\.1\\.2\\.3\\s+db\\.example$' /etc/hosts\n"
+                  "RUN nslookup peer > /ns && ping -c1 -W5 peer\n")
+    out = api.docker("build", "--add-host", "db.example:10.1.2.3", "--network", "buildnet", "--no-cache", "-",
+                     input=dockerfile, timeout=120).out
+    assert "Successfully built" in out, out
+    host = api.docker("build", "--add-host", "db.example:10.1.2.3", "--network", "host", "-",
+                      input=dockerfile.split("RUN nslookup")[0]).out
+    assert "Successfully built" in host
+    missing = api.docker("build", "--network", "nosuchnet", "-", input="FROM busybox\nRUN true\n", check=False)
+    assert missing.code == 1 and "nosuchnet" in missing.err and "not found" in missing.err
+    api.docker("rm", "-f", "peer")
+    api.docker("network", "rm", "buildnet")
+
+
+def test_docker_py_build_options(api, busybox, tmp_path):
+    client = api.client()
+    context = _tar({"sub/Dockerfile.app": "FROM busybox AS base\nRUN echo base\nFROM base AS final\nARG V\n"
+                    "RUN cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null | grep -qx 67108864 && df -k /dev/shm | grep -q 8192 "
+                    "&& echo \"v=$V\" > /v\n",
+                    "ignored": "x"})
+    image, logs = client.images.build(fileobj=io.BytesIO(context), custom_context=True, dockerfile="sub/Dockerfile.app",
+                                      tag="py:1", buildargs={"V": "7"}, labels={"a": "b"}, shmsize=8 << 20,
+                                      container_limits={"memory": 64 << 20}, target="final", rm=True,
+                                      platform="linux")
+    streams = "".join(m.get("stream", "") for m in logs)
+    assert "Step 1/6 : FROM busybox AS base" in streams and "Step 6/6 : LABEL a=b" in streams, streams
+    assert "py:1" in image.tags and image.labels == {"a": "b"}
+    stage = client.images.build(fileobj=io.BytesIO(context), custom_context=True, dockerfile="sub/Dockerfile.app",
+                                target="base")[0]
+    assert stage.id != image.id
+
+    from docker.errors import APIError, BuildError
+    with pytest.raises(BuildError) as err:
+        client.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN exit 4\n"))
+    assert str(err.value) == "The command '/bin/sh -c exit 4' returned a non-zero code: 4"
+    with pytest.raises(APIError) as err:
+        client.images.build(fileobj=io.BytesIO(context), custom_context=True, dockerfile="nope")
+    assert err.value.status_code == 404 and "Cannot locate specified Dockerfile: nope" in str(err.value)
+
+
+@pytest.mark.parametrize("params, status, message", [
+    ({"buildargs": "{not json"}, 400, "error reading build args"),
+    ({"labels": '{"a": 1}'}, 400, "error reading labels"),
+    ({"cachefrom": '"busybox"'}, 400, "error reading cache-from"),
+    ({"shmsize": "big"}, 400, "shmsize"),
+    ({"memory": "1000"}, 400, "Minimum memory limit allowed is 6MB"),
+    ({"platform": "windows/arm64"}, 400, "windows/arm64"),
+    ({"t": "x@sha256:" + "a" * 64}, 400, "build tag cannot contain a digest"),
+    ({"target": "nosuch"}, 400, "nosuch"),
+    ({"remote": "/etc"}, 400, "could not be recognized as URL"),
+    ({"dockerfile": "../../../../etc/passwd"}, 404, "Cannot locate specified Dockerfile"),
+    ({"squash": "1"}, 400, "squash is only supported with experimental mode"),
+    ({"version": "2"}, 400, "BuildKit"),
+    ({"networkmode": "nosuchnet"}, 404, "nosuchnet"),
+    ({"extrahosts": "nonsense"}, 400, "invalid --add-host nonsense"),
+])
+def test_bad_parameters_are_refused_before_building(api, busybox, params, status, message):
+    got, text = _post_build(api, params, _tar({"Dockerfile": "FROM busybox\nRUN true\n"}))
+    assert (got, message in text) == (status, True), text
+    assert "Traceback" not in api.log
+
+
+def test_remote_context(api, busybox, tmp_path):
+    import http.server
+    import threading
+
+    (tmp_path / "ctx.tar").write_bytes(_tar({"Dockerfile": "FROM busybox\nCOPY hello /hello\n", "hello": "hi\n"}))
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/ctx.tar"
+        status, msgs = _post_build(api, {"remote": url, "t": "remote"}, b"")  # as docker-py sends it
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = "".join(m.get("stream", "") for m in msgs)
+    assert status == 200 and "Step 2/2 : COPY hello /hello" in out and "Successfully tagged remote:latest" in out, msgs
+    assert api.docker("run", "--rm", "remote", "cat", "/hello").out == "hi\n"
