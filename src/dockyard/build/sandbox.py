@@ -26,7 +26,12 @@ class RunNetwork:
 
 
 def check_network(engine, network: str) -> None:
-    """Raise NotFound before the build starts when `network` names no network."""
+    """Refuse, before the build starts, a `network` that names no network (NotFound) or that
+    builds cannot use."""
+    from dockyard.errors import InvalidArgument
+
+    if network.startswith("container:"):
+        raise InvalidArgument(f"network mode {network} is not supported for builds")
     if network not in ("default", "host", "none"):
         engine.networks.inspect(network)
 
