@@ -119,7 +119,6 @@ def _remote(request: web.Request) -> str | None:
 
 def _options(request: web.Request, eng):
     from dockyard.build.builder import BuildOptions
-    from dockyard.build.run import RunLimits
     from dockyard.build.sandbox import check_network
     from dockyard.network.files import parse_add_host
 
@@ -140,9 +139,11 @@ def _options(request: web.Request, eng):
     memory = _int(request, "memory")
     if 0 < memory < MIN_MEMORY:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
-    limits = RunLimits(memory=memory, memory_swap=_int(request, "memswap"), shm_size=_int(request, "shmsize"),
-                       cpu_shares=_int(request, "cpushares"), cpu_quota=_int(request, "cpuquota"),
-                       cpu_period=_int(request, "cpuperiod"), cpuset_cpus=request.query.get("cpusetcpus", ""))
+    limits = {"memory": memory, "memory_swap": _int(request, "memswap"), "cpu_shares": _int(request, "cpushares"),
+              "cpu_quota": _int(request, "cpuquota"), "cpu_period": _int(request, "cpuperiod"),
+              "cpuset_cpus": request.query.get("cpusetcpus", "")}
+    if _int(request, "shmsize"):
+        limits["shm_size"] = _int(request, "shmsize")
     force_rm = flag(request, "forcerm")
     return BuildOptions(
         tags=_tags(request), build_args=args, target=request.query.get("target") or None,

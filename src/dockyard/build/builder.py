@@ -49,7 +49,7 @@ class BuildOptions:
     source_date_epoch: int | None = None
     extra_hosts: list[str] = field(default_factory=list)  # name:ip, added to RUN steps' /etc/hosts
     cache_from: list[str] | None = None  # images that are then the only cache (see build.cachefrom)
-    limits: running.RunLimits = field(default_factory=running.RunLimits)
+    limits: dict = field(default_factory=dict)  # RunOptions resource fields for RUN: memory, shm_size...
     # Docker's classic builder: every stage up to the target built in order, steps numbered as it
     # numbers them (meta ARGs, FROMs, ARGs and --label's LABELs included), intermediate image IDs
     classic: bool = False

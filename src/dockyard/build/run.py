@@ -47,19 +47,6 @@ class StepFailed(DockyardError):
         self.code = code
 
 
-@dataclass(frozen=True)
-class RunLimits:
-    """Resources of the RUN containers (the Engine API's memory, memswap, shmsize, cpu* build parameters)."""
-
-    memory: int = 0
-    memory_swap: int = 0
-    shm_size: int = 0
-    cpu_shares: int = 0
-    cpu_quota: int = 0
-    cpu_period: int = 0
-    cpuset_cpus: str = ""
-
-
 @dataclass
 class RunMount:
     """A `--mount` of a RUN step, resolved to a host path (or a tmpfs)."""
@@ -112,11 +99,11 @@ def command(instr: Instruction, config: dict, args_env: dict[str, str], network:
 
 
 def execute(cmd: RunCommand, instr: Instruction, config: dict, rootfs: str, upper: Path, *, container_id: str,
-            cgroup_parent: str, runtime_root: str, overlay: bool, net: RunNetwork, limits: RunLimits,
+            cgroup_parent: str, runtime_root: str, overlay: bool, net: RunNetwork, limits: dict,
             on_output: Callable[[int, bytes], None]) -> None:
-    """Run the command in `rootfs` (an active snapshot whose own dir is `upper`) on `net`,
-    passing what it writes to `on_output(1 or 2, data)`; raises StepFailed naming the line on
-    a non-zero exit."""
+    """Run the command in `rootfs` (an active snapshot whose own dir is `upper`) on `net`, with
+    `limits` (RunOptions resource fields: memory, shm_size, cpu_shares...), passing what it writes
+    to `on_output(1 or 2, data)`; raises StepFailed naming the line on a non-zero exit."""
     from dockyard.runtime.oci import get_runtime
     from dockyard.runtime.spec import Mount, RunOptions, generate_spec
 
@@ -134,10 +121,7 @@ def execute(cmd: RunCommand, instr: Instruction, config: dict, rootfs: str, uppe
             container_id=container_id, cgroup_parent=cgroup_parent, entrypoint=[""], cmd=cmd.argv,
             env=[f"{k}={v}" for k, v in cmd.env.items()],
             network_mode=net.mode, netns_path=net.netns_path, hostname=HOSTNAME, mounts=mounts,
-            resolv_conf_path=net.resolv_conf_path, hosts_path=net.hosts_path,
-            memory=limits.memory, memory_swap=limits.memory_swap, shm_size=limits.shm_size or 64 << 20,
-            cpu_shares=limits.cpu_shares, cpu_quota=limits.cpu_quota, cpu_period=limits.cpu_period,
-            cpuset_cpus=limits.cpuset_cpus,
+            resolv_conf_path=net.resolv_conf_path, hosts_path=net.hosts_path, **limits,
         )
         try:
             spec = generate_spec(opts, config, rootfs)
