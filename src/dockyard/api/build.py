@@ -130,7 +130,7 @@ def _options(request: web.Request, eng):
     check_network(eng, network)
     extra_hosts = request.query.getall("extrahosts", [])
     for entry in extra_hosts:
-        parse_add_host(entry, None)
+        parse_add_host(entry, "0.0.0.0")  # the form only: host-gateway is looked up when a step runs
     args = _string_map(request, "buildargs", "build args", nulls=True)
     epoch = args.get("SOURCE_DATE_EPOCH")
     cache_from = _json_param(request, "cachefrom", "cache-from", list)
@@ -196,7 +196,6 @@ async def build(request: web.Request) -> web.StreamResponse:
             text = f"The command '{' '.join(err.argv)}' returned a non-zero code: {err.code}"
             send({"errorDetail": {"code": err.code, "message": text}, "error": text})
             return
-        emit({"aux": {"ID": image.id}})
         short = image.id.split(":")[-1][:12]
         emit({"stream": f"Successfully built {short}\n"})
         for tag in options.tags:

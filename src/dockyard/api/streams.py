@@ -197,8 +197,9 @@ class JSONProgress:
 class BuildStream(BuildProgress):
     """The builder's progress as the classic builder's `stream` messages: `Step 2/3 : RUN ...`,
     ` ---> Running in ID`, what the command writes (stderr in red, as dockerd marks it),
-    ` ---> Removed intermediate container ID`, ` ---> Using cache`, ` ---> IMAGE`. Steps without
-    a label (ONBUILD triggers, run under their FROM) print no header and no image ID."""
+    ` ---> Removed intermediate container ID`, ` ---> Using cache`, ` ---> IMAGE`, and each
+    stage's image in an `aux` message. Steps without a label (ONBUILD triggers, run under
+    their FROM) print no header and no image ID."""
 
     RED, RESET = "\033[91m", "\033[0m"
 
@@ -212,6 +213,9 @@ class BuildStream(BuildProgress):
 
     def warning(self, title: str, text: str) -> None:
         self.emit({"stream": text + "\n"})
+
+    def stage_built(self, image_id: str) -> None:
+        self.emit({"aux": {"ID": image_id}})
 
     def container(self, step: Step, container_id: str, removed: bool = False) -> None:
         short = container_id.removeprefix("build-")[:12]

@@ -226,6 +226,8 @@ class Builder:
                 self.progress.finish(self.progress.start(label), "done", _short_id(state.image_id))
                 continue
             self._step(state, scope, instr, label, deps, index)
+        if state.image_id:
+            self.progress.stage_built(state.image_id)
         return state
 
     def _check_platform(self, platform: str | None, stage: Stage) -> None:

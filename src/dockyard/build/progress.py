@@ -61,6 +61,9 @@ class Progress:
         """A step's container started, or (`removed`) went away; only the classic builder's
         output tells these."""
 
+    def stage_built(self, image_id: str) -> None:
+        """A stage is done, and this is its image; only the classic builder's output tells it."""
+
     def close(self) -> None:
         """Called once the build ends, whatever the outcome."""
 

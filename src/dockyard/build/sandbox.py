@@ -44,7 +44,10 @@ def run_network(engine, network: str, container_id: str, files_dir: Path,
     from dockyard.network import files
 
     if network in ("host", "none"):
-        extra = [files.parse_add_host(h, None) for h in extra_hosts]
+        gateway = None
+        if any(h.endswith("host-gateway") for h in extra_hosts):  # the host as the default bridge sees it
+            gateway = engine.networks.inspect("bridge")["IPAM"]["Config"][0]["Gateway"]
+        extra = [files.parse_add_host(h, gateway) for h in extra_hosts]
         hosts = Path("/etc/hosts").read_text() + "".join(f"{ip}\t{name}\n" for name, ip in extra)
         (files_dir / "hosts").write_text(hosts)
         shutil.copyfile("/etc/resolv.conf", files_dir / "resolv.conf")

@@ -128,14 +128,17 @@ def test_cache_from_is_the_only_cache(api, busybox, tmp_path):
 def test_extra_hosts_and_user_network(api, busybox):
     api.docker("network", "create", "buildnet")
     api.docker("run", "-d", "--name", "peer", "--network", "buildnet", "busybox", "sleep", "60")
-    dockerfile = ("FROM busybox\nRUN grep -E '^10\\.1\\.2\\.3\\s+db\\.example$' /etc/hosts\n"
+    dockerfile = ("FROM busybox\nRUN grep -E '^10\\.1\\.2\\.3\\s+db\\.example$' /etc/hosts && "
+                  "grep -E '^[0-9.]+\\s+gw$' /etc/hosts\n"
                   "RUN nslookup peer > /ns && ping -c1 -W5 peer\n")
-    out = api.docker("build", "--add-host", "db.example:10.1.2.3", "--network", "buildnet", "--no-cache", "-",
-                     input=dockerfile, timeout=120).out
+    hosts = ["--add-host", "db.example:10.1.2.3", "--add-host", "gw:host-gateway"]
+    out = api.docker("build", *hosts, "--network", "buildnet", "--no-cache", "-", input=dockerfile, timeout=120).out
     assert "Successfully built" in out, out
-    host = api.docker("build", "--add-host", "db.example:10.1.2.3", "--network", "host", "-",
-                      input=dockerfile.split("RUN nslookup")[0]).out
+    host = api.docker("build", *hosts, "--network", "host", "-", input=dockerfile.split("RUN nslookup")[0]).out
     assert "Successfully built" in host
+    unreachable = api.docker("build", "--network", "none", "-", input="FROM busybox\nRUN ping -c1 -W2 peer\n",
+                             check=False)
+    assert unreachable.code == 1, unreachable.out
     missing = api.docker("build", "--network", "nosuchnet", "-", input="FROM busybox\nRUN true\n", check=False)
     assert missing.code == 1 and "nosuchnet" in missing.err and "not found" in missing.err
     api.docker("rm", "-f", "peer")
@@ -152,7 +155,9 @@ def test_docker_py_build_options(api, busybox, tmp_path):
                                       tag="py:1", buildargs={"V": "7"}, labels={"a": "b", "c": "$V"}, shmsize=8 << 20,
                                       container_limits={"memory": 64 << 20}, target="final", rm=True,
                                       platform="linux")
+    logs = list(logs)
     streams = "".join(m.get("stream", "") for m in logs)
+    assert len([m for m in logs if "aux" in m]) == 2 and logs[-3] == {"aux": {"ID": image.id}}, logs  # one a stage
     assert "Step 1/7 : FROM busybox AS base" in streams and "Step 7/7 : LABEL c=$V" in streams, streams
     assert "py:1" in image.tags and image.labels == {"a": "b", "c": "$V"}  # never expanded
     stage = client.images.build(fileobj=io.BytesIO(context), custom_context=True, dockerfile="sub/Dockerfile.app",
