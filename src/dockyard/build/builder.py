@@ -5,6 +5,10 @@ instructions; every step is first looked up in the build cache by a key that cha
 the base, and only run on a miss. Config-only steps change the image config; RUN, COPY, ADD
 and WORKDIR run in a mounted snapshot and commit their changes as one layer each. Nothing is
 tagged until the whole build succeeded, so a failure never leaves a half image behind.
+
+A classic build (the Engine API's, as Docker's legacy builder does it) builds every stage up to
+the target one after another, numbers its steps as that builder does and reports the ID the
+image has after each step; with cache-from images, they are its only cache.
 """
 
 from __future__ import annotations
