@@ -55,8 +55,8 @@ def test_stream_is_the_classic_builders(api, busybox, tmp_path):
     ctx.mkdir()
     (ctx / "Dockerfile").write_text("FROM busybox\nARG WHO=nobody\nRUN echo out-$WHO; echo err-$WHO >&2\n"
                                     "ENV A=1\n")
-    out = api.docker("build", "-t", "classic", "-t", "classic:v2", "--build-arg", "WHO=api", "--label", "team=x",
-                     str(ctx)).out
+    out = api.docker("build", "-t", "classic", "-t", "classic:v2", "--build-arg", "WHO=api", "--build-arg", "ZZ=1",
+                     "--build-arg", "AA=2", "--label", "team=x", str(ctx)).out
     image = api.docker("image", "inspect", "-f", "{{.Id}}", "classic").out.strip()
     lines = out.splitlines()
     steps = [line for line in lines if line.startswith("Step ")]
@@ -69,7 +69,8 @@ def test_stream_is_the_classic_builders(api, busybox, tmp_path):
     assert running, out
     assert "out-api\n" in out and "\033[91merr-api\n\033[0m" in out, out  # stderr in red, as dockerd sends it
     assert f" ---> Removed intermediate container {running.group(1)}\n" in out
-    assert lines[-4:] == [f" ---> {_short(image)}", f"Successfully built {_short(image)}",
+    assert lines[-5:] == [f" ---> {_short(image)}", "[Warning] One or more build-args [AA ZZ] were not consumed",
+                          f"Successfully built {_short(image)}",
                           "Successfully tagged classic:latest", "Successfully tagged classic:v2"], out
     labels = json.loads(api.docker("image", "inspect", "-f", "{{json .Config.Labels}}", "classic").out)
     assert labels == {"team": "x"}
