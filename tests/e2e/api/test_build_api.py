@@ -182,7 +182,7 @@ def test_docker_py_build_options(api, busybox, tmp_path):
     ({"memory": "1000"}, 400, "Minimum memory limit allowed is 6MB"),
     ({"platform": "windows/arm64"}, 400, "windows/arm64"),
     ({"t": "x@sha256:" + "a" * 64}, 400, "build tag cannot contain a digest"),
-    ({"target": "nosuch"}, 400, "nosuch"),
+    ({"target": "nosuch"}, 400, 'target stage "nosuch" could not be found'),
     ({"remote": "/etc"}, 400, "could not be recognized as URL"),
     ({"dockerfile": "../../../../etc/passwd"}, 404, "Cannot locate specified Dockerfile"),
     ({"squash": "1"}, 400, "squash is only supported with experimental mode"),
