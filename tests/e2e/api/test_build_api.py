@@ -108,6 +108,16 @@ def test_failing_run_says_what_docker_says(api, busybox, tmp_path):
     assert "The command '/bin/sh -c exit 1' returned a non-zero code: 1" in quiet.err
 
 
+def test_onbuild_triggers_run_under_from(api, busybox):
+    api.docker("build", "-t", "onb", "-", input="FROM busybox\nONBUILD RUN echo triggered > /t\n")
+    out = api.docker("build", "-t", "child", "-", input="FROM onb\nRUN cat /t\n").out
+    lines = out.splitlines()
+    at = lines.index("Step 1/2 : FROM onb")
+    assert lines[at + 1:at + 3] == ["# Executing 1 build trigger", lines[at + 2]], out
+    assert lines[at + 2].startswith(" ---> Running in ") and "Step 2/2 : RUN cat /t" in lines, out
+    assert lines.count("triggered") == 1, out  # cat of what the trigger wrote
+
+
 def test_cache_from_is_the_only_cache(api, busybox, tmp_path):
     dockerfile = "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n"
     api.docker("build", "-t", "src:1", "-", input=dockerfile)
@@ -148,7 +158,7 @@ def test_extra_hosts_and_user_network(api, busybox):
 
 def test_docker_py_build_options(api, busybox, tmp_path):
     client = api.client()
-    context = _tar({"sub/Dockerfile.app": "FROM busybox AS base\nRUN echo base\nFROM base AS final\nARG V\n"
+    context = _tar({"sub/Dockerfile.app": "ARG BASE=busybox\nFROM $BASE AS base\nRUN echo base\nFROM base AS final\nARG V\n"
                     "RUN cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null | grep -qx 67108864 && df -k /dev/shm | grep -q 8192 "
                     "&& echo \"v=$V\" > /v\n",
                     "ignored": "x"})
@@ -159,7 +169,8 @@ def test_docker_py_build_options(api, busybox, tmp_path):
     logs = list(logs)
     streams = "".join(m.get("stream", "") for m in logs)
     assert len([m for m in logs if "aux" in m]) == 2 and logs[-3] == {"aux": {"ID": image.id}}, logs  # one a stage
-    assert "Step 1/7 : FROM busybox AS base" in streams and "Step 7/7 : LABEL c=$V" in streams, streams
+    assert "Step 1/8 : ARG BASE=busybox\nStep 2/8 : FROM $BASE AS base\n" in streams, streams
+    assert "Step 8/8 : LABEL c=$V" in streams, streams
     assert "py:1" in image.tags and image.labels == {"a": "b", "c": "$V"}  # never expanded
     stage = client.images.build(fileobj=io.BytesIO(context), custom_context=True, dockerfile="sub/Dockerfile.app",
                                 target="base")[0]
