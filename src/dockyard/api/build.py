@@ -177,10 +177,13 @@ async def build(request: web.Request) -> web.StreamResponse:
 
         def base_image(name: str, force_pull: bool):
             image = None if force_pull else eng.images.find(name)
-            if image is None:
-                ref = parse_normalized(name)
-                pull_image(eng.images, ref, progress=JSONProgress(emit), credentials=logins.get(ref.domain),
-                           insecure_registries=eng.insecure_registries)
+            if image is None:  # pulled as dockerd's classic builder pulls, telling it in the stream
+                ref = parse_normalized(name).with_default_tag()
+                emit({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
+                pulled = pull_image(eng.images, ref, progress=JSONProgress(emit), credentials=logins.get(ref.domain),
+                                    insecure_registries=eng.insecure_registries)
+                emit({"status": f"Digest: {pulled.digest}"})
+                emit({"status": pulled.status(ref)})
                 image = eng.images.get(name)
             return image
 

@@ -185,11 +185,14 @@ class Builder:
         base, platform = stage_base(stage, self.meta, self.df.escape)
         self._check_platform(platform, stage)
         label = stage.name or (f"stage-{index}" if len(self.df.stages) > 1 else "")
+        # the classic builder names the step before it pulls the base image
+        from_step = self.progress.start(self._numbered_label(stage.from_instruction.original)) \
+            if self.options.classic else None
         state, triggers = self._base_state(base, index, deps, stage)
         scope = StageScope(self.meta, self.options.build_args, env_map(state.config["config"]), self.df.escape)
         self._scopes.append(scope)
-        if self.options.classic:
-            return self._classic_stage(stage, state, scope, triggers, deps, index, cancelled)
+        if from_step is not None:
+            return self._classic_stage(stage, from_step, state, scope, triggers, deps, index, cancelled)
         steps = [(f"ONBUILD {t.original}", t) for t in triggers] + \
                 [(i.original, i) for i in stage.instructions]
         total = 1 + sum(1 for _, i in steps if i.cmd != "ARG")
@@ -207,11 +210,11 @@ class Builder:
             self._step(state, scope, instr, f"{prefix}{n}/{total}] {_short(text)}", deps, index)
         return state
 
-    def _classic_stage(self, stage: Stage, state: StageState, scope: StageScope, triggers: list[Instruction],
-                       deps: dict[int, StageState], index: int, cancelled: threading.Event) -> StageState:
+    def _classic_stage(self, stage: Stage, from_step: Step, state: StageState, scope: StageScope,
+                       triggers: list[Instruction], deps: dict[int, StageState], index: int,
+                       cancelled: threading.Event) -> StageState:
         """A stage as the classic builder shows it: `Step n/m : INSTRUCTION` headers, ONBUILD
         triggers run under the FROM step, and ` ---> ID` after every step, ARG steps too."""
-        from_step = self.progress.start(self._numbered_label(stage.from_instruction.original))
         if triggers:
             self.progress.warning("", f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
             for trigger in triggers:

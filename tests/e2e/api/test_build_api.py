@@ -11,6 +11,8 @@ import urllib.parse
 
 import pytest
 
+from tests.integration.distribution.test_cli_push_pull import own_registry  # noqa: F401 - a fixture
+
 pytestmark = pytest.mark.root
 
 
@@ -116,6 +118,20 @@ def test_onbuild_triggers_run_under_from(api, busybox):
     assert lines[at + 1:at + 3] == ["# Executing 1 build trigger", lines[at + 2]], out
     assert lines[at + 2].startswith(" ---> Running in ") and "Step 2/2 : RUN cat /t" in lines, out
     assert lines.count("triggered") == 1, out  # cat of what the trigger wrote
+
+
+def test_base_images_are_pulled_when_missing_or_asked(api, busybox, own_registry):  # noqa: F811
+    ref = f"{own_registry}/team/base:1"
+    api.docker("tag", "busybox", ref)
+    api.docker("push", ref)
+    api.docker("rmi", ref)
+    out = api.docker("build", "-", input=f"FROM {ref}\nRUN true\n").out
+    assert f"Step 1/2 : FROM {ref}\n1: Pulling from team/base\n" in out, out  # named, then pulled
+    assert f"Status: Downloaded newer image for {ref}\n ---> {_short(busybox)}\n" in out, out
+    again = api.docker("build", "-", input=f"FROM {ref}\nRUN true\n").out
+    assert "Pulling from" not in again, again
+    pulled = api.docker("build", "--pull", "-", input=f"FROM {ref}\nRUN true\n").out
+    assert "Pulling from team/base" in pulled, pulled
 
 
 def test_cache_from_is_the_only_cache(api, busybox, tmp_path):
