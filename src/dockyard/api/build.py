@@ -62,6 +62,21 @@ def _int(request: web.Request, name: str) -> int:
     return value
 
 
+def _ulimits(request: web.Request) -> list:
+    """`[{"Name": "nofile", "Soft": 1024, "Hard": 2048}]`, as the docker CLI sends --ulimit."""
+    from dockyard.runtime.spec import RLIMITS, Ulimit
+
+    out = []
+    for item in _json_param(request, "ulimits", "ulimit settings", list) or []:
+        try:
+            out.append(Ulimit(str(item["Name"]), int(item["Soft"]), int(item["Hard"])))
+        except (TypeError, KeyError, ValueError):
+            raise InvalidArgument(f"error reading ulimit settings: {item!r} is not a ulimit") from None
+        if out[-1].name not in RLIMITS:
+            raise InvalidArgument(f"invalid ulimit type: {out[-1].name}")
+    return out
+
+
 def _refused(request: web.Request) -> None:
     """Parameters dockyard does not honour: an error rather than a build that silently differs."""
     q = request.query
@@ -76,11 +91,8 @@ def _refused(request: web.Request) -> None:
             raise InvalidArgument("BuildKit builds (version=2) are not supported: use the classic builder "
                                   "(DOCKER_BUILDKIT=0), or `dockyard build`")
         raise InvalidArgument(f"invalid version {q['version']!r}")
-    if _json_param(request, "ulimits", "ulimit settings", list):
-        raise InvalidArgument("ulimits are not supported for builds")
-    for name in ("cgroupparent", "cpusetmems"):
-        if q.get(name):
-            raise InvalidArgument(f"{name} is not supported for builds")
+    if q.get("cgroupparent"):
+        raise InvalidArgument("cgroupparent is not supported for builds")
 
 
 def _platform(request: web.Request) -> None:
@@ -141,7 +153,8 @@ def _options(request: web.Request, eng):
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
     limits = {"memory": memory, "memory_swap": _int(request, "memswap"), "cpu_shares": _int(request, "cpushares"),
               "cpu_quota": _int(request, "cpuquota"), "cpu_period": _int(request, "cpuperiod"),
-              "cpuset_cpus": request.query.get("cpusetcpus", "")}
+              "cpuset_cpus": request.query.get("cpusetcpus", ""), "cpuset_mems": request.query.get("cpusetmems", ""),
+              "ulimits": _ulimits(request)}
     if _int(request, "shmsize"):
         limits["shm_size"] = _int(request, "shmsize")
     force_rm = flag(request, "forcerm")

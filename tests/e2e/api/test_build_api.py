@@ -110,6 +110,16 @@ def test_failing_run_says_what_docker_says(api, busybox, tmp_path):
     assert "The command '/bin/sh -c exit 1' returned a non-zero code: 1" in quiet.err
 
 
+def test_run_limits(api, busybox):
+    dockerfile = ("FROM busybox\nRUN test \"$(ulimit -Sn) $(ulimit -Hn)\" = \"512 1024\" && "
+                  "df -k /dev/shm | grep -q ' 4096 '\n")
+    out = api.docker("build", "--ulimit", "nofile=512:1024", "--shm-size", "4m", "-", input=dockerfile).out
+    assert "Successfully built" in out, out
+    # limits are not part of a step's cache key (nor are they in dockerd's), hence --no-cache
+    wrong = api.docker("build", "--no-cache", "--ulimit", "nofile=512:1024", "-", input=dockerfile, check=False)
+    assert wrong.code == 1 and "returned a non-zero code: 1" in wrong.err, wrong.out + wrong.err
+
+
 def test_onbuild_triggers_run_under_from(api, busybox):
     api.docker("build", "-t", "onb", "-", input="FROM busybox\nONBUILD RUN echo triggered > /t\n")
     out = api.docker("build", "-t", "child", "-", input="FROM onb\nRUN cat /t\n").out
@@ -217,6 +227,9 @@ def test_docker_py_build_options(api, busybox, tmp_path):
     ({"networkmode": "nosuchnet"}, 404, "nosuchnet"),
     ({"networkmode": "container:abc"}, 400, "not supported for builds"),
     ({"extrahosts": "nonsense"}, 400, "invalid --add-host nonsense"),
+    ({"ulimits": '[{"Name": "nofile"}]'}, 400, "error reading ulimit settings"),
+    ({"ulimits": '[{"Name": "nofiles", "Soft": 1, "Hard": 1}]'}, 400, "invalid ulimit type: nofiles"),
+    ({"cgroupparent": "elsewhere"}, 400, "cgroupparent is not supported for builds"),
 ])
 def test_bad_parameters_are_refused_before_building(api, busybox, params, status, message):
     got, text = _post_build(api, params, _tar({"Dockerfile": "FROM busybox\nRUN true\n"}))
