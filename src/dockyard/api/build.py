@@ -155,8 +155,8 @@ def _options(request: web.Request, eng):
               "cpu_quota": _int(request, "cpuquota"), "cpu_period": _int(request, "cpuperiod"),
               "cpuset_cpus": request.query.get("cpusetcpus", ""), "cpuset_mems": request.query.get("cpusetmems", ""),
               "ulimits": _ulimits(request)}
-    if _int(request, "shmsize"):
-        limits["shm_size"] = _int(request, "shmsize")
+    if shm_size := _int(request, "shmsize"):
+        limits["shm_size"] = shm_size
     force_rm = flag(request, "forcerm")
     return BuildOptions(
         tags=_tags(request), build_args=args, target=request.query.get("target") or None,

@@ -68,7 +68,7 @@ class StageState:
     config: dict
     layers: list[dict]
     key: str
-    image_id: str = ""  # classic builds: the ID the image would have at this point
+    image_id: str = ""  # the base image's ID; in classic builds, the ID the image has after each step
 
     @property
     def diff_ids(self) -> list[str]:
@@ -146,7 +146,11 @@ class Builder:
                 labels = dict(config["config"].get("Labels") or {})
                 labels.update(self.options.labels)
                 config["config"]["Labels"] = labels
-            manifest = write_image(self.engine.content, config, final.layers)
+            same = self.engine.images.find(final.image_id) if self.options.classic and final.image_id else None
+            if same is not None and same.id == final.image_id:  # a classic build that added nothing: the base
+                manifest = same.manifest_digest
+            else:
+                manifest = write_image(self.engine.content, config, final.layers)
             image = self.engine.images.add_image(manifest, tags)
             if step is not None:
                 self.progress.finish(step, "done", f"writing image {image.id} done")

@@ -90,6 +90,7 @@ def test_stream_is_the_classic_builders(api, busybox, tmp_path):
 
     quiet = api.docker("build", "-q", "--build-arg", "WHO=api", "--label", "team=x", str(ctx)).out
     assert quiet.strip() == image
+    assert api.docker("build", "-q", "-", input="FROM busybox\n").out.strip() == busybox  # nothing added
 
 
 def test_failing_run_says_what_docker_says(api, busybox, tmp_path):
