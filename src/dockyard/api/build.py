@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 from aiohttp import web
 
@@ -21,6 +22,7 @@ from dockyard.api.streams import BodyReader, BuildStream, JSONProgress, json_str
 from dockyard.errors import InvalidArgument
 
 routes = web.RouteTableDef()
+log = logging.getLogger("dockyard.api")
 
 MIN_MEMORY = 6 * 1024 * 1024  # dockerd's minimum container memory limit
 _REMOTE_PREFIXES = ("http://", "https://", "git://", "git@", "github.com/")
@@ -169,7 +171,7 @@ def _options(request: web.Request, eng):
 
 @routes.post(version.path("/build"))
 async def build(request: web.Request) -> web.StreamResponse:
-    from dockyard.build.builder import build_image
+    from dockyard.build.builder import BuildCancelled, build_image
     from dockyard.build.context import open_context
     from dockyard.build.run import StepFailed
 
@@ -180,6 +182,10 @@ async def build(request: web.Request) -> web.StreamResponse:
     quiet = flag(request, "q")
     logins = registryauth.credential_map(request)
     loop = asyncio.get_running_loop()
+
+    def client_gone() -> bool:
+        transport = request.transport
+        return transport is None or transport.is_closing()
 
     def run(send) -> None:
         from dockyard.distribution.images import pull_image
@@ -202,8 +208,10 @@ async def build(request: web.Request) -> web.StreamResponse:
 
         try:
             with open_context(remote or "-", dockerfile, stdin=BodyReader(request, loop), in_context=True) as context:
-                image = build_image(eng, context, options, BuildStream(emit), base_image)
+                image = build_image(eng, context, options, BuildStream(emit, client_gone), base_image)
         except BaseException as err:
+            if isinstance(err, BuildCancelled):  # as dockerd: the client left, so the build stops
+                log.warning("POST /build: the client went away, build cancelled")
             for msg in held:  # -q: what was held back explains the failure
                 send(msg)
             if not isinstance(err, StepFailed) or not err.argv:

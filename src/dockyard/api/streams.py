@@ -203,9 +203,12 @@ class BuildStream(BuildProgress):
 
     RED, RESET = "\033[91m", "\033[0m"
 
-    def __init__(self, emit: Emit) -> None:
+    def __init__(self, emit: Emit, gone: Callable[[], bool] = lambda: False) -> None:
         super().__init__()
-        self.emit = emit
+        self.emit, self.gone = emit, gone
+
+    def cancelled(self) -> bool:
+        return self.gone()
 
     def output(self, step: Step, data: bytes, stream: int = 1) -> None:
         text = data.decode("utf-8", "replace")

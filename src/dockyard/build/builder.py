@@ -61,6 +61,13 @@ class BuildOptions:
     force_remove: bool = False    # ... and after a failed one
 
 
+class BuildCancelled(DockyardError):
+    """The build stopped because whoever asked for it went away."""
+
+    def __init__(self) -> None:
+        super().__init__("Build cancelled")
+
+
 @dataclass
 class StageState:
     """Where a stage is: its image config so far, its layers, and its cache key."""
@@ -140,6 +147,7 @@ class Builder:
         with self.engine.lock.shared():
             results = run_parallel(stages, self._build_stage)
             final = results[target]
+            self._check_cancelled()
             step = self.progress.start("exporting to image") if not self.options.classic else None
             config = copy.deepcopy(final.config)
             if self.options.labels and not self.options.classic:
@@ -305,6 +313,7 @@ class Builder:
         else:
             step_plan = self._copy_plan(instr, config_before, scope, deps, index)
         key = step_key(state.key, *step_plan.key_parts)
+        self._check_cancelled()
         step = self.progress.start(label)
         try:
             record = self._cached(key, state, step_plan.created_by)
@@ -344,6 +353,10 @@ class Builder:
             from dockyard.images.compose import config_json
             state.image_id = "sha256:" + hashlib.sha256(config_json(state.config)).hexdigest()
         self.progress.finish(step, status, _short_id(state.image_id) if self.options.classic else "")
+
+    def _check_cancelled(self) -> None:
+        if self.progress.cancelled():
+            raise BuildCancelled()
 
     def _cached(self, key: str, state: StageState, created_by: str) -> CacheRecord | None:
         """The step's record from the cache, or None to run it: with cache-from images, only

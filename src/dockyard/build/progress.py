@@ -61,6 +61,10 @@ class Progress:
         """A step's container started, or (`removed`) went away; only the classic builder's
         output tells these."""
 
+    def cancelled(self) -> bool:
+        """Whether whoever watches has gone, so the build should stop before its next step."""
+        return False
+
     def stage_built(self, image_id: str) -> None:
         """A stage is done, and this is its image; only the classic builder's output tells it."""
 

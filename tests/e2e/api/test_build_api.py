@@ -48,6 +48,12 @@ def _post_build(api, params: dict | list, body: bytes) -> tuple[int, list[dict] 
     return resp.status, [json.loads(line) for line in data.splitlines() if line.strip()]
 
 
+def _unix_sockets(path) -> int:
+    """How many sockets are bound to `path`: the listener and the server's ends of its connections."""
+    with open("/proc/net/unix") as f:
+        return sum(1 for line in f if line.split()[-1] == str(path))
+
+
 def _short(image_id: str) -> str:
     return image_id.split(":")[-1][:12]
 
@@ -119,6 +125,38 @@ def test_run_limits(api, busybox):
     # limits are not part of a step's cache key (nor are they in dockerd's), hence --no-cache
     wrong = api.docker("build", "--no-cache", "--ulimit", "nofile=512:1024", "-", input=dockerfile, check=False)
     assert wrong.code == 1 and "returned a non-zero code: 1" in wrong.err, wrong.out + wrong.err
+
+
+def test_a_client_that_leaves_cancels_the_build(api, busybox):
+    import socket
+
+    from tests.helpers.waiting import wait_for
+
+    signal = socket.create_server(("127.0.0.1", 0))
+    port = signal.getsockname()[1]
+    dockerfile = f"FROM busybox\nRUN echo one | nc 127.0.0.1 {port}\nRUN echo two | nc 127.0.0.1 {port}\n"
+    client = socket.socket(socket.AF_UNIX)
+    client.connect(str(api.sock))
+    body = _tar({"Dockerfile": dockerfile})
+    client.sendall(b"POST /v1.47/build?t=cancelled HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
+                   b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    seen = b""
+    while b"Running in" not in seen:  # the first RUN waits in nc for us
+        chunk = client.recv(65536)
+        assert chunk, seen
+        seen += chunk
+    client.close()
+    # the server has seen us go once its end of the connection is closed too (only the listener left)
+    wait_for(lambda: _unix_sockets(api.sock) == 1, what="the server to drop the connection")
+    first, _ = signal.accept()
+    assert first.recv(100) == b"one\n"
+    first.close()
+    wait_for(lambda: "build cancelled" in api.log, what="the server to cancel the build")
+    signal.settimeout(0.5)
+    with pytest.raises(TimeoutError):  # the second RUN never ran (it would have connected by now)
+        signal.accept()
+    signal.close()
+    assert api.docker("images", "-q", "cancelled").out == ""
 
 
 def test_onbuild_triggers_run_under_from(api, busybox):
