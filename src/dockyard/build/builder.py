@@ -322,7 +322,7 @@ class Builder:
                 record = self._execute(state, step_plan, step)
             if status == "done" or self.cache_sources is not None:
                 self.cache.put(key, record)
-        except running.StepFailed as err:
+        except (running.StepFailed, BuildCancelled) as err:
             self.progress.finish(step, "error", err.message)
             raise
         except DockyardError as err:
@@ -462,8 +462,10 @@ class Builder:
                     running.execute(cmd, instr, config, ws.rootfs, ws.upper, container_id=ws.key,
                                     runtime_root=runtime_root, cgroup_parent=self.engine.containers.cgroup_parent,
                                     overlay=self.engine.snapshots.name == "overlay", net=net, limits=opts.limits,
-                                    on_output=lambda stream, data: self.progress.output(step, data, stream))
+                                    on_output=lambda stream, data: self.progress.output(step, data, stream),
+                                    cancelled=self.progress.cancelled)
             except running.StepFailed:
+                self._check_cancelled()  # killed because the build was cancelled: say that
                 if opts.force_remove:
                     self.progress.container(step, ws.key, removed=True)
                 raise

@@ -100,10 +100,11 @@ def command(instr: Instruction, config: dict, args_env: dict[str, str], network:
 
 def execute(cmd: RunCommand, instr: Instruction, config: dict, rootfs: str, upper: Path, *, container_id: str,
             cgroup_parent: str, runtime_root: str, overlay: bool, net: RunNetwork, limits: dict,
-            on_output: Callable[[int, bytes], None]) -> None:
+            on_output: Callable[[int, bytes], None], cancelled: Callable[[], bool] = lambda: False) -> None:
     """Run the command in `rootfs` (an active snapshot whose own dir is `upper`) on `net`, with
     `limits` (RunOptions resource fields: memory, shm_size, cpu_shares...), passing what it writes
-    to `on_output(1 or 2, data)`; raises StepFailed naming the line on a non-zero exit."""
+    to `on_output(1 or 2, data)`; raises StepFailed naming the line on a non-zero exit. Once
+    `cancelled()` says so, the command is killed."""
     from dockyard.runtime.oci import get_runtime
     from dockyard.runtime.spec import Mount, RunOptions, generate_spec
 
@@ -132,7 +133,7 @@ def execute(cmd: RunCommand, instr: Instruction, config: dict, rootfs: str, uppe
         before = _probe(rootfs, targets)
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f)
-        code, tail = _run(get_runtime("dockyard", root=runtime_root), container_id, bundle, on_output)
+        code, tail = _run(get_runtime("dockyard", root=runtime_root), container_id, bundle, on_output, cancelled)
         _drop_stubs(upper, before, overlay)
         if code != 0:
             shown = cmd.created_by.removeprefix("RUN ")
@@ -143,9 +144,21 @@ def execute(cmd: RunCommand, instr: Instruction, config: dict, rootfs: str, uppe
         remove_empty_parent(cgroup_parent)
 
 
-def _run(runtime, container_id: str, bundle: str, on_output) -> tuple[int, list[str]]:
-    """Run in the foreground, streaming stdout and stderr to `on_output` as they come."""
+def _run(runtime, container_id: str, bundle: str, on_output, cancelled) -> tuple[int, list[str]]:
+    """Run in the foreground, streaming stdout and stderr to `on_output` as they come, and
+    killing the container if `cancelled()` turns true meanwhile."""
     tail: deque[str] = deque(maxlen=_TAIL)
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.2):
+            if cancelled():
+                try:
+                    runtime.kill(container_id, "SIGKILL")
+                except (DockyardError, OSError):
+                    pass  # it ended meanwhile
+                return
+
     lock = threading.Lock()
     pipes = {1: os.pipe(), 2: os.pipe()}
 
@@ -157,11 +170,12 @@ def _run(runtime, container_id: str, bundle: str, on_output) -> tuple[int, list[
                 on_output(stream, data)
 
     readers = [threading.Thread(target=pump, args=(n, r), daemon=True) for n, (r, _) in pipes.items()]
-    for reader in readers:
-        reader.start()
+    for thread in [*readers, threading.Thread(target=watch, daemon=True)]:
+        thread.start()
     try:
         code = runtime.run(container_id, bundle, stdin=subprocess.DEVNULL, stdout=pipes[1][1], stderr=pipes[2][1])
     finally:
+        done.set()
         for _, w in pipes.values():
             os.close(w)
         for reader in readers:

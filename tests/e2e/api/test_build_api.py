@@ -159,6 +159,25 @@ def test_a_client_that_leaves_cancels_the_build(api, busybox):
     assert api.docker("images", "-q", "cancelled").out == ""
 
 
+def test_a_client_that_leaves_stops_a_running_step(api, busybox):
+    import socket
+
+    from tests.helpers.waiting import wait_for
+
+    client = socket.socket(socket.AF_UNIX)
+    client.connect(str(api.sock))
+    body = _tar({"Dockerfile": "FROM busybox\nRUN echo started; sleep 600\n"})
+    client.sendall(b"POST /v1.47/build HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
+                   b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    seen = b""
+    while b"started" not in seen:
+        chunk = client.recv(65536)
+        assert chunk, seen
+        seen += chunk
+    client.close()
+    wait_for(lambda: "build cancelled" in api.log, what="the server to stop the sleeping step")
+
+
 def test_onbuild_triggers_run_under_from(api, busybox):
     api.docker("build", "-t", "onb", "-", input="FROM busybox\nONBUILD RUN echo triggered > /t\n")
     out = api.docker("build", "-t", "child", "-", input="FROM onb\nRUN cat /t\n").out
