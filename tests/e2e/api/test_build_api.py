@@ -48,6 +48,23 @@ def _post_build(api, params: dict | list, body: bytes) -> tuple[int, list[dict] 
     return resp.status, [json.loads(line) for line in data.splitlines() if line.strip()]
 
 
+def _leave_build(api, query: str, dockerfile: str, until: bytes) -> None:
+    """Start a build, read its stream until `until` shows, then hang up as a ^C'd client does."""
+    import socket
+
+    client = socket.socket(socket.AF_UNIX)
+    client.connect(str(api.sock))
+    body = _tar({"Dockerfile": dockerfile})
+    client.sendall(b"POST /v1.47/build?%s HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
+                   b"Content-Length: %d\r\n\r\n" % (query.encode(), len(body)) + body)
+    seen = b""
+    while until not in seen:
+        chunk = client.recv(65536)
+        assert chunk, seen
+        seen += chunk
+    client.close()
+
+
 def _unix_sockets(path) -> int:
     """How many sockets are bound to `path`: the listener and the server's ends of its connections."""
     with open("/proc/net/unix") as f:
@@ -135,17 +152,7 @@ def test_a_client_that_leaves_cancels_the_build(api, busybox):
     signal = socket.create_server(("127.0.0.1", 0))
     port = signal.getsockname()[1]
     dockerfile = f"FROM busybox\nRUN echo one | nc 127.0.0.1 {port}\nRUN echo two | nc 127.0.0.1 {port}\n"
-    client = socket.socket(socket.AF_UNIX)
-    client.connect(str(api.sock))
-    body = _tar({"Dockerfile": dockerfile})
-    client.sendall(b"POST /v1.47/build?t=cancelled HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
-                   b"Content-Length: %d\r\n\r\n" % len(body) + body)
-    seen = b""
-    while b"Running in" not in seen:  # the first RUN waits in nc for us
-        chunk = client.recv(65536)
-        assert chunk, seen
-        seen += chunk
-    client.close()
+    _leave_build(api, "t=cancelled", dockerfile, b"Running in")  # the first RUN waits in nc for us
     # the server has seen us go once its end of the connection is closed too (only the listener left)
     wait_for(lambda: _unix_sockets(api.sock) == 1, what="the server to drop the connection")
     first, _ = signal.accept()
@@ -160,21 +167,9 @@ def test_a_client_that_leaves_cancels_the_build(api, busybox):
 
 
 def test_a_client_that_leaves_stops_a_running_step(api, busybox):
-    import socket
-
     from tests.helpers.waiting import wait_for
 
-    client = socket.socket(socket.AF_UNIX)
-    client.connect(str(api.sock))
-    body = _tar({"Dockerfile": "FROM busybox\nRUN echo started; sleep 600\n"})
-    client.sendall(b"POST /v1.47/build HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\n"
-                   b"Content-Length: %d\r\n\r\n" % len(body) + body)
-    seen = b""
-    while b"started" not in seen:
-        chunk = client.recv(65536)
-        assert chunk, seen
-        seen += chunk
-    client.close()
+    _leave_build(api, "", "FROM busybox\nRUN echo started; sleep 600\n", b"started")
     wait_for(lambda: "build cancelled" in api.log, what="the server to stop the sleeping step")
 
 
