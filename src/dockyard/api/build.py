@@ -139,8 +139,6 @@ def _options(request: web.Request, eng):
     _refused(request)
     _platform(request)
     network = request.query.get("networkmode") or "default"
-    if network == "bridge":
-        network = "default"
     check_network(eng, network)
     extra_hosts = request.query.getall("extrahosts", [])
     for entry in extra_hosts:

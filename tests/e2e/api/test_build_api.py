@@ -229,6 +229,10 @@ def test_extra_hosts_and_user_network(api, busybox):
     unreachable = api.docker("build", "--network", "none", "-", input="FROM busybox\nRUN ping -c1 -W2 peer\n",
                              check=False)
     assert unreachable.code == 1, unreachable.out
+    # the default bridge when named (a namespace of its own: lo and eth0), the host's network by default
+    bridge = "FROM busybox\nRUN ls /sys/class/net && test \"$(ls /sys/class/net | wc -l)\" = 2\n"
+    assert "Successfully built" in api.docker("build", "--network", "bridge", "-", input=bridge).out
+    assert api.docker("build", "-", input=bridge, check=False).code == 1
     missing = api.docker("build", "--network", "nosuchnet", "-", input="FROM busybox\nRUN true\n", check=False)
     assert missing.code == 1 and "nosuchnet" in missing.err and "not found" in missing.err
     api.docker("rm", "-f", "peer")
