@@ -222,7 +222,8 @@ class BuildStream(BuildProgress):
 
     def container(self, step: Step, container_id: str, removed: bool = False) -> None:
         short = container_id.removeprefix("build-")[:12]
-        self.emit({"stream": f" ---> Removed intermediate container {short}\n" if removed else f" ---> Running in {short}\n"})
+        text = f"Removed intermediate container {short}" if removed else f"Running in {short}"
+        self.emit({"stream": f" ---> {text}\n"})
 
     def _started(self, step: Step) -> None:
         if step.label:

@@ -109,7 +109,8 @@ def test_stream_is_the_classic_builders(api, busybox, tmp_path):
                                _tar({"Dockerfile": (ctx / "Dockerfile").read_text()}))
     assert status == 200
     assert {"stream": "\033[91merr-raw\n\033[0m"} in msgs and {"stream": "out-raw\n"} in msgs, msgs
-    assert [m["aux"]["ID"] for m in msgs if "aux" in m] == [api.docker("image", "inspect", "-f", "{{.Id}}", "raw").out.strip()]
+    raw = api.docker("image", "inspect", "-f", "{{.Id}}", "raw").out.strip()
+    assert [m["aux"]["ID"] for m in msgs if "aux" in m] == [raw]
 
     quiet = api.docker("build", "-q", "--build-arg", "WHO=api", "--label", "team=x", str(ctx)).out
     assert quiet.strip() == image
@@ -241,9 +242,9 @@ def test_extra_hosts_and_user_network(api, busybox):
 
 def test_docker_py_build_options(api, busybox, tmp_path):
     client = api.client()
+    memory = "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null"  # v2 or v1
     context = _tar({"sub/Dockerfile.app": "ARG BASE=busybox\nFROM $BASE AS base\nRUN echo base\nFROM base AS final\nARG V\n"
-                    "RUN cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null | grep -qx 67108864 && df -k /dev/shm | grep -q 8192 "
-                    "&& echo \"v=$V\" > /v\n",
+                    f"RUN {memory} | grep -qx 67108864 && df -k /dev/shm | grep -q 8192 && echo \"v=$V\" > /v\n",
                     "ignored": "x"})
     image, logs = client.images.build(fileobj=io.BytesIO(context), custom_context=True, dockerfile="sub/Dockerfile.app",
                                       tag="py:1", buildargs={"V": "7"}, labels={"a": "b", "c": "$V"}, shmsize=8 << 20,
