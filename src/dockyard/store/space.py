@@ -118,12 +118,12 @@ class SpaceGuard:
         self._until_check = max(min(CHECK_EVERY, (free - more - keep) // 4), 64 << 10)
 
     def _message(self, free: int, keep: int, more: int) -> str:
-        if self.written or not more:
-            done = f"stopped after writing {human(self.written)}"
+        if not self.written:
+            done = f"refused: it needs {human(more)}" if more else "refused"
         else:
-            done = f"refused: it needs {human(more)}"
-        return (f"{self.what}: {done}, with {human(free)} free on {self.reserve.path} and min-free-space keeping "
-                f"{human(keep)} ({self.reserve.setting}); free some space or lower min-free-space in daemon.json")
+            done = f"stopped after writing {human(self.written)}" + (f", needing {human(more)} more" if more else "")
+        return (f"{self.what}: {done}, with {human(free)} free on {self.reserve.path}, where min-free-space "
+                f"({self.reserve.setting}) keeps {human(keep)}; free some space or lower min-free-space in daemon.json")
 
     def full(self) -> NoSpace:
         """The NoSpace error for a write that met a full disk."""

@@ -141,3 +141,18 @@ def test_guard_stops_a_file_bigger_than_the_room_left(tmp_path):
     with pytest.raises(NoSpace, match=r"^layer x: (refused: it needs 64\.0 MiB|stopped after writing)"):
         apply_layer(io.BytesIO(bytes(layer)), tmp_path, whiteout_mode="delete", guard=reserve.guard("layer x"))
     assert not (tmp_path / "huge").exists()
+
+
+def test_load_refuses_an_out_of_range_owner_in_one_line(dy):
+    from tests.helpers.archives import classic_docker_archive
+
+    b = TarBuilder().file("ok", b"x")
+    info = tarfile.TarInfo("usr/bin/odd")
+    info.uid = 2**32 + 7
+    b.tar.addfile(info, io.BytesIO(b""))
+    r = dy("load", input=classic_docker_archive([b.bytes()], ["odd:1"]), check=False)
+    assert r.code == 125
+    assert r.err.strip().splitlines() == [
+        "Error: layer entry 'usr/bin/odd' has uid 4294967303, outside 0..4294967294; refusing the layer"]
+    assert dy("images", "-q").out == ""
+    assert "store is clean" in dy("system", "check").out
