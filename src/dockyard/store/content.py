@@ -144,8 +144,10 @@ class ContentStore:
             ing.write(data)
             return ing.commit(expected)
 
-    def put_stream(self, stream: BinaryIO, expected: str | None = None, expected_size: int | None = None) -> str:
-        with self.ingest(f"blob {expected}" if expected else "a blob") as ing:
+    def put_stream(self, stream: BinaryIO, expected: str | None = None, expected_size: int | None = None,
+                   what: str = "") -> str:
+        """Ingest `stream`; `what` names it in errors (default: the blob, by its expected digest)."""
+        with self.ingest(what or (f"blob {expected}" if expected else "a blob")) as ing:
             if expected_size is not None:
                 ing.require(expected_size)
             while chunk := stream.read(CHUNK):

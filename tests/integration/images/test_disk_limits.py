@@ -14,6 +14,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import tarfile
 import tempfile
 import zlib
@@ -310,3 +311,29 @@ def test_full_disk_during_build_and_commit_then_room(small, tmp_path, step):
     assert "store is clean" in small.dy("system", "check").out
     for image in ("built:1", "committed:1"):
         assert snapshot_file(small, image, "data").st_size == 12 << 20
+
+
+def test_engine_api_refuses_with_507_and_one_line(small, layers, tmp_path):
+    """The docker CLI and docker-py against `dockyard serve` on the small root."""
+    import docker
+
+    from tests.e2e.api.conftest import DOCKER, start_server
+
+    archive = load(small, layers["gzip-bomb"], tmp_path, "evil")
+    sock = tmp_path / "d.sock"
+    proc = start_server(small.dy, sock)
+    try:
+        env = {**os.environ, "DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(tmp_path / "docker-config")}
+        before = small.state()
+        p = subprocess.run([DOCKER, "load", "-i", str(archive)], env=env, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 1
+        assert p.stderr.startswith("Error response from daemon: layer sha256:") and "min-free-space" in p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1
+        client = docker.DockerClient(base_url=f"unix://{sock}", timeout=60)
+        with pytest.raises(docker.errors.APIError) as err:
+            client.images.load(archive.read_bytes())
+        assert err.value.status_code == 507 and "min-free-space (8MiB)" in err.value.explanation
+        small.assert_clean(before, [])
+    finally:
+        proc.terminate()
+        proc.wait(10)
