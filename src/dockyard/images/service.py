@@ -198,6 +198,8 @@ class ImageService:
             if snap is None:
                 done = streamed.take(key) if streamed is not None else None
                 guard = self.content.reserve.guard(f"layer {desc['digest']}")
+                if parent and self.snapshots.whiteout_mode == "delete":  # vfs copies the parent's tree first
+                    guard.charge(sum(s.size for s in self.snapshots.chain(parent)))
                 try:
                     tmp = done[0] if done else self.snapshots.start_layer(parent)
                 except OSError as e:  # vfs copies the parent's tree first

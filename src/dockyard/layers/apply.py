@@ -49,6 +49,9 @@ _ENTRY_BYTES = 512  # what an entry costs the filesystem beyond its data (inode,
 # What may follow the end-of-archive marker (record padding: 10 KiB for GNU tar's default):
 # more is a stream of zeros made to be hashed for ever (a decompression bomb), not a layer.
 _MAX_TRAILER = 64 << 20
+# The largest header record (PAX extended header, GNU long name) read, as Go's archive/tar
+# allows: tarfile would read a header of any declared size into memory at once.
+_MAX_HEADER = 1 << 20
 # Errors a filesystem gives for an xattr namespace it will not store (security.selinux on a
 # host without SELinux, security.* without the capability): those are dropped, not fatal.
 _XATTR_REFUSED = {errno.EPERM, errno.EACCES, errno.EOPNOTSUPP}
@@ -96,6 +99,10 @@ class _TarSource:
         return self._pos
 
     def read(self, n: int = -1) -> bytes:
+        """What tarfile reads itself: headers (file data goes through `copy_to`)."""
+        if n < 0 or n > _MAX_HEADER:
+            raise CorruptContent(f"layer tar has a header record of {n} bytes (at most {_MAX_HEADER} are "
+                                 "allowed); refusing the layer")
         data = self._src.read(n)
         self.hasher.update(data)
         self._pos += len(data)
@@ -510,7 +517,7 @@ def apply_layer(stream: BinaryIO, target_dir: str | os.PathLike, *, whiteout_mod
     root = os.path.abspath(os.fspath(target_dir))
     if not os.path.isdir(root):
         raise InvalidArgument(f"cannot apply a layer to {root}: not a directory")
-    guard = guard or Reserve(root).guard("layer")
+    guard = guard or Reserve(root).guard("the archive's files")
     source = _TarSource(open_reader(stream), _ByteCount() if verified_diff_id else Hasher())
     applier = _Applier(root, whiteout_mode, source, guard)
     files = 0

@@ -42,6 +42,8 @@ RESERVE = "8MiB"
 
 @dataclass(frozen=True)
 class Layer:
+    """A layer blob as a registry would serve it, with the diff ID an image config names."""
+
     blob: bytes
     diff_id: str
     media_type: str

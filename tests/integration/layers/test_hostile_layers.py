@@ -156,3 +156,16 @@ def test_load_refuses_an_out_of_range_owner_in_one_line(dy):
         "Error: layer entry 'usr/bin/odd' has uid 4294967303, outside 0..4294967294; refusing the layer"]
     assert dy("images", "-q").out == ""
     assert "store is clean" in dy("system", "check").out
+
+
+def test_a_huge_header_record_is_refused_before_it_is_read(tmp_path):
+    """A GNU long name of 256 MiB (zeros, so a small gzip) would be read into memory at once."""
+    import zlib
+
+    info = tarfile.TarInfo("././@LongLink")
+    info.type, info.size = tarfile.GNUTYPE_LONGNAME, 256 << 20
+    comp = zlib.compressobj(9, zlib.DEFLATED, 31)
+    gz = comp.compress(info.tobuf(tarfile.GNU_FORMAT)) + b"".join(comp.compress(bytes(1 << 20)) for _ in range(256))
+    gz += comp.flush()
+    with pytest.raises(CorruptContent, match="header record of 268435456 bytes"):
+        apply_layer(io.BytesIO(gz), tmp_path, whiteout_mode="delete")
