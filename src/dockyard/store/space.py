@@ -31,11 +31,14 @@ _PERCENT = re.compile(r"^(\d+(?:\.\d+)?)\s*%$")
 
 
 def human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+    """`n` bytes as a person reads them: 512 B, 1.0 GiB."""
+    if abs(n) < 1024:
+        return f"{n:.0f} B"
+    for unit in ("KiB", "MiB", "GiB"):
         n /= 1024
-    return ""  # unreachable: the loop returns at TiB
+        if abs(n) < 1024:
+            return f"{n:.1f} {unit}"
+    return f"{n / 1024:.1f} TiB"
 
 
 def is_full(exc: BaseException) -> bool:

@@ -274,22 +274,26 @@ def test_build_stops_at_the_reserve(small, layers, tmp_path, kind):
 
 # -- a disk that fills up mid-way ---------------------------------------------------------------
 
-def test_full_disk_during_load_and_pull_then_room(small, layers, tmp_path, registry):
+def test_full_disk_during_load_import_and_pull_then_room(small, layers, tmp_path, registry):
     """No reserve: the disk's end (ENOSPC) stops them; once there is room they succeed."""
     small.set_reserve(0)
     layer = _plain(TarBuilder().file("data", os.urandom(12 << 20)).bytes())
     archive = load(small, layer, tmp_path, "fits")
+    rootfs = tmp_path / "rootfs.tar"
+    rootfs.write_bytes(layer.blob)
     ref = publish(registry, "ok/fits", layer)
     ballast = fill(small.fs, 18 << 20)  # room for the blob, not for the blob and its files
     before = small.state()
-    for args in (("load", "-i", str(archive)), ("pull", ref)):
+    commands = (("load", "-i", str(archive)), ("import", str(rootfs), "imported:1"), ("pull", ref))
+    for args in commands:
         refused(small, *args, match="no space left on device")
         small.assert_clean(before, [])
     ballast.unlink()
-    small.dy("load", "-i", str(archive))
-    small.dy("pull", ref)
+    for args in commands:
+        small.dy(*args)
     assert "store is clean" in small.dy("system", "check").out
-    assert snapshot_file(small, "fits:1", "data").st_size == 12 << 20
+    for image in ("fits:1", "imported:1", ref):
+        assert snapshot_file(small, image, "data").st_size == 12 << 20
 
 
 @pytest.mark.parametrize("step", ["COPY data /data", "RUN dd if=/dev/urandom of=/data bs=1M count=12"])
