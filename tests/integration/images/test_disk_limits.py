@@ -20,6 +20,7 @@ import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -40,8 +41,7 @@ RESERVE = "8MiB"
 
 # -- layers ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Layer:
+class Layer(NamedTuple):
     """A layer blob as a registry would serve it, with the diff ID an image config names."""
 
     blob: bytes
