@@ -46,9 +46,11 @@ _ACL_DEFAULT_XATTR = "system.posix_acl_default"
 _MAX_SYMLINK_HOPS = 40
 _MAX_ID = 2**32 - 2  # uid/gid (2^32-1 is chown's "leave it")
 _ENTRY_BYTES = 512  # what an entry costs the filesystem beyond its data (inode, directory entry)
-# What may follow the end-of-archive marker (record padding: 10 KiB for GNU tar's default):
-# more is a stream of zeros made to be hashed for ever (a decompression bomb), not a layer.
-_MAX_TRAILER = 64 << 20
+# Data that is hashed but never written: what follows the end-of-archive marker (record
+# padding: 10 KiB for GNU tar's default) and data carried by entries that hold none
+# (whiteouts, links, devices). More is a stream made to be hashed for ever (a decompression
+# bomb), not a layer.
+_MAX_UNWRITTEN = 64 << 20
 # The largest header record (PAX extended header, GNU long name) read, as Go's archive/tar
 # allows: tarfile would read a header of any declared size into memory at once.
 _MAX_HEADER = 1 << 20
@@ -92,6 +94,7 @@ class _TarSource:
     def __init__(self, src: BinaryIO, hasher: Hasher | _ByteCount) -> None:
         self._src = src
         self._pos = 0
+        self._skipped = 0  # data skipped over (block padding aside)
         self._buf = memoryview(bytearray(_CHUNK))
         self.hasher = hasher
 
@@ -111,6 +114,11 @@ class _TarSource:
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         if whence != os.SEEK_SET or offset < self._pos:  # tarfile seeks to absolute offsets only
             raise io.UnsupportedOperation("a layer tar is read forward only")
+        if offset - self._pos >= tarfile.BLOCKSIZE:
+            self._skipped += offset - self._pos
+            if self._skipped > _MAX_UNWRITTEN:
+                raise CorruptContent(f"layer tar carries more than {_MAX_UNWRITTEN >> 20} MiB of data in entries "
+                                     "that hold none (whiteouts, links, devices); refusing the layer")
         while self._pos < offset and self._fill(offset - self._pos):
             pass
         return self._pos
@@ -127,10 +135,10 @@ class _TarSource:
 
     def drain(self) -> None:
         """Read (and hash) whatever follows the end-of-archive marker, within reason."""
-        end = self._pos + _MAX_TRAILER
+        end = self._pos + _MAX_UNWRITTEN
         while self._fill(_CHUNK):
             if self._pos > end:
-                raise CorruptContent(f"layer tar goes on for more than {_MAX_TRAILER >> 20} MiB after its end "
+                raise CorruptContent(f"layer tar goes on for more than {_MAX_UNWRITTEN >> 20} MiB after its end "
                                      "(a decompression bomb?); refusing the layer")
 
     def _fill(self, limit: int) -> int:

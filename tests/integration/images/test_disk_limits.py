@@ -240,6 +240,19 @@ def test_load_stops_at_the_reserve(small, layers, tmp_path, kind):
     small.assert_clean(before, [])
 
 
+def test_vfs_root_stops_at_the_reserve_and_keeps_sparse_files_sparse(small, layers, tmp_path):
+    """The vfs driver copies each layer's parent tree before applying it: the same limits hold."""
+    (small.dy.root / "storage-driver").write_text("vfs\n")
+    before = small.state()
+    small.dy("load", "-i", str(load(small, layers["sparse"], tmp_path, "sparse")))
+    assert small.dy.engine().snapshots.name == "vfs"
+    assert_sparse(small, "sparse:1", before)
+    before = small.state()
+    refused(small, "load", "-i", str(load(small, layers["gzip-bomb"], tmp_path, "evil")),
+            match="min-free-space (8MiB) keeps 8.0 MiB")
+    small.assert_clean(before, ["sparse:1"])
+
+
 @pytest.mark.parametrize("kind", ["gzip-bomb", "large"])
 def test_import_stops_at_the_reserve(small, layers, tmp_path, kind):
     path = tmp_path / "rootfs.tar"

@@ -169,3 +169,17 @@ def test_a_huge_header_record_is_refused_before_it_is_read(tmp_path):
     gz += comp.flush()
     with pytest.raises(CorruptContent, match="header record of 268435456 bytes"):
         apply_layer(io.BytesIO(gz), tmp_path, whiteout_mode="delete")
+
+
+def test_data_in_entries_that_hold_none_is_refused_before_it_is_read(tmp_path):
+    """A whiteout declaring 1 TiB of data: nothing is written, and it is not hashed for ever."""
+    b = TarBuilder().file("ok", b"x")
+    info = tarfile.TarInfo("dir/.wh.gone")
+    b.tar.addfile(info, io.BytesIO())
+    layer = bytearray(b.bytes())
+    at = layer.index(b"dir/.wh.gone")
+    layer[at + 124:at + 136] = tarfile.itn(1 << 40, 12, tarfile.GNU_FORMAT)
+    layer[at + 148:at + 156] = b" " * 8
+    layer[at + 148:at + 156] = b"%06o\0 " % sum(layer[at:at + 512])
+    with pytest.raises(CorruptContent, match="more than 64 MiB of data in entries that hold none"):
+        apply_layer(io.BytesIO(bytes(layer)), tmp_path, whiteout_mode="delete")
