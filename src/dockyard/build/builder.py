@@ -611,7 +611,7 @@ class Builder:
             job.close()
 
         def work(ws: Workspace, step: Step) -> None:
-            copying.apply(job, ws.rootfs)
+            copying.apply(job, ws.rootfs, self.engine.content.reserve.guard("the step's files"))
 
         return StepPlan(parts, job.created_by, work, cleanup)
 

@@ -31,7 +31,7 @@ def write_layer(content: ContentStore, produce: Callable[[BinaryIO], object], co
     into a compressed, verified blob."""
     from dockyard.layers.compression import open_writer
 
-    with content.ingest() as ing:
+    with content.ingest("the new layer") as ing:
         writer = open_writer(ing, compression)
         stats = produce(writer)
         writer.close()
