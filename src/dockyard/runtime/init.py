@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import resource
+import signal
 import socket
 import sys
 import termios
@@ -167,10 +168,36 @@ def _switch_identity(sys_: Syscalls, process: dict) -> None:
         os.umask(user["umask"])
 
 
+def _die_on_signals() -> None:
+    """As pid 1 of its namespace with no handler, a created container's init would never
+    see `kill`'s TERM: handle the signals that end runc's init (a Go program) the same way.
+    execve resets them to the default for the user's process."""
+    def die(signum: int, _frame: object) -> None:
+        os._exit(128 + signum)
+
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGABRT):
+        signal.signal(sig, die)
+
+
+def _hook_runner(spec: dict, state: dict | None):
+    """run_hooks(kind) for the container-side hooks; the module is imported now, while
+    the host's files are still reachable."""
+    if not state:
+        return lambda kind: None
+    from dockyard.runtime import hooks
+
+    def run_hooks(kind: str) -> None:
+        hooks.run(kind, hooks.of(spec, kind), dict(state, status="created")
+                  if kind == "startContainer" else state)
+
+    return run_hooks
+
+
 def _stage2(sys_: Syscalls, channel: _Channel, boot: dict, filter_: bytes | None) -> None:
     spec = boot["spec"]
     process = spec["process"]
-    channel.receive()  # "go": the runtime has put us in the container's cgroup
+    go = channel.receive()  # the runtime has put us in the container's cgroup
+    run_hooks = _hook_runner(spec, go.get("state"))
     if "cgroup" in boot["unshare"]:
         sys_.unshare(linux.CLONE_NEWCGROUP)
     os.setsid()
@@ -179,7 +206,9 @@ def _stage2(sys_: Syscalls, channel: _Channel, boot: dict, filter_: bytes | None
         fifo = os.open(boot["fifo"], os.O_PATH | os.O_CLOEXEC)
     builder = RootfsBuilder(sys_, spec, boot["bundle"], boot.get("cgroup_dirs"))
     if "mount" in boot["unshare"]:
-        builder.prepare()
+        builder.prepare(lambda: run_hooks("createContainer"))
+    else:
+        run_hooks("createContainer")
     if boot.get("console_fd") is not None:
         _setup_console(sys_, boot["console_fd"], "mount" in boot["unshare"])
     if "uts" in boot["unshare"]:
@@ -196,10 +225,17 @@ def _stage2(sys_: Syscalls, channel: _Channel, boot: dict, filter_: bytes | None
     os.chdir(process.get("cwd") or "/")
     executable = _find_executable(process)
     env = dict(e.partition("=")[::2] for e in process.get("env") or [])
+    if fifo is not None:
+        _die_on_signals()  # before "ready": `kill` may come as soon as `create` returns
     channel.send(type="ready")
     channel.sock.close()
     if fifo is not None:
         writer = os.open(f"/proc/self/fd/{fifo}", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            run_hooks("startContainer")  # `start` has been called; its answer waits for these
+        except BaseException as err:
+            os.write(writer, b"1" + linux.describe(err).encode())
+            os._exit(1)
         os.write(writer, b"0")
         os.close(writer)
         os.close(fifo)

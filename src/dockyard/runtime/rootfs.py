@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 
 from dockyard.runtime import linux
 from dockyard.runtime.linux import Syscalls, secure_join
@@ -97,8 +98,9 @@ class RootfsBuilder:
         self.rootfs = os.path.join(bundle, spec["root"]["path"])
         self.cgroup_dirs = cgroup_dirs or {}
 
-    def prepare(self) -> None:
-        """Everything up to and including pivot_root."""
+    def prepare(self, before_pivot: Callable[[], None] | None = None) -> None:
+        """Everything up to and including pivot_root; `before_pivot` runs with every mount
+        in place (the createContainer hooks)."""
         propagation = _PROPAGATION[self.linux.get("rootfsPropagation") or "rslave"]
         self.sys.mount("", "/", "", propagation)
         self.sys.mount(self.rootfs, self.rootfs, "", linux.MS_BIND | linux.MS_REC)
@@ -109,6 +111,8 @@ class RootfsBuilder:
                 dev_is_tmpfs = True
         if dev_is_tmpfs:
             self.make_devices()
+        if before_pivot is not None:
+            before_pivot()
         self.pivot()
 
     def mount(self, m: dict) -> None:

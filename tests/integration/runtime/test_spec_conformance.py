@@ -1,0 +1,292 @@
+"""OCI runtime-spec conformance, table by table: each behaviour of runtime.md, config.md and
+config-linux.md under dockyard's runtime, runc and crun, with the same observable result
+asserted for all three. Where runc or crun deviate from the spec, the row says so and the
+spec's result is what is asserted (the deviating runtime's case is an expected failure).
+
+Each runtime runs through the `runtime` fixture (conftest.py): skipped when not installed,
+its own state root, leftovers force-deleted, the cgroup parent checked empty afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dockyard.errors import DockyardError
+from dockyard.runtime import cgroups
+
+pytestmark = pytest.mark.root
+
+# (runtime, row) -> why that runtime does not do what the spec says
+DEVIATIONS = {
+    ("runc", "startContainer-fails"): "runc 1.1 runs startContainer hooks after `start` "
+                                      "has returned, so the failure never reaches the caller",
+    ("crun", "startContainer-fails"): "crun 1.8 runs startContainer hooks after `start` "
+                                      "has returned, so the failure never reaches the caller",
+    ("runc", "poststart-fails"): "runc 1.1 runs poststart hooks within `create`, and a "
+                                 "failing one fails it (runtime.md: log a warning, continue)",
+    ("runc", "hook-order"): "runc 1.1 runs poststart hooks within `create`, before the "
+                            "startContainer hooks and the user process",
+    ("crun", "poststart-fails"): "crun 1.8's `start` now and then fails when a poststart "
+                                 "hook fails",
+    ("crun", "hook-order"): "crun 1.8 runs poststart hooks as soon as `start` has woken the "
+                            "init, racing its startContainer hooks",
+    ("runc", "hook-state-in-container"): "runc 1.1 gives createContainer/startContainer "
+                                         "hooks the pid as the container sees it (1)",
+    ("crun", "hook-state-in-container"): "crun 1.8 gives createContainer/startContainer "
+                                         "hooks pid 0, and startContainer bundle \"/\"",
+    ("crun", "kill-created-TERM"): "crun 1.8's init, pid 1 of the container with no handler "
+                                   "while it waits for `start`, never gets a TERM (runc's does)",
+}
+
+
+# deviations that show only when a race goes one way
+RACY = {("crun", "hook-order"), ("crun", "poststart-fails")}
+
+
+def deviates(request, runtime, row: str) -> None:
+    """Mark the running case as an expected failure where the runtime deviates (strict: a
+    runtime that starts to conform fails the row, so the table gets updated)."""
+    reason = DEVIATIONS.get((runtime.name, row))
+    if reason and not os.environ.get("DOCKYARD_SPEC_NO_XFAIL"):
+        request.node.add_marker(pytest.mark.xfail(reason=f"{runtime.name}: {reason}",
+                                                  strict=(runtime.name, row) not in RACY))
+
+
+def make(bundles, cmd: list[str], edit=None, **options) -> tuple[str, str]:
+    """A bundle whose config.json `edit(spec)` has changed after generation."""
+    cid, bundle = bundles.make(cmd, **options)
+    if edit is not None:
+        path = Path(bundle) / "config.json"
+        spec = json.loads(path.read_text())
+        edit(spec)
+        path.write_text(json.dumps(spec))
+    return cid, bundle
+
+
+def cli(runtime, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """The runtime's own command line (runc's), output through files: a created container
+    keeps the create command's stdio open."""
+    argv = [sys.executable, "-c", "from dockyard.runtime.cli import main; main()"] \
+        if runtime.name == "dockyard" else [shutil.which(runtime.name)]
+    out, err = tmp_path / "cli.out", tmp_path / "cli.err"
+    with open(out, "w") as o, open(err, "w") as e:
+        code = subprocess.run([*argv, "--root", runtime.root, *args], stdin=subprocess.DEVNULL,
+                              stdout=o, stderr=e, timeout=60).returncode
+    return subprocess.CompletedProcess(args, code, out.read_text(), err.read_text())
+
+
+def create(runtime, bundles, tmp_path: Path, cmd: list[str], edit=None, **options) -> str:
+    cid, bundle = make(bundles, cmd, edit, **options)
+    runtime.created.append(cid)
+    with open(tmp_path / f"{cid}.out", "w") as o:
+        runtime.create(cid, bundle, stdin=subprocess.DEVNULL, stdout=o, stderr=o)
+    return cid
+
+
+def run(runtime, bundles, tmp_path: Path, script: str, edit=None, **options) -> tuple[int, str]:
+    """Run `sh -c script` to completion: (exit code, stdout and stderr)."""
+    cid, bundle = make(bundles, ["sh", "-c", script], edit, **options)
+    runtime.created.append(cid)
+    out = tmp_path / f"{cid}.out"
+    with open(out, "w") as o:
+        code = runtime.run(cid, bundle, stdin=subprocess.DEVNULL, stdout=o, stderr=o)
+    return code, out.read_text()
+
+
+def wait_status(runtime, cid: str, status: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while runtime.state(cid)["status"] != status:
+        assert time.monotonic() < deadline, f"{cid} still {runtime.state(cid)['status']}"
+        time.sleep(0.02)
+
+
+def assert_gone(runtime, cid: str, cgroup_parent: str) -> None:
+    """Nothing of the container left: no state, no cgroup (so no process), no mount."""
+    with pytest.raises(DockyardError):
+        runtime.state(cid)
+    left = [str(d) for d in cgroups.open_cgroup(f"{cgroup_parent}/{cid}").dirs().values()
+            if d.exists()]
+    assert left == []
+    assert cid not in Path("/proc/self/mountinfo").read_text()
+
+
+# -- hooks (config.md "POSIX-platform Hooks", runtime.md "Lifecycle") ------------------
+
+HOOK_KINDS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+              "poststop"]
+IN_CONTAINER = {"createContainer", "startContainer"}
+
+
+def logging_hook(kind: str, log: str, **extra) -> dict:
+    """A hook appending '<kind> <its mount ns> <stdin>' and its args/env to `log`."""
+    script = 'echo "$0 $(readlink /proc/self/ns/mnt) $1 $HOOK_ENV $(cat)" >> "$LOG"'
+    return {"path": "/bin/sh", "args": ["sh", "-c", script, kind, "first-arg"],
+            "env": [f"LOG={log}", f"HOOK_ENV=env-{kind}", "PATH=/bin:/usr/bin"], **extra}
+
+
+def failing_hook(**extra) -> dict:
+    return {"path": "/bin/sh", "args": ["sh", "-c", "echo hook-broke >&2; exit 3"], **extra}
+
+
+def run_logged_hooks(runtime, bundles, tmp_path: Path) -> tuple[str, int, str, list[list[str]]]:
+    """A container with one logging hook of every kind, created, started, killed, deleted:
+    (its id, its pid, its mount namespace, the log's rows)."""
+    logdir = tmp_path / "hooklog"
+    logdir.mkdir()
+    host_log = str(logdir / "log")
+
+    def edit(spec):
+        spec["mounts"].append({"destination": "/mnt", "type": "bind", "source": str(logdir),
+                               "options": ["rbind", "rw"]})
+        spec["hooks"] = {kind: [logging_hook(kind, "/mnt/log" if kind == "startContainer"
+                                             else host_log)] for kind in HOOK_KINDS}
+        spec["annotations"] = {"org.example.hook": "yes"}
+
+    cid = create(runtime, bundles, tmp_path, ["sleep", "30"], edit)
+    pid = runtime.state(cid)["pid"]
+    mnt = os.readlink(f"/proc/{pid}/ns/mnt")
+    runtime.start(cid)
+    runtime.kill(cid, "KILL")
+    wait_status(runtime, cid, "stopped")
+    runtime.delete(cid)
+    rows = [line.split(" ", 4) for line in Path(host_log).read_text().splitlines()]
+    return cid, pid, mnt, rows
+
+
+def test_hooks_run_in_the_lifecycle_order(request, runtime, bundles, tmp_path):
+    deviates(request, runtime, "hook-order")
+    _, _, _, rows = run_logged_hooks(runtime, bundles, tmp_path)
+    assert [r[0] for r in rows] == HOOK_KINDS
+
+
+def test_hooks_run_in_their_namespaces_with_args_env_and_the_state(runtime, bundles, tmp_path,
+                                                                   cgroup_parent):
+    cid, pid, container_mnt, rows = run_logged_hooks(runtime, bundles, tmp_path)
+    host_mnt = os.readlink("/proc/self/ns/mnt")
+    assert sorted(r[0] for r in rows) == sorted(HOOK_KINDS)
+    for kind, mnt, arg, env, state_text in rows:
+        assert (arg, env) == ("first-arg", f"env-{kind}")
+        assert mnt == (container_mnt if kind in IN_CONTAINER else host_mnt), kind
+        state = json.loads(state_text)
+        assert state["id"] == cid, kind
+        assert state["annotations"] == {"org.example.hook": "yes"}
+        if kind not in IN_CONTAINER:
+            assert state["bundle"] == str(tmp_path / cid), kind
+        if kind not in IN_CONTAINER | {"poststop"}:
+            assert state["pid"] == pid, kind
+    assert_gone(runtime, cid, cgroup_parent)
+
+
+def test_container_side_hooks_get_the_host_pid_and_bundle(request, runtime, bundles, tmp_path):
+    """runtime.md: the state's pid is "the ID of the container process, as seen by the host",
+    its bundle the bundle's absolute path, for the hooks in the container's namespaces too."""
+    deviates(request, runtime, "hook-state-in-container")
+    cid, pid, _, rows = run_logged_hooks(runtime, bundles, tmp_path)
+    seen = {r[0]: (json.loads(r[4])["pid"], json.loads(r[4])["bundle"]) for r in rows
+            if r[0] in IN_CONTAINER}
+    assert seen == {kind: (pid, str(tmp_path / cid)) for kind in IN_CONTAINER}
+
+
+@pytest.mark.parametrize("kind", ["prestart", "createRuntime", "createContainer"])
+def test_a_failing_create_hook_fails_create_and_leaves_nothing(runtime, bundles, tmp_path,
+                                                               cgroup_parent, kind):
+    def edit(spec):
+        spec["hooks"] = {kind: [failing_hook()]}
+
+    with pytest.raises(DockyardError):
+        create(runtime, bundles, tmp_path, ["sleep", "30"], edit)
+    assert_gone(runtime, runtime.created[-1], cgroup_parent)
+
+
+def test_a_hook_past_its_timeout_fails_create(runtime, bundles, tmp_path, cgroup_parent):
+    def edit(spec):
+        spec["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "600"],
+                                            "timeout": 1}]}
+
+    with pytest.raises(DockyardError):
+        create(runtime, bundles, tmp_path, ["sleep", "30"], edit)
+    assert_gone(runtime, runtime.created[-1], cgroup_parent)
+
+
+def test_a_failing_start_container_hook_fails_start_and_stops_it(request, runtime, bundles,
+                                                                 tmp_path, cgroup_parent):
+    deviates(request, runtime, "startContainer-fails")
+
+    def edit(spec):
+        spec["hooks"] = {"startContainer": [failing_hook()]}
+
+    cid = create(runtime, bundles, tmp_path, ["sleep", "30"], edit)
+    with pytest.raises(DockyardError):
+        runtime.start(cid)
+    assert runtime.state(cid)["status"] == "stopped"
+    runtime.delete(cid)
+    assert_gone(runtime, cid, cgroup_parent)
+
+
+def test_failing_poststart_and_poststop_hooks_are_not_fatal(request, runtime, bundles, tmp_path,
+                                                            cgroup_parent):
+    deviates(request, runtime, "poststart-fails")
+
+    def edit(spec):
+        spec["hooks"] = {"poststart": [failing_hook()], "poststop": [failing_hook()]}
+
+    cid = create(runtime, bundles, tmp_path, ["sleep", "30"], edit)
+    runtime.start(cid)
+    assert runtime.state(cid)["status"] == "running"
+    runtime.delete(cid, force=True)
+    assert_gone(runtime, cid, cgroup_parent)
+
+
+# -- operations (runtime.md "Operations") ----------------------------------------------
+
+@pytest.mark.parametrize("signal_name", ["KILL", "TERM"])
+def test_kill_of_a_created_container_delivers_the_signal(request, runtime, bundles, tmp_path,
+                                                        signal_name):
+    deviates(request, runtime, f"kill-created-{signal_name}")
+    cid = create(runtime, bundles, tmp_path, ["sleep", "30"])
+    runtime.kill(cid, signal_name)
+    wait_status(runtime, cid, "stopped")
+    runtime.delete(cid)
+
+
+def test_delete_of_a_running_container_without_force_fails_and_changes_nothing(
+        runtime, bundles, tmp_path):
+    cid = create(runtime, bundles, tmp_path, ["sleep", "30"])
+    runtime.start(cid)
+    before = runtime.state(cid)
+    refused = cli(runtime, tmp_path, "delete", cid)
+    assert refused.returncode != 0
+    assert runtime.state(cid) == before
+    runtime.delete(cid, force=True)
+
+
+@pytest.mark.parametrize("how", [["create"], ["run", "--detach"]])
+def test_pid_file_holds_the_container_pid(runtime, bundles, tmp_path, how):
+    cid, bundle = make(bundles, ["sleep", "30"])
+    runtime.created.append(cid)
+    pid_file = tmp_path / "pid"
+    done = cli(runtime, tmp_path, *how, "--bundle", bundle, "--pid-file", str(pid_file), cid)
+    assert done.returncode == 0, done.stderr
+    assert int(pid_file.read_text()) == runtime.state(cid)["pid"]
+
+
+def test_state_has_the_spec_fields(runtime, bundles, tmp_path):
+    def edit(spec):
+        spec["annotations"] = {"org.example.unknown": "kept", "another": "x"}
+
+    cid = create(runtime, bundles, tmp_path, ["sleep", "30"], edit)
+    out = cli(runtime, tmp_path, "state", cid)
+    state = json.loads(out.stdout)
+    assert {"ociVersion", "id", "status", "pid", "bundle"} <= set(state)
+    assert state["ociVersion"].startswith("1.")
+    assert (state["id"], state["status"], state["bundle"]) == (cid, "created", str(tmp_path / cid))
+    assert state["pid"] > 0 and os.path.exists(f"/proc/{state['pid']}")
+    assert state["annotations"] == {"org.example.unknown": "kept", "another": "x"}
