@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from typing import IO, Any
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
-from dockyard.runtime import cgroups, hooks, linux
+from dockyard.runtime import cgroups, checks, hooks, linux
 
 DEFAULT_ROOT = "/run/dockyard-runtime"
 SECCOMP_CACHE = ".seccomp"  # in the root: compiled seccomp programs (ids never start with a dot)
@@ -149,6 +149,7 @@ class BuiltinRuntime:
                 spec = json.load(f)
         except FileNotFoundError:
             raise NotFound(f"no config.json in bundle {bundle}")
+        checks.check(spec)
         if spec.get("hooks"):
             hooks.validate(spec)
         os.makedirs(self.root, mode=0o700, exist_ok=True)
@@ -381,6 +382,7 @@ class BuiltinRuntime:
         merged = dict(spec["process"])
         merged.update(process)
         merged.pop("oomScoreAdj", None)
+        checks.check_process(merged)
         target = record["pid"]
         join = []
         for kind, (_, proc_name) in linux.NAMESPACES.items():

@@ -149,12 +149,23 @@ def _apply_rlimits(process: dict) -> None:
             raise OSError(f"cannot set {limit['type']} to {limit['soft']}:{limit['hard']}: {err}")
 
 
+def _set_exec_labels(process: dict) -> None:
+    """The AppArmor profile and SELinux label the user's process gets at execve (the
+    runtime refused them already where the host has no such module)."""
+    for key, path, text in (("apparmorProfile", "/proc/self/attr/apparmor/exec", "exec {}"),
+                            ("selinuxLabel", "/proc/self/attr/exec", "{}")):
+        if process.get(key):
+            if key == "apparmorProfile" and not os.path.exists(path):
+                path = "/proc/self/attr/exec"
+            with open(path, "w") as f:
+                f.write(text.format(process[key]))
+
+
 def _switch_identity(sys_: Syscalls, process: dict) -> None:
     """Bounding set, groups, gid, uid (keeping capabilities across the switch), then the
     capability sets the spec asks for."""
     capabilities = process.get("capabilities") or {}
-    host_caps = set(caps.host_capabilities())
-    caps.drop_bounding(sys_, [c for c in capabilities.get("bounding", []) if c in host_caps])
+    caps.drop_bounding(sys_, capabilities.get("bounding", []))
     user = process.get("user") or {}
     uid, gid = user.get("uid", 0), user.get("gid", 0)
     sys_.prctl(linux.PR_SET_KEEPCAPS, 1)
@@ -162,8 +173,7 @@ def _switch_identity(sys_: Syscalls, process: dict) -> None:
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
     sys_.prctl(linux.PR_SET_KEEPCAPS, 0)
-    caps.apply_sets(sys_, {k: [c for c in v if c in host_caps]
-                           for k, v in capabilities.items() if k != "bounding"})
+    caps.apply_sets(sys_, {k: v for k, v in capabilities.items() if k != "bounding"})
     if "umask" in user:
         os.umask(user["umask"])
 
@@ -242,6 +252,7 @@ def _stage2(sys_: Syscalls, channel: _Channel, boot: dict, filter_: bytes | None
     nnp = process.get("noNewPrivileges")
     if filter_ is not None and not nnp:
         sys_.seccomp_filter(filter_)  # while CAP_SYS_ADMIN is still held
+    _set_exec_labels(process)
     _switch_identity(sys_, process)
     if nnp:
         sys_.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.errors import DockyardError
-from dockyard.runtime import cgroups
+from dockyard.runtime import caps, cgroups, checks
 
 pytestmark = pytest.mark.root
 
@@ -42,6 +42,22 @@ DEVIATIONS = {
                                          "hooks the pid as the container sees it (1)",
     ("crun", "hook-state-in-container"): "crun 1.8 gives createContainer/startContainer "
                                          "hooks pid 0, and startContainer bundle \"/\"",
+    ("runc", "unknown-capability"): "runc 1.1 ignores capabilities it does not know",
+    ("crun", "unknown-capability"): "crun 1.8 ignores capabilities it does not know",
+    ("crun", "hugepage-invalid-size"): "crun 1.8 refuses it but leaves the container's "
+                                       "cgroups behind",
+    ("crun", "mount-label-unsupported"): "crun 1.8 ignores linux.mountLabel without SELinux",
+    ("crun", "net-cls-missing"): "crun 1.8 ignores network.classID without net_cls",
+    ("crun", "net-prio-missing"): "crun 1.8 ignores network.priorities without net_prio",
+    ("crun", "unified-on-v1"): "crun 1.8 ignores linux.resources.unified on cgroup v1",
+    ("runc", "kernel-tcp"): "runc 1.1 ignores memory.kernelTCP",
+    ("runc", "propagation-shared"): "runc 1.1 leaves the container's / unshared",
+    ("runc", "propagation-rshared"): "runc 1.1 leaves the container's / unshared",
+    ("runc", "propagation-unbindable"): "runc 1.1 cannot bind the rootfs under an unbindable /",
+    ("runc", "propagation-runbindable"): "runc 1.1 cannot bind the rootfs under an "
+                                         "unbindable /",
+    ("crun", "propagation-runbindable"): "crun 1.8 cannot bind its masks under an "
+                                         "unbindable /",
     ("crun", "kill-created-TERM"): "crun 1.8's init, pid 1 of the container with no handler "
                                    "while it waits for `start`, never gets a TERM (runc's does)",
 }
@@ -109,12 +125,15 @@ def wait_status(runtime, cid: str, status: str, timeout: float = 20) -> None:
 
 
 def assert_gone(runtime, cid: str, cgroup_parent: str) -> None:
-    """Nothing of the container left: no state, no cgroup (so no process), no mount."""
+    """Nothing of the container left: no state, no cgroup (so no process), no mount. Any
+    cgroup left is removed first, so a runtime that leaves one fails this row only."""
     with pytest.raises(DockyardError):
         runtime.state(cid)
-    left = [str(d) for d in cgroups.open_cgroup(f"{cgroup_parent}/{cid}").dirs().values()
+    left = [d for d in cgroups.open_cgroup(f"{cgroup_parent}/{cid}").dirs().values()
             if d.exists()]
-    assert left == []
+    for directory in left:
+        directory.rmdir()
+    assert [str(d) for d in left] == []
     assert cid not in Path("/proc/self/mountinfo").read_text()
 
 
@@ -290,3 +309,141 @@ def test_state_has_the_spec_fields(runtime, bundles, tmp_path):
     assert (state["id"], state["status"], state["bundle"]) == (cid, "created", str(tmp_path / cid))
     assert state["pid"] > 0 and os.path.exists(f"/proc/{state['pid']}")
     assert state["annotations"] == {"org.example.unknown": "kept", "another": "x"}
+
+
+# -- no silent drops (runtime.md "Lifecycle" step 2) ------------------------------------
+
+def _host_lacks_cap(name: str) -> bool:
+    return name not in caps.host_capabilities()
+
+
+def _add_caps(spec: dict, name: str) -> None:
+    for kind in ("bounding", "effective", "permitted"):
+        spec["process"]["capabilities"][kind].append(name)
+
+
+def _resources(**values):
+    return lambda spec: spec["linux"]["resources"].update(values)
+
+
+# row -> (config change, field the error must name, whether this host can test it)
+REFUSED = {
+    "cap-outside-bounding-set": (lambda spec: _add_caps(spec, "CAP_SYS_RESOURCE"),
+                                 "process.capabilities", _host_lacks_cap("CAP_SYS_RESOURCE")),
+    "unknown-capability": (lambda spec: _add_caps(spec, "CAP_NO_SUCH_THING"),
+                           "process.capabilities", True),
+    "hugepage-invalid-size": (_resources(hugepageLimits=[{"pageSize": "3MB", "limit": 1 << 21}]),
+                              "linux.resources.hugepageLimits", True),
+    "net-cls-missing": (_resources(network={"classID": 0x100001}),
+                        "linux.resources.network.classID",
+                        not os.path.isdir("/sys/fs/cgroup/net_cls")),
+    "net-prio-missing": (_resources(network={"priorities": [{"name": "lo", "priority": 5}]}),
+                         "linux.resources.network.priorities",
+                         not os.path.isdir("/sys/fs/cgroup/net_prio")),
+    "apparmor-unsupported": (lambda spec: spec["process"].update(apparmorProfile="docker-default"),
+                             "process.apparmorProfile", not checks.apparmor_enabled()),
+    "selinux-label-unsupported": (lambda spec: spec["process"].update(
+        selinuxLabel="system_u:system_r:container_t:s0"), "process.selinuxLabel",
+        not checks.selinux_enabled()),
+    "mount-label-unsupported": (lambda spec: spec["linux"].update(
+        mountLabel="system_u:object_r:container_file_t:s0"), "linux.mountLabel",
+        not checks.selinux_enabled()),
+    "unified-on-v1": (_resources(unified={"memory.high": "100000000"}),
+                      "linux.resources.unified", not cgroups.is_unified()),
+}
+
+
+@pytest.mark.parametrize("row", sorted(REFUSED))
+def test_what_the_host_cannot_do_is_refused_by_name(request, runtime, bundles, tmp_path,
+                                                   cgroup_parent, row):
+    change, field, testable = REFUSED[row]
+    if not testable:
+        pytest.skip(f"this host can do {row}")
+    deviates(request, runtime, row)
+    with pytest.raises(DockyardError) as refused:
+        create(runtime, bundles, tmp_path, ["true"], change)
+    if runtime.name == "dockyard":
+        assert field in str(refused.value.message)
+    assert_gone(runtime, runtime.created[-1], cgroup_parent)
+
+
+# -- resources (config-linux.md "Control groups") ---------------------------------------
+
+def cgroup_file(cgroup_parent: str, cid: str, controller: str, name: str) -> str:
+    directory = cgroups.open_cgroup(f"{cgroup_parent}/{cid}").dir(controller)
+    return (directory / name).read_text().strip()
+
+
+@pytest.mark.skipif(cgroups.is_unified(), reason="v1 hierarchy files")
+@pytest.mark.parametrize("row, change, controller, name, value", [
+    ("hugepage-2MB", _resources(hugepageLimits=[{"pageSize": "2MB", "limit": 4 << 21}]),
+     "hugetlb", "hugetlb.2MB.limit_in_bytes", str(4 << 21)),
+    ("kernel-tcp", _resources(memory={"kernelTCP": 64 << 20}),
+     "memory", "memory.kmem.tcp.limit_in_bytes", str(64 << 20)),
+    ("kernel-ignored", _resources(memory={"kernel": 64 << 20, "limit": 256 << 20}),
+     "memory", "memory.limit_in_bytes", str(256 << 20)),
+])
+def test_resource_limits_reach_the_cgroup(request, runtime, bundles, tmp_path, cgroup_parent,
+                                          row, change, controller, name, value):
+    deviates(request, runtime, row)
+    cid = create(runtime, bundles, tmp_path, ["true"], change)
+    assert cgroup_file(cgroup_parent, cid, controller, name) == value
+
+
+def test_rlimits_soft_and_hard(runtime, bundles, tmp_path):
+    def edit(spec):
+        spec["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200},
+                                      {"type": "RLIMIT_NPROC", "soft": 50, "hard": 60}]
+
+    code, out = run(runtime, bundles, tmp_path, "ulimit -Sn; ulimit -Hn; ulimit -Su; ulimit -Hu", edit)
+    assert (code, out.split()) == (0, ["100", "200", "50", "60"])
+
+
+# -- devices (config-linux.md "Devices", "Device allowlist") ----------------------------
+
+def test_devices_are_made_with_mknod_as_the_spec_says(runtime, bundles, tmp_path):
+    """/dev/kmsg is 1:11 on the host: the container's must be the spec's 1:3, made with
+    mknod (mode, owner), not the host's node bound over it."""
+    def edit(spec):
+        spec["linux"]["devices"] = [{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 3,
+                                     "fileMode": 0o640, "uid": 1000, "gid": 2000},
+                                    {"path": "/dev/sub/fifo0", "type": "p", "fileMode": 0o600}]
+
+    code, out = run(runtime, bundles, tmp_path,
+                    "stat -c '%F %t:%T %a %u:%g' /dev/kmsg /dev/sub/fifo0; "
+                    "grep -c ' /dev/kmsg ' /proc/self/mountinfo", edit)
+    assert out.splitlines() == ["character special file 1:3 640 1000:2000",
+                                "fifo 0:0 600 0:0", "0"]
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_device_cgroup_rules_apply(runtime, bundles, tmp_path, allowed):
+    """A node of the spec's (fuse, 10:229) opens only with an allow rule for it: without,
+    the devices controller says EPERM before the driver is even asked."""
+    def edit(spec):
+        spec["linux"]["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229,
+                                     "fileMode": 0o666}]
+        if allowed:
+            spec["linux"]["resources"]["devices"].append(
+                {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rw"})
+
+    code, out = run(runtime, bundles, tmp_path, "exec 3<>/dev/fuse && echo opened", edit)
+    assert ("Operation not permitted" in out) != allowed, out
+
+
+# -- mounts and propagation (config-linux.md "Rootfs Mount Propagation") ----------------
+
+@pytest.mark.parametrize("propagation", ["shared", "rshared", "slave", "rslave", "private",
+                                         "rprivate", "unbindable", "runbindable"])
+def test_rootfs_propagation(request, runtime, bundles, tmp_path, propagation):
+    deviates(request, runtime, f"propagation-{propagation}")
+
+    def edit(spec):
+        spec["linux"]["rootfsPropagation"] = propagation
+
+    code, out = run(runtime, bundles, tmp_path, "grep '^[0-9]* [0-9]* [^ ]* [^ ]* / ' "
+                    "/proc/self/mountinfo", edit)
+    assert code == 0, out
+    tags = out.split(" - ")[0].split()[6:]
+    assert any(t.startswith("shared:") for t in tags) == propagation.endswith("shared")
+    assert ("unbindable" in tags) == propagation.endswith("unbindable")
