@@ -171,7 +171,11 @@ class BuiltinRuntime:
         if spec.get("hooks"):
             record["hooks"] = hooks.kept(spec)
         try:
-            os.mkfifo(fifo, 0o622)
+            os.mkfifo(fifo)
+            os.chmod(fifo, 0o622)  # the init writes it as the container's root, maybe mapped
+            root_uid, root_gid = _mapped_root(linux_spec)
+            if (root_uid, root_gid) != (0, 0):
+                os.chown(fifo, root_uid, root_gid)
             cg.create()
             cg.apply(linux_spec.get("resources") or {})
             namespaces = linux_spec.get("namespaces") or []
@@ -181,6 +185,8 @@ class BuiltinRuntime:
                 "join": [ns for ns in namespaces if ns.get("path")],
                 "unshare": [ns["type"] for ns in namespaces if not ns.get("path")],
                 "cgroup_dirs": cgroup_dirs,
+                # the container's mount namespace, new or joined, gets its rootfs (as runc does)
+                "own_mounts": any(ns["type"] == "mount" for ns in namespaces),
             }
             before_go = (lambda pid: self._create_hooks(record, pid)) if record.get("hooks") else None
             waiter, pid = self._spawn(boot, cg, console_socket, stdio, linux_spec, before_go)
@@ -476,6 +482,14 @@ def _write_id_maps(pid: int, linux_spec: dict) -> None:
                         for m in linux_spec.get(key) or [])
         with open(f"/proc/{pid}/{kind}_map", "w") as f:
             f.write(lines)
+
+
+def _mapped_root(linux_spec: dict) -> tuple[int, int]:
+    """Host uid and gid of the container's root (0, 0 without a user namespace mapping)."""
+    def host_id(key: str) -> int:
+        return next((m["hostID"] for m in linux_spec.get(key) or [] if m["containerID"] == 0), 0)
+
+    return host_id("uidMappings"), host_id("gidMappings")
 
 
 def _write_atomic(path: str, text: str) -> None:

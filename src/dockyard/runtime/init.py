@@ -78,6 +78,8 @@ def _stage1(channel: _Channel) -> None:
         from dockyard.runtime.seccomp import cached_program
 
         filter_ = cached_program(spec["linux"]["seccomp"], boot["seccomp_cache"])
+    # opened while this is still the runtime's root: the state dir is not the mapped root's
+    fifo = os.open(boot["fifo"], os.O_PATH | os.O_CLOEXEC) if boot.get("fifo") else None
     _join_namespaces(sys_, boot)
     new = set(boot["unshare"])
     if "user" in new:
@@ -93,7 +95,7 @@ def _stage1(channel: _Channel) -> None:
         sys_.unshare(flags)
     pid = os.fork()
     if pid == 0:
-        _stage2(sys_, channel, boot, filter_)
+        _stage2(sys_, channel, boot, filter_, fifo)
     channel.send(type="pid", pid=pid)
     if not boot.get("wait"):
         os._exit(0)
@@ -203,7 +205,8 @@ def _hook_runner(spec: dict, state: dict | None):
     return run_hooks
 
 
-def _stage2(sys_: Syscalls, channel: _Channel, boot: dict, filter_: bytes | None) -> None:
+def _stage2(sys_: Syscalls, channel: _Channel, boot: dict, filter_: bytes | None,
+            fifo: int | None) -> None:
     spec = boot["spec"]
     process = spec["process"]
     go = channel.receive()  # the runtime has put us in the container's cgroup
@@ -211,22 +214,19 @@ def _stage2(sys_: Syscalls, channel: _Channel, boot: dict, filter_: bytes | None
     if "cgroup" in boot["unshare"]:
         sys_.unshare(linux.CLONE_NEWCGROUP)
     os.setsid()
-    fifo = None
-    if boot.get("fifo"):
-        fifo = os.open(boot["fifo"], os.O_PATH | os.O_CLOEXEC)
     builder = RootfsBuilder(sys_, spec, boot["bundle"], boot.get("cgroup_dirs"))
-    if "mount" in boot["unshare"]:
+    if boot.get("own_mounts"):
         builder.prepare(lambda: run_hooks("createContainer"))
     else:
         run_hooks("createContainer")
     if boot.get("console_fd") is not None:
-        _setup_console(sys_, boot["console_fd"], "mount" in boot["unshare"])
+        _setup_console(sys_, boot["console_fd"], bool(boot.get("own_mounts")))
     if "uts" in boot["unshare"]:
         if spec.get("hostname"):
             sys_.sethostname(spec["hostname"])
         if spec.get("domainname"):
             sys_.setdomainname(spec["domainname"])
-    if "mount" in boot["unshare"]:
+    if boot.get("own_mounts"):
         builder.finalize()
     _apply_rlimits(process)
     if process.get("oomScoreAdj") is not None:

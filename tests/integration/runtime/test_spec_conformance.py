@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -447,3 +448,88 @@ def test_rootfs_propagation(request, runtime, bundles, tmp_path, propagation):
     tags = out.split(" - ")[0].split()[6:]
     assert any(t.startswith("shared:") for t in tags) == propagation.endswith("shared")
     assert ("unbindable" in tags) == propagation.endswith("unbindable")
+
+
+# -- namespaces (config-linux.md "Namespaces", "User namespace mappings") ---------------
+
+def test_joining_namespaces_by_path(runtime, bundles, tmp_path):
+    first = create(runtime, bundles, tmp_path, ["sleep", "30"], hostname="first")
+    runtime.start(first)
+    pid = runtime.state(first)["pid"]
+    kinds = {"uts": "uts", "ipc": "ipc", "network": "net"}
+
+    def edit(spec):
+        spec.pop("hostname", None)
+        spec["linux"]["namespaces"] = [
+            ns if ns["type"] not in kinds else {"type": ns["type"], "path": f"/proc/{pid}/ns/{kinds[ns['type']]}"}
+            for ns in spec["linux"]["namespaces"]]
+
+    code, out = run(runtime, bundles, tmp_path,
+                    "hostname; for n in uts ipc net; do readlink /proc/self/ns/$n; done", edit)
+    assert code == 0, out
+    assert out.split() == ["first"] + [os.readlink(f"/proc/{pid}/ns/{k}") for k in kinds.values()]
+
+
+def test_joining_a_mount_namespace_by_path(runtime, bundles, tmp_path):
+    """The rootfs is set up inside the joined namespace: what is mounted there (a tmpfs
+    on the rootfs's /mnt) is what the container sees."""
+    mnt = Path(bundles.rootfs) / "mnt"
+    holder = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         f"mount -t tmpfs none {mnt} && echo from-the-joined-ns > {mnt}/f && echo up && exec sleep 60"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "up"
+
+        def edit(spec):
+            spec["linux"]["namespaces"] = [
+                {"type": "mount", "path": f"/proc/{holder.pid}/ns/mnt"} if ns["type"] == "mount"
+                else ns for ns in spec["linux"]["namespaces"]]
+
+        code, out = run(runtime, bundles, tmp_path, "cat /mnt/f", edit)
+        assert (code, out.strip()) == (0, "from-the-joined-ns")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (mnt / "f").exists()
+
+
+MAPPED = 100000
+
+
+@pytest.fixture
+def mapped_bundles(bundles, tmp_path):
+    """Bundles over a copy of the rootfs the mapped root can reach and own."""
+    top = Path(tempfile.mkdtemp(prefix="dy-userns-"))
+    top.chmod(0o755)
+    rootfs = top / "rootfs"
+    shutil.copytree(bundles.rootfs, rootfs, symlinks=True)
+    subprocess.run(["chown", "-R", "-h", f"{MAPPED}:{MAPPED}", str(top)], check=True)
+    yield type(bundles)(str(rootfs), tmp_path, bundles.cgroup_parent)
+    shutil.rmtree(top)
+
+
+def test_user_namespace_with_mappings(runtime, mapped_bundles, tmp_path):
+    shared = tempfile.mkdtemp(prefix="dy-userns-vol-")
+    os.chmod(shared, 0o755)
+    os.chown(shared, MAPPED, MAPPED)
+
+    def edit(spec):
+        spec["linux"]["namespaces"].append({"type": "user"})
+        for key in ("uidMappings", "gidMappings"):
+            spec["linux"][key] = [{"containerID": 0, "hostID": MAPPED, "size": 65536}]
+        spec["mounts"].append({"destination": "/mnt", "type": "bind", "source": shared,
+                               "options": ["rbind", "rw"]})
+
+    try:
+        code, out = run(runtime, mapped_bundles, tmp_path,
+                        "id -u; touch /mnt/made; stat -c %u:%g /mnt/made; "
+                        "cat /proc/self/uid_map", edit)
+        assert code == 0, out
+        lines = out.split("\n")
+        assert lines[:2] == ["0", "0:0"]
+        assert lines[2].split() == ["0", str(MAPPED), "65536"]
+        made = os.stat(os.path.join(shared, "made"))
+        assert (made.st_uid, made.st_gid) == (MAPPED, MAPPED)
+    finally:
+        shutil.rmtree(shared)
