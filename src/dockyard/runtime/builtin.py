@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from typing import IO, Any
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
-from dockyard.runtime import cgroups, checks, hooks, linux
+from dockyard.runtime import cgroups, checks, linux
 
 DEFAULT_ROOT = "/run/dockyard-runtime"
 SECCOMP_CACHE = ".seccomp"  # in the root: compiled seccomp programs (ids never start with a dot)
@@ -151,6 +151,8 @@ class BuiltinRuntime:
             raise NotFound(f"no config.json in bundle {bundle}")
         checks.check(spec)
         if spec.get("hooks"):
+            from dockyard.runtime import hooks  # only for a config with hooks
+
             hooks.validate(spec)
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         try:
@@ -213,6 +215,8 @@ class BuiltinRuntime:
     def _create_hooks(self, record: dict, pid: int) -> dict:
         """prestart and createRuntime, in the runtime's namespaces once the container's
         exist; what the init needs for its own (createContainer, startContainer)."""
+        from dockyard.runtime import hooks
+
         state = self._hook_state(record, "creating", pid)
         for kind in ("prestart", "createRuntime"):
             hooks.run(kind, hooks.of(record, kind), state)
@@ -311,6 +315,8 @@ class BuiltinRuntime:
             self._stop(record)  # the init exits by itself; make sure it is gone on return
             raise DockyardError(word[1:].decode(errors="replace") or "container init failed")
         if record.get("hooks"):
+            from dockyard.runtime import hooks
+
             hooks.warn("poststart", hooks.of(record, "poststart"), self._hook_state(record, "running"))
 
     def _stop(self, record: dict) -> None:
@@ -352,6 +358,8 @@ class BuiltinRuntime:
         cg.delete()
         shutil.rmtree(self._dir(container_id), ignore_errors=True)
         if record.get("hooks"):
+            from dockyard.runtime import hooks
+
             hooks.warn("poststop", hooks.of(record, "poststop"), self._hook_state(record, "stopped"))
 
     def pause(self, container_id: str) -> None:

@@ -166,6 +166,9 @@ class RootfsBuilder:
                                flags | linux.MS_BIND | linux.MS_REMOUNT | _locked_flags(target))
         else:
             _make_target(target, True)
+            label = self.linux.get("mountLabel")
+            if label and kind in ("tmpfs", "devpts", "mqueue"):  # checks.py: SELinux is on
+                data = ",".join(filter(None, [data, f'context="{label}"']))
             self.sys.mount(m.get("source") or kind, target, kind, flags, data)
         if propagation:
             self.sys.mount("", target, "", propagation)
