@@ -135,7 +135,11 @@ class RootfsBuilder:
         parent = None if asked in ("rslave", "rprivate") else _pinned_mount_point_of(self.rootfs)
         if parent is not None:
             self.sys.mount("", parent, "", linux.MS_PRIVATE)
-        self.sys.mount(self.rootfs, self.rootfs, "", linux.MS_BIND | linux.MS_REC)
+        try:
+            self.sys.mount(self.rootfs, self.rootfs, "", linux.MS_BIND | linux.MS_REC)
+        except PermissionError:
+            raise OSError(f"root.path: {self.rootfs} is not reachable by the container's root "
+                          "(a mapped root needs search permission on every directory to it)")
         dev_bound = False
         for mount in self.spec.get("mounts") or []:
             self.mount(mount)

@@ -298,6 +298,15 @@ def test_pid_file_holds_the_container_pid(runtime, bundles, tmp_path, how):
     assert int(pid_file.read_text()) == runtime.state(cid)["pid"]
 
 
+def test_pid_file_of_a_foreground_run(runtime, bundles, tmp_path):
+    cid, bundle = make(bundles, ["sh", "-c", "exit 3"])
+    runtime.created.append(cid)
+    pid_file = tmp_path / "pid"
+    done = cli(runtime, tmp_path, "run", "--bundle", bundle, "--pid-file", str(pid_file), cid)
+    assert done.returncode == 3, done.stderr
+    assert int(pid_file.read_text()) > 0
+
+
 def test_state_has_the_spec_fields(runtime, bundles, tmp_path):
     def edit(spec):
         spec["annotations"] = {"org.example.unknown": "kept", "another": "x"}
@@ -509,15 +518,29 @@ def mapped_bundles(bundles, tmp_path):
     shutil.rmtree(top)
 
 
+def map_root(spec: dict) -> None:
+    spec["linux"]["namespaces"].append({"type": "user"})
+    for key in ("uidMappings", "gidMappings"):
+        spec["linux"][key] = [{"containerID": 0, "hostID": MAPPED, "size": 65536}]
+
+
+def test_a_rootfs_the_mapped_root_cannot_reach_is_refused(runtime, bundles, tmp_path,
+                                                          cgroup_parent):
+    """The shared rootfs lies under pytest's 0700 directory, closed to uid 100000."""
+    with pytest.raises(DockyardError) as refused:
+        create(runtime, bundles, tmp_path, ["true"], map_root)
+    if runtime.name == "dockyard":
+        assert refused.value.message.startswith("root.path: ")
+    assert_gone(runtime, runtime.created[-1], cgroup_parent)
+
+
 def test_user_namespace_with_mappings(runtime, mapped_bundles, tmp_path):
     shared = tempfile.mkdtemp(prefix="dy-userns-vol-")
     os.chmod(shared, 0o755)
     os.chown(shared, MAPPED, MAPPED)
 
     def edit(spec):
-        spec["linux"]["namespaces"].append({"type": "user"})
-        for key in ("uidMappings", "gidMappings"):
-            spec["linux"][key] = [{"containerID": 0, "hostID": MAPPED, "size": 65536}]
+        map_root(spec)
         spec["mounts"].append({"destination": "/mnt", "type": "bind", "source": shared,
                                "options": ["rbind", "rw"]})
 
