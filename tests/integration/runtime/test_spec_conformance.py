@@ -288,7 +288,7 @@ def test_delete_of_a_running_container_without_force_fails_and_changes_nothing(
     runtime.delete(cid, force=True)
 
 
-@pytest.mark.parametrize("how", [["create"], ["run", "--detach"]])
+@pytest.mark.parametrize("how", [["create"], ["run", "--detach"]], ids=["create", "run-detach"])
 def test_pid_file_holds_the_container_pid(runtime, bundles, tmp_path, how):
     cid, bundle = make(bundles, ["sleep", "30"])
     runtime.created.append(cid)
@@ -384,15 +384,19 @@ def cgroup_file(cgroup_parent: str, cid: str, controller: str, name: str) -> str
     return (directory / name).read_text().strip()
 
 
-@pytest.mark.skipif(cgroups.is_unified(), reason="v1 hierarchy files")
-@pytest.mark.parametrize("row, change, controller, name, value", [
+LIMITS = [
     ("hugepage-2MB", _resources(hugepageLimits=[{"pageSize": "2MB", "limit": 4 << 21}]),
      "hugetlb", "hugetlb.2MB.limit_in_bytes", str(4 << 21)),
     ("kernel-tcp", _resources(memory={"kernelTCP": 64 << 20}),
      "memory", "memory.kmem.tcp.limit_in_bytes", str(64 << 20)),
     ("kernel-ignored", _resources(memory={"kernel": 64 << 20, "limit": 256 << 20}),
      "memory", "memory.limit_in_bytes", str(256 << 20)),
-])
+]
+
+
+@pytest.mark.skipif(cgroups.is_unified(), reason="v1 hierarchy files")
+@pytest.mark.parametrize("row, change, controller, name, value",
+                         [pytest.param(*row, id=row[0]) for row in LIMITS])
 def test_resource_limits_reach_the_cgroup(request, runtime, bundles, tmp_path, cgroup_parent,
                                           row, change, controller, name, value):
     deviates(request, runtime, row)
@@ -470,7 +474,8 @@ def test_joining_namespaces_by_path(runtime, bundles, tmp_path):
     def edit(spec):
         spec.pop("hostname", None)
         spec["linux"]["namespaces"] = [
-            ns if ns["type"] not in kinds else {"type": ns["type"], "path": f"/proc/{pid}/ns/{kinds[ns['type']]}"}
+            ns if ns["type"] not in kinds
+            else {"type": ns["type"], "path": f"/proc/{pid}/ns/{kinds[ns['type']]}"}
             for ns in spec["linux"]["namespaces"]]
 
     code, out = run(runtime, bundles, tmp_path,
