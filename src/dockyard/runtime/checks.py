@@ -8,6 +8,7 @@ Resource limits are checked where they are applied (cgroups.py); this is everyth
 from __future__ import annotations
 
 import os
+import resource
 
 from dockyard.errors import InvalidArgument
 from dockyard.runtime import caps
@@ -50,6 +51,11 @@ def check_process(process: dict, field: str = "process") -> None:
         raise InvalidArgument(f"{field}.apparmorProfile: AppArmor is not enabled on this host")
     if process.get("selinuxLabel") and not selinux_enabled():
         raise InvalidArgument(f"{field}.selinuxLabel: SELinux is not enabled on this host")
+    for limit in process.get("rlimits") or []:
+        if not limit.get("type", "").startswith("RLIMIT_") or not hasattr(resource, limit["type"]):
+            raise InvalidArgument(f"{field}.rlimits: unknown type {limit.get('type')!r}")
+        if limit.get("soft", 0) > limit.get("hard", 0):
+            raise InvalidArgument(f"{field}.rlimits: {limit['type']} soft limit above its hard limit")
     for name in _UNSUPPORTED["process"]:
         if process.get(name) is not None:
             raise InvalidArgument(f"{field}.{name}: not supported by dockyard-runtime")

@@ -342,6 +342,10 @@ REFUSED = {
                                  "process.capabilities", _host_lacks_cap("CAP_SYS_RESOURCE")),
     "unknown-capability": (lambda spec: _add_caps(spec, "CAP_NO_SUCH_THING"),
                            "process.capabilities", True),
+    "unknown-rlimit": (lambda spec: spec["process"].update(
+        rlimits=[{"type": "RLIMIT_NO_SUCH", "soft": 1, "hard": 1}]), "process.rlimits", True),
+    "rlimit-soft-above-hard": (lambda spec: spec["process"].update(
+        rlimits=[{"type": "RLIMIT_NOFILE", "soft": 2048, "hard": 1024}]), "process.rlimits", True),
     "hugepage-invalid-size": (_resources(hugepageLimits=[{"pageSize": "3MB", "limit": 1 << 21}]),
                               "linux.resources.hugepageLimits", True),
     "net-cls-missing": (_resources(network={"classID": 0x100001}),
