@@ -18,7 +18,7 @@ before pivot_root.
 
 from __future__ import annotations
 
-import array  # noqa: F401  (socket.send_fds needs it after pivot_root)
+import array  # also what socket.send_fds needs after pivot_root
 import fcntl
 import json
 import os
@@ -105,10 +105,15 @@ def _stage1(channel: _Channel) -> None:
     os._exit(128 - code if code < 0 else code)
 
 
-def _setup_console(sys_: Syscalls, console_fd: int, create_console: bool) -> None:
-    """A pty from the container's own devpts: master to the caller over the console
-    socket (SCM_RIGHTS, as runc does), slave as controlling terminal and stdio."""
+def _setup_console(sys_: Syscalls, console_fd: int, create_console: bool,
+                   size: dict | None) -> None:
+    """A pty from the container's own devpts, of process.consoleSize if given: master to
+    the caller over the console socket (SCM_RIGHTS, as runc does), slave as controlling
+    terminal and stdio."""
     master, slave = os.openpty()
+    if size:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ,
+                    array.array("H", [size.get("height", 0), size.get("width", 0), 0, 0]))
     if create_console:
         if not os.path.exists("/dev/console"):
             with open("/dev/console", "a"):
@@ -220,7 +225,8 @@ def _stage2(sys_: Syscalls, channel: _Channel, boot: dict, filter_: bytes | None
     else:
         run_hooks("createContainer")
     if boot.get("console_fd") is not None:
-        _setup_console(sys_, boot["console_fd"], bool(boot.get("own_mounts")))
+        _setup_console(sys_, boot["console_fd"], bool(boot.get("own_mounts")),
+                       process.get("consoleSize"))
     if "uts" in boot["unshare"]:
         if spec.get("hostname"):
             sys_.sethostname(spec["hostname"])

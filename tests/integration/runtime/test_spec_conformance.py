@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -565,3 +566,32 @@ def test_user_namespace_with_mappings(runtime, mapped_bundles, tmp_path):
         assert (made.st_uid, made.st_gid) == (MAPPED, MAPPED)
     finally:
         shutil.rmtree(shared)
+
+
+# -- process (config.md "Process") ------------------------------------------------------
+
+def test_console_size(runtime, bundles, tmp_path):
+    def edit(spec):
+        spec["process"]["consoleSize"] = {"height": 33, "width": 101}
+
+    cid, bundle = make(bundles, ["sh", "-c", "stty size"], edit, tty=True)
+    runtime.created.append(cid)
+    path = str(tmp_path / "console.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(path)
+        server.listen(1)
+        runtime.create(cid, bundle, console_socket=path, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        conn, _ = server.accept()
+        with conn:
+            master = socket.recv_fds(conn, 1024, 1)[1][0]
+    runtime.start(cid)
+    output = b""
+    deadline = time.monotonic() + 10
+    while b"\n" not in output and time.monotonic() < deadline:
+        try:
+            output += os.read(master, 1024)
+        except OSError:
+            break
+    os.close(master)
+    assert output.split() == [b"33", b"101"]
