@@ -211,7 +211,8 @@ class CgroupV1:
             if cpu.get("quota"):
                 _write(cpu_dir / "cpu.cfs_quota_us", cpu["quota"])
             for key, name in (("realtimePeriod", "cpu.rt_period_us"),
-                              ("realtimeRuntime", "cpu.rt_runtime_us")):
+                              ("realtimeRuntime", "cpu.rt_runtime_us"), ("burst", "cpu.cfs_burst_us"),
+                              ("idle", "cpu.idle")):
                 if cpu.get(key):
                     _write_known(cpu_dir / name, cpu[key], f"linux.resources.cpu.{key}")
         cpuset = self.dir("cpuset")
@@ -382,6 +383,9 @@ class CgroupV2:
             _write(d / "cpu.max", f"{'max' if quota < 0 else quota} {cpu.get('period') or 100000}")
         if cpu.get("shares"):
             _write(d / "cpu.weight", cpu_weight(cpu["shares"]))
+        for key, name in (("burst", "cpu.max.burst"), ("idle", "cpu.idle")):
+            if cpu.get(key) is not None:
+                _write_known(d / name, cpu[key], f"linux.resources.cpu.{key}")
         if cpu.get("cpus"):
             _write(d / "cpuset.cpus", cpu["cpus"])
         if cpu.get("mems"):

@@ -81,6 +81,10 @@ def check(spec: dict) -> None:
     for name in _UNSUPPORTED["linux"]:
         if linux.get(name) is not None:
             raise InvalidArgument(f"linux.{name}: not supported by dockyard-runtime")
+    seccomp = linux.get("seccomp") or {}
+    for key in ("flags", "listenerPath", "listenerMetadata"):
+        if seccomp.get(key):
+            raise InvalidArgument(f"linux.seccomp.{key}: not supported by dockyard-runtime")
     for index, mount in enumerate(spec.get("mounts") or []):
         if mount.get("uidMappings") or mount.get("gidMappings"):
             raise InvalidArgument(f"mounts[{index}]: id-mapped mounts are not supported by "

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ import pytest
 
 from dockyard.errors import DockyardError
 from dockyard.runtime import caps, cgroups, checks
+
+from tests.integration.runtime.conftest import run_on_a_terminal
 
 pytestmark = pytest.mark.root
 
@@ -53,6 +54,9 @@ DEVIATIONS = {
     ("crun", "net-prio-missing"): "crun 1.8 ignores network.priorities without net_prio",
     ("crun", "unified-on-v1"): "crun 1.8 ignores linux.resources.unified on cgroup v1",
     ("runc", "kernel-tcp"): "runc 1.1 ignores memory.kernelTCP",
+    ("runc", "cpu-burst"): "runc 1.1 ignores cpu.burst",
+    ("crun", "cpu-burst"): "crun 1.8 ignores cpu.burst on cgroup v1",
+    ("runc", "cpu-idle"): "runc 1.1 ignores cpu.idle",
     ("runc", "propagation-shared"): "runc 1.1 leaves the container's / unshared",
     ("runc", "propagation-rshared"): "runc 1.1 leaves the container's / unshared",
     ("runc", "propagation-unbindable"): "runc 1.1 cannot bind the rootfs under an unbindable /",
@@ -396,6 +400,9 @@ LIMITS = [
      "memory", "memory.kmem.tcp.limit_in_bytes", str(64 << 20)),
     ("kernel-ignored", _resources(memory={"kernel": 64 << 20, "limit": 256 << 20}),
      "memory", "memory.limit_in_bytes", str(256 << 20)),
+    ("cpu-burst", _resources(cpu={"quota": 50000, "period": 100000, "burst": 20000}),
+     "cpu", "cpu.cfs_burst_us", "20000"),
+    ("cpu-idle", _resources(cpu={"idle": 1}), "cpu", "cpu.idle", "1"),
 ]
 
 
@@ -576,22 +583,4 @@ def test_console_size(runtime, bundles, tmp_path):
 
     cid, bundle = make(bundles, ["sh", "-c", "stty size"], edit, tty=True)
     runtime.created.append(cid)
-    path = str(tmp_path / "console.sock")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
-        server.bind(path)
-        server.listen(1)
-        runtime.create(cid, bundle, console_socket=path, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        conn, _ = server.accept()
-        with conn:
-            master = socket.recv_fds(conn, 1024, 1)[1][0]
-    runtime.start(cid)
-    output = b""
-    deadline = time.monotonic() + 10
-    while b"\n" not in output and time.monotonic() < deadline:
-        try:
-            output += os.read(master, 1024)
-        except OSError:
-            break
-    os.close(master)
-    assert output.split() == [b"33", b"101"]
+    assert run_on_a_terminal(runtime, cid, bundle, tmp_path, b"\n").split() == [b"33", b"101"]
