@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from typing import IO, Any
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
-from dockyard.runtime import cgroups, linux
+from dockyard.runtime import cgroups, checks, linux
 
 DEFAULT_ROOT = "/run/dockyard-runtime"
 SECCOMP_CACHE = ".seccomp"  # in the root: compiled seccomp programs (ids never start with a dot)
@@ -86,6 +86,13 @@ class BuiltinRuntime:
             return "paused"
         return "running"
 
+    @staticmethod
+    def _hook_state(record: dict, status: str, pid: int | None = None) -> dict:
+        """The state a hook reads on its stdin (runtime.md "State")."""
+        return {"ociVersion": record["ociVersion"], "id": record["id"], "status": status,
+                "pid": record["pid"] if pid is None else pid, "bundle": record["bundle"],
+                "annotations": record.get("annotations") or {}}
+
     def state(self, container_id: str) -> dict:
         """The OCI state, shaped as `runc state` prints it."""
         record = self._load(container_id)
@@ -117,10 +124,10 @@ class BuiltinRuntime:
 
     def run(self, container_id: str, bundle: str, *, console_socket: str | None = None,
             stdin: Stdio = None, stdout: Stdio = None, stderr: Stdio = None,
-            remove: bool = True) -> int:
+            remove: bool = True, pid_file: str | None = None) -> int:
         """create + start, wait in the foreground, return the container's exit code
         (128+N when killed by signal N)."""
-        _, waiter = self._create(container_id, bundle, None, console_socket, True,
+        _, waiter = self._create(container_id, bundle, pid_file, console_socket, True,
                                  (stdin, stdout, stderr))
         try:
             self.start(container_id)
@@ -142,6 +149,11 @@ class BuiltinRuntime:
                 spec = json.load(f)
         except FileNotFoundError:
             raise NotFound(f"no config.json in bundle {bundle}")
+        checks.check(spec)
+        if spec.get("hooks"):
+            from dockyard.runtime import hooks  # only for a config with hooks
+
+            hooks.validate(spec)
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         try:
             os.mkdir(directory, 0o700)
@@ -158,8 +170,14 @@ class BuiltinRuntime:
             "created": datetime.now(timezone.utc).isoformat(),
             "annotations": spec.get("annotations") or {},
         }
+        if spec.get("hooks"):
+            record["hooks"] = hooks.kept(spec)
         try:
-            os.mkfifo(fifo, 0o622)
+            os.mkfifo(fifo)
+            os.chmod(fifo, 0o622)  # the init writes it as the container's root, maybe mapped
+            root_uid, root_gid = _mapped_root(linux_spec)
+            if (root_uid, root_gid) != (0, 0):
+                os.chown(fifo, root_uid, root_gid)
             cg.create()
             cg.apply(linux_spec.get("resources") or {})
             namespaces = linux_spec.get("namespaces") or []
@@ -169,8 +187,11 @@ class BuiltinRuntime:
                 "join": [ns for ns in namespaces if ns.get("path")],
                 "unshare": [ns["type"] for ns in namespaces if not ns.get("path")],
                 "cgroup_dirs": cgroup_dirs,
+                # the container's mount namespace, new or joined, gets its rootfs (as runc does)
+                "own_mounts": any(ns["type"] == "mount" for ns in namespaces),
             }
-            waiter, pid = self._spawn(boot, cg, console_socket, stdio, linux_spec)
+            before_go = (lambda pid: self._create_hooks(record, pid)) if record.get("hooks") else None
+            waiter, pid = self._spawn(boot, cg, console_socket, stdio, linux_spec, before_go)
             record["pid"] = pid
             record["start_time"] = linux.process_start_time(pid)
             self._save(record)
@@ -191,10 +212,21 @@ class BuiltinRuntime:
             shutil.rmtree(directory, ignore_errors=True)
             raise
 
+    def _create_hooks(self, record: dict, pid: int) -> dict:
+        """prestart and createRuntime, in the runtime's namespaces once the container's
+        exist; what the init needs for its own (createContainer, startContainer)."""
+        from dockyard.runtime import hooks
+
+        state = self._hook_state(record, "creating", pid)
+        for kind in ("prestart", "createRuntime"):
+            hooks.run(kind, hooks.of(record, kind), state)
+        return {"state": state}
+
     def _spawn(self, boot: dict, cg: Any, console_socket: str | socket.socket | None, stdio: tuple,
-               linux_spec: dict) -> tuple[subprocess.Popen, int]:
+               linux_spec: dict, before_go: Any = None) -> tuple[subprocess.Popen, int]:
         """Start dockyard.runtime.init and drive it until it reports ready; returns the
-        stage-1 process and the container's pid."""
+        stage-1 process and the container's pid. `before_go(pid)`, once the container's
+        namespaces and cgroup exist, returns more for the init's "go"."""
         boot["seccomp_cache"] = os.path.join(self.root, SECCOMP_CACHE)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         console = None
@@ -237,7 +269,10 @@ class BuiltinRuntime:
                 elif message["type"] == "pid":
                     pid = message["pid"]
                     cg.add(pid)
-                    ours.send(b'{"type": "go"}')
+                    if before_go is None:
+                        ours.send(b'{"type": "go"}')
+                    else:
+                        ours.send(json.dumps({"type": "go", **before_go(pid)}).encode())
                 elif message["type"] == "ready":
                     return waiter, pid
                 else:
@@ -263,7 +298,9 @@ class BuiltinRuntime:
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    if os.read(fd, 1):
+                    # one write: "0", or "1" and why the startContainer hooks failed
+                    word = os.read(fd, 4096)
+                    if word:
                         break
                 except BlockingIOError:
                     pass
@@ -274,6 +311,19 @@ class BuiltinRuntime:
         finally:
             os.close(fd)
         os.unlink(fifo)
+        if word != b"0":
+            self._stop(record)  # the init exits by itself; make sure it is gone on return
+            raise DockyardError(word[1:].decode(errors="replace") or "container init failed")
+        if record.get("hooks"):
+            from dockyard.runtime import hooks
+
+            hooks.warn("poststart", hooks.of(record, "poststart"), self._hook_state(record, "running"))
+
+    def _stop(self, record: dict) -> None:
+        _kill_quietly(record["pid"])
+        deadline = time.monotonic() + 10
+        while self._alive(record) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def kill(self, container_id: str, sig: str | int = signal.SIGTERM, all_processes: bool = False) -> None:
         record = self._load(container_id)
@@ -307,6 +357,10 @@ class BuiltinRuntime:
             time.sleep(0.01)
         cg.delete()
         shutil.rmtree(self._dir(container_id), ignore_errors=True)
+        if record.get("hooks"):
+            from dockyard.runtime import hooks
+
+            hooks.warn("poststop", hooks.of(record, "poststop"), self._hook_state(record, "stopped"))
 
     def pause(self, container_id: str) -> None:
         record = self._load(container_id)
@@ -342,6 +396,7 @@ class BuiltinRuntime:
         merged = dict(spec["process"])
         merged.update(process)
         merged.pop("oomScoreAdj", None)
+        checks.check_process(merged)
         target = record["pid"]
         join = []
         for kind, (_, proc_name) in linux.NAMESPACES.items():
@@ -435,6 +490,14 @@ def _write_id_maps(pid: int, linux_spec: dict) -> None:
                         for m in linux_spec.get(key) or [])
         with open(f"/proc/{pid}/{kind}_map", "w") as f:
             f.write(lines)
+
+
+def _mapped_root(linux_spec: dict) -> tuple[int, int]:
+    """Host uid and gid of the container's root (0, 0 without a user namespace mapping)."""
+    def host_id(key: str) -> int:
+        return next((m["hostID"] for m in linux_spec.get(key) or [] if m["containerID"] == 0), 0)
+
+    return host_id("uidMappings"), host_id("gidMappings")
 
 
 def _write_atomic(path: str, text: str) -> None:

@@ -89,6 +89,28 @@ def _write(path: Path, value: str | int) -> None:
         raise refused(f"cannot write {value} to {path}: {err.strerror}") from None
 
 
+def _write_known(path: Path | None, value: str | int, field: str,
+                 why: str = "not supported by this host's cgroups") -> None:
+    """Write a limit whose file may not exist here (a controller not mounted, a kernel
+    without the feature): then the spec field is refused by name, never ignored."""
+    if path is None or not path.exists():
+        raise DockyardError(f"{field}: {why}")
+    _write(path, value)
+
+
+def _refuse(values: dict, keys: tuple[str, ...], why: str, field: str = "linux.resources") -> None:
+    for key in keys:
+        if values.get(key):
+            raise DockyardError(f"{field}.{key}: {why}")
+
+
+# OCI blockIO throttle -> v1 blkio.throttle.* file and v2 io.max key
+_THROTTLES = {"throttleReadBpsDevice": "read_bps_device", "throttleWriteBpsDevice": "write_bps_device",
+              "throttleReadIOPSDevice": "read_iops_device", "throttleWriteIOPSDevice": "write_iops_device"}
+_IO_MAX_KEYS = {"throttleReadBpsDevice": "rbps", "throttleWriteBpsDevice": "wbps",
+                "throttleReadIOPSDevice": "riops", "throttleWriteIOPSDevice": "wiops"}
+
+
 def _read(path: Path, default: str = "") -> str:
     try:
         return path.read_text().strip()
@@ -177,6 +199,10 @@ class CgroupV1:
                 _write(mem / "memory.swappiness", memory["swappiness"])
             if memory.get("disableOOMKiller"):
                 _write(mem / "memory.oom_control", 1)
+            # memory.kernel is deprecated and, as crun does, ignored (config-linux.md allows it)
+            if memory.get("kernelTCP") is not None:
+                _write_known(mem / "memory.kmem.tcp.limit_in_bytes", memory["kernelTCP"],
+                             "linux.resources.memory.kernelTCP")
         cpu = resources.get("cpu") or {}
         cpu_dir = self.dir("cpu")
         if cpu_dir is not None:
@@ -186,6 +212,11 @@ class CgroupV1:
                 _write(cpu_dir / "cpu.cfs_period_us", cpu["period"])
             if cpu.get("quota"):
                 _write(cpu_dir / "cpu.cfs_quota_us", cpu["quota"])
+            for key, name in (("realtimePeriod", "cpu.rt_period_us"),
+                              ("realtimeRuntime", "cpu.rt_runtime_us"), ("burst", "cpu.cfs_burst_us"),
+                              ("idle", "cpu.idle")):
+                if cpu.get(key):
+                    _write_known(cpu_dir / name, cpu[key], f"linux.resources.cpu.{key}")
         cpuset = self.dir("cpuset")
         if cpuset is not None:
             if cpu.get("cpus"):
@@ -201,10 +232,44 @@ class CgroupV1:
             for rule in resources.get("devices") or []:
                 _write(devices / ("devices.allow" if rule.get("allow") else "devices.deny"),
                        device_rule(rule))
-        weight = (resources.get("blockIO") or {}).get("weight")
+        self._apply_block_io(resources.get("blockIO") or {})
+        for entry in resources.get("hugepageLimits") or []:
+            hugetlb = self.dir("hugetlb")
+            _write_known(hugetlb and hugetlb / f"hugetlb.{entry.get('pageSize')}.limit_in_bytes",
+                         entry.get("limit", 0), "linux.resources.hugepageLimits",
+                         f"page size {entry.get('pageSize')!r} is not supported on this host")
+        network = resources.get("network") or {}
+        if network.get("classID") is not None:
+            net_cls = self.dir("net_cls")
+            _write_known(net_cls and net_cls / "net_cls.classid", network["classID"],
+                         "linux.resources.network.classID",
+                         "the net_cls cgroup controller is not mounted on this host")
+        for entry in network.get("priorities") or []:
+            net_prio = self.dir("net_prio")
+            _write_known(net_prio and net_prio / "net_prio.ifpriomap",
+                         f"{entry['name']} {entry['priority']}", "linux.resources.network.priorities",
+                         "the net_prio cgroup controller is not mounted on this host")
+        _refuse(resources, ("rdma", "unified"), "needs cgroup v2 or a controller this host lacks")
+
+    def _apply_block_io(self, block_io: dict) -> None:
+        if not block_io:
+            return
         blkio = self.dir("blkio")
-        if weight and blkio is not None:
-            _write(blkio / "blkio.weight", weight)
+        field = "linux.resources.blockIO"
+        for key, name in (("weight", "blkio.weight"), ("leafWeight", "blkio.leaf_weight")):
+            if block_io.get(key):
+                _write_known(blkio and blkio / name, block_io[key], f"{field}.{key}")
+        for entry in block_io.get("weightDevice") or []:
+            for key, name in (("weight", "blkio.weight_device"),
+                              ("leafWeight", "blkio.leaf_weight_device")):
+                if entry.get(key):
+                    _write_known(blkio and blkio / name,
+                                 f"{entry['major']}:{entry['minor']} {entry[key]}",
+                                 f"{field}.weightDevice")
+        for key, name in _THROTTLES.items():
+            for entry in block_io.get(key) or []:
+                _write_known(blkio and blkio / f"blkio.throttle.{name}",
+                             f"{entry['major']}:{entry['minor']} {entry['rate']}", f"{field}.{key}")
 
     def add(self, pid: int) -> None:
         for directory in self._dirs.values():
@@ -320,6 +385,9 @@ class CgroupV2:
             _write(d / "cpu.max", f"{'max' if quota < 0 else quota} {cpu.get('period') or 100000}")
         if cpu.get("shares"):
             _write(d / "cpu.weight", cpu_weight(cpu["shares"]))
+        for key, name in (("burst", "cpu.max.burst"), ("idle", "cpu.idle")):
+            if cpu.get(key) is not None:
+                _write_known(d / name, cpu[key], f"linux.resources.cpu.{key}")
         if cpu.get("cpus"):
             _write(d / "cpuset.cpus", cpu["cpus"])
         if cpu.get("mems"):
@@ -327,9 +395,27 @@ class CgroupV2:
         pids = (resources.get("pids") or {}).get("limit")
         if pids:
             _write(d / "pids.max", "max" if pids <= 0 else pids)
-        weight = (resources.get("blockIO") or {}).get("weight")
-        if weight:
-            _write(d / "io.weight", f"default {weight}")
+        block_io = resources.get("blockIO") or {}
+        if block_io.get("weight"):
+            _write(d / "io.weight", f"default {block_io['weight']}")
+        for key, name in _IO_MAX_KEYS.items():
+            for entry in block_io.get(key) or []:
+                _write(d / "io.max", f"{entry['major']}:{entry['minor']} {name}={entry['rate']}")
+        for entry in resources.get("hugepageLimits") or []:
+            _write_known(d / f"hugetlb.{entry.get('pageSize')}.max", entry.get("limit", 0),
+                         "linux.resources.hugepageLimits",
+                         f"page size {entry.get('pageSize')!r} is not supported on this host")
+        for key, value in (resources.get("unified") or {}).items():
+            if "/" in key or key.startswith("."):
+                raise DockyardError(f"linux.resources.unified: invalid key {key!r}")
+            _write_known(d / key, value, f"linux.resources.unified.{key}")
+        if memory.get("kernelTCP") is not None:
+            raise DockyardError("linux.resources.memory.kernelTCP: not available on cgroup v2")
+        _refuse(cpu, ("realtimePeriod", "realtimeRuntime"), "not available on cgroup v2",
+                "linux.resources.cpu")
+        _refuse(resources, ("network", "rdma"), "not available on cgroup v2")
+        _refuse(block_io, ("leafWeight", "weightDevice"), "not available on cgroup v2",
+                "linux.resources.blockIO")
 
     def add(self, pid: int) -> None:
         _write(self.directory / "cgroup.procs", pid)

@@ -95,7 +95,8 @@ def _dispatch(runtime: BuiltinRuntime, args: argparse.Namespace) -> int:
                            console_socket=args.console_socket)
             runtime.start(args.id)
             return 0
-        return runtime.run(args.id, args.bundle, console_socket=args.console_socket)
+        return runtime.run(args.id, args.bundle, console_socket=args.console_socket,
+                           pid_file=args.pid_file)
     elif cmd == "start":
         runtime.start(args.id)
     elif cmd == "state":

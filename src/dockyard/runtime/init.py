@@ -18,11 +18,12 @@ before pivot_root.
 
 from __future__ import annotations
 
-import array  # noqa: F401  (socket.send_fds needs it after pivot_root)
+import array  # also what socket.send_fds needs after pivot_root
 import fcntl
 import json
 import os
 import resource
+import signal
 import socket
 import sys
 import termios
@@ -77,6 +78,8 @@ def _stage1(channel: _Channel) -> None:
         from dockyard.runtime.seccomp import cached_program
 
         filter_ = cached_program(spec["linux"]["seccomp"], boot["seccomp_cache"])
+    # opened while this is still the runtime's root: the state dir is not the mapped root's
+    fifo = os.open(boot["fifo"], os.O_PATH | os.O_CLOEXEC) if boot.get("fifo") else None
     _join_namespaces(sys_, boot)
     new = set(boot["unshare"])
     if "user" in new:
@@ -92,7 +95,7 @@ def _stage1(channel: _Channel) -> None:
         sys_.unshare(flags)
     pid = os.fork()
     if pid == 0:
-        _stage2(sys_, channel, boot, filter_)
+        _stage2(sys_, channel, boot, filter_, fifo)
     channel.send(type="pid", pid=pid)
     if not boot.get("wait"):
         os._exit(0)
@@ -102,10 +105,15 @@ def _stage1(channel: _Channel) -> None:
     os._exit(128 - code if code < 0 else code)
 
 
-def _setup_console(sys_: Syscalls, console_fd: int, create_console: bool) -> None:
-    """A pty from the container's own devpts: master to the caller over the console
-    socket (SCM_RIGHTS, as runc does), slave as controlling terminal and stdio."""
+def _setup_console(sys_: Syscalls, console_fd: int, create_console: bool,
+                   size: dict | None) -> None:
+    """A pty from the container's own devpts, of process.consoleSize if given: master to
+    the caller over the console socket (SCM_RIGHTS, as runc does), slave as controlling
+    terminal and stdio."""
     master, slave = os.openpty()
+    if size:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ,
+                    array.array("H", [size.get("height", 0), size.get("width", 0), 0, 0]))
     if create_console:
         if not os.path.exists("/dev/console"):
             with open("/dev/console", "a"):
@@ -148,12 +156,23 @@ def _apply_rlimits(process: dict) -> None:
             raise OSError(f"cannot set {limit['type']} to {limit['soft']}:{limit['hard']}: {err}")
 
 
+def _set_exec_labels(process: dict) -> None:
+    """The AppArmor profile and SELinux label the user's process gets at execve (the
+    runtime refused them already where the host has no such module)."""
+    for key, path, text in (("apparmorProfile", "/proc/self/attr/apparmor/exec", "exec {}"),
+                            ("selinuxLabel", "/proc/self/attr/exec", "{}")):
+        if process.get(key):
+            if key == "apparmorProfile" and not os.path.exists(path):
+                path = "/proc/self/attr/exec"
+            with open(path, "w") as f:
+                f.write(text.format(process[key]))
+
+
 def _switch_identity(sys_: Syscalls, process: dict) -> None:
     """Bounding set, groups, gid, uid (keeping capabilities across the switch), then the
     capability sets the spec asks for."""
     capabilities = process.get("capabilities") or {}
-    host_caps = set(caps.host_capabilities())
-    caps.drop_bounding(sys_, [c for c in capabilities.get("bounding", []) if c in host_caps])
+    caps.drop_bounding(sys_, capabilities.get("bounding", []))
     user = process.get("user") or {}
     uid, gid = user.get("uid", 0), user.get("gid", 0)
     sys_.prctl(linux.PR_SET_KEEPCAPS, 1)
@@ -161,33 +180,59 @@ def _switch_identity(sys_: Syscalls, process: dict) -> None:
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
     sys_.prctl(linux.PR_SET_KEEPCAPS, 0)
-    caps.apply_sets(sys_, {k: [c for c in v if c in host_caps]
-                           for k, v in capabilities.items() if k != "bounding"})
+    caps.apply_sets(sys_, {k: v for k, v in capabilities.items() if k != "bounding"})
     if "umask" in user:
         os.umask(user["umask"])
 
 
-def _stage2(sys_: Syscalls, channel: _Channel, boot: dict, filter_: bytes | None) -> None:
+def _die_on_signals() -> None:
+    """As pid 1 of its namespace with no handler, a created container's init would never
+    see `kill`'s TERM: handle the signals that end runc's init (a Go program) the same way.
+    execve resets them to the default for the user's process."""
+    def die(signum: int, _frame: object) -> None:
+        os._exit(128 + signum)
+
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGABRT):
+        signal.signal(sig, die)
+
+
+def _hook_runner(spec: dict, state: dict | None):
+    """run_hooks(kind) for the container-side hooks; the module is imported now, while
+    the host's files are still reachable."""
+    if not state:
+        return lambda kind: None
+    from dockyard.runtime import hooks
+
+    def run_hooks(kind: str) -> None:
+        hooks.run(kind, hooks.of(spec, kind), dict(state, status="created")
+                  if kind == "startContainer" else state)
+
+    return run_hooks
+
+
+def _stage2(sys_: Syscalls, channel: _Channel, boot: dict, filter_: bytes | None,
+            fifo: int | None) -> None:
     spec = boot["spec"]
     process = spec["process"]
-    channel.receive()  # "go": the runtime has put us in the container's cgroup
+    go = channel.receive()  # the runtime has put us in the container's cgroup
+    run_hooks = _hook_runner(spec, go.get("state"))
     if "cgroup" in boot["unshare"]:
         sys_.unshare(linux.CLONE_NEWCGROUP)
     os.setsid()
-    fifo = None
-    if boot.get("fifo"):
-        fifo = os.open(boot["fifo"], os.O_PATH | os.O_CLOEXEC)
     builder = RootfsBuilder(sys_, spec, boot["bundle"], boot.get("cgroup_dirs"))
-    if "mount" in boot["unshare"]:
-        builder.prepare()
+    if boot.get("own_mounts"):
+        builder.prepare(lambda: run_hooks("createContainer"))
+    else:
+        run_hooks("createContainer")
     if boot.get("console_fd") is not None:
-        _setup_console(sys_, boot["console_fd"], "mount" in boot["unshare"])
+        _setup_console(sys_, boot["console_fd"], bool(boot.get("own_mounts")),
+                       process.get("consoleSize"))
     if "uts" in boot["unshare"]:
         if spec.get("hostname"):
             sys_.sethostname(spec["hostname"])
         if spec.get("domainname"):
             sys_.setdomainname(spec["domainname"])
-    if "mount" in boot["unshare"]:
+    if boot.get("own_mounts"):
         builder.finalize()
     _apply_rlimits(process)
     if process.get("oomScoreAdj") is not None:
@@ -196,16 +241,24 @@ def _stage2(sys_: Syscalls, channel: _Channel, boot: dict, filter_: bytes | None
     os.chdir(process.get("cwd") or "/")
     executable = _find_executable(process)
     env = dict(e.partition("=")[::2] for e in process.get("env") or [])
+    if fifo is not None:
+        _die_on_signals()  # before "ready": `kill` may come as soon as `create` returns
     channel.send(type="ready")
     channel.sock.close()
     if fifo is not None:
         writer = os.open(f"/proc/self/fd/{fifo}", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            run_hooks("startContainer")  # `start` has been called; its answer waits for these
+        except BaseException as err:
+            os.write(writer, b"1" + linux.describe(err).encode())
+            os._exit(1)
         os.write(writer, b"0")
         os.close(writer)
         os.close(fifo)
     nnp = process.get("noNewPrivileges")
     if filter_ is not None and not nnp:
         sys_.seccomp_filter(filter_)  # while CAP_SYS_ADMIN is still held
+    _set_exec_labels(process)
     _switch_identity(sys_, process)
     if nnp:
         sys_.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)

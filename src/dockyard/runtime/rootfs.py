@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 
 from dockyard.runtime import linux
 from dockyard.runtime.linux import Syscalls, secure_join
@@ -77,6 +78,30 @@ def _locked_flags(path: str) -> int:
     return result
 
 
+def _pinned_mount_point_of(path: str, mountinfo: str = "/proc/self/mountinfo") -> str | None:
+    """The mount point `path` lives on, when that mount is shared or unbindable; else None."""
+    best, pinned = "", False
+    with open(mountinfo) as f:
+        for line in f:
+            fields = line.split()
+            point = fields[4].replace("\\040", " ")
+            inside = path == point or path.startswith(point.rstrip("/") + "/")
+            if inside and len(point) >= len(best):
+                best = point
+                pinned = any(o.startswith("shared:") or o == "unbindable"
+                             for o in fields[6:fields.index("-")])
+    return best if best and pinned else None
+
+
+def _same_device(path: str, kind: int, major: int, minor: int) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_IFMT(st.st_mode) == kind and \
+        (os.major(st.st_rdev), os.minor(st.st_rdev)) == (major, minor)
+
+
 def _make_target(path: str, directory: bool) -> None:
     if directory:
         os.makedirs(path, exist_ok=True)
@@ -97,18 +122,34 @@ class RootfsBuilder:
         self.rootfs = os.path.join(bundle, spec["root"]["path"])
         self.cgroup_dirs = cgroup_dirs or {}
 
-    def prepare(self) -> None:
-        """Everything up to and including pivot_root."""
-        propagation = _PROPAGATION[self.linux.get("rootfsPropagation") or "rslave"]
-        self.sys.mount("", "/", "", propagation)
-        self.sys.mount(self.rootfs, self.rootfs, "", linux.MS_BIND | linux.MS_REC)
-        dev_is_tmpfs = False
+    def prepare(self, before_pivot: Callable[[], None] | None = None) -> None:
+        """Everything up to and including pivot_root; `before_pivot` runs with every mount
+        in place (the createContainer hooks)."""
+        asked = self.linux.get("rootfsPropagation") or "rslave"
+        # a recursively unbindable tree could not give the container its mounts (the rootfs,
+        # cgroup directories, binds): it becomes one after pivot_root
+        self.sys.mount("", "/", "", _PROPAGATION["rslave" if asked == "runbindable" else asked])
+        # pivot_root refuses a shared parent and an unbindable one cannot be bound (which
+        # anything but a recursive slave or private may leave): that mount goes private;
+        # the propagation asked for is set on the new root after pivot_root
+        parent = None if asked in ("rslave", "rprivate") else _pinned_mount_point_of(self.rootfs)
+        if parent is not None:
+            self.sys.mount("", parent, "", linux.MS_PRIVATE)
+        try:
+            self.sys.mount(self.rootfs, self.rootfs, "", linux.MS_BIND | linux.MS_REC)
+        except PermissionError:
+            raise OSError(f"root.path: {self.rootfs} is not reachable by the container's root "
+                          "(a mapped root needs search permission on every directory to it)")
+        dev_bound = False
         for mount in self.spec.get("mounts") or []:
             self.mount(mount)
-            if os.path.normpath(mount["destination"]) == "/dev" and mount.get("type") != "bind":
-                dev_is_tmpfs = True
-        if dev_is_tmpfs:
+            if os.path.normpath(mount["destination"]) == "/dev":
+                dev_bound = mount.get("type") == "bind" or \
+                    bool(parse_options(mount.get("options") or [])[0] & linux.MS_BIND)
+        if not dev_bound:  # as runc: the nodes are made unless the host's /dev is bound
             self.make_devices()
+        if before_pivot is not None:
+            before_pivot()
         self.pivot()
 
     def mount(self, m: dict) -> None:
@@ -129,6 +170,9 @@ class RootfsBuilder:
                                flags | linux.MS_BIND | linux.MS_REMOUNT | _locked_flags(target))
         else:
             _make_target(target, True)
+            label = self.linux.get("mountLabel")
+            if label and kind in ("tmpfs", "devpts", "mqueue"):  # checks.py: SELinux is on
+                data = ",".join(filter(None, [data, f'context="{label}"']))
             self.sys.mount(m.get("source") or kind, target, kind, flags, data)
         if propagation:
             self.sys.mount("", target, "", propagation)
@@ -160,8 +204,9 @@ class RootfsBuilder:
                            | linux.MS_NODEV | linux.MS_NOEXEC)
 
     def make_devices(self) -> None:
-        """Default and spec device nodes: mknod, or a bind of the host node where mknod is
-        not allowed (user namespaces); then the /dev symlinks."""
+        """Default and spec device nodes: mknod, or where mknod is not allowed (a user
+        namespace) a bind of the host's node at that path if it is that very device;
+        then the /dev symlinks."""
         nodes = {d["path"]: d for d in DEFAULT_DEVICES}
         nodes.update({d["path"]: d for d in self.linux.get("devices") or []})
         for node in nodes.values():
@@ -176,6 +221,9 @@ class RootfsBuilder:
                 os.chmod(path, mode)
                 os.chown(path, node.get("uid", 0), node.get("gid", 0))
             except PermissionError:
+                if not _same_device(node["path"], kind, node.get("major", 0), node.get("minor", 0)):
+                    raise OSError(f"linux.devices: cannot create {node['path']}: mknod is not "
+                                  "permitted here and the host has no such node to bind")
                 _make_target(path, False)
                 self.sys.mount(node["path"], path, "", linux.MS_BIND)
         links = list(_DEV_LINKS)
@@ -214,6 +262,8 @@ class RootfsBuilder:
         if self.spec["root"].get("readonly"):
             self.sys.mount("", root, "", linux.MS_BIND | linux.MS_REMOUNT | linux.MS_RDONLY
                            | _locked_flags(root))
+        if self.linux.get("rootfsPropagation"):
+            self.sys.mount("", root, "", _PROPAGATION[self.linux["rootfsPropagation"]])
 
     def readonly(self, path: str) -> None:
         if not os.path.exists(path):

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -91,6 +93,30 @@ def runtime(request: pytest.FixtureRequest, tmp_path: Path, cgroup_parent: str):
             rt.delete(cid, force=True)
         except Exception:
             pass
+
+
+def run_on_a_terminal(runtime, cid: str, bundle: str, tmp_path: Path, until: bytes) -> bytes:
+    """Create with a console socket, take the pty master it sends, start, and read the
+    terminal until `until` shows (or the container is gone, or 10 s have passed)."""
+    path = str(tmp_path / "console.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(path)
+        server.listen(1)
+        runtime.create(cid, bundle, console_socket=path, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        conn, _ = server.accept()
+        with conn:
+            master = socket.recv_fds(conn, 1024, 1)[1][0]
+    runtime.start(cid)
+    output = b""
+    deadline = time.monotonic() + 10
+    while until not in output and time.monotonic() < deadline:
+        try:
+            output += os.read(master, 1024)
+        except OSError:
+            break
+    os.close(master)
+    return output
 
 
 class Bundles:

@@ -3,10 +3,8 @@ container sees must be the same."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +14,8 @@ import pytest
 from dockyard.runtime import cgroups
 from dockyard.runtime.oci import get_runtime
 from dockyard.runtime.spec import Ulimit
+
+from tests.integration.runtime.conftest import run_on_a_terminal
 
 RUNTIMES = ["dockyard", "runc", "crun"]
 
@@ -178,26 +178,7 @@ def test_lifecycle_states_and_signals(runtime, bundles, tmp_path):
 def test_terminal_is_sent_over_the_console_socket(runtime, bundles, tmp_path):
     cid, bundle = bundles.make(["sh", "-c", "tty; echo hello"], tty=True)
     runtime.created.append(cid)
-    path = str(tmp_path / "console.sock")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
-        server.bind(path)
-        server.listen(1)
-        runtime.create(cid, bundle, console_socket=path, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        conn, _ = server.accept()
-        with conn:
-            _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
-    master = fds[0]
-    runtime.start(cid)
-    output = b""
-    deadline = time.monotonic() + 10
-    while b"hello" not in output and time.monotonic() < deadline:
-        try:
-            chunk = os.read(master, 1024)
-        except OSError:
-            break
-        output += chunk
-    os.close(master)
+    output = run_on_a_terminal(runtime, cid, bundle, tmp_path, b"hello")
     text = output.decode()
     assert "/dev/pts/0" in text and "hello" in text
 
