@@ -55,6 +55,9 @@ async def list_containers(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.Response:
     doc = await body(request)
     name = request.query.get("name") or None
+    endpoints = list(((doc.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}))
+    if len(endpoints) > 1 and version.older(request, "1.44"):  # joining several at create came with 1.44
+        raise InvalidArgument(f"Container cannot be connected to network endpoints: {', '.join(endpoints)}")
     svc = _service(request)
     c = await blocking(svc.create, doc, name)
     return ok({"Id": c.id, "Warnings": []}, status=201)

@@ -34,13 +34,13 @@ async def create_network(request: web.Request) -> web.Response:
     if len(pools) > 1:
         raise InvalidArgument("only one IPAM pool per network is supported")
     pool = pools[0] if pools else {}
-    if pool.get("IPRange") or pool.get("AuxiliaryAddresses"):
-        raise InvalidArgument("IPAM IPRange and AuxiliaryAddresses are not supported")
     eng = engine(request)
 
     def create() -> dict:
         return eng.networks.create(name, driver=doc.get("Driver") or "bridge", subnet=pool.get("Subnet") or None,
-                                   gateway=pool.get("Gateway") or None, internal=bool(doc.get("Internal")),
+                                   gateway=pool.get("Gateway") or None, ip_range=pool.get("IPRange") or None,
+                                   aux_addresses=pool.get("AuxiliaryAddresses") or None,
+                                   internal=bool(doc.get("Internal")),
                                    options=doc.get("Options") or None, labels=doc.get("Labels") or None)
     net = await blocking(create)
     return ok({"Id": net["Id"], "Warning": ""}, status=201)
@@ -64,12 +64,10 @@ async def prune_networks(request: web.Request) -> web.Response:
 @routes.post(version.path("/networks/{id}/connect"))
 async def connect(request: web.Request) -> web.Response:
     doc = await body(request)
-    endpoint = doc.get("EndpointConfig") or {}
-    ip = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None
     eng = engine(request)
 
     await blocking(eng.containers.connect, doc.get("Container") or "", request.match_info["id"],
-                   aliases=endpoint.get("Aliases") or (), ip=ip)
+                   doc.get("EndpointConfig") or {})
     return web.Response(status=200)
 
 
@@ -78,5 +76,6 @@ async def disconnect(request: web.Request) -> web.Response:
     doc = await body(request)
     eng = engine(request)
 
-    await blocking(eng.containers.disconnect, doc.get("Container") or "", request.match_info["id"])
+    await blocking(eng.containers.disconnect, doc.get("Container") or "", request.match_info["id"],
+                   bool(doc.get("Force")))
     return web.Response(status=200)

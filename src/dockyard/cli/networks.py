@@ -17,14 +17,17 @@ def network_group() -> None:
 @click.option("--driver", "-d", default="bridge", help="Driver to manage the Network.")
 @click.option("--subnet", help="Subnet in CIDR format that represents a network segment.")
 @click.option("--gateway", help="IPv4 Gateway for the master subnet.")
+@click.option("--ip-range", help="Allocate container ip from a sub-range.")
+@click.option("--aux-address", multiple=True, help="Auxiliary IPv4 addresses used by Network driver (NAME=IP).")
 @click.option("--internal", is_flag=True, help="Restrict external access to the network.")
 @click.option("--opt", "-o", multiple=True, help="Set driver specific options.")
 @click.option("--label", multiple=True, help="Set metadata on a network.")
 @click.pass_obj
-def create_cmd(obj, name, driver, subnet, gateway, internal, opt, label) -> None:
+def create_cmd(obj, name, driver, subnet, gateway, ip_range, aux_address, internal, opt, label) -> None:
     """Create a network."""
-    net = obj.engine.networks.create(name, driver=driver, subnet=subnet, gateway=gateway, internal=internal,
-                                     options=dict(o.partition("=")[::2] for o in opt),
+    net = obj.engine.networks.create(name, driver=driver, subnet=subnet, gateway=gateway, ip_range=ip_range,
+                                     aux_addresses=dict(a.partition("=")[::2] for a in aux_address),
+                                     internal=internal, options=dict(o.partition("=")[::2] for o in opt),
                                      labels=dict(l.partition("=")[::2] for l in label))
     click.echo(net["Id"])
 
@@ -87,10 +90,16 @@ def prune_cmd(obj, force) -> None:
 @click.argument("container")
 @click.option("--alias", multiple=True, help="Add network-scoped alias for the container.")
 @click.option("--ip", help="IPv4 address (e.g., 172.30.100.104).")
+@click.option("--link", multiple=True, help="Add link to another container.")
+@click.option("--link-local-ip", multiple=True, help="Add a link-local address for the container.")
+@click.option("--driver-opt", multiple=True, help="driver options for the network.")
 @click.pass_obj
-def connect_cmd(obj, network, container, alias, ip) -> None:
+def connect_cmd(obj, network, container, alias, ip, link, link_local_ip, driver_opt) -> None:
     """Connect a container to a network."""
-    obj.engine.containers.connect(container, network, aliases=alias, ip=ip)
+    ipam = {"IPv4Address": ip or "", "LinkLocalIPs": list(link_local_ip)}
+    obj.engine.containers.connect(container, network, {
+        "Aliases": list(alias), "Links": list(link), "IPAMConfig": ipam,
+        "DriverOpts": dict(o.partition("=")[::2] for o in driver_opt)})
 
 
 @network_group.command("disconnect")
@@ -100,7 +109,7 @@ def connect_cmd(obj, network, container, alias, ip) -> None:
 @click.pass_obj
 def disconnect_cmd(obj, network, container, force) -> None:
     """Disconnect a container from a network."""
-    obj.engine.containers.disconnect(container, network)
+    obj.engine.containers.disconnect(container, network, force)
 
 
 def register(cli: click.Group) -> None:

@@ -84,22 +84,55 @@ def identity_subnet(owner: str, taken: Iterable[IPv4Network]) -> IPv4Network:
     raise Conflict(f"no free /{IDENTITY_PREFIX} in {IDENTITY_POOL} for the default bridge: set `default-subnet` in daemon.json")
 
 
-def next_address(net: IPv4Network, gateway: IPv4Address, used: Iterable[str], network_name: str) -> IPv4Address:
-    """The lowest free host address: neither the gateway nor leased."""
-    busy = {IPv4Address(u) for u in used} | {gateway}
-    for addr in net.hosts():
-        if addr not in busy:
+def ip_range_in(net: IPv4Network, text: str) -> IPv4Network:
+    """A network's IPRange: a sub-range of its subnet that dynamic addresses come from."""
+    try:
+        pool = ipaddress.ip_network(text, strict=True)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid network config:\ninvalid ip-range {text}: {e}") from None
+    if pool.version != net.version:
+        raise InvalidArgument(f"invalid network config:\ninvalid ip-range {text}: parent subnet is an IPv{net.version} block")
+    if not pool.subnet_of(net):
+        raise InvalidArgument(f"invalid network config:\ninvalid ip-range {text}: parent subnet {net} doesn't contain ip-range")
+    return pool
+
+
+def auxiliary_addresses(net: IPv4Network, aux: dict) -> dict[str, str]:
+    """AuxiliaryAddresses (name -> address): addresses of the subnet never handed out."""
+    out = {}
+    for name, text in aux.items():
+        try:
+            addr = ipaddress.ip_address(str(text))
+        except ValueError:
+            raise InvalidArgument(f"invalid network config:\ninvalid auxiliary address {name}: {text} is not an IP address") from None
+        if addr.version != net.version:
+            raise InvalidArgument(f"invalid network config:\ninvalid auxiliary address {name}: parent subnet is an IPv{net.version} block")
+        if addr not in net:
+            raise InvalidArgument(f"invalid network config:\ninvalid auxiliary address {name}: parent subnet {net} doesn't contain this address")
+        out[str(name)] = str(addr)
+    return out
+
+
+def next_address(net: IPv4Network, gateway: IPv4Address, used: Iterable[str], network_name: str, *,
+                 pool: IPv4Network | None = None, reserved: Iterable[str] = ()) -> IPv4Address:
+    """The lowest free host address of `pool` (the IPRange; else the subnet): not the gateway,
+    not leased, not reserved (auxiliary addresses)."""
+    busy = {IPv4Address(u) for u in [*used, *reserved]} | {gateway}
+    for addr in (pool or net):
+        if addr not in busy and addr not in (net.network_address, net.broadcast_address):
             return addr
     raise Conflict(f"no available IPv4 addresses on network {network_name}")
 
 
-def check_address(text: str, net: IPv4Network, gateway: IPv4Address, used: Iterable[str]) -> IPv4Address:
-    """A user-requested `--ip`: inside the subnet, not the gateway, not leased."""
+def check_address(text: str, net: IPv4Network, gateway: IPv4Address, used: Iterable[str],
+                  reserved: Iterable[str] = ()) -> IPv4Address:
+    """A user-requested `--ip`: inside the subnet (an IPRange only limits dynamic addresses,
+    as in Docker), not the gateway, not leased, not an auxiliary address."""
     addr = parse_address(text, "IPv4 address")
     if addr not in net or addr in (net.network_address, net.broadcast_address):
         raise InvalidArgument(f"invalid IPv4 address {addr}: it is not in subnet {net}")
-    if addr == gateway or addr in {IPv4Address(u) for u in used}:
-        raise Conflict(f"address {addr} is already in use on subnet {net}")
+    if addr == gateway or addr in {IPv4Address(u) for u in [*used, *reserved]}:
+        raise Conflict(f"Address already in use: {addr} on subnet {net}")
     return addr
 
 

@@ -7,6 +7,7 @@ even if two processes race, and deleting the row frees the address.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -68,6 +69,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (host_ip, host_port, proto)
     );
     """,
+    # 2: what Docker keeps of a network's IPAM pool and of an endpoint's settings beyond the lease
+    """
+    ALTER TABLE networks ADD COLUMN ipam TEXT NOT NULL DEFAULT '{}';     -- {"IPRange": cidr, "AuxiliaryAddresses": {name: ip}}
+    ALTER TABLE endpoints ADD COLUMN config TEXT NOT NULL DEFAULT '{}';  -- {"IPAMConfig", "Links", "DriverOpts", "MacAddress"} as asked
+    """,
 ]
 
 
@@ -84,6 +90,7 @@ class Network:
     options: dict
     labels: dict
     created: float
+    ipam: dict = dataclasses.field(default_factory=dict)
 
     @property
     def prefixlen(self) -> int:
@@ -119,11 +126,12 @@ class Endpoint:
     mac: str
     requested_ip: str
     seq: int
+    config: dict = dataclasses.field(default_factory=dict)
 
 
 def _network(r: sqlite3.Row) -> Network:
     return Network(r["id"], r["name"], r["driver"], bool(r["builtin"]), r["bridge"], r["subnet"], r["gateway"],
-                   bool(r["internal"]), json.loads(r["options"]), json.loads(r["labels"]), r["created"])
+                   bool(r["internal"]), json.loads(r["options"]), json.loads(r["labels"]), r["created"], json.loads(r["ipam"]))
 
 
 def _sandbox(r: sqlite3.Row) -> Sandbox:
@@ -133,7 +141,7 @@ def _sandbox(r: sqlite3.Row) -> Sandbox:
 
 def _endpoint(r: sqlite3.Row) -> Endpoint:
     return Endpoint(r["container_id"], r["network_id"], r["endpoint_id"], r["name"], json.loads(r["aliases"]),
-                    r["ifname"], r["host_ifname"], r["ip"], r["mac"], r["requested_ip"], r["seq"])
+                    r["ifname"], r["host_ifname"], r["ip"], r["mac"], r["requested_ip"], r["seq"], json.loads(r["config"]))
 
 
 class NetworkState:
@@ -151,9 +159,9 @@ class NetworkState:
         return _network(r) if r else None
 
     def insert_network(self, c: sqlite3.Connection, n: Network) -> None:
-        c.execute("INSERT INTO networks VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        c.execute("INSERT INTO networks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                   (n.id, n.name, n.driver, int(n.builtin), n.bridge, n.subnet, n.gateway, int(n.internal),
-                   json.dumps(n.options), json.dumps(n.labels), n.created))
+                   json.dumps(n.options), json.dumps(n.labels), n.created, json.dumps(n.ipam)))
 
     def sandbox(self, container_id: str) -> Sandbox | None:
         r = self.db.one("SELECT * FROM sandboxes WHERE container_id=?", (container_id,))
@@ -177,9 +185,9 @@ class NetworkState:
         return [_endpoint(r) for r in self.db.query(sql, tuple(params))]
 
     def insert_endpoint(self, c: sqlite3.Connection, e: Endpoint) -> None:
-        c.execute("INSERT INTO endpoints VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        c.execute("INSERT INTO endpoints VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                   (e.container_id, e.network_id, e.endpoint_id, e.name, json.dumps(e.aliases), e.ifname,
-                   e.host_ifname, e.ip, e.mac, e.requested_ip, e.seq))
+                   e.host_ifname, e.ip, e.mac, e.requested_ip, e.seq, json.dumps(e.config)))
 
     @staticmethod
     def leased(c: sqlite3.Connection, network_id: str) -> list[str]:

@@ -1,0 +1,193 @@
+"""Networks through the docker CLI 28 and docker-py against `dockyard serve`: what
+NetworkSettings.Networks shows for created, running and stopped containers, several networks at
+create, IPAM pools (IPRange, AuxiliaryAddresses, Gateway), connect and disconnect with their
+endpoint settings, network names as moby takes them."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from ipaddress import IPv4Network
+
+import pytest
+
+from dockyard.network.ipam import host_routes
+
+pytestmark = pytest.mark.root
+
+
+def free_subnet() -> IPv4Network:
+    """A /24 of 10.217.0.0/16 (used by no other test) that no host route touches."""
+    routes = host_routes()
+    for i in random.sample(range(1, 255), 60):
+        net = IPv4Network(f"10.217.{i}.0/24")
+        if not any(net.overlaps(r) for r in routes):
+            return net
+    raise AssertionError("no free /24 in 10.217.0.0/16")
+
+
+def networks_of(api, name: str) -> dict:
+    return json.loads(api.docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", name).out)
+
+
+def wait_stopped(api, name: str) -> None:
+    deadline = time.monotonic() + 30
+    while api.docker("inspect", "-f", "{{.State.Running}}", name).out.strip() == "true":
+        assert time.monotonic() < deadline, f"{name} did not stop"
+        time.sleep(0.05)
+
+
+def test_networks_of_created_running_and_stopped_containers(api, busybox):
+    net = free_subnet()
+    ip = str(net.network_address + 9)
+    net_id = api.docker("network", "create", "--subnet", str(net), "front").out.strip()
+    api.docker("create", "--name", "web", "--network", "front", "--ip", ip, "--network-alias", "www",
+               "busybox", "sleep", "300")
+
+    created = networks_of(api, "web")
+    assert list(created) == ["front"]
+    assert created["front"]["IPAMConfig"] == {"IPv4Address": ip}
+    assert created["front"]["Aliases"] == ["www"]
+    assert (created["front"]["IPAddress"], created["front"]["EndpointID"], created["front"]["NetworkID"]) == ("", "", "")
+
+    api.docker("start", "web")
+    running = networks_of(api, "web")["front"]
+    cid = api.docker("inspect", "-f", "{{.Id}}", "web").out.strip()
+    assert (running["IPAddress"], running["IPPrefixLen"], running["Gateway"]) == (ip, 24, str(net.network_address + 1))
+    assert running["NetworkID"] == net_id and len(running["EndpointID"]) == 64
+    assert running["IPAMConfig"] == {"IPv4Address": ip} and running["Aliases"] == ["www"]
+    assert running["DNSNames"] == ["web", cid[:12], "www"]
+    assert running["MacAddress"] and running["Links"] is None and running["DriverOpts"] is None
+
+    api.docker("kill", "web")
+    wait_stopped(api, "web")
+    stopped = networks_of(api, "web")["front"]
+    assert {k: stopped[k] for k in ("IPAddress", "IPPrefixLen", "Gateway", "EndpointID", "MacAddress")} == {
+        "IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "EndpointID": "", "MacAddress": ""}
+    assert stopped["NetworkID"] == net_id and stopped["IPAMConfig"] == {"IPv4Address": ip}
+    assert stopped["Aliases"] == ["www"] and stopped["DNSNames"] == ["web", cid[:12], "www"]
+
+    api.docker("start", "web")  # the same address again, from the kept IPAMConfig
+    assert networks_of(api, "web")["front"]["IPAddress"] == ip
+
+
+def test_several_networks_at_create(api, busybox):
+    a, b = free_subnet(), free_subnet()
+    api.docker("network", "create", "--subnet", str(a), "neta")
+    api.docker("network", "create", "--subnet", str(b), "netb")
+    # the docker CLI 28 (API 1.47) names both networks in NetworkingConfig
+    api.docker("run", "-d", "--name", "two", "--network", "neta", "--network", "netb", "busybox", "sleep", "300")
+    nets = networks_of(api, "two")
+    assert sorted(nets) == ["neta", "netb"]
+    assert nets["neta"]["IPAddress"] == str(a.network_address + 2)
+    assert nets["netb"]["IPAddress"] == str(b.network_address + 2)
+    addrs = api.docker("exec", "two", "ip", "-o", "-4", "addr").out
+    assert str(a.network_address + 2) in addrs and str(b.network_address + 2) in addrs
+
+    # before 1.44 a create may name one network only, as dockerd answers
+    import docker
+    old = docker.APIClient(base_url=api.url, version="1.43")
+    config = old.create_networking_config({"neta": old.create_endpoint_config(), "netb": old.create_endpoint_config()})
+    with pytest.raises(docker.errors.APIError) as e:
+        old.create_container("busybox", "true", networking_config=config)
+    assert e.value.status_code == 400
+    assert e.value.explanation.startswith("Container cannot be connected to network endpoints: ")
+    assert sorted(e.value.explanation.split(": ", 1)[1].split(", ")) == ["neta", "netb"]
+
+    # as in moby, the network is looked up when the container starts (it may be made in between)
+    api.docker("create", "--name", "early", "--network", "nosuch", "busybox", "true")
+    r = api.docker("start", "early", check=False)
+    assert r.code != 0 and "failed to set up container networking: network nosuch not found" in r.err
+    with pytest.raises(docker.errors.NotFound, match="network nosuch not found"):
+        api.client().containers.run("busybox", "true", network="nosuch")
+    api.docker("network", "create", "--subnet", str(free_subnet()), "nosuch")
+    api.docker("start", "early")
+
+
+def test_ipam_pool_ip_range_aux_addresses_and_options(api, busybox):
+    net = free_subnet()
+    base = net.network_address
+    ip_range = f"{base + 16}/30"  # .16 - .19
+    api.docker("network", "create", "--subnet", str(net), "--gateway", str(base + 254), "--ip-range", ip_range,
+               "--aux-address", f"router={base + 17}", "-o", "com.docker.network.driver.mtu=1400", "pool")
+    doc = json.loads(api.docker("network", "inspect", "pool").out)[0]
+    assert doc["IPAM"]["Config"] == [{"Subnet": str(net), "IPRange": ip_range, "Gateway": str(base + 254),
+                                      "AuxiliaryAddresses": {"router": str(base + 17)}}]
+    assert doc["Options"] == {"com.docker.network.driver.mtu": "1400"}
+
+    for name in ("p1", "p2"):
+        api.docker("run", "-d", "--name", name, "--network", "pool", "busybox", "sleep", "300")
+    # .16 is the range's network address but a host of the subnet; .17 is auxiliary
+    assert [networks_of(api, n)["pool"]["IPAddress"] for n in ("p1", "p2")] == [str(base + 16), str(base + 18)]
+    assert networks_of(api, "p1")["pool"]["Gateway"] == str(base + 254)
+    # an address of the subnet outside the range may still be asked for; the auxiliary one not
+    api.docker("run", "-d", "--name", "p3", "--network", "pool", "--ip", str(base + 100), "busybox", "sleep", "300")
+    assert networks_of(api, "p3")["pool"]["IPAddress"] == str(base + 100)
+    r = api.docker("run", "-d", "--network", "pool", "--ip", str(base + 17), "busybox", "true", check=False)
+    assert r.code != 0 and "Address already in use" in r.err
+
+    import docker
+    from docker.types import IPAMConfig, IPAMPool
+    for pool, message in (
+            (IPAMPool(subnet=str(net), iprange="10.0.0.0/30"),
+             f"invalid network config:\ninvalid ip-range 10.0.0.0/30: parent subnet {net} doesn't contain ip-range"),
+            (IPAMPool(subnet=str(net), aux_addresses={"a": "10.0.0.1"}),
+             f"invalid network config:\ninvalid auxiliary address a: parent subnet {net} doesn't contain this address")):
+        with pytest.raises(docker.errors.APIError) as e:
+            api.client().networks.create("bad", ipam=IPAMConfig(pool_configs=[pool]))
+        assert e.value.status_code == 400 and e.value.explanation == message
+    assert "bad" not in api.docker("network", "ls", "--format", "{{.Name}}").out.split()
+
+
+def test_connect_and_disconnect_with_endpoint_settings(api, busybox):
+    net = free_subnet()
+    api.docker("network", "create", "--subnet", str(net), "back")
+    api.docker("run", "-d", "--name", "db", "busybox", "sleep", "300")
+    api.docker("run", "-d", "--name", "app", "--network", "back", "busybox", "sleep", "300")
+    ip = str(net.network_address + 50)
+    api.docker("network", "connect", "--alias", "database", "--ip", ip, "--link", "app:application", "back", "db")
+    es = networks_of(api, "db")["back"]
+    assert es["IPAddress"] == ip and es["Aliases"] == ["database"]
+    assert es["IPAMConfig"] == {"IPv4Address": ip} and es["Links"] == ["app:application"]
+    assert sorted(networks_of(api, "db")) == ["back", "bridge"]
+    out = api.docker("exec", "app", "nslookup", "database").out
+    assert ip in out
+
+    api.docker("network", "disconnect", "back", "db")
+    assert list(networks_of(api, "db")) == ["bridge"]
+
+    # a stopped container: joined at its next start, shown meanwhile; --force tolerates absence
+    api.docker("create", "--name", "later", "busybox", "sleep", "300")
+    api.docker("network", "connect", "--alias", "l8r", "back", "later")
+    planned = networks_of(api, "later")
+    assert sorted(planned) == ["back", "bridge"] and planned["back"]["Aliases"] == ["l8r"]
+    api.docker("start", "later")
+    assert networks_of(api, "later")["back"]["IPAddress"].startswith(str(net.network_address)[:-1])
+    api.docker("kill", "later")
+    wait_stopped(api, "later")
+    api.docker("network", "disconnect", "back", "later")
+    assert list(networks_of(api, "later")) == ["bridge"]
+    r = api.docker("network", "disconnect", "back", "later", check=False)
+    assert r.code != 0 and "is not connected to network back" in r.err
+    api.docker("network", "disconnect", "--force", "back", "later")
+
+    client = api.client()
+    client.networks.get("back").connect("later", aliases=["again"], links=[("app", "application")])
+    assert networks_of(api, "later")["back"]["Aliases"] == ["again"]
+
+
+def test_network_names_as_moby_takes_them(api, busybox):
+    api.docker("network", "create", "my net")
+    assert "my net" in api.docker("network", "ls", "--format", "{{.Name}}").out.splitlines()
+    api.docker("run", "--rm", "--network", "my net", "busybox", "true")
+    api.docker("network", "rm", "my net")
+
+    import docker
+    client = api.client()
+    with pytest.raises(docker.errors.APIError) as e:
+        client.networks.create("   ")
+    assert e.value.status_code == 400 and e.value.explanation == "invalid name: name is empty"
+    with pytest.raises(docker.errors.APIError) as e:
+        client.networks.create("host")
+    assert e.value.status_code == 403 and e.value.explanation == "operation is not permitted on predefined host network"
