@@ -286,7 +286,7 @@ class ContainerService:
         except NotFound as e:  # a network removed (or never made) since the create
             raise NotFound(f"failed to set up container networking: {e.message}") from None
         from dockyard.network.ports import port_map
-        c.network_settings.update(Networks=att.networks, Ports=port_map(att.ports),
+        c.network_settings.update(Networks=att.networks, Ports=port_map(att.ports, ipv6=bool(att.ip6)),
                                   SandboxKey=att.netns_path or "", IPAddress=att.ip or "", Gateway=att.gateway or "",
                                   MacAddress=att.mac or "")
         return att

@@ -81,7 +81,8 @@ def ports_text(c: Container) -> str:
     parts = []
     for p in ports_list(c):
         if "PublicPort" in p:
-            parts.append(f"{p['IP']}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}")
+            ip = f"[{p['IP']}]" if ":" in p["IP"] else p["IP"]
+            parts.append(f"{ip}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}")
         else:
             parts.append(f"{p['PrivatePort']}/{p['Type']}")
     return ", ".join(parts)

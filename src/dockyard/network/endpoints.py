@@ -59,15 +59,15 @@ def _version(text: str) -> int | None:
 
 
 def endpoint_settings(kept: dict, aliases: list[str] | None, *, network_id: str = "", endpoint_id: str = "",
-                      gateway: str = "", ip: str = "", prefixlen: int = 0, mac: str = "",
-                      dns_names: list[str] | None = None) -> dict:
+                      gateway: str = "", ip: str = "", prefixlen: int = 0, mac: str = "", gateway6: str = "",
+                      ip6: str = "", prefixlen6: int = 0, dns_names: list[str] | None = None) -> dict:
     """Docker's EndpointSettings (NetworkSettings.Networks[name]) in its field order.
     `kept`: what was asked (EndpointRequest.kept())."""
     return {
         "IPAMConfig": kept.get("IPAMConfig"), "Links": kept.get("Links"), "Aliases": aliases or None,
         "MacAddress": mac or kept.get("MacAddress") or "", "DriverOpts": kept.get("DriverOpts"),
         "NetworkID": network_id, "EndpointID": endpoint_id, "Gateway": gateway, "IPAddress": ip,
-        "IPPrefixLen": prefixlen, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPPrefixLen": prefixlen, "IPv6Gateway": gateway6, "GlobalIPv6Address": ip6, "GlobalIPv6PrefixLen": prefixlen6,
         "DNSNames": dns_names,
     }
 

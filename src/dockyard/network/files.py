@@ -106,12 +106,15 @@ def parse_add_host(entry: str, gateway: str | None) -> tuple[str, str]:
     return name, ip.strip("[]")
 
 
-def hosts_file(hostname: str, ip: str | None, extra: Iterable[tuple[str, str]], names: Iterable[str] = ()) -> str:
-    """Docker's layout: the fixed header, --add-host entries, then the container's own address."""
+def hosts_file(hostname: str, ip: str | None, extra: Iterable[tuple[str, str]], names: Iterable[str] = (),
+               ip6: str | None = None) -> str:
+    """Docker's layout: the fixed header, --add-host entries, then the container's own
+    addresses (IPv4, then IPv6 on a dual-stack network)."""
     text = HOSTS_HEADER + "".join(f"{ip_}\t{name}\n" for name, ip_ in extra)
-    if ip:
-        own = [hostname] + [n for n in names if n != hostname]
-        text += f"{ip}\t{' '.join(own)}\n"
+    own = [hostname] + [n for n in names if n != hostname]
+    for addr in (ip, ip6):
+        if addr:
+            text += f"{addr}\t{' '.join(own)}\n"
     return text
 
 

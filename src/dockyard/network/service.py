@@ -11,6 +11,7 @@ CLIs never apply rulesets computed from different snapshots of the DB out of ord
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import re
@@ -52,6 +53,7 @@ class Attachment:
     mac: str | None
     ports: list[PortBinding]
     networks: dict[str, dict]   # NetworkSettings.Networks: name -> EndpointSettings
+    ip6: str | None = None      # the primary endpoint's IPv6 address: its ports are published on [::] too
 
 
 class NetworkService:
@@ -76,10 +78,13 @@ class NetworkService:
 
     def create(self, name: str, *, driver: str = "bridge", subnet: str | None = None, gateway: str | None = None,
                ip_range: str | None = None, aux_addresses: dict | None = None, internal: bool = False,
-               options: dict | None = None, labels: dict | None = None) -> dict:
+               options: dict | None = None, labels: dict | None = None, enable_ipv6: bool = False,
+               subnet6: str | None = None, gateway6: str | None = None) -> dict:
         """A bridge network. Any name that is not blank, as moby takes it (spaces included: it
         names only records here, never a kernel object). `ip_range`: the part of the subnet
-        dynamic addresses come from; `aux_addresses`: addresses never handed out."""
+        dynamic addresses come from; `aux_addresses`: addresses never handed out.
+        `enable_ipv6`: dual-stack, on `subnet6` or else a random ULA /64 (as Docker 27+);
+        without it an IPv6 subnet is ignored, as moby ignores it."""
         if not name.strip():
             raise InvalidArgument("invalid name: name is empty")
         if name in ("bridge", "host", "none", "default"):
@@ -99,6 +104,8 @@ class NetworkService:
             raise InvalidArgument(f'invalid bridge name "{bridge}": use 1 to 15 characters without / or spaces')
         net = ipam.parse_subnet(subnet) if subnet else None
         gw = ipam.gateway_for(net, gateway) if net else None
+        net6 = ipam.parse_subnet(subnet6, 6) if enable_ipv6 and subnet6 else None
+        gw6 = ipam.gateway_for(net6, gateway6) if net6 else None
         pool = {}
         if ip_range:
             pool["IPRange"] = str(ipam.ip_range_in(net, ip_range))
@@ -117,12 +124,19 @@ class NetworkService:
                     net = ipam.free_subnet(taken + [n for n, _ in elsewhere])
                     gw = net.network_address + 1
                 self._check_overlap(net, taken)
+                if enable_ipv6:
+                    taken6 = [ipaddress.ip_network(r[0]) for r in c.execute("SELECT subnet6 FROM networks WHERE subnet6 != ''")]
+                    if net6 is None:
+                        net6 = ipam.ula_subnet(taken6 + ipam.host_routes6())
+                        gw6 = net6.network_address + 1
+                    ipam.check_overlap(net6, taken6)
                 for other, owner in elsewhere:
                     if other.overlaps(net):
                         raise Conflict(f"Pool overlaps with other one on this address space: {net} overlaps {other} "
                                        f"of a network of {self.registry.describe(owner)}")
                 self.state.insert_network(c, Network(network_id, name, "bridge", False, bridge, str(net), str(gw),
-                                                     internal, options, dict(labels or {}), time.time(), pool))
+                                                     internal, options, dict(labels or {}), time.time(), pool,
+                                                     str(net6 or ""), str(gw6 or "")))
             self._register_subnets()
         self.events.emit("network", "create", network_id, name=name, type="bridge")
         return self.inspect(network_id)
@@ -436,7 +450,7 @@ class NetworkService:
             raise InvalidArgument("user specified IP address is supported on user defined networks only")
         if net.builtin and req.aliases:
             raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
-        if req.ipv6:
+        if req.ipv6 and not net.subnet6:
             raise InvalidArgument(f"invalid IPv6 address {req.ipv6}: network {net.name} has no IPv6 subnet")
         subnet, gateway = IPv4Network(net.subnet), IPv4Address(net.gateway)
         used = self.state.leased(c, net.id)
@@ -446,12 +460,18 @@ class NetworkService:
         else:
             pool = IPv4Network(net.ipam["IPRange"]) if net.ipam.get("IPRange") else None
             addr = ipam.next_address(subnet, gateway, used, net.name, pool=pool, reserved=reserved)
+        addr6 = ""
+        if net.subnet6:
+            subnet6, gateway6 = ipaddress.IPv6Network(net.subnet6), ipaddress.IPv6Address(net.gateway6)
+            used6 = self.state.leased(c, net.id, "ip6")
+            addr6 = str(ipam.check_address(req.ipv6, subnet6, gateway6, used6) if req.ipv6
+                        else ipam.next_address(subnet6, gateway6, used6, net.name))
         if req.mac is not None and not MAC_RE.match(req.mac.lower()):
             raise InvalidArgument(f"invalid MAC address {req.mac}")
         endpoint_id = os.urandom(32).hex()
         ep = Endpoint(sandbox.container_id, net.id, endpoint_id, sandbox.name, list(req.aliases), f"eth{seq}",
                       "dy" + endpoint_id[:11], str(addr), (req.mac or ipam.mac_for(addr)).lower(), req.ipv4 or "", seq,
-                      req.kept())
+                      req.kept(), addr6)
         self.state.insert_endpoint(c, ep)
         return ep
 
@@ -472,10 +492,13 @@ class NetworkService:
         """Bridge (made with the network's first container), veth into the namespace, DNS server."""
         mtu = self._mtu(net)
         self._check_bridge_owner(net)
-        self.netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen, f"{self.tag}net:{net.id}", mtu)
+        self.netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen, f"{self.tag}net:{net.id}", mtu,
+                                   net.gateway6, net.prefixlen6)
         self.fw.set_sysctl(f"net/ipv4/conf/{net.bridge}/route_localnet", "1")
         self.netlink.add_endpoint(host_ifname=ep.host_ifname, bridge=net.bridge, netns_path=sandbox.netns_path,
                                   ifname=ep.ifname, mac=ep.mac, address=ep.ip, prefixlen=net.prefixlen,
+                                  address6=ep.ip6, prefixlen6=net.prefixlen6,
+                                  gateway6=net.gateway6 if default_route and net.gateway6 else None,
                                   gateway=net.gateway if default_route else None, tag=f"{self.tag}ep:{ep.container_id}",
                                   mtu=mtu)
         host, upstream = self.host_resolvers()
@@ -529,7 +552,7 @@ class NetworkService:
         if not endpoints:
             return  # none, host or container mode: no bridge, rule or connection to touch
         self._sync_firewall(self._retire_idle_networks())
-        self.fw.forget_connections(*(e.ip for e in endpoints))
+        self.fw.forget_connections(*(ip for e in endpoints for ip in (e.ip, e.ip6) if ip))
 
     def _own_netns(self, container_id: str) -> Path | None:
         """The namespace the container made for itself (recorded, or left by a crash), if any."""
@@ -641,6 +664,8 @@ class NetworkService:
         applied.unlink(missing_ok=True)  # a failure below must not leave a record claiming success
         if nets:
             self.fw.set_sysctl("net/ipv4/ip_forward", "1")
+        if any(n.subnet6 for n in nets):
+            self.fw.set_sysctl("net/ipv6/conf/all/forwarding", "1")
         self.fw.apply(commands)
         self.fw.apply(firewall.forward_accept_changes(
             table, self.fw.list_chain("ip", "filter", "FORWARD"), self.fw.list_chain("ip", "filter", "DOCKER-USER"),
@@ -662,7 +687,8 @@ class NetworkService:
             hosts = _read_text(Path("/etc/hosts")) + "".join(f"{ip}\t{name}\n" for name, ip in extra)
             servers = list(host.nameservers)
         else:
-            hosts = files.hosts_file(sandbox.hostname, eps[0].ip if eps else None, extra)
+            hosts = files.hosts_file(sandbox.hostname, eps[0].ip if eps else None, extra,
+                                     ip6=eps[0].ip6 or None if eps else None)
             user = [n for n in nets if n.user_defined]
             if user:
                 servers = [user[0].gateway]
@@ -685,18 +711,20 @@ class NetworkService:
         return Attachment(netns_path=sandbox.netns_path or None, ip=primary.ip if primary else None,
                           gateway=self._network(primary.network_id).gateway if primary else None,
                           mac=primary.mac if primary else None, ports=self.state.ports(sandbox.container_id),
-                          networks=networks)
+                          networks=networks, ip6=primary.ip6 or None if primary else None)
 
     def _resource(self, n: Network) -> dict:
         """Docker's NetworkResource, as `docker network inspect` prints it."""
         containers = {e.container_id: {"Name": e.name, "EndpointID": e.endpoint_id, "MacAddress": e.mac,
-                                       "IPv4Address": f"{e.ip}/{n.prefixlen}", "IPv6Address": ""}
+                                       "IPv4Address": f"{e.ip}/{n.prefixlen}",
+                                       "IPv6Address": f"{e.ip6}/{n.prefixlen6}" if e.ip6 else ""}
                       for e in self.state.endpoints(network_id=n.id)}
         return {
             "Name": n.name, "Id": n.id, "Created": _timestamp(n.created), "Scope": "local", "Driver": n.driver,
-            "EnableIPv6": False,
+            "EnableIPv6": bool(n.subnet6),
             "IPAM": {"Driver": "default", "Options": None if n.builtin else {},
-                     "Config": [_pool(n)] if n.subnet else []},
+                     "Config": ([_pool(n)] if n.subnet else []) + ([{"Subnet": n.subnet6, "Gateway": n.gateway6}]
+                                                                  if n.subnet6 else [])},
             "Internal": n.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
             "ConfigOnly": False, "Containers": containers, "Options": n.options, "Labels": n.labels,
         }
@@ -708,7 +736,8 @@ def _endpoint_settings(n: Network, e: Endpoint | None) -> dict:
         return endpoint_settings({}, None, network_id=n.id)
     kept = e.config or ({"IPAMConfig": {"IPv4Address": e.requested_ip}} if e.requested_ip else {})
     return endpoint_settings(kept, e.aliases, network_id=n.id, endpoint_id=e.endpoint_id, gateway=n.gateway,
-                             ip=e.ip, prefixlen=n.prefixlen, mac=e.mac,
+                             ip=e.ip, prefixlen=n.prefixlen, mac=e.mac, gateway6=n.gateway6 if e.ip6 else "",
+                             ip6=e.ip6, prefixlen6=n.prefixlen6 if e.ip6 else 0,
                              dns_names=[e.name, e.container_id[:12], *e.aliases] if n.user_defined else None)
 
 

@@ -191,3 +191,77 @@ def test_network_names_as_moby_takes_them(api, busybox):
     with pytest.raises(docker.errors.APIError) as e:
         client.networks.create("host")
     assert e.value.status_code == 403 and e.value.explanation == "operation is not permitted on predefined host network"
+
+
+def free_subnet6() -> str:
+    """A /64 of the documentation prefix 2001:db8::/32 (used by no other test)."""
+    return f"2001:db8:{random.randrange(0x100, 0xffff):x}::/64"
+
+
+def host_ipv6_address() -> str | None:
+    """A global IPv6 address of the host (not loopback, not link-local), if it has one."""
+    from ipaddress import IPv6Address
+    for line in open("/proc/net/if_inet6"):
+        hexaddr, _, _, scope, _, dev = line.split()
+        if scope == "00" and dev != "lo":
+            return str(IPv6Address(int(hexaddr, 16)))
+    return None
+
+
+def test_dual_stack_network(api, busybox):
+    net, net6 = free_subnet(), free_subnet6()
+    gw6 = net6.replace("::/64", "::1")
+    api.docker("network", "create", "--ipv6", "--subnet", str(net), "--subnet", net6, "dual")
+    doc = json.loads(api.docker("network", "inspect", "dual").out)[0]
+    assert doc["EnableIPv6"] is True
+    assert doc["IPAM"]["Config"] == [{"Subnet": str(net), "Gateway": str(net.network_address + 1)},
+                                     {"Subnet": net6, "Gateway": gw6}]
+
+    api.docker("run", "-d", "--name", "cli", "--network", "dual", "busybox", "sleep", "300")
+    api.docker("run", "-d", "--name", "web", "--network", "dual", "-p", "80", "busybox", "httpd", "-f", "-p", "80",
+               "-h", "/etc")
+    web = networks_of(api, "web")["dual"]
+    web6 = net6.replace("::/64", "::3")
+    assert (web["GlobalIPv6Address"], web["GlobalIPv6PrefixLen"], web["IPv6Gateway"]) == (web6, 64, gw6)
+    assert web["IPAddress"] == str(net.network_address + 3)
+    members = json.loads(api.docker("network", "inspect", "dual").out)[0]["Containers"]
+    assert sorted(m["IPv6Address"] for m in members.values()) == [net6.replace("::/64", "::2/64"), web6 + "/64"]
+
+    # by name over IPv6: the embedded DNS answers AAAA, and the neighbour answers on its v6 address
+    out = api.docker("exec", "cli", "nslookup", "-type=aaaa", "web").out
+    assert web6 in out
+    api.docker("exec", "cli", "ping", "-6", "-c", "1", "-W", "5", "web")
+    api.docker("exec", "cli", "wget", "-q", "-O", "/dev/null", f"http://[{web6}]/hostname")
+
+    # published on every host address of both families
+    port = json.loads(api.docker("inspect", "-f", "{{json .NetworkSettings.Ports}}", "web").out)["80/tcp"]
+    host_port = port[0]["HostPort"]
+    assert port == [{"HostIp": "0.0.0.0", "HostPort": host_port}, {"HostIp": "::", "HostPort": host_port}]
+    assert api.docker("port", "web").out.splitlines() == [f"80/tcp -> 0.0.0.0:{host_port}", f"80/tcp -> [::]:{host_port}"]
+    ps = api.docker("ps", "--filter", "name=web", "--format", "{{.Ports}}").out.strip()
+    assert ps == f"0.0.0.0:{host_port}->80/tcp, [::]:{host_port}->80/tcp"
+    addr6 = host_ipv6_address()
+    if addr6:
+        import urllib.request
+        with urllib.request.urlopen(f"http://[{addr6}]:{host_port}/hostname", timeout=10) as r:
+            assert r.status == 200
+
+
+def test_ipv6_network_without_subnet_takes_a_ula_one(api, busybox):
+    import docker
+    from docker.types import IPAMConfig, IPAMPool
+    client = api.client()
+    ula = client.networks.create("ula", enable_ipv6=True)
+    pools = ula.attrs["IPAM"]["Config"]
+    assert ula.attrs["EnableIPv6"] is True and len(pools) == 2
+    from ipaddress import IPv6Network
+    v6 = IPv6Network(pools[1]["Subnet"])
+    assert v6.prefixlen == 64 and v6.subnet_of(IPv6Network("fd00::/8"))
+    # an IPv6 pool without EnableIPv6 is ignored, as moby ignores it
+    plain = client.networks.create("plain", ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=free_subnet6())]))
+    assert plain.attrs["EnableIPv6"] is False and all(":" not in p["Subnet"] for p in plain.attrs["IPAM"]["Config"])
+    c = client.containers.run("busybox", "sleep 300", detach=True, network="ula")
+    c.reload()
+    assert IPv6Network(c.attrs["NetworkSettings"]["Networks"]["ula"]["GlobalIPv6Address"] + "/64", strict=False) == v6
+    with pytest.raises(docker.errors.APIError):
+        client.networks.create("dup", enable_ipv6=True, ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(v6))]))
