@@ -121,7 +121,7 @@ class ContainerService:
         if not config["Hostname"]:  # docker records the hostname the container gets
             config["Hostname"] = os.uname().nodename if host_config["NetworkMode"] == "host" else cid[:12]
         planned = plan(host_config, config, self.engine.volumes, self.get)
-        nc = networking_config(body.get("NetworkingConfig") or {}, host_config["NetworkMode"])
+        nc = networking_config(body.get("NetworkingConfig") or {}, host_config["NetworkMode"], host_config.get("Links"))
         c = Container(cid, name, time.time(), body["Image"], img.id, config, host_config,
                       network_settings={"Ports": {}, "NetworkingConfig": nc,
                                         "Networks": network_endpoints.planned(host_config["NetworkMode"], nc["EndpointsConfig"])})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Protocol
+from typing import Iterable, Protocol
 
 from dockyard.errors import DockyardError
 from dockyard.network import netns
@@ -32,10 +32,10 @@ class Netlink(Protocol):
 
     def add_endpoint(self, *, host_ifname: str, bridge: str, netns_path: str, ifname: str, mac: str,
                      address: str, prefixlen: int, gateway: str | None, tag: str, mtu: int, address6: str = "",
-                     prefixlen6: int = 0, gateway6: str | None = None) -> None:
+                     prefixlen6: int = 0, gateway6: str | None = None, link_local: Iterable[str] = ()) -> None:
         """A veth pair of `mtu`: `host_ifname` enslaved to `bridge`, its peer `ifname` inside the
-        namespace with `mac` and `address` (and `address6`), and default routes via `gateway`
-        (and `gateway6`) when given."""
+        namespace with `mac` and `address` (and `address6`, and the `link_local` addresses asked
+        for), and default routes via `gateway` (and `gateway6`) when given."""
 
     def delete_link(self, name: str) -> None:
         """Idempotent; deleting a veth end deletes its peer too."""
@@ -80,7 +80,7 @@ class KernelNetlink:
 
     def add_endpoint(self, *, host_ifname: str, bridge: str, netns_path: str, ifname: str, mac: str,
                      address: str, prefixlen: int, gateway: str | None, tag: str, mtu: int, address6: str = "",
-                     prefixlen6: int = 0, gateway6: str | None = None) -> None:
+                     prefixlen6: int = 0, gateway6: str | None = None, link_local: Iterable[str] = ()) -> None:
         # the pair is made inside the namespace and its host end sent out to ours (by our pid),
         # so the container's side never exists, even briefly, in the host's namespace
         inside = [f"link add {ifname} address {mac} mtu {mtu} type veth peer name {host_ifname} mtu {mtu} "
@@ -92,6 +92,8 @@ class KernelNetlink:
             inside.append(f"addr add {address6}/{prefixlen6} dev {ifname} nodad")
             if gateway6:
                 inside.append(f"route add ::/0 via {gateway6}")
+        inside += [f"addr add {ip}/{128 if ':' in ip else 32} dev {ifname}" + (" nodad" if ":" in ip else "")
+                   for ip in link_local]
         _ip(inside, f"cannot create the container's interface {ifname}", netns_path=netns_path)
         try:
             _ip([f"link set dev {host_ifname} alias {tag}", f"link set dev {host_ifname} master {bridge} up"],

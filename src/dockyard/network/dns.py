@@ -40,11 +40,14 @@ class Names:
         self._forward: dict[str, dict[str, list[str]]] = {}   # network -> name -> addresses
         self._reverse: dict[str, str] = {}                     # address -> name
         self._client: dict[str, list[str]] = {}               # address on this network -> its networks
+        self._links: dict[str, dict[str, list[str]]] = {}     # address on this network -> link alias -> addresses
 
     def lookup(self, name: str, client: str | None = None) -> list[str]:
         """Addresses of `name` for the container at `client` (an address on this network)."""
         self._refresh()
         key = name.lower().rstrip(".")
+        if key in self._links.get(client or "", {}):  # a legacy link of the asking container
+            return self._links[client][key]
         for network in self._client.get(client or "", [self._network_id]):
             if key in self._forward.get(network, {}):
                 return self._forward[network][key]
@@ -59,24 +62,31 @@ class Names:
             version = self._conn.execute("PRAGMA data_version").fetchone()[0]
             if version == self._version:
                 return
-            rows = self._conn.execute("SELECT e.container_id, e.network_id, e.name, e.aliases, e.ip, e.ip6 FROM endpoints e "
+            rows = self._conn.execute("SELECT e.container_id, e.network_id, e.name, e.aliases, e.ip, e.ip6, e.config "
+                                      "FROM endpoints e "
                                       "JOIN networks n ON n.id = e.network_id WHERE n.builtin = 0 "
                                       "ORDER BY e.seq").fetchall()
             forward: dict[str, dict[str, list[str]]] = {}
             reverse: dict[str, str] = {}
             networks: dict[str, list[str]] = {}
-            for cid, network, name, aliases, ip, ip6 in rows:
+            for cid, network, name, aliases, ip, ip6, _ in rows:
                 addresses = [a for a in (ip, ip6) if a]
                 for n in {name, cid, cid[:12], *json.loads(aliases)}:
                     forward.setdefault(network, {}).setdefault(n.lower(), []).extend(addresses)
                 for a in addresses:
                     reverse[a] = name
                 networks.setdefault(cid, []).append(network)
-            client = {}
-            for cid, network, _, _, ip, _ in rows:
+            client, links = {}, {}
+            here = forward.get(self._network_id, {})
+            for cid, network, _, _, ip, _, config in rows:
                 if network == self._network_id:
                     client[ip] = [network] + [n for n in networks[cid] if n != network]
+                    for link in json.loads(config).get("Links") or ():  # "container[:alias]"
+                        target, _, alias = link.lstrip("/").partition(":")
+                        if target.lower() in here:
+                            links.setdefault(ip, {})[(alias or target).lower()] = here[target.lower()]
             self._forward, self._reverse, self._client, self._version = forward, reverse, client, version
+            self._links = links
 
 
 class Resolver:

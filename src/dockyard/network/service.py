@@ -499,6 +499,7 @@ class NetworkService:
                                   ifname=ep.ifname, mac=ep.mac, address=ep.ip, prefixlen=net.prefixlen,
                                   address6=ep.ip6, prefixlen6=net.prefixlen6,
                                   gateway6=net.gateway6 if default_route and net.gateway6 else None,
+                                  link_local=(ep.config.get("IPAMConfig") or {}).get("LinkLocalIPs") or (),
                                   gateway=net.gateway if default_route else None, tag=f"{self.tag}ep:{ep.container_id}",
                                   mtu=mtu)
         host, upstream = self.host_resolvers()

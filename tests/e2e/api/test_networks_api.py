@@ -146,13 +146,24 @@ def test_connect_and_disconnect_with_endpoint_settings(api, busybox):
     api.docker("run", "-d", "--name", "db", "busybox", "sleep", "300")
     api.docker("run", "-d", "--name", "app", "--network", "back", "busybox", "sleep", "300")
     ip = str(net.network_address + 50)
-    api.docker("network", "connect", "--alias", "database", "--ip", ip, "--link", "app:application", "back", "db")
+    api.docker("network", "connect", "--alias", "database", "--ip", ip, "--link", "app:application",
+               "--link-local-ip", "169.254.8.8", "back", "db")
     es = networks_of(api, "db")["back"]
     assert es["IPAddress"] == ip and es["Aliases"] == ["database"]
-    assert es["IPAMConfig"] == {"IPv4Address": ip} and es["Links"] == ["app:application"]
+    assert es["IPAMConfig"] == {"IPv4Address": ip, "LinkLocalIPs": ["169.254.8.8"]}
+    assert es["Links"] == ["app:application"]
     assert sorted(networks_of(api, "db")) == ["back", "bridge"]
-    out = api.docker("exec", "app", "nslookup", "database").out
-    assert ip in out
+    assert "169.254.8.8" in api.docker("exec", "db", "ip", "-o", "addr").out
+    assert ip in api.docker("exec", "app", "nslookup", "database").out
+    # a legacy link names its target for the linking container alone, as Docker's embedded DNS scopes it
+    api.docker("run", "-d", "--name", "linked", "--network", "back", "--link", "app:application", "busybox",
+               "sleep", "300")
+    assert networks_of(api, "linked")["back"]["Links"] == ["app:application"]
+    app_ip = networks_of(api, "app")["back"]["IPAddress"]
+    assert app_ip in api.docker("exec", "linked", "nslookup", "application").out
+    assert api.docker("exec", "app", "nslookup", "application", check=False).code != 0
+    py = api.client().containers.run("busybox", "sleep 300", detach=True, network="back", links={"app": "apl"})
+    assert app_ip in py.exec_run("nslookup apl").output.decode()
 
     api.docker("network", "disconnect", "back", "db")
     assert list(networks_of(api, "db")) == ["bridge"]
