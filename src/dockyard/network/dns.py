@@ -243,6 +243,9 @@ def main(argv: list[str] | None = None) -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    if names is not None:  # a user-defined network: its published ports on [::1] live here too
+        from dockyard.network.loopback6 import Loopback6Proxy
+        threading.Thread(target=Loopback6Proxy(args.db, args.network).run, daemon=True).start()
     serve(udp, tcp, resolver)
 
 

@@ -82,7 +82,9 @@ def ruleset(table: str, networks: Iterable[ActiveNetwork], ports: Iterable[PortR
         rule("ports", addr, _match(_payload(b.proto, "dport"), b.host_port),
              {"dnat": {"family": "ip", "addr": p.container_ip, "port": b.container_port}})
         if p.container_ip6 and not b.host_ip:
-            rule("ports", _match(_meta("nfproto"), "ipv6"), _match(_payload(b.proto, "dport"), b.host_port),
+            # not ::1, which no reply could come back to (IPv6 has no route_localnet): loopback6 serves it
+            rule("ports", _match(_meta("nfproto"), "ipv6"), _match(_payload("ip6", "daddr"), "::1", "!="),
+                 _match(_payload(b.proto, "dport"), b.host_port),
                  {"dnat": {"family": "ip6", "addr": p.container_ip6, "port": b.container_port}})
 
     bridges = [n.bridge for n in networks]

@@ -251,11 +251,27 @@ def test_dual_stack_network(api, busybox):
     assert api.docker("port", "web").out.splitlines() == [f"80/tcp -> 0.0.0.0:{host_port}", f"80/tcp -> [::]:{host_port}"]
     ps = api.docker("ps", "--filter", "name=web", "--format", "{{.Ports}}").out.strip()
     assert ps == f"0.0.0.0:{host_port}->80/tcp, [::]:{host_port}->80/tcp"
+    import urllib.request
     addr6 = host_ipv6_address()
-    if addr6:
-        import urllib.request
-        with urllib.request.urlopen(f"http://[{addr6}]:{host_port}/hostname", timeout=10) as r:
-            assert r.status == 200
+    for host in ["::1"] + ([addr6] if addr6 else []):
+        deadline = time.monotonic() + 20  # [::1] is served by the network's helper, which follows the DB
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://[{host}]:{host_port}/hostname", timeout=10) as r:
+                    assert r.status == 200 and r.read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"[{host}]:{host_port} never answered"
+                time.sleep(0.1)
+    api.docker("rm", "-f", "web")  # the port goes with it, on [::1] too
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            urllib.request.urlopen(f"http://[::1]:{host_port}/hostname", timeout=2).close()
+        except OSError:
+            break
+        assert time.monotonic() < deadline, f"[::1]:{host_port} still answers"
+        time.sleep(0.1)
 
 
 def test_ipv6_network_without_subnet_takes_a_ula_one(api, busybox):
