@@ -67,6 +67,11 @@ async def create(request: web.Request) -> web.Response:
 async def inspect(request: web.Request) -> web.Response:
     svc = _service(request)
     doc = await blocking(svc.inspect, _ref(request))
+    if version.older(request, "1.45"):  # before 1.45 (DNSNames) aliases also held the short ID and hostname
+        for name, es in (doc["NetworkSettings"]["Networks"] or {}).items():
+            if name not in ("bridge", "host", "none"):
+                es["Aliases"] = list(dict.fromkeys([*(es.get("Aliases") or []), doc["Id"][:12],
+                                                    doc["Config"].get("Hostname") or doc["Id"][:12]]))
     if flag(request, "size"):
         eng = engine(request)
         cid = doc["Id"]

@@ -287,8 +287,7 @@ class ContainerService:
             raise NotFound(f"failed to set up container networking: {e.message}") from None
         from dockyard.network.ports import port_map
         c.network_settings.update(Networks=att.networks, Ports=port_map(att.ports, ipv6=bool(att.ip6)),
-                                  SandboxKey=att.netns_path or "", IPAddress=att.ip or "", Gateway=att.gateway or "",
-                                  MacAddress=att.mac or "")
+                                  SandboxKey=att.netns_path or "")
         return att
 
     def _join_networks(self, c: Container, mode: str, ports: list):
@@ -455,7 +454,7 @@ class ContainerService:
             return c  # whoever recorded the exit released the resources too
         self._release(c)
         if first:
-            c.network_settings.update(Ports={}, IPAddress="", Gateway="", SandboxKey="", MacAddress="",
+            c.network_settings.update(Ports={}, SandboxKey="",
                                       Networks=network_endpoints.stopped(c.network_settings.get("Networks") or {}))
             self.store.save(c, "network_settings")
             self.engine.events.emit("container", "die", c.id, name=c.name, image=c.image_ref,

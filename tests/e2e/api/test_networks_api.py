@@ -59,6 +59,11 @@ def test_networks_of_created_running_and_stopped_containers(api, busybox):
     assert running["IPAMConfig"] == {"IPv4Address": ip} and running["Aliases"] == ["www"]
     assert running["DNSNames"] == ["web", cid[:12], "www"]
     assert running["MacAddress"] and running["Links"] is None and running["DriverOpts"] is None
+    # the top-level fields are the default bridge's endpoint (none here), as moby shows them before API 1.52
+    assert api.docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}|{{.NetworkSettings.Gateway}}", "web").out == "|\n"
+    import docker
+    old = docker.APIClient(base_url=api.url, version="1.44").inspect_container("web")  # before DNSNames (1.45)
+    assert old["NetworkSettings"]["Networks"]["front"]["Aliases"] == ["www", cid[:12]]
 
     api.docker("kill", "web")
     wait_stopped(api, "web")
