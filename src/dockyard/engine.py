@@ -90,9 +90,16 @@ class Engine:
         return wanted
 
     @cached_property
+    def reserve(self):
+        """The free space unpacking and ingesting leave on the root's filesystem
+        (daemon.json `min-free-space`; store/space.py)."""
+        from dockyard.store.space import Reserve
+        return Reserve.parse(self.root, self.config.get("min-free-space"), str(self.root / "daemon.json"))
+
+    @cached_property
     def content(self):
         from dockyard.store.content import ContentStore
-        return ContentStore(self.root)
+        return ContentStore(self.root, self.reserve)
 
     @cached_property
     def db(self):

@@ -48,3 +48,10 @@ class CorruptContent(DockyardError):
 
 class UnsafePath(CorruptContent):
     """An archive tried to write outside its root (../, absolute path, symlink escape)."""
+
+
+class NoSpace(DockyardError):
+    """Writing would fill the disk (or did): the root's min-free-space reserve, or ENOSPC.
+    507 Insufficient Storage: the request may be fine, this host cannot hold its result."""
+
+    status = 507

@@ -9,17 +9,15 @@ headers clients negotiate with (`Api-Version`, `Server`, `Ostype`).
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable
 
 from aiohttp import web
 
 from dockyard import __version__
-from dockyard.api import version
-from dockyard.api.requests import ENGINE, ok
+from dockyard.api import validation, version
+from dockyard.api.requests import ENGINE, Handler, ok
 from dockyard.errors import DockyardError
 
 log = logging.getLogger("dockyard.api")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _PREPARED = "dockyard.prepared_response"  # the response whose headers went out, if any
 
 
@@ -39,7 +37,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise
         message = {404: "page not found", 405: "method not allowed"}.get(e.status, e.text or e.reason)
         return _error(e.status, message)
-    except (ConnectionResetError, BrokenPipeError):
+    except ConnectionError:
         # the client left mid-stream (a `docker run -d` does not read its wait): nothing to say
         return request.get(_PREPARED) or web.Response(status=499)
     except Exception as e:  # a bug: still dockerd's shape, with the traceback in the server's log
@@ -57,12 +55,12 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
 
 def make_app(engine) -> web.Application:
     """The application serving `engine` (a dockyard.engine.Engine)."""
-    from dockyard.api import build, containers, events, exec, images, networks, system, volumes
+    from dockyard.api import build, containers, events, exec, images, networks, swarm, system, volumes
 
-    app = web.Application(middlewares=[_errors], client_max_size=64 << 20)
+    app = web.Application(middlewares=[_errors, validation.check_request], client_max_size=validation.LIMIT)
     app[ENGINE] = engine
     app.on_response_prepare.append(_headers)
-    for module in (system, events, images, build, volumes, networks, containers, exec):
+    for module in (system, events, images, build, volumes, networks, containers, exec, swarm):
         app.add_routes(module.routes)
     containers.setup(app)
     return app

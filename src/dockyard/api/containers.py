@@ -20,7 +20,7 @@ from aiohttp import web
 from dockyard.api import version
 from dockyard.containers import detachkeys
 from dockyard.api.hijack import MULTIPLEXED, RAW, hijack, pipe
-from dockyard.api.requests import blocking, body, engine, filters, flag, integer, no_content, ok
+from dockyard.api.requests import blocking, body, engine, filters, flag, integer, no_content, ok, terminal_size
 from dockyard.api.streams import STDERR, STDOUT, BodyReader, frame, stream_out
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 
@@ -159,7 +159,7 @@ async def update(request: web.Request) -> web.Response:
 
 @routes.post(version.path(ID + "/resize"))
 async def resize(request: web.Request) -> web.Response:
-    h, w = integer(request, "h", 0), integer(request, "w", 0)
+    h, w = terminal_size(request)
     await blocking(_service(request).resize, _ref(request), h, w)
     return web.Response(status=200)
 
@@ -178,12 +178,17 @@ async def prune(request: web.Request) -> web.Response:
     return ok({"ContainersDeleted": removed or None, "SpaceReclaimed": freed})
 
 
-def _wait_next_exit(svc, cid: str, started_before: str) -> int:
-    """`next-exit` measured from when the request came: the container must have started
-    since then (the CLI may start it, and it may even finish, before a wait begins)."""
-    while svc.get(cid).state["StartedAt"] == started_before:
+def _wait_next_exit(svc, cid: str, before: dict) -> int:
+    """`next-exit` measured from when the request came (`before` is the state then): the
+    container must have started since (the CLI may start it, and it may even finish, before
+    a wait begins), or failed to start, which records its error and code."""
+    while True:
+        state = svc.get(cid).state
+        if state["StartedAt"] != before["StartedAt"]:
+            return svc.wait(cid, "not-running")
+        if state != before:
+            return state["ExitCode"]
         time.sleep(0.02)
-    return svc.wait(cid, "not-running")
 
 
 @routes.post(version.path(ID + "/wait"))
@@ -198,7 +203,7 @@ async def wait(request: web.Request) -> web.StreamResponse:
     error = None
     try:
         if condition == "next-exit":
-            code = await blocking(_wait_next_exit, svc, c.id, c.state["StartedAt"])
+            code = await blocking(_wait_next_exit, svc, c.id, dict(c.state))
         else:
             code = await blocking(svc.wait, c.id, condition)
     except NotFound:
@@ -208,6 +213,12 @@ async def wait(request: web.Request) -> web.StreamResponse:
     await resp.write(json.dumps({"StatusCode": code, "Error": error}).encode() + b"\n")
     await resp.write_eof()
     return resp
+
+
+def _tail(request: web.Request) -> str:
+    """How many lines `tail` asks for; as with dockerd, anything but a count (`all`, `-1`, garbage) is all."""
+    value = request.query.get("tail", "")
+    return value if value.isdigit() else "all"
 
 
 @routes.get(version.path(ID + "/logs"))
@@ -224,7 +235,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     until = parse_time(request.query["until"], now) if request.query.get("until") else 0.0
     timestamps, tty = flag(request, "timestamps"), bool(c.config.get("Tty"))
     entries = await blocking(svc.logs, c.id, stdout=stdout, stderr=stderr, since=since, until=until,
-                             timestamps=timestamps, tail=request.query.get("tail") or "all",
+                             timestamps=timestamps, tail=_tail(request),
                              follow=flag(request, "follow"))
     resp = web.StreamResponse(headers={"Content-Type": RAW if tty else MULTIPLEXED})
     await resp.prepare(request)
@@ -269,7 +280,13 @@ async def attach(request: web.Request) -> web.StreamResponse:
     detach = detachkeys.watch(request.query.get("detachKeys")) if tty else None  # docker watches a TTY's input
     resp, client = await hijack(request, multiplexed=not tty)
     if flag(request, "logs"):
-        for stream, _, data in await blocking(lambda: list(svc.logs(c.id))):
+        try:
+            entries = await blocking(lambda: list(svc.logs(c.id)))
+        except DockyardError as e:  # a driver that keeps nothing: dockerd's words on the attached stream
+            text = f"Error attaching: {e.message}\n".encode()
+            await resp.write(text if tty else frame(STDOUT, text))
+            return resp
+        for stream, _, data in entries:
             await resp.write(data if tty else frame(STDERR if stream == "stderr" else STDOUT, data))
     if flag(request, "stream"):
         reader, writer = await _attach_socket(request, c.id, c.running)

@@ -16,7 +16,7 @@ from aiohttp import web
 from dockyard.api import version
 from dockyard.containers import detachkeys
 from dockyard.api.hijack import hijack
-from dockyard.api.requests import blocking, body, engine, integer, ok
+from dockyard.api.requests import blocking, body, engine, ok, terminal_size
 from dockyard.api.streams import STDERR, STDOUT, frame
 from dockyard.errors import DockyardError
 
@@ -37,7 +37,7 @@ async def exec_inspect(request: web.Request) -> web.Response:
 
 @routes.post(version.path("/exec/{id}/resize"))
 async def exec_resize(request: web.Request) -> web.Response:
-    h, w = integer(request, "h", 0), integer(request, "w", 0)
+    h, w = terminal_size(request)
     await blocking(engine(request).containers.exec_resize, request.match_info["id"], h, w)
     return web.Response(status=200)
 

@@ -14,8 +14,8 @@ from aiohttp import web
 
 from dockyard.api import registryauth, version
 from dockyard.api.requests import blocking, engine, filters, flag, integer, ok
-from dockyard.api.streams import BodyReader, Emit, JSONProgress, json_stream, stream_out
-from dockyard.errors import InvalidArgument
+from dockyard.api.streams import BodyReader, Emit, JSONProgress, error_message, json_stream, stream_out
+from dockyard.errors import DockyardError, InvalidArgument
 
 routes = web.RouteTableDef()
 NAME = "{name:.+}"
@@ -261,8 +261,11 @@ async def load_images(request: web.Request) -> web.StreamResponse:
 
     def run(emit) -> None:
         # `quiet` only silences progress bars, which loading from a body has none of
-        for line in load(eng.images, BodyReader(request, loop)):
-            emit({"stream": line + "\n"})
+        try:
+            for line in load(eng.images, BodyReader(request, loop)):
+                emit({"stream": line + "\n"})
+        except DockyardError as e:  # dockerd answers a load 200 whatever comes, and tells a failure in the stream
+            emit(error_message(e.message))
 
     return await json_stream(request, run)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 
 from aiohttp import web
 
+from dockyard.api import gojson
 from dockyard.distribution.credentials import Credentials
 from dockyard.distribution.endpoints import normalize_host
 from dockyard.errors import InvalidArgument
@@ -43,7 +43,7 @@ def _decode(raw: str) -> object:
     """The JSON document in a base64url header (padding optional); None when it is not one."""
     raw = raw.strip()
     try:
-        return json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        return gojson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
     except (binascii.Error, ValueError):
         return None
 

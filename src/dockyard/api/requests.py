@@ -6,13 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 from functools import partial
-from typing import Any, Callable, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 from aiohttp import web
 
+from dockyard.api import gojson
 from dockyard.errors import InvalidArgument
 
 T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ENGINE = web.AppKey("engine", object)
 
 
@@ -26,46 +28,54 @@ async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def flag(request: web.Request, name: str, default: bool = False) -> bool:
-    """Go's strconv.ParseBool as dockerd applies it to query parameters (`1`, `true`, `True`...)."""
+    """A boolean query parameter as dockerd reads one (its BoolValueOrDefault): `default` when it is
+    absent, else true unless it is empty, `0`, `no`, `false` or `none` (any case)."""
     value = request.query.get(name)
-    if value is None or value == "":
+    if value is None:
         return default
-    if value.lower() in ("1", "t", "true", "yes"):
-        return True
-    if value.lower() in ("0", "f", "false", "no"):
-        return False
-    raise InvalidArgument(f"invalid value for {name}: {value!r} is not a boolean")
+    return value.strip().lower() not in ("", "0", "no", "false", "none")
 
 
-def integer(request: web.Request, name: str, default: int | None = None) -> int | None:
+def integer(request: web.Request, name: str, default: int | None = None,
+            bounds: tuple[int, int] | None = None) -> int | None:
     value = request.query.get(name)
     if value is None or value == "":
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise InvalidArgument(f"invalid value for {name}: {value!r} is not an integer") from None
+    if bounds is not None and not bounds[0] <= number <= bounds[1]:
+        raise InvalidArgument(f"invalid value for {name}: {value!r} is not between {bounds[0]} and {bounds[1]}")
+    return number
+
+
+_FILTERS = gojson.Map(gojson.Map(gojson.BOOL))           # dockerd's filters.Args: {"key": {"value": true}}
+_LEGACY_FILTERS = gojson.Map(gojson.Slice(gojson.STRING))  # and the older {"key": ["value"]}
+
+
+def terminal_size(request: web.Request) -> tuple[int, int]:
+    """The `h` and `w` of a resize: rows and columns as a terminal counts them."""
+    return integer(request, "h", 0, bounds=(0, 65535)), integer(request, "w", 0, bounds=(0, 65535))
 
 
 def filters(request: web.Request) -> dict[str, list[str]]:
-    """The `filters` parameter: `{"key": ["v", ...]}`, or the old `{"key": {"v": true}}` form."""
+    """The `filters` parameter, in either of the forms dockerd reads, as {"key": ["value", ...]}."""
     raw = request.query.get("filters")
     if not raw:
         return {}
     try:
-        doc = json.loads(raw)
-    except ValueError:
-        raise InvalidArgument(f"invalid filter: {raw!r} is not JSON") from None
-    if not isinstance(doc, dict):
-        raise InvalidArgument("invalid filter: expected a JSON object")
-    out: dict[str, list[str]] = {}
-    for key, values in doc.items():
-        if isinstance(values, dict):
-            values = [v for v, on in values.items() if on]
-        elif isinstance(values, str):
-            values = [values]
-        out[key] = [str(v) for v in values]
-    return out
+        doc = gojson.loads(raw)
+        if isinstance(doc, dict):  # older clients sent a single value as a plain string
+            doc = {k: [v] if isinstance(v, str) else v for k, v in doc.items()}
+        try:
+            _LEGACY_FILTERS.validate(doc)
+        except gojson.TypeMismatch:
+            _FILTERS.validate(doc)
+    except (ValueError, gojson.TypeMismatch) as e:
+        raise InvalidArgument(f"invalid filter: {e}") from None
+    return {key: [v for v, on in values.items() if on] if isinstance(values, dict) else list(values or [])
+            for key, values in (doc or {}).items()}
 
 
 async def body(request: web.Request, *, required: bool = True) -> dict:
@@ -76,7 +86,7 @@ async def body(request: web.Request, *, required: bool = True) -> dict:
             raise InvalidArgument("invalid JSON: request body is empty")
         return {}
     try:
-        doc = json.loads(data)
+        doc = gojson.loads(data)
     except ValueError as e:
         raise InvalidArgument(f"invalid JSON: {e}") from None
     if doc is None and not required:

@@ -124,6 +124,24 @@ def _unix_socket(path: str, gid: int | None) -> socket.socket:
     return sock
 
 
+class _MalformedRequests(logging.Filter):
+    """aiohttp answers a request it cannot parse (request line, header, chunk, length) with 400
+    itself, then logs the parser's traceback as an error. The mistake is the client's: one line
+    at info level says what was refused."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+            lines = str(exc.message).strip().splitlines()
+            record.msg, record.args = "refused a malformed request: %s", (lines[0] if lines else exc.code,)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            return logging.getLogger(record.name).isEnabledFor(logging.INFO)
+        return True
+
+
 async def _serve(engine, listeners: list[Listener], tls: TLSOptions, group: str | None) -> None:
     from aiohttp import web
 
@@ -131,6 +149,7 @@ async def _serve(engine, listeners: list[Listener], tls: TLSOptions, group: str 
 
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="engine"))
+    logging.getLogger("aiohttp.server").addFilter(_MalformedRequests())
     app = make_app(engine)
     runner = web.AppRunner(app, access_log=log if log.isEnabledFor(logging.DEBUG) else None,
                            shutdown_timeout=2.0, handle_signals=False)

@@ -195,26 +195,42 @@ class JSONProgress:
 
 
 class BuildStream(BuildProgress):
-    """The builder's progress as the classic builder's `{"stream": "Step 1/3 : FROM ..."}` lines."""
+    """The builder's progress as the classic builder's `stream` messages: `Step 2/3 : RUN ...`,
+    ` ---> Running in ID`, what the command writes (stderr in red, as dockerd marks it),
+    ` ---> Removed intermediate container ID`, ` ---> Using cache`, ` ---> IMAGE`, and each
+    stage's image in an `aux` message. Steps without a label (ONBUILD triggers, run under
+    their FROM) print no header and no image ID."""
 
-    def __init__(self, emit: Emit, quiet: bool = False) -> None:
+    RED, RESET = "\033[91m", "\033[0m"
+
+    def __init__(self, emit: Emit, gone: Callable[[], bool] = lambda: False) -> None:
         super().__init__()
-        self.emit, self.quiet = emit, quiet
+        self.emit, self.gone = emit, gone
+
+    def cancelled(self) -> bool:
+        return self.gone()
+
+    def output(self, step: Step, data: bytes, stream: int = 1) -> None:
+        text = data.decode("utf-8", "replace")
+        self.emit({"stream": f"{self.RED}{text}{self.RESET}" if stream == 2 else text})
+
+    def warning(self, title: str, text: str) -> None:
+        self.emit({"stream": text + "\n"})
+
+    def stage_built(self, image_id: str) -> None:
+        self.emit({"aux": {"ID": image_id}})
+
+    def container(self, step: Step, container_id: str, removed: bool = False) -> None:
+        short = container_id.removeprefix("build-")[:12]
+        text = f"Removed intermediate container {short}" if removed else f"Running in {short}"
+        self.emit({"stream": f" ---> {text}\n"})
 
     def _started(self, step: Step) -> None:
-        if not self.quiet:
-            self.emit({"stream": f"Step {step.num} : {step.label}\n"})
-
-    def _line(self, step: Step, line: str) -> None:
-        if not self.quiet:
-            self.emit({"stream": line + "\n"})
+        if step.label:
+            self.emit({"stream": step.label + "\n"})
 
     def _finished(self, step: Step, message: str) -> None:
-        if self.quiet:
-            return
         if step.status == "cached":
             self.emit({"stream": " ---> Using cache\n"})
-        elif step.status == "error":
-            self.emit({"stream": f" ---> Error: {message}\n"})
-        elif message:
+        if step.status != "error" and step.label:
             self.emit({"stream": f" ---> {message}\n"})

@@ -12,7 +12,6 @@ from aiohttp import web
 from dockyard import __version__
 from dockyard.api import version
 from dockyard.api.requests import blocking, body, engine, ok
-from dockyard.errors import InvalidArgument
 
 routes = web.RouteTableDef()
 _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
@@ -156,9 +155,7 @@ async def auth(request: web.Request) -> web.Response:
     from dockyard.distribution.login import verify
 
     doc = await body(request)
-    server = doc.get("serveraddress") or None
-    if server is not None and not isinstance(server, str):
-        raise InvalidArgument("invalid JSON: serveraddress must be a string")
+    server = doc.get("serveraddress") or None  # a string: the body's types were checked (api.validation)
     creds = from_authconfig(doc) or Credentials()
     token = await blocking(verify, server, creds, insecure_registries=engine(request).insecure_registries)
     return ok({"Status": "Login Succeeded", "IdentityToken": token})

@@ -5,17 +5,23 @@ instructions; every step is first looked up in the build cache by a key that cha
 the base, and only run on a miss. Config-only steps change the image config; RUN, COPY, ADD
 and WORKDIR run in a mounted snapshot and commit their changes as one layer each. Nothing is
 tagged until the whole build succeeded, so a failure never leaves a half image behind.
+
+A classic build (the Engine API's, as Docker's legacy builder does it) builds every stage up to
+the target one after another, numbers its steps as that builder does and reports the ID the
+image has after each step; with cache-from images, they are its only cache.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from dockyard.build import copy as copying
 from dockyard.build import run as running
@@ -30,7 +36,7 @@ from dockyard.build.shellwords import expand
 from dockyard.build.sources import SourceError, SourceTree, join_dest
 from dockyard.build.stages import StageCancelled, find_stage, plan, run_parallel
 from dockyard.build.workspace import View, Workspace
-from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.errors import DockyardError
 from dockyard.oci.image import chain_ids, host_platform, new_config, now_rfc3339
 
 
@@ -42,9 +48,24 @@ class BuildOptions:
     no_cache: bool = False
     pull: bool = False
     labels: dict[str, str] = field(default_factory=dict)
-    network: str = "default"      # default | none | host
+    network: str = "default"      # default | none | host | a network's name or ID
     secrets: dict[str, str] = field(default_factory=dict)  # id -> host file
     source_date_epoch: int | None = None
+    extra_hosts: list[str] = field(default_factory=list)  # name:ip, added to RUN steps' /etc/hosts
+    cache_from: list[str] | None = None  # images that are then the only cache (see build.cachefrom)
+    limits: dict = field(default_factory=dict)  # RunOptions resource fields for RUN: memory, shm_size...
+    # Docker's classic builder: every stage up to the target built in order, steps numbered as it
+    # numbers them (meta ARGs, FROMs, ARGs and --label's LABELs included), intermediate image IDs
+    classic: bool = False
+    remove: bool = True           # report intermediate containers removed after a successful step
+    force_remove: bool = False    # ... and after a failed one
+
+
+class BuildCancelled(DockyardError):
+    """The build stopped because whoever asked for it went away."""
+
+    def __init__(self) -> None:
+        super().__init__("Build cancelled")
 
 
 @dataclass
@@ -54,6 +75,7 @@ class StageState:
     config: dict
     layers: list[dict]
     key: str
+    image_id: str = ""  # the base image's ID; in classic builds, the ID the image has after each step
 
     @property
     def diff_ids(self) -> list[str]:
@@ -91,6 +113,12 @@ class Builder:
         self.platform = host_platform()
         self._image_lock = threading.Lock()
         self._scopes: list[StageScope] = []  # of every stage built, for the unused build-arg warning
+        self.cache_sources = None
+        if options.cache_from is not None and not options.no_cache:
+            from dockyard.build.cachefrom import CacheSources
+            self.cache_sources = CacheSources(engine, options.cache_from)
+        self._numbered = 0  # classic builds: steps numbered so far
+        self._total = 0
 
     # -- the whole build -------------------------------------------------------------------
     def build(self):
@@ -101,26 +129,46 @@ class Builder:
         tags = [parse_normalized(t) for t in self.options.tags]
         df = parse(self.context.dockerfile, self.context.dockerfile_name)
         for warning in df.warnings:
-            self.progress.output(self.progress.start("[internal] warning"), warning.encode())
+            self.progress.warning("[internal] warning", warning)
         self.df = df
         self.meta = meta_args(df, self.options.build_args, self._predefined())
         target = len(df.stages) - 1
         if self.options.target:
             target = df.stages.index(df.stage(self.options.target))
+        self.target = target
+        if self.options.classic:
+            stages = {i: set(range(i)) for i in range(target + 1)}  # all of them, one after another
+            self._total = len(df.meta_args) + len(self.options.labels) + \
+                sum(1 + len(s.instructions) for s in df.stages[:target + 1])
+            for arg in df.meta_args:
+                self.progress.start(self._numbered_label(arg.original))
+        else:
+            stages = plan(df, self.meta, target)
         with self.engine.lock.shared():
-            results = run_parallel(plan(df, self.meta, target), self._build_stage)
+            results = run_parallel(stages, self._build_stage)
             final = results[target]
-            step = self.progress.start("exporting to image")
+            self._check_cancelled()
+            step = self.progress.start("exporting to image") if not self.options.classic else None
             config = copy.deepcopy(final.config)
-            if self.options.labels:
+            if self.options.labels and not self.options.classic:
                 labels = dict(config["config"].get("Labels") or {})
                 labels.update(self.options.labels)
                 config["config"]["Labels"] = labels
-            manifest = write_image(self.engine.content, config, final.layers)
+            same = self.engine.images.find(final.image_id) if self.options.classic and final.image_id else None
+            if same is not None and same.id == final.image_id:  # a classic build that added nothing: the base
+                manifest = same.manifest_digest
+            else:
+                manifest = write_image(self.engine.content, config, final.layers)
             image = self.engine.images.add_image(manifest, tags)
-            self.progress.finish(step, "done", f"writing image {image.id} done")
+            if step is not None:
+                self.progress.finish(step, "done", f"writing image {image.id} done")
         self._warn_unused()
         return image
+
+    def _numbered_label(self, text: str) -> str:
+        """The classic builder's step header (stages build one after another, so no lock)."""
+        self._numbered += 1
+        return f"Step {self._numbered}/{self._total} : {text.strip()}"
 
     def _predefined(self) -> dict[str, str]:
         plat = self.platform
@@ -137,8 +185,11 @@ class Builder:
             used |= scope.used_build_args
         unused = sorted(set(self.options.build_args) - used)
         if unused:
-            step = self.progress.start("[warning] unused build arguments")
-            self.progress.finish(step, "done", f"One or more build-args {unused} were not consumed")
+            if self.options.classic:  # a list as Go's %v prints it
+                text = f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed"
+            else:
+                text = f"One or more build-args {unused} were not consumed"
+            self.progress.warning("[warning] unused build arguments", text)
 
     # -- one stage -------------------------------------------------------------------------
     def _build_stage(self, index: int, deps: dict[int, StageState], cancelled: threading.Event) -> StageState:
@@ -146,9 +197,14 @@ class Builder:
         base, platform = stage_base(stage, self.meta, self.df.escape)
         self._check_platform(platform, stage)
         label = stage.name or (f"stage-{index}" if len(self.df.stages) > 1 else "")
+        # the classic builder names the step before it pulls the base image
+        from_step = self.progress.start(self._numbered_label(stage.from_instruction.original)) \
+            if self.options.classic else None
         state, triggers = self._base_state(base, index, deps, stage)
         scope = StageScope(self.meta, self.options.build_args, env_map(state.config["config"]), self.df.escape)
         self._scopes.append(scope)
+        if from_step is not None:
+            return self._classic_stage(stage, from_step, state, scope, triggers, deps, index, cancelled)
         steps = [(f"ONBUILD {t.original}", t) for t in triggers] + \
                 [(i.original, i) for i in stage.instructions]
         total = 1 + sum(1 for _, i in steps if i.cmd != "ARG")
@@ -164,6 +220,33 @@ class Builder:
                 continue
             n += 1
             self._step(state, scope, instr, f"{prefix}{n}/{total}] {_short(text)}", deps, index)
+        return state
+
+    def _classic_stage(self, stage: Stage, from_step: Step, state: StageState, scope: StageScope,
+                       triggers: list[Instruction], deps: dict[int, StageState], index: int,
+                       cancelled: threading.Event) -> StageState:
+        """A stage as the classic builder shows it: `Step n/m : INSTRUCTION` headers, ONBUILD
+        triggers run under the FROM step, and ` ---> ID` after every step, ARG steps too."""
+        if triggers:
+            self.progress.warning("", f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
+            for trigger in triggers:
+                self._step(state, scope, trigger, "", deps, index)
+        self.progress.finish(from_step, "done", _short_id(state.image_id))
+        instructions = list(stage.instructions)
+        if index == self.target:  # --label: LABEL steps at the end, their values taken as they are
+            instructions += [_label_instruction(k, v, self.df.escape, stage.line)
+                             for k, v in sorted(self.options.labels.items())]
+        for instr in instructions:
+            if cancelled.is_set():
+                raise StageCancelled()
+            label = self._numbered_label(instr.original)
+            if instr.cmd == "ARG":
+                scope.apply(instr)
+                self.progress.finish(self.progress.start(label), "done", _short_id(state.image_id))
+                continue
+            self._step(state, scope, instr, label, deps, index)
+        if state.image_id:
+            self.progress.stage_built(state.image_id)
         return state
 
     def _check_platform(self, platform: str | None, stage: Stage) -> None:
@@ -183,7 +266,7 @@ class Builder:
         dep = find_stage(self.df, base, index)
         if dep is not None:
             src = deps[dep]
-            return StageState(copy.deepcopy(src.config), list(src.layers), src.key), []
+            return StageState(copy.deepcopy(src.config), list(src.layers), src.key, src.image_id), []
         if base.lower() == "scratch":
             cfg = new_config([], container_config={}, created=self._now())
             return StageState(cfg, [], step_key("", "scratch", epoch)), []
@@ -194,7 +277,7 @@ class Builder:
         layers = self.engine.images.manifest(image)["layers"]
         triggers = [self._trigger(t, stage) for t in cfg["config"].pop("OnBuild", None) or []]
         cfg.setdefault("history", [])
-        return StageState(cfg, list(layers), step_key("", image.id, epoch)), triggers
+        return StageState(cfg, list(layers), step_key("", image.id, epoch), image.id), triggers
 
     def _image(self, name: str, stage: Stage):
         with self._image_lock:  # two stages on one base pull it once
@@ -230,16 +313,16 @@ class Builder:
         else:
             step_plan = self._copy_plan(instr, config_before, scope, deps, index)
         key = step_key(state.key, *step_plan.key_parts)
+        self._check_cancelled()
         step = self.progress.start(label)
         try:
-            record = None if self.options.no_cache else self.cache.get(key)
-            if record is not None:
-                self.progress.finish(step, "cached")
-            else:
+            record = self._cached(key, state, step_plan.created_by)
+            status = "cached" if record is not None else "done"
+            if record is None:
                 record = self._execute(state, step_plan, step)
+            if status == "done" or self.cache_sources is not None:
                 self.cache.put(key, record)
-                self.progress.finish(step, "done")
-        except running.StepFailed as err:
+        except (running.StepFailed, BuildCancelled) as err:
             self.progress.finish(step, "error", err.message)
             raise
         except DockyardError as err:
@@ -266,6 +349,23 @@ class Builder:
         if author:
             state.config["author"] = author
         state.key = key
+        if self.options.classic:
+            from dockyard.images.compose import config_json
+            state.image_id = "sha256:" + hashlib.sha256(config_json(state.config)).hexdigest()
+        self.progress.finish(step, status, _short_id(state.image_id) if self.options.classic else "")
+
+    def _check_cancelled(self) -> None:
+        if self.progress.cancelled():
+            raise BuildCancelled()
+
+    def _cached(self, key: str, state: StageState, created_by: str) -> CacheRecord | None:
+        """The step's record from the cache, or None to run it: with cache-from images, only
+        they are looked at; otherwise the build cache."""
+        if self.options.no_cache:
+            return None
+        if self.cache_sources is not None:
+            return self.cache_sources.find(state.config["history"], state.diff_ids, created_by)
+        return self.cache.get(key)
 
     def _execute(self, state: StageState, step_plan: StepPlan, step: Step) -> CacheRecord:
         created = self._now()
@@ -324,10 +424,12 @@ class Builder:
         return env
 
     def _network(self, instr: Instruction) -> str:
-        network = instr.flag("network") or self.options.network
-        if network not in ("default", "none", "host"):
+        """host, none, or the user-defined network the build was given."""
+        network = instr.flag("network")
+        if network is not None and network not in ("default", "none", "host"):
             raise DockerfileError(f"RUN --network={network}: use default, none or host", instr.line)
-        return "none" if network == "none" else "host"
+        network = network or self.options.network
+        return network if network not in ("default", "host") else "host"
 
     def _run_plan(self, instr: Instruction, config: dict, scope: StageScope, deps: dict[int, StageState],
                   index: int) -> StepPlan:
@@ -346,12 +448,31 @@ class Builder:
                 v.__exit__()
             raise
         runtime_root = str(self.engine.run_dir / "runtime")
+        opts = self.options
 
         def work(ws: Workspace, step: Step) -> None:
-            running.execute(cmd, instr, config, ws.rootfs, ws.upper, container_id=ws.key, runtime_root=runtime_root,
-                            cgroup_parent=self.engine.containers.cgroup_parent,
-                            overlay=self.engine.snapshots.name == "overlay",
-                            on_output=lambda data: self.progress.output(step, data))
+            import tempfile
+
+            from dockyard.build.sandbox import run_network
+
+            self.progress.container(step, ws.key)
+            files = tempfile.mkdtemp(prefix="dockyard-run-net-")
+            try:
+                with run_network(self.engine, cmd.network, ws.key, Path(files), opts.extra_hosts) as net:
+                    running.execute(cmd, instr, config, ws.rootfs, ws.upper, container_id=ws.key,
+                                    runtime_root=runtime_root, cgroup_parent=self.engine.containers.cgroup_parent,
+                                    overlay=self.engine.snapshots.name == "overlay", net=net, limits=opts.limits,
+                                    on_output=lambda stream, data: self.progress.output(step, data, stream),
+                                    cancelled=self.progress.cancelled)
+            except running.StepFailed:
+                self._check_cancelled()  # killed because the build was cancelled: say that
+                if opts.force_remove:
+                    self.progress.container(step, ws.key, removed=True)
+                raise
+            finally:
+                shutil.rmtree(files, ignore_errors=True)
+            if opts.remove or opts.force_remove:
+                self.progress.container(step, ws.key, removed=True)
 
         def cleanup() -> None:
             for v in views:
@@ -490,9 +611,21 @@ class Builder:
             job.close()
 
         def work(ws: Workspace, step: Step) -> None:
-            copying.apply(job, ws.rootfs)
+            copying.apply(job, ws.rootfs, self.engine.content.reserve.guard("the step's files"))
 
         return StepPlan(parts, job.created_by, work, cleanup)
+
+
+def _short_id(image_id: str) -> str:
+    return image_id.split(":")[-1][:12]
+
+
+def _label_instruction(key: str, value: str, escape: str, line: int) -> Instruction:
+    """The LABEL step the classic builder adds for a --label, which it shows as `LABEL key=value`
+    and never expands (hence the escaped `$`)."""
+    def literal(text: str) -> str:
+        return "".join(escape + c if c in (escape, "$", '"') else c for c in text)
+    return Instruction("LABEL", f"LABEL {key}={value}", [literal(key), literal(value)], line, line)
 
 
 def _short(text: str) -> str:
@@ -503,6 +636,7 @@ def _short(text: str) -> str:
 def build_image(engine, context: BuildContext, options: BuildOptions, progress: Progress,
                 resolve_image: ImageResolver):
     """Build and tag; the CLI and the API server both come through here."""
-    if options.network not in ("default", "none", "host"):
-        raise InvalidArgument(f"--network={options.network}: builds support default, none or host")
+    from dockyard.build.sandbox import check_network
+
+    check_network(engine, options.network)
     return Builder(engine, context, options, progress, resolve_image).build()

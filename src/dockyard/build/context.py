@@ -54,11 +54,14 @@ class BuildContext:
         self.close()
 
 
-def open_context(source: str, dockerfile: str | None = None, *, stdin: BinaryIO | None = None) -> BuildContext:
+def open_context(source: str, dockerfile: str | None = None, *, stdin: BinaryIO | None = None,
+                 in_context: bool = False) -> BuildContext:
     """The context named on the command line: a directory, `-` (a tar or a Dockerfile on
     stdin), a git repository (`URL#ref:subdir`, or a local repository path with `#ref`), or an
     http(s) URL of a tarball. `dockerfile` is a path (relative to the current directory, as
-    docker reads `-f`), `-` for stdin, or None for `Dockerfile` in the context."""
+    docker reads `-f`), `-` for stdin, or None for `Dockerfile` in the context; with
+    `in_context` (the Engine API's `dockerfile`) it is a path inside the context, never a
+    file of the machine's own."""
     stdin = stdin if stdin is not None else sys.stdin.buffer
     cleanup: list[Path] = []
     try:
@@ -83,10 +86,13 @@ def open_context(source: str, dockerfile: str | None = None, *, stdin: BinaryIO 
             root = Path(source).absolute()
             if not root.is_dir():
                 raise ContextError(f"unable to prepare context: path {source!r} not found or not a directory")
-        if dockerfile == "-":
+        if dockerfile == "-" and not in_context:
             inline, name = stdin.read(), "Dockerfile"
         elif inline is not None:
             name = "Dockerfile"
+        elif in_context:
+            path = _in_context(root, dockerfile or "Dockerfile")
+            inline, name = _read_dockerfile(path), path.name
         else:
             path = Path(dockerfile) if dockerfile else root / "Dockerfile"
             if dockerfile and not path.is_absolute() and not path.exists() and (root / dockerfile).exists():
@@ -108,6 +114,18 @@ def check_dockerfile_size(data: bytes, name: str) -> None:
     for number, line in enumerate(data.split(b"\n"), 1):
         if len(line) > MAX_LINE_BYTES:
             raise ContextError(f"{name}:{number}: line is too long ({len(line)} bytes; the limit is {MAX_LINE_BYTES})")
+
+
+def _in_context(root: Path, name: str) -> Path:
+    """The Dockerfile `name` inside the context, symlinks resolved within it as dockerd does;
+    `Dockerfile` may also be spelt `dockerfile`."""
+    from dockyard.runtime.linux import secure_join
+
+    for candidate in (name, "dockerfile") if name == "Dockerfile" else (name,):
+        path = Path(secure_join(str(root), candidate))
+        if path.is_file():
+            return path
+    raise NotFound(f"Cannot locate specified Dockerfile: {name}")
 
 
 def _read_dockerfile(path: Path) -> bytes:

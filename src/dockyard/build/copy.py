@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from dockyard.build.instructions import DockerfileError, Instruction
 from dockyard.build.sources import Source, SourceTree
 from dockyard.errors import DockyardError
+from dockyard.store.space import SpaceGuard
 
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
@@ -99,7 +100,9 @@ def download(url: str, checksum: str | None, tmp: str, instr: Instruction) -> So
 
 # -- writing into the rootfs ------------------------------------------------------------------
 
-def apply(job: CopyJob, rootfs: str) -> None:
+def apply(job: CopyJob, rootfs: str, guard: SpaceGuard) -> None:
+    """Write the job's sources into `rootfs`, charging what they take to `guard` (NoSpace
+    before the root's free-space reserve is reached)."""
     from dockyard.runtime.spec import resolve_user
 
     owner = (0, 0)
@@ -117,18 +120,19 @@ def apply(job: CopyJob, rootfs: str) -> None:
     for src in job.sources:
         if src.is_dir:
             target = ensure_dir(rootfs, job.dest, owner)
-            _copy_tree(job, src, target, owner)
+            _copy_tree(job, src, target, owner, guard)
         elif job.extract and stat.S_ISREG(src.st.st_mode) and _is_archive(src.path):
             from dockyard.layers.apply import apply_layer
             target = ensure_dir(rootfs, job.dest, owner)
             with open(src.path, "rb") as f:
-                apply_layer(f, target, whiteout_mode="delete")
+                apply_layer(f, target, whiteout_mode="delete", guard=guard)
         else:
             dest = job.dest
             into = dest.endswith("/") or os.path.isdir(_resolve(rootfs, dest))
             path = posixpath.join(dest, src.name) if into else dest
             parent = ensure_dir(rootfs, posixpath.dirname(path.rstrip("/")) or "/", owner)
-            _copy_node(job, src.path, src.st, os.path.join(parent, posixpath.basename(path.rstrip("/"))), owner)
+            _copy_node(job, src.path, src.st, os.path.join(parent, posixpath.basename(path.rstrip("/"))), owner,
+                       guard)
 
 
 def _resolve(rootfs: str, path: str) -> str:
@@ -151,15 +155,16 @@ def ensure_dir(rootfs: str, path: str, owner: tuple[int, int]) -> str:
     return _resolve(rootfs, path)
 
 
-def _copy_tree(job: CopyJob, src: Source, target: str, owner: tuple[int, int]) -> None:
+def _copy_tree(job: CopyJob, src: Source, target: str, owner: tuple[int, int], guard: SpaceGuard) -> None:
     for below, path, st in job.tree.walk(src):
         dest = os.path.join(target, below)
         if "/" in below:  # under a directory .dockerignore left out but a `!` pattern re-includes from
             os.makedirs(os.path.dirname(dest), 0o755, exist_ok=True)
-        _copy_node(job, path, st, dest, owner)
+        _copy_node(job, path, st, dest, owner, guard)
 
 
-def _copy_node(job: CopyJob, path: str, st: os.stat_result, target: str, owner: tuple[int, int]) -> None:
+def _copy_node(job: CopyJob, path: str, st: os.stat_result, target: str, owner: tuple[int, int],
+               guard: SpaceGuard) -> None:
     mode = stat.S_IMODE(st.st_mode) if job.chmod is None else job.chmod
     kind = stat.S_IFMT(st.st_mode)
     existing = os.path.lexists(target)
@@ -173,6 +178,7 @@ def _copy_node(job: CopyJob, path: str, st: os.stat_result, target: str, owner: 
         if not existing:
             os.mkdir(target, 0o700)
     elif kind == stat.S_IFREG:
+        guard.charge(st.st_size)
         src_fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         dst_fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         with open(src_fd, "rb") as s, open(dst_fd, "wb") as d:

@@ -171,4 +171,4 @@ class Dockerfile:
         for stage in self.stages:
             if stage.name == wanted:
                 return stage
-        raise InvalidArgument(f"target stage {name_or_index!r} could not be found")
+        raise InvalidArgument(f'target stage "{name_or_index}" could not be found')  # Go's %q, as dockerd words it

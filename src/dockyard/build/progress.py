@@ -40,7 +40,8 @@ class Progress:
             self._started(step)
             return step
 
-    def output(self, step: Step, data: bytes) -> None:
+    def output(self, step: Step, data: bytes, stream: int = 1) -> None:
+        """What a step's command wrote to its stdout (1) or stderr (2)."""
         text = data.decode("utf-8", "replace")
         with self.lock:
             for line in text.splitlines():
@@ -51,6 +52,21 @@ class Progress:
         with self.lock:
             step.status, step.ended = status, time.monotonic()
             self._finished(step, message)
+
+    def warning(self, title: str, text: str) -> None:
+        """A warning about the build as a whole, shown as a step of its own."""
+        self.finish(self.start(title), "done", text)
+
+    def container(self, step: Step, container_id: str, removed: bool = False) -> None:
+        """A step's container started, or (`removed`) went away; only the classic builder's
+        output tells these."""
+
+    def cancelled(self) -> bool:
+        """Whether whoever watches has gone, so the build should stop before its next step."""
+        return False
+
+    def stage_built(self, image_id: str) -> None:
+        """A stage is done, and this is its image; only the classic builder's output tells it."""
 
     def close(self) -> None:
         """Called once the build ends, whatever the outcome."""

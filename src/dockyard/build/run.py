@@ -2,8 +2,9 @@
 
 The container is the real thing (the same spec generator and runtime as `dockyard run`),
 with the image's Env, User, WorkingDir and Shell, the build args in scope as environment
-variables, and host networking unless `--network=none`. Files the runtime creates only as
-mount points (/etc/resolv.conf, /proc, /run/secrets/x ...) are taken out of the layer again.
+variables, and the network the build asks for (`dockyard.build.sandbox`: the host's unless
+told otherwise). Files the runtime creates only as mount points (/etc/resolv.conf, /proc,
+/run/secrets/x ...) are taken out of the layer again.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from dockyard.build.changes import env_map
 from dockyard.build.instructions import (
@@ -25,6 +27,7 @@ from dockyard.build.instructions import (
     Instruction,
     parse_heredoc_marker,
 )
+from dockyard.build.sandbox import HOSTNAME, RunNetwork
 from dockyard.errors import DockyardError
 
 PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
@@ -33,11 +36,15 @@ _TAIL = 40
 
 
 class StepFailed(DockyardError):
-    """A build step failed; `output` holds the last lines it printed."""
+    """A build step failed; `output` holds the last lines it printed, `argv` and `code` the
+    command and its exit status."""
 
-    def __init__(self, message: str, output: list[str] | None = None) -> None:
+    def __init__(self, message: str, output: list[str] | None = None, *, argv: list[str] | None = None,
+                 code: int = 1) -> None:
         super().__init__(message)
         self.output = output or []
+        self.argv = argv or []
+        self.code = code
 
 
 @dataclass
@@ -92,17 +99,17 @@ def command(instr: Instruction, config: dict, args_env: dict[str, str], network:
 
 
 def execute(cmd: RunCommand, instr: Instruction, config: dict, rootfs: str, upper: Path, *, container_id: str,
-            cgroup_parent: str,
-            runtime_root: str, overlay: bool, on_output) -> None:
-    """Run the command in `rootfs` (an active snapshot whose own dir is `upper`); raises
-    StepFailed naming the line on a non-zero exit."""
+            cgroup_parent: str, runtime_root: str, overlay: bool, net: RunNetwork, limits: dict,
+            on_output: Callable[[int, bytes], None], cancelled: Callable[[], bool] = lambda: False) -> None:
+    """Run the command in `rootfs` (an active snapshot whose own dir is `upper`) on `net`, with
+    `limits` (RunOptions resource fields: memory, shm_size, cpu_shares...), passing what it writes
+    to `on_output(1 or 2, data)`; raises StepFailed naming the line on a non-zero exit. Once
+    `cancelled()` says so, the command is killed."""
     from dockyard.runtime.oci import get_runtime
     from dockyard.runtime.spec import Mount, RunOptions, generate_spec
 
     bundle = tempfile.mkdtemp(prefix="dockyard-run-")
     try:
-        for name in ("resolv.conf", "hosts"):
-            shutil.copyfile(f"/etc/{name}", os.path.join(bundle, name))
         mounts = [Mount(m.target, m.source, "tmpfs" if m.type == "tmpfs" else "bind", m.read_only, tmpfs_size=m.size)
                   for m in cmd.mounts]
         if cmd.script is not None:
@@ -114,9 +121,8 @@ def execute(cmd: RunCommand, instr: Instruction, config: dict, rootfs: str, uppe
         opts = RunOptions(
             container_id=container_id, cgroup_parent=cgroup_parent, entrypoint=[""], cmd=cmd.argv,
             env=[f"{k}={v}" for k, v in cmd.env.items()],
-            network_mode="none" if cmd.network == "none" else "host",
-            hostname="buildkitsandbox", mounts=mounts,
-            resolv_conf_path=os.path.join(bundle, "resolv.conf"), hosts_path=os.path.join(bundle, "hosts"),
+            network_mode=net.mode, netns_path=net.netns_path, hostname=HOSTNAME, mounts=mounts,
+            resolv_conf_path=net.resolv_conf_path, hosts_path=net.hosts_path, **limits,
         )
         try:
             spec = generate_spec(opts, config, rootfs)
@@ -127,35 +133,53 @@ def execute(cmd: RunCommand, instr: Instruction, config: dict, rootfs: str, uppe
         before = _probe(rootfs, targets)
         with open(os.path.join(bundle, "config.json"), "w") as f:
             json.dump(spec, f)
-        code, tail = _run(get_runtime("dockyard", root=runtime_root), container_id, bundle, on_output)
+        code, tail = _run(get_runtime("dockyard", root=runtime_root), container_id, bundle, on_output, cancelled)
         _drop_stubs(upper, before, overlay)
         if code != 0:
             shown = cmd.created_by.removeprefix("RUN ")
-            raise StepFailed(f"Dockerfile:{instr.line}: RUN exit code {code}: {shown}", tail)
+            raise StepFailed(f"Dockerfile:{instr.line}: RUN exit code {code}: {shown}", tail, argv=cmd.argv, code=code)
     finally:
         shutil.rmtree(bundle, ignore_errors=True)
         from dockyard.runtime.cgroups import remove_empty_parent
         remove_empty_parent(cgroup_parent)
 
 
-def _run(runtime, container_id: str, bundle: str, on_output) -> tuple[int, list[str]]:
-    """Run in the foreground, streaming the merged stdout and stderr to `on_output`."""
+def _run(runtime, container_id: str, bundle: str, on_output, cancelled) -> tuple[int, list[str]]:
+    """Run in the foreground, streaming stdout and stderr to `on_output` as they come, and
+    killing the container if `cancelled()` turns true meanwhile."""
     tail: deque[str] = deque(maxlen=_TAIL)
-    r, w = os.pipe()
+    done = threading.Event()
 
-    def pump() -> None:
+    def watch() -> None:
+        while not done.wait(0.2):
+            if cancelled():
+                try:
+                    runtime.kill(container_id, "SIGKILL")
+                except (DockyardError, OSError):
+                    pass  # it ended meanwhile
+                return
+
+    lock = threading.Lock()
+    pipes = {1: os.pipe(), 2: os.pipe()}
+
+    def pump(stream: int, r: int) -> None:
         with open(r, "rb", buffering=0) as src:
             while data := src.read(65536):
-                tail.extend(data.decode("utf-8", "replace").splitlines())
-                on_output(data)
+                with lock:
+                    tail.extend(data.decode("utf-8", "replace").splitlines())
+                on_output(stream, data)
 
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
+    readers = [threading.Thread(target=pump, args=(n, r), daemon=True) for n, (r, _) in pipes.items()]
+    for thread in [*readers, threading.Thread(target=watch, daemon=True)]:
+        thread.start()
     try:
-        code = runtime.run(container_id, bundle, stdin=subprocess.DEVNULL, stdout=w, stderr=w)
+        code = runtime.run(container_id, bundle, stdin=subprocess.DEVNULL, stdout=pipes[1][1], stderr=pipes[2][1])
     finally:
-        os.close(w)
-        reader.join()
+        done.set()
+        for _, w in pipes.values():
+            os.close(w)
+        for reader in readers:
+            reader.join()
     return code, list(tail)
 
 

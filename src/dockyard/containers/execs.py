@@ -61,6 +61,7 @@ class Execs:
         eid = os.urandom(32).hex()
         with self.db.write() as conn:
             conn.execute("INSERT INTO execs(id, container_id, config) VALUES (?,?,?)", (eid, c.id, json.dumps(body)))
+        self.service.event(c, "exec_create: " + " ".join(cmd), execID=eid)
         return eid
 
     def _row(self, eid: str):
@@ -97,6 +98,7 @@ class Execs:
         runtime = self.service._runtime(c)
         with self.db.write() as conn:
             conn.execute("UPDATE execs SET running=1 WHERE id=?", (eid,))
+        self.service.event(c, "exec_start: " + " ".join(cfg["Cmd"]), execID=eid)
         code, started = -1, False
         try:
             if process["terminal"] and not detach:
@@ -116,6 +118,8 @@ class Execs:
                     conn.execute("UPDATE execs SET running=1, pid=? WHERE id=?", (code, eid))
                 else:
                     conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
+            if not (detach and started):
+                self.service.event(c, "exec_die", execID=eid, exitCode=str(code))
         return code
 
     def _with_pty(self, runtime, cid: str, process: dict, on_pty, eid: str) -> int:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from dockyard.errors import DockyardError, InvalidArgument, NotFound
+from dockyard.errors import CorruptContent, DockyardError, InvalidArgument, NotFound
 
 
 @contextmanager
@@ -150,7 +150,11 @@ def archive_put(service, ref: str, path: str, data: BinaryIO) -> None:
             raise NotFound(f"Could not find the file {path} in container {c.name}")
         if not os.path.isdir(full):
             raise InvalidArgument(f"extraction point is not a directory: {path}")
-        apply_layer(data, full, whiteout_mode="delete")
+        try:
+            apply_layer(data, full, whiteout_mode="delete")
+        except CorruptContent:
+            raise CorruptContent(f"cannot extract into {path}: the body is not a valid tar archive, "
+                                 "or it ends early") from None
 
 
 def export(service, ref: str, out: BinaryIO) -> None:
@@ -223,6 +227,7 @@ def commit(service, ref: str, *, repo: str | None = None, tag: str | None = None
     finally:
         if paused:
             service.unpause(c.id)
-    eng.events.emit("container", "commit", c.id, name=c.name, image=c.image_ref)
+    service.event(c, "commit", comment=comment or "", imageID=image.id,
+                  imageRef=tags[0].familiar if tags else "")
     return image.id
 

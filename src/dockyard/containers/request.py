@@ -7,6 +7,7 @@ never believes a limit or a mount is in force when it is not.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -83,8 +84,26 @@ def merge_config(req: dict, image_cfg: dict) -> dict:
     }
 
 
+def _is_port(text: str) -> bool:
+    return text.isdigit() and int(text) <= 65535
+
+
+def _check_port_bindings(bindings: dict) -> None:
+    """dockerd's checks: a container port is a number, a host port a number or a range (or empty)."""
+    for key, hosts in bindings.items():
+        port = key.split("/", 1)[0]
+        if port and not _is_port(port):
+            raise InvalidArgument(f"invalid port specification: {json.dumps(port)}")
+        for binding in hosts or []:
+            host = (binding or {}).get("HostPort") or ""
+            start, _, end = host.split("/", 1)[0].partition("-")
+            if host and not (_is_port(start) and (not end or _is_port(end) and int(end) >= int(start))):
+                raise InvalidArgument(f"invalid port specification: {json.dumps(host)}")
+
+
 def check_host_config(hc: dict) -> dict:
     """Refuse what dockyard cannot do; fill docker's defaults for the rest."""
+    _check_port_bindings(hc.get("PortBindings") or {})
     for key, value in hc.items():
         if key in HOST_CONFIG_FIELDS:
             continue

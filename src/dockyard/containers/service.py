@@ -23,6 +23,7 @@ from dockyard.containers import health, names
 from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.record import Container, ContainerStore, rfc3339
+from dockyard.containers.views import epoch
 from dockyard.containers.request import check_host_config, init_binary, log_limits, merge_config, networking_config
 from dockyard.network import endpoints as network_endpoints
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
@@ -84,6 +85,27 @@ class ContainerService:
         finally:
             os.close(fd)
 
+    def event(self, c: Container, action: str, **extra: str) -> None:
+        """Log a container event as dockerd does: the container's labels, its image and name,
+        then the action's own attributes."""
+        attrs = {**(c.config.get("Labels") or {}), "image": c.image_ref, "name": c.name, **extra}
+        self.engine.events.emit("container", action, c.id, **attrs)
+
+    def _network_events(self, c: Container, action: str) -> None:
+        """connect / disconnect of each network the container joins or leaves with a run."""
+        for name, ep in (c.network_settings.get("Networks") or {}).items():
+            self.engine.events.emit("network", action, ep.get("NetworkID") or name, container=c.id, name=name,
+                                    type="bridge" if name not in ("host", "none") else ("host" if name == "host" else "null"))
+
+    def _mount_events(self, c: Container, action: str) -> None:
+        """mount / unmount of each named or anonymous volume a run uses."""
+        for m in c.mounts:
+            if m.get("Type") == "volume" and m.get("Name"):
+                extra = {"destination": m["Destination"], "propagation": m.get("Propagation", ""),
+                         "read/write": str(bool(m.get("RW", True))).lower()} if action == "mount" else {}
+                self.engine.events.emit("volume", action, m["Name"], container=c.id, driver=m.get("Driver") or "local",
+                                        **extra)
+
     def _volume_users(self, name: str) -> list[str]:
         return [c.id for c in self.store.all() if any(m.get("Name") == name for m in c.mounts)]
 
@@ -134,7 +156,7 @@ class ContainerService:
             except BaseException:
                 self._discard(c)
                 raise
-        self.engine.events.emit("container", "create", cid, name=name, image=c.image_ref)
+        self.event(c, "create")
         return c
 
     def _prepare_rootfs(self, cid: str, image_top: str) -> None:
@@ -207,6 +229,8 @@ class ContainerService:
                 return None
             if c.status == "paused":
                 raise Conflict("cannot start a paused container, try unpause instead")
+            if attach:
+                self.event(c, "attach")
             return self._start(c, attach)
 
     def _start(self, c: Container, attach: bool):
@@ -245,7 +269,9 @@ class ContainerService:
                        Pid=pid, ExitCode=0, Error="", StartedAt=rfc3339(), FinishedAt="0001-01-01T00:00:00Z")
         health.started(c.state, c.config)
         self.store.save(c, "state", "mounts", "network_settings", "run_id")
-        self.engine.events.emit("container", "start", c.id, name=c.name, image=c.image_ref)
+        self._mount_events(c, "mount")
+        self._network_events(c, "connect")
+        self.event(c, "start")
         return sock
 
     def _reset_run_dirs(self, cid: str) -> None:
@@ -346,7 +372,8 @@ class ContainerService:
         cg_path = (spec.get("linux") or {}).get("cgroupsPath") or ""
         return protocol.ShimArgs(
             container_id=c.id, bundle=str(self.run_dir(c.id)), state_dir=str(self.shim_dir(c.id)),
-            runtime=binary, runtime_root=str(self.runtime_root(runtime)), log_path=str(self.log_path(c.id)) if keeps_log(c.host_config) else os.devnull,
+            runtime=binary, runtime_root=str(self.runtime_root(runtime)),
+            log_path=str(self.log_path(c.id)) if keeps_log(c.host_config) else os.devnull,
             log_max_size=size, log_max_files=files, tty=c.config["Tty"], stdin=c.config["OpenStdin"],
             wait_attach=attach, keep_after_exit=_builtin(runtime), restart=restart,
             foreground_lock=str(self.run_dir(c.id) / FOREGROUND_LOCK),
@@ -380,8 +407,7 @@ class ContainerService:
         """The shim's health hook: the container's health status changed."""
         c = self.store.find(ref)
         if c is not None and c.run_id == run_id:
-            self.engine.events.emit("container", health.event_action(new_status), c.id, name=c.name,
-                                    image=c.image_ref)
+            self.event(c, health.event_action(new_status))
 
     # -- state -----------------------------------------------------------------------------
     def refresh(self, c: Container) -> Container:
@@ -457,10 +483,12 @@ class ContainerService:
             c.network_settings.update(Ports={}, SandboxKey="",
                                       Networks=network_endpoints.stopped(c.network_settings.get("Networks") or {}))
             self.store.save(c, "network_settings")
-            self.engine.events.emit("container", "die", c.id, name=c.name, image=c.image_ref,
-                                    exitCode=str(c.state["ExitCode"]))
+            ran = max(0, int(epoch(c.state["FinishedAt"]) - epoch(c.state["StartedAt"])))
+            self.event(c, "die", exitCode=str(c.state["ExitCode"]), execDuration=str(ran))
+            self._network_events(c, "disconnect")
+            self._mount_events(c, "unmount")
             if c.state["OOMKilled"]:
-                self.engine.events.emit("container", "oom", c.id, name=c.name, image=c.image_ref)
+                self.event(c, "oom")
         return c
 
     def _release(self, c: Container) -> None:
@@ -524,7 +552,7 @@ class ContainerService:
                 pass
             self._wait_done(c, 10)
         c = self.get(c.id)
-        self.engine.events.emit("container", "stop", c.id, name=c.name, image=c.image_ref)
+        self.event(c, "stop")
         return c
 
     def _wait_done(self, c: Container, timeout: float) -> bool:
@@ -542,23 +570,23 @@ class ContainerService:
             time.sleep(0.01)
 
     def kill(self, ref: str, signal: str = "KILL") -> Container:
+        sig = signal if str(signal).isdigit() or str(signal).startswith("SIG") else "SIG" + str(signal).upper()
+        if not str(sig).isdigit() and sig not in _signal.Signals.__members__:
+            raise InvalidArgument(f"Invalid signal: {signal}")  # before the container, as dockerd checks
         c = self.get(ref)
         if not c.running:
             raise Conflict(f"Cannot kill container: {ref}: container {c.id} is not running")
-        sig = signal if str(signal).isdigit() or str(signal).startswith("SIG") else "SIG" + str(signal).upper()
-        if not str(sig).isdigit() and sig not in _signal.Signals.__members__:
-            raise InvalidArgument(f"Invalid signal: {signal}")
         self._signal(c, sig)
         if sig in ("SIGKILL", "9"):
             self._wait_done(c, 10)
-        self.engine.events.emit("container", "kill", c.id, name=c.name, image=c.image_ref, signal=sig)
+        self.event(c, "kill", signal=str(sig if sig.isdigit() else _signal.Signals[sig].value))
         return self.get(c.id)
 
     def restart(self, ref: str, timeout: int | None = None) -> Container:
         self.stop(ref, timeout)
         self.start(ref)
         c = self.get(ref)
-        self.engine.events.emit("container", "restart", c.id, name=c.name, image=c.image_ref)
+        self.event(c, "restart")
         return c
 
     def remove(self, ref: str, *, force: bool = False, volumes: bool = False) -> None:
@@ -587,12 +615,11 @@ class ContainerService:
         shutil.rmtree(self.run_dir(c.id), ignore_errors=True)
         shutil.rmtree(self.shim_dir(c.id), ignore_errors=True)
         cgroups.remove_empty_parent(self._cgroup_parent(c))
-        self.engine.events.emit("container", "destroy", c.id, name=c.name, image=c.image_ref)
+        self.event(c, "destroy")
 
     def wait(self, ref: str, condition: str = "not-running", timeout: float | None = None) -> int:
         if condition not in ("not-running", "next-exit", "removed"):
             raise InvalidArgument(f"invalid condition: {condition!r}: use not-running, next-exit or removed")
-        from dockyard.containers.views import epoch
         c = self.get(ref)
         since = time.time()
         exits = _exits(c)
@@ -635,7 +662,7 @@ class ContainerService:
         (runtime.pause if paused else runtime.resume)(c.id)
         c.state.update(Status="paused" if paused else "running", Paused=paused)
         self.store.save(c, "state")
-        self.engine.events.emit("container", "pause" if paused else "unpause", c.id, name=c.name, image=c.image_ref)
+        self.event(c, "pause" if paused else "unpause")
 
     def _runtime(self, c: Container):
         from dockyard.runtime.oci import get_runtime
@@ -653,7 +680,7 @@ class ContainerService:
                            "You have to remove (or rename) that container to be able to reuse that name.")
         old, c.name = c.name, new
         self.store.save(c, "name")
-        self.engine.events.emit("container", "rename", c.id, name=new, oldName="/" + old)
+        self.event(c, "rename", oldName="/" + old)
 
     def prune(self, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
         from dockyard.containers.filters import matches
@@ -671,6 +698,7 @@ class ContainerService:
         c = self.get(ref)
         if not c.running:
             raise Conflict("You cannot attach to a stopped container, start it first")
+        self.event(c, "attach")
         return str(self.shim_dir(c.id) / "attach.sock")
 
     def resize(self, ref: str, h: int, w: int) -> None:
@@ -678,7 +706,9 @@ class ContainerService:
         c = self.get(ref)
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
-        protocol.resize(str(self.shim_dir(c.id)), h, w)
+        if c.config.get("Tty"):  # without a terminal there is nothing to size: dockerd says nothing either
+            protocol.resize(str(self.shim_dir(c.id)), h, w)
+        self.event(c, "resize", height=str(h), width=str(w))
 
     def logs(self, ref: str, *, stdout: bool = True, stderr: bool = True, since: float = 0.0, until: float = 0.0,
              timestamps: bool = False, tail: str = "all", follow: bool = False):
@@ -717,6 +747,7 @@ class ContainerService:
             fields = line.split(None, len(titles) - 1)
             if len(fields) > col and fields[col].isdigit() and int(fields[col]) in pids:
                 procs.append(fields)
+        self.event(c, "top")
         return {"Titles": titles, "Processes": procs}
 
     # -- views and files -------------------------------------------------------------------
@@ -735,13 +766,14 @@ class ContainerService:
     def export(self, ref: str):
         """The container's filesystem as a tar stream (read it to the end, or close it)."""
         from dockyard.containers import files
-        self.get(ref)
+        self.event(self.get(ref), "export")
         return files.produced(lambda out: files.export(self, ref, out))
 
     def archive_get(self, ref: str, path: str):
         """(stat of `path`, tar stream of it), for `cp` out of the container."""
         from dockyard.containers import files
         st = self.archive_stat(ref, path)
+        self.event(self.get(ref), "archive-path", path=path)
         return st, files.produced(lambda out: files.archive_get(self, ref, path, out))
 
     def archive_stat(self, ref: str, path: str) -> dict:
@@ -752,6 +784,7 @@ class ContainerService:
     def archive_put(self, ref: str, path: str, data, *, no_overwrite: bool = False) -> None:
         from dockyard.containers import files
         files.archive_put(self, ref, path, data)
+        self.event(self.get(ref), "extract-to-dir", path=path)
 
     def commit(self, ref: str, **kw) -> str:
         from dockyard.containers import files
@@ -785,7 +818,7 @@ class ContainerService:
             cgroups.open_cgroup(f"{self._cgroup_parent(c).rstrip('/')}/{c.id}").apply(resources(opts))
         c.host_config = hc
         self.store.save(c, "host_config")
-        self.engine.events.emit("container", "update", c.id, name=c.name, image=c.image_ref)
+        self.event(c, "update")
         return []
 
     def exec_resize(self, exec_id: str, h: int, w: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dockyard.addresses import is_loopback, split_host_port
+from dockyard.errors import InvalidArgument
 
 HUB_DOMAIN = "docker.io"
 # Docker Hub's API host: `docker.io/...` references are served from here.
@@ -20,6 +21,9 @@ def normalize_host(registry: str) -> str:
     host = host.split("/", 1)[0].lower()
     if host in ("", "index.docker.io", ENDPOINTS[HUB_DOMAIN], HUB_DOMAIN):
         return HUB_DOMAIN
+    port = split_host_port(host)[1]
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise InvalidArgument(f"invalid registry address {registry!r}: the port must be a number from 1 to 65535")
     return host
 
 

@@ -27,7 +27,7 @@ from dockyard.distribution.credentials import Credentials
 from dockyard.distribution.parallel import run_parallel
 from dockyard.distribution.platform import parse_platform, select_manifest
 from dockyard.distribution.progress import Progress, QuietProgress
-from dockyard.errors import CorruptContent, DockyardError, NotFound
+from dockyard.errors import CorruptContent, DockyardError, NoSpace, NotFound
 from dockyard.oci import mediatypes
 from dockyard.oci.digest import Hasher, hex_of, sha256_digest, validate
 from dockyard.oci.reference import Reference
@@ -72,6 +72,7 @@ class PartialBlob(Ingest):
                 pass
             os.close(fd)  # the holder committed or aborted it while we waited: start over
         self._store = store
+        self.guard = store.reserve.guard(f"blob {digest}")
         self.path = path
         self._file = os.fdopen(fd, "r+b")
         self._hasher = Hasher()
@@ -83,6 +84,21 @@ class PartialBlob(Ingest):
         self._file.seek(0)
         self._file.truncate()
         self._hasher = Hasher()
+
+    @staticmethod
+    def drop(store: ContentStore, digest: str) -> None:
+        """Delete the kept partial of `digest`, unless some process is writing it."""
+        try:
+            fd = os.open(store.root / PARTIAL_DIR / hex_of(digest), os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(store.root / PARTIAL_DIR / hex_of(digest))
+        except OSError:  # in use (or gone): its writer decides
+            pass
+        finally:
+            os.close(fd)
 
     def suspend(self) -> None:
         """Keep the bytes so far for a later resume (nothing kept if there are none), and release the lock."""
@@ -216,8 +232,13 @@ def _download_all(client: RegistryClient, ref: Reference, content: ContentStore,
             progress.finish(desc["digest"], "Already exists")
         else:
             todo[desc["digest"]] = desc["size"]
-    run_parallel([partial(_fetch_blob, client, ref, content, d, s, progress, (sinks or {}).get(d))
-                  for d, s in todo.items()], max_concurrent)
+    try:
+        run_parallel([partial(_fetch_blob, client, ref, content, d, s, progress, (sinks or {}).get(d))
+                      for d, s in todo.items()], max_concurrent)
+    except NoSpace:  # the others' partials would keep the disk full: nothing of this pull stays
+        for digest in todo:
+            PartialBlob.drop(content, digest)
+        raise
 
 
 def _fetch_blob(client: RegistryClient, ref: Reference, content: ContentStore, digest: str, size: int,
@@ -232,6 +253,7 @@ def _fetch_blob(client: RegistryClient, ref: Reference, content: ContentStore, d
         if part.size:
             sink = None  # resumed mid-tar: the stream cannot start at byte 0
         try:
+            part.require(size)
             for attempt in range(RETRIES + 1):
                 try:
                     _download(client, ref, part, digest, size, progress, cancel, sink)
@@ -242,7 +264,7 @@ def _fetch_blob(client: RegistryClient, ref: Reference, content: ContentStore, d
                         raise
                     time.sleep(RETRY_DELAY * (attempt + 1))
             progress.start(digest, "Verifying Checksum", size, size)
-        except CorruptContent:
+        except (CorruptContent, NoSpace):  # no partial kept: it would be wrong, or keep the disk full
             part.abort()
             raise
         except BaseException:

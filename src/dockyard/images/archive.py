@@ -76,7 +76,7 @@ def _read_archive(images: ImageService, stream: BinaryIO) -> _Archive:
                 parts = name.split("/")
                 if len(parts) == 3 and parts[0] == "blobs":
                     expected = validate(f"{parts[1]}:{parts[2]}")
-                arc.by_name[name] = images.content.put_stream(f, expected, m.size)
+                arc.by_name[name] = images.content.put_stream(f, expected, m.size, what=f"{name} in the archive")
     except tarfile.TarError as e:
         raise CorruptContent(f"the archive is not a valid tar file: {e}") from None
     except EOFError:

@@ -31,7 +31,7 @@ def write_layer(content: ContentStore, produce: Callable[[BinaryIO], object], co
     into a compressed, verified blob."""
     from dockyard.layers.compression import open_writer
 
-    with content.ingest() as ing:
+    with content.ingest("the new layer") as ing:
         writer = open_writer(ing, compression)
         stats = produce(writer)
         writer.close()
@@ -41,9 +41,14 @@ def write_layer(content: ContentStore, produce: Callable[[BinaryIO], object], co
     return LayerBlob(digest, size, stats.diff_id, media_type)
 
 
+def config_json(config: dict) -> bytes:
+    """The bytes an image config is stored as: their digest is the image's ID."""
+    return canonical_json(order_config(config))
+
+
 def write_image(content: ContentStore, config: dict, layers: list[dict]) -> str:
     """Store config and manifest; returns the manifest digest for `ImageService.add_image`."""
-    raw_cfg = canonical_json(order_config(config))
+    raw_cfg = config_json(config)
     cfg_digest = content.put(raw_cfg)
     man = new_manifest(descriptor(mt.OCI_CONFIG, cfg_digest, len(raw_cfg)), layers)
     return content.put(canonical_json(man))

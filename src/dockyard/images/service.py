@@ -23,6 +23,7 @@ from dockyard.store.content import ContentStore
 from dockyard.store.events import EventLog
 from dockyard.store.lock import RootLock
 from dockyard.store.metadata import MetadataDB
+from dockyard.store.space import is_full
 
 
 PARENT_MIGRATIONS = [
@@ -219,7 +220,13 @@ class ImageService:
             snap = self.snapshots.get(key)
             if snap is None:
                 done = streamed.take(key) if streamed is not None else None
-                tmp = done[0] if done else self.snapshots.start_layer(parent)
+                guard = self.content.reserve.guard(f"layer {desc['digest']}")
+                if parent and self.snapshots.whiteout_mode == "delete":  # vfs copies the parent's tree first
+                    guard.charge(sum(s.size for s in self.snapshots.chain(parent)))
+                try:
+                    tmp = done[0] if done else self.snapshots.start_layer(parent)
+                except OSError as e:  # vfs copies the parent's tree first
+                    raise guard.full() if is_full(e) else e from None
                 try:
                     if done:
                         stats = done[1]
@@ -227,7 +234,8 @@ class ImageService:
                         with self.content.open(desc["digest"]) as f:
                             # a stored blob is its digest: one that is the diff ID needs no second hash
                             stats = apply_layer(f, tmp / "fs", whiteout_mode=self.snapshots.whiteout_mode,
-                                                verified_diff_id=diff_id if desc["digest"] == diff_id else None)
+                                                verified_diff_id=diff_id if desc["digest"] == diff_id else None,
+                                                guard=guard)
                     if stats.diff_id != diff_id:
                         raise CorruptContent(
                             f"layer {desc['digest']} unpacks to {stats.diff_id}, but the image config says {diff_id}"

@@ -32,18 +32,21 @@ from typing import NoReturn
 
 from dockyard.layers.apply import ApplyStats, apply_layer
 from dockyard.oci.image import chain_id
+from dockyard.store.space import Reserve
 
 PIPE_BYTES = 1 << 20  # fewer wake-ups than the default 64 KiB between downloader and applier
 _WRITE_ENDS: set[int] = set()  # every open stream's write end, which a forked applier must not hold
 
 
-def _apply(read: int, report: int, fs: Path, whiteout_mode: str, verified_diff_id: str | None) -> None:
+def _apply(read: int, report: int, fs: Path, whiteout_mode: str, verified_diff_id: str | None,
+           reserve: Reserve) -> None:
     """Apply the tar arriving on `read`; write "diff_id size files" to `report` if it worked."""
     try:
         with os.fdopen(read, "rb") as src:
-            stats = apply_layer(src, fs, whiteout_mode=whiteout_mode, verified_diff_id=verified_diff_id)
+            stats = apply_layer(src, fs, whiteout_mode=whiteout_mode, verified_diff_id=verified_diff_id,
+                                guard=reserve.guard("layer"))
         os.write(report, f"{stats.diff_id} {stats.size} {stats.files}".encode())
-    except Exception:  # a bad tar: the ordinary unpack will say what is wrong with it
+    except Exception:  # a bad tar, or no room: the ordinary unpack will say what is wrong
         pass
     finally:
         os.close(report)
@@ -54,7 +57,8 @@ class LayerStream:
     verified) or aborts. Never raises into the download: a failing applier just makes the
     stream unusable."""
 
-    def __init__(self, tmp: Path, whiteout_mode: str, diff_id: str, verified: bool, forked: bool) -> None:
+    def __init__(self, tmp: Path, whiteout_mode: str, diff_id: str, verified: bool, forked: bool,
+                 reserve: Reserve) -> None:
         self.tmp, self.diff_id = tmp, diff_id
         self.stats = None
         self._finished = False
@@ -65,7 +69,7 @@ class LayerStream:
             fcntl.fcntl(self._write, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         except OSError:
             pass
-        args = (read, report, tmp / "fs", whiteout_mode, diff_id if verified else None)
+        args = (read, report, tmp / "fs", whiteout_mode, diff_id if verified else None, reserve)
         if not forked:
             self._thread = threading.Thread(target=_apply, args=args, name="dockyard-unpack", daemon=True)
             self._thread.start()
@@ -171,7 +175,7 @@ class LayerStreams:
             if digest in out or key in self._by_key or self.content.exists(digest) or self.snapshots.get(key):
                 continue
             stream = LayerStream(self.snapshots.start_layer(""), self.snapshots.whiteout_mode, diff_id,
-                                 verified=digest == diff_id, forked=self.forked)
+                                 verified=digest == diff_id, forked=self.forked, reserve=self.content.reserve)
             out[digest] = self._by_key[key] = stream
         return out
 

@@ -7,6 +7,12 @@ refusing any `..` that climbs above it. The final component is never followed: w
 there is removed first and the new node created with O_EXCL / O_NOFOLLOW. The target is
 private to the caller (a snapshot being prepared), so no other process races these checks.
 
+What a layer declares is not what it may take: sparse entries (GNU sparse 0.0, 0.1, 1.0 and
+old GNU) are written with holes, as GNU tar and Go's archive/tar write them, so a 2 KB layer
+declaring a 10 GiB sparse file takes kilobytes; every data byte is charged to a `SpaceGuard`
+that stops the unpack before the free space falls below the root's reserve (store/space.py),
+and a full disk becomes the same one-line `NoSpace`.
+
 Two whiteout modes, because the two snapshotters keep layers differently:
   - "overlay": the target is a fresh overlayfs upper dir; whiteouts become 0:0 character
     devices and opaque markers the `trusted.overlay.opaque` xattr, for the kernel to honour.
@@ -29,6 +35,7 @@ from dockyard.errors import CorruptContent, DockyardError, InvalidArgument, Unsa
 from dockyard.layers import whiteouts
 from dockyard.layers.compression import open_reader
 from dockyard.oci.digest import Hasher
+from dockyard.store.space import Reserve, SpaceGuard, is_full
 
 WhiteoutMode = Literal["overlay", "delete"]
 T = TypeVar("T")
@@ -37,6 +44,16 @@ _CHUNK = 1 << 20
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _ACL_DEFAULT_XATTR = "system.posix_acl_default"
 _MAX_SYMLINK_HOPS = 40
+_MAX_ID = 2**32 - 2  # uid/gid (2^32-1 is chown's "leave it")
+_ENTRY_BYTES = 512  # what an entry costs the filesystem beyond its data (inode, directory entry)
+# Data that is hashed but never written: what follows the end-of-archive marker (record
+# padding: 10 KiB for GNU tar's default) and data carried by entries that hold none
+# (whiteouts, links, devices). More is a stream made to be hashed for ever (a decompression
+# bomb), not a layer.
+_MAX_UNWRITTEN = 64 << 20
+# The largest header record (PAX extended header, GNU long name) read, as Go's archive/tar
+# allows: tarfile would read a header of any declared size into memory at once.
+_MAX_HEADER = 1 << 20
 # Errors a filesystem gives for an xattr namespace it will not store (security.selinux on a
 # host without SELinux, security.* without the capability): those are dropped, not fatal.
 _XATTR_REFUSED = {errno.EPERM, errno.EACCES, errno.EOPNOTSUPP}
@@ -77,6 +94,7 @@ class _TarSource:
     def __init__(self, src: BinaryIO, hasher: Hasher | _ByteCount) -> None:
         self._src = src
         self._pos = 0
+        self._skipped = 0  # data skipped over (block padding aside)
         self._buf = memoryview(bytearray(_CHUNK))
         self.hasher = hasher
 
@@ -84,6 +102,10 @@ class _TarSource:
         return self._pos
 
     def read(self, n: int = -1) -> bytes:
+        """What tarfile reads itself: headers (file data goes through `copy_to`)."""
+        if n < 0 or n > _MAX_HEADER:
+            raise CorruptContent(f"layer tar has a header record of {n} bytes (at most {_MAX_HEADER} are "
+                                 "allowed); refusing the layer")
         data = self._src.read(n)
         self.hasher.update(data)
         self._pos += len(data)
@@ -92,6 +114,11 @@ class _TarSource:
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         if whence != os.SEEK_SET or offset < self._pos:  # tarfile seeks to absolute offsets only
             raise io.UnsupportedOperation("a layer tar is read forward only")
+        if offset - self._pos >= tarfile.BLOCKSIZE:
+            self._skipped += offset - self._pos
+            if self._skipped > _MAX_UNWRITTEN:
+                raise CorruptContent(f"layer tar carries more than {_MAX_UNWRITTEN >> 20} MiB of data in entries "
+                                     "that hold none (whiteouts, links, devices); refusing the layer")
         while self._pos < offset and self._fill(offset - self._pos):
             pass
         return self._pos
@@ -107,9 +134,12 @@ class _TarSource:
             size -= n
 
     def drain(self) -> None:
-        """Read (and hash) whatever follows the end-of-archive marker."""
+        """Read (and hash) whatever follows the end-of-archive marker, within reason."""
+        end = self._pos + _MAX_UNWRITTEN
         while self._fill(_CHUNK):
-            pass
+            if self._pos > end:
+                raise CorruptContent(f"layer tar goes on for more than {_MAX_UNWRITTEN >> 20} MiB after its end "
+                                     "(a decompression bomb?); refusing the layer")
 
     def _fill(self, limit: int) -> int:
         """Read at most `limit` bytes into the buffer, hashed; 0 at the end."""
@@ -177,11 +207,28 @@ def _mtime_ns(member: tarfile.TarInfo) -> int:
     return int(member.mtime * 10**9) if isinstance(member.mtime, float) else member.mtime * 10**9
 
 
+def _sparse_regions(member: tarfile.TarInfo, stored: int) -> list[tuple[int, int]]:
+    """The data regions of a sparse member, checked: in order, apart, inside the file, and
+    no more data than the `stored` bytes the archive holds for it. Empty regions (GNU tar
+    ends a map with one at the file's end; old GNU headers pad theirs with zeros) are dropped."""
+    regions = [(offset, size) for offset, size in member.sparse if size]
+    end = total = 0
+    for offset, size in regions:
+        if offset < end or size < 0 or offset + size > member.size:
+            raise CorruptContent(f"layer entry {member.name!r} has an invalid sparse map; refusing the layer")
+        end = offset + size
+        total += size
+    if total > stored:
+        raise CorruptContent(f"layer entry {member.name!r}: its sparse map names more data than the layer holds")
+    return regions
+
+
 class _Applier:
-    def __init__(self, root: str, mode: WhiteoutMode, source: _TarSource) -> None:
+    def __init__(self, root: str, mode: WhiteoutMode, source: _TarSource, guard: SpaceGuard) -> None:
         self.root = root
         self.mode = mode
         self.source = source
+        self.guard = guard
         self._dirs: set[str] = {""}  # real relative paths known to be directories, not symlinks
         self._parents: dict[str, str] = {}  # cleaned parent path -> its resolved real path
         self._written: set[str] = set()  # real paths this layer created (kept by an opaque marker)
@@ -272,6 +319,11 @@ class _Applier:
 
     def apply(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         name = member.name
+        for what, value in (("uid", member.uid), ("gid", member.gid)):
+            if not 0 <= value <= _MAX_ID:
+                raise CorruptContent(f"layer entry {name!r} has {what} {value}, outside 0..{_MAX_ID}; "
+                                     "refusing the layer")
+        self.guard.charge(_ENTRY_BYTES)
         parts = _clean(name)
         if parts and parts[0].startswith(whiteouts.META_PREFIX) and parts[0] != whiteouts.OPAQUE:
             return
@@ -351,17 +403,31 @@ class _Applier:
         # the umask applies (chown would clear set-id bits; a default ACL replaces the umask):
         # that saves a chmod per file.
         final = not (mode & (0o7000 | self._umask)) and not self._acl_defaults
+        regions = None if member.sparse is None else _sparse_regions(member, tf.offset - member.offset_data)
+        self.guard.charge(member.size if regions is None else sum(size for _, size in regions))
         fd = self._make(rel, lambda: os.open(path, _CREATE, mode if final else 0o600))
         try:
-            if member.sparse is not None:  # holes and data regions: tarfile knows the map
-                src = tf.extractfile(member)
-                while chunk := src.read(_CHUNK):
-                    _write_all(fd, memoryview(chunk))
+            if regions is not None:  # data regions written where they belong, holes left unwritten
+                self._write_sparse(fd, member, regions)
             elif member.size:
                 self.source.copy_to(fd, member.offset_data, member.size)
             self._set_meta(fd, member, mode_set=final)
         finally:
             os.close(fd)
+
+    def _write_sparse(self, fd: int, member: tarfile.TarInfo, regions: list[tuple[int, int]]) -> None:
+        data = member.offset_data  # the regions' bytes follow each other in the archive
+        for offset, size in regions:
+            os.lseek(fd, offset, os.SEEK_SET)
+            self.source.copy_to(fd, data, size)
+            data += size
+        try:
+            os.ftruncate(fd, member.size)
+        except OSError as exc:
+            if exc.errno != errno.EFBIG:
+                raise
+            raise CorruptContent(f"layer entry {member.name!r} is a sparse file of {member.size} bytes, more than "
+                                 "this filesystem can hold; refusing the layer") from None
 
     def _set_meta(self, target: int | str, member: tarfile.TarInfo, *, is_dir: bool = False,
                   is_link: bool = False, rel: str = "", mode_set: bool = False) -> None:
@@ -441,7 +507,8 @@ class _Applier:
 
 
 def apply_layer(stream: BinaryIO, target_dir: str | os.PathLike, *, whiteout_mode: WhiteoutMode = "overlay",
-                expected_diff_id: str | None = None, verified_diff_id: str | None = None) -> ApplyStats:
+                expected_diff_id: str | None = None, verified_diff_id: str | None = None,
+                guard: SpaceGuard | None = None) -> ApplyStats:
     """Extract a layer (tar, gzip, zstd, xz or bzip2) into `target_dir`.
 
     On failure the target is left half-written and must be discarded by the caller; nothing
@@ -450,26 +517,36 @@ def apply_layer(stream: BinaryIO, target_dir: str | os.PathLike, *, whiteout_mod
     `verified_diff_id` is for a caller that verifies the very same bytes itself (a blob
     stored uncompressed, whose digest is its diff_id, checked as it downloads): the tar is
     not hashed a second time, and the stats report that digest.
+    `guard` is charged what the files take and stops the unpack (NoSpace) before the free
+    space falls below its reserve; without one, only a full disk stops it (as NoSpace too).
     """
     if whiteout_mode not in ("overlay", "delete"):
         raise InvalidArgument(f"unknown whiteout mode {whiteout_mode!r}: use 'overlay' or 'delete'")
     root = os.path.abspath(os.fspath(target_dir))
     if not os.path.isdir(root):
         raise InvalidArgument(f"cannot apply a layer to {root}: not a directory")
+    guard = guard or Reserve(root).guard("the archive's files")
     source = _TarSource(open_reader(stream), _ByteCount() if verified_diff_id else Hasher())
-    applier = _Applier(root, whiteout_mode, source)
+    applier = _Applier(root, whiteout_mode, source, guard)
     files = 0
     try:
         with tarfile.open(fileobj=source, mode="r:") as tf:
             for member in tf:
-                applier.apply(tf, member)
+                try:
+                    applier.apply(tf, member)
+                except (OverflowError, ValueError) as exc:  # a device number or time no system call takes
+                    raise CorruptContent(f"layer entry {member.name!r} is invalid ({exc}); refusing the layer") from None
                 files += 1
         source.drain()
+        applier.finish()
     except DockyardError:
         raise
-    except (tarfile.TarError, EOFError) as exc:
+    except (tarfile.TarError, EOFError, ValueError) as exc:  # ValueError: tarfile's parse of a bad sparse map
         raise CorruptContent(f"layer tar is corrupt or truncated ({exc}); fetch the layer again") from None
-    applier.finish()
+    except OSError as exc:
+        if is_full(exc):
+            raise guard.full() from None
+        raise
     diff_id = verified_diff_id or source.hasher.digest
     if expected_diff_id is not None and expected_diff_id != diff_id:
         raise CorruptContent(f"layer content is {diff_id}, expected {expected_diff_id}; fetch the layer again")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockyard.errors import DockyardError
+from dockyard.errors import DockyardError, InvalidArgument
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 _CGROUP2_MAGIC = 0x63677270
@@ -84,7 +84,9 @@ def _write(path: Path, value: str | int) -> None:
     try:
         path.write_text(str(value))
     except OSError as err:
-        raise DockyardError(f"cannot write {value} to {path}: {err.strerror}")
+        # the kernel refusing the value itself means the limit asked for is not one it takes
+        refused = InvalidArgument if err.errno in (errno.EINVAL, errno.ERANGE) else DockyardError
+        raise refused(f"cannot write {value} to {path}: {err.strerror}") from None
 
 
 def _read(path: Path, default: str = "") -> str:

@@ -2,7 +2,8 @@
 
 A blob becomes visible only once complete and verified: it is written to a temporary
 file in `ingest/`, fsynced, its digest checked, then renamed into place. A crash at any
-point leaves at most a stray ingest file, which `system check --repair` removes.
+point leaves at most a stray ingest file, which `system check --repair` removes. Writes
+are checked against the root's free-space reserve (store/space.py) as they go.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import BinaryIO
 from dockyard.errors import CorruptContent, NotFound
 from dockyard.oci.digest import Hasher, hex_of, validate
 from dockyard.store.scratch import TMP_PREFIX, owner_alive
+from dockyard.store.space import Reserve, is_full
 
 CHUNK = 1 << 20
 
@@ -22,18 +24,30 @@ CHUNK = 1 << 20
 class Ingest:
     """A blob being written: feed chunks, then `commit` it under its verified digest."""
 
-    def __init__(self, store: "ContentStore") -> None:
+    def __init__(self, store: "ContentStore", what: str = "a blob") -> None:
         self._store = store
+        self.guard = store.reserve.guard(what)
         import tempfile  # here, as shutil below: reading a blob (most commands) needs neither
 
-        fd, name = tempfile.mkstemp(dir=store.ingest_dir, prefix=f"{TMP_PREFIX}{os.getpid()}-")
+        try:
+            fd, name = tempfile.mkstemp(dir=store.ingest_dir, prefix=f"{TMP_PREFIX}{os.getpid()}-")
+        except OSError as e:
+            raise self.guard.full() if is_full(e) else e from None
         self.path = Path(name)
         self._file = os.fdopen(fd, "wb")
         self._hasher = Hasher()
 
+    def require(self, size: int) -> None:
+        """Refuse at once (NoSpace) a blob of `size` bytes that the reserve leaves no room for."""
+        self.guard.require(size - self.size)
+
     def write(self, chunk: bytes) -> None:
         self._hasher.update(chunk)
-        self._file.write(chunk)
+        self.guard.charge(len(chunk))
+        try:
+            self._file.write(chunk)
+        except OSError as e:
+            raise self.guard.full() if is_full(e) else e from None
 
     def flush(self) -> None:
         """Compressors flush their writer; durability comes from the fsync in `commit`."""
@@ -48,11 +62,14 @@ class Ingest:
 
     def commit(self, expected: str | None = None, expected_size: int | None = None) -> str:
         """Verify and publish the blob; on mismatch nothing becomes visible."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
         digest = self._hasher.digest
         try:
+            try:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            except OSError as e:
+                raise self.guard.full() if is_full(e) else e from None
+            self._file.close()
             if expected is not None and validate(expected) != digest:
                 raise CorruptContent(f"digest mismatch: expected {expected}, got {digest}")
             if expected_size is not None and expected_size != self._hasher.size:
@@ -72,7 +89,10 @@ class Ingest:
 
     def abort(self) -> None:
         if not self._file.closed:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:  # the buffered tail could not be written (a full disk): it is discarded
+                pass
         self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> "Ingest":
@@ -86,8 +106,9 @@ class Ingest:
 class ContentStore:
     """Blobs on disk. Safe to share between processes: writes are atomic renames."""
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, reserve: Reserve | None = None) -> None:
         self.root = Path(root)
+        self.reserve = reserve or Reserve(os.fspath(root))  # no reserve given: not checked
         self.blob_dir = self.root / "blobs" / "sha256"
         self.ingest_dir = self.root / "ingest"
         self.blob_dir.mkdir(parents=True, exist_ok=True)
@@ -115,16 +136,20 @@ class ContentStore:
         with self.open(digest) as f:
             return f.read()
 
-    def ingest(self) -> Ingest:
-        return Ingest(self)
+    def ingest(self, what: str = "a blob") -> Ingest:
+        return Ingest(self, what)
 
     def put(self, data: bytes, expected: str | None = None) -> str:
         with self.ingest() as ing:
             ing.write(data)
             return ing.commit(expected)
 
-    def put_stream(self, stream: BinaryIO, expected: str | None = None, expected_size: int | None = None) -> str:
-        with self.ingest() as ing:
+    def put_stream(self, stream: BinaryIO, expected: str | None = None, expected_size: int | None = None,
+                   what: str = "") -> str:
+        """Ingest `stream`; `what` names it in errors (default: the blob, by its expected digest)."""
+        with self.ingest(what or (f"blob {expected}" if expected else "a blob")) as ing:
+            if expected_size is not None:
+                ing.require(expected_size)
             while chunk := stream.read(CHUNK):
                 ing.write(chunk)
             return ing.commit(expected, expected_size)

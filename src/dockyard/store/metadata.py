@@ -50,6 +50,9 @@ MIGRATIONS: list[str] = [
 ]
 
 
+_SQLITE_FULL = 13  # "database or disk is full"
+
+
 class MetadataDB:
     """One connection per thread; each `write()` block is one immediate transaction."""
 
@@ -106,14 +109,24 @@ class MetadataDB:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; a disk too full for it rolls it back and raises NoSpace."""
         conn = self._connect()
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:  # SQLite rolls back by itself after some errors (a full disk)
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as e:
+            if getattr(e, "sqlite_errorcode", None) != _SQLITE_FULL:
+                raise
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            from dockyard.store.space import disk_full
+            raise disk_full("recording the change", Path(self.path).parent) from None
 
     def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         return self._connect().execute(sql, params).fetchall()

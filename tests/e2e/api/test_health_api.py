@@ -71,3 +71,4 @@ def test_docker_py_healthcheck_timeout_and_stop(engine_api):
     finally:
         c.remove(force=True)
     client.close()
+

@@ -35,6 +35,8 @@ def test_log_drivers_through_docker_py(api, busybox):
         c.logs()
     assert e.value.status_code == 501 and "configured logging driver does not support reading" in str(e.value)
     assert c.attrs["HostConfig"]["LogConfig"] == {"Type": "none", "Config": {}}
+    # attach's log replay says so on the stream, as dockerd does
+    assert c.attach(logs=True, stream=False) == b"Error attaching: configured logging driver does not support reading\n"
     with pytest.raises(docker.errors.APIError) as e:
         client.containers.create("busybox", "true", log_config=LogConfig(type="nosuch"))
     assert e.value.status_code == 400 and "logger: no log driver named 'nosuch' is registered" in str(e.value)

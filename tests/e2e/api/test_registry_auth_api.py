@@ -285,8 +285,9 @@ def test_without_client_credentials_the_engine_uses_its_own_login(api, busybox, 
     assert resp.status_code == 401
     assert resp.json() == {"message": f"unauthorized: incorrect username or password for {host}"}
     # a malformed POST /auth body: 400 and one line, never a traceback
-    for body, message in ((b"{not json", "invalid JSON: "), (b'{"username": 5, "serveraddress": "x"}',
-                                                              "invalid JSON: username must be a string")):
+    for body, message in ((b"{not json", "invalid JSON: "), (
+            b'{"username": 5, "serveraddress": "x"}',
+            "invalid JSON: json: cannot unmarshal number into Go struct field AuthConfig.username of type string")):
         resp = engine.post("/v1.47/auth", content=body, headers={"Content-Type": "application/json"})
         assert resp.status_code == 400 and resp.json()["message"].startswith(message)
     _assert_no_secrets(api.log)

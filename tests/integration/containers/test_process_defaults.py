@@ -16,8 +16,10 @@ def test_run_and_exec_environment_and_groups(dy, busybox):
     assert {DEFAULT_PATH, "HOSTNAME=box", "HOME=/home"} == {line for line in out if line.split("=")[0] in
                                                            ("PATH", "HOSTNAME", "HOME", "TERM")}
     dy("run", "-d", "--name", "ex", "--network", "none", "--group-add", "777", "busybox", "sleep", "60")
-    assert dy("exec", "ex", "env").out.splitlines() == [DEFAULT_PATH, f"HOSTNAME={dy('inspect', '-f', '{{.Config.Hostname}}', 'ex').out.strip()}", "HOME=/root"]
-    assert dy("exec", "-u", "operator", "ex", "id").out.strip() == "uid=37(operator) gid=37(operator) groups=37(operator),777"
+    hostname = dy("inspect", "-f", "{{.Config.Hostname}}", "ex").out.strip()
+    assert dy("exec", "ex", "env").out.splitlines() == [DEFAULT_PATH, f"HOSTNAME={hostname}", "HOME=/root"]
+    assert dy("exec", "-u", "operator", "ex", "id").out.strip() == \
+        "uid=37(operator) gid=37(operator) groups=37(operator),777"
     r = dy("exec", "-u", "ghost", "ex", "true", check=False)
     assert r.code != 0 and "unable to find user ghost" in r.err
 

@@ -119,7 +119,7 @@ def test_stages_meta_args_and_lookup() -> None:
         ("img:$V", "build", "$P"), ("build", None, None), ("scratch", "out", None)]
     assert [i.args for i in df.meta_args] == [["V=1"]]
     assert df.stage("BUILD") is df.stages[0] and df.stage(2).name == "out"
-    with pytest.raises(Exception, match="'nope' could not be found"):
+    with pytest.raises(Exception, match='"nope" could not be found'):
         df.stage("nope")
 
 
