@@ -218,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--listen", required=True)
     ap.add_argument("--upstream", action="append", default=[])
     ap.add_argument("--no-names", action="store_true")
+    ap.add_argument("--loopback6", action="store_true", help="serve the network's published ports on [::1] too")
     ap.add_argument("--pidfile", required=True)
     args = ap.parse_args(argv)
     try:
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    if names is not None:  # a user-defined network: its published ports on [::1] live here too
+    if args.loopback6:  # a dual-stack network: its published ports on [::1] live here too
         from dockyard.network.loopback6 import Loopback6Proxy
         threading.Thread(target=Loopback6Proxy(args.db, args.network).run, daemon=True).start()
     serve(udp, tcp, resolver)

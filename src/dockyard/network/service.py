@@ -504,7 +504,8 @@ class NetworkService:
                                   mtu=mtu)
         host, upstream = self.host_resolvers()
         if net.user_defined or not files.reachable_servers(host, upstream):
-            self.dns.start(net.id, net.gateway, list(host.nameservers), names=net.user_defined)
+            self.dns.start(net.id, net.gateway, list(host.nameservers), names=net.user_defined,
+                           loopback6=bool(net.subnet6))
 
     def _check_bridge_owner(self, net: Network) -> None:
         """Refuse, in one line naming the other owner, to take over another dockyard root's

@@ -97,7 +97,7 @@ class FakeDns:
     def __init__(self) -> None:
         self.servers: dict[str, tuple[str, bool]] = {}
 
-    def start(self, network_id: str, listen: str, upstreams: list[str], names: bool) -> None:
+    def start(self, network_id: str, listen: str, upstreams: list[str], names: bool, loopback6: bool = False) -> None:
         self.servers.setdefault(network_id, (listen, names))
 
     def stop(self, network_id: str) -> None:
