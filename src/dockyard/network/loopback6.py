@@ -38,7 +38,7 @@ class Loopback6Proxy:
                     client, _ = key.fileobj.accept()
                 except OSError:
                     continue
-                threading.Thread(target=_splice, args=(client, key.data), daemon=True).start()
+                threading.Thread(target=splice, args=(client, key.data), daemon=True).start()
 
     def _wanted(self, conn: sqlite3.Connection) -> dict[int, tuple[str, int]]:
         rows = conn.execute("SELECT p.host_port, p.container_port, e.ip6 FROM ports p JOIN endpoints e "
@@ -68,7 +68,7 @@ class Loopback6Proxy:
             self._listeners[port] = (sock, target)
 
 
-def _splice(client: socket.socket, target: tuple[str, int]) -> None:
+def splice(client: socket.socket, target: tuple[str, int]) -> None:
     """Copy both ways until each side has closed its half."""
     try:
         upstream = socket.create_connection(target, timeout=10)
@@ -79,7 +79,7 @@ def _splice(client: socket.socket, target: tuple[str, int]) -> None:
 
     def pump(src: socket.socket, dst: socket.socket) -> None:
         try:
-            while data := src.recv(65536):
+            while data := src.recv(262144):
                 dst.sendall(data)
         except OSError:
             pass
