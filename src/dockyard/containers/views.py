@@ -78,11 +78,11 @@ def ports_list(c: Container) -> list[dict]:
 
 
 def ports_text(c: Container) -> str:
+    from dockyard.network.ports import host_address
     parts = []
     for p in ports_list(c):
         if "PublicPort" in p:
-            ip = f"[{p['IP']}]" if ":" in p["IP"] else p["IP"]
-            parts.append(f"{ip}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}")
+            parts.append(f"{host_address(p['IP'], p['PublicPort'])}->{p['PrivatePort']}/{p['Type']}")
         else:
             parts.append(f"{p['PrivatePort']}/{p['Type']}")
     return ", ".join(parts)

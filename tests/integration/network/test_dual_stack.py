@@ -45,3 +45,16 @@ def test_two_containers_talk_over_ipv6_and_resolve_each_other_to_aaaa(lab):
     rules = [json.dumps(o["rule"]["expr"]) for o in table if "rule" in o]
     assert any('"dnat": {"family": "ip6", "addr": "%s2", "port": 80}' % prefix in r for r in rules)  # [::]:PORT
     assert any('{"prefix": {"addr": "%s", "len": 64}}' % prefix in r and "masquerade" in r for r in rules)
+
+
+def test_dockyard_cli_dual_stack_network_and_ports(dy, busybox):
+    from tests.integration.network.conftest import free_subnets
+    v6 = subnet6()
+    prefix = v6.removesuffix("/64")
+    dy("network", "create", "--ipv6", "--subnet", free_subnets(1)[0], "--subnet", v6, "dual")
+    dy("run", "-d", "--name", "web", "--network", "dual", "-p", "80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+    nets = json.loads(dy("inspect", "-f", "{{json .NetworkSettings.Networks}}", "web").out)
+    assert (nets["dual"]["GlobalIPv6Address"], nets["dual"]["IPv6Gateway"]) == (prefix + "2", prefix + "1")
+    port = json.loads(dy("inspect", "-f", "{{json .NetworkSettings.Ports}}", "web").out)["80/tcp"][0]["HostPort"]
+    assert dy("ps", "--format", "{{.Ports}}").out.strip() == f"0.0.0.0:{port}->80/tcp, [::]:{port}->80/tcp"
+    assert dy("port", "web").out.splitlines() == [f"80/tcp -> 0.0.0.0:{port}", f"80/tcp -> [::]:{port}"]
