@@ -160,6 +160,9 @@ def test_connect_and_disconnect_with_endpoint_settings(api, busybox):
     assert sorted(networks_of(api, "db")) == ["back", "bridge"]
     assert "169.254.8.8" in api.docker("exec", "db", "ip", "-o", "addr").out
     assert ip in api.docker("exec", "app", "nslookup", "database").out
+    # db started on the default bridge: connected to a user-defined network, it resolves names there
+    # too (its resolv.conf is rewritten in place, as Docker rewrites it)
+    assert networks_of(api, "app")["back"]["IPAddress"] in api.docker("exec", "db", "nslookup", "app").out
     # a legacy link names its target for the linking container alone, as Docker's embedded DNS scopes it
     api.docker("run", "-d", "--name", "linked", "--network", "back", "--link", "app:application", "busybox",
                "sleep", "300")
