@@ -18,8 +18,8 @@ def network_group() -> None:
 @click.option("--subnet", multiple=True, help="Subnet in CIDR format that represents a network segment.")
 @click.option("--gateway", multiple=True, help="IPv4 or IPv6 Gateway for the master subnet.")
 @click.option("--ipv6", is_flag=True, help="Enable IPv6 networking.")
-@click.option("--ip-range", help="Allocate container ip from a sub-range.")
-@click.option("--aux-address", multiple=True, help="Auxiliary IPv4 addresses used by Network driver (NAME=IP).")
+@click.option("--ip-range", multiple=True, help="Allocate container ip from a sub-range.")
+@click.option("--aux-address", multiple=True, help="Auxiliary IPv4 or IPv6 addresses used by Network driver (NAME=IP).")
 @click.option("--internal", is_flag=True, help="Restrict external access to the network.")
 @click.option("--opt", "-o", multiple=True, help="Set driver specific options.")
 @click.option("--label", multiple=True, help="Set metadata on a network.")
@@ -28,10 +28,13 @@ def create_cmd(obj, name, driver, subnet, gateway, ipv6, ip_range, aux_address, 
     """Create a network."""
     def family(values: tuple[str, ...], v6: bool) -> str | None:
         return next((v for v in values if (":" in v) == v6), None)
+
+    def aux(v6: bool) -> dict[str, str]:
+        return dict(a.partition("=")[::2] for a in aux_address if (":" in a) == v6)
     net = obj.engine.networks.create(name, driver=driver, subnet=family(subnet, False), gateway=family(gateway, False),
                                      enable_ipv6=ipv6, subnet6=family(subnet, True), gateway6=family(gateway, True),
-                                     ip_range=ip_range,
-                                     aux_addresses=dict(a.partition("=")[::2] for a in aux_address),
+                                     ip_range=family(ip_range, False), ip_range6=family(ip_range, True),
+                                     aux_addresses=aux(False), aux_addresses6=aux(True),
                                      internal=internal, options=dict(o.partition("=")[::2] for o in opt),
                                      labels=dict(l.partition("=")[::2] for l in label))
     click.echo(net["Id"])

@@ -79,20 +79,23 @@ class NetworkService:
     def create(self, name: str, *, driver: str = "bridge", subnet: str | None = None, gateway: str | None = None,
                ip_range: str | None = None, aux_addresses: dict | None = None, internal: bool = False,
                options: dict | None = None, labels: dict | None = None, enable_ipv6: bool = False,
-               subnet6: str | None = None, gateway6: str | None = None) -> dict:
+               subnet6: str | None = None, gateway6: str | None = None, ip_range6: str | None = None,
+               aux_addresses6: dict | None = None) -> dict:
         """A bridge network. Any name that is not blank, as moby takes it (spaces included: it
         names only records here, never a kernel object). `ip_range`: the part of the subnet
         dynamic addresses come from; `aux_addresses`: addresses never handed out.
-        `enable_ipv6`: dual-stack, on `subnet6` or else a random ULA /64 (as Docker 27+);
-        without it an IPv6 subnet is ignored, as moby ignores it."""
+        `enable_ipv6`: dual-stack, on `subnet6` (with its own range and auxiliary addresses) or
+        else a random ULA /64 (as Docker 27+); without it an IPv6 pool is ignored, as moby ignores it."""
         if not name.strip():
             raise InvalidArgument("invalid name: name is empty")
         if name in ("bridge", "host", "none", "default"):
             raise Forbidden(f"operation is not permitted on predefined {name} network")
         if driver != "bridge":
             raise InvalidArgument(f'unsupported network driver "{driver}": only bridge networks can be created')
-        for what, value in (("gateway", gateway), ("ip-range", ip_range), ("aux-address", aux_addresses)):
-            if value and not subnet:
+        for what, value, parent in (("gateway", gateway, subnet), ("ip-range", ip_range, subnet),
+                                    ("aux-address", aux_addresses, subnet), ("gateway", gateway6, subnet6),
+                                    ("ip-range", ip_range6, subnet6), ("aux-address", aux_addresses6, subnet6)):
+            if value and not parent:
                 raise InvalidArgument(f"a {what} needs a subnet: pass --subnet too")
         self._ensure_builtin()
         options = dict(options or {})
@@ -106,11 +109,12 @@ class NetworkService:
         gw = ipam.gateway_for(net, gateway) if net else None
         net6 = ipam.parse_subnet(subnet6, 6) if enable_ipv6 and subnet6 else None
         gw6 = ipam.gateway_for(net6, gateway6) if net6 else None
-        pool = {}
-        if ip_range:
-            pool["IPRange"] = str(ipam.ip_range_in(net, ip_range))
-        if aux_addresses:
-            pool["AuxiliaryAddresses"] = ipam.auxiliary_addresses(net, aux_addresses)
+        pool = {}  # IPRange, AuxiliaryAddresses; IPRange6, AuxiliaryAddresses6 of the IPv6 pool
+        for family, parent, ip_range_, aux in (("", net, ip_range, aux_addresses), ("6", net6, ip_range6, aux_addresses6)):
+            if ip_range_ and parent:
+                pool["IPRange" + family] = str(ipam.ip_range_in(parent, ip_range_))
+            if aux and parent:
+                pool["AuxiliaryAddresses" + family] = ipam.auxiliary_addresses(parent, aux)
         with self.registry.locked():
             with self.db.write() as c:
                 if c.execute("SELECT 1 FROM networks WHERE name=?", (name,)).fetchone():
@@ -464,8 +468,10 @@ class NetworkService:
         if net.subnet6:
             subnet6, gateway6 = ipaddress.IPv6Network(net.subnet6), ipaddress.IPv6Address(net.gateway6)
             used6 = self.state.leased(c, net.id, "ip6")
-            addr6 = str(ipam.check_address(req.ipv6, subnet6, gateway6, used6) if req.ipv6
-                        else ipam.next_address(subnet6, gateway6, used6, net.name))
+            reserved6 = (net.ipam.get("AuxiliaryAddresses6") or {}).values()
+            pool6 = ipaddress.IPv6Network(net.ipam["IPRange6"]) if net.ipam.get("IPRange6") else None
+            addr6 = str(ipam.check_address(req.ipv6, subnet6, gateway6, used6, reserved6) if req.ipv6
+                        else ipam.next_address(subnet6, gateway6, used6, net.name, pool=pool6, reserved=reserved6))
         if req.mac is not None and not MAC_RE.match(req.mac.lower()):
             raise InvalidArgument(f"invalid MAC address {req.mac}")
         endpoint_id = os.urandom(32).hex()
@@ -725,8 +731,7 @@ class NetworkService:
             "Name": n.name, "Id": n.id, "Created": _timestamp(n.created), "Scope": "local", "Driver": n.driver,
             "EnableIPv6": bool(n.subnet6),
             "IPAM": {"Driver": "default", "Options": None if n.builtin else {},
-                     "Config": ([_pool(n)] if n.subnet else []) + ([{"Subnet": n.subnet6, "Gateway": n.gateway6}]
-                                                                  if n.subnet6 else [])},
+                     "Config": [_pool(n, family) for family in ("", "6") if (n.subnet6 if family else n.subnet)]},
             "Internal": n.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
             "ConfigOnly": False, "Containers": containers, "Options": n.options, "Labels": n.labels,
         }
@@ -743,10 +748,11 @@ def _endpoint_settings(n: Network, e: Endpoint | None) -> dict:
                              dns_names=[e.name, e.container_id[:12], *e.aliases] if n.user_defined else None)
 
 
-def _pool(n: Network) -> dict:
-    """An IPAM pool as Docker shows it: Subnet, IPRange, Gateway, AuxiliaryAddresses (when set)."""
-    pool = {"Subnet": n.subnet, "IPRange": n.ipam.get("IPRange"), "Gateway": n.gateway,
-            "AuxiliaryAddresses": n.ipam.get("AuxiliaryAddresses")}
+def _pool(n: Network, family: str) -> dict:
+    """An IPAM pool ("" IPv4, "6" IPv6) as Docker shows it: Subnet, IPRange, Gateway,
+    AuxiliaryAddresses (when set)."""
+    pool = {"Subnet": n.subnet6 if family else n.subnet, "IPRange": n.ipam.get("IPRange" + family),
+            "Gateway": n.gateway6 if family else n.gateway, "AuxiliaryAddresses": n.ipam.get("AuxiliaryAddresses" + family)}
     return {k: v for k, v in pool.items() if v}
 
 

@@ -300,3 +300,18 @@ def test_ipv6_network_without_subnet_takes_a_ula_one(api, busybox):
     assert IPv6Network(c.attrs["NetworkSettings"]["Networks"]["ula"]["GlobalIPv6Address"] + "/64", strict=False) == v6
     with pytest.raises(docker.errors.APIError):
         client.networks.create("dup", enable_ipv6=True, ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(v6))]))
+
+
+def test_ipv6_pool_range_and_auxiliary_addresses(api, busybox):
+    from docker.types import IPAMConfig, IPAMPool
+    v6 = free_subnet6()
+    base = v6.removesuffix("/64")
+    pool6 = IPAMPool(subnet=v6, iprange=base + "100/126", aux_addresses={"r": base + "100"})
+    client = api.client()
+    net = client.networks.create("r6", enable_ipv6=True,
+                                 ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=str(free_subnet())), pool6]))
+    assert net.attrs["IPAM"]["Config"][1] == {"Subnet": v6, "IPRange": base + "100/126", "Gateway": base + "1",
+                                              "AuxiliaryAddresses": {"r": base + "100"}}
+    c = client.containers.run("busybox", "sleep 300", detach=True, network="r6")
+    c.reload()
+    assert c.attrs["NetworkSettings"]["Networks"]["r6"]["GlobalIPv6Address"] == base + "101"
