@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from dockyard.network.config import NetworkConfig
+from dockyard.network.loopback6 import splice
 from dockyard.network.ports import parse_publish
 from dockyard.network.service import NetworkService
 from dockyard.store.metadata import MetadataDB
@@ -51,26 +52,15 @@ def connection_rate(host: str, port: int) -> float:
 
 
 def userland_proxy(target: tuple[str, int]) -> int:
-    """A relay on 127.0.0.1 (thread per direction), standing in for a per-port proxy process."""
+    """A relay on 127.0.0.1 (thread per direction, the [::1] relay's), standing in for a per-port proxy process."""
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(128)
 
-    def pipe(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(262144):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            dst.shutdown(socket.SHUT_WR)
-
     def accept() -> None:
         while True:
             client, _ = lsock.accept()
-            upstream = socket.create_connection(target)
-            threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
-            threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+            threading.Thread(target=splice, args=(client, target), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
     return lsock.getsockname()[1]

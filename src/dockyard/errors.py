@@ -22,6 +22,12 @@ class InvalidArgument(DockyardError):
     status = 400
 
 
+class Forbidden(DockyardError):
+    """The operation is never allowed on this object (a predefined network)."""
+
+    status = 403
+
+
 class NotFound(DockyardError):
     """The named object does not exist."""
 

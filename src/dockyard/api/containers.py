@@ -55,6 +55,9 @@ async def list_containers(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.Response:
     doc = await body(request)
     name = request.query.get("name") or None
+    endpoints = list(((doc.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}))
+    if len(endpoints) > 1 and version.older(request, "1.44"):  # joining several at create came with 1.44
+        raise InvalidArgument(f"Container cannot be connected to network endpoints: {', '.join(endpoints)}")
     svc = _service(request)
     c = await blocking(svc.create, doc, name)
     return ok({"Id": c.id, "Warnings": []}, status=201)
@@ -64,6 +67,11 @@ async def create(request: web.Request) -> web.Response:
 async def inspect(request: web.Request) -> web.Response:
     svc = _service(request)
     doc = await blocking(svc.inspect, _ref(request))
+    if version.older(request, "1.45"):  # before 1.45 (DNSNames) aliases also held the short ID and hostname
+        for name, es in (doc["NetworkSettings"]["Networks"] or {}).items():
+            if name not in ("bridge", "host", "none"):
+                es["Aliases"] = list(dict.fromkeys([*(es.get("Aliases") or []), doc["Id"][:12],
+                                                    doc["Config"].get("Hostname") or doc["Id"][:12]]))
     if flag(request, "size"):
         eng = engine(request)
         cid = doc["Id"]

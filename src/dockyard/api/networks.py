@@ -24,24 +24,24 @@ async def inspect_network(request: web.Request) -> web.Response:
 @routes.post(version.path("/networks/create"))
 async def create_network(request: web.Request) -> web.Response:
     doc = await body(request)
-    name = doc.get("Name")
-    if not name:
-        raise InvalidArgument("network name is required (Name)")
-    if doc.get("EnableIPv6"):
-        raise InvalidArgument("IPv6 networks are not supported")
-    ipam = doc.get("IPAM") or {}
-    pools = ipam.get("Config") or []
-    if len(pools) > 1:
-        raise InvalidArgument("only one IPAM pool per network is supported")
-    pool = pools[0] if pools else {}
-    if pool.get("IPRange") or pool.get("AuxiliaryAddresses"):
-        raise InvalidArgument("IPAM IPRange and AuxiliaryAddresses are not supported")
+    name = str(doc.get("Name") or "")
+    pools = (doc.get("IPAM") or {}).get("Config") or []
+    v4 = [p for p in pools if ":" not in (p.get("Subnet") or p.get("Gateway") or "")]
+    v6 = [p for p in pools if p not in v4]
+    if len(v4) > 1 or len(v6) > 1:
+        raise InvalidArgument("only one IPv4 and one IPv6 IPAM pool per network are supported")
+    pool, pool6 = (v4 or [{}])[0], (v6 or [{}])[0]
     eng = engine(request)
 
     def create() -> dict:
         return eng.networks.create(name, driver=doc.get("Driver") or "bridge", subnet=pool.get("Subnet") or None,
-                                   gateway=pool.get("Gateway") or None, internal=bool(doc.get("Internal")),
-                                   options=doc.get("Options") or None, labels=doc.get("Labels") or None)
+                                   gateway=pool.get("Gateway") or None, ip_range=pool.get("IPRange") or None,
+                                   aux_addresses=pool.get("AuxiliaryAddresses") or None,
+                                   internal=bool(doc.get("Internal")),
+                                   options=doc.get("Options") or None, labels=doc.get("Labels") or None,
+                                   enable_ipv6=bool(doc.get("EnableIPv6")), subnet6=pool6.get("Subnet") or None,
+                                   gateway6=pool6.get("Gateway") or None, ip_range6=pool6.get("IPRange") or None,
+                                   aux_addresses6=pool6.get("AuxiliaryAddresses") or None)
     net = await blocking(create)
     return ok({"Id": net["Id"], "Warning": ""}, status=201)
 
@@ -64,12 +64,10 @@ async def prune_networks(request: web.Request) -> web.Response:
 @routes.post(version.path("/networks/{id}/connect"))
 async def connect(request: web.Request) -> web.Response:
     doc = await body(request)
-    endpoint = doc.get("EndpointConfig") or {}
-    ip = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None
     eng = engine(request)
 
     await blocking(eng.containers.connect, doc.get("Container") or "", request.match_info["id"],
-                   aliases=endpoint.get("Aliases") or (), ip=ip)
+                   doc.get("EndpointConfig") or {})
     return web.Response(status=200)
 
 
@@ -78,5 +76,6 @@ async def disconnect(request: web.Request) -> web.Response:
     doc = await body(request)
     eng = engine(request)
 
-    await blocking(eng.containers.disconnect, doc.get("Container") or "", request.match_info["id"])
+    await blocking(eng.containers.disconnect, doc.get("Container") or "", request.match_info["id"],
+                   bool(doc.get("Force")))
     return web.Response(status=200)

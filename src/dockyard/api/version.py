@@ -34,6 +34,11 @@ def _key(version: str) -> tuple[int, int]:
     return int(major), int(minor or 0)
 
 
+def older(request: web.Request, version: str) -> bool:
+    """Whether the request asked for an API version older than `version`."""
+    return _key(request.get("api_version") or MAX_VERSION) < _key(version)
+
+
 def requested(request: web.Request) -> str:
     """The version this request asked for (the maximum when it named none); 400 when out of range."""
     prefix = request.match_info.get("version", "")

@@ -357,6 +357,7 @@ def rename_cmd(obj, name, new_name) -> None:
 def port_cmd(obj, name, port) -> None:
     """List port mappings or a specific mapping for the container."""
     from dockyard.errors import NotFound
+    from dockyard.network.ports import host_address
     c = obj.engine.containers.get(name)
     ports = c.network_settings.get("Ports") or {}
     want = None
@@ -368,7 +369,7 @@ def port_cmd(obj, name, port) -> None:
         if want and key != want:
             continue
         for b in ports[key] or []:
-            addr = f"{b.get('HostIp') or '0.0.0.0'}:{b['HostPort']}"
+            addr = host_address(b.get("HostIp") or "0.0.0.0", b["HostPort"])
             click.echo(addr if want else f"{key} -> {addr}")
 
 

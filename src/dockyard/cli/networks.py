@@ -15,16 +15,27 @@ def network_group() -> None:
 @network_group.command("create")
 @click.argument("name")
 @click.option("--driver", "-d", default="bridge", help="Driver to manage the Network.")
-@click.option("--subnet", help="Subnet in CIDR format that represents a network segment.")
-@click.option("--gateway", help="IPv4 Gateway for the master subnet.")
+@click.option("--subnet", multiple=True, help="Subnet in CIDR format that represents a network segment.")
+@click.option("--gateway", multiple=True, help="IPv4 or IPv6 Gateway for the master subnet.")
+@click.option("--ipv6", is_flag=True, help="Enable IPv6 networking.")
+@click.option("--ip-range", multiple=True, help="Allocate container ip from a sub-range.")
+@click.option("--aux-address", multiple=True, help="Auxiliary IPv4 or IPv6 addresses used by Network driver (NAME=IP).")
 @click.option("--internal", is_flag=True, help="Restrict external access to the network.")
 @click.option("--opt", "-o", multiple=True, help="Set driver specific options.")
 @click.option("--label", multiple=True, help="Set metadata on a network.")
 @click.pass_obj
-def create_cmd(obj, name, driver, subnet, gateway, internal, opt, label) -> None:
+def create_cmd(obj, name, driver, subnet, gateway, ipv6, ip_range, aux_address, internal, opt, label) -> None:
     """Create a network."""
-    net = obj.engine.networks.create(name, driver=driver, subnet=subnet, gateway=gateway, internal=internal,
-                                     options=dict(o.partition("=")[::2] for o in opt),
+    def family(values: tuple[str, ...], v6: bool) -> str | None:
+        return next((v for v in values if (":" in v) == v6), None)
+
+    def aux(v6: bool) -> dict[str, str]:
+        return dict(a.partition("=")[::2] for a in aux_address if (":" in a) == v6)
+    net = obj.engine.networks.create(name, driver=driver, subnet=family(subnet, False), gateway=family(gateway, False),
+                                     enable_ipv6=ipv6, subnet6=family(subnet, True), gateway6=family(gateway, True),
+                                     ip_range=family(ip_range, False), ip_range6=family(ip_range, True),
+                                     aux_addresses=aux(False), aux_addresses6=aux(True),
+                                     internal=internal, options=dict(o.partition("=")[::2] for o in opt),
                                      labels=dict(l.partition("=")[::2] for l in label))
     click.echo(net["Id"])
 
@@ -87,10 +98,16 @@ def prune_cmd(obj, force) -> None:
 @click.argument("container")
 @click.option("--alias", multiple=True, help="Add network-scoped alias for the container.")
 @click.option("--ip", help="IPv4 address (e.g., 172.30.100.104).")
+@click.option("--link", multiple=True, help="Add link to another container.")
+@click.option("--link-local-ip", multiple=True, help="Add a link-local address for the container.")
+@click.option("--driver-opt", multiple=True, help="driver options for the network.")
 @click.pass_obj
-def connect_cmd(obj, network, container, alias, ip) -> None:
+def connect_cmd(obj, network, container, alias, ip, link, link_local_ip, driver_opt) -> None:
     """Connect a container to a network."""
-    obj.engine.containers.connect(container, network, aliases=alias, ip=ip)
+    ipam = {"IPv4Address": ip or "", "LinkLocalIPs": list(link_local_ip)}
+    obj.engine.containers.connect(container, network, {
+        "Aliases": list(alias), "Links": list(link), "IPAMConfig": ipam,
+        "DriverOpts": dict(o.partition("=")[::2] for o in driver_opt)})
 
 
 @network_group.command("disconnect")
@@ -100,7 +117,7 @@ def connect_cmd(obj, network, container, alias, ip) -> None:
 @click.pass_obj
 def disconnect_cmd(obj, network, container, force) -> None:
     """Disconnect a container from a network."""
-    obj.engine.containers.disconnect(container, network)
+    obj.engine.containers.disconnect(container, network, force)
 
 
 def register(cli: click.Group) -> None:

@@ -129,17 +129,23 @@ def check_host_config(hc: dict) -> dict:
         hc["NetworkMode"] = "bridge"
     if hc.get("Runtime") not in (None, "", "dockyard", "runc", "crun", "runtime"):
         raise InvalidArgument(f"unknown or invalid runtime name: {hc['Runtime']}")
-    if hc.get("Links"):
-        raise InvalidArgument("HostConfig.Links is not supported by dockyard; use user-defined networks")
+    mode = hc["NetworkMode"]
+    if hc.get("Links") and (mode in ("bridge", "host", "none") or mode.startswith("container:")):
+        # on a user-defined network a link is a name for the linking container alone, which the
+        # docker CLI also sends as the endpoint's Links (served by the embedded DNS)
+        raise InvalidArgument("HostConfig.Links is supported by dockyard on user-defined networks only")
     return hc
 
 
-def networking_config(nc: dict, mode: str) -> dict:
+def networking_config(nc: dict, mode: str, links: list[str] | None = None) -> dict:
     """The create request's NetworkingConfig with the docker CLI's "default" endpoint (what it
-    sends for no --network) under the name of the network it stands for."""
+    sends for no --network) under the name of the network it stands for, and HostConfig.Links
+    (a user-defined network's, as docker-py sends them) as that endpoint's Links."""
     endpoints = dict(nc.get("EndpointsConfig") or {})
     if "default" in endpoints and mode not in endpoints:
         endpoints[mode] = endpoints.pop("default")
+    if links and not (endpoints.get(mode) or {}).get("Links"):
+        endpoints[mode] = {**(endpoints.get(mode) or {}), "Links": list(links)}
     return {**nc, "EndpointsConfig": endpoints}
 
 

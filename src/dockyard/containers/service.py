@@ -25,6 +25,7 @@ from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.record import Container, ContainerStore, rfc3339
 from dockyard.containers.views import epoch
 from dockyard.containers.request import check_host_config, init_binary, log_limits, merge_config, networking_config
+from dockyard.network import endpoints as network_endpoints
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups
 
@@ -142,9 +143,10 @@ class ContainerService:
         if not config["Hostname"]:  # docker records the hostname the container gets
             config["Hostname"] = os.uname().nodename if host_config["NetworkMode"] == "host" else cid[:12]
         planned = plan(host_config, config, self.engine.volumes, self.get)
+        nc = networking_config(body.get("NetworkingConfig") or {}, host_config["NetworkMode"], host_config.get("Links"))
         c = Container(cid, name, time.time(), body["Image"], img.id, config, host_config,
-                      network_settings={"Networks": {}, "Ports": {}, "NetworkingConfig": networking_config(
-                          body.get("NetworkingConfig") or {}, host_config["NetworkMode"])})
+                      network_settings={"Ports": {}, "NetworkingConfig": nc,
+                                        "Networks": network_endpoints.planned(host_config["NetworkMode"], nc["EndpointsConfig"])})
         with self.images.adding():
             self.dir(cid).mkdir(parents=True, exist_ok=True)
             try:
@@ -179,14 +181,15 @@ class ContainerService:
                 self.engine.snapshots.remove(key)
 
     def _check_network(self, hc: dict, nc: dict) -> None:
+        """What moby checks at create: the endpoint settings (400). Networks are looked up
+        when the container starts, as in moby (a network may be made in between)."""
         mode = hc["NetworkMode"]
-        if mode in ("bridge", "host", "none") or mode.startswith("container:"):
-            if mode.startswith("container:"):
-                other = self.get(mode.split(":", 1)[1])
-                if not other.running:
-                    raise Conflict(f"cannot join network of a non running container: {other.id}")
-            return
-        self.engine.networks.inspect(mode)  # NotFound "network X not found" if it does not exist
+        if mode.startswith("container:"):
+            other = self.get(mode.split(":", 1)[1])
+            if not other.running:
+                raise Conflict(f"cannot join network of a non running container: {other.id}")
+        for name, settings in (nc.get("EndpointsConfig") or {}).items():
+            network_endpoints.EndpointRequest.from_settings(name, settings)
 
     def _discard(self, c: Container) -> None:
         """Undo a create that failed half-way."""
@@ -304,19 +307,28 @@ class ContainerService:
             if not other.running:
                 raise Conflict(f"cannot join network of a non running container: {other.id}")
             mode = f"container:{self.engine.run_dir / 'netns' / other.id}"
-        endpoint = ((c.network_settings.get("NetworkingConfig") or {}).get("EndpointsConfig") or {})
-        ep = endpoint.get(hc["NetworkMode"]) or {}
-        ipam = ep.get("IPAMConfig") or {}
-        att = self.engine.networks.attach(
-            c.id, c.name, mode=mode, hostname=cfg.get("Hostname") or c.id[:12], files_dir=self.dir(c.id),
-            ip=ipam.get("IPv4Address") or None, mac=ep.get("MacAddress") or cfg.get("MacAddress") or None,
-            aliases=ep.get("Aliases") or (), ports=ports, dns=hc.get("Dns") or (), dns_search=hc.get("DnsSearch") or (),
-            dns_options=hc.get("DnsOptions") or (), add_hosts=hc.get("ExtraHosts") or ())
+        try:
+            att = self._join_networks(c, mode, ports)
+        except NotFound as e:  # a network removed (or never made) since the create
+            raise NotFound(f"failed to set up container networking: {e.message}") from None
         from dockyard.network.ports import port_map
-        c.network_settings.update(Networks=att.networks, Ports=port_map(att.ports),
-                                  SandboxKey=att.netns_path or "", IPAddress=att.ip or "", Gateway=att.gateway or "",
-                                  MacAddress=att.mac or "")
+        c.network_settings.update(Networks=att.networks, Ports=port_map(att.ports, ipv6=bool(att.ip6)),
+                                  SandboxKey=att.netns_path or "")
         return att
+
+    def _join_networks(self, c: Container, mode: str, ports: list):
+        """The network of `mode` and the others the NetworkingConfig names, with their settings."""
+        hc, cfg = c.host_config, c.config
+        endpoints = dict(self._endpoints_config(c))
+        primary = dict(endpoints.pop(hc["NetworkMode"], None) or {})
+        primary["MacAddress"] = primary.get("MacAddress") or cfg.get("MacAddress")
+        request = network_endpoints.EndpointRequest.from_settings
+        return self.engine.networks.attach(
+            c.id, c.name, mode=mode, hostname=cfg.get("Hostname") or c.id[:12], files_dir=self.dir(c.id),
+            endpoint=request(hc["NetworkMode"], primary),
+            more={name: request(name, ep) for name, ep in endpoints.items()},
+            ports=ports, dns=hc.get("Dns") or (), dns_search=hc.get("DnsSearch") or (),
+            dns_options=hc.get("DnsOptions") or (), add_hosts=hc.get("ExtraHosts") or ())
 
     def _run_options(self, c: Container, mounts, att):
         from dockyard.runtime.spec import RunOptions, Ulimit
@@ -468,7 +480,8 @@ class ContainerService:
             return c  # whoever recorded the exit released the resources too
         self._release(c)
         if first:
-            c.network_settings.update(Ports={}, IPAddress="", Gateway="", SandboxKey="")
+            c.network_settings.update(Ports={}, SandboxKey="",
+                                      Networks=network_endpoints.stopped(c.network_settings.get("Networks") or {}))
             self.store.save(c, "network_settings")
             ran = max(0, int(epoch(c.state["FinishedAt"]) - epoch(c.state["StartedAt"])))
             self.event(c, "die", exitCode=str(c.state["ExitCode"]), execDuration=str(ran))
@@ -812,25 +825,42 @@ class ContainerService:
         self.execs.resize(exec_id, h, w)
 
     # -- networks of a running container ---------------------------------------------------
-    def connect(self, ref: str, network: str, *, aliases=(), ip: str | None = None) -> None:
+    def connect(self, ref: str, network: str, endpoint: dict | None = None) -> None:
+        """Join `network` now (running) or at the next start; `endpoint`: Docker's EndpointSettings."""
         c = self.get(ref)
-        if not c.running:
-            nc = c.network_settings.setdefault("NetworkingConfig", {}).setdefault("EndpointsConfig", {})
-            self.engine.networks.inspect(network)
-            nc[network] = {"Aliases": list(aliases), "IPAMConfig": {"IPv4Address": ip} if ip else None}
-            self.store.save(c, "network_settings")
-            return
-        att = self.engine.networks.connect(c.id, network, aliases=aliases, ip=ip)
-        c.network_settings["Networks"] = att.networks
+        req = network_endpoints.EndpointRequest.from_settings(network, endpoint)
+        name = self.engine.networks.inspect(network)["Name"]
+        networks = c.network_settings.setdefault("Networks", {})
+        if c.running:
+            c.network_settings["Networks"] = self.engine.networks.connect(c.id, name, req).networks
+        elif name in networks:
+            raise Conflict(f"endpoint with name {c.name} already exists in network {name}")
+        else:
+            networks[name] = network_endpoints.asked(name, endpoint)
+        self._endpoints_config(c)[name] = endpoint or {}
         self.store.save(c, "network_settings")
-        self.engine.events.emit("network", "connect", network, container=c.id)
+        if c.running:
+            self.engine.events.emit("network", "connect", network, container=c.id)
 
-    def disconnect(self, ref: str, network: str) -> None:
+    def disconnect(self, ref: str, network: str, force: bool = False) -> None:
+        """Leave `network` now (running) and for later starts. `force`: as Docker's, no error
+        when a stopped container is not on it."""
         c = self.get(ref)
-        att = self.engine.networks.disconnect(c.id, network)
-        c.network_settings["Networks"] = att.networks
+        name = self.engine.networks.inspect(network)["Name"]
+        networks = c.network_settings.setdefault("Networks", {})
+        if c.running:
+            c.network_settings["Networks"] = self.engine.networks.disconnect(c.id, name).networks
+        elif name not in networks and not force:
+            raise NotFound(f"container {c.id[:12]} is not connected to network {name}")
+        else:
+            networks.pop(name, None)
+        self._endpoints_config(c).pop(name, None)
         self.store.save(c, "network_settings")
-        self.engine.events.emit("network", "disconnect", network, container=c.id)
+        if c.running:
+            self.engine.events.emit("network", "disconnect", network, container=c.id)
+
+    def _endpoints_config(self, c: Container) -> dict:
+        return c.network_settings.setdefault("NetworkingConfig", {}).setdefault("EndpointsConfig", {})
 
     # -- exec ------------------------------------------------------------------------------
     @property

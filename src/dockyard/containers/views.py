@@ -78,10 +78,11 @@ def ports_list(c: Container) -> list[dict]:
 
 
 def ports_text(c: Container) -> str:
+    from dockyard.network.ports import host_address
     parts = []
     for p in ports_list(c):
         if "PublicPort" in p:
-            parts.append(f"{p['IP']}:{p['PublicPort']}->{p['PrivatePort']}/{p['Type']}")
+            parts.append(f"{host_address(p['IP'], p['PublicPort'])}->{p['PrivatePort']}/{p['Type']}")
         else:
             parts.append(f"{p['PrivatePort']}/{p['Type']}")
     return ", ".join(parts)
@@ -110,6 +111,7 @@ def inspect(service, c: Container) -> dict:
         graph = {"UpperDir": str(own / "fs"), "WorkDir": str(own / "work"),
                  "MergedDir": str(service.run_dir(c.id) / "rootfs")}
     ns = c.network_settings
+    bridge = (ns.get("Networks") or {}).get("bridge") or {}
     return {
         "Id": c.id, "Created": rfc3339(c.created), "Path": path, "Args": args,
         "State": {**c.state, "Dead": c.state.get("Dead", False)},
@@ -123,9 +125,11 @@ def inspect(service, c: Container) -> dict:
             "Bridge": "", "SandboxID": c.id if ns.get("SandboxKey") else "", "SandboxKey": ns.get("SandboxKey", ""),
             "Ports": ns.get("Ports") or {}, "HairpinMode": False, "LinkLocalIPv6Address": "",
             "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
-            "EndpointID": "", "Gateway": ns.get("Gateway", ""), "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "IPAddress": ns.get("IPAddress", ""), "IPPrefixLen": 0, "IPv6Gateway": "",
-            "MacAddress": ns.get("MacAddress", ""), "Networks": ns.get("Networks") or {},
+            # the default bridge's endpoint, as moby shows it up to API 1.51 (empty on other networks)
+            **{k: bridge.get(k, "" if k not in ("IPPrefixLen", "GlobalIPv6PrefixLen") else 0)
+               for k in ("EndpointID", "Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "IPAddress",
+                         "IPPrefixLen", "IPv6Gateway", "MacAddress")},
+            "Networks": ns.get("Networks") or {},
         },
     }
 

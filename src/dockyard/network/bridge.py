@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Protocol
+from typing import Iterable, Protocol
 
 from dockyard.errors import DockyardError
 from dockyard.network import netns
@@ -25,13 +25,17 @@ class Netlink(Protocol):
     def remove_netns(self, path: Path) -> None:
         """Idempotent."""
 
-    def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str, mtu: int) -> None:
-        """The bridge exists, is up and holds `address/prefixlen` (the gateway); `mtu` when made."""
+    def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str, mtu: int, address6: str = "",
+                      prefixlen6: int = 0) -> None:
+        """The bridge exists, is up and holds `address/prefixlen` (the gateway), and
+        `address6/prefixlen6` when given (a dual-stack network); `mtu` when made."""
 
     def add_endpoint(self, *, host_ifname: str, bridge: str, netns_path: str, ifname: str, mac: str,
-                     address: str, prefixlen: int, gateway: str | None, tag: str, mtu: int) -> None:
+                     address: str, prefixlen: int, gateway: str | None, tag: str, mtu: int, address6: str = "",
+                     prefixlen6: int = 0, gateway6: str | None = None, link_local: Iterable[str] = ()) -> None:
         """A veth pair of `mtu`: `host_ifname` enslaved to `bridge`, its peer `ifname` inside the
-        namespace with `mac` and `address`, and a default route via `gateway` when given."""
+        namespace with `mac` and `address` (and `address6`, and the `link_local` addresses asked
+        for), and default routes via `gateway` (and `gateway6`) when given."""
 
     def delete_link(self, name: str) -> None:
         """Idempotent; deleting a veth end deletes its peer too."""
@@ -62,16 +66,21 @@ class KernelNetlink:
     def remove_netns(self, path: Path) -> None:
         netns.remove(path)
 
-    def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str, mtu: int) -> None:
+    def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str, mtu: int, address6: str = "",
+                      prefixlen6: int = 0) -> None:
         exists = _exists(name)
-        if exists and _ipv4_of(name) == (address, prefixlen, True):
+        if exists and _ipv4_of(name) == (address, prefixlen, True) and (not address6 or _has_ipv6(name, address6)):
             return  # as the last container left it: no `ip` run on most starts
         cmds = [] if exists else [f"link add {name} mtu {mtu} type bridge", f"link set dev {name} alias {tag}"]
-        cmds += [f"addr replace {address}/{prefixlen} dev {name}", f"link set dev {name} up"]
+        cmds += [f"addr replace {address}/{prefixlen} dev {name}"]
+        if address6:  # nodad: the gateway answers at once, even before a port brings the carrier up
+            cmds += [f"addr replace {address6}/{prefixlen6} dev {name} nodad"]
+        cmds += [f"link set dev {name} up"]
         _ip(cmds, f"cannot set up bridge {name}")
 
     def add_endpoint(self, *, host_ifname: str, bridge: str, netns_path: str, ifname: str, mac: str,
-                     address: str, prefixlen: int, gateway: str | None, tag: str, mtu: int) -> None:
+                     address: str, prefixlen: int, gateway: str | None, tag: str, mtu: int, address6: str = "",
+                     prefixlen6: int = 0, gateway6: str | None = None, link_local: Iterable[str] = ()) -> None:
         # the pair is made inside the namespace and its host end sent out to ours (by our pid),
         # so the container's side never exists, even briefly, in the host's namespace
         inside = [f"link add {ifname} address {mac} mtu {mtu} type veth peer name {host_ifname} mtu {mtu} "
@@ -79,6 +88,12 @@ class KernelNetlink:
                   f"addr add {address}/{prefixlen} dev {ifname}", f"link set dev {ifname} up"]
         if gateway:
             inside.append(f"route add default via {gateway}")
+        if address6:
+            inside.append(f"addr add {address6}/{prefixlen6} dev {ifname} nodad")
+            if gateway6:
+                inside.append(f"route add ::/0 via {gateway6}")
+        inside += [f"addr add {ip}/{128 if ':' in ip else 32} dev {ifname}" + (" nodad" if ":" in ip else "")
+                   for ip in link_local]
         _ip(inside, f"cannot create the container's interface {ifname}", netns_path=netns_path)
         try:
             _ip([f"link set dev {host_ifname} alias {tag}", f"link set dev {host_ifname} master {bridge} up"],
@@ -128,6 +143,17 @@ def _ip(commands: list[str], what: str, *, netns_path: str | None = None) -> Non
     if r.returncode:
         detail = (r.stderr.strip().splitlines() or ["ip failed"])[-1]
         raise DockyardError(f"{what}: {detail}")
+
+
+def _has_ipv6(name: str, address: str) -> bool:
+    """Whether link `name` holds IPv6 `address` (/proc/net/if_inet6: 32 hex digits per address)."""
+    import ipaddress
+    want = ipaddress.IPv6Address(address).exploded.replace(":", "")
+    try:
+        with open("/proc/net/if_inet6") as f:
+            return any(line.split()[0] == want and line.split()[-1] == name for line in f)
+    except OSError:
+        return False
 
 
 def _ipv4_of(name: str) -> tuple[str, int, bool] | None:

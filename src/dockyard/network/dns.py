@@ -40,11 +40,14 @@ class Names:
         self._forward: dict[str, dict[str, list[str]]] = {}   # network -> name -> addresses
         self._reverse: dict[str, str] = {}                     # address -> name
         self._client: dict[str, list[str]] = {}               # address on this network -> its networks
+        self._links: dict[str, dict[str, list[str]]] = {}     # address on this network -> link alias -> addresses
 
     def lookup(self, name: str, client: str | None = None) -> list[str]:
         """Addresses of `name` for the container at `client` (an address on this network)."""
         self._refresh()
         key = name.lower().rstrip(".")
+        if key in self._links.get(client or "", {}):  # a legacy link of the asking container
+            return self._links[client][key]
         for network in self._client.get(client or "", [self._network_id]):
             if key in self._forward.get(network, {}):
                 return self._forward[network][key]
@@ -59,22 +62,31 @@ class Names:
             version = self._conn.execute("PRAGMA data_version").fetchone()[0]
             if version == self._version:
                 return
-            rows = self._conn.execute("SELECT e.container_id, e.network_id, e.name, e.aliases, e.ip FROM endpoints e "
+            rows = self._conn.execute("SELECT e.container_id, e.network_id, e.name, e.aliases, e.ip, e.ip6, e.config "
+                                      "FROM endpoints e "
                                       "JOIN networks n ON n.id = e.network_id WHERE n.builtin = 0 "
                                       "ORDER BY e.seq").fetchall()
             forward: dict[str, dict[str, list[str]]] = {}
             reverse: dict[str, str] = {}
             networks: dict[str, list[str]] = {}
-            for cid, network, name, aliases, ip in rows:
+            for cid, network, name, aliases, ip, ip6, _ in rows:
+                addresses = [a for a in (ip, ip6) if a]
                 for n in {name, cid, cid[:12], *json.loads(aliases)}:
-                    forward.setdefault(network, {}).setdefault(n.lower(), []).append(ip)
-                reverse[ip] = name
+                    forward.setdefault(network, {}).setdefault(n.lower(), []).extend(addresses)
+                for a in addresses:
+                    reverse[a] = name
                 networks.setdefault(cid, []).append(network)
-            client = {}
-            for cid, network, _, _, ip in rows:
+            client, links = {}, {}
+            here = forward.get(self._network_id, {})
+            for cid, network, _, _, ip, _, config in rows:
                 if network == self._network_id:
                     client[ip] = [network] + [n for n in networks[cid] if n != network]
+                    for link in json.loads(config).get("Links") or ():  # "container[:alias]"
+                        target, _, alias = link.lstrip("/").partition(":")
+                        if target.lower() in here:
+                            links.setdefault(ip, {})[(alias or target).lower()] = here[target.lower()]
             self._forward, self._reverse, self._client, self._version = forward, reverse, client, version
+            self._links = links
 
 
 class Resolver:
@@ -85,7 +97,7 @@ class Resolver:
 
     def answer(self, data: bytes, tcp: bool, client: str | None = None) -> bytes | None:
         """The reply to one query from `client` (the asking container's address), None to drop it."""
-        from dnslib import PTR, QTYPE, RCODE, RR, A, DNSRecord
+        from dnslib import AAAA, PTR, QTYPE, RCODE, RR, A, DNSRecord
 
         try:
             request = DNSRecord.parse(data)
@@ -94,9 +106,8 @@ class Resolver:
         if self.names is not None and request.questions:
             q = request.q
             qname = str(q.qname).rstrip(".")
-            if qname.endswith(".in-addr.arpa"):
-                ip = ".".join(reversed(qname[: -len(".in-addr.arpa")].split(".")))
-                name = self.names.reverse(ip)
+            if qname.endswith((".in-addr.arpa", ".ip6.arpa")):
+                name = self.names.reverse(_reverse_pointer_address(qname))
                 if name and q.qtype == QTYPE.PTR:
                     reply = request.reply()
                     reply.add_answer(RR(q.qname, QTYPE.PTR, rdata=PTR(name + "."), ttl=TTL))
@@ -105,9 +116,11 @@ class Resolver:
                 ips = self.names.lookup(qname, client)
                 if ips:
                     reply = request.reply()
-                    if q.qtype in (QTYPE.A, QTYPE.ANY):
-                        for ip in ips:
-                            reply.add_answer(RR(q.qname, QTYPE.A, rdata=A(ip), ttl=TTL))
+                    for ip in ips:
+                        v6 = ":" in ip
+                        if q.qtype in ((QTYPE.AAAA if v6 else QTYPE.A), QTYPE.ANY):
+                            reply.add_answer(RR(q.qname, QTYPE.AAAA if v6 else QTYPE.A,
+                                                rdata=AAAA(ip) if v6 else A(ip), ttl=TTL))
                     return reply.pack()
         response = self._forward(data, tcp)
         if response is None:
@@ -133,6 +146,19 @@ class Resolver:
             except OSError:
                 continue
         return None
+
+
+def _reverse_pointer_address(qname: str) -> str:
+    """The address a PTR name stands for: "4.3.2.1.in-addr.arpa" -> "1.2.3.4", nibbles of
+    ip6.arpa -> the compressed IPv6 address ("" when malformed)."""
+    import ipaddress
+    if qname.endswith(".in-addr.arpa"):
+        return ".".join(reversed(qname[: -len(".in-addr.arpa")].split(".")))
+    nibbles = "".join(reversed(qname[: -len(".ip6.arpa")].split(".")))
+    try:
+        return str(ipaddress.IPv6Address(int(nibbles, 16))) if len(nibbles) == 32 else ""
+    except ValueError:
+        return ""
 
 
 def _read_tcp_message(s: socket.socket) -> bytes | None:
@@ -192,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--listen", required=True)
     ap.add_argument("--upstream", action="append", default=[])
     ap.add_argument("--no-names", action="store_true")
+    ap.add_argument("--loopback6", action="store_true", help="serve the network's published ports on [::1] too")
     ap.add_argument("--pidfile", required=True)
     args = ap.parse_args(argv)
     try:
@@ -217,6 +244,9 @@ def main(argv: list[str] | None = None) -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    if args.loopback6:  # a dual-stack network: its published ports on [::1] live here too
+        from dockyard.network.loopback6 import Loopback6Proxy
+        threading.Thread(target=Loopback6Proxy(args.db, args.network).run, daemon=True).start()
     serve(udp, tcp, resolver)
 
 

@@ -21,8 +21,9 @@ class DnsServers:
         self.dir = run_dir / "dns"
         self.db_path = db_path
 
-    def start(self, network_id: str, listen: str, upstreams: list[str], names: bool) -> None:
-        """Idempotent; returns once the server is bound and detached (setsid + double fork)."""
+    def start(self, network_id: str, listen: str, upstreams: list[str], names: bool, loopback6: bool = False) -> None:
+        """Idempotent; returns once the server is bound and detached (setsid + double fork).
+        `loopback6`: it also serves the network's published ports on [::1] (dual-stack networks)."""
         if self._pid(network_id):
             return
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -30,6 +31,7 @@ class DnsServers:
                "--listen", listen, "--pidfile", str(self._pidfile(network_id))]
         cmd += [a for u in upstreams for a in ("--upstream", u)]
         cmd += [] if names else ["--no-names"]
+        cmd += ["--loopback6"] if loopback6 else []
         p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                            text=True, start_new_session=True, timeout=30)
         if p.returncode != 0:

@@ -106,22 +106,37 @@ def parse_add_host(entry: str, gateway: str | None) -> tuple[str, str]:
     return name, ip.strip("[]")
 
 
-def hosts_file(hostname: str, ip: str | None, extra: Iterable[tuple[str, str]], names: Iterable[str] = ()) -> str:
-    """Docker's layout: the fixed header, --add-host entries, then the container's own address."""
+def hosts_file(hostname: str, ip: str | None, extra: Iterable[tuple[str, str]], names: Iterable[str] = (),
+               ip6: str | None = None) -> str:
+    """Docker's layout: the fixed header, --add-host entries, then the container's own
+    addresses (IPv4, then IPv6 on a dual-stack network)."""
     text = HOSTS_HEADER + "".join(f"{ip_}\t{name}\n" for name, ip_ in extra)
-    if ip:
-        own = [hostname] + [n for n in names if n != hostname]
-        text += f"{ip}\t{' '.join(own)}\n"
+    own = [hostname] + [n for n in names if n != hostname]
+    for addr in (ip, ip6):
+        if addr:
+            text += f"{addr}\t{' '.join(own)}\n"
     return text
 
 
 def write_files(files_dir: Path, *, hostname: str, hosts: str, resolv: str) -> None:
-    """Write the three files atomically (temp + rename), so a running container never reads half a file."""
+    """Write the three files: new ones atomically (temp + rename); ones that exist in place, since
+    a running container has them bind-mounted by inode and must see a change (network connect
+    and disconnect rewrite hosts and resolv.conf, as Docker does)."""
     files_dir.mkdir(parents=True, exist_ok=True)
     for name, text in (("hostname", hostname + "\n"), ("hosts", hosts), ("resolv.conf", resolv)):
+        path = files_dir / name
+        try:
+            with open(path, "r+") as f:
+                if f.read() != text:
+                    f.seek(0)
+                    f.write(text)
+                    f.truncate()
+            continue
+        except FileNotFoundError:
+            pass
         tmp = files_dir / f".{name}.tmp"
         tmp.write_text(text)
-        os.replace(tmp, files_dir / name)
+        os.replace(tmp, path)
 
 
 def _read(path: Path) -> str:

@@ -29,12 +29,14 @@ class ActiveNetwork:
     bridge: str
     subnet: str
     internal: bool
+    subnet6: str = ""   # '' on an IPv4-only network
 
 
 @dataclass(frozen=True)
 class PortRule:
     binding: PortBinding
     container_ip: str
+    container_ip6: str = ""  # set: the port is published on the host's IPv6 addresses too
 
 
 class Firewall(Protocol):
@@ -77,10 +79,13 @@ def ruleset(table: str, networks: Iterable[ActiveNetwork], ports: Iterable[PortR
     for p in sorted(ports, key=lambda p: (p.binding.proto, p.binding.host_port, p.binding.host_ip)):
         b = p.binding
         addr = _match(_payload("ip", "daddr"), b.host_ip) if b.host_ip else _match(_meta("nfproto"), "ipv4")
-        expr = [addr]
-        expr += [_match(_payload(b.proto, "dport"), b.host_port),
-                 {"dnat": {"family": "ip", "addr": p.container_ip, "port": b.container_port}}]
-        rule("ports", *expr)
+        rule("ports", addr, _match(_payload(b.proto, "dport"), b.host_port),
+             {"dnat": {"family": "ip", "addr": p.container_ip, "port": b.container_port}})
+        if p.container_ip6 and not b.host_ip:
+            # not ::1, which no reply could come back to (IPv6 has no route_localnet): loopback6 serves it
+            rule("ports", _match(_meta("nfproto"), "ipv6"), _match(_payload("ip6", "daddr"), "::1", "!="),
+                 _match(_payload(b.proto, "dport"), b.host_port),
+                 {"dnat": {"family": "ip6", "addr": p.container_ip6, "port": b.container_port}})
 
     bridges = [n.bridge for n in networks]
     for n in networks:
@@ -94,6 +99,13 @@ def ruleset(table: str, networks: Iterable[ActiveNetwork], ports: Iterable[PortR
         # Hairpin: a container reaching a published port of its own network through a host address.
         rule("postrouting", _match(_meta("oifname"), n.bridge), _match(_payload("ip", "saddr"), subnet),
              _match({"ct": {"key": "status"}}, "dnat", "in"), {"masquerade": None})
+        if n.subnet6:  # the same NAT for the network's IPv6 subnet (no loopback rule: IPv6 has no route_localnet)
+            subnet6 = _prefix(n.subnet6)
+            if not n.internal:
+                rule("postrouting", _match(_payload("ip6", "saddr"), subnet6),
+                     _match(_meta("oifname"), n.bridge, "!="), {"masquerade": None})
+            rule("postrouting", _match(_meta("oifname"), n.bridge), _match(_payload("ip6", "saddr"), subnet6),
+                 _match({"ct": {"key": "status"}}, "dnat", "in"), {"masquerade": None})
         if n.internal:
             rule("forward", _match(_meta("iifname"), n.bridge), _match(_meta("oifname"), n.bridge, "!="), {"drop": None})
             rule("forward", _match(_meta("oifname"), n.bridge), _match(_meta("iifname"), n.bridge, "!="), {"drop": None})

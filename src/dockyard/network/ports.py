@@ -71,13 +71,21 @@ def publish_all(exposed: Iterable[str]) -> list[PortSpec]:
     return specs
 
 
-def port_map(bindings: Iterable[PortBinding]) -> dict[str, list[dict[str, str]]]:
-    """Docker's NetworkSettings.Ports: {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}."""
+def port_map(bindings: Iterable[PortBinding], ipv6: bool = False) -> dict[str, list[dict[str, str]]]:
+    """Docker's NetworkSettings.Ports: {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]};
+    `ipv6`: the container has an IPv6 address, so a port on every host address is on "::" too."""
     out: dict[str, list[dict[str, str]]] = {}
     for b in sorted(bindings, key=lambda b: (b.container_port, b.proto, b.host_ip, b.host_port)):
-        out.setdefault(f"{b.container_port}/{b.proto}", []).append(
-            {"HostIp": b.host_ip or "0.0.0.0", "HostPort": str(b.host_port)})
+        entries = out.setdefault(f"{b.container_port}/{b.proto}", [])
+        entries.append({"HostIp": b.host_ip or "0.0.0.0", "HostPort": str(b.host_port)})
+        if ipv6 and not b.host_ip:
+            entries.append({"HostIp": "::", "HostPort": str(b.host_port)})
     return out
+
+
+def host_address(ip: str, port: int | str) -> str:
+    """"0.0.0.0:8080", "[::]:8080": a host address and port as docker prints them."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 def host_port_free(host_ip: str, port: int, proto: str) -> bool:

@@ -11,6 +11,7 @@ CLIs never apply rulesets computed from different snapshots of the DB out of ord
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import re
@@ -22,11 +23,12 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Callable, ContextManager, Iterable
 
-from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from dockyard.network import files, firewall, ipam, owners
 from dockyard.network.bridge import KernelNetlink, Netlink
 from dockyard.network.config import MAX_MTU, MIN_MTU, NetworkConfig, valid_mtu
 from dockyard.network.dns_servers import DnsServers
+from dockyard.network.endpoints import EndpointRequest, endpoint_settings
 from dockyard.network.firewall import Firewall, NftFirewall
 from dockyard.network.ports import PortBinding, PortSpec, ephemeral_port, host_port_free
 from dockyard.network.state import Endpoint, Network, NetworkState, Sandbox
@@ -35,7 +37,6 @@ from dockyard.store.identity import ID_RE
 from dockyard.store.lock import exclusive
 from dockyard.store.metadata import MetadataDB
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
 MTU_OPTION = "com.docker.network.driver.mtu"
@@ -52,6 +53,7 @@ class Attachment:
     mac: str | None
     ports: list[PortBinding]
     networks: dict[str, dict]   # NetworkSettings.Networks: name -> EndpointSettings
+    ip6: str | None = None      # the primary endpoint's IPv6 address: its ports are published on [::] too
 
 
 class NetworkService:
@@ -75,13 +77,26 @@ class NetworkService:
     # ---- networks -----------------------------------------------------------------------------
 
     def create(self, name: str, *, driver: str = "bridge", subnet: str | None = None, gateway: str | None = None,
-               internal: bool = False, options: dict | None = None, labels: dict | None = None) -> dict:
-        if not NAME_RE.match(name):
-            raise InvalidArgument(f'invalid network name "{name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+               ip_range: str | None = None, aux_addresses: dict | None = None, internal: bool = False,
+               options: dict | None = None, labels: dict | None = None, enable_ipv6: bool = False,
+               subnet6: str | None = None, gateway6: str | None = None, ip_range6: str | None = None,
+               aux_addresses6: dict | None = None) -> dict:
+        """A bridge network. Any name that is not blank, as moby takes it (spaces included: it
+        names only records here, never a kernel object). `ip_range`: the part of the subnet
+        dynamic addresses come from; `aux_addresses`: addresses never handed out.
+        `enable_ipv6`: dual-stack, on `subnet6` (with its own range and auxiliary addresses) or
+        else a random ULA /64 (as Docker 27+); without it an IPv6 pool is ignored, as moby ignores it."""
+        if not name.strip():
+            raise InvalidArgument("invalid name: name is empty")
+        if name in ("bridge", "host", "none", "default"):
+            raise Forbidden(f"operation is not permitted on predefined {name} network")
         if driver != "bridge":
             raise InvalidArgument(f'unsupported network driver "{driver}": only bridge networks can be created')
-        if gateway and not subnet:
-            raise InvalidArgument("a gateway needs a subnet: pass --subnet too")
+        for what, value, parent in (("gateway", gateway, subnet), ("ip-range", ip_range, subnet),
+                                    ("aux-address", aux_addresses, subnet), ("gateway", gateway6, subnet6),
+                                    ("ip-range", ip_range6, subnet6), ("aux-address", aux_addresses6, subnet6)):
+            if value and not parent:
+                raise InvalidArgument(f"a {what} needs a subnet: pass --subnet too")
         self._ensure_builtin()
         options = dict(options or {})
         if MTU_OPTION in options and not valid_mtu(options[MTU_OPTION]):
@@ -92,6 +107,14 @@ class NetworkService:
             raise InvalidArgument(f'invalid bridge name "{bridge}": use 1 to 15 characters without / or spaces')
         net = ipam.parse_subnet(subnet) if subnet else None
         gw = ipam.gateway_for(net, gateway) if net else None
+        net6 = ipam.parse_subnet(subnet6, 6) if enable_ipv6 and subnet6 else None
+        gw6 = ipam.gateway_for(net6, gateway6) if net6 else None
+        pool = {}  # IPRange, AuxiliaryAddresses; IPRange6, AuxiliaryAddresses6 of the IPv6 pool
+        for family, parent, ip_range_, aux in (("", net, ip_range, aux_addresses), ("6", net6, ip_range6, aux_addresses6)):
+            if ip_range_ and parent:
+                pool["IPRange" + family] = str(ipam.ip_range_in(parent, ip_range_))
+            if aux and parent:
+                pool["AuxiliaryAddresses" + family] = ipam.auxiliary_addresses(parent, aux)
         with self.registry.locked():
             with self.db.write() as c:
                 if c.execute("SELECT 1 FROM networks WHERE name=?", (name,)).fetchone():
@@ -105,12 +128,19 @@ class NetworkService:
                     net = ipam.free_subnet(taken + [n for n, _ in elsewhere])
                     gw = net.network_address + 1
                 self._check_overlap(net, taken)
+                if enable_ipv6:
+                    taken6 = [ipaddress.ip_network(r[0]) for r in c.execute("SELECT subnet6 FROM networks WHERE subnet6 != ''")]
+                    if net6 is None:
+                        net6 = ipam.ula_subnet(taken6 + ipam.host_routes6())
+                        gw6 = net6.network_address + 1
+                    ipam.check_overlap(net6, taken6)
                 for other, owner in elsewhere:
                     if other.overlaps(net):
                         raise Conflict(f"Pool overlaps with other one on this address space: {net} overlaps {other} "
                                        f"of a network of {self.registry.describe(owner)}")
                 self.state.insert_network(c, Network(network_id, name, "bridge", False, bridge, str(net), str(gw),
-                                                     internal, options, dict(labels or {}), time.time()))
+                                                     internal, options, dict(labels or {}), time.time(), pool,
+                                                     str(net6 or ""), str(gw6 or "")))
             self._register_subnets()
         self.events.emit("network", "create", network_id, name=name, type="bridge")
         return self.inspect(network_id)
@@ -132,7 +162,7 @@ class NetworkService:
         with self._locked():
             n = self._find(name_or_id)
             if n.builtin:
-                raise InvalidArgument(f"{n.name} is a pre-defined network and cannot be removed")
+                raise Forbidden(f"{n.name} is a pre-defined network and cannot be removed")
             with self.db.write() as c:
                 users = c.execute("SELECT name FROM endpoints WHERE network_id=? ORDER BY name", (n.id,)).fetchall()
                 if users:
@@ -161,19 +191,22 @@ class NetworkService:
     # ---- containers ---------------------------------------------------------------------------
 
     def attach(self, container_id: str, name: str, *, mode: str = "bridge", hostname: str, files_dir: Path,
-               ip: str | None = None, mac: str | None = None, aliases: Iterable[str] = (),
+               endpoint: EndpointRequest = EndpointRequest(), more: dict[str, EndpointRequest] | None = None,
                ports: Iterable[PortSpec] = (), dns: Iterable[str] = (), dns_search: Iterable[str] = (),
                dns_options: Iterable[str] = (), add_hosts: Iterable[str] = ()) -> Attachment:
-        """Give a container its network: namespace, address, routes, published ports, DNS, files."""
-        aliases, ports, add_hosts = list(aliases), list(ports), list(add_hosts)
+        """Give a container its network: namespace, address, routes, published ports, DNS, files.
+        `endpoint`: what it asks of the network of `mode`; `more`: other networks it joins too
+        (NetworkingConfig naming several, API 1.44+), in that order."""
+        ports, add_hosts = list(ports), list(add_hosts)
         with self._locked():
             if self.state.sandbox(container_id):
                 raise Conflict(f"container {container_id[:12]} is already attached to a network")
             self._ensure_builtin()
             kind, net, netns_path = self._resolve_mode(mode, container_id)
-            if net is None and (ports or ip or mac or aliases):
-                raise InvalidArgument(f"conflicting options: published ports, --ip, --mac-address and --network-alias "
-                                      f"need a bridge network, not network mode {mode}")
+            extra = [(self._find(n), req) for n, req in (more or {}).items()]
+            if net is None and (ports or endpoint.ipv4 or endpoint.mac or endpoint.aliases or extra):
+                raise InvalidArgument(f"conflicting options: published ports, --ip, --mac-address, --network-alias "
+                                      f"and other networks need a bridge network, not network mode {mode}")
             for server in dns:
                 ipam.parse_address(server, "DNS server")
             for entry in add_hosts:
@@ -184,13 +217,16 @@ class NetworkService:
             with self.db.write() as c:
                 self.state.insert_sandbox(c, sandbox)
                 if net is not None:
-                    ep = self._lease(c, sandbox, net, aliases, ip, mac, seq=0)
+                    ep = self._lease(c, sandbox, net, endpoint, seq=0)
                     self._reserve_ports(c, container_id, net.id, ports)
             try:
                 if sandbox.owns_netns:
                     self.netlink.create_netns(Path(sandbox.netns_path))
                 if net is not None:
                     self._plumb(net, ep, sandbox, default_route=not net.internal)
+                for other, req in extra:
+                    self._join(sandbox, other, req)
+                if net is not None:
                     self._sync_firewall()
                 self._write_files(sandbox)
             except BaseException:
@@ -198,24 +234,12 @@ class NetworkService:
                 raise
             return self._attachment(sandbox)
 
-    def connect(self, container_id: str, network: str, *, aliases: Iterable[str] = (), ip: str | None = None) -> Attachment:
+    def connect(self, container_id: str, network: str, endpoint: EndpointRequest = EndpointRequest()) -> Attachment:
         """Add a network to a running container's namespace (the next ethN)."""
         with self._locked():
             sandbox = self._sandbox(container_id)
-            if sandbox.mode != "network":
-                raise InvalidArgument(f"container {container_id[:12]} uses network mode {sandbox.mode} "
-                                      "and cannot be connected to other networks")
-            net = self._find(network)
-            if net.driver != "bridge":
-                raise InvalidArgument(f"container cannot be connected to network {net.name} of driver {net.driver}")
-            existing = self.state.endpoints(container_id=container_id)
-            if any(e.network_id == net.id for e in existing):
-                raise Conflict(f"endpoint with name {sandbox.name} already exists in network {net.name}")
-            with self.db.write() as c:
-                ep = self._lease(c, sandbox, net, list(aliases), ip, None, seq=max(e.seq for e in existing) + 1)
-            routed = any(not self._network(e.network_id).internal for e in existing)
+            ep = self._join(sandbox, self._find(network), endpoint)
             try:
-                self._plumb(net, ep, sandbox, default_route=not (net.internal or routed))
                 self._sync_firewall()
                 self._write_files(sandbox)
             except BaseException:
@@ -403,19 +427,57 @@ class NetworkService:
             return "none", None, own_netns
         return "network", net, own_netns
 
-    def _lease(self, c: sqlite3.Connection, sandbox: Sandbox, net: Network, aliases: list[str],
-               ip: str | None, mac: str | None, seq: int) -> Endpoint:
+    def _join(self, sandbox: Sandbox, net: Network, req: EndpointRequest) -> Endpoint:
+        """One more network in a sandbox that has its own (the next ethN); the default route
+        stays with the first network that routes. The caller syncs the firewall."""
+        if sandbox.mode != "network":
+            raise InvalidArgument(f"container {sandbox.container_id[:12]} uses network mode {sandbox.mode} "
+                                  "and cannot be connected to other networks")
+        if net.driver != "bridge":
+            raise InvalidArgument(f"container cannot be connected to network {net.name} of driver {net.driver}")
+        existing = self.state.endpoints(container_id=sandbox.container_id)
+        if any(e.network_id == net.id for e in existing):
+            raise Conflict(f"endpoint with name {sandbox.name} already exists in network {net.name}")
+        with self.db.write() as c:
+            ep = self._lease(c, sandbox, net, req, seq=max((e.seq for e in existing), default=-1) + 1)
+        routed = any(not self._network(e.network_id).internal for e in existing)
+        try:
+            self._plumb(net, ep, sandbox, default_route=not (net.internal or routed))
+        except BaseException:
+            self._release(sandbox.container_id, [ep])
+            raise
+        return ep
+
+    def _lease(self, c: sqlite3.Connection, sandbox: Sandbox, net: Network, req: EndpointRequest, seq: int) -> Endpoint:
         """Record the endpoint; its row is the IP lease."""
-        if net.builtin and (ip or aliases):
-            raise InvalidArgument("--ip and --network-alias are supported only on user-defined networks")
+        if net.builtin and req.ipv4:
+            raise InvalidArgument("user specified IP address is supported on user defined networks only")
+        if net.builtin and req.aliases:
+            raise InvalidArgument("network-scoped alias is supported only for containers in user defined networks")
+        if req.ipv6 and not net.subnet6:
+            raise InvalidArgument(f"invalid IPv6 address {req.ipv6}: network {net.name} has no IPv6 subnet")
         subnet, gateway = IPv4Network(net.subnet), IPv4Address(net.gateway)
         used = self.state.leased(c, net.id)
-        addr = ipam.check_address(ip, subnet, gateway, used) if ip else ipam.next_address(subnet, gateway, used, net.name)
-        if mac is not None and not MAC_RE.match(mac.lower()):
-            raise InvalidArgument(f"invalid MAC address {mac}")
+        reserved = (net.ipam.get("AuxiliaryAddresses") or {}).values()
+        if req.ipv4:
+            addr = ipam.check_address(req.ipv4, subnet, gateway, used, reserved)
+        else:
+            pool = IPv4Network(net.ipam["IPRange"]) if net.ipam.get("IPRange") else None
+            addr = ipam.next_address(subnet, gateway, used, net.name, pool=pool, reserved=reserved)
+        addr6 = ""
+        if net.subnet6:
+            subnet6, gateway6 = ipaddress.IPv6Network(net.subnet6), ipaddress.IPv6Address(net.gateway6)
+            used6 = self.state.leased(c, net.id, "ip6")
+            reserved6 = (net.ipam.get("AuxiliaryAddresses6") or {}).values()
+            pool6 = ipaddress.IPv6Network(net.ipam["IPRange6"]) if net.ipam.get("IPRange6") else None
+            addr6 = str(ipam.check_address(req.ipv6, subnet6, gateway6, used6, reserved6) if req.ipv6
+                        else ipam.next_address(subnet6, gateway6, used6, net.name, pool=pool6, reserved=reserved6))
+        if req.mac is not None and not MAC_RE.match(req.mac.lower()):
+            raise InvalidArgument(f"invalid MAC address {req.mac}")
         endpoint_id = os.urandom(32).hex()
-        ep = Endpoint(sandbox.container_id, net.id, endpoint_id, sandbox.name, aliases, f"eth{seq}",
-                      "dy" + endpoint_id[:11], str(addr), (mac or ipam.mac_for(addr)).lower(), ip or "", seq)
+        ep = Endpoint(sandbox.container_id, net.id, endpoint_id, sandbox.name, list(req.aliases), f"eth{seq}",
+                      "dy" + endpoint_id[:11], str(addr), (req.mac or ipam.mac_for(addr)).lower(), req.ipv4 or "", seq,
+                      req.kept(), addr6)
         self.state.insert_endpoint(c, ep)
         return ep
 
@@ -436,15 +498,20 @@ class NetworkService:
         """Bridge (made with the network's first container), veth into the namespace, DNS server."""
         mtu = self._mtu(net)
         self._check_bridge_owner(net)
-        self.netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen, f"{self.tag}net:{net.id}", mtu)
+        self.netlink.ensure_bridge(net.bridge, net.gateway, net.prefixlen, f"{self.tag}net:{net.id}", mtu,
+                                   net.gateway6, net.prefixlen6)
         self.fw.set_sysctl(f"net/ipv4/conf/{net.bridge}/route_localnet", "1")
         self.netlink.add_endpoint(host_ifname=ep.host_ifname, bridge=net.bridge, netns_path=sandbox.netns_path,
                                   ifname=ep.ifname, mac=ep.mac, address=ep.ip, prefixlen=net.prefixlen,
+                                  address6=ep.ip6, prefixlen6=net.prefixlen6,
+                                  gateway6=net.gateway6 if default_route and net.gateway6 else None,
+                                  link_local=(ep.config.get("IPAMConfig") or {}).get("LinkLocalIPs") or (),
                                   gateway=net.gateway if default_route else None, tag=f"{self.tag}ep:{ep.container_id}",
                                   mtu=mtu)
         host, upstream = self.host_resolvers()
         if net.user_defined or not files.reachable_servers(host, upstream):
-            self.dns.start(net.id, net.gateway, list(host.nameservers), names=net.user_defined)
+            self.dns.start(net.id, net.gateway, list(host.nameservers), names=net.user_defined,
+                           loopback6=bool(net.subnet6))
 
     def _check_bridge_owner(self, net: Network) -> None:
         """Refuse, in one line naming the other owner, to take over another dockyard root's
@@ -493,7 +560,7 @@ class NetworkService:
         if not endpoints:
             return  # none, host or container mode: no bridge, rule or connection to touch
         self._sync_firewall(self._retire_idle_networks())
-        self.fw.forget_connections(*(e.ip for e in endpoints))
+        self.fw.forget_connections(*(ip for e in endpoints for ip in (e.ip, e.ip6) if ip))
 
     def _own_netns(self, container_id: str) -> Path | None:
         """The namespace the container made for itself (recorded, or left by a crash), if any."""
@@ -605,6 +672,8 @@ class NetworkService:
         applied.unlink(missing_ok=True)  # a failure below must not leave a record claiming success
         if nets:
             self.fw.set_sysctl("net/ipv4/ip_forward", "1")
+        if any(n.subnet6 for n in nets):
+            self.fw.set_sysctl("net/ipv6/conf/all/forwarding", "1")
         self.fw.apply(commands)
         self.fw.apply(firewall.forward_accept_changes(
             table, self.fw.list_chain("ip", "filter", "FORWARD"), self.fw.list_chain("ip", "filter", "DOCKER-USER"),
@@ -626,7 +695,8 @@ class NetworkService:
             hosts = _read_text(Path("/etc/hosts")) + "".join(f"{ip}\t{name}\n" for name, ip in extra)
             servers = list(host.nameservers)
         else:
-            hosts = files.hosts_file(sandbox.hostname, eps[0].ip if eps else None, extra)
+            hosts = files.hosts_file(sandbox.hostname, eps[0].ip if eps else None, extra,
+                                     ip6=eps[0].ip6 or None if eps else None)
             user = [n for n in nets if n.user_defined]
             if user:
                 servers = [user[0].gateway]
@@ -649,33 +719,41 @@ class NetworkService:
         return Attachment(netns_path=sandbox.netns_path or None, ip=primary.ip if primary else None,
                           gateway=self._network(primary.network_id).gateway if primary else None,
                           mac=primary.mac if primary else None, ports=self.state.ports(sandbox.container_id),
-                          networks=networks)
+                          networks=networks, ip6=primary.ip6 or None if primary else None)
 
     def _resource(self, n: Network) -> dict:
         """Docker's NetworkResource, as `docker network inspect` prints it."""
         containers = {e.container_id: {"Name": e.name, "EndpointID": e.endpoint_id, "MacAddress": e.mac,
-                                       "IPv4Address": f"{e.ip}/{n.prefixlen}", "IPv6Address": ""}
+                                       "IPv4Address": f"{e.ip}/{n.prefixlen}",
+                                       "IPv6Address": f"{e.ip6}/{n.prefixlen6}" if e.ip6 else ""}
                       for e in self.state.endpoints(network_id=n.id)}
         return {
             "Name": n.name, "Id": n.id, "Created": _timestamp(n.created), "Scope": "local", "Driver": n.driver,
-            "EnableIPv6": False,
+            "EnableIPv6": bool(n.subnet6),
             "IPAM": {"Driver": "default", "Options": None if n.builtin else {},
-                     "Config": [{"Subnet": n.subnet, "Gateway": n.gateway}] if n.subnet else []},
+                     "Config": [_pool(n, family) for family in ("", "6") if (n.subnet6 if family else n.subnet)]},
             "Internal": n.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
             "ConfigOnly": False, "Containers": containers, "Options": n.options, "Labels": n.labels,
         }
 
 
 def _endpoint_settings(n: Network, e: Endpoint | None) -> dict:
-    """Docker's EndpointSettings (NetworkSettings.Networks[name])."""
-    dns_names = [e.name, e.container_id[:12], *e.aliases] if e and n.user_defined else None
-    return {
-        "IPAMConfig": {"IPv4Address": e.requested_ip} if e and e.requested_ip else None,
-        "Links": None, "Aliases": (e.aliases or None) if e else None, "MacAddress": e.mac if e else "",
-        "DriverOpts": None, "NetworkID": n.id, "EndpointID": e.endpoint_id if e else "",
-        "Gateway": n.gateway if e else "", "IPAddress": e.ip if e else "", "IPPrefixLen": n.prefixlen if e else 0,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": dns_names,
-    }
+    """Docker's EndpointSettings of endpoint `e` on `n` (None: host or none mode)."""
+    if e is None:
+        return endpoint_settings({}, None, network_id=n.id)
+    kept = e.config or ({"IPAMConfig": {"IPv4Address": e.requested_ip}} if e.requested_ip else {})
+    return endpoint_settings(kept, e.aliases, network_id=n.id, endpoint_id=e.endpoint_id, gateway=n.gateway,
+                             ip=e.ip, prefixlen=n.prefixlen, mac=e.mac, gateway6=n.gateway6 if e.ip6 else "",
+                             ip6=e.ip6, prefixlen6=n.prefixlen6 if e.ip6 else 0,
+                             dns_names=[e.name, e.container_id[:12], *e.aliases] if n.user_defined else None)
+
+
+def _pool(n: Network, family: str) -> dict:
+    """An IPAM pool ("" IPv4, "6" IPv6) as Docker shows it: Subnet, IPRange, Gateway,
+    AuxiliaryAddresses (when set)."""
+    pool = {"Subnet": n.subnet6 if family else n.subnet, "IPRange": n.ipam.get("IPRange" + family),
+            "Gateway": n.gateway6 if family else n.gateway, "AuxiliaryAddresses": n.ipam.get("AuxiliaryAddresses" + family)}
+    return {k: v for k, v in pool.items() if v}
 
 
 def _matches(r: dict, filters: dict[str, list[str]]) -> bool:

@@ -7,6 +7,7 @@ even if two processes race, and deleting the row frees the address.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -68,6 +69,15 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (host_ip, host_port, proto)
     );
     """,
+    # 2: what Docker keeps of a network's IPAM pool and of an endpoint's settings beyond the lease
+    """
+    ALTER TABLE networks ADD COLUMN ipam TEXT NOT NULL DEFAULT '{}';     -- {"IPRange": cidr, "AuxiliaryAddresses": {name: ip}}
+    ALTER TABLE endpoints ADD COLUMN config TEXT NOT NULL DEFAULT '{}';  -- {"IPAMConfig", "Links", "DriverOpts", "MacAddress"} as asked
+    ALTER TABLE networks ADD COLUMN subnet6 TEXT NOT NULL DEFAULT '';    -- set: EnableIPv6
+    ALTER TABLE networks ADD COLUMN gateway6 TEXT NOT NULL DEFAULT '';
+    ALTER TABLE endpoints ADD COLUMN ip6 TEXT NOT NULL DEFAULT '';       -- the IPv6 lease, '' on IPv4-only networks
+    CREATE UNIQUE INDEX endpoints_lease6 ON endpoints(network_id, ip6) WHERE ip6 != '';
+    """,
 ]
 
 
@@ -84,10 +94,17 @@ class Network:
     options: dict
     labels: dict
     created: float
+    ipam: dict = dataclasses.field(default_factory=dict)
+    subnet6: str = ""
+    gateway6: str = ""
 
     @property
     def prefixlen(self) -> int:
         return int(self.subnet.split("/")[1])
+
+    @property
+    def prefixlen6(self) -> int:
+        return int(self.subnet6.split("/")[1]) if self.subnet6 else 0
 
     @property
     def user_defined(self) -> bool:
@@ -119,11 +136,14 @@ class Endpoint:
     mac: str
     requested_ip: str
     seq: int
+    config: dict = dataclasses.field(default_factory=dict)
+    ip6: str = ""
 
 
 def _network(r: sqlite3.Row) -> Network:
     return Network(r["id"], r["name"], r["driver"], bool(r["builtin"]), r["bridge"], r["subnet"], r["gateway"],
-                   bool(r["internal"]), json.loads(r["options"]), json.loads(r["labels"]), r["created"])
+                   bool(r["internal"]), json.loads(r["options"]), json.loads(r["labels"]), r["created"], json.loads(r["ipam"]),
+                   r["subnet6"], r["gateway6"])
 
 
 def _sandbox(r: sqlite3.Row) -> Sandbox:
@@ -133,7 +153,7 @@ def _sandbox(r: sqlite3.Row) -> Sandbox:
 
 def _endpoint(r: sqlite3.Row) -> Endpoint:
     return Endpoint(r["container_id"], r["network_id"], r["endpoint_id"], r["name"], json.loads(r["aliases"]),
-                    r["ifname"], r["host_ifname"], r["ip"], r["mac"], r["requested_ip"], r["seq"])
+                    r["ifname"], r["host_ifname"], r["ip"], r["mac"], r["requested_ip"], r["seq"], json.loads(r["config"]), r["ip6"])
 
 
 class NetworkState:
@@ -151,9 +171,9 @@ class NetworkState:
         return _network(r) if r else None
 
     def insert_network(self, c: sqlite3.Connection, n: Network) -> None:
-        c.execute("INSERT INTO networks VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        c.execute("INSERT INTO networks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                   (n.id, n.name, n.driver, int(n.builtin), n.bridge, n.subnet, n.gateway, int(n.internal),
-                   json.dumps(n.options), json.dumps(n.labels), n.created))
+                   json.dumps(n.options), json.dumps(n.labels), n.created, json.dumps(n.ipam), n.subnet6, n.gateway6))
 
     def sandbox(self, container_id: str) -> Sandbox | None:
         r = self.db.one("SELECT * FROM sandboxes WHERE container_id=?", (container_id,))
@@ -177,13 +197,15 @@ class NetworkState:
         return [_endpoint(r) for r in self.db.query(sql, tuple(params))]
 
     def insert_endpoint(self, c: sqlite3.Connection, e: Endpoint) -> None:
-        c.execute("INSERT INTO endpoints VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        c.execute("INSERT INTO endpoints VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                   (e.container_id, e.network_id, e.endpoint_id, e.name, json.dumps(e.aliases), e.ifname,
-                   e.host_ifname, e.ip, e.mac, e.requested_ip, e.seq))
+                   e.host_ifname, e.ip, e.mac, e.requested_ip, e.seq, json.dumps(e.config), e.ip6))
 
     @staticmethod
-    def leased(c: sqlite3.Connection, network_id: str) -> list[str]:
-        return [r[0] for r in c.execute("SELECT ip FROM endpoints WHERE network_id=?", (network_id,))]
+    def leased(c: sqlite3.Connection, network_id: str, column: str = "ip") -> list[str]:
+        """The addresses leased on a network: IPv4 (`ip`) or IPv6 (`ip6`)."""
+        return [r[0] for r in c.execute(f"SELECT {column} FROM endpoints WHERE network_id=? AND {column} != ''",
+                                        (network_id,))]
 
     def ports(self, container_id: str) -> list[PortBinding]:
         rows = self.db.query("SELECT * FROM ports WHERE container_id=?", (container_id,))
@@ -215,10 +237,10 @@ class NetworkState:
         """What the ruleset must express: the networks given (those with a bridge in the kernel)
         and every published port."""
         ids = sorted(network_ids)
-        nets = self.db.query(f"SELECT bridge, subnet, internal FROM networks WHERE id IN ({','.join('?' * len(ids))})",
-                             ids) if ids else []
-        ports = self.db.query("SELECT p.*, e.ip FROM ports p JOIN endpoints e "
+        nets = self.db.query("SELECT bridge, subnet, internal, subnet6 FROM networks "
+                             f"WHERE id IN ({','.join('?' * len(ids))})", ids) if ids else []
+        ports = self.db.query("SELECT p.*, e.ip, e.ip6 FROM ports p JOIN endpoints e "
                               "ON e.container_id = p.container_id AND e.network_id = p.network_id")
-        return ([ActiveNetwork(r["bridge"], r["subnet"], bool(r["internal"])) for r in nets],
-                [PortRule(PortBinding(r["host_ip"], r["host_port"], r["container_port"], r["proto"]), r["ip"])
+        return ([ActiveNetwork(r["bridge"], r["subnet"], bool(r["internal"]), r["subnet6"]) for r in nets],
+                [PortRule(PortBinding(r["host_ip"], r["host_port"], r["container_port"], r["proto"]), r["ip"], r["ip6"])
                  for r in ports])

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.errors import Conflict, InvalidArgument
+from dockyard.network.endpoints import EndpointRequest
 
 pytestmark = pytest.mark.root
 
@@ -16,7 +17,7 @@ A, B = "a" * 64, "b" * 64
 def test_containers_reach_each_other_by_ip_name_alias_and_short_id(lab):
     net = lab.svc.create("front", subnet=lab.subnets[1])
     gateway = net["IPAM"]["Config"][0]["Gateway"]
-    web = lab.attach(A, "web", mode="front", aliases=["www"])
+    web = lab.attach(A, "web", mode="front", endpoint=EndpointRequest(aliases=("www",)))
     client = lab.attach(B, "client", mode="front")
     lab.httpd(web.netns_path)
     got = lab.run(client.netns_path, "busybox", "wget", "-q", "-O-", f"http://{web.ip}/hello.txt")
@@ -69,7 +70,7 @@ def test_bad_requests_are_clear_and_create_nothing(lab):
     with pytest.raises(Conflict, match="^network with name front already exists$"):
         lab.svc.create("front", subnet=lab.subnets[2])
     with pytest.raises(InvalidArgument, match="is not in subnet"):
-        lab.attach(A, "web", mode="front", ip="192.0.2.200")
+        lab.attach(A, "web", mode="front", endpoint=EndpointRequest(ipv4="192.0.2.200"))
     assert lab.residue() == before == []
     assert lab.svc.attachment(A) is None
 

@@ -31,7 +31,8 @@ class FakeNetlink:
             del self.peers[ifname]
             self.links.pop(ifname, None)
 
-    def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str, mtu: int) -> None:
+    def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str, mtu: int, address6: str = "",
+                      prefixlen6: int = 0) -> None:
         self._record("ensure_bridge", name, f"{address}/{prefixlen}")
         self.links.setdefault(name, tag)  # as the kernel: the alias is set when the bridge is made
 
@@ -96,7 +97,7 @@ class FakeDns:
     def __init__(self) -> None:
         self.servers: dict[str, tuple[str, bool]] = {}
 
-    def start(self, network_id: str, listen: str, upstreams: list[str], names: bool) -> None:
+    def start(self, network_id: str, listen: str, upstreams: list[str], names: bool, loopback6: bool = False) -> None:
         self.servers.setdefault(network_id, (listen, names))
 
     def stop(self, network_id: str) -> None:

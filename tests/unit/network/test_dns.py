@@ -3,6 +3,7 @@
 from dnslib import QTYPE, RCODE, DNSRecord
 
 from dockyard.network.dns import Names, Resolver
+from dockyard.network.endpoints import EndpointRequest
 
 from .test_service import A, B, C, attach
 
@@ -13,7 +14,7 @@ def ask(resolver: Resolver, name: str, qtype: str = "A", client: str | None = No
 
 def test_names_aliases_and_short_ids_resolve_and_new_containers_appear(svc):
     net = svc.create("front", subnet="10.213.1.0/24")
-    attach(svc, A, "web", mode="front", aliases=["www"])
+    attach(svc, A, "web", mode="front", endpoint=EndpointRequest(aliases=("www",)))
     resolver = Resolver(Names(svc.db.path, net["Id"]), upstreams=[])
     for name in ("web", "WWW.", A[:12]):
         assert [str(r.rdata) for r in ask(resolver, name).rr] == ["10.213.1.2"]

@@ -46,3 +46,11 @@ def test_files_are_written(tmp_path):
     files.write_files(tmp_path / "c", hostname="web", hosts="h\n", resolv="r\n")
     assert (tmp_path / "c" / "hostname").read_text() == "web\n"
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["hostname", "hosts", "resolv.conf"]
+
+
+def test_files_that_exist_are_rewritten_in_place(tmp_path):
+    files.write_files(tmp_path / "c", hostname="web", hosts="h\n", resolv="r\n")
+    inode = (tmp_path / "c" / "resolv.conf").stat().st_ino
+    files.write_files(tmp_path / "c", hostname="web", hosts="h2\n", resolv="nameserver 10.1.0.1\n")
+    assert (tmp_path / "c" / "resolv.conf").read_text() == "nameserver 10.1.0.1\n"
+    assert (tmp_path / "c" / "resolv.conf").stat().st_ino == inode  # what a bind mount in a container shows

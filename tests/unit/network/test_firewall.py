@@ -29,6 +29,18 @@ def test_ruleset_two_networks_one_internal_with_ports():
     check_golden("ruleset_networks_ports.json", ruleset("dytable", nets, ports))
 
 
+def test_ruleset_dual_stack_network_nats_and_publishes_ipv6_but_not_on_loopback():
+    nets = [ActiveNetwork("dy-dual", "10.213.1.0/24", False, "2001:db8:5::/64")]
+    ports = [PortRule(PortBinding("", 8080, 80, "tcp"), "10.213.1.2", "2001:db8:5::2"),
+             PortRule(PortBinding("127.0.0.1", 8081, 81, "tcp"), "10.213.1.2", "2001:db8:5::2")]
+    commands = ruleset("dytable", nets, ports)
+    check_golden("ruleset_dual_stack.json", commands)
+    dnat6 = [c["add"]["rule"]["expr"] for c in commands if "rule" in c.get("add", {})
+             and any(e.get("dnat", {}).get("family") == "ip6" for e in c["add"]["rule"]["expr"])]
+    assert len(dnat6) == 1  # the port on every address only; 127.0.0.1 stays IPv4
+    assert {"match": {"op": "!=", "left": {"payload": {"protocol": "ip6", "field": "daddr"}}, "right": "::1"}} in dnat6[0]
+
+
 def test_ruleset_does_not_depend_on_input_order():
     a = [ActiveNetwork("b1", "10.213.1.0/24", False), ActiveNetwork("b2", "10.213.2.0/24", False)]
     p = [PortRule(PortBinding("", 1, 80, "tcp"), "10.213.1.2"), PortRule(PortBinding("", 2, 80, "tcp"), "10.213.2.2")]

@@ -27,7 +27,7 @@ def test_overlap_is_refused_with_dockers_message():
 
 
 @pytest.mark.parametrize("text, message", [("10.1.2.3/24", "host bits"), ("nonsense", "invalid subnet"),
-                                            ("fd00::/64", "only IPv4"), ("10.0.0.0/31", "too small")])
+                                            ("fd00::/64", "not an IPv4 subnet"), ("10.0.0.0/31", "too small")])
 def test_bad_subnets(text, message):
     with pytest.raises(InvalidArgument, match=message):
         ipam.parse_subnet(text)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.errors import Conflict, DockyardError, Forbidden, InvalidArgument, NotFound
 from dockyard.network import firewall
 from dockyard.network.owners import Claim
 from dockyard.network.ports import parse_publish
+from dockyard.network.endpoints import EndpointRequest
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 
@@ -42,15 +43,15 @@ def test_bad_network_requests_create_nothing(svc):
         svc.create("other", subnet="10.213.1.128/25")
     with pytest.raises(Conflict, match="Pool overlaps"):
         svc.create("hostclash", subnet="192.0.2.0/25")
-    with pytest.raises(InvalidArgument, match="invalid network name"):
-        svc.create("-bad")
+    with pytest.raises(InvalidArgument, match="^invalid name: name is empty$"):
+        svc.create("  ")
     assert sorted(n["Name"] for n in svc.list()) == ["bridge", "front", "host", "none"]
     assert svc.netlink.calls == [] and svc.fw.batches == []
 
 
 def test_attach_plumbs_in_order_and_writes_files(svc):
     svc.create("front", subnet="10.213.1.0/24")
-    a = attach(svc, A, "web", mode="front", aliases=["www"], ports=parse_publish("127.0.0.1:18080:80"))
+    a = attach(svc, A, "web", mode="front", endpoint=EndpointRequest(aliases=("www",)), ports=parse_publish("127.0.0.1:18080:80"))
     assert (a.ip, a.gateway, a.mac) == ("10.213.1.2", "10.213.1.1", "02:42:0a:d5:01:02")
     assert a.netns_path == str(svc.run_dir / "netns" / A)
     assert [c[0] for c in svc.netlink.calls] == ["create_netns", "ensure_bridge", "add_endpoint"]
@@ -107,10 +108,10 @@ def test_port_held_by_a_host_process_is_refused(svc):
 def test_ip_outside_subnet_and_ip_on_default_bridge_are_refused(svc):
     svc.create("front", subnet="10.213.1.0/24")
     with pytest.raises(InvalidArgument, match="^invalid IPv4 address 10.213.2.5: it is not in subnet 10.213.1.0/24$"):
-        attach(svc, A, "web", mode="front", ip="10.213.2.5")
-    with pytest.raises(InvalidArgument, match="only on user-defined networks"):
-        attach(svc, A, "web", ip="10.213.200.9")
-    assert attach(svc, A, "web", mode="front", ip="10.213.1.77").ip == "10.213.1.77"
+        attach(svc, A, "web", mode="front", endpoint=EndpointRequest(ipv4="10.213.2.5"))
+    with pytest.raises(InvalidArgument, match="^user specified IP address is supported on user defined networks only$"):
+        attach(svc, A, "web", endpoint=EndpointRequest(ipv4="10.213.200.9"))
+    assert attach(svc, A, "web", mode="front", endpoint=EndpointRequest(ipv4="10.213.1.77")).ip == "10.213.1.77"
     assert svc.netlink.calls[0][0] == "create_netns"
 
 
@@ -141,7 +142,7 @@ def test_network_in_use_cannot_be_removed(svc):
     with pytest.raises(Conflict) as e:
         svc.remove("front")
     assert e.value.message == f"error while removing network: network front id {n['Id']} has active endpoints (db, web)"
-    with pytest.raises(InvalidArgument, match="pre-defined"):
+    with pytest.raises(Forbidden, match="^bridge is a pre-defined network and cannot be removed$"):
         svc.remove("bridge")
     svc.detach(A), svc.detach(B)
     assert svc.prune() == ["front"]
@@ -163,7 +164,7 @@ def test_connect_and_disconnect_add_and_remove_an_interface(svc):
     svc.create("front", subnet="10.213.1.0/24")
     svc.create("back", subnet="10.213.2.0/24", internal=True)
     attach(svc, A, "web", mode="front")
-    a = svc.connect(A, "back", aliases=["api"])
+    a = svc.connect(A, "back", EndpointRequest(aliases=("api",)))
     assert sorted(a.networks) == ["back", "front"] and a.networks["back"]["IPAddress"] == "10.213.2.2"
     assert svc.netlink.calls[-1][2:] == ("eth1", "10.213.2.2", None)  # internal: no default route
     with pytest.raises(Conflict, match="already exists in network back"):
