@@ -164,10 +164,12 @@ async def resize(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-@routes.delete(version.path(ID))
+@routes.delete(version.path("/containers/{id:.+}"))  # a link's name has slashes: /parent/alias
 async def remove(request: web.Request) -> web.Response:
     if flag(request, "link"):
-        raise InvalidArgument("links are not supported, so there is no link to remove")
+        from dockyard.containers import links
+        await blocking(links.remove, _service(request), _ref(request))
+        return no_content()
     await blocking(_service(request).remove, _ref(request), force=flag(request, "force"), volumes=flag(request, "v"))
     return no_content()
 

@@ -30,6 +30,7 @@ RUN_OPTIONS = [
     _opt("--mount", "mounts", multiple=True, help="Attach a filesystem mount to the container."),
     _opt("--tmpfs", multiple=True, help="Mount a tmpfs directory."),
     _opt("--volumes-from", multiple=True, help="Mount volumes from the specified container(s)."),
+    _opt("--link", multiple=True, help="Add link to another container (NAME[:ALIAS])."),
     _opt("--volume-driver", help="Optional volume driver for the container."),
     _opt("--read-only", is_flag=True, help="Mount the container's root filesystem as read only."),
     _opt("--init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes."),
@@ -226,7 +227,7 @@ def create_body(image: str, command: tuple[str, ...], o: dict) -> dict:
                               "Aliases": list(o["network_alias"]), "MacAddress": o["mac_address"] or ""}}
     hc = {
         "Binds": list(o["volume"]), "Mounts": [_mount(m) for m in o["mounts"]], "Tmpfs": tmpfs,
-        "VolumesFrom": list(o["volumes_from"]), "VolumeDriver": o["volume_driver"] or "",
+        "VolumesFrom": list(o["volumes_from"]), "VolumeDriver": o["volume_driver"] or "", "Links": list(o["link"]),
         "NetworkMode": network, "PortBindings": bindings, "PublishAllPorts": o["publish_all"],
         "RestartPolicy": _restart(o["restart"]), "AutoRemove": o.get("rm", False),
         "Privileged": o["privileged"], "CapAdd": list(o["cap_add"]), "CapDrop": list(o["cap_drop"]),

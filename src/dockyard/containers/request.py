@@ -130,10 +130,13 @@ def check_host_config(hc: dict) -> dict:
     if hc.get("Runtime") not in (None, "", "dockyard", "runc", "crun", "runtime"):
         raise InvalidArgument(f"unknown or invalid runtime name: {hc['Runtime']}")
     mode = hc["NetworkMode"]
-    if hc.get("Links") and (mode in ("bridge", "host", "none") or mode.startswith("container:")):
-        # on a user-defined network a link is a name for the linking container alone, which the
-        # docker CLI also sends as the endpoint's Links (served by the embedded DNS)
-        raise InvalidArgument("HostConfig.Links is supported by dockyard on user-defined networks only")
+    # on the default bridge a link is a legacy one (containers/links.py); on a user-defined
+    # network a name for the linking container alone, which the docker CLI also sends as the
+    # endpoint's Links (served by the embedded DNS)
+    if hc.get("Links") and (mode == "host" or mode.startswith("container:")):
+        kind = "host type networking" if mode == "host" else "container type network"
+        raise InvalidArgument(f"conflicting options: {kind} can't be used with links. "
+                              "This would result in undefined behavior")
     return hc
 
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-from dockyard.containers import health, names
+from dockyard.containers import health, links, names
 from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.record import Container, ContainerStore, rfc3339
@@ -139,6 +139,8 @@ class ContainerService:
             raise InvalidArgument("no command specified")
         self._check_network(host_config, body.get("NetworkingConfig") or {})
         name = names.validate(name) if name else names.generate(self.store.names())
+        if host_config.get("Links") and host_config["NetworkMode"] == "bridge":
+            host_config["Links"] = links.record(self, name, host_config["Links"])
         cid = os.urandom(32).hex()
         if not config["Hostname"]:  # docker records the hostname the container gets
             config["Hostname"] = os.uname().nodename if host_config["NetworkMode"] == "host" else cid[:12]
@@ -241,10 +243,12 @@ class ContainerService:
         rootfs = rd / "rootfs"
         try:
             self._mount_rootfs(c, rootfs)
-            att = self._attach_network(c)
+            linked = links.resolve(self, c) if c.host_config["NetworkMode"] == "bridge" else links.Resolved([], [])
+            att = self._attach_network(c, linked.hosts)
             planned = plan(c.host_config, c.config, self.engine.volumes, self.get)
             c.mounts = resolve(planned, self.engine.volumes, rootfs, known=c.mounts)
             opts = self._run_options(c, [p.mount for p in planned], att)
+            opts.link_env = linked.env
             from dockyard.runtime.spec import generate_spec
             spec = generate_spec(opts, c.config, str(rootfs))
             (rd / "config.json").write_text(json.dumps(spec, indent=1))
@@ -287,7 +291,7 @@ class ContainerService:
         from dockyard.snapshots.mount import mount
         mount(self.engine.snapshots.mounts(c.id)[0], rootfs)
 
-    def _attach_network(self, c: Container):
+    def _attach_network(self, c: Container, link_hosts: list[str]):
         from dockyard.network.ports import parse_publish, publish_all
         hc, cfg = c.host_config, c.config
         ports = []
@@ -308,7 +312,7 @@ class ContainerService:
                 raise Conflict(f"cannot join network of a non running container: {other.id}")
             mode = f"container:{self.engine.run_dir / 'netns' / other.id}"
         try:
-            att = self._join_networks(c, mode, ports)
+            att = self._join_networks(c, mode, ports, link_hosts)
         except NotFound as e:  # a network removed (or never made) since the create
             raise NotFound(f"failed to set up container networking: {e.message}") from None
         from dockyard.network.ports import port_map
@@ -316,7 +320,7 @@ class ContainerService:
                                   SandboxKey=att.netns_path or "")
         return att
 
-    def _join_networks(self, c: Container, mode: str, ports: list):
+    def _join_networks(self, c: Container, mode: str, ports: list, link_hosts: list[str]):
         """The network of `mode` and the others the NetworkingConfig names, with their settings."""
         hc, cfg = c.host_config, c.config
         endpoints = dict(self._endpoints_config(c))
@@ -328,7 +332,7 @@ class ContainerService:
             endpoint=request(hc["NetworkMode"], primary),
             more={name: request(name, ep) for name, ep in endpoints.items()},
             ports=ports, dns=hc.get("Dns") or (), dns_search=hc.get("DnsSearch") or (),
-            dns_options=hc.get("DnsOptions") or (), add_hosts=hc.get("ExtraHosts") or ())
+            dns_options=hc.get("DnsOptions") or (), add_hosts=[*(hc.get("ExtraHosts") or ()), *link_hosts])
 
     def _run_options(self, c: Container, mounts, att):
         from dockyard.runtime.spec import RunOptions, Ulimit

@@ -119,7 +119,8 @@ def inspect(service, c: Container) -> dict:
         "HostsPath": str(d / "hosts"), "LogPath": str(service.log_path(c.id)) if keeps_log(c.host_config) else "", "Name": "/" + c.name,
         "RestartCount": c.restart_count, "Driver": snaps.name, "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-        "HostConfig": {**c.host_config, "Runtime": c.host_config.get("Runtime") or "dockyard"},  # the one it runs under "GraphDriver": {"Data": graph, "Name": snaps.name},
+        "HostConfig": {**c.host_config, "Runtime": c.host_config.get("Runtime") or "dockyard"},  # the one it runs under
+        "GraphDriver": {"Data": graph, "Name": snaps.name},
         "Mounts": c.mounts, "Config": c.config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": c.id if ns.get("SandboxKey") else "", "SandboxKey": ns.get("SandboxKey", ""),

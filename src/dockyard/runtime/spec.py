@@ -94,6 +94,7 @@ class RunOptions:
     entrypoint: list[str] | None = None
     cmd: list[str] | None = None
     env: list[str] = field(default_factory=list)
+    link_env: list[str] = field(default_factory=list)  # legacy links' variables, before the image's Env
     workdir: str = ""
     user: str = ""
     group_add: list[str] = field(default_factory=list)
@@ -435,7 +436,7 @@ def generate_spec(opts: RunOptions, image_config: dict, rootfs: str) -> dict:
         "terminal": opts.tty,
         "user": user,
         "args": args,
-        "env": process_env([*(image_config.get("Env") or []), *opts.env], hostname, opts.tty, home),
+        "env": process_env([*opts.link_env, *(image_config.get("Env") or []), *opts.env], hostname, opts.tty, home),
         "cwd": opts.workdir or image_config.get("WorkingDir") or "/",
         "capabilities": {"bounding": cap_list, "effective": cap_list, "permitted": cap_list},
         "noNewPrivileges": nnp,

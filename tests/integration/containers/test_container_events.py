@@ -57,3 +57,4 @@ def test_a_containers_life_in_events(dy, busybox, tmp_path):
                      "read/write": "true"}
     assert events(dy, since, "--filter", "event=exec_create") and \
         all(e["Action"].startswith("exec_create: ") for e in events(dy, since, "--filter", "event=exec_create"))
+
