@@ -14,35 +14,10 @@ import time
 import pytest
 
 from tests.e2e.api.conftest import DOCKER
+from tests.helpers.rawhttp import http, upgraded
 from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.root
-
-
-def http(sock_path, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
-    """One request on a fresh connection, read to the end (the server closes hijacked ones)."""
-    payload = json.dumps(body).encode() if body is not None else b""
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(str(sock_path))
-    s.sendall(f"{method} {path} HTTP/1.1\r\nHost: d\r\nConnection: close\r\nContent-Type: application/json\r\n"
-              f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
-    data = b""
-    s.settimeout(30)
-    while chunk := s.recv(65536):
-        data += chunk
-    s.close()
-    head, _, rest = data.partition(b"\r\n\r\n")
-    status = int(head.split()[1])
-    if b"transfer-encoding: chunked" in head.lower():
-        out = b""
-        while rest:
-            size, _, rest = rest.partition(b"\r\n")
-            n = int(size, 16)
-            if n == 0:
-                break
-            out, rest = out + rest[:n], rest[n + 2:]
-        rest = out
-    return status, rest
 
 
 def exec_output(api, cid: str, create_tty: bool, start_tty: bool) -> bytes:
@@ -139,21 +114,6 @@ def test_invalid_detach_keys_are_refused(api, busybox):
     status, body = http(api.sock, "POST", f"/v1.47/containers/{cid}/attach?stream=1&stdin=1&detachKeys=nope")
     assert status == 400 and b"Invalid detach keys (nope) provided" in body
     wait_for(lambda: "Traceback" not in api.log, what="a clean server log")
-
-
-def upgraded(sock_path, path: str, body: dict | None = None) -> socket.socket:
-    """A hijacked connection, as the docker CLI opens one for attach and exec start."""
-    payload = json.dumps(body).encode() if body is not None else b""
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(str(sock_path))
-    s.sendall(f"POST {path} HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
-              f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n".encode() + payload)
-    s.settimeout(30)
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += s.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return s
 
 
 def closed_by_server(s: socket.socket) -> bool:

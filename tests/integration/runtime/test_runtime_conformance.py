@@ -138,8 +138,17 @@ def test_cpu_quota_holds_a_busy_loop_near_half_a_core(runtime, bundles, tmp_path
     before, t0 = cg.stats().cpu_usage_ns, time.monotonic()
     time.sleep(1.0)
     used = (cg.stats().cpu_usage_ns - before) / 1e9 / (time.monotonic() - t0)
+    limit = None
+    for d in cg.dirs().values():
+        if (d / "cpu.cfs_quota_us").exists():  # v1
+            limit = ((d / "cpu.cfs_quota_us").read_text().strip(), (d / "cpu.cfs_period_us").read_text().strip())
+        elif (d / "cpu.max").exists():
+            limit = tuple((d / "cpu.max").read_text().split())
     runtime.delete(cid, force=True)
-    assert 0.2 < used < 0.62, f"busy loop used {used:.2f} cores"
+    # the kernel enforces the quota the runtime set; how much of it a loaded machine lets the
+    # loop use is not the runtime's doing, so only the ceiling is asserted of the usage
+    assert limit == ("50000", "100000")
+    assert 0 < used < 0.62, f"busy loop used {used:.2f} cores"
 
 
 def test_exec_joins_namespaces_with_the_same_restrictions(runtime, bundles, tmp_path):
