@@ -1,7 +1,11 @@
 """Health probes at scale: N containers each probed every second (`--health-cmd true
---health-interval 1s`), for a window of W seconds: the CPU the probing costs (busy CPU of the
-whole machine with probes, minus the same containers without) and the memory of the shims
-that run the probes. Docker's figures from the same run where dockerd answers.
+--health-interval 1s`), for a window of W seconds: the CPU the probing costs and the memory of
+the shims that run the probes. Docker's figures from the same run where dockerd answers.
+
+CPU is counted by process, so other work on the machine does not blur it: dockyard's shims
+(each reaps its probes, so their CPU is in the shim's children's time); for docker, dockerd,
+containerd and the containerd shims (which reap the `runc exec` processes and the probes).
+The same containers without probes give the baseline subtracted.
 
 Usage: health_probes.py [N=50] [W=20]
 """
@@ -24,18 +28,24 @@ WINDOW = float(sys.argv[2]) if len(sys.argv) > 2 else 20.0
 PROBE = ["--health-cmd", "true", "--health-interval", "1s"]
 
 
-def busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy so far (all cores)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds of these processes and of their reaped children (utime, stime, cutime, cstime)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def window_cpu() -> float:
-    """Busy cores over the window (1.0 = one core fully busy)."""
-    t0, b0 = time.monotonic(), busy_seconds()
+def window_cpu(pids) -> float:
+    """Cores the processes `pids()` names used over the window (1.0 = one core fully busy)."""
+    watched = pids()
+    t0, c0 = time.monotonic(), cpu_seconds(watched)
     time.sleep(WINDOW)
-    return (busy_seconds() - b0) / (time.monotonic() - t0)
+    return (cpu_seconds(watched) - c0) / (time.monotonic() - t0)
 
 
 def pss_kb(pids: list[int]) -> int:
@@ -61,7 +71,7 @@ def dockyard_case(d: Path, probes: bool) -> tuple[float, int]:
                         "sleep", "3600"], env=env, check=True, stdout=subprocess.DEVNULL)
     if probes:
         wait_healthy([DOCKYARD], env)
-    cpu = window_cpu()
+    cpu = window_cpu(lambda: shim_pids(d / "run"))
     mem = pss_kb(shim_pids(d / "run"))
     teardown(env)
     wait_for_hooks(d)
@@ -90,13 +100,29 @@ def docker_case(probes: bool) -> tuple[float, int]:
                         "busybox", "sleep", "3600"], check=True, stdout=subprocess.DEVNULL)
     if probes:
         wait_healthy(["docker"], dict(os.environ), label)
-    cpu = window_cpu()
-    shims = subprocess.run(["pgrep", "-f", "containerd-shim"], capture_output=True, text=True).stdout.split()
-    mem = pss_kb([int(p) for p in shims])
+    cpu = window_cpu(lambda: sum(docker_processes(), []))
+    mem = pss_kb(docker_processes()[1])
     ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={label}"], capture_output=True, text=True).stdout.split()
     if ids:
         subprocess.run(["docker", "rm", "-f", *ids], stdout=subprocess.DEVNULL)
     return cpu, mem
+
+
+def docker_processes() -> tuple[list[int], list[int]]:
+    """(dockerd and containerd, the containerd shims), found by executable."""
+    found: dict[str, list[int]] = {"dockerd": [], "containerd": [], "shim": []}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            exe = os.path.basename(os.readlink(proc / "exe"))
+        except OSError:
+            continue
+        if exe in ("dockerd", "containerd"):
+            found[exe].append(int(proc.name))
+        elif exe.startswith("containerd-shim"):
+            found["shim"].append(int(proc.name))
+    return found["dockerd"] + found["containerd"], found["shim"]
 
 
 def wait_healthy(cli: list[str], env: dict, label: str = "") -> None:

@@ -138,7 +138,9 @@ def live(state: dict, state_dir: Path) -> dict | None:
         return state["Health"]
     seen = {e["Start"]: e for e in [*(state["Health"].get("Log") or []), *shim.get("Log", [])]}
     log = [seen[k] for k in sorted(seen)][-LOG_ENTRIES:]
-    return {"Status": shim.get("Status", "starting"), "FailingStreak": shim.get("FailingStreak", 0), "Log": log}
+    # docker stops the monitor of a paused container, which leaves it unhealthy
+    current = "unhealthy" if state.get("Status") == "paused" else shim.get("Status", "starting")
+    return {"Status": current, "FailingStreak": shim.get("FailingStreak", 0), "Log": log}
 
 
 def status(state: dict) -> str:

@@ -187,6 +187,14 @@ def test_no_probe_runs_while_paused(dy, busybox):
     __import__("time").sleep(1)
     assert health(dy, "napping")["Log"][-1]["Start"] == last
     assert "(Paused)" in dy("ps", "--format", "{{.Status}}").out
+    assert status_of(dy, "napping") == "unhealthy"  # docker's monitor stops, which says so
     dy("unpause", "napping")
     wait_for(lambda: health(dy, "napping")["Log"][-1]["Start"] > last, what="probes after unpause")
-    assert status_of(dy, "napping") == "healthy"
+    wait_for(lambda: status_of(dy, "napping") == "healthy", what="napping healthy again")
+
+
+def test_long_output_is_cut_at_4_kib_with_dots(dy, busybox):
+    dy("run", "-d", "--name", "chatty", "--health-cmd", "head -c 5000 /dev/zero | tr '\\0' a", *FAST,
+       "busybox", "sleep", "300")
+    wait_for(lambda: status_of(dy, "chatty") == "healthy", what="chatty to be healthy")
+    assert health(dy, "chatty")["Log"][-1]["Output"] == "a" * 4096 + "..."

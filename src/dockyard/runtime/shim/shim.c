@@ -43,6 +43,7 @@
 #define BACKOFF_RESET_MS 10000     /* a run this long resets the back-off */
 #define HEALTH_LOG 5               /* docker keeps the last 5 probe results */
 #define HEALTH_OUTPUT 4096         /* and the first 4 KiB of each probe's output */
+#define HEALTH_ENTRY (HEALTH_OUTPUT + 128)  /* with "..." or a timeout's words around it */
 
 enum policy { RESTART_NO, RESTART_ALWAYS, RESTART_UNLESS_STOPPED, RESTART_ON_FAILURE };
 
@@ -118,7 +119,8 @@ static struct {
     char start[40];
     char output[HEALTH_OUTPUT];
     size_t len;
-    struct { char start[40], end[40]; int code; size_t len; char output[HEALTH_OUTPUT]; } log[HEALTH_LOG];
+    bool truncated;                /* output went past HEALTH_OUTPUT: docker adds "..." */
+    struct { char start[40], end[40]; int code; size_t len; char output[HEALTH_ENTRY]; } log[HEALTH_LOG];
     int logged, oldest;            /* a ring: `logged` entries from index `oldest` on */
 } health = { .out_fd = -1, .err_fd = -1 };
 static void health_arm(void);
@@ -897,7 +899,7 @@ static void spawn_detached(char *const *argv, const char *extra)
 /* health.json: docker's State.Health of this run (the engine adds earlier runs' log). */
 static void write_health(void)
 {
-    static char esc[6 * HEALTH_OUTPUT];
+    static char esc[6 * HEALTH_ENTRY];
     char path[PATH_MAX], tmp[PATH_MAX + 8], head[256];
     state_path(path, "health.json");
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -920,11 +922,16 @@ static void write_health(void)
         unlink(tmp);
 }
 
-/* The wait before the next probe: start_interval while starting within the start period. */
+/* The wait before the next probe, as docker's monitor decides it: the interval once the start
+ * period is over; within it, no later than its end, and start_interval while starting. */
 static long long health_interval(void)
 {
-    bool early = now_ms() - started_ms < probe.start_period_ms && !strcmp(health.status, "starting");
-    return early ? probe.start_interval_ms : probe.interval_ms;
+    long long left = probe.start_period_ms - (now_ms() - started_ms);
+    if (left <= 0)
+        return probe.interval_ms;
+    if (left < probe.interval_ms)
+        return left;
+    return strcmp(health.status, "starting") ? probe.interval_ms : probe.start_interval_ms;
 }
 
 /* A container (re)started: docker's health monitor starts over, keeping the log. */
@@ -950,7 +957,7 @@ static void health_record(int code, const char *output, size_t len)
     memcpy(e->start, health.start, sizeof e->start);
     rfc3339(e->end, sizeof e->end);
     e->code = code;
-    e->len = len < HEALTH_OUTPUT ? len : HEALTH_OUTPUT;
+    e->len = len < HEALTH_ENTRY ? len : HEALTH_ENTRY;
     memcpy(e->output, output, e->len);
     const char *was = health.status;
     if (code == 0) {
@@ -982,6 +989,7 @@ static void health_read(void)
         keep = (size_t)n < keep ? (size_t)n : keep;
         memcpy(health.output + health.len, buf, keep);
         health.len += keep;
+        health.truncated |= keep < (size_t)n;
     }
 }
 
@@ -990,7 +998,7 @@ static void health_start_probe(void)
     int out[2] = { -1, -1 }, err[2] = { -1, -1 };
     char msg[256];
     health.len = 0;
-    health.timed_out = health.reaped = false;
+    health.timed_out = health.reaped = health.truncated = false;
     health.start_ms = now_ms();
     rfc3339(health.start, sizeof health.start);
     pid_t pid = -1;
@@ -1015,7 +1023,7 @@ static void health_start_probe(void)
 /* The probe was reaped: its result, or why it did not start, or that it timed out. */
 static void health_finish(void)
 {
-    char why[1024], text[HEALTH_OUTPUT];
+    char why[1024], text[HEALTH_ENTRY];
     if (health.out_fd >= 0)
         health_read();
     close_fd(&health.out_fd);
@@ -1025,13 +1033,21 @@ static void health_finish(void)
     int st = health.wait_status;
     if (n > 0) {
         health_record(-1, why, n);
-    } else if (health.timed_out) {
-        int k = snprintf(text, sizeof text, health.len ? "%s: %.*s" : "%s", probe.timeout_text,
-                         (int)health.len, health.output);
-        health_record(-1, text, k < (int)sizeof text ? (size_t)k : sizeof text - 1);
-    } else {
-        health_record(WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st), health.output, health.len);
+        return;
     }
+    /* docker's output: "..." after one that overflowed; a timeout's words before it */
+    size_t k = 0;
+    if (health.timed_out) {
+        int w = snprintf(text, 120, health.len ? "%s: " : "%s", probe.timeout_text);
+        k = w < 0 ? 0 : w < 120 ? (size_t)w : 119;
+    }
+    memcpy(text + k, health.output, health.len);
+    k += health.len;
+    if (health.truncated) {
+        memcpy(text + k, "...", 3);
+        k += 3;
+    }
+    health_record(health.timed_out ? -1 : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st), text, k);
 }
 
 static void health_kill(void)
@@ -1073,10 +1089,15 @@ static void health_tick(void)
         health.timed_out = true;
     }
     if (!health.pid && now_ms() >= health.due_ms) {
-        if (container_frozen())
+        if (container_frozen()) {              /* docker stops the monitor of a paused container */
+            if (strcmp(health.status, "unhealthy")) {
+                health.status = "unhealthy";   /* which leaves it unhealthy, with no event */
+                write_health();
+            }
             health.due_ms = now_ms() + probe.interval_ms;
-        else
+        } else {
             health_start_probe();
+        }
     }
 }
 
