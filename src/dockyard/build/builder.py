@@ -451,15 +451,13 @@ class Builder:
         opts = self.options
 
         def work(ws: Workspace, step: Step) -> None:
-            import tempfile
-
             from dockyard.build.sandbox import run_network
 
             self.progress.container(step, ws.key)
-            files = tempfile.mkdtemp(prefix="dockyard-run-net-")
+            files = ws.marker.scratch("run-net")
             try:
                 with run_network(self.engine, cmd.network, ws.key, Path(files), opts.extra_hosts) as net:
-                    running.execute(cmd, instr, config, ws.rootfs, ws.upper, container_id=ws.key,
+                    running.execute(cmd, instr, config, ws.rootfs, ws.upper, ws.marker.scratch("run"), container_id=ws.key,
                                     runtime_root=runtime_root, cgroup_parent=self.engine.containers.cgroup_parent,
                                     overlay=self.engine.snapshots.name == "overlay", net=net, limits=opts.limits,
                                     on_output=lambda stream, data: self.progress.output(step, data, stream),

@@ -28,6 +28,8 @@ class Obj:
         if self._engine is None:
             from dockyard.engine import Engine
             self._engine = Engine(self.root, self.run_dir, self.storage_driver)
+            from dockyard.build.unfinished import reclaim
+            reclaim(self._engine)  # what a killed build left (one listdir when nothing)
         return self._engine
 
 
