@@ -154,9 +154,9 @@ def _run(runtime, container_id: str, bundle: str, on_output, cancelled) -> tuple
             if cancelled():
                 try:
                     runtime.kill(container_id, "SIGKILL")
+                    return
                 except (DockyardError, OSError):
-                    pass  # it ended meanwhile
-                return
+                    pass  # not created yet, or it ended meanwhile: again until the run returns
 
     lock = threading.Lock()
     pipes = {1: os.pipe(), 2: os.pipe()}
