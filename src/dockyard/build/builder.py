@@ -297,21 +297,22 @@ class Builder:
     # -- one step --------------------------------------------------------------------------
     def _step(self, state: StageState, scope: StageScope, instr: Instruction, label: str,
               deps: dict[int, StageState], index: int) -> None:
-        config_before = state.config["config"]
-        config_after = copy.deepcopy(config_before)
+        # The stage owns its config (copied once when the stage starts): a config-only step
+        # changes it in place, so a step costs what it changes, not what the config holds.
+        config = state.config["config"]
         author = state.config.get("author")
         if instr.cmd == "MAINTAINER":
             author = expand(instr.args[0], scope.vars, self.df.escape)
             step_plan = StepPlan(["MAINTAINER", author], f"MAINTAINER {author}")
         elif instr.cmd in CONFIG_ONLY:
-            apply_instruction(config_after, instr, scope.vars, self.df.escape)
+            changed = apply_instruction(config, instr, scope.vars, self.df.escape)
             if instr.cmd == "ENV":
                 scope.apply(instr)
-            step_plan = self._config_plan(instr, config_after, scope)
+            step_plan = self._config_plan(instr, config, changed, scope)
         elif instr.cmd == "RUN":
-            step_plan = self._run_plan(instr, config_before, scope, deps, index)
+            step_plan = self._run_plan(instr, config, scope, deps, index)
         else:
-            step_plan = self._copy_plan(instr, config_before, scope, deps, index)
+            step_plan = self._copy_plan(instr, config, scope, deps, index)
         key = step_key(state.key, *step_plan.key_parts)
         self._check_cancelled()
         step = self.progress.start(label)
@@ -344,7 +345,6 @@ class Builder:
             state.layers.append(record.layer)
             state.config["rootfs"]["diff_ids"].append(record.diff_id)
         state.config["history"].append(history)
-        state.config["config"] = config_after
         state.config["created"] = record.created
         if author:
             state.config["author"] = author
@@ -393,7 +393,9 @@ class Builder:
         return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
     # -- plans by instruction --------------------------------------------------------------
-    def _config_plan(self, instr: Instruction, config_after: dict, scope: StageScope) -> StepPlan:
+    def _config_plan(self, instr: Instruction, config_after: dict, changed: dict, scope: StageScope) -> StepPlan:
+        """`changed` is what the instruction set (apply_instruction's answer): with the parent's
+        key, which stands for the config before, it is all the cache key needs of the config."""
         vars_ = scope.vars
         if instr.cmd in ("ENV", "LABEL"):
             pairs = [f"{expand(k, vars_, self.df.escape)}={expand(v, vars_, self.df.escape)}" for k, v in instr.pairs]
@@ -407,7 +409,7 @@ class Builder:
         else:
             shown = f"{instr.cmd} {' '.join(expand(a, vars_, self.df.escape) for a in instr.args)}"
         work = self._workdir_work(config_after) if instr.cmd == "WORKDIR" else None
-        return StepPlan(["CONFIG", instr.cmd, config_after], shown, work)
+        return StepPlan(["CONFIG", instr.cmd, changed], shown, work)
 
     @staticmethod
     def _workdir_work(config: dict) -> Callable[[Workspace, Step], None]:
