@@ -75,7 +75,7 @@ class StageState:
     config: dict
     layers: list[dict]
     key: str
-    image_id: str = ""  # the base image's ID; in classic builds, the ID the image has after each step
+    image_id: str = ""  # the base image's ID; in classic builds, the ID shown after each step (the image's after the last)
 
     @property
     def diff_ids(self) -> list[str]:
@@ -227,16 +227,19 @@ class Builder:
                        cancelled: threading.Event) -> StageState:
         """A stage as the classic builder shows it: `Step n/m : INSTRUCTION` headers, ONBUILD
         triggers run under the FROM step, and ` ---> ID` after every step, ARG steps too."""
-        if triggers:
-            self.progress.warning("", f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
-            for trigger in triggers:
-                self._step(state, scope, trigger, "", deps, index)
-        self.progress.finish(from_step, "done", _short_id(state.image_id))
         instructions = list(stage.instructions)
         if index == self.target:  # --label: LABEL steps at the end, their values taken as they are
             instructions += [_label_instruction(k, v, self.df.escape, stage.line)
                              for k, v in sorted(self.options.labels.items())]
-        for instr in instructions:
+        # the image ID, a hash of the whole config, is worked out after the stage's last step only
+        # (at every step it would make a long Dockerfile quadratic); the others show their key's
+        last = max((n for n, i in enumerate(instructions) if i.cmd != "ARG"), default=-1)
+        if triggers:
+            self.progress.warning("", f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
+            for n, trigger in enumerate(triggers):
+                self._step(state, scope, trigger, "", deps, index, final=last < 0 and n == len(triggers) - 1)
+        self.progress.finish(from_step, "done", _short_id(state.image_id))
+        for n, instr in enumerate(instructions):
             if cancelled.is_set():
                 raise StageCancelled()
             label = self._numbered_label(instr.original)
@@ -244,7 +247,7 @@ class Builder:
                 scope.apply(instr)
                 self.progress.finish(self.progress.start(label), "done", _short_id(state.image_id))
                 continue
-            self._step(state, scope, instr, label, deps, index)
+            self._step(state, scope, instr, label, deps, index, final=n == last)
         if state.image_id:
             self.progress.stage_built(state.image_id)
         return state
@@ -296,7 +299,9 @@ class Builder:
 
     # -- one step --------------------------------------------------------------------------
     def _step(self, state: StageState, scope: StageScope, instr: Instruction, label: str,
-              deps: dict[int, StageState], index: int) -> None:
+              deps: dict[int, StageState], index: int, *, final: bool = True) -> None:
+        """One step; in a classic build, `final` says it is its stage's last, whose image ID
+        the stage ends with (earlier steps show an ID made of their cache key)."""
         # The stage owns its config (copied once when the stage starts): a config-only step
         # changes it in place, so a step costs what it changes, not what the config holds.
         config = state.config["config"]
@@ -349,9 +354,11 @@ class Builder:
         if author:
             state.config["author"] = author
         state.key = key
-        if self.options.classic:
+        if self.options.classic and final:
             from dockyard.images.compose import config_json
             state.image_id = "sha256:" + hashlib.sha256(config_json(state.config)).hexdigest()
+        elif self.options.classic:
+            state.image_id = key
         self.progress.finish(step, status, _short_id(state.image_id) if self.options.classic else "")
 
     def _check_cancelled(self) -> None:
