@@ -27,10 +27,18 @@ def env_map(config: dict) -> dict[str, str]:
     return out
 
 
-def _set_env(config: dict, key: str, value: str) -> None:
-    env = [e for e in (config.get("Env") or []) if e.partition("=")[0] != key]
+def _set_env(config: dict, key: str, value: str, maybe_set: bool) -> None:
+    """Set `key` in the Env list in place, as Docker does: where it is, else at the end.
+    `maybe_set` false says it is not there, sparing the search."""
+    env = config.get("Env")
+    if env is None:
+        env = config["Env"] = []
+    if maybe_set:
+        for i, item in enumerate(env):
+            if item.partition("=")[0] == key:
+                env[i] = f"{key}={value}"
+                return
     env.append(f"{key}={value}")
-    config["Env"] = env
 
 
 def _command(instr: Instruction, config: dict) -> list[str]:
@@ -53,7 +61,9 @@ def apply_instruction(config: dict, instr: Instruction, env: Mapping[str, str] |
     from dockyard.build.arguments import healthcheck_config
     from dockyard.build.shellwords import expand, split_words
 
-    env = dict(env_map(config) if env is None else env)
+    from collections import ChainMap
+
+    env = ChainMap({}, env_map(config) if env is None else env)  # ENV's own values first, never copying `env`
     cmd = instr.cmd
     if cmd in ("CMD", "ENTRYPOINT"):
         key = "Cmd" if cmd == "CMD" else "Entrypoint"
@@ -63,7 +73,7 @@ def apply_instruction(config: dict, instr: Instruction, env: Mapping[str, str] |
         added = []
         for k, v in instr.pairs:
             key, value = expand(k, env, escape), expand(v, env, escape)
-            _set_env(config, key, value)
+            _set_env(config, key, value, key in env)  # what is in Env is among the variables
             env[key] = value
             added.append(f"{key}={value}")
         return {"Env": added}

@@ -44,3 +44,10 @@ def test_changes_leave_the_given_config_untouched():
     out = apply_changes(config, ["LABEL b=2", "EXPOSE 443"])
     assert out["Labels"] == {"a": "1", "b": "2"} and set(out["ExposedPorts"]) == {"80/tcp", "443/tcp"}
     assert config == {"Labels": {"a": "1"}, "ExposedPorts": {"80/tcp": {}}}
+
+
+def test_env_set_again_stays_where_it_was_as_docker_keeps_it():
+    config = {"Env": ["PATH=/bin", "A=1", "B=2"]}
+    env = config["Env"]
+    assert apply_instruction(config, instr("ENV PATH=/x:$PATH C=3")) == {"Env": ["PATH=/x:/bin", "C=3"]}
+    assert config["Env"] is env and env == ["PATH=/x:/bin", "A=1", "B=2", "C=3"]
