@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import os
+import secrets
 import shutil
 import threading
 from collections.abc import Callable
@@ -35,6 +37,7 @@ from dockyard.build.progress import Progress, Step
 from dockyard.build.shellwords import expand
 from dockyard.build.sources import SourceError, SourceTree, join_dest
 from dockyard.build.stages import StageCancelled, find_stage, plan, run_parallel
+from dockyard.build.unfinished import Marker
 from dockyard.build.workspace import View, Workspace
 from dockyard.errors import DockyardError
 from dockyard.oci.image import chain_ids, host_platform, new_config, now_rfc3339
@@ -119,6 +122,8 @@ class Builder:
             self.cache_sources = CacheSources(engine, options.cache_from)
         self._numbered = 0  # classic builds: steps numbered so far
         self._total = 0
+        self.marker = Marker(engine.root, f"build-{secrets.token_hex(16)}")
+        self._scratch = itertools.count()  # numbers the marker's scratch directories
 
     # -- the whole build -------------------------------------------------------------------
     def build(self):
@@ -553,14 +558,12 @@ class Builder:
 
     def _copy_plan(self, instr: Instruction, config: dict, scope: StageScope, deps: dict[int, StageState],
                    index: int) -> StepPlan:
-        import tempfile
-
         vars_ = scope.vars
         esc = self.df.escape
         words = instr.args
         dest = join_dest(config.get("WorkingDir") or "/", expand(words[-1], vars_, esc))
         views: list[View] = []
-        tmp = tempfile.mkdtemp(prefix="dockyard-copy-")
+        tmp = self.marker.scratch(f"copy{next(self._scratch)}")
         job: copying.CopyJob | None = None
         try:
             from_name = expand(instr.flag("from") or "", vars_, esc)
@@ -646,4 +649,9 @@ def build_image(engine, context: BuildContext, options: BuildOptions, progress: 
     from dockyard.build.sandbox import check_network
 
     check_network(engine, options.network)
-    return Builder(engine, context, options, progress, resolve_image).build()
+    builder = Builder(engine, context, options, progress, resolve_image)
+    builder.marker.write()  # the steps' scratch directories outside any workspace are this build's
+    try:
+        return builder.build()
+    finally:
+        builder.marker.remove()

@@ -1,10 +1,11 @@
-"""Markers of build steps in progress, so that a build killed outright leaves nothing behind.
+"""Markers of builds in progress, so that a build killed outright leaves nothing behind.
 
-A step's workspace writes `<root>/builds/<key>.json` (its process and that process's start
-time) before it makes anything, and removes it once everything is released. Whatever the step
-makes is named after its key: the active snapshot `<key>`, the RUN container `<key>` (its
-processes, its cgroup `<cgroup-parent>/<key>`, its runtime state) and the directories
-`<tmp>/dockyard-*-<hex of key>` (the mounted rootfs, the RUN bundle, its hosts files).
+A build, and each of its steps' workspaces, writes `<root>/builds/<key>.json` (its process and
+that process's start time) before it makes anything, and removes it once everything is
+released. Whatever is made is named after the key: the active snapshot `<key>`, the RUN
+container `<key>` (its processes, its cgroup `<cgroup-parent>/<key>`, its runtime state) and
+the directories `<tmp>/dockyard-*-<hex of key>` (the mounted rootfs, the RUN bundle, its hosts
+files; the build's COPY sources from heredocs and URLs).
 
 A build killed with SIGKILL cannot clean up, so the next dockyard command on the root (one
 `listdir` of that directory when no marker is there) and `system check --repair` release what
