@@ -75,9 +75,14 @@ def reclaim(engine) -> list[str]:
         return []
     done = []
     for name in names:
+        path = folder / name
+        if name.startswith("."):  # a marker being written, whose writer made nothing yet
+            pid = name.rsplit(".", 1)[1]
+            if pid.isdigit() and not _start_time(int(pid)):
+                path.unlink(missing_ok=True)
+            continue
         if not name.endswith(".json") and _CLAIM not in name:
             continue
-        path = folder / name
         if _CLAIM in name:  # a reclaimer was itself killed: take over once it is gone
             if _start_time(int(name.rsplit(_CLAIM, 1)[1].split(".")[0] or 0)):
                 continue
@@ -97,7 +102,7 @@ def reclaim(engine) -> list[str]:
         key = name.split(".json")[0]
         _release(engine, key, doc.get("tmp") or "/tmp")
         claimed.unlink()
-        done.append(f"released build step {key} left by process {doc.get('pid', '?')}, which is gone")
+        done.append(f"released what {key} left (its process {doc.get('pid', '?')} is gone)")
     return done
 
 

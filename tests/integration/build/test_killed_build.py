@@ -105,7 +105,7 @@ def test_killed_build_leaves_nothing_after_the_next_command(dy, busybox, ctx, tm
 
         res = dy(*next_command)
         if next_command[0] == "system":
-            assert "repaired: released build step build-" in res.out and "store is clean" in res.out, res.out
+            assert "repaired: released what build-" in res.out and "store is clean" in res.out, res.out
         assert not _cgroups(dy)
         assert not _mounts(hexes)
         assert not _temps(hexes)
