@@ -15,7 +15,6 @@ host are never touched.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -49,6 +48,8 @@ class Marker:
         self.path = root / MARKERS / f"{key}.json"
 
     def write(self) -> None:
+        import json
+
         self.path.parent.mkdir(exist_ok=True)
         doc = {"pid": os.getpid(), "start": _start_time(os.getpid()), "tmp": self.tmp}
         part = self.path.with_name(f".{self.path.name}.{os.getpid()}")
@@ -73,6 +74,8 @@ def reclaim(engine) -> list[str]:
         names = os.listdir(folder)
     except FileNotFoundError:
         return []
+    import json  # only once there is a folder: every command comes through here
+
     done = []
     for name in names:
         path = folder / name
