@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import os
+import secrets
 import shutil
 import threading
 from collections.abc import Callable
@@ -35,6 +37,7 @@ from dockyard.build.progress import Progress, Step
 from dockyard.build.shellwords import expand
 from dockyard.build.sources import SourceError, SourceTree, join_dest
 from dockyard.build.stages import StageCancelled, find_stage, plan, run_parallel
+from dockyard.build.unfinished import Marker
 from dockyard.build.workspace import View, Workspace
 from dockyard.errors import DockyardError
 from dockyard.oci.image import chain_ids, host_platform, new_config, now_rfc3339
@@ -75,7 +78,7 @@ class StageState:
     config: dict
     layers: list[dict]
     key: str
-    image_id: str = ""  # the base image's ID; in classic builds, the ID the image has after each step
+    image_id: str = ""  # the base image's ID; in classic builds, the ID shown after each step (the image's after the last)
 
     @property
     def diff_ids(self) -> list[str]:
@@ -119,6 +122,8 @@ class Builder:
             self.cache_sources = CacheSources(engine, options.cache_from)
         self._numbered = 0  # classic builds: steps numbered so far
         self._total = 0
+        self.marker = Marker(engine.root, f"build-{secrets.token_hex(16)}")
+        self._scratch = itertools.count()  # numbers the marker's scratch directories
 
     # -- the whole build -------------------------------------------------------------------
     def build(self):
@@ -227,16 +232,19 @@ class Builder:
                        cancelled: threading.Event) -> StageState:
         """A stage as the classic builder shows it: `Step n/m : INSTRUCTION` headers, ONBUILD
         triggers run under the FROM step, and ` ---> ID` after every step, ARG steps too."""
-        if triggers:
-            self.progress.warning("", f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
-            for trigger in triggers:
-                self._step(state, scope, trigger, "", deps, index)
-        self.progress.finish(from_step, "done", _short_id(state.image_id))
         instructions = list(stage.instructions)
         if index == self.target:  # --label: LABEL steps at the end, their values taken as they are
             instructions += [_label_instruction(k, v, self.df.escape, stage.line)
                              for k, v in sorted(self.options.labels.items())]
-        for instr in instructions:
+        # the image ID, a hash of the whole config, is worked out after the stage's last step only
+        # (at every step it would make a long Dockerfile quadratic); the others show their key's
+        last = max((n for n, i in enumerate(instructions) if i.cmd != "ARG"), default=-1)
+        if triggers:
+            self.progress.warning("", f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
+            for n, trigger in enumerate(triggers):
+                self._step(state, scope, trigger, "", deps, index, final=last < 0 and n == len(triggers) - 1)
+        self.progress.finish(from_step, "done", _short_id(state.image_id))
+        for n, instr in enumerate(instructions):
             if cancelled.is_set():
                 raise StageCancelled()
             label = self._numbered_label(instr.original)
@@ -244,7 +252,7 @@ class Builder:
                 scope.apply(instr)
                 self.progress.finish(self.progress.start(label), "done", _short_id(state.image_id))
                 continue
-            self._step(state, scope, instr, label, deps, index)
+            self._step(state, scope, instr, label, deps, index, final=n == last)
         if state.image_id:
             self.progress.stage_built(state.image_id)
         return state
@@ -296,22 +304,25 @@ class Builder:
 
     # -- one step --------------------------------------------------------------------------
     def _step(self, state: StageState, scope: StageScope, instr: Instruction, label: str,
-              deps: dict[int, StageState], index: int) -> None:
-        config_before = state.config["config"]
-        config_after = copy.deepcopy(config_before)
+              deps: dict[int, StageState], index: int, *, final: bool = True) -> None:
+        """One step; in a classic build, `final` says it is its stage's last, whose image ID
+        the stage ends with (earlier steps show an ID made of their cache key)."""
+        # The stage owns its config (copied once when the stage starts): a config-only step
+        # changes it in place, so a step costs what it changes, not what the config holds.
+        config = state.config["config"]
         author = state.config.get("author")
         if instr.cmd == "MAINTAINER":
             author = expand(instr.args[0], scope.vars, self.df.escape)
             step_plan = StepPlan(["MAINTAINER", author], f"MAINTAINER {author}")
         elif instr.cmd in CONFIG_ONLY:
-            apply_instruction(config_after, instr, scope.vars, self.df.escape)
+            changed = apply_instruction(config, instr, scope.vars, self.df.escape)
             if instr.cmd == "ENV":
                 scope.apply(instr)
-            step_plan = self._config_plan(instr, config_after, scope)
+            step_plan = self._config_plan(instr, config, changed, scope)
         elif instr.cmd == "RUN":
-            step_plan = self._run_plan(instr, config_before, scope, deps, index)
+            step_plan = self._run_plan(instr, config, scope, deps, index)
         else:
-            step_plan = self._copy_plan(instr, config_before, scope, deps, index)
+            step_plan = self._copy_plan(instr, config, scope, deps, index)
         key = step_key(state.key, *step_plan.key_parts)
         self._check_cancelled()
         step = self.progress.start(label)
@@ -344,14 +355,15 @@ class Builder:
             state.layers.append(record.layer)
             state.config["rootfs"]["diff_ids"].append(record.diff_id)
         state.config["history"].append(history)
-        state.config["config"] = config_after
         state.config["created"] = record.created
         if author:
             state.config["author"] = author
         state.key = key
-        if self.options.classic:
+        if self.options.classic and final:
             from dockyard.images.compose import config_json
             state.image_id = "sha256:" + hashlib.sha256(config_json(state.config)).hexdigest()
+        elif self.options.classic:
+            state.image_id = key
         self.progress.finish(step, status, _short_id(state.image_id) if self.options.classic else "")
 
     def _check_cancelled(self) -> None:
@@ -393,7 +405,9 @@ class Builder:
         return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
     # -- plans by instruction --------------------------------------------------------------
-    def _config_plan(self, instr: Instruction, config_after: dict, scope: StageScope) -> StepPlan:
+    def _config_plan(self, instr: Instruction, config_after: dict, changed: dict, scope: StageScope) -> StepPlan:
+        """`changed` is what the instruction set (apply_instruction's answer): with the parent's
+        key, which stands for the config before, it is all the cache key needs of the config."""
         vars_ = scope.vars
         if instr.cmd in ("ENV", "LABEL"):
             pairs = [f"{expand(k, vars_, self.df.escape)}={expand(v, vars_, self.df.escape)}" for k, v in instr.pairs]
@@ -407,7 +421,7 @@ class Builder:
         else:
             shown = f"{instr.cmd} {' '.join(expand(a, vars_, self.df.escape) for a in instr.args)}"
         work = self._workdir_work(config_after) if instr.cmd == "WORKDIR" else None
-        return StepPlan(["CONFIG", instr.cmd, config_after], shown, work)
+        return StepPlan(["CONFIG", instr.cmd, changed], shown, work)
 
     @staticmethod
     def _workdir_work(config: dict) -> Callable[[Workspace, Step], None]:
@@ -451,15 +465,13 @@ class Builder:
         opts = self.options
 
         def work(ws: Workspace, step: Step) -> None:
-            import tempfile
-
             from dockyard.build.sandbox import run_network
 
             self.progress.container(step, ws.key)
-            files = tempfile.mkdtemp(prefix="dockyard-run-net-")
+            files = ws.marker.scratch("run-net")
             try:
                 with run_network(self.engine, cmd.network, ws.key, Path(files), opts.extra_hosts) as net:
-                    running.execute(cmd, instr, config, ws.rootfs, ws.upper, container_id=ws.key,
+                    running.execute(cmd, instr, config, ws.rootfs, ws.upper, ws.marker.scratch("run"), container_id=ws.key,
                                     runtime_root=runtime_root, cgroup_parent=self.engine.containers.cgroup_parent,
                                     overlay=self.engine.snapshots.name == "overlay", net=net, limits=opts.limits,
                                     on_output=lambda stream, data: self.progress.output(step, data, stream),
@@ -546,14 +558,12 @@ class Builder:
 
     def _copy_plan(self, instr: Instruction, config: dict, scope: StageScope, deps: dict[int, StageState],
                    index: int) -> StepPlan:
-        import tempfile
-
         vars_ = scope.vars
         esc = self.df.escape
         words = instr.args
         dest = join_dest(config.get("WorkingDir") or "/", expand(words[-1], vars_, esc))
         views: list[View] = []
-        tmp = tempfile.mkdtemp(prefix="dockyard-copy-")
+        tmp = self.marker.scratch(f"copy{next(self._scratch)}")
         job: copying.CopyJob | None = None
         try:
             from_name = expand(instr.flag("from") or "", vars_, esc)
@@ -639,4 +649,9 @@ def build_image(engine, context: BuildContext, options: BuildOptions, progress: 
     from dockyard.build.sandbox import check_network
 
     check_network(engine, options.network)
-    return Builder(engine, context, options, progress, resolve_image).build()
+    builder = Builder(engine, context, options, progress, resolve_image)
+    builder.marker.write()  # the steps' scratch directories outside any workspace are this build's
+    try:
+        return builder.build()
+    finally:
+        builder.marker.remove()

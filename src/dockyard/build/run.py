@@ -14,7 +14,6 @@ import os
 import shutil
 import stat
 import subprocess
-import tempfile
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -98,17 +97,17 @@ def command(instr: Instruction, config: dict, args_env: dict[str, str], network:
     return RunCommand(argv, f"RUN {prefix}{shown}", env, network, script)
 
 
-def execute(cmd: RunCommand, instr: Instruction, config: dict, rootfs: str, upper: Path, *, container_id: str,
+def execute(cmd: RunCommand, instr: Instruction, config: dict, rootfs: str, upper: Path, bundle: str, *, container_id: str,
             cgroup_parent: str, runtime_root: str, overlay: bool, net: RunNetwork, limits: dict,
             on_output: Callable[[int, bytes], None], cancelled: Callable[[], bool] = lambda: False) -> None:
     """Run the command in `rootfs` (an active snapshot whose own dir is `upper`) on `net`, with
-    `limits` (RunOptions resource fields: memory, shm_size, cpu_shares...), passing what it writes
+    `limits` (RunOptions resource fields: memory, shm_size, cpu_shares...), with its OCI bundle in
+    the empty directory `bundle` (removed afterwards), passing what it writes
     to `on_output(1 or 2, data)`; raises StepFailed naming the line on a non-zero exit. Once
     `cancelled()` says so, the command is killed."""
     from dockyard.runtime.oci import get_runtime
     from dockyard.runtime.spec import Mount, RunOptions, generate_spec
 
-    bundle = tempfile.mkdtemp(prefix="dockyard-run-")
     try:
         mounts = [Mount(m.target, m.source, "tmpfs" if m.type == "tmpfs" else "bind", m.read_only, tmpfs_size=m.size)
                   for m in cmd.mounts]
@@ -155,9 +154,9 @@ def _run(runtime, container_id: str, bundle: str, on_output, cancelled) -> tuple
             if cancelled():
                 try:
                     runtime.kill(container_id, "SIGKILL")
+                    return
                 except (DockyardError, OSError):
-                    pass  # it ended meanwhile
-                return
+                    pass  # not created yet, or it ended meanwhile: again until the run returns
 
     lock = threading.Lock()
     pipes = {1: os.pipe(), 2: os.pipe()}

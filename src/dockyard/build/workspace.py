@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
+from dockyard.build.unfinished import Marker
 from dockyard.errors import Conflict, DockyardError
 from dockyard.oci.image import chain_id
 
@@ -55,14 +56,15 @@ class Workspace:
         self.parent = parent
         self.clamp = clamp_mtime
         self.key = f"build-{secrets.token_hex(16)}"
+        self.marker = Marker(engine.root, self.key)
         self.rootfs = ""
         self._mounted = False
 
     def __enter__(self) -> Self:
-        snaps = self.engine.snapshots
-        mounts = snaps.prepare(self.key, self.parent)
+        self.marker.write()  # before anything exists, so a killed build's leftovers are found
         try:
-            self.rootfs = tempfile.mkdtemp(prefix="dockyard-build-")
+            mounts = self.engine.snapshots.prepare(self.key, self.parent)
+            self.rootfs = self.marker.scratch("build")
             mount(mounts, self.rootfs)
             self._mounted = True
         except BaseException:
@@ -81,6 +83,7 @@ class Workspace:
                 pass
         if self.engine.snapshots.exists(self.key):
             self.engine.snapshots.remove(self.key)
+        self.marker.remove()
 
     @property
     def upper(self) -> Path:

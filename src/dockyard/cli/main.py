@@ -22,12 +22,20 @@ class Obj:
     def __init__(self, root: str | None, run_dir: str | None, log_level: str, storage_driver: str | None) -> None:
         self.root, self.run_dir, self.log_level, self.storage_driver = root, run_dir, log_level, storage_driver
         self._engine = None
+        self.released: list[str] = []  # what killed builds had left, released on first use
 
     @property
     def engine(self):
         if self._engine is None:
+            from dockyard.build.unfinished import reclaim
             from dockyard.engine import Engine
+            from dockyard.errors import DockyardError
+
             self._engine = Engine(self.root, self.run_dir, self.storage_driver)
+            try:
+                self.released = reclaim(self._engine)  # one listdir when no build was killed
+            except (DockyardError, OSError) as err:  # the command itself still runs; the next one tries again
+                click.echo(f"warning: releasing what a killed build left failed: {err}", err=True)
         return self._engine
 
 

@@ -179,6 +179,8 @@ def check_cmd(obj, repair) -> None:
     click.echo(f"checked {counts}")
     # what the kernel holds for this root's containers: ended ones' leftovers, rules someone flushed
     live = {c.id for c in eng.containers.list(all=True) if c.running}
+    for line in obj.released:  # released by every command on its root (cli/main.py)
+        click.echo(f"repaired: {line}")
     for line in eng.networks.reconcile(live, repair=repair):
         click.echo(f"repaired: {line}" if repair else f"network: {line} (run `dockyard system check --repair`)")
     for line in rep.repaired:

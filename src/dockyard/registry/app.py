@@ -49,11 +49,31 @@ def _content_range(request: web.Request) -> int | None:
         return None
     m = re.fullmatch(r"(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?", value.strip())
     if not m or int(m.group(2)) < int(m.group(1)):
-        raise errors.blob_upload_invalid(f"malformed Content-Range {value!r}", status=416)
+        raise errors.range_invalid(f"malformed Content-Range {value!r}")
     start, end = int(m.group(1)), int(m.group(2))
     if request.content_length is not None and request.content_length != end - start + 1:
         raise errors.size_invalid(detail={"Content-Range": value, "Content-Length": request.content_length})
     return start
+
+
+def _check_range(request: web.Request, size: int) -> None:
+    """Refuse (416, RANGE_INVALID) a blob's `Range` that is malformed or that no byte of the
+    `size` bytes satisfies: a start at or past the end, `bytes=-0`, an end before the start.
+    One range is served; a list of ranges is refused too."""
+    value = request.headers.get("Range")
+    if value is None:
+        return
+    m = re.fullmatch(r"bytes=(\d*)-(\d*)", value.strip(), re.ASCII | re.IGNORECASE)
+    if not m or not (m.group(1) or m.group(2)):
+        why = "malformed"
+    elif m.group(1) and m.group(2) and int(m.group(2)) < int(m.group(1)):
+        why = "malformed (its end is before its start)"
+    elif (m.group(1) and int(m.group(1)) >= size) or (not m.group(1) and int(m.group(2)) == 0):
+        why = f"not satisfiable by a blob of {size} bytes"
+    else:
+        return
+    raise errors.range_invalid(f"Range {value!r} is {why}", detail={"Range": value, "size": size},
+                               headers={"Content-Range": f"bytes */{size}"})
 
 
 def _paginate(request: web.Request, items: list[str], path: str) -> tuple[list[str], dict[str, str]]:
@@ -235,6 +255,7 @@ class Registry:
     async def get_blob(self, request: web.Request, identity: Identity, name: str, digest: str) -> web.StreamResponse:
         digest = _digest_param(digest)
         path = self.storage.blob_path(name, digest)
+        _check_range(request, path.stat().st_size)
         _fix_loopback_send_buffer(request)
         return web.FileResponse(
             path,
@@ -355,8 +376,11 @@ async def _errors_middleware(request: web.Request, handler) -> web.StreamRespons
         return await handler(request)
     except errors.RegistryError as exc:
         return _error_response(exc)
-    except web.HTTPException:
-        raise
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+        return _error_response(errors.from_status(exc.status, exc.reason.lower(), headers))
     except Exception:
         log.exception("internal error on %s %s", request.method, request.rel_url.raw_path)
         return _error_response(errors.RegistryError("UNKNOWN", 500, "internal server error"))

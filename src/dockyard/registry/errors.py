@@ -58,5 +58,17 @@ size_invalid = _maker("SIZE_INVALID", 400, "provided length did not match conten
 unauthorized = _maker("UNAUTHORIZED", 401, "authentication required")
 denied = _maker("DENIED", 403, "requested access to the resource is denied")
 unsupported = _maker("UNSUPPORTED", 405, "the operation is unsupported")
-# Not in the OCI spec but the reference registry's code for a bad `n` on paginated lists.
+too_many_requests = _maker("TOOMANYREQUESTS", 429, "too many requests")
+# Not in the OCI spec but the reference registry's codes: a bad `n` on paginated lists, and a
+# Range or Content-Range that cannot be satisfied.
 pagination_number_invalid = _maker("PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested")
+range_invalid = _maker("RANGE_INVALID", 416, "invalid content range")
+
+# The code of an HTTP error the web framework answers by itself (a path outside the API, a method
+# /metrics does not take, a body over its limit), so that it carries the same body.
+_BY_STATUS = {401: "UNAUTHORIZED", 403: "DENIED", 404: "UNSUPPORTED", 405: "UNSUPPORTED", 413: "SIZE_INVALID",
+              416: "RANGE_INVALID", 429: "TOOMANYREQUESTS"}
+
+
+def from_status(status: int, message: str, headers: dict[str, str] | None = None) -> RegistryError:
+    return RegistryError(_BY_STATUS.get(status, "UNKNOWN"), status, message, None, headers)

@@ -104,10 +104,9 @@ class Upload:
         state = self._uploads._state(self)
         async with state.lock:
             if start is not None and start != state.size:
-                raise errors.blob_upload_invalid(
+                raise errors.range_invalid(
                     f"chunk starts at byte {start} but the upload has {state.size} bytes",
                     headers=self.headers(),
-                    status=416,
                 )
             written = 0
             with open(self.data_path, "ab") as f:

@@ -184,6 +184,19 @@ def test_onbuild_triggers_run_under_from(api, busybox):
     assert lines.count("triggered") == 1, out  # cat of what the trigger wrote
 
 
+def test_each_stage_ends_on_its_image_id(api, busybox):
+    """Steps before a stage's last show an ID of their own; the last one shows the image's, here
+    the trigger's when a child adds nothing of its own, and the label's after many labels."""
+    api.docker("build", "-t", "onb2", "-", input="FROM busybox\nONBUILD LABEL from=trigger\n")
+    for name, dockerfile in [("child2", "FROM onb2\n"),
+                             ("labels", "FROM busybox\n" + "".join(f"LABEL l{i}={i}\n" for i in range(50)))]:
+        out = api.docker("build", "-t", name, "-", input=dockerfile).out
+        image = api.docker("image", "inspect", "-f", "{{.Id}}", name).out.strip()
+        shown = [line.removeprefix(" ---> ") for line in out.splitlines() if re.fullmatch(r" ---> [0-9a-f]{12}", line)]
+        assert shown[-1] == _short(image) and f"Successfully built {_short(image)}" in out, out
+        assert len(set(shown)) == len(shown), out
+
+
 def test_base_images_are_pulled_when_missing_or_asked(api, busybox, own_registry):  # noqa: F811
     ref = f"{own_registry}/team/base:1"
     api.docker("tag", "busybox", ref)

@@ -170,3 +170,16 @@ def test_add_from_a_url_checks_its_checksum(dy, busybox, ctx, tmp_path):
         assert "Dockerfile:2" in r.err
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize("n", [2000, 4000])
+def test_thousands_of_label_lines(dy, busybox, ctx, n):
+    """Long Dockerfiles build (linearly: benchmarks/build_many_instructions.py times them), and
+    every label is in the image, rebuilt from the cache to the same ID."""
+    write(ctx, {"Dockerfile": "FROM busybox\n" + "".join(f"LABEL l{i}=v{i}\n" for i in range(n))})
+    first = dy("build", "-q", "-t", f"many:{n}", str(ctx)).out.strip()
+    labels = image_config(dy, f"many:{n}")["config"]["Labels"]
+    assert labels == {f"l{i}": f"v{i}" for i in range(n)}
+    assert dy("build", "-q", str(ctx)).out.strip() == first
+    write(ctx, {"Dockerfile": "FROM busybox\n" + "".join(f"LABEL l{i}=v{i}\n" for i in range(n - 1)) + "LABEL l0=changed\n"})
+    assert dy("build", "-q", str(ctx)).out.strip() != first
