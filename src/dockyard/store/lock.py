@@ -96,10 +96,33 @@ class RootLock:
         return self._shared > 0 or self._exclusive_owner == threading.get_ident()
 
 
+_queues: dict[str, threading.Lock] = {}
+_queues_guard = threading.Lock()
+
+
+def _queue(path: Path) -> threading.Lock:
+    with _queues_guard:
+        return _queues.setdefault(str(path.absolute()), threading.Lock())
+
+
+def _fresh_queues() -> None:
+    """A forked child has only the forking thread: queues other threads held stay free for it."""
+    global _queues, _queues_guard
+    _queues, _queues_guard = {}, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_queues)
+
+
 @contextmanager
 def exclusive(path: Path) -> Iterator[None]:
-    """An exclusive flock on the file `path` (made, with its directory, if missing) while held."""
+    """An exclusive flock on the file `path` (made, with its directory, if missing) while held.
+
+    A process's threads queue for it among themselves first, so only one of them at a time
+    waits on the flock: the API server with fifty busy clients then competes for the lock as
+    one process, as a CLI on the same root does, instead of fifty times over (the kernel wakes
+    every flock waiter on release and the quickest wins, which starved the CLI)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
+    with _queue(path), open(path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         yield

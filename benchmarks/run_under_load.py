@@ -1,0 +1,57 @@
+"""Start latency of `dockyard run --rm busybox true` while API servers are busy: one root whose
+`dockyard serve` has CLIENTS API clients looping over container list/inspect/create/start/remove,
+then three such roots busy at once (the CLI runs on the first). Prints both medians and how
+far apart they are, plus the idle figure for reference.
+
+Run by hand as root: `.venv/bin/python benchmarks/run_under_load.py [RUNS]`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import ExitStack
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from api_common import dockyard_server  # noqa: E402
+from common import DOCKYARD, fmt, median, timed  # noqa: E402
+from tests.helpers.apiload import api_load  # noqa: E402
+
+CLIENTS = 50
+WARMUP = 3.0  # seconds of load before the first timed run
+DEADLINE = 900.0  # the API clients stop by then whatever happens
+
+
+def cli_runs(env: dict, runs: int) -> list[float]:
+    return [timed([DOCKYARD, "run", "--rm", "busybox", "true"], env=env) for _ in range(runs)]
+
+
+def main(runs: int = 10) -> None:
+    with ExitStack() as stack:
+        servers = [stack.enter_context(dockyard_server()) for _ in range(3)]
+        _, env = servers[0]
+        idle = cli_runs(env, runs)
+        results = {}
+        for n in (1, 3):
+            with ExitStack() as load:
+                loads = [load.enter_context(api_load(f"unix://{sock}", CLIENTS, DEADLINE)) for sock, _ in servers[:n]]
+                time.sleep(WARMUP)
+                t0 = time.perf_counter()
+                results[n] = cli_runs(env, runs)
+                elapsed = time.perf_counter() - t0
+                done = sum(x.total for x in loads)
+            errors = [e for x in loads for e in x.errors]
+            if errors:
+                raise SystemExit(f"API clients failed: {errors[:3]}")
+            print(f"{n} root(s) busy: {done} API create/start/remove loops in {elapsed:.1f} s", flush=True)
+        print("`run --rm busybox true`:")
+        print(f"  idle                  {fmt(idle)}")
+        for n, xs in results.items():
+            print(f"  {n} root(s) busy ({CLIENTS} API clients each) {fmt(xs)}")
+        print(f"  three roots / one root: {median(results[3]) / median(results[1]):.2f}x")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)
