@@ -31,6 +31,7 @@ from dockyard.runtime import cgroups
 
 STOP_TIMEOUT = 10
 FOREGROUND_LOCK = "foreground"  # in the run dir: see hold_foreground
+_BUILTIN_DRIVERS = {"host": "host", "none": "null"}  # every other network here is a bridge
 
 
 class ContainerService:
@@ -95,7 +96,7 @@ class ContainerService:
         """connect / disconnect of each network the container joins or leaves with a run."""
         for name, ep in (c.network_settings.get("Networks") or {}).items():
             self.engine.events.emit("network", action, ep.get("NetworkID") or name, container=c.id, name=name,
-                                    type="bridge" if name not in ("host", "none") else ("host" if name == "host" else "null"))
+                                    type=_BUILTIN_DRIVERS.get(name, "bridge"))
 
     def _mount_events(self, c: Container, action: str) -> None:
         """mount / unmount of each named or anonymous volume a run uses."""
