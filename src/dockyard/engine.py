@@ -126,7 +126,7 @@ class Engine:
 
     @cached_property
     def build_cache(self):
-        from dockyard.build.cache import BuildCache
+        from dockyard.builder.cache import BuildCache
         return BuildCache(self)
 
     @cached_property

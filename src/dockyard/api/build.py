@@ -131,8 +131,8 @@ def _remote(request: web.Request) -> str | None:
 
 
 def _options(request: web.Request, eng):
-    from dockyard.build.builder import BuildOptions
-    from dockyard.build.sandbox import check_network
+    from dockyard.builder.builder import BuildOptions
+    from dockyard.builder.sandbox import check_network
     from dockyard.network.files import parse_add_host
 
     _refused(request)
@@ -168,9 +168,9 @@ def _options(request: web.Request, eng):
 
 @routes.post(version.path("/build"))
 async def build(request: web.Request) -> web.StreamResponse:
-    from dockyard.build.builder import BuildCancelled, build_image
-    from dockyard.build.context import open_context
-    from dockyard.build.run import StepFailed
+    from dockyard.builder.builder import BuildCancelled, build_image
+    from dockyard.builder.context import open_context
+    from dockyard.builder.run import StepFailed
 
     eng = engine(request)
     remote = _remote(request)

@@ -116,7 +116,7 @@ def _preceded(emit: Emit, first: dict) -> Emit:
 
 
 async def _import(request: web.Request) -> web.StreamResponse:
-    from dockyard.build.changes import apply_changes
+    from dockyard.builder.changes import apply_changes
     from dockyard.images.importer import import_image, open_source
     from dockyard.oci.reference import parse_normalized
 

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from dockyard.build.progress import Progress as BuildProgress, Step
+from dockyard.builder.progress import Progress as BuildProgress, Step
 from dockyard.errors import DockyardError
 from dockyard.oci.digest import short_id
 

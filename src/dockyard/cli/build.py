@@ -64,10 +64,10 @@ def _secrets(values: tuple[str, ...]) -> dict[str, str]:
 def build_cmd(obj, path, tags, dockerfile, build_args, target, no_cache, pull, labels, iidfile, network, secrets,
               progress, quiet) -> None:
     """Build an image from a Dockerfile and a context (directory, URL, git repository or - for stdin)."""
-    from dockyard.build.builder import BuildOptions, build_image
-    from dockyard.build.context import open_context
-    from dockyard.build.progress import make_progress
-    from dockyard.build.run import StepFailed
+    from dockyard.builder.builder import BuildOptions, build_image
+    from dockyard.builder.context import open_context
+    from dockyard.builder.progress import make_progress
+    from dockyard.builder.run import StepFailed
     from dockyard.errors import DockyardError
 
     args = _pairs(build_args, "--build-arg", from_env=True)

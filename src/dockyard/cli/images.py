@@ -191,7 +191,7 @@ def history_cmd(obj, name, human, no_trunc, quiet, fmt) -> None:
 @click.pass_obj
 def import_cmd(obj, source, reference, changes, message, platform) -> None:
     """Import the contents from a tarball to create a filesystem image."""
-    from dockyard.build.changes import apply_changes
+    from dockyard.builder.changes import apply_changes
     from dockyard.images.importer import import_image, open_source
     from dockyard.oci.reference import parse_normalized
 

@@ -27,7 +27,7 @@ class Obj:
     @property
     def engine(self):
         if self._engine is None:
-            from dockyard.build.unfinished import reclaim
+            from dockyard.builder.unfinished import reclaim
             from dockyard.engine import Engine
             from dockyard.errors import DockyardError
 

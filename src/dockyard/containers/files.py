@@ -182,7 +182,7 @@ def changes(service, ref: str) -> list[dict]:
 def commit(service, ref: str, *, repo: str | None = None, tag: str | None = None, comment: str = "",
            author: str = "", changes: tuple[str, ...] = (), pause: bool = True) -> str:
     """A new image: the container's image plus one layer holding exactly its changes."""
-    from dockyard.build.changes import apply_changes
+    from dockyard.builder.changes import apply_changes
     from dockyard.images.compose import write_image, write_layer
     from dockyard.layers.diff import diff_dirs, diff_overlay
     from dockyard.oci.image import new_config, now_rfc3339

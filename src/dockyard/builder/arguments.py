@@ -12,7 +12,7 @@ import json
 import re
 
 from dockyard.oci.durations import parse_duration
-from dockyard.build.instructions import Instruction, parse_heredoc_marker
+from dockyard.builder.instructions import Instruction, parse_heredoc_marker
 
 _WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*")

@@ -2,7 +2,7 @@
 
 The container is the real thing (the same spec generator and runtime as `dockyard run`),
 with the image's Env, User, WorkingDir and Shell, the build args in scope as environment
-variables, and the network the build asks for (`dockyard.build.sandbox`: the host's unless
+variables, and the network the build asks for (`dockyard.builder.sandbox`: the host's unless
 told otherwise). Files the runtime creates only as mount points (/etc/resolv.conf, /proc,
 /run/secrets/x ...) are taken out of the layer again.
 """
@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from dockyard.build.changes import env_map
-from dockyard.build.instructions import (
+from dockyard.builder.changes import env_map
+from dockyard.builder.instructions import (
     DockerfileError,
     Instruction,
     parse_heredoc_marker,
 )
-from dockyard.build.sandbox import HOSTNAME, RunNetwork
+from dockyard.builder.sandbox import HOSTNAME, RunNetwork
 from dockyard.errors import DockyardError
 
 PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",

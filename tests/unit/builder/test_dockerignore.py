@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.build.dockerignore import DockerIgnore, DockerIgnoreError, clean_path, parse_dockerignore
+from dockyard.builder.dockerignore import DockerIgnore, DockerIgnoreError, clean_path, parse_dockerignore
 
 MATCHES = [
     # (patterns, path, excluded?)

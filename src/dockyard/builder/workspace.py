@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from dockyard.build.unfinished import Marker
+from dockyard.builder.unfinished import Marker
 from dockyard.errors import Conflict, DockyardError
 from dockyard.oci.image import chain_id
 

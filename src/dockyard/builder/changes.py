@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 from typing import Iterable, Mapping
 
-from dockyard.build.instructions import DockerfileError, Instruction
+from dockyard.builder.instructions import DockerfileError, Instruction
 from dockyard.errors import InvalidArgument
 
 CONFIG_ONLY = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "ONBUILD", "SHELL", "STOPSIGNAL",
@@ -58,8 +58,8 @@ def apply_instruction(config: dict, instr: Instruction, env: Mapping[str, str] |
     Returns what the instruction set, by config key (for LABEL, ENV, EXPOSE and VOLUME only the
     entries it added): with the instruction's name, that and the config before determine the
     config after, which is what a build cache key needs."""
-    from dockyard.build.arguments import healthcheck_config
-    from dockyard.build.shellwords import expand, split_words
+    from dockyard.builder.arguments import healthcheck_config
+    from dockyard.builder.shellwords import expand, split_words
 
     from collections import ChainMap
 
@@ -137,7 +137,7 @@ def apply_changes(config: dict, changes: Iterable[str]) -> dict:
     """`--change` lines (Dockerfile instructions) applied in order to a copy of `config`."""
     import copy
 
-    from dockyard.build.dockerfile import parse
+    from dockyard.builder.dockerfile import parse
 
     out = copy.deepcopy(config)
     for change in changes:

@@ -2,7 +2,7 @@
 
 The parser fills these in and the builder reads them. Arguments are kept as written
 (variables unexpanded) because expansion depends on the ARG and ENV values in force when
-the builder reaches each instruction; `dockyard.build.shellwords` does that expansion.
+the builder reaches each instruction; `dockyard.builder.shellwords` does that expansion.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from dockyard.build.shellwords import ExpansionError, literal_words
+from dockyard.builder.shellwords import ExpansionError, literal_words
 from dockyard.errors import InvalidArgument
 
 _LEADING_TABS = re.compile(r"^\t+", re.M)

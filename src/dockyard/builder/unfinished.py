@@ -112,7 +112,7 @@ def reclaim(engine) -> list[str]:
 def _release(engine, key: str, tmp: str) -> None:
     import shutil
 
-    from dockyard.build.workspace import unmount
+    from dockyard.builder.workspace import unmount
     from dockyard.errors import DockyardError
     from dockyard.runtime.cgroups import open_cgroup, remove_empty_parent
     from dockyard.runtime.oci import get_runtime

@@ -4,8 +4,8 @@ of LABEL lines builds in time linear in its length)."""
 
 from __future__ import annotations
 
-from dockyard.build.changes import apply_changes, apply_instruction
-from dockyard.build.dockerfile import parse
+from dockyard.builder.changes import apply_changes, apply_instruction
+from dockyard.builder.dockerfile import parse
 
 
 def instr(text: str):

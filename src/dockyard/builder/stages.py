@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-from dockyard.build.argscope import stage_base
-from dockyard.build.instructions import Dockerfile
-from dockyard.build.shellwords import expand
+from dockyard.builder.argscope import stage_base
+from dockyard.builder.instructions import Dockerfile
+from dockyard.builder.shellwords import expand
 
 T = TypeVar("T")
 

@@ -25,20 +25,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dockyard.build import copy as copying
-from dockyard.build import run as running
-from dockyard.build.argscope import StageScope, meta_args, stage_base
-from dockyard.build.cache import CacheRecord, step_key
-from dockyard.build.changes import CONFIG_ONLY, apply_instruction, env_map
-from dockyard.build.context import BuildContext
-from dockyard.build.dockerfile import parse
-from dockyard.build.instructions import DockerfileError, Instruction, Stage
-from dockyard.build.progress import Progress, Step
-from dockyard.build.shellwords import expand
-from dockyard.build.sources import SourceError, SourceTree, join_dest
-from dockyard.build.stages import StageCancelled, find_stage, plan, run_parallel
-from dockyard.build.unfinished import Marker
-from dockyard.build.workspace import View, Workspace
+from dockyard.builder import copy as copying
+from dockyard.builder import run as running
+from dockyard.builder.argscope import StageScope, meta_args, stage_base
+from dockyard.builder.cache import CacheRecord, step_key
+from dockyard.builder.changes import CONFIG_ONLY, apply_instruction, env_map
+from dockyard.builder.context import BuildContext
+from dockyard.builder.dockerfile import parse
+from dockyard.builder.instructions import DockerfileError, Instruction, Stage
+from dockyard.builder.progress import Progress, Step
+from dockyard.builder.shellwords import expand
+from dockyard.builder.sources import SourceError, SourceTree, join_dest
+from dockyard.builder.stages import StageCancelled, find_stage, plan, run_parallel
+from dockyard.builder.unfinished import Marker
+from dockyard.builder.workspace import View, Workspace
 from dockyard.errors import DockyardError
 from dockyard.oci.image import chain_ids, host_platform, new_config, now_rfc3339
 
@@ -118,7 +118,7 @@ class Builder:
         self._scopes: list[StageScope] = []  # of every stage built, for the unused build-arg warning
         self.cache_sources = None
         if options.cache_from is not None and not options.no_cache:
-            from dockyard.build.cachefrom import CacheSources
+            from dockyard.builder.cachefrom import CacheSources
             self.cache_sources = CacheSources(engine, options.cache_from)
         self._numbered = 0  # classic builds: steps numbered so far
         self._total = 0
@@ -465,7 +465,7 @@ class Builder:
         opts = self.options
 
         def work(ws: Workspace, step: Step) -> None:
-            from dockyard.build.sandbox import run_network
+            from dockyard.builder.sandbox import run_network
 
             self.progress.container(step, ws.key)
             files = ws.marker.scratch("run-net")
@@ -646,7 +646,7 @@ def _short(text: str) -> str:
 def build_image(engine, context: BuildContext, options: BuildOptions, progress: Progress,
                 resolve_image: ImageResolver):
     """Build and tag; the CLI and the API server both come through here."""
-    from dockyard.build.sandbox import check_network
+    from dockyard.builder.sandbox import check_network
 
     check_network(engine, options.network)
     builder = Builder(engine, context, options, progress, resolve_image)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Self
 
-from dockyard.build.dockerignore import DockerIgnore
+from dockyard.builder.dockerignore import DockerIgnore
 from dockyard.errors import InvalidArgument, NotFound
 
 # A Dockerfile this big is a mistake (or an attack); Docker's own limit on a line is far lower.
@@ -219,7 +219,7 @@ def _git_checkout(source: str, cleanup: list[Path]) -> Path:
     git("submodule", "update", "-q", "--init", "--recursive", "--depth", "1")
     shutil.rmtree(root / ".git", ignore_errors=True)
     if subdir:
-        from dockyard.build.dockerignore import clean_path
+        from dockyard.builder.dockerignore import clean_path
         sub = clean_path(subdir).lstrip("/")
         if sub.startswith(".."):
             raise ContextError(f"git context subdirectory {subdir!r} is outside the repository")

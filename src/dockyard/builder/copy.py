@@ -20,8 +20,8 @@ import stat
 import urllib.parse
 from dataclasses import dataclass, field
 
-from dockyard.build.instructions import DockerfileError, Instruction
-from dockyard.build.sources import Source, SourceTree
+from dockyard.builder.instructions import DockerfileError, Instruction
+from dockyard.builder.sources import Source, SourceTree
 from dockyard.errors import DockyardError
 from dockyard.store.space import SpaceGuard
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.build.dockerfile import parse
-from dockyard.build.instructions import DockerfileError
+from dockyard.builder.dockerfile import parse
+from dockyard.builder.instructions import DockerfileError
 
 
 class Err(str):

@@ -20,7 +20,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from dockyard.build.dockerignore import DockerIgnore, clean_path
+from dockyard.builder.dockerignore import DockerIgnore, clean_path
 from dockyard.errors import InvalidArgument
 
 _MAGIC = set("*?[")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dockyard.build.instructions import Dockerfile, Instruction, Stage
-from dockyard.build.shellwords import expand
+from dockyard.builder.instructions import Dockerfile, Instruction, Stage
+from dockyard.builder.shellwords import expand
 
 
 def meta_args(dockerfile: Dockerfile, build_args: Mapping[str, str],

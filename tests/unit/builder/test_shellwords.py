@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.build.argscope import StageScope, meta_args, stage_base
-from dockyard.build.dockerfile import parse
-from dockyard.build.shellwords import ExpansionError, expand, referenced_vars, split_words
+from dockyard.builder.argscope import StageScope, meta_args, stage_base
+from dockyard.builder.dockerfile import parse
+from dockyard.builder.shellwords import ExpansionError, expand, referenced_vars, split_words
 
 ENV = {"a": "x y", "e": "", "p": "/usr/local/lib/tool.tar.gz", "n": "1", "home": "/root"}
 

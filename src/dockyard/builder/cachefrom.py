@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dockyard.build.cache import CacheRecord
+from dockyard.builder.cache import CacheRecord
 from dockyard.oci.image import chain_ids
 
 

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from dockyard.build.arguments import healthcheck_config
-from dockyard.build.dockerfile import parse
-from dockyard.build.instructions import DockerfileError
+from dockyard.builder.arguments import healthcheck_config
+from dockyard.builder.dockerfile import parse
+from dockyard.builder.instructions import DockerfileError
 
 
 def only(text: str):

@@ -5,7 +5,7 @@ changes the continuation character for the whole file), comments and blank lines
 physical lines joined where one ends in the escape character (comment lines and empty
 lines inside a continuation are skipped), the joined line split into instruction name,
 `--flags` and arguments, then the bodies of any heredocs read from the lines that follow.
-Nothing is expanded here: see `dockyard.build.shellwords` and `dockyard.build.argscope`.
+Nothing is expanded here: see `dockyard.builder.shellwords` and `dockyard.builder.argscope`.
 
 Parsing is linear in the size of the file; no regular expression here can backtrack.
 """
@@ -15,9 +15,9 @@ from __future__ import annotations
 import difflib
 import re
 
-from dockyard.build.arguments import ArgumentError, healthcheck_config, parse_arguments
-from dockyard.build.flags import FlagError, parse_flags, split_flags
-from dockyard.build.instructions import (
+from dockyard.builder.arguments import ArgumentError, healthcheck_config, parse_arguments
+from dockyard.builder.flags import FlagError, parse_flags, split_flags
+from dockyard.builder.instructions import (
     Dockerfile,
     DockerfileError,
     Heredoc,
@@ -26,7 +26,7 @@ from dockyard.build.instructions import (
     Stage,
     parse_heredoc_marker,
 )
-from dockyard.build.shellwords import ExpansionError, literal_words
+from dockyard.builder.shellwords import ExpansionError, literal_words
 
 INSTRUCTIONS = (
     "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
