@@ -46,15 +46,15 @@ def _answer(method):
     return handle
 
 
-def servicers(engine):
-    """The two services over `engine`, as grpcio servicer objects."""
+def servicers(engine, cni):
+    """The two services over `engine` and its pods' CNI plugins, as grpcio servicer objects."""
     from dockyard.cri import events, stats
     from dockyard.cri.images import Images
     from dockyard.cri.sandboxes import Sandboxes
     from dockyard.cri.workloads import Workloads
 
     pb, rpc = _protos()
-    sandboxes = Sandboxes(engine, pb, HANDLERS)
+    sandboxes = Sandboxes(engine, pb, HANDLERS, cni)
     workloads = Workloads(engine, pb, sandboxes)
     images = Images(engine, pb)
 
@@ -66,8 +66,10 @@ def servicers(engine):
 
         @_answer
         def Status(self, req, ctx):
+            why = cni.ready()
             ready = [pb.RuntimeCondition(type="RuntimeReady", status=True),
-                     pb.RuntimeCondition(type="NetworkReady", status=True)]
+                     pb.RuntimeCondition(type="NetworkReady", status=not why,
+                                         reason="NetworkPluginNotReady" if why else "", message=why)]
             handlers = [pb.RuntimeHandler(name=name, features=pb.RuntimeHandlerFeatures())
                         for name in HANDLERS if name]
             info = {"config": '{"root": "%s", "runDir": "%s"}' % (engine.root, engine.run_dir)} if req.verbose else {}
@@ -194,7 +196,7 @@ def servicers(engine):
     return Runtime(), Image()
 
 
-def serve(engine, listen: str, ready=None) -> None:
+def serve(engine, listen: str, cni, ready=None) -> None:
     """Serve until SIGTERM or SIGINT. `listen` is unix:///PATH (the kubelet's
     --container-runtime-endpoint); the socket is made 0660 and removed at the end."""
     import grpc
@@ -209,7 +211,7 @@ def serve(engine, listen: str, ready=None) -> None:
         os.unlink(path)
     _, rpc = _protos()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    runtime, image = servicers(engine)
+    runtime, image = servicers(engine, cni)
     rpc.add_RuntimeServiceServicer_to_server(runtime, server)
     rpc.add_ImageServiceServicer_to_server(image, server)
     old_umask = os.umask(0o117)
