@@ -51,7 +51,7 @@ def gc_cmd(obj, reg_root, dry_run) -> None:
     for digest in report.deleted:
         click.echo(f"{verb} {digest}")
     click.echo(f"{len(report.deleted)} blobs {verb}, {human_size(report.freed_bytes)} "
-               f"{'reclaimable' if dry_run else 'freed'}; {len(report.marked)} in use")
+               f"{'reclaimable' if dry_run else 'freed'}; {report.marked} in use")
 
 
 def register(cli: click.Group) -> None:

@@ -7,6 +7,7 @@ scope a request needs and asks the access mode (auth.py) before any handler runs
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any, Awaitable, Callable
@@ -15,7 +16,7 @@ from aiohttp import web
 
 from dockyard.errors import CorruptContent, InvalidArgument
 from dockyard.oci import mediatypes as mt
-from dockyard.oci.digest import sha256_digest, validate
+from dockyard.oci.digest import algorithm_of, digest_of, validate
 from dockyard.registry import errors, manifests, names
 from dockyard.registry.auth import USER_KEY, Access, Identity, Scope
 from dockyard.registry.metrics import Metrics
@@ -225,9 +226,12 @@ class Registry:
             raise errors.manifest_invalid(f"invalid tag {reference!r}", detail={"tag": reference})
         data = await self._read_manifest_body(request)
         manifest = manifests.parse(data, request.headers.get("Content-Type"))
-        if is_digest and sha256_digest(data) != _digest_param(reference):
-            raise errors.digest_invalid(detail={"expected": reference, "actual": sha256_digest(data)})
-        digest = self.storage.put_manifest(name, data, manifest, None if is_digest else reference)
+        digest = digest_of(data)
+        if is_digest:
+            digest = digest_of(data, algorithm_of(_digest_param(reference)))
+            if digest != reference:
+                raise errors.digest_invalid(detail={"expected": reference, "actual": digest})
+        self.storage.put_manifest(name, data, manifest, None if is_digest else reference, digest)
         self.metrics.manifests_pushed += 1
         target = {"mediaType": manifest.media_type, "digest": digest, "size": len(data), "length": len(data),
                   "repository": name, "url": f"{request.scheme}://{request.host}/v2/{name}/manifests/{digest}"}
@@ -294,7 +298,7 @@ class Registry:
             # Not mountable: the spec says to fall back to an ordinary upload session.
         elif "digest" in request.query:
             expected = _digest_param(request.query["digest"])
-            with self.storage.blobs.ingest() as ingest:
+            with self.storage.blobs.ingest_for(expected) as ingest:
                 async for chunk in self._count(request):
                     ingest.write(chunk)
                 try:
@@ -318,7 +322,7 @@ class Registry:
         upload = self.uploads.get(name, uid)
         expected = _digest_param(request.query.get("digest"))
         await upload.append(self._count(request), _content_range(request))
-        actual = upload.digest()
+        actual = upload.digest(algorithm_of(expected))
         if actual != expected:
             upload.cancel()
             raise errors.digest_invalid(detail={"expected": expected, "actual": actual})
@@ -342,7 +346,9 @@ class Registry:
             found = [d for d in found if d.get("artifactType") == wanted]
             headers["OCI-Filters-Applied"] = "artifactType"
         index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": found}
-        return web.json_response(index, headers=headers, content_type=mt.OCI_INDEX)
+        # The spec's exact media type, with no charset parameter (json_response would add one).
+        headers["Content-Type"] = mt.OCI_INDEX
+        return web.Response(body=json.dumps(index).encode(), headers=headers)
 
 
 def _error_response(exc: errors.RegistryError) -> web.Response:

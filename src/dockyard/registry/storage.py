@@ -1,12 +1,13 @@
 """The registry's state on disk: shared blobs, per-repository links, tags and referrers.
 
-    <root>/blobs/sha256/<hex>                          every blob and manifest, once (ContentStore)
+    <root>/blobs/<algorithm>/<hex>                     every blob and manifest, once (ContentStore)
     <root>/repositories/<name>/_layers/<hex>           the repository may serve this blob
     <root>/repositories/<name>/_manifests/revisions/<hex>   a manifest of the repository (holds its media type)
     <root>/repositories/<name>/_manifests/tags/<tag>   the digest the tag points to
     <root>/repositories/<name>/_referrers/<subject-hex>/<hex>   descriptor of a manifest whose subject is <subject>
     <root>/uploads/<uuid>/                             blob uploads in progress (see uploads.py)
 
+Links are named by the digest's hex, whose length tells sha256 from sha512 (digest.from_hex).
 Blobs are shared between repositories, but a repository only reads blobs linked to it, as the
 reference registry does: knowing a digest is not enough to read another repository's data.
 Each small file is written to a temporary name and renamed, so a reader never sees half of one.
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 from dockyard.errors import InvalidArgument, NotFound
-from dockyard.oci.digest import hex_of, sha256_digest
+from dockyard.oci.digest import algorithm_of, digest_of, hex_of
 from dockyard.registry import errors, names
 from dockyard.registry.locks import ReferenceLock
 from dockyard.registry.manifests import Manifest, parse_stored
@@ -143,6 +144,7 @@ class RegistryStorage:
             os.fsync(f.fileno())
         with self.lock.shared():
             target = self.blobs.path(digest)
+            target.parent.mkdir(exist_ok=True)
             if target.exists():
                 path.unlink()
             else:
@@ -179,8 +181,10 @@ class RegistryStorage:
         for child in manifest.children:
             self._stamp_tree(name, child.digest)
 
-    def put_manifest(self, name: str, data: bytes, manifest: Manifest, tag: str | None) -> str:
-        """Store a validated manifest; MANIFEST_BLOB_UNKNOWN if it pins what the repo lacks."""
+    def put_manifest(self, name: str, data: bytes, manifest: Manifest, tag: str | None,
+                     digest: str | None = None) -> str:
+        """Store a validated manifest under `digest` (already checked against `data`; by
+        default its sha256); MANIFEST_BLOB_UNKNOWN if it pins what the repo lacks."""
         with self.lock.shared():
             for blob in manifest.blobs:
                 if not blob.foreign and not self.has_blob(name, blob.digest):
@@ -188,7 +192,7 @@ class RegistryStorage:
             for child in manifest.children:
                 if not self._revision(name, child.digest).exists() or not self.blobs.exists(child.digest):
                     raise errors.manifest_blob_unknown(detail={"digest": child.digest})
-            digest = self.blobs.put(data)
+            digest = self.blobs.put(data, digest)
             for blob in manifest.blobs:
                 self._stamp(blob.digest)
             for child in manifest.children:
@@ -230,7 +234,7 @@ class RegistryStorage:
             data = self.blobs.read(digest)
         except NotFound:
             raise errors.manifest_unknown(detail={"digest": digest}) from None
-        if media_type is None or sha256_digest(data) != digest:
+        if media_type is None or digest_of(data, algorithm_of(digest)) != digest:
             raise errors.manifest_unknown(detail={"digest": digest})
         return StoredManifest(digest, media_type, data)
 
