@@ -61,22 +61,30 @@ def pull_image(engine, ref, *, platform: str | None = None, quiet: bool = False)
 @click.argument("name")
 @click.option("--all-tags", "-a", is_flag=True, help="Push all tags of an image to the repository.")
 @click.option("--quiet", "-q", is_flag=True, help="Suppress verbose output.")
+@click.option("--compression-format", type=click.Choice(["gzip", "zstd"]),
+              help="Compress uncompressed layers with this format [gzip].")
+@click.option("--compression-level", type=int, metavar="N", help="Compression level (gzip 0-9, zstd 1-22).")
+@click.option("--force-compression", is_flag=True,
+              help="Also recompress layers compressed in another format than --compression-format.")
 @click.pass_obj
-def push_cmd(obj, name, all_tags, quiet) -> None:
+def push_cmd(obj, name, all_tags, quiet, compression_format, compression_level, force_compression) -> None:
     """Upload an image to a registry."""
+    from dockyard.distribution.compress import Compression
     from dockyard.distribution.images import push_image, push_refs
     from dockyard.oci.reference import parse
 
     eng = obj.engine
     ref = parse(name)
-    if not all_tags and settled.push(eng, ref.with_default_tag(), quiet):
+    compression = Compression(compression_format or "gzip", compression_level, force_compression)
+    if not all_tags and not force_compression and settled.push(eng, ref.with_default_tag(), quiet):
         return
     refs = push_refs(eng.images, ref, all_tags)
     if not quiet:
         click.echo(f"The push refers to repository [{ref.repository}]")
     for r in refs:
         with _progress(quiet) as progress:
-            pushed = push_image(eng.images, r, progress=progress, insecure_registries=eng.insecure_registries)
+            pushed = push_image(eng.images, r, progress=progress, insecure_registries=eng.insecure_registries,
+                                compression=compression)
         if quiet:
             click.echo(str(r))
         else:

@@ -15,6 +15,7 @@ from dockyard.errors import NotFound
 from dockyard.oci.reference import Reference, parse
 
 if TYPE_CHECKING:
+    from dockyard.distribution.compress import Compression
     from dockyard.distribution.credentials import Credentials
 
 
@@ -71,14 +72,18 @@ def push_refs(images, ref: Reference, all_tags: bool) -> list[Reference]:
 
 
 def push_image(images, ref: Reference, *, progress: Progress | None = None, credentials: Credentials | None = None,
-               insecure_registries: Sequence[str] = ()) -> Pushed:
-    """Upload the local image tagged `ref`, mounting layers from repositories it came from."""
+               insecure_registries: Sequence[str] = (), compression: Compression | None = None) -> Pushed:
+    """Upload the local image tagged `ref`, mounting layers from repositories it came from;
+    layers stored uncompressed go compressed (`compression`, gzip by default: compress.py)."""
+    from dockyard.distribution.compress import Compression, for_push
     from dockyard.distribution.push import push
 
     img = images.get(str(ref))
     mount_from = [rd.split("@")[0] for rd in img.repo_digests] + [t.rsplit(":", 1)[0] for t in img.tags]
-    res = push(ref, images.content, img.manifest_digest, progress=progress, mount_from=mount_from,
-               credentials=credentials, insecure_registries=insecure_registries)
+    with images.adding():  # the compressed blobs stay until the push has sent them
+        manifest_digest = for_push(images.content, img.manifest_digest, compression or Compression())
+        res = push(ref, images.content, manifest_digest, progress=progress, mount_from=mount_from,
+                   credentials=credentials, insecure_registries=insecure_registries)
     images.record_repo_digest(ref, res.digest, img.id)
     images.events.emit("image", "push", ref.familiar, name=ref.familiar)
-    return Pushed(ref, res.digest, images.content.size(img.manifest_digest))
+    return Pushed(ref, res.digest, images.content.size(manifest_digest))
