@@ -31,7 +31,10 @@ def pull_cmd(obj, name, all_tags, platform, quiet) -> None:
 
     ref = parse(name)
     if all_tags:
-        raise InvalidArgument("pull --all-tags is not supported yet: pull each tag by name")
+        if ref.tag or ref.digest:
+            raise InvalidArgument("tag can't be used with --all-tags/-a")
+        pull_all(obj.engine, ref, platform=platform, quiet=quiet)
+        return
     if not ref.tag and not ref.digest:
         if not quiet:
             click.echo("Using default tag: latest")
@@ -39,6 +42,26 @@ def pull_cmd(obj, name, all_tags, platform, quiet) -> None:
     if platform is None and settled.pull(obj.engine, ref, quiet):
         return
     pull_image(obj.engine, ref, platform=platform, quiet=quiet)
+
+
+def pull_all(engine, ref, *, platform: str | None = None, quiet: bool = False) -> None:
+    """`pull --all-tags`: each tag in turn with docker's lines, then one status for the repository."""
+    from dockyard.distribution.images import pull_all_tags
+
+    def progress_for(tag_ref):
+        if not quiet:
+            click.echo(f"{tag_ref.tag}: Pulling from {tag_ref.path}")
+        return _progress(quiet)
+
+    newer = False
+    for _tag_ref, pulled in pull_all_tags(engine.images, ref, progress_for=progress_for, platform=platform,
+                                          insecure_registries=engine.insecure_registries, may_fork=True):
+        newer = newer or not pulled.up_to_date
+        if not quiet:
+            click.echo(f"Digest: {pulled.digest}")
+    if not quiet:
+        click.echo(f"Status: {'Downloaded newer image' if newer else 'Image is up to date'} for {ref.familiar}")
+    click.echo(ref.repository)
 
 
 def pull_image(engine, ref, *, platform: str | None = None, quiet: bool = False):

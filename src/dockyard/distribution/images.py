@@ -8,7 +8,7 @@ lines (`Digest: ...`, `Status: ...`). They all come through here so they behave 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from dockyard.distribution.progress import Progress
 from dockyard.errors import NotFound
@@ -57,6 +57,24 @@ def pull_image(images, ref: Reference, *, platform: str | None = None, progress:
                                streamed=streams)
     images.events.emit("image", "pull", ref.familiar, name=ref.familiar)
     return Pulled(img, digest, before is not None and before.id == img.id)
+
+
+def pull_all_tags(images, ref: Reference, *, progress_for, platform: str | None = None,
+                  credentials: Credentials | None = None, insecure_registries: Sequence[str] = (),
+                  may_fork: bool = False) -> Iterator[tuple[Reference, Pulled]]:
+    """`pull --all-tags`: every tag of `ref`'s repository, one after another as dockerd does,
+    yielded as each is pulled; `progress_for(tag_ref)` is each pull's progress context."""
+    from dockyard.distribution.tags import list_tags
+
+    tags = list_tags(ref, credentials=credentials, insecure_registries=insecure_registries)
+    if not tags:
+        raise NotFound(f"repository {ref.repository} has no tags")
+    for tag in tags:
+        tag_ref = Reference(ref.domain, ref.path, tag)
+        with progress_for(tag_ref) as progress:
+            pulled = pull_image(images, tag_ref, platform=platform, progress=progress, credentials=credentials,
+                                insecure_registries=insecure_registries, may_fork=may_fork)
+        yield tag_ref, pulled
 
 
 def push_refs(images, ref: Reference, all_tags: bool) -> list[Reference]:
