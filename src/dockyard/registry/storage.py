@@ -182,15 +182,16 @@ class RegistryStorage:
             self._stamp_tree(name, child.digest)
 
     def put_manifest(self, name: str, data: bytes, manifest: Manifest, tag: str | None,
-                     digest: str | None = None) -> str:
+                     digest: str | None = None, *, require_blobs: bool = True) -> str:
         """Store a validated manifest under `digest` (already checked against `data`; by
-        default its sha256); MANIFEST_BLOB_UNKNOWN if it pins what the repo lacks."""
+        default its sha256); MANIFEST_BLOB_UNKNOWN if it pins what the repo lacks, unless not
+        `require_blobs` (a pull-through cache fetches them when they are asked for)."""
         with self.lock.shared():
-            for blob in manifest.blobs:
+            for blob in manifest.blobs if require_blobs else ():
                 if not blob.foreign and not self.has_blob(name, blob.digest):
                     raise errors.manifest_blob_unknown(detail={"digest": blob.digest})
-            for child in manifest.children:
-                if not self._revision(name, child.digest).exists() or not self.blobs.exists(child.digest):
+            for child in manifest.children if require_blobs else ():
+                if not self.has_manifest(name, child.digest):
                     raise errors.manifest_blob_unknown(detail={"digest": child.digest})
             digest = self.blobs.put(data, digest)
             for blob in manifest.blobs:
@@ -210,6 +211,22 @@ class RegistryStorage:
             if tag is not None:
                 write_atomic(self._tag_path(name, tag), digest.encode())
         return digest
+
+    def has_manifest(self, name: str, digest: str) -> bool:
+        return self._revision(name, digest).exists() and self.blobs.exists(digest)
+
+    def tag_age(self, name: str, tag: str) -> float | None:
+        """Seconds since the tag was last written or confirmed (touch_tag); None if there is none."""
+        try:
+            return time.time() - self._tag_path(name, tag).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    def touch_tag(self, name: str, tag: str) -> None:
+        os.utime(self._tag_path(name, tag))
+
+    def tag_digest(self, name: str, tag: str) -> str | None:
+        return _read_text(self._tag_path(name, tag))
 
     def resolve(self, name: str, reference: str) -> str:
         """The digest a tag or digest reference names in this repository; MANIFEST_UNKNOWN if none."""

@@ -1,0 +1,75 @@
+"""`registry serve --proxy-remote`: a dockyard registry as a pull-through cache of the reference
+registry (Debian's docker-registry). Transfers are counted on the upstream's access log."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import httpx
+import pytest
+
+from tests.conftest import DOCKYARD, Dockyard
+from tests.integration.distribution.distribution_support import start_registry
+from tests.integration.distribution.test_cli_push_pull import running_registry
+from tests.integration.registry.registry_harness import skopeo
+
+pytestmark = pytest.mark.root
+
+
+def _fetches(log) -> list[str]:
+    """The upstream's GET requests for manifests and blobs, from its access log."""
+    return [line for line in log.read_text().splitlines()
+            if '"GET /v2/' in line and ("/blobs/" in line or "/manifests/" in line)]
+
+
+def test_pull_through_cache(dy, busybox, tmp_path):
+    gen = start_registry(tmp_path)
+    upstream = next(gen)
+    try:
+        dy("tag", "busybox", f"{upstream.host}/lib/bb:1")
+        dy("push", "-q", f"{upstream.host}/lib/bb:1")
+        with running_registry(dy, tmp_path / "cache", "--proxy-remote", f"http://{upstream.host}") as mirror:
+            ref = f"{mirror}/lib/bb:1"
+            first = Dockyard(tmp_path / "first", tmp_path / "run-first")
+            before = len(_fetches(upstream.log))
+            first("pull", ref)
+            assert first("images", "-q", "--no-trunc").out.strip() == busybox
+            fetched = _fetches(upstream.log)[before:]
+            assert any("/blobs/" in line for line in fetched)
+
+            second = Dockyard(tmp_path / "second", tmp_path / "run-second")
+            before = len(_fetches(upstream.log))
+            second("pull", ref)
+            assert second("images", "-q", "--no-trunc").out.strip() == busybox
+            assert _fetches(upstream.log)[before:] == []  # the tag revalidated by a HEAD, nothing fetched
+
+            # writes are refused as the reference registry's proxy mode refuses them
+            resp = httpx.post(f"http://{mirror}/v2/lib/bb/blobs/uploads/")
+            assert resp.status_code == 405 and resp.json()["errors"][0]["code"] == "UNSUPPORTED"
+            second("tag", ref, f"{mirror}/lib/bb:mine")
+            pushed = second("push", f"{mirror}/lib/bb:mine", check=False)
+            assert pushed.code != 0 and "Traceback" not in pushed.err
+            assert httpx.get(f"http://{mirror}/v2/lib/bb/tags/list").json()["tags"] == ["1"]
+
+            # skopeo reads through the cache too
+            raw = json.loads(skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{ref}").stdout)
+            assert raw["layers"]
+    finally:
+        gen.close()
+    # upstream gone: what is cached is still served (the tag from the cache, after the failed revalidation)
+    with running_registry(dy, tmp_path / "cache", "--proxy-remote", f"http://{upstream.host}") as mirror:
+        third = Dockyard(tmp_path / "third", tmp_path / "run-third")
+        third("pull", f"{mirror}/lib/bb:1")
+        assert third("images", "-q", "--no-trunc").out.strip() == busybox
+        missing = third("pull", f"{mirror}/lib/other:1", check=False)
+        assert missing.code != 0 and "Traceback" not in missing.err
+
+
+def test_proxy_options_are_checked(dy, tmp_path):
+    for args, words in ((["--proxy-remote", "ftp://x"], "invalid --proxy-remote"),
+                        (["--proxy-remote", "http://127.0.0.1:1", "--proxy-ttl", "soon"], "invalid --proxy-ttl"),
+                        (["--proxy-username", "u"], "need --proxy-remote")):
+        p = subprocess.run([DOCKYARD, "registry", "serve", "--addr", "127.0.0.1:0", "--root", str(tmp_path / "r"),
+                            *args], capture_output=True, text=True, env=dy.env, timeout=30)
+        assert p.returncode != 0 and words in p.stderr and "Traceback" not in p.stderr
