@@ -95,7 +95,7 @@ async def create_image(request: web.Request) -> web.StreamResponse:
         # credentials, an unknown tag) still answers with its status rather than inside a 200
         emit = _preceded(emit, {"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
         pulled = pull_image(eng.images, ref, platform=platform, progress=JSONProgress(emit), credentials=creds,
-                            insecure_registries=eng.insecure_registries)
+                            insecure_registries=eng.insecure_registries, mirrors=eng.registry_mirrors)
         emit({"status": f"Digest: {pulled.digest}"})
         emit({"status": pulled.status(ref)})
 
@@ -113,7 +113,8 @@ def _pull_all(emit: Emit, eng, ref, platform: str | None, creds) -> None:
 
     newer = False
     for _tag_ref, pulled in pull_all_tags(eng.images, ref, progress_for=progress_for, platform=platform,
-                                          credentials=creds, insecure_registries=eng.insecure_registries):
+                                          credentials=creds, insecure_registries=eng.insecure_registries,
+                                          mirrors=eng.registry_mirrors):
         newer = newer or not pulled.up_to_date
         emit({"status": f"Digest: {pulled.digest}"})
     emit({"status": f"Status: {'Downloaded newer image' if newer else 'Image is up to date'} for {ref.familiar}"})

@@ -55,7 +55,8 @@ def pull_all(engine, ref, *, platform: str | None = None, quiet: bool = False) -
 
     newer = False
     for _tag_ref, pulled in pull_all_tags(engine.images, ref, progress_for=progress_for, platform=platform,
-                                          insecure_registries=engine.insecure_registries, may_fork=True):
+                                          insecure_registries=engine.insecure_registries, may_fork=True,
+                                          mirrors=engine.registry_mirrors):
         newer = newer or not pulled.up_to_date
         if not quiet:
             click.echo(f"Digest: {pulled.digest}")
@@ -72,7 +73,8 @@ def pull_image(engine, ref, *, platform: str | None = None, quiet: bool = False)
         click.echo(f"{ref.tag or ref.digest}: Pulling from {ref.path}")
     with _progress(quiet) as progress:
         pulled = pull_and_register(engine.images, ref, platform=platform, progress=progress,
-                                   insecure_registries=engine.insecure_registries, may_fork=True)
+                                   insecure_registries=engine.insecure_registries, may_fork=True,
+                                   mirrors=engine.registry_mirrors)
     if not quiet:
         click.echo(f"Digest: {pulled.digest}")
         click.echo(pulled.status(ref))

@@ -39,18 +39,21 @@ class Pushed:
 
 def pull_image(images, ref: Reference, *, platform: str | None = None, progress: Progress | None = None,
                credentials: Credentials | None = None, insecure_registries: Sequence[str] = (),
-               may_fork: bool = False) -> Pulled:
+               may_fork: bool = False, mirrors: Sequence[str] = ()) -> Pulled:
     """Download `ref` into `images` (an ImageService), register it, tag it, record its repo digest.
-    `credentials`, when given, replace the stored ones (an API client's own login).
+    `credentials`, when given, replace the stored ones (an API client's own login); the default
+    registry's images come through `mirrors` first (daemon.json registry-mirrors).
 
     `may_fork`: no other thread of this process holds a lock that a forked child applying a
     layer would need (true of the CLI), so layers may be unpacked by such children."""
+    from dockyard.distribution.mirrors import through_mirrors
     from dockyard.distribution.pull import pull
 
     before = images.find(str(ref))
     with images.adding(), images.layer_streams(forked=may_fork) as streams:
-        res = pull(ref, images.content, platform=platform, progress=progress, credentials=credentials,
-                   insecure_registries=insecure_registries, layer_sinks=streams.sinks)
+        res = through_mirrors(ref, mirrors, insecure_registries, lambda where, insecure: pull(
+            where, images.content, platform=platform, progress=progress, credentials=credentials,
+            insecure_registries=insecure, layer_sinks=streams.sinks))
         digest = res.index_digest or res.manifest_digest
         repo_digest = Reference(ref.domain, ref.path, "", digest)
         img = images.add_image(res.manifest_digest, [ref] if ref.tag else [], repo_digest=repo_digest,
@@ -61,19 +64,21 @@ def pull_image(images, ref: Reference, *, platform: str | None = None, progress:
 
 def pull_all_tags(images, ref: Reference, *, progress_for, platform: str | None = None,
                   credentials: Credentials | None = None, insecure_registries: Sequence[str] = (),
-                  may_fork: bool = False) -> Iterator[tuple[Reference, Pulled]]:
+                  may_fork: bool = False, mirrors: Sequence[str] = ()) -> Iterator[tuple[Reference, Pulled]]:
     """`pull --all-tags`: every tag of `ref`'s repository, one after another as dockerd does,
     yielded as each is pulled; `progress_for(tag_ref)` is each pull's progress context."""
+    from dockyard.distribution.mirrors import through_mirrors
     from dockyard.distribution.tags import list_tags
 
-    tags = list_tags(ref, credentials=credentials, insecure_registries=insecure_registries)
+    tags = through_mirrors(ref, mirrors, insecure_registries, lambda where, insecure: list_tags(
+        where, credentials=credentials, insecure_registries=insecure))
     if not tags:
         raise NotFound(f"repository {ref.repository} has no tags")
     for tag in tags:
         tag_ref = Reference(ref.domain, ref.path, tag)
         with progress_for(tag_ref) as progress:
             pulled = pull_image(images, tag_ref, platform=platform, progress=progress, credentials=credentials,
-                                insecure_registries=insecure_registries, may_fork=may_fork)
+                                insecure_registries=insecure_registries, may_fork=may_fork, mirrors=mirrors)
         yield tag_ref, pulled
 
 
