@@ -4,6 +4,7 @@ registry (Debian's docker-registry). Transfers are counted on the upstream's acc
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 
 import httpx
@@ -64,6 +65,34 @@ def test_pull_through_cache(dy, busybox, tmp_path):
         assert third("images", "-q", "--no-trunc").out.strip() == busybox
         missing = third("pull", f"{mirror}/lib/other:1", check=False)
         assert missing.code != 0 and "Traceback" not in missing.err
+
+
+def test_upstream_credentials(dy, busybox, tmp_path):
+    """An upstream that wants a login gets the proxy's; the proxy's clients need none."""
+    if shutil.which("htpasswd") is None:
+        pytest.skip("htpasswd (Debian package apache2-utils) is not installed")
+    users = tmp_path / "htpasswd"
+    users.write_text(subprocess.run(["htpasswd", "-Bbn", "alice", "s3cret"], capture_output=True, text=True,
+                                    check=True).stdout)
+    gen = start_registry(tmp_path, htpasswd=users)
+    upstream = next(gen)
+    try:
+        login = subprocess.run([DOCKYARD, "login", "-u", "alice", "--password-stdin", upstream.host], input="s3cret",
+                               capture_output=True, text=True, env={**dy.env, "DOCKER_CONFIG": str(tmp_path / "dc")})
+        assert login.returncode == 0, login.stderr
+        dy("tag", "busybox", f"{upstream.host}/lib/bb:1")
+        subprocess.run([DOCKYARD, "push", "-q", f"{upstream.host}/lib/bb:1"], check=True, capture_output=True,
+                       env={**dy.env, "DOCKER_CONFIG": str(tmp_path / "dc")})
+        args = ("--proxy-remote", f"http://{upstream.host}", "--proxy-username", "alice")
+        with running_registry(dy, tmp_path / "cache", *args, "--proxy-password", "s3cret") as mirror:
+            other = Dockyard(tmp_path / "other", tmp_path / "run-other")
+            other("pull", f"{mirror}/lib/bb:1")
+            assert other("images", "-q", "--no-trunc").out.strip() == busybox
+        with running_registry(dy, tmp_path / "cache2", *args, "--proxy-password", "wrong") as mirror:
+            refused = Dockyard(tmp_path / "refused", tmp_path / "run-refused")("pull", f"{mirror}/lib/bb:1", check=False)
+            assert refused.code != 0 and "Traceback" not in refused.err
+    finally:
+        gen.close()
 
 
 def test_proxy_options_are_checked(dy, tmp_path):

@@ -76,6 +76,13 @@ def test_push_compresses_gzip_by_default_and_zstd_on_request(loaded, tmp_path):
         forced = _layers(host, "lib/bb:forced")[0]
         assert forced["mediaType"].endswith("+gzip") and forced["digest"] == layer["digest"]  # same bytes as before
 
+        # skopeo compresses the same archive with zstd on its own; dockyard reads that back too
+        skopeo("copy", "--dest-tls-verify=false", "--dest-compress-format", "zstd",
+               f"docker-archive:{tmp_path / 'bb.tar'}", f"docker://{host}/lib/bb:skopeo")
+        assert _layers(host, "lib/bb:skopeo")[0]["mediaType"].endswith("+zstd")
+        other("pull", f"{host}/lib/bb:skopeo")
+        assert other("run", "--rm", "--network", "none", f"{host}/lib/bb:skopeo", "echo", "ok").out == "ok\n"
+
         bad = loaded("push", "--compression-format", "zstd", "--compression-level", "40", f"{host}/lib/bb:zst",
                      check=False)
         assert bad.code != 0 and "out of range" in bad.err and "Traceback" not in bad.err
