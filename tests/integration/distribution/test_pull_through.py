@@ -53,6 +53,23 @@ def test_pull_through_cache(dy, busybox, tmp_path):
             assert pushed.code != 0 and "Traceback" not in pushed.err
             assert httpx.get(f"http://{mirror}/v2/lib/bb/tags/list").json()["tags"] == ["1"]
 
+            # the tag moves upstream: with a TTL of 0 the next pull through the cache follows it
+            dy("run", "--name", "changer", "--network", "none", "busybox", "touch", "/moved")
+            dy("commit", "changer", f"{upstream.host}/lib/bb:1")
+            dy("push", "-q", f"{upstream.host}/lib/bb:1")
+            moved = dy("image", "inspect", "-f", "{{.Id}}", f"{upstream.host}/lib/bb:1").out.strip()
+            second("pull", ref)
+            assert second("image", "inspect", "-f", "{{.Id}}", ref).out.strip() == moved
+
+            # with a TTL, a tag cached within it is answered without asking upstream at all
+            asked = len([line for line in upstream.log.read_text().splitlines() if '"HEAD /v2/' in line])
+            assert asked > 0  # the revalidations above were HEAD requests, and the log shows them
+            with running_registry(dy, tmp_path / "cache", "--proxy-remote", f"http://{upstream.host}",
+                                  "--proxy-ttl", "1h") as within_ttl:
+                head = httpx.head(f"http://{within_ttl}/v2/lib/bb/manifests/1")
+                assert head.status_code == 200
+            assert len([line for line in upstream.log.read_text().splitlines() if '"HEAD /v2/' in line]) == asked
+
             # skopeo reads through the cache too
             raw = json.loads(skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{ref}").stdout)
             assert raw["layers"]
@@ -62,7 +79,7 @@ def test_pull_through_cache(dy, busybox, tmp_path):
     with running_registry(dy, tmp_path / "cache", "--proxy-remote", f"http://{upstream.host}") as mirror:
         third = Dockyard(tmp_path / "third", tmp_path / "run-third")
         third("pull", f"{mirror}/lib/bb:1")
-        assert third("images", "-q", "--no-trunc").out.strip() == busybox
+        assert third("images", "-q", "--no-trunc").out.strip() == moved
         missing = third("pull", f"{mirror}/lib/other:1", check=False)
         assert missing.code != 0 and "Traceback" not in missing.err
 

@@ -37,3 +37,33 @@ def test_mirror_urls_in_dockerd_form():
     for bad in ("mirror.example", "https://mirror.example/v2/", "ftp://x", "https://x/?a=1"):
         with pytest.raises(InvalidArgument):
             normalize(bad)
+
+
+def test_mirrors_in_turn_then_the_registry_itself():
+    from dockyard.distribution.mirrors import through_mirrors
+    from dockyard.errors import DockyardError, NoSpace
+    from dockyard.oci.reference import parse_normalized
+
+    tried = []
+
+    def attempt(ref, insecure):
+        tried.append((ref.domain, ref.path, tuple(insecure)))
+        if ref.domain != "docker.io":
+            raise DockyardError("mirror down")
+        return "pulled"
+
+    ref = parse_normalized("busybox")
+    mirrors = ["http://127.0.0.1:5001/", "https://mirror.example/"]
+    assert through_mirrors(ref, mirrors, ["10.0.0.1:5000"], attempt) == "pulled"
+    assert tried == [("127.0.0.1:5001", "library/busybox", ("10.0.0.1:5000", "127.0.0.1:5001")),
+                     ("mirror.example", "library/busybox", ("10.0.0.1:5000",)),
+                     ("docker.io", "library/busybox", ("10.0.0.1:5000",))]
+    tried.clear()
+    with pytest.raises(DockyardError):
+        through_mirrors(parse_normalized("registry.example/app"), mirrors, [], attempt)
+    assert [t[0] for t in tried] == ["registry.example"]  # only the default registry is mirrored
+
+    def full(ref, insecure):
+        raise NoSpace("disk full")
+    with pytest.raises(NoSpace):
+        through_mirrors(ref, mirrors, [], full)
