@@ -96,11 +96,17 @@ def test_sha512_manifest_mount_referrers_delete(registry):
 
 
 def test_gc_collects_sha512_blobs(registry, tmp_path):
-    from dockyard.registry import gc
+    import subprocess
+    import sys
+    from pathlib import Path
 
     blob = b"orphan"
     registry.request("POST", f"/v2/acme/x/blobs/uploads/?digest={d512(blob)}", blob)
-    report = gc(registry.root)
-    assert report.deleted == [d512(blob)]
+    gc = [str(Path(sys.executable).parent / "dockyard"), "registry", "gc", "--root", str(registry.root)]
+    dry = subprocess.run([*gc, "--dry-run"], capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0 and f"would delete {d512(blob)}" in dry.stdout, dry.stderr
+    assert "1 blobs would delete" in dry.stdout and "0 in use" in dry.stdout
+    done = subprocess.run(gc, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and f"deleted {d512(blob)}" in done.stdout, done.stderr
     assert not (registry.root / "blobs" / "sha512" / d512(blob)[7:]).exists()
     assert not (registry.root / "repositories" / "acme" / "x" / "_layers" / d512(blob)[7:]).exists()
