@@ -168,9 +168,14 @@ class PullThrough:
                 ingest.write(chunk)
             return chunk
 
+        client_gone = False
         try:
             while chunk := await asyncio.to_thread(step):
-                await out.write(chunk)
+                if not client_gone:
+                    try:
+                        await out.write(chunk)
+                    except ConnectionError:  # the blob is still worth caching for the next client
+                        client_gone = True
             await asyncio.to_thread(self.storage.commit_ingest, name, ingest, digest)
         except BaseException:
             ingest.abort()

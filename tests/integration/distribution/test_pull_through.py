@@ -119,3 +119,35 @@ def test_proxy_options_are_checked(dy, tmp_path):
         p = subprocess.run([DOCKYARD, "registry", "serve", "--addr", "127.0.0.1:0", "--root", str(tmp_path / "r"),
                             *args], capture_output=True, text=True, env=dy.env, timeout=30)
         assert p.returncode != 0 and words in p.stderr and "Traceback" not in p.stderr
+
+
+def test_blob_is_cached_even_when_its_first_client_goes_away(dy, tmp_path):
+    import hashlib
+    import os
+    import socket
+
+    from tests.integration.registry.registry_harness import wait_for
+
+    gen = start_registry(tmp_path)
+    upstream = next(gen)
+    try:
+        blob = os.urandom(24 << 20)  # far more than the socket buffers hold
+        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        up = httpx.post(f"http://{upstream.host}/v2/lib/big/blobs/uploads/?digest={digest}", content=blob)
+        if up.status_code == 202:  # this reference registry wants the upload session form
+            location = str(httpx.URL(f"http://{upstream.host}").join(up.headers["Location"]))
+            up = httpx.put(f"{location}{'&' if '?' in location else '?'}digest={digest}", content=blob)
+        assert up.status_code == 201, up.text
+        with running_registry(dy, tmp_path / "cache", "--proxy-remote", f"http://{upstream.host}") as mirror:
+            host, port = mirror.rsplit(":", 1)
+            with socket.create_connection((host, int(port))) as s:
+                s.sendall(f"GET /v2/lib/big/blobs/{digest} HTTP/1.1\r\nHost: {mirror}\r\n\r\n".encode())
+                assert s.recv(65536).startswith(b"HTTP/1.1 200")
+            # the client hung up after a few bytes: the cache still completes and keeps the blob
+            cached = tmp_path / "cache" / "blobs" / "sha256" / digest[7:]
+            wait_for(cached.exists, timeout=60)
+            before = len(_fetches(upstream.log))
+            assert httpx.get(f"http://{mirror}/v2/lib/big/blobs/{digest}").content == blob
+            assert len(_fetches(upstream.log)) == before
+    finally:
+        gen.close()
