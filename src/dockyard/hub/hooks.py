@@ -37,17 +37,17 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
 
 
 def parse_push(body: bytes) -> tuple[str, str]:
-    """(branch, sha) from a push payload: GitHub/Gitea/GitLab `{"ref": "refs/heads/B", "after": SHA}`."""
+    """(ref, sha) from a push payload: GitHub/Gitea/GitLab `{"ref": "refs/heads/B" or "refs/tags/T", "after": SHA}`."""
     try:
         doc = json.loads(body)
         ref, sha = doc["ref"], doc.get("after") or doc.get("checkout_sha")
     except (ValueError, KeyError, TypeError):
         raise InvalidArgument("webhook body is not a push event: expected JSON with 'ref' and 'after'") from None
-    if not isinstance(ref, str) or not ref.startswith("refs/heads/"):
-        raise InvalidArgument(f"webhook ref {ref!r} is not a branch")
+    if not isinstance(ref, str) or not ref.startswith(("refs/heads/", "refs/tags/")):
+        raise InvalidArgument(f"webhook ref {ref!r} is not a branch or a tag")
     if not isinstance(sha, str) or len(sha) < 7 or sha == ZERO_SHA or not all(c in "0123456789abcdef" for c in sha):
         raise InvalidArgument("webhook 'after' is not a commit id (or the branch was deleted)")
-    return ref.removeprefix("refs/heads/"), sha
+    return ref, sha
 
 
 def local_repository(git_url: str) -> Path | None:
@@ -59,15 +59,15 @@ def local_repository(git_url: str) -> Path | None:
 
 
 def hook_script(root: Path, repo: str) -> str:
-    """A post-receive hook that queues a build of every pushed branch head (enqueue filters branches)."""
+    """A post-receive hook that queues builds of every pushed branch and tag (enqueue applies the rules)."""
     command = " ".join(shlex.quote(a) for a in (sys.executable, "-m", "dockyard.hub", "--root", str(root.resolve()),
                                                   "enqueue", repo))
     return f"""#!/bin/sh
 {HOOK_MARK} for {repo}
 while read old new ref; do
-  case "$ref" in refs/heads/*) ;; *) continue ;; esac
+  case "$ref" in refs/heads/*|refs/tags/*) ;; *) continue ;; esac
   [ "$new" = {ZERO_SHA} ] && continue
-  {command} "$new" "${{ref#refs/heads/}}"
+  {command} "$new" "$ref"
 done
 """
 

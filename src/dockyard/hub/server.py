@@ -18,9 +18,11 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
              parallel_builds: int = 2):
     """The hub's aiohttp application over `root` (registry storage plus `root/hub`)."""
     from dockyard.hub.access import HubAccess
+    from dockyard.hub.builds.pages import BuildPages
     from dockyard.hub.catalog import Catalog
     from dockyard.hub.runner import Worker
     from dockyard.hub.state import HubState
+    from dockyard.hub.timing import server_timing
     from dockyard.hub.web import Pages
     from dockyard.registry.app import make_app as registry_app
     from dockyard.registry.auth import from_spec
@@ -33,7 +35,10 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
     storage = RegistryStorage(root)
     worker = Worker(state, storage, build_timeout, parallel_builds)
     app = registry_app(str(root), access=access)
-    Pages(state, Catalog(storage), access, worker).routes(app)
+    app.middlewares.append(server_timing)
+    pages = Pages(state, Catalog(storage), access, worker)
+    BuildPages(pages).routes(app)  # before the pages' /r/{path} catch-all
+    pages.routes(app)
 
     async def start_worker(_app) -> None:
         worker.start()

@@ -152,25 +152,6 @@ BUILDS = """{% extends "base.html" %}{% from "macros.html" import status %}
 {% endblock %}
 """
 
-BUILD = """{% extends "base.html" %}{% from "macros.html" import status %}
-{% block head %}{% if b.status in ("queued", "running") %}<meta http-equiv="refresh" content="2">{% endif %}{% endblock %}
-{% block title %}Build #{{ b.id }} · dockyard hub{% endblock %}
-{% block main %}
-<h1>Build #{{ b.id }} of <a href="/r/{{ b.source }}">{{ b.source }}</a> {{ status(b.status) }}</h1>
-<table class="facts">
-<tr><th>Commit</th><td><code>{{ b.sha }}</code> on {{ b.branch }}</td></tr>
-<tr><th>Message</th><td id="message">{{ b.message }}</td></tr>
-{% if b.tags %}<tr><th>Tags</th><td>{% for t in b.tags.split(",") %}<a href="/r/{{ b.source }}/-/image/{{ t }}">{{ t }}</a> {% endfor %}</td></tr>{% endif %}
-{% if b.digest %}<tr><th>Digest</th><td><code>{{ b.digest }}</code></td></tr>{% endif %}
-<tr><th>Queued</th><td>{{ ago(b.created) }}</td></tr><tr><th>Took</th><td>{{ duration(b) }}</td></tr>
-{% if b.reason %}<tr><th>Reason</th><td id="reason">{{ b.reason }}</td></tr>{% endif %}
-</table>
-{% if b.failing_line %}<h2>Failed at</h2><div class="failing" id="failing-line">{{ b.failing_line }}</div>{% endif %}
-<h2>Log</h2>
-<pre class="log" id="log">{{ log }}</pre>
-{% endblock %}
-"""
-
 MESSAGE = """{% extends "base.html" %}
 {% block main %}<h1>{{ heading }}</h1><p>{{ text }}</p>{% endblock %}
 """
@@ -182,7 +163,6 @@ TEMPLATES = {
     "repo.html": REPO,
     "image.html": IMAGE,
     "builds.html": BUILDS,
-    "build.html": BUILD,
     "message.html": MESSAGE,
 }
 

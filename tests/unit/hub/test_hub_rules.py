@@ -39,8 +39,9 @@ def test_webhook_signature_is_github_compatible():
 
 
 def test_push_payload_parsing():
-    assert hooks.parse_push(json.dumps({"ref": "refs/heads/dev", "after": SHA}).encode()) == ("dev", SHA)
-    for bad in (b"not json", json.dumps({"ref": "refs/tags/v1", "after": SHA}).encode(),
+    assert hooks.parse_push(json.dumps({"ref": "refs/heads/dev", "after": SHA}).encode()) == ("refs/heads/dev", SHA)
+    assert hooks.parse_push(json.dumps({"ref": "refs/tags/v1", "after": SHA}).encode()) == ("refs/tags/v1", SHA)
+    for bad in (b"not json", json.dumps({"ref": "refs/pull/1/head", "after": SHA}).encode(),
                 json.dumps({"ref": "refs/heads/main", "after": "0" * 40}).encode()):
         with pytest.raises(InvalidArgument):
             hooks.parse_push(bad)
