@@ -19,8 +19,8 @@ BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 HUB = (sys.executable, "-m", "dockyard.hub")
 
 
-def hub_cli(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*HUB, "--root", str(root), *args], capture_output=True, text=True, timeout=60)
+def hub_cli(root: Path, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*HUB, "--root", str(root), *args], input=stdin, capture_output=True, text=True, timeout=60)
     if check and proc.returncode != 0:
         raise AssertionError(f"hub {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
     return proc
@@ -119,6 +119,33 @@ def push(layout: Layout, tag: str, hub: HubServer, ref: str, creds: str | None =
     skopeo("copy", "--dest-tls-verify=false", *auth, "--digestfile", str(digest_file),
            f"oci:{layout.path}:{tag}", f"docker://{hub.host}/{ref}")
     return digest_file.read_text().strip()
+
+
+DOCKYARD = (sys.executable, "-c", "from dockyard.cli.main import main; main()")
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.invalid", "HOME": str(cwd), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def commit_and_push(work: Path, dockerfile: str, message: str, files: dict[str, str] | None = None) -> str:
+    """Commit a Dockerfile (and files) in the clone `work`, push it to main; returns the commit."""
+    (work / "Dockerfile").write_text(dockerfile)
+    for name, text in (files or {}).items():
+        (work / name).write_text(text)
+    git(work, "add", ".")
+    git(work, "commit", "--quiet", "-m", message)
+    git(work, "push", "--quiet", "origin", "main")
+    return git(work, "rev-parse", "HEAD")
+
+
+def builds_of(root: Path, sha: str) -> list:
+    """The hub's builds of commit `sha`, oldest first."""
+    from dockyard.hub.state import HubState
+
+    return sorted((b for b in HubState(root).builds() if b.sha == sha), key=lambda b: b.id)
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
