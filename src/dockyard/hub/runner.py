@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.1  # how soon a build queued by a git hook (which cannot wake us) starts; one cheap SQLite read
 OUTPUT_CHUNK = 1 << 16
+STOP_GRACE = 10.0  # seconds a cancelled step has to clean up before its process group is killed
 DOCKYARD = (sys.executable, "-c", "from dockyard.cli.main import main; main()")
 
 
@@ -65,6 +66,7 @@ class BuildJob:
         self.log_path = state.log_path(build.id)
         self.proc: asyncio.subprocess.Process | None = None
         self.cancelled_by = ""
+        self._stopping: asyncio.Task | None = None
 
     def note(self, text: str) -> None:
         with open(self.log_path, "a") as f:
@@ -110,17 +112,32 @@ class BuildJob:
         return data
 
     def cancel(self, who: str) -> None:
-        self.cancelled_by = who
-        self.kill()
+        if not self.cancelled_by:
+            self.cancelled_by = who
+            self._stopping = asyncio.get_running_loop().create_task(self.stop_process())
 
     def check_cancelled(self) -> None:
         if self.cancelled_by:
             raise StepFailed(f"cancelled by {self.cancelled_by}")
 
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
+    async def stop_process(self) -> None:
+        """Stop the running step: SIGTERM first (`dockyard build` then cancels, killing its RUN
+        container and cleaning up), its whole process group killed after a grace period."""
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        try:
+            os.kill(proc.pid, signal.SIGTERM)
+            await asyncio.wait_for(asyncio.shield(proc.wait()), STOP_GRACE)
+        except (ProcessLookupError, TimeoutError):
+            pass
+        self.kill(proc)
+
+    def kill(self, proc: asyncio.subprocess.Process | None = None) -> None:
+        proc = proc or self.proc
+        if proc is not None:
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
 
@@ -207,7 +224,7 @@ class BuildJob:
             self.note(f"==> failed: {reason}")
             self.state.finish(b.id, FAILED, reason)
         finally:
-            self.kill()
+            await self.stop_process()
             shutil.rmtree(work, ignore_errors=True)
 
 
@@ -274,7 +291,6 @@ class Worker:
         try:
             await asyncio.wait_for(job.run(), self.timeout)
         except TimeoutError:
-            job.kill()
             job.note(f"==> failed: time limit of {self.timeout:g} s reached")
             self.state.finish(build.id, FAILED, f"timed out after {time.monotonic() - started:.0f} s "
                                                 f"(limit {self.timeout:g} s)")

@@ -90,7 +90,7 @@ class BuildBook:
         for rule in self.rules(repo):
             if rule.id == rule_id:
                 return rule
-        raise NotFound(f"{repo} has no build rule {rule_id} (see `hub source rules {repo}`)")
+        raise NotFound(f"{repo} has no build rule {rule_id} (see `hub rules ls {repo}`)")
 
     def add_rule(self, repo: str, source_type: str, source: str, dockerfile: str = "Dockerfile",
                  context: str = ".", tags: str = "{sourceref}") -> Rule:
@@ -110,7 +110,7 @@ class BuildBook:
     def remove_rule(self, repo: str, rule_id: int) -> None:
         current = self.rules(repo)
         if not any(r.id == rule_id and rule_id for r in current):
-            raise NotFound(f"{repo} has no build rule {rule_id} (see `hub source rules {repo}`)")
+            raise NotFound(f"{repo} has no build rule {rule_id} (see `hub rules ls {repo}`)")
         if len(current) == 1:
             raise Conflict(f"rule {rule_id} is the last rule of {repo}: remove the source instead")
         with self.db.write() as c:
