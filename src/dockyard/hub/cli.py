@@ -139,7 +139,7 @@ def repo_visibility(ctx: click.Context, visibility: str, repo: str) -> None:
 @click.argument("ref")
 @click.pass_context
 def enqueue(ctx: click.Context, repo: str, sha: str, ref: str) -> None:
-    """Queue the builds of a pushed REF at SHA (what the post-receive hook runs); unbuilt refs are ignored."""
+    """Queue the builds of a pushed REF at SHA (what hooks of earlier hub versions run); unbuilt refs are ignored."""
     from dockyard.hub.builds.store import BuildBook
     from dockyard.hub.builds.trigger import queue_push
 
@@ -158,7 +158,11 @@ def builds(ctx: click.Context, source_repo: str | None, follow: int | None) -> N
     """List builds, newest first, or follow one build's log."""
     from dockyard.cli.formatting import human_ago, human_duration, tabwrite
 
+    from dockyard.hub.builds.spool import drain
+    from dockyard.hub.builds.store import BuildBook
+
     state = _state(ctx)
+    drain(BuildBook(state))  # pushes the hooks spooled while no hub ran
     if follow is not None:
         _follow(state, follow)
         return

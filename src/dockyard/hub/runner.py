@@ -1,13 +1,14 @@
 """Running builds: a worker in the hub server takes queued builds from hub.db, one per source at a time.
 
 A build is: clone the repository and check out the pushed commit in a temporary directory,
-`dockyard build` it in the hub's own engine root, `dockyard save` it and publish it into the
-registry under the tags of the source's rule. Every step's output goes to the build's log
+load the base images the hub's library has into the hub's own engine root, `dockyard build`
+there with the source's build arguments and secrets, and publish the image from the engine's
+content store into the registry under the tags of the build's rule. Every step's output goes to the build's log
 file as it happens, so a page or `hub builds -f` can follow it. Each step runs in its own
 process group, so the time limit (or a hub shutdown) ends the whole tree of a stuck step.
 
-The worker polls hub.db, because builds are also queued by git hooks in other processes; a
-webhook arriving in this process wakes it at once.
+The worker polls the spool git hooks write to and hub.db (builds are also queued and
+cancelled by the CLI in other processes); a webhook or a button in this process wakes it at once.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from pathlib import Path
 from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.hub.builds import library
 from dockyard.hub.builds.rules import REF_PREFIX, Rule
+from dockyard.hub.builds.spool import drain
 from dockyard.hub.builds.store import CANCELLED, MASK, BuildBook
 from dockyard.hub.failure import failing_line
-from dockyard.hub.publish import publish
+from dockyard.hub.publish import publish_built
 from dockyard.hub.state import FAILED, SUCCEEDED, Build, HubState, Source
 from dockyard.registry.storage import RegistryStorage
 
@@ -195,13 +197,13 @@ class BuildJob:
                     (secrets / v.name).write_text(v.value)
                     options += ["--secret", f"id={v.name},src={secrets / v.name}"]
             local = f"{s.repo}:hub-build-{b.id}"
-            await self.step("build", [*DOCKYARD, *engine, "build", "-t", local, *options, "-f", str(dockerfile_path),
-                                      str(context)])
-            archive = work / "image.tar"
-            await self.step("save", [*DOCKYARD, *engine, "save", "--format", "oci", "-o", str(archive), local])
+            iidfile = work / "image.id"
+            await self.step("build", [*DOCKYARD, *engine, "build", "-t", local, "--iidfile", str(iidfile), *options,
+                                      "-f", str(dockerfile_path), str(context)])
             self.check_cancelled()
             self.note(f"==> publish {', '.join(f'{s.repo}:{t}' for t in tags)}")
-            digest = await asyncio.get_running_loop().run_in_executor(None, publish, self.storage, archive, s.repo, tags)
+            digest = await asyncio.get_running_loop().run_in_executor(
+                None, publish_built, self.storage, self.state.engine_root, iidfile.read_text().strip(), s.repo, tags)
             self.state.update(b.id, tags=",".join(tags), digest=digest)
             self.note(f"published {digest}")
             self.state.finish(b.id, SUCCEEDED)
@@ -266,6 +268,7 @@ class Worker:
 
     async def _loop(self) -> None:
         while True:
+            drain(self.book)
             while len(self.running) < self.parallel:
                 build = self.state.claim_next()
                 if build is None:

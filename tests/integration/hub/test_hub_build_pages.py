@@ -66,9 +66,9 @@ def test_only_signed_in_maintainers_may_build_now_or_cancel(git_source, tmp_path
     work = git_source("team/app")
     hub_cli(root, "rules", "add", "team/app", "--type", "tag", "--source", "/^v(.*)$/", "--tags", "{\\1}")
     hub_cli(root, "library", "bootstrap", "busybox")
-    sha = commit_and_push(work, BLOCKING, "runs until cancelled")
-    [pushed] = builds_of(root, sha)
     hub = start_hub("--auth", f"htpasswd:{htpasswd}")
+    sha = commit_and_push(work, BLOCKING, "runs until cancelled")
+    [pushed] = wait_for(lambda: builds_of(root, sha), 30, "the hook's push to be queued")
     signed_in = {"Authorization": "Basic " + base64.b64encode(b"maria:pw-maria").decode(), "Accept": "application/json"}
 
     status, page = hub.get("/r/team/app/-/builds", headers={"Authorization": signed_in["Authorization"]})

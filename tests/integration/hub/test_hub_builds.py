@@ -38,9 +38,11 @@ def test_push_queues_while_the_hub_is_down_and_runs_when_it_starts(repo, tmp_pat
     assert state.claim_next().id == interrupted
 
     sha = commit_and_push(repo, "FROM busybox\n", "first")
+    assert _build(root, sha) is None  # spooled by the hook
+    listed = hub_cli(root, "builds").stdout  # which queues what the hook spooled
     queued = _build(root, sha)
     assert queued is not None and queued.status == "queued" and queued.branch == "main"
-    assert f"{queued.id}" in hub_cli(root, "builds").stdout
+    assert f"{queued.id}" in listed and "queued" in listed
 
     start_hub()
     assert state.build(interrupted).status == "failed" and state.build(interrupted).reason == RESTARTED

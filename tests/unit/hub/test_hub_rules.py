@@ -54,7 +54,7 @@ def test_hook_is_installed_executable_and_never_replaces_a_foreign_hook(tmp_path
     assert hooks.local_repository("https://example.invalid/app.git") is None
     hook = hooks.install_hook(bare, tmp_path / "hub root", "team/app")
     text = hook.read_text()
-    assert hook.stat().st_mode & 0o111 and "enqueue team/app" in text and "'" in text  # the spaced root is quoted
+    assert hook.stat().st_mode & 0o111 and "echo team/app" in text and "'" in text  # the spaced root is quoted
     subprocess.run(["sh", "-n", str(hook)], check=True)
     hook.write_text("#!/bin/sh\necho mine\n")
     with pytest.raises(InvalidArgument):

@@ -1,14 +1,13 @@
 """`hub library bootstrap`: a base image made without any registry, stored as library/NAME on the hub.
 
-The image is bootstrapped in the hub's build engine root (so builds there already have it),
-saved, and published into the hub's registry storage: `busybox` as library/busybox:latest,
+The image is bootstrapped in the hub's build engine root (so builds there already have it)
+and published from there into the hub's registry storage: `busybox` as library/busybox:latest,
 `debian:bookworm` as library/debian:bookworm.
 """
 
 from __future__ import annotations
 
 import subprocess
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,7 +34,8 @@ def _run(argv: list[str], what: str, log: Callable[[str], None]) -> None:
 def bootstrap_into_library(root: str | Path, distro: str, mirror: str | None, variant: str,
                            log: Callable[[str], None]) -> tuple[str, str]:
     """Bootstrap `distro` and publish it into the hub at `root`; returns (repo:tag, manifest digest)."""
-    from dockyard.hub.publish import publish
+    from dockyard.hub.builds.engine import image_id as engine_image_id
+    from dockyard.hub.publish import publish_built
     from dockyard.hub.runner import DOCKYARD
     from dockyard.hub.state import HubState
     from dockyard.registry.storage import RegistryStorage
@@ -47,8 +47,7 @@ def bootstrap_into_library(root: str | Path, distro: str, mirror: str | None, va
     extra = [*(["--mirror", mirror] if mirror else []), "--variant", variant]
     log(f"bootstrapping {distro} ...")
     _run([*DOCKYARD, *engine, "image", "bootstrap", *extra, distro], f"bootstrap {distro}", log)
-    with tempfile.TemporaryDirectory(prefix="dockyard-hub-library-") as tmp:
-        archive = Path(tmp) / "image.tar"
-        _run([*DOCKYARD, *engine, "save", "--format", "oci", "-o", str(archive), local], f"save {local}", log)
-        digest = publish(RegistryStorage(Path(root)), archive, repo, [tag])
-    return f"{repo}:{tag}", digest
+    image = engine_image_id(state.engine_root, f"docker.io/{repo}:{tag}")
+    if image is None:
+        raise DockyardError(f"bootstrap {distro} left no image {local} in the build engine")
+    return f"{repo}:{tag}", publish_built(RegistryStorage(Path(root)), state.engine_root, image, repo, [tag])

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.errors import InvalidArgument
+from dockyard.hub.builds import engine
 from dockyard.registry import errors as registry_errors
 from dockyard.registry.storage import RegistryStorage
 
@@ -66,22 +66,6 @@ def library_name(name: str) -> str:
     return name if "/" in name else f"library/{name}"
 
 
-def _engine_image(engine_root: Path, full: str) -> str | None:
-    """The image ID the build engine's root has under `full`, read without opening the engine."""
-    path = engine_root / "dockyard.db"
-    if not path.exists():
-        return None
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-        try:
-            row = conn.execute("SELECT image_id FROM tags WHERE name=?", (full,)).fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return None
-    return row[0] if row else None
-
-
 def export(storage: RegistryStorage, repo: str, reference: str, name: str, out: Path) -> str:
     """Write the hub's `repo:reference` as an OCI layout tar whose image is named `name`; returns its config digest."""
     stored = storage.get_manifest(repo, reference)
@@ -123,7 +107,7 @@ def hub_image(storage: RegistryStorage, base: Base) -> str | None:
 
 def engine_has(engine_root: Path, base: Base, image_id: str | None = None) -> bool:
     """Whether the build engine's root has `base` (as image `image_id`, when given)."""
-    found = _engine_image(engine_root, base.full)
+    found = engine.image_id(engine_root, base.full)
     return found is not None and (image_id is None or found == image_id)
 
 
