@@ -105,6 +105,34 @@ class Layout:
         return {"manifest": manifest, "config": cfg, "digest": desc["digest"]}
 
 
+def fill_tags(root: Path, repo: str, count: int) -> None:
+    """`count` tags v0.. over 20 images that share one base layer, written through the registry's storage."""
+    from dockyard.oci import mediatypes as mt
+    from dockyard.oci.digest import sha256_digest
+    from dockyard.registry import manifests
+    from dockyard.registry.storage import RegistryStorage
+
+    storage = RegistryStorage(root)
+    base = b"base layer " * 1000
+    for blob in (base, *(f"layer {g}".encode() for g in range(20))):
+        with storage.blobs.ingest() as ingest:
+            ingest.write(blob)
+            storage.commit_ingest(repo, ingest, sha256_digest(blob))
+    for i in range(count):
+        top = f"layer {i % 20}".encode()
+        config = json.dumps({"architecture": "amd64", "os": "linux", "created": "2024-05-01T12:00:00Z",
+                             "config": {"Labels": {"n": str(i)}},
+                             "rootfs": {"type": "layers", "diff_ids": [sha256_digest(base), sha256_digest(top)]}}).encode()
+        with storage.blobs.ingest() as ingest:
+            ingest.write(config)
+            storage.commit_ingest(repo, ingest, sha256_digest(config))
+        doc = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
+               "config": {"mediaType": mt.OCI_CONFIG, "digest": sha256_digest(config), "size": len(config)},
+               "layers": [{"mediaType": mt.OCI_LAYER, "digest": sha256_digest(b), "size": len(b)} for b in (base, top)]}
+        data = json.dumps(doc).encode()
+        storage.put_manifest(repo, data, manifests.parse(data, mt.OCI_MANIFEST), f"v{i}")
+
+
 def skopeo(*args: str) -> str:
     proc = subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
