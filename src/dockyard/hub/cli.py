@@ -198,11 +198,12 @@ def _follow(state, build_id: int) -> None:
         time.sleep(0.3)
 
 
-def _attach_build_commands() -> None:
-    from dockyard.hub.builds.cli import COMMANDS
+def _attach_commands() -> None:
+    from dockyard.hub.builds.cli import COMMANDS as BUILD_COMMANDS
+    from dockyard.hub.tags.cli import COMMANDS as TAG_COMMANDS
 
-    for command in COMMANDS:
+    for command in (*BUILD_COMMANDS, *TAG_COMMANDS):
         hub.add_command(command)
 
 
-_attach_build_commands()
+_attach_commands()

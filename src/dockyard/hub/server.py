@@ -22,6 +22,7 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
     from dockyard.hub.catalog import Catalog
     from dockyard.hub.runner import Worker
     from dockyard.hub.state import HubState
+    from dockyard.hub.tags.pages import TagPages
     from dockyard.hub.timing import server_timing
     from dockyard.hub.web import Pages
     from dockyard.registry.app import make_app as registry_app
@@ -37,7 +38,8 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
     app = registry_app(str(root), access=access)
     app.middlewares.append(server_timing)
     pages = Pages(state, Catalog(storage), access, worker)
-    BuildPages(pages).routes(app)  # before the pages' /r/{path} catch-all
+    BuildPages(pages).routes(app)  # these two before the pages' /r/{path} catch-all
+    TagPages(pages).routes(app)
     pages.routes(app)
 
     async def start_worker(_app) -> None:

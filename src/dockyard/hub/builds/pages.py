@@ -7,9 +7,7 @@ and the cancel and trigger actions.
     /r/NAME/-/builds             rules, build arguments (secrets masked), each rule's builds
     POST /r/NAME/-/builds/trigger   build now (maintainers), form field `rule`
 
-Actions answer browsers with a redirect and anything else with JSON. A POST from another
-site's page is refused (its Origin names another host), so a signed-in maintainer's browser
-cannot be made to press the buttons.
+Actions answer and refuse as dockyard.hub.actions says.
 """
 
 from __future__ import annotations
@@ -21,8 +19,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from dockyard.errors import DockyardError, NotFound
+from dockyard.hub.actions import answer, refused
 from dockyard.hub.builds import templates
-from dockyard.hub.builds.permissions import is_maintainer
+from dockyard.hub.maintainers import is_maintainer
 from dockyard.hub.builds.store import ENDED, BuildBook
 from dockyard.hub.failure import failing_log_line
 
@@ -126,15 +125,15 @@ class BuildPages:
         visitor, b = await self._build(request)
         if b is None:
             return self.pages.not_found(visitor, "such build")
-        refused = _refused(request, self.access.has_accounts and visitor.user is None,
+        refusal = refused(request, self.access.has_accounts and visitor.user is None,
                            is_maintainer(self.access, visitor, b.source))
-        if refused is not None:
-            return refused
+        if refusal is not None:
+            return refusal
         try:
             status = self.worker.cancel(b.id, visitor.user or "a visitor")
         except DockyardError as exc:
-            return _answer(request, 409, {"message": exc.message}, f"/builds/{b.id}")
-        return _answer(request, 202, {"build": b.id, "status": status}, f"/builds/{b.id}")
+            return answer(request, 409, {"message": exc.message}, f"/builds/{b.id}")
+        return answer(request, 202, {"build": b.id, "status": status}, f"/builds/{b.id}")
 
     async def rules(self, request: web.Request) -> web.Response:
         repo = request.match_info["repo"]
@@ -156,10 +155,10 @@ class BuildPages:
         visitor, ok = await self.pages._visible(request, repo)
         if not ok:
             return self.pages.not_found(visitor, f"build source for {repo}")
-        refused = _refused(request, self.access.has_accounts and visitor.user is None,
+        refusal = refused(request, self.access.has_accounts and visitor.user is None,
                            is_maintainer(self.access, visitor, repo))
-        if refused is not None:
-            return refused
+        if refusal is not None:
+            return refusal
         form = await request.post()
         rule = form.get("rule") or request.query.get("rule")
         try:
@@ -167,13 +166,13 @@ class BuildPages:
             queued = await asyncio.get_running_loop().run_in_executor(
                 None, build_now, self.book, repo, visitor.user or "a visitor", rule_id)
         except ValueError:
-            return _answer(request, 400, {"message": f"rule {rule!r} is not a number"}, f"/r/{repo}/-/builds")
+            return answer(request, 400, {"message": f"rule {rule!r} is not a number"}, f"/r/{repo}/-/builds")
         except DockyardError as exc:
             status = 404 if isinstance(exc, NotFound) else 400
-            return _answer(request, status, {"message": exc.message}, f"/r/{repo}/-/builds")
+            return answer(request, status, {"message": exc.message}, f"/r/{repo}/-/builds")
         self.worker.wake.set()
         builds = [{"build": i, "rule": r.id, "ref": ref} for i, r, ref in queued]
-        return _answer(request, 202, {"builds": builds}, f"/builds/{queued[0][0]}")
+        return answer(request, 202, {"builds": builds}, f"/builds/{queued[0][0]}")
 
 
 class _NoRule:
@@ -185,26 +184,6 @@ def _events(lines: list[bytes], last_id: int) -> bytes:
     out = [f"event: log\ndata: {line.decode(errors='replace').replace(chr(13), '')}\n\n" for line in lines]
     out[-1] = f"id: {last_id}\n" + out[-1]
     return "".join(out).encode()
-
-
-def _refused(request: web.Request, anonymous: bool, maintainer: bool) -> web.Response | None:
-    origin = request.headers.get("Origin")
-    if origin and origin != "null" and origin.split("://", 1)[-1] != request.host:
-        return web.json_response({"message": "cross-site request refused"}, status=403)
-    if anonymous:
-        return web.json_response({"message": "sign in to start or cancel builds"}, status=401,
-                                 headers={"WWW-Authenticate": 'Basic realm="dockyard hub"'})
-    if not maintainer:
-        return web.json_response({"message": "only the repository's maintainers may start or cancel builds"},
-                                 status=403)
-    return None
-
-
-def _answer(request: web.Request, status: int, body: dict, page: str) -> web.Response:
-    """A browser's form post is sent to the page; an API client gets JSON."""
-    if "text/html" in request.headers.get("Accept", "") and status < 400:
-        raise web.HTTPSeeOther(page)
-    return web.json_response(body, status=status)
 
 
 def _tail(path) -> tuple[int, str]:

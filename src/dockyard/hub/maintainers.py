@@ -1,4 +1,4 @@
-"""Who may start and cancel builds of a repository: its maintainers.
+"""Who may start and cancel builds, delete tags and set retention of a repository: its maintainers.
 
 One function, so that finer permissions (teams, per-repository roles) change only here. Today
 a maintainer is whoever the registry lets push the repository: on a hub without accounts
