@@ -22,6 +22,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from dockyard.errors import DockyardError, InvalidArgument
@@ -252,6 +253,7 @@ class Worker:
         self.wake = asyncio.Event()
         self.running: dict[int, asyncio.Task] = {}
         self.jobs: dict[int, BuildJob] = {}
+        self.finished_hooks: list[Callable[[Build], None]] = []  # told of every build a job ran, once it ended
         self._loop_task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -304,6 +306,12 @@ class Worker:
             self.running.pop(build.id, None)
             self.jobs.pop(build.id, None)
             self.wake.set()
+        ended = self.state.build(build.id)
+        for hook in self.finished_hooks:
+            try:
+                hook(ended)
+            except Exception:  # a listener's bug must not stop the worker
+                log.exception("build %d: a finished-build listener failed", build.id)
 
     def cancel(self, build_id: int, who: str) -> str:
         """Cancel a queued build, or stop a running one now; returns the status it has or will have."""

@@ -25,6 +25,7 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
     from dockyard.hub.tags.pages import TagPages
     from dockyard.hub.timing import server_timing
     from dockyard.hub.web import Pages
+    from dockyard.hub.webhooks.pages import WebhookPages
     from dockyard.registry.app import make_app as registry_app
     from dockyard.registry.auth import from_spec
     from dockyard.registry.storage import RegistryStorage
@@ -38,8 +39,8 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
     app = registry_app(str(root), access=access)
     app.middlewares.append(server_timing)
     pages = Pages(state, Catalog(storage), access, worker)
-    BuildPages(pages).routes(app)  # these two before the pages' /r/{path} catch-all
-    TagPages(pages).routes(app)
+    for extra in (BuildPages, TagPages, WebhookPages):  # before the pages' /r/{path} catch-all
+        extra(pages).routes(app)
     pages.routes(app)
 
     async def start_worker(_app) -> None:

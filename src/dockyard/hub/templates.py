@@ -88,7 +88,7 @@ REPO = """{% extends "base.html" %}{% from "macros.html" import copy, status %}
 {% block main %}
 <h1>{{ repo }}{% if is_private %} <span class="pill">private</span>{% endif %}</h1>
 <p>{{ copy("docker pull " ~ host ~ "/" ~ repo) }}</p>
-<p><a href="/r/{{ repo }}/-/tags">Manage tags</a>{% if builds %} · <a href="/r/{{ repo }}/-/builds">Build rules and builds</a>{% endif %}</p>
+<p><a href="/r/{{ repo }}/-/tags">Manage tags</a> · <a href="/r/{{ repo }}/-/webhooks">Webhooks</a>{% if builds %} · <a href="/r/{{ repo }}/-/builds">Build rules and builds</a>{% endif %}</p>
 <h2>Tags ({{ tags|length }})</h2>
 <table id="tags"><thead><tr><th>Tag</th><th>Digest</th><th>Size</th><th>Created</th><th>Architecture</th><th>Pull</th></tr></thead><tbody>
 {% for t in tags %}<tr data-tag="{{ t.name }}"><td><a href="/r/{{ repo }}/-/image/{{ t.name }}">{{ t.name }}</a></td>

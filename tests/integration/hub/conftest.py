@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from hub_harness import HubServer, Layout, git, hub_cli  # noqa: E402
+from hub_harness import HubServer, Layout, Receiver, git, hub_cli  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "hub"
 CHROMIUM = "/usr/bin/chromium"
@@ -53,6 +53,14 @@ def git_source(tmp_path):
         return work
 
     return make
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver whose first request fails (HTTP 500), so retries show."""
+    server = Receiver(failures=1)
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -176,6 +176,40 @@ def builds_of(root: Path, sha: str) -> list:
     return sorted((b for b in HubState(root).builds() if b.sha == sha), key=lambda b: b.id)
 
 
+class Receiver:
+    """A webhook receiver on a free loopback port: records (headers, body) of every POST and
+    answers the first `failures` of them with HTTP 500."""
+
+    def __init__(self, failures: int = 0) -> None:
+        import http.server
+        import threading
+
+        self.received: list[tuple[dict, bytes]] = []
+        self.failures = failures
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.received.append((dict(self.headers), body))
+                failing = len(outer.received) <= outer.failures
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
