@@ -94,7 +94,7 @@ REPO = """{% extends "base.html" %}{% from "macros.html" import copy, status %}
 {% for t in tags %}<tr data-tag="{{ t.name }}"><td><a href="/r/{{ repo }}/-/image/{{ t.name }}">{{ t.name }}</a></td>
 <td><code title="{{ t.image.digest }}">{{ t.image.digest[7:19] }}</code></td><td>{{ size(t.image.size) }}</td>
 <td>{{ created(t.image.created) }}</td><td>{{ t.image.architecture }}</td>
-<td>{{ copy("dockyard pull " ~ host ~ "/" ~ repo ~ ":" ~ t.name) }}</td></tr>
+<td>{{ copy("docker pull " ~ host ~ "/" ~ repo ~ ":" ~ t.name) }}</td></tr>
 {% endfor %}</tbody></table>
 {% if builds %}<h2>Recent builds</h2>
 <table><tr><th>Build</th><th>Commit</th><th>Status</th><th>Tags</th></tr>
@@ -110,7 +110,7 @@ IMAGE = """{% extends "base.html" %}{% from "macros.html" import copy %}
 {% block title %}{{ repo }}:{{ reference }} · dockyard hub{% endblock %}
 {% block main %}
 <h1><a href="/r/{{ repo }}">{{ repo }}</a>:{{ reference }}</h1>
-<p>{{ copy("dockyard pull " ~ host ~ "/" ~ repo ~ (("@" ~ reference) if ":" in reference else (":" ~ reference))) }}</p>
+<p>{{ copy("docker pull " ~ host ~ "/" ~ repo ~ (("@" ~ reference) if ":" in reference else (":" ~ reference))) }}</p>
 <table class="facts">
 <tr><th>Digest</th><td><code id="digest">{{ image.digest }}</code></td></tr>
 <tr><th>Media type</th><td>{{ image.media_type }}</td></tr>
