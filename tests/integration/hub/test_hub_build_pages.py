@@ -98,3 +98,9 @@ def test_only_signed_in_maintainers_may_build_now_or_cancel(git_source, tmp_path
     wait_for(lambda: _status(root, pushed.id) == "cancelled", 60, "the running build to stop")
     status, body = hub.get(f"/builds/{pushed.id}/cancel", data=b"", method="POST", headers=signed_in)
     assert status == 409 and "already cancelled" in json.loads(body)["message"]
+
+    # the same maintainer check guards webhooks and tag deletion
+    assert hub.get("/r/team/app/-/webhooks")[0] == 404
+    assert hub.get("/r/team/app/-/webhooks", headers={"Authorization": signed_in["Authorization"]})[0] == 200
+    assert hub.get("/r/team/app/-/webhooks", data=b"url=http://127.0.0.1:9/&events=push", method="POST")[0] == 401
+    assert hub.get("/r/team/app/-/tags/delete", data=b"tag=latest", method="POST")[0] == 401
