@@ -97,12 +97,16 @@ def source_ls(ctx: click.Context) -> None:
     """List build sources."""
     from dockyard.cli.formatting import tabwrite
 
+    from dockyard.hub.builds.store import BuildBook
+
     state = _state(ctx)
+    book = BuildBook(state)
     private = state.private_repos()
-    rows = ["REPOSITORY\tGIT\tBRANCH\tDOCKERFILE\tCONTEXT\tTAGS\tWEBHOOK\tVISIBILITY"]
+    rows = ["REPOSITORY\tGIT\tRULES\tWEBHOOK\tVISIBILITY"]
     for s in state.sources():
-        rows.append(f"{s.repo}\t{s.git_url}\t{s.branch}\t{s.dockerfile}\t{s.context}\t{s.tag_rule}\t"
-                    f"{'signed' if s.secret else 'off'}\t{'private' if s.repo in private else 'public'}")
+        rules = "; ".join(r.label for r in book.rules(s.repo))
+        rows.append(f"{s.repo}\t{s.git_url}\t{rules}\t{'signed' if s.secret else 'off'}\t"
+                    f"{'private' if s.repo in private else 'public'}")
     click.echo(tabwrite("\n".join(rows)))
 
 

@@ -27,6 +27,8 @@ def test_newcomer_bootstraps_busybox_builds_from_it_and_releases_by_tag(git_sour
     out = hub_cli(root, "library", "bootstrap", "busybox").stdout
     assert out.startswith("library/busybox:latest sha256:")
     work = git_source("team/app", "--release-tags")
+    listed = hub_cli(root, "source", "ls").stdout
+    assert "branch main -> latest; tag /^v?([0-9]+)" in listed and "{\\1}.{\\2},latest" in listed
     hub_cli(root, "vars", "set", "team/app", "GREETING", "hello-from-arg")
     assert "secret TOKEN" in hub_cli(root, "vars", "set", "team/app", "TOKEN", "--secret", stdin="s3cr3t-value\n").stdout
     listed = hub_cli(root, "vars", "ls", "team/app").stdout
