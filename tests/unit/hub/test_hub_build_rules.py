@@ -104,3 +104,28 @@ def test_failing_log_line_is_the_last_step_announced():
     lines = ["build 1", "Step 1/3 : FROM busybox", "Step 2/3 : RUN exit 3", "oops", "==> failed"]
     assert failing_log_line(lines) == 2
     assert failing_log_line(["nothing here"]) is None
+
+
+def test_hook_spools_pushes_and_a_drain_queues_each_once(tmp_path):
+    import subprocess
+
+    from dockyard.hub import hooks
+    from dockyard.hub.builds.spool import drain, spool_dir
+
+    root = tmp_path / "hub"
+    state = HubState(root)
+    state.add_source(Source("team/app", "/nowhere", "main", "Dockerfile", ".", "latest", ""))
+    bare = tmp_path / "app.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(bare)], check=True)
+    hook = hooks.install_hook(bare, root, "team/app")
+    pushed = (f"{'0' * 40} {SHA} refs/heads/main\n{'0' * 40} {SHA} refs/pull/1/head\n"
+              f"{SHA} {'0' * 40} refs/heads/gone\n")
+    out = subprocess.run([str(hook)], input=pushed, capture_output=True, text=True, check=True).stdout
+    assert "queued for building" in out
+    [spooled] = list(spool_dir(root).iterdir())
+    assert spooled.read_text() == f"team/app {SHA} refs/heads/main\n"  # no pull refs, no deletions
+    (spool_dir(root) / "0-1.push").write_text(f"other/app {SHA} refs/heads/main\n")  # a source since removed
+    book = BuildBook(state)
+    [build_id] = drain(book)
+    assert state.build(build_id).branch == "main" and drain(book) == []
+    assert list(spool_dir(root).iterdir()) == []
