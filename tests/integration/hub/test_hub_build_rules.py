@@ -4,6 +4,8 @@ built by rule, build arguments and secrets, and a base that is nowhere."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 
 from hub_harness import busybox_layer, builds_of, commit_and_push, git, hub_cli, push, skopeo, wait_for
 
@@ -54,6 +56,19 @@ def test_newcomer_bootstraps_busybox_builds_from_it_and_releases_by_tag(git_sour
     status, body = hub.get("/v2/team/app/tags/list")
     assert status == 200 and sorted(json.loads(body)["tags"]) == ["1.2", "1.2.3", "latest"]
     assert "rule tag /^v?([0-9]+)" in _log(root, release)
+    if _docker_daemon():  # the docker CLI pulls and runs what the hub built
+        ref = f"{hub.host}/team/app:1.2"
+        try:
+            subprocess.run(["docker", "pull", "-q", ref], check=True, capture_output=True, timeout=120)
+            ran = subprocess.run(["docker", "run", "--rm", ref], check=True, capture_output=True, text=True, timeout=120)
+            assert ran.stdout.strip() == "hi"
+        finally:
+            subprocess.run(["docker", "rmi", "-f", ref], capture_output=True, timeout=60)
+
+
+def _docker_daemon() -> bool:
+    return shutil.which("docker") is not None and subprocess.run(
+        ["docker", "version"], capture_output=True, timeout=30).returncode == 0
 
 
 def test_pushed_library_image_is_loaded_for_builds_and_a_missing_base_says_how_to_add_it(
