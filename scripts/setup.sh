@@ -34,6 +34,11 @@ if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -c "import dockyard, click, rich, isal, zstandard"
   touch "$stamp"
 fi
+# BuildKit's protocol messages, generated from our trimmed .proto files (kept out of git)
+protos=src/dockyard/buildkit/protos
+if [ ! -e $protos/control_pb2.py ] || [ -n "$(find $protos -name '*.proto' -newer $protos/control_pb2.py)" ]; then
+  .venv/bin/python -m grpc_tools.protoc -Isrc --python_out=src $protos/*.proto
+fi
 # byte-compile once: with PYTHONDONTWRITEBYTECODE set, every dockyard, dockyard-runtime and
 # exit-hook process would otherwise compile its sources again (tens of ms per start)
 .venv/bin/python -m compileall -q src/dockyard >/dev/null
