@@ -215,6 +215,8 @@ class Connection(asyncio.Protocol):
         except asyncio.CancelledError:
             self.finish(stream.id, CANCELLED, "cancelled")
             raise
+        except ConnectionResetError:  # the caller went away: nobody to answer
+            log.info("gRPC %s: the client went away", path)
         except Exception as err:  # a bug of ours: the caller still gets an answer
             log.exception("gRPC %s failed", path)
             self.finish(stream.id, INTERNAL, f"{type(err).__name__}: {err}")
@@ -262,7 +264,10 @@ class Connection(asyncio.Protocol):
                 await self._window.wait()
                 continue
             chunk, view = view[:window], view[window:]
-            self.h2.send_data(stream_id, bytes(chunk), end_stream=end and not view)
+            try:
+                self.h2.send_data(stream_id, bytes(chunk), end_stream=end and not view)
+            except h2.exceptions.StreamClosedError:
+                raise ConnectionResetError("the stream closed") from None
             self._flush()
         if end and not data:
             self.h2.end_stream(stream_id)

@@ -229,7 +229,7 @@ async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, s
     options = await loop.run_in_executor(None, frontend_options, engine, opts)
     progress = StatusProgress(job, loop)
     filename = opts.get("filename") or "Dockerfile"
-    work = Path(tempfile.mkdtemp(prefix="dockyard-buildkit-"))
+    work = Path(tempfile.mkdtemp(prefix=f"dockyard-buildkit-{engine.id}-"))
     handed_over = False
     try:
         dockerfile_dir, context_dir, secrets_dir = work / "dockerfile", work / "context", work / "secrets"
@@ -268,7 +268,8 @@ async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, s
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
-            job.cancelled = True  # the builder stops before its next step and cleans up
+            job.cancelled = True  # the builder stops its running step and cleans up
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())  # its BuildCancelled is expected
             raise
     except GrpcError:
         raise
