@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from dockyard.buildkit.h2grpc import GrpcError, INVALID_ARGUMENT, UNIMPLEMENTED, UNKNOWN, CANCELLED
 from dockyard.buildkit.session import Session, write_secret
@@ -81,21 +82,21 @@ class Jobs:
 
 
 class StatusProgress(Progress):
-    """The builder's steps as BuildKit vertexes; called from the build's threads."""
+    """The builder's steps as BuildKit vertexes, each update a serialized StatusResponse handed
+    to `publish`; called from the build's threads. `gone` says the client has left."""
 
-    def __init__(self, job: Job, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, ref: str, publish: Callable[[bytes], None], gone: Callable[[], bool]) -> None:
         super().__init__()
-        self.job, self.loop = job, loop
+        self.ref, self.publish, self.gone = ref, publish, gone
         self.began: dict[int, float] = {}
 
     def _digest(self, step: Step) -> str:
-        return "sha256:" + hashlib.sha256(f"{self.job.ref}/{step.num}".encode()).hexdigest()
+        return "sha256:" + hashlib.sha256(f"{self.ref}/{step.num}".encode()).hexdigest()
 
     def _send(self, **fields) -> None:
         from dockyard.buildkit.protos.control_pb2 import StatusResponse
 
-        update = StatusResponse(**fields).SerializeToString()
-        self.loop.call_soon_threadsafe(self.job.publish, update)
+        self.publish(StatusResponse(**fields).SerializeToString())
 
     def _vertex(self, step: Step, done: bool = False, error: str = ""):
         from dockyard.buildkit.protos.control_pb2 import Vertex
@@ -124,7 +125,7 @@ class StatusProgress(Progress):
         self._send(vertexes=[self._vertex(step, done=True, error=message if step.status == "error" else "")])
 
     def cancelled(self) -> bool:
-        return self.job.cancelled
+        return self.gone()
 
 
 def frontend_options(engine, opts: dict[str, str]):
@@ -193,7 +194,7 @@ class SessionSecrets(dict):
         return self[secret_id]
 
 
-def _failure(err: BaseException) -> GrpcError:
+def failure(err: BaseException) -> GrpcError:
     """A failed build in BuildKit's words (buildx prints them after `failed to solve:`)."""
     from dockyard.builder.builder import BuildCancelled
     from dockyard.builder.run import StepFailed
@@ -227,7 +228,8 @@ async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, s
 
     loop = asyncio.get_running_loop()
     options = await loop.run_in_executor(None, frontend_options, engine, opts)
-    progress = StatusProgress(job, loop)
+    progress = StatusProgress(job.ref, lambda update: loop.call_soon_threadsafe(job.publish, update),
+                              lambda: job.cancelled)
     filename = opts.get("filename") or "Dockerfile"
     work = Path(tempfile.mkdtemp(prefix=f"dockyard-buildkit-{engine.id}-"))
     handed_over = False
@@ -274,7 +276,7 @@ async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, s
     except GrpcError:
         raise
     except Exception as err:
-        raise _failure(err) from None
+        raise failure(err) from None
     finally:
         if not handed_over:
             shutil.rmtree(work, ignore_errors=True)
