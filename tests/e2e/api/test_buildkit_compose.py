@@ -96,8 +96,11 @@ def test_compose_build_with_buildkit(api, busybox, tmp_path: Path):
     images = api.docker("images", "--format", "{{.Repository}}:{{.Tag}}").out.split()
     assert {"bk/app:1", "bk/tool:1"} <= set(images)
 
-    second = compose("--progress", "plain", "build")
+    # `up --build`, the other way compose builds: nothing changed, so every step is CACHED
+    second = compose("--progress", "plain", "up", "--build", "-d")
     out2 = second.out + second.err
+    assert compose("logs", "app").out.strip().endswith("hello-from-args")
+    compose("down")
     assert _step_states(out2) and all(state == "CACHED" for label, state in _step_states(out2).items()
                                       if " RUN " in label or " COPY " in label), out2
 
