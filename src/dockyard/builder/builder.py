@@ -53,6 +53,7 @@ class BuildOptions:
     labels: dict[str, str] = field(default_factory=dict)
     network: str = "default"      # default | none | host | a network's name or ID
     secrets: dict[str, str] = field(default_factory=dict)  # id -> host file
+    ssh: dict[str, str] = field(default_factory=dict)      # id -> an SSH agent's socket on the host
     source_date_epoch: int | None = None
     extra_hosts: list[str] = field(default_factory=list)  # name:ip, added to RUN steps' /etc/hosts
     cache_from: list[str] | None = None  # images that are then the only cache (see build.cachefrom)
@@ -457,6 +458,8 @@ class Builder:
                 if mount is not None:
                     cmd.mounts.append(mount)
                 key_mounts.append(key)
+                if m["type"] == "ssh" and mount is not None:  # as BuildKit: the first agent is the default
+                    cmd.env.setdefault("SSH_AUTH_SOCK", mount.target)
         except BaseException:
             for v in views:
                 v.__exit__()
@@ -508,6 +511,16 @@ class Builder:
                                           instr.line)
                 return None, ["secret", sid, False]
             return running.RunMount("bind", target, os.path.abspath(src)), ["secret", sid, target]
+        if kind == "ssh":
+            sid = m.get("id") or "default"
+            target = target or "/run/buildkit/ssh_agent.0"
+            src = self.options.ssh.get(sid)
+            if src is None:
+                if m.get("required") == "true":
+                    raise DockerfileError(f"RUN --mount=type=ssh: no SSH agent {sid!r} was forwarded (--ssh {sid})",
+                                          instr.line)
+                return None, ["ssh", sid, False]
+            return running.RunMount("bind", target, src, read_only=False), ["ssh", sid, target]
         if kind == "cache":
             import hashlib
             ident = m.get("id") or target

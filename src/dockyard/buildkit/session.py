@@ -16,6 +16,8 @@ from dockyard.buildkit.h2grpc import Connection, GrpcError, NOT_FOUND, UNAVAILAB
 
 AUTH = "/moby.filesync.v1.Auth/Credentials"
 SECRET = "/moby.buildkit.secrets.v1.Secrets/GetSecret"
+CHECK_AGENT = "/moby.sshforward.v1.SSH/CheckAgent"
+FORWARD_AGENT = "/moby.sshforward.v1.SSH/ForwardAgent"
 ATTACH_WAIT = 10.0  # seconds a Solve waits for its session to attach
 
 
@@ -56,6 +58,49 @@ class Session:
                 return None
             raise
         return GetSecretResponse.FromString(raw).data
+
+
+    async def agent(self, agent_id: str, path: Path) -> asyncio.AbstractServer | None:
+        """A Unix socket at `path` that forwards each connection to the client's SSH agent
+        `agent_id` (a ForwardAgent stream each); None when the client forwards no such agent."""
+        from dockyard.buildkit.protos.ssh_pb2 import BytesMessage, CheckAgentRequest
+
+        if not self.serves(FORWARD_AGENT):
+            return None
+        if self.serves(CHECK_AGENT):
+            try:
+                await self.conn.unary(CHECK_AGENT, CheckAgentRequest(ID=agent_id).SerializeToString())
+            except GrpcError:
+                return None
+
+        async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            stream = await self.conn.call(FORWARD_AGENT, {"buildkit.ssh.id": [agent_id]})
+
+            async def upstream() -> None:
+                while data := await reader.read(65536):
+                    await stream.send(BytesMessage(data=data).SerializeToString())
+                self.conn.close_send(stream)
+
+            async def downstream() -> None:
+                while (message := await stream.recv()) is not None:
+                    writer.write(BytesMessage.FromString(message).data)
+                    await writer.drain()
+
+            tasks = [asyncio.ensure_future(upstream()), asyncio.ensure_future(downstream())]
+            try:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+                await tasks[1]
+            except (ConnectionError, GrpcError):
+                pass
+            finally:
+                for task in tasks:
+                    task.cancel()
+                self.conn.streams.pop(stream.id, None)
+                writer.close()
+
+        server = await asyncio.start_unix_server(forward, path=str(path))
+        os.chmod(path, 0o600)
+        return server
 
 
 class Sessions:

@@ -194,6 +194,30 @@ class SessionSecrets(dict):
         return self[secret_id]
 
 
+class SessionAgents(dict):
+    """BuildOptions.ssh (ID -> agent socket) made on first use: a socket that forwards to the
+    client's agent over its session. `close` stops them once the build is done."""
+
+    def __init__(self, session: Session, loop: asyncio.AbstractEventLoop, directory: Path) -> None:
+        super().__init__()
+        self.session, self.loop, self.directory = session, loop, directory
+        self.servers: list = []
+
+    def get(self, agent_id: str, default=None):
+        if agent_id not in self:
+            path = self.directory / f"agent-{len(self.servers)}.sock"
+            server = asyncio.run_coroutine_threadsafe(self.session.agent(agent_id, path), self.loop).result()
+            if server is None:
+                return default
+            self.servers.append(server)
+            self[agent_id] = str(path)
+        return self[agent_id]
+
+    def close(self) -> None:
+        for server in self.servers:
+            self.loop.call_soon_threadsafe(server.close)
+
+
 def failure(err: BaseException) -> GrpcError:
     """A failed build in BuildKit's words (buildx prints them after `failed to solve:`)."""
     from dockyard.builder.builder import BuildCancelled
@@ -254,6 +278,7 @@ async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, s
         await _internal_step(progress, "[internal] load build context",
                              session.sync(context_key, context_dir, excludes=excludes))
         options.secrets = SessionSecrets(session, loop, secrets_dir)
+        options.ssh = agents = SessionAgents(session, loop, secrets_dir)
         context = BuildContext(context_dir, ignore, dockerfile, filename)
 
         def base_image(name: str, force_pull: bool):
@@ -263,6 +288,7 @@ async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, s
             try:
                 return build_image(engine, context, options, progress, base_image)
             finally:
+                agents.close()
                 shutil.rmtree(work, ignore_errors=True)
 
         future = loop.run_in_executor(None, build)
