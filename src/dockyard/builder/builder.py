@@ -53,7 +53,6 @@ class BuildOptions:
     labels: dict[str, str] = field(default_factory=dict)
     network: str = "default"      # default | none | host | a network's name or ID
     secrets: dict[str, str] = field(default_factory=dict)  # id -> host file
-    ssh: dict[str, str] = field(default_factory=dict)      # id -> an SSH agent's socket on the host
     source_date_epoch: int | None = None
     extra_hosts: list[str] = field(default_factory=list)  # name:ip, added to RUN steps' /etc/hosts
     cache_from: list[str] | None = None  # images that are then the only cache (see build.cachefrom)
@@ -63,6 +62,7 @@ class BuildOptions:
     classic: bool = False
     remove: bool = True           # report intermediate containers removed after a successful step
     force_remove: bool = False    # ... and after a failed one
+    ssh: dict[str, str] = field(default_factory=dict)  # id -> an SSH agent's socket on the host
 
 
 class BuildCancelled(DockyardError):

@@ -58,6 +58,9 @@ class BuildKit:
                 raise GrpcError(UNIMPLEMENTED, "push from a build is not served by dockyard: push the tag afterwards")
         if req.HasField("Definition") and getattr(req.Definition, "def"):
             raise GrpcError(UNIMPLEMENTED, "LLB definitions are not served by dockyard: use the dockerfile.v0 frontend")
+        if req.HasField("Cache") and req.Cache.Exports:
+            raise GrpcError(UNIMPLEMENTED, f"cache export ({req.Cache.Exports[0].Type}) is not served by dockyard: "
+                                           "the engine's own build cache is always used")
         if req.Frontend and req.Frontend != FRONTEND:
             raise GrpcError(UNIMPLEMENTED, f"frontend {req.Frontend!r} is not served by dockyard (only {FRONTEND})")
         job = self.jobs.get(req.Ref)

@@ -23,7 +23,7 @@ from dockyard.builder.progress import Progress, Step
 FRONTEND = "dockerfile.v0"
 # attributes that change nothing here: provenance/SBOM requests (the moby exporter of a
 # dockerd without the containerd store drops them too), cache hints, the caps handshake
-_IGNORED = ("attest:", "frontend.caps", "cache-imports", "cache-from", "image-resolve-mode", "contextsubdir",
+_IGNORED = ("attest:", "frontend.caps", "cache-imports", "cache-from", "contextsubdir",
             "requestid", "local-sessionid:", "input-metadata:", "source-date-epoch", "build-arg:BUILDKIT_")
 _NETWORK_MODES = {"sandbox": "default", "none": "none", "host": "host", "": "default"}
 
@@ -143,7 +143,7 @@ def frontend_options(engine, opts: dict[str, str]):
         if key.startswith("context:"):
             raise GrpcError(UNIMPLEMENTED, f"named build contexts ({key}) are not served by dockyard")
         known = key in ("filename", "target", "no-cache", "platform", "add-hosts", "force-network-mode",
-                        "shm-size", "dockerfilekey", "contextkey", "build-arg:SOURCE_DATE_EPOCH", "ulimit")
+                        "shm-size", "dockerfilekey", "contextkey", "image-resolve-mode")
         if not (known or key.startswith(("build-arg:", "label:", *_IGNORED))):
             raise GrpcError(UNIMPLEMENTED, f"the dockerfile frontend's option {key!r} is not served by dockyard")
     plat = host_platform()
@@ -174,7 +174,7 @@ def frontend_options(engine, opts: dict[str, str]):
     except DockyardError as err:
         raise GrpcError(INVALID_ARGUMENT, err.message) from None
     return BuildOptions(build_args=args, labels=labels, target=opts.get("target") or None,
-                        no_cache="no-cache" in opts, network=network, extra_hosts=hosts, limits=limits,
+                        no_cache="no-cache" in opts, pull=opts.get("image-resolve-mode") == "pull", network=network, extra_hosts=hosts, limits=limits,
                         source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None)
 
 

@@ -84,6 +84,8 @@ def test_workers_info_and_errors(api, busybox):
         "exporter 'local' is not served": pb.SolveRequest(Ref="r1", Exporters=[pb.Exporter(Type="local")]),
         "LLB definitions are not served": pb.SolveRequest(Ref="r2", Definition={"def": [b"\x0a\x00"]}),
         "frontend 'gateway.v0' is not served": pb.SolveRequest(Ref="r3", Frontend="gateway.v0"),
+        "cache export (registry) is not served": pb.SolveRequest(Ref="r5", Cache=pb.CacheOptions(
+            Exports=[pb.CacheOptionsEntry(Type="registry")])),
         "push from a build is not served": pb.SolveRequest(Ref="r4", Exporters=[
             pb.Exporter(Type="moby", Attrs={"name": "x", "push": "true"})]),
     }

@@ -17,9 +17,9 @@ def test_the_attributes_buildx_sends():
         "filename": "Dockerfile", "target": "final", "build-arg:GREETING": "hi", "build-arg:EMPTY": "",
         "label:com.example": "x", "no-cache": "", "platform": HERE, "add-hosts": "db=10.0.0.2,cache=10.0.0.3",
         "force-network-mode": "none", "shm-size": "67108864", "attest:provenance": "mode=min",
-        "image-resolve-mode": "default", "local-sessionid:context": "abc", "frontend.caps": "x",
+        "image-resolve-mode": "pull", "local-sessionid:context": "abc", "frontend.caps": "x",
         "build-arg:SOURCE_DATE_EPOCH": "1700000000"})
-    assert opts.target == "final" and opts.no_cache and opts.network == "none"
+    assert opts.target == "final" and opts.no_cache and opts.pull and opts.network == "none"
     assert opts.build_args == {"GREETING": "hi", "EMPTY": "", "SOURCE_DATE_EPOCH": "1700000000"}
     assert opts.labels == {"com.example": "x"}
     assert opts.extra_hosts == ["db:10.0.0.2", "cache:10.0.0.3"]
@@ -35,6 +35,7 @@ def test_defaults():
     ({"context:base": "docker-image://busybox"}, UNIMPLEMENTED, "named build contexts (context:base)"),
     ({"platform": "linux/s390x"}, UNIMPLEMENTED, "platform linux/s390x is not served"),
     ({"multi-platform": "true"}, UNIMPLEMENTED, "option 'multi-platform' is not served"),
+    ({"ulimit": "nofile=1024:1024"}, UNIMPLEMENTED, "option 'ulimit' is not served"),
     ({"force-network-mode": "bridge"}, INVALID_ARGUMENT, "invalid force-network-mode 'bridge'"),
     ({"shm-size": "64m"}, INVALID_ARGUMENT, "invalid shm-size '64m'"),
     ({"add-hosts": "db=not-an-ip"}, INVALID_ARGUMENT, "not-an-ip"),
