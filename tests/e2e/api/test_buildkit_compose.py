@@ -28,6 +28,9 @@ services:
     build:
       context: ./tool
       dockerfile: Tool.dockerfile
+      extra_hosts: ["db.internal=10.9.8.7"]
+      network: none
+      labels: {com.example.team: builders}
     image: bk/tool:1
 secrets:
   token:
@@ -47,7 +50,7 @@ RUN exit 7
 """
 TOOL = """\
 FROM busybox
-RUN echo tool > /tool
+RUN echo tool > /tool && grep db.internal /etc/hosts > /hosts && ls /sys/class/net > /nets
 """
 
 
@@ -93,6 +96,10 @@ def test_compose_build_with_buildkit(api, busybox, tmp_path: Path):
     assert run("bk/app:1", "sh", "-c", "cat /run/secrets/token 2>/dev/null; true") == ""  # not in the image
     assert run("bk/app:1", "ls", "/src") == "Dockerfile\nkept.txt\n"  # .dockerignore left *.log out
     assert run("bk/tool:1", "cat", "/tool") == "tool\n"
+    assert run("bk/tool:1", "cat", "/hosts").split() == ["10.9.8.7", "db.internal"]
+    assert run("bk/tool:1", "cat", "/nets") == "lo\n"  # network: none
+    labels = json.loads(api.docker("image", "inspect", "-f", "{{json .Config.Labels}}", "bk/tool:1").out)
+    assert labels["com.example.team"] == "builders" and labels["com.docker.compose.service"] == "tool"
     images = api.docker("images", "--format", "{{.Repository}}:{{.Tag}}").out.split()
     assert {"bk/app:1", "bk/tool:1"} <= set(images)
 
