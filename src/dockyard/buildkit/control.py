@@ -11,6 +11,7 @@ build. LLB definitions (other frontends, `buildctl build` without a frontend) ar
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from dockyard import __version__
@@ -47,26 +48,11 @@ class BuildKit:
         from dockyard.buildkit.protos.control_pb2 import SolveRequest, SolveResponse
 
         req = SolveRequest.FromString(await _request(stream))
-        exporters = [(e.Type, dict(e.Attrs)) for e in req.Exporters]
-        if req.ExporterDeprecated and not exporters:
-            exporters = [(req.ExporterDeprecated, dict(req.ExporterAttrsDeprecated))]
-        for kind, attrs in exporters:
-            if kind not in EXPORTERS:
-                raise GrpcError(UNIMPLEMENTED, f"exporter {kind!r} is not served by dockyard (only moby/image, "
-                                               "which tags the image in the engine's store)")
-            if attrs.get("push", "false") not in ("", "false"):
-                raise GrpcError(UNIMPLEMENTED, "push from a build is not served by dockyard: push the tag afterwards")
-        if req.HasField("Definition") and getattr(req.Definition, "def"):
-            raise GrpcError(UNIMPLEMENTED, "LLB definitions are not served by dockyard: use the dockerfile.v0 frontend")
-        if req.HasField("Cache") and req.Cache.Exports:
-            raise GrpcError(UNIMPLEMENTED, f"cache export ({req.Cache.Exports[0].Type}) is not served by dockyard: "
-                                           "the engine's own build cache is always used")
-        if req.Frontend and req.Frontend != FRONTEND:
-            raise GrpcError(UNIMPLEMENTED, f"frontend {req.Frontend!r} is not served by dockyard (only {FRONTEND})")
         job = self.jobs.get(req.Ref)
-        if not job.session_id.done():
-            job.session_id.set_result(req.Session)
         try:
+            exporters = _served(req)
+            if not job.session_id.done():
+                job.session_id.set_result(req.Session)
             if req.Frontend:
                 session = await self.sessions.get(req.Session)
                 image = await dockerfile_build(self.engine, job, session, dict(req.FrontendAttrs))
@@ -100,9 +86,14 @@ class BuildKit:
             while sent < len(job.updates):
                 await stream.send(job.updates[sent])
                 sent += 1
-            if job.finished:
+            if job.finished or stream.cancelled.is_set():
                 return
-            await job.changed()
+            waits = [asyncio.ensure_future(job.changed()), asyncio.ensure_future(stream.cancelled.wait())]
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
 
     async def list_workers(self, stream: Stream) -> None:
         from dockyard.buildkit.protos.control_pb2 import ListWorkersResponse
@@ -215,6 +206,27 @@ class BuildKit:
 
         await _request(stream)
         await stream.send(InputsResponse().SerializeToString())
+
+
+def _served(req) -> list[tuple[str, dict]]:
+    """A Control.Solve's exporters, once it is known to ask only for what dockyard serves."""
+    exporters = [(e.Type, dict(e.Attrs)) for e in req.Exporters]
+    if req.ExporterDeprecated and not exporters:
+        exporters = [(req.ExporterDeprecated, dict(req.ExporterAttrsDeprecated))]
+    for kind, attrs in exporters:
+        if kind not in EXPORTERS:
+            raise GrpcError(UNIMPLEMENTED, f"exporter {kind!r} is not served by dockyard (only moby/image, "
+                                           "which tags the image in the engine's store)")
+        if attrs.get("push", "false") not in ("", "false"):
+            raise GrpcError(UNIMPLEMENTED, "push from a build is not served by dockyard: push the tag afterwards")
+    if req.HasField("Definition") and getattr(req.Definition, "def"):
+        raise GrpcError(UNIMPLEMENTED, "LLB definitions are not served by dockyard: use the dockerfile.v0 frontend")
+    if req.HasField("Cache") and req.Cache.Exports:
+        raise GrpcError(UNIMPLEMENTED, f"cache export ({req.Cache.Exports[0].Type}) is not served by dockyard: "
+                                       "the engine's own build cache is always used")
+    if req.Frontend and req.Frontend != FRONTEND:
+        raise GrpcError(UNIMPLEMENTED, f"frontend {req.Frontend!r} is not served by dockyard (only {FRONTEND})")
+    return exporters
 
 
 async def _request(stream: Stream) -> bytes:

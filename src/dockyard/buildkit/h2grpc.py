@@ -48,6 +48,7 @@ class Stream:
         self._messages: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.ended = False
         self.headers_ready = asyncio.Event()
+        self.cancelled = asyncio.Event()  # the peer reset the stream, or the connection went
 
     def meta(self, key: str) -> list[str]:
         return self.headers.get(key, [])
@@ -159,6 +160,7 @@ class Connection(asyncio.Protocol):
             return
         self.closed.set()
         for stream in self.streams.values():
+            stream.cancelled.set()
             stream._end()
         self._window.set()
 
@@ -191,8 +193,10 @@ class Connection(asyncio.Protocol):
         elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
             if stream := self.streams.get(event.stream_id):
                 stream.headers_ready.set()
-                if isinstance(event, h2.events.StreamReset) and not stream.trailers:
-                    stream.trailers = {"grpc-status": str(CANCELLED), "grpc-message": "stream reset"}
+                if isinstance(event, h2.events.StreamReset):
+                    stream.cancelled.set()
+                    if not stream.trailers:
+                        stream.trailers = {"grpc-status": str(CANCELLED), "grpc-message": "stream reset"}
                 stream._end()
             self._window.set()
         elif isinstance(event, h2.events.WindowUpdated):
