@@ -249,14 +249,11 @@ async def _build_v2(request: web.Request, eng, options, remote: str | None, dock
     import base64
     import secrets
 
-    from dockyard.api.buildkit import enabled
     from dockyard.builder.builder import build_image
     from dockyard.builder.context import open_context
     from dockyard.buildkit.solve import StatusProgress, failure
     from dockyard.errors import DockyardError
 
-    if not enabled(eng):
-        raise InvalidArgument("BuildKit is disabled in daemon.json (features.buildkit: false): use version=1")
     options.classic = False
     loop = asyncio.get_running_loop()
     ref = request.query.get("buildid") or secrets.token_hex(13)

@@ -4,7 +4,9 @@ Both are HTTP/1.1 requests upgraded to h2c (`101 Switching Protocols`, `Upgrade:
 then on the socket is an HTTP/2 connection. On /grpc the client calls the engine's BuildKit
 services (dockyard.buildkit.control); on /session the roles turn round and the engine calls
 the services the client lists in X-Docker-Expose-Session-Grpc-Method (file sync, auth,
-secrets). Disabled, as dockerd's, when daemon.json says `"features": {"buildkit": false}`.
+secrets, SSH agents). daemon.json's `"features": {"buildkit": false}` only changes the builder
+`_ping` advertises (clients then default to the classic POST /build); like dockerd's, these
+endpoints are served either way.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from dockyard.api import version
-from dockyard.api.requests import ENGINE, engine
+from dockyard.api.requests import ENGINE
 from dockyard.errors import InvalidArgument
 
 routes = web.RouteTableDef()
@@ -20,7 +22,8 @@ BUILDKIT = web.AppKey("buildkit", object)
 
 
 def enabled(eng) -> bool:
-    """daemon.json's features.buildkit (true unless set false), as dockerd reads it."""
+    """daemon.json's features.buildkit (true unless set false): whether `_ping` says
+    Builder-Version 2, as dockerd's does."""
     features = eng.config.get("features") or {}
     return features.get("buildkit", True) is not False if isinstance(features, dict) else True
 
@@ -37,8 +40,6 @@ async def _upgrade(request: web.Request):
     """Answer 101 and take the connection over for h2c; returns the transport."""
     if request.headers.get("Upgrade", "").lower() != "h2c":
         raise InvalidArgument(f"{request.path} wants an upgrade to h2c (Connection: Upgrade, Upgrade: h2c)")
-    if not enabled(engine(request)):
-        raise InvalidArgument("BuildKit is disabled in daemon.json (features.buildkit: false)")
     resp = web.StreamResponse(status=101, reason="Switching Protocols",
                               headers={"Connection": "Upgrade", "Upgrade": "h2c"})
     resp.force_close()
