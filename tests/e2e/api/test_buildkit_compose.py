@@ -103,6 +103,11 @@ def test_compose_build_with_buildkit(api, busybox, tmp_path: Path):
     images = api.docker("images", "--format", "{{.Repository}}:{{.Tag}}").out.split()
     assert {"bk/app:1", "bk/tool:1"} <= set(images)
 
+    # the cache mount outlives a build, even one without the step cache (what makes rebuilds fast)
+    assert run("bk/app:1", "cat", "/cache-runs").strip() == "1"
+    compose("build", "--no-cache", "app")
+    assert run("bk/app:1", "cat", "/cache-runs").strip() == "2"
+
     # `up --build`, the other way compose builds: nothing changed, so every step is CACHED
     second = compose("--progress", "plain", "up", "--build", "-d")
     out2 = second.out + second.err
