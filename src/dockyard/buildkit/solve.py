@@ -124,6 +124,13 @@ class StatusProgress(Progress):
                                        msg=message.encode() + b"\n")])
         self._send(vertexes=[self._vertex(step, done=True, error=message if step.status == "error" else "")])
 
+    def transferred(self, step: Step, what: str, size: int) -> None:
+        from dockyard.buildkit.protos.control_pb2 import VertexStatus
+
+        now = _timestamp()
+        self._send(statuses=[VertexStatus(ID=what, vertex=self._digest(step), name=what, current=size, timestamp=now,
+                                          started=_timestamp(self.began[step.num]), completed=now)])
+
     def cancelled(self) -> bool:
         return self.gone()
 
@@ -234,15 +241,16 @@ def failure(err: BaseException) -> GrpcError:
     return GrpcError(UNKNOWN, f"{type(err).__name__}: {err}")
 
 
-async def _internal_step(progress: StatusProgress, label: str, work):
+async def _sync_step(progress: StatusProgress, label: str, what: str, work) -> None:
+    """A file sync shown as BuildKit shows it: a vertex, and `transferring WHAT: SIZE done`."""
     step = progress.start(label)
     try:
-        result = await work
+        size = await work
     except BaseException as err:
         progress.finish(step, "error", str(getattr(err, "message", err)))
         raise
+    progress.transferred(step, f"transferring {what}:", size)
     progress.finish(step, "done")
-    return result
 
 
 async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, str]):
@@ -263,20 +271,20 @@ async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, s
             d.mkdir(mode=0o700)
         dockerfile_key = opts.get("dockerfilekey") or "dockerfile"
         context_key = opts.get("contextkey") or "context"
-        await _internal_step(progress, f"[internal] load build definition from {filename}",
-                             session.sync(dockerfile_key, dockerfile_dir, includes=[filename]))
+        await _sync_step(progress, f"[internal] load build definition from {filename}", "dockerfile",
+                         session.sync(dockerfile_key, dockerfile_dir, includes=[filename]))
         path = dockerfile_dir / filename
         if not path.is_file():
             raise GrpcError(UNKNOWN, f"failed to read dockerfile: open {filename}: no such file or directory")
         dockerfile = path.read_bytes()
         check_dockerfile_size(dockerfile, filename)
-        await _internal_step(progress, "[internal] load .dockerignore",
-                             session.sync(context_key, context_dir, includes=[".dockerignore", f"{filename}.dockerignore"]))
+        await _sync_step(progress, "[internal] load .dockerignore", "context",
+                         session.sync(context_key, context_dir, includes=[".dockerignore", f"{filename}.dockerignore"]))
         ignore = read_ignore(context_dir, filename)
         excludes = [p.strip() for p in (context_dir / ".dockerignore").read_text(errors="replace").splitlines()
                     if p.strip() and not p.lstrip().startswith("#")] if (context_dir / ".dockerignore").is_file() else []
-        await _internal_step(progress, "[internal] load build context",
-                             session.sync(context_key, context_dir, excludes=excludes))
+        await _sync_step(progress, "[internal] load build context", "context",
+                         session.sync(context_key, context_dir, excludes=excludes))
         options.secrets = SessionSecrets(session, loop, secrets_dir)
         options.ssh = agents = SessionAgents(session, loop, secrets_dir)
         context = BuildContext(context_dir, ignore, dockerfile, filename)
