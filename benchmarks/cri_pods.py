@@ -148,13 +148,18 @@ state = "{d}/state"
 """)
         self.proc = subprocess.Popen(["containerd", "--config", str(d / "config.toml")],
                                      stdout=subprocess.DEVNULL, stderr=open(d / "containerd.log", "wb"))
-        wait_socket(self.sock, self.proc, "containerd")
-        # the same two images, from dockyard's store (no registry here)
-        for ref in ("busybox:latest", "dockyard.local/pause:catatonit"):
-            tar = d / "image.tar"
-            subprocess.run([DOCKYARD, "save", "-o", str(tar), ref], env=dockyard_env, check=True)
-            subprocess.run(["ctr", "-a", self.sock, "-n", "k8s.io", "images", "import", str(tar)], check=True,
-                           capture_output=True)
+        try:
+            wait_socket(self.sock, self.proc, "containerd")
+            # the same two images, from dockyard's store (no registry here)
+            for ref in ("busybox:latest", "dockyard.local/pause:catatonit"):
+                tar = d / "image.tar"
+                subprocess.run([DOCKYARD, "save", "-o", str(tar), ref], env=dockyard_env, check=True)
+                subprocess.run(["ctr", "-a", self.sock, "-n", "k8s.io", "images", "import", str(tar)], check=True,
+                               capture_output=True)
+        except BaseException:
+            self.proc.terminate()
+            self.proc.wait(30)
+            raise
 
     def close(self) -> None:
         remove_pods(self.sock)
@@ -171,7 +176,7 @@ def main() -> None:
         stubs = {"dockyard": rpc.RuntimeServiceStub(grpc.insecure_channel(f"unix://{engines[0].sock}"))}
         one_pod(stubs["dockyard"], 0, work / "logs" / "dockyard")  # warm-up; makes the pause image too
         if shutil.which("containerd") and shutil.which("ctr"):
-            engines.append(Containerd(work, engines[0].env))
+            engines.append(Containerd(work, engines[0].env))  # closed below from here on
             stubs["containerd"] = rpc.RuntimeServiceStub(grpc.insecure_channel(f"unix://{engines[1].sock}"))
             one_pod(stubs["containerd"], 0, work / "logs" / "containerd")
         up: dict[str, list[float]] = {e.name: [] for e in engines}
