@@ -117,6 +117,9 @@ def test_version_status_and_images(cri: CRI, dy: Dockyard, busybox):
     st = cri.rt.Status(pb.StatusRequest())
     assert {(c.type, c.status) for c in st.status.conditions} == {("RuntimeReady", True), ("NetworkReady", True)}
     assert {"runc", "crun", "dockyard"} <= {h.name for h in st.runtime_handlers}
+    config = json.loads(cri.rt.Status(pb.StatusRequest(verbose=True)).info["config"])
+    assert config["root"] == str(dy.root) and config["cniConfDir"] == str(cri.cni[0])
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", config["streamServer"])
 
     images = cri.im.ListImages(pb.ListImagesRequest()).images
     assert [(i.id, list(i.repo_tags)) for i in images] == [(busybox, ["docker.io/library/busybox:latest"])]
