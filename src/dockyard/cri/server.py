@@ -100,7 +100,11 @@ def servicers(engine, cni, stream_address: str = "127.0.0.1:0"):
 
         @_answer
         def PodSandboxStatus(self, req, ctx):
-            return sandboxes.status(req.pod_sandbox_id, req.verbose)
+            """With its containers' statuses, which the kubelet's evented PLEG reads."""
+            answer = sandboxes.status(req.pod_sandbox_id, req.verbose)
+            answer.containers_statuses.extend(workloads.status(m.id, False).status
+                                              for m in sandboxes.members(answer.status.id))
+            return answer
 
         @_answer
         def ListPodSandbox(self, req, ctx):
