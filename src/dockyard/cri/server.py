@@ -4,6 +4,7 @@ engine operation, dockyard's errors as gRPC status codes with their one-line mes
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import signal
@@ -74,7 +75,9 @@ def servicers(engine, cni, stream_address: str = "127.0.0.1:0"):
                                          reason="NetworkPluginNotReady" if why else "", message=why)]
             handlers = [pb.RuntimeHandler(name=name, features=pb.RuntimeHandlerFeatures())
                         for name in HANDLERS if name]
-            info = {"config": '{"root": "%s", "runDir": "%s"}' % (engine.root, engine.run_dir)} if req.verbose else {}
+            info = {"config": json.dumps({"root": str(engine.root), "runDir": str(engine.run_dir),
+                                          "cniConfDir": cni.conf_dir, "cniBinDirs": list(cni.bin_dirs),
+                                          "streamServer": f"{streams.host}:{streams.port}"})} if req.verbose else {}
             return pb.StatusResponse(status=pb.RuntimeStatus(conditions=ready), runtime_handlers=handlers, info=info)
 
         @_answer
@@ -97,7 +100,11 @@ def servicers(engine, cni, stream_address: str = "127.0.0.1:0"):
 
         @_answer
         def PodSandboxStatus(self, req, ctx):
-            return sandboxes.status(req.pod_sandbox_id, req.verbose)
+            """With its containers' statuses, which the kubelet's evented PLEG reads."""
+            answer = sandboxes.status(req.pod_sandbox_id, req.verbose)
+            answer.containers_statuses.extend(workloads.status(m.id, False).status
+                                              for m in sandboxes.members(answer.status.id))
+            return answer
 
         @_answer
         def ListPodSandbox(self, req, ctx):

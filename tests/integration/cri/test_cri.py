@@ -117,6 +117,9 @@ def test_version_status_and_images(cri: CRI, dy: Dockyard, busybox):
     st = cri.rt.Status(pb.StatusRequest())
     assert {(c.type, c.status) for c in st.status.conditions} == {("RuntimeReady", True), ("NetworkReady", True)}
     assert {"runc", "crun", "dockyard"} <= {h.name for h in st.runtime_handlers}
+    config = json.loads(cri.rt.Status(pb.StatusRequest(verbose=True)).info["config"])
+    assert config["root"] == str(dy.root) and config["cniConfDir"] == str(cri.cni[0])
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", config["streamServer"])
 
     images = cri.im.ListImages(pb.ListImagesRequest()).images
     assert [(i.id, list(i.repo_tags)) for i in images] == [(busybox, ["docker.io/library/busybox:latest"])]
@@ -149,6 +152,7 @@ def test_a_pod_shares_network_and_ipc_logs_in_the_cri_format_and_leaves_nothing(
     assert st.state == pb.SANDBOX_READY and ipaddress.ip_address(st.network.ip) in ipaddress.ip_network(subnet)
     assert (st.metadata.name, st.metadata.namespace, dict(st.labels), dict(st.annotations)) == \
         ("web", "default", {"app": "web", "tier": "front"}, {"note": "a"})
+    assert not cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod)).containers_statuses
 
     srv = cri.container(pod, cfg, "srv", command=["sh", "-c"], labels={"role": "srv"},
                         args=["echo started; printf 'no newline'; echo to-stderr >&2; exec httpd -f -p 8080 -h /etc"],
@@ -189,6 +193,9 @@ def test_a_pod_shares_network_and_ipc_logs_in_the_cri_format_and_leaves_nothing(
         {("srv", pod, pb.CONTAINER_RUNNING), ("side", pod, pb.CONTAINER_RUNNING)}
     by_label = cri.rt.ListContainers(pb.ListContainersRequest(filter=pb.ContainerFilter(label_selector={"role": "srv"})))
     assert [c.id for c in by_label.containers] == [srv]
+    members = cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod)).containers_statuses
+    assert sorted((m.metadata.name, m.state) for m in members) == [("side", pb.CONTAINER_RUNNING),
+                                                                  ("srv", pb.CONTAINER_RUNNING)]
     pods = cri.rt.ListPodSandbox(pb.ListPodSandboxRequest(filter=pb.PodSandboxFilter(label_selector={"app": "web"})))
     assert [p.id for p in pods.items] == [pod]
     assert len(cri.rt.ListPodSandbox(pb.ListPodSandboxRequest()).items) == 2
