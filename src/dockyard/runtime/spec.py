@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from dockyard.errors import InvalidArgument
 from dockyard.runtime import caps as capabilities
+from dockyard.runtime.device_bpf import DEFAULT_ALLOWED
 from dockyard.runtime import seccomp
 from dockyard.runtime.linux import secure_join
 
@@ -29,20 +30,7 @@ READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysr
 
 # Device cgroup rules every docker container gets: mknod of anything, and use of the
 # standard character devices (null, zero, full, random, urandom, tty, pts, ptmx, tun).
-DEFAULT_DEVICE_RULES = [
-    {"allow": False, "access": "rwm"},
-    {"allow": True, "type": "c", "access": "m"},
-    {"allow": True, "type": "b", "access": "m"},
-    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 136, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
-]
+DEFAULT_DEVICE_RULES = [{"allow": False, "access": "rwm"}, *DEFAULT_ALLOWED]
 
 RLIMITS = {
     "core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA", "fsize": "RLIMIT_FSIZE",
