@@ -41,7 +41,10 @@ def _create(obj, image: str, command, o: dict):
     eng = obj.engine
     _ensure_image(eng, image, o["pull"])
     body = create_body(image, command, o)
-    c = eng.containers.create(body, o["name"])
+    warnings: list[str] = []
+    c = eng.containers.create(body, o["name"], warnings)
+    for warning in warnings:
+        click.echo(f"WARNING: {warning}", err=True)
     if o["cidfile"]:
         from dockyard.errors import Conflict
         if os.path.exists(o["cidfile"]):
@@ -606,7 +609,11 @@ def update_cmd(obj, names, memory, memory_swap, memory_reservation, cpus, cpu_sh
         "NanoCpus": _cpus(cpus) if cpus else None, "CpuShares": cpu_shares, "CpuQuota": cpu_quota,
         "CpuPeriod": cpu_period, "CpusetCpus": cpuset_cpus, "PidsLimit": pids_limit,
         "RestartPolicy": _restart(restart) if restart else None}.items() if v is not None}
-    _each(names, lambda n: obj.engine.containers.update(n, body))
+
+    def update(name: str) -> None:
+        for warning in obj.engine.containers.update(name, body):
+            click.echo(f"WARNING: {warning}", err=True)
+    _each(names, update)
 
 
 TOP_LEVEL = (exec_cmd, cp_cmd, diff_cmd, commit_cmd, export_cmd, stats_cmd, update_cmd, run_cmd, create_cmd, start_cmd, stop_cmd, kill_cmd, restart_cmd, rm_cmd, ps_cmd, logs_cmd, wait_cmd,

@@ -123,6 +123,7 @@ class RunOptions:
     # resources
     memory: int = 0
     memory_swap: int = 0
+    swap_limit: bool = True  # whether the kernel accounts swap (dockerd's SwapLimit)
     memory_reservation: int = 0
     nano_cpus: int = 0
     cpu_shares: int = 0
@@ -359,10 +360,10 @@ def resources(opts: RunOptions, device_rules: list[dict] | None = None) -> dict:
     memory: dict = {}
     if opts.memory:
         memory["limit"] = opts.memory
-        if opts.memory_swap == 0:
-            memory["swap"] = 2 * opts.memory  # docker's default: as much swap as memory
-        else:
-            memory["swap"] = opts.memory_swap
+        # docker's default is as much swap as memory; without swap accounting dockerd
+        # limits memory alone (and warned at create)
+        if opts.swap_limit:
+            memory["swap"] = opts.memory_swap or 2 * opts.memory
     if opts.memory_reservation:
         memory["reservation"] = opts.memory_reservation
     if memory:

@@ -475,17 +475,24 @@ def test_device_cgroup_rules_apply(runtime, bundles, tmp_path, allowed):
 V2_MOUNT = "/sys/fs/cgroup/unified"
 
 
+def private_mounts(setup: str) -> list[str]:
+    """A command prefix: what follows runs in a private mount namespace, after `setup`."""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            f'{setup} && exec "$@"', "sh"]
+
+
 def _v2_prefix() -> list[str]:
     if cgroups.is_unified():
         return []
     if not cgroups.is_unified(V2_MOUNT):
         pytest.skip("no cgroup2 mount on this host")
-    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-            f'mount --bind {V2_MOUNT} /sys/fs/cgroup && exec "$@"', "sh"]
+    return private_mounts(f"mount --bind {V2_MOUNT} /sys/fs/cgroup")
 
 
-def run_on_v2(runtime, bundles, tmp_path: Path, script: str, edit=None) -> tuple[int, str]:
-    """`runtime run` of `sh -c script` on cgroup v2: (exit code, output)."""
+def run_on_v2(runtime, bundles, tmp_path: Path, script: str, edit=None,
+              prefix: list[str] | None = None) -> tuple[int, str]:
+    """`runtime run` of `sh -c script` on cgroup v2 (or after another `prefix`): (exit
+    code, output)."""
     cid, bundle = make(bundles, ["sh", "-c", script], edit)
     argv = [sys.executable, "-c", "from dockyard.runtime.cli import main; main()"] \
         if runtime.name == "dockyard" else [shutil.which(runtime.name)]
@@ -496,7 +503,8 @@ def run_on_v2(runtime, bundles, tmp_path: Path, script: str, edit=None) -> tuple
     enabled = subtree.read_text().split()
     try:
         with open(out, "w") as o:
-            code = subprocess.run([*_v2_prefix(), *argv, "--root", runtime.root, "run",
+            code = subprocess.run([*(_v2_prefix() if prefix is None else prefix), *argv,
+                                   "--root", runtime.root, "run",
                                    "--bundle", bundle, cid], stdin=subprocess.DEVNULL, stdout=o,
                                   stderr=o, timeout=60).returncode
     finally:
@@ -549,6 +557,29 @@ def test_device_rules_on_cgroup_v2(request, runtime, bundles, tmp_path, row):
         == can, out
     if "read" not in can:
         assert "Operation not permitted" in out, out
+
+
+MEMSW = "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"
+
+
+def test_a_swap_limit_without_swap_accounting_is_refused(runtime, bundles, tmp_path):
+    """A kernel without swap accounting (no memsw file; here one hidden under /dev/null in
+    a private mount namespace) cannot limit memory+swap: refused by name, like runc."""
+    if runtime.name != "dockyard":
+        pytest.skip(f"{runtime.name} looks for the file in the container's own cgroup, "
+                    "which cannot be hidden before it exists")
+    if cgroups.is_unified() or not os.path.exists(MEMSW):
+        pytest.skip("needs a v1 memory hierarchy with swap accounting to hide")
+    limits = _resources(memory={"limit": 64 << 20, "swap": 128 << 20})
+    code, out = run_on_v2(runtime, bundles, tmp_path, "true", limits,
+                          private_mounts(f"mount --bind /dev/null {MEMSW}"))
+    assert code != 0
+    assert out.strip().splitlines()[-1].endswith(
+        "linux.resources.memory.swap: this kernel does not account swap "
+        "(no memory.memsw.limit_in_bytes)"), out
+    code, out = run_on_v2(runtime, bundles, tmp_path, "echo ran", _resources(
+        memory={"limit": 64 << 20}), private_mounts(f"mount --bind /dev/null {MEMSW}"))
+    assert (code, out) == (0, "ran\n")
 
 
 # -- mounts and propagation (config-linux.md "Rootfs Mount Propagation") ----------------
