@@ -728,8 +728,13 @@ class ContainerService:
         c = self.get(ref)
         if not keeps_log(c.host_config):
             raise ReadingUnsupported()
+        def running() -> bool:
+            try:
+                return self.get(c.id).running
+            except NotFound:  # removed (docker-py's run(remove=True) does so at the exit)
+                return False
         return logs.read(self.log_path(c.id), stdout=stdout, stderr=stderr, since=since, until=until, tail=str(tail),
-                         follow=follow, running=lambda: self.get(c.id).running)
+                         follow=follow, running=running)
 
     def pids(self, c: Container) -> list[int]:
         try:
