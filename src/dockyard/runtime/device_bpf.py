@@ -138,19 +138,20 @@ def _load(code: bytes) -> int:
     """BPF_PROG_LOAD; on a refusal, again with the verifier's log for the error."""
     insns = ctypes.create_string_buffer(code, len(code))
     license_ = ctypes.create_string_buffer(b"Apache-2.0")  # the kernel wants a license
-    log = ctypes.create_string_buffer(0)
+    log = None  # no log asked for the first time: logging slows the verifier down
     for log_level in (0, 1):
         if log_level:
             log = ctypes.create_string_buffer(1 << 16)
         attr = ctypes.create_string_buffer(128)
         struct.pack_into("<IIQQIIQII16s", attr, 0, _BPF_PROG_TYPE_CGROUP_DEVICE, len(code) // 8,
                          ctypes.addressof(insns), ctypes.addressof(license_), log_level,
-                         len(log), ctypes.addressof(log), 0, 0, b"dockyard_dev")
+                         len(log) if log else 0, ctypes.addressof(log) if log else 0, 0, 0,
+                         b"dockyard_dev")
         try:
             return _bpf(_BPF_PROG_LOAD, attr)
         except OSError as err:
             failure = err
-    verifier = log.value.decode(errors="replace").strip().splitlines()
+    verifier = log.value.decode(errors="replace").strip().splitlines() if log else []
     raise DockyardError("linux.resources.devices: cannot load the device program: "
                         f"{failure.strerror}{': ' + verifier[-1] if verifier else ''}")
 
