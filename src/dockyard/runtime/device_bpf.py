@@ -151,7 +151,9 @@ def _load(code: bytes) -> int:
             return _bpf(_BPF_PROG_LOAD, attr)
         except OSError as err:
             failure = err
-    verifier = log.value.decode(errors="replace").strip().splitlines() if log else []
+    # the verifier's last word, before its statistics ("processed N insns ...")
+    verifier = [line for line in (log.value.decode(errors="replace").splitlines() if log else [])
+                if line.strip() and not line.startswith("processed ")]
     raise DockyardError("linux.resources.devices: cannot load the device program: "
                         f"{failure.strerror}{': ' + verifier[-1] if verifier else ''}")
 
