@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -557,6 +558,21 @@ def test_device_rules_on_cgroup_v2(request, runtime, bundles, tmp_path, row):
         == can, out
     if "read" not in can:
         assert "Operation not permitted" in out, out
+
+
+def test_a_v2_limit_without_its_controller_is_refused(runtime, bundles, tmp_path, cgroup_parent):
+    """A limit whose controller the v2 parent does not delegate has no file to go to."""
+    if runtime.name == "crun":
+        pytest.skip("crun 1.8 cannot start on v2 here at all (see the devices-v2 rows)")
+    prefix = _v2_prefix()
+    controllers = (Path("/sys/fs/cgroup" if not prefix else V2_MOUNT) / "cgroup.controllers")
+    if "pids" in controllers.read_text().split():
+        pytest.skip("the v2 root here delegates pids")
+    code, out = run_on_v2(runtime, bundles, tmp_path, "echo ran", _resources(pids={"limit": 50}))
+    assert code != 0 and "ran" not in out
+    if runtime.name == "dockyard":
+        assert re.fullmatch(r"dockyard-runtime: linux.resources.pids.limit: the pids controller "
+                            rf"is not enabled in cgroup {cgroup_parent}/t\w+", out.strip()), out
 
 
 MEMSW = "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"
