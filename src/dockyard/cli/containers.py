@@ -159,14 +159,12 @@ def _run_attached(eng, body: dict, o: dict, held: _HeldSignals, *, rm: bool, sig
     except BaseException:
         held.release()
         raise
-    forward = None
-    if sig_proxy and not tty:
-        def forward(signum, _frame):
-            try:
-                eng.containers.kill(c.id, signal.Signals(signum).name)
-            except DockyardError:
-                pass
-    held.release(forward)
+    def forward(signum, _frame):
+        try:
+            eng.containers.kill(c.id, signal.Signals(signum).name)
+        except DockyardError:
+            pass
+    held.release(forward if sig_proxy and not tty else None)
     try:
         pump(sock, tty=tty, stdin=stdin, on_resize=lambda h, w: _resize(eng, c.id, h, w))
     except Detached:
