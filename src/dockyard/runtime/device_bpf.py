@@ -11,7 +11,6 @@ a request whose access it covers entirely, a deny rule one it covers in part (so
 
 from __future__ import annotations
 
-import ctypes
 import os
 import struct
 
@@ -122,7 +121,9 @@ def assemble(rules: list[dict]) -> bytes:
                     for code, dst, src, off, imm in program)
 
 
-def _bpf(command: int, attr: ctypes.Array) -> int:
+def _bpf(command: int, attr) -> int:
+    import ctypes  # only when a program is loaded: the module is imported on every command
+
     machine = os.uname().machine
     if machine not in _SYS_BPF:
         raise DockyardError(f"linux.resources.devices: bpf(2) not known on {machine}")
@@ -136,6 +137,8 @@ def _bpf(command: int, attr: ctypes.Array) -> int:
 
 def _load(code: bytes) -> int:
     """BPF_PROG_LOAD; on a refusal, again with the verifier's log for the error."""
+    import ctypes
+
     insns = ctypes.create_string_buffer(code, len(code))
     license_ = ctypes.create_string_buffer(b"Apache-2.0")  # the kernel wants a license
     log = None  # no log asked for the first time: logging slows the verifier down
@@ -160,6 +163,8 @@ def _load(code: bytes) -> int:
 
 def apply(directory: str, rules: list[dict]) -> None:
     """Attach the program for `rules`, then runc's defaults, to the v2 cgroup `directory`."""
+    import ctypes
+
     program = _load(assemble(list(rules) + DEFAULT_ALLOWED))
     try:
         cgroup = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
