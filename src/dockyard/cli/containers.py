@@ -660,10 +660,12 @@ def update_cmd(obj, names, memory, memory_swap, memory_reservation, cpus, cpu_sh
         "CpuPeriod": cpu_period, "CpusetCpus": cpuset_cpus, "PidsLimit": pids_limit,
         "RestartPolicy": _restart(restart) if restart else None}.items() if v is not None}
 
-    def update(name: str) -> None:
-        for warning in obj.engine.containers.update(name, body):
-            click.echo(f"WARNING: {warning}", err=True)
-    _each(names, update)
+    warnings: list[str] = []
+    try:
+        _each(names, lambda n: warnings.extend(obj.engine.containers.update(n, body)))
+    finally:  # after the names, on stdout, as the docker CLI prints them
+        for warning in warnings:
+            click.echo(warning)
 
 
 TOP_LEVEL = (exec_cmd, cp_cmd, diff_cmd, commit_cmd, export_cmd, stats_cmd, update_cmd, run_cmd, create_cmd, start_cmd, stop_cmd, kill_cmd, restart_cmd, rm_cmd, ps_cmd, logs_cmd, wait_cmd,

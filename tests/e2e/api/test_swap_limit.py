@@ -58,6 +58,10 @@ def test_docker_cli_warns_and_limits_memory_alone(api, busybox, dy):
         assert (group / "memory.limit_in_bytes").read_text().strip() == str(32 << 20)
         # the group's own file (not hidden): memory+swap left unlimited
         assert int((group / "memory.memsw.limit_in_bytes").read_text()) > 1 << 60
+        updated = api.docker("update", "-m", "48m", "--memory-swap", "96m", cid)
+        assert updated.out.splitlines() == [cid, WARNING.removeprefix("WARNING: ")]
+        assert (group / "memory.limit_in_bytes").read_text().strip() == str(48 << 20)
+        assert int((group / "memory.memsw.limit_in_bytes").read_text()) > 1 << 60
     finally:
         api.docker("rm", "-f", cid)
 
@@ -81,3 +85,11 @@ def test_dockyard_cli_warns(dy, busybox):
                        text=True, env=dy.env, timeout=120)
     assert (p.returncode, p.stdout) == (0, "hi\n"), p.stderr
     assert WARNING in p.stderr.splitlines()
+    created = subprocess.run([*HIDE_MEMSW, DOCKYARD, "create", "--name", "limited", "-m", "32m",
+                              "--memory-swap", "64m", "busybox", "true"], capture_output=True,
+                             text=True, env=dy.env, timeout=120)
+    assert created.returncode == 0 and WARNING in created.stderr.splitlines(), created.stderr
+    updated = subprocess.run([*HIDE_MEMSW, DOCKYARD, "update", "--memory-swap", "96m", "limited"],
+                             capture_output=True, text=True, env=dy.env, timeout=120)
+    assert updated.stdout.splitlines() == ["limited", WARNING.removeprefix("WARNING: ")], updated
+    dy("rm", "limited")
