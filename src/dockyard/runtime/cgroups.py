@@ -585,7 +585,8 @@ def remove_empty_parent(parent: str) -> None:
     parent = parent.strip("/")
     if not parent:
         return
-    for hierarchy in Path(CGROUP_ROOT).iterdir():
+    hierarchies = [Path(CGROUP_ROOT)] if is_unified() else Path(CGROUP_ROOT).iterdir()
+    for hierarchy in hierarchies:
         try:
             (hierarchy / parent).rmdir()
         except OSError:
