@@ -59,8 +59,9 @@ async def create(request: web.Request) -> web.Response:
     if len(endpoints) > 1 and version.older(request, "1.44"):  # joining several at create came with 1.44
         raise InvalidArgument(f"Container cannot be connected to network endpoints: {', '.join(endpoints)}")
     svc = _service(request)
-    c = await blocking(svc.create, doc, name)
-    return ok({"Id": c.id, "Warnings": []}, status=201)
+    warnings: list[str] = []
+    c = await blocking(svc.create, doc, name, warnings)
+    return ok({"Id": c.id, "Warnings": warnings}, status=201)
 
 
 @routes.get(version.path(ID + "/json"))

@@ -12,6 +12,7 @@ from aiohttp import web
 from dockyard import __version__
 from dockyard.api import version
 from dockyard.api.requests import blocking, body, engine, ok
+from dockyard.runtime import cgroups
 
 routes = web.RouteTableDef()
 _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
@@ -69,6 +70,7 @@ def _info(eng) -> dict:
     containers = eng.containers.list(all=True)
     states = [c.status for c in containers]
     cgroup_v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    swap_limit = cgroups.swap_limit_supported()
     return {
         "ID": eng.id, "Containers": len(containers), "ContainersRunning": states.count("running"),
         "ContainersPaused": states.count("paused"),
@@ -77,7 +79,7 @@ def _info(eng) -> dict:
         "DriverStatus": [["Backing Filesystem", "extfs" if eng.storage_driver == "overlay" else "vfs"]],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
                     "Log": ["json-file"]},
-        "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True,
+        "MemoryLimit": True, "SwapLimit": swap_limit, "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True,
         "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True, "BridgeNfIptables": False,
         "BridgeNfIp6tables": False, "Debug": False, "NFd": len(os.listdir("/proc/self/fd")),
         "OomKillDisable": False, "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -97,7 +99,9 @@ def _info(eng) -> dict:
         "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "docker-init",
         "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""}, "SecurityOptions": ["name=seccomp,profile=builtin"] +
-        (["name=cgroupns"] if cgroup_v2 else []), "Warnings": None,
+        (["name=cgroupns"] if cgroup_v2 else []),
+        # dockerd's words, which the docker CLI prints
+        "Warnings": None if swap_limit else ["WARNING: No swap limit support"],
     }
 
 

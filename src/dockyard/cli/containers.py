@@ -37,11 +37,45 @@ def _ensure_image(engine, image: str, pull: str) -> None:
             sys.stdout = stdout
 
 
-def _create(obj, image: str, command, o: dict):
-    eng = obj.engine
-    _ensure_image(eng, image, o["pull"])
-    body = create_body(image, command, o)
-    c = eng.containers.create(body, o["name"])
+class _HeldSignals:
+    """SIGINT, SIGTERM and SIGHUP noted, not acted on, while this process creates and
+    starts a container: that is work a daemon would finish whatever its client did, and
+    cut short it would leave a container half made (rootfs mounted, never started).
+    `release` puts the handlers back; the signals that came are then the caller's."""
+
+    def __init__(self) -> None:
+        import signal
+
+        self.came: list[int] = []
+        self._before = {s: signal.signal(s, lambda signum, _frame: self.came.append(signum))
+                        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+    def release(self, forward=None) -> None:
+        """Hand the signals to `forward` from now on, or else back to their handlers; then
+        each signal that came goes to `forward`, or to this process again (so it acts as
+        it would have)."""
+        import signal
+
+        for signum, handler in self._before.items():
+            signal.signal(signum, forward or handler)
+        for signum in self.came:
+            if forward is not None:
+                forward(signum, None)
+            else:
+                signal.raise_signal(signum)
+
+
+def _request(obj, image: str, command, o: dict) -> dict:
+    """The create request, once the image is here (pulled if need be)."""
+    _ensure_image(obj.engine, image, o["pull"])
+    return create_body(image, command, o)
+
+
+def _create(eng, body: dict, o: dict):
+    warnings: list[str] = []
+    c = eng.containers.create(body, o["name"], warnings)
+    for warning in warnings:
+        click.echo(f"WARNING: {warning}", err=True)
     if o["cidfile"]:
         from dockyard.errors import Conflict
         if os.path.exists(o["cidfile"]):
@@ -58,7 +92,12 @@ def _create(obj, image: str, command, o: dict):
 @click.pass_obj
 def create_cmd(obj, image, command, **o) -> None:
     """Create a new container."""
-    click.echo(_create(obj, image, command, o).id)
+    body = _request(obj, image, command, o)
+    held = _HeldSignals()
+    try:
+        click.echo(_create(obj.engine, body, o).id)
+    finally:
+        held.release()
 
 
 @click.command("run", context_settings=PASSTHROUGH)
@@ -73,27 +112,39 @@ def create_cmd(obj, image, command, **o) -> None:
 def run_cmd(obj, image, command, detach, rm, attach, sig_proxy, **o) -> None:
     """Create and run a new container from an image."""
     o["rm"] = rm
-    c = _create(obj, image, command, o)
+    body = _request(obj, image, command, o)
     eng = obj.engine
+    held = _HeldSignals()
     if detach:
         try:
-            eng.containers.start(c.id)
-        except BaseException:
-            if rm:
-                eng.containers.remove(c.id, force=True, volumes=True)
-            raise
-        click.echo(c.id)
+            c = _create(eng, body, o)
+            try:
+                eng.containers.start(c.id)
+            except BaseException:
+                if rm:
+                    eng.containers.remove(c.id, force=True, volumes=True)
+                raise
+            click.echo(c.id)
+        finally:
+            held.release()
         return
-    raise click.exceptions.Exit(_run_attached(eng, c, rm=rm, sig_proxy=sig_proxy))
+    raise click.exceptions.Exit(_run_attached(eng, body, o, held, rm=rm, sig_proxy=sig_proxy))
 
 
-def _run_attached(eng, c, *, rm: bool, sig_proxy: bool) -> int:
-    """Start with our terminal attached, wait for the exit, and return docker run's exit code."""
+def _run_attached(eng, body: dict, o: dict, held: _HeldSignals, *, rm: bool, sig_proxy: bool) -> int:
+    """Create and start with our terminal attached, wait for the exit, and return docker
+    run's exit code. Signals that come while the container is made go to it once it runs
+    (with the proxy), or act on this process then."""
     import signal
 
     from dockyard.cli.attach import Detached, pump
     from dockyard.errors import DockyardError
 
+    try:
+        c = _create(eng, body, o)
+    except BaseException:
+        held.release()
+        raise
     foreground = eng.containers.hold_foreground(c.id)  # noqa: F841 (held until this process ends)
     tty, stdin = c.config["Tty"], c.config["OpenStdin"]
     try:
@@ -103,15 +154,17 @@ def _run_attached(eng, c, *, rm: bool, sig_proxy: bool) -> int:
         if rm:
             eng.containers.remove(c.id, force=True, volumes=True)
         click.echo(f"Error: {e.message}", err=True)
+        held.release()
         return code
-    if sig_proxy and not tty:
-        def forward(signum, _frame):
-            try:
-                eng.containers.kill(c.id, signal.Signals(signum).name)
-            except DockyardError:
-                pass
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, forward)
+    except BaseException:
+        held.release()
+        raise
+    def forward(signum, _frame):
+        try:
+            eng.containers.kill(c.id, signal.Signals(signum).name)
+        except DockyardError:
+            pass
+    held.release(forward if sig_proxy and not tty else None)
     try:
         pump(sock, tty=tty, stdin=stdin, on_resize=lambda h, w: _resize(eng, c.id, h, w))
     except Detached:
@@ -606,7 +659,13 @@ def update_cmd(obj, names, memory, memory_swap, memory_reservation, cpus, cpu_sh
         "NanoCpus": _cpus(cpus) if cpus else None, "CpuShares": cpu_shares, "CpuQuota": cpu_quota,
         "CpuPeriod": cpu_period, "CpusetCpus": cpuset_cpus, "PidsLimit": pids_limit,
         "RestartPolicy": _restart(restart) if restart else None}.items() if v is not None}
-    _each(names, lambda n: obj.engine.containers.update(n, body))
+
+    warnings: list[str] = []
+    try:
+        _each(names, lambda n: warnings.extend(obj.engine.containers.update(n, body)))
+    finally:  # after the names, on stdout, as the docker CLI prints them
+        for warning in warnings:
+            click.echo(warning)
 
 
 TOP_LEVEL = (exec_cmd, cp_cmd, diff_cmd, commit_cmd, export_cmd, stats_cmd, update_cmd, run_cmd, create_cmd, start_cmd, stop_cmd, kill_cmd, restart_cmd, rm_cmd, ps_cmd, logs_cmd, wait_cmd,

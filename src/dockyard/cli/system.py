@@ -111,6 +111,8 @@ def prune_cmd(obj, all_, volumes, force) -> None:
 def info_cmd(obj, fmt) -> None:
     """Display system-wide information."""
     import platform
+
+    from dockyard.runtime.cgroups import swap_limit_supported
     eng = obj.engine
     cs = eng.containers.list(all=True)
     info = {"Containers": len(cs), "ContainersRunning": sum(c.status == "running" for c in cs),
@@ -120,13 +122,16 @@ def info_cmd(obj, fmt) -> None:
             "OperatingSystem": platform.freedesktop_os_release().get("PRETTY_NAME", "Linux"),
             "Architecture": platform.machine(), "NCPU": __import__("os").cpu_count(),
             "DefaultRuntime": "dockyard", "Runtimes": ["dockyard", "runc", "crun"],
-            **eng.networks.host_objects(), "RunDir": str(eng.run_dir), "RegistryMirrors": eng.registry_mirrors}
+            **eng.networks.host_objects(), "RunDir": str(eng.run_dir), "RegistryMirrors": eng.registry_mirrors,
+            "SwapLimit": swap_limit_supported()}
     if fmt:
         from dockyard.cli.formatting import render
         emit(render(fmt, [info], ""))
         return
     for k, v in info.items():
         click.echo(f" {k}: {v}")
+    if not info["SwapLimit"]:
+        click.echo("WARNING: No swap limit support", err=True)  # the docker CLI's words
 
 
 @click.command("events")

@@ -49,45 +49,57 @@ def read(path: Path, *, stdout: bool = True, stderr: bool = True, since: float =
 
     n = None if tail in ("all", "", None) else int(tail)
     backlog: deque[Entry] | list[Entry] = deque(maxlen=n) if n is not None else []
-    live_pos, live_ino = 0, None
+    live = None  # the live file, kept open while following: its removal then loses nothing
     for f in _files(path):
-        with open(f, "rb") as fh:
-            pos = 0
-            for line in fh:
-                if not line.endswith(b"\n"):
-                    break  # being written: the follow loop picks it up whole
-                pos += len(line)
-                e = _parse(line)
-                if e and wanted(e):
-                    backlog.append(e)
-            if f == path:
-                live_pos, live_ino = pos, os.fstat(fh.fileno()).st_ino
+        fh = open(f, "rb")
+        pos = 0
+        for line in fh:
+            if not line.endswith(b"\n"):
+                break  # being written: the follow loop picks it up whole
+            pos += len(line)
+            e = _parse(line)
+            if e and wanted(e):
+                backlog.append(e)
+        if f == path and follow:
+            fh.seek(pos)
+            live = fh
+        else:
+            fh.close()
     if n != 0:
         yield from backlog
-    if not follow:
-        return
+    if follow:
+        try:
+            yield from _follow(path, live, wanted, running)
+        finally:
+            if live is not None:
+                live.close()
+
+
+def _follow(path: Path, live, wanted: Callable[[Entry], bool], running: Callable[[], bool]) -> Iterator[Entry]:
+    """New entries of the live file until the container has ended. The writer finishes
+    the log before the container counts as ended, so what is read after that is all."""
     partial = b""
     while True:
         still = running()
-        try:
-            st = path.stat()
-            if st.st_ino != live_ino:  # rotated under us: start the new file from its beginning
-                live_pos, live_ino = 0, st.st_ino
-            with open(path, "rb") as fh:
-                fh.seek(live_pos)
-                data = fh.read()
-                live_pos = fh.tell()
-        except FileNotFoundError:
-            data = b""
+        data = live.read() if live is not None else b""
         if data:
-            data = partial + data
-            lines = data.split(b"\n")
+            lines = (partial + data).split(b"\n")
             partial = lines.pop()
             for line in lines:
                 e = _parse(line)
                 if e and wanted(e):
                     yield e
             continue
+        try:
+            if live is None or path.stat().st_ino != os.fstat(live.fileno()).st_ino:
+                # made, or rotated once the old file was read out: the new one from its start
+                new = open(path, "rb")
+                if live is not None:
+                    live.close()
+                live, partial = new, b""
+                continue
+        except FileNotFoundError:
+            pass  # removed with its container, or not made yet
         if not still:
             return
         time.sleep(0.05)

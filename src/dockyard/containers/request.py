@@ -101,6 +101,20 @@ def _check_port_bindings(bindings: dict) -> None:
                 raise InvalidArgument(f"invalid port specification: {json.dumps(host)}")
 
 
+SWAP_WARNING = ("Your kernel does not support swap limit capabilities or the cgroup is not mounted. "
+                "Memory limited without swap.")
+
+
+def swap_warnings(hc: dict, swap_limit: bool) -> list[str]:
+    """dockerd's rule for a memory+swap limit on a kernel without swap accounting: the
+    limit is dropped (MemorySwap -1, as inspect then shows) and the create answered with
+    a warning."""
+    if not swap_limit and int(hc.get("Memory") or 0) > 0 and int(hc.get("MemorySwap") or 0) > 0:
+        hc["MemorySwap"] = -1
+        return [SWAP_WARNING]
+    return []
+
+
 def check_host_config(hc: dict) -> dict:
     """Refuse what dockyard cannot do; fill docker's defaults for the rest."""
     _check_port_bindings(hc.get("PortBindings") or {})

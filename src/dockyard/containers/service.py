@@ -24,7 +24,8 @@ from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.record import Container, ContainerStore, rfc3339
 from dockyard.containers.views import epoch
-from dockyard.containers.request import check_host_config, init_binary, log_limits, merge_config, networking_config
+from dockyard.containers.request import (check_host_config, init_binary, log_limits, merge_config,
+                                         networking_config, swap_warnings)
 from dockyard.network import endpoints as network_endpoints
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups
@@ -128,7 +129,8 @@ class ContainerService:
         return out
 
     # -- create ----------------------------------------------------------------------------
-    def create(self, body: dict, name: str | None = None) -> Container:
+    def create(self, body: dict, name: str | None = None, warnings: list[str] | None = None) -> Container:
+        """A new container; what dockerd would warn about is appended to `warnings`."""
         img = self.images.find(body.get("Image") or "")
         if not body.get("Image"):
             raise InvalidArgument("no image given: the request needs an Image")
@@ -137,6 +139,9 @@ class ContainerService:
         image_cfg = self.images.config(img).get("config") or {}
         config = merge_config(body, image_cfg)
         host_config = check_host_config(body.get("HostConfig") or {})
+        found = swap_warnings(host_config, cgroups.swap_limit_supported())
+        if warnings is not None:
+            warnings += found
         if not config["Cmd"] and not config["Entrypoint"]:
             raise InvalidArgument("no command specified")
         self._check_network(host_config, body.get("NetworkingConfig") or {})
@@ -367,6 +372,7 @@ class ContainerService:
             devices=[_device(x) for x in hc.get("Devices") or []],
             device_cgroup_rules=list(hc.get("DeviceCgroupRules") or []),
             memory=int(hc.get("Memory") or 0), memory_swap=int(hc.get("MemorySwap") or 0),
+            swap_limit=cgroups.swap_limit_supported(),
             memory_reservation=int(hc.get("MemoryReservation") or 0), nano_cpus=int(hc.get("NanoCpus") or 0),
             cpu_shares=int(hc.get("CpuShares") or 0), cpu_quota=int(hc.get("CpuQuota") or 0),
             cpu_period=int(hc.get("CpuPeriod") or 0), cpuset_cpus=hc.get("CpusetCpus") or "",
@@ -744,8 +750,13 @@ class ContainerService:
         c = self.get(ref)
         if not keeps_log(c.host_config):
             raise ReadingUnsupported()
+        def running() -> bool:
+            try:
+                return self.get(c.id).running
+            except NotFound:  # removed (docker-py's run(remove=True) does so at the exit)
+                return False
         return logs.read(self.log_path(c), stdout=stdout, stderr=stderr, since=since, until=until, tail=str(tail),
-                         follow=follow, running=lambda: self.get(c.id).running)
+                         follow=follow, running=running)
 
     def pids(self, c: Container) -> list[int]:
         try:
@@ -832,11 +843,13 @@ class ContainerService:
         hc = dict(c.host_config)
         hc.update({k: v for k, v in body.items() if v not in (None,)})
         if "RestartPolicy" in body:
-            from dockyard.containers.request import check_host_config
             hc = check_host_config(hc)
+        swap_limit = cgroups.swap_limit_supported()
+        warnings = swap_warnings(hc, swap_limit) if body.get("MemorySwap") else []
         if c.running:
             from dockyard.runtime.spec import RunOptions, resources
             opts = RunOptions(memory=int(hc.get("Memory") or 0), memory_swap=int(hc.get("MemorySwap") or 0),
+                              swap_limit=swap_limit,
                               memory_reservation=int(hc.get("MemoryReservation") or 0),
                               nano_cpus=int(hc.get("NanoCpus") or 0), cpu_shares=int(hc.get("CpuShares") or 0),
                               cpu_quota=int(hc.get("CpuQuota") or 0), cpu_period=int(hc.get("CpuPeriod") or 0),
@@ -846,7 +859,7 @@ class ContainerService:
         c.host_config = hc
         self.store.save(c, "host_config")
         self.event(c, "update")
-        return []
+        return warnings
 
     def exec_resize(self, exec_id: str, h: int, w: int) -> None:
         self.execs.resize(exec_id, h, w)

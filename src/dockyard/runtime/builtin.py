@@ -179,7 +179,8 @@ class BuiltinRuntime:
             if (root_uid, root_gid) != (0, 0):
                 os.chown(fifo, root_uid, root_gid)
             cg.create()
-            cg.apply(linux_spec.get("resources") or {})
+            # device rules always, as runc: none given means only its defaults
+            cg.apply({"devices": [], **(linux_spec.get("resources") or {})})
             namespaces = linux_spec.get("namespaces") or []
             cgroup_dirs = {_mount_name(mnt): str(d) for mnt, d in cg.dirs().items()}
             boot = {

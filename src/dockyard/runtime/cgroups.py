@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.runtime import device_bpf
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 _CGROUP2_MAGIC = 0x63677270
@@ -191,7 +193,10 @@ class CgroupV1:
         if mem is not None:
             if memory.get("limit"):
                 _write(mem / "memory.limit_in_bytes", memory["limit"])
-            if memory.get("swap") and (mem / "memory.memsw.limit_in_bytes").exists():
+            if memory.get("swap"):
+                if not swap_limit_supported():
+                    raise DockyardError("linux.resources.memory.swap: this kernel does not "
+                                        "account swap (no memory.memsw.limit_in_bytes)")
                 _write(mem / "memory.memsw.limit_in_bytes", memory["swap"])
             if memory.get("reservation"):
                 _write(mem / "memory.soft_limit_in_bytes", memory["reservation"])
@@ -228,8 +233,10 @@ class CgroupV1:
             limit = resources["pids"]["limit"]
             _write(pids / "pids.max", "max" if limit <= 0 else limit)
         devices = self.dir("devices")
-        if devices is not None:
-            for rule in resources.get("devices") or []:
+        if devices is not None and "devices" in resources:
+            rules = (resources["devices"] or []) + device_bpf.DEFAULT_ALLOWED
+            _check_v1_expressible(rules)
+            for rule in rules:
                 _write(devices / ("devices.allow" if rule.get("allow") else "devices.deny"),
                        device_rule(rule))
         self._apply_block_io(resources.get("blockIO") or {})
@@ -334,9 +341,78 @@ def device_rule(rule: dict) -> str:
     return f"{kind} {number(rule.get('major'))}:{number(rule.get('minor'))} {rule.get('access') or 'rwm'}"
 
 
+def _overlap(one: dict, other: dict) -> bool:
+    """Whether two v1 rules (neither of type 'a') match a device in common."""
+    def wild(rule: dict, key: str) -> bool:
+        return rule.get(key) is None or rule[key] < 0
+
+    return one.get("type") == other.get("type") and all(
+        wild(one, key) or wild(other, key) or one[key] == other[key] for key in ("major", "minor"))
+
+
+def _check_v1_expressible(rules: list[dict]) -> None:
+    """Refuse rules the v1 devices controller would get wrong. It keeps a default (all
+    allowed or all denied) and a list of exceptions; a rule against the default removes
+    only an exception for exactly its own type and numbers, so one that would carve
+    devices out of a wildcard exception (deny c 10:229 after allow c 10:*) or take a
+    wildcard out of narrower ones would silently not apply."""
+    default_allow, exceptions = True, []
+    for rule in rules:
+        allow = bool(rule.get("allow"))
+        if (rule.get("type") or "a") == "a":
+            default_allow, exceptions = allow, []
+        elif allow != default_allow:
+            exceptions.append(rule)
+        else:
+            for exception in exceptions:
+                if _overlap(exception, rule) and device_rule(exception).split()[:2] != \
+                        device_rule(rule).split()[:2]:
+                    raise DockyardError(
+                        f"linux.resources.devices: cgroup v1 cannot {'allow' if allow else 'deny'} "
+                        f"{device_rule(rule)!r} across the earlier {device_rule(exception)!r}")
+
+
+def swap_limit_supported(root: str = CGROUP_ROOT) -> bool:
+    """Whether the kernel accounts swap, so memory+swap can be limited (dockerd's
+    SwapLimit): on v1 the memory hierarchy has memory.memsw.limit_in_bytes (a regular
+    file: swapaccount=0 or a node bound over it hides it), on v2 memory.swap.max."""
+    if is_unified(root):
+        return True  # checked on the container's own group, where memory may be enabled
+    memory = next((mnt for mnt, controllers in v1_hierarchies().items()
+                   if "memory" in controllers.split(",")), None)
+    try:
+        return memory is not None and \
+            stat.S_ISREG(os.stat(os.path.join(memory, "memory.memsw.limit_in_bytes")).st_mode)
+    except OSError:
+        return False
+
+
 def cpu_weight(shares: int) -> int:
     """v1 cpu.shares [2, 262144] mapped onto v2 cpu.weight [1, 10000], as runc and crun do."""
     return 1 + ((shares - 2) * 9999) // 262142
+
+
+# OCI linux.resources field -> the v2 controller whose files it writes
+_V2_FIELDS = {
+    ("memory", "limit"): "memory", ("memory", "swap"): "memory", ("memory", "reservation"): "memory",
+    ("cpu", "quota"): "cpu", ("cpu", "period"): "cpu", ("cpu", "shares"): "cpu",
+    ("cpu", "burst"): "cpu", ("cpu", "idle"): "cpu", ("cpu", "cpus"): "cpuset",
+    ("cpu", "mems"): "cpuset", ("pids", "limit"): "pids", ("blockIO", "weight"): "io",
+    **{("blockIO", key): "io" for key in _IO_MAX_KEYS},
+}
+
+
+def _v2_controllers(resources: dict) -> list[tuple[str, str]]:
+    """(field, controller) for each limit set in `resources`."""
+    needed = [(f"{group}.{key}", controller) for (group, key), controller in _V2_FIELDS.items()
+              if (resources.get(group) or {}).get(key) not in (None, 0, [], "")]
+    if resources.get("hugepageLimits"):
+        needed.append(("hugepageLimits", "hugetlb"))
+    for key in resources.get("unified") or {}:
+        prefix = key.partition(".")[0]
+        if prefix not in ("cgroup", "") and "/" not in key:
+            needed.append((f"unified.{key}", prefix))
+    return needed
 
 
 class CgroupV2:
@@ -369,6 +445,7 @@ class CgroupV2:
 
     def apply(self, resources: dict) -> None:
         d = self.directory
+        self._check_controllers(resources)
         memory = resources.get("memory") or {}
         limit = memory.get("limit")
         if limit:
@@ -376,7 +453,8 @@ class CgroupV2:
         swap = memory.get("swap")
         if swap:
             # OCI swap is memory+swap; v2 limits swap alone
-            _write(d / "memory.swap.max", "max" if swap < 0 else max(swap - (limit or 0), 0))
+            _write_known(d / "memory.swap.max", "max" if swap < 0 else max(swap - (limit or 0), 0),
+                         "linux.resources.memory.swap", "this kernel does not account swap")
         if memory.get("reservation"):
             _write(d / "memory.low", memory["reservation"])
         cpu = resources.get("cpu") or {}
@@ -416,6 +494,17 @@ class CgroupV2:
         _refuse(resources, ("network", "rdma"), "not available on cgroup v2")
         _refuse(block_io, ("leafWeight", "weightDevice"), "not available on cgroup v2",
                 "linux.resources.blockIO")
+        if "devices" in resources:
+            device_bpf.apply(str(d), resources["devices"] or [])
+
+    def _check_controllers(self, resources: dict) -> None:
+        """A limit whose controller the parent does not delegate to this group has no file
+        to go to: refused by the field's name."""
+        enabled = set(_read(self.directory / "cgroup.controllers").split())
+        for field, controller in _v2_controllers(resources):
+            if controller not in enabled:
+                raise DockyardError(f"linux.resources.{field}: the {controller} controller is not "
+                                    f"enabled in cgroup {self.path}")
 
     def add(self, pid: int) -> None:
         _write(self.directory / "cgroup.procs", pid)
@@ -496,7 +585,8 @@ def remove_empty_parent(parent: str) -> None:
     parent = parent.strip("/")
     if not parent:
         return
-    for hierarchy in Path(CGROUP_ROOT).iterdir():
+    hierarchies = [Path(CGROUP_ROOT)] if is_unified() else Path(CGROUP_ROOT).iterdir()
+    for hierarchy in hierarchies:
         try:
             (hierarchy / parent).rmdir()
         except OSError:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from dockyard.errors import InvalidArgument
 from dockyard.runtime import caps as capabilities
+from dockyard.runtime.device_bpf import DEFAULT_ALLOWED
 from dockyard.runtime import seccomp
 from dockyard.runtime.linux import secure_join
 
@@ -29,20 +30,7 @@ READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysr
 
 # Device cgroup rules every docker container gets: mknod of anything, and use of the
 # standard character devices (null, zero, full, random, urandom, tty, pts, ptmx, tun).
-DEFAULT_DEVICE_RULES = [
-    {"allow": False, "access": "rwm"},
-    {"allow": True, "type": "c", "access": "m"},
-    {"allow": True, "type": "b", "access": "m"},
-    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 136, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
-]
+DEFAULT_DEVICE_RULES = [{"allow": False, "access": "rwm"}, *DEFAULT_ALLOWED]
 
 RLIMITS = {
     "core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA", "fsize": "RLIMIT_FSIZE",
@@ -136,6 +124,7 @@ class RunOptions:
     # resources
     memory: int = 0
     memory_swap: int = 0
+    swap_limit: bool = True  # whether the kernel accounts swap (dockerd's SwapLimit)
     memory_reservation: int = 0
     nano_cpus: int = 0
     cpu_shares: int = 0
@@ -372,10 +361,10 @@ def resources(opts: RunOptions, device_rules: list[dict] | None = None) -> dict:
     memory: dict = {}
     if opts.memory:
         memory["limit"] = opts.memory
-        if opts.memory_swap == 0:
-            memory["swap"] = 2 * opts.memory  # docker's default: as much swap as memory
-        else:
-            memory["swap"] = opts.memory_swap
+        # docker's default is as much swap as memory; without swap accounting dockerd
+        # limits memory alone (and warned at create)
+        if opts.swap_limit:
+            memory["swap"] = opts.memory_swap or 2 * opts.memory
     if opts.memory_reservation:
         memory["reservation"] = opts.memory_reservation
     if memory:

@@ -46,10 +46,11 @@ class Api:
         return docker.DockerClient(base_url=self.url, timeout=60)
 
 
-def start_server(dy: Dockyard, sock: Path, *options: str) -> subprocess.Popen:
-    """`dockyard [OPTIONS] serve` on `sock`; its log goes to serve.log beside the socket."""
+def start_server(dy: Dockyard, sock: Path, *options: str, prefix: tuple[str, ...] = ()) -> subprocess.Popen:
+    """`dockyard [OPTIONS] serve` on `sock` (run by the command `prefix` if given); its log
+    goes to serve.log beside the socket."""
     with open(sock.parent / "serve.log", "w") as log:
-        proc = subprocess.Popen([DOCKYARD, *options, "serve", "-H", f"unix://{sock}"], env=dy.env,
+        proc = subprocess.Popen([*prefix, DOCKYARD, *options, "serve", "-H", f"unix://{sock}"], env=dy.env,
                                 stdout=subprocess.PIPE, stderr=log, text=True)
     line = proc.stdout.readline()
     if "API listening on" not in line:
@@ -65,9 +66,15 @@ def serve_options() -> tuple[str, ...]:
 
 
 @pytest.fixture
-def api(dy: Dockyard, tmp_path: Path, serve_options):
+def serve_prefix() -> tuple[str, ...]:
+    """A command the server runs under (it execs the rest); a test module may override this."""
+    return ()
+
+
+@pytest.fixture
+def api(dy: Dockyard, tmp_path: Path, serve_options, serve_prefix):
     sock = tmp_path / "d.sock"
-    proc = start_server(dy, sock, *serve_options)
+    proc = start_server(dy, sock, *serve_options, prefix=serve_prefix)
     env = {**os.environ, "DOCKER_HOST": f"unix://{sock}", "DOCKER_CONFIG": str(tmp_path / "docker-config"),
            "DOCKER_BUILDKIT": "0", "DOCKER_CLI_HINTS": "false"}
     yield Api(sock, env, proc)

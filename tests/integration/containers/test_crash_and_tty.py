@@ -52,6 +52,27 @@ def test_sigkill_cli_during_run_rm_then_the_hook_removes_it(dy, busybox):
     assert mounts_of(dy) == []
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_run_makes_the_container_reaches_it(dy, busybox, signum):
+    """A foreground run signalled as soon as its container exists (while it is being made
+    and started): the container is finished and started anyway, as a daemon would, and
+    the signal proxied to it once it runs (where pid 1 without a handler ignores it);
+    nothing is left half made. It was: the CLI died, its container stayed created with
+    its rootfs mounted."""
+    containers = dy.root / "containers"
+    proc = dy.popen("run", "--rm", "busybox", "sh", "-c", "echo started; sleep 1",
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (containers.is_dir() and os.listdir(containers)):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+        time.sleep(0.002)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out) == (0, "started\n"), err
+    assert dy("ps", "-aq").out == ""
+    assert mounts_of(dy) == []
+
+
 def test_killed_shim_is_reconciled(dy, busybox):
     dy("run", "-d", "--name", "orphan", "busybox", "sleep", "60")
     eng = dy.engine()

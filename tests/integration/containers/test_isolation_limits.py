@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import time
 
 import pytest
+
+from tests.conftest import DOCKYARD
 
 pytestmark = pytest.mark.root
 
@@ -93,3 +97,29 @@ def test_other_runtimes_run_the_same_bundle(dy, busybox, runtime):
     dy("run", "-d", "--name", "rtd", "--runtime", runtime, "busybox", "sleep", "30")
     assert dy("exec", "rtd", "echo", "in").out == "in\n"
     dy("rm", "-f", "rtd")
+
+
+def test_device_rules_on_cgroup_v2(dy, busybox):
+    """The engine on cgroup v2 (here: a private mount namespace whose /sys/fs/cgroup is the
+    host's cgroup2 mount): docker's device rules as an eBPF program, --device allowed, and
+    the per-root cgroup parent gone with the last container."""
+    from dockyard.runtime import cgroups
+
+    v2 = "/sys/fs/cgroup" if cgroups.is_unified() else "/sys/fs/cgroup/unified"
+    if not cgroups.is_unified(v2):
+        pytest.skip("no cgroup2 mount on this host")
+    on_v2 = [] if v2 == "/sys/fs/cgroup" else [
+        "unshare", "--mount", "--propagation", "private", "sh", "-c",
+        f'mount --bind {v2} /sys/fs/cgroup && exec "$@"', "sh"]
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*on_v2, DOCKYARD, "run", "--rm", "--network", "none", *args],
+                              capture_output=True, text=True, env=dy.env, timeout=120)
+
+    denied = run("busybox", "sh", "-c", "head -c1 /dev/zero | wc -c; mknod /dev/f c 10 229 && "
+                 "echo made; exec 3</dev/f")
+    assert denied.stdout.split() == ["1", "made"], denied
+    assert "/dev/f: Operation not permitted" in denied.stderr
+    allowed = run("--device", "/dev/fuse", "busybox", "sh", "-c", "exec 3<>/dev/fuse && echo opened")
+    assert (allowed.returncode, allowed.stdout) == (0, "opened\n"), allowed
+    assert not os.path.exists(f"{v2}/{dy.tag}")

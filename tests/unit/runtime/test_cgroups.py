@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from dockyard.errors import DockyardError
 from dockyard.runtime.cgroups import CgroupV1, CgroupV2, cpu_weight, device_rule, v1_hierarchies
 
 RESOURCES = {
     "memory": {"limit": 32 << 20, "swap": 48 << 20},
     "cpu": {"shares": 1024, "quota": 50000, "period": 100000, "cpus": "0-1"},
     "pids": {"limit": 20},
-    "devices": [{"allow": False, "access": "rwm"},
-                {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-                {"allow": True, "type": "c", "major": 136, "access": "rwm"}],
 }
+DEVICES = [{"allow": False, "access": "rwm"},
+           {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+           {"allow": True, "type": "c", "major": 136, "access": "rwm"}]
 
 
 def test_v2_create_enables_controllers_and_apply_writes_limits(tmp_path: Path):
@@ -22,8 +25,10 @@ def test_v2_create_enables_controllers_and_apply_writes_limits(tmp_path: Path):
     cg.create()
     assert (tmp_path / "cgroup.subtree_control").read_text() == "+cpuset +cpu +io +memory +pids"
     assert (tmp_path / "dockyard").is_dir() and cg.directory == tmp_path / "dockyard/c1"
+    (cg.directory / "cgroup.controllers").write_text("cpuset cpu io memory pids\n")
+    (cg.directory / "memory.swap.max").write_text("max\n")  # a kernel accounting swap
     cg.apply(RESOURCES)
-    files = {p.name: p.read_text() for p in cg.directory.iterdir()}
+    files = {p.name: p.read_text() for p in cg.directory.iterdir() if p.name != "cgroup.controllers"}
     assert files == {"memory.max": str(32 << 20), "memory.swap.max": str(16 << 20),
                      "cpu.max": "50000 100000", "cpu.weight": "39", "cpuset.cpus": "0-1",
                      "pids.max": "20"}
@@ -32,6 +37,8 @@ def test_v2_create_enables_controllers_and_apply_writes_limits(tmp_path: Path):
 def test_v2_unlimited_values_and_stats(tmp_path: Path):
     cg = CgroupV2("/c2", str(tmp_path))
     cg.create()
+    (cg.directory / "cgroup.controllers").write_text("cpu memory pids\n")
+    (cg.directory / "memory.swap.max").write_text("0\n")
     cg.apply({"memory": {"limit": -1, "swap": -1}, "cpu": {"quota": -1, "period": 50000},
               "pids": {"limit": -1}})
     d = cg.directory
@@ -48,6 +55,18 @@ def test_v2_unlimited_values_and_stats(tmp_path: Path):
         (1234, 1, 2_500_000, 3)
     cg.freeze()
     assert (d / "cgroup.freeze").read_text() == "1"
+
+
+def test_v2_a_limit_without_its_controller_is_refused_by_name(tmp_path: Path):
+    cg = CgroupV2("/c3", str(tmp_path))
+    cg.create()
+    (cg.directory / "cgroup.controllers").write_text("cpu pids\n")
+    with pytest.raises(DockyardError, match=r"^linux.resources.memory.limit: the memory "
+                                            r"controller is not enabled in cgroup /c3$"):
+        cg.apply({"memory": {"limit": 1 << 20}, "pids": {"limit": 5}})
+    with pytest.raises(DockyardError, match="^linux.resources.unified.io.max: the io"):
+        cg.apply({"unified": {"io.max": "8:0 rbps=1"}})
+    assert not (cg.directory / "pids.max").exists()  # nothing written before the refusal
 
 
 def test_cpu_weight_conversion():
@@ -71,14 +90,28 @@ def test_v1_apply_and_cpuset_inheritance(tmp_path: Path):
     cg.create()
     assert (tmp_path / "cpuset/dockyard/cpuset.cpus").read_text() == "0-1"
     assert (tmp_path / "cpuset/dockyard/c1/cpuset.mems").read_text() == "0"
-    cg.apply(RESOURCES)
+    cg.apply({**RESOURCES, "memory": {"limit": 32 << 20}, "devices": DEVICES})
     assert (tmp_path / "memory/dockyard/c1/memory.limit_in_bytes").read_text() == str(32 << 20)
-    assert not (tmp_path / "memory/dockyard/c1/memory.memsw.limit_in_bytes").exists()
     assert (tmp_path / "cpu/dockyard/c1/cpu.cfs_quota_us").read_text() == "50000"
     assert (tmp_path / "pids/dockyard/c1/pids.max").read_text() == "20"
-    # each write to devices.allow replaces the file here; the last rule is the one left
-    assert (tmp_path / "devices/dockyard/c1/devices.allow").read_text() == "c 136:* rwm"
+    # each write to devices.allow replaces the file here; the last rule is the one left:
+    # runc's default devices, after the config's
+    assert (tmp_path / "devices/dockyard/c1/devices.allow").read_text() == "c 10:200 rwm"
     assert (tmp_path / "devices/dockyard/c1/devices.deny").read_text() == "a"
+
+
+@pytest.mark.parametrize("rules", [
+    [{"allow": True, "type": "c", "major": 10, "access": "rwm"},
+     {"allow": False, "type": "c", "major": 10, "minor": 229, "access": "rwm"}],
+    [{"allow": True, "access": "rwm"}, {"allow": False, "type": "b", "minor": 1, "access": "r"},
+     {"allow": True, "type": "b", "major": 8, "access": "rwm"}],
+], ids=["deny-inside-allow", "allow-across-deny"])
+def test_v1_refuses_device_rules_it_cannot_express(tmp_path: Path, rules):
+    cg = CgroupV1("/c4", {str(tmp_path / "devices"): "devices"})
+    cg.create()
+    with pytest.raises(DockyardError, match="^linux.resources.devices: cgroup v1 cannot"):
+        cg.apply({"devices": [{"allow": False, "access": "rwm"}, *rules]})
+    assert not (tmp_path / "devices/c4/devices.allow").exists()
 
 
 def test_v1_hierarchies_from_mountinfo(tmp_path: Path):
