@@ -146,6 +146,7 @@ async def _serve(engine, listeners: list[Listener], tls: TLSOptions, group: str 
     from aiohttp import web
 
     from dockyard.api.app import make_app
+    from dockyard.containers import hooks
 
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="engine"))
@@ -157,6 +158,10 @@ async def _serve(engine, listeners: list[Listener], tls: TLSOptions, group: str 
     ssl_context = tls.context() if tls.enabled else None
     gid = _group_id(group) if any(lst.scheme == "unix" for lst in listeners) else None
     unix_paths = []
+    hook_socket = hooks.bind(engine.run_dir)
+    if hook_socket is not None:
+        unix_paths.append(hook_socket.getsockname())
+        await hooks.serve(engine, hook_socket)
     try:
         for lst in listeners:
             if lst.scheme == "unix":
@@ -191,6 +196,7 @@ def serve(engine, hosts: list[str], tls: TLSOptions, group: str | None = None) -
     # Build the services once, in this thread: they run their schema migrations as they come up.
     for service in ("images", "volumes", "networks", "events", "containers"):
         getattr(engine, service)
-    engine.containers.reconcile()
+    from dockyard.containers.hooks import finish_unhandled
+    finish_unhandled(engine)
     os.chdir("/")  # a daemon holds no directory busy, and relative paths never mean its cwd
     asyncio.run(_serve(engine, listeners, tls, group))

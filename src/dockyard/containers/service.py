@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-from dockyard.containers import health, links, names
+from dockyard.containers import health, hooks, links, names
 from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.record import Container, ContainerStore, rfc3339
@@ -382,6 +382,7 @@ class ContainerService:
             log_max_size=size, log_max_files=files, tty=c.config["Tty"], stdin=c.config["OpenStdin"],
             wait_attach=attach, keep_after_exit=_builtin(runtime), restart=restart,
             foreground_lock=str(self.run_dir(c.id) / FOREGROUND_LOCK),
+            hook_socket=str(hooks.socket_path(self.engine.run_dir)),
             oom_file=protocol.oom_file(cg_path) if cg_path else "",
             on_exit=[*self._hook_argv(), "cleanup", c.id, run_id],
             on_health=[*self._hook_argv(), "health-event", c.id, run_id])
