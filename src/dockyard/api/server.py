@@ -197,6 +197,11 @@ def serve(engine, hosts: list[str], tls: TLSOptions, group: str | None = None) -
     for service in ("images", "volumes", "networks", "events", "containers"):
         getattr(engine, service)
     from dockyard.containers.hooks import finish_unhandled
+    from dockyard.runtime.shim import forkserver
     finish_unhandled(engine)
     os.chdir("/")  # a daemon holds no directory busy, and relative paths never mean its cwd
-    asyncio.run(_serve(engine, listeners, tls, group))
+    forkserver.start()
+    try:
+        asyncio.run(_serve(engine, listeners, tls, group))
+    finally:
+        forkserver.stop()
