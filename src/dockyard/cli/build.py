@@ -79,7 +79,7 @@ def build_cmd(obj, path, tags, dockerfile, build_args, target, no_cache, pull, l
     engine = obj.engine
     reporter = make_progress(progress, quiet)
     try:
-        with open_context(path, dockerfile) as context:
+        with open_context(path, dockerfile, store=engine.root) as context:
             image = build_image(engine, context, options, reporter, lambda ref, force: _base_image(engine, ref, force))
     except DockyardError as err:
         reporter.close()
