@@ -893,7 +893,27 @@ class ContainerService:
             c = self.refresh(c)
             if c.running:
                 live.add(c.id)
-        self.engine.networks.reconcile(live)
+        self.engine.networks.reconcile(live, in_use=self.in_use)
+
+    def in_use(self, cid: str) -> bool:
+        """Whether the container runs now, or a start or release of it is under way in some
+        process (its lifecycle lock is held): what a reconcile that listed the running
+        containers earlier asks before it releases a network."""
+        row = self.engine.db.one("SELECT state FROM containers WHERE id=?", (cid,))
+        if row and json.loads(row[0]).get("Status") in ("running", "paused", "restarting"):
+            return True
+        import fcntl
+        try:
+            fd = os.open(self.dir(cid) / "lifecycle.lock", os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
 
 def _exits(c: Container) -> int:

@@ -273,17 +273,21 @@ class NetworkService:
         sandbox = self.state.sandbox(container_id)
         return self._attachment(sandbox) if sandbox else None
 
-    def reconcile(self, live_container_ids: set[str], *, repair: bool = True) -> list[str]:
+    def reconcile(self, live_container_ids: set[str], *, repair: bool = True,
+                  in_use: Callable[[str], bool] = lambda container_id: False) -> list[str]:
         """Match the kernel to the records: what dead containers left (DB rows, veths,
         namespaces, DNS servers), idle bridges, and this root's firewall rules (put back if
         someone flushed them). Only this root's objects are looked at: links by their tag, the
-        namespaces and DNS servers of its own run dir, its own nft table.
+        namespaces and DNS servers of its own run dir, its own nft table. `in_use` is asked,
+        under the network lock, of each container outside `live_container_ids` that has a
+        network: whether it runs or is being started by now (another process's start must
+        keep the network it just made).
 
         Returns one line per thing found wrong: changed when `repair`, else only reported."""
         found: list[str] = []
         with self._locked():
             for s in self.state.sandboxes():
-                if s.container_id not in live_container_ids:
+                if s.container_id not in live_container_ids and not in_use(s.container_id):
                     found.append(f"network state of container {s.container_id[:12]} ({s.name}), which is not running")
                     if repair:
                         self._release(s.container_id, None)
