@@ -897,8 +897,11 @@ class ContainerService:
 
     def in_use(self, cid: str) -> bool:
         """Whether the container runs now, or a start or release of it is under way in some
-        process (its lifecycle lock is held): what a reconcile that listed the running
-        containers earlier asks before it releases a network."""
+        process (its lifecycle lock is held), or it is a build step's that runs: what a
+        reconcile that listed the running containers earlier asks before it releases a network."""
+        if cid.startswith("build-"):
+            from dockyard.builder.unfinished import in_progress
+            return in_progress(self.engine.root, cid)
         row = self.engine.db.one("SELECT state FROM containers WHERE id=?", (cid,))
         if row and json.loads(row[0]).get("Status") in ("running", "paused", "restarting"):
             return True
