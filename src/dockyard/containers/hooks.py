@@ -15,7 +15,6 @@ next server's start (`finish_unhandled`), as are exits that came while no server
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from pathlib import Path
 
@@ -59,35 +58,6 @@ def finish_unhandled(engine) -> None:
                 containers.remove(c.id, force=True, volumes=True)
             except Exception as e:  # noqa: BLE001 - one container must not stop the server's start
                 log.warning("could not remove exited --rm container %s: %s", c.id[:12], e)
-
-
-def bind(run_dir: Path) -> socket.socket | None:
-    """The listening socket, replacing a stale one; None (with a warning) when another server
-    of this run dir listens already or the path cannot hold a socket."""
-    path = socket_path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(str(path))
-    except OSError:
-        path.unlink(missing_ok=True)
-    else:
-        log.warning("%s is served by another process: its server runs this root's hooks", path)
-        return None
-    finally:
-        probe.close()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o177)
-    try:
-        sock.bind(str(path))
-    except OSError as e:
-        sock.close()
-        log.warning("cannot listen on %s (%s): shims will run their hooks as processes", path, e)
-        return None
-    finally:
-        os.umask(old)
-    sock.listen(128)
-    return sock
 
 
 async def serve(engine, sock: socket.socket):
