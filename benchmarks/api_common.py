@@ -16,8 +16,8 @@ class CpuGroup:
     """A cpuacct cgroup (v1) holding the server and so everything it starts but the containers:
     shims, hook and runtime processes. `seconds()` is the CPU time they used so far."""
 
-    def __init__(self) -> None:
-        self.dir = Path(f"/sys/fs/cgroup/cpuacct/dockyard-api-bench-{os.getpid()}")
+    def __init__(self, name: str = "") -> None:
+        self.dir = Path(f"/sys/fs/cgroup/cpuacct/dockyard-api-bench-{os.getpid()}{name}")
         self.dir.mkdir()
 
     def enter(self) -> None:
