@@ -500,17 +500,18 @@ class ContainerService:
                                FinishedAt=exit_info.get("finished_at") or rfc3339(), Pid=0,
                                Error=exit_info.get("error", ""))
                 c.restart_count = int(exit_info.get("restart_count", c.restart_count))
-                conn.execute("UPDATE containers SET state=?, restart_count=? WHERE id=?",
-                             (json.dumps(c.state), c.restart_count, c.id))
+                # the networks as a stopped container shows them, with the exit: a reader that sees
+                # it exited never sees its old addresses (the release below takes a while)
+                c.network_settings.update(Ports={}, SandboxKey="",
+                                          Networks=network_endpoints.stopped(c.network_settings.get("Networks") or {}))
+                conn.execute("UPDATE containers SET state=?, restart_count=?, network_settings=? WHERE id=?",
+                             (json.dumps(c.state), c.restart_count, json.dumps(c.network_settings), c.id))
             else:
                 c.state = current
         if not first:
             return c  # whoever recorded the exit released the resources too
         self._release(c)
         if first:
-            c.network_settings.update(Ports={}, SandboxKey="",
-                                      Networks=network_endpoints.stopped(c.network_settings.get("Networks") or {}))
-            self.store.save(c, "network_settings")
             ran = max(0, int(epoch(c.state["FinishedAt"]) - epoch(c.state["StartedAt"])))
             self.event(c, "die", exitCode=str(c.state["ExitCode"]), execDuration=str(ran))
             self._network_events(c, "disconnect")
