@@ -42,3 +42,33 @@ def test_repairs_beside_starts_leave_every_started_network(dy, busybox):
         state = dy("exec", cid, "cat", "/sys/class/net/eth0/operstate").out.strip()
         assert state == "up", f"container {cid[:12]} lost its network to a repair"
     assert "repaired:" not in dy("system", "check", "--repair").out  # and nothing is left to repair
+
+
+def test_a_server_start_keeps_the_network_of_a_running_build_step(dy, busybox, tmp_path):
+    import os
+
+    from tests.e2e.api.conftest import DOCKER, start_server
+    from tests.integration.build.test_killed_build import _wait_for_run
+
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN sleep 3 && cat /sys/class/net/eth0/operstate\n")
+    server = start_server(dy, tmp_path / "d.sock")
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path / 'd.sock'}", "DOCKER_BUILDKIT": "0",
+           "DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    build = subprocess.Popen([DOCKER, "build", "--network", "bridge", str(tmp_path)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        step = os.path.basename(_wait_for_run(dy, build)[0])
+        assert dy.engine().networks.attachment(step) is not None
+        second = start_server(dy, tmp_path / "d2.sock")  # its start reconciles the root's networks
+        second.terminate()
+        second.wait(30)
+        assert dy.engine().networks.attachment(step) is not None, "a server's start released the step's network"
+        out, _ = build.communicate(timeout=120)
+        assert build.returncode == 0 and "up" in out.split(), out
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.wait()
+        server.terminate()
+        server.wait(30)
+    assert "repaired:" not in dy("system", "check", "--repair").out
