@@ -1,7 +1,8 @@
 """Containers started while `system check --repair` runs again and again on the same root (as a
 server's start or an operator may): every one keeps the network its start made. A reconcile
 lists the running containers first and releases the networks of the others; a start under way
-in another process (network made, state not yet saved) must count as running."""
+in another process (network made, state not yet saved) must count as running, and so must a
+build step that runs."""
 
 from __future__ import annotations
 
