@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
-from api_common import dockyard_server  # noqa: E402
+from api_common import CpuGroup, dockyard_server  # noqa: E402
 from common import DOCKYARD, report, timed  # noqa: E402
 
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
@@ -47,8 +47,22 @@ def start_podman(tmp: Path) -> tuple[subprocess.Popen, str] | None:
     return None
 
 
+def wait_removed(env: dict) -> None:
+    while subprocess.run([DOCKER, "ps", "-aq"], env=env, capture_output=True, text=True).stdout.strip():
+        time.sleep(0.01)
+
+
 def main(runs: int = 10) -> None:
-    with dockyard_server() as (sock, env), tempfile.TemporaryDirectory() as t:
+    cpu = CpuGroup() if os.path.isdir("/sys/fs/cgroup/cpuacct") else None
+    try:
+        run(runs, cpu)
+    finally:
+        if cpu:
+            cpu.remove()
+
+
+def run(runs: int, cpu: CpuGroup | None) -> None:
+    with dockyard_server(cpu) as (sock, env), tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         archive = tmp / "busybox.tar"
         subprocess.run([DOCKYARD, "save", "-o", str(archive), "busybox"], env=env, check=True)
@@ -63,10 +77,18 @@ def main(runs: int = 10) -> None:
             cmd = [DOCKER, "run", "--rm", "busybox:latest", "true"]
             for name, e in engines.items():  # warm-up
                 timed(cmd, env=e)
+            used = 0.0
             for _ in range(runs):
                 for name, e in engines.items():
+                    before = cpu.seconds() if cpu and name == "dockyard" else 0.0
                     times[name].append(timed(cmd, env=e))
+                    if cpu and name == "dockyard":
+                        wait_removed(e)  # the exit hook's work belongs to this run
+                        used += cpu.seconds() - before
             report("docker run --rm busybox true (docker CLI over the API)", times.pop("dockyard"), times)
+            if cpu:
+                print(f"  dockyard CPU per run (server, shim, hooks, runtime; not the container): "
+                      f"{used / runs * 1000:.0f} ms")
         finally:
             if podman:
                 podman[0].terminate()

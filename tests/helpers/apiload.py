@@ -11,8 +11,11 @@ from typing import Iterator
 
 
 class ApiLoad:
-    def __init__(self, url: str, clients: int, deadline: float, prefix: str = "load") -> None:
-        self.url, self.prefix, self.deadline = url, prefix, deadline
+    def __init__(self, url: str, clients: int, deadline: float, prefix: str = "load", rate: float = 0) -> None:
+        """`rate`: loops per second of all clients together at most (0: as fast as they can)."""
+        self.url, self.prefix, self.deadline, self.rate = url, prefix, deadline, rate
+        self._next_slot = time.monotonic()
+        self._slots = threading.Lock()
         self.loops = [0] * clients
         self.errors: list[str] = []
         self._stop = threading.Event()
@@ -25,6 +28,8 @@ class ApiLoad:
         low = docker.APIClient(base_url=self.url, timeout=self.deadline)
         try:
             while not self._stop.is_set() and time.monotonic() - self._started < self.deadline:
+                if self.rate and self._stop.wait(self._wait_for_slot()):
+                    break
                 low.containers(all=True)
                 c = low.create_container("busybox", ["true"], name=f"{self.prefix}{i}-{self.loops[i]}")
                 low.start(c["Id"])
@@ -33,6 +38,14 @@ class ApiLoad:
                 self.loops[i] += 1
         except Exception as e:  # the caller reports it, with the client's number
             self.errors.append(f"client {i}: {e}")
+
+    def _wait_for_slot(self) -> float:
+        """Seconds until this client's next loop may start, at `rate` loops per second."""
+        with self._slots:
+            now = time.monotonic()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + 1 / self.rate
+        return slot - now
 
     @property
     def total(self) -> int:
@@ -50,9 +63,9 @@ class ApiLoad:
 
 
 @contextmanager
-def api_load(url: str, clients: int, deadline: float, prefix: str = "load") -> Iterator[ApiLoad]:
+def api_load(url: str, clients: int, deadline: float, prefix: str = "load", rate: float = 0) -> Iterator[ApiLoad]:
     """The clients run while the block does."""
-    load = ApiLoad(url, clients, deadline, prefix)
+    load = ApiLoad(url, clients, deadline, prefix, rate)
     load.start()
     try:
         yield load

@@ -195,7 +195,8 @@ async def build(request: web.Request) -> web.StreamResponse:
         base_image = _base_images(eng, logins, emit)
 
         try:
-            with open_context(remote or "-", dockerfile, stdin=BodyReader(request, loop), in_context=True) as context:
+            with open_context(remote or "-", dockerfile, stdin=BodyReader(request, loop), in_context=True,
+                              store=eng.root) as context:
                 image = build_image(eng, context, options, BuildStream(emit, client_gone), base_image)
         except BaseException as err:
             if isinstance(err, BuildCancelled):  # as dockerd: the client left, so the build stops

@@ -3,7 +3,8 @@
 A directory context is read in place (nothing is copied up front, so a 200 MB context whose
 .dockerignore leaves most of it out costs nothing until a COPY asks for a file); a tar on
 stdin, a tarball URL or a git repository is first unpacked into a private temporary
-directory, confined to it as a hostile layer would be. The Dockerfile is read from the
+directory, confined to it as a hostile layer would be. That directory is recorded under the
+root's build markers (builder/unfinished.py), so a build killed outright does not leave it. The Dockerfile is read from the
 context unless given elsewhere, and it and .dockerignore are always available to the builder
 even when .dockerignore excludes them (they are just not COPY-able then), as in Docker.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Self
 
 from dockyard.builder.dockerignore import DockerIgnore
+from dockyard.builder.unfinished import Marker
 from dockyard.errors import InvalidArgument, NotFound
 
 # A Dockerfile this big is a mistake (or an attack); Docker's own limit on a line is far lower.
@@ -41,11 +43,14 @@ class BuildContext:
     dockerfile: bytes
     dockerfile_name: str
     _cleanup: list[Path] = field(default_factory=list)
+    _marker: Marker | None = None
 
     def close(self) -> None:
         for path in self._cleanup:
             shutil.rmtree(path, ignore_errors=True)
         self._cleanup.clear()
+        if self._marker is not None:
+            self._marker.remove()
 
     def __enter__(self) -> Self:
         return self
@@ -55,15 +60,16 @@ class BuildContext:
 
 
 def open_context(source: str, dockerfile: str | None = None, *, stdin: BinaryIO | None = None,
-                 in_context: bool = False) -> BuildContext:
+                 in_context: bool = False, store: Path | None = None) -> BuildContext:
     """The context named on the command line: a directory, `-` (a tar or a Dockerfile on
     stdin), a git repository (`URL#ref:subdir`, or a local repository path with `#ref`), or an
     http(s) URL of a tarball. `dockerfile` is a path (relative to the current directory, as
     docker reads `-f`), `-` for stdin, or None for `Dockerfile` in the context; with
     `in_context` (the Engine API's `dockerfile`) it is a path inside the context, never a
-    file of the machine's own."""
+    file of the machine's own. `store`: the root whose build markers record a temporary
+    directory (None: it is not recorded)."""
     stdin = stdin if stdin is not None else sys.stdin.buffer
-    cleanup: list[Path] = []
+    cleanup = _Scratch(store)
     try:
         inline: bytes | None = None
         if source == "-":
@@ -73,7 +79,7 @@ def open_context(source: str, dockerfile: str | None = None, *, stdin: BinaryIO 
             else:
                 if dockerfile == "-":
                     raise ContextError("cannot read both the context and the Dockerfile from stdin")
-                root, inline = _empty_dir(cleanup), data
+                root, inline = cleanup.new_dir(), data
         elif _is_git(source):
             root = _git_checkout(source, cleanup)
         elif source.startswith(("http://", "https://")):
@@ -81,7 +87,7 @@ def open_context(source: str, dockerfile: str | None = None, *, stdin: BinaryIO 
             if _looks_like_archive(data):
                 root = _unpack_tar(data, cleanup)
             else:
-                root, inline = _empty_dir(cleanup), data
+                root, inline = cleanup.new_dir(), data
         else:
             root = Path(source).absolute()
             if not root.is_dir():
@@ -100,10 +106,12 @@ def open_context(source: str, dockerfile: str | None = None, *, stdin: BinaryIO 
             inline, name = _read_dockerfile(path), path.name
         ignore = read_ignore(root, name)
         check_dockerfile_size(inline, name)
-        return BuildContext(root, ignore, inline, name, cleanup)
+        return BuildContext(root, ignore, inline, name, cleanup, cleanup.marker)
     except BaseException:
         for path in cleanup:
             shutil.rmtree(path, ignore_errors=True)
+        if cleanup.marker is not None:
+            cleanup.marker.remove()
         raise
 
 
@@ -154,19 +162,34 @@ def _looks_like_archive(data: bytes) -> bool:
     return len(data) >= 512 and data[257:262] == b"ustar"
 
 
-def _empty_dir(cleanup: list[Path]) -> Path:
-    path = Path(tempfile.mkdtemp(prefix="dockyard-context-"))
-    cleanup.append(path)
-    return path
+class _Scratch(list):
+    """The temporary directories of a context being opened, and the marker recording them."""
+
+    def __init__(self, root: Path | None) -> None:
+        super().__init__()
+        self.root = root
+        self.marker: Marker | None = None
+
+    def new_dir(self) -> Path:
+        if self.root is None:
+            path = Path(tempfile.mkdtemp(prefix="dockyard-context-"))
+        else:
+            import secrets
+            self.marker = Marker(self.root, f"build-{secrets.token_hex(16)}")
+            self.marker.write()  # before the directory exists
+            path = Path(self.marker.scratch("context"))
+        self.append(path)
+        return path
 
 
-def _unpack_tar(data: bytes, cleanup: list[Path]) -> Path:
+
+def _unpack_tar(data: bytes, cleanup: _Scratch) -> Path:
     """A context tar (plain or compressed), confined to its directory like any untrusted layer."""
     import io
 
     from dockyard.layers.apply import apply_layer
 
-    root = _empty_dir(cleanup)
+    root = cleanup.new_dir()
     apply_layer(io.BytesIO(data), root, whiteout_mode="delete")
     return root
 
@@ -189,7 +212,7 @@ def _is_git(source: str) -> bool:
     return "#" in source and (Path(base) / ".git").exists()
 
 
-def _git_checkout(source: str, cleanup: list[Path]) -> Path:
+def _git_checkout(source: str, cleanup: _Scratch) -> Path:
     """A shallow checkout of `URL#ref:subdir` (ref: branch, tag or commit; default HEAD)."""
     url, _, fragment = source.partition("#")
     ref, _, subdir = fragment.partition(":")
@@ -197,7 +220,7 @@ def _git_checkout(source: str, cleanup: list[Path]) -> Path:
         url = "https://" + url
     elif not url.startswith(("git://", "git@", "ssh://", "http://", "https://", "/", "file://")):
         url = str(Path(url).absolute())
-    root = _empty_dir(cleanup)
+    root = cleanup.new_dir()
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
 
     def git(*args: str) -> subprocess.CompletedProcess:

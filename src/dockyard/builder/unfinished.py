@@ -66,6 +66,16 @@ class Marker:
         self.path.unlink(missing_ok=True)
 
 
+def in_progress(root: Path, key: str) -> bool:
+    """Whether the step `key` runs: its marker names a live process."""
+    import json
+    try:
+        doc = json.loads((root / MARKERS / f"{key}.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return False
+    return _start_time(doc["pid"]) == doc["start"]
+
+
 def reclaim(engine) -> list[str]:
     """Release the leftovers of the steps on `engine`'s root whose process is gone; what was
     released, one line per step."""

@@ -83,7 +83,7 @@ def build_cmd(obj, path, tags, dockerfile, build_args, target, no_cache, pull, l
     # build stops and cleans up, and the command fails with "Build cancelled"
     signal.signal(signal.SIGTERM, lambda *_: reporter.stop.set())
     try:
-        with open_context(path, dockerfile) as context:
+        with open_context(path, dockerfile, store=engine.root) as context:
             image = build_image(engine, context, options, reporter, lambda ref, force: _base_image(engine, ref, force))
     except DockyardError as err:
         reporter.close()

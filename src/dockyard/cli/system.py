@@ -186,7 +186,7 @@ def check_cmd(obj, repair) -> None:
     live = {c.id for c in eng.containers.list(all=True) if c.running}
     for line in obj.released:  # released by every command on its root (cli/main.py)
         click.echo(f"repaired: {line}")
-    for line in eng.networks.reconcile(live, repair=repair):
+    for line in eng.networks.reconcile(live, repair=repair, in_use=eng.containers.in_use):
         click.echo(f"repaired: {line}" if repair else f"network: {line} (run `dockyard system check --repair`)")
     for line in rep.repaired:
         click.echo(f"repaired: {line}")

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-from dockyard.containers import health, links, logdrivers, names
+from dockyard.containers import health, hooks, links, logdrivers, names
 from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.record import Container, ContainerStore, rfc3339
@@ -410,6 +410,7 @@ class ContainerService:
             log_max_size=size, log_max_files=files, tty=c.config["Tty"], stdin=c.config["OpenStdin"],
             wait_attach=attach, keep_after_exit=_builtin(runtime), restart=restart,
             foreground_lock=str(self.run_dir(c.id) / FOREGROUND_LOCK),
+            hook_socket=str(hooks.socket_path(self.engine.run_dir)),
             oom_file=protocol.oom_file(cg_path) if cg_path else "",
             on_exit=[*self._hook_argv(), "cleanup", c.id, run_id],
             on_health=[*self._hook_argv(), "health-event", c.id, run_id])
@@ -505,17 +506,18 @@ class ContainerService:
                                FinishedAt=exit_info.get("finished_at") or rfc3339(), Pid=0,
                                Error=exit_info.get("error", ""))
                 c.restart_count = int(exit_info.get("restart_count", c.restart_count))
-                conn.execute("UPDATE containers SET state=?, restart_count=? WHERE id=?",
-                             (json.dumps(c.state), c.restart_count, c.id))
+                # the networks as a stopped container shows them, with the exit: a reader that sees
+                # it exited never sees its old addresses (the release below takes a while)
+                c.network_settings.update(Ports={}, SandboxKey="",
+                                          Networks=network_endpoints.stopped(c.network_settings.get("Networks") or {}))
+                conn.execute("UPDATE containers SET state=?, restart_count=?, network_settings=? WHERE id=?",
+                             (json.dumps(c.state), c.restart_count, json.dumps(c.network_settings), c.id))
             else:
                 c.state = current
         if not first:
             return c  # whoever recorded the exit released the resources too
         self._release(c)
         if first:
-            c.network_settings.update(Ports={}, SandboxKey="",
-                                      Networks=network_endpoints.stopped(c.network_settings.get("Networks") or {}))
-            self.store.save(c, "network_settings")
             ran = max(0, int(epoch(c.state["FinishedAt"]) - epoch(c.state["StartedAt"])))
             self.event(c, "die", exitCode=str(c.state["ExitCode"]), execDuration=str(ran))
             self._network_events(c, "disconnect")
@@ -927,7 +929,30 @@ class ContainerService:
             c = self.refresh(c)
             if c.running:
                 live.add(c.id)
-        self.engine.networks.reconcile(live)
+        self.engine.networks.reconcile(live, in_use=self.in_use)
+
+    def in_use(self, cid: str) -> bool:
+        """Whether the container runs now, or a start or release of it is under way in some
+        process (its lifecycle lock is held), or it is a build step's that runs: what a
+        reconcile that listed the running containers earlier asks before it releases a network."""
+        if cid.startswith("build-"):
+            from dockyard.builder.unfinished import in_progress
+            return in_progress(self.engine.root, cid)
+        row = self.engine.db.one("SELECT state FROM containers WHERE id=?", (cid,))
+        if row and json.loads(row[0]).get("Status") in ("running", "paused", "restarting"):
+            return True
+        import fcntl
+        try:
+            fd = os.open(self.dir(cid) / "lifecycle.lock", os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
 
 def _exits(c: Container) -> int:

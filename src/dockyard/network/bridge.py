@@ -135,11 +135,13 @@ def _exists(name: str) -> bool:
 
 
 def _ip(commands: list[str], what: str, *, netns_path: str | None = None) -> None:
-    """Run `ip -batch -` (inside `netns_path` through nsenter when given); one clear line on failure."""
-    argv = ["ip", "-batch", "-"]
-    if netns_path:
-        argv = ["nsenter", f"--net={netns_path}", *argv]
-    r = subprocess.run(argv, input="\n".join(commands) + "\n", capture_output=True, text=True)
+    """Run `ip -batch -` (inside `netns_path` when given: started from a thread that entered
+    it, which spares an `nsenter` process); one clear line on failure."""
+    def run() -> subprocess.CompletedProcess:
+        return subprocess.run(["ip", "-batch", "-"], input="\n".join(commands) + "\n", capture_output=True,
+                              text=True)
+
+    r = netns.run_in(netns_path, run) if netns_path else run()
     if r.returncode:
         detail = (r.stderr.strip().splitlines() or ["ip failed"])[-1]
         raise DockyardError(f"{what}: {detail}")

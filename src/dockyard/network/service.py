@@ -214,25 +214,29 @@ class NetworkService:
             sandbox = Sandbox(container_id, name.lstrip("/"), kind, netns_path or "", kind in ("network", "none"),
                               hostname, str(files_dir), {"servers": list(dns), "search": list(dns_search),
                                                          "options": list(dns_options), "add_hosts": add_hosts})
-            with self.db.write() as c:
+            with self.db.write() as c:  # the sandbox, its address lease and ports: one transaction
                 self.state.insert_sandbox(c, sandbox)
                 if net is not None:
                     ep = self._lease(c, sandbox, net, endpoint, seq=0)
                     self._reserve_ports(c, container_id, net.id, ports)
-            try:
-                if sandbox.owns_netns:
-                    self.netlink.create_netns(Path(sandbox.netns_path))
+        try:
+            # The namespace is this start's own and its path is recorded, so it is made without
+            # the lock: other processes' starts and releases go on meanwhile, and a reconcile
+            # keeps it (the container is being started: see reconcile's `in_use`).
+            if sandbox.owns_netns:
+                self.netlink.create_netns(Path(sandbox.netns_path))
+            with self._locked():
                 if net is not None:
                     self._plumb(net, ep, sandbox, default_route=not net.internal)
                 for other, req in extra:
                     self._join(sandbox, other, req)
                 if net is not None:
                     self._sync_firewall()
-                self._write_files(sandbox)
-            except BaseException:
-                self._release(container_id, None)
-                raise
-            return self._attachment(sandbox)
+            self._write_files(sandbox)
+        except BaseException:
+            self.detach(container_id)
+            raise
+        return self._attachment(sandbox)
 
     def connect(self, container_id: str, network: str, endpoint: EndpointRequest = EndpointRequest()) -> Attachment:
         """Add a network to a running container's namespace (the next ethN)."""
@@ -273,17 +277,21 @@ class NetworkService:
         sandbox = self.state.sandbox(container_id)
         return self._attachment(sandbox) if sandbox else None
 
-    def reconcile(self, live_container_ids: set[str], *, repair: bool = True) -> list[str]:
+    def reconcile(self, live_container_ids: set[str], *, repair: bool = True,
+                  in_use: Callable[[str], bool] = lambda container_id: False) -> list[str]:
         """Match the kernel to the records: what dead containers left (DB rows, veths,
         namespaces, DNS servers), idle bridges, and this root's firewall rules (put back if
         someone flushed them). Only this root's objects are looked at: links by their tag, the
-        namespaces and DNS servers of its own run dir, its own nft table.
+        namespaces and DNS servers of its own run dir, its own nft table. `in_use` is asked,
+        under the network lock, of each container outside `live_container_ids` that has a
+        network: whether it runs or is being started by now (another process's start must
+        keep the network it just made).
 
         Returns one line per thing found wrong: changed when `repair`, else only reported."""
         found: list[str] = []
         with self._locked():
             for s in self.state.sandboxes():
-                if s.container_id not in live_container_ids:
+                if s.container_id not in live_container_ids and not in_use(s.container_id):
                     found.append(f"network state of container {s.container_id[:12]} ({s.name}), which is not running")
                     if repair:
                         self._release(s.container_id, None)

@@ -121,3 +121,44 @@ def test_killed_build_leaves_nothing_after_the_next_command(dy, busybox, ctx, tm
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         _scrub(dy, hexes)
+
+
+def _contexts() -> set[str]:
+    tmp = tempfile.gettempdir()
+    return {os.path.join(tmp, n) for n in os.listdir(tmp) if n.startswith("dockyard-context-")}
+
+
+def test_killed_build_from_stdin_leaves_no_context_dir(dy, busybox, ctx, tmp_path):
+    import tarfile
+
+    write(ctx, {"Dockerfile": "FROM busybox\nRUN echo started && sleep 600\n"})
+    archive = tmp_path / "context.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(ctx / "Dockerfile", "Dockerfile")
+    before = _contexts()
+    with open(archive, "rb") as stdin:
+        proc = dy.popen("build", "--progress", "plain", "-", stdin=stdin, start_new_session=True,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hexes: set[str] = set()
+    left: set[str] = set()
+    try:
+        hexes = {os.path.basename(c).removeprefix("build-") for c in _wait_for_run(dy, proc)}
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        left = _contexts() - before
+        assert len(left) == 1  # the unpacked context, named in the root's build markers
+        context_hex = os.path.basename(next(iter(left))).removeprefix("dockyard-context-")
+        hexes.add(context_hex)
+        assert f"build-{context_hex}.json" in os.listdir(dy.root / "builds")
+
+        dy("images")
+        assert not (_contexts() & left)
+        assert not os.listdir(dy.root / "builds")
+        assert not _cgroups(dy) and not _mounts(hexes)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for path in left:
+            shutil.rmtree(path, ignore_errors=True)
+        _scrub(dy, hexes)

@@ -8,8 +8,8 @@ creates and starts the container (its init, orphaned by the runtime's stage 1, b
 grandchild's child) and then execs the shim, which keeps that init and its stdio as if it
 had started them itself. Restarts by policy still go through `dockyard-runtime`.
 
-Only a single-threaded caller may do this (a fork copies locks that other threads hold):
-the API server keeps the classic path. See `usable()`.
+Only a single-threaded process may fork (a fork copies locks that other threads hold): the
+threaded API server has its fork server (`forkserver.py`) fork for it. See `usable()`.
 """
 
 from __future__ import annotations
@@ -31,14 +31,25 @@ _ATTACH_TIMEOUT = 10
 
 
 def usable() -> bool:
-    """Whether this process may fork to start a container (no other thread runs)."""
-    return threading.active_count() == 1
+    """Whether this process may start a container this way: it has no other thread (a
+    fork would copy locks they hold), or a fork server forks for it."""
+    from dockyard.runtime.shim import forkserver
+    return threading.active_count() == 1 or forkserver.current() is not None
 
 
 def start_adopted(args: ShimArgs, runtime: BuiltinRuntime) -> tuple[int, socket.socket | None]:
     """Create and start the container, hand it to a new shim; returns its pid and, with
     `args.wait_attach`, the attach socket (connected before the shim reads any output)."""
+    from dockyard.runtime.shim import forkserver
     shim_argv = args.argv()  # resolved here, so a missing binary is the caller's plain error
+    server = forkserver.current() if threading.active_count() > 1 else None
+    ready_r = server.spawn(args, runtime.root, shim_argv) if server else spawn(args, runtime, shim_argv)
+    return _await_report(args, ready_r)
+
+
+def spawn(args: ShimArgs, runtime: BuiltinRuntime, shim_argv: list[str]) -> int:
+    """Fork the daemonized grandchild that starts the container and becomes its shim;
+    returns the read end of the pipe its report comes on."""
     ready_r, ready_w = os.pipe()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # or the children would write our buffered output again
@@ -54,6 +65,10 @@ def start_adopted(args: ShimArgs, runtime: BuiltinRuntime) -> tuple[int, socket.
     os.close(ready_w)
     cgroups.start_migration_grace()  # while the grandchild forks and creates the container's group
     os.waitpid(middle, 0)
+    return ready_r
+
+
+def _await_report(args: ShimArgs, ready_r: int) -> tuple[int, socket.socket | None]:
     with os.fdopen(ready_r, "rb") as report:
         sock = _attach_before_report(args.state_dir, report) if args.wait_attach else None
         text = report.read().decode(errors="replace")

@@ -46,6 +46,7 @@ class ShimArgs:
     restart: str = "no"  # no | always | unless-stopped | on-failure[:N]
     oom_file: str = ""  # see oom_file()
     foreground_lock: str = ""  # no exit hook while a client holds a lock on this file
+    hook_socket: str = ""  # a server that runs the hooks in-process while it listens (containers/hooks.py)
     on_exit: list[str] = field(default_factory=list)  # argv run once the container is done
     health: str = ""  # the probe's config (containers/health.py writes it): probe the container
     on_health: list[str] = field(default_factory=list)  # argv told each new health status
@@ -66,6 +67,8 @@ class ShimArgs:
             argv += ["--oom-file", self.oom_file]
         if self.foreground_lock:
             argv += ["--foreground-lock", os.path.abspath(self.foreground_lock)]
+        if self.hook_socket:
+            argv += ["--hook-socket", os.path.abspath(self.hook_socket)]
         argv += [flag for flag, on in (("--tty", self.tty), ("--stdin", self.stdin),
                                        ("--wait-attach", self.wait_attach),
                                        ("--keep-after-exit", self.keep_after_exit)) if on]

@@ -41,6 +41,7 @@
 #define BACKOFF_MIN_MS 100         /* docker's restart back-off */
 #define BACKOFF_MAX_MS 60000
 #define BACKOFF_RESET_MS 10000     /* a run this long resets the back-off */
+#define HOOK_REPLY_MS 2000         /* a server on --hook-socket takes a hook within this */
 #define HEALTH_LOG 5               /* docker keeps the last 5 probe results */
 #define HEALTH_OUTPUT 4096         /* and the first 4 KiB of each probe's output */
 #define HEALTH_ENTRY (HEALTH_OUTPUT + 128)  /* with "..." or a timeout's words around it */
@@ -50,6 +51,7 @@ enum policy { RESTART_NO, RESTART_ALWAYS, RESTART_UNLESS_STOPPED, RESTART_ON_FAI
 static struct {
     const char *id, *bundle, *state_dir, *runtime, *runtime_root, *log_path, *oom_file;
     const char *foreground_lock;   /* locked by a client that records the exit itself */
+    const char *hook_socket;       /* a server that runs the hooks in-process, when it listens */
     long long log_max_size;        /* 0: unlimited */
     int log_max_files;
     bool tty, stdin_open, wait_attach, keep_after_exit;
@@ -879,10 +881,44 @@ out:
 
 /* ---- health checks -------------------------------------------------------------------- */
 
-/* Run argv (plus `extra`, when given) in a session of its own, not waited for: a hook may
- * outlive the shim. */
-static void spawn_detached(char *const *argv, const char *extra)
+/* Hand the hook's argv (plus `extra`) to the server on --hook-socket: its words, each
+ * ended by a NUL, then a half-close; the server answers "ok" once it has taken the job.
+ * 0 when it did, -1 when nobody listens or the server did not answer in time. */
+static int hand_to_server(char *const *argv, const char *extra)
 {
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (!opt.hook_socket || strlen(opt.hook_socket) >= sizeof addr.sun_path)
+        return -1;
+    strcpy(addr.sun_path, opt.hook_socket);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = { .tv_sec = HOOK_REPLY_MS / 1000, .tv_usec = HOOK_REPLY_MS % 1000 * 1000 };
+    char reply[8];
+    ssize_t n = -1;
+    int rc = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) |
+             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) |
+             connect(fd, (struct sockaddr *)&addr, sizeof addr);
+    for (int i = 0; rc == 0 && argv[i]; i++)
+        rc = write_all(fd, argv[i], strlen(argv[i]) + 1);
+    if (rc == 0 && extra)
+        rc = write_all(fd, extra, strlen(extra) + 1);
+    if (rc == 0 && shutdown(fd, SHUT_WR) == 0) {
+        do
+            n = read(fd, reply, sizeof reply);
+        while (n < 0 && errno == EINTR);
+    }
+    close(fd);
+    return n >= 2 && !memcmp(reply, "ok", 2) ? 0 : -1;
+}
+
+/* Run the hook argv (plus `extra`, when given): through the server on --hook-socket when it
+ * takes it, else as a process in a session of its own, not waited for (a hook may outlive
+ * the shim). */
+static void run_hook(char *const *argv, const char *extra)
+{
+    if (hand_to_server(argv, extra) == 0)
+        return;
     char *args[72];
     int n = 0;
     while (argv[n] && n < 70) {
@@ -979,7 +1015,7 @@ static void health_record(int code, const char *output, size_t len)
     }
     write_health();
     if (strcmp(was, health.status) && opt.on_health)
-        spawn_detached(opt.on_health, health.status);
+        run_hook(opt.on_health, health.status);
     health.due_ms = now_ms() + health_interval();
 }
 
@@ -1522,6 +1558,8 @@ static void parse_args(int argc, char **argv)
             opt.oom_file = val;
         else if (!strcmp(a, "--foreground-lock"))
             opt.foreground_lock = val;
+        else if (!strcmp(a, "--hook-socket"))
+            opt.hook_socket = val;
         else if (!strcmp(a, "--health"))
             opt.health = val;
         else if (!strcmp(a, "--log-max-size")) {
@@ -1588,7 +1626,8 @@ static void parse_args(int argc, char **argv)
     const char *paths[][2] = { { "--bundle", opt.bundle }, { "--state-dir", opt.state_dir },
                                { "--runtime", opt.runtime }, { "--log-path", opt.log_path },
                                { "--runtime-root", opt.runtime_root }, { "--oom-file", opt.oom_file },
-                               { "--foreground-lock", opt.foreground_lock }, { "--health", opt.health } };
+                               { "--foreground-lock", opt.foreground_lock }, { "--health", opt.health },
+                               { "--hook-socket", opt.hook_socket } };
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)   /* the daemon runs in / */
         if (paths[i][1] && paths[i][1][0] != '/')
             usage_error("%s must be an absolute path, not %s", paths[i][0], paths[i][1]);
@@ -1714,7 +1753,7 @@ static int daemon_main(int ready_fd)
     loop();
     shutdown_shim();
     if (opt.on_exit && !foreground_waiting())
-        spawn_detached(opt.on_exit, NULL);
+        run_hook(opt.on_exit, NULL);
     return 0;
 }
 

@@ -1,0 +1,88 @@
+"""The shims' hooks, run inside `dockyard serve` instead of one Python process each.
+
+A shim's exit hook (record the exit, release the network and rootfs, honour --rm) and health
+hook (a `health_status` event) are `dockyard ... container cleanup|health-event ...` commands.
+As processes they cost an interpreter's start and imports per container exit, the largest
+load of a server under churn. So while a server runs it listens on `<run-dir>/hooks.sock`
+(mode 0600: root's own); every shim is started with `--hook-socket` there, sends the hook's
+argv to it and, once the server answers "ok", runs no process. When nobody listens (no
+server, or one that does not answer in time) the shim runs the process as before.
+
+An exit the server took but never handled (it was killed in between) is finished by the
+next server's start (`finish_unhandled`), as are exits that came while no server ran.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+
+log = logging.getLogger("dockyard.hooks")
+SOCKET = "hooks.sock"
+
+
+def socket_path(run_dir: Path) -> Path:
+    return run_dir / SOCKET
+
+
+def handle(engine, argv: list[str]) -> None:
+    """Run one hook's argv (`dockyard --root R --run-dir D container CMD ARGS...`) in-process;
+    a hook for another root (a run dir shared by mistake) is ignored."""
+    if "container" not in argv:
+        raise ValueError(f"not a container hook: {argv!r}")
+    at = argv.index("container")
+    head, (command, *args) = argv[:at], argv[at + 1:]
+    if "--root" in head and Path(head[head.index("--root") + 1]) != engine.root:
+        log.warning("ignored a hook for another root: %s", " ".join(argv))
+        return
+    if command == "cleanup" and len(args) == 2:
+        engine.containers.cleanup(*args)
+    elif command == "health-event" and len(args) == 3:
+        engine.containers.health_event(*args)
+    else:
+        raise ValueError(f"unknown hook: {' '.join(argv[at + 1:])}")
+
+
+def finish_unhandled(engine) -> None:
+    """At a server's start: end the containers whose shims ended while no server took their
+    exit hook (reconcile), then remove the --rm ones that exited without being removed."""
+    from dockyard.containers.service import _foreground_owner_alive
+
+    containers = engine.containers
+    containers.reconcile()
+    for c in containers.store.all():
+        if c.status in ("exited", "dead") and c.host_config.get("AutoRemove") \
+                and not _foreground_owner_alive(containers.run_dir(c.id)):
+            try:
+                containers.remove(c.id, force=True, volumes=True)
+            except Exception as e:  # noqa: BLE001 - one container must not stop the server's start
+                log.warning("could not remove exited --rm container %s: %s", c.id[:12], e)
+
+
+async def serve(engine, sock: socket.socket):
+    """Answer the shims on `sock`: "ok" as soon as a hook's argv is read, then run it on the
+    loop's executor (a shim must not wait for the release it asks for)."""
+    import asyncio
+    loop = asyncio.get_running_loop()
+
+    async def one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            data = await reader.read()  # to the shim's half-close
+            argv = data.decode(errors="replace").split("\0")[:-1]
+            if not argv:
+                return
+            writer.write(b"ok\n")
+            await writer.drain()
+        except OSError:
+            return
+        finally:
+            writer.close()
+        try:
+            await loop.run_in_executor(None, handle, engine, argv)
+        except Exception:  # noqa: BLE001 - a hook's failure is logged, as the process's would be
+            log.exception("hook %s failed", " ".join(argv[-4:]))
+        else:
+            log.debug("ran hook %s in-process", " ".join(argv[argv.index("container") + 1:]))
+
+    return await asyncio.start_unix_server(one, sock=sock)
