@@ -225,7 +225,7 @@ def rm_cmd(obj, names, force, volumes) -> None:
 @click.pass_obj
 def ps_cmd(obj, all_, quiet, latest, last, size, no_trunc, filters, fmt) -> None:
     """List containers."""
-    from dockyard.cli.formatting import human_duration, human_size, render
+    from dockyard.cli.formatting import Row, human_duration, human_size, render
     from dockyard.containers.views import ports_text, quoted_command, status_text
     from dockyard.cli.images import go_time
     import time
@@ -252,6 +252,7 @@ def ps_cmd(obj, all_, quiet, latest, last, size, no_trunc, filters, fmt) -> None
             "Labels": ",".join(f"{k}={v}" for k, v in sorted((c.config.get("Labels") or {}).items())),
             "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c.mounts),
         }
+        row = Row(row, Label=lambda key, labels=c.config.get("Labels") or {}: labels.get(key, ""))
         if size:
             used = eng.snapshots.usage(c.id) if eng.snapshots.exists(c.id) else 0
             row["Size"] = f"{human_size(used)} (virtual {human_size(used + eng.images.get(c.image_id).size)})"

@@ -30,8 +30,24 @@ HEADER_FUNCS: dict[str, Callable[..., Any]] = {
 }
 
 
+class Row(dict):  # type: ignore[type-arg]
+    """A row's fields, plus the methods of one string argument its template may call (docker's
+    `{{.Label "com.example.key"}}` on a container)."""
+
+    def __init__(self, fields: Mapping[str, Any], **string_methods: Any) -> None:
+        super().__init__(fields)
+        self.string_methods = string_methods
+
+
+def label_header(name: str) -> str:
+    """docker's column title for `{{.Label "com.example.some-key"}}`: "some key"."""
+    return name.rsplit(".", 1)[-1].replace("-", " ").replace("_", " ")
+
+
 class _Headers(dict):  # type: ignore[type-arg]
     """Header names by field; a field nobody named is headed by its upper-cased name."""
+
+    string_methods = {"Label": label_header}
 
     def __missing__(self, key: str) -> str:
         return key.upper()
