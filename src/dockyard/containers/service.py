@@ -114,6 +114,11 @@ class ContainerService:
     def get(self, ref: str) -> Container:
         return self.refresh(self.store.get(ref))
 
+    def watch(self):
+        """A StateWatch over this engine's containers (the caller closes it)."""
+        from dockyard.containers.watch import StateWatch
+        return StateWatch(self.engine.db.path, self.engine.run_dir / "s")
+
     def list(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[Container]:
         from dockyard.containers.filters import matches
         out = []
@@ -628,29 +633,34 @@ class ContainerService:
         c = self.get(ref)
         since = time.time()
         exits = _exits(c)
-        pause = 0.002
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            found = self.store.find(c.id)
-            if found is None:
-                # removed: its exit code is in the die event
-                dies = [e for e in self.engine.events.read(after_seq=0) if e["Actor"]["ID"] == c.id and e["Action"] == "die"]
-                return int(dies[-1]["Actor"]["Attributes"].get("exitCode", 0)) if dies else c.state["ExitCode"]
-            c = self.refresh(found)
-            if not c.running and condition != "removed":
-                ended_now = epoch(c.state["FinishedAt"]) >= since - 0.001
-                if condition == "not-running" or ended_now:
-                    return c.state["ExitCode"]
-            elif condition != "removed" and _exits(c) > exits:  # the restart policy runs it again: Docker's
-                if c.status == "restarting":                    # waiters return at that exit all the same
-                    return c.state["ExitCode"]
-                from dockyard.runtime.shim import protocol
-                return int((protocol.read_started(str(self.shim_dir(c.id))) or {}).get("last_exit_code", 0))
-
-            if deadline is not None and time.monotonic() > deadline:
-                raise DockyardError(f"timed out waiting for container {c.short_id}")
-            time.sleep(pause)
-            pause = min(pause * 2, 0.05)  # quick for short-lived containers, cheap for long waits
+        watch = self.watch()  # woken by the shim's records, its exit, or the container's removal
+        try:
+            while True:
+                watch.follow(self.dir(c.id), shim=False)
+                watch.follow(self.shim_dir(c.id))
+                found = self.store.find(c.id)
+                if found is None:
+                    # removed: its exit code is in the die event
+                    dies = [e for e in self.engine.events.read(after_seq=0)
+                            if e["Actor"]["ID"] == c.id and e["Action"] == "die"]
+                    return int(dies[-1]["Actor"]["Attributes"].get("exitCode", 0)) if dies else c.state["ExitCode"]
+                c = self.refresh(found)
+                if not c.running and condition != "removed":
+                    ended_now = epoch(c.state["FinishedAt"]) >= since - 0.001
+                    if condition == "not-running" or ended_now:
+                        return c.state["ExitCode"]
+                elif condition != "removed" and _exits(c) > exits:  # the restart policy runs it again:
+                    if c.status == "restarting":                    # Docker's waiters return at that exit
+                        return c.state["ExitCode"]
+                    from dockyard.runtime.shim import protocol
+                    return int((protocol.read_started(str(self.shim_dir(c.id))) or {}).get("last_exit_code", 0))
+                if deadline is not None and time.monotonic() > deadline:
+                    raise DockyardError(f"timed out waiting for container {c.short_id}")
+                # a second at most: a change only the DB shows (another process's restart) is seen too
+                watch.wait(1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic())))
+        finally:
+            watch.close()
 
     def pause(self, ref: str) -> None:
         self._set_paused(ref, True)

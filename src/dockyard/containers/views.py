@@ -61,6 +61,22 @@ def status_text(c: Container) -> str:
     return st["Status"].capitalize()
 
 
+def status_stable_until(c: Container, now: float) -> float:
+    """A time before which status_text(c) reads as it does at `now` ("Up 5 seconds" holds a
+    second, "Up 3 minutes" a minute; "Created" for ever): how long a copy of it stays true."""
+    st = c.state
+    if st["Status"] in ("running", "paused"):
+        since = epoch(st["StartedAt"])
+    elif st["Status"] in ("restarting", "exited"):
+        since = epoch(st["FinishedAt"])
+        if since == 0:
+            return float("inf")
+    else:
+        return float("inf")
+    step = 1.0 if now - since < 60 else 60.0
+    return since + ((now - since) // step + 1) * step
+
+
 def ports_list(c: Container) -> list[dict]:
     out = []
     for key, bindings in (c.network_settings.get("Ports") or {}).items():
