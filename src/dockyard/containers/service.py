@@ -22,43 +22,29 @@ from typing import IO, Iterator
 from dockyard.containers import health, links, names
 from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
+from dockyard.containers.paths import ContainerPaths
 from dockyard.containers.record import Container, ContainerStore, rfc3339
-from dockyard.containers.views import epoch
+from dockyard.containers.views import epoch, settled
 from dockyard.containers.request import check_host_config, init_binary, log_limits, merge_config, networking_config
 from dockyard.network import endpoints as network_endpoints
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups
+from dockyard.runtime.shim.records import state_dir
 
 STOP_TIMEOUT = 10
 FOREGROUND_LOCK = "foreground"  # in the run dir: see hold_foreground
 _BUILTIN_DRIVERS = {"host": "host", "none": "null"}  # every other network here is a bridge
 
 
-class ContainerService:
+class ContainerService(ContainerPaths):
     def __init__(self, engine) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self.store = ContainerStore(engine.db)
         self.images = engine.images
         self.images.users_of.append(self.store.using_image)
         engine.volumes.users_of = self._volume_users
 
-    # -- paths -----------------------------------------------------------------------------
-    def dir(self, cid: str) -> Path:
-        """Persistent files: hosts, hostname, resolv.conf, the json log."""
-        return self.engine.root / "containers" / cid
-
-    def run_dir(self, cid: str) -> Path:
-        """Runtime state: the bundle, the rootfs mount, the shim's sockets and files."""
-        return self.engine.run_dir / "containers" / cid
-
-    def shim_dir(self, cid: str) -> Path:
-        """The shim's state dir. Kept short (a prefix of the ID) because it holds unix
-        sockets, whose paths the kernel limits to 107 bytes."""
-        return self.engine.run_dir / "s" / cid[:16]
-
-    def log_path(self, cid: str) -> Path:
-        return self.dir(cid) / f"{cid}-json.log"
-
+    # -- paths (the others in ContainerPaths) ---------------------------------------------
     def runtime_root(self, runtime: str) -> Path:
         return self.engine.run_dir / "runtime" / runtime
 
@@ -117,7 +103,7 @@ class ContainerService:
     def watch(self):
         """A StateWatch over this engine's containers (the caller closes it)."""
         from dockyard.containers.watch import StateWatch
-        return StateWatch(self.engine.db.path, self.engine.run_dir / "s")
+        return StateWatch(self.engine.db.path, Path(state_dir(self.engine.run_dir, "")))
 
     def list(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[Container]:
         from dockyard.containers.filters import matches
@@ -427,6 +413,8 @@ class ContainerService:
         if c.status not in ("running", "paused", "restarting"):
             return c
         sd = str(self.shim_dir(c.id))
+        if settled(c, sd):
+            return c
         alive = protocol.shim_alive(sd)
         exit_info = protocol.read_exit(sd)
         if alive:

@@ -20,7 +20,7 @@ import struct
 import threading
 from pathlib import Path
 
-from dockyard.runtime import linux
+from dockyard.runtime.shim.records import process_start_time
 
 IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
 IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE, IN_DELETE_SELF = 0x40, 0x80, 0x100, 0x200, 0x400
@@ -65,7 +65,7 @@ def shim_pidfd(state_dir: str | Path) -> int | None:
         fd = os.pidfd_open(pid)
     except (OSError, ValueError):
         return None
-    if linux.process_start_time(pid) != start_time:  # a recycled pid, or already a zombie
+    if process_start_time(pid) != start_time:  # a recycled pid, or already a zombie
         os.close(fd)
         return None
     return fd
