@@ -23,15 +23,15 @@ _RUNNING = ("running", "paused", "restarting")
 
 
 class ContainerCache:
-    def __init__(self, service) -> None:
-        self._service = service
+    def __init__(self, engine) -> None:
+        self._engine = engine
         self._watch = None
         self._generation = 0
         self._bodies: dict[tuple, tuple[int, float, bytes]] = {}  # key -> (generation, good until, body)
 
     def _current(self) -> int:
         if self._watch is None:
-            self._watch = self._service.watch()
+            self._watch = self._engine.containers.watch()
         if self._watch.changed():
             self._generation += 1
             self._bodies.clear()
@@ -41,7 +41,7 @@ class ContainerCache:
         """Watch the shims of the running ones among `containers`: before their state is read."""
         for c in containers:
             if c.status in _RUNNING:
-                self._watch.follow(self._service.shim_dir(c.id))
+                self._watch.follow(self._engine.containers.shim_dir(c.id))
 
     async def body(self, key: tuple, build: Callable[[], tuple[bytes, float]]) -> bytes:
         """The body for `key`: the copy if still right, else `build()` -> (body, good until) in
@@ -65,8 +65,8 @@ class ContainerCache:
 CACHE = web.AppKey("container_cache", ContainerCache)
 
 
-def setup(app: web.Application, service) -> None:
-    app[CACHE] = ContainerCache(service)
+def setup(app: web.Application, engine) -> None:
+    app[CACHE] = ContainerCache(engine)
 
     async def close(app: web.Application) -> None:
         app[CACHE].close()

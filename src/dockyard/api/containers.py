@@ -454,4 +454,4 @@ async def archive_put(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app[WAITING_ATTACH] = {}
-    containercache.setup(app, app[ENGINE].containers)
+    containercache.setup(app, app[ENGINE])

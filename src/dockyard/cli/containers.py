@@ -254,15 +254,11 @@ def logs_cmd(obj, name, follow, tail, since, until, timestamps, details) -> None
 
     if tail != "all" and not tail.lstrip("-").isdigit():
         raise InvalidArgument(f"invalid value for \"tail\": {tail!r} is not a number or all")
-    out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
-    for stream, ts, data in obj.engine.containers.logs(name, follow=follow, tail=tail if tail != "-1" else "all",
-                                                       since=parse_time(since) if since else 0.0,
-                                                       until=parse_time(until) if until else 0.0):
-        f = out.get(stream, sys.stdout.buffer)
-        if timestamps:
-            f.write(ts.encode() + b" ")
-        f.write(data)
-        f.flush()
+    from dockyard.cli.readonly import print_log
+
+    print_log(obj.engine.containers.logs(name, follow=follow, tail=tail if tail != "-1" else "all",
+                                         since=parse_time(since) if since else 0.0,
+                                         until=parse_time(until) if until else 0.0), timestamps)
 
 
 @click.command("wait")

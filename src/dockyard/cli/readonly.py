@@ -1,4 +1,4 @@
-"""`ps`, `port` and `inspect` of containers answered before the command-line parser loads.
+"""`ps`, `port`, `logs` and `inspect` of containers answered before the command-line parser loads.
 
 Docker's CLI answers these in ~15 ms; click, the container service (runtime, network,
 images) and their imports cost us ~60 ms before the first row. These commands only read: the
@@ -19,7 +19,7 @@ _PS_FLAGS = {"-a": "all", "--all": "all", "-q": "quiet", "--quiet": "quiet", "--
 
 
 def before_parsing(args: list[str]) -> bool:
-    """Answer `ps`, `port` or `inspect` here if it is a plain form; False for anything else."""
+    """Answer `ps`, `port`, `logs` or `inspect` here if it is a plain form; False for anything else."""
     command = _COMMANDS.get(args[0]) if args else None
     if command is None:
         return False
@@ -146,4 +146,45 @@ def _inspect(args: list[str]) -> bool:
     return True
 
 
-_COMMANDS = {"ps": _ps, "port": _port, "inspect": _inspect}
+def _logs(args: list[str]) -> bool:
+    """`logs [-t|--timestamps] [-n|--tail N|all] NAME`, of a log kept in a file: no --follow, --since."""
+    timestamps, tail, names, i = False, "all", [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-t", "--timestamps"):
+            timestamps = True
+        elif arg in ("-n", "--tail") and i + 1 < len(args) and (args[i + 1] == "all" or args[i + 1].isdigit()):
+            i += 1
+            tail = args[i]
+        elif arg.startswith("-"):
+            return False
+        else:
+            names.append(arg)
+        i += 1
+    found = _containers() if len(names) == 1 else None
+    if found is None:
+        return False
+    store, engine = found
+    c = store.find(names[0])
+    from dockyard.containers.logdrivers import keeps_log
+    if c is None or not _current(c, engine) or not keeps_log(c.host_config):
+        return False
+    from dockyard.containers import logs
+    from dockyard.containers.paths import ContainerPaths
+
+    print_log(logs.read(ContainerPaths(engine).log_path(c.id), tail=tail), timestamps)
+    return True
+
+
+def print_log(entries, timestamps: bool) -> None:
+    """Each log entry to the stream it came from, as it comes (`logs`, both paths)."""
+    out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+    for stream, ts, data in entries:
+        f = out.get(stream, sys.stdout.buffer)
+        if timestamps:
+            f.write(ts.encode() + b" ")
+        f.write(data)
+        f.flush()
+
+
+_COMMANDS = {"ps": _ps, "port": _port, "inspect": _inspect, "logs": _logs}

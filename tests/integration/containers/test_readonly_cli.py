@@ -1,4 +1,4 @@
-"""`ps`, `port` and `inspect` answered before click loads (cli/readonly.py) print the same bytes as the full
+"""`ps`, `port`, `inspect` and `logs` answered before click loads (cli/readonly.py) print the same bytes as the full
 commands. A global option (`--log-level info`, the default) sends a command down the full path."""
 
 from __future__ import annotations
@@ -23,9 +23,12 @@ CASES = [
                                                               "web", "ended"),
     ("inspect", "--format", "{{json .NetworkSettings.Ports}} {{.Name}}", "web"), ("inspect", "--format=json", "made"),
     ("inspect", "-f", "{{.Nope.Deeper}}", "web"),
+    ("logs", "ended"), ("logs", "-t", "ended"), ("logs", "-n", "1", "ended"), ("logs", "--tail", "all", "ended"),
+    ("logs", "web"), ("logs", "made"),
 ]
 LEFT = [("port", "web", "81"), ("port", "nosuch"), ("ps", "-a", "--format", "{{.Label}}"), ("ps", "--bogus"),
-           ("inspect", "web", "nosuch"), ("inspect", "busybox")]
+           ("inspect", "web", "nosuch"), ("inspect", "busybox"), ("logs", "nosuch"), ("logs", "--tail", "x", "ended"),
+           ("logs", "--since", "1h", "ended")]
 
 
 def _run(dy, args: tuple[str, ...], early: bool) -> tuple[int, str, str, str]:
@@ -48,7 +51,7 @@ def containers(dy, busybox):
     dy("run", "-d", "--name", "web", "-p", "8080:80", "-p", "127.0.0.1:5353:53/udp", "-l", "com.example.k=v1",
        "busybox", "sleep", "300")
     dy("create", "--name", "made", "-l", "a=b", "busybox", "sh", "-c", "echo a rather long command line")
-    dy("run", "--name", "ended", "busybox", "sh", "-c", "exit 3", check=False)
+    dy("run", "--name", "ended", "busybox", "sh", "-c", "echo out; echo err >&2; echo more; exit 3", check=False)
     _age(dy, days=400)
     return dy
 
