@@ -23,7 +23,10 @@ def main() -> None:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
     from dockyard.cli import readonly, settled
 
-    if readonly.before_parsing(sys.argv[1:]) or settled.before_parsing(sys.argv[1:]):
+    code = readonly.before_parsing(sys.argv[1:])
+    if code is not None:
+        end(code)
+    if settled.before_parsing(sys.argv[1:]):
         end(0)
     from dockyard.cli.main import main as run
 

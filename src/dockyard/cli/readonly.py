@@ -14,21 +14,32 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
+Output = Callable[[], None]  # what a command found to print, printed once nothing else can fail
 _PS_FLAGS = {"-a": "all", "--all": "all", "-q": "quiet", "--quiet": "quiet", "--no-trunc": "no_trunc"}
 
 
-def before_parsing(args: list[str]) -> bool:
-    """Answer `ps`, `port`, `logs` or `inspect` here if it is a plain form; False for anything else."""
+def before_parsing(args: list[str]) -> int | None:
+    """Answer `ps`, `port`, `logs` or `inspect` here if it is a plain form: the exit code, or
+    None for anything else."""
     command = _COMMANDS.get(args[0]) if args else None
     if command is None:
-        return False
+        return None
     from dockyard.errors import DockyardError
 
     try:
-        return command(args[1:])
+        output = command(args[1:])
     except (DockyardError, OSError, ValueError, KeyError):
-        return False  # the full command reports it properly
+        return None  # the full command reports it properly
+    if output is None:
+        return None
+    try:  # outside the try above: a reader that went away is no reason to run the full command too
+        output()
+    except BrokenPipeError:  # as cli.main answers it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    return 0
 
 
 def _ps_options(args: list[str]) -> dict | None:
@@ -76,43 +87,41 @@ def _current(c, engine) -> bool:
     return not c.running or settled(c, state_dir(engine.run_dir, c.id))
 
 
-def _ps(args: list[str]) -> bool:
+def _ps(args: list[str]) -> Output | None:
     opts = _ps_options(args)
     found = _containers() if opts is not None else None
     if found is None:
-        return False
+        return None
     store, engine = found
     cs = store.all()
     if not all(_current(c, engine) for c in cs):
-        return False
+        return None
     from dockyard.cli.pstable import ps_text
 
     text = ps_text([c for c in cs if opts["all"] or c.running], quiet=opts["quiet"], no_trunc=opts["no_trunc"],
                    fmt=opts["fmt"])
-    sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")  # as options.emit
-    return True
+    return lambda: _emit(text)
 
 
-def _port(args: list[str]) -> bool:
+def _port(args: list[str]) -> Output | None:
     if not 1 <= len(args) <= 2 or any(a.startswith("-") for a in args):
-        return False
+        return None
     found = _containers()
     if found is None:
-        return False
+        return None
     store, engine = found
     c = store.find(args[0])
     if c is None or not _current(c, engine):
-        return False
+        return None
     from dockyard.containers.views import port_lines
 
     lines = port_lines(c, args[1] if len(args) > 1 else None)
     if lines is None:
-        return False  # no such published port: the full command says so
-    sys.stdout.write("".join(line + "\n" for line in lines))
-    return True
+        return None  # no such published port: the full command says so
+    return lambda: _emit("".join(line + "\n" for line in lines))
 
 
-def _inspect(args: list[str]) -> bool:
+def _inspect(args: list[str]) -> Output | None:
     """`inspect [--type container] [-f|--format F] NAME...` when every name is a container."""
     fmt, names, i = None, [], 0
     while i < len(args):
@@ -125,28 +134,27 @@ def _inspect(args: list[str]) -> bool:
         elif arg == "--type" and i + 1 < len(args) and args[i + 1] == "container":
             i += 1
         elif arg.startswith("-"):
-            return False
+            return None
         else:
             names.append(arg)
         i += 1
     found = _containers() if names else None
     if found is None:
-        return False
+        return None
     store, engine = found
     cs = [store.find(name) for name in names]
     if not all(c is not None and _current(c, engine) for c in cs):
-        return False  # an image, nothing at all (the full command says so), or a record to bring up to date
+        return None  # an image, nothing at all (the full command says so), or a record to bring up to date
     from dockyard.cli.formatting import inspect_text
     from dockyard.containers.paths import ContainerPaths
     from dockyard.containers.views import inspect
 
     paths = ContainerPaths(engine)
     text = inspect_text([inspect(paths, c) for c in cs], fmt)
-    sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")  # as options.emit
-    return True
+    return lambda: _emit(text)
 
 
-def _logs(args: list[str]) -> bool:
+def _logs(args: list[str]) -> Output | None:
     """`logs [-t|--timestamps] [-n|--tail N|all] NAME`, of a log kept in a file: no --follow, --since."""
     timestamps, tail, names, i = False, "all", [], 0
     while i < len(args):
@@ -157,23 +165,28 @@ def _logs(args: list[str]) -> bool:
             i += 1
             tail = args[i]
         elif arg.startswith("-"):
-            return False
+            return None
         else:
             names.append(arg)
         i += 1
     found = _containers() if len(names) == 1 else None
     if found is None:
-        return False
+        return None
     store, engine = found
     c = store.find(names[0])
     from dockyard.containers.logdrivers import keeps_log
     if c is None or not _current(c, engine) or not keeps_log(c.host_config):
-        return False
+        return None
     from dockyard.containers import logs
     from dockyard.containers.paths import ContainerPaths
 
-    print_log(logs.read(ContainerPaths(engine).log_path(c.id), tail=tail), timestamps)
-    return True
+    entries = list(logs.read(ContainerPaths(engine).log_path(c.id), tail=tail))
+    return lambda: print_log(entries, timestamps)
+
+
+def _emit(text: str) -> None:
+    """As options.emit prints: nothing for nothing, a newline added only where missing."""
+    sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
 
 
 def print_log(entries, timestamps: bool) -> None:
