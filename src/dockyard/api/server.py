@@ -193,4 +193,7 @@ def serve(engine, hosts: list[str], tls: TLSOptions, group: str | None = None) -
         getattr(engine, service)
     engine.containers.reconcile()
     os.chdir("/")  # a daemon holds no directory busy, and relative paths never mean its cwd
-    asyncio.run(_serve(engine, listeners, tls, group))
+    import uvloop  # libuv's event loop: a polled GET costs about half of what it costs on asyncio's own
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_serve(engine, listeners, tls, group))
