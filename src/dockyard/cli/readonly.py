@@ -180,7 +180,7 @@ def _logs(args: list[str]) -> Output | None:
     from dockyard.containers import logs
     from dockyard.containers.paths import ContainerPaths
 
-    entries = list(logs.read(ContainerPaths(engine).log_path(c.id), tail=tail))
+    entries = list(logs.read(ContainerPaths(engine).log_path(c), tail=tail))
     return lambda: print_log(entries, timestamps)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dockyard.containers import logdrivers
 from dockyard.runtime.shim.records import state_dir
 
 
@@ -24,5 +25,6 @@ class ContainerPaths:
         """The shim's state dir (records.state_dir)."""
         return Path(state_dir(self.engine.run_dir, cid))
 
-    def log_path(self, cid: str) -> Path:
-        return self.dir(cid) / f"{cid}-json.log"
+    def log_path(self, c) -> Path:
+        """docker's `<id>-json.log` in the container's dir, or the file a k8s-file log names."""
+        return Path(logdrivers.custom_path(c.host_config) or self.dir(c.id) / f"{c.id}-json.log")
