@@ -23,6 +23,11 @@ _PS_FLAGS = {"-a": "all", "--all": "all", "-q": "quiet", "--quiet": "quiet", "--
 def before_parsing(args: list[str]) -> int | None:
     """Answer `ps`, `port`, `logs` or `inspect` here if it is a plain form: the exit code, or
     None for anything else."""
+    if args[:1] == ["container"]:  # `container ls|list|ps|inspect|port|logs` (no --type for inspect there)
+        sub = _CONTAINER_GROUP.get(args[1]) if len(args) > 1 else None
+        if sub is None or (sub == "inspect" and "--type" in args):
+            return None
+        args = [sub, *args[2:]]
     command = _COMMANDS.get(args[0]) if args else None
     if command is None:
         return None
@@ -201,3 +206,4 @@ def print_log(entries, timestamps: bool) -> None:
 
 
 _COMMANDS = {"ps": _ps, "port": _port, "inspect": _inspect, "logs": _logs}
+_CONTAINER_GROUP = {"ls": "ps", "list": "ps", "ps": "ps", "inspect": "inspect", "port": "port", "logs": "logs"}

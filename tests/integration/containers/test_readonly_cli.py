@@ -25,10 +25,13 @@ CASES = [
     ("inspect", "-f", "{{.Nope.Deeper}}", "web"),
     ("logs", "ended"), ("logs", "-t", "ended"), ("logs", "-n", "1", "ended"), ("logs", "--tail", "all", "ended"),
     ("logs", "web"), ("logs", "made"),
+    ("container", "ls", "-a"), ("container", "list"), ("container", "inspect", "-f", "{{.Name}}", "made"),
+    ("container", "port", "web"), ("container", "logs", "-n", "2", "ended"),
 ]
 LEFT = [("port", "web", "81"), ("port", "nosuch"), ("ps", "-a", "--format", "{{.Label}}"), ("ps", "--bogus"),
            ("inspect", "web", "nosuch"), ("inspect", "busybox"), ("logs", "nosuch"), ("logs", "--tail", "x", "ended"),
-           ("logs", "--since", "1h", "ended")]
+           ("logs", "--since", "1h", "ended"), ("container", "inspect", "--type", "container", "web"),
+           ("container", "rm", "nosuch")]
 
 
 def _run(dy, args: tuple[str, ...], early: bool) -> tuple[int, str, str, str]:
