@@ -26,3 +26,8 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def host_address(ip: str, port: int | str) -> str:
+    """"0.0.0.0:8080", "[::]:8080": a host address and port as docker prints them."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"

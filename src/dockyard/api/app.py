@@ -60,6 +60,7 @@ def make_app(engine) -> web.Application:
     app = web.Application(middlewares=[_errors, validation.check_request], client_max_size=validation.LIMIT)
     app[ENGINE] = engine
     app.on_response_prepare.append(_headers)
+    app.add_routes(containers.polled)
     for module in (system, events, images, build, buildkit, volumes, networks, containers, exec, swarm):
         app.add_routes(module.routes)
     containers.setup(app)

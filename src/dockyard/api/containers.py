@@ -17,14 +17,18 @@ import time
 
 from aiohttp import web
 
-from dockyard.api import version
+from dockyard.api import containercache, version
+from dockyard.api.containercache import CACHE, json_response
 from dockyard.containers import detachkeys
 from dockyard.api.hijack import MULTIPLEXED, RAW, hijack, pipe
-from dockyard.api.requests import blocking, body, engine, filters, flag, integer, no_content, ok, terminal_size
+from dockyard.api.requests import ENGINE, blocking, body, engine, filters, flag, integer, no_content, ok, terminal_size
 from dockyard.api.streams import STDERR, STDOUT, BodyReader, frame, stream_out
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 
 routes = web.RouteTableDef()
+# what tools poll: registered before every other route (app.py), as the router tries the
+# routes one by one in that order (all are patterns: the version prefix is optional)
+polled = web.RouteTableDef()
 # container id -> futures of attach requests waiting for the container to start
 WAITING_ATTACH = web.AppKey("waiting_attach", dict)
 ID = "/containers/{id}"
@@ -38,17 +42,22 @@ def _service(request: web.Request):
     return engine(request).containers
 
 
-@routes.get(version.path("/containers/json"))
+@polled.get(version.path("/containers/json"))
 async def list_containers(request: web.Request) -> web.Response:
-    svc = _service(request)
+    from dockyard.containers.views import status_stable_until
+
+    svc, cache = _service(request), request.app[CACHE]
     show_all, limit, wanted = flag(request, "all"), integer(request, "limit", -1), filters(request)
 
-    def rows() -> list[dict]:
+    def build() -> tuple[bytes, float]:
+        now = time.time()
+        cache.follow(svc.store.all())
         found = svc.list(all=show_all or limit > 0, filters=wanted or None)
         if limit > 0:
             found = found[:limit]
-        return [svc.summary(c) for c in found]
-    return ok(await blocking(rows))
+        until = min((status_stable_until(c, now) for c in found), default=float("inf"))
+        return json.dumps([svc.summary(c) for c in found]).encode(), until
+    return json_response(await cache.body(("list", request.query_string), build))
 
 
 @routes.post(version.path("/containers/create"))
@@ -64,21 +73,36 @@ async def create(request: web.Request) -> web.Response:
     return ok({"Id": c.id, "Warnings": warnings}, status=201)
 
 
-@routes.get(version.path(ID + "/json"))
+@polled.get(version.path(ID + "/json"))
 async def inspect(request: web.Request) -> web.Response:
-    svc = _service(request)
-    doc = await blocking(svc.inspect, _ref(request))
-    if version.older(request, "1.45"):  # before 1.45 (DNSNames) aliases also held the short ID and hostname
+    svc, ref = _service(request), _ref(request)
+    older = version.older(request, "1.45")
+    if flag(request, "size"):
+        return ok(await blocking(_inspect_with_size, svc, ref, older))
+    cache = request.app[CACHE]
+
+    def build() -> tuple[bytes, float]:
+        cache.follow([svc.store.get(ref)])
+        return json.dumps(_inspect(svc, ref, older)).encode(), float("inf")
+    return json_response(await cache.body(("inspect", ref, older), build))
+
+
+def _inspect(svc, ref: str, older: bool) -> dict:
+    doc = svc.inspect(ref)
+    if older:  # before 1.45 (DNSNames) aliases also held the short ID and hostname
         for name, es in (doc["NetworkSettings"]["Networks"] or {}).items():
             if name not in ("bridge", "host", "none"):
                 es["Aliases"] = list(dict.fromkeys([*(es.get("Aliases") or []), doc["Id"][:12],
                                                     doc["Config"].get("Hostname") or doc["Id"][:12]]))
-    if flag(request, "size"):
-        eng = engine(request)
-        cid = doc["Id"]
-        doc["SizeRw"] = await blocking(lambda: eng.snapshots.usage(cid) if eng.snapshots.exists(cid) else 0)
-        doc["SizeRootFs"] = doc["SizeRw"]
-    return ok(doc)
+    return doc
+
+
+def _inspect_with_size(svc, ref: str, older: bool) -> dict:
+    doc = _inspect(svc, ref, older)
+    snaps = svc.engine.snapshots
+    doc["SizeRw"] = snaps.usage(doc["Id"]) if snaps.exists(doc["Id"]) else 0
+    doc["SizeRootFs"] = doc["SizeRw"]
+    return doc
 
 
 @routes.post(version.path(ID + "/start"))
@@ -431,3 +455,4 @@ async def archive_put(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app[WAITING_ATTACH] = {}
+    containercache.setup(app, app[ENGINE])

@@ -11,9 +11,6 @@ import click
 from dockyard.cli.options import confirm, emit, filter_option, format_option, parse_filters
 from dockyard.cli.runflags import create_body, run_options
 
-PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "RunningFor": "CREATED",
-              "CreatedAt": "CREATED AT", "Status": "STATUS", "Ports": "PORTS", "Names": "NAMES", "Size": "SIZE",
-              "State": "STATE", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS"}
 PASSTHROUGH = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
 
@@ -278,41 +275,20 @@ def rm_cmd(obj, names, force, volumes) -> None:
 @click.pass_obj
 def ps_cmd(obj, all_, quiet, latest, last, size, no_trunc, filters, fmt) -> None:
     """List containers."""
-    from dockyard.cli.formatting import human_duration, human_size, render
-    from dockyard.containers.views import ports_text, quoted_command, status_text
-    from dockyard.cli.images import go_time
-    import time
+    from dockyard.cli.formatting import human_size
+    from dockyard.cli.pstable import ps_text
 
     eng = obj.engine
-    flt = parse_filters(filters)
     if latest:
         last = 1
-    cs = eng.containers.list(all=all_ or last > 0, filters=flt)
+    cs = eng.containers.list(all=all_ or last > 0, filters=parse_filters(filters))
     if last > 0:
         cs = cs[:last]
-    if quiet:
-        for c in cs:
-            click.echo(c.id if no_trunc else c.short_id)
-        return
-    rows = []
-    for c in cs:
-        nets = ",".join(sorted((c.network_settings.get("Networks") or {}).keys()))
-        row = {
-            "ID": c.id if no_trunc else c.short_id, "Image": c.image_ref,
-            "Command": quoted_command(c, trunc=not no_trunc), "CreatedAt": go_time(c.created),
-            "RunningFor": human_duration(max(0, time.time() - c.created)) + " ago", "Ports": ports_text(c),
-            "State": c.status, "Status": status_text(c), "Names": c.name, "Networks": nets,
-            "Labels": ",".join(f"{k}={v}" for k, v in sorted((c.config.get("Labels") or {}).items())),
-            "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c.mounts),
-        }
-        if size:
-            used = eng.snapshots.usage(c.id) if eng.snapshots.exists(c.id) else 0
-            row["Size"] = f"{human_size(used)} (virtual {human_size(used + eng.images.get(c.image_id).size)})"
-        rows.append(row)
-    default = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
-    if size:
-        default += "\t{{.Size}}"
-    emit(render(fmt, rows, default, headers=PS_HEADERS))
+
+    def size_of(c) -> str:
+        used = eng.snapshots.usage(c.id) if eng.snapshots.exists(c.id) else 0
+        return f"{human_size(used)} (virtual {human_size(used + eng.images.get(c.image_id).size)})"
+    emit(ps_text(cs, quiet=quiet, no_trunc=no_trunc, fmt=fmt, size_of=size_of if size else None))
 
 
 @click.command("logs")
@@ -331,15 +307,11 @@ def logs_cmd(obj, name, follow, tail, since, until, timestamps, details) -> None
 
     if tail != "all" and not tail.lstrip("-").isdigit():
         raise InvalidArgument(f"invalid value for \"tail\": {tail!r} is not a number or all")
-    out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
-    for stream, ts, data in obj.engine.containers.logs(name, follow=follow, tail=tail if tail != "-1" else "all",
-                                                       since=parse_time(since) if since else 0.0,
-                                                       until=parse_time(until) if until else 0.0):
-        f = out.get(stream, sys.stdout.buffer)
-        if timestamps:
-            f.write(ts.encode() + b" ")
-        f.write(data)
-        f.flush()
+    from dockyard.cli.readonly import print_log
+
+    print_log(obj.engine.containers.logs(name, follow=follow, tail=tail if tail != "-1" else "all",
+                                         since=parse_time(since) if since else 0.0,
+                                         until=parse_time(until) if until else 0.0), timestamps)
 
 
 @click.command("wait")
@@ -409,21 +381,13 @@ def rename_cmd(obj, name, new_name) -> None:
 @click.pass_obj
 def port_cmd(obj, name, port) -> None:
     """List port mappings or a specific mapping for the container."""
+    from dockyard.containers.views import port_lines
     from dockyard.errors import NotFound
-    from dockyard.network.ports import host_address
-    c = obj.engine.containers.get(name)
-    ports = c.network_settings.get("Ports") or {}
-    want = None
-    if port:
-        want = port if "/" in port else port + "/tcp"
-        if want not in ports or not ports[want]:
-            raise NotFound(f"No public port '{want}' published for {name}")
-    for key in sorted(ports, key=lambda k: (int(k.split("/")[0].split("-")[0]), k)):
-        if want and key != want:
-            continue
-        for b in ports[key] or []:
-            addr = host_address(b.get("HostIp") or "0.0.0.0", b["HostPort"])
-            click.echo(addr if want else f"{key} -> {addr}")
+    lines = port_lines(obj.engine.containers.get(name), port)
+    if lines is None:
+        raise NotFound(f"No public port '{port if '/' in port else port + '/tcp'}' published for {name}")
+    for line in lines:
+        click.echo(line)
 
 
 @click.command("top")

@@ -1,7 +1,7 @@
 """The `dockyard` executable: what runs before the command-line parser.
 
-Kept free of imports, so that a pull or push with nothing to do is answered before click
-loads (settled.py); every other command goes to cli.main.
+Kept free of imports, so that `ps` and `port` (readonly.py) and a pull or push with nothing
+to do (settled.py) are answered before click loads; every other command goes to cli.main.
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ UNUSED_OPTIONAL_IMPORTS = ("trio", "httpx._main")
 def main() -> None:
     for name in UNUSED_OPTIONAL_IMPORTS:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
-    from dockyard.cli import settled
+    from dockyard.cli import readonly, settled
 
+    code = readonly.before_parsing(sys.argv[1:])
+    if code is not None:
+        end(code)
     if settled.before_parsing(sys.argv[1:]):
         end(0)
     from dockyard.cli.main import main as run

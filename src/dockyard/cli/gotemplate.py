@@ -1036,6 +1036,9 @@ class _State:
             return MISSING
         has_args = bool(args) or final is not _NOFINAL
         if isinstance(receiver, Mapping):
+            method = (getattr(receiver, "string_methods", None) or {}).get(name)
+            if method is not None:
+                return self.string_method(dot, name, method, args, final, node)
             if has_args:
                 raise self.error(node, f"{name} is not a method but has arguments")
             try:
@@ -1057,6 +1060,16 @@ class _State:
         if has_args:
             raise self.error(node, f"{name} is not a method but has arguments")
         return attr
+
+    def string_method(self, dot: Any, name: str, method: Any, args: Any, final: Any, node: _Node) -> Any:
+        """A method of one string argument on a row (docker's `{{.Label "key"}}`)."""
+        values = [a.eval_arg(self, dot) for a in args] + ([final] if final is not _NOFINAL else [])
+        if len(values) != 1:
+            raise self.error(node, f"wrong number of args for {name}: want 1 got {len(values)}")
+        if not isinstance(values[0], str):
+            arg = args[0] if args else node
+            raise self.error(arg, f"expected string; found {go_str(values[0])}")
+        return method(values[0])
 
     def call(self, name: str, dot: Any, args: Any, final: Any, node: _Node) -> Any:
         impl, nargs, variadic, lazy = _FUNCS[name]

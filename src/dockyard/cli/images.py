@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
 import click
 
+from dockyard.cli.formatting import go_time
 from dockyard.cli.options import confirm, emit, filter_option, format_option, parse_filters
 
 IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedSince": "CREATED",
                  "CreatedAt": "CREATED AT", "Size": "SIZE", "Digest": "DIGEST", "Containers": "CONTAINERS"}
 HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
                    "Size": "SIZE", "Comment": "COMMENT"}
-
-
-def go_time(epoch: float) -> str:
-    """Go's default time.Time format, which docker's CreatedAt columns print."""
-    return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(epoch))
 
 
 def since(epoch: float) -> str:
@@ -95,14 +90,8 @@ def inspect_images(obj, names: tuple[str, ...], fmt: str | None) -> None:
 
 
 def _print_docs(docs: list[dict], fmt: str | None) -> None:
-    if fmt:
-        from dockyard.cli.formatting import render
-        if fmt == "json":
-            fmt = "{{json .}}"
-        out = render(fmt, docs, "")
-        emit(out)
-    else:
-        click.echo(json.dumps(docs, indent=4))
+    from dockyard.cli.formatting import inspect_text
+    emit(inspect_text(docs, fmt))
 
 
 @click.command("inspect")

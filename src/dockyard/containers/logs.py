@@ -12,7 +12,7 @@ import os
 import time
 from collections import deque
 from pathlib import Path
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from dockyard.containers.views import epoch
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
 
 from dockyard.errors import Conflict, NotFound
 from dockyard.store.metadata import MetadataDB
@@ -50,20 +49,32 @@ def new_state() -> dict:
             "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "", "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME}
 
 
-@dataclass
+FIELDS = ("id", "name", "created", "image_ref", "image_id", "config", "host_config", "network_settings", "mounts",
+          "state", "restart_count", "run_id")
+
+
 class Container:
-    id: str
-    name: str
-    created: float
-    image_ref: str
-    image_id: str
-    config: dict
-    host_config: dict
-    network_settings: dict = field(default_factory=dict)
-    mounts: list = field(default_factory=list)
-    state: dict = field(default_factory=new_state)
-    restart_count: int = 0
-    run_id: str = ""
+    """One container's record, a row of the table. A plain class: `dataclasses` would cost
+    every read-only command a dozen more imports (inspect, ast, dis, ...)."""
+
+    def __init__(self, id: str, name: str, created: float, image_ref: str, image_id: str, config: dict,
+                 host_config: dict, network_settings: dict | None = None, mounts: list | None = None,
+                 state: dict | None = None, restart_count: int = 0, run_id: str = "") -> None:
+        self.id, self.name, self.created, self.image_ref, self.image_id = id, name, created, image_ref, image_id
+        self.config, self.host_config = config, host_config
+        self.network_settings = {} if network_settings is None else network_settings
+        self.mounts = [] if mounts is None else mounts
+        self.state = new_state() if state is None else state
+        self.restart_count, self.run_id = restart_count, run_id
+
+    def fields(self) -> dict:
+        return {f: getattr(self, f) for f in FIELDS}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Container) and self.fields() == other.fields()
+
+    def __repr__(self) -> str:
+        return f"Container(id={self.id!r}, name={self.name!r}, status={self.status!r})"
 
     @property
     def short_id(self) -> str:
@@ -93,7 +104,7 @@ class ContainerStore:
         return Container(**d)
 
     def insert(self, c: Container) -> None:
-        d = asdict(c)
+        d = c.fields()
         for f in _JSON_FIELDS:
             d[f] = json.dumps(d[f])
         with self.db.write() as conn:

@@ -22,45 +22,30 @@ from typing import IO, Iterator
 from dockyard.containers import health, hooks, links, logdrivers, names
 from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
+from dockyard.containers.paths import ContainerPaths
 from dockyard.containers.record import Container, ContainerStore, rfc3339
-from dockyard.containers.views import epoch
+from dockyard.containers.views import epoch, settled
 from dockyard.containers.request import (check_host_config, init_binary, log_limits, merge_config,
                                          networking_config, swap_warnings)
 from dockyard.network import endpoints as network_endpoints
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups
+from dockyard.runtime.shim.records import state_dir
 
 STOP_TIMEOUT = 10
 FOREGROUND_LOCK = "foreground"  # in the run dir: see hold_foreground
 _BUILTIN_DRIVERS = {"host": "host", "none": "null"}  # every other network here is a bridge
 
 
-class ContainerService:
+class ContainerService(ContainerPaths):
     def __init__(self, engine) -> None:
-        self.engine = engine
+        super().__init__(engine)
         self.store = ContainerStore(engine.db)
         self.images = engine.images
         self.images.users_of.append(self.store.using_image)
         engine.volumes.users_of = self._volume_users
 
-    # -- paths -----------------------------------------------------------------------------
-    def dir(self, cid: str) -> Path:
-        """Persistent files: hosts, hostname, resolv.conf, the json log."""
-        return self.engine.root / "containers" / cid
-
-    def run_dir(self, cid: str) -> Path:
-        """Runtime state: the bundle, the rootfs mount, the shim's sockets and files."""
-        return self.engine.run_dir / "containers" / cid
-
-    def shim_dir(self, cid: str) -> Path:
-        """The shim's state dir. Kept short (a prefix of the ID) because it holds unix
-        sockets, whose paths the kernel limits to 107 bytes."""
-        return self.engine.run_dir / "s" / cid[:16]
-
-    def log_path(self, c: Container) -> Path:
-        """docker's `<id>-json.log` in the container's dir, or the file a k8s-file log names."""
-        return Path(logdrivers.custom_path(c.host_config) or self.dir(c.id) / f"{c.id}-json.log")
-
+    # -- paths (the others in ContainerPaths) ---------------------------------------------
     def runtime_root(self, runtime: str) -> Path:
         return self.engine.run_dir / "runtime" / runtime
 
@@ -115,6 +100,11 @@ class ContainerService:
     # -- lookup ----------------------------------------------------------------------------
     def get(self, ref: str) -> Container:
         return self.refresh(self.store.get(ref))
+
+    def watch(self):
+        """A StateWatch over this engine's containers (the caller closes it)."""
+        from dockyard.containers.watch import StateWatch
+        return StateWatch(self.engine.db.path, Path(state_dir(self.engine.run_dir, "")))
 
     def list(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[Container]:
         from dockyard.containers.filters import matches
@@ -451,6 +441,8 @@ class ContainerService:
         if c.status not in ("running", "paused", "restarting"):
             return c
         sd = str(self.shim_dir(c.id))
+        if settled(c, sd):
+            return c
         alive = protocol.shim_alive(sd)
         exit_info = protocol.read_exit(sd)
         if alive:
@@ -658,29 +650,34 @@ class ContainerService:
         c = self.get(ref)
         since = time.time()
         exits = _exits(c)
-        pause = 0.002
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            found = self.store.find(c.id)
-            if found is None:
-                # removed: its exit code is in the die event
-                dies = [e for e in self.engine.events.read(after_seq=0) if e["Actor"]["ID"] == c.id and e["Action"] == "die"]
-                return int(dies[-1]["Actor"]["Attributes"].get("exitCode", 0)) if dies else c.state["ExitCode"]
-            c = self.refresh(found)
-            if not c.running and condition != "removed":
-                ended_now = epoch(c.state["FinishedAt"]) >= since - 0.001
-                if condition == "not-running" or ended_now:
-                    return c.state["ExitCode"]
-            elif condition != "removed" and _exits(c) > exits:  # the restart policy runs it again: Docker's
-                if c.status == "restarting":                    # waiters return at that exit all the same
-                    return c.state["ExitCode"]
-                from dockyard.runtime.shim import protocol
-                return int((protocol.read_started(str(self.shim_dir(c.id))) or {}).get("last_exit_code", 0))
-
-            if deadline is not None and time.monotonic() > deadline:
-                raise DockyardError(f"timed out waiting for container {c.short_id}")
-            time.sleep(pause)
-            pause = min(pause * 2, 0.05)  # quick for short-lived containers, cheap for long waits
+        watch = self.watch()  # woken by the shim's records, its exit, or the container's removal
+        try:
+            while True:
+                watch.follow(self.dir(c.id), shim=False)
+                watch.follow(self.shim_dir(c.id))
+                found = self.store.find(c.id)
+                if found is None:
+                    # removed: its exit code is in the die event
+                    dies = [e for e in self.engine.events.read(after_seq=0)
+                            if e["Actor"]["ID"] == c.id and e["Action"] == "die"]
+                    return int(dies[-1]["Actor"]["Attributes"].get("exitCode", 0)) if dies else c.state["ExitCode"]
+                c = self.refresh(found)
+                if not c.running and condition != "removed":
+                    ended_now = epoch(c.state["FinishedAt"]) >= since - 0.001
+                    if condition == "not-running" or ended_now:
+                        return c.state["ExitCode"]
+                elif condition != "removed" and _exits(c) > exits:  # the restart policy runs it again:
+                    if c.status == "restarting":                    # Docker's waiters return at that exit
+                        return c.state["ExitCode"]
+                    from dockyard.runtime.shim import protocol
+                    return int((protocol.read_started(str(self.shim_dir(c.id))) or {}).get("last_exit_code", 0))
+                if deadline is not None and time.monotonic() > deadline:
+                    raise DockyardError(f"timed out waiting for container {c.short_id}")
+                # a second at most: a change only the DB shows (another process's restart) is seen too
+                watch.wait(1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic())))
+        finally:
+            watch.close()
 
     def pause(self, ref: str) -> None:
         self._set_paused(ref, True)

@@ -7,7 +7,9 @@ import re
 
 import time
 from datetime import datetime
+from pathlib import Path
 
+from dockyard.addresses import host_address
 from dockyard.containers import health
 from dockyard.containers.logdrivers import keeps_log
 from dockyard.containers.record import Container, rfc3339
@@ -61,6 +63,37 @@ def status_text(c: Container) -> str:
     return st["Status"].capitalize()
 
 
+def settled(c: Container, shim_dir: str) -> bool:
+    """Whether a running container's record already says what its shim recorded (its health
+    status is brought in here): True needs no write, False leaves it to the service's refresh
+    (an exit, a restart, a dead shim to record)."""
+    from dockyard.runtime.shim.records import read_exit, read_started, shim_alive
+
+    if not shim_alive(shim_dir) or read_exit(shim_dir) is not None:
+        return False
+    if (read_started(shim_dir) or {}).get("restart_count", 0) != c.restart_count:
+        return False
+    if "Health" in c.state:
+        c.state["Health"] = health.live(c.state, Path(shim_dir))
+    return True
+
+
+def status_stable_until(c: Container, now: float) -> float:
+    """A time before which status_text(c) reads as it does at `now` ("Up 5 seconds" holds a
+    second, "Up 3 minutes" a minute; "Created" for ever): how long a copy of it stays true."""
+    st = c.state
+    if st["Status"] in ("running", "paused"):
+        since = epoch(st["StartedAt"])
+    elif st["Status"] in ("restarting", "exited"):
+        since = epoch(st["FinishedAt"])
+        if since == 0:
+            return float("inf")
+    else:
+        return float("inf")
+    step = 1.0 if now - since < 60 else 60.0
+    return since + ((now - since) // step + 1) * step
+
+
 def ports_list(c: Container) -> list[dict]:
     out = []
     for key, bindings in (c.network_settings.get("Ports") or {}).items():
@@ -77,8 +110,25 @@ def ports_list(c: Container) -> list[dict]:
     return out
 
 
+def port_lines(c: Container, port: str | None) -> list[str] | None:
+    """What `port C [PORT]` prints; None when PORT is not published."""
+    ports = c.network_settings.get("Ports") or {}
+    want = None
+    if port:
+        want = port if "/" in port else port + "/tcp"
+        if not ports.get(want):
+            return None
+    lines = []
+    for key in sorted(ports, key=lambda k: (int(k.split("/")[0].split("-")[0]), k)):
+        if want and key != want:
+            continue
+        for b in ports[key] or []:
+            addr = host_address(b.get("HostIp") or "0.0.0.0", b["HostPort"])
+            lines.append(addr if want else f"{key} -> {addr}")
+    return lines
+
+
 def ports_text(c: Container) -> str:
-    from dockyard.network.ports import host_address
     parts = []
     for p in ports_list(c):
         if "PublicPort" in p:

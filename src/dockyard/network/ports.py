@@ -83,11 +83,6 @@ def port_map(bindings: Iterable[PortBinding], ipv6: bool = False) -> dict[str, l
     return out
 
 
-def host_address(ip: str, port: int | str) -> str:
-    """"0.0.0.0:8080", "[::]:8080": a host address and port as docker prints them."""
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-
-
 def host_port_free(host_ip: str, port: int, proto: str) -> bool:
     """Whether a host process could bind the port: a listener there would be shadowed by our DNAT."""
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM

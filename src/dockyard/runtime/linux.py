@@ -13,6 +13,8 @@ import errno
 import os
 import platform
 
+from dockyard.runtime.shim.records import process_start_time  # noqa: F401 (kept here for its callers)
+
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
@@ -198,19 +200,3 @@ def describe(err: BaseException) -> str:
     if isinstance(err, OSError) and err.strerror:
         return f"{err.strerror}: {err.filename}" if err.filename else err.strerror
     return str(err) or type(err).__name__
-
-
-def process_start_time(pid: int) -> int | None:
-    """Start time of `pid` in clock ticks since boot, or None if it is gone or a zombie.
-
-    Stored with a container's pid so a recycled pid is never mistaken for the container.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(b")") + 2:].split()
-    if fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[19])

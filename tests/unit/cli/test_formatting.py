@@ -81,6 +81,29 @@ def test_template_errors_surface_as_invalid_argument() -> None:
         formatting.render("{{.ID.X}}", IMAGES, IMAGES_TABLE)
 
 
+LABELLED = [formatting.Row({"Names": "web", "Labels": "a-b=2,com.example.foo=1"},
+                           Label=lambda key: {"com.example.foo": "1", "a-b": "2"}.get(key, "")),
+            formatting.Row({"Names": "db", "Labels": ""}, Label=lambda key: "")]
+
+
+def test_label_method_and_its_header_as_docker_prints_them() -> None:
+    out = formatting.render('table {{.Label "com.example.foo"}}\t{{.Label "a-b"}}\t{{.Names}}', LABELLED, "")
+    assert out == "foo       a b       NAMES\n1         2         web\n                    db\n"
+    assert formatting.render('{{.Label "missing"}}|{{json .}}', LABELLED[:1], "") == (
+        '|{"Labels":"a-b=2,com.example.foo=1","Names":"web"}\n')
+
+
+@pytest.mark.parametrize(("fmt", "message"), [
+    ("{{.Label}}", r"at <\.Label>: wrong number of args for Label: want 1 got 0$"),
+    ('{{.Label "x" "y"}}', r"at <\.Label>: wrong number of args for Label: want 1 got 2$"),
+    ("{{.Label 3}}", r":1:9: executing \"\" at <3>: expected string; found 3$"),
+    ('{{.Names "x"}}', r"Names is not a method but has arguments$"),
+])
+def test_label_method_errors_match_docker(fmt: str, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        formatting.render(fmt, LABELLED, "")
+
+
 @pytest.mark.parametrize(
     ("text", "minwidth", "padding", "expected"),
     [

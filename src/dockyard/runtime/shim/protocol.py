@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.runtime import cgroups, linux
+from dockyard.runtime.shim.records import read_exit, read_started, shim_alive  # noqa: F401 (the protocol's API)
 
 STDOUT, STDERR = 1, 2
 _START_TIMEOUT = 120  # create + start of a big image through a slow runtime
@@ -143,36 +144,6 @@ def start_shim_attached(argv: list[str], state_dir: str) -> tuple[int, socket.so
     if sock is None:
         raise DockyardError("could not attach to the container's shim")
     return int(out), sock
-
-
-def _read_json(path: str) -> dict | None:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        return None
-
-
-def read_exit(state_dir: str) -> dict | None:
-    """{"exit_code", "oom_killed", "finished_at", "restart_count"[, "error"]} once the
-    container has exited (and until a restart); None before."""
-    return _read_json(os.path.join(state_dir, "exit.json"))
-
-
-def read_started(state_dir: str) -> dict | None:
-    """{"pid", "started_at", "restart_count", "last_exit_code"} of the latest start (the code
-    is the previous run's, when the restart policy started this one), None if never started."""
-    return _read_json(os.path.join(state_dir, "started.json"))
-
-
-def shim_alive(state_dir: str) -> bool:
-    """Whether the shim that wrote state_dir/shim.pid still runs (not a recycled pid)."""
-    try:
-        with open(os.path.join(state_dir, "shim.pid")) as f:
-            pid, start_time = (int(v) for v in f.read().split())
-    except (FileNotFoundError, ValueError):
-        return False
-    return linux.process_start_time(pid) == start_time
 
 
 def control(state_dir: str, command: str, timeout: float = 10) -> str:

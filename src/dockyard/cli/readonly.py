@@ -1,0 +1,209 @@
+"""`ps`, `port`, `logs` and `inspect` of containers answered before the command-line parser loads.
+
+Docker's CLI answers these in ~15 ms; click, the container service (runtime, network,
+images) and their imports cost us ~60 ms before the first row. These commands only read: the
+container rows from the DB and, for running containers, what their shims recorded. So the
+plain forms are answered here with nothing more loaded, through the same functions the click
+commands print with (pstable.py, views.py), and anything else returns False and the full
+command runs as it always would: other flags, global options, an error to report, a build's
+leftovers to release, or a running container whose record lags its shim (an exit or restart
+to write down, which the full service does).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+Output = Callable[[], None]  # what a command found to print, printed once nothing else can fail
+_PS_FLAGS = {"-a": "all", "--all": "all", "-q": "quiet", "--quiet": "quiet", "--no-trunc": "no_trunc"}
+
+
+def before_parsing(args: list[str]) -> int | None:
+    """Answer `ps`, `port`, `logs` or `inspect` here if it is a plain form: the exit code, or
+    None for anything else."""
+    if args[:1] == ["container"]:  # `container ls|list|ps|inspect|port|logs` (no --type for inspect there)
+        sub = _CONTAINER_GROUP.get(args[1]) if len(args) > 1 else None
+        if sub is None or (sub == "inspect" and "--type" in args):
+            return None
+        args = [sub, *args[2:]]
+    command = _COMMANDS.get(args[0]) if args else None
+    if command is None:
+        return None
+    from dockyard.errors import DockyardError
+
+    try:
+        output = command(args[1:])
+    except (DockyardError, OSError, ValueError, KeyError):
+        return None  # the full command reports it properly
+    if output is None:
+        return None
+    try:  # outside the try above: a reader that went away is no reason to run the full command too
+        output()
+    except BrokenPipeError:  # as cli.main answers it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    return 0
+
+
+def _ps_options(args: list[str]) -> dict | None:
+    opts: dict = {"all": False, "quiet": False, "no_trunc": False, "fmt": None}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _PS_FLAGS:
+            opts[_PS_FLAGS[arg]] = True
+        elif arg.startswith("--format="):
+            opts["fmt"] = arg[len("--format="):]
+        elif arg == "--format" and i + 1 < len(args):
+            i += 1
+            opts["fmt"] = args[i]
+        elif len(arg) > 2 and arg[0] == "-" and arg[1] != "-" and all("-" + f in _PS_FLAGS for f in arg[1:]):
+            for f in arg[1:]:
+                opts[_PS_FLAGS["-" + f]] = True
+        else:
+            return None
+        i += 1
+    return opts
+
+
+def _containers():
+    """(store, run dir) of the root the environment names, or None when a killed build's
+    leftovers wait to be released (the full command does that first)."""
+    from dockyard.builder.unfinished import MARKERS
+    from dockyard.containers.record import ContainerStore
+    from dockyard.engine import Engine
+
+    engine = Engine()
+    try:
+        if os.listdir(engine.root / MARKERS):
+            return None
+    except FileNotFoundError:
+        pass
+    return ContainerStore(engine.db), engine
+
+
+def _current(c, engine) -> bool:
+    """Whether c's record is as current as the full service's refresh would make it."""
+    from dockyard.containers.views import settled
+    from dockyard.runtime.shim.records import state_dir
+
+    return not c.running or settled(c, state_dir(engine.run_dir, c.id))
+
+
+def _ps(args: list[str]) -> Output | None:
+    opts = _ps_options(args)
+    found = _containers() if opts is not None else None
+    if found is None:
+        return None
+    store, engine = found
+    cs = store.all()
+    if not all(_current(c, engine) for c in cs):
+        return None
+    from dockyard.cli.pstable import ps_text
+
+    text = ps_text([c for c in cs if opts["all"] or c.running], quiet=opts["quiet"], no_trunc=opts["no_trunc"],
+                   fmt=opts["fmt"])
+    return lambda: _emit(text)
+
+
+def _port(args: list[str]) -> Output | None:
+    if not 1 <= len(args) <= 2 or any(a.startswith("-") for a in args):
+        return None
+    found = _containers()
+    if found is None:
+        return None
+    store, engine = found
+    c = store.find(args[0])
+    if c is None or not _current(c, engine):
+        return None
+    from dockyard.containers.views import port_lines
+
+    lines = port_lines(c, args[1] if len(args) > 1 else None)
+    if lines is None:
+        return None  # no such published port: the full command says so
+    return lambda: _emit("".join(line + "\n" for line in lines))
+
+
+def _inspect(args: list[str]) -> Output | None:
+    """`inspect [--type container] [-f|--format F] NAME...` when every name is a container."""
+    fmt, names, i = None, [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-f", "--format") and i + 1 < len(args):
+            i += 1
+            fmt = args[i]
+        elif arg.startswith("--format="):
+            fmt = arg[len("--format="):]
+        elif arg == "--type" and i + 1 < len(args) and args[i + 1] == "container":
+            i += 1
+        elif arg.startswith("-"):
+            return None
+        else:
+            names.append(arg)
+        i += 1
+    found = _containers() if names else None
+    if found is None:
+        return None
+    store, engine = found
+    cs = [store.find(name) for name in names]
+    if not all(c is not None and _current(c, engine) for c in cs):
+        return None  # an image, nothing at all (the full command says so), or a record to bring up to date
+    from dockyard.cli.formatting import inspect_text
+    from dockyard.containers.paths import ContainerPaths
+    from dockyard.containers.views import inspect
+
+    paths = ContainerPaths(engine)
+    text = inspect_text([inspect(paths, c) for c in cs], fmt)
+    return lambda: _emit(text)
+
+
+def _logs(args: list[str]) -> Output | None:
+    """`logs [-t|--timestamps] [-n|--tail N|all] NAME`, of a log kept in a file: no --follow, --since."""
+    timestamps, tail, names, i = False, "all", [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-t", "--timestamps"):
+            timestamps = True
+        elif arg in ("-n", "--tail") and i + 1 < len(args) and (args[i + 1] == "all" or args[i + 1].isdigit()):
+            i += 1
+            tail = args[i]
+        elif arg.startswith("-"):
+            return None
+        else:
+            names.append(arg)
+        i += 1
+    found = _containers() if len(names) == 1 else None
+    if found is None:
+        return None
+    store, engine = found
+    c = store.find(names[0])
+    from dockyard.containers.logdrivers import keeps_log
+    if c is None or not _current(c, engine) or not keeps_log(c.host_config):
+        return None
+    from dockyard.containers import logs
+    from dockyard.containers.paths import ContainerPaths
+
+    entries = list(logs.read(ContainerPaths(engine).log_path(c), tail=tail))
+    return lambda: print_log(entries, timestamps)
+
+
+def _emit(text: str) -> None:
+    """As options.emit prints: nothing for nothing, a newline added only where missing."""
+    sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
+
+
+def print_log(entries, timestamps: bool) -> None:
+    """Each log entry to the stream it came from, as it comes (`logs`, both paths)."""
+    out = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+    for stream, ts, data in entries:
+        f = out.get(stream, sys.stdout.buffer)
+        if timestamps:
+            f.write(ts.encode() + b" ")
+        f.write(data)
+        f.flush()
+
+
+_COMMANDS = {"ps": _ps, "port": _port, "inspect": _inspect, "logs": _logs}
+_CONTAINER_GROUP = {"ls": "ps", "list": "ps", "ps": "ps", "inspect": "inspect", "port": "port", "logs": "logs"}

@@ -1,0 +1,30 @@
+"""Where a container's files live, on its engine's root and run dir: the container service
+and the read-only commands (cli/readonly.py, which loads nothing else) find them here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dockyard.containers import logdrivers
+from dockyard.runtime.shim.records import state_dir
+
+
+class ContainerPaths:
+    def __init__(self, engine) -> None:
+        self.engine = engine
+
+    def dir(self, cid: str) -> Path:
+        """Persistent files: hosts, hostname, resolv.conf, the json log."""
+        return self.engine.root / "containers" / cid
+
+    def run_dir(self, cid: str) -> Path:
+        """Runtime state: the bundle, the rootfs mount, the shim's sockets and files."""
+        return self.engine.run_dir / "containers" / cid
+
+    def shim_dir(self, cid: str) -> Path:
+        """The shim's state dir (records.state_dir)."""
+        return Path(state_dir(self.engine.run_dir, cid))
+
+    def log_path(self, c) -> Path:
+        """docker's `<id>-json.log` in the container's dir, or the file a k8s-file log names."""
+        return Path(logdrivers.custom_path(c.host_config) or self.dir(c.id) / f"{c.id}-json.log")

@@ -1,0 +1,103 @@
+"""`ps`, `port`, `inspect` and `logs` answered before click loads (cli/readonly.py) print the same bytes as the full
+commands. A global option (`--log-level info`, the default) sends a command down the full path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import DOCKYARD
+
+pytestmark = pytest.mark.root
+
+CASES = [
+    ("ps",), ("ps", "-a"), ("ps", "-aq"), ("ps", "-a", "--no-trunc"), ("ps", "--all", "--quiet", "--no-trunc"),
+    ("ps", "-a", "--format", "{{.Names}}\t{{.Ports}}\t{{.State}}"),
+    ("ps", "-a", "--format", "table {{.ID}}\t{{.Label \"com.example.k\"}}\t{{.Labels}}\t{{.Status}}"),
+    ("ps", "-a", "--format=json"), ("ps", "--format", "{{json .Names}} {{.Networks}}"),
+    ("ps", "-a", "--format", "table"), ("ps", "-a", "--format", "{{.Nope}}"),
+    ("port", "web"), ("port", "web", "80"), ("port", "web", "80/tcp"), ("port", "web", "53/udp"),
+    ("inspect", "web"), ("inspect", "made", "ended", "web"), ("inspect", "--type", "container", "-f", "{{.State.Status}}",
+                                                              "web", "ended"),
+    ("inspect", "--format", "{{json .NetworkSettings.Ports}} {{.Name}}", "web"), ("inspect", "--format=json", "made"),
+    ("inspect", "-f", "{{.Nope.Deeper}}", "web"),
+    ("logs", "ended"), ("logs", "-t", "ended"), ("logs", "-n", "1", "ended"), ("logs", "--tail", "all", "ended"),
+    ("logs", "web"), ("logs", "made"),
+    ("container", "ls", "-a"), ("container", "list"), ("container", "inspect", "-f", "{{.Name}}", "made"),
+    ("container", "port", "web"), ("container", "logs", "-n", "2", "ended"),
+]
+LEFT = [("port", "web", "81"), ("port", "nosuch"), ("ps", "-a", "--format", "{{.Label}}"), ("ps", "--bogus"),
+           ("inspect", "web", "nosuch"), ("inspect", "busybox"), ("logs", "nosuch"), ("logs", "--tail", "x", "ended"),
+           ("logs", "--since", "1h", "ended"), ("container", "inspect", "--type", "container", "web"),
+           ("container", "rm", "nosuch")]
+
+
+def _run(dy, args: tuple[str, ...], early: bool) -> tuple[int, str, str, str]:
+    """(exit code, stdout, stderr, the modules it imported)"""
+    argv = [DOCKYARD, *args] if early else [DOCKYARD, "--log-level", "info", *args]
+    p = subprocess.run(argv, env={**dy.env, "PYTHONPROFILEIMPORTTIME": "1"}, capture_output=True, text=True)
+    imports = "".join(line for line in p.stderr.splitlines(keepends=True) if line.startswith("import time:"))
+    err = "".join(line for line in p.stderr.splitlines(keepends=True) if not line.startswith("import time:"))
+    return p.returncode, p.stdout, err, imports
+
+
+def _same(dy, args: tuple[str, ...], early_taken: bool) -> None:
+    code, out, err, imports = _run(dy, args, early=True)
+    assert (" click" not in imports) == early_taken, args
+    assert (code, out, err) == _run(dy, args, early=False)[:3], args
+
+
+@pytest.fixture
+def containers(dy, busybox):
+    dy("run", "-d", "--name", "web", "-p", "8080:80", "-p", "127.0.0.1:5353:53/udp", "-l", "com.example.k=v1",
+       "busybox", "sleep", "300")
+    dy("create", "--name", "made", "-l", "a=b", "busybox", "sh", "-c", "echo a rather long command line")
+    dy("run", "--name", "ended", "busybox", "sh", "-c", "echo out; echo err >&2; echo more; exit 3", check=False)
+    _age(dy, days=400)
+    return dy
+
+
+def _age(dy, days: int) -> None:
+    """Move the containers' times back: "Up 13 months" reads the same across both runs, where
+    "Up 5 seconds" would tick between them."""
+    import json
+    import sqlite3
+    import time
+
+    back = days * 86400
+    with sqlite3.connect(dy.root / "dockyard.db") as db:
+        for cid, created, state in db.execute("SELECT id, created, state FROM containers").fetchall():
+            st = json.loads(state)
+            for key in ("StartedAt", "FinishedAt"):
+                if not st[key].startswith("0001-"):
+                    t = time.strptime(st[key][:19], "%Y-%m-%dT%H:%M:%S")
+                    st[key] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.mktime(t) - back)) + st[key][19:]
+            db.execute("UPDATE containers SET created=?, state=? WHERE id=?", (created - back, json.dumps(st), cid))
+
+
+def test_early_and_full_paths_print_the_same_bytes(containers):
+    for args in CASES:
+        _same(containers, args, early_taken=True)
+
+
+def test_what_the_early_path_leaves_to_the_full_command_is_answered_as_before(containers):
+    for args in LEFT:  # errors to report, an image to inspect
+        _same(containers, args, early_taken=False)
+
+
+def test_a_container_whose_shim_died_goes_the_full_path(containers):
+    shim = int((containers.run_dir / "s" / _id(containers, "web")[:16] / "shim.pid").read_text().split()[0])
+    os.kill(shim, 9)
+    while os.path.exists(f"/proc/{shim}"):  # reaped at once: the shim is a child of init
+        pass
+    # the DB still says running and nothing recorded the end: the full command records it
+    code, out, _, imports = _run(containers, ("ps", "-a", "--format", "{{.Names}} {{.State}}"), early=True)
+    assert code == 0 and "web exited" in out.splitlines() and " click" in imports
+    # recorded now: the early path answers again ("Exited (137) 1 second ago" would tick)
+    _same(containers, ("ps", "-a", "--format", "table {{.Names}}\t{{.State}}\t{{.Ports}}"), early_taken=True)
+
+
+def _id(dy, name: str) -> str:
+    return dy("inspect", "--format", "{{.Id}}", name).out.strip()
