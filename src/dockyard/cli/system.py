@@ -126,7 +126,10 @@ def info_cmd(obj, fmt) -> None:
         emit(render(fmt, [info], ""))
         return
     for k, v in info.items():
-        click.echo(f" {k}: {v}")
+        if k != "RegistryMirrors":
+            click.echo(f" {k}: {v}")
+    if info["RegistryMirrors"]:  # as docker info lists them
+        click.echo(" Registry Mirrors:" + "".join(f"\n  {m}" for m in info["RegistryMirrors"]))
 
 
 @click.command("events")
