@@ -26,7 +26,9 @@ def go_arch() -> str:
 @routes.get(version.path("/_ping"))  # and HEAD, which aiohttp answers without the body
 async def ping(request: web.Request) -> web.Response:
     """The negotiation entry point: clients read API-Version (and Builder-Version) from here."""
-    headers = {"Builder-Version": "1", "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
+    from dockyard.api.buildkit import enabled
+
+    headers = {"Builder-Version": "2" if enabled(engine(request)) else "1", "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
                "Swarm": "inactive"}
     return web.Response(text="OK", headers=headers, content_type="text/plain")
 
