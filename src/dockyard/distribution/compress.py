@@ -72,16 +72,16 @@ def for_push(content: ContentStore, manifest_digest: str, compression: Compressi
     memory = content.root / "compressed" / compression.key
     with ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) as pool:
         done = list(pool.map(lambda i: _compressed(content, layers[i], compression, memory), todo))
-    docker = manifest.get("mediaType") == mt.DOCKER_MANIFEST and compression.format == "gzip"
+    schema2 = manifest.get("mediaType") == mt.DOCKER_MANIFEST and compression.format == "gzip"  # stays Docker's
     new_layers = list(layers)
     for i, (digest, size) in zip(todo, done):
-        media_type = mt.DOCKER_LAYER_GZIP if docker else (mt.OCI_LAYER_GZIP if compression.format == "gzip"
-                                                            else mt.OCI_LAYER_ZSTD)
+        media_type = mt.DOCKER_LAYER_GZIP if schema2 else (mt.OCI_LAYER_GZIP if compression.format == "gzip"
+                                                             else mt.OCI_LAYER_ZSTD)
         new_layers[i] = {**layers[i], "mediaType": media_type, "digest": digest, "size": size}
-    if not docker:
+    if not schema2:
         new_layers = [_oci_layer(d) for d in new_layers]
     out = {**manifest, "layers": new_layers}
-    if manifest.get("mediaType") == mt.DOCKER_MANIFEST and not docker:  # zstd has no schema2 type
+    if manifest.get("mediaType") == mt.DOCKER_MANIFEST and not schema2:  # zstd has no schema2 type
         out["mediaType"] = mt.OCI_MANIFEST
         if out.get("config", {}).get("mediaType") == mt.DOCKER_CONFIG:
             out["config"] = {**out["config"], "mediaType": mt.OCI_CONFIG}

@@ -32,3 +32,15 @@ def test_index_children_are_compressed_and_the_rest_kept(tmp_path):
     # the same again: remembered, the same digests
     assert for_push(store, digest, Compression()) == for_push(store, digest, Compression())
     assert for_push(store, gzipped.manifest_digest, Compression()) == gzipped.manifest_digest
+
+
+def test_docker_schema2_stays_schema2_with_gzip_and_turns_oci_with_zstd(tmp_path):
+    store = ContentStore(tmp_path)
+    image = build_image(store, [{"a": b"x" * 1000}], docker=True, compress=False)
+    gz = json.loads(store.read(for_push(store, image.manifest_digest, Compression())))
+    assert gz["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert gz["layers"][0]["mediaType"] == "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    zst = json.loads(store.read(for_push(store, image.manifest_digest, Compression("zstd"))))
+    assert zst["mediaType"] == OCI_MANIFEST and zst["config"]["mediaType"] == "application/vnd.oci.image.config.v1+json"
+    assert zst["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+zstd"
+    assert store.read(zst["layers"][0]["digest"])[:4] == b"\x28\xb5\x2f\xfd"
