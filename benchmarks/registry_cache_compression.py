@@ -1,6 +1,6 @@
 """Pull-through cache and compression on push, over loopback.
 
-The image: one layer of this host's Python standard library (~100 MB of real files), imported,
+The image: one layer of this host's Python standard library (~50 MB of real files), imported,
 saved as a docker-archive (its layer a plain tar, as `docker save` writes) and loaded into
 fresh roots, so every push has to compress it.
 

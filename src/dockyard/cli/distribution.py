@@ -101,7 +101,8 @@ def push_cmd(obj, name, all_tags, quiet, compression_format, compression_level, 
     eng = obj.engine
     ref = parse(name)
     compression = Compression(compression_format or "gzip", compression_level, force_compression)
-    if not all_tags and not force_compression and settled.push(eng, ref.with_default_tag(), quiet):
+    asked_compression = compression_format or compression_level is not None or force_compression
+    if not all_tags and not asked_compression and settled.push(eng, ref.with_default_tag(), quiet):
         return
     refs = push_refs(eng.images, ref, all_tags)
     if not quiet:

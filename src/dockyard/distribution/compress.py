@@ -64,7 +64,7 @@ def for_push(content: ContentStore, manifest_digest: str, compression: Compressi
     except ValueError:
         raise CorruptContent(f"manifest {manifest_digest} in the content store is not valid JSON") from None
     if manifest.get("mediaType") in mt.INDEXES or "manifests" in manifest:
-        return manifest_digest  # an index's children are pushed as they are stored
+        return _index_for_push(content, manifest_digest, manifest, compression)
     layers = manifest.get("layers") or []
     todo = [i for i, desc in enumerate(layers) if _needs(content, desc, compression)]
     if not todo:
@@ -72,20 +72,35 @@ def for_push(content: ContentStore, manifest_digest: str, compression: Compressi
     memory = content.root / "compressed" / compression.key
     with ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) as pool:
         done = list(pool.map(lambda i: _compressed(content, layers[i], compression, memory), todo))
-    docker = manifest.get("mediaType") == mt.DOCKER_MANIFEST and compression.format == "gzip"
+    schema2 = manifest.get("mediaType") == mt.DOCKER_MANIFEST and compression.format == "gzip"  # stays Docker's
     new_layers = list(layers)
     for i, (digest, size) in zip(todo, done):
-        media_type = mt.DOCKER_LAYER_GZIP if docker else (mt.OCI_LAYER_GZIP if compression.format == "gzip"
-                                                            else mt.OCI_LAYER_ZSTD)
+        media_type = mt.DOCKER_LAYER_GZIP if schema2 else (mt.OCI_LAYER_GZIP if compression.format == "gzip"
+                                                             else mt.OCI_LAYER_ZSTD)
         new_layers[i] = {**layers[i], "mediaType": media_type, "digest": digest, "size": size}
-    if not docker:
+    if not schema2:
         new_layers = [_oci_layer(d) for d in new_layers]
     out = {**manifest, "layers": new_layers}
-    if manifest.get("mediaType") == mt.DOCKER_MANIFEST and not docker:  # zstd has no schema2 type
+    if manifest.get("mediaType") == mt.DOCKER_MANIFEST and not schema2:  # zstd has no schema2 type
         out["mediaType"] = mt.OCI_MANIFEST
         if out.get("config", {}).get("mediaType") == mt.DOCKER_CONFIG:
             out["config"] = {**out["config"], "mediaType": mt.OCI_CONFIG}
     return content.put(canonical_json(out))
+
+
+def _index_for_push(content: ContentStore, digest: str, index: dict, compression: Compression) -> str:
+    """An index whose children held here are replaced by their compressed forms, if any changed."""
+    children, changed = [], False
+    for child in index.get("manifests") or []:
+        if isinstance(child, dict) and content.exists(child.get("digest", "")):
+            new = for_push(content, child["digest"], compression)
+            if new != child["digest"]:
+                data = content.read(new)
+                media_type = json.loads(data).get("mediaType") or child.get("mediaType")
+                child = {**child, "mediaType": media_type, "digest": new, "size": len(data)}
+                changed = True
+        children.append(child)
+    return content.put(canonical_json({**index, "manifests": children})) if changed else digest
 
 
 def _oci_layer(desc: dict) -> dict:

@@ -124,19 +124,20 @@ def pulled_already(engine, ref: Reference) -> Settled | None:
 
 
 def pushed_already(engine, ref: Reference) -> Settled | None:
-    """The registry holds `ref` as this root's manifest and every blob of it: nothing to push."""
+    """The registry holds `ref` as the manifest this root last pushed or pulled it as (the
+    local one, or the compressed form a push made of it: compress.py) and every blob of it:
+    nothing to push."""
     local = _local(engine, ref) if ref.tag else None
-    if local is None or local[1] not in local[2]:
+    if local is None or not local[2]:
         return None
-    found = _manifest(engine, local[1])
-    if found is None:
-        return None
-    manifest = found[0]
     with _Registry(ref.domain, engine.insecure_registries) as registry:
-        if _tag_digest(registry, ref) != local[1]:
+        digest = _tag_digest(registry, ref)
+        found = _manifest(engine, digest) if digest in local[2] else None
+        if found is None:
             return None
+        manifest = found[0]
         for desc in [manifest.get("config") or {}, *(manifest.get("layers") or [])]:
             blob = registry.head(f"/v2/{ref.path}/blobs/{desc.get('digest')}")
             if blob is None or blob[0] != 200:
                 return None
-    return Settled(local[1], *found)
+    return Settled(digest, *found)

@@ -7,6 +7,7 @@ scope a request needs and asks the access mode (auth.py) before any handler runs
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -16,7 +17,7 @@ from aiohttp import web
 
 from dockyard.errors import CorruptContent, InvalidArgument
 from dockyard.oci import mediatypes as mt
-from dockyard.oci.digest import algorithm_of, digest_of, validate
+from dockyard.oci.digest import CANONICAL, algorithm_of, digest_of, validate
 from dockyard.registry import errors, manifests, names
 from dockyard.registry.auth import USER_KEY, Access, Identity, Scope
 from dockyard.registry.metrics import Metrics
@@ -237,11 +238,9 @@ class Registry:
             raise errors.manifest_invalid(f"invalid tag {reference!r}", detail={"tag": reference})
         data = await self._read_manifest_body(request)
         manifest = manifests.parse(data, request.headers.get("Content-Type"))
-        digest = digest_of(data)
-        if is_digest:
-            digest = digest_of(data, algorithm_of(_digest_param(reference)))
-            if digest != reference:
-                raise errors.digest_invalid(detail={"expected": reference, "actual": digest})
+        digest = digest_of(data, algorithm_of(_digest_param(reference)) if is_digest else CANONICAL)
+        if is_digest and digest != reference:
+            raise errors.digest_invalid(detail={"expected": reference, "actual": digest})
         self.storage.put_manifest(name, data, manifest, None if is_digest else reference, digest)
         self.metrics.manifests_pushed += 1
         target = {"mediaType": manifest.media_type, "digest": digest, "size": len(data), "length": len(data),
@@ -335,7 +334,7 @@ class Registry:
         upload = self.uploads.get(name, uid)
         expected = _digest_param(request.query.get("digest"))
         await upload.append(self._count(request), _content_range(request))
-        actual = upload.digest(algorithm_of(expected))
+        actual = await asyncio.to_thread(upload.digest, algorithm_of(expected))  # sha512 rereads the file
         if actual != expected:
             upload.cancel()
             raise errors.digest_invalid(detail={"expected": expected, "actual": actual})

@@ -32,6 +32,8 @@ from dockyard.registry.storage import RegistryStorage
 
 log = logging.getLogger(__name__)
 
+#: Bytes moved per worker-thread hop while relaying a blob (httpx yields smaller pieces).
+RELAY_BATCH = 1 << 20
 #: Upstream errors that mean "it has no such thing", rather than "it could not be asked".
 _ABSENT = (NotFound,)
 
@@ -162,11 +164,12 @@ class PullThrough:
         body = self.client.iter_body(resp)
         ingest = self.storage.blobs.ingest_for(digest, f"blob {digest} from upstream")
 
-        def step() -> bytes:  # in a worker: read, hash and write off the event loop
-            chunk = next(body, b"")
-            if chunk:
+        def step() -> bytes:  # in a worker: read, hash and write off the event loop, a batch per hop
+            batch = bytearray()
+            while len(batch) < RELAY_BATCH and (chunk := next(body, b"")):
                 ingest.write(chunk)
-            return chunk
+                batch += chunk
+            return bytes(batch)
 
         client_gone = False
         try:

@@ -29,6 +29,7 @@ def test_pulls_of_the_default_registry_go_through_mirrors(dy, busybox, tmp_path)
         assert other("images", "-q", "--no-trunc").out.strip() == busybox
         assert other("info", "--format", "{{json .RegistryMirrors}}").out.strip() == \
             json.dumps(["http://127.0.0.1:1/", f"http://{mirror}/"], separators=(",", ":"))
+        assert f" Registry Mirrors:\n  http://127.0.0.1:1/\n  http://{mirror}/\n" in other("info").out
 
         sock = tmp_path / "d.sock"
         proc = start_server(other, sock)
