@@ -274,8 +274,10 @@ def image_prune_cmd(obj, all_, force, filters) -> None:
 @click.argument("tag", required=False)
 @click.option("--mirror", metavar="URL", help="Debian mirror (default: the one the host's apt uses).")
 @click.option("--variant", default="minbase", show_default=True, help="debootstrap variant.")
+@click.option("--arch", metavar="ARCH", help="Architecture (OCI name: amd64, arm64, arm...); another than the "
+              "host's runs under QEMU user emulation.")
 @click.pass_obj
-def bootstrap_cmd(obj, distro, tag, mirror, variant) -> None:
+def bootstrap_cmd(obj, distro, tag, mirror, variant, arch) -> None:
     """Create a base image without a registry: `busybox [TAG]` or `debian:SUITE`."""
     from dockyard.images.bootstrap import bootstrap
     from dockyard.oci.reference import parse_normalized
@@ -284,7 +286,7 @@ def bootstrap_cmd(obj, distro, tag, mirror, variant) -> None:
     ref = parse_normalized(f"{name}:{tag}" if tag else distro)
     eng = obj.engine
     with eng.images.adding():
-        digest = bootstrap(eng.content, distro, mirror=mirror, variant=variant,
+        digest = bootstrap(eng.content, distro, mirror=mirror, variant=variant, architecture=arch,
                            log=lambda s: click.echo(s, err=True))
         img = eng.images.add_image(digest, [ref])
     click.echo(f"{ref.familiar} {img.id}")

@@ -99,9 +99,11 @@ def new_config(
     container_config: dict | None = None,
     history: list[dict] | None = None,
     created: str | None = None,
+    platform: dict | None = None,
 ) -> dict:
-    """An image config as Docker writes it (architecture, os, config, rootfs, history)."""
-    plat = host_platform()
+    """An image config as Docker writes it (architecture, os, config, rootfs, history), for
+    `platform` ({os, architecture[, variant]}; default: this machine's)."""
+    plat = platform or host_platform()
     cfg: dict[str, Any] = {
         "architecture": plat["architecture"],
         "os": plat["os"],
@@ -110,7 +112,7 @@ def new_config(
         "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
         "history": history or [],
     }
-    if "variant" in plat:
+    if plat.get("variant"):
         cfg["variant"] = plat["variant"]
     return order_config(cfg)
 
