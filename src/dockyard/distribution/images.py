@@ -54,6 +54,9 @@ def pull_image(images, ref: Reference, *, platform: str | None = None, progress:
         repo_digest = Reference(ref.domain, ref.path, "", digest)
         img = images.add_image(res.manifest_digest, [ref] if ref.tag else [], repo_digest=repo_digest,
                                streamed=streams)
+        if ref.tag:
+            from dockyard.images.indexes import record
+            record(images, [ref], res.index_digest)
     images.events.emit("image", "pull", ref.familiar, name=ref.familiar)
     return Pulled(img, digest, before is not None and before.id == img.id)
 

@@ -17,12 +17,12 @@ from typing import Callable
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.images.compose import write_image, write_layer
 from dockyard.oci.image import new_config
+from dockyard.oci.platform import Platform
 from dockyard.store.content import ContentStore
 from dockyard.store.scratch import scratch_name
 
-# OCI architecture -> (Debian architecture, OCI variant)
+# OCI architecture -> Debian architecture, where they differ
 _DEBIAN_ARCH = {"arm": "armhf", "386": "i386", "mips64le": "mips64el"}
-_VARIANT = {"arm64": "v8", "arm": "v7"}
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
@@ -198,8 +198,7 @@ def bootstrap(
             container_config={"Env": [DEFAULT_PATH], "Cmd": cmd},
             history=history,
             created=created,
-            platform={"os": "linux", "architecture": architecture, "variant": _VARIANT.get(architecture, "")}
-            if foreign else None,
+            platform=Platform("linux", architecture).normalized().as_dict() if foreign else None,
         )
         if created is None:
             history[0]["created"] = cfg["created"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform as _platform
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
@@ -84,13 +83,9 @@ def now_rfc3339() -> str:
 
 
 def host_platform() -> dict:
-    """The platform images are built for and pulled as on this machine."""
-    machine = _platform.machine()
-    arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine, machine)
-    p = {"os": "linux", "architecture": arch}
-    if arch == "arm64":
-        p["variant"] = "v8"
-    return p
+    """The platform images are built for and pulled as on this machine, as an OCI platform object."""
+    from dockyard.oci.platform import host_platform as host
+    return host().as_dict()
 
 
 def new_config(

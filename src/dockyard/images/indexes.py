@@ -1,0 +1,109 @@
+"""Multi-platform images: a tag that names an image index, with the platforms present beneath it.
+
+A pull of a multi-platform tag keeps the index itself (its bytes, in the content store) and
+records `tag -> index digest` here; every platform pulled under it is an ordinary image, and
+the tag's own row in `tags` names the platform pulled last, which is what `run` uses by
+default, as Docker's classic image store does. `run --platform` and `image inspect` look
+through the index: an entry is *available* when its image is in the store.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable
+
+from dockyard.errors import CorruptContent, InvalidArgument, NotFound
+from dockyard.oci.platform import Platform, of_document, select_manifest
+from dockyard.oci.reference import Reference, parse_normalized
+
+if TYPE_CHECKING:
+    from dockyard.images.model import Image
+    from dockyard.images.service import ImageService
+
+INDEX_MIGRATIONS = [
+    """
+    CREATE TABLE index_tags (
+        name TEXT PRIMARY KEY,            -- fully qualified tag
+        digest TEXT NOT NULL              -- the image index (or manifest list) it names
+    );
+    CREATE INDEX index_tags_digest ON index_tags(digest);
+    """,
+]
+
+
+@dataclass
+class Child:
+    """One entry of an index: its descriptor, platform, and the local image when present."""
+
+    descriptor: dict
+    platform: Platform
+    image: "Image | None"
+
+    @property
+    def attestation(self) -> bool:
+        """BuildKit's provenance/SBOM manifests: `unknown/unknown` with a reference-type annotation."""
+        return "vnd.docker.reference.type" in (self.descriptor.get("annotations") or {})
+
+
+def record(images: "ImageService", tags: Iterable[Reference], digest: str | None) -> None:
+    """Point `tags` at the index `digest` (whose bytes are in the content store); None: at no index."""
+    with images.db.write() as c:
+        for ref in tags:
+            if digest is None:
+                c.execute("DELETE FROM index_tags WHERE name=?", (str(ref),))
+            else:
+                c.execute("INSERT OR REPLACE INTO index_tags(name, digest) VALUES (?,?)", (str(ref), digest))
+
+
+def index_digest(images: "ImageService", name: str) -> str | None:
+    """The index a tag names, None when `name` is no tag of an index."""
+    try:
+        ref = parse_normalized(name)
+    except InvalidArgument:  # an ID names no index
+        return None
+    if ref.digest:
+        row = images.db.one("SELECT digest FROM index_tags WHERE digest=?", (ref.digest,))
+    else:
+        row = images.db.one("SELECT digest FROM index_tags WHERE name=?", (str(ref),))
+    return row[0] if row else None
+
+
+def document(images: "ImageService", digest: str) -> dict:
+    try:
+        doc = json.loads(images.content.read(digest))
+    except ValueError:
+        raise CorruptContent(f"image index {digest} in the content store is not valid JSON") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("manifests"), list):
+        raise CorruptContent(f"image index {digest} has no manifests")
+    return doc
+
+
+def children(images: "ImageService", digest: str) -> list[Child]:
+    out = []
+    for entry in document(images, digest)["manifests"]:
+        row = images.db.one("SELECT id FROM images WHERE manifest_digest=?", (entry.get("digest", ""),))
+        out.append(Child(entry, of_document(entry.get("platform") or {}), images.find(row[0]) if row else None))
+    return out
+
+
+def for_platform(images: "ImageService", name: str, wanted: Platform) -> "Image":
+    """The image `name` names for `wanted`, in dockerd's words when it has none (NotFound, so
+    that clients pull it)."""
+    image = images.get(name)
+    have = of_document(images.config(image))
+    if have.matches(wanted):
+        return image
+    digest = index_digest(images, name)
+    if digest is not None:
+        try:
+            entry = select_manifest(document(images, digest), wanted)
+        except NotFound:
+            entry = None
+        if entry is not None:
+            row = images.db.one("SELECT id FROM images WHERE manifest_digest=?", (entry["digest"],))
+            if row:
+                return images.get(row[0])
+    raise NotFound(f"image with reference {name} was found but does not match the specified platform: "
+                   f"wanted {wanted}, actual: {have}")
+
