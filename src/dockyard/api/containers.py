@@ -59,7 +59,7 @@ async def create(request: web.Request) -> web.Response:
     if len(endpoints) > 1 and version.older(request, "1.44"):  # joining several at create came with 1.44
         raise InvalidArgument(f"Container cannot be connected to network endpoints: {', '.join(endpoints)}")
     svc = _service(request)
-    c = await blocking(svc.create, doc, name)
+    c = await blocking(svc.create, doc, name, request.query.get("platform") or None)
     return ok({"Id": c.id, "Warnings": []}, status=201)
 
 

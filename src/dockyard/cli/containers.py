@@ -17,14 +17,23 @@ PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "Run
 PASSTHROUGH = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
 
-def _ensure_image(engine, image: str, pull: str) -> None:
-    """docker run's --pull: missing (default), always, never."""
+def _ensure_image(engine, image: str, pull: str, platform: str | None = None) -> None:
+    """docker run's --pull: missing (default), always, never; with --platform, missing means
+    no image of that platform (which dockerd reports as not found, so the CLI pulls it)."""
     from dockyard.errors import NotFound
     from dockyard.oci.reference import parse_normalized
 
     present = engine.images.find(image) is not None
+    missing = NotFound(f"No such image: {image}")
+    if present and platform:
+        from dockyard.images.indexes import for_platform
+        from dockyard.oci.platform import parse_platform
+        try:
+            for_platform(engine.images, image, parse_platform(platform))
+        except NotFound as e:
+            present, missing = False, e
     if pull == "never" and not present:
-        raise NotFound(f"No such image: {image}")
+        raise missing
     if pull == "always" or not present:
         from dockyard.cli.distribution import pull_image
         if not present:
@@ -32,16 +41,16 @@ def _ensure_image(engine, image: str, pull: str) -> None:
         stdout = sys.stdout
         sys.stdout = sys.stderr  # pull progress goes to stderr, as docker prints it
         try:
-            pull_image(engine, parse_normalized(image))
+            pull_image(engine, parse_normalized(image), platform=platform)
         finally:
             sys.stdout = stdout
 
 
 def _create(obj, image: str, command, o: dict):
     eng = obj.engine
-    _ensure_image(eng, image, o["pull"])
+    _ensure_image(eng, image, o["pull"], o["platform"])
     body = create_body(image, command, o)
-    c = eng.containers.create(body, o["name"])
+    c = eng.containers.create(body, o["name"], o["platform"])
     if o["cidfile"]:
         from dockyard.errors import Conflict
         if os.path.exists(o["cidfile"]):
