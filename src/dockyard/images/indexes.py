@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
 from dockyard.errors import CorruptContent, InvalidArgument, NotFound
+from dockyard.oci import mediatypes
 from dockyard.oci.platform import Platform, of_document, select_manifest
 from dockyard.oci.reference import Reference, parse_normalized
 
@@ -107,3 +108,41 @@ def for_platform(images: "ImageService", name: str, wanted: Platform) -> "Image"
     raise NotFound(f"image with reference {name} was found but does not match the specified platform: "
                    f"wanted {wanted}, actual: {have}")
 
+
+def find_for_platform(images: "ImageService", name: str, platform: str | None) -> "Image | None":
+    """The local image `name` names for `platform` (None: whichever it names), None when absent."""
+    from dockyard.oci.platform import parse_platform
+
+    image = images.find(name)
+    if image is None or not platform:
+        return image
+    try:
+        return for_platform(images, name, parse_platform(platform))
+    except NotFound:
+        return None
+
+
+def create_index(images: "ImageService", built: list["Image"], tags: Iterable[Reference], default: "Image") -> str:
+    """An OCI index of `built` (one image per platform) in the content store, `tags` naming it
+    and, in `tags` of their own, `default` (the platform `run` uses); returns its digest."""
+    manifests = [{"mediaType": img.manifest_media_type, "digest": img.manifest_digest,
+                  "size": images.content.size(img.manifest_digest),
+                  "platform": of_document(images.config(img)).as_dict()} for img in built]
+    data = json.dumps({"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": manifests},
+                      separators=(",", ":")).encode()
+    tags = list(tags)
+    with images.adding():
+        digest = images.content.put(data)
+        with images.db.write() as c:
+            for ref in tags:
+                c.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?,?)", (str(ref), default.id))
+                c.execute("INSERT OR REPLACE INTO index_tags(name, digest) VALUES (?,?)", (str(ref), digest))
+    return digest
+
+
+def pushable(images: "ImageService", name: str) -> str | None:
+    """The index to push for tag `name`: the one it names when every platform of it is here."""
+    digest = index_digest(images, name)
+    if digest is None or not all(images.content.exists(e.get("digest", "")) for e in document(images, digest)["manifests"]):
+        return None
+    return digest
