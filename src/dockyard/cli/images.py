@@ -34,10 +34,11 @@ def since(epoch: float) -> str:
 @click.option("--quiet", "-q", is_flag=True, help="Only show image IDs.")
 @click.option("--digests", is_flag=True, help="Show digests.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("--tree", is_flag=True, help="List each image's platforms (multi-platform images) beneath it.")
 @filter_option
 @format_option
 @click.pass_obj
-def images_cmd(obj, reference, all_, quiet, digests, no_trunc, filters, fmt) -> None:
+def images_cmd(obj, reference, all_, quiet, digests, no_trunc, tree, filters, fmt) -> None:
     """List images."""
     from dockyard.cli.formatting import human_size, render
     from dockyard.images.service import ref_matches
@@ -47,6 +48,9 @@ def images_cmd(obj, reference, all_, quiet, digests, no_trunc, filters, fmt) -> 
     flt = parse_filters(filters)
     if reference:
         flt.setdefault("reference", []).append(reference)
+    if tree:
+        emit(_tree(eng, eng.images.list(filters=flt)))
+        return
     rows, seen = [], set()
     patterns = flt.get("reference", [])
     for img in eng.images.list(filters=flt):
@@ -74,6 +78,38 @@ def images_cmd(obj, reference, all_, quiet, digests, no_trunc, filters, fmt) -> 
         default = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     out = render(fmt, rows, default, headers=IMAGE_HEADERS)
     emit(out)
+
+
+def _tree(eng, images) -> str:
+    """`images --tree` as docker 28 prints it: each image's tags, then its platforms beneath."""
+    from dockyard.cli.formatting import human_size
+    from dockyard.images.views import manifest_summaries
+    from dockyard.oci.platform import of_document
+    from dockyard.oci.reference import parse
+
+    blocks = []
+    for img in images:
+        names = [parse(t).familiar for t in img.tags] or ["<untagged>"]
+        children = manifest_summaries(eng.images, img)
+        content = sum(c["Size"]["Content"] for c in children)
+        in_use = "U" if eng.images.users(img.id) else ""
+        rows = [(n, "", "", "", "") for n in names[:-1]]
+        rows.append((names[-1], img.short_id, human_size(img.size), human_size(content), in_use))
+        for i, c in enumerate(children):
+            branch = "└─ " if i == len(children) - 1 else "├─ "
+            plat = str(of_document(c["ImageData"]["Platform"])) if "ImageData" in c else "unknown/unknown"
+            used = "U" if c.get("ImageData", {}).get("Containers") else ""
+            rows.append((branch + plat, c["ID"][7:19], human_size(c["Size"]["Total"]), human_size(c["Size"]["Content"]),
+                         used))
+        blocks.append(rows)
+    width = max([len("IMAGE")] + [len(r[0]) for b in blocks for r in b]) + 3
+    lines = [f"{'IMAGE':<{width}}{'ID':<15}{'DISK USAGE':>10}   {'CONTENT SIZE':>12}   EXTRA"]
+    for rows in blocks:
+        for name, id_, disk, content, extra in rows:
+            line = f"{name:<{width}}{id_:<12}   {disk:>10}   {content:>12}   {extra:<5}" if id_ else name
+            lines.append(line.rstrip())
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")
 
 
 def inspect_images(obj, names: tuple[str, ...], fmt: str | None) -> None:

@@ -77,12 +77,12 @@ def push_image(images, ref: Reference, *, progress: Progress | None = None, cred
                insecure_registries: Sequence[str] = ()) -> Pushed:
     """Upload the local image tagged `ref`, mounting layers from repositories it came from."""
     from dockyard.distribution.push import push
-    from dockyard.images.indexes import pushable
+    from dockyard.images.indexes import complete_index
 
     img = images.get(str(ref))
     mount_from = [rd.split("@")[0] for rd in img.repo_digests] + [t.rsplit(":", 1)[0] for t in img.tags]
     # a multi-platform tag pushes its whole index when every platform of it is here
-    res = push(ref, images.content, pushable(images, str(ref)) or img.manifest_digest, progress=progress,
+    res = push(ref, images.content, complete_index(images, str(ref)) or img.manifest_digest, progress=progress,
                mount_from=mount_from, credentials=credentials, insecure_registries=insecure_registries)
     images.record_repo_digest(ref, res.digest, img.id)
     images.events.emit("image", "push", ref.familiar, name=ref.familiar)

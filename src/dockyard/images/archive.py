@@ -144,10 +144,12 @@ def _load_docker(images: ImageService, arc: _Archive) -> list[tuple[Image, list[
     return [(images.add_image(md, tags), tags) for md, tags in plans]
 
 
-def _index_images(images: ImageService, index: dict) -> Iterable[tuple[str, list[Reference]]]:
-    from dockyard.oci.image import host_platform
+def _index_images(images: ImageService, index: dict) -> Iterable[tuple[str, list[Reference], str | None, bool]]:
+    """(manifest digest, its tags, the multi-platform index it is in or None, whether it is the
+    one listed) of each image to load: every platform of a nested index that the archive holds,
+    the host's (or else the first one held) tagged and listed, the others beneath it."""
+    from dockyard.oci.platform import host_platform, of_document
 
-    plat = host_platform()
     for desc in index.get("manifests") or []:
         if not isinstance(desc, dict) or "digest" not in desc:
             raise CorruptContent("invalid index.json in archive: a manifest entry lacks its digest")
@@ -161,24 +163,30 @@ def _index_images(images: ImageService, index: dict) -> Iterable[tuple[str, list
                 tags = []
         if desc.get("mediaType") in mt.INDEXES:
             child = loads_document(images.content.read(desc["digest"]), "nested index")
-            for cd in child.get("manifests") or []:
-                p = cd.get("platform") or {}
-                if p.get("os") == plat["os"] and p.get("architecture") == plat["architecture"]:
-                    yield cd["digest"], tags
-                    break
-            else:
-                raise CorruptContent(f"index {desc['digest']} has no image for {plat['os']}/{plat['architecture']}")
+            held = [cd for cd in child.get("manifests") or [] if images.content.exists(cd.get("digest", ""))
+                    and cd.get("mediaType", mt.OCI_MANIFEST) in mt.MANIFESTS]
+            if not held:
+                raise CorruptContent(f"index {desc['digest']} in the archive holds none of its images")
+            default = next((cd for cd in held if of_document(cd.get("platform") or {}) == host_platform()), held[0])
+            for cd in held:
+                yield cd["digest"], tags if cd is default else [], desc["digest"], cd is default
         else:
-            yield desc["digest"], tags
+            yield desc["digest"], tags, None, True
 
 
 def _load_oci(images: ImageService, arc: _Archive) -> list[tuple[Image, list[Reference]]]:
     index = loads_document(arc.documents["index.json"], "index.json")
+    from dockyard.images.indexes import record
+
     out = []
-    for digest, tags in list(_index_images(images, index)):
+    for digest, tags, multi, listed in list(_index_images(images, index)):
         if not images.content.exists(digest):
             raise CorruptContent(f"index.json names manifest {digest}, which is not in the archive")
-        out.append((images.add_image(digest, tags), tags))
+        image = images.add_image(digest, tags)
+        if multi is not None and tags:
+            record(images, tags, multi)
+        if listed:
+            out.append((image, tags))
     if not out:
         raise CorruptContent("index.json in the archive lists no images")
     return out
@@ -313,26 +321,44 @@ def _write_oci(images: ImageService, items: list[_SaveItem], tar: tarfile.TarFil
     """The stored manifest and blobs exactly as they are, so digests survive the round trip."""
     _add(tar, "blobs")
     _add(tar, "blobs/sha256")
+    from dockyard.images.indexes import children, complete_index
+
     written: set[str] = set()
     index_entries = []
     for item in items:
         img = item.image
-        man = images.manifest(img)
-        for desc in [man["config"], *man["layers"]]:
-            if desc["digest"] not in written:
-                with images.content.open(desc["digest"]) as f:
-                    _add(tar, "blobs/sha256/" + desc["digest"][7:], size=images.content.size(desc["digest"]), stream=f)
-                written.add(desc["digest"])
-        raw = images.content.read(img.manifest_digest)
-        if img.manifest_digest not in written:
-            _add(tar, "blobs/sha256/" + img.manifest_digest[7:], raw)
-            written.add(img.manifest_digest)
+        raw = _write_oci_image(images, img, tar, written)
         for ref in item.tags or [None]:
             ann = {NAME_ANNOTATION: str(ref), REF_ANNOTATION: ref.tag} if ref else {}
-            index_entries.append(descriptor(img.manifest_media_type, img.manifest_digest, len(raw), annotations=ann))
+            multi = complete_index(images, str(ref)) if ref else None
+            if multi is None:
+                index_entries.append(descriptor(img.manifest_media_type, img.manifest_digest, len(raw), annotations=ann))
+                continue
+            for child in children(images, multi):  # a multi-platform image: its index whole
+                _write_oci_image(images, child.image, tar, written)
+            index_raw = images.content.read(multi)
+            if multi not in written:
+                _add(tar, "blobs/sha256/" + multi[7:], index_raw)
+                written.add(multi)
+            index_entries.append(descriptor(mt.OCI_INDEX, multi, len(index_raw), annotations=ann))
     index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": index_entries}
     _add(tar, "index.json", json.dumps(index, separators=(",", ":")).encode())
     _add(tar, "oci-layout", OCI_LAYOUT)
+
+
+def _write_oci_image(images: ImageService, img: Image, tar: tarfile.TarFile, written: set[str]) -> bytes:
+    """An image's blobs and manifest, each once per archive; returns the manifest's bytes."""
+    man = images.manifest(img)
+    for desc in [man["config"], *man["layers"]]:
+        if desc["digest"] not in written:
+            with images.content.open(desc["digest"]) as f:
+                _add(tar, "blobs/sha256/" + desc["digest"][7:], size=images.content.size(desc["digest"]), stream=f)
+            written.add(desc["digest"])
+    raw = images.content.read(img.manifest_digest)
+    if img.manifest_digest not in written:
+        _add(tar, "blobs/sha256/" + img.manifest_digest[7:], raw)
+        written.add(img.manifest_digest)
+    return raw
 
 
 def save(images: ImageService, names: list[str], out: BinaryIO, *, fmt: str = "docker") -> None:

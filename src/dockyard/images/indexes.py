@@ -140,7 +140,7 @@ def create_index(images: "ImageService", built: list["Image"], tags: Iterable[Re
     return digest
 
 
-def pushable(images: "ImageService", name: str) -> str | None:
+def complete_index(images: "ImageService", name: str) -> str | None:
     """The index to push for tag `name`: the one it names when every platform of it is here."""
     digest = index_digest(images, name)
     if digest is None or not all(images.content.exists(e.get("digest", "")) for e in document(images, digest)["manifests"]):

@@ -87,3 +87,58 @@ def test_pull_each_platform_and_run_arm64_under_emulation(multi, tmp_path):
         assert fresh("images", "-q").out == "", "the platforms beneath the index went with its tag"
     finally:
         fresh.cleanup()
+
+
+DOCKERFILE = """\
+ARG TARGETARCH
+FROM busybox:$TARGETARCH
+ARG TARGETPLATFORM
+RUN echo "$TARGETPLATFORM $(uname -m)" > /built-on
+"""
+
+
+def test_build_two_platforms_push_index_pull_each(dy: Dockyard, tmp_path):
+    """The issue's acceptance path: one build for amd64 and arm64 into an index, pushed; each
+    platform pulled into a fresh root; the arm64 one runs under emulation."""
+    for arch in ("amd64", "arm64"):
+        dy("image", "bootstrap", "busybox", arch, "--arch", arch)
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text(DOCKERFILE)
+    with running_registry(dy, tmp_path / "reg") as host:
+        dy("build", "--platform", "linux/amd64,linux/arm64", "-t", f"{host}/app:1", "--push", str(tmp_path / "ctx"))
+        remote = json.loads(docker(tmp_path, "manifest", "inspect", "--insecure", f"{host}/app:1").stdout)
+        assert remote["mediaType"] == "application/vnd.oci.image.index.v1+json"
+        assert [m["platform"] for m in remote["manifests"]] == [
+            {"architecture": "amd64", "os": "linux"}, {"architecture": "arm64", "os": "linux", "variant": "v8"}]
+        raw = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{host}/app:1"],
+                             capture_output=True, text=True, check=True).stdout
+        assert json.loads(raw) == remote
+        for platform, expected in (("linux/arm64", "linux/arm64/v8 aarch64"), ("linux/amd64", "linux/amd64 x86_64")):
+            fresh = Dockyard(tmp_path / platform.replace("/", "-"), dy.run_dir)
+            try:
+                fresh("pull", "--platform", platform, f"{host}/app:1")
+                assert fresh("run", "--rm", f"{host}/app:1", "cat", "/built-on").out == expected + "\n"
+            finally:
+                fresh.cleanup()
+
+
+def test_save_and_load_keep_the_index_whole(dy: Dockyard, tmp_path):
+    for arch in ("amd64", "arm64"):
+        dy("image", "bootstrap", "busybox", arch, "--arch", arch)
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text(DOCKERFILE)
+    dy("build", "-q", "--platform", "linux/arm64,linux/amd64", "-t", "multi:1", str(tmp_path / "ctx"))
+    dy("save", "--format", "oci", "-o", str(tmp_path / "multi.tar"), "multi:1")
+    raw = subprocess.run(["skopeo", "inspect", "--raw", f"oci-archive:{tmp_path / 'multi.tar'}"],
+                         capture_output=True, text=True, check=True).stdout
+    assert [m["platform"]["architecture"] for m in json.loads(raw)["manifests"]] == ["arm64", "amd64"]
+    fresh = Dockyard(tmp_path / "fresh", dy.run_dir)
+    try:
+        assert fresh("load", "-i", str(tmp_path / "multi.tar")).out == "Loaded image: multi:1\n"
+        tree = fresh("images", "--tree").out
+        assert "├─ linux/arm64/v8" in tree and "└─ linux/amd64" in tree
+        assert fresh("run", "--rm", "multi:1", "cat", "/built-on").out == "linux/amd64 x86_64\n", "the host's runs"
+        assert fresh("run", "--rm", "--platform", "linux/arm64", "multi:1", "cat", "/built-on").out == \
+            "linux/arm64/v8 aarch64\n"
+    finally:
+        fresh.cleanup()
