@@ -1,0 +1,55 @@
+"""Multi-platform images through the Engine API, driven by the real docker CLI: `images --tree`
+(`GET /images/json?manifests=1`), `run --platform` and `build --platform` (the classic builder)."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+
+import pytest
+
+from tests.helpers.rawhttp import http
+
+pytestmark = pytest.mark.root
+
+DOCKERFILE = "ARG TARGETARCH\nFROM busybox:$TARGETARCH\nRUN uname -m > /machine\n"
+
+
+@pytest.fixture
+def multi(dy, api, tmp_path):
+    """`multi:1`, an index of amd64 and arm64 built locally from bootstrapped busybox images."""
+    for arch in ("amd64", "arm64"):
+        dy("image", "bootstrap", "busybox", arch, "--arch", arch)
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text(DOCKERFILE)
+    dy("build", "-q", "--platform", "linux/amd64,linux/arm64", "-t", "multi:1", str(tmp_path / "ctx"))
+    return api
+
+
+def test_images_tree_and_manifests_list_the_platforms(multi):
+    tree = multi.docker("images", "--tree").out
+    block = tree[tree.index("multi:1"):].split("\n\n")[0].splitlines()
+    assert [line.split()[1] for line in block[1:]] == ["linux/amd64", "linux/arm64/v8"]
+    status, body = http(multi.sock, "GET", "/v1.47/images/json?manifests=1&" +
+                            urllib.parse.urlencode({"filters": json.dumps({"reference": ["multi:1"]})}))
+    assert status == 200
+    [summary] = json.loads(body)
+    kinds = [(m["Kind"], m["Available"], m["ImageData"]["Platform"]["architecture"]) for m in summary["Manifests"]]
+    assert kinds == [("image", True, "amd64"), ("image", True, "arm64")]
+    assert all(m["Size"]["Content"] > 0 and m["Descriptor"]["digest"] == m["ID"] for m in summary["Manifests"])
+    status, body = http(multi.sock, "GET", "/v1.47/images/json")
+    assert all("Manifests" not in s for s in json.loads(body)), "only when asked for"
+
+
+def test_run_and_build_for_a_platform(multi, tmp_path):
+    assert multi.docker("run", "--rm", "--platform", "linux/arm64", "multi:1", "cat", "/machine").out == "aarch64\n"
+    assert multi.docker("run", "--rm", "multi:1", "cat", "/machine").out == "x86_64\n"
+    r = multi.docker("run", "--rm", "--pull", "never", "--platform", "linux/s390x", "multi:1", "true", check=False)
+    assert r.code != 0 and ("image with reference multi:1 was found but does not match the specified platform: "
+                                  "wanted linux/s390x, actual: linux/amd64") in r.err
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "Dockerfile").write_text("FROM multi:1\nRUN cat /machine > /base && uname -m > /now\n")
+    multi.docker("build", "-q", "--platform", "linux/arm64", "-t", "one:arm", str(tmp_path / "one"))
+    out = multi.docker("run", "--rm", "one:arm", "cat", "/base", "/now").out
+    assert out == "aarch64\naarch64\n"
+    assert multi.docker("image", "inspect", "-f", "{{.Architecture}}", "one:arm").out == "arm64\n"
