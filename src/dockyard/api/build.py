@@ -105,7 +105,10 @@ def _platform(request: web.Request) -> str | None:
         return None
     if "," in wanted:
         raise InvalidArgument("multiple platforms feature is currently not supported for docker driver")
-    return str(parse_platform(wanted))
+    platform = parse_platform(wanted)
+    if platform.os != "linux":
+        raise InvalidArgument(f"platform {wanted!r} is not supported: only linux platforms can be built")
+    return str(platform)
 
 
 def _tags(request: web.Request) -> list[str]:

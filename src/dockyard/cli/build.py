@@ -127,6 +127,8 @@ def _platforms(text: str | None) -> list[str | None]:
     out: list[str | None] = []
     for part in text.split(","):
         plat = parse_platform(part)
+        if plat.os != "linux":
+            raise InvalidArgument(f"platform {part!r} is not supported: only linux platforms can be built")
         key = None if plat == host_platform() else str(plat)
         if key not in out:
             out.append(key)
