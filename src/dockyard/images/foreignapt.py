@@ -49,10 +49,15 @@ def fetch_package(package: str, architecture: str, mirror: str, dest: Path) -> P
         fcntl.flock(lock, fcntl.LOCK_EX)  # one apt per architecture at a time
         debs = sorted((state / "archives").glob(f"{package}_*_{architecture}.deb"))
         if not debs:
+            update = ["apt-get", *options, "update"], f"updating the {architecture} package lists from {mirror}"
+            download = ["apt-get", *options, "download", package], f"downloading {package} for {architecture}"
             if not list((state / "lists").glob("*_Packages*")):
-                _apt(["apt-get", *options, "update"], f"updating the {architecture} package lists from {mirror}")
-            _apt(["apt-get", *options, "download", package], f"downloading {package} for {architecture}",
-                 cwd=state / "archives")
+                _apt(*update)
+            try:
+                _apt(*download, cwd=state / "archives")
+            except DockyardError:  # lists kept from an earlier run may name a version the mirror dropped
+                _apt(*update)
+                _apt(*download, cwd=state / "archives")
             debs = sorted((state / "archives").glob(f"{package}_*_{architecture}.deb"))
     if not debs:
         raise NotFound(f"{mirror} has no {package} package for {architecture}")
