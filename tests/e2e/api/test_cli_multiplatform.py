@@ -9,6 +9,7 @@ import urllib.parse
 import pytest
 
 from tests.helpers.rawhttp import http
+from tests.integration.distribution.test_cli_push_pull import own_registry  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.root
 
@@ -53,3 +54,22 @@ def test_run_and_build_for_a_platform(multi, tmp_path):
     out = multi.docker("run", "--rm", "one:arm", "cat", "/base", "/now").out
     assert out == "aarch64\naarch64\n"
     assert multi.docker("image", "inspect", "-f", "{{.Architecture}}", "one:arm").out == "arm64\n"
+
+
+def test_push_the_index_then_pull_one_platform(multi, own_registry, dy):  # noqa: F811
+    ref = f"{own_registry}/m:1"
+    multi.docker("tag", "multi:1", ref)
+    pushed = multi.docker("push", ref).out
+    digest = pushed.strip().splitlines()[-1].split("digest: ")[1].split()[0]
+    remote = json.loads(multi.docker("manifest", "inspect", "--insecure", ref).out)
+    assert [m["platform"]["architecture"] for m in remote["manifests"]] == ["amd64", "arm64"], "the whole index"
+    for name in ("multi:1", ref, "busybox:amd64", "busybox:arm64"):
+        multi.docker("rmi", name)
+    assert multi.docker("images", "-q").out == ""
+    out = multi.docker("pull", "--platform", "linux/arm64", ref).out
+    assert f"Digest: {digest}" in out
+    assert multi.docker("run", "--rm", ref, "cat", "/machine").out == "aarch64\n"
+    status, body = http(multi.sock, "GET", "/v1.47/images/json?manifests=1")
+    [summary] = json.loads(body)
+    assert [(m["ImageData"]["Platform"]["architecture"], m["Available"]) for m in summary["Manifests"]] == \
+        [("amd64", False), ("arm64", True)]
