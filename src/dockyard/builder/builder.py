@@ -41,7 +41,7 @@ from dockyard.builder.unfinished import Marker
 from dockyard.builder.workspace import View, Workspace
 from dockyard.errors import DockyardError
 from dockyard.oci.image import chain_ids, host_platform, new_config, now_rfc3339
-from dockyard.oci.platform import parse_platform
+from dockyard.oci.platform import of_document, parse_platform
 
 
 @dataclass
@@ -297,8 +297,7 @@ class Builder:
     def _image(self, name: str, stage: Stage, plat: dict | None = None):
         """The image `name` for `plat` (default: the build's target platform)."""
         plat = plat or self.platform
-        wanted = None if plat == host_platform() else "/".join(
-            plat[k] for k in ("os", "architecture", "variant") if plat.get(k))
+        wanted = None if plat == host_platform() else str(of_document(plat))
         with self._image_lock:  # two stages on one base pull it once
             try:
                 return self.resolve_image(name, self.options.pull, wanted)
