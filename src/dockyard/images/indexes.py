@@ -92,8 +92,8 @@ def for_platform(images: "ImageService", name: str, wanted: Platform) -> "Image"
     """The image `name` names for `wanted`, in dockerd's words when it has none (NotFound, so
     that clients pull it)."""
     image = images.get(name)
-    have = of_document(images.config(image))
-    if have.matches(wanted):
+    config = images.config(image)
+    if of_document(config).matches(wanted):
         return image
     digest = index_digest(images, name)
     if digest is not None:
@@ -105,8 +105,12 @@ def for_platform(images: "ImageService", name: str, wanted: Platform) -> "Image"
             row = images.db.one("SELECT id FROM images WHERE manifest_digest=?", (entry["digest"],))
             if row:
                 return images.get(row[0])
+    # dockerd's words: the wanted platform in containerd's normal form (arm64 without its v8),
+    # the image's as its config writes it
+    asked = str(wanted).removesuffix("/v8") if wanted.architecture == "arm64" else str(wanted)
+    actual = "/".join(p for p in (config.get("os"), config.get("architecture"), config.get("variant")) if p)
     raise NotFound(f"image with reference {name} was found but does not match the specified platform: "
-                   f"wanted {wanted}, actual: {have}")
+                   f"wanted {asked}, actual: {actual}")
 
 
 def find_for_platform(images: "ImageService", name: str, platform: str | None) -> "Image | None":

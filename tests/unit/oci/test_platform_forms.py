@@ -27,3 +27,12 @@ def test_config_and_index_entry_forms_compare_equal():
     assert not of_document(config).matches(parse_platform("linux/amd64"))
     assert Platform("linux", "amd64").normalized().as_dict() == {"architecture": "amd64", "os": "linux"}
     assert parse_platform("linux/arm64").as_dict() == {"architecture": "arm64", "os": "linux", "variant": "v8"}
+
+
+def test_select_prefers_the_exact_variant_then_the_best_older_one():
+    from dockyard.oci.platform import select_manifest
+    index = {"manifests": [{"digest": "v6", "platform": {"os": "linux", "architecture": "arm", "variant": "v6"}},
+                           {"digest": "v5", "platform": {"os": "linux", "architecture": "arm", "variant": "v5"}},
+                           {"digest": "a64", "platform": {"os": "linux", "architecture": "arm64"}}]}
+    assert select_manifest(index, parse_platform("linux/arm/v7"))["digest"] == "v6"
+    assert select_manifest(index, parse_platform("linux/arm64/v8"))["digest"] == "a64"
