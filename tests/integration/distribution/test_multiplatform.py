@@ -76,6 +76,8 @@ def test_pull_each_platform_and_run_arm64_under_emulation(multi, tmp_path):
         fresh("pull", "--platform", "linux/arm64", f"{host}/bb:multi")
         assert fresh("image", "inspect", "-f", "{{.Architecture}}/{{.Variant}}", f"{host}/bb:multi").out == "arm64/v8\n"
         assert fresh("run", "--rm", f"{host}/bb:multi", "uname", "-m").out == "aarch64\n"
+        r = fresh("run", "--rm", "--pull", "never", "--platform", "linux/s390x", f"{host}/bb:multi", "true", check=False)
+        assert ("wanted linux/s390x, actual: linux/arm64/v8") in r.err
         r = fresh("run", "--rm", "--pull", "never", "--platform", "linux/amd64", f"{host}/bb:multi", "true", check=False)
         assert r.code == 125 and ("image with reference " f"{host}/bb:multi was found but does not match the specified "
                                   "platform: wanted linux/amd64, actual: linux/arm64/v8") in r.err
@@ -140,5 +142,19 @@ def test_save_and_load_keep_the_index_whole(dy: Dockyard, tmp_path):
         assert fresh("run", "--rm", "multi:1", "cat", "/built-on").out == "linux/amd64 x86_64\n", "the host's runs"
         assert fresh("run", "--rm", "--platform", "linux/arm64", "multi:1", "cat", "/built-on").out == \
             "linux/arm64/v8 aarch64\n"
+    finally:
+        fresh.cleanup()
+
+
+def test_plain_pull_after_another_platform_brings_the_hosts(multi, tmp_path):
+    host, dy = multi
+    dy("manifest", "push", f"{host}/bb:multi")
+    fresh = Dockyard(tmp_path / "fresh", dy.run_dir)
+    try:
+        fresh("pull", "--platform", "linux/arm64", f"{host}/bb:multi")
+        out = fresh("pull", f"{host}/bb:multi").out
+        assert "Downloaded newer image" in out, "the tag named arm64: not up to date for this host"
+        assert fresh("image", "inspect", "-f", "{{.Architecture}}", f"{host}/bb:multi").out == "amd64\n"
+        assert "Image is up to date" in fresh("pull", f"{host}/bb:multi").out
     finally:
         fresh.cleanup()
