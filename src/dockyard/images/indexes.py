@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from dockyard.errors import CorruptContent, InvalidArgument, NotFound
 from dockyard.oci import mediatypes
-from dockyard.oci.platform import Platform, of_document, select_manifest
+from dockyard.oci.platform import Platform, of_document, parse_platform, select_manifest
 from dockyard.oci.reference import Reference, parse_normalized
 
 if TYPE_CHECKING:
@@ -35,10 +35,9 @@ INDEX_MIGRATIONS = [
 
 @dataclass
 class Child:
-    """One entry of an index: its descriptor, platform, and the local image when present."""
+    """One entry of an index: its descriptor, and the local image when present."""
 
     descriptor: dict
-    platform: Platform
     image: "Image | None"
 
     @property
@@ -84,7 +83,7 @@ def children(images: "ImageService", digest: str) -> list[Child]:
     out = []
     for entry in document(images, digest)["manifests"]:
         row = images.db.one("SELECT id FROM images WHERE manifest_digest=?", (entry.get("digest", ""),))
-        out.append(Child(entry, of_document(entry.get("platform") or {}), images.find(row[0]) if row else None))
+        out.append(Child(entry, images.find(row[0]) if row else None))
     return out
 
 
@@ -115,8 +114,6 @@ def for_platform(images: "ImageService", name: str, wanted: Platform) -> "Image"
 
 def find_for_platform(images: "ImageService", name: str, platform: str | None) -> "Image | None":
     """The local image `name` names for `platform` (None: whichever it names), None when absent."""
-    from dockyard.oci.platform import parse_platform
-
     image = images.find(name)
     if image is None or not platform:
         return image
