@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import click
@@ -84,6 +85,9 @@ def build_cmd(obj, path, tags, dockerfile, build_args, target, no_cache, pull, l
     if push and not tags:
         raise InvalidArgument("--push needs at least one --tag to push to")
     reporter = make_progress(progress, quiet)
+    # SIGTERM cancels as Ctrl-C does in docker build: the running step's container is killed, the
+    # build stops and cleans up, and the command fails with "Build cancelled"
+    signal.signal(signal.SIGTERM, lambda *_: reporter.stop.set())
     try:
         with open_context(path, dockerfile) as context:
             images = []

@@ -318,16 +318,40 @@ def _write_docker(images: ImageService, items: list[_SaveItem], tar: tarfile.Tar
 
 
 def _write_oci(images: ImageService, items: list[_SaveItem], tar: tarfile.TarFile) -> None:
-    """The stored manifest and blobs exactly as they are, so digests survive the round trip."""
-    _add(tar, "blobs")
-    _add(tar, "blobs/sha256")
+    """The stored manifest and blobs exactly as they are (sha512 ones under blobs/sha512/), so
+    digests survive the round trip; a multi-platform tag's index whole."""
     from dockyard.images.indexes import children, complete_index
 
-    written: set[str] = set()
+    _add(tar, "blobs")
+    _add(tar, "blobs/sha256")
+    written: set[str] = {"blobs/sha256"}
+
+    def add_blob(digest: str, data: bytes | None = None) -> None:
+        directory, name = posixpath.split("blobs/" + digest.replace(":", "/", 1))
+        if directory not in written:
+            _add(tar, directory)
+            written.add(directory)
+        if digest in written:
+            return
+        if data is not None:
+            _add(tar, f"{directory}/{name}", data)
+        else:
+            with images.content.open(digest) as f:
+                _add(tar, f"{directory}/{name}", size=images.content.size(digest), stream=f)
+        written.add(digest)
+
+    def add_image(img: Image) -> bytes:
+        man = images.manifest(img)
+        for desc in [man["config"], *man["layers"]]:
+            add_blob(desc["digest"])
+        raw = images.content.read(img.manifest_digest)
+        add_blob(img.manifest_digest, raw)
+        return raw
+
     index_entries = []
     for item in items:
         img = item.image
-        raw = _write_oci_image(images, img, tar, written)
+        raw = add_image(img)
         for ref in item.tags or [None]:
             ann = {NAME_ANNOTATION: str(ref), REF_ANNOTATION: ref.tag} if ref else {}
             multi = complete_index(images, str(ref)) if ref else None
@@ -335,30 +359,13 @@ def _write_oci(images: ImageService, items: list[_SaveItem], tar: tarfile.TarFil
                 index_entries.append(descriptor(img.manifest_media_type, img.manifest_digest, len(raw), annotations=ann))
                 continue
             for child in children(images, multi):  # a multi-platform image: its index whole
-                _write_oci_image(images, child.image, tar, written)
+                add_image(child.image)
             index_raw = images.content.read(multi)
-            if multi not in written:
-                _add(tar, "blobs/sha256/" + multi[7:], index_raw)
-                written.add(multi)
+            add_blob(multi, index_raw)
             index_entries.append(descriptor(mt.OCI_INDEX, multi, len(index_raw), annotations=ann))
     index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": index_entries}
     _add(tar, "index.json", json.dumps(index, separators=(",", ":")).encode())
     _add(tar, "oci-layout", OCI_LAYOUT)
-
-
-def _write_oci_image(images: ImageService, img: Image, tar: tarfile.TarFile, written: set[str]) -> bytes:
-    """An image's blobs and manifest, each once per archive; returns the manifest's bytes."""
-    man = images.manifest(img)
-    for desc in [man["config"], *man["layers"]]:
-        if desc["digest"] not in written:
-            with images.content.open(desc["digest"]) as f:
-                _add(tar, "blobs/sha256/" + desc["digest"][7:], size=images.content.size(desc["digest"]), stream=f)
-            written.add(desc["digest"])
-    raw = images.content.read(img.manifest_digest)
-    if img.manifest_digest not in written:
-        _add(tar, "blobs/sha256/" + img.manifest_digest[7:], raw)
-        written.add(img.manifest_digest)
-    return raw
 
 
 def save(images: ImageService, names: list[str], out: BinaryIO, *, fmt: str = "docker") -> None:
