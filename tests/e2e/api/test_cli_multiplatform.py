@@ -73,3 +73,20 @@ def test_push_the_index_then_pull_one_platform(multi, own_registry, dy):  # noqa
     [summary] = json.loads(body)
     assert [(m["ImageData"]["Platform"]["architecture"], m["Available"]) for m in summary["Manifests"]] == \
         [("amd64", False), ("arm64", True)]
+
+
+def test_compose_builds_for_another_platform_through_buildkit(multi, tmp_path):
+    """Compose's BuildKit client (POST /grpc, /session) with `platform: linux/arm64`."""
+    from pathlib import Path
+
+    from tests.e2e.api.conftest import install_compose, run_docker
+
+    env = {k: v for k, v in multi.env.items() if k != "DOCKER_BUILDKIT"}
+    install_compose(Path(env["DOCKER_CONFIG"]))
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "Dockerfile").write_text("FROM multi:1\nARG TARGETARCH\nRUN echo $TARGETARCH $(uname -m) > /bk\n")
+    (project / "compose.yaml").write_text("services:\n  arm: {build: ., image: 'bk/arm', platform: linux/arm64}\n")
+    res = run_docker(env, ["compose", "--project-directory", str(project), "-p", "bk", "build"], None, False, 120)
+    assert res.code == 0, res.err
+    assert multi.docker("run", "--rm", "bk/arm", "cat", "/bk").out == "arm64 aarch64\n"
