@@ -1,7 +1,8 @@
 """Build a small Dockerfile for linux/arm64 on this (amd64) host, RUN steps under QEMU user
-emulation: cold (--no-cache) and fully cached, dockyard against `podman build --platform
-linux/arm64` where podman is installed (both from the same arm64 busybox, bootstrapped by
-dockyard and loaded into podman), runs alternating.
+emulation: cold (--no-cache) and fully cached, dockyard against `docker build --platform
+linux/arm64` (classic builder) and `podman build --platform linux/arm64` where they are
+installed (all from the same arm64 busybox, bootstrapped by dockyard and loaded into the
+others), runs alternating.
 
     .venv/bin/python benchmarks/build_cross_arch.py [RUNS]
 """
@@ -14,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import DOCKYARD, env_for, podman_available, report, teardown, timed
+from common import DOCKYARD, docker_available, env_for, podman_available, report, teardown, timed
 
 DOCKERFILE = """\
 ARG BASE=busybox:arm64
@@ -26,7 +27,7 @@ RUN for i in 1 2 3; do echo $i; done > loop
 CMD ["sh"]
 """
 TAG = "dockyard-bench/cross:latest"
-PODMAN_BASE = "localhost/dockyard-bench/busybox-arm64:latest"
+BASE = "dockyard-bench/busybox-arm64:latest"
 
 
 def main() -> None:
@@ -40,14 +41,18 @@ def main() -> None:
         env = env_for(work)
         subprocess.run([DOCKYARD, "image", "bootstrap", "busybox", "arm64", "--arch", "arm64"], env=env, check=True,
                        stdout=subprocess.DEVNULL)
+        subprocess.run([DOCKYARD, "tag", "busybox:arm64", BASE], env=env, check=True)
+        archive = work / "bb-arm64.tar"
+        subprocess.run([DOCKYARD, "save", "-o", str(archive), BASE], env=env, check=True)
         engines = {"dockyard": ([DOCKYARD, "build", "-q", "--platform", "linux/arm64", "-t", TAG], env)}
+        if docker_available():
+            subprocess.run(["docker", "load", "-q", "-i", str(archive)], check=True, stdout=subprocess.DEVNULL)
+            engines["docker"] = (["docker", "build", "-q", "--platform", "linux/arm64", "--build-arg", f"BASE={BASE}",
+                                  "-t", TAG], {"DOCKER_BUILDKIT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin"})
         if podman_available():
-            archive = work / "bb-arm64.tar"
-            subprocess.run([DOCKYARD, "save", "-o", str(archive), "busybox:arm64"], env=env, check=True)
             subprocess.run(["podman", "load", "-q", "-i", str(archive)], check=True, stdout=subprocess.DEVNULL)
-            subprocess.run(["podman", "tag", "docker.io/library/busybox:arm64", PODMAN_BASE], check=True)
             engines["podman"] = (["podman", "build", "-q", "--layers", "--platform", "linux/arm64",
-                                  "--build-arg", f"BASE={PODMAN_BASE}", "-t", TAG], None)
+                                  "--build-arg", f"BASE=docker.io/{BASE}", "-t", TAG], None)
         cold = {name: [] for name in engines}
         warm = {name: [] for name in engines}
         for _ in range(runs):
@@ -57,9 +62,9 @@ def main() -> None:
         report("cross-arch (linux/arm64) build, cold (--no-cache)", cold.pop("dockyard"), cold)
         report("cross-arch (linux/arm64) build, fully cached", warm.pop("dockyard"), warm)
     finally:
-        if shutil.which("podman"):
-            for image in (TAG, PODMAN_BASE, "docker.io/library/busybox:arm64"):
-                subprocess.run(["podman", "rmi", "-f", image], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        for tool in ("docker", "podman"):
+            if shutil.which(tool):
+                subprocess.run([tool, "rmi", "-f", TAG, BASE], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                check=False)
         teardown(env_for(work))
         shutil.rmtree(work, ignore_errors=True)
