@@ -93,19 +93,19 @@ def _refused(request: web.Request) -> None:
         raise InvalidArgument("cgroupparent is not supported for builds")
 
 
-def _platform(request: web.Request) -> None:
-    from dockyard.oci.image import host_platform
+def _platform(request: web.Request) -> str | None:
+    """The one platform the classic builder builds for (`linux` alone: the host's)."""
+    from dockyard.oci.platform import parse_platform
 
     wanted = (request.query.get("platform") or "").lower()
-    if not wanted:
-        return
-    plat = host_platform()
-    accepted = {plat["os"], f"{plat['os']}/{plat['architecture']}"}
-    if "variant" in plat:
-        accepted.add(f"{plat['os']}/{plat['architecture']}/{plat['variant']}")
-    if wanted not in accepted:
-        raise InvalidArgument(f"platform {wanted!r} is not supported: only {plat['os']}/{plat['architecture']} "
-                              "can be built here")
+    if not wanted or wanted == "linux":
+        return None
+    if "," in wanted:
+        raise InvalidArgument("multiple platforms feature is currently not supported for docker driver")
+    platform = parse_platform(wanted)
+    if platform.os != "linux":
+        raise InvalidArgument(f"platform {wanted!r} is not supported: only linux platforms can be built")
+    return str(platform)
 
 
 def _tags(request: web.Request) -> list[str]:
@@ -136,7 +136,7 @@ def _options(request: web.Request, eng):
     from dockyard.network.files import parse_add_host
 
     _refused(request)
-    _platform(request)
+    platform = _platform(request)
     network = request.query.get("networkmode") or "default"
     check_network(eng, network)
     extra_hosts = request.query.getall("extrahosts", [])
@@ -162,7 +162,7 @@ def _options(request: web.Request, eng):
         no_cache=flag(request, "nocache"), pull=flag(request, "pull"),
         labels=_string_map(request, "labels", "labels", nulls=False), network=network,
         source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None, extra_hosts=extra_hosts,
-        cache_from=cache_from or None, limits=limits, classic=True,
+        cache_from=cache_from or None, limits=limits, classic=True, platform=platform,
         remove=force_rm or flag(request, "rm", default=True), force_remove=force_rm)
 
 
@@ -226,16 +226,19 @@ def _base_images(eng, logins: dict, emit):
     from dockyard.distribution.images import pull_image
     from dockyard.oci.reference import parse_normalized
 
-    def base_image(name: str, force_pull: bool):
-        image = None if force_pull else eng.images.find(name)
+    def base_image(name: str, force_pull: bool, platform: str | None):
+        from dockyard.images.indexes import find_for_platform
+
+        image = None if force_pull else find_for_platform(eng.images, name, platform)
         if image is None:
             ref = parse_normalized(name).with_default_tag()
             emit({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
-            pulled = pull_image(eng.images, ref, progress=JSONProgress(emit), credentials=logins.get(ref.domain),
-                                insecure_registries=eng.insecure_registries, mirrors=eng.registry_mirrors)
+            pulled = pull_image(eng.images, ref, platform=platform, progress=JSONProgress(emit),
+                                credentials=logins.get(ref.domain), insecure_registries=eng.insecure_registries,
+                                mirrors=eng.registry_mirrors)
             emit({"status": f"Digest: {pulled.digest}"})
             emit({"status": pulled.status(ref)})
-            image = eng.images.get(name)
+            image = pulled.image
         return image
 
     return base_image

@@ -69,7 +69,7 @@ async def create(request: web.Request) -> web.Response:
         raise InvalidArgument(f"Container cannot be connected to network endpoints: {', '.join(endpoints)}")
     svc = _service(request)
     warnings: list[str] = []
-    c = await blocking(svc.create, doc, name, warnings)
+    c = await blocking(svc.create, doc, name, warnings, request.query.get("platform") or None)
     return ok({"Id": c.id, "Warnings": warnings}, status=201)
 
 

@@ -21,9 +21,10 @@ routes = web.RouteTableDef()
 NAME = "{name:.+}"
 
 
-def image_summaries(eng, images: list) -> list[dict]:
-    """ImageSummary items: one per image, with every tag (the CLI splits rows itself)."""
-    from dockyard.images.views import created_epoch
+def image_summaries(eng, images: list, manifests: bool = False) -> list[dict]:
+    """ImageSummary items: one per image, with every tag (the CLI splits rows itself); with
+    `manifests`, each one's platform manifests (`images --tree`)."""
+    from dockyard.images.views import created_epoch, manifest_summaries
     from dockyard.oci.reference import parse
 
     out = []
@@ -35,6 +36,8 @@ def image_summaries(eng, images: list) -> list[dict]:
             "Size": img.size, "SharedSize": -1, "VirtualSize": img.size,
             "Labels": (cfg.get("config") or {}).get("Labels") or {}, "Containers": -1,
         })
+        if manifests:
+            out[-1]["Manifests"] = manifest_summaries(eng.images, img)
     return out
 
 
@@ -45,7 +48,8 @@ async def list_images(request: web.Request) -> web.Response:
     if "reference" not in wanted and request.query.get("filter"):  # the pre-1.25 name filter
         wanted["reference"] = [request.query["filter"]]
     # `all` would add intermediate images, which dockyard does not keep: every image is listed
-    return ok(await blocking(lambda: image_summaries(eng, eng.images.list(filters=wanted))))
+    manifests = flag(request, "manifests")
+    return ok(await blocking(lambda: image_summaries(eng, eng.images.list(filters=wanted), manifests)))
 
 
 @routes.get(version.path(f"/images/{NAME}/json"))

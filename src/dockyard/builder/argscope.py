@@ -28,8 +28,8 @@ def meta_args(dockerfile: Dockerfile, build_args: Mapping[str, str],
                 values[name] = build_args[name]
             elif default is not None:
                 values[name] = expand(default, _defined(values), dockerfile.escape)
-            else:
-                values[name] = None
+            else:  # `ARG TARGETARCH` declares an automatic arg: it keeps its value
+                values[name] = (predefined or {}).get(name)
     return values
 
 

@@ -41,6 +41,7 @@ from dockyard.builder.unfinished import Marker
 from dockyard.builder.workspace import View, Workspace
 from dockyard.errors import DockyardError
 from dockyard.oci.image import chain_ids, host_platform, new_config, now_rfc3339
+from dockyard.oci.platform import of_document, parse_platform
 
 
 @dataclass
@@ -56,6 +57,7 @@ class BuildOptions:
     source_date_epoch: int | None = None
     extra_hosts: list[str] = field(default_factory=list)  # name:ip, added to RUN steps' /etc/hosts
     cache_from: list[str] | None = None  # images that are then the only cache (see build.cachefrom)
+    platform: str | None = None   # the target platform (os/arch[/variant]); default: this host's
     limits: dict = field(default_factory=dict)  # RunOptions resource fields for RUN: memory, shm_size...
     # Docker's classic builder: every stage up to the target built in order, steps numbered as it
     # numbers them (meta ARGs, FROMs, ARGs and --label's LABELs included), intermediate image IDs
@@ -101,7 +103,8 @@ class StepPlan:
     cleanup: Callable[[], None] | None = None
 
 
-ImageResolver = Callable[[str, bool], object]  # (reference, force pull) -> Image
+# (reference, force pull, platform or None for the host's) -> Image of that platform
+ImageResolver = Callable[[str, bool, str | None], object]
 
 
 class Builder:
@@ -114,7 +117,7 @@ class Builder:
         self.resolve_image = resolve_image
         self.cache = engine.build_cache
         self.tree = SourceTree(context.root, ignore=context.ignore, confined=True)
-        self.platform = host_platform()
+        self.platform = parse_platform(options.platform).as_dict() if options.platform else host_platform()
         self._image_lock = threading.Lock()
         self._scopes: list[StageScope] = []  # of every stage built, for the unused build-arg warning
         self.cache_sources = None
@@ -177,10 +180,9 @@ class Builder:
         return f"Step {self._numbered}/{self._total} : {text.strip()}"
 
     def _predefined(self) -> dict[str, str]:
-        plat = self.platform
-        spec = f"{plat['os']}/{plat['architecture']}" + (f"/{plat['variant']}" if "variant" in plat else "")
         out = {}
-        for side in ("BUILD", "TARGET"):
+        for side, plat in (("BUILD", host_platform()), ("TARGET", self.platform)):
+            spec = f"{plat['os']}/{plat['architecture']}" + (f"/{plat['variant']}" if "variant" in plat else "")
             out.update({f"{side}PLATFORM": spec, f"{side}OS": plat["os"], f"{side}ARCH": plat["architecture"],
                         f"{side}VARIANT": plat.get("variant", "")})
         return out
@@ -201,12 +203,18 @@ class Builder:
     def _build_stage(self, index: int, deps: dict[int, StageState], cancelled: threading.Event) -> StageState:
         stage = self.df.stages[index]
         base, platform = stage_base(stage, self.meta, self.df.escape)
-        self._check_platform(platform, stage)
+        plat = self._stage_platform(platform, stage)
         label = stage.name or (f"stage-{index}" if len(self.df.stages) > 1 else "")
         # the classic builder names the step before it pulls the base image
         from_step = self.progress.start(self._numbered_label(stage.from_instruction.original)) \
             if self.options.classic else None
-        state, triggers = self._base_state(base, index, deps, stage)
+        state, triggers = self._base_state(base, index, deps, stage, plat)
+        if any(i.cmd == "RUN" for i in [*stage.instructions, *triggers]):
+            from dockyard import emulation
+            try:
+                emulation.ensure(state.config.get("architecture") or plat["architecture"])
+            except DockyardError as err:
+                raise DockerfileError(err.message, stage.line) from None
         scope = StageScope(self.meta, self.options.build_args, env_map(state.config["config"]), self.df.escape)
         self._scopes.append(scope)
         if from_step is not None:
@@ -258,28 +266,27 @@ class Builder:
             self.progress.stage_built(state.image_id)
         return state
 
-    def _check_platform(self, platform: str | None, stage: Stage) -> None:
+    def _stage_platform(self, platform: str | None, stage: Stage) -> dict:
+        """The platform a stage builds for: its FROM --platform, else the build's target."""
         if not platform:
-            return
-        plat = self.platform
-        accepted = {f"{plat['os']}/{plat['architecture']}", plat["architecture"]}
-        if "variant" in plat:
-            accepted.add(f"{plat['os']}/{plat['architecture']}/{plat['variant']}")
-        if platform not in accepted:
-            raise DockerfileError(f"FROM --platform={platform}: only the host platform "
-                                  f"{plat['os']}/{plat['architecture']} can be built here", stage.line)
+            return self.platform
+        try:
+            return parse_platform(platform).as_dict()
+        except DockyardError as err:
+            raise DockerfileError(f"FROM --platform={platform}: {err.message}", stage.line) from None
 
     def _base_state(self, base: str, index: int, deps: dict[int, StageState],
-                    stage: Stage) -> tuple[StageState, list[Instruction]]:
+                    stage: Stage, plat: dict) -> tuple[StageState, list[Instruction]]:
         epoch = self.options.source_date_epoch
         dep = find_stage(self.df, base, index)
         if dep is not None:
             src = deps[dep]
             return StageState(copy.deepcopy(src.config), list(src.layers), src.key, src.image_id), []
         if base.lower() == "scratch":
-            cfg = new_config([], container_config={}, created=self._now())
-            return StageState(cfg, [], step_key("", "scratch", epoch)), []
-        image = self._image(base, stage)
+            cfg = new_config([], container_config={}, created=self._now(), platform=plat)
+            origin = "scratch" if plat == host_platform() else f"scratch {cfg['os']}/{cfg['architecture']}"
+            return StageState(cfg, [], step_key("", origin, epoch)), []
+        image = self._image(base, stage, plat)
         cfg = copy.deepcopy(self.engine.images.config(image))
         cfg.setdefault("config", {})
         cfg["config"] = cfg["config"] or {}
@@ -288,10 +295,13 @@ class Builder:
         cfg.setdefault("history", [])
         return StageState(cfg, list(layers), step_key("", image.id, epoch), image.id), triggers
 
-    def _image(self, name: str, stage: Stage):
+    def _image(self, name: str, stage: Stage, plat: dict | None = None):
+        """The image `name` for `plat` (default: the build's target platform)."""
+        plat = plat or self.platform
+        wanted = None if plat == host_platform() else str(of_document(plat))
         with self._image_lock:  # two stages on one base pull it once
             try:
-                return self.resolve_image(name, self.options.pull)
+                return self.resolve_image(name, self.options.pull, wanted)
             except DockyardError as err:
                 raise DockerfileError(f"FROM {name}: {err.message}", stage.line) from None
 

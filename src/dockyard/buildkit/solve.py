@@ -142,7 +142,6 @@ def frontend_options(engine, opts: dict[str, str]):
     from dockyard.builder.sandbox import check_network
     from dockyard.errors import DockyardError
     from dockyard.network.files import parse_add_host
-    from dockyard.oci.image import host_platform
 
     args = {k.removeprefix("build-arg:"): v for k, v in opts.items() if k.startswith("build-arg:")}
     labels = {k.removeprefix("label:"): v for k, v in opts.items() if k.startswith("label:")}
@@ -153,12 +152,7 @@ def frontend_options(engine, opts: dict[str, str]):
                         "shm-size", "dockerfilekey", "contextkey", "image-resolve-mode")
         if not (known or key.startswith(("build-arg:", "label:", *_IGNORED))):
             raise GrpcError(UNIMPLEMENTED, f"the dockerfile frontend's option {key!r} is not served by dockyard")
-    plat = host_platform()
-    here = {f"{plat['os']}/{plat['architecture']}", f"{plat['os']}/{plat['architecture']}/{plat.get('variant', '')}"}
-    for wanted in filter(None, opts.get("platform", "").split(",")):
-        if wanted not in here:
-            raise GrpcError(UNIMPLEMENTED, f"platform {wanted} is not served: dockyard builds for "
-                                           f"{plat['os']}/{plat['architecture']} only")
+    platform = _platform(opts.get("platform", ""))
     hosts = []
     for entry in filter(None, opts.get("add-hosts", "").replace(",", " ").split()):
         name, sep, address = entry.partition("=")
@@ -182,7 +176,28 @@ def frontend_options(engine, opts: dict[str, str]):
         raise GrpcError(INVALID_ARGUMENT, err.message) from None
     return BuildOptions(build_args=args, labels=labels, target=opts.get("target") or None,
                         no_cache="no-cache" in opts, pull=opts.get("image-resolve-mode") == "pull", network=network, extra_hosts=hosts, limits=limits,
-                        source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None)
+                        source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None, platform=platform)
+
+
+def _platform(text: str) -> str | None:
+    """The one linux platform a build is for (None: the host's); another architecture's RUN
+    steps run under QEMU. Several platforms make a multi-platform result, not served here."""
+    from dockyard.errors import DockyardError
+    from dockyard.oci.platform import host_platform, parse_platform
+
+    wanted = [p for p in text.split(",") if p]
+    if len(wanted) > 1:
+        raise GrpcError(UNIMPLEMENTED, f"multi-platform builds ({text}) are not served by dockyard's docker driver: "
+                                       "build one platform at a time, or use `dockyard build --platform`")
+    if not wanted:
+        return None
+    try:
+        platform = parse_platform(wanted[0])
+    except DockyardError as err:
+        raise GrpcError(INVALID_ARGUMENT, err.message) from None
+    if platform.os != "linux":
+        raise GrpcError(UNIMPLEMENTED, f"platform {wanted[0]} is not served: dockyard builds linux platforms only")
+    return None if platform == host_platform() else str(platform)
 
 
 class SessionSecrets(dict):
@@ -289,8 +304,8 @@ async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, s
         options.ssh = agents = SessionAgents(session, loop, secrets_dir)
         context = BuildContext(context_dir, ignore, dockerfile, filename)
 
-        def base_image(name: str, force_pull: bool):
-            return _base_image(engine, session, loop, name, force_pull)
+        def base_image(name: str, force_pull: bool, platform: str | None):
+            return _base_image(engine, session, loop, name, force_pull, platform)
 
         def build():
             try:
@@ -316,19 +331,20 @@ async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, s
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _base_image(engine, session: Session, loop, name: str, force_pull: bool):
-    """A FROM image: the local one unless missing or pull was asked, else pulled with the
-    client's login for that registry (the session's Auth service)."""
+def _base_image(engine, session: Session, loop, name: str, force_pull: bool, platform: str | None):
+    """A FROM image for `platform` (None: the host's): the local one unless missing or pull was
+    asked, else pulled with the client's login for that registry (the session's Auth service)."""
     from dockyard.distribution.credentials import Credentials
     from dockyard.distribution.endpoints import endpoint_host
     from dockyard.distribution.images import pull_image
+    from dockyard.images.indexes import find_for_platform
     from dockyard.oci.reference import parse_normalized
 
-    image = None if force_pull else engine.images.find(name)
+    image = None if force_pull else find_for_platform(engine.images, name, platform)
     if image is not None:
         return image
     ref = parse_normalized(name).with_default_tag()
     login = asyncio.run_coroutine_threadsafe(session.credentials(endpoint_host(ref.domain)), loop).result()
     credentials = Credentials(username=login[0], password=login[1]) if login else None
-    pull_image(engine.images, ref, credentials=credentials, insecure_registries=engine.insecure_registries)
-    return engine.images.get(name)
+    return pull_image(engine.images, ref, platform=platform, credentials=credentials,
+                      insecure_registries=engine.insecure_registries).image

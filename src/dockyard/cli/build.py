@@ -61,9 +61,12 @@ def _secrets(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--secret", "secrets", multiple=True, metavar="id=ID,src=FILE", help="Secret for RUN --mount=type=secret.")
 @click.option("--progress", default="auto", type=click.Choice(["auto", "plain", "tty"]), help="Progress output.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the image ID.")
+@click.option("--platform", "platforms", metavar="OS/ARCH[,...]", help="Target platform(s), e.g. linux/arm64 or "
+              "linux/amd64,linux/arm64 (several make an image index); another architecture's RUN steps run under QEMU.")
+@click.option("--push", is_flag=True, help="Push the built image (or index) to its registry under each tag.")
 @click.pass_obj
 def build_cmd(obj, path, tags, dockerfile, build_args, target, no_cache, pull, labels, iidfile, network, secrets,
-              progress, quiet) -> None:
+              progress, quiet, platforms, push) -> None:
     """Build an image from a Dockerfile and a context (directory, URL, git repository or - for stdin)."""
     from dockyard.builder.builder import BuildOptions, build_image
     from dockyard.builder.context import open_context
@@ -78,13 +81,27 @@ def build_cmd(obj, path, tags, dockerfile, build_args, target, no_cache, pull, l
     options = BuildOptions(list(tags), args, target, no_cache, pull, _pairs(labels, "--label"), network,
                            _secrets(secrets), int(epoch) if epoch is not None else None)
     engine = obj.engine
+    wanted = _platforms(platforms)
+    if push and not tags:
+        raise InvalidArgument("--push needs at least one --tag to push to")
     reporter = make_progress(progress, quiet)
     # SIGTERM cancels as Ctrl-C does in docker build: the running step's container is killed, the
     # build stops and cleans up, and the command fails with "Build cancelled"
     signal.signal(signal.SIGTERM, lambda *_: reporter.stop.set())
     try:
         with open_context(path, dockerfile, store=engine.root) as context:
-            image = build_image(engine, context, options, reporter, lambda ref, force: _base_image(engine, ref, force))
+            images = []
+            for platform in wanted:
+                options.platform = platform
+                options.tags = list(tags) if len(wanted) == 1 else []
+                images.append(build_image(engine, context, options, reporter,
+                                          lambda ref, force, plat: _base_image(engine, ref, force, plat)))
+        image = images[0]
+        if len(images) > 1:
+            from dockyard.images.indexes import create_index
+            from dockyard.oci.reference import parse_normalized
+            image = next((i for i, p in zip(images, wanted) if p is None), images[0])
+            digest = create_index(engine.images, images, [parse_normalized(t) for t in tags], image)
     except DockyardError as err:
         reporter.close()
         if isinstance(err, StepFailed) and not getattr(reporter, "out", None):
@@ -93,23 +110,46 @@ def build_cmd(obj, path, tags, dockerfile, build_args, target, no_cache, pull, l
         click.echo(f"Error: {err.message}", err=True)
         sys.exit(1)
     reporter.close()
+    shown = digest if len(images) > 1 else image.id  # as docker: an index is known by its digest
     if iidfile:
         with open(iidfile, "w") as f:
-            f.write(image.id)
+            f.write(shown)
+    if push:
+        from dockyard.cli.distribution import push_cmd
+        for tag in tags:
+            click.get_current_context().invoke(push_cmd, name=tag, all_tags=False, quiet=quiet)
     if quiet:
-        click.echo(image.id)
+        click.echo(shown)
 
 
-def _base_image(engine, name: str, force_pull: bool):
-    """A FROM image: the local one unless missing or --pull, then from its registry."""
+def _platforms(text: str | None) -> list[str | None]:
+    """`--platform a,b`: each normalised, duplicates dropped; None stands for the host's own."""
+    from dockyard.oci.platform import host_platform, parse_platform
+
+    if not text:
+        return [None]
+    out: list[str | None] = []
+    for part in text.split(","):
+        plat = parse_platform(part)
+        if plat.os != "linux":
+            raise InvalidArgument(f"platform {part!r} is not supported: only linux platforms can be built")
+        key = None if plat == host_platform() else str(plat)
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def _base_image(engine, name: str, force_pull: bool, platform: str | None):
+    """A FROM image for `platform` (None: the host's): the local one unless missing or --pull,
+    then from its registry."""
+    from dockyard.images.indexes import find_for_platform
     from dockyard.oci.reference import parse_normalized
 
-    image = None if force_pull else engine.images.find(name)
+    image = None if force_pull else find_for_platform(engine.images, name, platform)
     if image is not None:
         return image
     from dockyard.cli.distribution import pull_image
-    pull_image(engine, parse_normalized(name), quiet=True)
-    return engine.images.get(name)
+    return pull_image(engine, parse_normalized(name), platform=platform, quiet=True)
 
 
 @click.group("builder", context_settings=CONTEXT)

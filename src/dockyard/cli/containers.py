@@ -14,14 +14,23 @@ from dockyard.cli.runflags import create_body, run_options
 PASSTHROUGH = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
 
-def _ensure_image(engine, image: str, pull: str) -> None:
-    """docker run's --pull: missing (default), always, never."""
+def _ensure_image(engine, image: str, pull: str, platform: str | None = None) -> None:
+    """docker run's --pull: missing (default), always, never; with --platform, missing means
+    no image of that platform (which dockerd reports as not found, so the CLI pulls it)."""
     from dockyard.errors import NotFound
     from dockyard.oci.reference import parse_normalized
 
     present = engine.images.find(image) is not None
+    missing = NotFound(f"No such image: {image}")
+    if present and platform:
+        from dockyard.images.indexes import for_platform
+        from dockyard.oci.platform import parse_platform
+        try:
+            for_platform(engine.images, image, parse_platform(platform))
+        except NotFound as e:
+            present, missing = False, e
     if pull == "never" and not present:
-        raise NotFound(f"No such image: {image}")
+        raise missing
     if pull == "always" or not present:
         from dockyard.cli.distribution import pull_image
         if not present:
@@ -29,7 +38,7 @@ def _ensure_image(engine, image: str, pull: str) -> None:
         stdout = sys.stdout
         sys.stdout = sys.stderr  # pull progress goes to stderr, as docker prints it
         try:
-            pull_image(engine, parse_normalized(image))
+            pull_image(engine, parse_normalized(image), platform=platform)
         finally:
             sys.stdout = stdout
 
@@ -64,13 +73,13 @@ class _HeldSignals:
 
 def _request(obj, image: str, command, o: dict) -> dict:
     """The create request, once the image is here (pulled if need be)."""
-    _ensure_image(obj.engine, image, o["pull"])
+    _ensure_image(obj.engine, image, o["pull"], o["platform"])
     return create_body(image, command, o)
 
 
 def _create(eng, body: dict, o: dict):
     warnings: list[str] = []
-    c = eng.containers.create(body, o["name"], warnings)
+    c = eng.containers.create(body, o["name"], warnings, o["platform"])
     for warning in warnings:
         click.echo(f"WARNING: {warning}", err=True)
     if o["cidfile"]:

@@ -29,10 +29,11 @@ def since(epoch: float) -> str:
 @click.option("--quiet", "-q", is_flag=True, help="Only show image IDs.")
 @click.option("--digests", is_flag=True, help="Show digests.")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output.")
+@click.option("--tree", is_flag=True, help="List each image's platforms (multi-platform images) beneath it.")
 @filter_option
 @format_option
 @click.pass_obj
-def images_cmd(obj, reference, all_, quiet, digests, no_trunc, filters, fmt) -> None:
+def images_cmd(obj, reference, all_, quiet, digests, no_trunc, tree, filters, fmt) -> None:
     """List images."""
     from dockyard.cli.formatting import human_size, render
     from dockyard.images.service import ref_matches
@@ -42,6 +43,9 @@ def images_cmd(obj, reference, all_, quiet, digests, no_trunc, filters, fmt) -> 
     flt = parse_filters(filters)
     if reference:
         flt.setdefault("reference", []).append(reference)
+    if tree:
+        emit(_tree(eng, eng.images.list(filters=flt)))
+        return
     rows, seen = [], set()
     patterns = flt.get("reference", [])
     for img in eng.images.list(filters=flt):
@@ -69,6 +73,38 @@ def images_cmd(obj, reference, all_, quiet, digests, no_trunc, filters, fmt) -> 
         default = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     out = render(fmt, rows, default, headers=IMAGE_HEADERS)
     emit(out)
+
+
+def _tree(eng, images) -> str:
+    """`images --tree` as docker 28 prints it: each image's tags, then its platforms beneath."""
+    from dockyard.cli.formatting import human_size
+    from dockyard.images.views import manifest_summaries
+    from dockyard.oci.platform import of_document
+    from dockyard.oci.reference import parse
+
+    blocks = []
+    for img in images:
+        names = [parse(t).familiar for t in img.tags] or ["<untagged>"]
+        children = manifest_summaries(eng.images, img)
+        content = sum(c["Size"]["Content"] for c in children)
+        in_use = "U" if eng.images.users(img.id) else ""
+        rows = [(n, "", "", "", "") for n in names[:-1]]
+        rows.append((names[-1], img.short_id, human_size(img.size), human_size(content), in_use))
+        for i, c in enumerate(children):
+            branch = "└─ " if i == len(children) - 1 else "├─ "
+            plat = str(of_document(c["ImageData"]["Platform"])) if "ImageData" in c else "unknown/unknown"
+            used = "U" if c.get("ImageData", {}).get("Containers") else ""
+            rows.append((branch + plat, c["ID"][7:19], human_size(c["Size"]["Total"]), human_size(c["Size"]["Content"]),
+                         used))
+        blocks.append(rows)
+    width = max([len("IMAGE")] + [len(r[0]) for b in blocks for r in b]) + 3
+    lines = [f"{'IMAGE':<{width}}{'ID':<15}{'DISK USAGE':>10}   {'CONTENT SIZE':>12}   EXTRA"]
+    for rows in blocks:
+        for name, id_, disk, content, extra in rows:
+            line = f"{name:<{width}}{id_:<12}   {disk:>10}   {content:>12}   {extra:<5}" if id_ else name
+            lines.append(line.rstrip())
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")
 
 
 def inspect_images(obj, names: tuple[str, ...], fmt: str | None) -> None:
@@ -263,8 +299,10 @@ def image_prune_cmd(obj, all_, force, filters) -> None:
 @click.argument("tag", required=False)
 @click.option("--mirror", metavar="URL", help="Debian mirror (default: the one the host's apt uses).")
 @click.option("--variant", default="minbase", show_default=True, help="debootstrap variant.")
+@click.option("--arch", metavar="ARCH", help="Architecture (OCI name: amd64, arm64, arm...); another than the "
+              "host's runs under QEMU user emulation.")
 @click.pass_obj
-def bootstrap_cmd(obj, distro, tag, mirror, variant) -> None:
+def bootstrap_cmd(obj, distro, tag, mirror, variant, arch) -> None:
     """Create a base image without a registry: `busybox [TAG]` or `debian:SUITE`."""
     from dockyard.images.bootstrap import bootstrap
     from dockyard.oci.reference import parse_normalized
@@ -273,7 +311,7 @@ def bootstrap_cmd(obj, distro, tag, mirror, variant) -> None:
     ref = parse_normalized(f"{name}:{tag}" if tag else distro)
     eng = obj.engine
     with eng.images.adding():
-        digest = bootstrap(eng.content, distro, mirror=mirror, variant=variant,
+        digest = bootstrap(eng.content, distro, mirror=mirror, variant=variant, architecture=arch,
                            log=lambda s: click.echo(s, err=True))
         img = eng.images.add_image(digest, [ref])
     click.echo(f"{ref.familiar} {img.id}")

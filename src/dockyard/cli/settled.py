@@ -24,7 +24,7 @@ def pull(engine, ref, quiet: bool) -> bool:
     if _asked == ("pull", str(ref)):
         return False
     done = pulled_already(engine, ref)
-    if done is None:
+    if done is None or not _host_image(engine, done.manifest):
         return False
     lines = []
     if not quiet:
@@ -80,6 +80,20 @@ def before_parsing(args: list[str]) -> bool:
         return False
     except (DockyardError, OSError, ValueError):
         return False  # the full command reports it properly
+
+
+def _host_image(engine, manifest: dict) -> bool:
+    """The local image is the host's platform (a `pull --platform` of another one leaves the tag
+    on that one; a plain pull then brings the host's, as docker's does)."""
+    import json
+
+    from dockyard.errors import DockyardError
+    from dockyard.oci.platform import host_platform, of_document
+    try:
+        config = json.loads(engine.content.read((manifest.get("config") or {}).get("digest", "")))
+    except (DockyardError, OSError, ValueError):
+        return False
+    return of_document(config).matches(host_platform())
 
 
 def _print(lines: list[str]) -> None:

@@ -119,15 +119,24 @@ class ContainerService(ContainerPaths):
         return out
 
     # -- create ----------------------------------------------------------------------------
-    def create(self, body: dict, name: str | None = None, warnings: list[str] | None = None) -> Container:
-        """A new container; what dockerd would warn about is appended to `warnings`."""
+    def create(self, body: dict, name: str | None = None, warnings: list[str] | None = None,
+               platform: str | None = None) -> Container:
+        """A new container of `body` (the Engine API's create body); what dockerd would warn
+        about is appended to `warnings`; with `platform` (os/arch[/variant]), of that
+        platform's image, which must be present."""
         img = self.images.find(body.get("Image") or "")
         if not body.get("Image"):
             raise InvalidArgument("no image given: the request needs an Image")
         if img is None:
             raise NotFound(f"No such image: {body['Image']}")
-        image_cfg = self.images.config(img).get("config") or {}
-        config = merge_config(body, image_cfg)
+        if platform:
+            from dockyard.images.indexes import for_platform
+            from dockyard.oci.platform import parse_platform
+            img = for_platform(self.images, body["Image"], parse_platform(platform))
+        from dockyard import emulation
+        image_cfg = self.images.config(img)
+        emulation.ensure(image_cfg.get("architecture") or emulation.host_architecture())  # another arch: QEMU
+        config = merge_config(body, image_cfg.get("config") or {})
         host_config = check_host_config(body.get("HostConfig") or {})
         found = swap_warnings(host_config, cgroups.swap_limit_supported())
         if warnings is not None:

@@ -58,6 +58,9 @@ def pull_image(images, ref: Reference, *, platform: str | None = None, progress:
         repo_digest = Reference(ref.domain, ref.path, "", digest)
         img = images.add_image(res.manifest_digest, [ref] if ref.tag else [], repo_digest=repo_digest,
                                streamed=streams)
+        if ref.tag:
+            from dockyard.images.indexes import record
+            record(images, [ref], res.index_digest)
     images.events.emit("image", "pull", ref.familiar, name=ref.familiar)
     return Pulled(img, digest, before is not None and before.id == img.id)
 
@@ -100,11 +103,14 @@ def push_image(images, ref: Reference, *, progress: Progress | None = None, cred
     layers stored uncompressed go compressed (`compression`, gzip by default: compress.py)."""
     from dockyard.distribution.compress import Compression, for_push
     from dockyard.distribution.push import push
+    from dockyard.images.indexes import complete_index
 
     img = images.get(str(ref))
     mount_from = [rd.split("@")[0] for rd in img.repo_digests] + [t.rsplit(":", 1)[0] for t in img.tags]
     with images.adding():  # the compressed blobs stay until the push has sent them
-        manifest_digest = for_push(images.content, img.manifest_digest, compression or Compression())
+        # a multi-platform tag pushes its whole index when every platform of it is here
+        stored = complete_index(images, str(ref)) or img.manifest_digest
+        manifest_digest = for_push(images.content, stored, compression or Compression())
         res = push(ref, images.content, manifest_digest, progress=progress, mount_from=mount_from,
                    credentials=credentials, insecure_registries=insecure_registries)
     images.record_repo_digest(ref, res.digest, img.id)

@@ -25,7 +25,7 @@ from dockyard.distribution.auth import Denied
 from dockyard.distribution.client import RegistryClient, TransferInterrupted, connect, repository_scope
 from dockyard.distribution.credentials import Credentials
 from dockyard.distribution.parallel import run_parallel
-from dockyard.distribution.platform import parse_platform, select_manifest
+from dockyard.oci.platform import parse_platform, select_manifest
 from dockyard.distribution.progress import Progress, QuietProgress
 from dockyard.errors import CorruptContent, DockyardError, NoSpace, NotFound
 from dockyard.oci import mediatypes

@@ -144,10 +144,12 @@ def _load_docker(images: ImageService, arc: _Archive) -> list[tuple[Image, list[
     return [(images.add_image(md, tags), tags) for md, tags in plans]
 
 
-def _index_images(images: ImageService, index: dict) -> Iterable[tuple[str, list[Reference]]]:
-    from dockyard.oci.image import host_platform
+def _index_images(images: ImageService, index: dict) -> Iterable[tuple[str, list[Reference], str | None, bool]]:
+    """(manifest digest, its tags, the multi-platform index it is in or None, whether it is the
+    one listed) of each image to load: every platform of a nested index that the archive holds,
+    the host's (or else the first one held) tagged and listed, the others beneath it."""
+    from dockyard.oci.platform import host_platform, of_document
 
-    plat = host_platform()
     for desc in index.get("manifests") or []:
         if not isinstance(desc, dict) or "digest" not in desc:
             raise CorruptContent("invalid index.json in archive: a manifest entry lacks its digest")
@@ -161,24 +163,30 @@ def _index_images(images: ImageService, index: dict) -> Iterable[tuple[str, list
                 tags = []
         if desc.get("mediaType") in mt.INDEXES:
             child = loads_document(images.content.read(desc["digest"]), "nested index")
-            for cd in child.get("manifests") or []:
-                p = cd.get("platform") or {}
-                if p.get("os") == plat["os"] and p.get("architecture") == plat["architecture"]:
-                    yield cd["digest"], tags
-                    break
-            else:
-                raise CorruptContent(f"index {desc['digest']} has no image for {plat['os']}/{plat['architecture']}")
+            held = [cd for cd in child.get("manifests") or [] if images.content.exists(cd.get("digest", ""))
+                    and cd.get("mediaType", mt.OCI_MANIFEST) in mt.MANIFESTS]
+            if not held:
+                raise CorruptContent(f"index {desc['digest']} in the archive holds none of its images")
+            default = next((cd for cd in held if of_document(cd.get("platform") or {}) == host_platform()), held[0])
+            for cd in held:
+                yield cd["digest"], tags if cd is default else [], desc["digest"], cd is default
         else:
-            yield desc["digest"], tags
+            yield desc["digest"], tags, None, True
 
 
 def _load_oci(images: ImageService, arc: _Archive) -> list[tuple[Image, list[Reference]]]:
     index = loads_document(arc.documents["index.json"], "index.json")
+    from dockyard.images.indexes import record
+
     out = []
-    for digest, tags in list(_index_images(images, index)):
+    for digest, tags, multi, listed in list(_index_images(images, index)):
         if not images.content.exists(digest):
             raise CorruptContent(f"index.json names manifest {digest}, which is not in the archive")
-        out.append((images.add_image(digest, tags), tags))
+        image = images.add_image(digest, tags)
+        if multi is not None and tags:
+            record(images, tags, multi)
+        if listed:
+            out.append((image, tags))
     if not out:
         raise CorruptContent("index.json in the archive lists no images")
     return out
@@ -311,7 +319,9 @@ def _write_docker(images: ImageService, items: list[_SaveItem], tar: tarfile.Tar
 
 def _write_oci(images: ImageService, items: list[_SaveItem], tar: tarfile.TarFile) -> None:
     """The stored manifest and blobs exactly as they are (sha512 ones under blobs/sha512/), so
-    digests survive the round trip."""
+    digests survive the round trip; a multi-platform tag's index whole."""
+    from dockyard.images.indexes import children, complete_index
+
     _add(tar, "blobs")
     _add(tar, "blobs/sha256")
     written: set[str] = {"blobs/sha256"}
@@ -330,17 +340,29 @@ def _write_oci(images: ImageService, items: list[_SaveItem], tar: tarfile.TarFil
                 _add(tar, f"{directory}/{name}", size=images.content.size(digest), stream=f)
         written.add(digest)
 
-    index_entries = []
-    for item in items:
-        img = item.image
+    def add_image(img: Image) -> bytes:
         man = images.manifest(img)
         for desc in [man["config"], *man["layers"]]:
             add_blob(desc["digest"])
         raw = images.content.read(img.manifest_digest)
         add_blob(img.manifest_digest, raw)
+        return raw
+
+    index_entries = []
+    for item in items:
+        img = item.image
+        raw = add_image(img)
         for ref in item.tags or [None]:
             ann = {NAME_ANNOTATION: str(ref), REF_ANNOTATION: ref.tag} if ref else {}
-            index_entries.append(descriptor(img.manifest_media_type, img.manifest_digest, len(raw), annotations=ann))
+            multi = complete_index(images, str(ref)) if ref else None
+            if multi is None:
+                index_entries.append(descriptor(img.manifest_media_type, img.manifest_digest, len(raw), annotations=ann))
+                continue
+            for child in children(images, multi):  # a multi-platform image: its index whole
+                add_image(child.image)
+            index_raw = images.content.read(multi)
+            add_blob(multi, index_raw)
+            index_entries.append(descriptor(mt.OCI_INDEX, multi, len(index_raw), annotations=ann))
     index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": index_entries}
     _add(tar, "index.json", json.dumps(index, separators=(",", ":")).encode())
     _add(tar, "oci-layout", OCI_LAYOUT)

@@ -17,8 +17,12 @@ from typing import Callable
 from dockyard.errors import DockyardError, InvalidArgument, NotFound
 from dockyard.images.compose import write_image, write_layer
 from dockyard.oci.image import new_config
+from dockyard.oci.platform import Platform
 from dockyard.store.content import ContentStore
 from dockyard.store.scratch import scratch_name
+
+# OCI architecture -> Debian architecture, where they differ
+_DEBIAN_ARCH = {"arm": "armhf", "386": "i386", "mips64le": "mips64el"}
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
@@ -104,10 +108,12 @@ def host_mirror() -> str:
     raise NotFound("no Debian mirror configured on this host: pass --mirror URL")
 
 
-def debian_rootfs(dest: Path, suite: str, mirror: str, variant: str, log: Callable[[str], None]) -> int:
+def debian_rootfs(dest: Path, suite: str, mirror: str, variant: str, log: Callable[[str], None],
+                  architecture: str | None = None) -> int:
     if not shutil.which("debootstrap"):
         raise NotFound("debootstrap is not installed: run `apt-get install debootstrap`")
-    cmd = ["debootstrap", f"--variant={variant}", suite, str(dest), mirror]
+    arch = [f"--arch={_DEBIAN_ARCH.get(architecture, architecture)}"] if architecture else []
+    cmd = ["debootstrap", *arch, f"--variant={variant}", suite, str(dest), mirror]
     log("running " + " ".join(cmd))
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
@@ -150,26 +156,39 @@ def bootstrap(
     *,
     mirror: str | None = None,
     variant: str = "minbase",
+    architecture: str | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> str:
-    """Build a base image; returns its manifest digest for `ImageService.add_image`."""
+    """Build a base image (for `architecture`, e.g. arm64, when it is not this host's: its
+    programs then run under QEMU user emulation); returns its manifest digest for
+    `ImageService.add_image`."""
+    from dockyard import emulation
     from dockyard.layers.diff import tar_dir
 
     name, _, suite = distro.partition(":")
     if name not in ("busybox", "debian"):
         raise InvalidArgument(f"cannot bootstrap {distro!r}: choose busybox or debian:SUITE (e.g. debian:bookworm)")
+    foreign = architecture not in (None, emulation.host_architecture())
+    if foreign:
+        emulation.ensure(architecture)
     work = content.ingest_dir / scratch_name()
     rootfs = work / "rootfs"
     rootfs.mkdir(parents=True)
     try:
         if name == "busybox":
-            bb = find_busybox()
+            if foreign:
+                from dockyard.images.foreignapt import fetch_package
+                bb = fetch_package("busybox-static", architecture, mirror or host_mirror(), work / "deb") / "bin/busybox"
+                created_by = f"bootstrap busybox from busybox-static for {architecture}"
+            else:
+                bb = find_busybox()
+                created_by = f"bootstrap busybox from {bb}"
             epoch = busybox_rootfs(rootfs, bb)
-            cmd, created_by = ["sh"], f"bootstrap busybox from {bb}"
+            cmd = ["sh"]
         else:
             suite = suite or "bookworm"
             mirror = mirror or host_mirror()
-            epoch = debian_rootfs(rootfs, suite, mirror, variant, log)
+            epoch = debian_rootfs(rootfs, suite, mirror, variant, log, architecture if foreign else None)
             cmd, created_by = ["bash"], f"bootstrap debian {suite} --variant={variant}"
         layer = write_layer(content, lambda out: tar_dir(rootfs, out, clamp_mtime=epoch or None))
         created = _iso(epoch) if epoch else None
@@ -179,6 +198,7 @@ def bootstrap(
             container_config={"Env": [DEFAULT_PATH], "Cmd": cmd},
             history=history,
             created=created,
+            platform=Platform("linux", architecture).normalized().as_dict() if foreign else None,
         )
         if created is None:
             history[0]["created"] = cfg["created"]

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator
 
 from dockyard.errors import Conflict, CorruptContent, InvalidArgument, NotFound
+from dockyard.images.indexes import INDEX_MIGRATIONS
 from dockyard.images.model import Image
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.digest import CANONICAL, algorithm_of
@@ -50,6 +51,7 @@ class ImageService:
         self.users_of: list[Callable[[str], list[str]]] = []
         self.extra_roots: list[Callable[[], tuple[set[str], set[str]]]] = []
         db.migrate("image-parents", PARENT_MIGRATIONS)
+        db.migrate("image-indexes", INDEX_MIGRATIONS)
 
     def set_parent(self, image_id: str, parent_id: str) -> None:
         """Record the image a local commit started from (Docker's legacy store keeps it beside
@@ -151,7 +153,8 @@ class ImageService:
             if key not in ("dangling", "reference", "before", "since", "label"):
                 raise InvalidArgument(f"invalid filter {key!r}: use dangling, reference, before, since or label")
         images = [self._load(r[0]) for r in self.db.query("SELECT id FROM images ORDER BY created DESC")]
-        images = [i for i in images if i is not None]
+        beneath = self._beneath_indexes()
+        images = [i for i in images if i is not None and (i.tags or i.manifest_digest not in beneath)]
         if "dangling" in filters:
             want = filters["dangling"][-1].lower() in ("true", "1")
             images = [i for i in images if (not i.tags) == want]
@@ -165,6 +168,17 @@ class ImageService:
         if "label" in filters:
             images = [i for i in images if all(_label_matches(self.config(i), f) for f in filters["label"])]
         return images
+
+    def _beneath_indexes(self) -> set[str]:
+        """Manifest digests of the platforms of tagged indexes: images listed under their index's tag."""
+        out: set[str] = set()
+        for (digest,) in self.db.query("SELECT DISTINCT digest FROM index_tags"):
+            try:
+                doc = loads_document(self.content.read(digest), "image index")
+            except (NotFound, CorruptContent):
+                continue
+            out.update(e.get("digest", "") for e in doc.get("manifests") or [])
+        return out
 
     # -- adding ----------------------------------------------------------------------------
     def layer_streams(self, forked: bool = False):
@@ -268,8 +282,14 @@ class ImageService:
         ref = parse_normalized(target)
         if ref.digest:
             raise InvalidArgument(f"refusing to create a tag with a digest reference: {target}")
+        from dockyard.images.indexes import index_digest
+        index = index_digest(self, source)
         with self.db.write() as c:
             c.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?,?)", (str(ref), img.id))
+            if index:  # a tag of a multi-platform image names the whole index, as the source does
+                c.execute("INSERT OR REPLACE INTO index_tags(name, digest) VALUES (?,?)", (str(ref), index))
+            else:
+                c.execute("DELETE FROM index_tags WHERE name=?", (str(ref),))
         self.events.emit("image", "tag", img.id, name=ref.familiar)
         return ref
 
@@ -298,9 +318,11 @@ class ImageService:
                 raise Conflict(
                     f"conflict: unable to remove repository reference \"{name}\" (must force) - container {users[0][:12]} is using its referenced image {img.short_id}"
                 )
+        beneath = self._beneath_indexes()
         with self.db.write() as c:
             for t in untag:
                 c.execute("DELETE FROM tags WHERE name=?", (t,))
+                c.execute("DELETE FROM index_tags WHERE name=?", (t,))
                 out.append(("Untagged", familiar(t)))
             left = c.execute("SELECT COUNT(*) FROM tags WHERE image_id=?", (img.id,)).fetchone()[0]
             if left == 0 and not users:
@@ -311,6 +333,11 @@ class ImageService:
                 out.append(("Deleted", img.id))
         for action, what in out:
             self.events.emit("image", "untag" if action == "Untagged" else "delete", img.id, name=what)
+        for digest in beneath - self._beneath_indexes():  # platforms of an index no tag names any more
+            row = self.db.one("SELECT id FROM images WHERE manifest_digest=?", (digest,))
+            child = self._load(row[0]) if row else None
+            if child is not None and not child.tags and not self.users(child.id):
+                out.extend(self.remove(child.id, force=True, prune=False))
         if prune:
             self.collect_garbage()
         return out
@@ -340,7 +367,7 @@ class ImageService:
     def referenced(self, include_extra: bool = True) -> tuple[set[str], set[str]]:
         """Blobs and committed snapshot keys that some image (and, with `include_extra`, some
         other holder such as the build cache) still needs."""
-        blobs: set[str] = set()
+        blobs: set[str] = {r[0] for r in self.db.query("SELECT digest FROM index_tags")}
         keys: set[str] = set()
         for row in self.db.query("SELECT id, manifest_digest FROM images"):
             blobs.update((row[0], row[1]))

@@ -96,3 +96,36 @@ def summary_rows(images: ImageService, image: Image) -> list[dict]:
         out.append({**base, "Repository": ref.familiar_repository, "Tag": ref.tag or "<none>",
                     "Digest": digests.get(ref.familiar_repository, "<none>")})
     return out
+
+
+def manifest_summaries(images: ImageService, image: Image) -> list[dict]:
+    """The Engine API's `Manifests` of an image summary (1.47, `manifests=1`): each platform of
+    the index one of its tags names (available or not), else its own manifest alone."""
+    from dockyard.images.indexes import children, index_digest
+    from dockyard.oci.platform import of_document
+
+    index = next((d for d in (index_digest(images, t) for t in image.tags) if d), None)
+    if index is None:
+        raw_size = images.content.size(image.manifest_digest)
+        own = {"mediaType": image.manifest_media_type, "digest": image.manifest_digest, "size": raw_size,
+               "platform": of_document(images.config(image)).as_dict()}
+        return [_manifest_summary(images, own, image)]
+    return [_manifest_summary(images, child.descriptor, child.image, child.attestation)
+            for child in children(images, index)]
+
+
+def _manifest_summary(images: ImageService, descriptor: dict, image: Image | None, attestation: bool = False) -> dict:
+    content = 0
+    if image is not None:
+        man = images.manifest(image)
+        content = sum(d["size"] for d in [*man["layers"], man["config"]]) + descriptor.get("size", 0)
+    out = {"ID": descriptor["digest"], "Descriptor": descriptor, "Available": image is not None,
+           "Size": {"Total": content + (image.size if image else 0), "Content": content},
+           "Kind": "attestation" if attestation else "image"}
+    if attestation:
+        out["AttestationData"] = {"For": (descriptor.get("annotations") or {}).get("vnd.docker.reference.digest", "")}
+    else:
+        out["ImageData"] = {"Platform": descriptor.get("platform") or {},
+                            "Containers": images.users(image.id) if image else [],
+                            "Size": {"Unpacked": image.size if image else 0}}
+    return out

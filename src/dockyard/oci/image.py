@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform as _platform
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
@@ -84,13 +83,9 @@ def now_rfc3339() -> str:
 
 
 def host_platform() -> dict:
-    """The platform images are built for and pulled as on this machine."""
-    machine = _platform.machine()
-    arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine, machine)
-    p = {"os": "linux", "architecture": arch}
-    if arch == "arm64":
-        p["variant"] = "v8"
-    return p
+    """The platform images are built for and pulled as on this machine, as an OCI platform object."""
+    from dockyard.oci.platform import host_platform as host
+    return host().as_dict()
 
 
 def new_config(
@@ -99,9 +94,11 @@ def new_config(
     container_config: dict | None = None,
     history: list[dict] | None = None,
     created: str | None = None,
+    platform: dict | None = None,
 ) -> dict:
-    """An image config as Docker writes it (architecture, os, config, rootfs, history)."""
-    plat = host_platform()
+    """An image config as Docker writes it (architecture, os, config, rootfs, history), for
+    `platform` ({os, architecture[, variant]}; default: this machine's)."""
+    plat = platform or host_platform()
     cfg: dict[str, Any] = {
         "architecture": plat["architecture"],
         "os": plat["os"],
@@ -110,7 +107,7 @@ def new_config(
         "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
         "history": history or [],
     }
-    if "variant" in plat:
+    if plat.get("variant"):
         cfg["variant"] = plat["variant"]
     return order_config(cfg)
 

@@ -33,7 +33,9 @@ def test_defaults():
 
 @pytest.mark.parametrize("opts, code, words", [
     ({"context:base": "docker-image://busybox"}, UNIMPLEMENTED, "named build contexts (context:base)"),
-    ({"platform": "linux/s390x"}, UNIMPLEMENTED, "platform linux/s390x is not served"),
+    ({"platform": "windows/amd64"}, UNIMPLEMENTED, "platform windows/amd64 is not served"),
+    ({"platform": "linux/amd64,linux/arm64"}, UNIMPLEMENTED, "multi-platform builds (linux/amd64,linux/arm64)"),
+    ({"platform": "linux//v7"}, INVALID_ARGUMENT, "invalid platform"),
     ({"multi-platform": "true"}, UNIMPLEMENTED, "option 'multi-platform' is not served"),
     ({"ulimit": "nofile=1024:1024"}, UNIMPLEMENTED, "option 'ulimit' is not served"),
     ({"force-network-mode": "bridge"}, INVALID_ARGUMENT, "invalid force-network-mode 'bridge'"),

@@ -10,7 +10,7 @@ from rich.console import Console
 from dockyard.distribution.auth import Authenticator, Challenge, basic_header, parse_challenges
 from dockyard.distribution.endpoints import endpoint_host, is_insecure
 from dockyard.distribution.credentials import Credentials
-from dockyard.distribution.platform import Platform, parse_platform, select_manifest
+from dockyard.oci.platform import Platform, parse_platform, select_manifest
 from dockyard.distribution.progress import RichProgress
 from dockyard.distribution.push import _mount_sources, _range_end
 from dockyard.errors import DockyardError, InvalidArgument, NotFound

@@ -1,4 +1,4 @@
-"""Choosing one image from a multi-platform index (OCI index or Docker manifest list).
+"""Platforms (os/architecture/variant) and choosing one image from a multi-platform index.
 
 Registries publish one manifest per os/architecture/variant. We pick the host's own, or
 the one the user asked for (`--platform linux/arm64/v8`), treating the variant defaults
@@ -33,7 +33,20 @@ class Platform:
     variant: str = ""
 
     def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+        """As docker prints it: `linux/arm64/v8`, `linux/amd64` (amd64's v1 is left out)."""
+        variant = "" if (self.architecture, self.variant) == ("amd64", "v1") else self.variant
+        return "/".join(p for p in (self.os, self.architecture, variant) if p)
+
+    def as_dict(self) -> dict:
+        """The OCI `platform` object (and the os/architecture/variant fields of an image config)."""
+        out = {"architecture": self.architecture, "os": self.os}
+        if self.variant and (self.architecture, self.variant) != ("amd64", "v1"):
+            out["variant"] = self.variant
+        return out
+
+    def matches(self, other: "Platform") -> bool:
+        """Equal once both are normalised (arm64 = arm64/v8, amd64 = amd64/v1)."""
+        return self.normalized() == other.normalized()
 
     def normalized(self) -> "Platform":
         arch = _ARCH_ALIASES.get(self.architecture.lower(), self.architecture.lower())
@@ -49,6 +62,12 @@ def parse_platform(text: str) -> Platform:
     if len(parts) == 1:
         parts = ["linux", parts[0]]
     return Platform(*parts).normalized()
+
+
+def of_document(doc: dict) -> Platform:
+    """The platform an image config (`architecture`, `os`, `variant`) or an index entry's
+    `platform` object names, normalised."""
+    return Platform(doc.get("os", "") or "", doc.get("architecture", "") or "", doc.get("variant", "") or "").normalized()
 
 
 def host_platform() -> Platform:
@@ -68,8 +87,7 @@ def select_manifest(index: dict, wanted: Platform | None = None) -> dict:
     want = (wanted or host_platform()).normalized()
     best: tuple[int, dict] | None = None
     for entry in index.get("manifests") or []:
-        p = entry.get("platform") or {}
-        have = Platform(p.get("os", ""), p.get("architecture", ""), p.get("variant", "")).normalized()
+        have = of_document(entry.get("platform") or {})
         if (have.os, have.architecture) != (want.os, want.architecture):
             continue
         if have.variant == want.variant:
