@@ -63,6 +63,7 @@ class BuildOptions:
     remove: bool = True           # report intermediate containers removed after a successful step
     force_remove: bool = False    # ... and after a failed one
     ssh: dict[str, str] = field(default_factory=dict)  # id -> an SSH agent's socket on the host
+    image_contexts: dict[str, str] = field(default_factory=dict)  # named contexts: name -> the image it means
 
 
 class BuildCancelled(DockyardError):
@@ -289,6 +290,7 @@ class Builder:
         return StageState(cfg, list(layers), step_key("", image.id, epoch), image.id), triggers
 
     def _image(self, name: str, stage: Stage):
+        name = self.options.image_contexts.get(name, name)
         with self._image_lock:  # two stages on one base pull it once
             try:
                 return self.resolve_image(name, self.options.pull)

@@ -146,12 +146,16 @@ def frontend_options(engine, opts: dict[str, str]):
 
     args = {k.removeprefix("build-arg:"): v for k, v in opts.items() if k.startswith("build-arg:")}
     labels = {k.removeprefix("label:"): v for k, v in opts.items() if k.startswith("label:")}
-    for key in opts:
+    images = {}
+    for key, value in opts.items():
         if key.startswith("context:"):
-            raise GrpcError(UNIMPLEMENTED, f"named build contexts ({key}) are not served by dockyard")
+            if not value.startswith("docker-image://"):
+                raise GrpcError(UNIMPLEMENTED, f"named build contexts other than images ({key}={value}) are not "
+                                               "served by dockyard")
+            images[key.removeprefix("context:")] = value.removeprefix("docker-image://")
         known = key in ("filename", "target", "no-cache", "platform", "add-hosts", "force-network-mode",
                         "shm-size", "dockerfilekey", "contextkey", "image-resolve-mode")
-        if not (known or key.startswith(("build-arg:", "label:", *_IGNORED))):
+        if not (known or key.startswith(("build-arg:", "label:", "context:", *_IGNORED))):
             raise GrpcError(UNIMPLEMENTED, f"the dockerfile frontend's option {key!r} is not served by dockyard")
     plat = host_platform()
     here = {f"{plat['os']}/{plat['architecture']}", f"{plat['os']}/{plat['architecture']}/{plat.get('variant', '')}"}
@@ -180,7 +184,7 @@ def frontend_options(engine, opts: dict[str, str]):
         check_network(engine, network)
     except DockyardError as err:
         raise GrpcError(INVALID_ARGUMENT, err.message) from None
-    return BuildOptions(build_args=args, labels=labels, target=opts.get("target") or None,
+    return BuildOptions(image_contexts=images, build_args=args, labels=labels, target=opts.get("target") or None,
                         no_cache="no-cache" in opts, pull=opts.get("image-resolve-mode") == "pull", network=network, extra_hosts=hosts, limits=limits,
                         source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None)
 

@@ -32,6 +32,7 @@ services:
       extra_hosts: ["db.internal=10.9.8.7"]
       network: none
       labels: {com.example.team: builders}
+      additional_contexts: {toolbox: "docker-image://busybox"}
     image: bk/tool:1
 secrets:
   token:
@@ -51,6 +52,7 @@ RUN exit 7
 """
 TOOL = """\
 FROM busybox
+COPY --from=toolbox /bin/busybox /from-named-context
 RUN echo tool > /tool && grep db.internal /etc/hosts > /hosts && ls /sys/class/net > /nets
 """
 
@@ -98,6 +100,7 @@ def test_compose_build_with_buildkit(api, busybox, tmp_path: Path):
     assert run("bk/app:1", "sh", "-c", "cat /run/secrets/token 2>/dev/null; true") == ""  # not in the image
     assert run("bk/app:1", "ls", "/src") == "Dockerfile\nkept.txt\n"  # .dockerignore left *.log out
     assert run("bk/tool:1", "cat", "/tool") == "tool\n"
+    assert run("bk/tool:1", "cmp", "/bin/busybox", "/from-named-context") == ""  # a named context (an image)
     assert run("bk/tool:1", "cat", "/hosts").split() == ["10.9.8.7", "db.internal"]
     assert run("bk/tool:1", "cat", "/nets") == "lo\n"  # network: none
     labels = json.loads(api.docker("image", "inspect", "-f", "{{json .Config.Labels}}", "bk/tool:1").out)
