@@ -64,6 +64,7 @@ class BuildOptions:
     force_remove: bool = False    # ... and after a failed one
     ssh: dict[str, str] = field(default_factory=dict)  # id -> an SSH agent's socket on the host
     image_contexts: dict[str, str] = field(default_factory=dict)  # named contexts: name -> the image it means
+    dir_contexts: dict[str, str] = field(default_factory=dict)    # ... name -> a directory (COPY/mount --from)
 
 
 class BuildCancelled(DockyardError):
@@ -561,6 +562,9 @@ class Builder:
                    views: list[View]) -> tuple[str, str]:
         """A mounted view of a stage or image `--from` names, and what the cache keys on for it."""
         dep = find_stage(self.df, name, index)
+        if dep is None and name in self.options.dir_contexts:  # a named context: files, read in place
+            tree = SourceTree(self.options.dir_contexts[name], confined=True)
+            return tree.root, "context:" + tree.digest(tree.match("/"))
         if dep is not None:
             state = deps[dep]
             chain, key = self._ensure_snapshot(state), state.key

@@ -146,13 +146,17 @@ def frontend_options(engine, opts: dict[str, str]):
 
     args = {k.removeprefix("build-arg:"): v for k, v in opts.items() if k.startswith("build-arg:")}
     labels = {k.removeprefix("label:"): v for k, v in opts.items() if k.startswith("label:")}
-    images = {}
+    images, dirs = {}, {}
     for key, value in opts.items():
         if key.startswith("context:"):
-            if not value.startswith("docker-image://"):
-                raise GrpcError(UNIMPLEMENTED, f"named build contexts other than images ({key}={value}) are not "
-                                               "served by dockyard")
-            images[key.removeprefix("context:")] = value.removeprefix("docker-image://")
+            name = key.removeprefix("context:")
+            if value.startswith("docker-image://"):
+                images[name] = value.removeprefix("docker-image://")
+            elif value.startswith("local:"):
+                dirs[name] = value.removeprefix("local:")  # the session's directory; synced before the build
+            else:
+                raise GrpcError(UNIMPLEMENTED, f"named build contexts other than images and local directories "
+                                               f"({key}={value}) are not served by dockyard")
         known = key in ("filename", "target", "no-cache", "platform", "add-hosts", "force-network-mode",
                         "shm-size", "dockerfilekey", "contextkey", "image-resolve-mode")
         if not (known or key.startswith(("build-arg:", "label:", "context:", *_IGNORED))):
@@ -184,7 +188,7 @@ def frontend_options(engine, opts: dict[str, str]):
         check_network(engine, network)
     except DockyardError as err:
         raise GrpcError(INVALID_ARGUMENT, err.message) from None
-    return BuildOptions(image_contexts=images, build_args=args, labels=labels, target=opts.get("target") or None,
+    return BuildOptions(image_contexts=images, dir_contexts=dirs, build_args=args, labels=labels, target=opts.get("target") or None,
                         no_cache="no-cache" in opts, pull=opts.get("image-resolve-mode") == "pull", network=network, extra_hosts=hosts, limits=limits,
                         source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None)
 
@@ -289,6 +293,12 @@ async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, s
                     if p.strip() and not p.lstrip().startswith("#")] if (context_dir / ".dockerignore").is_file() else []
         await _sync_step(progress, "[internal] load build context", "context",
                          session.sync(context_key, context_dir, excludes=excludes))
+        for i, (name, dir_name) in enumerate(list(options.dir_contexts.items())):
+            named = work / f"named-{i}"
+            named.mkdir(mode=0o700)
+            await _sync_step(progress, f"[internal] load build context {name}", name,
+                             session.sync(dir_name, named))
+            options.dir_contexts[name] = str(named)
         options.secrets = SessionSecrets(session, loop, secrets_dir)
         options.ssh = agents = SessionAgents(session, loop, secrets_dir)
         context = BuildContext(context_dir, ignore, dockerfile, filename)

@@ -18,8 +18,8 @@ def test_the_attributes_buildx_sends():
         "label:com.example": "x", "no-cache": "", "platform": HERE, "add-hosts": "db=10.0.0.2,cache=10.0.0.3",
         "force-network-mode": "none", "shm-size": "67108864", "attest:provenance": "mode=min",
         "image-resolve-mode": "pull", "local-sessionid:context": "abc", "frontend.caps": "x",
-        "build-arg:SOURCE_DATE_EPOCH": "1700000000", "context:base": "docker-image://busybox:1.36"})
-    assert opts.image_contexts == {"base": "busybox:1.36"}
+        "build-arg:SOURCE_DATE_EPOCH": "1700000000", "context:base": "docker-image://busybox:1.36", "context:extra": "local:extra"})
+    assert opts.image_contexts == {"base": "busybox:1.36"} and opts.dir_contexts == {"extra": "extra"}
     assert opts.target == "final" and opts.no_cache and opts.pull and opts.network == "none"
     assert opts.build_args == {"GREETING": "hi", "EMPTY": "", "SOURCE_DATE_EPOCH": "1700000000"}
     assert opts.labels == {"com.example": "x"}
@@ -33,7 +33,7 @@ def test_defaults():
 
 
 @pytest.mark.parametrize("opts, code, words", [
-    ({"context:extra": "local:extra"}, UNIMPLEMENTED, "named build contexts other than images (context:extra="),
+    ({"context:src": "https://example.invalid/x.tar"}, UNIMPLEMENTED, "named build contexts other than images"),
     ({"platform": "linux/s390x"}, UNIMPLEMENTED, "platform linux/s390x is not served"),
     ({"multi-platform": "true"}, UNIMPLEMENTED, "option 'multi-platform' is not served"),
     ({"ulimit": "nofile=1024:1024"}, UNIMPLEMENTED, "option 'ulimit' is not served"),
