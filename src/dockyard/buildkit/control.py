@@ -17,7 +17,9 @@ import json
 from dockyard import __version__
 from dockyard.buildkit.h2grpc import GrpcError, INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, Stream
 from dockyard.buildkit.session import Sessions
-from dockyard.buildkit.solve import FRONTEND, Jobs, dockerfile_build
+from dockyard.buildkit.frontend import FRONTEND
+from dockyard.buildkit.jobs import Jobs
+from dockyard.buildkit.solve import dockerfile_build
 
 BUILD_ID = "buildkit-controlapi-buildid"
 EXPORTERS = ("moby", "image")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dockyard.buildkit.h2grpc import INVALID_ARGUMENT, UNIMPLEMENTED, GrpcError
-from dockyard.buildkit.solve import frontend_options
+from dockyard.buildkit.frontend import frontend_options
 from dockyard.oci.image import host_platform
 
 HERE = f"linux/{host_platform()['architecture']}"
