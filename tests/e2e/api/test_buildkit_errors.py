@@ -65,7 +65,7 @@ def test_client_gone_mid_build(api, dy, busybox, tmp_path: Path):
     env = _env(api)
     project = tmp_path / "p"
     (project / "slow").mkdir(parents=True)
-    (project / "slow" / "Dockerfile").write_text("FROM busybox\nRUN sleep 2\nRUN echo never > /never\n")
+    (project / "slow" / "Dockerfile").write_text("FROM busybox\nRUN sleep 10\nRUN echo never > /never\n")
     (project / "compose.yaml").write_text("services:\n  slow: {build: ./slow, image: 'gone/slow'}\n")
     import compose  # the plugin binary itself: killing the docker CLI would leave its plugin running
 
@@ -74,7 +74,7 @@ def test_client_gone_mid_build(api, dy, busybox, tmp_path: Path):
                                "plain", "build"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         for line in client.stdout:
-            if "RUN sleep 2" in line:
+            if "RUN sleep 10" in line:
                 break
         client.kill()  # mid-build: the step is running
     finally:
