@@ -231,7 +231,7 @@ def _base_images(eng, logins: dict, emit):
             ref = parse_normalized(name).with_default_tag()
             emit({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
             pulled = pull_image(eng.images, ref, progress=JSONProgress(emit), credentials=logins.get(ref.domain),
-                                insecure_registries=eng.insecure_registries)
+                                insecure_registries=eng.insecure_registries, mirrors=eng.registry_mirrors)
             emit({"status": f"Digest: {pulled.digest}"})
             emit({"status": pulled.status(ref)})
             image = eng.images.get(name)

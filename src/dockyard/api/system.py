@@ -85,7 +85,7 @@ def _info(eng) -> dict:
         "NEventsListener": 0, "KernelVersion": platform.release(), "OperatingSystem": _os_name(),
         "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": [],
+        "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": eng.registry_mirrors,
                            "AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None},
         "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "GenericResources": None,
         "DockerRootDir": str(eng.root), "HttpProxy": os.environ.get("HTTP_PROXY", ""),

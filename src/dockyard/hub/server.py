@@ -18,10 +18,14 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
              parallel_builds: int = 2):
     """The hub's aiohttp application over `root` (registry storage plus `root/hub`)."""
     from dockyard.hub.access import HubAccess
+    from dockyard.hub.builds.pages import BuildPages
     from dockyard.hub.catalog import Catalog
     from dockyard.hub.runner import Worker
     from dockyard.hub.state import HubState
+    from dockyard.hub.tags.pages import TagPages
+    from dockyard.hub.timing import server_timing
     from dockyard.hub.web import Pages
+    from dockyard.hub.webhooks.pages import WebhookPages
     from dockyard.registry.app import make_app as registry_app
     from dockyard.registry.auth import from_spec
     from dockyard.registry.storage import RegistryStorage
@@ -33,7 +37,11 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
     storage = RegistryStorage(root)
     worker = Worker(state, storage, build_timeout, parallel_builds)
     app = registry_app(str(root), access=access)
-    Pages(state, Catalog(storage), access, worker).routes(app)
+    app.middlewares.append(server_timing)
+    pages = Pages(state, Catalog(storage), access, worker)
+    for extra in (BuildPages, TagPages, WebhookPages):  # before the pages' /r/{path} catch-all
+        extra(pages).routes(app)
+    pages.routes(app)
 
     async def start_worker(_app) -> None:
         worker.start()
