@@ -170,5 +170,6 @@ def _base_image(engine, session: Session, loop, name: str, force_pull: bool):
     ref = parse_normalized(name).with_default_tag()
     login = asyncio.run_coroutine_threadsafe(session.credentials(endpoint_host(ref.domain)), loop).result()
     credentials = Credentials(username=login[0], password=login[1]) if login else None
-    pull_image(engine.images, ref, credentials=credentials, insecure_registries=engine.insecure_registries)
+    pull_image(engine.images, ref, credentials=credentials, insecure_registries=engine.insecure_registries,
+               mirrors=engine.registry_mirrors)
     return engine.images.get(name)
