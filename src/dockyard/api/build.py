@@ -255,7 +255,8 @@ async def _build_v2(request: web.Request, eng, options, remote: str | None, dock
 
     from dockyard.builder.builder import build_image
     from dockyard.builder.context import open_context
-    from dockyard.buildkit.solve import StatusProgress, failure
+    from dockyard.buildkit.solve import failure
+    from dockyard.buildkit.status import StatusProgress
     from dockyard.errors import DockyardError
 
     options.classic = False

@@ -65,6 +65,8 @@ class BuildOptions:
     remove: bool = True           # report intermediate containers removed after a successful step
     force_remove: bool = False    # ... and after a failed one
     ssh: dict[str, str] = field(default_factory=dict)  # id -> an SSH agent's socket on the host
+    image_contexts: dict[str, str] = field(default_factory=dict)  # named contexts: name -> the image it means
+    dir_contexts: dict[str, str] = field(default_factory=dict)    # ... name -> a directory (COPY/mount --from)
 
 
 class BuildCancelled(DockyardError):
@@ -296,7 +298,9 @@ class Builder:
         return StageState(cfg, list(layers), step_key("", image.id, epoch), image.id), triggers
 
     def _image(self, name: str, stage: Stage, plat: dict | None = None):
-        """The image `name` for `plat` (default: the build's target platform)."""
+        """The image `name` (or the named context standing for it) for `plat` (default: the
+        build's target platform)."""
+        name = self.options.image_contexts.get(name, name)
         plat = plat or self.platform
         wanted = None if plat == host_platform() else str(of_document(plat))
         with self._image_lock:  # two stages on one base pull it once
@@ -569,6 +573,9 @@ class Builder:
                    views: list[View]) -> tuple[str, str]:
         """A mounted view of a stage or image `--from` names, and what the cache keys on for it."""
         dep = find_stage(self.df, name, index)
+        if dep is None and name in self.options.dir_contexts:  # a named context: files, read in place
+            tree = SourceTree(self.options.dir_contexts[name], confined=True)
+            return tree.root, "context:" + tree.digest(tree.match("/"))
         if dep is not None:
             state = deps[dep]
             chain, key = self._ensure_snapshot(state), state.key

@@ -17,7 +17,9 @@ import json
 from dockyard import __version__
 from dockyard.buildkit.h2grpc import GrpcError, INVALID_ARGUMENT, NOT_FOUND, UNIMPLEMENTED, Stream
 from dockyard.buildkit.session import Sessions
-from dockyard.buildkit.solve import FRONTEND, Jobs, dockerfile_build
+from dockyard.buildkit.frontend import FRONTEND
+from dockyard.buildkit.jobs import Jobs
+from dockyard.buildkit.solve import dockerfile_build
 
 BUILD_ID = "buildkit-controlapi-buildid"
 EXPORTERS = ("moby", "image")
@@ -71,9 +73,14 @@ class BuildKit:
     async def _export(self, image, exporters) -> list[str]:
         from dockyard.api.requests import blocking
 
+        from dockyard.errors import DockyardError
+
         names = [n.strip() for _, attrs in exporters for n in attrs.get("name", "").split(",") if n.strip()]
         for name in names:
-            await blocking(self.engine.images.tag, image.id, name)
+            try:
+                await blocking(self.engine.images.tag, image.id, name)
+            except DockyardError as err:
+                raise GrpcError(INVALID_ARGUMENT, f"failed to tag {name}: {err.message}") from None
         await blocking(self.engine.events.emit, "image", "build", image.id, name=names[0] if names else image.id)
         return names
 

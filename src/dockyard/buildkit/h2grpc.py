@@ -47,7 +47,6 @@ class Stream:
         self._buffer = bytearray()
         self._messages: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.ended = False
-        self.headers_ready = asyncio.Event()
         self.cancelled = asyncio.Event()  # the peer reset the stream, or the connection went
 
     def meta(self, key: str) -> list[str]:
@@ -107,14 +106,12 @@ class Connection(asyncio.Protocol):
         self._write_ok = asyncio.Event()
         self._write_ok.set()
 
-    def start(self, initial: bytes = b"") -> None:
+    def start(self) -> None:
         self.transport.set_protocol(self)
         self.h2.initiate_connection()
         self.h2.update_settings({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 1000})
         self.h2.increment_flow_control_window(16 << 20)
         self._flush()
-        if initial:
-            self.data_received(initial)
 
     async def wait_closed(self) -> None:
         await self.closed.wait()
@@ -173,14 +170,12 @@ class Connection(asyncio.Protocol):
         if isinstance(event, h2.events.RequestReceived):
             stream = self.streams[event.stream_id] = Stream(self, event.stream_id)
             stream.headers = _header_map(event.headers)
-            stream.headers_ready.set()
             task = asyncio.get_running_loop().create_task(self._dispatch(stream))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         elif isinstance(event, h2.events.ResponseReceived):
             if stream := self.streams.get(event.stream_id):
                 stream.headers = _header_map(event.headers)
-                stream.headers_ready.set()
                 if "grpc-status" in stream.headers:  # a trailers-only answer
                     stream.trailers = {k: v[0] for k, v in stream.headers.items()}
         elif isinstance(event, h2.events.TrailersReceived):
@@ -192,7 +187,6 @@ class Connection(asyncio.Protocol):
                 stream._data(event.data)
         elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
             if stream := self.streams.get(event.stream_id):
-                stream.headers_ready.set()
                 if isinstance(event, h2.events.StreamReset):
                     stream.cancelled.set()
                     if not stream.trailers:

@@ -1,6 +1,5 @@
-"""A dockerfile.v0 solve: the frontend's attributes read into dockyard's BuildOptions, the
-context and Dockerfile fetched over the client's session, dockyard's builder run, and its
-progress turned into BuildKit's status stream (vertexes, logs) that buildx renders.
+"""A dockerfile.v0 solve: the context and Dockerfile fetched over the client's session, its
+secrets and SSH agents on demand, dockyard's builder run with its progress as BuildKit status.
 
 One builder, two front doors: everything past the options and the context is the same code
 the classic POST /build and `dockyard build` run, with the same cache.
@@ -9,195 +8,15 @@ the classic POST /build and `dockyard build` run, with the same cache.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import shutil
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable
 
-from dockyard.buildkit.h2grpc import GrpcError, INVALID_ARGUMENT, UNIMPLEMENTED, UNKNOWN, CANCELLED
+from dockyard.buildkit.frontend import frontend_options
+from dockyard.buildkit.h2grpc import CANCELLED, UNKNOWN, GrpcError
+from dockyard.buildkit.jobs import Job
 from dockyard.buildkit.session import Session, write_secret
-from dockyard.builder.progress import Progress, Step
-
-FRONTEND = "dockerfile.v0"
-# attributes that change nothing here: provenance/SBOM requests (the moby exporter of a
-# dockerd without the containerd store drops them too), cache hints, the caps handshake
-_IGNORED = ("attest:", "frontend.caps", "cache-imports", "cache-from", "contextsubdir",
-            "requestid", "local-sessionid:", "input-metadata:", "source-date-epoch", "build-arg:BUILDKIT_")
-_NETWORK_MODES = {"sandbox": "default", "none": "none", "host": "host", "": "default"}
-
-
-def _timestamp(when: float | None = None):
-    from google.protobuf.timestamp_pb2 import Timestamp
-
-    stamp = Timestamp()
-    stamp.FromNanoseconds(int((when if when is not None else time.time()) * 1e9))
-    return stamp
-
-
-class Job:
-    """One build (a Solve's Ref): the status updates so far, for any number of Status streams."""
-
-    def __init__(self, ref: str) -> None:
-        self.ref = ref
-        self.updates: list[bytes] = []
-        self.finished = False
-        self.cancelled = False
-        self.results: dict[str, object] = {}          # gateway result ID -> image
-        loop = asyncio.get_running_loop()
-        self.session_id: asyncio.Future = loop.create_future()  # set by Control.Solve, awaited by the gateway
-        self.returned: asyncio.Future = loop.create_future()    # the gateway's Return: an image, or its error
-        self._wake = asyncio.Event()
-
-    def publish(self, update: bytes) -> None:
-        self.updates.append(update)
-        self._wake.set()
-
-    def finish(self) -> None:
-        self.finished = True
-        self._wake.set()
-
-    async def changed(self) -> None:
-        self._wake.clear()
-        await self._wake.wait()
-
-
-class Jobs:
-    """Builds by Ref; a finished one is kept a while, as a Status call may come late."""
-
-    KEEP = 64
-
-    def __init__(self) -> None:
-        self._jobs: dict[str, Job] = {}
-
-    def get(self, ref: str) -> Job:
-        job = self._jobs.get(ref)
-        if job is None:
-            job = self._jobs[ref] = Job(ref)
-            finished = [r for r, j in self._jobs.items() if j.finished]
-            for old in finished[:max(0, len(finished) - self.KEEP)]:
-                del self._jobs[old]
-        return job
-
-
-class StatusProgress(Progress):
-    """The builder's steps as BuildKit vertexes, each update a serialized StatusResponse handed
-    to `publish`; called from the build's threads. `gone` says the client has left."""
-
-    def __init__(self, ref: str, publish: Callable[[bytes], None], gone: Callable[[], bool]) -> None:
-        super().__init__()
-        self.ref, self.publish, self.gone = ref, publish, gone
-        self.began: dict[int, float] = {}
-
-    def _digest(self, step: Step) -> str:
-        return "sha256:" + hashlib.sha256(f"{self.ref}/{step.num}".encode()).hexdigest()
-
-    def _send(self, **fields) -> None:
-        from dockyard.buildkit.protos.control_pb2 import StatusResponse
-
-        self.publish(StatusResponse(**fields).SerializeToString())
-
-    def _vertex(self, step: Step, done: bool = False, error: str = ""):
-        from dockyard.buildkit.protos.control_pb2 import Vertex
-
-        vertex = Vertex(digest=self._digest(step), name=step.label, started=_timestamp(self.began[step.num]),
-                        cached=step.status == "cached", error=error)
-        if done:
-            vertex.completed.CopyFrom(_timestamp())
-        return vertex
-
-    def _started(self, step: Step) -> None:
-        self.began[step.num] = time.time()
-        self._send(vertexes=[self._vertex(step)])
-
-    def output(self, step: Step, data: bytes, stream: int = 1) -> None:
-        from dockyard.buildkit.protos.control_pb2 import VertexLog
-
-        self._send(logs=[VertexLog(vertex=self._digest(step), timestamp=_timestamp(), stream=stream, msg=data)])
-
-    def _finished(self, step: Step, message: str) -> None:
-        from dockyard.buildkit.protos.control_pb2 import VertexLog
-
-        if message and step.status == "done":
-            self._send(logs=[VertexLog(vertex=self._digest(step), timestamp=_timestamp(), stream=1,
-                                       msg=message.encode() + b"\n")])
-        self._send(vertexes=[self._vertex(step, done=True, error=message if step.status == "error" else "")])
-
-    def transferred(self, step: Step, what: str, size: int) -> None:
-        from dockyard.buildkit.protos.control_pb2 import VertexStatus
-
-        now = _timestamp()
-        self._send(statuses=[VertexStatus(ID=what, vertex=self._digest(step), name=what, current=size, timestamp=now,
-                                          started=_timestamp(self.began[step.num]), completed=now)])
-
-    def cancelled(self) -> bool:
-        return self.gone()
-
-
-def frontend_options(engine, opts: dict[str, str]):
-    """BuildOptions from the dockerfile frontend's attributes; what is not served is an error
-    naming it rather than a build that silently differs."""
-    from dockyard.builder.builder import BuildOptions
-    from dockyard.builder.sandbox import check_network
-    from dockyard.errors import DockyardError
-    from dockyard.network.files import parse_add_host
-
-    args = {k.removeprefix("build-arg:"): v for k, v in opts.items() if k.startswith("build-arg:")}
-    labels = {k.removeprefix("label:"): v for k, v in opts.items() if k.startswith("label:")}
-    for key in opts:
-        if key.startswith("context:"):
-            raise GrpcError(UNIMPLEMENTED, f"named build contexts ({key}) are not served by dockyard")
-        known = key in ("filename", "target", "no-cache", "platform", "add-hosts", "force-network-mode",
-                        "shm-size", "dockerfilekey", "contextkey", "image-resolve-mode")
-        if not (known or key.startswith(("build-arg:", "label:", *_IGNORED))):
-            raise GrpcError(UNIMPLEMENTED, f"the dockerfile frontend's option {key!r} is not served by dockyard")
-    platform = _platform(opts.get("platform", ""))
-    hosts = []
-    for entry in filter(None, opts.get("add-hosts", "").replace(",", " ").split()):
-        name, sep, address = entry.partition("=")
-        if not sep:
-            name, _, address = entry.partition(":")
-        hosts.append(f"{name}:{address}")
-    network = _NETWORK_MODES.get(opts.get("force-network-mode", ""))
-    if network is None:
-        raise GrpcError(INVALID_ARGUMENT, f"invalid force-network-mode {opts['force-network-mode']!r}")
-    limits = {}
-    if shm := opts.get("shm-size"):
-        if not shm.isdigit():
-            raise GrpcError(INVALID_ARGUMENT, f"invalid shm-size {shm!r}")
-        limits["shm_size"] = int(shm)
-    epoch = args.get("SOURCE_DATE_EPOCH")
-    try:
-        for entry in hosts:
-            parse_add_host(entry, "0.0.0.0")
-        check_network(engine, network)
-    except DockyardError as err:
-        raise GrpcError(INVALID_ARGUMENT, err.message) from None
-    return BuildOptions(build_args=args, labels=labels, target=opts.get("target") or None,
-                        no_cache="no-cache" in opts, pull=opts.get("image-resolve-mode") == "pull", network=network, extra_hosts=hosts, limits=limits,
-                        source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None, platform=platform)
-
-
-def _platform(text: str) -> str | None:
-    """The one linux platform a build is for (None: the host's); another architecture's RUN
-    steps run under QEMU. Several platforms make a multi-platform result, not served here."""
-    from dockyard.errors import DockyardError
-    from dockyard.oci.platform import host_platform, parse_platform
-
-    wanted = [p for p in text.split(",") if p]
-    if len(wanted) > 1:
-        raise GrpcError(UNIMPLEMENTED, f"multi-platform builds ({text}) are not served by dockyard's docker driver: "
-                                       "build one platform at a time, or use `dockyard build --platform`")
-    if not wanted:
-        return None
-    try:
-        platform = parse_platform(wanted[0])
-    except DockyardError as err:
-        raise GrpcError(INVALID_ARGUMENT, err.message) from None
-    if platform.os != "linux":
-        raise GrpcError(UNIMPLEMENTED, f"platform {wanted[0]} is not served: dockyard builds linux platforms only")
-    return None if platform == host_platform() else str(platform)
+from dockyard.buildkit.status import StatusProgress
 
 
 class SessionSecrets(dict):
@@ -300,6 +119,12 @@ async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, s
                     if p.strip() and not p.lstrip().startswith("#")] if (context_dir / ".dockerignore").is_file() else []
         await _sync_step(progress, "[internal] load build context", "context",
                          session.sync(context_key, context_dir, excludes=excludes))
+        for i, (name, dir_name) in enumerate(list(options.dir_contexts.items())):
+            named = work / f"named-{i}"
+            named.mkdir(mode=0o700)
+            await _sync_step(progress, f"[internal] load build context {name}", name,
+                             session.sync(dir_name, named))
+            options.dir_contexts[name] = str(named)
         options.secrets = SessionSecrets(session, loop, secrets_dir)
         options.ssh = agents = SessionAgents(session, loop, secrets_dir)
         context = BuildContext(context_dir, ignore, dockerfile, filename)
@@ -347,4 +172,4 @@ def _base_image(engine, session: Session, loop, name: str, force_pull: bool, pla
     login = asyncio.run_coroutine_threadsafe(session.credentials(endpoint_host(ref.domain)), loop).result()
     credentials = Credentials(username=login[0], password=login[1]) if login else None
     return pull_image(engine.images, ref, platform=platform, credentials=credentials,
-                      insecure_registries=engine.insecure_registries).image
+                      insecure_registries=engine.insecure_registries, mirrors=engine.registry_mirrors).image

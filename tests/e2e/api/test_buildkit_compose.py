@@ -32,6 +32,7 @@ services:
       extra_hosts: ["db.internal=10.9.8.7"]
       network: none
       labels: {com.example.team: builders}
+      additional_contexts: {toolbox: "docker-image://busybox", extra: ./extra}
     image: bk/tool:1
 secrets:
   token:
@@ -51,6 +52,8 @@ RUN exit 7
 """
 TOOL = """\
 FROM busybox
+COPY --from=toolbox /bin/busybox /from-named-context
+COPY --from=extra note.txt /note.txt
 RUN echo tool > /tool && grep db.internal /etc/hosts > /hosts && ls /sys/class/net > /nets
 """
 
@@ -65,6 +68,8 @@ def _project(root: Path) -> Path:
     (root / "app" / "ignored.log").write_text("ignored")
     (root / "app" / ".dockerignore").write_text("*.log\n")
     (root / "tool" / "Tool.dockerfile").write_text(TOOL)
+    (root / "extra").mkdir()
+    (root / "extra" / "note.txt").write_text("from a named context")
     return root
 
 
@@ -89,7 +94,7 @@ def test_compose_build_with_buildkit(api, busybox, tmp_path: Path):
     assert "[app internal] load build definition from Dockerfile" in out
     assert "[tool internal] load build definition from Tool.dockerfile" in out
     assert "RUN --mount=type=secret,id=token" in out
-    assert re.search(r"^#\d+ transferring context: [\d.]+k?B done$", out, re.M)  # what the file sync moved
+    assert re.search(r"^#\d+ transferring context: [\d.]+k?B( [\d.]+s)? done$", out, re.M)  # what the file sync moved
     assert "exit 7" not in out  # the unused stage is not built
 
     run = lambda *cmd: api.docker("run", "--rm", *cmd).out  # noqa: E731
@@ -98,6 +103,8 @@ def test_compose_build_with_buildkit(api, busybox, tmp_path: Path):
     assert run("bk/app:1", "sh", "-c", "cat /run/secrets/token 2>/dev/null; true") == ""  # not in the image
     assert run("bk/app:1", "ls", "/src") == "Dockerfile\nkept.txt\n"  # .dockerignore left *.log out
     assert run("bk/tool:1", "cat", "/tool") == "tool\n"
+    assert run("bk/tool:1", "cmp", "/bin/busybox", "/from-named-context") == ""  # a named context (an image)
+    assert run("bk/tool:1", "cat", "/note.txt") == "from a named context"         # ... and a directory
     assert run("bk/tool:1", "cat", "/hosts").split() == ["10.9.8.7", "db.internal"]
     assert run("bk/tool:1", "cat", "/nets") == "lo\n"  # network: none
     labels = json.loads(api.docker("image", "inspect", "-f", "{{json .Config.Labels}}", "bk/tool:1").out)

@@ -98,6 +98,11 @@ def test_workers_info_and_errors(api, busybox):
     s, head = _upgrade(api.sock, upgrade="websocket")
     assert head.startswith(b"HTTP/1.1 400 ") and b"wants an upgrade to h2c" in head
     s.close()
+    s, head = _upgrade(api.sock)  # upgraded, then not HTTP/2: the connection is closed, nothing else
+    s.sendall(b"NOT HTTP/2 AT ALL\r\n\r\n" * 3)
+    while s.recv(4096):
+        pass
+    s.close()
     s, head = _upgrade(api.sock, endpoint="/session")
     assert head.startswith(b"HTTP/1.1 400 ") and b"no X-Docker-Expose-Session-Uuid" in head
     s.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dockyard.buildkit.h2grpc import INVALID_ARGUMENT, UNIMPLEMENTED, GrpcError
-from dockyard.buildkit.solve import frontend_options
+from dockyard.buildkit.frontend import frontend_options
 from dockyard.oci.image import host_platform
 
 HERE = f"linux/{host_platform()['architecture']}"
@@ -18,7 +18,8 @@ def test_the_attributes_buildx_sends():
         "label:com.example": "x", "no-cache": "", "platform": HERE, "add-hosts": "db=10.0.0.2,cache=10.0.0.3",
         "force-network-mode": "none", "shm-size": "67108864", "attest:provenance": "mode=min",
         "image-resolve-mode": "pull", "local-sessionid:context": "abc", "frontend.caps": "x",
-        "build-arg:SOURCE_DATE_EPOCH": "1700000000"})
+        "build-arg:SOURCE_DATE_EPOCH": "1700000000", "context:base": "docker-image://busybox:1.36", "context:extra": "local:extra"})
+    assert opts.image_contexts == {"base": "busybox:1.36"} and opts.dir_contexts == {"extra": "extra"}
     assert opts.target == "final" and opts.no_cache and opts.pull and opts.network == "none"
     assert opts.build_args == {"GREETING": "hi", "EMPTY": "", "SOURCE_DATE_EPOCH": "1700000000"}
     assert opts.labels == {"com.example": "x"}
@@ -32,7 +33,7 @@ def test_defaults():
 
 
 @pytest.mark.parametrize("opts, code, words", [
-    ({"context:base": "docker-image://busybox"}, UNIMPLEMENTED, "named build contexts (context:base)"),
+    ({"context:src": "https://example.invalid/x.tar"}, UNIMPLEMENTED, "named build contexts other than images"),
     ({"platform": "windows/amd64"}, UNIMPLEMENTED, "platform windows/amd64 is not served"),
     ({"platform": "linux/amd64,linux/arm64"}, UNIMPLEMENTED, "multi-platform builds (linux/amd64,linux/arm64)"),
     ({"platform": "linux//v7"}, INVALID_ARGUMENT, "invalid platform"),

@@ -1,0 +1,86 @@
+"""The dockerfile.v0 frontend's attributes, as buildx sends them, read into dockyard's
+BuildOptions; what is not served is an error naming it rather than a build that silently differs."""
+
+from __future__ import annotations
+
+from dockyard.buildkit.h2grpc import GrpcError, INVALID_ARGUMENT, UNIMPLEMENTED
+
+FRONTEND = "dockerfile.v0"
+# attributes that change nothing here: provenance/SBOM requests (the moby exporter of a
+# dockerd without the containerd store drops them too), cache hints, the caps handshake
+_IGNORED = ("attest:", "frontend.caps", "cache-imports", "cache-from", "contextsubdir",
+            "requestid", "local-sessionid:", "input-metadata:", "source-date-epoch", "build-arg:BUILDKIT_")
+_NETWORK_MODES = {"sandbox": "default", "none": "none", "host": "host", "": "default"}
+
+
+def frontend_options(engine, opts: dict[str, str]):
+    """BuildOptions from the dockerfile frontend's attributes; what is not served is an error
+    naming it rather than a build that silently differs."""
+    from dockyard.builder.builder import BuildOptions
+    from dockyard.builder.sandbox import check_network
+    from dockyard.errors import DockyardError
+    from dockyard.network.files import parse_add_host
+
+    args = {k.removeprefix("build-arg:"): v for k, v in opts.items() if k.startswith("build-arg:")}
+    labels = {k.removeprefix("label:"): v for k, v in opts.items() if k.startswith("label:")}
+    images, dirs = {}, {}
+    for key, value in opts.items():
+        if key.startswith("context:"):
+            name = key.removeprefix("context:")
+            if value.startswith("docker-image://"):
+                images[name] = value.removeprefix("docker-image://")
+            elif value.startswith("local:"):
+                dirs[name] = value.removeprefix("local:")  # the session's directory; synced before the build
+            else:
+                raise GrpcError(UNIMPLEMENTED, f"named build contexts other than images and local directories "
+                                               f"({key}={value}) are not served by dockyard")
+        known = key in ("filename", "target", "no-cache", "platform", "add-hosts", "force-network-mode",
+                        "shm-size", "dockerfilekey", "contextkey", "image-resolve-mode")
+        if not (known or key.startswith(("build-arg:", "label:", "context:", *_IGNORED))):
+            raise GrpcError(UNIMPLEMENTED, f"the dockerfile frontend's option {key!r} is not served by dockyard")
+    platform = _platform(opts.get("platform", ""))
+    hosts = []
+    for entry in filter(None, opts.get("add-hosts", "").replace(",", " ").split()):
+        name, sep, address = entry.partition("=")
+        if not sep:
+            name, _, address = entry.partition(":")
+        hosts.append(f"{name}:{address}")
+    network = _NETWORK_MODES.get(opts.get("force-network-mode", ""))
+    if network is None:
+        raise GrpcError(INVALID_ARGUMENT, f"invalid force-network-mode {opts['force-network-mode']!r}")
+    limits = {}
+    if shm := opts.get("shm-size"):
+        if not shm.isdigit():
+            raise GrpcError(INVALID_ARGUMENT, f"invalid shm-size {shm!r}")
+        limits["shm_size"] = int(shm)
+    epoch = args.get("SOURCE_DATE_EPOCH")
+    try:
+        for entry in hosts:
+            parse_add_host(entry, "0.0.0.0")
+        check_network(engine, network)
+    except DockyardError as err:
+        raise GrpcError(INVALID_ARGUMENT, err.message) from None
+    return BuildOptions(image_contexts=images, dir_contexts=dirs, build_args=args, labels=labels, target=opts.get("target") or None,
+                        no_cache="no-cache" in opts, pull=opts.get("image-resolve-mode") == "pull", network=network, extra_hosts=hosts, limits=limits,
+                        source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None, platform=platform)
+
+
+def _platform(text: str) -> str | None:
+    """The one linux platform a build is for (None: the host's); another architecture's RUN
+    steps run under QEMU. Several platforms make a multi-platform result, not served here."""
+    from dockyard.errors import DockyardError
+    from dockyard.oci.platform import host_platform, parse_platform
+
+    wanted = [p for p in text.split(",") if p]
+    if len(wanted) > 1:
+        raise GrpcError(UNIMPLEMENTED, f"multi-platform builds ({text}) are not served by dockyard's docker driver: "
+                                       "build one platform at a time, or use `dockyard build --platform`")
+    if not wanted:
+        return None
+    try:
+        platform = parse_platform(wanted[0])
+    except DockyardError as err:
+        raise GrpcError(INVALID_ARGUMENT, err.message) from None
+    if platform.os != "linux":
+        raise GrpcError(UNIMPLEMENTED, f"platform {wanted[0]} is not served: dockyard builds linux platforms only")
+    return None if platform == host_platform() else str(platform)
