@@ -44,6 +44,10 @@ def test_newcomer_bootstraps_busybox_builds_from_it_and_releases_by_tag(git_sour
     assert build.status == "succeeded", (build.reason, log)
     assert "base busybox: library/busybox:latest of this hub" in log
     assert "greet hello-from-arg" in log and "s3cr3t-value" not in log and "********" in log
+    status, page = hub.get("/r/team/app/-/builds")
+    assert status == 200 and "hello-from-arg" in page and "s3cr3t-value" not in page
+    status, page = hub.get(f"/builds/{build.id}")
+    assert status == 200 and "s3cr3t-value" not in page
     assert build.tags == "latest"
     info = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{hub.host}/team/app:latest"))
     assert info["Digest"] == build.digest
