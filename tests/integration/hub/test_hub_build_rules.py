@@ -28,6 +28,7 @@ def test_newcomer_bootstraps_busybox_builds_from_it_and_releases_by_tag(git_sour
     hub = start_hub()
     out = hub_cli(root, "library", "bootstrap", "busybox").stdout
     assert out.startswith("library/busybox:latest sha256:")
+    assert "busybox:latest" in hub_cli(root, "library", "ls").stdout.splitlines()[1]
     work = git_source("team/app", "--release-tags")
     listed = hub_cli(root, "source", "ls").stdout
     assert "branch main -> latest; tag /^v?([0-9]+)" in listed and "{\\1}.{\\2},latest" in listed
