@@ -180,7 +180,7 @@ class BuildPages:
 
 
 class _NoRule:
-    label = "(the source was removed)"
+    label = "(a rule since removed)"
 
 
 def _events(lines: list[bytes], last_id: int) -> bytes:
