@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 
-from hub_harness import busybox_layer, commit_and_push, push, wait_for
+from hub_harness import busybox_layer, commit_and_push, hub_cli, push, wait_for
 from selenium.webdriver.common.by import By
 
 JSON = {"Accept": "application/json"}
@@ -45,6 +45,14 @@ def test_push_and_build_events_are_signed_retried_and_redeliverable(
     wait_for(lambda: len(receiver.received) == 3, 30, "the redelivery")
     assert receiver.received[2][1] == sent and _signed(receiver.received[2][0], sent, b"hook-s3cret")
     screenshot("deliveries")
+    listed = hub_cli(hub.root, "webhooks", "ls", "team/app").stdout
+    assert receiver.url in listed and "yes" in listed and "hook-s3cret" not in listed
+    assert "delivered" in hub_cli(hub.root, "webhooks", "deliveries", "team/app").stdout
+    added = hub_cli(hub.root, "webhooks", "add", "team/app", "http://127.0.0.1:9/x", "--events", "build",
+                    "--secret-stdin", stdin="other\n").stdout
+    assert added.startswith("webhook 2 of team/app: build to") and "(signed)" in added
+    hub_cli(hub.root, "webhooks", "rm", "team/app", "2")
+    assert "127.0.0.1:9" not in hub_cli(hub.root, "webhooks", "ls", "team/app").stdout
 
     # a build that fails at once (no Dockerfile where the rule looks) still says so
     work = git_source("team/app", "--dockerfile", "nowhere/Dockerfile")
