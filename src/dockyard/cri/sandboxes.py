@@ -120,6 +120,14 @@ class Sandboxes:
         self.cni.delete(c.id, self._cni_cache(c.id))
         self.engine.networks.netlink.remove_netns(Path(mode[3:]))
 
+    def netns_of(self, sandbox_id: str) -> str | None:
+        """The running pod's network namespace (None: the host's)."""
+        sb = self.get(sandbox_id)
+        if sb.status != "running":
+            raise InvalidArgument(f"pod sandbox {sb.id} is not ready")
+        mode = sb.host_config.get("NetworkMode", "")
+        return mode[3:] if mode.startswith("ns:") else None
+
     def ip(self, c) -> tuple[str, list[str]]:
         try:
             result = json.loads(self._cni_cache(c.id).read_text())["result"]

@@ -249,6 +249,13 @@ def test_exits_security_context_and_pid_sharing(cri: CRI, tmp_path):
     out = r.stdout.decode()
     assert out.startswith("1234\n99\n") and "Read-only file system" in out and "NoNewPrivs:\t1" in out
     assert "catatonit" in out  # one PID namespace for the pod when it asks for POD
+    # seccomp RuntimeDefault blocks what the default profile blocks (a user namespace without
+    # CAP_SYS_ADMIN), and Unconfined does not
+    for profile, code in ((pb.SecurityProfile.RuntimeDefault, 1), (pb.SecurityProfile.Unconfined, 0)):
+        sc = pb.LinuxContainerSecurityContext(seccomp=pb.SecurityProfile(profile_type=profile))
+        probe = cri.container(pod, cfg, f"seccomp{profile}", command=["sleep", "300"],
+                              linux=pb.LinuxContainerConfig(security_context=sc))
+        assert cri.exec(probe, "unshare", "-U", "true").exit_code == code
     # a timed-out exec is killed, and the caller hears DEADLINE_EXCEEDED
     code, detail = code_of(lambda: cri.exec(locked, "sleep", "40", timeout=1))
     assert code == grpc.StatusCode.DEADLINE_EXCEEDED and "timed out" in detail
@@ -400,3 +407,116 @@ def test_without_a_network_config_only_host_network_pods_run(dy: Dockyard, busyb
         client.channel.close()
         proc.terminate()
         assert proc.wait(20) == 0
+
+
+class Stream:
+    """A Kubernetes channel-protocol WebSocket client, as kubectl speaks to the kubelet."""
+
+    def __init__(self, url: str, protocol: str = "v5.channel.k8s.io") -> None:
+        import asyncio
+
+        import aiohttp
+        self.loop = asyncio.new_event_loop()
+        self.session = self.loop.run_until_complete(self._session(aiohttp))
+        self.ws = self.loop.run_until_complete(self.session.ws_connect(url, protocols=[protocol]))
+        self.protocol = protocol
+
+    @staticmethod
+    async def _session(aiohttp):
+        return aiohttp.ClientSession()
+
+    def send(self, channel: int, data: bytes) -> None:
+        self.loop.run_until_complete(self.ws.send_bytes(bytes([channel]) + data))
+
+    def collect(self, timeout: float = 30) -> dict[int, bytes]:
+        """Every channel's bytes until the server closes."""
+        import asyncio
+
+        import aiohttp
+
+        async def read() -> dict[int, bytes]:
+            got: dict[int, bytes] = {}
+            async for msg in self.ws:
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    got[msg.data[0]] = got.get(msg.data[0], b"") + msg.data[1:]
+                elif msg.type == aiohttp.WSMsgType.TEXT:
+                    import base64
+                    ch = ord(msg.data[0]) - ord("0")
+                    got[ch] = got.get(ch, b"") + base64.b64decode(msg.data[1:])
+            return got
+        try:
+            return self.loop.run_until_complete(asyncio.wait_for(read(), timeout))
+        finally:
+            self.loop.run_until_complete(self.session.close())
+            self.loop.close()
+
+
+def test_streaming_exec_attach_and_port_forward(cri: CRI, tmp_path):
+    import struct
+
+    pod, cfg = cri.pod("stream", tmp_path / "logs")
+    c = cri.container(pod, cfg, "srv", command=["sh", "-c", "echo ready; exec httpd -f -p 8080 -h /etc"])
+    # exec without a tty: stdin in, stdout and stderr apart, the exit code in the v5 status
+    url = cri.rt.Exec(pb.ExecRequest(container_id=c, cmd=["sh", "-c", "read x; echo got $x; echo e >&2; exit 7"],
+                                     stdin=True, stdout=True, stderr=True)).url
+    s = Stream(url)
+    s.send(0, b"hello\n")
+    s.send(255, b"\x00")  # v5: stdin closed
+    got = s.collect()
+    assert (got[1], got[2]) == (b"got hello\n", b"e\n")
+    status = json.loads(got[3])
+    assert status["status"] == "Failure" and status["details"]["causes"] == [{"reason": "ExitCode", "message": "7"}]
+    # with a tty: one stream, and a resize reaches the terminal
+    url = cri.rt.Exec(pb.ExecRequest(container_id=c, cmd=["sh", "-c", "sleep 0.5; stty size"], tty=True, stdin=True,
+                                     stdout=True)).url
+    s = Stream(url, "v4.channel.k8s.io")
+    s.send(4, json.dumps({"Width": 91, "Height": 33}).encode())
+    got = s.collect()
+    assert b"33 91" in got[1] and json.loads(got[3])["status"] == "Success"
+    # the older base64 protocol
+    url = cri.rt.Exec(pb.ExecRequest(container_id=c, cmd=["echo", "b64"], stdout=True)).url
+    assert Stream(url, "base64.channel.k8s.io").collect()[1] == b"b64\n"
+    # a token is good once
+    code = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url], capture_output=True,
+                          text=True).stdout
+    assert code == "404"
+    # SPDY is refused in words
+    url = cri.rt.Exec(pb.ExecRequest(container_id=c, cmd=["true"], stdout=True)).url
+    r = subprocess.run(["curl", "-s", "-H", "Connection: Upgrade", "-H", "Upgrade: SPDY/3.1", url],
+                       capture_output=True, text=True).stdout
+    assert "only WebSocket streaming is served" in r
+
+    # attach: the container's output as it comes
+    talker = cri.container(pod, cfg, "talker", command=["sh", "-c", "sleep 1; echo one; echo two >&2; sleep 1"])
+    s = Stream(cri.rt.Attach(pb.AttachRequest(container_id=talker, stdout=True, stderr=True)).url)
+    got = s.collect()
+    assert (got[1], got[2]) == (b"one\n", b"two\n")
+
+    # port-forward to the pod's port 8080, which only the pod's localhost reaches
+    url = cri.rt.PortForward(pb.PortForwardRequest(pod_sandbox_id=pod, port=[8080])).url
+    s = Stream(url + "?ports=8080", "v4.channel.k8s.io")
+    s.send(0, b"GET /hostname HTTP/1.0\r\n\r\n")
+    got = s.collect()
+    assert got[1] == struct.pack("<H", 8080)  # the error channel: just its port
+    assert got[0].startswith(struct.pack("<H", 8080) + b"HTTP/1.") and got[0].endswith(b"\n")
+    cri.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=60)
+
+
+def test_the_kubelets_cgroup_parent_holds_the_pod(cri: CRI, dy: Dockyard, tmp_path):
+    parent = f"/{dy.tag}-kubepods/pod-uid-cg"
+    pod, cfg = cri.pod("cg", tmp_path / "logs", linux=pb.LinuxPodSandboxConfig(cgroup_parent=parent))
+    c = cri.container(pod, cfg, "app", command=["sleep", "300"])
+    info = json.loads(cri.rt.ContainerStatus(pb.ContainerStatusRequest(container_id=c, verbose=True)).info["info"])
+    lines = Path(f"/proc/{info['pid']}/cgroup").read_text().splitlines()
+    memory = next(line.split(":", 2)[2] for line in lines if ":memory:" in line or line.startswith("0::"))
+    assert memory == f"{parent}/{c}"
+    cri.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=60)
+    # the pod's own cgroups are gone with it; the parent is the kubelet's to remove, as here
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        top = hierarchy / parent.lstrip("/").split("/")[0]
+        assert not (hierarchy / parent.lstrip("/") / c).exists()
+        if top.is_dir():
+            for d in sorted(top.rglob("*"), reverse=True):
+                if d.is_dir():
+                    d.rmdir()
+            top.rmdir()
