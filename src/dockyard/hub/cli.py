@@ -205,8 +205,9 @@ def _follow(state, build_id: int) -> None:
 def _attach_commands() -> None:
     from dockyard.hub.builds.cli import COMMANDS as BUILD_COMMANDS
     from dockyard.hub.tags.cli import COMMANDS as TAG_COMMANDS
+    from dockyard.hub.webhooks.cli import COMMANDS as WEBHOOK_COMMANDS
 
-    for command in (*BUILD_COMMANDS, *TAG_COMMANDS):
+    for command in (*BUILD_COMMANDS, *TAG_COMMANDS, *WEBHOOK_COMMANDS):
         hub.add_command(command)
 
 

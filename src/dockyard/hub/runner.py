@@ -270,7 +270,10 @@ class Worker:
 
     async def _loop(self) -> None:
         while True:
-            drain(self.book)
+            try:
+                drain(self.book)
+            except Exception:  # a spool file it cannot read must not stop the worker
+                log.exception("could not queue the pushes git hooks spooled")
             while len(self.running) < self.parallel:
                 build = self.state.claim_next()
                 if build is None:

@@ -9,11 +9,13 @@ import subprocess
 
 import pytest
 from hub_harness import builds_of, commit_and_push, hub_cli, wait_for
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from dockyard.hub.state import HubState
 
+RELOADING = (NoSuchElementException, StaleElementReferenceException)  # the page reloads when the build ends
 BLOCKING = 'FROM busybox\nRUN echo "waiting for" cancel; sleep 600\n'
 
 
@@ -38,14 +40,16 @@ def test_build_now_streams_the_log_live_and_cancel_stops_it(git_source, tmp_path
     WebDriverWait(browser, 30).until(lambda d: "/builds/" in d.current_url)
     build_id = int(browser.current_url.rsplit("/", 1)[1])
     # the line appears through the event stream while the build is still running
-    WebDriverWait(browser, 120).until(lambda d: "waiting for cancel" in d.find_element(By.ID, "log").text)
+    WebDriverWait(browser, 120, ignored_exceptions=RELOADING).until(
+        lambda d: "waiting for cancel" in d.find_element(By.ID, "log").text)
     assert _status(root, build_id) == "running"
     assert "manual" in browser.page_source
     screenshot("live")
 
     browser.find_element(By.ID, "cancel").click()
     wait_for(lambda: _status(root, build_id) == "cancelled", 30, "the build to stop")
-    WebDriverWait(browser, 30).until(lambda d: "cancelled" in d.find_element(By.ID, "status").text)
+    WebDriverWait(browser, 30, ignored_exceptions=RELOADING).until(
+        lambda d: "cancelled" in d.find_element(By.ID, "status").text)
     assert HubState(root).build(build_id).reason.startswith("cancelled by")
     assert "Build cancelled" in HubState(root).log_path(build_id).read_text()  # the builder stopped its RUN itself
     assert not browser.find_elements(By.ID, "cancel")

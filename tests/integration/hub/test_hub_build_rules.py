@@ -28,6 +28,7 @@ def test_newcomer_bootstraps_busybox_builds_from_it_and_releases_by_tag(git_sour
     hub = start_hub()
     out = hub_cli(root, "library", "bootstrap", "busybox").stdout
     assert out.startswith("library/busybox:latest sha256:")
+    assert "busybox:latest" in hub_cli(root, "library", "ls").stdout.splitlines()[1]
     work = git_source("team/app", "--release-tags")
     listed = hub_cli(root, "source", "ls").stdout
     assert "branch main -> latest; tag /^v?([0-9]+)" in listed and "{\\1}.{\\2},latest" in listed
@@ -44,6 +45,10 @@ def test_newcomer_bootstraps_busybox_builds_from_it_and_releases_by_tag(git_sour
     assert build.status == "succeeded", (build.reason, log)
     assert "base busybox: library/busybox:latest of this hub" in log
     assert "greet hello-from-arg" in log and "s3cr3t-value" not in log and "********" in log
+    status, page = hub.get("/r/team/app/-/builds")
+    assert status == 200 and "hello-from-arg" in page and "s3cr3t-value" not in page
+    status, page = hub.get(f"/builds/{build.id}")
+    assert status == 200 and "s3cr3t-value" not in page
     assert build.tags == "latest"
     info = json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{hub.host}/team/app:latest"))
     assert info["Digest"] == build.digest

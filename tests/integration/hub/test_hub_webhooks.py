@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 
-from hub_harness import busybox_layer, commit_and_push, push, wait_for
+from hub_harness import busybox_layer, commit_and_push, hub_cli, push, wait_for
 from selenium.webdriver.common.by import By
 
 JSON = {"Accept": "application/json"}
@@ -38,12 +38,21 @@ def test_push_and_build_events_are_signed_retried_and_redeliverable(
 
     browser.get(f"{hub.url}/r/team/app/-/webhooks")
     row = browser.find_element(By.CSS_SELECTOR, "#deliveries tr[data-delivery]")
-    assert "delivered" in row.text and "HTTP 200" in row.text and row.text.split()[4] == "2"  # attempts
+    cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
+    assert cells[2:6] == ["push", "delivered", "2", "HTTP 200"]  # event, status, attempts, last answer
     assert "hook-s3cret" not in browser.page_source
     row.find_element(By.CSS_SELECTOR, "button.redeliver").click()
     wait_for(lambda: len(receiver.received) == 3, 30, "the redelivery")
     assert receiver.received[2][1] == sent and _signed(receiver.received[2][0], sent, b"hook-s3cret")
     screenshot("deliveries")
+    listed = hub_cli(hub.root, "webhooks", "ls", "team/app").stdout
+    assert receiver.url in listed and "yes" in listed and "hook-s3cret" not in listed
+    assert "delivered" in hub_cli(hub.root, "webhooks", "deliveries", "team/app").stdout
+    added = hub_cli(hub.root, "webhooks", "add", "team/app", "http://127.0.0.1:9/x", "--events", "build",
+                    "--secret-stdin", stdin="other\n").stdout
+    assert added.startswith("webhook 2 of team/app: build to") and "(signed)" in added
+    hub_cli(hub.root, "webhooks", "rm", "team/app", "2")
+    assert "127.0.0.1:9" not in hub_cli(hub.root, "webhooks", "ls", "team/app").stdout
 
     # a build that fails at once (no Dockerfile where the rule looks) still says so
     work = git_source("team/app", "--dockerfile", "nowhere/Dockerfile")

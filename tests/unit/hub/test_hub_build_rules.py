@@ -97,7 +97,8 @@ def test_bases_are_the_default_registry_images_of_the_from_lines():
     assert found == [("debian:bookworm", "library/debian", "bookworm"), ("busybox", "library/busybox", "latest"),
                      ("team/tool:2", "team/tool", "2")]
     assert [b.reference for b in library.bases(text, {"V": "trixie"})][0] == "trixie"
-    assert "hub library bootstrap busybox" in library.missing_hint(["busybox"])
+    assert "hub library bootstrap busybox`" in library.missing_hint(["busybox"])
+    assert "bootstrap debian:trixie` or push it to library/debian " in library.missing_hint(["debian:trixie"])
 
 
 def test_failing_log_line_is_the_last_step_announced():

@@ -147,4 +147,19 @@ def library_bootstrap(ctx: click.Context, distro: str, mirror: str | None, varia
     click.echo(f"{ref} {digest}")
 
 
+@library_group.command("ls")
+@click.pass_context
+def library_ls(ctx: click.Context) -> None:
+    """List the base images of the hub's library."""
+    from dockyard.cli.formatting import tabwrite
+    from dockyard.registry.storage import RegistryStorage
+
+    storage = RegistryStorage(ctx.obj["root"])
+    rows = ["IMAGE\tDIGEST"]
+    for repo in storage.repositories():
+        if repo.startswith("library/"):
+            rows += [f"{repo.removeprefix('library/')}:{tag}\t{digest}" for tag, digest in storage.tag_map(repo)]
+    click.echo(tabwrite("\n".join(rows)))
+
+
 COMMANDS = (rules_group, vars_group, build_now_cmd, cancel_cmd, library_group)

@@ -113,8 +113,13 @@ def engine_has(engine_root: Path, base: Base, image_id: str | None = None) -> bo
 
 def missing_hint(names: list[str]) -> str:
     """The one line a build whose base images are nowhere gets."""
-    first = names[0].split(":")[0].split("@")[0]
-    how = (f"`dockyard hub library bootstrap {first}`" if first in ("busybox", "debian")
-           else f"`dockyard hub library bootstrap busybox|debian:SUITE`")
+    first = names[0]
+    repo = first.split("@")[0].split(":")[0]
+    if repo == "busybox":
+        how = "`dockyard hub library bootstrap busybox`"
+    elif repo == "debian":
+        how = f"`dockyard hub library bootstrap {first if ':' in first else 'debian:bookworm'}`"
+    else:
+        how = "`dockyard hub library bootstrap busybox|debian:SUITE`"
     return (f"base image {', '.join(names)} is not in the hub's library: add it with {how} "
-            f"or push it to {library_name(first.split(':')[0])} on this hub")
+            f"or push it to {library_name(repo)} on this hub")

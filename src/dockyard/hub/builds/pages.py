@@ -39,6 +39,7 @@ class BuildPages:
 
         self.pages, self.state, self.access, self.worker = pages, pages.state, pages.access, pages.worker
         self.book: BuildBook = pages.worker.book
+        self.closing = False
         pages.env.loader = jinja2.ChoiceLoader([jinja2.DictLoader(templates.TEMPLATES), pages.env.loader])
 
     def routes(self, app: web.Application) -> None:
@@ -48,7 +49,10 @@ class BuildPages:
         app.router.add_post("/builds/{id:\\d+}/cancel", self.cancel)
         app.router.add_get("/r/{repo:.+}/-/builds", self.rules)
         app.router.add_post("/r/{repo:.+}/-/builds/trigger", self.trigger)
+        app.on_shutdown.append(self._closing)
 
+    async def _closing(self, _app) -> None:
+        self.closing = True  # open log streams end, so they do not hold the shutdown up
     async def _build(self, request: web.Request):
         """(visitor, build) of a build the visitor may see; (visitor, None) otherwise."""
         try:
@@ -95,7 +99,7 @@ class BuildPages:
         path = self.state.log_path(b.id)
         pending = b""
         idle = 0.0
-        while True:
+        while not self.closing:
             build = self.state.build(b.id)  # read before the log: what was written before it ended is sent
             try:
                 with open(path, "rb") as f:
@@ -176,7 +180,7 @@ class BuildPages:
 
 
 class _NoRule:
-    label = "(the source was removed)"
+    label = "(a rule since removed)"
 
 
 def _events(lines: list[bytes], last_id: int) -> bytes:

@@ -42,8 +42,9 @@ def remote_refs(git_url: str) -> dict[str, str]:
     except subprocess.TimeoutExpired:
         raise DockyardError(f"git ls-remote {git_url} took longer than {LS_REMOTE_TIMEOUT} s") from None
     if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise DockyardError(f"cannot list the refs of {git_url}: {tail}")
+        lines = proc.stderr.strip().splitlines() or ["no output"]
+        why = next((line for line in lines if line.startswith("fatal:")), lines[-1]).removeprefix("fatal: ")
+        raise DockyardError(f"cannot list the refs of {git_url}: {why}")
     refs: dict[str, str] = {}
     for line in proc.stdout.splitlines():
         sha, _, ref = line.partition("\t")
