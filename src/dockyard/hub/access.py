@@ -36,9 +36,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Visitor:
-    """A web visitor: a verified user name, or None for anonymous."""
+    """A web visitor: a verified user name (None for anonymous) and, with the hub's own
+    accounts, the CSRF token its forms carry."""
 
     user: str | None
+    csrf: str = ""
 
 
 class HubAccess(Access):

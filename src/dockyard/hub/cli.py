@@ -33,7 +33,7 @@ def hub(ctx: click.Context, root: str) -> None:
 
 @hub.command()
 @click.option("--addr", default="127.0.0.1:5080", show_default=True, help="HOST:PORT to listen on (port 0: any free port).")
-@click.option("--auth", help="The registry's access mode: htpasswd:FILE or token:htpasswd=FILE[,acl=FILE][,anonymous=pull]...")
+@click.option("--auth", help="Access mode: accounts (the hub's own users, organizations and tokens), htpasswd:FILE or token:htpasswd=FILE[,acl=FILE][,anonymous=pull]...")
 @click.option("--build-timeout", type=float, default=1800, show_default=True, help="Seconds a build may take.")
 @click.option("--parallel-builds", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Builds run at once (never two of one source).")
@@ -183,3 +183,12 @@ def _follow(state, build_id: int) -> None:
                 raise SystemExit(1)
             return
         time.sleep(0.3)
+
+
+def _register_accounts() -> None:
+    from dockyard.hub.accounts.cli import register
+
+    register(hub)
+
+
+_register_accounts()

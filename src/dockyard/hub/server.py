@@ -19,6 +19,9 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
     """The hub's aiohttp application over `root` (registry storage plus `root/hub`)."""
     from dockyard.hub.access import HubAccess
     from dockyard.hub.catalog import Catalog
+    from dockyard.hub.discovery.info import RepoInfo
+    from dockyard.hub.discovery.tracking import Tracker
+    from dockyard.hub.discovery.web import SearchEndpoint
     from dockyard.hub.runner import Worker
     from dockyard.hub.state import HubState
     from dockyard.hub.web import Pages
@@ -29,11 +32,27 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     state = HubState(root)
-    access = HubAccess(from_spec(auth, root), state)
+    info = RepoInfo(state.db)
     storage = RegistryStorage(root)
+    info.sync(storage.repositories())
+    accounts = None
+    if auth == "accounts":
+        from dockyard.hub.accounts.access import AccountsAccess
+
+        access = AccountsAccess.open(state)
+        accounts = access.accounts
+    else:
+        access = HubAccess(from_spec(auth, root), state)
     worker = Worker(state, storage, build_timeout, parallel_builds)
     app = registry_app(str(root), access=access)
-    Pages(state, Catalog(storage), access, worker).routes(app)
+    app.on_response_prepare.append(Tracker(info, accounts))
+    pages = Pages(state, Catalog(storage), access, worker, info)
+    SearchEndpoint(info, state, access).routes(app)
+    if accounts is not None:
+        from dockyard.hub.accounts.web import AccountPages
+
+        AccountPages(pages, access, info).routes(app)
+    pages.routes(app)
 
     async def start_worker(_app) -> None:
         worker.start()

@@ -1,0 +1,205 @@
+"""The registry's access mode for `hub serve --auth accounts`: Docker's token flow over the
+hub's own accounts, with every request checked against the tables as they are at that moment.
+
+A client without credentials is challenged (`401`, `WWW-Authenticate: Bearer realm=.../token`),
+as Docker Hub does; `/token` takes a password or a personal access token over Basic auth (or
+nothing, for anonymous pulls of public repositories) and signs a JWT naming the user and, for a
+token, its id. The JWT grants nothing by itself: each registry request recomputes what its user
+may do on the repository, capped by the token's scope, and a revoked token, a removed user or a
+withdrawn grant refuses the very next request. Clients may also send Basic credentials on every
+request (curl, some CI tools).
+
+Web visitors sign in with a form (accounts/web.py) and carry a session cookie; every form
+carries the visitor's CSRF token, a random cookie value that a POST must repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+from dockyard.hub.access import Visitor
+from dockyard.hub.accounts import policy
+from dockyard.hub.accounts.store import Accounts
+from dockyard.registry import errors, names
+from dockyard.registry.auth import USER_KEY, Access, Identity, Scope, basic_credentials
+from dockyard.registry.tokens import TokenSigner, load_key
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from dockyard.hub.state import HubState
+
+SESSION_COOKIE = "dyhub_session"
+CSRF_COOKIE = "dyhub_csrf"
+CSRF_KEY = "hub.csrf.new"
+SERVICE = "dockyard-hub"
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: str | None
+    scope: str | None = None  # a personal access token's scope; None for a password
+    token_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveIdentity(Identity):
+    """An identity whose rights are looked up when asked (cross-repository mounts ask)."""
+
+    check: Callable[[str, str, str], bool] | None = field(default=None, compare=False)
+
+    def can(self, kind: str, name: str, action: str) -> bool:
+        return self.check is not None and self.check(kind, name, action)
+
+
+class AccountsAccess(Access):
+    has_accounts = True
+
+    def __init__(self, accounts: Accounts, state: HubState, signer: TokenSigner) -> None:
+        self.accounts = accounts
+        self.state = state
+        self.signer = signer
+
+    @classmethod
+    def open(cls, state: HubState) -> AccountsAccess:
+        return cls(Accounts(state.db), state, TokenSigner(load_key(state.dir / "token.key"), SERVICE))
+
+    # -- who is calling -------------------------------------------------------------------
+
+    async def principal(self, header: str) -> Principal | None:
+        """The caller an Authorization header names; None if it names no one valid now."""
+        if header.lower().startswith("bearer "):
+            claims = self.signer.verify(header[7:].strip())
+            if claims is None or not claims.get("sub"):
+                return None if claims is None else Principal(None)
+            user, token_id = claims["sub"], claims.get("tok")
+            if token_id:
+                scope = self.accounts.active_token_scope(token_id, user)
+                return None if scope is None else Principal(user, scope, token_id)
+            return Principal(user) if self.accounts.is_user(user) else None
+        creds = basic_credentials(header)
+        if creds is None:
+            return None
+        return await self.check_secret(*creds)
+
+    async def check_secret(self, user: str, secret: str) -> Principal | None:
+        """A password or a personal access token of `user`."""
+        token = self.accounts.token_by_secret(user, secret)
+        if token is not None:
+            return Principal(user, token.scope, token.id)
+        ok = await asyncio.get_running_loop().run_in_executor(None, self.accounts.check_password, user, secret)
+        return Principal(user) if ok else None
+
+    def level(self, principal: Principal, repo: str) -> int:
+        private = repo in self.state.private_repos()
+        return policy.cap(self.accounts.level(principal.user, repo, private), principal.scope, private)
+
+    def may(self, principal: Principal, kind: str, name: str, action: str) -> bool:
+        if kind != "repository" or not names.is_valid_name(name):
+            return False
+        return action in policy.ACTIONS[self.level(principal, name)]
+
+    # -- the registry's checks ------------------------------------------------------------
+
+    def _challenge(self, request: web.Request, needed: Scope | None, error: str | None = None) -> dict[str, str]:
+        parts = [f'Bearer realm="{request.scheme}://{request.host}/token"', f'service="{SERVICE}"']
+        if needed is not None:
+            parts.append(f'scope="{needed}"')
+        if error:
+            parts.append(f'error="{error}"')
+        return {"WWW-Authenticate": ",".join(parts)}
+
+    async def authenticate(self, request: web.Request, needed: Scope | None) -> Identity:
+        header = request.headers.get("Authorization", "")
+        principal = await self.principal(header) if header else None
+        if principal is None:
+            raise errors.unauthorized(headers=self._challenge(request, needed, "invalid_token" if header else None))
+        identity = LiveIdentity(principal.user, {}, lambda k, n, a: self.may(principal, k, n, a))
+        if needed is None:
+            return identity
+        if needed.type == "registry":  # the catalog lists private repositories too
+            if principal.user and principal.scope is None and self.accounts.is_site_admin(principal.user):
+                return identity
+            raise errors.denied(detail={"scope": str(needed)})
+        level = self.level(principal, needed.name)
+        if set(needed.actions) <= policy.ACTIONS[level]:
+            return identity
+        if principal.user is None:
+            raise errors.unauthorized(headers=self._challenge(request, needed, "insufficient_scope"))
+        if level == policy.NONE:  # as if it did not exist: a private name is not confirmed
+            raise errors.name_unknown(detail={"name": needed.name})
+        raise errors.denied(detail={"scope": str(needed)})
+
+    async def token_endpoint(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
+        principal = Principal(None)
+        if "Authorization" in request.headers:
+            creds = basic_credentials(request.headers["Authorization"])
+            found = await self.check_secret(*creds) if creds else None
+            if found is None:
+                raise errors.unauthorized("incorrect username or password")
+            principal = found
+            request[USER_KEY] = found.user
+        access = []
+        for text in request.query.getall("scope", []):
+            parts = text.split(":")
+            if len(parts) == 3 and parts[0].split("(")[0] == "repository" and names.is_valid_name(parts[1]):
+                held = policy.ACTIONS[self.level(principal, parts[1])]
+                granted = sorted(a for a in parts[2].split(",") if a in held or (a == "*" and held == policy.ACTIONS[policy.ADMIN]))
+                if granted:
+                    access.append({"type": "repository", "name": parts[1], "actions": granted})
+        extra = {"tok": principal.token_id} if principal.token_id else None
+        token, issued = self.signer.issue(principal.user or "", access, extra)
+        return web.json_response({"token": token, "access_token": token, "expires_in": self.signer.ttl,
+                                  "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(issued))})
+
+    def install(self, app: web.Application) -> None:
+        app.router.add_get("/token", self.token_endpoint)
+        app.on_response_prepare.append(_set_csrf_cookie)
+
+    # -- web visitors ---------------------------------------------------------------------
+
+    async def visitor(self, request: web.Request) -> Visitor:
+        """The user of a web session, or of the request's credentials (API clients: search)."""
+        sid = request.cookies.get(SESSION_COOKIE)
+        user = self.accounts.session_user(sid) if sid else None
+        if user is None and request.headers.get("Authorization"):
+            principal = await self.principal(request.headers["Authorization"])
+            user = principal.user if principal else None
+        csrf = request.cookies.get(CSRF_COOKIE, "")
+        if len(csrf) < 32:
+            csrf = request.get(CSRF_KEY) or secrets.token_urlsafe(32)
+            request[CSRF_KEY] = csrf
+        return Visitor(user, csrf)
+
+    def visitor_level(self, visitor: Visitor, repo: str) -> int:
+        return self.level(Principal(visitor.user), repo)
+
+    def may_see(self, visitor: Visitor, repo: str, private: frozenset[str]) -> bool:
+        return repo not in private or (visitor.user is not None
+                                       and self.accounts.level(visitor.user, repo, True) >= policy.READ)
+
+    def may_maintain(self, user: str | None, repo: str) -> bool:
+        """Whether `user` may push to and build `repo` (write or admin)."""
+        return user is not None and self.level(Principal(user), repo) >= policy.WRITE
+
+
+def csrf_ok(request: web.Request, form_value: str) -> bool:
+    """A POST repeats the visitor's CSRF cookie, and comes from this site if the browser says where from."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.split("://", 1)[-1] != request.host:
+        return False
+    return len(cookie) >= 32 and hmac.compare_digest(cookie.encode(), form_value.encode())
+
+
+async def _set_csrf_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    csrf = request.get(CSRF_KEY)
+    if csrf:  # the response's cookies are already headers when this runs: add the header itself
+        response.headers.add("Set-Cookie", f"{CSRF_COOKIE}={csrf}; HttpOnly; Path=/; SameSite=Strict")

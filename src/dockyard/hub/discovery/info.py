@@ -1,0 +1,116 @@
+"""The repositories the hub knows, with what people wrote about them and how often they are pulled.
+
+The registry's storage says which repositories exist; walking it for every search is too slow
+with thousands of them, so hub.db keeps an index that pushes add to and that is brought in line
+with the storage when the repository list is shown (and at start). Descriptions and READMEs
+outlive a repository's tags: a repository pushed again under the same name gets them back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Iterable
+
+from dockyard.errors import InvalidArgument
+from dockyard.store.metadata import MetadataDB
+
+MAX_DESCRIPTION = 100  # Docker Hub's limit for the short description
+MAX_README = 25000     # and for the full description
+
+MIGRATIONS = [
+    """
+    CREATE TABLE disc_repos (
+        repo TEXT PRIMARY KEY,
+        present INTEGER NOT NULL DEFAULT 1,     -- 0: no longer in the registry's storage
+        description TEXT NOT NULL DEFAULT '',
+        readme TEXT NOT NULL DEFAULT '',        -- Markdown as written on the page ('' : the git source's)
+        updated REAL NOT NULL DEFAULT 0
+    );
+    CREATE TABLE disc_pulls (
+        repo TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        last REAL NOT NULL,
+        PRIMARY KEY (repo, tag)
+    );
+    """,
+]
+
+
+@dataclass(frozen=True)
+class Texts:
+    description: str = ""
+    readme: str = ""
+
+
+@dataclass(frozen=True)
+class Pulls:
+    count: int
+    last: float
+
+
+class RepoInfo:
+    def __init__(self, db: MetadataDB) -> None:
+        self.db = db
+        db.migrate("hub_discovery", MIGRATIONS)
+
+    # -- the index ------------------------------------------------------------------------
+
+    def touch(self, repo: str) -> None:
+        """`repo` exists (a push just landed in it)."""
+        with self.db.write() as c:
+            c.execute("INSERT INTO disc_repos(repo) VALUES (?) ON CONFLICT(repo) DO UPDATE SET present=1", (repo,))
+
+    def sync(self, present: Iterable[str]) -> None:
+        """Make the index list exactly the repositories `present` (the storage's list); writes only on change."""
+        present = set(present)
+        indexed = {r[0] for r in self.db.query("SELECT repo FROM disc_repos WHERE present=1")}
+        if present == indexed:
+            return
+        with self.db.write() as c:
+            c.executemany("INSERT INTO disc_repos(repo) VALUES (?) ON CONFLICT(repo) DO UPDATE SET present=1",
+                          [(r,) for r in present - indexed])
+            c.executemany("UPDATE disc_repos SET present=0 WHERE repo=?", [(r,) for r in indexed - present])
+
+    def descriptions(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.db.query("SELECT repo, description FROM disc_repos WHERE description != ''")}
+
+    def matching(self, term: str) -> list[tuple[str, str]]:
+        """(repo, description) of every present repository whose name or description contains
+        `term` (case-insensitive), best first: the name itself or its last component, then
+        names containing it, then descriptions."""
+        q = term.strip().lower()
+        rows = self.db.query(
+            "SELECT repo, description FROM disc_repos WHERE present=1 AND (instr(repo, ?1) OR instr(lower(description), ?1)) "
+            "ORDER BY CASE WHEN repo=?1 OR substr(repo, -length(?1)-1)='/'||?1 THEN 0 WHEN instr(repo, ?1) THEN 1 ELSE 2 END, repo",
+            (q,))
+        return [(r[0], r[1]) for r in rows]
+
+    # -- descriptions ---------------------------------------------------------------------
+
+    def texts(self, repo: str) -> Texts:
+        row = self.db.one("SELECT description, readme FROM disc_repos WHERE repo=?", (repo,))
+        return Texts() if row is None else Texts(row[0], row[1])
+
+    def set_texts(self, repo: str, description: str, readme: str) -> None:
+        description = " ".join(description.split())
+        readme = readme.replace("\r\n", "\n")
+        if len(description) > MAX_DESCRIPTION:
+            raise InvalidArgument(f"the short description may have at most {MAX_DESCRIPTION} characters")
+        if len(readme) > MAX_README:
+            raise InvalidArgument(f"the README may have at most {MAX_README} characters")
+        with self.db.write() as c:
+            c.execute("INSERT INTO disc_repos(repo, description, readme, updated) VALUES (?,?,?,?) "
+                      "ON CONFLICT(repo) DO UPDATE SET description=excluded.description, readme=excluded.readme, "
+                      "updated=excluded.updated", (repo, description, readme, time.time()))
+
+    # -- pulls ----------------------------------------------------------------------------
+
+    def pulled(self, repo: str, tag: str) -> None:
+        with self.db.write() as c:
+            c.execute("INSERT INTO disc_pulls VALUES (?,?,1,?) ON CONFLICT(repo, tag) "
+                      "DO UPDATE SET count=count+1, last=excluded.last", (repo, tag, time.time()))
+
+    def pulls(self, repo: str) -> dict[str, Pulls]:
+        return {r[0]: Pulls(r[1], r[2]) for r in self.db.query("SELECT tag, count, last FROM disc_pulls WHERE repo=?", (repo,))}

@@ -1,0 +1,113 @@
+"""Who may do what on a private repository of an organization, through the registry API with
+passwords and tokens, and on the pages; revocation takes effect on the very next request."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.hub.accounts_harness import PEOPLE, WebClient, registry_token, skopeo_ok, status_with
+from tests.integration.hub.hub_harness import busybox_layer, file_layer, hub_cli, push
+
+TLS = "--tls-verify=false"
+
+
+@pytest.fixture
+def app_repo(accounts_hub, people, layout):
+    """team/app:1, pushed by its organization's owner and made private."""
+    layout.add("base", [busybox_layer()])
+    layout.add("v2", [busybox_layer(), file_layer("etc/v2", b"two\n")])
+    push(layout, "base", accounts_hub, "team/app:1", creds=people.creds("owner"))
+    hub_cli(people.root, "repo", "private", "team/app")
+    return accounts_hub
+
+
+def test_each_role_through_the_registry_with_passwords_and_tokens(app_repo, people, layout):
+    hub = app_repo
+
+    def pull(creds=None):
+        return skopeo_ok("inspect", TLS, *(("--creds", creds) if creds else ()), f"docker://{hub.host}/team/app:1")[0]
+
+    def push_tag(creds, tag):
+        return skopeo_ok("copy", "--dest-tls-verify=false", "--dest-creds", creds, f"oci:{layout.path}:v2",
+                         f"docker://{hub.host}/team/app:{tag}")[0]
+
+    def delete(creds, tag):
+        return skopeo_ok("delete", TLS, "--creds", creds, f"docker://{hub.host}/team/app:{tag}")[0]
+
+    assert not pull()
+    assert not pull(people.creds("outsider"))
+    assert not pull("reader:wrong-password")
+    assert pull(people.creds("reader")) and not push_tag(people.creds("reader"), "r")
+    assert push_tag(people.creds("writer"), "w") and not delete(people.creds("writer"), "w")
+    assert delete(people.creds("admin"), "w")
+
+    read_only = people.token("writer", "repo:read")
+    assert pull(f"writer:{read_only}") and not push_tag(f"writer:{read_only}", "t")
+    public_only = people.token("reader", "repo:public_read")
+    assert not pull(f"reader:{public_only}")
+    writing = people.token("writer", "repo:write")
+    assert push_tag(f"writer:{writing}", "t")
+    assert not pull(f"reader:{writing}")  # a token is its own user's only
+
+    log = hub_cli(people.root, "audit", "--repo", "team/app").stdout
+    entries = [line.split() for line in log.splitlines()[1:]]
+    assert ["admin", "delete", "team/app"] == next(e[2:5] for e in entries if e[3] == "delete")
+    assert {e[2] for e in entries if e[3] == "push"} == {"owner", "writer"}
+
+
+def test_a_revoked_token_or_withdrawn_grant_refuses_the_next_request(app_repo, people):
+    hub = app_repo
+    manifest = "/v2/team/app/manifests/1"
+    secret = people.token("writer", "repo:write")
+    bearer = registry_token(hub.url, f"writer:{secret}", "repository:team/app:pull,push")
+    assert status_with(hub.url, manifest, bearer, "HEAD") == 200
+    token_id = people.accounts.tokens("writer")[0].id
+    hub_cli(people.root, "token", "revoke", "writer", token_id)
+    assert status_with(hub.url, manifest, bearer, "HEAD") == 401  # the same bearer token, issued before
+    assert not skopeo_ok("inspect", TLS, "--creds", f"writer:{secret}", f"docker://{hub.host}/team/app:1")[0]
+
+    reader = registry_token(hub.url, people.creds("reader"), "repository:team/app:pull")
+    assert status_with(hub.url, manifest, reader, "HEAD") == 200
+    hub_cli(people.root, "grant", "team/app", "team:team/readers", "none")
+    assert status_with(hub.url, manifest, reader, "HEAD") == 404  # private: not even confirmed to exist
+    assert "revoke" in hub_cli(people.root, "audit").stdout
+
+
+def test_pages_per_role_and_forms_need_their_csrf_token(app_repo, people):
+    hub = app_repo
+    anonymous = WebClient(hub.url)
+    assert "team/app" not in anonymous.get("/")[1]
+    assert anonymous.get("/r/team/app")[0] == 404
+    assert anonymous.request("/r/team/app/-/settings")[2] == "/login"
+
+    assert WebClient(hub.url).post("/login", {"user": "reader", "password": "nope"})[0] == 401
+    token = people.token("reader", "repo:read")
+    assert WebClient(hub.url).post("/login", {"user": "reader", "password": token})[0] == 401  # tokens: registry only
+    assert WebClient(hub.url).post("/login", {"user": "reader", "password": PEOPLE["reader"],
+                                              "next": "//evil.example/x"})[2] == "/"
+
+    reader = WebClient(hub.url).login("reader", PEOPLE["reader"])
+    status, page = reader.get("/r/team/app")
+    assert status == 200 and 'id="settings"' not in page and "signed in as reader" in page
+    assert 'data-name="team/app"' in reader.get("/")[1]
+    assert reader.get("/r/team/app/-/settings")[0] == 403
+    assert reader.post("/r/team/app/-/settings/grants", {"grantee": "user:reader", "level": "admin"})[0] == 403
+
+    admin = WebClient(hub.url).login("admin", PEOPLE["admin"])
+    assert 'id="settings"' in admin.get("/r/team/app")[1]
+    grant = {"grantee": "user:outsider", "level": "read"}
+    assert admin.post("/r/team/app/-/settings/grants", grant, csrf="")[0] == 403
+    assert admin.post("/r/team/app/-/settings/grants", grant, csrf="x" * 43)[0] == 403
+    assert admin.post("/r/team/app/-/settings/grants", grant, headers={"Origin": "http://evil.example"})[0] == 403
+    assert not skopeo_ok("inspect", TLS, "--creds", people.creds("outsider"), f"docker://{hub.host}/team/app:1")[0]
+    status, page, where = admin.post("/r/team/app/-/settings/grants", grant)
+    assert status == 200 and where == "/r/team/app/-/settings" and 'data-grantee="user:outsider"' in page
+    assert skopeo_ok("inspect", TLS, "--creds", people.creds("outsider"), f"docker://{hub.host}/team/app:1")[0]
+    status, page, _ = admin.post("/r/team/app/-/settings/grants", {"grantee": "user:../../etc", "level": "read"})
+    assert status == 400 and "no &#39;user:../../etc&#39;" in page
+    assert "grant" in page and "user:outsider read" in page  # the audit log on the settings page
+
+    assert admin.post("/logout", {})[0] == 200
+    assert admin.get("/r/team/app")[0] == 404  # signed out: anonymous again
+    assert reader.get("/audit")[0] == 403
+    assert "user:outsider read" in WebClient(hub.url).login("root", PEOPLE["root"]).get("/audit")[1]
