@@ -90,3 +90,7 @@ class HubAccess(Access):
         if isinstance(self.inner, TokenAccess):
             return "pull" in acl.allowed(self.inner.rules, visitor.user, repo)
         return True
+
+    def readable_private(self, visitor: Visitor, private: frozenset[str]) -> frozenset[str]:
+        """Which of the private repositories `visitor` may see."""
+        return frozenset(r for r in private if self.may_see(visitor, r, private))

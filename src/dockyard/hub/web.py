@@ -78,8 +78,9 @@ class Pages:
         everything = self.catalog.repositories()
         self.info.sync(r.name for r in everything)
         about = self.info.descriptions()
+        readable = self.access.readable_private(visitor, private)
         repos = [r for r in everything if (q in r.name or q in about.get(r.name, "").lower())
-                 and self.access.may_see(visitor, r.name, private)]
+                 and (r.name not in private or r.name in readable)]
         return self.render("repos.html", visitor, repos=repos, q=q, private=private, about=about)
 
     async def repository_or_image(self, request: web.Request) -> web.Response:

@@ -185,6 +185,9 @@ class AccountsAccess(Access):
         return repo not in private or (visitor.user is not None
                                        and self.accounts.level(visitor.user, repo, True) >= policy.READ)
 
+    def readable_private(self, visitor: Visitor, private: frozenset[str]) -> frozenset[str]:
+        return self.accounts.readable_private(visitor.user, private)
+
     def may_maintain(self, user: str | None, repo: str) -> bool:
         """Whether `user` may push to and build `repo` (write or admin)."""
         return user is not None and self.level(Principal(user), repo) >= policy.WRITE

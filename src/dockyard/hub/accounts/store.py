@@ -309,10 +309,17 @@ class Accounts:
         return max(public, row[0] or policy.NONE)
 
     def readable_private(self, user: str | None, private: frozenset[str]) -> frozenset[str]:
-        """Which of the private repositories `user` may see."""
+        """Which of the private repositories `user` may see (what level() says, for all at once)."""
         if user is None or not private:
             return frozenset()
-        return frozenset(r for r in private if self.level(user, r, True) >= policy.READ)
+        if self.is_site_admin(user):
+            return private
+        teams = self.user_teams(user)
+        owned = {user, *(t.split("/")[0] for t in teams if t.endswith("/" + policy.OWNERS))}
+        grantees = [f"user:{user}", *(f"team:{t}" for t in teams)]
+        marks = ",".join("?" * len(grantees))
+        granted = {r[0] for r in self.db.query(f"SELECT repo FROM acct_grants WHERE grantee IN ({marks})", tuple(grantees))}
+        return frozenset(r for r in private if r in granted or policy.namespace(r) in owned)
 
     # -- personal access tokens -----------------------------------------------------------
 

@@ -34,6 +34,8 @@ MIGRATIONS = [
         last REAL NOT NULL,
         PRIMARY KEY (repo, tag)
     );
+    CREATE TABLE disc_generation (gen INTEGER NOT NULL);  -- bumped by every change of the index
+    INSERT INTO disc_generation VALUES (0);
     """,
 ]
 
@@ -50,17 +52,28 @@ class Pulls:
     last: float
 
 
+_BUMP = "UPDATE disc_generation SET gen=gen+1"
+
+
 class RepoInfo:
+    """Searches run over a copy of the index in memory (names and lower-cased descriptions),
+    reloaded when the index's generation moved, whichever process moved it."""
+
     def __init__(self, db: MetadataDB) -> None:
         self.db = db
         db.migrate("hub_discovery", MIGRATIONS)
+        self._generation = -1
+        self._rows: list[tuple[str, str, str]] = []  # (repo, description, description lower-cased), by name
 
     # -- the index ------------------------------------------------------------------------
 
     def touch(self, repo: str) -> None:
         """`repo` exists (a push just landed in it)."""
         with self.db.write() as c:
-            c.execute("INSERT INTO disc_repos(repo) VALUES (?) ON CONFLICT(repo) DO UPDATE SET present=1", (repo,))
+            changed = c.execute("INSERT OR IGNORE INTO disc_repos(repo) VALUES (?)", (repo,)).rowcount
+            changed += c.execute("UPDATE disc_repos SET present=1 WHERE repo=? AND present=0", (repo,)).rowcount
+            if changed:
+                c.execute(_BUMP)
 
     def sync(self, present: Iterable[str]) -> None:
         """Make the index list exactly the repositories `present` (the storage's list); writes only on change."""
@@ -72,6 +85,7 @@ class RepoInfo:
             c.executemany("INSERT INTO disc_repos(repo) VALUES (?) ON CONFLICT(repo) DO UPDATE SET present=1",
                           [(r,) for r in present - indexed])
             c.executemany("UPDATE disc_repos SET present=0 WHERE repo=?", [(r,) for r in indexed - present])
+            c.execute(_BUMP)
 
     def descriptions(self) -> dict[str, str]:
         return {r[0]: r[1] for r in self.db.query("SELECT repo, description FROM disc_repos WHERE description != ''")}
@@ -81,11 +95,21 @@ class RepoInfo:
         `term` (case-insensitive), best first: the name itself or its last component, then
         names containing it, then descriptions."""
         q = term.strip().lower()
-        rows = self.db.query(
-            "SELECT repo, description FROM disc_repos WHERE present=1 AND (instr(repo, ?1) OR instr(lower(description), ?1)) "
-            "ORDER BY CASE WHEN repo=?1 OR substr(repo, -length(?1)-1)='/'||?1 THEN 0 WHEN instr(repo, ?1) THEN 1 ELSE 2 END, repo",
-            (q,))
-        return [(r[0], r[1]) for r in rows]
+        named, exact, described = [], [], []
+        for repo, description, lowered in self._index():
+            if q in repo:
+                (exact if repo == q or repo.endswith("/" + q) else named).append((repo, description))
+            elif q in lowered:
+                described.append((repo, description))
+        return exact + named + described
+
+    def _index(self) -> list[tuple[str, str, str]]:
+        generation = self.db.one("SELECT gen FROM disc_generation")[0]
+        if generation != self._generation:
+            rows = self.db.query("SELECT repo, description FROM disc_repos WHERE present=1 ORDER BY repo")
+            self._rows = [(r[0], r[1], r[1].lower()) for r in rows]
+            self._generation = generation
+        return self._rows
 
     # -- descriptions ---------------------------------------------------------------------
 
@@ -104,6 +128,7 @@ class RepoInfo:
             c.execute("INSERT INTO disc_repos(repo, description, readme, updated) VALUES (?,?,?,?) "
                       "ON CONFLICT(repo) DO UPDATE SET description=excluded.description, readme=excluded.readme, "
                       "updated=excluded.updated", (repo, description, readme, time.time()))
+            c.execute(_BUMP)
 
     # -- pulls ----------------------------------------------------------------------------
 

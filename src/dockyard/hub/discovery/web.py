@@ -26,10 +26,11 @@ class SearchEndpoint:
     async def search(self, request: web.Request) -> web.Response:
         visitor = await self.access.visitor(request)
         private = self.state.private_repos()
+        readable = self.access.readable_private(visitor, private)
         automated = frozenset(s.repo for s in self.state.sources())
         try:
             answer = search.search(self.info, request.query.get("q", ""),
-                                   lambda repo: self.access.may_see(visitor, repo, private), automated,
+                                   lambda repo: repo not in private or repo in readable, automated,
                                    request.query.get("page"), request.query.get("n"))
         except InvalidArgument as exc:
             return web.json_response({"message": exc.message}, status=400)
