@@ -21,7 +21,7 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
     from dockyard.hub.catalog import Catalog
     from dockyard.hub.discovery.info import RepoInfo
     from dockyard.hub.discovery.tracking import Tracker
-    from dockyard.hub.discovery.web import SearchEndpoint
+    from dockyard.hub.discovery.web import DiffPage, SearchEndpoint
     from dockyard.hub.runner import Worker
     from dockyard.hub.state import HubState
     from dockyard.hub.web import Pages
@@ -48,6 +48,7 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
     app.on_response_prepare.append(Tracker(info, accounts))
     pages = Pages(state, Catalog(storage), access, worker, info)
     SearchEndpoint(info, state, access).routes(app)
+    DiffPage(pages).routes(app)
     if accounts is not None:
         from dockyard.hub.accounts.web import AccountPages
 

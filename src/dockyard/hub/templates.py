@@ -128,6 +128,15 @@ IMAGE = """{% extends "base.html" %}{% from "macros.html" import copy %}
 <tr><th>Created</th><td>{{ created(image.created) }}</td></tr>{% endif %}
 <tr><th>Size</th><td>{{ size(image.size) }}</td></tr>
 </table>
+{% if inside %}
+<h2>Contents</h2>
+<p>Operating system: <b id="os">{{ inside.os.PRETTY_NAME or inside.os.ID or "unknown (no os-release)" }}</b> ·
+{{ inside.packages|length }} package{{ "s" if inside.packages|length != 1 }} ·
+<a href="/r/{{ repo }}/-/diff?from={{ reference|urlencode }}">compare with another tag</a></p>
+<table id="packages"><tr><th>Package</th><th>Version</th><th>Kind</th></tr>
+{% for p in inside.packages %}<tr data-package="{{ p.name }}"><td>{{ p.name }}</td><td>{{ p.version }}</td><td>{{ p.kind }}</td></tr>{% endfor %}
+</table>
+{% endif %}
 {% if not image.is_index %}
 <h2>Config</h2>
 <table id="config">

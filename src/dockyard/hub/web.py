@@ -12,6 +12,7 @@ Routes (repository names contain slashes, so what follows a name comes after `/-
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -24,7 +25,7 @@ from dockyard.hub import graph, hooks
 from dockyard.hub.access import HubAccess, Visitor
 from dockyard.hub.accounts import policy
 from dockyard.hub.catalog import Catalog, created_text
-from dockyard.hub.discovery import markdown, readme
+from dockyard.hub.discovery import contents, markdown, readme
 from dockyard.hub.discovery.info import RepoInfo
 from dockyard.hub.runner import Worker
 from dockyard.hub.state import Build, HubState
@@ -93,7 +94,7 @@ class Pages:
                 return self._repository(request, visitor, repo)
             kind, _, reference = rest.partition("/")
             if kind == "image" and reference:
-                return self._image(request, visitor, repo, reference)
+                return await self._image(request, visitor, repo, reference)
         except registry_errors.RegistryError:
             pass
         return self.not_found(visitor, f"{repo}/-/{rest}" if sep else f"repository {repo}")
@@ -113,10 +114,13 @@ class Pages:
                            readme=Markup(markdown.render(text)) if text else "", pulls=self.info.pulls(repo),
                            admin=level is not None and level(visitor, repo) >= policy.ADMIN)
 
-    def _image(self, request: web.Request, visitor: Visitor, repo: str, reference: str) -> web.Response:
+    async def _image(self, request: web.Request, visitor: Visitor, repo: str, reference: str) -> web.Response:
         image = self.catalog.image(repo, reference)
         cfg = image.config if isinstance(image.config, dict) else {}
-        return self.render("image.html", visitor, repo=repo, reference=reference, image=image, cfg=cfg, host=request.host)
+        inside = await asyncio.get_running_loop().run_in_executor(
+            None, contents.of_image, self.catalog.storage, self.info, repo, image)
+        return self.render("image.html", visitor, repo=repo, reference=reference, image=image, cfg=cfg, host=request.host,
+                           inside=inside)
 
     async def builds(self, request: web.Request) -> web.Response:
         visitor = await self.access.visitor(request)

@@ -121,3 +121,23 @@ def test_readme_markdown_is_sanitised():
     assert 'href="javascript' not in html
     assert 'href="https://ok.invalid/"' in html and 'rel="nofollow noopener noreferrer"' in html
     assert '<img src="https://ok.invalid/i.png"' in html
+
+
+def test_contents_follow_whiteouts_opaque_directories_and_apk():
+    import io
+
+    from dockyard.hub.discovery import contents
+    from tests.helpers.layertars import TarBuilder
+
+    apk = b"C:x\nP:musl\nV:1.2.4-r2\n\nP:busybox\nV:1.36.1-r5\n\n"
+    lower = (TarBuilder().file("lib/apk/db/installed", apk).file("etc/os-release", b'ID=alpine\nPRETTY_NAME="Alpine 3.19"\n')
+             .file("usr/lib/python3.11/site-packages/a-1.dist-info/METADATA", b"Name: a\nVersion: 1\n\nName: not-a-header\n"))
+    upper = TarBuilder().file("usr/lib/python3.11/site-packages/.wh..wh..opq").file(
+        "usr/lib/python3.11/site-packages/b-2.dist-info/METADATA", b"Name: b\nVersion: 2\n")
+    doc = contents.describe(contents.stacked_files([io.BytesIO(lower.bytes()), io.BytesIO(upper.bytes())]))
+    assert doc["os"]["PRETTY_NAME"] == "Alpine 3.19"
+    assert [(p["kind"], p["name"], p["version"]) for p in doc["packages"]] == [
+        ("apk", "busybox", "1.36.1-r5"), ("apk", "musl", "1.2.4-r2"), ("python", "b", "2")]
+    gone = TarBuilder().file("lib/apk/db/.wh.installed").file("etc/.wh.os-release")
+    doc = contents.describe(contents.stacked_files([io.BytesIO(lower.bytes()), io.BytesIO(gone.bytes())]))
+    assert doc["os"] == {} and [p["name"] for p in doc["packages"]] == ["a"]

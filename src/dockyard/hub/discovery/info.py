@@ -8,6 +8,7 @@ outlive a repository's tags: a repository pushed again under the same name gets 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Iterable
@@ -34,6 +35,7 @@ MIGRATIONS = [
         last REAL NOT NULL,
         PRIMARY KEY (repo, tag)
     );
+    CREATE TABLE disc_contents (digest TEXT PRIMARY KEY, doc TEXT NOT NULL);  -- contents.describe() of an image
     CREATE TABLE disc_generation (gen INTEGER NOT NULL);  -- bumped by every change of the index
     INSERT INTO disc_generation VALUES (0);
     """,
@@ -139,3 +141,13 @@ class RepoInfo:
 
     def pulls(self, repo: str) -> dict[str, Pulls]:
         return {r[0]: Pulls(r[1], r[2]) for r in self.db.query("SELECT tag, count, last FROM disc_pulls WHERE repo=?", (repo,))}
+
+    # -- image contents -------------------------------------------------------------------
+
+    def contents(self, digest: str) -> dict | None:
+        row = self.db.one("SELECT doc FROM disc_contents WHERE digest=?", (digest,))
+        return None if row is None else json.loads(row[0])
+
+    def keep_contents(self, digest: str, doc: dict) -> None:
+        with self.db.write() as c:
+            c.execute("INSERT OR REPLACE INTO disc_contents VALUES (?,?)", (digest, json.dumps(doc)))
