@@ -121,7 +121,11 @@ def source_rm(ctx: click.Context, repo: str) -> None:
 @click.pass_context
 def repo_visibility(ctx: click.Context, visibility: str, repo: str) -> None:
     """Make REPO private (hidden from anonymous visitors and pulls) or public again."""
-    _state(ctx).set_private(repo, visibility == "private")
+    from dockyard.hub.accounts.store import Accounts
+
+    state = _state(ctx)
+    state.set_private(repo, visibility == "private")
+    Accounts(state.db).audit("", "visibility", repo, visibility)
     click.echo(f"{repo} is {visibility}")
 
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_BUILD_TIMEOUT = 1800.0
+INDEX_SYNC_SECONDS = 30.0
 
 
 def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float = DEFAULT_BUILD_TIMEOUT,
@@ -55,15 +56,32 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
         AccountPages(pages, access, info).routes(app)
     pages.routes(app)
 
+    background: list[asyncio.Task] = []
+
     async def start_worker(_app) -> None:
         worker.start()
+        background.append(asyncio.get_running_loop().create_task(_keep_index(info, storage)))
 
     async def stop_worker(_app) -> None:
+        for task in background:
+            task.cancel()
         await worker.stop()
 
     app.on_startup.append(start_worker)
     app.on_cleanup.append(stop_worker)
     return app
+
+
+async def _keep_index(info, storage) -> None:
+    """Bring the search index in line with the storage now and then: builds and `hub` commands
+    store images without a request that the tracker sees."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(INDEX_SYNC_SECONDS)
+        try:
+            await loop.run_in_executor(None, lambda: info.sync(storage.repositories()))
+        except Exception:
+            logging.getLogger(__name__).exception("could not refresh the search index")
 
 
 async def start(addr: str, root: str | Path, **options):

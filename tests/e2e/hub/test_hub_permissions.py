@@ -111,3 +111,37 @@ def test_pages_per_role_and_forms_need_their_csrf_token(app_repo, people):
     assert admin.get("/r/team/app")[0] == 404  # signed out: anonymous again
     assert reader.get("/audit")[0] == 403
     assert "user:outsider read" in WebClient(hub.url).login("root", PEOPLE["root"]).get("/audit")[1]
+
+
+def test_tokens_made_used_and_revoked_in_the_browser(app_repo, people, browser, screenshot):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    hub = app_repo
+    browser.get(hub.url + "/login")
+    browser.delete_all_cookies()  # the browser is shared by the module's tests, and cookies ignore ports
+    browser.get(hub.url + "/settings/tokens")  # signing in first, then back here
+    browser.find_element(By.ID, "user").send_keys("writer")
+    browser.find_element(By.ID, "password").send_keys(PEOPLE["writer"])
+    browser.find_element(By.CSS_SELECTOR, "#login button").click()
+    assert browser.current_url == hub.url + "/settings/tokens" and "signed in as writer" in browser.page_source
+
+    browser.find_element(By.ID, "token-name").send_keys("laptop <b>")
+    Select(browser.find_element(By.ID, "token-scope")).select_by_value("repo:read")
+    browser.find_element(By.CSS_SELECTOR, "#new-token-form button").click()
+    secret = browser.find_element(By.ID, "new-token").text
+    assert secret.startswith("dyp_") and browser.find_element(By.CSS_SELECTOR, ".token-name").text == "laptop <b>"
+    screenshot("token")
+    image = f"docker://{hub.host}/team/app:1"
+    assert skopeo_ok("inspect", TLS, "--creds", f"writer:{secret}", image)[0]
+    browser.get(hub.url + "/settings/tokens")
+    assert secret not in browser.page_source  # shown once
+    browser.find_element(By.CSS_SELECTOR, "#tokens button.revoke").click()
+    assert "revoked" in browser.find_element(By.ID, "tokens").text
+    assert not skopeo_ok("inspect", TLS, "--creds", f"writer:{secret}", image)[0]
+
+    browser.get(hub.url + "/r/team/app")
+    assert not browser.find_elements(By.ID, "settings")  # write is not admin
+    browser.find_element(By.CSS_SELECTOR, "form.logout button").click()
+    browser.get(hub.url + "/r/team/app")
+    assert "Not found" in browser.page_source and browser.find_element(By.LINK_TEXT, "Sign in")

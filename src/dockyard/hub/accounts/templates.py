@@ -10,7 +10,7 @@ FORMS = """{% macro csrf() %}<input type="hidden" name="csrf" value="{{ visitor.
 {% macro error(text) %}{% if text %}<p class="failing" id="error">{{ text }}</p>{% endif %}{% endmacro %}
 """
 
-LOGIN = """{% extends "base.html" %}{% from "forms.html" import csrf, error %}
+LOGIN = """{% extends "base.html" %}{% from "forms.html" import csrf, error with context %}
 {% block title %}Sign in · dockyard hub{% endblock %}
 {% block main %}
 <h1>Sign in</h1>
@@ -23,7 +23,7 @@ LOGIN = """{% extends "base.html" %}{% from "forms.html" import csrf, error %}
 {% endblock %}
 """
 
-TOKENS = """{% extends "base.html" %}{% from "forms.html" import csrf, error %}{% from "macros.html" import copy %}
+TOKENS = """{% extends "base.html" %}{% from "forms.html" import csrf, error with context %}{% from "macros.html" import copy %}
 {% block title %}Access tokens · dockyard hub{% endblock %}
 {% block main %}
 <h1>Personal access tokens</h1>
@@ -44,7 +44,7 @@ TOKENS = """{% extends "base.html" %}{% from "forms.html" import csrf, error %}{
 {% endblock %}
 """
 
-ORGS = """{% extends "base.html" %}{% from "forms.html" import csrf, error %}
+ORGS = """{% extends "base.html" %}{% from "forms.html" import csrf, error with context %}
 {% block title %}Organizations · dockyard hub{% endblock %}
 {% block main %}
 <h1>Organizations</h1>
@@ -54,7 +54,7 @@ ORGS = """{% extends "base.html" %}{% from "forms.html" import csrf, error %}
 {% endblock %}
 """
 
-ORG = """{% extends "base.html" %}{% from "forms.html" import csrf, error %}
+ORG = """{% extends "base.html" %}{% from "forms.html" import csrf, error with context %}
 {% block title %}{{ org }} · dockyard hub{% endblock %}
 {% block main %}
 <h1>Organization {{ org }}</h1>
@@ -74,7 +74,7 @@ ORG = """{% extends "base.html" %}{% from "forms.html" import csrf, error %}
 {% endblock %}
 """
 
-SETTINGS = """{% extends "base.html" %}{% from "forms.html" import csrf, error %}{% from "audit_macro.html" import audit_table %}
+SETTINGS = """{% extends "base.html" %}{% from "forms.html" import csrf, error with context %}{% from "audit_macro.html" import audit_table %}
 {% block title %}Settings of {{ repo }} · dockyard hub{% endblock %}
 {% block main %}
 <h1>Settings of <a href="/r/{{ repo }}">{{ repo }}</a></h1>
