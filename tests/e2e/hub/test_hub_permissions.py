@@ -145,3 +145,24 @@ def test_tokens_made_used_and_revoked_in_the_browser(app_repo, people, browser, 
     browser.find_element(By.CSS_SELECTOR, "form.logout button").click()
     browser.get(hub.url + "/r/team/app")
     assert "Not found" in browser.page_source and browser.find_element(By.LINK_TEXT, "Sign in")
+
+
+def test_an_organization_made_on_the_pages_grants_through_its_teams(accounts_hub, people, layout):
+    hub = accounts_hub
+    founder = WebClient(hub.url).login("outsider", PEOPLE["outsider"])
+    status, page, where = founder.post("/orgs", {"name": "newco"})
+    assert status == 200 and where == "/orgs/newco" and 'data-team="owners"' in page
+    assert founder.post("/orgs/newco/teams", {"team": "devs"})[2] == "/orgs/newco"
+    status, page, _ = founder.post("/orgs/newco/members", {"team": "devs", "user": "reader", "action": "add"})
+    assert status == 200 and "reader" in page
+    assert founder.post("/orgs/newco/members", {"team": "owners", "user": "outsider", "action": "remove"})[0] == 400
+    assert WebClient(hub.url).login("writer", PEOPLE["writer"]).get("/orgs/newco")[0] == 404  # not a member
+
+    layout.add("base", [busybox_layer()])
+    push(layout, "base", hub, "newco/tool:1", creds=people.creds("outsider"))  # owners may create repositories
+    hub_cli(people.root, "repo", "private", "newco/tool")
+    assert not skopeo_ok("inspect", TLS, "--creds", people.creds("reader"), f"docker://{hub.host}/newco/tool:1")[0]
+    assert founder.post("/r/newco/tool/-/settings/grants", {"grantee": "team:newco/devs", "level": "read"})[0] == 200
+    assert skopeo_ok("inspect", TLS, "--creds", people.creds("reader"), f"docker://{hub.host}/newco/tool:1")[0]
+    member = WebClient(hub.url).login("reader", PEOPLE["reader"])
+    assert member.post("/orgs/newco/teams", {"team": "mine"})[0] == 404  # members do not manage
