@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
-PKGS="python3 python3-venv python3-seccomp busybox-static debootstrap iproute2 nftables conntrack libseccomp2 tini git curl ca-certificates xz-utils gcc libc6-dev"
+PKGS="python3 python3-venv python3-seccomp busybox-static debootstrap iproute2 nftables conntrack libseccomp2 tini catatonit git curl ca-certificates xz-utils gcc libc6-dev"
 TEST_PKGS="skopeo umoci runc crun docker-registry tmux apache2-utils chromium chromium-driver"
 want="$PKGS"
 [ "${1:-}" = test ] && want="$want $TEST_PKGS"
@@ -34,6 +34,13 @@ if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -c "import dockyard, click, rich, isal, zstandard"
   touch "$stamp"
 fi
+# protocol modules (CRI, ...) generated from our .proto files when missing or older than their source
+for proto in src/dockyard/*/protos/*.proto; do
+  out="${proto%.proto}_pb2.py"
+  if [ ! -e "$out" ] || [ "$proto" -nt "$out" ]; then
+    .venv/bin/python -m grpc_tools.protoc -Isrc --python_out=src --grpc_python_out=src "$proto"
+  fi
+done
 # byte-compile once: with PYTHONDONTWRITEBYTECODE set, every dockyard, dockyard-runtime and
 # exit-hook process would otherwise compile its sources again (tens of ms per start)
 .venv/bin/python -m compileall -q src/dockyard >/dev/null

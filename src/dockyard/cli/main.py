@@ -51,7 +51,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("pull", "push", "login", "logout", "search"), ("distribution",)),
     "build": ("build",), "builder": ("build",), "registry": ("registry",),
     **dict.fromkeys(("system", "info", "events", "version"), ("system",)),
-    "serve": ("serve",), "hub": ("hub",),
+    "serve": ("serve",), "hub": ("hub",), "cri": ("cri",),
 }
 _loaded: set[str] = set()
 

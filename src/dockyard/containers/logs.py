@@ -1,7 +1,8 @@
-"""Reading a container's json-file log (`logs`, the API's /logs): tail, since/until, follow.
+"""Reading a container's log (`logs`, the API's /logs): tail, since/until, follow.
 
-The shim writes one JSON object per line (`log`, `stream`, `time`) and rotates files to
-`.1`, `.2`, ...; reading walks the rotated files oldest first, then follows the live one.
+The shim writes one JSON object per line (`log`, `stream`, `time`), or for a k8s-file log
+the CRI's `TIME STREAM F|P TEXT` lines, and rotates files to `.1`, `.2`, ...; reading walks
+the rotated files oldest first, then follows the live one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ def _files(path: Path) -> list[Path]:
 
 
 def _parse(line: bytes) -> Entry | None:
+    if not line.startswith(b"{"):  # k8s-file: a P(artial) line's text goes on in the next one
+        parts = line.rstrip(b"\n").split(b" ", 3)
+        if len(parts) < 3 or parts[1] not in (b"stdout", b"stderr"):
+            return None
+        text = parts[3] if len(parts) == 4 else b""
+        return parts[1].decode(), parts[0].decode(), text + (b"\n" if parts[2] == b"F" else b"")
     try:
         d = json.loads(line)
         return d.get("stream", "stdout"), d.get("time", ""), d.get("log", "").encode("utf-8", "surrogateescape")

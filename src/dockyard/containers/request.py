@@ -129,6 +129,7 @@ def check_host_config(hc: dict) -> dict:
         hc["NetworkMode"] = "bridge"
     if hc.get("Runtime") not in (None, "", "dockyard", "runc", "crun", "runtime"):
         raise InvalidArgument(f"unknown or invalid runtime name: {hc['Runtime']}")
+    _check_namespace_modes(hc)
     mode = hc["NetworkMode"]
     # on the default bridge a link is a legacy one (containers/links.py); on a user-defined
     # network a name for the linking container alone, which the docker CLI also sends as the
@@ -138,6 +139,17 @@ def check_host_config(hc: dict) -> dict:
         raise InvalidArgument(f"conflicting options: {kind} can't be used with links. "
                               "This would result in undefined behavior")
     return hc
+
+
+def _check_namespace_modes(hc: dict) -> None:
+    """IpcMode, PidMode and UTSMode as moby validates them (`container:NAME` joins another
+    container's namespace; the container is looked up at start)."""
+    for key, what, valid in (("IpcMode", "IPC", ("", "none", "private", "shareable", "host")),
+                             ("PidMode", "PID", ("", "host")), ("UTSMode", "UTS", ("", "host"))):
+        mode = hc.get(key) or ""
+        joins = key != "UTSMode" and mode.startswith("container:") and mode != "container:"
+        if mode not in valid and not joins:
+            raise InvalidArgument(f"invalid {what} mode: {mode}")
 
 
 def networking_config(nc: dict, mode: str, links: list[str] | None = None) -> dict:

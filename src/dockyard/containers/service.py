@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-from dockyard.containers import health, links, names
+from dockyard.containers import health, links, logdrivers, names
 from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.record import Container, ContainerStore, rfc3339
@@ -56,8 +56,9 @@ class ContainerService:
         sockets, whose paths the kernel limits to 107 bytes."""
         return self.engine.run_dir / "s" / cid[:16]
 
-    def log_path(self, cid: str) -> Path:
-        return self.dir(cid) / f"{cid}-json.log"
+    def log_path(self, c: Container) -> Path:
+        """docker's `<id>-json.log` in the container's dir, or the file a k8s-file log names."""
+        return Path(logdrivers.custom_path(c.host_config) or self.dir(c.id) / f"{c.id}-json.log")
 
     def runtime_root(self, runtime: str) -> Path:
         return self.engine.run_dir / "runtime" / runtime
@@ -257,6 +258,7 @@ class ContainerService:
             self.store.save(c, "run_id")
             args = self._shim_args(c, spec, attach, c.run_id)
             args.health = self._write_probe(c, spec)
+            started_at = rfc3339()  # before the process runs: a quick exit never precedes its start
             from dockyard.runtime.shim import adopt
             if args.keep_after_exit and adopt.usable():  # dockyard's own runtime, from a plain CLI
                 pid, sock = adopt.start_adopted(args, self._runtime(c))
@@ -271,7 +273,7 @@ class ContainerService:
             self.store.save(c, "state", "mounts")
             raise
         c.state.update(Status="running", Running=True, Paused=False, Restarting=False, OOMKilled=False, Dead=False,
-                       Pid=pid, ExitCode=0, Error="", StartedAt=rfc3339(), FinishedAt="0001-01-01T00:00:00Z")
+                       Pid=pid, ExitCode=0, Error="", StartedAt=started_at, FinishedAt="0001-01-01T00:00:00Z")
         health.started(c.state, c.config)
         self.store.save(c, "state", "mounts", "network_settings", "run_id")
         self._mount_events(c, "mount")
@@ -350,7 +352,8 @@ class ContainerService:
             domainname=cfg.get("Domainname") or "",
             netns_path=att.netns_path or "", network_mode="host" if att.netns_path is None else "",
             pid_mode="host" if hc.get("PidMode") == "host" else "", ipc_mode="host" if hc.get("IpcMode") == "host" else "",
-            uts_mode="host" if hc.get("UTSMode") == "host" else "", sysctls=dict(hc.get("Sysctls") or {}),
+            uts_mode="host" if hc.get("UTSMode") == "host" else "", ns_paths=self._joined_namespaces(c),
+            sysctls=dict(hc.get("Sysctls") or {}),
             mounts=mounts, tmpfs=dict(hc.get("Tmpfs") or {}),
             shm_size=int(hc.get("ShmSize") or 64 << 20),
             hosts_path=str(d / "hosts") if (d / "hosts").exists() else "",
@@ -367,6 +370,19 @@ class ContainerService:
         )
         return opts
 
+    def _joined_namespaces(self, c: Container) -> dict[str, str]:
+        """`--ipc container:X` and `--pid container:X`: X's namespaces, by its init's /proc
+        entry (dockerd's words when X is not running)."""
+        paths = {}
+        for key, kind, what in (("IpcMode", "ipc", "IPC"), ("PidMode", "pid", "PID")):
+            mode = c.host_config.get(key) or ""
+            if mode.startswith("container:"):
+                other = self.get(mode.split(":", 1)[1])
+                if not other.running or not other.state.get("Pid"):
+                    raise Conflict(f"cannot join {what} of a non running container: {other.id}")
+                paths[kind] = f"/proc/{other.state['Pid']}/ns/{kind}"
+        return paths
+
     def _shim_args(self, c: Container, spec: dict, attach: bool, run_id: str):
         from dockyard.runtime.shim import protocol
         runtime = c.host_config.get("Runtime") or "dockyard"
@@ -378,7 +394,8 @@ class ContainerService:
         return protocol.ShimArgs(
             container_id=c.id, bundle=str(self.run_dir(c.id)), state_dir=str(self.shim_dir(c.id)),
             runtime=binary, runtime_root=str(self.runtime_root(runtime)),
-            log_path=str(self.log_path(c.id)) if keeps_log(c.host_config) else os.devnull,
+            log_path=str(self.log_path(c)) if keeps_log(c.host_config) else os.devnull,
+            log_format=logdrivers.shim_format(c.host_config),
             log_max_size=size, log_max_files=files, tty=c.config["Tty"], stdin=c.config["OpenStdin"],
             wait_attach=attach, keep_after_exit=_builtin(runtime), restart=restart,
             foreground_lock=str(self.run_dir(c.id) / FOREGROUND_LOCK),
@@ -722,7 +739,7 @@ class ContainerService:
         c = self.get(ref)
         if not keeps_log(c.host_config):
             raise ReadingUnsupported()
-        return logs.read(self.log_path(c.id), stdout=stdout, stderr=stderr, since=since, until=until, tail=str(tail),
+        return logs.read(self.log_path(c), stdout=stdout, stderr=stderr, since=since, until=until, tail=str(tail),
                          follow=follow, running=lambda: self.get(c.id).running)
 
     def pids(self, c: Container) -> list[int]:

@@ -20,7 +20,7 @@ def _system_cpu_ns() -> int:
     return ticks * (1_000_000_000 // os.sysconf("SC_CLK_TCK"))
 
 
-def _net(pid: int) -> dict:
+def interfaces(pid: int) -> dict:
     out = {}
     try:
         with open(f"/proc/{pid}/net/dev") as f:
@@ -57,6 +57,6 @@ def sample(service, c) -> dict:
         "memory_stats": {"usage": st.memory_usage, "max_usage": st.memory_max_usage, "limit": limit,
                          "stats": {}, "failcnt": 0},
         "blkio_stats": {"io_service_bytes_recursive": None},
-        "networks": _net(c.state["Pid"]) if c.running and c.state.get("Pid") else {},
+        "networks": interfaces(c.state["Pid"]) if c.running and c.state.get("Pid") else {},
         "num_procs": 0, "storage_stats": {},
     }

@@ -116,7 +116,7 @@ def inspect(service, c: Container) -> dict:
         "Id": c.id, "Created": rfc3339(c.created), "Path": path, "Args": args,
         "State": {**c.state, "Dead": c.state.get("Dead", False)},
         "Image": c.image_id, "ResolvConfPath": str(d / "resolv.conf"), "HostnamePath": str(d / "hostname"),
-        "HostsPath": str(d / "hosts"), "LogPath": str(service.log_path(c.id)) if keeps_log(c.host_config) else "", "Name": "/" + c.name,
+        "HostsPath": str(d / "hosts"), "LogPath": str(service.log_path(c)) if keeps_log(c.host_config) else "", "Name": "/" + c.name,
         "RestartCount": c.restart_count, "Driver": snaps.name, "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": {**c.host_config, "Runtime": c.host_config.get("Runtime") or "dockyard"},  # the one it runs under

@@ -119,6 +119,7 @@ class RunOptions:
     pid_mode: str = ""  # "" or "host"
     ipc_mode: str = ""  # "" or "host"
     uts_mode: str = ""  # "" or "host"
+    ns_paths: dict[str, str] = field(default_factory=dict)  # pid/ipc/uts namespaces joined by path
     cgroupns_mode: str = "private"  # "private" or "host"
     uid_maps: list[tuple[int, int, int]] = field(default_factory=list)
     gid_maps: list[tuple[int, int, int]] = field(default_factory=list)
@@ -404,12 +405,12 @@ def resources(opts: RunOptions, device_rules: list[dict] | None = None) -> dict:
 
 def _namespaces(opts: RunOptions) -> list[dict]:
     spaces = [{"type": "mount"}]
-    if opts.pid_mode != "host":
-        spaces.append({"type": "pid"})
-    if opts.ipc_mode != "host":
-        spaces.append({"type": "ipc"})
-    if opts.uts_mode != "host" and opts.network_mode != "host":
-        spaces.append({"type": "uts"})
+    for kind, own in (("pid", opts.pid_mode != "host"), ("ipc", opts.ipc_mode != "host"),
+                      ("uts", opts.uts_mode != "host" and opts.network_mode != "host")):
+        if kind in opts.ns_paths:
+            spaces.append({"type": kind, "path": opts.ns_paths[kind]})
+        elif own:
+            spaces.append({"type": kind})
     if opts.netns_path:
         spaces.append({"type": "network", "path": opts.netns_path})
     elif opts.network_mode != "host":

@@ -45,7 +45,7 @@ BAD_QUERY = [
 BAD_HEADERS = [{name: value for name in ("X-Registry-Auth", "X-Registry-Config")}
                for value in ("!!!", base64.urlsafe_b64encode(b"{bad").decode(),
                              base64.urlsafe_b64encode(b"[" * 4000).decode())]
-STREAM_WAIT = 2  # seconds to wait for a streaming answer's headers
+STREAM_WAIT = 15  # seconds to wait for an answer's headers: generous, a prune on a loaded host takes seconds
 # what each probe adds to its one bad value, so it gets past the parameters a route requires first
 GOOD_QUERY = {"stdout": "1", "stderr": "1", "path": "/etc", "repo": "walked-tag", "t": "0"}
 # a body each typed route accepts, sent with the bad query values (not /auth: it would log in somewhere)

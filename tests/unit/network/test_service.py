@@ -16,6 +16,22 @@ from dockyard.network.endpoints import EndpointRequest
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 
 
+def _free_ports(n):
+    """Ports no host process holds now (a fixed port may belong to another engine's proxy)."""
+    import socket
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+P1, P2 = _free_ports(2)
+
+
 def attach(svc, cid, name, **kw):
     return svc.attach(cid, name, hostname=name, files_dir=svc.run_dir.parent / "files" / name, **kw)
 
@@ -51,7 +67,7 @@ def test_bad_network_requests_create_nothing(svc):
 
 def test_attach_plumbs_in_order_and_writes_files(svc):
     svc.create("front", subnet="10.213.1.0/24")
-    a = attach(svc, A, "web", mode="front", endpoint=EndpointRequest(aliases=("www",)), ports=parse_publish("127.0.0.1:18080:80"))
+    a = attach(svc, A, "web", mode="front", endpoint=EndpointRequest(aliases=("www",)), ports=parse_publish(f"127.0.0.1:{P1}:80"))
     assert (a.ip, a.gateway, a.mac) == ("10.213.1.2", "10.213.1.1", "02:42:0a:d5:01:02")
     assert a.netns_path == str(svc.run_dir / "netns" / A)
     assert [c[0] for c in svc.netlink.calls] == ["create_netns", "ensure_bridge", "add_endpoint"]
@@ -86,12 +102,12 @@ def test_addresses_are_not_reused_while_leased_and_freed_on_detach(svc):
 
 
 def test_port_conflicts_are_refused_before_anything_is_created(svc):
-    attach(svc, A, "one", ports=parse_publish("18080:80"))
+    attach(svc, A, "one", ports=parse_publish(f"{P1}:80"))
     calls, batches = len(svc.netlink.calls), len(svc.fw.batches)
-    with pytest.raises(Conflict, match="^Bind for 127.0.0.1:18080 failed: port is already allocated$"):
-        attach(svc, B, "two", ports=parse_publish("18081:81") + parse_publish("127.0.0.1:18080:80"))
+    with pytest.raises(Conflict, match=f"^Bind for 127.0.0.1:{P1} failed: port is already allocated$"):
+        attach(svc, B, "two", ports=parse_publish(f"{P2}:81") + parse_publish(f"127.0.0.1:{P1}:80"))
     assert svc.attachment(B) is None and len(svc.netlink.calls) == calls and len(svc.fw.batches) == batches
-    assert attach(svc, B, "two", ports=parse_publish("18080:80/udp")).ports[0].host_port == 18080
+    assert attach(svc, B, "two", ports=parse_publish(f"{P1}:80/udp")).ports[0].host_port == P1
 
 
 def test_port_held_by_a_host_process_is_refused(svc):
@@ -118,7 +134,7 @@ def test_ip_outside_subnet_and_ip_on_default_bridge_are_refused(svc):
 def test_kernel_failure_rolls_everything_back(svc):
     svc.netlink.fail_on = "add_endpoint"
     with pytest.raises(DockyardError, match="injected failure"):
-        attach(svc, A, "web", ports=parse_publish("18080:80"))
+        attach(svc, A, "web", ports=parse_publish(f"{P1}:80"))
     assert svc.attachment(A) is None
     assert list(svc.netlink.links) == [svc.config.bridge_name] and svc.netlink.netns == set()  # the bridge stays
     assert svc.fw.table_present and '"dnat": {' not in json.dumps(svc.fw.last_ruleset)  # its NAT stays, as docker0's
@@ -126,7 +142,7 @@ def test_kernel_failure_rolls_everything_back(svc):
 
 def test_detach_removes_everything_and_is_idempotent(svc):
     svc.create("front", subnet="10.213.1.0/24")
-    attach(svc, A, "web", mode="front", ports=parse_publish("18080:80"))
+    attach(svc, A, "web", mode="front", ports=parse_publish(f"{P1}:80"))
     svc.detach(A)
     svc.detach(A)
     assert svc.netlink.links == {} and svc.netlink.netns == set() and svc.dns.servers == {}
@@ -177,7 +193,7 @@ def test_connect_and_disconnect_add_and_remove_an_interface(svc):
 
 def test_reconcile_drops_dead_containers_and_orphans(svc):
     attach(svc, A, "live")
-    attach(svc, B, "dead", ports=parse_publish("18080:80"))
+    attach(svc, B, "dead", ports=parse_publish(f"{P1}:80"))
     svc.netlink.links["dyorphan"] = "dockyard:0123abcd:ep:" + C
     svc.netlink.links["foreign0"] = "someone else"
     (svc.run_dir / "netns").mkdir(parents=True, exist_ok=True)
@@ -197,7 +213,7 @@ def test_runs_on_the_default_bridge_without_ports_touch_no_rule_after_the_first(
         attach(svc, cid, "again")
         svc.detach(cid)
     assert len(svc.fw.batches) == batches
-    attach(svc, A, "web", ports=parse_publish("18080:80"))
+    attach(svc, A, "web", ports=parse_publish(f"{P1}:80"))
     assert '"dnat": {' in json.dumps(svc.fw.last_ruleset)
     svc.detach(A)
     assert '"dnat": {' not in json.dumps(svc.fw.last_ruleset) and svc.fw.forgotten[-1] == "10.213.200.2"
@@ -223,7 +239,7 @@ def test_a_namespace_shared_with_another_container_keeps_it_but_loses_the_veth(s
 
 
 def test_reconcile_reports_without_repair_and_repair_changes_just_what_it_reports(svc):
-    attach(svc, A, "live", ports=parse_publish("18080:80"))
+    attach(svc, A, "live", ports=parse_publish(f"{P1}:80"))
     attach(svc, B, "dead")
     svc.netlink.links["dyorphan"] = "dockyard:0123abcd:ep:" + C
     (svc.run_dir / "netns").mkdir(parents=True)
@@ -279,7 +295,7 @@ def test_a_bridge_another_root_holds_or_a_subnet_another_link_routes_is_refused_
 def test_a_bridge_made_before_roots_had_an_identity_is_still_ours(svc):
     bridge_id = svc.inspect("bridge")["Id"]
     svc.netlink.links["dyt0"] = f"dockyard:dockyard:net:{bridge_id}"  # tagged with an nft table's name, as before
-    attach(svc, A, "web", ports=parse_publish("18080:80"))
+    attach(svc, A, "web", ports=parse_publish(f"{P1}:80"))
     assert '"dnat": {' in json.dumps(svc.fw.last_ruleset)
     svc.detach(A)
     svc.prune()

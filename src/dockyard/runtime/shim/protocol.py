@@ -36,6 +36,7 @@ class ShimArgs:
     runtime: str  # path (or name on PATH) of an OCI runtime with runc's command line
     log_path: str
     runtime_root: str = ""
+    log_format: str = "json-file"  # or k8s-file: the CRI's `TIME STREAM F|P LINE`
     log_max_size: int = 0  # bytes, 0: unlimited
     log_max_files: int = 1
     tty: bool = False
@@ -56,7 +57,7 @@ class ShimArgs:
         argv = [binary or find_shim_binary(), "--id", self.container_id,
                 "--bundle", os.path.abspath(self.bundle),
                 "--state-dir", os.path.abspath(self.state_dir), "--runtime", runtime,
-                "--log-path", os.path.abspath(self.log_path),
+                "--log-path", os.path.abspath(self.log_path), "--log-format", self.log_format,
                 "--log-max-size", str(self.log_max_size),
                 "--log-max-files", str(self.log_max_files), "--restart", self.restart]
         if self.runtime_root:
@@ -172,7 +173,7 @@ def shim_alive(state_dir: str) -> bool:
 
 
 def control(state_dir: str, command: str, timeout: float = 10) -> str:
-    """Send one ctl.sock command ("resize R C", "stop", "kill N", "status"); returns the
+    """Send one ctl.sock command ("resize R C", "stop", "kill N", "status", "reopen-log"); returns the
     reply line, raises DockyardError for an error reply or when the shim is gone."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)

@@ -53,6 +53,7 @@ static struct {
     long long log_max_size;        /* 0: unlimited */
     int log_max_files;
     bool tty, stdin_open, wait_attach, keep_after_exit;
+    bool k8s_log;                  /* --log-format k8s-file: the CRI's log lines, not json-file's */
     int adopt_pid;                 /* --adopt: the container's init, already our child */
     int adopt_fds[3];              /* its stdin, stdout, stderr (the pty master for both with a TTY) */
     int ready_fd;                  /* --ready-fd: where --adopt reports, -1 otherwise */
@@ -343,10 +344,19 @@ static void log_line(const struct stream *s, const char *data, size_t n)
     if (log_fd < 0)
         return;
     rfc3339(when, sizeof when);
-    size_t k = sprintf(rec, "{\"log\":\"");
-    k += json_escape(rec + k, data, n);
-    k += sprintf(rec + k, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n",
-                 s->kind == 2 ? "stderr" : "stdout", when);
+    size_t k;
+    if (opt.k8s_log) {                     /* `TIME STREAM F|P LINE`: P for a line cut short */
+        bool full = n && data[n - 1] == '\n';
+        k = sprintf(rec, "%s %s %c ", when, s->kind == 2 ? "stderr" : "stdout", full ? 'F' : 'P');
+        memcpy(rec + k, data, n - full);
+        k += n - full;
+        rec[k++] = '\n';
+    } else {
+        k = sprintf(rec, "{\"log\":\"");
+        k += json_escape(rec + k, data, n);
+        k += sprintf(rec + k, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n",
+                     s->kind == 2 ? "stderr" : "stdout", when);
+    }
     if (opt.log_max_size && log_size && log_size + (long long)k > opt.log_max_size)
         log_rotate();
     if (log_fd >= 0 && write_all(log_fd, rec, k) == 0)
@@ -1260,6 +1270,11 @@ static void ctl_command(struct ctl *c)
             snprintf(reply, sizeof reply, "error the container is not running");
         else if (kill(cpid, sig) < 0)
             snprintf(reply, sizeof reply, "error kill: %s", strerror(errno));
+    } else if (!strcmp(cmd, "reopen-log")) {  /* the log was moved away (rotated by its reader) */
+        close_fd(&log_fd);
+        log_open(0);
+        if (log_fd < 0)
+            snprintf(reply, sizeof reply, "error reopen %s: %s", opt.log_path, strerror(errno));
     } else if (!strcmp(cmd, "status")) {
         snprintf(reply, sizeof reply, "{\"pid\": %d, \"restart_count\": %d, \"started_at\": \"%s\"}",
                  cpid, restart_count, started_at);
@@ -1498,6 +1513,11 @@ static void parse_args(int argc, char **argv)
             opt.runtime_root = val;
         else if (!strcmp(a, "--log-path"))
             opt.log_path = val;
+        else if (!strcmp(a, "--log-format")) {
+            if (strcmp(val, "json-file") && strcmp(val, "k8s-file"))
+                usage_error("--log-format must be json-file or k8s-file, not %s", val);
+            opt.k8s_log = !strcmp(val, "k8s-file");
+        }
         else if (!strcmp(a, "--oom-file"))
             opt.oom_file = val;
         else if (!strcmp(a, "--foreground-lock"))

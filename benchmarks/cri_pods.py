@@ -1,0 +1,161 @@
+"""A pod through the CRI, as the kubelet starts one: RunPodSandbox, CreateContainer,
+StartContainer, then the first ExecSync answering; and its teardown (StopPodSandbox,
+RemovePodSandbox). dockyard's `cri serve` against containerd's CRI plugin where containerd
+is installed (a private instance: its own root, state, socket, CNI bridge and subnet),
+engines alternating run by run.
+
+    .venv/bin/python benchmarks/cri_pods.py [RUNS]
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DOCKYARD, env_for, report, teardown  # noqa: E402
+
+import grpc  # noqa: E402
+
+from dockyard.cri.protos import cri_runtime_v1_pb2 as pb, cri_runtime_v1_pb2_grpc as rpc  # noqa: E402
+
+CNI_BRIDGE, CNI_SUBNET = "dybench-cri0", "10.241.7.0/24"
+
+
+def wait_socket(path: str, proc: subprocess.Popen, what: str) -> None:
+    for _ in range(400):
+        if os.path.exists(path):
+            return
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited {proc.returncode}")
+        time.sleep(0.05)
+    raise SystemExit(f"{what} did not come up")
+
+
+def one_pod(stub: rpc.RuntimeServiceStub, n: int, logs: Path) -> tuple[float, float]:
+    cfg = pb.PodSandboxConfig(metadata=pb.PodSandboxMetadata(name=f"b{n}", uid=f"uid-b{n}", namespace="bench"),
+                              log_directory=str(logs / f"b{n}"),
+                              linux=pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
+                                  namespace_options=pb.NamespaceOption(pid=pb.CONTAINER))))
+    t0 = time.perf_counter()
+    pod = stub.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg), timeout=120).pod_sandbox_id
+    cc = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="app"), image=pb.ImageSpec(image="docker.io/library/busybox:latest"),
+                            command=["sleep", "300"], log_path="app/0.log",
+                            linux=pb.LinuxContainerConfig(security_context=pb.LinuxContainerSecurityContext(
+                                namespace_options=pb.NamespaceOption(pid=pb.CONTAINER))))
+    cid = stub.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pod, config=cc, sandbox_config=cfg),
+                               timeout=120).container_id
+    stub.StartContainer(pb.StartContainerRequest(container_id=cid), timeout=120)
+    r = stub.ExecSync(pb.ExecSyncRequest(container_id=cid, cmd=["true"], timeout=30), timeout=60)
+    assert r.exit_code == 0, r
+    up = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    stub.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=120)
+    stub.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=120)
+    return up, time.perf_counter() - t0
+
+
+class Dockyard:
+    name = "dockyard"
+
+    def __init__(self, work: Path) -> None:
+        self.env = env_for(work / "dockyard")
+        subprocess.run([DOCKYARD, "image", "bootstrap", "busybox"], env=self.env, check=True, capture_output=True)
+        self.sock = str(work / "dockyard" / "run" / "cri.sock")
+        self.proc = subprocess.Popen([DOCKYARD, "cri", "serve", "--listen", f"unix://{self.sock}"], env=self.env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_socket(self.sock, self.proc, "dockyard cri serve")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+        teardown(self.env)
+
+
+class Containerd:
+    """containerd (Debian's, 1.6) with only what its CRI plugin needs, all under `work`."""
+
+    name = "containerd"
+
+    def __init__(self, work: Path, dockyard_env: dict) -> None:
+        d = work / "containerd"
+        (d / "cni").mkdir(parents=True)
+        (d / "cni" / "10-bench.conflist").write_text(
+            '{"cniVersion": "0.4.0", "name": "bench", "plugins": [{"type": "bridge", "bridge": "%s", '
+            '"isGateway": true, "ipMasq": true, "ipam": {"type": "host-local", "ranges": [[{"subnet": "%s"}]]}}, '
+            '{"type": "portmap", "capabilities": {"portMappings": true}}]}' % (CNI_BRIDGE, CNI_SUBNET))
+        self.sock = str(d / "containerd.sock")
+        (d / "config.toml").write_text(f"""version = 2
+root = "{d}/root"
+state = "{d}/state"
+[grpc]
+  address = "{self.sock}"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "dockyard.local/pause:catatonit"
+  # root here lacks CAP_SYS_RESOURCE: the pause container's oom_score_adj of -998 would fail
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "{d}/cni"
+""")
+        self.proc = subprocess.Popen(["containerd", "--config", str(d / "config.toml")],
+                                     stdout=subprocess.DEVNULL, stderr=open(d / "containerd.log", "wb"))
+        wait_socket(self.sock, self.proc, "containerd")
+        # the same two images, from dockyard's store (no registry here)
+        for ref in ("busybox:latest", "dockyard.local/pause:catatonit"):
+            tar = d / "image.tar"
+            subprocess.run([DOCKYARD, "save", "-o", str(tar), ref], env=dockyard_env, check=True)
+            subprocess.run(["ctr", "-a", self.sock, "-n", "k8s.io", "images", "import", str(tar)], check=True,
+                           capture_output=True)
+
+    def close(self) -> None:
+        stub = rpc.RuntimeServiceStub(grpc.insecure_channel(f"unix://{self.sock}"))
+        for p in stub.ListPodSandbox(pb.ListPodSandboxRequest()).items:
+            stub.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=p.id))
+            stub.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=p.id))
+        self.proc.terminate()
+        self.proc.wait(30)
+        subprocess.run(["ip", "link", "del", CNI_BRIDGE], capture_output=True)
+        for table, chain in (("nat", "POSTROUTING"),):
+            rules = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True).stdout
+            for line in rules.splitlines():
+                if CNI_SUBNET in line and line.startswith(f"-A {chain}"):
+                    subprocess.run(["iptables", "-t", table, "-D", *line.split()[1:]], capture_output=True)
+
+
+def main() -> None:
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    work = Path(tempfile.mkdtemp(prefix="dybench-cri-", dir="/var/tmp"))
+    engines = [Dockyard(work)]
+    try:
+        stubs = {"dockyard": rpc.RuntimeServiceStub(grpc.insecure_channel(f"unix://{engines[0].sock}"))}
+        one_pod(stubs["dockyard"], 0, work / "logs" / "dockyard")  # warm-up; makes the pause image too
+        if shutil.which("containerd") and shutil.which("ctr"):
+            engines.append(Containerd(work, engines[0].env))
+            stubs["containerd"] = rpc.RuntimeServiceStub(grpc.insecure_channel(f"unix://{engines[1].sock}"))
+            one_pod(stubs["containerd"], 0, work / "logs" / "containerd")
+        up: dict[str, list[float]] = {e.name: [] for e in engines}
+        down: dict[str, list[float]] = {e.name: [] for e in engines}
+        for n in range(1, runs + 1):
+            for e in engines:
+                u, d = one_pod(stubs[e.name], n, work / "logs" / e.name)
+                up[e.name].append(u)
+                down[e.name].append(d)
+        others = {k: v for k, v in up.items() if k != "dockyard"}
+        report("pod up (RunPodSandbox + Create/StartContainer + first ExecSync)", up["dockyard"], others)
+        report("pod down (StopPodSandbox + RemovePodSandbox)", down["dockyard"],
+               {k: v for k, v in down.items() if k != "dockyard"})
+    finally:
+        for e in engines:
+            e.close()
+        if not os.environ.get("KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
