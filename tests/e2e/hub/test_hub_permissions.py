@@ -115,20 +115,26 @@ def test_pages_per_role_and_forms_need_their_csrf_token(app_repo, people):
 
 def test_tokens_made_used_and_revoked_in_the_browser(app_repo, people, browser, screenshot):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     hub = app_repo
+
+    def after_click(selector: str, until) -> None:
+        """Click, then wait for the page it leads to (a click does not wait for the navigation)."""
+        browser.find_element(By.CSS_SELECTOR, selector).click()
+        WebDriverWait(browser, 30).until(lambda d: until(d))
+
     browser.get(hub.url + "/login")
     browser.delete_all_cookies()  # the browser is shared by the module's tests, and cookies ignore ports
     browser.get(hub.url + "/settings/tokens")  # signing in first, then back here
     browser.find_element(By.ID, "user").send_keys("writer")
     browser.find_element(By.ID, "password").send_keys(PEOPLE["writer"])
-    browser.find_element(By.CSS_SELECTOR, "#login button").click()
-    assert browser.current_url == hub.url + "/settings/tokens" and "signed in as writer" in browser.page_source
+    after_click("#login button", lambda d: "signed in as writer" in d.page_source)
+    assert browser.current_url == hub.url + "/settings/tokens"
 
     browser.find_element(By.ID, "token-name").send_keys("laptop <b>")
     Select(browser.find_element(By.ID, "token-scope")).select_by_value("repo:read")
-    browser.find_element(By.CSS_SELECTOR, "#new-token-form button").click()
+    after_click("#new-token-form button", lambda d: d.find_elements(By.ID, "new-token"))
     secret = browser.find_element(By.ID, "new-token").text
     assert secret.startswith("dyp_") and browser.find_element(By.CSS_SELECTOR, ".token-name").text == "laptop <b>"
     screenshot("token")
@@ -136,13 +142,12 @@ def test_tokens_made_used_and_revoked_in_the_browser(app_repo, people, browser, 
     assert skopeo_ok("inspect", TLS, "--creds", f"writer:{secret}", image)[0]
     browser.get(hub.url + "/settings/tokens")
     assert secret not in browser.page_source  # shown once
-    browser.find_element(By.CSS_SELECTOR, "#tokens button.revoke").click()
-    assert "revoked" in browser.find_element(By.ID, "tokens").text
+    after_click("#tokens button.revoke", lambda d: "revoked" in d.find_element(By.ID, "tokens").text)
     assert not skopeo_ok("inspect", TLS, "--creds", f"writer:{secret}", image)[0]
 
     browser.get(hub.url + "/r/team/app")
     assert not browser.find_elements(By.ID, "settings")  # write is not admin
-    browser.find_element(By.CSS_SELECTOR, "form.logout button").click()
+    after_click("form.logout button", lambda d: d.find_elements(By.LINK_TEXT, "Sign in"))
     browser.get(hub.url + "/r/team/app")
     assert "Not found" in browser.page_source and browser.find_element(By.LINK_TEXT, "Sign in")
 
