@@ -141,3 +141,12 @@ def test_contents_follow_whiteouts_opaque_directories_and_apk():
     gone = TarBuilder().file("lib/apk/db/.wh.installed").file("etc/.wh.os-release")
     doc = contents.describe(contents.stacked_files([io.BytesIO(lower.bytes()), io.BytesIO(gone.bytes())]))
     assert doc["os"] == {} and [p["name"] for p in doc["packages"]] == ["a"]
+
+
+def test_only_local_paths_are_followed_after_signing_in():
+    from dockyard.hub.accounts.web import _safe_next
+
+    assert [_safe_next(t) for t in ("/", "/r/team/app?x=1", "/settings/tokens")] == ["/", "/r/team/app?x=1", "/settings/tokens"]
+    for hostile in ("//evil.invalid", "/\\evil.invalid", "/\t/evil.invalid", "http://evil.invalid/", "javascript:x",
+                    "/a b", "/\n", "", "r/x"):
+        assert _safe_next(hostile) == "/", hostile

@@ -14,6 +14,7 @@ Every POST must carry the visitor's CSRF token (accounts/access.py); a form's mi
 from __future__ import annotations
 
 import functools
+import re
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -49,11 +50,14 @@ def _answering_refusals(handler):
     return run
 
 
+_LOCAL_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")
+
+
 def _safe_next(target: str) -> str:
-    """Where to go after signing in: a path on this site only (never `//host` or `http://...`)."""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target and "\n" not in target:
-        return target
-    return "/"
+    """Where to go after signing in: a path on this site only. Not `//host`, `/\\host`, a URL, nor
+    anything with blanks or control characters, which browsers drop (a tab between two slashes
+    leaves `//host`)."""
+    return target if _LOCAL_PATH.fullmatch(target) else "/"
 
 
 class AccountPages:
