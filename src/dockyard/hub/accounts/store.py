@@ -8,6 +8,7 @@ the audit log in the same transaction as the change.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -116,6 +117,13 @@ def hash_password(password: str, rounds: int = 12) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
 
 
+@functools.lru_cache(maxsize=1)
+def _unknown_user_hash() -> bytes:
+    import bcrypt
+
+    return bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt())
+
+
 class Accounts:
     """Every method is one short transaction on hub.db, safe across the server and the CLI."""
 
@@ -190,7 +198,8 @@ class Accounts:
         import bcrypt
 
         row = self.db.one("SELECT password FROM acct_users WHERE name=?", (name,))
-        if row is None:
+        if row is None:  # as slow as a wrong password, so the time taken does not tell who exists
+            bcrypt.checkpw(password.encode(), _unknown_user_hash())
             return False
         key = _sha("\0".join((name, password, row[0])))
         if self._password_ok.get(key) == name:
