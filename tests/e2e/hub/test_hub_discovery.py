@@ -147,6 +147,9 @@ def test_hostile_names_and_paths_are_refused_not_served(accounts_hub, people, la
                  "/orgs/..%2F..%2Fetc", "/r/%3Cscript%3E/-/settings", "/builds/..%2F1"):
         status, body = owner.get(path)
         assert status == 404 and "root:" not in body, path
+    for path in ("/?q=%3Cscript%3Ex%3C/script%3E", "/login?next=/%22%3E%3Cscript%3Ex%3C/script%3E"):
+        status, page = WebClient(hub.url).get(path)
+        assert status == 200 and "<script>x" not in page, path
     status, page, _ = owner.post("/orgs", {"name": "<script>x</script>"})
     assert status == 400 and "&lt;script&gt;" in page and "<script>x" not in page
     status, page, _ = owner.post("/settings/tokens", {"name": EVIL, "scope": "repo:read"})
