@@ -24,7 +24,28 @@ import grpc  # noqa: E402
 
 from dockyard.cri.protos import cri_runtime_v1_pb2 as pb, cri_runtime_v1_pb2_grpc as rpc  # noqa: E402
 
-CNI_BRIDGE, CNI_SUBNET = "dybench-cri0", "10.241.7.0/24"
+# each engine's pods on a bridge and subnet of their own, through the same CNI plugins
+CNI = {"dockyard": ("dybench-cri1", "10.241.8.0/24"), "containerd": ("dybench-cri0", "10.241.7.0/24")}
+
+
+def cni_conf(d: Path, engine: str) -> Path:
+    bridge, subnet = CNI[engine]
+    (d / "cni").mkdir(parents=True)
+    (d / "cni" / "10-bench.conflist").write_text(
+        '{"cniVersion": "0.4.0", "name": "bench-%s", "plugins": [{"type": "bridge", "bridge": "%s", '
+        '"isGateway": true, "ipMasq": true, "ipam": {"type": "host-local", "ranges": [[{"subnet": "%s"}]], '
+        '"dataDir": "%s"}}, {"type": "portmap", "capabilities": {"portMappings": true}}, {"type": "firewall"}]}'
+        % (engine, bridge, subnet, d / "ipam"))
+    return d / "cni"
+
+
+def cni_teardown(engine: str) -> None:
+    bridge, subnet = CNI[engine]
+    subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    rules = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
+    for line in rules.splitlines():
+        if subnet in line and line.startswith("-A POSTROUTING"):
+            subprocess.run(["iptables", "-t", "nat", "-D", *line.split()[1:]], capture_output=True)
 
 
 def wait_socket(path: str, proc: subprocess.Popen, what: str) -> None:
@@ -67,7 +88,9 @@ class Dockyard:
         self.env = env_for(work / "dockyard")
         subprocess.run([DOCKYARD, "image", "bootstrap", "busybox"], env=self.env, check=True, capture_output=True)
         self.sock = str(work / "dockyard" / "run" / "cri.sock")
-        self.proc = subprocess.Popen([DOCKYARD, "cri", "serve", "--listen", f"unix://{self.sock}"], env=self.env,
+        conf = cni_conf(work / "dockyard", "dockyard")
+        self.proc = subprocess.Popen([DOCKYARD, "cri", "serve", "--listen", f"unix://{self.sock}",
+                                      "--cni-conf-dir", str(conf)], env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_socket(self.sock, self.proc, "dockyard cri serve")
 
@@ -75,6 +98,7 @@ class Dockyard:
         self.proc.terminate()
         self.proc.wait(30)
         teardown(self.env)
+        cni_teardown("dockyard")
 
 
 class Containerd:
@@ -84,11 +108,7 @@ class Containerd:
 
     def __init__(self, work: Path, dockyard_env: dict) -> None:
         d = work / "containerd"
-        (d / "cni").mkdir(parents=True)
-        (d / "cni" / "10-bench.conflist").write_text(
-            '{"cniVersion": "0.4.0", "name": "bench", "plugins": [{"type": "bridge", "bridge": "%s", '
-            '"isGateway": true, "ipMasq": true, "ipam": {"type": "host-local", "ranges": [[{"subnet": "%s"}]]}}, '
-            '{"type": "portmap", "capabilities": {"portMappings": true}}]}' % (CNI_BRIDGE, CNI_SUBNET))
+        conf = cni_conf(d, "containerd")
         self.sock = str(d / "containerd.sock")
         (d / "config.toml").write_text(f"""version = 2
 root = "{d}/root"
@@ -101,7 +121,7 @@ state = "{d}/state"
   restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
-    conf_dir = "{d}/cni"
+    conf_dir = "{conf}"
 """)
         self.proc = subprocess.Popen(["containerd", "--config", str(d / "config.toml")],
                                      stdout=subprocess.DEVNULL, stderr=open(d / "containerd.log", "wb"))
@@ -120,12 +140,7 @@ state = "{d}/state"
             stub.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=p.id))
         self.proc.terminate()
         self.proc.wait(30)
-        subprocess.run(["ip", "link", "del", CNI_BRIDGE], capture_output=True)
-        for table, chain in (("nat", "POSTROUTING"),):
-            rules = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True).stdout
-            for line in rules.splitlines():
-                if CNI_SUBNET in line and line.startswith(f"-A {chain}"):
-                    subprocess.run(["iptables", "-t", table, "-D", *line.split()[1:]], capture_output=True)
+        cni_teardown("containerd")
 
 
 def main() -> None:

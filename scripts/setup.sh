@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 PKGS="python3 python3-venv python3-seccomp busybox-static debootstrap iproute2 nftables conntrack libseccomp2 tini catatonit git curl ca-certificates xz-utils gcc libc6-dev"
-TEST_PKGS="skopeo umoci runc crun docker-registry tmux apache2-utils chromium chromium-driver"
+TEST_PKGS="skopeo umoci runc crun docker-registry tmux apache2-utils openssh-client chromium chromium-driver containernetworking-plugins iptables"
 want="$PKGS"
 [ "${1:-}" = test ] && want="$want $TEST_PKGS"
 missing=""

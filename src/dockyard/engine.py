@@ -66,6 +66,16 @@ class Engine:
     def insecure_registries(self) -> list[str]:
         return list(self.config.get("insecure-registries") or [])
 
+    @property
+    def registry_mirrors(self) -> list[str]:
+        """daemon.json `registry-mirrors`, checked and in dockerd's form (distribution/mirrors.py)."""
+        from dockyard.distribution.mirrors import normalize
+
+        mirrors = self.config.get("registry-mirrors") or []
+        if not isinstance(mirrors, list):
+            raise InvalidArgument(f"{self.root / 'daemon.json'}: registry-mirrors must be a list of URLs")
+        return [normalize(m, str(self.root / "daemon.json")) for m in mirrors]
+
     @cached_property
     def storage_driver(self) -> str:
         """Fixed for a root at first use: mixing drivers on one root would corrupt layers."""

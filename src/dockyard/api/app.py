@@ -55,12 +55,12 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
 
 def make_app(engine) -> web.Application:
     """The application serving `engine` (a dockyard.engine.Engine)."""
-    from dockyard.api import build, containers, events, exec, images, networks, swarm, system, volumes
+    from dockyard.api import build, buildkit, containers, events, exec, images, networks, swarm, system, volumes
 
     app = web.Application(middlewares=[_errors, validation.check_request], client_max_size=validation.LIMIT)
     app[ENGINE] = engine
     app.on_response_prepare.append(_headers)
-    for module in (system, events, images, build, volumes, networks, containers, exec, swarm):
+    for module in (system, events, images, build, buildkit, volumes, networks, containers, exec, swarm):
         app.add_routes(module.routes)
     containers.setup(app)
     return app

@@ -87,10 +87,7 @@ def _refused(request: web.Request) -> None:
         raise InvalidArgument("squash is only supported with experimental mode")
     if q.get("isolation", "") not in ("", "default"):
         raise InvalidArgument(f"unsupported isolation: {q['isolation']!r}")
-    if q.get("version", "1") not in ("1", ""):
-        if q["version"] == "2":
-            raise InvalidArgument("BuildKit builds (version=2) are not supported: use the classic builder "
-                                  "(DOCKER_BUILDKIT=0), or `dockyard build`")
+    if q.get("version", "1") not in ("1", "2", ""):
         raise InvalidArgument(f"invalid version {q['version']!r}")
     if q.get("cgroupparent"):
         raise InvalidArgument("cgroupparent is not supported for builds")
@@ -125,6 +122,9 @@ def _remote(request: web.Request) -> str | None:
     """A `remote` context: a git repository or an http(s) tarball or Dockerfile; never a path
     on the server."""
     remote = request.query.get("remote") or None
+    if remote == "client-session":
+        raise InvalidArgument("a build context from the client's session (remote=client-session) is not served on "
+                              "POST /build: BuildKit clients build over POST /grpc")
     if remote is not None and not remote.startswith(_REMOTE_PREFIXES):
         raise InvalidArgument(f"remoteURL ({remote}) could not be recognized as URL")
     return remote
@@ -184,24 +184,15 @@ async def build(request: web.Request) -> web.StreamResponse:
         transport = request.transport
         return transport is None or transport.is_closing()
 
+    if request.query.get("version") == "2":
+        return await _build_v2(request, eng, options, remote, dockerfile, logins)
+
     def run(send) -> None:
-        from dockyard.distribution.images import pull_image
         from dockyard.oci.reference import parse_normalized
 
         held: list[dict] = []
         emit = held.append if quiet else send
-
-        def base_image(name: str, force_pull: bool):
-            image = None if force_pull else eng.images.find(name)
-            if image is None:  # pulled as dockerd's classic builder pulls, telling it in the stream
-                ref = parse_normalized(name).with_default_tag()
-                emit({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
-                pulled = pull_image(eng.images, ref, progress=JSONProgress(emit), credentials=logins.get(ref.domain),
-                                    insecure_registries=eng.insecure_registries)
-                emit({"status": f"Digest: {pulled.digest}"})
-                emit({"status": pulled.status(ref)})
-                image = eng.images.get(name)
-            return image
+        base_image = _base_images(eng, logins, emit)
 
         try:
             with open_context(remote or "-", dockerfile, stdin=BodyReader(request, loop), in_context=True) as context:
@@ -223,6 +214,65 @@ async def build(request: web.Request) -> web.StreamResponse:
             emit({"stream": f"Successfully tagged {parse_normalized(tag).with_default_tag().familiar}\n"})
         if quiet:
             send({"stream": image.id + "\n"})
+        eng.events.emit("image", "build", image.id, name=options.tags[0] if options.tags else image.id)
+
+    return await json_stream(request, run)
+
+
+def _base_images(eng, logins: dict, emit):
+    """The FROM images of a build: local ones, else pulled as dockerd's builder pulls them, with
+    the request's logins, telling it in `emit`'s stream."""
+    from dockyard.distribution.images import pull_image
+    from dockyard.oci.reference import parse_normalized
+
+    def base_image(name: str, force_pull: bool):
+        image = None if force_pull else eng.images.find(name)
+        if image is None:
+            ref = parse_normalized(name).with_default_tag()
+            emit({"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
+            pulled = pull_image(eng.images, ref, progress=JSONProgress(emit), credentials=logins.get(ref.domain),
+                                insecure_registries=eng.insecure_registries, mirrors=eng.registry_mirrors)
+            emit({"status": f"Digest: {pulled.digest}"})
+            emit({"status": pulled.status(ref)})
+            image = eng.images.get(name)
+        return image
+
+    return base_image
+
+
+async def _build_v2(request: web.Request, eng, options, remote: str | None, dockerfile: str,
+                    logins: dict) -> web.StreamResponse:
+    """version=2, as dockerd with BuildKit answers it: the same build, its progress as BuildKit
+    status updates (`aux` of `moby.buildkit.trace`: a base64 StatusResponse) and the image ID
+    in `moby.image.id`. The context is the body (or `remote`); a context synced over a client
+    session (remote=client-session) is what POST /grpc serves."""
+    import base64
+    import secrets
+
+    from dockyard.builder.builder import build_image
+    from dockyard.builder.context import open_context
+    from dockyard.buildkit.solve import StatusProgress, failure
+    from dockyard.errors import DockyardError
+
+    options.classic = False
+    loop = asyncio.get_running_loop()
+    ref = request.query.get("buildid") or secrets.token_hex(13)
+
+    def client_gone() -> bool:
+        transport = request.transport
+        return transport is None or transport.is_closing()
+
+    def run(send) -> None:
+        progress = StatusProgress(ref, lambda update: send({"id": "moby.buildkit.trace",
+                                                            "aux": base64.b64encode(update).decode()}), client_gone)
+        try:
+            with open_context(remote or "-", dockerfile, stdin=BodyReader(request, loop), in_context=True) as context:
+                image = build_image(eng, context, options, progress, _base_images(eng, logins, lambda msg: None))
+        except DockyardError as err:
+            text = failure(err).message
+            send({"errorDetail": {"message": text}, "error": text})
+            return
+        send({"id": "moby.image.id", "aux": {"ID": image.id}})
         eng.events.emit("image", "build", image.id, name=options.tags[0] if options.tags else image.id)
 
     return await json_stream(request, run)

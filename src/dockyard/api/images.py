@@ -65,12 +65,12 @@ async def image_history(request: web.Request) -> web.Response:
 
 
 def _reference(image: str, tag: str):
-    """`fromImage` plus `tag` (a tag or a digest) as one normalised reference."""
-    from dockyard.oci.reference import parse_normalized
+    """`fromImage` plus `tag` (a tag or a digest) as one reference; neither means every tag."""
+    from dockyard.oci.reference import parse
 
     if tag:
-        image = f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}"
-    return parse_normalized(image)
+        image = f"{image}@{tag}" if ":" in tag else f"{image}:{tag}"  # a tag has no colon: a digest
+    return parse(image)
 
 
 @routes.post(version.path("/images/create"))
@@ -82,11 +82,11 @@ async def create_image(request: web.Request) -> web.StreamResponse:
     if not name:
         raise InvalidArgument("fromImage or fromSrc is required")
     ref = _reference(name, request.query.get("tag", ""))
-    if not ref.tag and not ref.digest:
-        ref = ref.with_default_tag()
     eng = engine(request)
     platform = request.query.get("platform") or None
     creds = registryauth.credentials(request)
+    if not ref.tag and not ref.digest:  # dockerd: no tag pulls every tag (`docker pull --all-tags`)
+        return await json_stream(request, lambda emit: _pull_all(emit, eng, ref, platform, creds))
 
     def pull(emit) -> None:
         from dockyard.distribution.images import pull_image
@@ -95,11 +95,29 @@ async def create_image(request: web.Request) -> web.StreamResponse:
         # credentials, an unknown tag) still answers with its status rather than inside a 200
         emit = _preceded(emit, {"status": f"Pulling from {ref.path}", "id": ref.tag or ref.digest})
         pulled = pull_image(eng.images, ref, platform=platform, progress=JSONProgress(emit), credentials=creds,
-                            insecure_registries=eng.insecure_registries)
+                            insecure_registries=eng.insecure_registries, mirrors=eng.registry_mirrors)
         emit({"status": f"Digest: {pulled.digest}"})
         emit({"status": pulled.status(ref)})
 
     return await json_stream(request, pull)
+
+
+def _pull_all(emit: Emit, eng, ref, platform: str | None, creds) -> None:
+    from contextlib import nullcontext
+
+    from dockyard.distribution.images import pull_all_tags
+
+    def progress_for(tag_ref):
+        emit({"status": f"Pulling from {tag_ref.path}", "id": tag_ref.tag})
+        return nullcontext(JSONProgress(emit))
+
+    newer = False
+    for _tag_ref, pulled in pull_all_tags(eng.images, ref, progress_for=progress_for, platform=platform,
+                                          credentials=creds, insecure_registries=eng.insecure_registries,
+                                          mirrors=eng.registry_mirrors):
+        newer = newer or not pulled.up_to_date
+        emit({"status": f"Digest: {pulled.digest}"})
+    emit({"status": f"Status: {'Downloaded newer image' if newer else 'Image is up to date'} for {ref.familiar}"})
 
 
 def _preceded(emit: Emit, first: dict) -> Emit:

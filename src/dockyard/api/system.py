@@ -26,7 +26,9 @@ def go_arch() -> str:
 @routes.get(version.path("/_ping"))  # and HEAD, which aiohttp answers without the body
 async def ping(request: web.Request) -> web.Response:
     """The negotiation entry point: clients read API-Version (and Builder-Version) from here."""
-    headers = {"Builder-Version": "1", "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
+    from dockyard.api.buildkit import enabled
+
+    headers = {"Builder-Version": "2" if enabled(engine(request)) else "1", "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
                "Swarm": "inactive"}
     return web.Response(text="OK", headers=headers, content_type="text/plain")
 
@@ -83,7 +85,7 @@ def _info(eng) -> dict:
         "NEventsListener": 0, "KernelVersion": platform.release(), "OperatingSystem": _os_name(),
         "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": [],
+        "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": eng.registry_mirrors,
                            "AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None},
         "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "GenericResources": None,
         "DockerRootDir": str(eng.root), "HttpProxy": os.environ.get("HTTP_PROXY", ""),

@@ -62,6 +62,7 @@ class BuildOptions:
     classic: bool = False
     remove: bool = True           # report intermediate containers removed after a successful step
     force_remove: bool = False    # ... and after a failed one
+    ssh: dict[str, str] = field(default_factory=dict)  # id -> an SSH agent's socket on the host
 
 
 class BuildCancelled(DockyardError):
@@ -457,6 +458,8 @@ class Builder:
                 if mount is not None:
                     cmd.mounts.append(mount)
                 key_mounts.append(key)
+                if m["type"] == "ssh" and mount is not None:  # as BuildKit: the first agent is the default
+                    cmd.env.setdefault("SSH_AUTH_SOCK", mount.target)
         except BaseException:
             for v in views:
                 v.__exit__()
@@ -508,6 +511,16 @@ class Builder:
                                           instr.line)
                 return None, ["secret", sid, False]
             return running.RunMount("bind", target, os.path.abspath(src)), ["secret", sid, target]
+        if kind == "ssh":
+            sid = m.get("id") or "default"
+            target = target or "/run/buildkit/ssh_agent.0"
+            src = self.options.ssh.get(sid)
+            if src is None:
+                if m.get("required") == "true":
+                    raise DockerfileError(f"RUN --mount=type=ssh: no SSH agent {sid!r} was forwarded (--ssh {sid})",
+                                          instr.line)
+                return None, ["ssh", sid, False]
+            return running.RunMount("bind", target, src, read_only=False), ["ssh", sid, target]
         if kind == "cache":
             import hashlib
             ident = m.get("id") or target

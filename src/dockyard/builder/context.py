@@ -98,7 +98,7 @@ def open_context(source: str, dockerfile: str | None = None, *, stdin: BinaryIO 
             if dockerfile and not path.is_absolute() and not path.exists() and (root / dockerfile).exists():
                 path = root / dockerfile  # docker also accepts -f relative to the context
             inline, name = _read_dockerfile(path), path.name
-        ignore = _read_ignore(root, name)
+        ignore = read_ignore(root, name)
         check_dockerfile_size(inline, name)
         return BuildContext(root, ignore, inline, name, cleanup)
     except BaseException:
@@ -139,7 +139,7 @@ def _read_dockerfile(path: Path) -> bytes:
         raise ContextError(f"unable to prepare context: {path} is a directory, not a Dockerfile") from None
 
 
-def _read_ignore(root: Path, dockerfile_name: str) -> DockerIgnore:
+def read_ignore(root: Path, dockerfile_name: str) -> DockerIgnore:
     """`<Dockerfile>.dockerignore` next to the context wins over `.dockerignore`, as in BuildKit."""
     for candidate in (root / f"{dockerfile_name}.dockerignore", root / ".dockerignore"):
         if candidate.is_file() and not candidate.is_symlink():

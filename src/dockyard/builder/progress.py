@@ -32,6 +32,7 @@ class Progress:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.steps: list[Step] = []
+        self.stop = threading.Event()  # set (by `dockyard build` on SIGTERM) to cancel the build
 
     def start(self, label: str) -> Step:
         with self.lock:
@@ -63,7 +64,7 @@ class Progress:
 
     def cancelled(self) -> bool:
         """Whether whoever watches has gone, so the build should stop before its next step."""
-        return False
+        return self.stop.is_set()
 
     def stage_built(self, image_id: str) -> None:
         """A stage is done, and this is its image; only the classic builder's output tells it."""

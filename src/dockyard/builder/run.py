@@ -235,8 +235,9 @@ def parse_mount(text: str, line: int) -> dict[str, str]:
             key = "source"
         out[key] = value if eq else "true"
     out.setdefault("type", "bind")
-    if out["type"] not in ("bind", "cache", "tmpfs", "secret"):
-        raise DockerfileError(f"RUN --mount type {out['type']!r} is not supported (use bind, cache, tmpfs or secret)", line)
-    if out["type"] != "secret" and not out.get("target"):
+    if out["type"] not in ("bind", "cache", "tmpfs", "secret", "ssh"):
+        raise DockerfileError(f"RUN --mount type {out['type']!r} is not supported (use bind, cache, tmpfs, secret "
+                              "or ssh)", line)
+    if out["type"] not in ("secret", "ssh") and not out.get("target"):
         raise DockerfileError(f"RUN --mount={text}: a target is required", line)
     return out

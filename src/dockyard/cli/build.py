@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import click
@@ -78,6 +79,9 @@ def build_cmd(obj, path, tags, dockerfile, build_args, target, no_cache, pull, l
                            _secrets(secrets), int(epoch) if epoch is not None else None)
     engine = obj.engine
     reporter = make_progress(progress, quiet)
+    # SIGTERM cancels as Ctrl-C does in docker build: the running step's container is killed, the
+    # build stops and cleans up, and the command fails with "Build cancelled"
+    signal.signal(signal.SIGTERM, lambda *_: reporter.stop.set())
     try:
         with open_context(path, dockerfile) as context:
             image = build_image(engine, context, options, reporter, lambda ref, force: _base_image(engine, ref, force))

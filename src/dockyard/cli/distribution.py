@@ -31,7 +31,10 @@ def pull_cmd(obj, name, all_tags, platform, quiet) -> None:
 
     ref = parse(name)
     if all_tags:
-        raise InvalidArgument("pull --all-tags is not supported yet: pull each tag by name")
+        if ref.tag or ref.digest:
+            raise InvalidArgument("tag can't be used with --all-tags/-a")
+        pull_all(obj.engine, ref, platform=platform, quiet=quiet)
+        return
     if not ref.tag and not ref.digest:
         if not quiet:
             click.echo("Using default tag: latest")
@@ -39,6 +42,27 @@ def pull_cmd(obj, name, all_tags, platform, quiet) -> None:
     if platform is None and settled.pull(obj.engine, ref, quiet):
         return
     pull_image(obj.engine, ref, platform=platform, quiet=quiet)
+
+
+def pull_all(engine, ref, *, platform: str | None = None, quiet: bool = False) -> None:
+    """`pull --all-tags`: each tag in turn with docker's lines, then one status for the repository."""
+    from dockyard.distribution.images import pull_all_tags
+
+    def progress_for(tag_ref):
+        if not quiet:
+            click.echo(f"{tag_ref.tag}: Pulling from {tag_ref.path}")
+        return _progress(quiet)
+
+    newer = False
+    for _tag_ref, pulled in pull_all_tags(engine.images, ref, progress_for=progress_for, platform=platform,
+                                          insecure_registries=engine.insecure_registries, may_fork=True,
+                                          mirrors=engine.registry_mirrors):
+        newer = newer or not pulled.up_to_date
+        if not quiet:
+            click.echo(f"Digest: {pulled.digest}")
+    if not quiet:
+        click.echo(f"Status: {'Downloaded newer image' if newer else 'Image is up to date'} for {ref.familiar}")
+    click.echo(ref.repository)
 
 
 def pull_image(engine, ref, *, platform: str | None = None, quiet: bool = False):
@@ -49,7 +73,8 @@ def pull_image(engine, ref, *, platform: str | None = None, quiet: bool = False)
         click.echo(f"{ref.tag or ref.digest}: Pulling from {ref.path}")
     with _progress(quiet) as progress:
         pulled = pull_and_register(engine.images, ref, platform=platform, progress=progress,
-                                   insecure_registries=engine.insecure_registries, may_fork=True)
+                                   insecure_registries=engine.insecure_registries, may_fork=True,
+                                   mirrors=engine.registry_mirrors)
     if not quiet:
         click.echo(f"Digest: {pulled.digest}")
         click.echo(pulled.status(ref))
@@ -61,22 +86,30 @@ def pull_image(engine, ref, *, platform: str | None = None, quiet: bool = False)
 @click.argument("name")
 @click.option("--all-tags", "-a", is_flag=True, help="Push all tags of an image to the repository.")
 @click.option("--quiet", "-q", is_flag=True, help="Suppress verbose output.")
+@click.option("--compression-format", type=click.Choice(["gzip", "zstd"]),
+              help="Compress uncompressed layers with this format [gzip].")
+@click.option("--compression-level", type=int, metavar="N", help="Compression level (gzip 0-9, zstd 1-22).")
+@click.option("--force-compression", is_flag=True,
+              help="Also recompress layers compressed in another format than --compression-format.")
 @click.pass_obj
-def push_cmd(obj, name, all_tags, quiet) -> None:
+def push_cmd(obj, name, all_tags, quiet, compression_format, compression_level, force_compression) -> None:
     """Upload an image to a registry."""
+    from dockyard.distribution.compress import Compression
     from dockyard.distribution.images import push_image, push_refs
     from dockyard.oci.reference import parse
 
     eng = obj.engine
     ref = parse(name)
-    if not all_tags and settled.push(eng, ref.with_default_tag(), quiet):
+    compression = Compression(compression_format or "gzip", compression_level, force_compression)
+    if not all_tags and not force_compression and settled.push(eng, ref.with_default_tag(), quiet):
         return
     refs = push_refs(eng.images, ref, all_tags)
     if not quiet:
         click.echo(f"The push refers to repository [{ref.repository}]")
     for r in refs:
         with _progress(quiet) as progress:
-            pushed = push_image(eng.images, r, progress=progress, insecure_registries=eng.insecure_registries)
+            pushed = push_image(eng.images, r, progress=progress, insecure_registries=eng.insecure_registries,
+                                compression=compression)
         if quiet:
             click.echo(str(r))
         else:

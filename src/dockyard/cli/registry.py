@@ -26,15 +26,23 @@ def registry_group() -> None:
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Private key for --tls-cert.")
 @click.option("--auth", metavar="htpasswd:FILE|token:...", help="Require authentication.")
 @click.option("--notify", multiple=True, metavar="URL", help="POST push/delete events to this webhook (repeatable).")
+@click.option("--proxy-remote", metavar="URL", help="Be a pull-through cache of this registry (pushes refused).")
+@click.option("--proxy-username", default="", help="Username for --proxy-remote.")
+@click.option("--proxy-password", default="", help="Password for --proxy-remote.")
+@click.option("--proxy-ttl", metavar="DURATION", help="Revalidate cached tags after this long (300, 10m, 168h) [0].")
 @click.pass_obj
-def serve_cmd(obj, addr, reg_root, tls_cert, tls_key, auth, notify) -> None:
+def serve_cmd(obj, addr, reg_root, tls_cert, tls_key, auth, notify, proxy_remote, proxy_username, proxy_password,
+              proxy_ttl) -> None:
     """Serve the OCI distribution API until interrupted."""
     from dockyard.errors import InvalidArgument
     from dockyard.registry import serve
+    from dockyard.registry.proxy import options
 
     if bool(tls_cert) != bool(tls_key):
         raise InvalidArgument("--tls-cert and --tls-key go together: give both or neither")
-    serve(addr, _registry_root(obj, reg_root), tls_cert=tls_cert, tls_key=tls_key, auth=auth, notify=list(notify))
+    proxy = options(proxy_remote, proxy_username, proxy_password, proxy_ttl)
+    serve(addr, _registry_root(obj, reg_root), tls_cert=tls_cert, tls_key=tls_key, auth=auth, notify=list(notify),
+          proxy=proxy)
 
 
 @registry_group.command("gc")
@@ -51,7 +59,7 @@ def gc_cmd(obj, reg_root, dry_run) -> None:
     for digest in report.deleted:
         click.echo(f"{verb} {digest}")
     click.echo(f"{len(report.deleted)} blobs {verb}, {human_size(report.freed_bytes)} "
-               f"{'reclaimable' if dry_run else 'freed'}; {len(report.marked)} in use")
+               f"{'reclaimable' if dry_run else 'freed'}; {report.marked} in use")
 
 
 def register(cli: click.Group) -> None:

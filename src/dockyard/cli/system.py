@@ -120,7 +120,7 @@ def info_cmd(obj, fmt) -> None:
             "OperatingSystem": platform.freedesktop_os_release().get("PRETTY_NAME", "Linux"),
             "Architecture": platform.machine(), "NCPU": __import__("os").cpu_count(),
             "DefaultRuntime": "dockyard", "Runtimes": ["dockyard", "runc", "crun"],
-            **eng.networks.host_objects(), "RunDir": str(eng.run_dir)}
+            **eng.networks.host_objects(), "RunDir": str(eng.run_dir), "RegistryMirrors": eng.registry_mirrors}
     if fmt:
         from dockyard.cli.formatting import render
         emit(render(fmt, [info], ""))

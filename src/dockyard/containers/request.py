@@ -131,10 +131,12 @@ def check_host_config(hc: dict) -> dict:
         raise InvalidArgument(f"unknown or invalid runtime name: {hc['Runtime']}")
     _check_namespace_modes(hc)
     mode = hc["NetworkMode"]
+    if mode.startswith("ns:") and not mode[3:].startswith("/"):  # podman's --network ns:PATH
+        raise InvalidArgument(f"network namespace path must be absolute: {mode}")
     # on the default bridge a link is a legacy one (containers/links.py); on a user-defined
     # network a name for the linking container alone, which the docker CLI also sends as the
     # endpoint's Links (served by the embedded DNS)
-    if hc.get("Links") and (mode == "host" or mode.startswith("container:")):
+    if hc.get("Links") and (mode == "host" or mode.startswith(("container:", "ns:"))):
         kind = "host type networking" if mode == "host" else "container type network"
         raise InvalidArgument(f"conflicting options: {kind} can't be used with links. "
                               "This would result in undefined behavior")

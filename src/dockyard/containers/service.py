@@ -313,7 +313,12 @@ class ContainerService:
             other = self.get(mode.split(":", 1)[1])
             if not other.running:
                 raise Conflict(f"cannot join network of a non running container: {other.id}")
-            mode = f"container:{self.engine.run_dir / 'netns' / other.id}"
+            if other.host_config["NetworkMode"] == "host":
+                mode = "host"  # the other container's network is the host's
+            else:
+                mode = f"container:{other.network_settings.get('SandboxKey') or self.engine.run_dir / 'netns' / other.id}"
+        elif mode.startswith("ns:"):  # a namespace made by someone else (podman's ns:PATH; the CRI's pods)
+            mode = f"container:{mode[3:]}"
         try:
             att = self._join_networks(c, mode, ports, link_hosts)
         except NotFound as e:  # a network removed (or never made) since the create

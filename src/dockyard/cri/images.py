@@ -58,7 +58,7 @@ class Images:
             creds = Credentials(username=username, password=password, identity_token=auth.identity_token,
                                 registry_token=auth.registry_token)
         pulled = pull_image(self.engine.images, parse_normalized(ref), credentials=creds,
-                            insecure_registries=self.engine.insecure_registries)
+                            insecure_registries=self.engine.insecure_registries, mirrors=self.engine.registry_mirrors)
         return pulled.image.id
 
     def remove(self, ref: str) -> None:

@@ -1,12 +1,17 @@
 """Pod sandboxes: RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus and
-ListPodSandbox over dockyard containers running the pause image."""
+ListPodSandbox over dockyard containers running the pause image. A pod's network namespace
+is made here and given to the CNI plugins (cri/cni.py); the pause container joins it
+(`ns:PATH`), so the namespace and its addresses outlive no pod and belong to no bridge of
+dockyard's own."""
 
 from __future__ import annotations
 
 import json
 import time
 
-from dockyard.cri import convert, pause, records
+from pathlib import Path
+
+from dockyard.cri import cni as cni_plugins, convert, pause, records
 from dockyard.errors import Conflict, InvalidArgument, NotFound
 
 READY, NOTREADY = 0, 1
@@ -14,8 +19,14 @@ _PROTOCOLS = {0: "tcp", 1: "udp", 2: "sctp"}
 
 
 class Sandboxes:
-    def __init__(self, engine, pb, handlers: dict[str, str]) -> None:
-        self.engine, self.pb, self.handlers = engine, pb, handlers
+    def __init__(self, engine, pb, handlers: dict[str, str], cni: cni_plugins.CNI) -> None:
+        self.engine, self.pb, self.handlers, self.cni = engine, pb, handlers, cni
+
+    def _netns(self, name: str) -> Path:
+        return self.engine.run_dir / "cri-netns" / name
+
+    def _cni_cache(self, sandbox_id: str) -> Path:
+        return self.containers.dir(sandbox_id) / "cni-result.json"
 
     @property
     def containers(self):
@@ -48,8 +59,11 @@ class Sandboxes:
         ctx = linux.security_context
         ns = ctx.namespace_options
         host_network = ns.network == convert.NODE
+        name = records.sandbox_name(meta)
+        if not host_network:
+            self.cni.network()  # no network config: refused before anything is made
         hc: dict = {
-            "NetworkMode": "host" if host_network else "bridge",
+            "NetworkMode": "host" if host_network else f"ns:{self._netns(name)}",
             "IpcMode": "host" if ns.ipc == convert.NODE else "shareable",
             "PidMode": "host" if ns.pid == convert.NODE else "",
             "Runtime": self.handlers[handler],
@@ -66,30 +80,60 @@ class Sandboxes:
         dns = cfg.dns_config
         if not host_network:
             hc["Dns"], hc["DnsSearch"], hc["DnsOptions"] = list(dns.servers), list(dns.searches), list(dns.options)
-            bindings: dict = {}
-            for pm in cfg.port_mappings:
-                if pm.host_port <= 0:
-                    continue  # a port the pod only declares: nothing to publish
-                key = f"{pm.container_port}/{_PROTOCOLS.get(pm.protocol, 'tcp')}"
-                bindings.setdefault(key, []).append({"HostIp": pm.host_ip, "HostPort": str(pm.host_port)})
-            hc["PortBindings"] = bindings
+        # hostPort mappings go to the CNI chain's portmap plugin, as the kubelet expects
+        ports = [{"hostPort": pm.host_port, "containerPort": pm.container_port,
+                  "protocol": _PROTOCOLS.get(pm.protocol, "tcp"), "hostIP": pm.host_ip}
+                 for pm in cfg.port_mappings if pm.host_port > 0]
         pod = {"log_directory": cfg.log_directory, "pid": ns.pid, "ipc": ns.ipc, "network": ns.network}
         labels = records.labels_for("sandbox", meta, dict(cfg.labels), dict(cfg.annotations),
                                     **{records.HANDLER: handler, records.POD_CONFIG: json.dumps(pod)})
         body = {"Image": pause.ensure(self.engine.images), "Hostname": cfg.hostname if not host_network else "",
-                "Labels": labels, "HostConfig": hc,
-                "ExposedPorts": {k: {} for k in hc.get("PortBindings", {})}}
-        name = records.sandbox_name(meta)
+                "Labels": labels, "HostConfig": hc}
         try:
             c = self.containers.create(body, name=name)
         except Conflict:
             raise Conflict(f"pod sandbox {name} already exists: remove it first") from None
         try:
+            if not host_network:
+                self._network_up(c.id, name, meta, ports)
             self.containers.start(c.id)
         except BaseException:
+            self._network_down(c)
             self.containers.remove(c.id, force=True)
             raise
         return c.id
+
+    def _network_up(self, sandbox_id: str, name: str, meta: dict, ports: list[dict]) -> None:
+        netns = self._netns(name)
+        netns.parent.mkdir(parents=True, exist_ok=True)
+        self.engine.networks.netlink.create_netns(netns)
+        args = {"K8S_POD_NAMESPACE": meta["namespace"], "K8S_POD_NAME": meta["name"],
+                "K8S_POD_INFRA_CONTAINER_ID": sandbox_id, "K8S_POD_UID": meta["uid"]}
+        self.cni.add(sandbox_id, str(netns), args, {"portMappings": ports} if ports else {},
+                     self._cni_cache(sandbox_id))
+
+    def _network_down(self, c) -> None:
+        """CNI DEL with what the ADD used, then the namespace goes (both idempotent)."""
+        mode = c.host_config.get("NetworkMode", "")
+        if not mode.startswith("ns:"):
+            return
+        self.cni.delete(c.id, self._cni_cache(c.id))
+        self.engine.networks.netlink.remove_netns(Path(mode[3:]))
+
+    def netns_of(self, sandbox_id: str) -> str | None:
+        """The running pod's network namespace (None: the host's)."""
+        sb = self.get(sandbox_id)
+        if sb.status != "running":
+            raise InvalidArgument(f"pod sandbox {sb.id} is not ready")
+        mode = sb.host_config.get("NetworkMode", "")
+        return mode[3:] if mode.startswith("ns:") else None
+
+    def ip(self, c) -> tuple[str, list[str]]:
+        try:
+            result = json.loads(self._cni_cache(c.id).read_text())["result"]
+        except (FileNotFoundError, ValueError, KeyError):
+            return "", []
+        return cni_plugins.pod_ip(result)
 
     # -- stop and remove -------------------------------------------------------------------
     def stop(self, sandbox_id: str) -> None:
@@ -103,6 +147,7 @@ class Sandboxes:
                 self.containers.stop(c.id, timeout=0)
         if sb.running:
             self.containers.stop(sb.id, timeout=0)
+        self._network_down(sb)
 
     def remove(self, sandbox_id: str) -> None:
         try:
@@ -111,6 +156,9 @@ class Sandboxes:
             return  # removing twice is no error in the CRI
         for c in self.members(sb.id):
             self.containers.remove(c.id, force=True)
+        if sb.running:
+            self.containers.stop(sb.id, timeout=0)
+        self._network_down(sb)
         self.containers.remove(sb.id, force=True)
 
     # -- status and list -------------------------------------------------------------------
@@ -122,13 +170,10 @@ class Sandboxes:
         c = self.get(sandbox_id)
         labels = c.config["Labels"]
         pod = json.loads(labels.get(records.POD_CONFIG) or "{}")
-        ip = ""
-        if c.status == "running" and c.host_config["NetworkMode"] != "host":
-            for settings in (c.network_settings.get("Networks") or {}).values():
-                ip = settings.get("IPAddress") or ip
+        ip, more = self.ip(c) if c.status == "running" else ("", [])
         status = pb.PodSandboxStatus(
             id=c.id, metadata=pb.PodSandboxMetadata(**records.metadata(labels)), state=self.state(c),
-            created_at=int(c.created * 1e9), network=pb.PodSandboxNetworkStatus(ip=ip),
+            created_at=int(c.created * 1e9), network=pb.PodSandboxNetworkStatus(ip=ip, additional_ips=[pb.PodIP(ip=x) for x in more]),
             linux=pb.LinuxPodSandboxStatus(namespaces=pb.Namespace(options=pb.NamespaceOption(
                 network=pod.get("network", 0), pid=pod.get("pid", 0), ipc=pod.get("ipc", 0)))),
             labels=records.user_labels(labels), annotations=records.annotations(labels),

@@ -46,17 +46,19 @@ def _answer(method):
     return handle
 
 
-def servicers(engine):
-    """The two services over `engine`, as grpcio servicer objects."""
-    from dockyard.cri import events, stats
+def servicers(engine, cni, stream_address: str = "127.0.0.1:0"):
+    """The two services over `engine` and its pods' CNI plugins, as grpcio servicer objects,
+    and the streaming server their Exec, Attach and PortForward URLs point at (not started)."""
+    from dockyard.cri import events, stats, streaming
     from dockyard.cri.images import Images
     from dockyard.cri.sandboxes import Sandboxes
     from dockyard.cri.workloads import Workloads
 
     pb, rpc = _protos()
-    sandboxes = Sandboxes(engine, pb, HANDLERS)
+    sandboxes = Sandboxes(engine, pb, HANDLERS, cni)
     workloads = Workloads(engine, pb, sandboxes)
     images = Images(engine, pb)
+    streams = streaming.Server(engine, workloads, sandboxes, stream_address)
 
     class Runtime(rpc.RuntimeServiceServicer):
         @_answer
@@ -66,8 +68,10 @@ def servicers(engine):
 
         @_answer
         def Status(self, req, ctx):
+            why = cni.ready()
             ready = [pb.RuntimeCondition(type="RuntimeReady", status=True),
-                     pb.RuntimeCondition(type="NetworkReady", status=True)]
+                     pb.RuntimeCondition(type="NetworkReady", status=not why,
+                                         reason="NetworkPluginNotReady" if why else "", message=why)]
             handlers = [pb.RuntimeHandler(name=name, features=pb.RuntimeHandlerFeatures())
                         for name in HANDLERS if name]
             info = {"config": '{"root": "%s", "runDir": "%s"}' % (engine.root, engine.run_dir)} if req.verbose else {}
@@ -136,6 +140,30 @@ def servicers(engine):
             return workloads.exec_sync(req.container_id, list(req.cmd), req.timeout)
 
         @_answer
+        def Exec(self, req, ctx):
+            c = workloads.get(req.container_id)
+            if c.status != "running":
+                raise Conflict(f"container {c.id} is not running")
+            return pb.ExecResponse(url=streams.url("exec", {**streaming.check_exec(req), "container_id": c.id}))
+
+        @_answer
+        def Attach(self, req, ctx):
+            c = workloads.get(req.container_id)
+            if not (req.stdout or req.stderr or req.stdin):
+                raise InvalidArgument("one of stdin, stdout and stderr must be set")
+            if req.tty != c.config["Tty"]:
+                raise InvalidArgument(f"tty {'on' if req.tty else 'off'} asked, but the container was made "
+                                      f"with tty {'on' if c.config['Tty'] else 'off'}")
+            return pb.AttachResponse(url=streams.url("attach", {"container_id": c.id, "tty": req.tty,
+                                                                "stdin": req.stdin}))
+
+        @_answer
+        def PortForward(self, req, ctx):
+            sb = sandboxes.get(req.pod_sandbox_id)
+            return pb.PortForwardResponse(url=streams.url("portforward", {"pod_sandbox_id": sb.id,
+                                                                          "ports": list(req.port)}))
+
+        @_answer
         def UpdateContainerResources(self, req, ctx):
             workloads.update(req.container_id, req.linux)
             return pb.UpdateContainerResourcesResponse()
@@ -191,10 +219,10 @@ def servicers(engine):
         def ImageFsInfo(self, req, ctx):
             return images.fs_info()
 
-    return Runtime(), Image()
+    return Runtime(), Image(), streams
 
 
-def serve(engine, listen: str, ready=None) -> None:
+def serve(engine, listen: str, cni, stream_address: str = "127.0.0.1:0", ready=None) -> None:
     """Serve until SIGTERM or SIGINT. `listen` is unix:///PATH (the kubelet's
     --container-runtime-endpoint); the socket is made 0660 and removed at the end."""
     import grpc
@@ -209,7 +237,8 @@ def serve(engine, listen: str, ready=None) -> None:
         os.unlink(path)
     _, rpc = _protos()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    runtime, image = servicers(engine)
+    runtime, image, streams = servicers(engine, cni, stream_address)
+    streams.start()
     rpc.add_RuntimeServiceServicer_to_server(runtime, server)
     rpc.add_ImageServiceServicer_to_server(image, server)
     old_umask = os.umask(0o117)
@@ -228,6 +257,7 @@ def serve(engine, listen: str, ready=None) -> None:
         done.wait()
     finally:
         server.stop(grace=2).wait()
+        streams.stop()
         try:
             os.unlink(path)
         except FileNotFoundError:

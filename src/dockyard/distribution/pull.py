@@ -29,7 +29,7 @@ from dockyard.distribution.platform import parse_platform, select_manifest
 from dockyard.distribution.progress import Progress, QuietProgress
 from dockyard.errors import CorruptContent, DockyardError, NoSpace, NotFound
 from dockyard.oci import mediatypes
-from dockyard.oci.digest import Hasher, hex_of, sha256_digest, validate
+from dockyard.oci.digest import CANONICAL, Hasher, algorithm_of, digest_of, hex_of, validate
 from dockyard.oci.reference import Reference
 from dockyard.store.content import CHUNK, ContentStore, Ingest
 
@@ -75,7 +75,7 @@ class PartialBlob(Ingest):
         self.guard = store.reserve.guard(f"blob {digest}")
         self.path = path
         self._file = os.fdopen(fd, "r+b")
-        self._hasher = Hasher()
+        self._hasher = Hasher(algorithm_of(digest))
         while chunk := self._file.read(CHUNK):
             self._hasher.update(chunk)
 
@@ -83,7 +83,7 @@ class PartialBlob(Ingest):
         """Throw away what was kept (the server will not resume it)."""
         self._file.seek(0)
         self._file.truncate()
-        self._hasher = Hasher()
+        self._hasher = Hasher(self._hasher.algorithm)
 
     @staticmethod
     def drop(store: ContentStore, digest: str) -> None:
@@ -179,7 +179,8 @@ def resolve(ref: Reference, *, config_dir=None, insecure_registries: Sequence[st
 
 def fetch_manifest(client: RegistryClient, ref: Reference, reference: str) -> tuple[bytes, str, str]:
     """GET a manifest or index by tag or digest: (bytes, media type, verified digest)."""
-    subject = f"manifest for {ref.repository}{'@' if reference.startswith('sha256:') else ':'}{reference}"
+    by_digest = ":" in reference
+    subject = f"manifest for {ref.repository}{'@' if by_digest else ':'}{reference}"
     resp = client.request("GET", f"/v2/{ref.path}/manifests/{reference}", scopes=(repository_scope(ref.path),),
                           headers={"Accept": mediatypes.MANIFEST_ACCEPT})
     if resp.status_code != 200:
@@ -187,8 +188,11 @@ def fetch_manifest(client: RegistryClient, ref: Reference, reference: str) -> tu
     data = resp.content
     if len(data) > MAX_MANIFEST_BYTES:
         raise CorruptContent(f"{subject} is larger than {MAX_MANIFEST_BYTES} bytes")
-    digest = sha256_digest(data)
-    claimed = reference if reference.startswith("sha256:") else resp.headers.get("Docker-Content-Digest", "")
+    claimed = reference if by_digest else resp.headers.get("Docker-Content-Digest", "")
+    try:  # verified with the algorithm the digest names (the spec allows sha512 too)
+        digest = digest_of(data, algorithm_of(claimed) if claimed else CANONICAL)
+    except DockyardError:
+        raise CorruptContent(f"{subject} from {ref.domain}: malformed digest {claimed!r}") from None
     if claimed and claimed != digest:
         raise CorruptContent(f"{subject} from {ref.domain} failed verification: digest mismatch")
     parsed = json_object(data, subject)

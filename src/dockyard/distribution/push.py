@@ -23,6 +23,7 @@ from dockyard.distribution.parallel import run_parallel
 from dockyard.distribution.progress import Progress, QuietProgress
 from dockyard.errors import CorruptContent, DockyardError, NotFound
 from dockyard.oci import mediatypes
+from dockyard.oci.digest import CANONICAL, algorithm_of, digest_of
 from dockyard.oci.reference import Reference
 from dockyard.store.content import CHUNK, ContentStore
 
@@ -101,14 +102,29 @@ def _push_manifest(job: _Push, ref: Reference, digest: str, reference: str, max_
             if not job.content.exists(d):
                 raise NotFound(f"cannot push {ref}: blob {d} is not in the content store")
         sent = sum(run_parallel([partial(_push_blob, job, d, s) for d, s in blobs.items()], max_concurrent))
+    if reference != digest and algorithm_of(digest) != CANONICAL:
+        # A registry names a manifest pushed by tag by its sha256: push it by its own digest too.
+        _put_manifest(job, ref, digest, digest, media_type, data)
+    _put_manifest(job, ref, digest, reference, media_type, data)
+    return sent
+
+
+def _put_manifest(job: _Push, ref: Reference, digest: str, reference: str, media_type: str, data: bytes) -> None:
     resp = job.client.request("PUT", f"/v2/{job.path}/manifests/{reference}", scopes=job.scopes,
                               headers={"Content-Type": media_type}, body=data)
     if resp.status_code not in (200, 201):
         raise job.client.error(resp, f"manifest {digest} for {ref.repository}")
     echoed = resp.headers.get("Docker-Content-Digest")
-    if echoed and echoed != digest:
+    if echoed and echoed != digest and not _names(echoed, data):
         raise CorruptContent(f"registry {ref.domain} stored manifest {digest} as {echoed}")
-    return sent
+
+
+def _names(digest: str, data: bytes) -> bool:
+    """Whether `digest` (perhaps of another algorithm than ours) is that of `data`."""
+    try:
+        return digest_of(data, algorithm_of(digest)) == digest
+    except DockyardError:
+        return False
 
 
 def _push_blob(job: _Push, digest: str, size: int, cancel: threading.Event) -> int:

@@ -18,7 +18,7 @@ import socket
 from collections import namedtuple
 
 from dockyard.addresses import split_host_port
-from dockyard.distribution.endpoints import endpoint_host, is_insecure
+from dockyard.distribution.endpoints import HUB_DOMAIN, endpoint_host, is_insecure
 from dockyard.errors import DockyardError
 from dockyard.oci import mediatypes
 from dockyard.oci.reference import Reference
@@ -113,8 +113,8 @@ def _tag_digest(registry: _Registry, ref: Reference) -> str | None:
 def pulled_already(engine, ref: Reference) -> Settled | None:
     """The registry's manifest for `ref` is the one this root pulled it as: nothing to pull."""
     local = _local(engine, ref) if ref.tag else None
-    if local is None or not local[2]:
-        return None
+    if local is None or not local[2] or (ref.domain == HUB_DOMAIN and engine.registry_mirrors):
+        return None  # (through mirrors: the full pull asks them in turn)
     with _Registry(ref.domain, engine.insecure_registries) as registry:
         digest = _tag_digest(registry, ref)
     if digest not in local[2]:

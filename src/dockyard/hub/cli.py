@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 DEFAULT_ROOT = "/var/lib/dockyard-hub"
-TERMINAL = ("succeeded", "failed")
+TERMINAL = ("succeeded", "failed", "cancelled")
 
 
 def _state(ctx: click.Context):
@@ -60,17 +60,23 @@ def source() -> None:
               help="Comma-separated tags; {branch} and {short_sha} expand.")
 @click.option("--secret", default="", help="Webhook secret (HMAC-SHA256, as GitHub's X-Hub-Signature-256).")
 @click.option("--private", is_flag=True, help="Hide the repository from anonymous visitors.")
+@click.option("--release-tags", is_flag=True,
+              help="Also build pushed tags vX.Y.Z (or X.Y.Z) as X.Y.Z, X.Y and latest.")
 @click.pass_context
 def source_add(ctx: click.Context, repo: str, git_url: str, branch: str, dockerfile: str, context: str,
-               tag_rule: str, secret: str, private: bool) -> None:
+               tag_rule: str, secret: str, private: bool, release_tags: bool) -> None:
     """Build REPO from a git repository; a local bare repository gets a post-receive hook."""
     from dockyard.hub import hooks, tagrule
+    from dockyard.hub.builds import rules
+    from dockyard.hub.builds.store import BuildBook
     from dockyard.hub.state import Source
 
     state = _state(ctx)
     state.add_source(Source(repo, git_url, branch, dockerfile, context, tagrule.validate_rule(tag_rule), secret))
     if private:
         state.set_private(repo, True)
+    if release_tags:
+        BuildBook(state).add_rule(repo, rules.TAG, rules.RELEASE_PATTERN, dockerfile, context, rules.RELEASE_TAGS)
     local = hooks.local_repository(git_url)
     if local is not None:
         try:
@@ -78,7 +84,7 @@ def source_add(ctx: click.Context, repo: str, git_url: str, branch: str, dockerf
         except BaseException:
             state.remove_source(repo)
             raise
-        click.echo(f"source {repo} added; pushes to {branch} run {hook}")
+        click.echo(f"source {repo} added; pushes to {branch}{' and release tags' if release_tags else ''} run {hook}")
     else:
         where = f"POST /hooks/git/{repo}"
         click.echo(f"source {repo} added; point the repository's push webhook at {where}"
@@ -91,12 +97,16 @@ def source_ls(ctx: click.Context) -> None:
     """List build sources."""
     from dockyard.cli.formatting import tabwrite
 
+    from dockyard.hub.builds.store import BuildBook
+
     state = _state(ctx)
+    book = BuildBook(state)
     private = state.private_repos()
-    rows = ["REPOSITORY\tGIT\tBRANCH\tDOCKERFILE\tCONTEXT\tTAGS\tWEBHOOK\tVISIBILITY"]
+    rows = ["REPOSITORY\tGIT\tRULES\tWEBHOOK\tVISIBILITY"]
     for s in state.sources():
-        rows.append(f"{s.repo}\t{s.git_url}\t{s.branch}\t{s.dockerfile}\t{s.context}\t{s.tag_rule}\t"
-                    f"{'signed' if s.secret else 'off'}\t{'private' if s.repo in private else 'public'}")
+        rules = "; ".join(r.label for r in book.rules(s.repo))
+        rows.append(f"{s.repo}\t{s.git_url}\t{rules}\t{'signed' if s.secret else 'off'}\t"
+                    f"{'private' if s.repo in private else 'public'}")
     click.echo(tabwrite("\n".join(rows)))
 
 
@@ -106,10 +116,12 @@ def source_ls(ctx: click.Context) -> None:
 def source_rm(ctx: click.Context, repo: str) -> None:
     """Stop building REPO (its images stay); removes the hook the hub installed."""
     from dockyard.hub import hooks
+    from dockyard.hub.builds.store import BuildBook
 
     state = _state(ctx)
     local = hooks.local_repository(state.source(repo).git_url)
     state.remove_source(repo)
+    BuildBook(state).forget(repo)
     if local is not None:
         hooks.remove_hook(local)
     click.echo(f"source {repo} removed")
@@ -132,17 +144,18 @@ def repo_visibility(ctx: click.Context, visibility: str, repo: str) -> None:
 @hub.command(hidden=True)
 @click.argument("repo")
 @click.argument("sha")
-@click.argument("branch")
+@click.argument("ref")
 @click.pass_context
-def enqueue(ctx: click.Context, repo: str, sha: str, branch: str) -> None:
-    """Queue a build of SHA (what the post-receive hook runs); other branches are ignored."""
-    state = _state(ctx)
-    followed = state.source(repo).branch
-    if branch != followed:
-        click.echo(f"dockyard hub: {branch} is not built for {repo} (it follows {followed})")
-        return
-    build_id = state.enqueue(repo, sha, branch)
-    click.echo(f"dockyard hub: queued build {build_id} of {repo} at {sha[:7]}")
+def enqueue(ctx: click.Context, repo: str, sha: str, ref: str) -> None:
+    """Queue the builds of a pushed REF at SHA (what hooks of earlier hub versions run); unbuilt refs are ignored."""
+    from dockyard.hub.builds.store import BuildBook
+    from dockyard.hub.builds.trigger import queue_push
+
+    queued = queue_push(BuildBook(_state(ctx)), repo, ref, sha)
+    if not queued:
+        click.echo(f"dockyard hub: {ref} is not built for {repo} (see `hub rules ls {repo}`)")
+    for build_id, rule in queued:
+        click.echo(f"dockyard hub: queued build {build_id} of {repo} at {sha[:7]} (rule {rule.label})")
 
 
 @hub.command()
@@ -153,7 +166,11 @@ def builds(ctx: click.Context, source_repo: str | None, follow: int | None) -> N
     """List builds, newest first, or follow one build's log."""
     from dockyard.cli.formatting import human_ago, human_duration, tabwrite
 
+    from dockyard.hub.builds.spool import drain
+    from dockyard.hub.builds.store import BuildBook
+
     state = _state(ctx)
+    drain(BuildBook(state))  # pushes the hooks spooled while no hub ran
     if follow is not None:
         _follow(state, follow)
         return
@@ -189,10 +206,13 @@ def _follow(state, build_id: int) -> None:
         time.sleep(0.3)
 
 
-def _register_accounts() -> None:
-    from dockyard.hub.accounts.cli import register
+def _attach_commands() -> None:
+    from dockyard.hub.accounts.cli import COMMANDS as ACCOUNT_COMMANDS
+    from dockyard.hub.builds.cli import COMMANDS as BUILD_COMMANDS
+    from dockyard.hub.tags.cli import COMMANDS as TAG_COMMANDS
 
-    register(hub)
+    for command in (*BUILD_COMMANDS, *TAG_COMMANDS, *ACCOUNT_COMMANDS):
+        hub.add_command(command)
 
 
-_register_accounts()
+_attach_commands()

@@ -19,6 +19,15 @@ def _norm(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
+def failing_log_line(lines: list[str]) -> int | None:
+    """The index of the log line that announced the failed step (or named the Dockerfile line), if any."""
+    found = None
+    for i, out in enumerate(lines):
+        if _STEP.match(out) or _LINE_REF.search(out):
+            found = i
+    return found
+
+
 def failing_line(log: str, dockerfile: str) -> str:
     """`Dockerfile line N: TEXT` for the step the build failed at; '' when the log does not tell."""
     lines = dockerfile.splitlines()

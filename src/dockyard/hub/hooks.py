@@ -1,8 +1,8 @@
 """What starts a build: a `post-receive` hook in a local bare repository, or a signed webhook.
 
-The hook does not talk to the server: it runs `python -m dockyard.hub --root ROOT enqueue ...`,
-which writes the build to hub.db. A running hub picks it up within a second; a stopped one
-finds it queued when it starts. So a `git push` never fails because the hub is down.
+The hook does not talk to the server: a few lines of shell write the pushed refs into the
+hub's spool (see dockyard.hub.builds.spool). A running hub queues them within a poll; a
+stopped one when it starts. So a `git push` never fails, or waits, because of the hub.
 
 Webhooks are signed like GitHub's: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`
 with the source's secret; a source without a secret accepts no webhook.
@@ -15,10 +15,10 @@ import hmac
 import json
 import os
 import shlex
-import sys
 from pathlib import Path
 
 from dockyard.errors import InvalidArgument
+from dockyard.hub.builds.spool import SUFFIX, spool_dir
 
 HOOK_MARK = "# installed by dockyard hub"
 ZERO_SHA = "0" * 40
@@ -37,17 +37,17 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
 
 
 def parse_push(body: bytes) -> tuple[str, str]:
-    """(branch, sha) from a push payload: GitHub/Gitea/GitLab `{"ref": "refs/heads/B", "after": SHA}`."""
+    """(ref, sha) from a push payload: GitHub/Gitea/GitLab `{"ref": "refs/heads/B" or "refs/tags/T", "after": SHA}`."""
     try:
         doc = json.loads(body)
         ref, sha = doc["ref"], doc.get("after") or doc.get("checkout_sha")
     except (ValueError, KeyError, TypeError):
         raise InvalidArgument("webhook body is not a push event: expected JSON with 'ref' and 'after'") from None
-    if not isinstance(ref, str) or not ref.startswith("refs/heads/"):
-        raise InvalidArgument(f"webhook ref {ref!r} is not a branch")
+    if not isinstance(ref, str) or not ref.startswith(("refs/heads/", "refs/tags/")):
+        raise InvalidArgument(f"webhook ref {ref!r} is not a branch or a tag")
     if not isinstance(sha, str) or len(sha) < 7 or sha == ZERO_SHA or not all(c in "0123456789abcdef" for c in sha):
         raise InvalidArgument("webhook 'after' is not a commit id (or the branch was deleted)")
-    return ref.removeprefix("refs/heads/"), sha
+    return ref, sha
 
 
 def local_repository(git_url: str) -> Path | None:
@@ -59,16 +59,19 @@ def local_repository(git_url: str) -> Path | None:
 
 
 def hook_script(root: Path, repo: str) -> str:
-    """A post-receive hook that queues a build of every pushed branch head (enqueue filters branches)."""
-    command = " ".join(shlex.quote(a) for a in (sys.executable, "-m", "dockyard.hub", "--root", str(root.resolve()),
-                                                  "enqueue", repo))
+    """A post-receive hook that spools every pushed branch and tag for the hub (which applies the rules)."""
+    spool = shlex.quote(str(spool_dir(root.resolve())))
     return f"""#!/bin/sh
 {HOOK_MARK} for {repo}
+spool={spool}
+tmp="$spool/.hook-$$"
 while read old new ref; do
-  case "$ref" in refs/heads/*) ;; *) continue ;; esac
+  case "$ref" in refs/heads/*|refs/tags/*) ;; *) continue ;; esac
   [ "$new" = {ZERO_SHA} ] && continue
-  {command} "$new" "${{ref#refs/heads/}}"
+  echo {shlex.quote(repo)} "$new" "$ref" >> "$tmp"
 done
+[ -s "$tmp" ] || exit 0
+mv "$tmp" "$spool/$(date +%s%N)-$${SUFFIX}" && echo "dockyard hub: push of {repo} queued for building"
 """
 
 
@@ -78,6 +81,7 @@ def install_hook(repository: Path, root: Path, repo: str) -> Path:
     if hook.exists() and HOOK_MARK not in hook.read_text(errors="replace"):
         raise InvalidArgument(f"{hook} exists and was not written by dockyard hub; merge it by hand")
     hook.parent.mkdir(exist_ok=True)
+    spool_dir(root).mkdir(parents=True, exist_ok=True)
     tmp = hook.with_name(".post-receive.tmp")
     tmp.write_text(hook_script(root, repo))
     os.chmod(tmp, 0o755)

@@ -1,42 +1,26 @@
-"""Put a built image into the hub's registry: from `dockyard save --format oci` output straight into storage.
+"""Put a built image into the hub's registry: from the build engine's content store straight into storage.
 
 A build publishes through the storage API rather than `dockyard push` over HTTP so that it
-needs no account on a hub that requires one, and no loopback round trip. What lands is what
-a push would have sent: layers saved uncompressed are gzip-compressed on the way (the
-config's diff_ids stay those of the uncompressed tars, so the image ID does not change).
+needs no account on a hub that requires one, no loopback round trip and no `dockyard save`
+archive in between. What lands is what a push would have sent: an OCI manifest whose
+uncompressed layers are gzip-compressed on the way (the config's diff_ids stay those of the
+uncompressed tars, so the image ID does not change); compressed layers are copied as they are.
 """
 
 from __future__ import annotations
 
 import json
-import tarfile
 from pathlib import Path
 
-from dockyard.errors import CorruptContent
+from dockyard.errors import NotFound
 from dockyard.layers.compression import GZIP, NONE, open_writer
 from dockyard.oci import mediatypes as mt
 from dockyard.oci.image import canonical_json, descriptor, new_manifest
 from dockyard.registry import manifests
 from dockyard.registry.storage import RegistryStorage
+from dockyard.store.content import ContentStore
 
 CHUNK = 1 << 20
-
-
-class _Layout:
-    """Read access to the blobs of an OCI layout tar."""
-
-    def __init__(self, tar: tarfile.TarFile) -> None:
-        self.tar = tar
-        self.members = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
-
-    def open(self, name: str):
-        member = self.members.get(name)
-        if member is None:
-            raise CorruptContent(f"saved image has no {name}")
-        return self.tar.extractfile(member)
-
-    def blob(self, digest: str):
-        return self.open("blobs/" + digest.replace(":", "/"))
 
 
 def _copy(storage: RegistryStorage, repo: str, src, compress: bool) -> tuple[str, int]:
@@ -48,25 +32,31 @@ def _copy(storage: RegistryStorage, repo: str, src, compress: bool) -> tuple[str
         return storage.commit_ingest(repo, ingest, ingest.digest), ingest.size
 
 
-def publish(storage: RegistryStorage, archive: Path, repo: str, tags: list[str]) -> str:
-    """Store the single image in `archive` in `repo` under every tag; returns the manifest digest."""
-    with tarfile.open(archive) as tar:
-        layout = _Layout(tar)
-        index = json.load(layout.open("index.json"))
-        found = index.get("manifests") or []
-        if len(found) != 1:
-            raise CorruptContent(f"expected one image in the saved archive, found {len(found)}")
-        saved = json.load(layout.blob(found[0]["digest"]))
-        config = saved["config"]
-        config_digest, config_size = _copy(storage, repo, layout.blob(config["digest"]), compress=False)
-        layers = []
-        for layer in saved.get("layers") or []:
-            compress = layer["mediaType"] == mt.OCI_LAYER
-            digest, size = _copy(storage, repo, layout.blob(layer["digest"]), compress)
-            layers.append(descriptor(mt.OCI_LAYER_GZIP if compress else layer["mediaType"], digest, size))
-    data = canonical_json(new_manifest(descriptor(config["mediaType"], config_digest, config_size), layers))
+def publish(storage: RegistryStorage, content: ContentStore, manifest_digest: str, repo: str, tags: list[str]) -> str:
+    """Store the image whose manifest and blobs are in `content` (the build engine's content
+    store) in `repo` under every tag; returns the manifest digest in the registry."""
+    saved = json.loads(content.read(manifest_digest))
+    with content.open(saved["config"]["digest"]) as src:
+        config_digest, config_size = _copy(storage, repo, src, compress=False)
+    layers = []
+    for layer in saved.get("layers") or []:
+        compression = mt.compression_of(layer["mediaType"])
+        with content.open(layer["digest"]) as src:
+            digest, size = _copy(storage, repo, src, compress=not compression)
+        layers.append(descriptor(mt.OCI_LAYER_ZSTD if compression == "zstd" else mt.OCI_LAYER_GZIP, digest, size))
+    data = canonical_json(new_manifest(descriptor(mt.OCI_CONFIG, config_digest, config_size), layers))
     parsed = manifests.parse(data, mt.OCI_MANIFEST)
     digest = ""
     for tag in tags:
         digest = storage.put_manifest(repo, data, parsed, tag)
     return digest
+
+
+def publish_built(storage: RegistryStorage, engine_root: Path, image_id: str, repo: str, tags: list[str]) -> str:
+    """Publish image `image_id` of the build engine at `engine_root`; returns the manifest digest."""
+    from dockyard.hub.builds.engine import manifest_digest
+
+    digest = manifest_digest(engine_root, image_id)
+    if digest is None:
+        raise NotFound(f"the build engine has no image {image_id}")
+    return publish(storage, ContentStore(engine_root), digest, repo, tags)

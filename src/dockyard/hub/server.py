@@ -19,13 +19,17 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
              parallel_builds: int = 2):
     """The hub's aiohttp application over `root` (registry storage plus `root/hub`)."""
     from dockyard.hub.access import HubAccess
+    from dockyard.hub.builds.pages import BuildPages
     from dockyard.hub.catalog import Catalog
     from dockyard.hub.discovery.info import RepoInfo
     from dockyard.hub.discovery.tracking import Tracker
     from dockyard.hub.discovery.web import DiffPage, SearchEndpoint
     from dockyard.hub.runner import Worker
     from dockyard.hub.state import HubState
+    from dockyard.hub.tags.pages import TagPages
+    from dockyard.hub.timing import server_timing
     from dockyard.hub.web import Pages
+    from dockyard.hub.webhooks.pages import WebhookPages
     from dockyard.registry.app import make_app as registry_app
     from dockyard.registry.auth import from_spec
     from dockyard.registry.storage import RegistryStorage
@@ -47,13 +51,20 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
     worker = Worker(state, storage, build_timeout, parallel_builds)
     app = registry_app(str(root), access=access)
     app.on_response_prepare.append(Tracker(info, accounts))
+    app.middlewares.append(server_timing)
+    if accounts is not None:
+        from dockyard.hub.accounts.access import make_csrf_guard
+
+        app.middlewares.append(make_csrf_guard())
     pages = Pages(state, Catalog(storage), access, worker, info)
     SearchEndpoint(info, state, access).routes(app)
-    DiffPage(pages).routes(app)
+    extras = [BuildPages, TagPages, WebhookPages, DiffPage]
     if accounts is not None:
         from dockyard.hub.accounts.web import AccountPages
 
-        AccountPages(pages, access, info).routes(app)
+        extras.append(lambda p: AccountPages(p, access, info))
+    for extra in extras:  # before the pages' /r/{path} catch-all
+        extra(pages).routes(app)
     pages.routes(app)
 
     background: list[asyncio.Task] = []

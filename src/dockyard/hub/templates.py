@@ -96,13 +96,14 @@ REPO = """{% extends "base.html" %}{% from "macros.html" import copy, status %}
 {% if description %}<p class="description" id="description">{{ description }}</p>{% endif %}
 {% if admin %}<p><a href="/r/{{ repo }}/-/settings" id="settings">Settings</a></p>{% endif %}
 <p>{{ copy("docker pull " ~ host ~ "/" ~ repo) }}</p>
+<p><a href="/r/{{ repo }}/-/tags">Manage tags</a> · <a href="/r/{{ repo }}/-/webhooks">Webhooks</a>{% if builds %} · <a href="/r/{{ repo }}/-/builds">Build rules and builds</a>{% endif %}</p>
 <h2>Tags ({{ tags|length }})</h2>
 <table id="tags"><thead><tr><th>Tag</th><th>Digest</th><th>Size</th><th>Created</th><th>Architecture</th><th>Pulls</th><th>Last pulled</th><th>Pull</th></tr></thead><tbody>
 {% for t in tags %}<tr data-tag="{{ t.name }}"><td><a href="/r/{{ repo }}/-/image/{{ t.name }}">{{ t.name }}</a></td>
 <td><code title="{{ t.image.digest }}">{{ t.image.digest[7:19] }}</code></td><td>{{ size(t.image.size) }}</td>
 <td>{{ created(t.image.created) }}</td><td>{{ t.image.architecture }}</td>
 <td class="pulls">{{ pulls[t.name].count if t.name in pulls else 0 }}</td><td class="last-pulled">{{ ago(pulls[t.name].last) if t.name in pulls else "never" }}</td>
-<td>{{ copy("dockyard pull " ~ host ~ "/" ~ repo ~ ":" ~ t.name) }}</td></tr>
+<td>{{ copy("docker pull " ~ host ~ "/" ~ repo ~ ":" ~ t.name) }}</td></tr>
 {% endfor %}</tbody></table>
 {% if readme %}<h2>README</h2><div class="readme" id="readme">{{ readme }}</div>{% endif %}
 {% if builds %}<h2>Recent builds</h2>
@@ -119,7 +120,7 @@ IMAGE = """{% extends "base.html" %}{% from "macros.html" import copy %}
 {% block title %}{{ repo }}:{{ reference }} · dockyard hub{% endblock %}
 {% block main %}
 <h1><a href="/r/{{ repo }}">{{ repo }}</a>:{{ reference }}</h1>
-<p>{{ copy("dockyard pull " ~ host ~ "/" ~ repo ~ (("@" ~ reference) if ":" in reference else (":" ~ reference))) }}</p>
+<p>{{ copy("docker pull " ~ host ~ "/" ~ repo ~ (("@" ~ reference) if ":" in reference else (":" ~ reference))) }}</p>
 <table class="facts">
 <tr><th>Digest</th><td><code id="digest">{{ image.digest }}</code></td></tr>
 <tr><th>Media type</th><td>{{ image.media_type }}</td></tr>
@@ -171,25 +172,6 @@ BUILDS = """{% extends "base.html" %}{% from "macros.html" import status %}
 {% endblock %}
 """
 
-BUILD = """{% extends "base.html" %}{% from "macros.html" import status %}
-{% block head %}{% if b.status in ("queued", "running") %}<meta http-equiv="refresh" content="2">{% endif %}{% endblock %}
-{% block title %}Build #{{ b.id }} · dockyard hub{% endblock %}
-{% block main %}
-<h1>Build #{{ b.id }} of <a href="/r/{{ b.source }}">{{ b.source }}</a> {{ status(b.status) }}</h1>
-<table class="facts">
-<tr><th>Commit</th><td><code>{{ b.sha }}</code> on {{ b.branch }}</td></tr>
-<tr><th>Message</th><td id="message">{{ b.message }}</td></tr>
-{% if b.tags %}<tr><th>Tags</th><td>{% for t in b.tags.split(",") %}<a href="/r/{{ b.source }}/-/image/{{ t }}">{{ t }}</a> {% endfor %}</td></tr>{% endif %}
-{% if b.digest %}<tr><th>Digest</th><td><code>{{ b.digest }}</code></td></tr>{% endif %}
-<tr><th>Queued</th><td>{{ ago(b.created) }}</td></tr><tr><th>Took</th><td>{{ duration(b) }}</td></tr>
-{% if b.reason %}<tr><th>Reason</th><td id="reason">{{ b.reason }}</td></tr>{% endif %}
-</table>
-{% if b.failing_line %}<h2>Failed at</h2><div class="failing" id="failing-line">{{ b.failing_line }}</div>{% endif %}
-<h2>Log</h2>
-<pre class="log" id="log">{{ log }}</pre>
-{% endblock %}
-"""
-
 MESSAGE = """{% extends "base.html" %}
 {% block main %}<h1>{{ heading }}</h1><p>{{ text }}</p>{% endblock %}
 """
@@ -201,7 +183,6 @@ TEMPLATES = {
     "repo.html": REPO,
     "image.html": IMAGE,
     "builds.html": BUILDS,
-    "build.html": BUILD,
     "message.html": MESSAGE,
 }
 

@@ -5,7 +5,7 @@ Routes (repository names contain slashes, so what follows a name comes after `/-
     /                              repositories, `?q=` filters on the server
     /r/NAME                        tags, recent builds, layer graph
     /r/NAME/-/image/REF            one image (REF: tag or digest)
-    /builds, /builds/ID            the build queue and one build with its log
+    /builds                        the build queue (one build: dockyard.hub.builds.pages)
     /login                         asks the browser for Basic credentials
     POST /hooks/git/NAME           signed push webhook
 """
@@ -20,10 +20,11 @@ from aiohttp import web
 from markupsafe import Markup
 
 from dockyard.cli.formatting import human_ago, human_duration, human_size
-from dockyard.errors import DockyardError, InvalidArgument, NotFound
+from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.hub import graph, hooks
 from dockyard.hub.access import HubAccess, Visitor
 from dockyard.hub.accounts import policy
+from dockyard.hub.builds.trigger import queue_push
 from dockyard.hub.catalog import Catalog, created_text
 from dockyard.hub.discovery import contents, markdown, readme
 from dockyard.hub.discovery.info import RepoInfo
@@ -33,7 +34,6 @@ from dockyard.registry import errors as registry_errors
 from dockyard.registry import names
 
 GRAPH_MAX_TAGS = 200
-MAX_LOG_BYTES = 2 << 20
 
 
 def _duration(build: Build) -> str:
@@ -54,9 +54,14 @@ class Pages:
         app.router.add_get("/", self.repositories)
         app.router.add_get("/r/{path:.+}", self.repository_or_image)
         app.router.add_get("/builds", self.builds)
-        app.router.add_get("/builds/{id:\\d+}", self.build)
         app.router.add_get("/login", self.login)
         app.router.add_post("/hooks/git/{source:.+}", self.webhook)
+
+    def add_templates(self, templates: dict[str, str]) -> None:
+        """Templates of one part of the hub (builds, tags, accounts...), found before the base ones."""
+        import jinja2
+
+        self.env.loader = jinja2.ChoiceLoader([jinja2.DictLoader(templates), self.env.loader])
 
     def render(self, name: str, visitor: Visitor, status: int = 200, **values: Any) -> web.Response:
         html = self.env.get_template(name).render(visitor=visitor, **values)
@@ -129,16 +134,6 @@ class Pages:
         active = any(b.status in ("queued", "running") for b in shown)
         return self.render("builds.html", visitor, builds=shown, active=active)
 
-    async def build(self, request: web.Request) -> web.Response:
-        try:
-            b = self.state.build(int(request.match_info["id"]))
-        except NotFound:
-            return self.not_found(await self.access.visitor(request), "such build")
-        visitor, ok = await self._visible(request, b.source)
-        if not ok:
-            return self.not_found(visitor, "such build")
-        return self.render("build.html", visitor, b=b, log=_tail(self.state.log_path(b.id)))
-
     async def login(self, request: web.Request) -> web.Response:
         visitor = await self.access.visitor(request)
         if visitor.user or not self.access.has_accounts:
@@ -160,26 +155,13 @@ class Pages:
         if request.headers.get("X-GitHub-Event", "push") == "ping":
             return web.json_response({"message": "pong"})
         try:
-            branch, sha = hooks.parse_push(body)
+            ref, sha = hooks.parse_push(body)
         except InvalidArgument as exc:
             return web.json_response({"message": exc.message}, status=400)
-        if branch != source.branch:
-            return web.json_response({"message": f"branch {branch} is not built (source follows {source.branch})"},
+        queued = queue_push(self.worker.book, repo, ref, sha, "webhook")
+        if not queued:
+            return web.json_response({"message": f"{ref} is not built: no build rule of {source.repo} matches it"},
                                      status=202)
-        build_id = self.state.enqueue(repo, sha, branch)
         self.worker.wake.set()
-        return web.json_response({"build": build_id, "url": f"/builds/{build_id}"}, status=202)
-
-
-def _tail(path) -> str:
-    """The end of a build log (a runaway build must not make its page huge)."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - MAX_LOG_BYTES))
-            data = f.read()
-    except FileNotFoundError:
-        return ""
-    text = data.decode(errors="replace")
-    return text if size <= MAX_LOG_BYTES else "[... earlier output cut ...]\n" + text
+        return web.json_response({"build": queued[0][0], "url": f"/builds/{queued[0][0]}",
+                                  "builds": [build_id for build_id, _ in queued]}, status=202)

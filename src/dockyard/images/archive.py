@@ -310,23 +310,34 @@ def _write_docker(images: ImageService, items: list[_SaveItem], tar: tarfile.Tar
 
 
 def _write_oci(images: ImageService, items: list[_SaveItem], tar: tarfile.TarFile) -> None:
-    """The stored manifest and blobs exactly as they are, so digests survive the round trip."""
+    """The stored manifest and blobs exactly as they are (sha512 ones under blobs/sha512/), so
+    digests survive the round trip."""
     _add(tar, "blobs")
     _add(tar, "blobs/sha256")
-    written: set[str] = set()
+    written: set[str] = {"blobs/sha256"}
+
+    def add_blob(digest: str, data: bytes | None = None) -> None:
+        directory, name = posixpath.split("blobs/" + digest.replace(":", "/", 1))
+        if directory not in written:
+            _add(tar, directory)
+            written.add(directory)
+        if digest in written:
+            return
+        if data is not None:
+            _add(tar, f"{directory}/{name}", data)
+        else:
+            with images.content.open(digest) as f:
+                _add(tar, f"{directory}/{name}", size=images.content.size(digest), stream=f)
+        written.add(digest)
+
     index_entries = []
     for item in items:
         img = item.image
         man = images.manifest(img)
         for desc in [man["config"], *man["layers"]]:
-            if desc["digest"] not in written:
-                with images.content.open(desc["digest"]) as f:
-                    _add(tar, "blobs/sha256/" + desc["digest"][7:], size=images.content.size(desc["digest"]), stream=f)
-                written.add(desc["digest"])
+            add_blob(desc["digest"])
         raw = images.content.read(img.manifest_digest)
-        if img.manifest_digest not in written:
-            _add(tar, "blobs/sha256/" + img.manifest_digest[7:], raw)
-            written.add(img.manifest_digest)
+        add_blob(img.manifest_digest, raw)
         for ref in item.tags or [None]:
             ann = {NAME_ANNOTATION: str(ref), REF_ANNOTATION: ref.tag} if ref else {}
             index_entries.append(descriptor(img.manifest_media_type, img.manifest_digest, len(raw), annotations=ann))

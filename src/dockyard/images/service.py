@@ -16,6 +16,7 @@ from typing import Callable, Iterable, Iterator
 from dockyard.errors import Conflict, CorruptContent, InvalidArgument, NotFound
 from dockyard.images.model import Image
 from dockyard.oci import mediatypes as mt
+from dockyard.oci.digest import CANONICAL, algorithm_of
 from dockyard.oci.image import chain_id, loads_document, validate_config, validate_manifest
 from dockyard.oci.reference import Reference, looks_like_id, parse, parse_normalized
 from dockyard.snapshots import Snapshotter
@@ -188,7 +189,11 @@ class ImageService:
         config_digest = man["config"]["digest"]
         if not self.content.exists(config_digest):
             raise CorruptContent(f"manifest {manifest_digest} refers to config {config_digest}, which is missing")
-        cfg = validate_config(loads_document(self.content.read(config_digest), f"image config {config_digest}"))
+        cfg_raw = self.content.read(config_digest)
+        cfg = validate_config(loads_document(cfg_raw, f"image config {config_digest}"))
+        image_id = config_digest
+        if algorithm_of(config_digest) != CANONICAL:  # an image's ID is its config's sha256, as in docker
+            image_id = self.content.put(cfg_raw)
         diff_ids = cfg["rootfs"]["diff_ids"]
         if len(diff_ids) != len(man["layers"]):
             raise CorruptContent(
@@ -202,13 +207,13 @@ class ImageService:
             with self.db.write() as c:
                 c.execute(
                     "INSERT OR IGNORE INTO images(id, manifest_digest, manifest_media_type, created, size) VALUES (?,?,?,?,?)",
-                    (config_digest, manifest_digest, media_type, time.time(), size),
+                    (image_id, manifest_digest, media_type, time.time(), size),
                 )
                 for ref in tags:
-                    c.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?,?)", (str(ref), config_digest))
+                    c.execute("INSERT OR REPLACE INTO tags(name, image_id) VALUES (?,?)", (str(ref), image_id))
             if repo_digest is not None:
-                self.record_repo_digest(repo_digest, repo_digest.digest, config_digest)
-        return self.get(config_digest)
+                self.record_repo_digest(repo_digest, repo_digest.digest, image_id)
+        return self.get(image_id)
 
     def unpack(self, layers: list[dict], diff_ids: list[str], streamed=None) -> int:
         """Apply every layer not already present as a committed snapshot; return the image's size."""
@@ -344,7 +349,7 @@ class ImageService:
                 cfg = validate_config(loads_document(self.content.read(row[0]), "image config"))
             except (NotFound, CorruptContent):
                 continue
-            blobs.update(d["digest"] for d in man["layers"])
+            blobs.update(d["digest"] for d in (man["config"], *man["layers"]))
             parent = ""
             for d in cfg["rootfs"]["diff_ids"]:
                 parent = chain_id(parent, d)

@@ -75,7 +75,7 @@ def endpoint_settings(kept: dict, aliases: list[str] | None, *, network_id: str 
 def planned(mode: str, endpoints: dict[str, dict]) -> dict[str, dict]:
     """NetworkSettings.Networks of a container never started: the networks it joins (`mode`'s
     and those its NetworkingConfig names) with what it asked, as moby records them at create."""
-    if mode.startswith("container:"):
+    if mode.startswith(("container:", "ns:")):
         return {}
     return {name: asked(name, endpoints.get(name)) for name in dict.fromkeys([mode, *endpoints])}
 

@@ -10,11 +10,11 @@ from dockyard.registry.gc import GCReport, gc
 
 
 def serve(addr: str, root: str, *, tls_cert: str | None = None, tls_key: str | None = None,
-          auth: str | None = None, notify: list[str] | tuple[str, ...] = ()) -> None:
-    """Serve until SIGINT/SIGTERM; see dockyard.registry.server.serve."""
+          auth: str | None = None, notify: list[str] | tuple[str, ...] = (), proxy: dict | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; see dockyard.registry.server.serve (`proxy`: proxy.py)."""
     from dockyard.registry.server import serve as run
 
-    run(addr, root, tls_cert=tls_cert, tls_key=tls_key, auth=auth, notify=notify)
+    run(addr, root, tls_cert=tls_cert, tls_key=tls_key, auth=auth, notify=notify, proxy=proxy)
 
 
 __all__ = ["GCReport", "gc", "serve"]

@@ -19,14 +19,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--tls-key")
         parser.add_argument("--auth", help="htpasswd:FILE or token:htpasswd=FILE[,acl=FILE][,anonymous=pull]...")
         parser.add_argument("--notify", action="append", default=[], help="webhook URL for push/delete events")
+        parser.add_argument("--proxy-remote", help="be a pull-through cache of this registry URL")
+        parser.add_argument("--proxy-username", default="")
+        parser.add_argument("--proxy-password", default="")
+        parser.add_argument("--proxy-ttl", help="revalidate cached tags after this long (300, 10m, 168h) [0]")
     else:
         parser.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     args = parser.parse_args(argv)
     try:
         if command == "serve":
             from dockyard.registry import serve
+            from dockyard.registry.proxy import options
 
-            serve(args.addr, args.root, tls_cert=args.tls_cert, tls_key=args.tls_key, auth=args.auth, notify=args.notify)
+            proxy = options(args.proxy_remote, args.proxy_username, args.proxy_password, args.proxy_ttl)
+            serve(args.addr, args.root, tls_cert=args.tls_cert, tls_key=args.tls_key, auth=args.auth, notify=args.notify,
+                  proxy=proxy)
         else:
             from dockyard.registry import gc
 

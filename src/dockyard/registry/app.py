@@ -7,21 +7,25 @@ scope a request needs and asks the access mode (auth.py) before any handler runs
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
 
 from dockyard.errors import CorruptContent, InvalidArgument
 from dockyard.oci import mediatypes as mt
-from dockyard.oci.digest import sha256_digest, validate
+from dockyard.oci.digest import algorithm_of, digest_of, validate
 from dockyard.registry import errors, manifests, names
 from dockyard.registry.auth import USER_KEY, Access, Identity, Scope
 from dockyard.registry.metrics import Metrics
 from dockyard.registry.notify import Notifier, event
 from dockyard.registry.storage import RegistryStorage
 from dockyard.registry.uploads import Uploads
+
+if TYPE_CHECKING:
+    from dockyard.registry.proxy import PullThrough
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +104,10 @@ def _accepts(request: web.Request, media_type: str) -> bool:
 
 
 class Registry:
-    def __init__(self, storage: RegistryStorage, access: Access, notifier: Notifier, metrics: Metrics) -> None:
+    def __init__(self, storage: RegistryStorage, access: Access, notifier: Notifier, metrics: Metrics,
+                 proxy: PullThrough | None = None) -> None:
         self.storage = storage
+        self.proxy = proxy
         self.uploads = Uploads(storage.uploads_dir)
         self.access = access
         self.notifier = notifier
@@ -150,6 +156,8 @@ class Registry:
         if request.method not in methods:
             raise errors.unsupported(f"{request.method} is not supported on this endpoint",
                                      headers={"Allow": ", ".join(sorted(methods))})
+        if self.proxy is not None and request.method not in ("GET", "HEAD"):
+            raise errors.unsupported()  # a pull-through cache takes no writes (as the reference registry)
         handler, actions = methods[request.method]
         params = m.groupdict()
         needed = None
@@ -183,6 +191,8 @@ class Registry:
         return web.json_response({"repositories": repos}, headers=headers)
 
     async def tags_list(self, request: web.Request, identity: Identity, name: str) -> web.Response:
+        if self.proxy is not None and (upstream := await self.proxy.tags(request, name)) is not None:
+            return upstream
         if not self.storage.repo_exists(name):
             raise errors.name_unknown(detail={"name": name})
         tags, headers = _paginate(request, self.storage.tags(name), f"/v2/{name}/tags/list")
@@ -191,6 +201,8 @@ class Registry:
     # -- manifests ------------------------------------------------------------------------
 
     async def get_manifest(self, request: web.Request, identity: Identity, name: str, reference: str) -> web.Response:
+        if self.proxy is not None:
+            await self.proxy.manifest(name, reference)
         stored = self.storage.get_manifest(name, reference)
         if not _accepts(request, stored.media_type):
             raise errors.manifest_unknown(
@@ -225,9 +237,12 @@ class Registry:
             raise errors.manifest_invalid(f"invalid tag {reference!r}", detail={"tag": reference})
         data = await self._read_manifest_body(request)
         manifest = manifests.parse(data, request.headers.get("Content-Type"))
-        if is_digest and sha256_digest(data) != _digest_param(reference):
-            raise errors.digest_invalid(detail={"expected": reference, "actual": sha256_digest(data)})
-        digest = self.storage.put_manifest(name, data, manifest, None if is_digest else reference)
+        digest = digest_of(data)
+        if is_digest:
+            digest = digest_of(data, algorithm_of(_digest_param(reference)))
+            if digest != reference:
+                raise errors.digest_invalid(detail={"expected": reference, "actual": digest})
+        self.storage.put_manifest(name, data, manifest, None if is_digest else reference, digest)
         self.metrics.manifests_pushed += 1
         target = {"mediaType": manifest.media_type, "digest": digest, "size": len(data), "length": len(data),
                   "repository": name, "url": f"{request.scheme}://{request.host}/v2/{name}/manifests/{digest}"}
@@ -254,6 +269,8 @@ class Registry:
 
     async def get_blob(self, request: web.Request, identity: Identity, name: str, digest: str) -> web.StreamResponse:
         digest = _digest_param(digest)
+        if self.proxy is not None and not self.storage.has_blob(name, digest):
+            return await self.proxy.blob(request, name, digest)
         path = self.storage.blob_path(name, digest)
         _check_range(request, path.stat().st_size)
         _fix_loopback_send_buffer(request)
@@ -294,7 +311,7 @@ class Registry:
             # Not mountable: the spec says to fall back to an ordinary upload session.
         elif "digest" in request.query:
             expected = _digest_param(request.query["digest"])
-            with self.storage.blobs.ingest() as ingest:
+            with self.storage.blobs.ingest_for(expected) as ingest:
                 async for chunk in self._count(request):
                     ingest.write(chunk)
                 try:
@@ -318,7 +335,7 @@ class Registry:
         upload = self.uploads.get(name, uid)
         expected = _digest_param(request.query.get("digest"))
         await upload.append(self._count(request), _content_range(request))
-        actual = upload.digest()
+        actual = upload.digest(algorithm_of(expected))
         if actual != expected:
             upload.cancel()
             raise errors.digest_invalid(detail={"expected": expected, "actual": actual})
@@ -342,7 +359,9 @@ class Registry:
             found = [d for d in found if d.get("artifactType") == wanted]
             headers["OCI-Filters-Applied"] = "artifactType"
         index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": found}
-        return web.json_response(index, headers=headers, content_type=mt.OCI_INDEX)
+        # The spec's exact media type, with no charset parameter (json_response would add one).
+        headers["Content-Type"] = mt.OCI_INDEX
+        return web.Response(body=json.dumps(index).encode(), headers=headers)
 
 
 def _error_response(exc: errors.RegistryError) -> web.Response:
@@ -390,11 +409,19 @@ async def _api_version_header(request: web.Request, response: web.StreamResponse
     response.headers["Docker-Distribution-API-Version"] = "registry/2.0"
 
 
-def make_app(root: str, *, access: Access | None = None, notify: list[str] | tuple[str, ...] = ()) -> web.Application:
-    """The registry application over `root`; `access` defaults to no authentication."""
+def make_app(root: str, *, access: Access | None = None, notify: list[str] | tuple[str, ...] = (),
+             proxy: dict | None = None) -> web.Application:
+    """The registry application over `root`; `access` defaults to no authentication; `proxy`
+    (PullThrough's arguments: remote, username, password, ttl) makes it a pull-through cache."""
     metrics = Metrics()
     notifier = Notifier(list(notify))
-    registry = Registry(RegistryStorage(root), access or Access(), notifier, metrics)
+    storage = RegistryStorage(root)
+    pull_through = None
+    if proxy:
+        from dockyard.registry.proxy import PullThrough
+
+        pull_through = PullThrough(storage, **proxy)
+    registry = Registry(storage, access or Access(), notifier, metrics, pull_through)
 
     @web.middleware
     async def count_requests(request: web.Request, handler) -> web.StreamResponse:
@@ -412,4 +439,8 @@ def make_app(root: str, *, access: Access | None = None, notify: list[str] | tup
     app.on_response_prepare.append(_api_version_header)
     app.on_startup.append(lambda _app: notifier.start())
     app.on_cleanup.append(lambda _app: notifier.stop())
+    if pull_through is not None:
+        async def close_upstream(_app) -> None:
+            pull_through.close()
+        app.on_cleanup.append(close_upstream)
     return app

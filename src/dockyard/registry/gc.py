@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from dockyard.oci.digest import from_hex
 from dockyard.registry import errors
 from dockyard.registry.manifests import parse_stored
 from dockyard.registry.storage import RegistryStorage
@@ -75,7 +76,9 @@ def _links(storage: RegistryStorage) -> dict[str, list[Path]]:
         for sub in dirs:
             if sub.is_dir():
                 for entry in os.scandir(sub):
-                    links["sha256:" + entry.name].append(Path(entry.path))
+                    digest = from_hex(entry.name)
+                    if digest:
+                        links[digest].append(Path(entry.path))
     return links
 
 

@@ -30,7 +30,7 @@ def _tls_context(cert: str, key: str) -> ssl.SSLContext:
 
 
 async def start(addr: str, root: str, *, tls_cert: str | None = None, tls_key: str | None = None,
-                auth: str | None = None, notify: list[str] | tuple[str, ...] = ()):
+                auth: str | None = None, notify: list[str] | tuple[str, ...] = (), proxy: dict | None = None):
     """Start serving in the running event loop; returns (runner, base URL). Stop with runner.cleanup()."""
     from aiohttp import web
 
@@ -42,7 +42,7 @@ async def start(addr: str, root: str, *, tls_cert: str | None = None, tls_key: s
         raise InvalidArgument("--tls-cert and --tls-key must be given together")
     host, port = parse_addr(addr)
     Path(root).mkdir(parents=True, exist_ok=True)
-    app = make_app(root, access=from_spec(auth, Path(root)), notify=notify)
+    app = make_app(root, access=from_spec(auth, Path(root)), notify=notify, proxy=proxy)
     runner = web.AppRunner(app, access_log_class=CommonLogFormat, access_log=access_logger())
     await runner.setup()
     ctx = _tls_context(tls_cert, tls_key) if tls_cert and tls_key else None
@@ -73,7 +73,7 @@ async def serve_until_signalled(started, what: str) -> None:
 
 
 def serve(addr: str, root: str, *, tls_cert: str | None = None, tls_key: str | None = None,
-          auth: str | None = None, notify: list[str] | tuple[str, ...] = ()) -> None:
+          auth: str | None = None, notify: list[str] | tuple[str, ...] = (), proxy: dict | None = None) -> None:
     """Serve the registry at `addr` over the state in `root` until SIGINT or SIGTERM.
 
     Prints `dockyard registry listening on URL` once ready (with the real port when `addr`
@@ -81,4 +81,4 @@ def serve(addr: str, root: str, *, tls_cert: str | None = None, tls_key: str | N
     """
     if not logging.getLogger().handlers:
         logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
-    asyncio.run(_serve_forever(addr, root, tls_cert=tls_cert, tls_key=tls_key, auth=auth, notify=notify))
+    asyncio.run(_serve_forever(addr, root, tls_cert=tls_cert, tls_key=tls_key, auth=auth, notify=notify, proxy=proxy))

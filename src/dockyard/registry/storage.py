@@ -1,12 +1,13 @@
 """The registry's state on disk: shared blobs, per-repository links, tags and referrers.
 
-    <root>/blobs/sha256/<hex>                          every blob and manifest, once (ContentStore)
+    <root>/blobs/<algorithm>/<hex>                     every blob and manifest, once (ContentStore)
     <root>/repositories/<name>/_layers/<hex>           the repository may serve this blob
     <root>/repositories/<name>/_manifests/revisions/<hex>   a manifest of the repository (holds its media type)
     <root>/repositories/<name>/_manifests/tags/<tag>   the digest the tag points to
     <root>/repositories/<name>/_referrers/<subject-hex>/<hex>   descriptor of a manifest whose subject is <subject>
     <root>/uploads/<uuid>/                             blob uploads in progress (see uploads.py)
 
+Links are named by the digest's hex, whose length tells sha256 from sha512 (digest.from_hex).
 Blobs are shared between repositories, but a repository only reads blobs linked to it, as the
 reference registry does: knowing a digest is not enough to read another repository's data.
 Each small file is written to a temporary name and renamed, so a reader never sees half of one.
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 from dockyard.errors import InvalidArgument, NotFound
-from dockyard.oci.digest import hex_of, sha256_digest
+from dockyard.oci.digest import algorithm_of, digest_of, hex_of
 from dockyard.registry import errors, names
 from dockyard.registry.locks import ReferenceLock
 from dockyard.registry.manifests import Manifest, parse_stored
@@ -143,6 +144,7 @@ class RegistryStorage:
             os.fsync(f.fileno())
         with self.lock.shared():
             target = self.blobs.path(digest)
+            target.parent.mkdir(exist_ok=True)
             if target.exists():
                 path.unlink()
             else:
@@ -179,16 +181,19 @@ class RegistryStorage:
         for child in manifest.children:
             self._stamp_tree(name, child.digest)
 
-    def put_manifest(self, name: str, data: bytes, manifest: Manifest, tag: str | None) -> str:
-        """Store a validated manifest; MANIFEST_BLOB_UNKNOWN if it pins what the repo lacks."""
+    def put_manifest(self, name: str, data: bytes, manifest: Manifest, tag: str | None,
+                     digest: str | None = None, *, require_blobs: bool = True) -> str:
+        """Store a validated manifest under `digest` (already checked against `data`; by
+        default its sha256); MANIFEST_BLOB_UNKNOWN if it pins what the repo lacks, unless not
+        `require_blobs` (a pull-through cache fetches them when they are asked for)."""
         with self.lock.shared():
-            for blob in manifest.blobs:
+            for blob in manifest.blobs if require_blobs else ():
                 if not blob.foreign and not self.has_blob(name, blob.digest):
                     raise errors.manifest_blob_unknown(detail={"digest": blob.digest})
-            for child in manifest.children:
-                if not self._revision(name, child.digest).exists() or not self.blobs.exists(child.digest):
+            for child in manifest.children if require_blobs else ():
+                if not self.has_manifest(name, child.digest):
                     raise errors.manifest_blob_unknown(detail={"digest": child.digest})
-            digest = self.blobs.put(data)
+            digest = self.blobs.put(data, digest)
             for blob in manifest.blobs:
                 self._stamp(blob.digest)
             for child in manifest.children:
@@ -206,6 +211,22 @@ class RegistryStorage:
             if tag is not None:
                 write_atomic(self._tag_path(name, tag), digest.encode())
         return digest
+
+    def has_manifest(self, name: str, digest: str) -> bool:
+        return self._revision(name, digest).exists() and self.blobs.exists(digest)
+
+    def tag_age(self, name: str, tag: str) -> float | None:
+        """Seconds since the tag was last written or confirmed (touch_tag); None if there is none."""
+        try:
+            return time.time() - self._tag_path(name, tag).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    def touch_tag(self, name: str, tag: str) -> None:
+        os.utime(self._tag_path(name, tag))
+
+    def tag_digest(self, name: str, tag: str) -> str | None:
+        return _read_text(self._tag_path(name, tag))
 
     def resolve(self, name: str, reference: str) -> str:
         """The digest a tag or digest reference names in this repository; MANIFEST_UNKNOWN if none."""
@@ -230,7 +251,7 @@ class RegistryStorage:
             data = self.blobs.read(digest)
         except NotFound:
             raise errors.manifest_unknown(detail={"digest": digest}) from None
-        if media_type is None or sha256_digest(data) != digest:
+        if media_type is None or digest_of(data, algorithm_of(digest)) != digest:
             raise errors.manifest_unknown(detail={"digest": digest})
         return StoredManifest(digest, media_type, data)
 

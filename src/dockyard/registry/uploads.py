@@ -3,13 +3,13 @@
 The data file grows with each PATCH and only becomes a blob once PUT names a digest that
 matches it, so a half-finished or wrong upload is never visible. The running sha256 is kept
 in memory to avoid re-reading the file at completion; after a restart it is rebuilt from the
-file, so sessions survive the server.
+file, so sessions survive the server. The algorithm is only known at completion: a sha512
+digest rehashes the file once then (sha256 is what clients use, and it pays nothing extra).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import re
 import shutil
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator
 
+from dockyard.oci.digest import CANONICAL, Hasher
 from dockyard.registry import errors
 
 _UUID_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -27,7 +28,7 @@ READ_CHUNK = 1 << 20
 
 @dataclass
 class _State:
-    hasher: "hashlib._Hash"
+    hasher: Hasher
     size: int
     lock: asyncio.Lock
 
@@ -55,12 +56,13 @@ class Uploads:
             raise errors.blob_upload_unknown(detail={"uuid": uid}) from None
         return Upload(self, name, uid, d)
 
-    def _state(self, upload: "Upload") -> _State:
-        """The running hash of an upload, rebuilt from its file if missing or stale."""
+    def _state(self, upload: "Upload", algorithm: str = CANONICAL) -> _State:
+        """The running hash of an upload, rebuilt from its file if missing, stale or of
+        another algorithm."""
         size = upload.size
         state = self._states.get(upload.uuid)
-        if state is None or state.size != size:
-            hasher = hashlib.sha256()
+        if state is None or state.size != size or state.hasher.algorithm != algorithm:
+            hasher = Hasher(algorithm)
             with open(upload.data_path, "rb") as f:
                 while chunk := f.read(READ_CHUNK):
                     hasher.update(chunk)
@@ -117,8 +119,8 @@ class Upload:
                     state.size += len(chunk)
             return written
 
-    def digest(self) -> str:
-        return "sha256:" + self._uploads._state(self).hasher.hexdigest()
+    def digest(self, algorithm: str = CANONICAL) -> str:
+        return self._uploads._state(self, algorithm).hasher.digest
 
     def cancel(self) -> None:
         self._uploads.forget(self.uuid)

@@ -1,4 +1,4 @@
-"""The content store: blobs addressed by digest under `blobs/sha256/<hex>`.
+"""The content store: blobs addressed by digest under `blobs/<algorithm>/<hex>` (sha256, sha512).
 
 A blob becomes visible only once complete and verified: it is written to a temporary
 file in `ingest/`, fsynced, its digest checked, then renamed into place. A crash at any
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dockyard.errors import CorruptContent, NotFound
-from dockyard.oci.digest import Hasher, hex_of, validate
+from dockyard.oci.digest import ALGORITHMS, CANONICAL, Hasher, algorithm_of, hex_of, validate
 from dockyard.store.scratch import TMP_PREFIX, owner_alive
 from dockyard.store.space import Reserve, is_full
 
@@ -24,7 +24,7 @@ CHUNK = 1 << 20
 class Ingest:
     """A blob being written: feed chunks, then `commit` it under its verified digest."""
 
-    def __init__(self, store: "ContentStore", what: str = "a blob") -> None:
+    def __init__(self, store: "ContentStore", what: str = "a blob", algorithm: str = CANONICAL) -> None:
         self._store = store
         self.guard = store.reserve.guard(what)
         import tempfile  # here, as shutil below: reading a blob (most commands) needs neither
@@ -35,7 +35,7 @@ class Ingest:
             raise self.guard.full() if is_full(e) else e from None
         self.path = Path(name)
         self._file = os.fdopen(fd, "wb")
-        self._hasher = Hasher()
+        self._hasher = Hasher(algorithm)
 
     def require(self, size: int) -> None:
         """Refuse at once (NoSpace) a blob of `size` bytes that the reserve leaves no room for."""
@@ -77,6 +77,7 @@ class Ingest:
                     f"size mismatch for {digest}: expected {expected_size} bytes, got {self._hasher.size}"
                 )
             target = self._store.path(digest)
+            target.parent.mkdir(exist_ok=True)
             if target.exists():
                 self.path.unlink()
             else:
@@ -109,13 +110,13 @@ class ContentStore:
     def __init__(self, root: str | os.PathLike, reserve: Reserve | None = None) -> None:
         self.root = Path(root)
         self.reserve = reserve or Reserve(os.fspath(root))  # no reserve given: not checked
-        self.blob_dir = self.root / "blobs" / "sha256"
+        self.blobs_root = self.root / "blobs"
         self.ingest_dir = self.root / "ingest"
-        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        (self.blobs_root / CANONICAL).mkdir(parents=True, exist_ok=True)
         self.ingest_dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, digest: str) -> Path:
-        return self.blob_dir / hex_of(digest)
+        return self.blobs_root / algorithm_of(digest) / hex_of(digest)
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).exists()
@@ -136,18 +137,22 @@ class ContentStore:
         with self.open(digest) as f:
             return f.read()
 
-    def ingest(self, what: str = "a blob") -> Ingest:
-        return Ingest(self, what)
+    def ingest(self, what: str = "a blob", algorithm: str = CANONICAL) -> Ingest:
+        return Ingest(self, what, algorithm)
+
+    def ingest_for(self, expected: str | None, what: str = "a blob") -> Ingest:
+        """An ingest hashing with the algorithm of the digest it will be checked against."""
+        return Ingest(self, what, algorithm_of(expected) if expected else CANONICAL)
 
     def put(self, data: bytes, expected: str | None = None) -> str:
-        with self.ingest() as ing:
+        with self.ingest_for(expected) as ing:
             ing.write(data)
             return ing.commit(expected)
 
     def put_stream(self, stream: BinaryIO, expected: str | None = None, expected_size: int | None = None,
                    what: str = "") -> str:
         """Ingest `stream`; `what` names it in errors (default: the blob, by its expected digest)."""
-        with self.ingest(what or (f"blob {expected}" if expected else "a blob")) as ing:
+        with self.ingest_for(expected, what or (f"blob {expected}" if expected else "a blob")) as ing:
             if expected_size is not None:
                 ing.require(expected_size)
             while chunk := stream.read(CHUNK):
@@ -163,12 +168,17 @@ class ContentStore:
         self.path(digest).unlink(missing_ok=True)
 
     def digests(self) -> Iterator[str]:
-        for entry in os.scandir(self.blob_dir):
-            yield "sha256:" + entry.name
+        for algorithm in ALGORITHMS:
+            try:
+                entries = list(os.scandir(self.blobs_root / algorithm))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                yield f"{algorithm}:{entry.name}"
 
     def verify(self, digest: str) -> bool:
         """Re-hash a blob; used by `system check`."""
-        h = Hasher()
+        h = Hasher(algorithm_of(digest))
         with self.open(digest) as f:
             while chunk := f.read(CHUNK):
                 h.update(chunk)

@@ -5,6 +5,7 @@ namespaces, the CRI's log format, exec, and nothing left behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -50,19 +51,57 @@ class CRI:
         return self.rt.ContainerStatus(pb.ContainerStatusRequest(container_id=cid)).status
 
 
+def free_subnet() -> str:
+    """A /24 no route on this host covers (other roots and tests have theirs)."""
+    import ipaddress
+    import random
+    routes = subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True).stdout
+    taken = [ipaddress.ip_network(w, strict=False) for w in routes.split() if re.fullmatch(r"[\d.]+/\d+", w)]
+    while True:
+        net = ipaddress.ip_network(f"10.{random.randint(160, 199)}.{random.randint(0, 255)}.0/24")
+        if not any(net.overlaps(t) for t in taken):
+            return str(net)
+
+
 @pytest.fixture
-def cri(dy: Dockyard, busybox, tmp_path):
+def cni_dir(tmp_path):
+    """A CNI config of the test's own: Debian's bridge, host-local, portmap and firewall plugins on a bridge
+    and subnet no one else uses, IPAM state under the test's directory."""
+    if not os.path.exists("/usr/lib/cni/bridge"):
+        pytest.skip("CNI plugins (Debian package containernetworking-plugins) are not installed")
+    conf = tmp_path / "cni"
+    conf.mkdir()
+    bridge, subnet = "dycni" + os.urandom(3).hex(), free_subnet()
+    (conf / "10-pods.conflist").write_text(json.dumps({
+        "cniVersion": "1.0.0", "name": "pods-" + bridge,
+        "plugins": [{"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": True,
+                     "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]], "dataDir": str(tmp_path / "ipam")}},
+                    {"type": "portmap", "capabilities": {"portMappings": True}},
+                    # accepts the pods' traffic in FORWARD, where a host with Docker drops it by default
+                    {"type": "firewall"}]}))
+    yield conf, bridge, subnet
+    subprocess.run(["ip", "link", "del", bridge], capture_output=True)  # the config's bridge, made by the plugin
+
+
+def start_server(dy: Dockyard, sock: str, conf_dir) -> subprocess.Popen:
+    proc = subprocess.Popen([DOCKYARD, "cri", "serve", "--listen", f"unix://{sock}", "--cni-conf-dir", str(conf_dir)],
+                            env=dy.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert "CRI serving on" in proc.stderr.readline()
+    return proc
+
+
+@pytest.fixture
+def cri(dy: Dockyard, busybox, cni_dir):
     sock = f"{dy.run_dir}/cri.sock"
-    proc = subprocess.Popen([DOCKYARD, "cri", "serve", "--listen", f"unix://{sock}"], env=dy.env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = start_server(dy, sock, cni_dir[0])
+    client = CRI(sock)
+    client.server, client.sock, client.cni = proc, sock, cni_dir
     try:
-        assert "CRI serving on" in proc.stderr.readline()
-        client = CRI(sock)
         yield client
         client.channel.close()
     finally:
-        proc.terminate()
-        assert proc.wait(20) == 0
+        client.server.terminate()
+        assert client.server.wait(20) == 0
     assert not os.path.exists(sock)
 
 
@@ -95,11 +134,19 @@ def test_version_status_and_images(cri: CRI, dy: Dockyard, busybox):
 
 
 def test_a_pod_shares_network_and_ipc_logs_in_the_cri_format_and_leaves_nothing(cri: CRI, dy: Dockyard, tmp_path):
+    import ipaddress
+    import socket
+
+    _, bridge, subnet = cri.cni
+    with socket.socket() as s:
+        s.bind(("", 0))
+        host_port = s.getsockname()[1]
     own_pids = pb.LinuxSandboxSecurityContext(namespace_options=pb.NamespaceOption(pid=pb.CONTAINER))
     pod, cfg = cri.pod("web", tmp_path / "logs", hostname="webpod", labels={"app": "web", "tier": "front"},
-                       annotations={"note": "a"}, linux=pb.LinuxPodSandboxConfig(security_context=own_pids))
+                       annotations={"note": "a"}, linux=pb.LinuxPodSandboxConfig(security_context=own_pids),
+                       port_mappings=[pb.PortMapping(container_port=8080, host_port=host_port)])
     st = cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod)).status
-    assert st.state == pb.SANDBOX_READY and re.fullmatch(r"\d+\.\d+\.\d+\.\d+", st.network.ip)
+    assert st.state == pb.SANDBOX_READY and ipaddress.ip_address(st.network.ip) in ipaddress.ip_network(subnet)
     assert (st.metadata.name, st.metadata.namespace, dict(st.labels), dict(st.annotations)) == \
         ("web", "default", {"app": "web", "tier": "front"}, {"note": "a"})
 
@@ -113,6 +160,14 @@ def test_a_pod_shares_network_and_ipc_logs_in_the_cri_format_and_leaves_nothing(
     got = wait_for(lambda: (r := cri.exec(side, "wget", "-qO-", "http://127.0.0.1:8080/hostname")).exit_code == 0 and r,
                    what="the server answering on the pod's localhost")
     assert got.stdout == b"webpod\n"
+    # hostPort through the CNI chain's portmap, reached at an address of the host (the bridge's gateway)
+    gateway = str(next(ipaddress.ip_network(subnet).hosts()))
+    import httpx
+    assert httpx.get(f"http://{gateway}:{host_port}/hostname", timeout=10).text == "webpod\n"
+    # another pod on the same bridge reaches this one at its address
+    other, other_cfg = cri.pod("peer", tmp_path / "logs")
+    peer = cri.container(other, other_cfg, "peer", command=["sleep", "300"])
+    assert cri.exec(peer, "wget", "-qO-", f"http://{st.network.ip}:8080/hostname").stdout == b"webpod\n"
     r = cri.exec(srv, "sh", "-c", "echo $GREETING; hostname; readlink /proc/self/ns/ipc; echo oops >&2; exit 3")
     ipc = cri.exec(side, "readlink", "/proc/self/ns/ipc").stdout.decode().strip()
     assert (r.stdout.decode().split("\n")[:3], r.stderr, r.exit_code) == (["hello pod", "webpod", ipc], b"oops\n", 3)
@@ -129,15 +184,32 @@ def test_a_pod_shares_network_and_ipc_logs_in_the_cri_format_and_leaves_nothing(
     # `dockyard logs` reads the same file
     assert "started" in dy("logs", srv).out
 
-    listed = cri.rt.ListContainers(pb.ListContainersRequest()).containers
+    listed = cri.rt.ListContainers(pb.ListContainersRequest(filter=pb.ContainerFilter(pod_sandbox_id=pod))).containers
     assert {(c.metadata.name, c.pod_sandbox_id, c.state) for c in listed} == \
         {("srv", pod, pb.CONTAINER_RUNNING), ("side", pod, pb.CONTAINER_RUNNING)}
     by_label = cri.rt.ListContainers(pb.ListContainersRequest(filter=pb.ContainerFilter(label_selector={"role": "srv"})))
     assert [c.id for c in by_label.containers] == [srv]
     pods = cri.rt.ListPodSandbox(pb.ListPodSandboxRequest(filter=pb.PodSandboxFilter(label_selector={"app": "web"})))
     assert [p.id for p in pods.items] == [pod]
+    assert len(cri.rt.ListPodSandbox(pb.ListPodSandboxRequest()).items) == 2
     assert not cri.rt.ListPodSandbox(pb.ListPodSandboxRequest(
         filter=pb.PodSandboxFilter(label_selector={"app": "db"}))).items
+
+    # a restart of the server loses nothing: what it answers after equals what it answered before
+    def everything():
+        pods = cri.rt.ListPodSandbox(pb.ListPodSandboxRequest()).items
+        return (sorted(p.SerializeToString(deterministic=True) for p in pods),
+                sorted(c.SerializeToString(deterministic=True)
+                       for c in cri.rt.ListContainers(pb.ListContainersRequest()).containers),
+                [cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=p)).status.SerializeToString(
+                    deterministic=True) for p in (pod, other)])
+    before = everything()
+    cri.server.terminate()
+    assert cri.server.wait(20) == 0
+    cri.server = start_server(dy, cri.sock, cri.cni[0])
+    assert everything() == before
+    assert cri.exec(peer, "wget", "-qO-", f"http://{st.network.ip}:8080/hostname").stdout == b"webpod\n"
+    cri.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=other), timeout=60)
 
     cri.rt.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=pod), timeout=60)
     assert cri.rt.PodSandboxStatus(pb.PodSandboxStatusRequest(pod_sandbox_id=pod)).status.state == pb.SANDBOX_NOTREADY
@@ -149,9 +221,13 @@ def test_a_pod_shares_network_and_ipc_logs_in_the_cri_format_and_leaves_nothing(
     cri.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod))  # again: no error
     assert not cri.rt.ListPodSandbox(pb.ListPodSandboxRequest()).items
     assert dy("ps", "-aq").out == ""
-    # the pod's kernel objects are gone with it
+    # the pods' kernel objects are gone with them: namespaces, veths, addresses, port rules
     mounts = Path("/proc/self/mountinfo").read_text()
-    assert str(dy.run_dir) + "/" not in mounts.replace(f"{dy.run_dir}/cri.sock", "")
+    assert str(dy.run_dir) + "/" not in mounts
+    assert subprocess.run(["ip", "-o", "link", "show", "master", bridge], capture_output=True, text=True).stdout == ""
+    leases = [p.name for p in (tmp_path / "ipam").rglob("*") if p.is_file()]
+    assert not [n for n in leases if re.fullmatch(r"[\d.]+", n)], leases
+    assert str(host_port) not in subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
 
 
 def test_exits_security_context_and_pid_sharing(cri: CRI, tmp_path):
@@ -173,6 +249,13 @@ def test_exits_security_context_and_pid_sharing(cri: CRI, tmp_path):
     out = r.stdout.decode()
     assert out.startswith("1234\n99\n") and "Read-only file system" in out and "NoNewPrivs:\t1" in out
     assert "catatonit" in out  # one PID namespace for the pod when it asks for POD
+    # seccomp RuntimeDefault blocks what the default profile blocks (a user namespace without
+    # CAP_SYS_ADMIN), and Unconfined does not
+    for profile, code in ((pb.SecurityProfile.RuntimeDefault, 1), (pb.SecurityProfile.Unconfined, 0)):
+        sc = pb.LinuxContainerSecurityContext(seccomp=pb.SecurityProfile(profile_type=profile))
+        probe = cri.container(pod, cfg, f"seccomp{profile}", command=["sleep", "300"],
+                              linux=pb.LinuxContainerConfig(security_context=sc))
+        assert cri.exec(probe, "unshare", "-U", "true").exit_code == code
     # a timed-out exec is killed, and the caller hears DEADLINE_EXCEEDED
     code, detail = code_of(lambda: cri.exec(locked, "sleep", "40", timeout=1))
     assert code == grpc.StatusCode.DEADLINE_EXCEEDED and "timed out" in detail
@@ -299,3 +382,121 @@ def test_stats_resource_updates_and_events(cri: CRI, dy: Dockyard, tmp_path):
     assert seen[1].pod_sandbox_status.id == pod and seen[1].containers_statuses[0].state == pb.CONTAINER_RUNNING
     events.cancel()
     reader.join(10)
+
+
+def test_without_a_network_config_only_host_network_pods_run(dy: Dockyard, busybox, tmp_path):
+    empty = tmp_path / "no-cni"
+    empty.mkdir()
+    sock = f"{dy.run_dir}/cri.sock"
+    proc = start_server(dy, sock, empty)
+    client = CRI(sock)
+    try:
+        net = {c.type: c for c in client.rt.Status(pb.StatusRequest()).status.conditions}["NetworkReady"]
+        assert (net.status, net.reason) == (False, "NetworkPluginNotReady") and str(empty) in net.message
+        code, detail = code_of(lambda: client.pod("isolated", tmp_path))
+        assert code == grpc.StatusCode.FAILED_PRECONDITION and "cni plugin not initialized" in detail
+        assert dy("ps", "-aq").out == ""
+        host_ns = pb.LinuxPodSandboxConfig(security_context=pb.LinuxSandboxSecurityContext(
+            namespace_options=pb.NamespaceOption(network=pb.NODE)))
+        pod, cfg = client.pod("hostnet", tmp_path / "logs", linux=host_ns)
+        c = client.container(pod, cfg, "probe", command=["sleep", "60"])
+        assert client.exec(c, "cat", "/proc/net/dev").stdout.decode().count(":") == \
+            Path("/proc/net/dev").read_text().count(":")
+        client.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=60)
+    finally:
+        client.channel.close()
+        proc.terminate()
+        assert proc.wait(20) == 0
+
+
+class Stream:
+    """A Kubernetes channel-protocol WebSocket client, as kubectl speaks to the kubelet."""
+
+    def __init__(self, url: str, protocol: str = "v5.channel.k8s.io") -> None:
+        import asyncio
+
+        import aiohttp
+        self.loop = asyncio.new_event_loop()
+        self.session = self.loop.run_until_complete(self._session(aiohttp))
+        self.ws = self.loop.run_until_complete(self.session.ws_connect(url, protocols=[protocol]))
+        self.protocol = protocol
+
+    @staticmethod
+    async def _session(aiohttp):
+        return aiohttp.ClientSession()
+
+    def send(self, channel: int, data: bytes) -> None:
+        self.loop.run_until_complete(self.ws.send_bytes(bytes([channel]) + data))
+
+    def collect(self, timeout: float = 30) -> dict[int, bytes]:
+        """Every channel's bytes until the server closes."""
+        import asyncio
+
+        import aiohttp
+
+        async def read() -> dict[int, bytes]:
+            got: dict[int, bytes] = {}
+            async for msg in self.ws:
+                if msg.type == aiohttp.WSMsgType.BINARY:
+                    got[msg.data[0]] = got.get(msg.data[0], b"") + msg.data[1:]
+                elif msg.type == aiohttp.WSMsgType.TEXT:
+                    import base64
+                    ch = ord(msg.data[0]) - ord("0")
+                    got[ch] = got.get(ch, b"") + base64.b64decode(msg.data[1:])
+            return got
+        try:
+            return self.loop.run_until_complete(asyncio.wait_for(read(), timeout))
+        finally:
+            self.loop.run_until_complete(self.session.close())
+            self.loop.close()
+
+
+def test_streaming_exec_attach_and_port_forward(cri: CRI, tmp_path):
+    import struct
+
+    pod, cfg = cri.pod("stream", tmp_path / "logs")
+    c = cri.container(pod, cfg, "srv", command=["sh", "-c", "echo ready; exec httpd -f -p 8080 -h /etc"])
+    # exec without a tty: stdin in, stdout and stderr apart, the exit code in the v5 status
+    url = cri.rt.Exec(pb.ExecRequest(container_id=c, cmd=["sh", "-c", "read x; echo got $x; echo e >&2; exit 7"],
+                                     stdin=True, stdout=True, stderr=True)).url
+    s = Stream(url)
+    s.send(0, b"hello\n")
+    s.send(255, b"\x00")  # v5: stdin closed
+    got = s.collect()
+    assert (got[1], got[2]) == (b"got hello\n", b"e\n")
+    status = json.loads(got[3])
+    assert status["status"] == "Failure" and status["details"]["causes"] == [{"reason": "ExitCode", "message": "7"}]
+    # with a tty: one stream, and a resize reaches the terminal
+    url = cri.rt.Exec(pb.ExecRequest(container_id=c, cmd=["sh", "-c", "sleep 0.5; stty size"], tty=True, stdin=True,
+                                     stdout=True)).url
+    s = Stream(url, "v4.channel.k8s.io")
+    s.send(4, json.dumps({"Width": 91, "Height": 33}).encode())
+    got = s.collect()
+    assert b"33 91" in got[1] and json.loads(got[3])["status"] == "Success"
+    # the older base64 protocol
+    url = cri.rt.Exec(pb.ExecRequest(container_id=c, cmd=["echo", "b64"], stdout=True)).url
+    assert Stream(url, "base64.channel.k8s.io").collect()[1] == b"b64\n"
+    # a token is good once
+    code = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url], capture_output=True,
+                          text=True).stdout
+    assert code == "404"
+    # SPDY is refused in words
+    url = cri.rt.Exec(pb.ExecRequest(container_id=c, cmd=["true"], stdout=True)).url
+    r = subprocess.run(["curl", "-s", "-H", "Connection: Upgrade", "-H", "Upgrade: SPDY/3.1", url],
+                       capture_output=True, text=True).stdout
+    assert "only WebSocket streaming is served" in r
+
+    # attach: the container's output as it comes
+    talker = cri.container(pod, cfg, "talker", command=["sh", "-c", "sleep 1; echo one; echo two >&2; sleep 1"])
+    s = Stream(cri.rt.Attach(pb.AttachRequest(container_id=talker, stdout=True, stderr=True)).url)
+    got = s.collect()
+    assert (got[1], got[2]) == (b"one\n", b"two\n")
+
+    # port-forward to the pod's port 8080, which only the pod's localhost reaches
+    url = cri.rt.PortForward(pb.PortForwardRequest(pod_sandbox_id=pod, port=[8080])).url
+    s = Stream(url + "?ports=8080", "v4.channel.k8s.io")
+    s.send(0, b"GET /hostname HTTP/1.0\r\n\r\n")
+    got = s.collect()
+    assert got[1] == struct.pack("<H", 8080)  # the error channel: just its port
+    assert got[0].startswith(struct.pack("<H", 8080) + b"HTTP/1.") and got[0].endswith(b"\n")
+    cri.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=60)

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from hub_harness import HubServer, Layout  # noqa: E402
+from hub_harness import HubServer, Layout, Receiver, git, hub_cli  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "hub"
 CHROMIUM = "/usr/bin/chromium"
@@ -36,6 +36,31 @@ def start_hub(tmp_path):
 @pytest.fixture
 def hub(start_hub) -> HubServer:
     return start_hub()
+
+
+@pytest.fixture
+def git_source(tmp_path):
+    """Make a bare repository a build source of the hub at tmp_path/hub (hook installed) with extra
+    `source add` options; returns a clone to commit in, on branch main."""
+
+    def make(repo: str = "team/app", *options: str) -> Path:
+        name = repo.replace("/", "-")
+        bare, work = tmp_path / f"{name}.git", tmp_path / f"{name}-work"
+        git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(bare))
+        git(tmp_path, "clone", "--quiet", str(bare), str(work))
+        git(work, "checkout", "--quiet", "-b", "main")
+        assert "post-receive" in hub_cli(tmp_path / "hub", "source", "add", repo, "--git", str(bare), *options).stdout
+        return work
+
+    return make
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver whose first request fails (HTTP 500), so retries show."""
+    server = Receiver(failures=1)
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 HUB = (sys.executable, "-m", "dockyard.hub")
 
 
-def hub_cli(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*HUB, "--root", str(root), *args], capture_output=True, text=True, timeout=60)
+def hub_cli(root: Path, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*HUB, "--root", str(root), *args], input=stdin, capture_output=True, text=True, timeout=60)
     if check and proc.returncode != 0:
         raise AssertionError(f"hub {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
     return proc
@@ -105,6 +105,34 @@ class Layout:
         return {"manifest": manifest, "config": cfg, "digest": desc["digest"]}
 
 
+def fill_tags(root: Path, repo: str, count: int) -> None:
+    """`count` tags v0.. over 20 images that share one base layer, written through the registry's storage."""
+    from dockyard.oci import mediatypes as mt
+    from dockyard.oci.digest import sha256_digest
+    from dockyard.registry import manifests
+    from dockyard.registry.storage import RegistryStorage
+
+    storage = RegistryStorage(root)
+    base = b"base layer " * 1000
+    for blob in (base, *(f"layer {g}".encode() for g in range(20))):
+        with storage.blobs.ingest() as ingest:
+            ingest.write(blob)
+            storage.commit_ingest(repo, ingest, sha256_digest(blob))
+    for i in range(count):
+        top = f"layer {i % 20}".encode()
+        config = json.dumps({"architecture": "amd64", "os": "linux", "created": "2024-05-01T12:00:00Z",
+                             "config": {"Labels": {"n": str(i)}},
+                             "rootfs": {"type": "layers", "diff_ids": [sha256_digest(base), sha256_digest(top)]}}).encode()
+        with storage.blobs.ingest() as ingest:
+            ingest.write(config)
+            storage.commit_ingest(repo, ingest, sha256_digest(config))
+        doc = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
+               "config": {"mediaType": mt.OCI_CONFIG, "digest": sha256_digest(config), "size": len(config)},
+               "layers": [{"mediaType": mt.OCI_LAYER, "digest": sha256_digest(b), "size": len(b)} for b in (base, top)]}
+        data = json.dumps(doc).encode()
+        storage.put_manifest(repo, data, manifests.parse(data, mt.OCI_MANIFEST), f"v{i}")
+
+
 def skopeo(*args: str) -> str:
     proc = subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
@@ -119,6 +147,67 @@ def push(layout: Layout, tag: str, hub: HubServer, ref: str, creds: str | None =
     skopeo("copy", "--dest-tls-verify=false", *auth, "--digestfile", str(digest_file),
            f"oci:{layout.path}:{tag}", f"docker://{hub.host}/{ref}")
     return digest_file.read_text().strip()
+
+
+DOCKYARD = (sys.executable, "-c", "from dockyard.cli.main import main; main()")
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.invalid", "HOME": str(cwd), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def commit_and_push(work: Path, dockerfile: str, message: str, files: dict[str, str] | None = None) -> str:
+    """Commit a Dockerfile (and files) in the clone `work`, push it to main; returns the commit."""
+    (work / "Dockerfile").write_text(dockerfile)
+    for name, text in (files or {}).items():
+        (work / name).write_text(text)
+    git(work, "add", ".")
+    git(work, "commit", "--quiet", "-m", message)
+    git(work, "push", "--quiet", "origin", "main")
+    return git(work, "rev-parse", "HEAD")
+
+
+def builds_of(root: Path, sha: str) -> list:
+    """The hub's builds of commit `sha`, oldest first."""
+    from dockyard.hub.state import HubState
+
+    return sorted((b for b in HubState(root).builds() if b.sha == sha), key=lambda b: b.id)
+
+
+class Receiver:
+    """A webhook receiver on a free loopback port: records (headers, body) of every POST and
+    answers the first `failures` of them with HTTP 500."""
+
+    def __init__(self, failures: int = 0) -> None:
+        import http.server
+        import threading
+
+        self.received: list[tuple[dict, bytes]] = []
+        self.failures = failures
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.received.append((dict(self.headers), body))
+                failing = len(outer.received) <= outer.failures
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
-from hub_harness import hub_cli, skopeo, wait_for
+from hub_harness import DOCKYARD, builds_of, commit_and_push, hub_cli, skopeo, wait_for
 from selenium.webdriver.common.by import By
 
 from dockyard.hub.state import RESTARTED, HubState, Source
-
-DOCKYARD = (sys.executable, "-c", "from dockyard.cli.main import main; main()")
 
 
 def _has_build() -> bool:
@@ -22,35 +19,14 @@ def _has_build() -> bool:
 needs_build = pytest.mark.skipif(not _has_build(), reason="`dockyard build` is not available yet (issue: build CLI)")
 
 
-def _git(cwd, *args: str) -> str:
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.invalid", "HOME": str(cwd), "PATH": "/usr/bin:/bin"}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
-
-
 @pytest.fixture
-def repo(tmp_path):
-    """A bare repository registered as source team/app (hook installed) and a clone to commit in."""
-    bare, work = tmp_path / "app.git", tmp_path / "work"
-    _git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(bare))
-    _git(tmp_path, "clone", "--quiet", str(bare), str(work))
-    _git(work, "checkout", "--quiet", "-b", "main")
-    out = hub_cli(tmp_path / "hub", "source", "add", "team/app", "--git", str(bare),
-                  "--tag-rule", "latest,{branch}-{short_sha}").stdout
-    assert "post-receive" in out
-    return work
-
-
-def _commit_and_push(work, dockerfile: str, message: str) -> str:
-    (work / "Dockerfile").write_text(dockerfile)
-    _git(work, "add", ".")
-    _git(work, "commit", "--quiet", "-m", message)
-    _git(work, "push", "--quiet", "origin", "main")
-    return _git(work, "rev-parse", "HEAD")
+def repo(git_source):
+    """A bare repository registered as source team/app and a clone to commit in."""
+    return git_source("team/app", "--tag-rule", "latest,{branch}-{short_sha}")
 
 
 def _build(root, sha: str):
-    return next((b for b in HubState(root).builds() if b.sha == sha), None)
+    return next(iter(builds_of(root, sha)), None)
 
 
 def test_push_queues_while_the_hub_is_down_and_runs_when_it_starts(repo, tmp_path, start_hub):
@@ -61,10 +37,12 @@ def test_push_queues_while_the_hub_is_down_and_runs_when_it_starts(repo, tmp_pat
     interrupted = state.enqueue("other/app", "f" * 40, "main")
     assert state.claim_next().id == interrupted
 
-    sha = _commit_and_push(repo, "FROM busybox\n", "first")
+    sha = commit_and_push(repo, "FROM busybox\n", "first")
+    assert _build(root, sha) is None  # spooled by the hook
+    listed = hub_cli(root, "builds").stdout  # which queues what the hook spooled
     queued = _build(root, sha)
     assert queued is not None and queued.status == "queued" and queued.branch == "main"
-    assert f"{queued.id}" in hub_cli(root, "builds").stdout
+    assert f"{queued.id}" in listed and "queued" in listed
 
     start_hub()
     assert state.build(interrupted).status == "failed" and state.build(interrupted).reason == RESTARTED
@@ -78,7 +56,7 @@ def test_pushed_commit_becomes_a_pullable_image_with_its_log(repo, tmp_path, sta
     subprocess.run([*DOCKYARD, "--root", str(root / "hub" / "engine"), "--run-dir", str(root / "hub" / "run"),
                     "image", "bootstrap", "busybox"], check=True, capture_output=True)
     hub = start_hub()
-    sha = _commit_and_push(repo, "FROM busybox\nLABEL built.by=hub\nCMD [\"echo\", \"hello\"]\n", "add app")
+    sha = commit_and_push(repo, "FROM busybox\nLABEL built.by=hub\nCMD [\"echo\", \"hello\"]\n", "add app")
     wait_for(lambda: _build(root, sha) and _build(root, sha).status in ("succeeded", "failed"), 120, "the build")
     build = _build(root, sha)
     assert build.status == "succeeded", (build.reason, (root / "hub" / "logs" / f"{build.id}.log").read_text())
@@ -98,12 +76,13 @@ def test_failing_dockerfile_shows_failed_status_and_the_failing_line(repo, tmp_p
     subprocess.run([*DOCKYARD, "--root", str(root / "hub" / "engine"), "--run-dir", str(root / "hub" / "run"),
                     "image", "bootstrap", "busybox"], check=True, capture_output=True)
     hub = start_hub()
-    sha = _commit_and_push(repo, "FROM busybox\nRUN echo fine\nRUN exit 3\nCMD [\"sh\"]\n", "break it")
+    sha = commit_and_push(repo, "FROM busybox\nRUN echo fine\nRUN exit 3\nCMD [\"sh\"]\n", "break it")
     wait_for(lambda: _build(root, sha) and _build(root, sha).status in ("succeeded", "failed"), 120, "the build")
     build = _build(root, sha)
     assert build.status == "failed"
     assert build.failing_line == "Dockerfile line 3: RUN exit 3"
     browser.get(f"{hub.url}/builds/{build.id}")
     assert browser.find_element(By.ID, "failing-line").text == "Dockerfile line 3: RUN exit 3"
+    assert "Dockerfile:3: RUN exit code 3" in browser.find_element(By.ID, "failing-log-line").text  # marked in the log
     screenshot("failed")
     assert "Dockerfile line 3" in hub_cli(root, "builds").stdout

@@ -45,7 +45,7 @@ def test_list_search_repository_image_and_graph(hub, layout, browser, screenshot
     rows = {r.get_attribute("data-tag"): r.text for r in browser.find_elements(By.CSS_SELECTOR, "#tags tbody tr")}
     assert set(rows) == {"base", "1.0"}
     assert app["digest"][7:19] in rows["1.0"] and "amd64" in rows["1.0"] and "2024-05-01 12:00 UTC" in rows["1.0"]
-    assert f"dockyard pull {hub.host}/team/app:1.0" in rows["1.0"]
+    assert f"docker pull {hub.host}/team/app:1.0" in rows["1.0"]  # the same tool as at the top, everywhere
     assert "MB" in rows["1.0"]
     layers = browser.find_elements(By.CSS_SELECTOR, "svg.layer-graph g.layer")
     tags = {t.get_attribute("data-tag"): t.get_attribute("data-layer")

@@ -39,8 +39,9 @@ def test_webhook_signature_is_github_compatible():
 
 
 def test_push_payload_parsing():
-    assert hooks.parse_push(json.dumps({"ref": "refs/heads/dev", "after": SHA}).encode()) == ("dev", SHA)
-    for bad in (b"not json", json.dumps({"ref": "refs/tags/v1", "after": SHA}).encode(),
+    assert hooks.parse_push(json.dumps({"ref": "refs/heads/dev", "after": SHA}).encode()) == ("refs/heads/dev", SHA)
+    assert hooks.parse_push(json.dumps({"ref": "refs/tags/v1", "after": SHA}).encode()) == ("refs/tags/v1", SHA)
+    for bad in (b"not json", json.dumps({"ref": "refs/pull/1/head", "after": SHA}).encode(),
                 json.dumps({"ref": "refs/heads/main", "after": "0" * 40}).encode()):
         with pytest.raises(InvalidArgument):
             hooks.parse_push(bad)
@@ -53,7 +54,7 @@ def test_hook_is_installed_executable_and_never_replaces_a_foreign_hook(tmp_path
     assert hooks.local_repository("https://example.invalid/app.git") is None
     hook = hooks.install_hook(bare, tmp_path / "hub root", "team/app")
     text = hook.read_text()
-    assert hook.stat().st_mode & 0o111 and "enqueue team/app" in text and "'" in text  # the spaced root is quoted
+    assert hook.stat().st_mode & 0o111 and "echo team/app" in text and "'" in text  # the spaced root is quoted
     subprocess.run(["sh", "-n", str(hook)], check=True)
     hook.write_text("#!/bin/sh\necho mine\n")
     with pytest.raises(InvalidArgument):

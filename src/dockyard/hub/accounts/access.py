@@ -193,13 +193,35 @@ class AccountsAccess(Access):
         return user is not None and self.level(Principal(user), repo) >= policy.WRITE
 
 
-def csrf_ok(request: web.Request, form_value: str) -> bool:
-    """A POST repeats the visitor's CSRF cookie, and comes from this site if the browser says where from."""
-    cookie = request.cookies.get(CSRF_COOKIE, "")
+def same_site(request: web.Request) -> bool:
+    """Whether a browser's request comes from this site, as far as the browser says (Origin, Sec-Fetch-Site)."""
     origin = request.headers.get("Origin")
     if origin is not None and origin.split("://", 1)[-1] != request.host:
         return False
-    return len(cookie) >= 32 and hmac.compare_digest(cookie.encode(), form_value.encode())
+    return request.headers.get("Sec-Fetch-Site", "same-origin") in ("same-origin", "none")
+
+
+def csrf_ok(request: web.Request, form_value: str) -> bool:
+    """A POST repeats the visitor's CSRF cookie, and comes from this site if the browser says where from."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    return same_site(request) and len(cookie) >= 32 and hmac.compare_digest(cookie.encode(), form_value.encode())
+
+
+_MACHINE_PATHS = ("/v2", "/token", "/hooks/", "/v1/")  # clients that send no cookies; webhooks are signed
+
+
+def make_csrf_guard():
+    """Middleware: a page's POST (every form of the hub, whoever wrote it) from another site is refused."""
+    from aiohttp import web
+
+    @web.middleware
+    async def csrf_guard(request: web.Request, handler):
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not request.path.startswith(_MACHINE_PATHS) \
+                and not same_site(request):
+            return web.Response(status=403, text="Refused: the form was sent from another site.\n")
+        return await handler(request)
+
+    return csrf_guard
 
 
 async def _set_csrf_cookie(request: web.Request, response: web.StreamResponse) -> None:

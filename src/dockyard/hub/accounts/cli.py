@@ -187,6 +187,4 @@ def audit(ctx: click.Context, repo: str | None, limit: int) -> None:
     click.echo(tabwrite("\n".join(rows)))
 
 
-def register(group: click.Group) -> None:
-    for command in (user, org, grant, token, audit):
-        group.add_command(command)
+COMMANDS = (user, org, grant, token, audit)

@@ -66,7 +66,7 @@ class AccountPages:
 
         self.pages, self.access, self.info = pages, access, info
         self.accounts, self.state = access.accounts, access.state
-        pages.env.loader.mapping.update(TEMPLATES)  # type: ignore[union-attr]
+        pages.add_templates(TEMPLATES)
         pages.env.globals["level_names"] = policy.LEVEL_NAMES
 
     def routes(self, app: web.Application) -> None:

@@ -68,7 +68,7 @@ class DiffPage:
 
     def __init__(self, pages: Pages) -> None:
         self.pages = pages
-        pages.env.loader.mapping["diff.html"] = DIFF  # type: ignore[union-attr]
+        pages.add_templates({"diff.html": DIFF})
 
     def routes(self, app: web.Application) -> None:
         """Before the hub's own routes, whose `/r/{path}` would take this path too."""

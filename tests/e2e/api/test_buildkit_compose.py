@@ -1,0 +1,133 @@
+"""Docker Compose v2 (the official binary) builds against `dockyard serve` with its default
+settings: BuildKit over POST /grpc and /session, no DOCKER_BUILDKIT=0. A multi-service project
+with multi-stage, build args, a named target, a secret, a cache mount and .dockerignore; the
+images run; a second build is all CACHED."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.api.conftest import install_compose
+
+pytestmark = pytest.mark.root
+
+COMPOSE = """\
+services:
+  app:
+    build:
+      context: ./app
+      target: final
+      args:
+        GREETING: hello-from-args
+      secrets: [token]
+    image: bk/app:1
+  tool:
+    build:
+      context: ./tool
+      dockerfile: Tool.dockerfile
+      extra_hosts: ["db.internal=10.9.8.7"]
+      network: none
+      labels: {com.example.team: builders}
+    image: bk/tool:1
+secrets:
+  token:
+    file: ./token.txt
+"""
+APP = """\
+FROM busybox AS base
+ARG GREETING
+RUN echo "$GREETING" > /greeting
+FROM base AS final
+RUN --mount=type=secret,id=token cp /run/secrets/token /token-copy
+RUN --mount=type=cache,target=/cache sh -c 'echo run >> /cache/runs; wc -l < /cache/runs > /cache-runs'
+COPY . /src/
+CMD ["cat", "/greeting"]
+FROM base AS unused
+RUN exit 7
+"""
+TOOL = """\
+FROM busybox
+RUN echo tool > /tool && grep db.internal /etc/hosts > /hosts && ls /sys/class/net > /nets
+"""
+
+
+def _project(root: Path) -> Path:
+    (root / "app").mkdir(parents=True)
+    (root / "tool").mkdir()
+    (root / "compose.yaml").write_text(COMPOSE)
+    (root / "token.txt").write_text("s3cret-value")
+    (root / "app" / "Dockerfile").write_text(APP)
+    (root / "app" / "kept.txt").write_text("kept")
+    (root / "app" / "ignored.log").write_text("ignored")
+    (root / "app" / ".dockerignore").write_text("*.log\n")
+    (root / "tool" / "Tool.dockerfile").write_text(TOOL)
+    return root
+
+
+def _buildkit_env(api) -> dict[str, str]:
+    env = {k: v for k, v in api.env.items() if k != "DOCKER_BUILDKIT"}
+    install_compose(Path(env["DOCKER_CONFIG"]))
+    return env
+
+
+def test_compose_build_with_buildkit(api, busybox, tmp_path: Path):
+    from tests.e2e.api.conftest import run_docker
+
+    project = _project(tmp_path / "proj")
+    env = _buildkit_env(api)
+
+    def compose(*args: str, check: bool = True):
+        return run_docker(env, ["compose", "--project-directory", str(project), "-p", "bk", *args], None, check, 240)
+
+    first = compose("--progress", "plain", "build")
+    out = first.out + first.err
+    assert "buildx isn't installed" in out  # compose falls back to its own BuildKit client, not to the legacy API
+    assert "[app internal] load build definition from Dockerfile" in out
+    assert "[tool internal] load build definition from Tool.dockerfile" in out
+    assert "RUN --mount=type=secret,id=token" in out
+    assert re.search(r"^#\d+ transferring context: [\d.]+k?B done$", out, re.M)  # what the file sync moved
+    assert "exit 7" not in out  # the unused stage is not built
+
+    run = lambda *cmd: api.docker("run", "--rm", *cmd).out  # noqa: E731
+    assert run("bk/app:1") == "hello-from-args\n"
+    assert run("bk/app:1", "cat", "/token-copy") == "s3cret-value"
+    assert run("bk/app:1", "sh", "-c", "cat /run/secrets/token 2>/dev/null; true") == ""  # not in the image
+    assert run("bk/app:1", "ls", "/src") == "Dockerfile\nkept.txt\n"  # .dockerignore left *.log out
+    assert run("bk/tool:1", "cat", "/tool") == "tool\n"
+    assert run("bk/tool:1", "cat", "/hosts").split() == ["10.9.8.7", "db.internal"]
+    assert run("bk/tool:1", "cat", "/nets") == "lo\n"  # network: none
+    labels = json.loads(api.docker("image", "inspect", "-f", "{{json .Config.Labels}}", "bk/tool:1").out)
+    assert labels["com.example.team"] == "builders" and labels["com.docker.compose.service"] == "tool"
+    images = api.docker("images", "--format", "{{.Repository}}:{{.Tag}}").out.split()
+    assert {"bk/app:1", "bk/tool:1"} <= set(images)
+
+    # the cache mount outlives a build, even one without the step cache (what makes rebuilds fast)
+    assert run("bk/app:1", "cat", "/cache-runs").strip() == "1"
+    compose("build", "--no-cache", "app")
+    assert run("bk/app:1", "cat", "/cache-runs").strip() == "2"
+
+    # `up --build`, the other way compose builds: nothing changed, so every step is CACHED
+    second = compose("--progress", "plain", "up", "--build", "-d")
+    out2 = second.out + second.err
+    assert compose("logs", "app").out.strip().endswith("hello-from-args")
+    compose("down")
+    assert _step_states(out2) and all(state == "CACHED" for label, state in _step_states(out2).items()
+                                      if " RUN " in label or " COPY " in label), out2
+
+
+def _step_states(progress: str) -> dict[str, str]:
+    """Each step of a plain progress output (`#N label`) with how it ended (CACHED, DONE, ERROR)."""
+    labels, states = {}, {}
+    for line in progress.splitlines():
+        num, _, rest = line.partition(" ")
+        if not num.startswith("#") or not rest:
+            continue
+        if num not in labels:
+            labels[num] = rest
+        elif rest == "CACHED" or rest.startswith(("DONE", "ERROR")):
+            states[labels[num]] = rest.split()[0]
+    return states
