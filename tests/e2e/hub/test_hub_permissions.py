@@ -171,3 +171,18 @@ def test_an_organization_made_on_the_pages_grants_through_its_teams(accounts_hub
     assert skopeo_ok("inspect", TLS, "--creds", people.creds("reader"), f"docker://{hub.host}/newco/tool:1")[0]
     member = WebClient(hub.url).login("reader", PEOPLE["reader"])
     assert member.post("/orgs/newco/teams", {"team": "mine"})[0] == 404  # members do not manage
+
+
+def test_maintainers_are_the_write_and_admin_holders_and_other_sites_cannot_press_buttons(app_repo, people, layout):
+    hub = app_repo
+    push(layout, "v2", hub, "team/app:old", creds=people.creds("writer"))
+    reader = WebClient(hub.url).login("reader", PEOPLE["reader"])
+    assert reader.post("/r/team/app/-/tags/delete", {"tag": "old"})[0] == 403
+    writer = WebClient(hub.url).login("writer", PEOPLE["writer"])
+    assert writer.post("/r/team/app/-/tags/delete", {"tag": "old"}, headers={"Origin": "http://evil.invalid"})[0] == 403
+    assert writer.post("/r/team/app/-/tags/delete", {"tag": "old"}, headers={"Sec-Fetch-Site": "cross-site"})[0] == 403
+    assert skopeo_ok("inspect", TLS, "--creds", people.creds("writer"), f"docker://{hub.host}/team/app:old")[0]
+    assert writer.post("/r/team/app/-/tags/delete", {"tag": "old"})[0] in (200, 202)
+    assert not skopeo_ok("inspect", TLS, "--creds", people.creds("writer"), f"docker://{hub.host}/team/app:old")[0]
+    log = hub_cli(people.root, "audit", "--repo", "team/app").stdout
+    assert any(line.split()[2:4] == ["writer", "delete"] and '"old"' in line for line in log.splitlines())
