@@ -50,7 +50,9 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
         access = HubAccess(from_spec(auth, root), state)
     worker = Worker(state, storage, build_timeout, parallel_builds)
     app = registry_app(str(root), access=access)
-    app.on_response_prepare.append(Tracker(info, accounts))
+    tracker = Tracker(info, accounts)
+    app.on_response_prepare.append(tracker)
+    worker.on_published.append(tracker.published)
     app.middlewares.append(server_timing)
     if accounts is not None:
         from dockyard.hub.accounts.access import make_csrf_guard

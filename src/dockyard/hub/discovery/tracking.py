@@ -50,3 +50,9 @@ class Tracker:
                 self.accounts.audit(user, "delete", name, json.dumps({"tag" if by_tag else "digest": ref, "kind": kind[:-1]}))
         except Exception:  # a full disk must not turn a served pull into an error
             log.exception("could not record %s %s", method, request.path)
+
+    def published(self, build_id: int, repo: str, tags: list[str], digest: str) -> None:
+        """A build stored an image (not through the registry API, so no response to see)."""
+        self.info.touch(repo)
+        if self.accounts is not None:
+            self.accounts.audit(f"build #{build_id}", "push", repo, json.dumps({"tags": tags, "digest": digest}))
