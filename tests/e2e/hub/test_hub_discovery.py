@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 
 from selenium.webdriver.common.by import By
 
 from tests.e2e.hub.accounts_harness import PEOPLE, WebClient
-from tests.integration.hub.hub_harness import busybox_layer, hub_cli, push, skopeo
+from tests.integration.hub.hub_harness import busybox_layer, commit_and_push, git, hub_cli, push, skopeo
 
 EVIL = '<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"</script>'
 README = f"""# Web server
@@ -83,18 +82,14 @@ def test_readme_and_description_render_sanitised_and_the_search_box_finds_them(a
     status, _, where = owner.post("/r/team/web/-/settings/texts", {"description": f"Static {EVIL}"[:100], "readme": README})
     assert status == 200 and where == "/r/team/web/-/settings"
 
-    # the README of a git source, when none was written on the page
-    git = tmp_path / "src.git"
-    subprocess.run(["git", "init", "--quiet", "--bare", "-b", "main", str(git)], check=True)
-    work = tmp_path / "work"
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x.invalid", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@x.invalid", "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    subprocess.run(["git", "clone", "--quiet", str(git), str(work)], check=True, env=env, capture_output=True)
-    (work / "README.md").write_text(f"# From git\n\nBuilt *automatically*. {EVIL}\n")
-    (work / "Dockerfile").write_text("FROM busybox\n")
-    for args in (["add", "."], ["commit", "--quiet", "-m", "readme"], ["push", "--quiet", "origin", "main"]):
-        subprocess.run(["git", *args], cwd=work, check=True, env=env, capture_output=True)
-    hub_cli(people.root, "source", "add", "team/built", "--git", str(git))
+    # the README of a git source, when none was written on the page (pushed before the source is
+    # added, so that no build starts)
+    bare, work = tmp_path / "src.git", tmp_path / "src"
+    git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(bare))
+    git(tmp_path, "clone", "--quiet", str(bare), str(work))
+    git(work, "checkout", "--quiet", "-b", "main")
+    commit_and_push(work, "FROM busybox\n", "readme", {"README.md": f"# From git\n\nBuilt *automatically*. {EVIL}\n"})
+    hub_cli(people.root, "source", "add", "team/built", "--git", str(bare))
 
     browser.get(hub.url + "/r/team/web")
     readme = browser.find_element(By.ID, "readme")
