@@ -3,6 +3,11 @@ passwords and tokens, and on the pages; revocation takes effect on the very next
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
 import pytest
 
 from tests.e2e.hub.accounts_harness import PEOPLE, WebClient, registry_token, skopeo_ok, status_with
@@ -65,6 +70,17 @@ def test_a_revoked_token_or_withdrawn_grant_refuses_the_next_request(app_repo, p
     hub_cli(people.root, "token", "revoke", "writer", token_id)
     assert status_with(hub.url, manifest, bearer, "HEAD") == 401  # the same bearer token, issued before
     assert not skopeo_ok("inspect", TLS, "--creds", f"writer:{secret}", f"docker://{hub.host}/team/app:1")[0]
+
+    # containerd-based clients ask with an OAuth2 password grant first
+    form = urllib.parse.urlencode({"grant_type": "password", "username": "reader", "password": PEOPLE["reader"],
+                                   "service": "dockyard-hub", "scope": "repository:team/app:pull"}).encode()
+    with urllib.request.urlopen(urllib.request.Request(f"{hub.url}/token", data=form), timeout=30) as resp:
+        oauth = json.loads(resp.read())["access_token"]
+    assert status_with(hub.url, manifest, oauth, "HEAD") == 200
+    bad = urllib.parse.urlencode({"grant_type": "password", "username": "reader", "password": "nope"}).encode()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(f"{hub.url}/token", data=bad), timeout=30)
+    assert refused.value.code == 401
 
     reader = registry_token(hub.url, people.creds("reader"), "repository:team/app:pull")
     assert status_with(hub.url, manifest, reader, "HEAD") == 200

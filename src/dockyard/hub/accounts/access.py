@@ -136,18 +136,36 @@ class AccountsAccess(Access):
         raise errors.denied(detail={"scope": str(needed)})
 
     async def token_endpoint(self, request: web.Request) -> web.Response:
-        from aiohttp import web
-
+        """`GET /token?service=&scope=...` with Basic credentials or none (Docker's token spec)."""
         principal = Principal(None)
         if "Authorization" in request.headers:
             creds = basic_credentials(request.headers["Authorization"])
-            found = await self.check_secret(*creds) if creds else None
-            if found is None:
-                raise errors.unauthorized("incorrect username or password")
-            principal = found
-            request[USER_KEY] = found.user
+            principal = await self._signed_in(request, *creds) if creds else await self._signed_in(request, "", "")
+        return self._issue(principal, request.query.getall("scope", []))
+
+    async def oauth_token(self, request: web.Request) -> web.Response:
+        """`POST /token` with a form, `grant_type=password` (Docker's OAuth2 token spec), as
+        containerd-based clients ask first; there are no refresh tokens: a token lives `ttl`."""
+        from aiohttp import web
+
+        form = await request.post()
+        if form.get("grant_type") != "password":
+            return web.json_response({"error": "unsupported_grant_type"}, status=400)
+        principal = await self._signed_in(request, str(form.get("username", "")), str(form.get("password", "")))
+        return self._issue(principal, str(form.get("scope", "")).split())
+
+    async def _signed_in(self, request: web.Request, user: str, secret: str) -> Principal:
+        found = await self.check_secret(user, secret) if user and secret else None
+        if found is None:
+            raise errors.unauthorized("incorrect username or password")
+        request[USER_KEY] = found.user
+        return found
+
+    def _issue(self, principal: Principal, scopes: list[str]) -> web.Response:
+        from aiohttp import web
+
         access = []
-        for text in request.query.getall("scope", []):
+        for text in scopes:
             parts = text.split(":")
             if len(parts) == 3 and parts[0].split("(")[0] == "repository" and names.is_valid_name(parts[1]):
                 held = policy.ACTIONS[self.level(principal, parts[1])]
@@ -157,10 +175,12 @@ class AccountsAccess(Access):
         extra = {"tok": principal.token_id} if principal.token_id else None
         token, issued = self.signer.issue(principal.user or "", access, extra)
         return web.json_response({"token": token, "access_token": token, "expires_in": self.signer.ttl,
-                                  "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(issued))})
+                                  "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(issued)),
+                                  "scope": " ".join(scopes)})
 
     def install(self, app: web.Application) -> None:
         app.router.add_get("/token", self.token_endpoint)
+        app.router.add_post("/token", self.oauth_token)
         app.on_response_prepare.append(_set_csrf_cookie)
 
     # -- web visitors ---------------------------------------------------------------------
