@@ -4,6 +4,7 @@ passwords and tokens, and on the pages; revocation takes effect on the very next
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -150,10 +151,13 @@ def test_tokens_made_used_and_revoked_in_the_browser(app_repo, people, browser, 
 
     browser.find_element(By.ID, "token-name").send_keys("laptop <b>")
     Select(browser.find_element(By.ID, "token-scope")).select_by_value("repo:read")
+    Select(browser.find_element(By.ID, "token-days")).select_by_value("30")
     after_click("#new-token-form button", lambda d: d.find_elements(By.ID, "new-token"))
     secret = browser.find_element(By.ID, "new-token").text
     assert secret.startswith("dyp_") and browser.find_element(By.CSS_SELECTOR, ".token-name").text == "laptop <b>"
     screenshot("token")
+    in_30_days = {time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86400 - s)) for s in (0, 120)}  # midnight
+    assert any(day in browser.find_element(By.ID, "tokens").text for day in in_30_days)
     image = f"docker://{hub.host}/team/app:1"
     assert skopeo_ok("inspect", TLS, "--creds", f"writer:{secret}", image)[0]
     browser.get(hub.url + "/settings/tokens")

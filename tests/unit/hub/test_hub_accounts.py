@@ -150,3 +150,15 @@ def test_only_local_paths_are_followed_after_signing_in():
     for hostile in ("//evil.invalid", "/\\evil.invalid", "/\t/evil.invalid", "http://evil.invalid/", "javascript:x",
                     "/a b", "/\n", "", "r/x"):
         assert _safe_next(hostile) == "/", hostile
+
+
+def test_an_expired_token_stops_working(accounts, state):
+    token, secret = accounts.create_token("bob", "ci", "repo:read", days=30)
+    assert accounts.token_by_secret("bob", secret) is not None and accounts.tokens("bob")[0].status == "active"
+    with state.db.write() as c:  # thirty days later
+        c.execute("UPDATE acct_tokens SET expires=? WHERE id=?", (1.0, token.id))
+    assert accounts.token_by_secret("bob", secret) is None and accounts.active_token_scope(token.id, "bob") is None
+    assert accounts.tokens("bob")[0].status == "expired"
+    for days in (0, -1, 5000):
+        with pytest.raises(InvalidArgument):
+            accounts.create_token("bob", "x", "repo:read", days=days)

@@ -140,10 +140,11 @@ def token() -> None:
 @click.option("--name", "description", required=True, help="What the token is for.")
 @click.option("--scope", default="repo:write", show_default=True,
               type=click.Choice(["repo:admin", "repo:write", "repo:read", "repo:public_read"]))
+@click.option("--expires", "days", type=int, help="Days the token is valid (default: until revoked).")
 @click.pass_context
-def token_create(ctx: click.Context, user_name: str, description: str, scope: str) -> None:
+def token_create(ctx: click.Context, user_name: str, description: str, scope: str, days: int | None) -> None:
     """Create a token for USER and print it (it is not kept, only its hash)."""
-    _, secret = _accounts(ctx).create_token(user_name, description, scope, actor="")
+    _, secret = _accounts(ctx).create_token(user_name, description, scope, actor="", days=days)
     click.echo(secret)
 
 
@@ -154,11 +155,11 @@ def token_ls(ctx: click.Context, user_name: str) -> None:
     """List USER's tokens."""
     from dockyard.cli.formatting import human_ago, tabwrite
 
-    rows = ["ID\tDESCRIPTION\tSCOPE\tCREATED\tLAST USED\tSTATUS"]
+    rows = ["ID\tDESCRIPTION\tSCOPE\tCREATED\tLAST USED\tEXPIRES\tSTATUS"]
     for t in _accounts(ctx).tokens(user_name):
         used = human_ago(time.time() - t.last_used) if t.last_used else "never"
-        rows.append(f"{t.id}\t{t.name}\t{t.scope}\t{human_ago(time.time() - t.created)}\t{used}\t"
-                    f"{'revoked' if t.revoked else 'active'}")
+        expires = time.strftime("%Y-%m-%d", time.gmtime(t.expires)) if t.expires else "never"
+        rows.append(f"{t.id}\t{t.name}\t{t.scope}\t{human_ago(time.time() - t.created)}\t{used}\t{expires}\t{t.status}")
     click.echo(tabwrite("\n".join(rows)))
 
 

@@ -53,7 +53,8 @@ MIGRATIONS = [
         scope TEXT NOT NULL,
         created REAL NOT NULL,
         last_used REAL,
-        revoked REAL
+        revoked REAL,
+        expires REAL                         -- NULL: never
     );
     CREATE TABLE acct_sessions (hash TEXT PRIMARY KEY, user TEXT NOT NULL, expires REAL NOT NULL);
     CREATE TABLE acct_audit (
@@ -78,6 +79,13 @@ class Token:
     created: float
     last_used: float | None
     revoked: float | None
+    expires: float | None = None
+
+    @property
+    def status(self) -> str:
+        if self.revoked:
+            return "revoked"
+        return "expired" if self.expires is not None and self.expires <= time.time() else "active"
 
 
 @dataclass(frozen=True)
@@ -332,20 +340,25 @@ class Accounts:
 
     # -- personal access tokens -----------------------------------------------------------
 
-    def create_token(self, user: str, name: str, scope: str, actor: str | None = None) -> tuple[Token, str]:
-        """A new token; returns it with its secret, which is shown once and never kept."""
+    def create_token(self, user: str, name: str, scope: str, actor: str | None = None,
+                     days: int | None = None) -> tuple[Token, str]:
+        """A new token, valid for `days` (None: until revoked); returns it with its secret, which is
+        shown once and never kept."""
         if scope not in policy.SCOPES:
             raise InvalidArgument(f"unknown token scope {scope!r}: use one of {', '.join(policy.SCOPES)}")
         name = name.strip()
         if not name or len(name) > 100:
             raise InvalidArgument("a token needs a description of 1 to 100 characters")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(30)
-        token = Token(secrets.token_hex(8), user, name, scope, time.time(), None, None)
+        if days is not None and not 0 < days <= 3650:
+            raise InvalidArgument("a token's lifetime must be 1 to 3650 days")
+        now = time.time()
+        token = Token(secrets.token_hex(8), user, name, scope, now, None, None, None if days is None else now + days * 86400)
         with self.db.write() as c:
             if not c.execute("SELECT 1 FROM acct_users WHERE name=?", (user,)).fetchone():
                 raise NotFound(f"no user {user!r}")
-            c.execute("INSERT INTO acct_tokens VALUES (?,?,?,?,?,?,?,?)",
-                      (token.id, user, name, _sha(secret), scope, token.created, None, None))
+            c.execute("INSERT INTO acct_tokens VALUES (?,?,?,?,?,?,?,?,?)",
+                      (token.id, user, name, _sha(secret), scope, token.created, None, None, token.expires))
             self.audit(user if actor is None else actor, "token-create", detail=json.dumps({"id": token.id, "user": user, "scope": scope}), c=c)
         return token, secret
 
@@ -364,7 +377,8 @@ class Accounts:
         """The active token of `user` whose secret this is; its last use is recorded."""
         if not secret.startswith(TOKEN_PREFIX):
             return None
-        row = self.db.one("SELECT * FROM acct_tokens WHERE hash=? AND user=? AND revoked IS NULL", (_sha(secret), user))
+        row = self.db.one("SELECT * FROM acct_tokens WHERE hash=? AND user=? AND revoked IS NULL"
+                          " AND (expires IS NULL OR expires > ?)", (_sha(secret), user, time.time()))
         if row is None:
             return None
         with self.db.write() as c:
@@ -372,8 +386,9 @@ class Accounts:
         return Token(**{k: row[k] for k in Token.__dataclass_fields__})
 
     def active_token_scope(self, token_id: str, user: str) -> str | None:
-        """The scope of an active token, None if it was revoked (checked on every request)."""
-        row = self.db.one("SELECT scope FROM acct_tokens WHERE id=? AND user=? AND revoked IS NULL", (token_id, user))
+        """The scope of an active token, None if it was revoked or expired (checked on every request)."""
+        row = self.db.one("SELECT scope FROM acct_tokens WHERE id=? AND user=? AND revoked IS NULL"
+                          " AND (expires IS NULL OR expires > ?)", (token_id, user, time.time()))
         return None if row is None else row[0]
 
     # -- web sessions ---------------------------------------------------------------------

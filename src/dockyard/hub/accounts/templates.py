@@ -34,12 +34,13 @@ TOKENS = """{% extends "base.html" %}{% from "forms.html" import csrf, error wit
 <form method="post" action="/settings/tokens" id="new-token-form">{{ csrf() }}
 <label>Description <input name="name" id="token-name" required maxlength="100"></label>
 <label>Access <select name="scope" id="token-scope">{% for s in scopes %}<option value="{{ s }}">{{ s }}</option>{% endfor %}</select></label>
+<label>Expires <select name="days" id="token-days"><option value="">never</option><option value="30">in 30 days</option><option value="90">in 90 days</option><option value="365">in a year</option></select></label>
 <button type="submit">Generate</button></form>
-<table id="tokens"><tr><th>Description</th><th>Scope</th><th>Created</th><th>Last used</th><th>Status</th><th></th></tr>
+<table id="tokens"><tr><th>Description</th><th>Scope</th><th>Created</th><th>Last used</th><th>Expires</th><th>Status</th><th></th></tr>
 {% for t in tokens %}<tr data-token="{{ t.id }}"><td class="token-name">{{ t.name }}</td><td>{{ t.scope }}</td><td>{{ ago(t.created) }}</td>
-<td>{{ ago(t.last_used) if t.last_used else "never" }}</td><td>{{ "revoked" if t.revoked else "active" }}</td>
+<td>{{ ago(t.last_used) if t.last_used else "never" }}</td><td>{{ day(t.expires) if t.expires else "never" }}</td><td class="status">{{ t.status }}</td>
 <td>{% if not t.revoked %}<form method="post" action="/settings/tokens/{{ t.id }}/revoke">{{ csrf() }}<button type="submit" class="revoke">Revoke</button></form>{% endif %}</td></tr>
-{% else %}<tr><td colspan="6" class="muted">No tokens yet.</td></tr>{% endfor %}
+{% else %}<tr><td colspan="7" class="muted">No tokens yet.</td></tr>{% endfor %}
 </table>
 {% endblock %}
 """

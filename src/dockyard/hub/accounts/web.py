@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from dockyard.errors import DockyardError
+from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.hub.access import Visitor
 from dockyard.hub.accounts import policy
 from dockyard.hub.accounts.access import SESSION_COOKIE, AccountsAccess, csrf_ok
@@ -67,7 +68,8 @@ class AccountPages:
         self.pages, self.access, self.info = pages, access, info
         self.accounts, self.state = access.accounts, access.state
         pages.add_templates(TEMPLATES)
-        pages.env.globals["level_names"] = policy.LEVEL_NAMES
+        pages.env.globals.update(level_names=policy.LEVEL_NAMES,
+                                 day=lambda t: time.strftime("%Y-%m-%d", time.gmtime(t)))
 
     def routes(self, app: web.Application) -> None:
         """Add the routes; before the hub's own, whose `/r/{path}` would take `/-/settings` too."""
@@ -153,7 +155,11 @@ class AccountPages:
         visitor, form = await self._form(request)
         user = self._signed_in(request, visitor)
         try:
-            _, secret = self.accounts.create_token(user, form.get("name", ""), form.get("scope", ""))
+            days = form.get("days", "")
+            if days and not days.isdigit():
+                raise InvalidArgument(f"a token's lifetime is a number of days, not {days[:20]!r}")
+            _, secret = self.accounts.create_token(user, form.get("name", ""), form.get("scope", ""),
+                                                   days=int(days) if days else None)
         except DockyardError as exc:
             return self._tokens_page(request, visitor, user, 400, failure=exc.message)
         return self._tokens_page(request, visitor, user, secret=secret)
