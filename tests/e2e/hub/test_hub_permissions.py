@@ -87,6 +87,11 @@ def test_a_revoked_token_or_withdrawn_grant_refuses_the_next_request(app_repo, p
     assert status_with(hub.url, manifest, reader, "HEAD") == 200
     hub_cli(people.root, "grant", "team/app", "team:team/readers", "none")
     assert status_with(hub.url, manifest, reader, "HEAD") == 404  # private: not even confirmed to exist
+
+    admin = registry_token(hub.url, people.creds("admin"), "repository:team/app:pull")
+    assert status_with(hub.url, manifest, admin, "HEAD") == 200
+    hub_cli(people.root, "user", "passwd", "admin", "--password-stdin", stdin="a-new-password-9\n")
+    assert status_with(hub.url, manifest, admin, "HEAD") == 401  # a new password ends what the old one got
     assert "revoke" in hub_cli(people.root, "audit").stdout
 
 

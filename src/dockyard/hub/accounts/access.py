@@ -4,7 +4,7 @@ hub's own accounts, with every request checked against the tables as they are at
 A client without credentials is challenged (`401`, `WWW-Authenticate: Bearer realm=.../token`),
 as Docker Hub does; `/token` takes a password or a personal access token over Basic auth (or
 nothing, for anonymous pulls of public repositories) and signs a JWT naming the user and, for a
-token, its id. The JWT grants nothing by itself: each registry request recomputes what its user
+token, its id (for a password, a fingerprint of the password's hash). The JWT grants nothing by itself: each registry request recomputes what its user
 may do on the repository, capped by the token's scope, and a revoked token, a removed user or a
 withdrawn grant refuses the very next request. Clients may also send Basic credentials on every
 request (curl, some CI tools).
@@ -81,7 +81,8 @@ class AccountsAccess(Access):
             if token_id:
                 scope = self.accounts.active_token_scope(token_id, user)
                 return None if scope is None else Principal(user, scope, token_id)
-            return Principal(user) if self.accounts.is_user(user) else None
+            stamp = self.accounts.password_stamp(user)
+            return Principal(user) if stamp is not None and claims.get("pw") == stamp else None
         creds = basic_credentials(header)
         if creds is None:
             return None
@@ -172,7 +173,10 @@ class AccountsAccess(Access):
                 granted = sorted(a for a in parts[2].split(",") if a in held or (a == "*" and held == policy.ACTIONS[policy.ADMIN]))
                 if granted:
                     access.append({"type": "repository", "name": parts[1], "actions": granted})
-        extra = {"tok": principal.token_id} if principal.token_id else None
+        if principal.token_id:
+            extra = {"tok": principal.token_id}
+        else:
+            extra = {"pw": self.accounts.password_stamp(principal.user)} if principal.user else None
         token, issued = self.signer.issue(principal.user or "", access, extra)
         return web.json_response({"token": token, "access_token": token, "expires_in": self.signer.ttl,
                                   "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(issued)),

@@ -196,6 +196,12 @@ class Accounts:
     def is_user(self, name: str) -> bool:
         return self.db.one("SELECT 1 FROM acct_users WHERE name=?", (name,)) is not None
 
+    def password_stamp(self, name: str) -> str | None:
+        """A short fingerprint of the user's password hash (None: no such user), which bearer tokens
+        issued for a password carry, so that a new password ends them at once."""
+        row = self.db.one("SELECT password FROM acct_users WHERE name=?", (name,))
+        return None if row is None else _sha(row[0])[:16]
+
     def is_site_admin(self, name: str) -> bool:
         row = self.db.one("SELECT site_admin FROM acct_users WHERE name=?", (name,))
         return bool(row and row[0])
