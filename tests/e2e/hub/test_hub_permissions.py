@@ -3,6 +3,7 @@ passwords and tokens, and on the pages; revocation takes effect on the very next
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import urllib.error
@@ -211,3 +212,18 @@ def test_maintainers_are_the_write_and_admin_holders_and_other_sites_cannot_pres
     assert not skopeo_ok("inspect", TLS, "--creds", people.creds("writer"), f"docker://{hub.host}/team/app:old")[0]
     log = hub_cli(people.root, "audit", "--repo", "team/app").stdout
     assert any(line.split()[2:4] == ["writer", "delete"] and '"old"' in line for line in log.splitlines())
+
+
+def test_guessing_a_password_is_stopped_after_ten_failures(accounts_hub, people):
+    hub = accounts_hub
+    web_client = WebClient(hub.url)
+    for _ in range(10):
+        assert web_client.post("/login", {"user": "reader", "password": "guess"})[0] == 401
+    status, page, _ = web_client.post("/login", {"user": "reader", "password": PEOPLE["reader"]})
+    assert status == 429 and "Too many failed attempts" in page
+    req = urllib.request.Request(f"{hub.url}/token?service=dockyard-hub",
+                                 headers={"Authorization": "Basic " + base64.b64encode(people.creds("reader").encode()).decode()})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=30)
+    assert refused.value.code == 429 and int(refused.value.headers["Retry-After"]) > 0
+    WebClient(hub.url).login("writer", PEOPLE["writer"])  # someone else is not held up

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Callable
 from dockyard.hub.access import Visitor
 from dockyard.hub.accounts import policy
 from dockyard.hub.accounts.store import Accounts
+from dockyard.hub.accounts.throttle import Throttle
 from dockyard.registry import errors, names
 from dockyard.registry.auth import USER_KEY, Access, Identity, Scope, basic_credentials
 from dockyard.registry.tokens import TokenSigner, load_key
@@ -38,6 +39,15 @@ SESSION_COOKIE = "dyhub_session"
 CSRF_COOKIE = "dyhub_csrf"
 CSRF_KEY = "hub.csrf.new"
 SERVICE = "dockyard-hub"
+
+
+class TooManyAttempts(errors.RegistryError):
+    """Too many failed sign-ins of one user from one address: 429 with Retry-After."""
+
+    def __init__(self, wait: int) -> None:
+        super().__init__("TOOMANYREQUESTS", 429, f"too many failed sign-ins: try again in {wait} s",
+                         headers={"Retry-After": str(wait)})
+        self.wait = wait
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,7 @@ class AccountsAccess(Access):
         self.accounts = accounts
         self.state = state
         self.signer = signer
+        self.throttle = Throttle()
 
     @classmethod
     def open(cls, state: HubState) -> AccountsAccess:
@@ -71,8 +82,9 @@ class AccountsAccess(Access):
 
     # -- who is calling -------------------------------------------------------------------
 
-    async def principal(self, header: str) -> Principal | None:
-        """The caller an Authorization header names; None if it names no one valid now."""
+    async def principal(self, request: web.Request) -> Principal | None:
+        """The caller the request's Authorization header names; None if it names no one valid now."""
+        header = request.headers.get("Authorization", "")
         if header.lower().startswith("bearer "):
             claims = self.signer.verify(header[7:].strip())
             if claims is None or not claims.get("sub"):
@@ -86,7 +98,7 @@ class AccountsAccess(Access):
         creds = basic_credentials(header)
         if creds is None:
             return None
-        return await self.check_secret(*creds)
+        return await self.attempt(request, *creds)
 
     async def check_secret(self, user: str, secret: str) -> Principal | None:
         """A password or a personal access token of `user`."""
@@ -117,7 +129,7 @@ class AccountsAccess(Access):
 
     async def authenticate(self, request: web.Request, needed: Scope | None) -> Identity:
         header = request.headers.get("Authorization", "")
-        principal = await self.principal(header) if header else None
+        principal = await self.principal(request) if header else None
         if principal is None:
             raise errors.unauthorized(headers=self._challenge(request, needed, "invalid_token" if header else None))
         identity = LiveIdentity(principal.user, {}, lambda k, n, a: self.may(principal, k, n, a))
@@ -156,10 +168,23 @@ class AccountsAccess(Access):
         return self._issue(principal, str(form.get("scope", "")).split())
 
     async def _signed_in(self, request: web.Request, user: str, secret: str) -> Principal:
-        found = await self.check_secret(user, secret) if user and secret else None
+        found = await self.attempt(request, user, secret)
         if found is None:
             raise errors.unauthorized("incorrect username or password")
         request[USER_KEY] = found.user
+        return found
+
+    async def attempt(self, request: web.Request, user: str, secret: str) -> Principal | None:
+        """A sign-in (web form or /token) checked against the throttle; TooManyAttempts when too many failed."""
+        address = request.remote or ""
+        wait = self.throttle.retry_after(user, address)
+        if wait:
+            raise TooManyAttempts(wait)
+        found = await self.check_secret(user, secret) if user and secret else None
+        if found is None:
+            self.throttle.failed(user, address)
+        else:
+            self.throttle.succeeded(user, address)
         return found
 
     def _issue(self, principal: Principal, scopes: list[str]) -> web.Response:
@@ -194,7 +219,7 @@ class AccountsAccess(Access):
         sid = request.cookies.get(SESSION_COOKIE)
         user = self.accounts.session_user(sid) if sid else None
         if user is None and request.headers.get("Authorization"):
-            principal = await self.principal(request.headers["Authorization"])
+            principal = await self.principal(request)
             user = principal.user if principal else None
         csrf = request.cookies.get(CSRF_COOKIE, "")
         if len(csrf) < 32:

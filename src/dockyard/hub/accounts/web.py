@@ -23,7 +23,7 @@ from aiohttp import web
 from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.hub.access import Visitor
 from dockyard.hub.accounts import policy
-from dockyard.hub.accounts.access import SESSION_COOKIE, AccountsAccess, csrf_ok
+from dockyard.hub.accounts.access import SESSION_COOKIE, AccountsAccess, TooManyAttempts, csrf_ok
 from dockyard.hub.discovery.info import RepoInfo
 from dockyard.registry import names
 
@@ -122,7 +122,11 @@ class AccountPages:
     async def login(self, request: web.Request) -> web.Response:
         visitor, form = await self._form(request)
         user, password = form.get("user", "").strip(), form.get("password", "")
-        principal = await self.access.check_secret(user, password) if user and password else None
+        try:
+            principal = await self.access.attempt(request, user, password)
+        except TooManyAttempts as exc:
+            return self.render("login.html", visitor, 429, next=_safe_next(form.get("next", "/")),
+                               failure=f"Too many failed attempts: try again in {exc.wait} s.")
         if principal is None or principal.scope is not None:  # tokens are for docker login, not the pages
             return self.render("login.html", visitor, 401, next=_safe_next(form.get("next", "/")),
                                failure="Incorrect user name or password.")
