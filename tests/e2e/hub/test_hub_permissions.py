@@ -138,6 +138,7 @@ def test_pages_per_role_and_forms_need_their_csrf_token(app_repo, people):
 
 def test_tokens_made_used_and_revoked_in_the_browser(app_repo, people, browser, screenshot):
     from selenium.webdriver.common.by import By
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     hub = app_repo
@@ -145,7 +146,8 @@ def test_tokens_made_used_and_revoked_in_the_browser(app_repo, people, browser, 
     def after_click(selector: str, until) -> None:
         """Click, then wait for the page it leads to (a click does not wait for the navigation)."""
         browser.find_element(By.CSS_SELECTOR, selector).click()
-        WebDriverWait(browser, 30).until(lambda d: until(d))
+        WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
+            lambda d: until(d))  # the old page's elements go stale while the new one loads
 
     browser.get(hub.url + "/login")
     browser.delete_all_cookies()  # the browser is shared by the module's tests, and cookies ignore ports
