@@ -5,6 +5,7 @@ is installed (a private instance: its own root, state, socket, CNI bridge and su
 engines alternating run by run.
 
     .venv/bin/python benchmarks/cri_pods.py [RUNS]
+    PODS=100 .venv/bin/python benchmarks/cri_pods.py   # also ListContainers with 100 pods running
 """
 
 from __future__ import annotations
@@ -58,6 +59,27 @@ def wait_socket(path: str, proc: subprocess.Popen, what: str) -> None:
     raise SystemExit(f"{what} did not come up")
 
 
+def remove_pods(sock: str) -> None:
+    """Through the CRI, so the CNI plugins release what they gave the pods."""
+    stub = rpc.RuntimeServiceStub(grpc.insecure_channel(f"unix://{sock}"))
+    for p in stub.ListPodSandbox(pb.ListPodSandboxRequest(), timeout=60).items:
+        stub.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=p.id), timeout=120)
+        stub.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=p.id), timeout=120)
+
+
+def start_pod(stub: rpc.RuntimeServiceStub, n: int, logs: Path) -> str:
+    """A pod with one container, left running."""
+    cfg = pb.PodSandboxConfig(metadata=pb.PodSandboxMetadata(name=f"m{n}", uid=f"uid-m{n}", namespace="bench"),
+                              log_directory=str(logs / f"m{n}"))
+    pod = stub.RunPodSandbox(pb.RunPodSandboxRequest(config=cfg), timeout=120).pod_sandbox_id
+    cc = pb.ContainerConfig(metadata=pb.ContainerMetadata(name="app"),
+                            image=pb.ImageSpec(image="docker.io/library/busybox:latest"), command=["sleep", "3000"])
+    cid = stub.CreateContainer(pb.CreateContainerRequest(pod_sandbox_id=pod, config=cc, sandbox_config=cfg),
+                               timeout=120).container_id
+    stub.StartContainer(pb.StartContainerRequest(container_id=cid), timeout=120)
+    return pod
+
+
 def one_pod(stub: rpc.RuntimeServiceStub, n: int, logs: Path) -> tuple[float, float]:
     cfg = pb.PodSandboxConfig(metadata=pb.PodSandboxMetadata(name=f"b{n}", uid=f"uid-b{n}", namespace="bench"),
                               log_directory=str(logs / f"b{n}"),
@@ -95,6 +117,7 @@ class Dockyard:
         wait_socket(self.sock, self.proc, "dockyard cri serve")
 
     def close(self) -> None:
+        remove_pods(self.sock)
         self.proc.terminate()
         self.proc.wait(30)
         teardown(self.env)
@@ -125,19 +148,21 @@ state = "{d}/state"
 """)
         self.proc = subprocess.Popen(["containerd", "--config", str(d / "config.toml")],
                                      stdout=subprocess.DEVNULL, stderr=open(d / "containerd.log", "wb"))
-        wait_socket(self.sock, self.proc, "containerd")
-        # the same two images, from dockyard's store (no registry here)
-        for ref in ("busybox:latest", "dockyard.local/pause:catatonit"):
-            tar = d / "image.tar"
-            subprocess.run([DOCKYARD, "save", "-o", str(tar), ref], env=dockyard_env, check=True)
-            subprocess.run(["ctr", "-a", self.sock, "-n", "k8s.io", "images", "import", str(tar)], check=True,
-                           capture_output=True)
+        try:
+            wait_socket(self.sock, self.proc, "containerd")
+            # the same two images, from dockyard's store (no registry here)
+            for ref in ("busybox:latest", "dockyard.local/pause:catatonit"):
+                tar = d / "image.tar"
+                subprocess.run([DOCKYARD, "save", "-o", str(tar), ref], env=dockyard_env, check=True)
+                subprocess.run(["ctr", "-a", self.sock, "-n", "k8s.io", "images", "import", str(tar)], check=True,
+                               capture_output=True)
+        except BaseException:
+            self.proc.terminate()
+            self.proc.wait(30)
+            raise
 
     def close(self) -> None:
-        stub = rpc.RuntimeServiceStub(grpc.insecure_channel(f"unix://{self.sock}"))
-        for p in stub.ListPodSandbox(pb.ListPodSandboxRequest()).items:
-            stub.StopPodSandbox(pb.StopPodSandboxRequest(pod_sandbox_id=p.id))
-            stub.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=p.id))
+        remove_pods(self.sock)
         self.proc.terminate()
         self.proc.wait(30)
         cni_teardown("containerd")
@@ -151,7 +176,7 @@ def main() -> None:
         stubs = {"dockyard": rpc.RuntimeServiceStub(grpc.insecure_channel(f"unix://{engines[0].sock}"))}
         one_pod(stubs["dockyard"], 0, work / "logs" / "dockyard")  # warm-up; makes the pause image too
         if shutil.which("containerd") and shutil.which("ctr"):
-            engines.append(Containerd(work, engines[0].env))
+            engines.append(Containerd(work, engines[0].env))  # closed below from here on
             stubs["containerd"] = rpc.RuntimeServiceStub(grpc.insecure_channel(f"unix://{engines[1].sock}"))
             one_pod(stubs["containerd"], 0, work / "logs" / "containerd")
         up: dict[str, list[float]] = {e.name: [] for e in engines}
@@ -165,6 +190,21 @@ def main() -> None:
         report("pod up (RunPodSandbox + Create/StartContainer + first ExecSync)", up["dockyard"], others)
         report("pod down (StopPodSandbox + RemovePodSandbox)", down["dockyard"],
                {k: v for k, v in down.items() if k != "dockyard"})
+        if os.environ.get("PODS"):  # ListContainers with that many pods running, one container each
+            many = int(os.environ["PODS"])
+            pods = {e.name: [] for e in engines}
+            for n in range(many):
+                for e in engines:
+                    pods[e.name].append(start_pod(stubs[e.name], 1000 + n, work / "logs" / e.name))
+            listed: dict[str, list[float]] = {e.name: [] for e in engines}
+            for _ in range(20):
+                for e in engines:
+                    t0 = time.perf_counter()
+                    got = stubs[e.name].ListContainers(pb.ListContainersRequest(), timeout=60).containers
+                    listed[e.name].append(time.perf_counter() - t0)
+                    assert len(got) >= many, (e.name, len(got))
+            report(f"ListContainers with {many} pods", listed["dockyard"],
+                   {k: v for k, v in listed.items() if k != "dockyard"})
     finally:
         for e in engines:
             e.close()

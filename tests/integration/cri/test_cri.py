@@ -500,3 +500,23 @@ def test_streaming_exec_attach_and_port_forward(cri: CRI, tmp_path):
     assert got[1] == struct.pack("<H", 8080)  # the error channel: just its port
     assert got[0].startswith(struct.pack("<H", 8080) + b"HTTP/1.") and got[0].endswith(b"\n")
     cri.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=60)
+
+
+def test_the_kubelets_cgroup_parent_holds_the_pod(cri: CRI, dy: Dockyard, tmp_path):
+    parent = f"/{dy.tag}-kubepods/pod-uid-cg"
+    pod, cfg = cri.pod("cg", tmp_path / "logs", linux=pb.LinuxPodSandboxConfig(cgroup_parent=parent))
+    c = cri.container(pod, cfg, "app", command=["sleep", "300"])
+    info = json.loads(cri.rt.ContainerStatus(pb.ContainerStatusRequest(container_id=c, verbose=True)).info["info"])
+    lines = Path(f"/proc/{info['pid']}/cgroup").read_text().splitlines()
+    memory = next(line.split(":", 2)[2] for line in lines if ":memory:" in line or line.startswith("0::"))
+    assert memory == f"{parent}/{c}"
+    cri.rt.RemovePodSandbox(pb.RemovePodSandboxRequest(pod_sandbox_id=pod), timeout=60)
+    # the pod's own cgroups are gone with it; the parent is the kubelet's to remove, as here
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        top = hierarchy / parent.lstrip("/").split("/")[0]
+        assert not (hierarchy / parent.lstrip("/") / c).exists()
+        if top.is_dir():
+            for d in sorted(top.rglob("*"), reverse=True):
+                if d.is_dir():
+                    d.rmdir()
+            top.rmdir()
