@@ -36,9 +36,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Visitor:
-    """A web visitor: a verified user name, or None for anonymous."""
+    """A web visitor: a verified user name (None for anonymous) and, with the hub's own
+    accounts, the CSRF token its forms carry."""
 
     user: str | None
+    csrf: str = ""
 
 
 class HubAccess(Access):
@@ -88,3 +90,7 @@ class HubAccess(Access):
         if isinstance(self.inner, TokenAccess):
             return "pull" in acl.allowed(self.inner.rules, visitor.user, repo)
         return True
+
+    def readable_private(self, visitor: Visitor, private: frozenset[str]) -> frozenset[str]:
+        """Which of the private repositories `visitor` may see."""
+        return frozenset(r for r in private if self.may_see(visitor, r, private))

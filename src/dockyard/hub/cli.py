@@ -33,7 +33,7 @@ def hub(ctx: click.Context, root: str) -> None:
 
 @hub.command()
 @click.option("--addr", default="127.0.0.1:5080", show_default=True, help="HOST:PORT to listen on (port 0: any free port).")
-@click.option("--auth", help="The registry's access mode: htpasswd:FILE or token:htpasswd=FILE[,acl=FILE][,anonymous=pull]...")
+@click.option("--auth", help="Access mode: accounts (the hub's own users, organizations and tokens), htpasswd:FILE or token:htpasswd=FILE[,acl=FILE][,anonymous=pull]...")
 @click.option("--build-timeout", type=float, default=1800, show_default=True, help="Seconds a build may take.")
 @click.option("--parallel-builds", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Builds run at once (never two of one source).")
@@ -133,7 +133,11 @@ def source_rm(ctx: click.Context, repo: str) -> None:
 @click.pass_context
 def repo_visibility(ctx: click.Context, visibility: str, repo: str) -> None:
     """Make REPO private (hidden from anonymous visitors and pulls) or public again."""
-    _state(ctx).set_private(repo, visibility == "private")
+    from dockyard.hub.accounts.store import Accounts
+
+    state = _state(ctx)
+    state.set_private(repo, visibility == "private")
+    Accounts(state.db).audit("", "visibility", repo, visibility)
     click.echo(f"{repo} is {visibility}")
 
 
@@ -203,11 +207,12 @@ def _follow(state, build_id: int) -> None:
 
 
 def _attach_commands() -> None:
+    from dockyard.hub.accounts.cli import COMMANDS as ACCOUNT_COMMANDS
     from dockyard.hub.builds.cli import COMMANDS as BUILD_COMMANDS
     from dockyard.hub.tags.cli import COMMANDS as TAG_COMMANDS
     from dockyard.hub.webhooks.cli import COMMANDS as WEBHOOK_COMMANDS
 
-    for command in (*BUILD_COMMANDS, *TAG_COMMANDS, *WEBHOOK_COMMANDS):
+    for command in (*BUILD_COMMANDS, *TAG_COMMANDS, *WEBHOOK_COMMANDS, *ACCOUNT_COMMANDS):
         hub.add_command(command)
 
 

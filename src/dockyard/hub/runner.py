@@ -22,7 +22,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from dockyard.errors import DockyardError, InvalidArgument
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.1  # how soon a build queued by a git hook (which cannot wake us) starts; one cheap SQLite read
 OUTPUT_CHUNK = 1 << 16
 STOP_GRACE = 10.0  # seconds a cancelled step has to clean up before its process group is killed
+Published = Callable[[int, str, list[str], str], None]
 DOCKYARD = (sys.executable, "-c", "from dockyard.cli.main import main; main()")
 
 
@@ -61,8 +62,9 @@ class BuildJob:
     """One build, from checkout to publish."""
 
     def __init__(self, state: HubState, storage: RegistryStorage, build: Build, source: Source,
-                 book: BuildBook) -> None:
+                 book: BuildBook, on_published: Sequence[Published] = ()) -> None:
         self.state, self.storage, self.build, self.source, self.book = state, storage, build, source, book
+        self.on_published = on_published
         self.rule = _rule_of(book, build)
         self.vars = book.vars(source.repo)
         self.secrets = [v.value for v in self.vars if v.secret]
@@ -206,6 +208,8 @@ class BuildJob:
             digest = await asyncio.get_running_loop().run_in_executor(
                 None, publish_built, self.storage, self.state.engine_root, iidfile.read_text().strip(), s.repo, tags)
             self.state.update(b.id, tags=",".join(tags), digest=digest)
+            for hook in self.on_published:
+                hook(b.id, s.repo, tags, digest)
             self.note(f"published {digest}")
             self.state.finish(b.id, SUCCEEDED)
         except StepFailed as exc:
@@ -250,6 +254,7 @@ class Worker:
     def __init__(self, state: HubState, storage: RegistryStorage, timeout: float, parallel: int = 2) -> None:
         self.state, self.storage, self.timeout, self.parallel = state, storage, timeout, parallel
         self.book = BuildBook(state)
+        self.on_published: list[Published] = []  # told (build id, repository, tags, digest) of each image a build stores
         self.wake = asyncio.Event()
         self.running: dict[int, asyncio.Task] = {}
         self.jobs: dict[int, BuildJob] = {}
@@ -289,7 +294,8 @@ class Worker:
 
     async def _run(self, build: Build) -> None:
         try:
-            job = BuildJob(self.state, self.storage, build, self.state.source(build.source), self.book)
+            job = BuildJob(self.state, self.storage, build, self.state.source(build.source), self.book,
+                           self.on_published)
         except DockyardError as exc:
             self.state.finish(build.id, FAILED, exc.message)
             self.running.pop(build.id, None)

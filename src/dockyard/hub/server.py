@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_BUILD_TIMEOUT = 1800.0
+INDEX_SYNC_SECONDS = 30.0
 
 
 def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float = DEFAULT_BUILD_TIMEOUT,
@@ -20,6 +21,9 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
     from dockyard.hub.access import HubAccess
     from dockyard.hub.builds.pages import BuildPages
     from dockyard.hub.catalog import Catalog
+    from dockyard.hub.discovery.info import RepoInfo
+    from dockyard.hub.discovery.tracking import Tracker
+    from dockyard.hub.discovery.web import DiffPage, SearchEndpoint
     from dockyard.hub.runner import Worker
     from dockyard.hub.state import HubState
     from dockyard.hub.tags.pages import TagPages
@@ -33,25 +37,64 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     state = HubState(root)
-    access = HubAccess(from_spec(auth, root), state)
+    info = RepoInfo(state.db)
     storage = RegistryStorage(root)
+    info.sync(storage.repositories())
+    accounts = None
+    if auth == "accounts":
+        from dockyard.hub.accounts.access import AccountsAccess
+
+        access = AccountsAccess.open(state)
+        accounts = access.accounts
+    else:
+        access = HubAccess(from_spec(auth, root), state)
     worker = Worker(state, storage, build_timeout, parallel_builds)
     app = registry_app(str(root), access=access)
+    tracker = Tracker(info, accounts)
+    app.on_response_prepare.append(tracker)
+    worker.on_published.append(tracker.published)
     app.middlewares.append(server_timing)
-    pages = Pages(state, Catalog(storage), access, worker)
-    for extra in (BuildPages, TagPages, WebhookPages):  # before the pages' /r/{path} catch-all
+    if accounts is not None:
+        from dockyard.hub.accounts.access import make_csrf_guard
+
+        app.middlewares.append(make_csrf_guard())
+    pages = Pages(state, Catalog(storage), access, worker, info)
+    SearchEndpoint(info, state, access).routes(app)
+    extras = [BuildPages, TagPages, WebhookPages, DiffPage]
+    if accounts is not None:
+        from dockyard.hub.accounts.web import AccountPages
+
+        extras.append(lambda p: AccountPages(p, access, info))
+    for extra in extras:  # before the pages' /r/{path} catch-all
         extra(pages).routes(app)
     pages.routes(app)
 
+    background: list[asyncio.Task] = []
+
     async def start_worker(_app) -> None:
         worker.start()
+        background.append(asyncio.get_running_loop().create_task(_keep_index(info, storage)))
 
     async def stop_worker(_app) -> None:
+        for task in background:
+            task.cancel()
         await worker.stop()
 
     app.on_startup.append(start_worker)
     app.on_cleanup.append(stop_worker)
     return app
+
+
+async def _keep_index(info, storage) -> None:
+    """Bring the search index in line with the storage now and then: builds and `hub` commands
+    store images without a request that the tracker sees."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(INDEX_SYNC_SECONDS)
+        try:
+            await loop.run_in_executor(None, lambda: info.sync(storage.repositories()))
+        except Exception:
+            logging.getLogger(__name__).exception("could not refresh the search index")
 
 
 async def start(addr: str, root: str | Path, **options):

@@ -16,7 +16,8 @@ BASE = """<!doctype html>
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1b1f24;background:#f6f8fa}
 header{background:#0b3d5c;color:#fff;padding:10px 24px;display:flex;gap:20px;align-items:center}
 header a{color:#fff;text-decoration:none}header .brand{font-weight:600;font-size:17px}
-header .who{margin-left:auto;opacity:.85}
+header .who{margin-left:auto;opacity:.85}header form{margin:0}header .search input{padding:3px 8px}
+.readme{background:#fff;border:1px solid #e1e4e8;padding:4px 16px;border-radius:6px}.description{font-size:15px}
 main{max-width:1200px;margin:0 auto;padding:16px 24px}
 a{color:#0a62a8}h1{font-size:22px;margin:8px 0}h2{font-size:17px;margin:22px 0 8px}
 table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e1e4e8;vertical-align:top}
@@ -35,7 +36,10 @@ svg.layer-graph .layer rect{fill:#ddf4ff;stroke:#54aeff}svg.layer-graph .tag rec
 svg.layer-graph text{font:11px ui-monospace,monospace;fill:#1b1f24}
 </style></head>
 <body><header><a class="brand" href="/">dockyard hub</a><a href="/">Repositories</a><a href="/builds">Builds</a>
-<span class="who">{% if visitor.user %}signed in as {{ visitor.user }}{% elif accounts %}<a href="/login">Sign in</a>{% endif %}</span></header>
+<form class="search" method="get" action="/" role="search"><input name="q" placeholder="Search" aria-label="Search repositories"></form>
+<span class="who">{% if visitor.user %}signed in as {{ visitor.user }}{% elif accounts %}<a href="/login">Sign in</a>{% endif %}</span>
+{% if visitor.user and visitor.csrf %}<a href="/settings/tokens">Tokens</a><a href="/orgs">Organizations</a>
+<form method="post" action="/logout" class="logout"><input type="hidden" name="csrf" value="{{ visitor.csrf }}"><button type="submit">Sign out</button></form>{% endif %}</header>
 <main>{% block main %}{% endblock %}</main>
 <script>
 document.addEventListener("click", function (e) {
@@ -61,8 +65,9 @@ REPOS = """{% extends "base.html" %}
 <form method="get" action="/" role="search"><input id="q" name="q" value="{{ q }}" placeholder="Search repositories" autocomplete="off" autofocus></form>
 <p class="muted"><span id="shown">{{ repos|length }}</span> of {{ repos|length }} repositories{% if q %} matching “{{ q }}”{% endif %}</p>
 <ul class="repos" id="repos">
-{% for r in repos %}<li data-name="{{ r.name }}"><a href="/r/{{ r.name }}"><b>{{ r.name }}</b></a>
+{% for r in repos %}<li data-name="{{ r.name }}" data-description="{{ about.get(r.name, "") }}"><a href="/r/{{ r.name }}"><b>{{ r.name }}</b></a>
 {% if r.name in private %} <span class="pill">private</span>{% endif %}
+{% if about.get(r.name) %}<span class="description"> {{ about[r.name] }}</span>{% endif %}
 <span class="muted"> · {{ r.tags }} tag{{ "s" if r.tags != 1 }}{% if r.pushed %} · pushed {{ ago(r.pushed) }}{% endif %}</span></li>
 {% else %}<li class="muted">No repositories{% if q %} match “{{ q }}”{% endif %}.</li>{% endfor %}
 </ul>
@@ -74,7 +79,8 @@ REPOS = """{% extends "base.html" %}
   input.addEventListener("input", function () {
     var q = input.value.trim().toLowerCase(), n = 0;
     items.forEach(function (li) {
-      var hit = li.getAttribute("data-name").toLowerCase().indexOf(q) >= 0;
+      var text = (li.getAttribute("data-name") + " " + li.getAttribute("data-description")).toLowerCase();
+      var hit = text.indexOf(q) >= 0;
       li.hidden = !hit; if (hit) n++;
     });
     shown.textContent = n;
@@ -87,15 +93,19 @@ REPO = """{% extends "base.html" %}{% from "macros.html" import copy, status %}
 {% block title %}{{ repo }} · dockyard hub{% endblock %}
 {% block main %}
 <h1>{{ repo }}{% if is_private %} <span class="pill">private</span>{% endif %}</h1>
+{% if description %}<p class="description" id="description">{{ description }}</p>{% endif %}
+{% if admin %}<p><a href="/r/{{ repo }}/-/settings" id="settings">Settings</a></p>{% endif %}
 <p>{{ copy("docker pull " ~ host ~ "/" ~ repo) }}</p>
 <p><a href="/r/{{ repo }}/-/tags">Manage tags</a> · <a href="/r/{{ repo }}/-/webhooks">Webhooks</a>{% if builds %} · <a href="/r/{{ repo }}/-/builds">Build rules and builds</a>{% endif %}</p>
 <h2>Tags ({{ tags|length }})</h2>
-<table id="tags"><thead><tr><th>Tag</th><th>Digest</th><th>Size</th><th>Created</th><th>Architecture</th><th>Pull</th></tr></thead><tbody>
+<table id="tags"><thead><tr><th>Tag</th><th>Digest</th><th>Size</th><th>Created</th><th>Architecture</th><th>Pulls</th><th>Last pulled</th><th>Pull</th></tr></thead><tbody>
 {% for t in tags %}<tr data-tag="{{ t.name }}"><td><a href="/r/{{ repo }}/-/image/{{ t.name }}">{{ t.name }}</a></td>
 <td><code title="{{ t.image.digest }}">{{ t.image.digest[7:19] }}</code></td><td>{{ size(t.image.size) }}</td>
 <td>{{ created(t.image.created) }}</td><td>{{ t.image.architecture }}</td>
+<td class="pulls">{{ pulls[t.name].count if t.name in pulls else 0 }}</td><td class="last-pulled">{{ ago(pulls[t.name].last) if t.name in pulls else "never" }}</td>
 <td>{{ copy("docker pull " ~ host ~ "/" ~ repo ~ ":" ~ t.name) }}</td></tr>
 {% endfor %}</tbody></table>
+{% if readme %}<h2>README</h2><div class="readme" id="readme">{{ readme }}</div>{% endif %}
 {% if builds %}<h2>Recent builds</h2>
 <table><tr><th>Build</th><th>Commit</th><th>Status</th><th>Tags</th></tr>
 {% for b in builds %}<tr><td><a href="/builds/{{ b.id }}">#{{ b.id }}</a></td><td><code>{{ b.short_sha }}</code> {{ b.message }}</td>
@@ -119,6 +129,15 @@ IMAGE = """{% extends "base.html" %}{% from "macros.html" import copy %}
 <tr><th>Created</th><td>{{ created(image.created) }}</td></tr>{% endif %}
 <tr><th>Size</th><td>{{ size(image.size) }}</td></tr>
 </table>
+{% if inside %}
+<h2>Contents</h2>
+<p>Operating system: <b id="os">{{ inside.os.PRETTY_NAME or inside.os.ID or "unknown (no os-release)" }}</b> ·
+{{ inside.packages|length }} package{{ "s" if inside.packages|length != 1 }} ·
+<a href="/r/{{ repo }}/-/diff?from={{ reference|urlencode }}">compare with another tag</a></p>
+<table id="packages"><tr><th>Package</th><th>Version</th><th>Kind</th></tr>
+{% for p in inside.packages %}<tr data-package="{{ p.name }}"><td>{{ p.name }}</td><td>{{ p.version }}</td><td>{{ p.kind }}</td></tr>{% endfor %}
+</table>
+{% endif %}
 {% if not image.is_index %}
 <h2>Config</h2>
 <table id="config">

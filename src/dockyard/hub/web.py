@@ -12,6 +12,7 @@ Routes (repository names contain slashes, so what follows a name comes after `/-
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -22,8 +23,11 @@ from dockyard.cli.formatting import human_ago, human_duration, human_size
 from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.hub import graph, hooks
 from dockyard.hub.access import HubAccess, Visitor
+from dockyard.hub.accounts import policy
 from dockyard.hub.builds.trigger import queue_push
 from dockyard.hub.catalog import Catalog, created_text
+from dockyard.hub.discovery import contents, markdown, readme
+from dockyard.hub.discovery.info import RepoInfo
 from dockyard.hub.runner import Worker
 from dockyard.hub.state import Build, HubState
 from dockyard.registry import errors as registry_errors
@@ -38,10 +42,10 @@ def _duration(build: Build) -> str:
 
 
 class Pages:
-    def __init__(self, state: HubState, catalog: Catalog, access: HubAccess, worker: Worker) -> None:
+    def __init__(self, state: HubState, catalog: Catalog, access: HubAccess, worker: Worker, info: RepoInfo) -> None:
         from dockyard.hub.templates import environment
 
-        self.state, self.catalog, self.access, self.worker = state, catalog, access, worker
+        self.state, self.catalog, self.access, self.worker, self.info = state, catalog, access, worker, info
         self.env = environment()
         self.env.globals.update(size=human_size, created=created_text, duration=_duration,
                                 ago=lambda t: human_ago(time.time() - t), accounts=access.has_accounts)
@@ -52,6 +56,12 @@ class Pages:
         app.router.add_get("/builds", self.builds)
         app.router.add_get("/login", self.login)
         app.router.add_post("/hooks/git/{source:.+}", self.webhook)
+
+    def add_templates(self, templates: dict[str, str]) -> None:
+        """Templates of one part of the hub (builds, tags, accounts...), found before the base ones."""
+        import jinja2
+
+        self.env.loader = jinja2.ChoiceLoader([jinja2.DictLoader(templates), self.env.loader])
 
     def render(self, name: str, visitor: Visitor, status: int = 200, **values: Any) -> web.Response:
         html = self.env.get_template(name).render(visitor=visitor, **values)
@@ -69,11 +79,15 @@ class Pages:
 
     async def repositories(self, request: web.Request) -> web.Response:
         visitor = await self.access.visitor(request)
-        q = request.query.get("q", "").strip()
+        q = request.query.get("q", "").strip().lower()
         private = self.state.private_repos()
-        repos = [r for r in self.catalog.repositories()
-                 if q.lower() in r.name.lower() and self.access.may_see(visitor, r.name, private)]
-        return self.render("repos.html", visitor, repos=repos, q=q, private=private)
+        everything = self.catalog.repositories()
+        self.info.sync(r.name for r in everything)
+        about = self.info.descriptions()
+        readable = self.access.readable_private(visitor, private)
+        repos = [r for r in everything if (q in r.name or q in about.get(r.name, "").lower())
+                 and (r.name not in private or r.name in readable)]
+        return self.render("repos.html", visitor, repos=repos, q=q, private=private, about=about)
 
     async def repository_or_image(self, request: web.Request) -> web.Response:
         repo, sep, rest = request.match_info["path"].partition("/-/")
@@ -85,7 +99,7 @@ class Pages:
                 return self._repository(request, visitor, repo)
             kind, _, reference = rest.partition("/")
             if kind == "image" and reference:
-                return self._image(request, visitor, repo, reference)
+                return await self._image(request, visitor, repo, reference)
         except registry_errors.RegistryError:
             pass
         return self.not_found(visitor, f"{repo}/-/{rest}" if sep else f"repository {repo}")
@@ -95,14 +109,23 @@ class Pages:
         shown = tags[:GRAPH_MAX_TAGS]
         note = f"The {len(shown)} most recently pushed of {len(tags)} tags." if len(tags) > len(shown) else ""
         svg = graph.svg(graph.build(shown, human_size), lambda t: f"/r/{repo}/-/image/{t}")
+        texts = self.info.texts(repo)
+        source = next((s for s in self.state.sources() if s.repo == repo), None)
+        text = texts.readme or (readme.from_git(source) if source else "")
+        level = getattr(self.access, "visitor_level", None)
         return self.render("repo.html", visitor, repo=repo, tags=tags, host=request.host,
                            is_private=repo in self.state.private_repos(), builds=self.state.builds(repo, limit=10),
-                           graph=Markup(svg), graph_note=note)
+                           graph=Markup(svg), graph_note=note, description=texts.description,
+                           readme=Markup(markdown.render(text)) if text else "", pulls=self.info.pulls(repo),
+                           admin=level is not None and level(visitor, repo) >= policy.ADMIN)
 
-    def _image(self, request: web.Request, visitor: Visitor, repo: str, reference: str) -> web.Response:
+    async def _image(self, request: web.Request, visitor: Visitor, repo: str, reference: str) -> web.Response:
         image = self.catalog.image(repo, reference)
         cfg = image.config if isinstance(image.config, dict) else {}
-        return self.render("image.html", visitor, repo=repo, reference=reference, image=image, cfg=cfg, host=request.host)
+        inside = await asyncio.get_running_loop().run_in_executor(
+            None, contents.of_image, self.catalog.storage, self.info, repo, image)
+        return self.render("image.html", visitor, repo=repo, reference=reference, image=image, cfg=cfg, host=request.host,
+                           inside=inside)
 
     async def builds(self, request: web.Request) -> web.Response:
         visitor = await self.access.visitor(request)

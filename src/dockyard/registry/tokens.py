@@ -49,8 +49,8 @@ class TokenSigner:
     def _sign(self, signing_input: bytes) -> str:
         return _b64(hmac.new(self.key, signing_input, hashlib.sha256).digest())
 
-    def issue(self, subject: str, access: list[dict[str, Any]]) -> tuple[str, int]:
-        """A token for `subject` granting `access`; returns it with its issue time."""
+    def issue(self, subject: str, access: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> tuple[str, int]:
+        """A token for `subject` granting `access` (with `extra` claims); returns it with its issue time."""
         now = int(time.time())
         header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
         claims = {
@@ -62,6 +62,7 @@ class TokenSigner:
             "exp": now + self.ttl,
             "jti": secrets.token_hex(16),
             "access": access,
+            **(extra or {}),
         }
         payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
         signing_input = f"{header}.{payload}".encode()

@@ -35,12 +35,10 @@ KEEPALIVE = 15.0
 
 class BuildPages:
     def __init__(self, pages: Pages) -> None:
-        import jinja2
-
         self.pages, self.state, self.access, self.worker = pages, pages.state, pages.access, pages.worker
         self.book: BuildBook = pages.worker.book
         self.closing = False
-        pages.env.loader = jinja2.ChoiceLoader([jinja2.DictLoader(templates.TEMPLATES), pages.env.loader])
+        pages.add_templates(templates.TEMPLATES)
 
     def routes(self, app: web.Application) -> None:
         """Register before the hub's `/r/{path}` catch-all."""

@@ -12,6 +12,7 @@ set and every RETENTION_SWEEP seconds (tags pushed by clients expire too).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import TYPE_CHECKING
 
@@ -55,13 +56,11 @@ Keep the newest <input name="keep" type="number" min="1" value="10" size="4"> ta
 
 class TagPages:
     def __init__(self, pages: Pages) -> None:
-        import jinja2
-
         self.pages, self.state, self.access, self.catalog = pages, pages.state, pages.access, pages.catalog
         self.storage = pages.catalog.storage
         self.rules = retention.RetentionRules(pages.state)
         self.collector = Collector(pages.state.root)
-        pages.env.loader = jinja2.ChoiceLoader([jinja2.DictLoader({"tags.html": TAGS}), pages.env.loader])
+        pages.add_templates({"tags.html": TAGS})
         self._sweeper: asyncio.Task | None = None
 
     def routes(self, app: web.Application) -> None:
@@ -126,6 +125,9 @@ class TagPages:
         except registry_errors.RegistryError:
             return answer(request, 404, {"message": f"{repo} has no tag {tag!r}"}, f"/r/{repo}/-/tags")
         log.info("%s deleted %s:%s", visitor.user or "a visitor", repo, tag)
+        accounts = getattr(self.access, "accounts", None)  # the hub's own accounts keep an audit log
+        if accounts is not None:
+            accounts.audit(visitor.user, "delete", repo, json.dumps({"tag": str(tag), "kind": "tag page"}))
         self.collector.request()
         return answer(request, 202, {"deleted": f"{repo}:{tag}"}, f"/r/{repo}/-/tags")
 

@@ -64,13 +64,11 @@ def repository(repo: str, base_url: str) -> dict:
 
 class WebhookPages:
     def __init__(self, pages: Pages) -> None:
-        import jinja2
-
         self.pages, self.access = pages, pages.access
         self.hooks = Webhooks(pages.state)
         self.sender = Sender(self.hooks)
         self.base_url = ""
-        pages.env.loader = jinja2.ChoiceLoader([jinja2.DictLoader({"webhooks.html": PAGE}), pages.env.loader])
+        pages.add_templates({"webhooks.html": PAGE})
         pages.worker.finished_hooks.append(self.build_finished)
 
     def routes(self, app: web.Application) -> None:

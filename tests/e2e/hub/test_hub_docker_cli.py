@@ -1,0 +1,46 @@
+"""The docker CLI against the hub, through dockyard's Engine API and the host's dockerd alike:
+`docker login` with a personal access token, push, pull, `docker search HOST/TERM`; a revoked
+token stops working at once."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.hub.accounts_harness import PEOPLE
+
+pytestmark = pytest.mark.root
+
+
+def test_docker_login_push_pull_search_with_a_token_until_revoked(engine_api, accounts_hub, people):
+    hub, docker = accounts_hub, engine_api.docker
+    ref = f"{hub.host}/writer/bb:1"
+    secret = people.token("writer", "repo:write")
+    try:
+        wrong = docker("login", hub.host, "-u", "writer", "--password-stdin", input="not-the-token\n", check=False)
+        assert wrong.code != 0 and "unauthorized: incorrect username or password" in wrong.err
+        assert "Login Succeeded" in docker("login", hub.host, "-u", "writer", "--password-stdin", input=secret + "\n").out
+
+        docker("tag", "busybox", ref)
+        assert "1: digest: sha256:" in docker("push", ref).out
+        docker("rmi", ref)
+        docker("pull", ref)
+        assert "writer/bb" in docker("search", f"{hub.host}/bb").out
+        found = json.loads(docker("search", "--format", "{{json .}}", f"{hub.host}/bb").out.splitlines()[0])
+        assert found["Name"] == "writer/bb"
+
+        status, page = hub.get("/r/writer/bb")
+        assert status == 200 and '<td class="pulls">1</td>' in page
+
+        people.accounts.revoke_token("writer", people.accounts.tokens("writer")[0].id)
+        # (a pull refused with stored credentials makes the CLI prompt for new ones: log in again instead)
+        again = docker("login", hub.host, "-u", "writer", "--password-stdin", input=secret + "\n", check=False)
+        assert again.code != 0 and "unauthorized: incorrect username or password" in again.err
+        # a password still works for the same user
+        assert "Login Succeeded" in docker("login", hub.host, "-u", "writer", "--password-stdin",
+                                           input=PEOPLE["writer"] + "\n").out
+        docker("pull", ref)
+    finally:
+        docker("logout", hub.host, check=False)
+        docker("rmi", ref, check=False)
