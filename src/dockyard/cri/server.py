@@ -244,6 +244,8 @@ def serve(engine, listen: str, cni, stream_address: str = "127.0.0.1:0", ready=N
         os.unlink(path)
     _, rpc = _protos()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    from dockyard.runtime.shim import forkserver
+    forkserver.start()  # starts fork there, not in this threaded process (see forkserver.py)
     runtime, image, streams = servicers(engine, cni, stream_address)
     streams.start()
     rpc.add_RuntimeServiceServicer_to_server(runtime, server)
@@ -265,6 +267,7 @@ def serve(engine, listen: str, cni, stream_address: str = "127.0.0.1:0", ready=N
     finally:
         server.stop(grace=2).wait()
         streams.stop()
+        forkserver.stop()
         try:
             os.unlink(path)
         except FileNotFoundError:
