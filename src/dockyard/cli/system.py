@@ -132,8 +132,7 @@ def info_cmd(obj, fmt) -> None:
         if k != "RegistryMirrors":
             click.echo(f" {k}: {v}")
     if info["RegistryMirrors"]:  # as docker info lists them
-        click.echo(" Registry Mirrors:" + "".join(f"
-  {m}" for m in info["RegistryMirrors"]))
+        click.echo(" Registry Mirrors:" + "".join(f"\n  {m}" for m in info["RegistryMirrors"]))
     if not info["SwapLimit"]:
         click.echo("WARNING: No swap limit support", err=True)  # the docker CLI's words
 
