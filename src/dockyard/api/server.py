@@ -208,10 +208,7 @@ def serve(engine, hosts: list[str], tls: TLSOptions, group: str | None = None) -
     finish_unhandled(engine)
     os.chdir("/")  # a daemon holds no directory busy, and relative paths never mean its cwd
     forkserver.start()
-    import uvloop  # libuv's event loop: a polled GET costs about half of what it costs on asyncio's own
-
     try:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(_serve(engine, listeners, tls, group))
+        asyncio.run(_serve(engine, listeners, tls, group))
     finally:
         forkserver.stop()
