@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.api.conftest import api, engine_api, serve_options  # noqa: F401 - fixtures
+from tests.e2e.api.conftest import api, engine_api, serve_options, serve_prefix  # noqa: F401 - fixtures
 from tests.e2e.hub.accounts_harness import PEOPLE, People
 from tests.integration.hub.conftest import browser, git_source, hub, layout, screenshot, start_hub  # noqa: F401 - fixtures
 
