@@ -134,9 +134,19 @@ class BuildJob:
         try:
             os.kill(proc.pid, signal.SIGTERM)
             await asyncio.wait_for(asyncio.shield(proc.wait()), STOP_GRACE)
+            return
         except (ProcessLookupError, TimeoutError):
             pass
         self.kill(proc)
+        await proc.wait()
+        # a build killed outright leaves its step's mounts, cgroups and snapshot: released now,
+        # not by whatever command next runs on the build engine's root (perhaps never)
+        await asyncio.get_running_loop().run_in_executor(None, self._reclaim)
+
+    def _reclaim(self) -> None:
+        from dockyard.builder.unfinished import reclaim
+        from dockyard.engine import Engine
+        reclaim(Engine(self.state.engine_root, self.state.dir / "run"))
 
     def kill(self, proc: asyncio.subprocess.Process | None = None) -> None:
         proc = proc or self.proc
