@@ -46,5 +46,18 @@ def container_name(meta: dict, pod_meta: dict) -> str:
     return "k8s_" + "_".join(str(p).translate(NAME_SAFE) for p in parts)
 
 
+def find(containers, ref: str, kind: str, what: str):
+    """The dockyard container standing for the CRI object `ref` of `kind` ("sandbox" or
+    "container"); NotFound in the CRI's words for anything else."""
+    from dockyard.errors import NotFound
+    try:
+        c = containers.get(ref)
+    except NotFound:
+        raise NotFound(f"{what} {ref!r} not found") from None
+    if c.config["Labels"].get(KIND) != kind:
+        raise NotFound(f"{what} {ref!r} not found")
+    return c
+
+
 def matches(labels: dict, selector: dict) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())

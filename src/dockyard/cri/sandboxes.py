@@ -34,13 +34,7 @@ class Sandboxes:
 
     def get(self, ref: str):
         """The sandbox's container; NotFound for anything else, a pod's containers included."""
-        try:
-            c = self.containers.get(ref)
-        except NotFound:
-            raise NotFound(f"pod sandbox {ref!r} not found") from None
-        if c.config["Labels"].get(records.KIND) != "sandbox":
-            raise NotFound(f"pod sandbox {ref!r} not found")
-        return c
+        return records.find(self.containers, ref, "sandbox", "pod sandbox")
 
     def members(self, sandbox_id: str) -> list:
         return [c for c in self.containers.list(all=True, filters={"label": [f"{records.SANDBOX}={sandbox_id}"]})]

@@ -21,13 +21,7 @@ class Workloads:
         return self.engine.containers
 
     def get(self, ref: str):
-        try:
-            c = self.containers.get(ref)
-        except NotFound:
-            raise NotFound(f"container {ref!r} not found") from None
-        if c.config["Labels"].get(records.KIND) != "container":
-            raise NotFound(f"container {ref!r} not found")
-        return c
+        return records.find(self.containers, ref, "container", "container")
 
     # -- create ----------------------------------------------------------------------------
     def create(self, req) -> str:
