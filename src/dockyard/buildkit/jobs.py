@@ -15,6 +15,7 @@ class Job:
         self.finished = False
         self.cancelled = False
         self.results: dict[str, object] = {}          # gateway result ID -> image
+        self.progress = None                          # its StatusProgress, made by the first step
         loop = asyncio.get_running_loop()
         self.session_id: asyncio.Future = loop.create_future()  # set by Control.Solve, awaited by the gateway
         self.returned: asyncio.Future = loop.create_future()    # the gateway's Return: an image, or its error

@@ -35,6 +35,26 @@ class Session:
             raise GrpcError(NOT_FOUND, f"the client's session does not share files (no {DIFFCOPY})")
         return await receive(self.conn, dir_name, dest, includes, excludes, follow)
 
+    def _check_file_send(self) -> None:
+        from dockyard.buildkit.filesync import FILESEND
+
+        if not self.serves(FILESEND):  # BuildKit's words, with its lower-case method name
+            raise GrpcError(NOT_FOUND, "method /moby.filesync.v1.FileSend/diffcopy not supported by the client")
+
+    async def send_dir(self, root: Path, exporter_id: int) -> int:
+        """Copy `root` to the client's output directory for exporter `exporter_id`."""
+        from dockyard.buildkit.filesync import send
+
+        self._check_file_send()
+        return await send(self.conn, root, exporter_id)
+
+    async def file_writer(self, exporter_id: int, meta: dict[str, str]):
+        """A FileWriter to the client's output file for exporter `exporter_id`."""
+        from dockyard.buildkit.filesync import FileWriter
+
+        self._check_file_send()
+        return await FileWriter.open(self.conn, exporter_id, meta)
+
     async def credentials(self, host: str) -> tuple[str, str] | None:
         """The client's login for a registry host, or None (anonymous)."""
         from dockyard.buildkit.protos.auth_pb2 import CredentialsRequest, CredentialsResponse

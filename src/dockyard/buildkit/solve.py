@@ -87,6 +87,16 @@ async def _sync_step(progress: StatusProgress, label: str, what: str, work) -> N
     progress.finish(step, "done")
 
 
+def job_progress(job: Job) -> StatusProgress:
+    """The build's progress as its Status streams see it: one numbering for every build step
+    and export step of a Solve (called on the event loop)."""
+    if job.progress is None:
+        loop = asyncio.get_running_loop()
+        job.progress = StatusProgress(job.ref, lambda update: loop.call_soon_threadsafe(job.publish, update),
+                                      lambda: job.cancelled)
+    return job.progress
+
+
 async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, str]):
     """Fetch the Dockerfile and context over `session` and build; returns the image."""
     from dockyard.builder.builder import build_image
@@ -94,8 +104,7 @@ async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, s
 
     loop = asyncio.get_running_loop()
     options = await loop.run_in_executor(None, frontend_options, engine, opts)
-    progress = StatusProgress(job.ref, lambda update: loop.call_soon_threadsafe(job.publish, update),
-                              lambda: job.cancelled)
+    progress = job_progress(job)
     filename = opts.get("filename") or "Dockerfile"
     work = Path(tempfile.mkdtemp(prefix=f"dockyard-buildkit-{engine.id}-"))
     handed_over = False
