@@ -56,8 +56,11 @@ class Export:
         if not kind and "compression-level" not in self.attrs and not self.flag("force-compression"):
             return None
         level = self.attrs.get("compression-level")
+        # the builder stores its layers gzip-compressed, so a request for another compression
+        # recompresses them (and the base image's) as force-compression would
+        force = self.flag("force-compression") or kind not in ("", "gzip")
         try:
-            return Compression(kind or "gzip", int(level) if level else None, self.flag("force-compression"))
+            return Compression(kind or "gzip", int(level) if level else None, force)
         except (DockyardError, ValueError) as err:
             raise GrpcError(INVALID_ARGUMENT, getattr(err, "message", f"invalid compression-level {level!r}")) from None
 

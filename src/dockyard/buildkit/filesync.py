@@ -270,7 +270,14 @@ class FileWriter:
             message = BytesMessage(data=bytes(self.buffer)).SerializeToString()
             self.size += len(self.buffer)
             self.buffer.clear()
-            asyncio.run_coroutine_threadsafe(self.stream.send(message), self.loop).result()
+            if self.stream.ended:  # the client answered before taking it all: its error
+                self.conn.status(self.stream)
+                raise GrpcError(INVALID_ARGUMENT, "the client ended the output early")
+            try:
+                asyncio.run_coroutine_threadsafe(self.stream.send(message), self.loop).result()
+            except ConnectionResetError:
+                self.conn.status(self.stream)
+                raise
 
     def close(self) -> None:
         """Flush, end our side, and wait for the client's status (its error, if any)."""
