@@ -46,14 +46,18 @@ class BuildKit:
 
     # -- Control -------------------------------------------------------------------------
     async def solve(self, stream: Stream) -> None:
-        from dockyard.buildkit.exporters import IMAGE, export
+        from dockyard.buildkit.exporters import IMAGE, export, export_cache
         from dockyard.buildkit.protos.control_pb2 import SolveRequest, SolveResponse
         from dockyard.buildkit.solve import job_progress
 
         req = SolveRequest.FromString(await _request(stream))
         job = self.jobs.get(req.Ref)
         try:
-            exports = _served(req)
+            try:
+                exports, cache_exports = _served(req)
+            except GrpcError as err:  # the gateway calls of this build end with the same error
+                job.refuse(err)
+                raise
             if not job.session_id.done():
                 job.session_id.set_result(req.Session)
             if req.Frontend:
@@ -63,9 +67,10 @@ class BuildKit:
                 image = await job.returned
             reply = {}
             if image is not None:
-                needs_session = any(e.type not in IMAGE or e.flag("push") for e in exports)
+                needs_session = cache_exports or any(e.type not in IMAGE or e.flag("push") for e in exports)
                 session = await self.sessions.get(req.Session) if needs_session else None
                 reply = await export(self.engine, session, job_progress(job), image, exports)
+                await export_cache(self.engine, session, job_progress(job), image, cache_exports)
         finally:
             job.finish()
         await stream.send(SolveResponse(ExporterResponse=reply).SerializeToString())
@@ -202,15 +207,13 @@ class BuildKit:
 
 
 def _served(req):
-    """A Control.Solve's exporters, once it is known to ask only for what dockyard serves."""
-    from dockyard.buildkit.exporters import parse
+    """A Control.Solve's exporters and cache exports, once it is known to ask only for what
+    dockyard serves."""
+    from dockyard.buildkit.exporters import parse, parse_cache_exports
 
-    exporters = parse(req)
+    exporters = parse(req), parse_cache_exports(req)
     if req.HasField("Definition") and getattr(req.Definition, "def"):
         raise GrpcError(UNIMPLEMENTED, "LLB definitions are not served by dockyard: use the dockerfile.v0 frontend")
-    if req.HasField("Cache") and req.Cache.Exports:
-        raise GrpcError(UNIMPLEMENTED, f"cache export ({req.Cache.Exports[0].Type}) is not served by dockyard: "
-                                       "the engine's own build cache is always used")
     if req.Frontend and req.Frontend != FRONTEND:
         raise GrpcError(UNIMPLEMENTED, f"frontend {req.Frontend!r} is not served by dockyard (only {FRONTEND})")
     return exporters

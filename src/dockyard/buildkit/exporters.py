@@ -13,6 +13,12 @@
   over FileSend/DiffCopy, the engine sending).
 
 Each output names its exporter by its index in the Solve's list, as BuildKit does.
+
+Cache exports: dockyard's cache travels as images. Every image it builds carries what a later
+build needs to reuse its steps (its history and layers), so `type=inline` asks for nothing
+more; `type=registry,ref=R` pushes the built image to R (OCI media types unless
+oci-mediatypes=false), which a later build imports with `--cache-from type=registry,ref=R`.
+`mode=max` exports what `mode=min` does: the target stage's steps.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from dockyard.buildkit.h2grpc import GrpcError, INVALID_ARGUMENT, UNIMPLEMENTED,
 IMAGE = ("moby", "image")
 STREAMED = ("docker", "oci", "tar", "local")
 _BOOLS = ("push", "unpack", "store", "oci-mediatypes", "force-compression", "tar", "push-by-digest",
-          "registry.insecure", "name-canonical")
+          "registry.insecure", "name-canonical", "ignore-error")
 
 
 @dataclass
@@ -63,6 +69,27 @@ class Export:
             return Compression(kind or "gzip", int(level) if level else None, force)
         except (DockyardError, ValueError) as err:
             raise GrpcError(INVALID_ARGUMENT, getattr(err, "message", f"invalid compression-level {level!r}")) from None
+
+
+def parse_cache_exports(req) -> list[Export]:
+    """The Solve's cache exports that need work (registry ones); inline needs none."""
+    from dockyard.buildkit.frontend import cache_not_served
+
+    out = []
+    for entry in req.Cache.Exports if req.HasField("Cache") else []:
+        attrs = dict(entry.Attrs)
+        if entry.Type not in ("registry", "inline"):
+            raise cache_not_served(entry.Type, "export")
+        if entry.Type == "registry":
+            if not attrs.get("ref"):
+                raise GrpcError(INVALID_ARGUMENT, "registry cache exporter requires ref")
+            if attrs.get("mode", "min") not in ("min", "max"):
+                raise GrpcError(INVALID_ARGUMENT, f"invalid cache mode: {attrs['mode']}")
+            out.append(Export(-1, "cache", attrs, [attrs["ref"]]))
+    for entry in req.Cache.Imports if req.HasField("Cache") else []:
+        if entry.Type != "registry":
+            raise cache_not_served(entry.Type, "import")
+    return out
 
 
 def parse(req) -> list[Export]:
@@ -114,6 +141,45 @@ async def export(engine, session, progress, image, exports: list[Export]) -> dic
 
     await blocking(engine.events.emit, "image", "build", image.id, name=names[0] if names else image.id)
     return reply
+
+
+async def export_cache(engine, session, progress, image, exports: list[Export]) -> None:
+    """Push the built image to each registry cache ref (untagged here); with ignore-error=true
+    a failure is a warning, as in BuildKit."""
+    from dockyard.api.requests import blocking
+    from dockyard.distribution.compress import Compression, docker_media_types, for_push
+    from dockyard.distribution.credentials import Credentials
+    from dockyard.distribution.endpoints import endpoint_host
+    from dockyard.distribution.push import push
+    from dockyard.errors import DockyardError
+    from dockyard.oci.reference import parse_normalized
+
+    for exp in exports:
+        try:
+            ref = parse_normalized(exp.names[0]).with_default_tag()
+        except DockyardError as err:
+            raise GrpcError(INVALID_ARGUMENT, f"invalid cache ref {exp.names[0]!r}: {err.message}") from None
+        login = await session.credentials(endpoint_host(ref.domain))
+        compression = exp.compression() or Compression()
+
+        def upload(ref=ref, login=login, compression=compression):
+            credentials = Credentials(username=login[0], password=login[1]) if login else None
+            with engine.images.adding():
+                digest = for_push(engine.content, image.manifest_digest, compression)
+                if not exp.flag("oci-mediatypes", default=True):
+                    digest = docker_media_types(engine.content, digest)
+                return push(ref, engine.content, digest, credentials=credentials,
+                            insecure_registries=engine.insecure_registries)
+
+        step = progress.start(f"exporting cache to registry {ref}")
+        try:
+            await blocking(upload)
+        except DockyardError as err:
+            progress.finish(step, "done" if exp.flag("ignore-error") else "error", err.message)
+            if not exp.flag("ignore-error"):
+                raise GrpcError(UNKNOWN, f"failed to export cache to {ref}: {err.message}") from None
+            continue
+        progress.finish(step, "done")
 
 
 async def _step(progress, label: str, work):

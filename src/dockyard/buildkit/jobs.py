@@ -25,6 +25,12 @@ class Job:
         self.updates.append(update)
         self._wake.set()
 
+    def refuse(self, err: Exception) -> None:
+        """The Solve asked for what is not served: gateway calls waiting for it get `err`."""
+        if not self.session_id.done():
+            self.session_id.set_exception(err)
+            self.session_id.exception()  # retrieved: no warning when no gateway call waits
+
     def finish(self) -> None:
         self.finished = True
         self._wake.set()

@@ -143,6 +143,8 @@ async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, s
 
         def build():
             try:
+                options.cache_imports = [image for ref in options.cache_imports
+                                         if (image := _import_cache(engine, session, loop, ref, options.platform, progress))]
                 return build_image(engine, context, options, progress, base_image)
             finally:
                 agents.close()
@@ -182,3 +184,31 @@ def _base_image(engine, session: Session, loop, name: str, force_pull: bool, pla
     credentials = Credentials(username=login[0], password=login[1]) if login else None
     return pull_image(engine.images, ref, platform=platform, credentials=credentials,
                       insecure_registries=engine.insecure_registries, mirrors=engine.registry_mirrors).image
+
+
+def _import_cache(engine, session: Session, loop, name: str, platform: str | None,
+                  progress: StatusProgress) -> str | None:
+    """A registry cache import: the image `name` pulled (with the client's login, left
+    untagged) so its steps can serve the build; its ID, or None when it cannot be had (a
+    warning, as BuildKit gives, and the build goes on without it)."""
+    from dockyard.distribution.credentials import Credentials
+    from dockyard.distribution.endpoints import endpoint_host
+    from dockyard.distribution.pull import pull
+    from dockyard.errors import DockyardError
+    from dockyard.oci.reference import Reference, parse_normalized
+
+    step = progress.start(f"importing cache manifest from {name}")
+    try:
+        ref = parse_normalized(name).with_default_tag()
+        login = asyncio.run_coroutine_threadsafe(session.credentials(endpoint_host(ref.domain)), loop).result()
+        credentials = Credentials(username=login[0], password=login[1]) if login else None
+        with engine.images.adding():
+            res = pull(ref, engine.content, platform=platform, credentials=credentials,
+                       insecure_registries=engine.insecure_registries)
+            image = engine.images.add_image(res.manifest_digest, [], repo_digest=Reference(
+                ref.domain, ref.path, "", res.index_digest or res.manifest_digest))
+    except DockyardError as err:
+        progress.finish(step, "done", f"WARNING: failed to import cache {name}: {err.message}")
+        return None
+    progress.finish(step, "done")
+    return image.id

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.api.conftest import install_compose
+from tests.integration.distribution.test_cli_push_pull import own_registry  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.root
 
@@ -138,3 +139,54 @@ def _step_states(progress: str) -> dict[str, str]:
         elif rest == "CACHED" or rest.startswith(("DONE", "ERROR")):
             states[labels[num]] = rest.split()[0]
     return states
+
+
+def test_compose_cache_to_and_from_a_registry(api, busybox, own_registry, tmp_path: Path):  # noqa: F811
+    """`cache_to`/`cache_from` of type registry: the first build pushes its cache, a build on an
+    engine whose build cache is empty takes every step from it; inline is accepted; a backend
+    dockyard has not got is refused by name."""
+    from tests.e2e.api.conftest import run_docker
+
+    ref = f"{own_registry}/cache/app:buildcache"
+    project = tmp_path / "p"
+    (project / "app").mkdir(parents=True)
+    (project / "app" / "Dockerfile").write_text("FROM busybox\nRUN head -c 16 /dev/urandom | od -An -tx1 > /random\n"
+                                                "COPY f.txt /f.txt\n")
+    (project / "app" / "f.txt").write_text("f\n")
+    (project / "compose.yaml").write_text(f"""\
+services:
+  app:
+    build:
+      context: ./app
+      cache_from: ["type=registry,ref={ref}"]
+      cache_to: ["type=registry,ref={ref},mode=max", "type=inline"]
+    image: cached/app:1
+  local:
+    build: {{context: ./app, cache_to: ["type=local,dest=./local-cache"]}}
+    image: cached/local:1
+""")
+    env = _buildkit_env(api)
+
+    def compose(*args: str):
+        return run_docker(env, ["compose", "--project-directory", str(project), "-p", "cache", "--progress", "plain",
+                                *args], None, False, 240)
+
+    first = compose("build", "app")
+    assert first.code == 0, first.out + first.err
+    assert f"exporting cache to registry {ref}" in first.out + first.err
+    random = api.docker("run", "--rm", "cached/app:1", "cat", "/random").out
+    api.docker("rmi", "cached/app:1")
+    api.docker("builder", "prune", "-af")
+
+    second = compose("build", "app")
+    out = second.out + second.err
+    assert second.code == 0, out
+    assert f"importing cache manifest from {ref}" in out
+    states = _step_states(out)
+    assert [state for label, state in states.items() if " RUN " in label or " COPY " in label] == ["CACHED"] * 2, out
+    assert api.docker("run", "--rm", "cached/app:1", "cat", "/random").out == random
+    assert ref not in api.docker("images", "--format", "{{.Repository}}:{{.Tag}}").out  # the cache is no tag here
+
+    refused = compose("build", "local")
+    assert refused.code != 0
+    assert "cache export type=local is not served by dockyard" in refused.err, refused.out + refused.err
