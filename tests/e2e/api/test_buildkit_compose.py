@@ -95,7 +95,7 @@ def test_compose_build_with_buildkit(api, busybox, tmp_path: Path):
     assert "[app internal] load build definition from Dockerfile" in out
     assert "[tool internal] load build definition from Tool.dockerfile" in out
     assert "RUN --mount=type=secret,id=token" in out
-    assert re.search(r"^#\d+ transferring context: [\d.]+k?B( [\d.]+s)? done$", out, re.M)  # what the file sync moved
+    assert re.search(r"^#\d+ transferring context: [\d.]+[kM]?B( [\d.]+s)? done$", out, re.M)  # what the file sync moved
     assert "exit 7" not in out  # the unused stage is not built
 
     run = lambda *cmd: api.docker("run", "--rm", *cmd).out  # noqa: E731
