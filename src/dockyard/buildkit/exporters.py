@@ -30,6 +30,7 @@ import tarfile
 from dataclasses import dataclass, field
 
 from dockyard.buildkit.h2grpc import GrpcError, INVALID_ARGUMENT, UNIMPLEMENTED, UNKNOWN
+from dockyard.buildkit.status import as_vertex
 
 IMAGE = ("moby", "image")
 STREAMED = ("docker", "oci", "tar", "local")
@@ -182,18 +183,6 @@ async def export_cache(engine, session, progress, image, exports: list[Export]) 
         progress.finish(step, "done")
 
 
-async def _step(progress, label: str, work):
-    """Run `work` (a coroutine) as one vertex of the build's progress."""
-    step = progress.start(label)
-    try:
-        result = await work
-    except BaseException as err:
-        progress.finish(step, "error", str(getattr(err, "message", err)))
-        raise
-    progress.finish(step, "done")
-    return result
-
-
 async def _tag(engine, image, names: list[str]) -> None:
     from dockyard.api.requests import blocking
     from dockyard.errors import DockyardError
@@ -284,7 +273,7 @@ async def _stream(session, progress, exp: Export, meta: dict[str, str], write) -
 
         await loop.run_in_executor(None, run)
 
-    await _step(progress, "sending tarball", send())
+    await as_vertex(progress, "sending tarball", send())
 
 
 def _chain(engine, image) -> str:
@@ -333,6 +322,6 @@ async def _local(engine, session, progress, image, exp: Export) -> None:
     try:
         from pathlib import Path
 
-        await _step(progress, "copying files", session.send_dir(Path(view.root), exp.id))
+        await as_vertex(progress, "copying files", session.send_dir(Path(view.root), exp.id))
     finally:
         await loop.run_in_executor(None, view.__exit__)

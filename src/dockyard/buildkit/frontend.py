@@ -4,6 +4,7 @@ BuildOptions; what is not served is an error naming it rather than a build that 
 from __future__ import annotations
 
 from dockyard.buildkit.h2grpc import GrpcError, INVALID_ARGUMENT, UNIMPLEMENTED
+from dockyard.builder.context import is_git
 
 FRONTEND = "dockerfile.v0"
 # attributes that change nothing here: provenance/SBOM requests (the moby exporter of a
@@ -11,6 +12,18 @@ FRONTEND = "dockerfile.v0"
 _IGNORED = ("attest:", "frontend.caps", "cache-from", "contextsubdir",
             "requestid", "local-sessionid:", "input-metadata:", "source-date-epoch", "build-arg:BUILDKIT_")
 _NETWORK_MODES = {"sandbox": "default", "none": "none", "host": "host", "": "default"}
+
+
+def remote_context(opts: dict[str, str]) -> str:
+    """The build context when it is a git repository or an http(s) URL, else ""."""
+    value = opts.get("context", "")
+    return value if value and (is_git(value) or value.startswith(("http://", "https://"))) else ""
+
+
+def git_contexts(opts: dict[str, str]) -> dict[str, str]:
+    """Named contexts that are git repositories: name -> URL#ref:subdir."""
+    return {k.removeprefix("context:"): v for k, v in opts.items() if k.startswith("context:")
+            and not v.startswith(("docker-image://", "local:")) and is_git(v)}
 
 
 def frontend_options(engine, opts: dict[str, str]):
@@ -31,10 +44,13 @@ def frontend_options(engine, opts: dict[str, str]):
                 images[name] = value.removeprefix("docker-image://")
             elif value.startswith("local:"):
                 dirs[name] = value.removeprefix("local:")  # the session's directory; synced before the build
-            else:
-                raise GrpcError(UNIMPLEMENTED, f"named build contexts other than images and local directories "
-                                               f"({key}={value}) are not served by dockyard")
-        known = key in ("filename", "target", "no-cache", "platform", "add-hosts", "force-network-mode",
+            elif not is_git(value):  # a git repository is checked out before the build (git_contexts)
+                raise GrpcError(UNIMPLEMENTED, f"named build contexts other than images, local directories and git "
+                                               f"repositories ({key}={value}) are not served by dockyard")
+        if key == "context" and not remote_context(opts):
+            raise GrpcError(UNIMPLEMENTED, f"the build context {value!r} is not served by dockyard (a git repository, "
+                                           "an http(s) URL or the client's directory)")
+        known = key in ("filename", "target", "no-cache", "platform", "add-hosts", "force-network-mode", "context",
                         "cache-imports", "shm-size", "dockerfilekey", "contextkey", "image-resolve-mode")
         if not (known or key.startswith(("build-arg:", "label:", "context:", *_IGNORED))):
             raise GrpcError(UNIMPLEMENTED, f"the dockerfile frontend's option {key!r} is not served by dockyard")
