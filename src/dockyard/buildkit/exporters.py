@@ -28,12 +28,14 @@ import base64
 import json
 import tarfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dockyard.buildkit.h2grpc import GrpcError, INVALID_ARGUMENT, UNIMPLEMENTED, UNKNOWN
 from dockyard.buildkit.status import as_vertex
 
 IMAGE = ("moby", "image")
 STREAMED = ("docker", "oci", "tar", "local")
+_TRUE, _FALSE = ("", "1", "t", "T", "true", "TRUE", "True"), ("0", "f", "F", "false", "FALSE", "False")
 _BOOLS = ("push", "unpack", "store", "oci-mediatypes", "force-compression", "tar", "push-by-digest",
           "registry.insecure", "name-canonical", "ignore-error")
 
@@ -47,7 +49,7 @@ class Export:
 
     def flag(self, key: str, default: bool = False) -> bool:
         value = self.attrs.get(key)
-        return default if value is None else value in ("", "1", "t", "T", "true", "TRUE", "True")
+        return default if value is None else value in _TRUE
 
     @property
     def oci_types(self) -> bool:
@@ -103,9 +105,8 @@ def parse(req) -> list[Export]:
         if kind not in IMAGE + STREAMED:
             raise GrpcError(UNIMPLEMENTED, f"exporter {kind!r} is not served by dockyard (served: "
                                            f"{', '.join(IMAGE + STREAMED)})")
-        for key in _BOOLS:
-            if attrs.get(key, "") not in ("", "0", "1", "t", "f", "T", "F", "true", "false", "TRUE", "FALSE",
-                                          "True", "False"):
+        for key in _BOOLS:  # as Go's strconv.ParseBool reads them, "" meaning true
+            if attrs.get(key, "") not in _TRUE + _FALSE:
                 raise GrpcError(INVALID_ARGUMENT, f"non-bool value specified for {key}")
         export = Export(i, kind, attrs, [n.strip() for n in attrs.get("name", "").split(",") if n.strip()])
         if export.flag("push-by-digest"):
@@ -116,12 +117,15 @@ def parse(req) -> list[Export]:
         if export.attrs.get("compression", "gzip") not in ("gzip", "zstd"):
             raise GrpcError(UNIMPLEMENTED, f"compression={export.attrs['compression']} is not served by dockyard "
                                            "(gzip or zstd)")
+        export.compression()  # a bad level is refused before the build
         out.append(export)
     return out
 
 
 async def export(engine, session, progress, image, exports: list[Export]) -> dict[str, str]:
     """Run every exporter on `image`; returns the Solve's ExporterResponse."""
+    from dockyard.api.requests import blocking
+
     reply = {"containerimage.digest": image.id, "containerimage.config.digest": image.id}
     names = []
     for exp in exports:
@@ -138,8 +142,6 @@ async def export(engine, session, progress, image, exports: list[Export]) -> dic
             await _local(engine, session, progress, image, exp)
     if names:
         reply["image.name"] = ",".join(names)
-    from dockyard.api.requests import blocking
-
     await blocking(engine.events.emit, "image", "build", image.id, name=names[0] if names else image.id)
     return reply
 
@@ -149,8 +151,6 @@ async def export_cache(engine, session, progress, image, exports: list[Export]) 
     a failure is a warning, as in BuildKit."""
     from dockyard.api.requests import blocking
     from dockyard.distribution.compress import Compression, docker_media_types, for_push
-    from dockyard.distribution.credentials import Credentials
-    from dockyard.distribution.endpoints import endpoint_host
     from dockyard.distribution.push import push
     from dockyard.errors import DockyardError
     from dockyard.oci.reference import parse_normalized
@@ -160,11 +160,10 @@ async def export_cache(engine, session, progress, image, exports: list[Export]) 
             ref = parse_normalized(exp.names[0]).with_default_tag()
         except DockyardError as err:
             raise GrpcError(INVALID_ARGUMENT, f"invalid cache ref {exp.names[0]!r}: {err.message}") from None
-        login = await session.credentials(endpoint_host(ref.domain))
+        credentials = await session.login(ref.domain)
         compression = exp.compression() or Compression()
 
-        def upload(ref=ref, login=login, compression=compression):
-            credentials = Credentials(username=login[0], password=login[1]) if login else None
+        def upload(ref=ref, credentials=credentials, compression=compression):
             with engine.images.adding():
                 digest = for_push(engine.content, image.manifest_digest, compression)
                 if not exp.flag("oci-mediatypes", default=True):
@@ -197,8 +196,6 @@ async def _tag(engine, image, names: list[str]) -> None:
 async def _push(engine, session, progress, image, exp: Export) -> None:
     """Each name pushed, with the client's login for its registry."""
     from dockyard.api.requests import blocking
-    from dockyard.distribution.credentials import Credentials
-    from dockyard.distribution.endpoints import endpoint_host
     from dockyard.distribution.images import push_image
     from dockyard.errors import DockyardError
     from dockyard.oci.reference import parse_normalized
@@ -208,11 +205,10 @@ async def _push(engine, session, progress, image, exp: Export) -> None:
     compression = exp.compression()
     for name in exp.names:
         ref = parse_normalized(name).with_default_tag()
-        login = await session.credentials(endpoint_host(ref.domain))
+        credentials = await session.login(ref.domain)
         insecure = list(engine.insecure_registries) + ([ref.domain] if exp.flag("registry.insecure") else [])
 
-        def push(ref=ref, login=login, insecure=insecure):
-            credentials = Credentials(username=login[0], password=login[1]) if login else None
+        def push(ref=ref, credentials=credentials, insecure=insecure):
             return push_image(engine.images, ref, credentials=credentials, insecure_registries=insecure,
                               compression=compression, docker_types=not exp.oci_types)
 
@@ -320,8 +316,6 @@ async def _local(engine, session, progress, image, exp: Export) -> None:
     view = View(engine, _chain(engine, image))
     await loop.run_in_executor(None, view.__enter__)
     try:
-        from pathlib import Path
-
         await as_vertex(progress, "copying files", session.send_dir(Path(view.root), exp.id))
     finally:
         await loop.run_in_executor(None, view.__exit__)

@@ -65,6 +65,14 @@ class Session:
                                                                      .SerializeToString()))
         return (reply.Username, reply.Secret) if reply.Secret else None
 
+    async def login(self, domain: str):
+        """Credentials for the registry `domain` from the client's login, or None (anonymous)."""
+        from dockyard.distribution.credentials import Credentials
+        from dockyard.distribution.endpoints import endpoint_host
+
+        login = await self.credentials(endpoint_host(domain))
+        return Credentials(username=login[0], password=login[1]) if login else None
+
     async def secret(self, secret_id: str) -> bytes | None:
         """A secret's value, or None when the client has no secret by that ID."""
         from dockyard.buildkit.protos.secrets_pb2 import GetSecretRequest, GetSecretResponse

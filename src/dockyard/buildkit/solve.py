@@ -183,8 +183,6 @@ async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, s
 def _base_image(engine, session: Session, loop, name: str, force_pull: bool, platform: str | None):
     """A FROM image for `platform` (None: the host's): the local one unless missing or pull was
     asked, else pulled with the client's login for that registry (the session's Auth service)."""
-    from dockyard.distribution.credentials import Credentials
-    from dockyard.distribution.endpoints import endpoint_host
     from dockyard.distribution.images import pull_image
     from dockyard.images.indexes import find_for_platform
     from dockyard.oci.reference import parse_normalized
@@ -193,8 +191,7 @@ def _base_image(engine, session: Session, loop, name: str, force_pull: bool, pla
     if image is not None:
         return image
     ref = parse_normalized(name).with_default_tag()
-    login = asyncio.run_coroutine_threadsafe(session.credentials(endpoint_host(ref.domain)), loop).result()
-    credentials = Credentials(username=login[0], password=login[1]) if login else None
+    credentials = asyncio.run_coroutine_threadsafe(session.login(ref.domain), loop).result()
     return pull_image(engine.images, ref, platform=platform, credentials=credentials,
                       insecure_registries=engine.insecure_registries, mirrors=engine.registry_mirrors).image
 
@@ -204,8 +201,6 @@ def _import_cache(engine, session: Session, loop, name: str, platform: str | Non
     """A registry cache import: the image `name` pulled (with the client's login, left
     untagged) so its steps can serve the build; its ID, or None when it cannot be had (a
     warning, as BuildKit gives, and the build goes on without it)."""
-    from dockyard.distribution.credentials import Credentials
-    from dockyard.distribution.endpoints import endpoint_host
     from dockyard.distribution.pull import pull
     from dockyard.errors import DockyardError
     from dockyard.oci.reference import Reference, parse_normalized
@@ -213,8 +208,7 @@ def _import_cache(engine, session: Session, loop, name: str, platform: str | Non
     step = progress.start(f"importing cache manifest from {name}")
     try:
         ref = parse_normalized(name).with_default_tag()
-        login = asyncio.run_coroutine_threadsafe(session.credentials(endpoint_host(ref.domain)), loop).result()
-        credentials = Credentials(username=login[0], password=login[1]) if login else None
+        credentials = asyncio.run_coroutine_threadsafe(session.login(ref.domain), loop).result()
         with engine.images.adding():
             res = pull(ref, engine.content, platform=platform, credentials=credentials,
                        insecure_registries=engine.insecure_registries)
