@@ -1,7 +1,10 @@
 """The `dockyard` executable: what runs before the command-line parser.
 
-Kept free of imports, so that `ps` and `port` (readonly.py) and a pull or push with nothing
-to do (settled.py) are answered before click loads; every other command goes to cli.main.
+Kept free of imports, so that the read-only commands (readonly.py) and a pull or push with
+nothing to do (settled.py) are answered before click loads; every other command goes to
+cli.main. The launcher setup.sh writes starts the interpreter without `site` (`python -S`):
+the read-only commands need nothing from site-packages, and `site` (every .pth file, the
+distro's sitecustomize) is loaded here for the rest.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ def main() -> None:
     code = readonly.before_parsing(sys.argv[1:])
     if code is not None:
         end(code)
+    if sys.flags.no_site:
+        import site
+        site.main()
     if settled.before_parsing(sys.argv[1:]):
         end(0)
     from dockyard.cli.main import main as run

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 
-Output = Callable[[], None]  # what a command found to print, printed once nothing else can fail
+TYPE_CHECKING = False  # collections.abc loads collections: 1 ms these commands skip
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Output = Callable[[], None]  # what a command found to print, printed once nothing else can fail
 _PS_FLAGS = {"-a": "all", "--all": "all", "-q": "quiet", "--quiet": "quiet", "--no-trunc": "no_trunc"}
 
 
@@ -32,11 +35,12 @@ def before_parsing(args: list[str]) -> int | None:
     if command is None:
         return None
     from dockyard.errors import DockyardError
+    from dockyard.store.reader import Error as DBError
 
     try:
         output = command(args[1:])
-    except (DockyardError, OSError, ValueError, KeyError):
-        return None  # the full command reports it properly
+    except (DockyardError, DBError, OSError, ValueError, KeyError):
+        return None  # the full command reports it properly (or migrates the DB first)
     if output is None:
         return None
     try:  # outside the try above: a reader that went away is no reason to run the full command too
@@ -68,20 +72,27 @@ def _ps_options(args: list[str]) -> dict | None:
     return opts
 
 
-def _containers():
-    """(store, run dir) of the root the environment names, or None when a killed build's
-    leftovers wait to be released (the full command does that first)."""
+def _containers(engine=None):
+    """(store, engine) of the root the environment names, or None when a killed build's
+    leftovers wait to be released (the full command does that first). The plain case (an
+    absolute, normal DOCKYARD_ROOT and DOCKYARD_RUN_DIR, or neither) is found here with strings;
+    `engine=True` (what inspect, logs and top need: paths, the root's settings) is an Engine."""
     from dockyard.builder.unfinished import MARKERS
     from dockyard.containers.record import ContainerStore
-    from dockyard.engine import Engine
+    from dockyard.store.reader import Reader
 
-    engine = Engine()
+    if engine is None:
+        from dockyard.locations import Where
+        engine = Where.from_environment()
+    if engine is None or engine is True:
+        from dockyard.engine import Engine
+        engine = Engine()
     try:
-        if os.listdir(engine.root / MARKERS):
+        if os.listdir(os.path.join(engine.root, MARKERS)):
             return None
     except FileNotFoundError:
         pass
-    return ContainerStore(engine.db), engine
+    return ContainerStore(Reader(os.path.join(engine.root, "dockyard.db"))), engine
 
 
 def _current(c, engine) -> bool:
@@ -143,7 +154,7 @@ def _inspect(args: list[str]) -> Output | None:
         else:
             names.append(arg)
         i += 1
-    found = _containers() if names else None
+    found = _containers(engine=True) if names else None
     if found is None:
         return None
     store, engine = found
@@ -174,7 +185,7 @@ def _logs(args: list[str]) -> Output | None:
         else:
             names.append(arg)
         i += 1
-    found = _containers() if len(names) == 1 else None
+    found = _containers(engine=True) if len(names) == 1 else None
     if found is None:
         return None
     store, engine = found

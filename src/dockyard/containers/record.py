@@ -6,11 +6,14 @@ exactly what was asked for, and one code path serves the CLI and the Engine API.
 
 from __future__ import annotations
 
-import json
 import time
 
 from dockyard.errors import Conflict, NotFound
-from dockyard.store.metadata import MetadataDB
+from dockyard.jsonread import loads
+
+TYPE_CHECKING = False  # the read-only commands read rows through store/reader.py: no MetadataDB
+if TYPE_CHECKING:
+    from dockyard.store.metadata import MetadataDB
 
 MIGRATIONS = [
     """
@@ -100,10 +103,12 @@ class ContainerStore:
     def _from_row(self, row) -> Container:
         d = dict(row)
         for f in _JSON_FIELDS:
-            d[f] = json.loads(d[f])
+            d[f] = loads(d[f])
         return Container(**d)
 
     def insert(self, c: Container) -> None:
+        import json
+
         d = c.fields()
         for f in _JSON_FIELDS:
             d[f] = json.dumps(d[f])
@@ -115,6 +120,8 @@ class ContainerStore:
             conn.execute(f"INSERT INTO containers({', '.join(d)}) VALUES ({', '.join('?' * len(d))})", tuple(d.values()))
 
     def save(self, c: Container, *fields: str) -> None:
+        import json
+
         fields = fields or (*_JSON_FIELDS, "restart_count", "name")
         values = [json.dumps(getattr(c, f)) if f in _JSON_FIELDS else getattr(c, f) for f in fields]
         with self.db.write() as conn:
