@@ -109,12 +109,12 @@ def _ps(args: list[str]) -> Output | None:
     if found is None:
         return None
     store, engine = found
-    cs = store.all()
+    cs = store.all(running=not opts["all"])
     if not all(_current(c, engine) for c in cs):
         return None
     from dockyard.cli.pstable import ps_text
 
-    text = ps_text([c for c in cs if opts["all"] or c.running], quiet=opts["quiet"], no_trunc=opts["no_trunc"],
+    text = ps_text(cs, quiet=opts["quiet"], no_trunc=opts["no_trunc"],
                    fmt=opts["fmt"])
     return lambda: _emit(text)
 
@@ -200,6 +200,33 @@ def _logs(args: list[str]) -> Output | None:
     return lambda: print_log(entries, timestamps)
 
 
+def _top(args: list[str]) -> Output | None:
+    """`top NAME` (the host's `ps -ef`), recording its event as the full command does."""
+    if len(args) != 1 or args[0].startswith("-"):
+        return None
+    found = _containers(engine=True)
+    if found is None:
+        return None
+    store, engine = found
+    c = store.find(args[0])
+    if c is None or not c.running or not _current(c, engine):
+        return None  # not running: the full command says so
+    from dockyard.containers.paths import ContainerPaths
+    from dockyard.containers.views import event_attributes, top_table
+
+    text = top_text(top_table(ContainerPaths(engine).pids(c)))
+    engine.events.emit("container", "top", c.id, **event_attributes(c))
+    return lambda: _emit(text)
+
+
+def top_text(table: dict) -> str:
+    """What `top` prints of views.top_table's answer (both paths)."""
+    from dockyard.cli.formatting import tabwrite
+
+    lines = ["\t".join(table["Titles"])] + ["\t".join(p) for p in table["Processes"]]
+    return tabwrite("\n".join(lines) + "\n")
+
+
 def _emit(text: str) -> None:
     """As options.emit prints: nothing for nothing, a newline added only where missing."""
     sys.stdout.write(text if not text or text.endswith("\n") else text + "\n")
@@ -216,5 +243,6 @@ def print_log(entries, timestamps: bool) -> None:
         f.flush()
 
 
-_COMMANDS = {"ps": _ps, "port": _port, "inspect": _inspect, "logs": _logs}
-_CONTAINER_GROUP = {"ls": "ps", "list": "ps", "ps": "ps", "inspect": "inspect", "port": "port", "logs": "logs"}
+_COMMANDS = {"ps": _ps, "port": _port, "inspect": _inspect, "logs": _logs, "top": _top}
+_CONTAINER_GROUP = {"ls": "ps", "list": "ps", "ps": "ps", "inspect": "inspect", "port": "port", "logs": "logs",
+                    "top": "top"}

@@ -25,6 +25,25 @@ class ContainerPaths:
         """The shim's state dir (records.state_dir)."""
         return Path(state_dir(self.engine.run_dir, cid))
 
+    @property
+    def cgroup_parent(self) -> str:
+        """Where container cgroups go unless a container names its own (dockerd's cgroup-parent)."""
+        default = "/dockyard" if self.engine.default_root else f"/dockyard-{self.engine.id}"  # a root's own
+        return self.engine.config.get("cgroup-parent") or default
+
+    def _cgroup_parent(self, c) -> str:
+        return c.host_config.get("CgroupParent") or self.cgroup_parent
+
+    def pids(self, c) -> list[int]:
+        """The processes in the container's cgroup."""
+        from dockyard.errors import DockyardError
+        from dockyard.runtime import cgroups
+
+        try:
+            return cgroups.open_cgroup(f"{self._cgroup_parent(c).rstrip('/')}/{c.id}").procs()
+        except (OSError, DockyardError):
+            return []
+
     def log_path(self, c) -> Path:
         """docker's `<id>-json.log` in the container's dir, or the file a k8s-file log names."""
         return Path(logdrivers.custom_path(c.host_config) or self.dir(c.id) / f"{c.id}-json.log")

@@ -52,6 +52,7 @@ def new_state() -> dict:
             "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "", "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME}
 
 
+RUNNING = ("running", "paused", "restarting")  # the statuses of a container with processes
 FIELDS = ("id", "name", "created", "image_ref", "image_id", "config", "host_config", "network_settings", "mounts",
           "state", "restart_count", "run_id")
 
@@ -89,7 +90,7 @@ class Container:
 
     @property
     def running(self) -> bool:
-        return self.state["Status"] in ("running", "paused", "restarting")
+        return self.state["Status"] in RUNNING
 
 
 _JSON_FIELDS = ("config", "host_config", "network_settings", "mounts", "state")
@@ -131,8 +132,10 @@ class ContainerStore:
         with self.db.write() as conn:
             conn.execute("DELETE FROM containers WHERE id=?", (container_id,))
 
-    def all(self) -> list[Container]:
-        return [self._from_row(r) for r in self.db.query("SELECT * FROM containers ORDER BY created DESC")]
+    def all(self, *, running: bool = False) -> list[Container]:
+        """Newest first; `running`: only those with processes (the rest are not even decoded)."""
+        where = f" WHERE json_extract(state, '$.Status') IN {RUNNING!r}" if running else ""
+        return [self._from_row(r) for r in self.db.query(f"SELECT * FROM containers{where} ORDER BY created DESC")]
 
     def find(self, ref: str) -> Container | None:
         """By full ID, name (with or without `/`), or unique ID prefix, in docker's order."""

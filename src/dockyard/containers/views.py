@@ -211,6 +211,37 @@ def inspect(service, c: Container) -> dict:
     }
 
 
+def event_attributes(c: Container, **extra: str) -> dict:
+    """A container event's attributes as dockerd gives them: its labels, its image and name,
+    then the action's own."""
+    return {**(c.config.get("Labels") or {}), "image": c.image_ref, "name": c.name, **extra}
+
+
+def top_table(pids: list[int], ps_args: str = "") -> dict:
+    """`docker top` of the processes `pids`: the host's `ps` output, only their lines."""
+    import shlex
+    import subprocess
+
+    from dockyard.errors import InvalidArgument
+
+    wanted = set(pids)
+    args = shlex.split(ps_args) if ps_args else ["-ef"]
+    r = subprocess.run(["ps", *args], capture_output=True, text=True)
+    if r.returncode:
+        raise InvalidArgument(f"ps: {r.stderr.strip()}")
+    lines = r.stdout.splitlines()
+    titles = lines[0].split()
+    if "PID" not in titles:
+        raise InvalidArgument("Couldn't find PID field in ps output")
+    col = titles.index("PID")
+    procs = []
+    for line in lines[1:]:
+        fields = line.split(None, len(titles) - 1)
+        if len(fields) > col and fields[col].isdigit() and int(fields[col]) in wanted:
+            procs.append(fields)
+    return {"Titles": titles, "Processes": procs}
+
+
 def quoted_command(c: Container, trunc: bool = True) -> str:
     path, args = command(c)
     cmd = " ".join([path, *args])
