@@ -162,10 +162,12 @@ def _inspect(args: list[str]) -> Output | None:
     if not all(c is not None and _current(c, engine) for c in cs):
         return None  # an image, nothing at all (the full command says so), or a record to bring up to date
     from dockyard.cli.formatting import inspect_text
-    from dockyard.containers.paths import ContainerPaths
+    from dockyard.containers.paths import RecordedPaths
     from dockyard.containers.views import inspect
 
-    paths = ContainerPaths(engine)
+    paths = RecordedPaths(engine, store.db)
+    if paths.driver is None:
+        return None  # the full command settles the root's storage driver first
     text = inspect_text([inspect(paths, c) for c in cs], fmt)
     return lambda: _emit(text)
 

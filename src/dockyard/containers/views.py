@@ -180,10 +180,9 @@ def summary(service, c: Container) -> dict:
 def inspect(service, c: Container) -> dict:
     path, args = command(c)
     d = service.dir(c.id)
-    snaps = service.engine.snapshots
+    driver, own = service.graph(c)
     graph = {}
-    if snaps.exists(c.id):
-        own = snaps.root / snaps.need(c.id).dir
+    if own is not None:
         graph = {"UpperDir": str(own / "fs"), "WorkDir": str(own / "work"),
                  "MergedDir": str(service.run_dir(c.id) / "rootfs")}
     ns = c.network_settings
@@ -193,10 +192,10 @@ def inspect(service, c: Container) -> dict:
         "State": {**c.state, "Dead": c.state.get("Dead", False)},
         "Image": c.image_id, "ResolvConfPath": str(d / "resolv.conf"), "HostnamePath": str(d / "hostname"),
         "HostsPath": str(d / "hosts"), "LogPath": str(service.log_path(c)) if keeps_log(c.host_config) else "", "Name": "/" + c.name,
-        "RestartCount": c.restart_count, "Driver": snaps.name, "Platform": "linux", "MountLabel": "",
+        "RestartCount": c.restart_count, "Driver": driver, "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": {**c.host_config, "Runtime": c.host_config.get("Runtime") or "dockyard"},  # the one it runs under
-        "GraphDriver": {"Data": graph, "Name": snaps.name},
+        "GraphDriver": {"Data": graph, "Name": driver},
         "Mounts": c.mounts, "Config": c.config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": c.id if ns.get("SandboxKey") else "", "SandboxKey": ns.get("SandboxKey", ""),
