@@ -200,18 +200,17 @@ def _logs(args: list[str]) -> Output | None:
         else:
             names.append(arg)
         i += 1
-    found = _containers(engine=True) if len(names) == 1 else None
+    found = _containers() if len(names) == 1 else None
     if found is None:
         return None
     store, engine = found
     c = store.find(names[0])
-    from dockyard.containers.logdrivers import keeps_log
+    from dockyard.containers.logdrivers import keeps_log, log_file
     if c is None or not _current(c, engine) or not keeps_log(c.host_config):
         return None
     from dockyard.containers import logs
-    from dockyard.containers.paths import ContainerPaths
 
-    entries = list(logs.read(ContainerPaths(engine).log_path(c), tail=tail))
+    entries = list(logs.read(log_file(engine.root, c), tail=tail))
     return lambda: print_log(entries, timestamps)
 
 

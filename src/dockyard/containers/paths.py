@@ -52,7 +52,7 @@ class ContainerPaths:
 
     def log_path(self, c) -> Path:
         """docker's `<id>-json.log` in the container's dir, or the file a k8s-file log names."""
-        return Path(logdrivers.custom_path(c.host_config) or self.dir(c.id) / f"{c.id}-json.log")
+        return Path(logdrivers.log_file(self.engine.root, c))
 
 
 class RecordedPaths(ContainerPaths):
