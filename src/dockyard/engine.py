@@ -12,9 +12,7 @@ from functools import cached_property
 from pathlib import Path
 
 from dockyard.errors import InvalidArgument
-
-DEFAULT_ROOT = "/var/lib/dockyard"
-DEFAULT_RUN_DIR = "/run/dockyard"
+from dockyard.locations import DEFAULT_ROOT, DEFAULT_RUN_DIR
 DEFAULT_DRIVER = "overlay"
 
 

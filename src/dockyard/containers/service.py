@@ -24,7 +24,7 @@ from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.paths import ContainerPaths
 from dockyard.containers.record import Container, ContainerStore, rfc3339
-from dockyard.containers.views import epoch, settled
+from dockyard.containers.views import epoch, event_attributes, settled, top_table
 from dockyard.containers.request import (check_host_config, init_binary, log_limits, merge_config,
                                          networking_config, swap_warnings)
 from dockyard.network import endpoints as network_endpoints
@@ -49,15 +49,6 @@ class ContainerService(ContainerPaths):
     def runtime_root(self, runtime: str) -> Path:
         return self.engine.run_dir / "runtime" / runtime
 
-    @property
-    def cgroup_parent(self) -> str:
-        """Where container cgroups go unless a container names its own (dockerd's cgroup-parent)."""
-        default = "/dockyard" if self.engine.default_root else f"/dockyard-{self.engine.id}"  # a root's own
-        return self.engine.config.get("cgroup-parent") or default
-
-    def _cgroup_parent(self, c: Container) -> str:
-        return c.host_config.get("CgroupParent") or self.cgroup_parent
-
     @contextmanager
     def _lifecycle(self, cid: str) -> Iterator[None]:
         """Serialises a start with the release of the run before it (an exit hook may still be
@@ -76,8 +67,7 @@ class ContainerService(ContainerPaths):
     def event(self, c: Container, action: str, **extra: str) -> None:
         """Log a container event as dockerd does: the container's labels, its image and name,
         then the action's own attributes."""
-        attrs = {**(c.config.get("Labels") or {}), "image": c.image_ref, "name": c.name, **extra}
-        self.engine.events.emit("container", action, c.id, **attrs)
+        self.engine.events.emit("container", action, c.id, **event_attributes(c, **extra))
 
     def _network_events(self, c: Container, action: str) -> None:
         """connect / disconnect of each network the container joins or leaves with a run."""
@@ -766,35 +756,14 @@ class ContainerService(ContainerPaths):
         return logs.read(self.log_path(c), stdout=stdout, stderr=stderr, since=since, until=until, tail=str(tail),
                          follow=follow, running=running)
 
-    def pids(self, c: Container) -> list[int]:
-        try:
-            return cgroups.open_cgroup(f"{self._cgroup_parent(c).rstrip('/')}/{c.id}").procs()
-        except (OSError, DockyardError):
-            return []
-
     def top(self, ref: str, ps_args: str = "") -> dict:
         """`docker top`: the host's `ps` output, only the lines of the container's processes."""
-        import shlex
         c = self.get(ref)
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
-        pids = set(self.pids(c))
-        args = shlex.split(ps_args) if ps_args else ["-ef"]
-        r = subprocess.run(["ps", *args], capture_output=True, text=True)
-        if r.returncode:
-            raise InvalidArgument(f"ps: {r.stderr.strip()}")
-        lines = r.stdout.splitlines()
-        titles = lines[0].split()
-        if "PID" not in titles:
-            raise InvalidArgument("Couldn't find PID field in ps output")
-        col = titles.index("PID")
-        procs = []
-        for line in lines[1:]:
-            fields = line.split(None, len(titles) - 1)
-            if len(fields) > col and fields[col].isdigit() and int(fields[col]) in pids:
-                procs.append(fields)
+        table = top_table(self.pids(c), ps_args)
         self.event(c, "top")
-        return {"Titles": titles, "Processes": procs}
+        return table
 
     # -- views and files -------------------------------------------------------------------
     def inspect(self, ref: str) -> dict:
