@@ -1,0 +1,141 @@
+"""The user's pause process: it holds the namespaces every rootless command joins.
+
+Started by the first command that finds none (under a lock, so two first commands make one),
+it is a child that unshares a user, a mount and a network namespace, waits while its parent
+maps the user namespace (idmaps.write), then execs `catatonit -P`, which only sleeps (a
+Python loop where catatonit is missing). Its pid and start time are kept in
+`$XDG_RUNTIME_DIR/dockyard/pause.pid`, so a recycled pid is never joined. It lives on after
+the command, as podman's does; its namespaces, and every mount made in them, go with it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+
+from dockyard.errors import DockyardError
+from dockyard.rootless import idmaps, paths
+from dockyard.runtime.shim.records import process_start_time
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+
+
+def running() -> int | None:
+    """The pid of the user's live pause process, or None."""
+    try:
+        with open(paths.pause_pid_file()) as f:
+            pid, start_time = (int(v) for v in f.read().split())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if process_start_time(pid) == start_time else None
+
+
+def ensure() -> int:
+    """The pid of the user's pause process, started if none runs."""
+    pid = running()
+    if pid:
+        return pid
+    from dockyard.store.lock import exclusive
+
+    pidfile = paths.pause_pid_file()
+    os.makedirs(pidfile.parent, mode=0o700, exist_ok=True)
+    with exclusive(pidfile.with_name("pause.lock")):
+        pid = running()
+        if pid:
+            return pid
+        pid = _start()
+        tmp = pidfile.with_name(f".pause.pid.{os.getpid()}")
+        tmp.write_text(f"{pid} {process_start_time(pid)}\n")
+        os.replace(tmp, pidfile)
+    return pid
+
+
+def stop() -> int | None:
+    """End the pause process (its namespaces and their mounts go with it); its pid, or None."""
+    pid = running()
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+    return pid
+
+
+def _start() -> int:
+    import ctypes
+
+    uid_map, gid_map = idmaps.user_maps()
+    idmaps.helpers()
+    libc = ctypes.CDLL(None, use_errno=True)
+    catatonit = shutil.which("catatonit")
+    unshared_r, unshared_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the pause process
+        os.close(unshared_r)
+        os.close(go_w)
+        code = 0 if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET) == 0 else ctypes.get_errno()
+        os.write(unshared_w, f"{code}\n".encode())
+        if code or os.read(go_r, 1) != b"1":
+            os._exit(1)
+        # /sys shows the network namespace of whoever mounted it: the engine reads its links there
+        code = 0 if libc.mount(b"sysfs", b"/sys", b"sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) == 0 \
+            else ctypes.get_errno()
+        os.write(unshared_w, f"{code}\n".encode())
+        if code:
+            os._exit(1)
+        _pause(catatonit)
+    os.close(unshared_w)
+    os.close(go_r)
+    status = os.fdopen(unshared_r, "rb", buffering=0)
+    try:
+        code = _status(status)
+        if code:
+            raise DockyardError(
+                "cannot create a user namespace"
+                + (f": {os.strerror(code)}" if code > 0 else "")
+                + " (is user.max_user_namespaces 0, or are unprivileged user namespaces disabled?)")
+        idmaps.write(pid, uid_map, gid_map)
+        os.write(go_w, b"1")
+        code = _status(status)
+        if code:
+            raise DockyardError("cannot mount /sys in the rootless namespaces"
+                                + (f": {os.strerror(code)}" if code > 0 else ""))
+    except BaseException:
+        os.write(go_w, b"0")
+        os.waitpid(pid, 0)
+        raise
+    finally:
+        status.close()
+        os.close(go_w)
+    return pid
+
+
+def _status(pipe) -> int:
+    """The child's next report: 0, an errno, or -1 when it ended without one."""
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = pipe.read(1)
+        if not chunk:
+            return -1
+        line += chunk
+    return int(line)
+
+
+def _pause(catatonit: str | None) -> None:
+    """In the child: leave the caller's session and directories, then sleep for good."""
+    try:
+        os.setsid()
+        os.chdir("/")
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the pid file's lock among them
+        if catatonit:
+            os.execv(catatonit, [catatonit, "-P"])
+        for sig in (signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        while True:
+            signal.pause()
+    finally:
+        os._exit(1)
