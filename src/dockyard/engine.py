@@ -171,7 +171,12 @@ class Engine:
         registry = Registry(_roots_registry())
         config = settle(DaemonNetwork.from_mapping(self.config, self.root / "daemon.json"), self.root, self.id,
                         default_root=self.default_root, registry=registry)
-        return NetworkService(self.db, self.root, self.run_dir, config, registry=registry)
+        service = NetworkService(self.db, self.root, self.run_dir, config, registry=registry)
+        from dockyard import rootless
+        if rootless.active():  # its links and rules live in the user's network namespace
+            from dockyard.rootless.netns import Inside, path
+            return Inside(service, path())
+        return service
 
     @cached_property
     def containers(self):

@@ -3,8 +3,9 @@
 setns into a user namespace needs a single-threaded process, so this runs from the
 executable's entry (cli/entry.py) before any module that might start a thread. It joins in
 place, without a second exec: user namespace first (which gives this process root's
-capabilities inside it), then the mount and network namespaces it owns. Joining a mount
-namespace moves the process to its root directory, so the working directory is restored.
+capabilities inside it), then the mount namespace it owns; the process stays in the host's
+network namespace (rootless/netns.py says why). Joining a mount namespace moves the process
+to its root directory, so the working directory is restored.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 
 from dockyard.rootless import ENV, pause
 
-NAMESPACES = (("user", 0x10000000), ("mnt", 0x00020000), ("net", 0x40000000))
+NAMESPACES = (("user", 0x10000000), ("mnt", 0x00020000))  # not "net": see rootless/netns.py
 
 
 def enter() -> None:

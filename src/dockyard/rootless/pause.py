@@ -19,7 +19,7 @@ from dockyard.rootless import idmaps, paths
 from dockyard.runtime.shim.records import process_start_time
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_MOVE, MS_REC = 2, 4, 8, 4096, 8192, 16384
 
 
 def running() -> int | None:
@@ -63,10 +63,12 @@ def stop() -> int | None:
 def _start() -> int:
     import ctypes
 
-    uid_map, gid_map = idmaps.user_maps()
     idmaps.helpers()
+    uid_map, gid_map = idmaps.user_maps()
     libc = ctypes.CDLL(None, use_errno=True)
     catatonit = shutil.which("catatonit")
+    aside = paths.run_dir() / f".cgroup.{os.getpid()}"  # where /sys/fs/cgroup waits while /sys is remounted
+    aside.mkdir(exist_ok=True)
     unshared_r, unshared_w = os.pipe()
     go_r, go_w = os.pipe()
     pid = os.fork()
@@ -77,9 +79,7 @@ def _start() -> int:
         os.write(unshared_w, f"{code}\n".encode())
         if code or os.read(go_r, 1) != b"1":
             os._exit(1)
-        # /sys shows the network namespace of whoever mounted it: the engine reads its links there
-        code = 0 if libc.mount(b"sysfs", b"/sys", b"sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) == 0 \
-            else ctypes.get_errno()
+        code = _own_sysfs(libc, os.fsencode(aside))
         os.write(unshared_w, f"{code}\n".encode())
         if code:
             os._exit(1)
@@ -107,7 +107,22 @@ def _start() -> int:
     finally:
         status.close()
         os.close(go_w)
+        aside.rmdir()
     return pid
+
+
+def _own_sysfs(libc, aside: bytes) -> int:
+    """In the child: a sysfs of its own network namespace on /sys (sysfs shows the links of
+    whoever mounted it, and the engine reads them there), with the host's /sys/fs/cgroup kept
+    (runc and crun look there). 0, or the errno of the failing mount."""
+    import ctypes
+
+    kept = libc.mount(b"/sys/fs/cgroup", aside, None, MS_BIND | MS_REC, None) == 0
+    if libc.mount(b"sysfs", b"/sys", b"sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
+        return ctypes.get_errno()
+    if kept and libc.mount(aside, b"/sys/fs/cgroup", None, MS_MOVE, None) != 0:
+        return ctypes.get_errno()
+    return 0
 
 
 def _status(pipe) -> int:
