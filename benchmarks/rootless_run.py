@@ -88,6 +88,7 @@ def main() -> None:
             pause = user.runtime_dir / "libpod" / "tmp" / "pause.pid"  # podman's own pause process
             if pause.exists():
                 subprocess.run(["kill", pause.read_text().strip()], capture_output=True)
+            Path(f"/dev/shm/libpod_rootless_lock_{user.uid}").unlink(missing_ok=True)
         subprocess.run([DOCKYARD, "network", "prune", "-f"], env=ENV, capture_output=True)
         subprocess.run(["rm", "-rf", str(rootful)])
         remove_user(user)

@@ -15,7 +15,7 @@ and a full disk becomes the same one-line `NoSpace`.
 
 Two whiteout modes, because the two snapshotters keep layers differently:
   - "overlay": the target is a fresh overlayfs upper dir; whiteouts become 0:0 character
-    devices and opaque markers the `trusted.overlay.opaque` xattr, for the kernel to honour.
+    devices and opaque markers the overlay opaque xattr (whiteouts.py), for the kernel to honour.
   - "delete": the target already holds the merged content of the lower layers (vfs); whiteouts
     delete from it, and an opaque marker empties the directory of all it held before this layer.
 """
@@ -449,7 +449,7 @@ class _Applier:
 
     @staticmethod
     def _set_xattr(target: int | str, attr: str, value: str, follow: bool, name: str) -> None:
-        if attr.startswith(whiteouts.OVERLAY_XATTR_PREFIX):
+        if attr.startswith(whiteouts.OVERLAY_XATTR_PREFIXES):
             return
         try:
             os.setxattr(target, attr, value.encode("utf-8", "surrogateescape"), follow_symlinks=follow)
@@ -466,7 +466,7 @@ class _Applier:
             return
         if base == whiteouts.OPAQUE:
             if overlay:
-                os.setxattr(self._abs(parent), whiteouts.OVERLAY_OPAQUE_XATTR, b"y", follow_symlinks=False)
+                os.setxattr(self._abs(parent), whiteouts.opaque_xattr(), b"y", follow_symlinks=False)
             else:
                 self._empty_lower(parent)
             return

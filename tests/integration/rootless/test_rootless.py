@@ -113,11 +113,14 @@ def test_image_built_rootless_pushed_and_pulled_rootful_runs_the_same(user, imag
     user.run("mkdir", str(context))
     user.run("sh", "-c", f"cat > {context}/Dockerfile", input=(
         "FROM busybox\n"
-        "RUN echo hi > /owned && chown 123:456 /owned && chmod 4755 /owned && mkdir /srv && chown 1000:1000 /srv\n"
-        "USER 1000\nCMD [\"sh\", \"-c\", \"stat -c '%u:%g %a' /owned /srv; id -u\"]\n"))
+        "RUN mkdir -p /d/sub && echo a > /d/a\n"
+        # owners kept as they are inside the namespace; a directory replaced whole (an opaque one)
+        "RUN echo hi > /owned && chown 123:456 /owned && chmod 4755 /owned && mkdir /srv && chown 1000:1000 /srv"
+        " && rm -rf /d && mkdir /d && echo b > /d/b\n"
+        "USER 1000\nCMD [\"sh\", \"-c\", \"stat -c '%u:%g %a' /owned /srv; ls -R /d; id -u\"]\n"))
     user.dockyard("build", "-q", "-t", "rlbuilt", str(context))
     rootless_out = user.dockyard("run", "--rm", "rlbuilt").out
-    assert rootless_out == "123:456 4755\n1000:1000 755\n1000\n"
+    assert rootless_out == "123:456 4755\n1000:1000 755\n/d:\nb\n1000\n"
 
     port = free_port()
     # the registry runs as the user too, on the host's loopback
