@@ -31,6 +31,7 @@ import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Literal, TypeVar
 
+from dockyard import rootless
 from dockyard.errors import CorruptContent, DockyardError, InvalidArgument, UnsafePath
 from dockyard.layers import whiteouts
 from dockyard.layers.compression import open_reader
@@ -359,7 +360,12 @@ class _Applier:
                                          "which the layer removed") from None
         elif member.ischr() or member.isblk():
             kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
-            self._make(rel, lambda: os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor)))
+            try:
+                self._make(rel, lambda: os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor)))
+            except PermissionError:
+                if rootless.active():  # as Docker's and podman's: a user namespace cannot make devices
+                    return
+                raise
             self._set_meta(path, member)
         elif member.isfifo():
             self._make(rel, lambda: os.mkfifo(path, 0o600))
@@ -433,7 +439,15 @@ class _Applier:
                   is_link: bool = False, rel: str = "", mode_set: bool = False) -> None:
         """Owner, then mode (chown clears setuid), then xattrs (chown clears capabilities), then times."""
         follow = not is_link
-        os.chown(target, member.uid, member.gid, follow_symlinks=follow)
+        try:
+            os.chown(target, member.uid, member.gid, follow_symlinks=follow)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL and rootless.active():
+                raise InvalidArgument(
+                    f"layer entry {member.name!r} is owned by {member.uid}:{member.gid}, an id your user namespace "
+                    "does not map: give your user a larger range in /etc/subuid and /etc/subgid "
+                    "(65536 ids cover most images)") from None
+            raise
         if not (is_link or mode_set):
             os.chmod(target, member.mode & 0o7777)
         for key, value in member.pax_headers.items():

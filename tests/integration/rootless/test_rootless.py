@@ -3,8 +3,10 @@ user (conftest.py), against the user's default XDG root and run dir."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -157,3 +159,28 @@ def test_serve_answers_the_docker_cli_on_the_users_socket(user, image, tmp_path)
     finally:
         server.terminate()
         server.wait(10)
+
+
+def layer_tar(path: Path, owner: int, *extra: tarfile.TarInfo) -> None:
+    with tarfile.open(path, "w") as tar:
+        data = b"#!/bin/sh\necho ok\n"
+        info = tarfile.TarInfo("f")
+        info.size, info.mode, info.uid, info.gid = len(data), 0o755, owner, owner
+        tar.addfile(info, io.BytesIO(data))
+        for member in extra:
+            tar.addfile(member)
+
+
+def test_layers_with_devices_load_without_them_and_unmapped_owners_are_refused(user, image):
+    device = tarfile.TarInfo("null")
+    device.type, device.devmajor, device.devminor = tarfile.CHRTYPE, 1, 3
+    tar = user.home / "devices.tar"
+    layer_tar(tar, user.uid, device)
+    os.chown(tar, user.uid, user.gid)
+    user.dockyard("import", str(tar), "rl-devices")  # as Docker's rootless mode: the node is left out
+    user.dockyard("rmi", "rl-devices")
+    layer_tar(tar, 70000)
+    os.chown(tar, user.uid, user.gid)
+    line = one_line_error(user.dockyard("import", str(tar), "rl-unmapped", check=False))
+    assert "70000:70000" in line and "/etc/subuid" in line
+    assert "rl-unmapped" not in user.dockyard("images").out
