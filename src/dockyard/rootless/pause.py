@@ -11,11 +11,8 @@ the command, as podman's does; its namespaces, and every mount made in them, go 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 
-from dockyard.errors import DockyardError
-from dockyard.rootless import idmaps, paths
+from dockyard.rootless import paths
 from dockyard.runtime.shim.records import process_start_time
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
@@ -52,16 +49,14 @@ def ensure() -> int:
     return pid
 
 
-def stop() -> int | None:
-    """End the pause process (its namespaces and their mounts go with it); its pid, or None."""
-    pid = running()
-    if pid:
-        os.kill(pid, signal.SIGTERM)
-    return pid
-
-
 def _start() -> int:
+    """Fork the pause process and map its user namespace (what joining needs once runs quickly:
+    the imports for this are made only here)."""
     import ctypes
+    import shutil
+
+    from dockyard.errors import DockyardError
+    from dockyard.rootless import idmaps
 
     idmaps.helpers()
     uid_map, gid_map = idmaps.user_maps()
@@ -138,6 +133,8 @@ def _status(pipe) -> int:
 
 def _pause(catatonit: str | None) -> None:
     """In the child: leave the caller's session and directories, then sleep for good."""
+    import signal
+
     try:
         os.setsid()
         os.chdir("/")
