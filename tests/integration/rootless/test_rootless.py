@@ -9,6 +9,7 @@ import os
 import tarfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import DOCKYARD
@@ -184,3 +185,18 @@ def test_layers_with_devices_load_without_them_and_unmapped_owners_are_refused(u
     line = one_line_error(user.dockyard("import", str(tar), "rl-unmapped", check=False))
     assert "70000:70000" in line and "/etc/subuid" in line
     assert "rl-unmapped" not in user.dockyard("images").out
+
+
+def test_the_hub_serves_as_the_user_from_their_data_home(user, tmp_path):
+    port = free_port()
+    log = tmp_path / "hub.log"
+    with open(log, "wb") as out:
+        hub = user.popen(DOCKYARD, "hub", "serve", "--addr", f"127.0.0.1:{port}", stdout=out, stderr=out)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/v2/", hub, log)
+        assert httpx.get(f"http://127.0.0.1:{port}/").status_code == 200
+    finally:
+        hub.terminate()
+        hub.wait(10)
+    state = user.home / ".local" / "share" / "dockyard-hub"
+    assert state.is_dir() and os.stat(state).st_uid == user.uid
