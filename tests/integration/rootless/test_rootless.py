@@ -12,11 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import DOCKYARD
+from tests.conftest import DOCKYARD, VENV_BIN
 from tests.integration.distribution.distribution_support import free_port, _wait_http
 from tests.integration.rootless.conftest import uid_processes, wait_for
 
 pytestmark = pytest.mark.root
+COMPOSE = str(VENV_BIN / "docker-compose")
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +158,19 @@ def test_serve_answers_the_docker_cli_on_the_users_socket(user, image, tmp_path)
         docker = ("docker", "-H", f"unix://{sock}")
         assert user.run(*docker, "run", "--rm", image, "echo", "hi").out == "hi\n"
         assert "name=rootless" in user.run(*docker, "info", "--format", "{{json .SecurityOptions}}").out
+        # compose: a project network whose services find each other by name
+        project = user.home / "proj"
+        user.run("mkdir", str(project))
+        user.run("sh", "-c", f"cat > {project}/compose.yaml", input=(
+            f"services:\n  web:\n    image: {image}\n    command: sleep 1000\n"
+            f"  client:\n    image: {image}\n    command: ping -c1 -W5 web\n    depends_on: [web]\n"))
+        compose = (COMPOSE, "--project-directory", str(project), "-p", "rl")
+        env = user.env(DOCKER_HOST=f"unix://{sock}")
+        try:
+            user.run(*compose, "up", "-d", "web", env=env)
+            assert "1 packets received" in user.run(*compose, "run", "--rm", "client", env=env).out
+        finally:
+            user.run(*compose, "down", "-t", "1", env=env)
     finally:
         server.terminate()
         server.wait(10)
