@@ -67,18 +67,19 @@ def _start() -> int:
     unshared_r, unshared_w = os.pipe()
     go_r, go_w = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the pause process
-        os.close(unshared_r)
-        os.close(go_w)
-        code = 0 if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET) == 0 else ctypes.get_errno()
-        os.write(unshared_w, f"{code}\n".encode())
-        if code or os.read(go_r, 1) != b"1":
+    if pid == 0:  # the pause process: never returns to the caller's code
+        try:
+            os.close(unshared_r)
+            os.close(go_w)
+            code = 0 if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET) == 0 else ctypes.get_errno()
+            os.write(unshared_w, f"{code}\n".encode())
+            if code == 0 and os.read(go_r, 1) == b"1":
+                code = _own_sysfs(libc, os.fsencode(aside))
+                os.write(unshared_w, f"{code}\n".encode())
+                if code == 0:
+                    _pause(catatonit)
+        finally:
             os._exit(1)
-        code = _own_sysfs(libc, os.fsencode(aside))
-        os.write(unshared_w, f"{code}\n".encode())
-        if code:
-            os._exit(1)
-        _pause(catatonit)
     os.close(unshared_w)
     os.close(go_r)
     status = os.fdopen(unshared_r, "rb", buffering=0)
