@@ -56,9 +56,13 @@ def test_bad_setups_get_one_line_errors(user, bare_user):
 
 
 def test_container_lifecycle(user, image):
-    cid = user.dockyard("run", "-d", "--name", "web", image, "sh", "-c", "echo started; exec sleep 1000").out.strip()
+    cid = user.dockyard("run", "-d", "--name", "web", image, "sh", "-c",
+                        "sleep 1001 & echo started; exec sleep 1000").out.strip()
     assert user.dockyard("exec", "web", "id", "-u").out.strip() == "0"
     wait_for(lambda: "started" in user.dockyard("logs", "web").out, "the container's first log line")
+    # no cgroup: the container's processes are those of its pid namespace
+    top = user.dockyard("top", "web").out
+    assert "sleep 1000" in top and "sleep 1001" in top
     pid = json.loads(user.dockyard("inspect", "web").out)[0]["State"]["Pid"]
     # on the host, the container's root is the user
     assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0] == b"sleep"
