@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import DOCKYARD, fmt, median  # noqa: E402
+from common import DOCKYARD, fmt, median, reset_rootless_podman  # noqa: E402
 from tests.integration.rootless.conftest import make_user, reachable_by_all, remove_user  # noqa: E402
 
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
@@ -84,11 +84,7 @@ def main() -> None:
                 print(f"  {name:<18} {fmt(xs)}{ratio}")
     finally:
         if podman:
-            user.run("podman", "system", "reset", "--force", check=False)
-            pause = user.runtime_dir / "libpod" / "tmp" / "pause.pid"  # podman's own pause process
-            if pause.exists():
-                subprocess.run(["kill", pause.read_text().strip()], capture_output=True)
-            Path(f"/dev/shm/libpod_rootless_lock_{user.uid}").unlink(missing_ok=True)
+            reset_rootless_podman(user)
         subprocess.run([DOCKYARD, "network", "prune", "-f"], env=ENV, capture_output=True)
         subprocess.run(["rm", "-rf", str(rootful)])
         remove_user(user)
