@@ -14,13 +14,13 @@ import secrets
 import shutil
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import DOCKYARD, Result
+from tests.helpers.waiting import wait_for
 
 USER_PATH = "/usr/local/bin:/usr/bin:/bin"
 SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
@@ -81,14 +81,6 @@ def uid_processes(uid: int) -> list[int]:
     return found
 
 
-def wait_for(condition, what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def make_user(subordinate_ids: bool = True) -> User:
     name = "dyrl" + secrets.token_hex(3)
     # no automatic ranges: the test says what the user gets
@@ -113,7 +105,7 @@ def remove_user(user: User) -> None:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    wait_for(lambda: not uid_processes(user.uid), f"{user.name}'s processes to end")
+    wait_for(lambda: not uid_processes(user.uid), what=f"{user.name}'s processes to end")
     mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
               if str(user.home) in line.split()[4] or str(user.runtime_dir) in line.split()[4]]
     assert not mounts, f"mounts left by {user.name}: {mounts}"

@@ -14,7 +14,8 @@ import pytest
 
 from tests.conftest import DOCKYARD, VENV_BIN
 from tests.integration.distribution.distribution_support import free_port, _wait_http
-from tests.integration.rootless.conftest import uid_processes, wait_for
+from tests.helpers.waiting import wait_for
+from tests.integration.rootless.conftest import uid_processes
 
 pytestmark = pytest.mark.root
 COMPOSE = str(VENV_BIN / "docker-compose")
@@ -59,7 +60,7 @@ def test_container_lifecycle(user, image):
     cid = user.dockyard("run", "-d", "--name", "web", image, "sh", "-c",
                         "sleep 1001 & echo started; exec sleep 1000").out.strip()
     assert user.dockyard("exec", "web", "id", "-u").out.strip() == "0"
-    wait_for(lambda: "started" in user.dockyard("logs", "web").out, "the container's first log line")
+    wait_for(lambda: "started" in user.dockyard("logs", "web").out, what="the container's first log line")
     # no cgroup: the container's processes are those of its pid namespace
     top = user.dockyard("top", "web").out
     assert "sleep 1000" in top and "sleep 1001" in top
@@ -71,7 +72,7 @@ def test_container_lifecycle(user, image):
     user.dockyard("stop", "-t", "1", "web")
     user.dockyard("commit", "web", "committed:1")
     user.dockyard("rm", "web")
-    wait_for(lambda: uid_processes(user.uid) == [user.pause_pid()], "only the pause process to stay")
+    wait_for(lambda: uid_processes(user.uid) == [user.pause_pid()], what="only the pause process to stay")
     assert not [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if cid[:12] in line]
     assert user.dockyard("run", "--rm", "committed:1", "echo", "ok").out == "ok\n"
 
@@ -156,7 +157,7 @@ def test_serve_answers_the_docker_cli_on_the_users_socket(user, image, tmp_path)
     with open(log, "wb") as out:
         server = user.popen(DOCKYARD, "serve", stdout=out, stderr=out)
     try:
-        wait_for(lambda: sock.is_socket() or server.poll() is not None, "the API socket")
+        wait_for(lambda: sock.is_socket() or server.poll() is not None, what="the API socket")
         assert server.poll() is None, log.read_text()
         assert (os.stat(sock).st_uid, os.stat(sock).st_mode & 0o777) == (user.uid, 0o660)
         docker = ("docker", "-H", f"unix://{sock}")
