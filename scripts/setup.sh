@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
-PKGS="python3 python3-venv python3-seccomp busybox-static debootstrap qemu-user-static binfmt-support iproute2 nftables conntrack libseccomp2 tini catatonit git curl ca-certificates xz-utils gcc libc6-dev"
+PKGS="python3 python3-venv python3-seccomp busybox-static debootstrap qemu-user-static binfmt-support iproute2 nftables conntrack libseccomp2 tini catatonit uidmap git curl ca-certificates xz-utils gcc libc6-dev"
 TEST_PKGS="skopeo umoci runc crun docker-registry tmux apache2-utils openssh-client chromium chromium-driver containernetworking-plugins iptables"
 want="$PKGS"
 [ "${1:-}" = test ] && want="$want $TEST_PKGS"

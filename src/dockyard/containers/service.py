@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
+from dockyard import rootless
 from dockyard.containers import health, hooks, links, logdrivers, names
 from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
@@ -30,6 +31,7 @@ from dockyard.containers.request import (check_host_config, init_binary, log_lim
 from dockyard.network import endpoints as network_endpoints
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups
+from dockyard.runtime.pidgroup import refuse_limits
 from dockyard.runtime.shim.records import state_dir
 
 STOP_TIMEOUT = 10
@@ -128,6 +130,8 @@ class ContainerService(ContainerPaths):
         emulation.ensure(image_cfg.get("architecture") or emulation.host_architecture())  # another arch: QEMU
         config = merge_config(body, image_cfg.get("config") or {})
         host_config = check_host_config(body.get("HostConfig") or {})
+        if rootless.active():
+            refuse_limits(host_config)
         found = swap_warnings(host_config, cgroups.swap_limit_supported())
         if warnings is not None:
             warnings += found
@@ -817,6 +821,8 @@ class ContainerService(ContainerPaths):
         unknown = [k for k, v in body.items() if k not in allowed and v not in (None, 0, "", [], {})]
         if unknown:
             raise InvalidArgument(f"updating {', '.join(sorted(unknown))} is not supported")
+        if rootless.active():
+            refuse_limits(body)
         hc = dict(c.host_config)
         hc.update({k: v for k, v in body.items() if v not in (None,)})
         if "RestartPolicy" in body:

@@ -14,8 +14,10 @@ import stat
 import time
 from pathlib import Path
 
+from dockyard import rootless
 from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.runtime import device_bpf
+from dockyard.runtime.pidgroup import PidGroup
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -62,8 +64,11 @@ def _statfs_type(path: str) -> int:
     return buf[0]
 
 
-def open_cgroup(path: str, root: str = CGROUP_ROOT) -> CgroupV1 | CgroupV2:
-    """The cgroup at OCI cgroupsPath `path`, for whichever version the host runs."""
+def open_cgroup(path: str, root: str = CGROUP_ROOT) -> CgroupV1 | CgroupV2 | PidGroup:
+    """The cgroup at OCI cgroupsPath `path`, for whichever version the host runs (a rootless
+    engine's stand-in without one: runtime/pidgroup.py)."""
+    if rootless.active():
+        return PidGroup(path)
     if is_unified(root):
         return CgroupV2(path, root)
     return CgroupV1(path, v1_hierarchies())
@@ -589,7 +594,7 @@ def _again_if_parent_vanished(make: Callable[[], None], attempts: int = 5) -> No
 def remove_empty_parent(parent: str) -> None:
     """A parent cgroup goes with its last container, so nothing of ours stays in the hierarchy."""
     parent = parent.strip("/")
-    if not parent:
+    if not parent or rootless.active():
         return
     hierarchies = [Path(CGROUP_ROOT)] if is_unified() else Path(CGROUP_ROOT).iterdir()
     for hierarchy in hierarchies:
