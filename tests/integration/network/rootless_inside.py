@@ -3,8 +3,8 @@ run as the throwaway user inside the stand-in pause process's user, mount and ne
 
     python rootless_inside.py up DIR PORT     a user network "rn" with containers c1 (port 80 published on
                                               PORT) and c2; prints {"c1": {...}, "c2": {...}} as JSON
-    python rootless_inside.py publish DIR HOST_IP HOST_PORT IP PORT
-    python rootless_inside.py unpublish DIR HOST_IP HOST_PORT
+    python rootless_inside.py publish DIR HOST_IP HOST_PORT IP PORT [PROTO]
+    python rootless_inside.py unpublish DIR HOST_IP HOST_PORT [PROTO]
     python rootless_inside.py down DIR        every container and network gone
 """
 
@@ -41,9 +41,9 @@ def main(argv: list[str]) -> None:
             out[name] = {"ip": a.ip, "gateway": a.gateway, "netns": a.netns_path}
         print(json.dumps(out))
     elif what == "publish":
-        rootless.publish(outside, [PortBinding(argv[2], int(argv[3]), int(argv[5]), "tcp")], argv[4])
+        rootless.publish(outside, [PortBinding(argv[2], int(argv[3]), int(argv[5]), (argv[6:] or ["tcp"])[0])], argv[4])
     elif what == "unpublish":
-        rootless.unpublish(outside, [PortBinding(argv[2], int(argv[3]), 0, "tcp")])
+        rootless.unpublish(outside, [PortBinding(argv[2], int(argv[3]), 0, (argv[4:] or ["tcp"])[0])])
     elif what == "down":
         svc = service(directory)
         for b, _ in rootless.published(outside):

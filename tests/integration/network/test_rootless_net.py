@@ -256,6 +256,28 @@ def test_published_port_answers_on_every_host_address_and_goes_when_unpublished(
     assert get("127.0.0.1", one) is None
 
 
+def test_published_udp_port_answers_each_client(world, user):
+    pause, state, _ = world
+    echo = subprocess.Popen(user.argv(*in_c_argv(
+        pause, state["c1"]["netns"], PYTHON, "-c",
+        "import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', 5353)); "
+        "print(flush=True)\nwhile True: data, peer = s.recvfrom(2048); s.sendto(data.upper(), peer)")),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    try:
+        assert echo.stdout.readline() == b"\n"  # bound
+        port = free_port()
+        pause.inside(PYTHON, INSIDE, "publish", str(user.dir), "", str(port), state["c1"]["ip"], "5353", "udp")
+        for word in (b"one", b"two"):  # two clients, each answered at its own address
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(5)
+                s.sendto(word, ("127.0.0.1", port))
+                assert s.recvfrom(2048)[0] == word.upper()
+        pause.inside(PYTHON, INSIDE, "unpublish", str(user.dir), "", str(port), "udp")
+    finally:
+        echo.kill()
+        echo.wait()
+
+
 def test_low_ports_and_taken_ports_are_refused_in_one_line(world, user):
     pause, state, _ = world
     start = int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
