@@ -8,10 +8,10 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 PKGS="python3 python3-venv python3-seccomp busybox-static debootstrap qemu-user-static binfmt-support iproute2 nftables conntrack libseccomp2 tini catatonit git curl ca-certificates xz-utils gcc libc6-dev"
-PKGS="$PKGS passt slirp4netns uidmap"  # rootless: pasta (slirp4netns where it is missing), newuidmap
 TEST_PKGS="skopeo umoci runc crun docker-registry tmux apache2-utils openssh-client chromium chromium-driver containernetworking-plugins iptables"
 want="$PKGS"
 [ "${1:-}" = test ] && want="$want $TEST_PKGS"
+want="$want passt slirp4netns"  # rootless networking: pasta, slirp4netns where pasta is missing
 missing=""
 for p in $want; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -279,7 +279,7 @@ def test_published_udp_port_answers_each_client(world, user):
 
 
 def test_low_ports_and_taken_ports_are_refused_in_one_line(world, user):
-    pause, state, _ = world
+    pause, state, port = world
     start = int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
     if start > 80:
         p = pause.inside(PYTHON, INSIDE, "publish", str(user.dir), "", "80", state["c1"]["ip"], "80", check=False)
@@ -291,8 +291,12 @@ def test_low_ports_and_taken_ports_are_refused_in_one_line(world, user):
         taken = held.getsockname()[1]
         p = pause.inside(PYTHON, INSIDE, "publish", str(user.dir), "127.0.0.1", str(taken), state["c1"]["ip"], "80",
                          check=False)
-    assert p.returncode == 125
-    assert p.stderr == f"Bind for 127.0.0.1:{taken} failed: port is already allocated\n"
+        assert p.returncode == 125
+        assert p.stderr == f"Bind for 127.0.0.1:{taken} failed: port is already allocated\n"
+        # a container asking for it fails in that line, its network undone, the other ports kept
+        p = pause.inside(PYTHON, INSIDE, "attach", str(user.dir), "c3", str(taken), check=False)
+    assert p.returncode == 125 and "port is already allocated" in p.stderr
+    assert json.loads(p.stdout) == {"attached": False, "published": [port]}
 
 
 def test_everything_goes_with_the_pause_process(user):
