@@ -37,8 +37,8 @@ svg.layer-graph text{font:11px ui-monospace,monospace;fill:#1b1f24}
 </style></head>
 <body><header><a class="brand" href="/">dockyard hub</a><a href="/">Repositories</a><a href="/builds">Builds</a>
 <form class="search" method="get" action="/" role="search"><input name="q" placeholder="Search" aria-label="Search repositories"></form>
-<span class="who">{% if visitor.user %}signed in as {{ visitor.user }}{% elif accounts %}<a href="/login">Sign in</a>{% endif %}</span>
-{% if visitor.user and visitor.csrf %}<a href="/settings/tokens">Tokens</a><a href="/orgs">Organizations</a>
+<span class="who">{% if visitor.user %}signed in as {{ visitor.user }}{% elif accounts %}<a href="/login">Sign in</a>{% if signup_open() %} · <a href="/signup">Sign up</a>{% endif %}{% endif %}</span>
+{% if visitor.user and visitor.csrf %}<a href="/settings/tokens">Tokens</a><a href="/settings/security">Password</a><a href="/orgs">Organizations</a>
 <form method="post" action="/logout" class="logout"><input type="hidden" name="csrf" value="{{ visitor.csrf }}"><button type="submit">Sign out</button></form>{% endif %}</header>
 <main>{% block main %}{% endblock %}</main>
 <script>
