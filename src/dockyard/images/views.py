@@ -5,7 +5,7 @@ Shared by the CLI and the Engine API so both print exactly what Docker users par
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from dockyard.images.model import Image
 from dockyard.images.service import ImageService
@@ -29,13 +29,18 @@ def created_epoch(created: str | None) -> int:
         return 0
 
 
-def layer_sizes(images: ImageService, image: Image) -> list[int]:
+def layers(images: ImageService, image: Image) -> list[tuple[str, int]]:
+    """(chain ID, unpacked size) of each of the image's layers, bottom first."""
     parent, out = "", []
     for d in images.config(image)["rootfs"]["diff_ids"]:
         parent = chain_id(parent, d)
         snap = images.snapshots.get(parent)
-        out.append(snap.size if snap else 0)
+        out.append((parent, snap.size if snap else 0))
     return out
+
+
+def layer_sizes(images: ImageService, image: Image) -> list[int]:
+    return [size for _, size in layers(images, image)]
 
 
 def inspect(images: ImageService, image: Image) -> dict:
@@ -61,8 +66,13 @@ def inspect(images: ImageService, image: Image) -> dict:
         "Size": image.size,
         "GraphDriver": {"Data": graph, "Name": images.snapshots.name},
         "RootFS": {"Type": "layers", "Layers": list(cfg["rootfs"]["diff_ids"])},
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        # dockyard keeps no time per tag: a tagged image's is when it entered this store
+        "Metadata": {"LastTagTime": _go_time(image.created) if image.tags else "0001-01-01T00:00:00Z"},
     }
+
+
+def _go_time(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def history(images: ImageService, image: Image) -> list[dict]:

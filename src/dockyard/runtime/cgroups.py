@@ -13,7 +13,7 @@ import os
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard.errors import DockyardError, InvalidArgument
@@ -35,6 +35,10 @@ class CgroupStats:
     under_oom: bool = False
     cpu_usage_ns: int = 0
     pids_current: int = 0
+    cpu_user_ns: int = 0
+    cpu_kernel_ns: int = 0
+    percpu_ns: list[int] = field(default_factory=list)   # v1 only, as docker reports it
+    memory_stat: dict[str, int] = field(default_factory=dict)  # memory.stat as it reads
 
 
 def is_unified(root: str = CGROUP_ROOT) -> bool:
@@ -132,6 +136,11 @@ def _keyed(path: Path) -> dict[str, str]:
         key, _, value = line.partition(" ")
         result[key] = value.strip()
     return result
+
+
+def _counters(path: Path) -> dict[str, int]:
+    """A keyed file of whole numbers (memory.stat, cpuacct.stat); lines that are not are left out."""
+    return {k: int(v) for k, v in _keyed(path).items() if v.isdigit()}
 
 
 def _rmdir_retrying(path: Path) -> None:
@@ -317,9 +326,14 @@ class CgroupV1:
             oom = _keyed(mem / "memory.oom_control")
             stats.oom_kills = int(oom.get("oom_kill", 0))
             stats.under_oom = oom.get("under_oom") == "1"
+            stats.memory_stat = _counters(mem / "memory.stat")
         cpuacct = self.dir("cpuacct")
         if cpuacct is not None:
             stats.cpu_usage_ns = _read_int(cpuacct / "cpuacct.usage")
+            tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+            split = _counters(cpuacct / "cpuacct.stat")
+            stats.cpu_user_ns, stats.cpu_kernel_ns = split.get("user", 0) * tick, split.get("system", 0) * tick
+            stats.percpu_ns = [int(x) for x in _read(cpuacct / "cpuacct.usage_percpu").split()]
         pids = self.dir("pids")
         if pids is not None:
             stats.pids_current = _read_int(pids / "pids.current")
@@ -532,13 +546,17 @@ class CgroupV2:
     def stats(self) -> CgroupStats:
         d = self.directory
         events = _keyed(d / "memory.events")
+        cpu = _counters(d / "cpu.stat")
         return CgroupStats(
             memory_usage=_read_int(d / "memory.current"),
             memory_max_usage=_read_int(d / "memory.peak"),
             memory_limit=_read_int(d / "memory.max"),
             oom_kills=int(events.get("oom_kill", 0)),
-            cpu_usage_ns=int(_keyed(d / "cpu.stat").get("usage_usec", 0)) * 1000,
+            cpu_usage_ns=cpu.get("usage_usec", 0) * 1000,
             pids_current=_read_int(d / "pids.current"),
+            cpu_user_ns=cpu.get("user_usec", 0) * 1000,
+            cpu_kernel_ns=cpu.get("system_usec", 0) * 1000,
+            memory_stat=_counters(d / "memory.stat"),
         )
 
     def delete(self) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.prunes import label_matches
 from dockyard.store.events import EventLog
 from dockyard.store.metadata import MetadataDB
 
@@ -56,8 +57,8 @@ class VolumeService:
     def create(self, name: str = "", *, driver: str = "local", labels: dict | None = None,
                options: dict | None = None, anonymous: bool = False) -> dict:
         """Create (or, like docker, return the existing) volume."""
-        if driver != "local":
-            raise InvalidArgument(f"volume driver {driver!r} is not supported: use local")
+        if driver != "local":  # dockyard has no volume plugins: dockerd's words for a missing one
+            raise NotFound(f'create {name}: error looking up volume plugin {driver}: plugin "{driver}" not found')
         if options:
             raise InvalidArgument("volume driver options are not supported by the local driver yet")
         name = name or secrets.token_hex(32)
@@ -99,7 +100,10 @@ class VolumeService:
         filters = filters or {}
         for key in filters:
             if key not in ("dangling", "name", "label", "driver"):
-                raise InvalidArgument(f"invalid filter {key!r}: use dangling, name, label or driver")
+                raise InvalidArgument(f"invalid filter '{key}'")
+        for value in filters.get("dangling", ()):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise InvalidArgument(f"invalid filter 'dangling=[{value}]'")
         out = []
         for row in self.db.query("SELECT name FROM volumes ORDER BY name"):
             v = self.inspect(row[0])
@@ -111,11 +115,8 @@ class VolumeService:
                 continue
             if "driver" in filters and v["Driver"] not in filters["driver"]:
                 continue
-            if "label" in filters:
-                labels = v["Labels"] or {}
-                if not all((labels.get(f.split("=", 1)[0]) == f.split("=", 1)[1]) if "=" in f else f in labels
-                           for f in filters["label"]):
-                    continue
+            if "label" in filters and not all(label_matches(v["Labels"] or {}, f) for f in filters["label"]):
+                continue
             out.append(v)
         return out
 
@@ -130,12 +131,16 @@ class VolumeService:
         shutil.rmtree(self.dir / name, ignore_errors=True)
         self.events.emit("volume", "destroy", name, driver="local")
 
-    def prune(self, *, all_volumes: bool = False) -> tuple[list[str], int]:
-        """Remove unused volumes: anonymous ones only unless `all_volumes`, as docker 23+ does."""
+    def prune(self, *, all_volumes: bool = False, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
+        """Remove unused volumes: anonymous ones only unless `all_volumes`, as docker 23+ does,
+        of those the prune `filters` (label, label!) select."""
+        from dockyard.prunes import selects
         removed, freed = [], 0
-        for row in self.db.query("SELECT name, anonymous FROM volumes"):
+        for row in self.db.query("SELECT name, anonymous, labels, created FROM volumes"):
             name = row[0]
             if self.users_of(name) or (not all_volumes and not row[1]):
+                continue
+            if filters and not selects(filters, json.loads(row[2] or "{}"), row[3]):
                 continue
             freed += _du(self.dir / name)
             self.remove(name)
