@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.prunes import label_matches
 from dockyard.store.events import EventLog
 from dockyard.store.metadata import MetadataDB
@@ -59,9 +59,8 @@ class VolumeService:
         """Create (or, like docker, return the existing) volume."""
         if driver != "local":  # dockyard has no volume plugins: dockerd's words for a missing one
             raise NotFound(f'create {name}: error looking up volume plugin {driver}: plugin "{driver}" not found')
-        if options:
-            raise InvalidArgument("volume driver options are not supported by the local driver yet")
         name = name or secrets.token_hex(32)
+        _check_options(name, options or {})
         if not _NAME_RE.match(name):
             raise InvalidArgument(
                 f"create {name}: {name!r} includes invalid characters for a local volume name, "
@@ -80,6 +79,25 @@ class VolumeService:
         if row is None:
             raise NotFound(f"get {name}: no such volume")
         return row
+
+    def source(self, name: str) -> Path:
+        """The directory a container mounts for the volume: with the local driver's options
+        (type, device, o), the filesystem they name is mounted there first, as dockerd mounts
+        it on first use (dockyard keeps it mounted until the volume is removed)."""
+        opts = json.loads(self._row(name)["options"] or "{}")
+        path = self.path(name)
+        if opts.get("type") and not _mounted(path):
+            r = subprocess.run(["mount", "-t", opts["type"], *(["-o", opts["o"]] if opts.get("o") else []),
+                                opts["device"], str(path)], capture_output=True, text=True)
+            if r.returncode:
+                why = (r.stderr.strip() or "mount failed").splitlines()[0]
+                raise DockyardError(f"error while mounting volume '{path}': failed to mount local volume: {why}")
+        return path
+
+    def _unmount(self, name: str) -> None:
+        path = self.path(name)
+        while _mounted(path) and subprocess.run(["umount", str(path)], capture_output=True).returncode == 0:
+            pass
 
     def exists(self, name: str) -> bool:
         return self.db.one("SELECT 1 FROM volumes WHERE name=?", (name,)) is not None
@@ -126,6 +144,9 @@ class VolumeService:
         users = self.users_of(name)
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        self._unmount(name)  # never delete through a mount: the files are the device's
+        if _mounted(self.path(name)):
+            raise Conflict(f"remove {name}: cannot unmount {self.path(name)}: it is busy")
         with self.db.write() as c:
             c.execute("DELETE FROM volumes WHERE name=?", (name,))
         shutil.rmtree(self.dir / name, ignore_errors=True)
@@ -182,3 +203,29 @@ def _du(path: Path) -> int:
         except OSError:
             pass
     return total
+
+
+def _mounted(path: Path) -> bool:
+    """Whether something is mounted on `path` (a bind mount from the same filesystem too,
+    which os.path.ismount cannot tell)."""
+    target = str(path).encode()
+    with open("/proc/self/mountinfo", "rb") as f:
+        return any(line.split()[4] == target for line in f)
+
+
+_OPTIONS = ("type", "device", "o", "size")
+_NEEDS = {"device": ("type",), "type": ("device",), "o": ("device", "type")}
+
+
+def _check_options(name: str, options: dict) -> None:
+    """The local driver's options as moby checks them: type, device and o (mount(8)'s), which
+    need each other; size asks for a quota, which dockyard's volume directory cannot give."""
+    for key in options:
+        if key not in _OPTIONS:
+            raise InvalidArgument(f'create {name}: invalid option: "{key}"')
+    if "size" in options:
+        raise InvalidArgument(f"create {name}: quota size requested but no quota support")
+    for key, needs in _NEEDS.items():
+        for need in needs if key in options else ():
+            if need not in options:
+                raise InvalidArgument(f'create {name}: missing required option: "{need}"')

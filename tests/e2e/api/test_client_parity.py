@@ -208,3 +208,30 @@ def test_compose_lists_what_runs(engine_api, tmp_path):
         assert (res.code, res.err.strip()) == (1, 'service "web" is not running')
     finally:
         compose("down", "-v", "-t", "1", check=False)
+
+
+def test_local_volume_options_mount_what_they_name(engine_api, tmp_path):
+    """The local driver's type/device/o (compose's driver_opts): a tmpfs of a size, a bind of a
+    host directory; removal unmounts, never deletes through the mount."""
+    d, u = engine_api.docker, secrets.token_hex(3)
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "h.txt").write_text("from host\n")
+    tmp, bound = f"partmp-{u}", f"parbind-{u}"
+    d("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m", tmp)
+    d("volume", "create", "-o", "type=none", "-o", f"device={host}", "-o", "o=bind", bound)
+    try:
+        options = json.loads(d("volume", "inspect", "-f", "{{json .Options}}", tmp).out)
+        assert options == {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
+        script = "df -k /t | tail -1 | awk '{print $1, $2}'; cat /b/h.txt; echo back > /b/c.txt"
+        out = d("run", "--rm", "-v", f"{tmp}:/t", "-v", f"{bound}:/b", "busybox", "sh", "-c", script).out
+        assert out == "tmpfs 1024\nfrom host\n"
+        assert (host / "c.txt").read_text() == "back\n"
+        for opts, why in ((("-o", "bogus=1"), 'invalid option: "bogus"'),
+                          (("-o", "device=/x"), 'missing required option: "type"'),
+                          (("-o", "type=none", "-o", "o=bind"), 'missing required option: "device"')):
+            res = d("volume", "create", *opts, f"parx-{u}", check=False)
+            assert res.err.strip() == f"Error response from daemon: create parx-{u}: {why}"
+    finally:
+        d("volume", "rm", tmp, bound, check=False)
+    assert sorted(p.name for p in host.iterdir()) == ["c.txt", "h.txt"]
