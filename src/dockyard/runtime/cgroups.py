@@ -79,10 +79,28 @@ def open_cgroup(path: str, root: str = CGROUP_ROOT) -> CgroupV1 | CgroupV2 | Pid
     return CgroupV1(path, v1_hierarchies())
 
 
-def v1_hierarchies(mountinfo: str = "/proc/self/mountinfo") -> dict[str, str]:
+_MOUNTINFO = "/proc/self/mountinfo"
+_hierarchies: dict[int, dict[str, str]] = {}  # mount namespace -> its hierarchies
+
+
+def v1_hierarchies(mountinfo: str = _MOUNTINFO) -> dict[str, str]:
     """Mounted v1 hierarchies: mount point -> controllers ('cpu,cpuacct', 'name=systemd').
     A hybrid host's cgroup2 mount is included (controllers 'unified') so processes join it
-    too, as runc does."""
+    too, as runc does.
+
+    Read once per process and mount namespace (a forked child inherits it): reading the
+    mount table takes the kernel's one host-wide mount lock, which queues behind every
+    mount and unmount of every other engine on the host (seen at ~100 ms a read while
+    other roots were busy), and a start asked for the hierarchies five times."""
+    if mountinfo != _MOUNTINFO:
+        return _read_hierarchies(mountinfo)
+    namespace = os.stat("/proc/self/ns/mnt").st_ino
+    if namespace not in _hierarchies:
+        _hierarchies[namespace] = _read_hierarchies(mountinfo)
+    return dict(_hierarchies[namespace])
+
+
+def _read_hierarchies(mountinfo: str) -> dict[str, str]:
     found: dict[str, str] = {}
     with open(mountinfo) as f:
         for line in f:
