@@ -240,12 +240,14 @@ class NetworkService:
                     self._bridge_up(net)
                 for other, req in extra:
                     self._join(sandbox, other, req)
-                if net is not None:
-                    self._sync_firewall()
             if net is not None:
                 # Its veth pair too: the endpoint is recorded and its bridge up, and no release,
                 # prune or repair of another process takes either while the endpoint's row is there.
                 self._veth(net, ep, sandbox, default_route=not net.internal)
+                # Its published ports only now: a connection DNATed to an address with no veth
+                # behind it yet loses its SYN, and the client's TCP tries again only a second later.
+                with self._locked():
+                    self._sync_firewall()
             self._write_files(sandbox)
         except BaseException:
             self.detach(container_id)

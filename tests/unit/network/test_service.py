@@ -140,6 +140,17 @@ def test_kernel_failure_rolls_everything_back(svc):
     assert svc.fw.table_present and '"dnat": {' not in json.dumps(svc.fw.last_ruleset)  # its NAT stays, as docker0's
 
 
+def test_a_published_port_is_forwarded_only_once_the_veth_behind_it_exists(svc):
+    """A client polling the port while the container starts must never have its SYN DNATed
+    to an address with no veth yet: the SYN is lost and TCP tries again only after 1 s."""
+    made = []
+    apply = svc.fw.apply
+    svc.fw.apply = lambda commands: (made.append([c[0] for c in svc.netlink.calls]), apply(commands))
+    attach(svc, A, "web", ports=parse_publish(f"{P1}:80"))
+    dnat = [i for i, b in enumerate(svc.fw.batches) if '"dnat": {' in json.dumps(b)]
+    assert dnat and "add_endpoint" in made[dnat[0]]
+
+
 def test_detach_removes_everything_and_is_idempotent(svc):
     svc.create("front", subnet="10.213.1.0/24")
     attach(svc, A, "web", mode="front", ports=parse_publish(f"{P1}:80"))
