@@ -244,7 +244,7 @@ def print_density(engine: str, monitor: str, d: dict, ours: dict | None) -> None
     print(f"            memory per container, all of it (system used, freed by rm): {d['used_kb'] / 1024:.2f} MB,"
           f" of which unreclaimable kernel slab {d['slab_kb'] / 1024:.2f} MB")
     print("            with all running: " + ", ".join(
-        f"{what} {ms:.0f} ms" + (f" (dockyard/{engine} {ours['scale'][what] / ms:.2f})" if ours and what in ours["scale"] else "")
+        f"{what} {ms:.1f} ms" + (f" (dockyard/{engine} {ours['scale'][what] / ms:.2f})" if ours and what in ours["scale"] else "")
         for what, ms in d["scale"].items()))
 
 
