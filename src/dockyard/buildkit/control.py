@@ -70,7 +70,7 @@ class BuildKit:
                 needs_session = cache_exports or any(e.type not in IMAGE or e.flag("push") for e in exports)
                 session = await self.sessions.get(req.Session) if needs_session else None
                 reply = await export(self.engine, session, job_progress(job), image, exports)
-                await export_cache(self.engine, session, job_progress(job), image, cache_exports)
+                reply.update(await export_cache(self.engine, session, job_progress(job), image, cache_exports))
         finally:
             job.finish()
         await stream.send(SolveResponse(ExporterResponse=reply).SerializeToString())

@@ -81,8 +81,12 @@ def parse_cache_exports(req) -> list[Export]:
     out = []
     for entry in req.Cache.Exports if req.HasField("Cache") else []:
         attrs = dict(entry.Attrs)
-        if entry.Type not in ("registry", "inline"):
+        if entry.Type not in ("registry", "local", "inline"):
             raise cache_not_served(entry.Type, "export")
+        if entry.Type == "local":
+            if not attrs.get("dest"):
+                raise GrpcError(INVALID_ARGUMENT, "local cache exporter requires dest")
+            out.append(Export(-1, "local-cache", attrs, [attrs["dest"]]))
         if entry.Type == "registry":
             if not attrs.get("ref"):
                 raise GrpcError(INVALID_ARGUMENT, "registry cache exporter requires ref")
@@ -90,7 +94,7 @@ def parse_cache_exports(req) -> list[Export]:
                 raise GrpcError(INVALID_ARGUMENT, f"invalid cache mode: {attrs['mode']}")
             out.append(Export(-1, "cache", attrs, [attrs["ref"]]))
     for entry in req.Cache.Imports if req.HasField("Cache") else []:
-        if entry.Type != "registry":
+        if entry.Type not in ("registry", "local"):
             raise cache_not_served(entry.Type, "import")
     return out
 
@@ -146,16 +150,22 @@ async def export(engine, session, progress, image, exports: list[Export]) -> dic
     return reply
 
 
-async def export_cache(engine, session, progress, image, exports: list[Export]) -> None:
-    """Push the built image to each registry cache ref (untagged here); with ignore-error=true
-    a failure is a warning, as in BuildKit."""
+async def export_cache(engine, session, progress, image, exports: list[Export]) -> dict[str, str]:
+    """Push the built image to each registry cache ref (untagged here), or write its blobs to
+    the client's local cache directory; with ignore-error=true a failure is a warning, as in
+    BuildKit. Returns what the Solve's answer gains (`cache.manifest`, for the client's
+    index.json)."""
     from dockyard.api.requests import blocking
     from dockyard.distribution.compress import Compression, docker_media_types, for_push
     from dockyard.distribution.push import push
     from dockyard.errors import DockyardError
     from dockyard.oci.reference import parse_normalized
 
+    reply = {}
     for exp in exports:
+        if exp.type == "local-cache":
+            reply["cache.manifest"] = await _local_cache(engine, session, progress, image, exp)
+            continue
         try:
             ref = parse_normalized(exp.names[0]).with_default_tag()
         except DockyardError as err:
@@ -180,6 +190,29 @@ async def export_cache(engine, session, progress, image, exports: list[Export]) 
                 raise GrpcError(UNKNOWN, f"failed to export cache to {ref}: {err.message}") from None
             continue
         progress.finish(step, "done")
+    return reply
+
+
+async def _local_cache(engine, session, progress, image, exp: Export) -> str:
+    """The image's blobs into the client's content store `local:DEST`; the manifest's
+    descriptor (JSON) for the client to record in DEST/index.json."""
+    from dockyard.api.requests import blocking
+    from dockyard.buildkit.contentstore import write_blob
+    from dockyard.distribution.compress import Compression, for_push
+
+    def manifest() -> str:
+        with engine.images.adding():
+            return for_push(engine.content, image.manifest_digest, exp.compression() or Compression())
+
+    async def write() -> str:
+        digest = await blocking(manifest)
+        raw = engine.content.read(digest)
+        doc = json.loads(raw)
+        for desc in [doc["config"], *doc.get("layers", []), {"digest": digest}]:
+            await write_blob(session, f"local:{exp.names[0]}", desc["digest"], engine.content.path(desc["digest"]))
+        return json.dumps({"mediaType": doc.get("mediaType"), "digest": digest, "size": len(raw)})
+
+    return await as_vertex(progress, f"exporting cache to client directory {exp.names[0]}", write())
 
 
 async def _tag(engine, image, names: list[str]) -> None:
