@@ -17,8 +17,9 @@ Each output names its exporter by its index in the Solve's list, as BuildKit doe
 Cache exports: dockyard's cache travels as images. Every image it builds carries what a later
 build needs to reuse its steps (its history and layers), so `type=inline` asks for nothing
 more; `type=registry,ref=R` pushes the built image to R (OCI media types unless
-oci-mediatypes=false), which a later build imports with `--cache-from type=registry,ref=R`.
-`mode=max` exports what `mode=min` does: the target stage's steps.
+oci-mediatypes=false), which a later build imports with `--cache-from type=registry,ref=R`;
+`type=local,dest=DIR` writes its blobs into the client's content store for DIR
+(contentstore.py). `mode=max` exports what `mode=min` does: the target stage's steps.
 """
 
 from __future__ import annotations
@@ -71,11 +72,13 @@ class Export:
         try:
             return Compression(kind or "gzip", int(level) if level else None, force)
         except (DockyardError, ValueError) as err:
-            raise GrpcError(INVALID_ARGUMENT, getattr(err, "message", f"invalid compression-level {level!r}")) from None
+            message = getattr(err, "message", f"invalid compression-level {level!r}")
+            raise GrpcError(INVALID_ARGUMENT, message) from None
 
 
 def parse_cache_exports(req) -> list[Export]:
-    """The Solve's cache exports that need work (registry ones); inline needs none."""
+    """The Solve's cache exports that need work (registry and local ones; inline needs none),
+    once its cache imports are known to be of types dockyard reads."""
     from dockyard.buildkit.frontend import cache_not_served
 
     out = []

@@ -1,5 +1,6 @@
-"""A dockerfile.v0 solve: the context and Dockerfile fetched over the client's session, its
-secrets and SSH agents on demand, dockyard's builder run with its progress as BuildKit status.
+"""A dockerfile.v0 solve: the context and Dockerfile fetched over the client's session (or
+from a git repository or URL), its secrets and SSH agents on demand, its cache imports pulled
+or read from the client, dockyard's builder run with its progress as BuildKit status.
 
 One builder, two front doors: everything past the options and the context is the same code
 the classic POST /build and `dockyard build` run, with the same cache.
@@ -111,7 +112,8 @@ async def _session_context(session: Session, progress: StatusProgress, opts: dic
 
 
 async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, str]):
-    """Fetch the Dockerfile and context over `session` and build; returns the image."""
+    """Fetch the Dockerfile and context (over `session`, or from the git or http(s) URL the
+    `context` attribute names), import the cache asked for, and build; returns the image."""
     from dockyard.builder.builder import build_image
     from dockyard.builder.context import open_context, open_git
 
@@ -152,7 +154,8 @@ async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, s
 
         def build():
             try:
-                options.cache_imports = [image for kind, attrs in cache_imports(opts)
+                imports = [] if options.no_cache else cache_imports(opts)
+                options.cache_imports = [image for kind, attrs in imports
                                          if (image := _import_cache(engine, session, loop, kind, attrs,
                                                                     options.platform, progress))]
                 return build_image(engine, context, options, progress, base_image)
