@@ -93,6 +93,7 @@ def parse_cache_exports(req) -> list[Export]:
         if entry.Type == "registry":
             if not attrs.get("ref"):
                 raise GrpcError(INVALID_ARGUMENT, "registry cache exporter requires ref")
+            _reference(attrs["ref"])
             if attrs.get("mode", "min") not in ("min", "max"):
                 raise GrpcError(INVALID_ARGUMENT, f"invalid cache mode: {attrs['mode']}")
             out.append(Export(-1, "cache", attrs, [attrs["ref"]]))
@@ -124,9 +125,21 @@ def parse(req) -> list[Export]:
         if export.attrs.get("compression", "gzip") not in ("gzip", "zstd"):
             raise GrpcError(UNIMPLEMENTED, f"compression={export.attrs['compression']} is not served by dockyard "
                                            "(gzip or zstd)")
-        export.compression()  # a bad level is refused before the build
+        export.compression()  # a bad level or name is refused before the build
+        for name in export.names:
+            _reference(name)
         out.append(export)
     return out
+
+
+def _reference(name: str):
+    from dockyard.errors import DockyardError
+    from dockyard.oci.reference import parse_normalized
+
+    try:
+        return parse_normalized(name).with_default_tag()
+    except DockyardError as err:
+        raise GrpcError(INVALID_ARGUMENT, f"invalid reference format {name!r}: {err.message}") from None
 
 
 async def export(engine, session, progress, image, exports: list[Export]) -> dict[str, str]:
@@ -162,17 +175,13 @@ async def export_cache(engine, session, progress, image, exports: list[Export]) 
     from dockyard.distribution.compress import Compression, docker_media_types, for_push
     from dockyard.distribution.push import push
     from dockyard.errors import DockyardError
-    from dockyard.oci.reference import parse_normalized
 
     reply = {}
     for exp in exports:
         if exp.type == "local-cache":
             reply["cache.manifest"] = await _local_cache(engine, session, progress, image, exp)
             continue
-        try:
-            ref = parse_normalized(exp.names[0]).with_default_tag()
-        except DockyardError as err:
-            raise GrpcError(INVALID_ARGUMENT, f"invalid cache ref {exp.names[0]!r}: {err.message}") from None
+        ref = _reference(exp.names[0])
         credentials = await session.login(ref.domain)
         compression = exp.compression() or Compression()
 
@@ -234,13 +243,12 @@ async def _push(engine, session, progress, image, exp: Export) -> None:
     from dockyard.api.requests import blocking
     from dockyard.distribution.images import push_image
     from dockyard.errors import DockyardError
-    from dockyard.oci.reference import parse_normalized
 
     if not exp.names:
         raise GrpcError(INVALID_ARGUMENT, "push requires a name: set name=")
     compression = exp.compression()
     for name in exp.names:
-        ref = parse_normalized(name).with_default_tag()
+        ref = _reference(name)
         credentials = await session.login(ref.domain)
         insecure = list(engine.insecure_registries) + ([ref.domain] if exp.flag("registry.insecure") else [])
 
