@@ -1,5 +1,6 @@
-"""Where a root and its run dir are when nothing names them, and where the environment puts
-them: strings only, so the read-only commands (cli/readonly.py) find them without pathlib."""
+"""Where a root and its run dir are when nothing names them, where the environment puts them,
+and where a container's files are under them: strings only, so the read-only commands
+(cli/readonly.py) find them without pathlib (containers/paths.py gives them as Paths)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,13 @@ class Where:
         if not all(p.startswith("/") and not p.startswith("//") and os.path.normpath(p) == p for p in (root, run_dir)):
             return None
         return cls(root, run_dir)
+
+
+def container_dir(root, cid: str) -> str:
+    """A container's persistent files: hosts, hostname, resolv.conf, the json log."""
+    return os.path.join(root, "containers", cid)
+
+
+def container_run_dir(run_dir, cid: str) -> str:
+    """A container's runtime state: the bundle, the rootfs mount, the shim's sockets and files."""
+    return os.path.join(run_dir, "containers", cid)
