@@ -25,6 +25,8 @@ UNUSED_OPTIONAL_IMPORTS = ("trio", "httpx._main")
 def main() -> None:
     for name in UNUSED_OPTIONAL_IMPORTS:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+    if os.geteuid() != 0:
+        rootless()
     from dockyard.cli import readonly
 
     gc.disable()  # a read-only command's objects live until it exits: collecting finds nothing (~10 % of `ps -a`)
@@ -42,6 +44,18 @@ def main() -> None:
     from dockyard.cli.main import main as run
 
     run()
+
+
+def rootless() -> None:
+    """An ordinary user's command joins their namespaces first, while one thread runs (rootless/)."""
+    from dockyard.errors import DockyardError
+    from dockyard.rootless.join import enter
+
+    try:
+        enter()
+    except (DockyardError, OSError) as e:
+        print(f"Error: {getattr(e, 'message', None) or e.strerror or e}", file=sys.stderr)
+        end(125)
 
 
 def end(code: int) -> None:

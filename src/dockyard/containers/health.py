@@ -35,7 +35,8 @@ def merge(user: dict | None, image: dict | None) -> dict | None:
         for key in ("Test", *_DURATIONS, "Retries"):
             if not merged.get(key) and image.get(key):
                 merged[key] = image[key]
-    return merged
+    # as dockerd keeps it: unset numbers (null or 0) are left out, as Go's omitempty leaves them
+    return {k: v for k, v in merged.items() if not (k in (*_DURATIONS, "Retries") and not v)}
 
 
 def validate(hc: dict | None) -> None:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
+from dockyard import rootless
 from dockyard.containers import health, hooks, links, logdrivers, names
 from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
@@ -30,6 +31,7 @@ from dockyard.containers.request import (check_host_config, init_binary, log_lim
 from dockyard.network import endpoints as network_endpoints
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups
+from dockyard.runtime.pidgroup import refuse_limits
 from dockyard.runtime.shim.records import state_dir
 
 STOP_TIMEOUT = 10
@@ -101,7 +103,7 @@ class ContainerService(ContainerPaths):
         out = []
         for c in self.store.all():
             c = self.refresh(c)
-            if not all and not c.running and not filters:
+            if not all and not c.running:  # filters narrow the running ones, as dockerd's do
                 continue
             if filters and not matches(self, c, filters):
                 continue
@@ -118,7 +120,8 @@ class ContainerService(ContainerPaths):
         if not body.get("Image"):
             raise InvalidArgument("no image given: the request needs an Image")
         if img is None:
-            raise NotFound(f"No such image: {body['Image']}")
+            from dockyard.images.service import no_such_image
+            raise no_such_image(body["Image"])
         if platform:
             from dockyard.images.indexes import for_platform
             from dockyard.oci.platform import parse_platform
@@ -128,6 +131,8 @@ class ContainerService(ContainerPaths):
         emulation.ensure(image_cfg.get("architecture") or emulation.host_architecture())  # another arch: QEMU
         config = merge_config(body, image_cfg.get("config") or {})
         host_config = check_host_config(body.get("HostConfig") or {})
+        if rootless.active():
+            refuse_limits(host_config)
         found = swap_warnings(host_config, cgroups.swap_limit_supported())
         if warnings is not None:
             warnings += found
@@ -597,11 +602,14 @@ class ContainerService(ContainerPaths):
 
     def kill(self, ref: str, signal: str = "KILL") -> Container:
         sig = signal if str(signal).isdigit() or str(signal).startswith("SIG") else "SIG" + str(signal).upper()
-        if not str(sig).isdigit() and sig not in _signal.Signals.__members__:
+        if (str(sig).isdigit() and int(sig) == 0) or (not str(sig).isdigit() and sig not in _signal.Signals.__members__):
             raise InvalidArgument(f"Invalid signal: {signal}")  # before the container, as dockerd checks
-        c = self.get(ref)
+        try:
+            c = self.get(ref)
+        except NotFound as e:  # dockerd names the kill in every failure
+            raise NotFound(f"Cannot kill container: {ref}: {e.message}") from None
         if not c.running:
-            raise Conflict(f"Cannot kill container: {ref}: container {c.id} is not running")
+            raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
         self._signal(c, sig)
         if sig in ("SIGKILL", "9"):
             self._wait_done(c, 10)
@@ -687,6 +695,8 @@ class ContainerService(ContainerPaths):
     def _set_paused(self, ref: str, paused: bool) -> None:
         """Freeze or thaw every process of the container through its runtime (the freezer cgroup)."""
         c = self.get(ref)
+        if paused and c.status == "paused":
+            raise Conflict(f"Container {c.id} is already paused")
         if c.status != ("running" if paused else "paused"):
             raise Conflict(f"Container {c.id} is not {'running' if paused else 'paused'}")
         runtime = self._runtime(c)
@@ -707,7 +717,7 @@ class ContainerService(ContainerPaths):
             raise InvalidArgument("Renaming a container with the same name as its current name")
         other = self.store.find(new)
         if other is not None and other.name == new:
-            raise Conflict(f'Conflict. The container name "/{new}" is already in use by container "{other.id}". '
+            raise Conflict(f'Error when allocating new name: Conflict. The container name "/{new}" is already in use by container "{other.id}". '
                            "You have to remove (or rename) that container to be able to reuse that name.")
         old, c.name = c.name, new
         self.store.save(c, "name")
@@ -794,7 +804,7 @@ class ContainerService(ContainerPaths):
     def archive_stat(self, ref: str, path: str) -> dict:
         from dockyard.containers import files
         with files.container_root(self, self.get(ref)) as root:
-            return files.path_stat(root, path)
+            return files.path_stat(root, path, ref)
 
     def archive_put(self, ref: str, path: str, data, *, no_overwrite: bool = False) -> None:
         from dockyard.containers import files
@@ -817,8 +827,13 @@ class ContainerService(ContainerPaths):
         unknown = [k for k, v in body.items() if k not in allowed and v not in (None, 0, "", [], {})]
         if unknown:
             raise InvalidArgument(f"updating {', '.join(sorted(unknown))} is not supported")
+        if rootless.active():
+            refuse_limits(body)
         hc = dict(c.host_config)
-        hc.update({k: v for k, v in body.items() if v not in (None,)})
+        # as dockerd: a zero is "not asked" (the CLI sends every field), PidsLimit is asked when present
+        hc.update({k: v for k, v in body.items() if v not in (None, 0, "") or (k == "PidsLimit" and v is not None)})
+        if "RestartPolicy" in body and not (body["RestartPolicy"] or {}).get("Name"):
+            hc["RestartPolicy"] = c.host_config.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0}
         if "RestartPolicy" in body:
             hc = check_host_config(hc)
         swap_limit = cgroups.swap_limit_supported()

@@ -13,6 +13,38 @@ from dockyard.containers.record import Container, rfc3339
 
 ZERO = "0001-01-01T00:00:00Z"
 
+# What `GET /containers/{id}/json` shows for a HostConfig field the create request left out:
+# dockerd answers with every field of its struct, so clients index them without checking
+HOST_CONFIG_SHOWN = {
+    "AutoRemove": False, "Binds": None, "BlkioDeviceReadBps": None, "BlkioDeviceReadIOps": None,
+    "BlkioDeviceWriteBps": None, "BlkioDeviceWriteIOps": None, "BlkioWeight": 0, "BlkioWeightDevice": None,
+    "CapAdd": None, "CapDrop": None, "Cgroup": "", "CgroupParent": "", "CgroupnsMode": "private",
+    "ConsoleSize": [0, 0], "ContainerIDFile": "", "CpuCount": 0, "CpuPercent": 0, "CpuPeriod": 0, "CpuQuota": 0,
+    "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpuShares": 0, "CpusetCpus": "", "CpusetMems": "",
+    "DeviceCgroupRules": None, "DeviceRequests": None, "Devices": None, "Dns": None, "DnsOptions": None,
+    "DnsSearch": None, "ExtraHosts": None, "GroupAdd": None, "IOMaximumBandwidth": 0, "IOMaximumIOps": 0,
+    "IpcMode": "private", "Isolation": "", "KernelMemoryTCP": 0, "Links": None,
+    "LogConfig": {"Type": "json-file", "Config": {}}, "Memory": 0, "MemoryReservation": 0, "MemorySwap": 0,
+    "MemorySwappiness": None, "NanoCpus": 0, "NetworkMode": "bridge", "OomKillDisable": False, "OomScoreAdj": 0,
+    "PidMode": "", "PidsLimit": None, "PortBindings": {}, "Privileged": False, "PublishAllPorts": False,
+    "ReadonlyRootfs": False, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "SecurityOpt": None,
+    "ShmSize": 64 << 20, "UTSMode": "", "Ulimits": None, "UsernsMode": "", "VolumeDriver": "", "VolumesFrom": None,
+}
+
+
+def host_config_shown(hc: dict) -> dict:
+    """The container's HostConfig with every field dockerd shows: the defaults where the
+    request was silent (a null or empty value counts as silent where dockerd fills one in)."""
+    from dockyard.runtime.spec import MASKED_PATHS, READONLY_PATHS
+    shown = {**HOST_CONFIG_SHOWN, **{k: v for k, v in hc.items() if v is not None or HOST_CONFIG_SHOWN.get(k) is None}}
+    for key in ("IpcMode", "CgroupnsMode", "NetworkMode"):
+        shown[key] = shown[key] or HOST_CONFIG_SHOWN[key]
+    shown["ShmSize"] = shown["ShmSize"] or HOST_CONFIG_SHOWN["ShmSize"]
+    if not shown["Privileged"]:  # the paths every unprivileged container has masked and read-only
+        shown.setdefault("MaskedPaths", list(MASKED_PATHS))
+        shown.setdefault("ReadonlyPaths", list(READONLY_PATHS))
+    return shown
+
 
 def parse_time(value: str) -> float:
     """docker's time filter values: a unix time, an RFC3339 date, or a duration back from now (10m, 2h)."""
@@ -170,12 +202,22 @@ def summary(service, c: Container) -> dict:
     path, args = command(c)
     return {
         "Id": c.id, "Names": ["/" + c.name], "Image": c.image_ref, "ImageID": c.image_id,
-        "Command": " ".join([path, *args]) if path else "", "Created": int(c.created),
+        "Command": " ".join([path, *(f"'{a}'" if " " in a else a for a in args)]) if path else "",
+        "Created": int(c.created),
         "Ports": ports_list(c), "Labels": c.config.get("Labels") or {}, "State": c.status,
         "Status": status_text(c), "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "bridge")},
         "NetworkSettings": {"Networks": c.network_settings.get("Networks") or {}},
-        "Mounts": c.mounts, "SizeRw": None,
+        "Mounts": c.mounts,
     }
+
+
+def sizes(service, c: Container) -> dict:
+    """SizeRw (what the container wrote) and SizeRootFs (all its files: that and its image's),
+    which `size=1` adds to a container's summary or inspection."""
+    snaps = service.engine.snapshots
+    rw = snaps.usage(c.id) if snaps.exists(c.id) else 0
+    image = service.images.find(c.image_id)
+    return {"SizeRw": rw, "SizeRootFs": rw + (image.size if image else 0)}
 
 
 def inspect(service, c: Container) -> dict:
@@ -198,7 +240,7 @@ def inspect(service, c: Container) -> dict:
         "LogPath": os.fspath(service.log_path(c)) if keeps_log(c.host_config) else "", "Name": "/" + c.name,
         "RestartCount": c.restart_count, "Driver": driver, "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-        "HostConfig": {**c.host_config, "Runtime": c.host_config.get("Runtime") or "dockyard"},  # the one it runs under
+        "HostConfig": {**host_config_shown(c.host_config), "Runtime": c.host_config.get("Runtime") or "dockyard"},
         "GraphDriver": {"Data": graph, "Name": driver},
         "Mounts": c.mounts, "Config": c.config,
         "NetworkSettings": {

@@ -19,13 +19,18 @@ _CONFIG_DEFAULTS = {
 }
 
 
-def layer_sizes(images: ImageService, image: Image) -> list[int]:
+def layers(images: ImageService, image: Image) -> list[tuple[str, int]]:
+    """(chain ID, unpacked size) of each of the image's layers, bottom first."""
     parent, out = "", []
     for d in images.config(image)["rootfs"]["diff_ids"]:
         parent = chain_id(parent, d)
         snap = images.snapshots.get(parent)
-        out.append(snap.size if snap else 0)
+        out.append((parent, snap.size if snap else 0))
     return out
+
+
+def layer_sizes(images: ImageService, image: Image) -> list[int]:
+    return [size for _, size in layers(images, image)]
 
 
 def inspect(images: ImageService, image: Image) -> dict:
@@ -51,8 +56,15 @@ def inspect(images: ImageService, image: Image) -> dict:
         "Size": image.size,
         "GraphDriver": {"Data": graph, "Name": images.snapshots.name},
         "RootFS": {"Type": "layers", "Layers": list(cfg["rootfs"]["diff_ids"])},
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        # dockyard keeps no time per tag: a tagged image's is when it entered this store
+        "Metadata": {"LastTagTime": _go_time(image.created) if image.tags else "0001-01-01T00:00:00Z"},
     }
+
+
+def _go_time(t: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def history(images: ImageService, image: Image) -> list[dict]:
