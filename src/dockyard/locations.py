@@ -19,7 +19,12 @@ class Where:
     @classmethod
     def from_environment(cls) -> Where | None:
         """None when Engine has more to work out: a relative or unnormalised path (Engine keeps
-        what Path.absolute() makes of it), or another root's own run dir (its identity)."""
+        what Path.absolute() makes of it), another root's own run dir (its identity), or a
+        rootless user's defaults (engine.defaults())."""
+        from dockyard import rootless
+
+        if rootless.active() and not (os.environ.get("DOCKYARD_ROOT") and os.environ.get("DOCKYARD_RUN_DIR")):
+            return None
         root = os.environ.get("DOCKYARD_ROOT") or DEFAULT_ROOT
         run_dir = os.environ.get("DOCKYARD_RUN_DIR") or (DEFAULT_RUN_DIR if root == DEFAULT_ROOT else "")
         if not all(p.startswith("/") and not p.startswith("//") and os.path.normpath(p) == p for p in (root, run_dir)):
