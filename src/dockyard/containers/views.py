@@ -35,7 +35,7 @@ HOST_CONFIG_SHOWN = {
 def host_config_shown(hc: dict) -> dict:
     """The container's HostConfig with every field dockerd shows: the defaults where the
     request was silent (a null or empty value counts as silent where dockerd fills one in)."""
-    from dockyard.runtime.spec import MASKED_PATHS, READONLY_PATHS
+    from dockyard.runtime.procpaths import MASKED_PATHS, READONLY_PATHS
     shown = {**HOST_CONFIG_SHOWN, **{k: v for k, v in hc.items() if v is not None or HOST_CONFIG_SHOWN.get(k) is None}}
     for key in ("IpcMode", "CgroupnsMode", "NetworkMode"):
         shown[key] = shown[key] or HOST_CONFIG_SHOWN[key]
