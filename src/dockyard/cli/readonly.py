@@ -1,13 +1,15 @@
-"""`ps`, `port`, `logs` and `inspect` of containers answered before the command-line parser loads.
+"""`ps`, `images`, `port`, `logs`, `inspect` and `top` answered before the command-line parser loads.
 
-Docker's CLI answers these in ~15 ms; click, the container service (runtime, network,
-images) and their imports cost us ~60 ms before the first row. These commands only read: the
-container rows from the DB and, for running containers, what their shims recorded. So the
-plain forms are answered here with nothing more loaded, through the same functions the click
-commands print with (pstable.py, views.py), and anything else returns False and the full
-command runs as it always would: other flags, global options, an error to report, a build's
-leftovers to release, or a running container whose record lags its shim (an exit or restart
-to write down, which the full service does).
+Docker's CLI answers these in ~15 ms; click, the services (runtime, network, images) and their
+imports cost us ~60 ms before the first row. These commands only read (`top` also records its
+event): the rows from the DB, what running containers' shims recorded, images' configs from the
+content store. So the plain forms are answered here with nothing more loaded (no site, pathlib,
+re, json or sqlite3 packages: the C modules underneath, store/reader.py and jsonread.py), through
+the same functions the click commands print with (pstable.py, imagetable.py, images/rows.py,
+containers/views.py), and anything else returns None and the full command runs as it always
+would: other flags, global options, an error to report, a build's leftovers to release, a DB to
+migrate, or a running container whose record lags its shim (an exit or restart to write down,
+which the full service does).
 """
 
 from __future__ import annotations
