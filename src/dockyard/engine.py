@@ -144,6 +144,7 @@ class Engine:
 
         images = ImageService(self.content, self.db, self.snapshots, self.lock, self.events)
         images.extra_roots.append(lambda: self.build_cache.roots())
+        images.users_of.append(lambda ref: self.containers.store.using_image(ref))
         return images
 
     @cached_property
@@ -159,7 +160,9 @@ class Engine:
     @cached_property
     def volumes(self):
         from dockyard.volumes.service import VolumeService
-        return VolumeService(self.db, self.root, self.events)
+        volumes = VolumeService(self.db, self.root, self.events)
+        volumes.users_of = lambda name: self.containers.volume_users(name)
+        return volumes
 
     @cached_property
     def networks(self):

@@ -43,9 +43,13 @@ class ContainerService(ContainerPaths):
     def __init__(self, engine) -> None:
         super().__init__(engine)
         self.store = ContainerStore(engine.db)
-        self.images = engine.images
-        self.images.users_of.append(self.store.using_image)
-        engine.volumes.users_of = self._volume_users
+
+    @property
+    def images(self):
+        """The engine's image service, made on first use: `exec`, `stop` and the like never
+        need it (its modules cost ~15 ms to import). The engine tells it which images
+        containers use."""
+        return self.engine.images
 
     # -- paths (the others in ContainerPaths) ---------------------------------------------
     def runtime_root(self, runtime: str) -> Path:
@@ -86,7 +90,7 @@ class ContainerService(ContainerPaths):
                 self.engine.events.emit("volume", action, m["Name"], container=c.id, driver=m.get("Driver") or "local",
                                         **extra)
 
-    def _volume_users(self, name: str) -> list[str]:
+    def volume_users(self, name: str) -> list[str]:
         return [c.id for c in self.store.all() if any(m.get("Name") == name for m in c.mounts)]
 
     # -- lookup ----------------------------------------------------------------------------
@@ -204,7 +208,7 @@ class ContainerService(ContainerPaths):
         """The anonymous volumes made for this container alone."""
         for m in c.mounts:
             name = m.get("Name")
-            if m.get("Type") == "volume" and self._anonymous(name) and not self._volume_users(name):
+            if m.get("Type") == "volume" and self._anonymous(name) and not self.volume_users(name):
                 self.engine.volumes.remove(name, force=True)
 
     def _anonymous(self, volume: str) -> bool:
