@@ -98,19 +98,31 @@ def make_user(subordinate_ids: bool = True) -> User:
 
 
 def remove_user(user: User) -> None:
-    """End the user's pause process, check nothing of theirs is left, delete the user and their dirs."""
+    """Remove what a failed test left running, end the user's pause process, check nothing of
+    theirs is left, delete the user and their dirs."""
     pid = user.pause_pid()
     if pid:
+        left = user.dockyard("ps", "-aq", check=False).out.split()
+        if left:
+            user.dockyard("rm", "-f", *left, check=False)
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    wait_for(lambda: not uid_processes(user.uid), what=f"{user.name}'s processes to end")
+    stray = []
+    try:
+        wait_for(lambda: not uid_processes(user.uid), what=f"{user.name}'s processes to end")
+    except AssertionError:
+        stray = uid_processes(user.uid)
+        for pid in stray:  # the user's (started by these tests): nothing may outlive the test run
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not uid_processes(user.uid), what=f"{user.name}'s killed processes to end")
     mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
               if str(user.home) in line.split()[4] or str(user.runtime_dir) in line.split()[4]]
-    assert not mounts, f"mounts left by {user.name}: {mounts}"
     subprocess.run(["userdel", "--remove", user.name], check=True, capture_output=True)
     shutil.rmtree(user.runtime_dir)
+    assert not stray, f"processes of {user.name} left: {stray}"
+    assert not mounts, f"mounts left by {user.name}: {mounts}"
     for path in ("/etc/subuid", "/etc/subgid"):
         assert not any(line.startswith(user.name + ":") for line in Path(path).read_text().splitlines())
     # nothing owned by the user outside the home and runtime dir just removed: where a user can
