@@ -50,6 +50,7 @@ def test_defaults_are_the_users_xdg_directories(user, image):
 def test_bad_setups_get_one_line_errors(user, bare_user):
     line = one_line_error(user.dockyard("images", env=user.env(XDG_RUNTIME_DIR=None), check=False))
     assert "XDG_RUNTIME_DIR" in line
+    assert "dockyard version" in bare_user.dockyard("--version", env=bare_user.env(XDG_RUNTIME_DIR=None)).out
     line = one_line_error(bare_user.dockyard("images", env=bare_user.env(PATH="/nonexistent"), check=False))
     assert "newuidmap" in line and "apt install uidmap" in line
     line = one_line_error(bare_user.dockyard("images", check=False))
