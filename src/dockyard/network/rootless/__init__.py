@@ -14,13 +14,17 @@ Both live in one helper process per user that exits when the pause process does.
 How the core calls it (as the user, no root needed):
 
     from dockyard.network import rootless
-    # once, right after making the pause process, from the host's namespaces (before joining them):
-    outside = rootless.start_outside(pause_pid, run_dir)
-    # in any later command (from inside the namespaces too: it only talks to a unix socket):
-    outside = rootless.Outside(run_dir)
-    rootless.publish(outside, attachment.ports, attachment.ip)   # after NetworkService.attach
-    rootless.unpublish(outside, attachment.ports)                # when the container's network goes
-    rootless.stop(outside)                                       # with the pause process
+    from dockyard.network.rootless.publishing import Publishing
+    # once, right after making the pause process, from the host's namespaces (before joining them;
+    # if it raises, end the pause process: it has no way out):
+    rootless.start_outside(pause_pid, run_dir)
+    # the engine's network service, wherever it runs (it only talks to a unix socket in run_dir):
+    networks = Publishing(service, rootless.Outside(run_dir))
+
+`Publishing` keeps the host's published ports equal to the service's ports table after every
+attach/connect/disconnect/detach/reconcile. Lower level, for callers of their own:
+`publish(outside, bindings, container_ip)`, `unpublish(outside, bindings)`, `published(outside)`,
+`stop(outside)` (the helper also ends by itself when the pause process does).
 
 Errors are DockyardErrors with one line: Forbidden for a port below the host's
 net.ipv4.ip_unprivileged_port_start, Conflict for a host port some process holds.
