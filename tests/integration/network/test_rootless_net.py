@@ -242,6 +242,10 @@ def test_containers_reach_the_outside_and_each_other_by_name(world):
         server.server_close()
     out = in_c(pause, state["c2"]["netns"], "busybox", "nslookup", "c1", state["c2"]["gateway"]).stdout
     assert state["c1"]["ip"] in out
+    # pasta answers DNS at its forwarding address with the host's own resolver (any answer will do:
+    # this host may know no names at all)
+    out = pause.inside("busybox", "nslookup", "example.com", "169.254.1.1", check=False).stdout
+    assert "Server:\t\t169.254.1.1" in out and "timed out" not in out and "no servers" not in out
 
 
 def test_published_port_answers_on_every_host_address_and_goes_when_unpublished(world, user):

@@ -19,7 +19,8 @@ How the core calls it (as the user, no root needed):
     # if it raises, end the pause process: it has no way out):
     rootless.start_outside(pause_pid, run_dir)
     # the engine's network service, wherever it runs (it only talks to a unix socket in run_dir):
-    networks = Publishing(service, rootless.Outside(run_dir))
+    outside = rootless.Outside(run_dir)
+    networks = Publishing(NetworkService(..., host_resolvers=outside.host_resolvers), outside)
 
 `Publishing` keeps the host's published ports equal to the service's ports table after every
 attach/connect/disconnect/detach/reconcile. Lower level, for callers of their own:
@@ -74,6 +75,24 @@ class Outside:
 
     def running(self) -> bool:
         return (self.dir / "ports.sock").exists() and self.forwarder_pid is not None
+
+    def host_resolvers(self, read=None):
+        """The host's resolvers as seen from the rootless netns, for NetworkService's
+        `host_resolvers`: a server on the host's loopback (a local dnsmasq, systemd-resolved
+        with no upstream list) is reached at the link's DNS address instead."""
+        from dataclasses import replace
+
+        from dockyard.network import files
+        from dockyard.network.rootless.link import DNS
+
+        host, upstream = (read or files.read_host_resolvers)()
+        current = self.link
+        if current is None or not any(files.is_loopback(s) for s in host.nameservers):
+            return host, upstream
+        if upstream and not all(files.is_loopback(s) for s in upstream.nameservers):
+            return host, upstream  # systemd-resolved's own servers, which the engine swaps in
+        servers = dict.fromkeys(DNS[current[0]] if files.is_loopback(s) else s for s in host.nameservers)
+        return replace(host, nameservers=tuple(servers)), upstream
 
 
 def start_outside(pause_pid: int, run_dir: Path) -> Outside:

@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Callable
 
 TUN = "/dev/net/tun"
+# the address in the namespace where each link answers DNS with the host's own resolver (one on
+# the host's loopback included, which the namespace cannot reach otherwise)
+DNS = {"pasta": "169.254.1.1", "slirp4netns": "10.0.2.3"}
 SLIRP_READY_TIMEOUT = 10.0
 
 
@@ -54,7 +57,7 @@ def _pasta(pause_pid: int, directory: Path) -> Link:
     pidfile.unlink(missing_ok=True)
     # no port forwarding of pasta's own (the forwarder publishes ports); pasta daemonizes once set up
     cmd = ["pasta", "--config-net", "--quiet", "-t", "none", "-u", "none", "-T", "none", "-U", "none",
-           "-P", str(pidfile), str(pause_pid)]
+           "--dns-forward", DNS["pasta"], "-P", str(pidfile), str(pause_pid)]
     with tempfile.TemporaryFile() as err:
         rc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err).returncode
         err.seek(0)
