@@ -310,8 +310,17 @@ def test_everything_goes_with_the_pause_process(user):
     pids = link_pids(run)
     assert len(pids) == 2  # the forwarder and pasta
     pause.stop()
-    wait_for(lambda: not any(running(pid) for pid in pids), 20, "pasta and the forwarder to end")
-    wait_for(lambda: not (run / "rootless-net").exists(), 5, "the helper's files to go")
+    # the next pause process, made at once, gets a helper of its own (not the one still ending)
+    again = Pause(user)
+    try:
+        start_outside(user, again, run)
+        wait_for(lambda: not any(running(pid) for pid in pids), 20, "pasta and the forwarder to end")
+        forwarder = int((run / "rootless-net" / "forwarder.pid").read_text())
+        assert Path(f"/proc/{forwarder}/cmdline").read_bytes().split(b"\0")[-3] == str(again.pid).encode()
+        assert len(link_pids(run)) == 2
+    finally:
+        again.stop()
+    wait_for(lambda: not (run / "rootless-net").exists(), 20, "the helper and its files to go")
 
 
 def test_slirp4netns_where_pasta_is_missing_and_one_line_without_either(user, tmp_path):

@@ -73,6 +73,13 @@ class Outside:
                 return driver, pid
         return None
 
+    @property
+    def pause_pid(self) -> int | None:
+        """The pause process the running helper serves."""
+        pid = self.forwarder_pid
+        argv = _cmdline(pid) if pid else []
+        return int(argv[-2]) if len(argv) >= 2 and argv[-2].isdigit() else None
+
     def running(self) -> bool:
         return (self.dir / "ports.sock").exists() and self.forwarder_pid is not None
 
@@ -100,7 +107,9 @@ def start_outside(pause_pid: int, run_dir: Path) -> Outside:
     returns once both work. Idempotent: an already running helper is kept."""
     outside = Outside(Path(run_dir))
     if outside.running():
-        return outside
+        if outside.pause_pid == pause_pid:
+            return outside
+        stop(outside)  # the helper of a pause process that just ended, not gone yet
     p = subprocess.run([sys.executable, "-m", "dockyard.network.rootless.forwarder", str(pause_pid), str(outside.dir)],
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if p.returncode != 0:
@@ -181,11 +190,18 @@ def _pid(path: Path) -> int | None:
     return pid if os.path.exists(f"/proc/{pid}") else None
 
 
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return os.fsdecode(Path(f"/proc/{pid}/cmdline").read_bytes()).split("\0")[:-1]
+    except OSError:
+        return []
+
+
 def _is_forwarder(pid: int, directory: Path) -> bool:
     """Whether `pid` is still this directory's forwarder (and no zombie)."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return False
-    return b"dockyard.network.rootless.forwarder" in cmdline and os.fsencode(directory) in cmdline and state not in "ZX"
+    argv = _cmdline(pid)
+    return "dockyard.network.rootless.forwarder" in argv and str(directory) in argv and state not in "ZX"

@@ -234,9 +234,13 @@ class Forwarder:
     def _accept(self, port: Port) -> None:
         try:
             client, _ = port.sock.accept()
+        except OSError:
+            return
+        try:
             client.setblocking(True)
             upstream = self.maker.socket(socket.AF_INET, socket.SOCK_STREAM)
         except OSError:
+            client.close()
             return
         threading.Thread(target=_relay, args=(client, upstream, port.target), daemon=True).start()
 
