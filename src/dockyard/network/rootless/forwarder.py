@@ -254,8 +254,12 @@ class Forwarder:
         if flow is None:
             try:
                 flow = self.maker.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            except OSError:
+                return
+            try:
                 flow.connect(port.target)
             except OSError:
+                flow.close()
                 return
             with port.lock:
                 port.flows[peer] = flow
