@@ -303,7 +303,7 @@ def test_low_ports_and_taken_ports_are_refused_in_one_line(world, user):
     assert json.loads(p.stdout) == {"attached": False, "published": [port]}
 
 
-def test_everything_goes_with_the_pause_process(user):
+def test_everything_goes_with_the_pause_process_or_the_forwarder(user):
     pause = Pause(user)
     run = user.dir / "run-pause-gone"
     start_outside(user, pause, run)
@@ -317,10 +317,15 @@ def test_everything_goes_with_the_pause_process(user):
         wait_for(lambda: not any(running(pid) for pid in pids), 20, "pasta and the forwarder to end")
         forwarder = int((run / "rootless-net" / "forwarder.pid").read_text())
         assert Path(f"/proc/{forwarder}/cmdline").read_bytes().split(b"\0")[-3] == str(again.pid).encode()
-        assert len(link_pids(run)) == 2
+        pids = link_pids(run)
+        assert len(pids) == 2
+        # a forwarder killed outright takes pasta with it; stop() then clears its files
+        os.kill(forwarder, signal.SIGKILL)
+        wait_for(lambda: not any(running(pid) for pid in pids), 20, "pasta to end with its forwarder")
+        stop_outside(user, run)
+        assert not (run / "rootless-net").exists()
     finally:
         again.stop()
-    wait_for(lambda: not (run / "rootless-net").exists(), 20, "the helper and its files to go")
 
 
 def test_slirp4netns_where_pasta_is_missing_and_one_line_without_either(user, tmp_path):
