@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -80,8 +81,7 @@ def user():
     start = 1_200_000_000 + (entry.pw_uid % 10_000) * 65536  # away from useradd's and the core's tests' ranges
     ids = f"{start}-{start + 65535}"
     subprocess.run(["usermod", "--add-subuids", ids, "--add-subgids", ids, name], check=True, capture_output=True)
-    d = Path(f"/run/user/{entry.pw_uid}")
-    d.mkdir(parents=True, mode=0o700)
+    d = Path(tempfile.mkdtemp(prefix=f"{name}-", dir="/run"))  # its runtime dir (never a stale /run/user/UID)
     os.chown(d, entry.pw_uid, entry.pw_gid)
     u = User(name, entry.pw_uid, entry.pw_gid, d)
     try:
