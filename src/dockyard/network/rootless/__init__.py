@@ -22,8 +22,9 @@ How the core calls it (as the user, no root needed):
     outside = rootless.Outside(run_dir)
     networks = Publishing(NetworkService(..., host_resolvers=outside.host_resolvers), outside)
 
-`Publishing` keeps the host's published ports equal to the service's ports table after every
-attach/connect/disconnect/detach/reconcile. Lower level, for callers of their own:
+`Publishing` publishes a container's ports with its `attach` (a refusal fails the attach and
+undoes it), unpublishes them with its `detach`, and brings the host's ports back in line with
+the service's ports table at `connect`/`disconnect`/`reconcile`. Lower level, for callers of their own:
 `publish(outside, bindings, container_ip)`, `unpublish(outside, bindings)`, `published(outside)`,
 `stop(outside)` (the helper also ends by itself when the pause process does).
 
