@@ -11,16 +11,24 @@ veths, nftables NAT, the DNS servers); this package adds what only the host side
 
 Both live in one helper process per user that exits when the pause process does.
 
-How the core calls it (as the user, no root needed):
+How the core calls it (as the user, no root needed), e.g. with dockyard.rootless:
 
-    from dockyard.network import rootless
+    # rootless/pause.py, ensure(): right after `pid = _start()`, still in the host's namespaces
+    from dockyard.network import rootless as rootless_net
+    try:
+        rootless_net.start_outside(pid, paths.run_dir())
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)  # a pause process with no way out is no use
+        raise
+
+    # engine.py, Engine.networks, when rootless.active(): the service wrapped, its resolvers as the
+    # rootless netns sees them (a resolver on the host's loopback is reached through pasta)
+    from dockyard.network.rootless import Outside
     from dockyard.network.rootless.publishing import Publishing
-    # once, right after making the pause process, from the host's namespaces (before joining them;
-    # if it raises, end the pause process: it has no way out):
-    rootless.start_outside(pause_pid, run_dir)
-    # the engine's network service, wherever it runs (it only talks to a unix socket in run_dir):
-    outside = rootless.Outside(run_dir)
-    networks = Publishing(NetworkService(..., host_resolvers=outside.host_resolvers), outside)
+    outside = Outside(paths.run_dir())
+    service = NetworkService(self.db, self.root, self.run_dir, config, registry=registry,
+                             host_resolvers=outside.host_resolvers)
+    return Publishing(Inside(service, path()), outside)
 
 `Publishing` publishes a container's ports with its `attach` (a refusal fails the attach and
 undoes it), unpublishes them with its `detach`, and brings the host's ports back in line with
