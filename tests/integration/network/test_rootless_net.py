@@ -93,7 +93,7 @@ def user():
                     os.kill(int(pid), signal.SIGKILL)
             except OSError:
                 pass
-        wait_for(lambda: not u.processes(), 10, f"{name}'s processes to end")
+        wait_for(lambda: not u.processes(), 30, f"{name}'s processes to end")
         subprocess.run(["userdel", name], check=True, capture_output=True)
         shutil.rmtree(d)
         for path in ("/etc/subuid", "/etc/subgid"):
@@ -111,7 +111,7 @@ class Pause:
                                                "exec sleep 100000"),
                                      cwd=user.dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         self.pid = self.proc.pid
-        wait_for(lambda: (user.dir / "up").exists() or self.proc.poll() is not None, 10, "the pause process")
+        wait_for(lambda: (user.dir / "up").exists() or self.proc.poll() is not None, 30, "the pause process")
         (user.dir / "up").unlink()
         assert self.proc.poll() is None
 
@@ -154,7 +154,7 @@ def host_server(host: str = "127.0.0.1") -> ThreadingHTTPServer:
 
 def get(host: str, port: int) -> str | None:
     try:
-        with socket.create_connection((host, port), timeout=5) as s:
+        with socket.create_connection((host, port), timeout=20) as s:
             s.sendall(b"GET / HTTP/1.0\r\n\r\n")
             data = b""
             while chunk := s.recv(65536):
@@ -204,7 +204,7 @@ def world(user):
         os.chown(www, user.uid, user.gid)
         httpd = subprocess.Popen(user.argv(*in_c_argv(pause, state["c1"]["netns"], "busybox", "httpd", "-f", "-p", "80",
                                                       "-h", str(www))), stdin=subprocess.DEVNULL)
-        wait_for(lambda: "hello from c1" in (get("127.0.0.1", port) or ""), 10, "c1's published port")
+        wait_for(lambda: "hello from c1" in (get("127.0.0.1", port) or ""), 30, "c1's published port")
         yield pause, state, port
         httpd.kill()
         httpd.wait()
@@ -273,7 +273,7 @@ def test_published_udp_port_answers_each_client(world, user):
         pause.inside(PYTHON, INSIDE, "publish", str(user.dir), "", str(port), state["c1"]["ip"], "5353", "udp")
         for word in (b"one", b"two"):  # two clients, each answered at its own address
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.settimeout(5)
+                s.settimeout(20)
                 s.sendto(word, ("127.0.0.1", port))
                 assert s.recvfrom(2048)[0] == word.upper()
         pause.inside(PYTHON, INSIDE, "unpublish", str(user.dir), "", str(port), "udp")
@@ -314,14 +314,14 @@ def test_everything_goes_with_the_pause_process_or_the_forwarder(user):
     again = Pause(user)
     try:
         start_outside(user, again, run)
-        wait_for(lambda: not any(running(pid) for pid in pids), 20, "pasta and the forwarder to end")
+        wait_for(lambda: not any(running(pid) for pid in pids), 30, "pasta and the forwarder to end")
         forwarder = int((run / "rootless-net" / "forwarder.pid").read_text())
         assert Path(f"/proc/{forwarder}/cmdline").read_bytes().split(b"\0")[-3] == str(again.pid).encode()
         pids = link_pids(run)
         assert len(pids) == 2
         # a forwarder killed outright takes pasta with it; stop() then clears its files
         os.kill(forwarder, signal.SIGKILL)
-        wait_for(lambda: not any(running(pid) for pid in pids), 20, "pasta to end with its forwarder")
+        wait_for(lambda: not any(running(pid) for pid in pids), 30, "pasta to end with its forwarder")
         stop_outside(user, run)
         assert not (run / "rootless-net").exists()
     finally:

@@ -25,7 +25,7 @@ TUN = "/dev/net/tun"
 # the address in the namespace where each link answers DNS with the host's own resolver (one on
 # the host's loopback included, which the namespace cannot reach otherwise)
 DNS = {"pasta": "169.254.1.1", "slirp4netns": "10.0.2.3"}
-READY_TIMEOUT = 10.0
+READY_TIMEOUT = 30.0
 PR_SET_PDEATHSIG = 1
 
 
