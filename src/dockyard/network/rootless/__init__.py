@@ -113,7 +113,7 @@ class Outside:
 
 def start_outside(pause_pid: int, run_dir: Path) -> Outside:
     """Give the pause process's network namespace a way out and start the port forwarder;
-    returns once both work. Idempotent: an already running helper is kept."""
+    returns once both work. Idempotent: a helper already serving this pause process is kept."""
     outside = Outside(Path(run_dir))
     if outside.running():
         if outside.pause_pid == pause_pid:

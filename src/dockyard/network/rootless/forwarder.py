@@ -11,7 +11,7 @@ only listening sockets of the namespace itself, a second late.
 
 Sockets in the rootless netns come from a child that joined the pause process's user and
 network namespaces at start (only a single-threaded process may join a user namespace, and a
-socket stays in the namespace it was made in); it hands each one over over a socketpair
+socket stays in the namespace it was made in); it hands each one over a socketpair
 (SCM_RIGHTS), about 30 µs a connection.
 
 Control: one JSON request, one JSON answer per connection on `<dir>/ports.sock`:
@@ -40,7 +40,6 @@ from dockyard.network.rootless import link, remove_files
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
-PR_SET_PDEATHSIG = 1
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20       # a splice moves up to this much at once
 CONNECT_TIMEOUT = 10.0
@@ -99,7 +98,7 @@ def _serve_sockets(sock: socket.socket, ns_fds: list[int], parent: int) -> None:
     """The maker child: join the namespaces, then answer each request with a fresh socket."""
     libc = ctypes.CDLL(None, use_errno=True)
     try:
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(link.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:
             os._exit(0)
         for fd, flag, ns in zip(ns_fds, (CLONE_NEWUSER, CLONE_NEWNET), ("user", "net")):
