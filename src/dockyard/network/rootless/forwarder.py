@@ -7,7 +7,7 @@ on the host, where an ordinary user may bind ports from `net.ipv4.ip_unprivilege
 up, and connects into the rootless netns straight to the container's address, moving the bytes
 with splice(2) through a pipe (they never enter user space). pasta's own forwarding can't be
 changed without restarting it (cutting every container's connections), and its `-t auto` follows
-only listening sockets of the namespace itself, a second late.
+only listening sockets of the namespace itself, at its next periodic scan.
 
 Sockets in the rootless netns come from a child that joined the pause process's user and
 network namespaces at start (only a single-threaded process may join a user namespace, and a
