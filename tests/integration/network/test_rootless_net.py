@@ -258,6 +258,12 @@ def test_published_port_answers_on_every_host_address_and_goes_when_unpublished(
     assert get(host_address(), one) is None  # only on the address asked for
     pause.inside(PYTHON, INSIDE, "unpublish", str(user.dir), "127.0.0.1", str(one))
     assert get("127.0.0.1", one) is None
+    # a container's ports come with its network and go with it
+    other = free_port()
+    out = json.loads(pause.inside(PYTHON, INSIDE, "attach", str(user.dir), "c4", str(other)).stdout)
+    assert out == {"attached": True, "published": sorted([port, other])}
+    pause.inside(PYTHON, INSIDE, "detach", str(user.dir), "c4")
+    assert get("127.0.0.1", other) is None
 
 
 def test_published_udp_port_answers_each_client(world, user):
