@@ -11,6 +11,7 @@ PKGS="python3 python3-venv python3-seccomp busybox-static debootstrap qemu-user-
 TEST_PKGS="skopeo umoci runc crun docker-registry tmux apache2-utils openssh-client chromium chromium-driver containernetworking-plugins iptables"
 want="$PKGS"
 [ "${1:-}" = test ] && want="$want $TEST_PKGS"
+want="$want passt slirp4netns"  # rootless networking: pasta, slirp4netns where pasta is missing
 missing=""
 for p in $want; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -20,6 +21,12 @@ if [ -n "$missing" ]; then
   apt-get update -qq
   # policy-rc.d may refuse to start services during install; dockyard starts what it needs itself
   apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# rootless networking opens /dev/net/tun as the user: udev's default rule makes it 0666, a host
+# without udev (a bare devtmpfs) leaves it 0600
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+  chmod 0666 /dev/net/tun || echo "[setup] cannot make /dev/net/tun 0666: rootless networking will fail"
 fi
 
 extra=""
