@@ -7,11 +7,11 @@ on the host, where an ordinary user may bind ports from `net.ipv4.ip_unprivilege
 up, and connects into the rootless netns straight to the container's address, moving the bytes
 with splice(2) through a pipe (they never enter user space). pasta's own forwarding can't be
 changed without restarting it (cutting every container's connections), and its `-t auto` follows
-only listening sockets of the namespace itself, a second late.
+only listening sockets of the namespace itself, at its next periodic scan.
 
 Sockets in the rootless netns come from a child that joined the pause process's user and
 network namespaces at start (only a single-threaded process may join a user namespace, and a
-socket stays in the namespace it was made in); it hands each one over over a socketpair
+socket stays in the namespace it was made in); it hands each one over a socketpair
 (SCM_RIGHTS), about 30 µs a connection.
 
 Control: one JSON request, one JSON answer per connection on `<dir>/ports.sock`:
@@ -40,7 +40,6 @@ from dockyard.network.rootless import link, remove_files
 
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
-PR_SET_PDEATHSIG = 1
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20       # a splice moves up to this much at once
 CONNECT_TIMEOUT = 10.0
@@ -99,7 +98,7 @@ def _serve_sockets(sock: socket.socket, ns_fds: list[int], parent: int) -> None:
     """The maker child: join the namespaces, then answer each request with a fresh socket."""
     libc = ctypes.CDLL(None, use_errno=True)
     try:
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.prctl(link.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:
             os._exit(0)
         for fd, flag, ns in zip(ns_fds, (CLONE_NEWUSER, CLONE_NEWNET), ("user", "net")):
@@ -234,9 +233,13 @@ class Forwarder:
     def _accept(self, port: Port) -> None:
         try:
             client, _ = port.sock.accept()
+        except OSError:
+            return
+        try:
             client.setblocking(True)
             upstream = self.maker.socket(socket.AF_INET, socket.SOCK_STREAM)
         except OSError:
+            client.close()
             return
         threading.Thread(target=_relay, args=(client, upstream, port.target), daemon=True).start()
 
@@ -250,8 +253,12 @@ class Forwarder:
         if flow is None:
             try:
                 flow = self.maker.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            except OSError:
+                return
+            try:
                 flow.connect(port.target)
             except OSError:
+                flow.close()
                 return
             with port.lock:
                 port.flows[peer] = flow

@@ -1,6 +1,7 @@
-"""The rootless port forwarder's own logic in the current namespace: its sockets "in the
-rootless netns" come from a maker that makes them right here (the real maker, which joins the
-pause process's namespaces, is exercised in tests/integration/network/test_rootless_net.py)."""
+"""dockyard.network.rootless without namespaces: the port forwarder's own logic in the current
+namespace (its sockets "in the rootless netns" come from a maker that makes them right here; the
+real maker, which joins the pause process's namespaces, is exercised in
+tests/integration/network/test_rootless_net.py), and the host's resolvers as the namespace sees them."""
 
 from __future__ import annotations
 
@@ -97,3 +98,19 @@ def test_control_requests(forwarder):
     assert forwarder.handle({"unpublish": [["127.0.0.1", port, "tcp"]]}) == {"ports": []}
     with pytest.raises(PortError):
         forwarder.handle({"frobnicate": True})
+
+
+def test_a_resolver_on_the_hosts_loopback_is_reached_through_the_link(tmp_path):
+    from dockyard.network.files import Resolver
+    from dockyard.network.rootless import Outside
+
+    outside = Outside(tmp_path)
+    outside.dir.mkdir()
+    local = Resolver(("127.0.0.1", "192.0.2.53"), ("example",))
+    assert outside.host_resolvers(lambda: (local, None)) == (local, None)  # no link yet
+    (outside.dir / "pasta.pid").write_text(f"{os.getpid()}\n")
+    host, upstream = outside.host_resolvers(lambda: (local, None))
+    assert host == Resolver(("169.254.1.1", "192.0.2.53"), ("example",)) and upstream is None
+    # systemd-resolved's upstream list, when known, is what the engine uses instead
+    resolved = Resolver(("192.0.2.1",))
+    assert outside.host_resolvers(lambda: (Resolver(("127.0.0.53",)), resolved)) == (Resolver(("127.0.0.53",)), resolved)
