@@ -230,6 +230,8 @@ def _bind(host_ip: str, port: int, kind: int) -> socket.socket:
                                          f"a port from {start} up") from None
         if e.errno == errno.EADDRINUSE:
             raise PortError("conflict", f"Bind for {where} failed: port is already allocated") from None
+        if e.errno == errno.EADDRNOTAVAIL:
+            raise PortError("invalid", f"cannot publish {where}: {host_ip} is no address of this host") from None
         raise PortError("error", f"cannot publish {where}: {e.strerror}") from None
 
 
