@@ -46,8 +46,10 @@ def _service(request: web.Request):
 async def list_containers(request: web.Request) -> web.Response:
     from dockyard.containers.views import status_stable_until
 
+    from dockyard.containers.views import sizes
     svc, cache = _service(request), request.app[CACHE]
     show_all, limit, wanted = flag(request, "all"), integer(request, "limit", -1), filters(request)
+    with_size = flag(request, "size")
 
     def build() -> tuple[bytes, float]:
         now = time.time()
@@ -56,7 +58,8 @@ async def list_containers(request: web.Request) -> web.Response:
         if limit > 0:
             found = found[:limit]
         until = min((status_stable_until(c, now) for c in found), default=float("inf"))
-        return json.dumps([svc.summary(c) for c in found]).encode(), until
+        rows = [{**svc.summary(c), **(sizes(svc, c) if with_size else {})} for c in found]
+        return json.dumps(rows).encode(), until if not with_size else now  # sizes change unseen: never cached
     return json_response(await cache.body(("list", request.query_string), build))
 
 
@@ -98,11 +101,9 @@ def _inspect(svc, ref: str, older: bool) -> dict:
 
 
 def _inspect_with_size(svc, ref: str, older: bool) -> dict:
+    from dockyard.containers.views import sizes
     doc = _inspect(svc, ref, older)
-    snaps = svc.engine.snapshots
-    doc["SizeRw"] = snaps.usage(doc["Id"]) if snaps.exists(doc["Id"]) else 0
-    doc["SizeRootFs"] = doc["SizeRw"]
-    return doc
+    return {**doc, **sizes(svc, svc.get(doc["Id"]))}
 
 
 @routes.post(version.path(ID + "/start"))

@@ -9,7 +9,7 @@ import time
 
 from aiohttp import web
 
-from dockyard import __version__
+from dockyard import __version__, rootless
 from dockyard.api import version
 from dockyard.api.requests import blocking, body, engine, ok
 from dockyard.runtime import cgroups
@@ -71,6 +71,7 @@ def _info(eng) -> dict:
     states = [c.status for c in containers]
     cgroup_v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
     swap_limit = cgroups.swap_limit_supported()
+    limits = not rootless.active()  # a rootless engine has no cgroup (runtime/pidgroup.py)
     return {
         "ID": eng.id, "Containers": len(containers), "ContainersRunning": states.count("running"),
         "ContainersPaused": states.count("paused"),
@@ -79,11 +80,11 @@ def _info(eng) -> dict:
         "DriverStatus": [["Backing Filesystem", "extfs" if eng.storage_driver == "overlay" else "vfs"]],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
                     "Log": ["json-file"]},
-        "MemoryLimit": True, "SwapLimit": swap_limit, "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True,
-        "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True, "BridgeNfIptables": False,
+        "MemoryLimit": limits, "SwapLimit": swap_limit and limits, "CpuCfsPeriod": limits, "CpuCfsQuota": limits,
+        "CPUShares": limits, "CPUSet": limits, "PidsLimit": limits, "IPv4Forwarding": True, "BridgeNfIptables": False,
         "BridgeNfIp6tables": False, "Debug": False, "NFd": len(os.listdir("/proc/self/fd")),
         "OomKillDisable": False, "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": "2" if cgroup_v2 else "1",
+        "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs" if limits else "none", "CgroupVersion": "2" if cgroup_v2 else "1",
         "NEventsListener": 0, "KernelVersion": platform.release(), "OperatingSystem": _os_name(),
         "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
@@ -99,9 +100,11 @@ def _info(eng) -> dict:
         "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "docker-init",
         "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""}, "SecurityOptions": ["name=seccomp,profile=builtin"] +
-        (["name=cgroupns"] if cgroup_v2 else []),
+        (["name=cgroupns"] if cgroup_v2 else []) + ([] if limits else ["name=rootless"]),
         # dockerd's words, which the docker CLI prints
-        "Warnings": None if swap_limit else ["WARNING: No swap limit support"],
+        "Warnings": ["WARNING: Running in rootless-mode without cgroups: limits need cgroup v2 with a subtree "
+                     "delegated to your user"] if not limits else
+        None if swap_limit else ["WARNING: No swap limit support"],
     }
 
 
@@ -112,20 +115,21 @@ async def info(request: web.Request) -> web.Response:
 
 def _df(eng) -> dict:
     from dockyard.api.images import image_summaries
+    from dockyard.containers.views import sizes
 
     containers = eng.containers.list(all=True)
     by_image: dict[str, int] = {}
     for c in containers:
         by_image[c.image_id] = by_image.get(c.image_id, 0) + 1
-    images = image_summaries(eng, eng.images.list())
+    listed = eng.images.list()
+    images = image_summaries(eng, listed)
+    shared = _shared_sizes(eng, listed)
     for img in images:
         img["Containers"] = by_image.get(img["Id"], 0)
+        img["SharedSize"] = shared[img["Id"]]
     container_rows = []
     for c in containers:
-        row = eng.containers.summary(c)
-        row["SizeRw"] = eng.snapshots.usage(c.id) if eng.snapshots.exists(c.id) else 0
-        row["SizeRootFs"] = row["SizeRw"]
-        container_rows.append(row)
+        container_rows.append({**eng.containers.summary(c), **sizes(eng.containers, c)})
     volumes = []
     for v in eng.volumes.list():
         users = eng.volumes.users_of(v["Name"])
@@ -133,6 +137,17 @@ def _df(eng) -> dict:
         volumes.append({**v, "UsageData": {"Size": size, "RefCount": len(users)}})
     return {"LayersSize": eng.images.disk_usage(), "Images": images, "Containers": container_rows,
             "Volumes": volumes, "BuildCache": []}
+
+
+def _shared_sizes(eng, images: list) -> dict[str, int]:
+    """Image ID -> bytes of its layers that another image holds too (what df calls shared)."""
+    from dockyard.images.views import layers
+    chains = {img.id: layers(eng.images, img) for img in images}
+    holders: dict[str, int] = {}
+    for chain in chains.values():
+        for key, _ in chain:
+            holders[key] = holders.get(key, 0) + 1
+    return {i: sum(size for key, size in chain if holders[key] > 1) for i, chain in chains.items()}
 
 
 def _dir_size(path) -> int:

@@ -48,13 +48,13 @@ def _inside(root: str, path: str) -> str:
     return secure_join(root, path)
 
 
-def path_stat(root: str, path: str) -> dict:
-    """docker's PathStat (the X-Docker-Container-Path-Stat header)."""
+def path_stat(root: str, path: str, ref: str) -> dict:
+    """docker's PathStat (the X-Docker-Container-Path-Stat header) of `path` in container `ref`."""
     full = _inside(root, path)
     try:
         st = os.lstat(full)
     except FileNotFoundError:
-        raise NotFound(f"Could not find the file {path} in container") from None
+        raise NotFound(f"Could not find the file {path} in container {ref}") from None
     link = os.readlink(full) if stat.S_ISLNK(st.st_mode) else ""
     from dockyard.containers.record import rfc3339
     return {"name": os.path.basename(path.rstrip("/")) or "/", "size": st.st_size,
@@ -131,11 +131,19 @@ def archive_get(service, ref: str, path: str, out: BinaryIO) -> dict:
     """Write a tar of `path` (named by its base name, as docker cp does) to `out`; returns its stat."""
     c = service.get(ref)
     with container_root(service, c) as root:
-        st = path_stat(root, path)
+        st = path_stat(root, path, ref)
         full = _inside(root, path)
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            tar.add(full, arcname=st["name"], recursive=True)
+            tar.add(full, arcname=st["name"], recursive=True, filter=_as_docker_writes)
     return st
+
+
+def _as_docker_writes(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """Headers as dockerd's archives have them: whole-second times (no PAX record for them) and
+    no user or group names (the host's names for the ids mean nothing in the container)."""
+    info.mtime = int(info.mtime)
+    info.uname = info.gname = ""
+    return info
 
 
 def archive_put(service, ref: str, path: str, data: BinaryIO) -> None:
@@ -147,9 +155,9 @@ def archive_put(service, ref: str, path: str, data: BinaryIO) -> None:
     with container_root(service, c) as root:
         full = _inside(root, path)
         if not os.path.exists(full):
-            raise NotFound(f"Could not find the file {path} in container {c.name}")
+            raise NotFound(f"Could not find the file {path} in container {ref}")
         if not os.path.isdir(full):
-            raise InvalidArgument(f"extraction point is not a directory: {path}")
+            raise InvalidArgument("extraction point is not a directory")
         try:
             apply_layer(data, full, whiteout_mode="delete")
         except CorruptContent:

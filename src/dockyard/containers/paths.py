@@ -25,6 +25,48 @@ class ContainerPaths:
         """The shim's state dir (records.state_dir)."""
         return Path(state_dir(self.engine.run_dir, cid))
 
+    def graph(self, c) -> tuple[str, Path | None]:
+        """The storage driver's name and the container's own snapshot directory (None before it has one)."""
+        snaps = self.engine.snapshots
+        snap = snaps.get(c.id)
+        return snaps.name, (snaps.root / snap.dir if snap else None)
+
+    @property
+    def cgroup_parent(self) -> str:
+        """Where container cgroups go unless a container names its own (dockerd's cgroup-parent)."""
+        default = "/dockyard" if self.engine.default_root else f"/dockyard-{self.engine.id}"  # a root's own
+        return self.engine.config.get("cgroup-parent") or default
+
+    def _cgroup_parent(self, c) -> str:
+        return c.host_config.get("CgroupParent") or self.cgroup_parent
+
+    def pids(self, c) -> list[int]:
+        """The processes in the container's cgroup."""
+        from dockyard.errors import DockyardError
+        from dockyard.runtime import cgroups
+
+        try:
+            return cgroups.open_cgroup(f"{self._cgroup_parent(c).rstrip('/')}/{c.id}").procs()
+        except (OSError, DockyardError):
+            return []
+
     def log_path(self, c) -> Path:
         """docker's `<id>-json.log` in the container's dir, or the file a k8s-file log names."""
-        return Path(logdrivers.custom_path(c.host_config) or self.dir(c.id) / f"{c.id}-json.log")
+        return Path(logdrivers.log_file(self.engine.root, c))
+
+
+class RecordedPaths(ContainerPaths):
+    """ContainerPaths for the read-only commands: the snapshot looked up in the DB as it is,
+    with no snapshotter loaded. `driver` is None until the root has settled its storage driver."""
+
+    def __init__(self, engine, db) -> None:
+        super().__init__(engine)
+        self.db = db
+        try:
+            self.driver = (engine.root / "storage-driver").read_text().strip() or None
+        except FileNotFoundError:
+            self.driver = None
+
+    def graph(self, c) -> tuple[str, Path | None]:
+        row = self.db.one("SELECT dir FROM snapshots WHERE key=?", (c.id,))
+        return self.driver, (self.engine.root / "snapshots" / row[0] if row else None)

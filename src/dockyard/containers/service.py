@@ -19,17 +19,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
+from dockyard import rootless
 from dockyard.containers import health, hooks, links, logdrivers, names
 from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.paths import ContainerPaths
 from dockyard.containers.record import Container, ContainerStore, rfc3339
-from dockyard.containers.views import epoch, settled
+from dockyard.containers.views import epoch, event_attributes, settled, top_table
 from dockyard.containers.request import (check_host_config, init_binary, log_limits, merge_config,
                                          networking_config, swap_warnings)
 from dockyard.network import endpoints as network_endpoints
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups
+from dockyard.runtime.pidgroup import refuse_limits
 from dockyard.runtime.shim.records import state_dir
 
 STOP_TIMEOUT = 10
@@ -49,15 +51,6 @@ class ContainerService(ContainerPaths):
     def runtime_root(self, runtime: str) -> Path:
         return self.engine.run_dir / "runtime" / runtime
 
-    @property
-    def cgroup_parent(self) -> str:
-        """Where container cgroups go unless a container names its own (dockerd's cgroup-parent)."""
-        default = "/dockyard" if self.engine.default_root else f"/dockyard-{self.engine.id}"  # a root's own
-        return self.engine.config.get("cgroup-parent") or default
-
-    def _cgroup_parent(self, c: Container) -> str:
-        return c.host_config.get("CgroupParent") or self.cgroup_parent
-
     @contextmanager
     def _lifecycle(self, cid: str) -> Iterator[None]:
         """Serialises a start with the release of the run before it (an exit hook may still be
@@ -76,8 +69,7 @@ class ContainerService(ContainerPaths):
     def event(self, c: Container, action: str, **extra: str) -> None:
         """Log a container event as dockerd does: the container's labels, its image and name,
         then the action's own attributes."""
-        attrs = {**(c.config.get("Labels") or {}), "image": c.image_ref, "name": c.name, **extra}
-        self.engine.events.emit("container", action, c.id, **attrs)
+        self.engine.events.emit("container", action, c.id, **event_attributes(c, **extra))
 
     def _network_events(self, c: Container, action: str) -> None:
         """connect / disconnect of each network the container joins or leaves with a run."""
@@ -111,7 +103,7 @@ class ContainerService(ContainerPaths):
         out = []
         for c in self.store.all():
             c = self.refresh(c)
-            if not all and not c.running and not filters:
+            if not all and not c.running:  # filters narrow the running ones, as dockerd's do
                 continue
             if filters and not matches(self, c, filters):
                 continue
@@ -128,7 +120,8 @@ class ContainerService(ContainerPaths):
         if not body.get("Image"):
             raise InvalidArgument("no image given: the request needs an Image")
         if img is None:
-            raise NotFound(f"No such image: {body['Image']}")
+            from dockyard.images.service import no_such_image
+            raise no_such_image(body["Image"])
         if platform:
             from dockyard.images.indexes import for_platform
             from dockyard.oci.platform import parse_platform
@@ -138,6 +131,8 @@ class ContainerService(ContainerPaths):
         emulation.ensure(image_cfg.get("architecture") or emulation.host_architecture())  # another arch: QEMU
         config = merge_config(body, image_cfg.get("config") or {})
         host_config = check_host_config(body.get("HostConfig") or {})
+        if rootless.active():
+            refuse_limits(host_config)
         found = swap_warnings(host_config, cgroups.swap_limit_supported())
         if warnings is not None:
             warnings += found
@@ -607,11 +602,14 @@ class ContainerService(ContainerPaths):
 
     def kill(self, ref: str, signal: str = "KILL") -> Container:
         sig = signal if str(signal).isdigit() or str(signal).startswith("SIG") else "SIG" + str(signal).upper()
-        if not str(sig).isdigit() and sig not in _signal.Signals.__members__:
+        if (str(sig).isdigit() and int(sig) == 0) or (not str(sig).isdigit() and sig not in _signal.Signals.__members__):
             raise InvalidArgument(f"Invalid signal: {signal}")  # before the container, as dockerd checks
-        c = self.get(ref)
+        try:
+            c = self.get(ref)
+        except NotFound as e:  # dockerd names the kill in every failure
+            raise NotFound(f"Cannot kill container: {ref}: {e.message}") from None
         if not c.running:
-            raise Conflict(f"Cannot kill container: {ref}: container {c.id} is not running")
+            raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
         self._signal(c, sig)
         if sig in ("SIGKILL", "9"):
             self._wait_done(c, 10)
@@ -697,6 +695,8 @@ class ContainerService(ContainerPaths):
     def _set_paused(self, ref: str, paused: bool) -> None:
         """Freeze or thaw every process of the container through its runtime (the freezer cgroup)."""
         c = self.get(ref)
+        if paused and c.status == "paused":
+            raise Conflict(f"Container {c.id} is already paused")
         if c.status != ("running" if paused else "paused"):
             raise Conflict(f"Container {c.id} is not {'running' if paused else 'paused'}")
         runtime = self._runtime(c)
@@ -717,7 +717,7 @@ class ContainerService(ContainerPaths):
             raise InvalidArgument("Renaming a container with the same name as its current name")
         other = self.store.find(new)
         if other is not None and other.name == new:
-            raise Conflict(f'Conflict. The container name "/{new}" is already in use by container "{other.id}". '
+            raise Conflict(f'Error when allocating new name: Conflict. The container name "/{new}" is already in use by container "{other.id}". '
                            "You have to remove (or rename) that container to be able to reuse that name.")
         old, c.name = c.name, new
         self.store.save(c, "name")
@@ -766,35 +766,14 @@ class ContainerService(ContainerPaths):
         return logs.read(self.log_path(c), stdout=stdout, stderr=stderr, since=since, until=until, tail=str(tail),
                          follow=follow, running=running)
 
-    def pids(self, c: Container) -> list[int]:
-        try:
-            return cgroups.open_cgroup(f"{self._cgroup_parent(c).rstrip('/')}/{c.id}").procs()
-        except (OSError, DockyardError):
-            return []
-
     def top(self, ref: str, ps_args: str = "") -> dict:
         """`docker top`: the host's `ps` output, only the lines of the container's processes."""
-        import shlex
         c = self.get(ref)
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
-        pids = set(self.pids(c))
-        args = shlex.split(ps_args) if ps_args else ["-ef"]
-        r = subprocess.run(["ps", *args], capture_output=True, text=True)
-        if r.returncode:
-            raise InvalidArgument(f"ps: {r.stderr.strip()}")
-        lines = r.stdout.splitlines()
-        titles = lines[0].split()
-        if "PID" not in titles:
-            raise InvalidArgument("Couldn't find PID field in ps output")
-        col = titles.index("PID")
-        procs = []
-        for line in lines[1:]:
-            fields = line.split(None, len(titles) - 1)
-            if len(fields) > col and fields[col].isdigit() and int(fields[col]) in pids:
-                procs.append(fields)
+        table = top_table(self.pids(c), ps_args)
         self.event(c, "top")
-        return {"Titles": titles, "Processes": procs}
+        return table
 
     # -- views and files -------------------------------------------------------------------
     def inspect(self, ref: str) -> dict:
@@ -825,7 +804,7 @@ class ContainerService(ContainerPaths):
     def archive_stat(self, ref: str, path: str) -> dict:
         from dockyard.containers import files
         with files.container_root(self, self.get(ref)) as root:
-            return files.path_stat(root, path)
+            return files.path_stat(root, path, ref)
 
     def archive_put(self, ref: str, path: str, data, *, no_overwrite: bool = False) -> None:
         from dockyard.containers import files
@@ -848,8 +827,13 @@ class ContainerService(ContainerPaths):
         unknown = [k for k, v in body.items() if k not in allowed and v not in (None, 0, "", [], {})]
         if unknown:
             raise InvalidArgument(f"updating {', '.join(sorted(unknown))} is not supported")
+        if rootless.active():
+            refuse_limits(body)
         hc = dict(c.host_config)
-        hc.update({k: v for k, v in body.items() if v not in (None,)})
+        # as dockerd: a zero is "not asked" (the CLI sends every field), PidsLimit is asked when present
+        hc.update({k: v for k, v in body.items() if v not in (None, 0, "") or (k == "PidsLimit" and v is not None)})
+        if "RestartPolicy" in body and not (body["RestartPolicy"] or {}).get("Name"):
+            hc["RestartPolicy"] = c.host_config.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0}
         if "RestartPolicy" in body:
             hc = check_host_config(hc)
         swap_limit = cgroups.swap_limit_supported()

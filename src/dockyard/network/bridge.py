@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from pathlib import Path
 from typing import Iterable, Protocol
 
@@ -82,10 +83,11 @@ class KernelNetlink:
     def add_endpoint(self, *, host_ifname: str, bridge: str, netns_path: str, ifname: str, mac: str,
                      address: str, prefixlen: int, gateway: str | None, tag: str, mtu: int, address6: str = "",
                      prefixlen6: int = 0, gateway6: str | None = None, link_local: Iterable[str] = ()) -> None:
-        # the pair is made inside the namespace and its host end sent out to ours (by our pid),
+        # the pair is made inside the namespace and its host end sent out to ours (by this thread's
+        # id: a rootless engine's network calls run on a thread in the user's network namespace),
         # so the container's side never exists, even briefly, in the host's namespace
         inside = [f"link add {ifname} address {mac} mtu {mtu} type veth peer name {host_ifname} mtu {mtu} "
-                  f"netns {os.getpid()}",
+                  f"netns {threading.get_native_id()}",
                   f"addr add {address}/{prefixlen} dev {ifname}", f"link set dev {ifname} up"]
         if gateway:
             inside.append(f"route add default via {gateway}")
@@ -153,7 +155,7 @@ def _has_ipv6(name: str, address: str) -> bool:
     import ipaddress
     want = ipaddress.IPv6Address(address).exploded.replace(":", "")
     try:
-        with open("/proc/net/if_inet6") as f:
+        with open("/proc/thread-self/net/if_inet6") as f:
             return any(line.split()[0] == want and line.split()[-1] == name for line in f)
     except OSError:
         return False

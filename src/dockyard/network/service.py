@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, ContextManager, Iterable
 
 from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from dockyard.prunes import label_matches
 from dockyard.network import files, firewall, ipam, owners
 from dockyard.network.bridge import KernelNetlink, Netlink
 from dockyard.network.config import MAX_MTU, MIN_MTU, NetworkConfig, valid_mtu
@@ -80,7 +81,7 @@ class NetworkService:
                ip_range: str | None = None, aux_addresses: dict | None = None, internal: bool = False,
                options: dict | None = None, labels: dict | None = None, enable_ipv6: bool = False,
                subnet6: str | None = None, gateway6: str | None = None, ip_range6: str | None = None,
-               aux_addresses6: dict | None = None) -> dict:
+               aux_addresses6: dict | None = None, attachable: bool = False) -> dict:
         """A bridge network. Any name that is not blank, as moby takes it (spaces included: it
         names only records here, never a kernel object). `ip_range`: the part of the subnet
         dynamic addresses come from; `aux_addresses`: addresses never handed out.
@@ -90,8 +91,10 @@ class NetworkService:
             raise InvalidArgument("invalid name: name is empty")
         if name in ("bridge", "host", "none", "default"):
             raise Forbidden(f"operation is not permitted on predefined {name} network")
-        if driver != "bridge":
-            raise InvalidArgument(f'unsupported network driver "{driver}": only bridge networks can be created')
+        if driver in ("host", "null"):
+            raise Forbidden(f'only one instance of "{"none" if driver == "null" else driver}" network is allowed')
+        if driver != "bridge":  # dockyard has no network plugins: dockerd's words for a missing one
+            raise NotFound(f'plugin "{driver}" not found')
         for what, value, parent in (("gateway", gateway, subnet), ("ip-range", ip_range, subnet),
                                     ("aux-address", aux_addresses, subnet), ("gateway", gateway6, subnet6),
                                     ("ip-range", ip_range6, subnet6), ("aux-address", aux_addresses6, subnet6)):
@@ -140,7 +143,7 @@ class NetworkService:
                                        f"of a network of {self.registry.describe(owner)}")
                 self.state.insert_network(c, Network(network_id, name, "bridge", False, bridge, str(net), str(gw),
                                                      internal, options, dict(labels or {}), time.time(), pool,
-                                                     str(net6 or ""), str(gw6 or "")))
+                                                     str(net6 or ""), str(gw6 or ""), attachable))
             self._register_subnets()
         self.events.emit("network", "create", network_id, name=name, type="bridge")
         return self.inspect(network_id)
@@ -156,6 +159,9 @@ class NetworkService:
         for key in wanted:
             if key not in FILTERS:
                 raise InvalidArgument(f"invalid filter '{key}'")
+        for value in wanted.get("type", ()):
+            if value not in ("custom", "builtin"):
+                raise InvalidArgument(f"invalid filter: 'type'='{value}'")
         return [r for r in (self._resource(n) for n in self.state.networks()) if _matches(r, wanted)]
 
     def remove(self, name_or_id: str) -> None:
@@ -174,10 +180,14 @@ class NetworkService:
             self._retire_idle_networks(scan_host=True)
         self.events.emit("network", "destroy", n.id, name=n.name, type=n.driver)
 
-    def prune(self) -> list[str]:
-        """Remove user-defined networks no container uses; returns their names."""
+    def prune(self, filters: dict[str, list[str]] | None = None) -> list[str]:
+        """Remove user-defined networks no container uses, of those the prune `filters`
+        (until, label, label!) select; returns their names."""
+        from dockyard.prunes import selects
         removed = []
         for n in self.state.networks():
+            if filters and not selects(filters, n.labels, n.created):
+                continue
             if n.user_defined and not self.state.endpoints(network_id=n.id):
                 try:
                     self.remove(n.id)
@@ -761,7 +771,7 @@ class NetworkService:
             "EnableIPv6": bool(n.subnet6),
             "IPAM": {"Driver": "default", "Options": None if n.builtin else {},
                      "Config": [_pool(n, family) for family in ("", "6") if (n.subnet6 if family else n.subnet)]},
-            "Internal": n.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
+            "Internal": n.internal, "Attachable": n.attachable, "Ingress": False, "ConfigFrom": {"Network": ""},
             "ConfigOnly": False, "Containers": containers, "Options": n.options, "Labels": n.labels,
         }
 
@@ -792,8 +802,7 @@ def _matches(r: dict, filters: dict[str, list[str]]) -> bool:
         "driver": lambda v: r["Driver"] == v,
         "scope": lambda v: r["Scope"] == v,
         "type": lambda v: v == ("builtin" if r["Name"] in ("bridge", "host", "none") else "custom"),
-        "label": lambda v: (r["Labels"].get(v.partition("=")[0]) == v.partition("=")[2]) if "=" in v
-        else v in r["Labels"],
+        "label": lambda v: label_matches(r["Labels"], v),
         "dangling": lambda v: (v.lower() in ("1", "true")) == (not r["Containers"] and r["Name"] not in ("bridge", "host", "none")),
     }
     # label filters must all hold (docker's MatchKVList); other keys' values are alternatives

@@ -12,6 +12,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
+from dockyard import rootless
 from dockyard.errors import InvalidArgument
 from dockyard.runtime import caps as capabilities
 from dockyard.runtime.device_bpf import DEFAULT_ALLOWED
@@ -466,6 +467,9 @@ def generate_spec(opts: RunOptions, image_config: dict, rootfs: str) -> dict:
     }
     if not linux["cgroupsPath"]:
         del linux["cgroupsPath"]
+    if rootless.active():  # no cgroup to put it in (runtime/pidgroup.py): runc and crun then need neither
+        linux.pop("cgroupsPath", None)
+        linux["resources"] = {}
     if opts.sysctls:
         linux["sysctl"] = dict(opts.sysctls)
     if opts.uid_maps:

@@ -49,6 +49,11 @@ def test_delete_on_the_page_and_retention_free_layers_online(hub, layout, browse
     wait_for(lambda: _blob_gone(hub, "team/app", v1_top), 30, "the collector to reclaim expired layers")
     assert not _blob_gone(hub, "team/app", shared)  # v3 still uses the base layer
     assert "v*" in hub_cli(hub.root, "retention", "ls").stdout
+    audit = hub_cli(hub.root, "audit", "--repo", "team/app").stdout.splitlines()[1:]
+    by_rule = sorted(json.loads(line.split(None, 6)[6])["tag"] for line in audit
+                     if line.split()[2:5] == ["retention", "rule", "delete"])
+    assert by_rule == ["v1", "v2"]
+    assert any(line.split()[2:4] == ["-", "delete"] and '"tag page"' in line for line in audit)  # the page's delete
 
     status, body = hub.get("/r/team/app/-/retention", data=b"pattern=v%2A&keep=0", method="POST",
                            headers={"Accept": "application/json"})

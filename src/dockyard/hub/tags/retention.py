@@ -79,8 +79,8 @@ def expired(storage: RegistryStorage, rule: Retention) -> list[str]:
     return [tag for _, tag in stamped[rule.keep:]]
 
 
-def apply(storage: RegistryStorage, rules: RetentionRules, repo: str | None = None) -> list[tuple[str, str]]:
-    """Delete every tag the rules (of `repo`, or all) expire; returns the (repo, tag) pairs deleted."""
+def apply(storage: RegistryStorage, rules: RetentionRules, repo: str | None = None) -> list[tuple[Retention, str]]:
+    """Delete every tag the rules (of `repo`, or all) expire; returns each deleted tag with its rule."""
     deleted = []
     for rule in rules.rules(repo):
         for tag in expired(storage, rule):
@@ -88,5 +88,5 @@ def apply(storage: RegistryStorage, rules: RetentionRules, repo: str | None = No
                 storage.delete_tag(rule.repo, tag)
             except registry_errors.RegistryError:
                 continue  # deleted meanwhile
-            deleted.append((rule.repo, tag))
+            deleted.append((rule, tag))
     return deleted

@@ -1,0 +1,67 @@
+"""A rootless engine's network service with its published ports kept in step on the host.
+
+`Publishing(service, outside)` passes every call through to the network service (the engine's
+own, working in the rootless netns) and, after each call that can change published ports
+(attach, connect, disconnect, detach, reconcile), makes the forwarder's ports match the
+service's ports table: the DB stays the one truth, and a forwarder that lost its ports gets them
+back at the next reconcile. A port the host refuses (below net.ipv4.ip_unprivileged_port_start,
+held by a host process) fails `attach` in one line and undoes the container's network, so
+nothing is left half-made.
+"""
+
+from __future__ import annotations
+
+from dockyard.network import rootless
+from dockyard.network.ports import PortBinding
+
+
+class Publishing:
+    def __init__(self, service, outside: rootless.Outside) -> None:
+        self._service, self._outside = service, outside
+
+    def __getattr__(self, name: str):
+        return getattr(self._service, name)
+
+    def attach(self, container_id: str, *args, **kwargs):
+        attachment = self._service.attach(container_id, *args, **kwargs)
+        try:
+            self.sync()
+        except BaseException:
+            self._service.detach(container_id)
+            self.sync()
+            raise
+        return attachment
+
+    def connect(self, *args, **kwargs):
+        return self._synced(self._service.connect, *args, **kwargs)
+
+    def disconnect(self, *args, **kwargs):
+        return self._synced(self._service.disconnect, *args, **kwargs)
+
+    def detach(self, *args, **kwargs):
+        return self._synced(self._service.detach, *args, **kwargs)
+
+    def reconcile(self, *args, **kwargs):
+        return self._synced(self._service.reconcile, *args, **kwargs)
+
+    def _synced(self, call, *args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        finally:
+            self.sync()
+
+    def sync(self) -> None:
+        """Publish what the ports table holds and the forwarder lacks; drop what it no longer holds."""
+        wanted = {(r.binding.host_ip, r.binding.host_port, r.binding.proto): (r.container_ip, r.binding.container_port)
+                  for r in self._service.state.firewall_state(())[1]}
+        have = {(b.host_ip, b.host_port, b.proto): (ip, b.container_port)
+                for b, ip in rootless.published(self._outside)}
+        gone = [PortBinding(*key[:2], 0, key[2]) for key in have if key not in wanted]
+        if gone:
+            rootless.unpublish(self._outside, gone)
+        by_target: dict[str, list[PortBinding]] = {}
+        for (host_ip, host_port, proto), (ip, port) in wanted.items():
+            if have.get((host_ip, host_port, proto)) != (ip, port):
+                by_target.setdefault(ip, []).append(PortBinding(host_ip, host_port, port, proto))
+        for ip, bindings in by_target.items():
+            rootless.publish(self._outside, bindings, ip)
