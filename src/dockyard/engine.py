@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dockyard.errors import InvalidArgument
 from dockyard.locations import DEFAULT_ROOT, DEFAULT_RUN_DIR
+
 DEFAULT_DRIVER = "overlay"
 
 

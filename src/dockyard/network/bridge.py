@@ -15,6 +15,7 @@ from typing import Iterable, Protocol
 
 from dockyard.errors import DockyardError
 from dockyard.network import netns
+from dockyard.network.ipam import host_route_devices
 
 
 class Netlink(Protocol):
@@ -70,7 +71,7 @@ class KernelNetlink:
     def ensure_bridge(self, name: str, address: str, prefixlen: int, tag: str, mtu: int, address6: str = "",
                       prefixlen6: int = 0) -> None:
         exists = _exists(name)
-        if exists and _ipv4_of(name) == (address, prefixlen, True) and (not address6 or _has_ipv6(name, address6)):
+        if exists and _serves(name, address, prefixlen) and (not address6 or _has_ipv6(name, address6)):
             return  # as the last container left it: no `ip` run on most starts
         cmds = [] if exists else [f"link add {name} mtu {mtu} type bridge", f"link set dev {name} alias {tag}"]
         cmds += [f"addr replace {address}/{prefixlen} dev {name}"]
@@ -159,23 +160,23 @@ def _has_ipv6(name: str, address: str) -> bool:
         return False
 
 
-def _ipv4_of(name: str) -> tuple[str, int, bool] | None:
-    """(primary IPv4 address, prefix length, up) of a link, by ioctl; None without an address."""
-    import fcntl
+def _serves(name: str, address: str, prefixlen: int) -> bool:
+    """Whether link `name` is up holding `address`/`prefixlen`, found without the kernel's
+    rtnl lock, which address ioctls take and which every network change on the host holds
+    (a start then queues behind other roots' starts and exits): the prefix's route through
+    the link is in the main table, where it is only while the link is up with an address of
+    that prefix, and `address` is one of the host's own (a socket binds to it)."""
     import ipaddress
     import socket
-    import struct
 
-    siocgifflags, siocgifaddr, siocgifnetmask, iff_up = 0x8913, 0x8915, 0x891B, 0x1
-    req = struct.pack("16s16x", name.encode())
+    if (ipaddress.IPv4Network(f"{address}/{prefixlen}", strict=False), name) not in host_route_devices():
+        return False
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         try:
-            addr = socket.inet_ntoa(fcntl.ioctl(s, siocgifaddr, req)[20:24])
-            mask = socket.inet_ntoa(fcntl.ioctl(s, siocgifnetmask, req)[20:24])
-            flags = struct.unpack("16sH14x", fcntl.ioctl(s, siocgifflags, req))[1]
+            s.bind((address, 0))
         except OSError:
-            return None
-    return addr, ipaddress.IPv4Network(f"0.0.0.0/{mask}").prefixlen, bool(flags & iff_up)
+            return False
+    return True
 
 
 def _loopback_up() -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, ContextManager, Iterable
 
 from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from dockyard.prunes import label_matches
+from dockyard.filtering import label_matches, term_matches
 from dockyard.network import files, firewall, ipam, owners
 from dockyard.network.bridge import KernelNetlink, Netlink
 from dockyard.network.config import MAX_MTU, MIN_MTU, NetworkConfig, valid_mtu
@@ -183,7 +183,7 @@ class NetworkService:
     def prune(self, filters: dict[str, list[str]] | None = None) -> list[str]:
         """Remove user-defined networks no container uses, of those the prune `filters`
         (until, label, label!) select; returns their names."""
-        from dockyard.prunes import selects
+        from dockyard.filtering import selects
         removed = []
         for n in self.state.networks():
             if filters and not selects(filters, n.labels, n.created):
@@ -804,7 +804,7 @@ def _pool(n: Network, family: str) -> dict:
 
 def _matches(r: dict, filters: dict[str, list[str]]) -> bool:
     checks = {
-        "name": lambda v: v in r["Name"],
+        "name": lambda v: term_matches(v, r["Name"]),
         "id": lambda v: r["Id"].startswith(v),
         "driver": lambda v: r["Driver"] == v,
         "scope": lambda v: r["Scope"] == v,
