@@ -48,7 +48,8 @@ class BuildKit:
     async def solve(self, stream: Stream) -> None:
         from dockyard.buildkit.exporters import IMAGE, export, export_cache
         from dockyard.buildkit.protos.control_pb2 import SolveRequest, SolveResponse
-        from dockyard.buildkit.solve import job_progress
+        from dockyard.buildkit.solve import failure, job_progress
+        from dockyard.errors import DockyardError
 
         req = SolveRequest.FromString(await _request(stream))
         job = self.jobs.get(req.Ref)
@@ -69,8 +70,11 @@ class BuildKit:
             if image is not None:
                 needs_session = cache_exports or any(e.type not in IMAGE or e.flag("push") for e in exports)
                 session = await self.sessions.get(req.Session) if needs_session else None
-                reply = await export(self.engine, session, job_progress(job), image, exports)
-                await export_cache(self.engine, session, job_progress(job), image, cache_exports)
+                try:
+                    reply = await export(self.engine, session, job_progress(job), image, exports)
+                    reply.update(await export_cache(self.engine, session, job_progress(job), image, cache_exports))
+                except DockyardError as err:  # the store or a registry refused: BuildKit's error shape
+                    raise failure(err) from None
         finally:
             job.finish()
         await stream.send(SolveResponse(ExporterResponse=reply).SerializeToString())

@@ -17,8 +17,9 @@ Each output names its exporter by its index in the Solve's list, as BuildKit doe
 Cache exports: dockyard's cache travels as images. Every image it builds carries what a later
 build needs to reuse its steps (its history and layers), so `type=inline` asks for nothing
 more; `type=registry,ref=R` pushes the built image to R (OCI media types unless
-oci-mediatypes=false), which a later build imports with `--cache-from type=registry,ref=R`.
-`mode=max` exports what `mode=min` does: the target stage's steps.
+oci-mediatypes=false), which a later build imports with `--cache-from type=registry,ref=R`;
+`type=local,dest=DIR` writes its blobs into the client's content store for DIR
+(contentstore.py). `mode=max` exports what `mode=min` does: the target stage's steps.
 """
 
 from __future__ import annotations
@@ -71,26 +72,33 @@ class Export:
         try:
             return Compression(kind or "gzip", int(level) if level else None, force)
         except (DockyardError, ValueError) as err:
-            raise GrpcError(INVALID_ARGUMENT, getattr(err, "message", f"invalid compression-level {level!r}")) from None
+            message = getattr(err, "message", f"invalid compression-level {level!r}")
+            raise GrpcError(INVALID_ARGUMENT, message) from None
 
 
 def parse_cache_exports(req) -> list[Export]:
-    """The Solve's cache exports that need work (registry ones); inline needs none."""
+    """The Solve's cache exports that need work (registry and local ones; inline needs none),
+    once its cache imports are known to be of types dockyard reads."""
     from dockyard.buildkit.frontend import cache_not_served
 
     out = []
     for entry in req.Cache.Exports if req.HasField("Cache") else []:
         attrs = dict(entry.Attrs)
-        if entry.Type not in ("registry", "inline"):
+        if entry.Type not in ("registry", "local", "inline"):
             raise cache_not_served(entry.Type, "export")
+        if entry.Type == "local":
+            if not attrs.get("dest"):
+                raise GrpcError(INVALID_ARGUMENT, "local cache exporter requires dest")
+            out.append(Export(-1, "local-cache", attrs, [attrs["dest"]]))
         if entry.Type == "registry":
             if not attrs.get("ref"):
                 raise GrpcError(INVALID_ARGUMENT, "registry cache exporter requires ref")
+            _reference(attrs["ref"])
             if attrs.get("mode", "min") not in ("min", "max"):
                 raise GrpcError(INVALID_ARGUMENT, f"invalid cache mode: {attrs['mode']}")
             out.append(Export(-1, "cache", attrs, [attrs["ref"]]))
     for entry in req.Cache.Imports if req.HasField("Cache") else []:
-        if entry.Type != "registry":
+        if entry.Type not in ("registry", "local"):
             raise cache_not_served(entry.Type, "import")
     return out
 
@@ -117,9 +125,21 @@ def parse(req) -> list[Export]:
         if export.attrs.get("compression", "gzip") not in ("gzip", "zstd"):
             raise GrpcError(UNIMPLEMENTED, f"compression={export.attrs['compression']} is not served by dockyard "
                                            "(gzip or zstd)")
-        export.compression()  # a bad level is refused before the build
+        export.compression()  # a bad level or name is refused before the build
+        for name in export.names:
+            _reference(name)
         out.append(export)
     return out
+
+
+def _reference(name: str):
+    from dockyard.errors import DockyardError
+    from dockyard.oci.reference import parse_normalized
+
+    try:
+        return parse_normalized(name).with_default_tag()
+    except DockyardError as err:
+        raise GrpcError(INVALID_ARGUMENT, f"invalid reference format {name!r}: {err.message}") from None
 
 
 async def export(engine, session, progress, image, exports: list[Export]) -> dict[str, str]:
@@ -146,20 +166,22 @@ async def export(engine, session, progress, image, exports: list[Export]) -> dic
     return reply
 
 
-async def export_cache(engine, session, progress, image, exports: list[Export]) -> None:
-    """Push the built image to each registry cache ref (untagged here); with ignore-error=true
-    a failure is a warning, as in BuildKit."""
+async def export_cache(engine, session, progress, image, exports: list[Export]) -> dict[str, str]:
+    """Push the built image to each registry cache ref (untagged here), or write its blobs to
+    the client's local cache directory; with ignore-error=true a failure is a warning, as in
+    BuildKit. Returns what the Solve's answer gains (`cache.manifest`, for the client's
+    index.json)."""
     from dockyard.api.requests import blocking
     from dockyard.distribution.compress import Compression, docker_media_types, for_push
     from dockyard.distribution.push import push
     from dockyard.errors import DockyardError
-    from dockyard.oci.reference import parse_normalized
 
+    reply = {}
     for exp in exports:
-        try:
-            ref = parse_normalized(exp.names[0]).with_default_tag()
-        except DockyardError as err:
-            raise GrpcError(INVALID_ARGUMENT, f"invalid cache ref {exp.names[0]!r}: {err.message}") from None
+        if exp.type == "local-cache":
+            reply["cache.manifest"] = await _local_cache(engine, session, progress, image, exp)
+            continue
+        ref = _reference(exp.names[0])
         credentials = await session.login(ref.domain)
         compression = exp.compression() or Compression()
 
@@ -180,6 +202,29 @@ async def export_cache(engine, session, progress, image, exports: list[Export]) 
                 raise GrpcError(UNKNOWN, f"failed to export cache to {ref}: {err.message}") from None
             continue
         progress.finish(step, "done")
+    return reply
+
+
+async def _local_cache(engine, session, progress, image, exp: Export) -> str:
+    """The image's blobs into the client's content store `local:DEST`; the manifest's
+    descriptor (JSON) for the client to record in DEST/index.json."""
+    from dockyard.api.requests import blocking
+    from dockyard.buildkit.contentstore import write_blob
+    from dockyard.distribution.compress import Compression, for_push
+
+    def manifest() -> str:
+        with engine.images.adding():
+            return for_push(engine.content, image.manifest_digest, exp.compression() or Compression())
+
+    async def write() -> str:
+        digest = await blocking(manifest)
+        raw = engine.content.read(digest)
+        doc = json.loads(raw)
+        for desc in [doc["config"], *doc.get("layers", []), {"digest": digest}]:
+            await write_blob(session, f"local:{exp.names[0]}", desc["digest"], engine.content.path(desc["digest"]))
+        return json.dumps({"mediaType": doc.get("mediaType"), "digest": digest, "size": len(raw)})
+
+    return await as_vertex(progress, f"exporting cache to client directory {exp.names[0]}", write())
 
 
 async def _tag(engine, image, names: list[str]) -> None:
@@ -198,13 +243,12 @@ async def _push(engine, session, progress, image, exp: Export) -> None:
     from dockyard.api.requests import blocking
     from dockyard.distribution.images import push_image
     from dockyard.errors import DockyardError
-    from dockyard.oci.reference import parse_normalized
 
     if not exp.names:
         raise GrpcError(INVALID_ARGUMENT, "push requires a name: set name=")
     compression = exp.compression()
     for name in exp.names:
-        ref = parse_normalized(name).with_default_tag()
+        ref = _reference(name)
         credentials = await session.login(ref.domain)
         insecure = list(engine.insecure_registries) + ([ref.domain] if exp.flag("registry.insecure") else [])
 

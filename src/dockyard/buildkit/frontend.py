@@ -54,6 +54,7 @@ def frontend_options(engine, opts: dict[str, str]):
                         "cache-imports", "shm-size", "dockerfilekey", "contextkey", "image-resolve-mode")
         if not (known or key.startswith(("build-arg:", "label:", "context:", *_IGNORED))):
             raise GrpcError(UNIMPLEMENTED, f"the dockerfile frontend's option {key!r} is not served by dockyard")
+    cache_imports(opts)  # refused before anything is fetched
     platform = _platform(opts.get("platform", ""))
     hosts = []
     for entry in filter(None, opts.get("add-hosts", "").replace(",", " ").split()):
@@ -80,40 +81,40 @@ def frontend_options(engine, opts: dict[str, str]):
                         target=opts.get("target") or None, no_cache="no-cache" in opts,
                         pull=opts.get("image-resolve-mode") == "pull", network=network, extra_hosts=hosts,
                         limits=limits, source_date_epoch=int(epoch) if epoch and epoch.isdigit() else None,
-                        platform=platform, cache_imports=cache_imports(opts.get("cache-imports", "")))
-
-
-CACHE_TYPES = ("registry", "inline")  # what dockyard exports; `registry` is also what it imports
+                        platform=platform)
 
 
 def cache_not_served(kind: str, direction: str) -> GrpcError:
     """The error for a cache backend dockyard has not got, naming it."""
-    why = {"local": "it needs the client's content store over the session",
-           "gha": "it needs the GitHub Actions cache service", "s3": "it needs an S3 bucket",
+    why = {"gha": "it needs the GitHub Actions cache service", "s3": "it needs an S3 bucket",
            "azblob": "it needs Azure Blob Storage"}.get(kind, "unknown cache type")
     return GrpcError(UNIMPLEMENTED, f"cache {direction} type={kind} is not served by dockyard ({why}); "
-                                    "use type=registry or type=inline")
+                                    "use type=registry, type=local or type=inline")
 
 
-def cache_imports(text: str) -> list[str]:
-    """The image references of the `cache-imports` attribute (JSON CacheOptionsEntry list)."""
+def cache_imports(opts: dict[str, str]) -> list[tuple[str, dict[str, str]]]:
+    """The `cache-imports` attribute (a JSON CacheOptionsEntry list): (type, attributes) of
+    each, once each is of a type dockyard imports."""
     import json
 
+    text = opts.get("cache-imports", "")
     if not text:
         return []
     try:
         entries = json.loads(text)
     except ValueError:
         raise GrpcError(INVALID_ARGUMENT, "invalid cache-imports: not JSON") from None
-    refs = []
+    out = []
     for entry in entries if isinstance(entries, list) else []:
         kind, attrs = entry.get("Type", ""), entry.get("Attrs") or {}
-        if kind != "registry":
-            raise cache_not_served(kind, "import")
-        if not attrs.get("ref"):
+        if kind == "registry" and not attrs.get("ref"):
             raise GrpcError(INVALID_ARGUMENT, "registry cache importer requires ref")
-        refs.append(attrs["ref"])
-    return refs
+        if kind == "local" and not (attrs.get("src") and attrs.get("digest")):
+            raise GrpcError(INVALID_ARGUMENT, "local cache importer requires src and a digest (from its index.json)")
+        if kind not in ("registry", "local"):
+            raise cache_not_served(kind, "import")
+        out.append((kind, attrs))
+    return out
 
 
 def _platform(text: str) -> str | None:

@@ -1,5 +1,6 @@
-"""A dockerfile.v0 solve: the context and Dockerfile fetched over the client's session, its
-secrets and SSH agents on demand, dockyard's builder run with its progress as BuildKit status.
+"""A dockerfile.v0 solve: the context and Dockerfile fetched over the client's session (or
+from a git repository or URL), its secrets and SSH agents on demand, its cache imports pulled
+or read from the client, dockyard's builder run with its progress as BuildKit status.
 
 One builder, two front doors: everything past the options and the context is the same code
 the classic POST /build and `dockyard build` run, with the same cache.
@@ -12,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from dockyard.buildkit.frontend import frontend_options, git_contexts, remote_context
+from dockyard.buildkit.frontend import cache_imports, frontend_options, git_contexts, remote_context
 from dockyard.buildkit.h2grpc import CANCELLED, UNKNOWN, GrpcError
 from dockyard.buildkit.jobs import Job
 from dockyard.buildkit.session import Session, write_secret
@@ -111,7 +112,8 @@ async def _session_context(session: Session, progress: StatusProgress, opts: dic
 
 
 async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, str]):
-    """Fetch the Dockerfile and context over `session` and build; returns the image."""
+    """Fetch the Dockerfile and context (over `session`, or from the git or http(s) URL the
+    `context` attribute names), import the cache asked for, and build; returns the image."""
     from dockyard.builder.builder import build_image
     from dockyard.builder.context import open_context, open_git
 
@@ -152,8 +154,10 @@ async def dockerfile_build(engine, job: Job, session: Session, opts: dict[str, s
 
         def build():
             try:
-                options.cache_imports = [image for ref in options.cache_imports
-                                         if (image := _import_cache(engine, session, loop, ref, options.platform, progress))]
+                imports = [] if options.no_cache else cache_imports(opts)
+                options.cache_imports = [image for kind, attrs in imports
+                                         if (image := _import_cache(engine, session, loop, kind, attrs,
+                                                                    options.platform, progress))]
                 return build_image(engine, context, options, progress, base_image)
             finally:
                 agents.close()
@@ -196,26 +200,50 @@ def _base_image(engine, session: Session, loop, name: str, force_pull: bool, pla
                       insecure_registries=engine.insecure_registries, mirrors=engine.registry_mirrors).image
 
 
-def _import_cache(engine, session: Session, loop, name: str, platform: str | None,
+def _import_cache(engine, session: Session, loop, kind: str, attrs: dict[str, str], platform: str | None,
                   progress: StatusProgress) -> str | None:
-    """A registry cache import: the image `name` pulled (with the client's login, left
-    untagged) so its steps can serve the build; its ID, or None when it cannot be had (a
-    warning, as BuildKit gives, and the build goes on without it)."""
+    """A cache import: the image a registry ref names (pulled with the client's login), or the
+    one a client's local cache directory holds (read from its content store), added untagged
+    so its steps can serve the build; its ID, or None when it cannot be had (a warning, as
+    BuildKit gives, and the build goes on without it)."""
     from dockyard.distribution.pull import pull
     from dockyard.errors import DockyardError
     from dockyard.oci.reference import Reference, parse_normalized
 
+    name = attrs.get("ref") if kind == "registry" else attrs["src"]
     step = progress.start(f"importing cache manifest from {name}")
     try:
-        ref = parse_normalized(name).with_default_tag()
-        credentials = asyncio.run_coroutine_threadsafe(session.login(ref.domain), loop).result()
-        with engine.images.adding():
-            res = pull(ref, engine.content, platform=platform, credentials=credentials,
-                       insecure_registries=engine.insecure_registries)
-            image = engine.images.add_image(res.manifest_digest, [], repo_digest=Reference(
-                ref.domain, ref.path, "", res.index_digest or res.manifest_digest))
-    except DockyardError as err:
+        if kind == "local":
+            image = _import_local(engine, session, loop, f"local:{attrs['src']}", attrs["digest"])
+        else:
+            ref = parse_normalized(name).with_default_tag()
+            credentials = asyncio.run_coroutine_threadsafe(session.login(ref.domain), loop).result()
+            with engine.images.adding():
+                res = pull(ref, engine.content, platform=platform, credentials=credentials,
+                           insecure_registries=engine.insecure_registries)
+                image = engine.images.add_image(res.manifest_digest, [], repo_digest=Reference(
+                    ref.domain, ref.path, "", res.index_digest or res.manifest_digest))
+    except (DockyardError, GrpcError) as err:
         progress.finish(step, "done", f"WARNING: failed to import cache {name}: {err.message}")
         return None
     progress.finish(step, "done")
     return image.id
+
+
+def _import_local(engine, session: Session, loop, store: str, digest: str):
+    """The image whose manifest is `digest` in the client's content store `store`."""
+    import json
+
+    from dockyard.buildkit.contentstore import read_blob
+
+    def fetch(blob: str) -> bytes:
+        data = asyncio.run_coroutine_threadsafe(read_blob(session, store, blob), loop).result()
+        engine.content.put(data, blob)
+        return data
+
+    with engine.images.adding():
+        manifest = json.loads(fetch(digest))
+        for desc in [manifest["config"], *manifest.get("layers", [])]:
+            if not engine.content.exists(desc["digest"]):
+                fetch(desc["digest"])
+        return engine.images.add_image(digest, [])

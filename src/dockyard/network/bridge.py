@@ -99,8 +99,7 @@ class KernelNetlink:
                    for ip in link_local]
         _ip(inside, f"cannot create the container's interface {ifname}", netns_path=netns_path)
         try:
-            _ip([f"link set dev {host_ifname} alias {tag}", f"link set dev {host_ifname} master {bridge} up"],
-                f"cannot attach {host_ifname} to bridge {bridge}")
+            _enslave(host_ifname, bridge, tag)
         except BaseException:
             self.delete_link(host_ifname)
             raise
@@ -183,12 +182,37 @@ def _serves(name: str, address: str, prefixlen: int) -> bool:
 def _loopback_up() -> None:
     """lo up with two ioctls: `--network none` then needs no netlink library at all, and
     importing pyroute2 alone costs more than the rest of a container start."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        _set_up(s, "lo")
+
+
+def _enslave(port: str, bridge: str, tag: str) -> None:
+    """`ip link set dev PORT alias TAG master BRIDGE up` without an `ip` process (~5 ms of
+    every start on a bridge): the alias through sysfs, the bridge port and the flag through
+    the ioctls brctl uses (SIOCBRADDIF reaches the same br_add_if as netlink's IFLA_MASTER)."""
     import fcntl
     import socket
     import struct
 
+    siocbraddif = 0x89A2
+    try:
+        with open(os.path.join(_SYS_NET, port, "ifalias"), "w") as f:
+            f.write(tag)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            fcntl.ioctl(s, siocbraddif, struct.pack("16si20x", bridge.encode(), socket.if_nametoindex(port)))
+            _set_up(s, port)
+    except OSError as e:
+        raise DockyardError(f"cannot attach {port} to bridge {bridge}: {e.strerror or e}") from None
+
+
+def _set_up(s, name: str) -> None:
+    """Set IFF_UP on link `name` (two ioctls on the socket `s`)."""
+    import fcntl
+    import struct
+
     siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        req = fcntl.ioctl(s, siocgifflags, struct.pack("16sH14x", b"lo", 0))
-        flags = struct.unpack("16sH14x", req)[1]
-        fcntl.ioctl(s, siocsifflags, struct.pack("16sH14x", b"lo", flags | iff_up))
+    req = fcntl.ioctl(s, siocgifflags, struct.pack("16sH22x", name.encode(), 0))
+    flags = struct.unpack("16sH22x", req)[1]
+    fcntl.ioctl(s, siocsifflags, struct.pack("16sH22x", name.encode(), flags | iff_up))

@@ -141,13 +141,16 @@ def _step_states(progress: str) -> dict[str, str]:
     return states
 
 
-def test_compose_cache_to_and_from_a_registry(api, busybox, own_registry, tmp_path: Path):  # noqa: F811
-    """`cache_to`/`cache_from` of type registry: the first build pushes its cache, a build on an
-    engine whose build cache is empty takes every step from it; inline is accepted; a backend
-    dockyard has not got is refused by name."""
+def test_compose_cache_to_and_from_a_registry_and_a_directory(api, busybox, own_registry, tmp_path: Path):  # noqa: F811
+    """`cache_to`/`cache_from` of type registry and of type local (the client's directory, written
+    through its session's content store): a build on an engine whose build cache is empty takes
+    every step from them; inline is accepted; a backend dockyard has not got is refused by name."""
+    import json
+
     from tests.e2e.api.conftest import run_docker
 
     ref = f"{own_registry}/cache/app:buildcache"
+    cache_dir = tmp_path / "local-cache"
     project = tmp_path / "p"
     (project / "app").mkdir(parents=True)
     (project / "app" / "Dockerfile").write_text("FROM busybox\nRUN head -c 16 /dev/urandom | od -An -tx1 > /random\n"
@@ -155,15 +158,21 @@ def test_compose_cache_to_and_from_a_registry(api, busybox, own_registry, tmp_pa
     (project / "app" / "f.txt").write_text("f\n")
     (project / "compose.yaml").write_text(f"""\
 services:
-  app:
+  registry:
     build:
       context: ./app
       cache_from: ["type=registry,ref={ref}"]
       cache_to: ["type=registry,ref={ref},mode=max", "type=inline"]
-    image: cached/app:1
+    image: cached/registry:1
   local:
-    build: {{context: ./app, cache_to: ["type=local,dest=./local-cache"]}}
+    build:
+      context: ./app
+      cache_from: ["type=local,src={cache_dir}"]
+      cache_to: ["type=local,dest={cache_dir}"]
     image: cached/local:1
+  blob:
+    build: {{context: ./app, cache_to: ["type=azblob,name=c,account_url=http://127.0.0.1:9"]}}
+    image: cached/blob:1
 """)
     env = _buildkit_env(api)
 
@@ -171,25 +180,28 @@ services:
         return run_docker(env, ["compose", "--project-directory", str(project), "-p", "cache", "--progress", "plain",
                                 *args], None, False, 240)
 
-    first = compose("build", "app")
-    assert first.code == 0, first.out + first.err
-    assert f"exporting cache to registry {ref}" in first.out + first.err
-    random = api.docker("run", "--rm", "cached/app:1", "cat", "/random").out
-    api.docker("rmi", "cached/app:1")
-    api.docker("builder", "prune", "-af")
+    for service, where in (("registry", f"registry {ref}"), ("local", f"client directory {cache_dir}")):
+        first = compose("build", service)
+        assert first.code == 0, first.out + first.err
+        assert f"exporting cache to {where}" in first.out + first.err
+        random = api.docker("run", "--rm", f"cached/{service}:1", "cat", "/random").out
+        api.docker("rmi", f"cached/{service}:1")
+        api.docker("builder", "prune", "-af")
 
-    second = compose("build", "app")
-    out = second.out + second.err
-    assert second.code == 0, out
-    assert f"importing cache manifest from {ref}" in out
-    states = _step_states(out)
-    assert [state for label, state in states.items() if " RUN " in label or " COPY " in label] == ["CACHED"] * 2, out
-    assert api.docker("run", "--rm", "cached/app:1", "cat", "/random").out == random
+        second = compose("build", service)
+        out = second.out + second.err
+        assert second.code == 0, out
+        assert "importing cache manifest from " in out and "WARNING" not in out, out
+        states = _step_states(out)
+        assert [state for label, state in states.items() if " RUN " in label or " COPY " in label] == ["CACHED"] * 2, out
+        assert api.docker("run", "--rm", f"cached/{service}:1", "cat", "/random").out == random
     assert ref not in api.docker("images", "--format", "{{.Repository}}:{{.Tag}}").out  # the cache is no tag here
+    (entry,) = json.loads((cache_dir / "index.json").read_text())["manifests"]  # the client's OCI layout
+    assert (cache_dir / "blobs" / "sha256" / entry["digest"].split(":")[1]).is_file()
 
-    refused = compose("build", "local")
+    refused = compose("build", "blob")
     assert refused.code != 0
-    assert "cache export type=local is not served by dockyard" in refused.err, refused.out + refused.err
+    assert "cache export type=azblob is not served by dockyard" in refused.err, refused.out + refused.err
 
 
 @pytest.fixture

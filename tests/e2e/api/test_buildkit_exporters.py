@@ -158,4 +158,8 @@ def test_exporter_errors(api, client, tmp_path: Path):
     with pytest.raises(grpc.RpcError) as err:
         solve([("image", {"push": "true"})])
     assert "push requires a name" in err.value.details()
+    with pytest.raises(grpc.RpcError) as err:  # refused before anything is built
+        solve([("docker", {"name": "Not:A:Valid:Name"})], files={0: tmp_path / "never.tar"})
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "invalid reference format" in err.value.details()
+    assert not (tmp_path / "never.tar").exists()
     assert "Traceback" not in api.log

@@ -84,8 +84,8 @@ def test_workers_info_and_errors(api, busybox):
         "exporter 'registry' is not served": pb.SolveRequest(Ref="r1", Exporters=[pb.Exporter(Type="registry")]),
         "LLB definitions are not served": pb.SolveRequest(Ref="r2", Definition={"def": [b"\x0a\x00"]}),
         "frontend 'gateway.v0' is not served": pb.SolveRequest(Ref="r3", Frontend="gateway.v0"),
-        "cache export type=local is not served": pb.SolveRequest(Ref="r5", Cache=pb.CacheOptions(
-            Exports=[pb.CacheOptionsEntry(Type="local", Attrs={"dest": "/x"})])),
+        "cache export type=s3 is not served": pb.SolveRequest(Ref="r5", Cache=pb.CacheOptions(
+            Exports=[pb.CacheOptionsEntry(Type="s3", Attrs={"bucket": "b"})])),
         "cache import type=gha is not served": pb.SolveRequest(Ref="r8", Cache=pb.CacheOptions(
             Imports=[pb.CacheOptionsEntry(Type="gha")])),
         "push-by-digest is not served": pb.SolveRequest(Ref="r4", Exporters=[
