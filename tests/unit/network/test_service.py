@@ -318,8 +318,9 @@ def test_a_start_and_an_exit_look_at_no_other_roots_links(svc):
 
 
 def test_a_veth_pair_is_made_outside_the_network_lock(svc, monkeypatch):
-    """The lock covers the records, the bridge and the firewall; the `ip` runs of a container's
-    own interface go on while other starts and exits of the root take it."""
+    """The lock covers the records, the bridge and the firewall; when the firewall has nothing
+    to apply, the `ip` runs of a container's own interface go on while other starts and exits
+    of the root take it."""
     import fcntl
 
     def held() -> bool:
@@ -336,9 +337,12 @@ def test_a_veth_pair_is_made_outside_the_network_lock(svc, monkeypatch):
         real = getattr(svc.netlink, call)
         monkeypatch.setattr(svc.netlink, call, lambda *a, _real=real, _call=call, **kw: (seen.append((_call, held())),
                                                                                          _real(*a, **kw))[1])
-    attach(svc, A, "web", ports=parse_publish(f"{P1}:80"))
-    assert seen == [("ensure_bridge", True), ("add_endpoint", False)]
+    attach(svc, A, "web", ports=parse_publish(f"{P1}:80"))  # rules to apply: the veth is made as nft runs
+    assert seen == [("ensure_bridge", True), ("add_endpoint", True)]
     assert svc.attachment(A).ports and '"dnat": {' in json.dumps(svc.fw.last_ruleset)
+    seen.clear()
+    attach(svc, B, "next")  # the rules as they are: no nft run to overlap, the veth after the lock
+    assert seen == [("ensure_bridge", True), ("add_endpoint", False)]
 
 
 def test_links_of_another_root_are_never_touched(svc):
