@@ -235,12 +235,18 @@ class NetworkService:
             # keeps it (the container is being started: see reconcile's `in_use`).
             if sandbox.owns_netns:
                 self.netlink.create_netns(Path(sandbox.netns_path))
+            plumbed = True
             with self._locked():
                 if net is not None:  # the rules for its bridge, address and ports go in while the veth is made
-                    self._plumbed_under_firewall_sync(net, ep, sandbox, extra)
+                    plumbed = self._plumbed_under_firewall_sync(net, ep, sandbox, extra)
                 else:
                     for other, req in extra:
                         self._join(sandbox, other, req)
+            if not plumbed:
+                # No rule to wait for, so the veth pair is made after the lock is let go: the
+                # endpoint is recorded and its bridge up, and no release, prune or repair of
+                # another process takes either while the endpoint's row is there.
+                self._veth(net, ep, sandbox, default_route=not net.internal)
             self._write_files(sandbox)
         except BaseException:
             self.detach(container_id)
@@ -512,10 +518,17 @@ class NetworkService:
                                    PortBinding(spec.host_ip, port, spec.container_port, spec.proto))
 
     def _plumbed_under_firewall_sync(self, net: Network, ep: Endpoint, sandbox: Sandbox,
-                                     extra: list[tuple[Network, EndpointRequest]]) -> None:
+                                     extra: list[tuple[Network, EndpointRequest]]) -> bool:
         """A start's veths (`net`'s, then `extra`'s) made while the `nft` run for the firewall
-        they need goes on beside: the two ~15 ms process runs overlap on the second CPU."""
+        they need goes on beside: the two ~15 ms process runs overlap on the second CPU.
+        When the firewall is as it should be already (most starts), `net`'s bridge is set up
+        but not its veth, and False is returned: the caller makes it without the lock."""
         finish = self._begin_firewall_sync({*self._bridges().values(), net.id, *(other.id for other, _ in extra)})
+        if finish is _in_sync:
+            self._bridge_up(net)
+            for other, req in extra:
+                self._join(sandbox, other, req)
+            return False
         try:
             self._plumb(net, ep, sandbox, default_route=not net.internal)
             for other, req in extra:
@@ -527,6 +540,7 @@ class NetworkService:
                 pass
             raise
         finish()
+        return True
 
     def _plumb(self, net: Network, ep: Endpoint, sandbox: Sandbox, *, default_route: bool) -> None:
         """Bridge (made with the network's first container), DNS server, veth into the namespace."""
@@ -728,7 +742,7 @@ class NetworkService:
         applied = self.run_dir / f"firewall-{table}.json"
         last = _read_text(applied)
         if not force and last == wanted:
-            return lambda: None
+            return _in_sync
         applied.unlink(missing_ok=True)  # a failure below must not leave a record claiming success
         if nets:
             self.fw.set_sysctl("net/ipv4/ip_forward", "1")
@@ -873,6 +887,10 @@ def _applied_bridges(record: str) -> list[str] | None:
         return json.loads(record)[1]
     except (ValueError, IndexError, TypeError):
         return None
+
+
+def _in_sync() -> None:
+    """What _begin_firewall_sync returns when the firewall already matches: nothing to wait for."""
 
 
 def _read_text(path: Path) -> str:
