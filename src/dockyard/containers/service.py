@@ -61,9 +61,10 @@ class ContainerService(ContainerPaths):
         unmounting the rootfs when `docker start` follows `docker stop`), across processes
         and threads. Never taken twice by one caller."""
         import fcntl
-        d = self.dir(cid)
-        d.mkdir(parents=True, exist_ok=True)
-        fd = os.open(d / "lifecycle.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:  # the container's directory is made with it and goes with it: never made again here
+            fd = os.open(self.dir(cid) / "lifecycle.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except FileNotFoundError:
+            raise NotFound(f"No such container: {cid}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -492,9 +493,13 @@ class ContainerService(ContainerPaths):
     def finalize(self, c: Container, exit_info: dict, run_id: str | None = None) -> Container:
         """The container is done for good: record how it ended and release what it held.
         Safe to run twice (the shim's exit hook and a concurrent CLI may both get here);
-        with `run_id`, only if the container has not been started again since."""
-        with self._lifecycle(c.id):
-            return self._finalize(c, exit_info, run_id)
+        with `run_id`, only if the container has not been started again since, and not at all
+        once it is removed (a list or an exit hook may get here while another client removes it)."""
+        try:
+            with self._lifecycle(c.id):
+                return self._finalize(c, exit_info, run_id)
+        except NotFound:
+            return c
 
     def _finalize(self, c: Container, exit_info: dict, run_id: str | None) -> Container:
         with self.engine.db.write() as conn:

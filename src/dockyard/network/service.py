@@ -235,19 +235,18 @@ class NetworkService:
             # keeps it (the container is being started: see reconcile's `in_use`).
             if sandbox.owns_netns:
                 self.netlink.create_netns(Path(sandbox.netns_path))
+            plumbed = True
             with self._locked():
-                if net is not None:
-                    self._bridge_up(net)
-                for other, req in extra:
-                    self._join(sandbox, other, req)
-            if net is not None:
-                # Its veth pair too: the endpoint is recorded and its bridge up, and no release,
-                # prune or repair of another process takes either while the endpoint's row is there.
+                if net is not None:  # the rules for its bridge, address and ports go in once the veth is made
+                    plumbed = self._plumbed_under_firewall_sync(net, ep, sandbox, extra)
+                else:
+                    for other, req in extra:
+                        self._join(sandbox, other, req)
+            if not plumbed:
+                # No rule to wait for, so the veth pair is made after the lock is let go: the
+                # endpoint is recorded and its bridge up, and no release, prune or repair of
+                # another process takes either while the endpoint's row is there.
                 self._veth(net, ep, sandbox, default_route=not net.internal)
-                # Its published ports only now: a connection DNATed to an address with no veth
-                # behind it yet loses its SYN, and the client's TCP tries again only a second later.
-                with self._locked():
-                    self._sync_firewall()
             self._write_files(sandbox)
         except BaseException:
             self.detach(container_id)
@@ -518,6 +517,24 @@ class NetworkService:
             self.state.insert_port(c, container_id, network_id,
                                    PortBinding(spec.host_ip, port, spec.container_port, spec.proto))
 
+    def _plumbed_under_firewall_sync(self, net: Network, ep: Endpoint, sandbox: Sandbox,
+                                     extra: list[tuple[Network, EndpointRequest]]) -> bool:
+        """A start's veths (`net`'s, then `extra`'s), then the `nft` run for the firewall they
+        need, so its ports lead somewhere from the first packet. When the firewall is as it
+        should be already (most starts), `net`'s bridge is set up but not its veth, and False
+        is returned: the caller makes it without the lock."""
+        finish = self._begin_firewall_sync({*self._bridges().values(), net.id, *(other.id for other, _ in extra)})
+        if finish is _in_sync:
+            self._bridge_up(net)
+            for other, req in extra:
+                self._join(sandbox, other, req)
+            return False
+        self._plumb(net, ep, sandbox, default_route=not net.internal)  # on failure, the caller's detach syncs
+        for other, req in extra:
+            self._join(sandbox, other, req)
+        finish()
+        return True
+
     def _plumb(self, net: Network, ep: Endpoint, sandbox: Sandbox, *, default_route: bool) -> None:
         """Bridge (made with the network's first container), DNS server, veth into the namespace."""
         self._bridge_up(net)
@@ -700,6 +717,15 @@ class NetworkService:
         ports, then cost no nft process at all. `reconcile` forces it (the API server at start,
         `system check --repair`), so rules lost to someone flushing the ruleset come back.
         `active`: the networks whose bridge exists, when the caller knows them already."""
+        self._begin_firewall_sync(active, force=force)()
+
+    def _begin_firewall_sync(self, active: set[str] | None = None, *, force: bool = False) -> Callable[[], None]:
+        """_sync_firewall in two halves: the ruleset is worked out now (from the records as they
+        are: a start learns whether it has rules to wait for, _in_sync when not), and the call
+        returned runs the `nft` processes and records the sync. A start makes its veth in
+        between: its ports must lead nowhere before the veth exists (a SYN DNATed to an
+        address with nothing behind it is lost, and TCP tries again only a second later).
+        Called and finished under the network lock."""
         if active is None:
             active = set(self._bridges().values())
         nets, rules = self.state.firewall_state(active)
@@ -710,23 +736,29 @@ class NetworkService:
         applied = self.run_dir / f"firewall-{table}.json"
         last = _read_text(applied)
         if not force and last == wanted:
-            return
+            return _in_sync
         applied.unlink(missing_ok=True)  # a failure below must not leave a record claiming success
         if nets:
             self.fw.set_sysctl("net/ipv4/ip_forward", "1")
         if any(n.subnet6 for n in nets):
             self.fw.set_sysctl("net/ipv6/conf/all/forwarding", "1")
-        self.fw.apply(commands)
-        # The accept rules in Docker's chains follow the bridges alone: a change of published
-        # ports (each `run -p`) leaves them as the last sync made them, and skips the two
-        # `nft list` processes that reading Docker's chains costs (~25 ms).
-        if force or _applied_bridges(last) != bridges:
-            self.fw.apply(firewall.forward_accept_changes(
-                table, self.fw.list_chain("ip", "filter", "FORWARD"), self.fw.list_chain("ip", "filter", "DOCKER-USER"),
-                bridges))
-        tmp = applied.with_suffix(".tmp")
-        tmp.write_text(wanted)
-        tmp.replace(applied)
+
+        def apply() -> None:
+            self.fw.apply(commands)
+            # The accept rules in Docker's chains follow the bridges alone: a change of published
+            # ports (each `run -p`) leaves them as the last sync made them, and skips the two
+            # `nft list` processes that reading Docker's chains costs (~25 ms).
+            if force or _applied_bridges(last) != bridges:
+                self.fw.apply(firewall.forward_accept_changes(
+                    table, self.fw.list_chain("ip", "filter", "FORWARD"),
+                    self.fw.list_chain("ip", "filter", "DOCKER-USER"), bridges))
+
+        def finish() -> None:
+            apply()
+            tmp = applied.with_suffix(".tmp")
+            tmp.write_text(wanted)
+            tmp.replace(applied)
+        return finish
 
     def _write_files(self, sandbox: Sandbox) -> None:
         """hosts, hostname, resolv.conf: user networks resolve through their gateway's DNS server,
@@ -826,6 +858,10 @@ def _applied_bridges(record: str) -> list[str] | None:
         return json.loads(record)[1]
     except (ValueError, IndexError, TypeError):
         return None
+
+
+def _in_sync() -> None:
+    """What _begin_firewall_sync returns when the firewall already matches: nothing to wait for."""
 
 
 def _read_text(path: Path) -> str:

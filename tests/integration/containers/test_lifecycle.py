@@ -190,3 +190,15 @@ def test_bind_mount_and_read_only(dy, busybox, tmp_path):
     assert r.code != 0 and not (host / "x").exists()
     r = dy("run", "--rm", "--read-only", "busybox", "touch", "/x", check=False)
     assert r.code != 0 and "Read-only file system" in r.err
+
+
+def test_finishing_a_container_another_client_removed_meanwhile_leaves_nothing(dy, busybox):
+    """A list or an exit hook may finish a container while another client removes it: that
+    is no error (it was an internal error under load) and makes none of its files again."""
+    dy("run", "-d", "--name", "gone", "busybox", "sleep", "300")
+    svc = dy.engine().containers
+    c = svc.get("gone")
+    dy("rm", "-f", "gone")
+    assert svc.finalize(c, {"exit_code": 137}) is c
+    assert not svc.dir(c.id).exists()
+    assert dy("ps", "-aq").out == ""

@@ -309,6 +309,34 @@ def test_a_start_and_an_exit_look_at_no_other_roots_links(svc):
     assert svc.netlink.scans == 1
 
 
+def test_a_veth_pair_is_made_outside_the_network_lock(svc, monkeypatch):
+    """The lock covers the records, the bridge and the firewall; when the firewall has nothing
+    to apply, the `ip` runs of a container's own interface go on while other starts and exits
+    of the root take it."""
+    import fcntl
+
+    def held() -> bool:
+        with open(svc.run_dir / "network.lock", "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return False
+
+    seen = []
+    for call in ("ensure_bridge", "add_endpoint"):
+        real = getattr(svc.netlink, call)
+        monkeypatch.setattr(svc.netlink, call, lambda *a, _real=real, _call=call, **kw: (seen.append((_call, held())),
+                                                                                         _real(*a, **kw))[1])
+    attach(svc, A, "web", ports=parse_publish(f"{P1}:80"))  # rules to apply: the veth is made as nft runs
+    assert seen == [("ensure_bridge", True), ("add_endpoint", True)]
+    assert svc.attachment(A).ports and '"dnat": {' in json.dumps(svc.fw.last_ruleset)
+    seen.clear()
+    attach(svc, B, "next")  # the rules as they are: no nft run to overlap, the veth after the lock
+    assert seen == [("ensure_bridge", True), ("add_endpoint", False)]
+
+
 def test_links_of_another_root_are_never_touched(svc):
     theirs = {"dyother": "dockyard:ffffffff:ep:" + C, "dy-ffffffff": "dockyard:ffffffff:net:" + "d" * 64}
     svc.netlink.links.update(theirs)
