@@ -93,3 +93,14 @@ def teardown(env: dict) -> None:
     if ids:
         subprocess.run([DOCKYARD, "rm", "-f", *ids], env=env, capture_output=True)
     subprocess.run([DOCKYARD, "network", "prune", "-f"], env=env, capture_output=True)
+
+
+def reset_rootless_podman(user) -> None:
+    """Remove what rootless podman kept for a throwaway `user` (tests/integration/rootless):
+    its storage, its pause process (started for it by podman, ended by its pid file) and lock file."""
+    subprocess.run(user.argv("podman", "system", "reset", "--force"), env=user.env(), cwd=user.home,
+                   capture_output=True)
+    pause = user.runtime_dir / "libpod" / "tmp" / "pause.pid"
+    if pause.exists():
+        subprocess.run(["kill", pause.read_text().strip()], capture_output=True)
+    Path(f"/dev/shm/libpod_rootless_lock_{user.uid}").unlink(missing_ok=True)

@@ -72,7 +72,7 @@ def main() -> None:
         Path(www, "big").write_bytes(b"\0" * (SIZE_MB << 20))
         Path(www, "small").write_text("ok\n")
         db = MetadataDB(Path(tmp) / "dockyard.db")
-        svc = NetworkService(db, Path(tmp), Path(tmp) / "run", NetworkConfig(tag, "10.213.250.0/24", tag))
+        svc = NetworkService(db, Path(tmp), Path(tmp) / "run", NetworkConfig(tag, tag, "10.213.250.0/24", tag))
         servers: list[subprocess.Popen] = []
         try:
             a = svc.attach("b" * 64, "bench", hostname="bench", files_dir=Path(tmp) / "files",

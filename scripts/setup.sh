@@ -7,10 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
-PKGS="python3 python3-venv python3-seccomp busybox-static debootstrap qemu-user-static binfmt-support iproute2 nftables conntrack libseccomp2 tini catatonit git curl ca-certificates xz-utils gcc libc6-dev"
+PKGS="python3 python3-venv python3-seccomp busybox-static debootstrap qemu-user-static binfmt-support iproute2 nftables conntrack libseccomp2 tini catatonit uidmap git curl ca-certificates xz-utils gcc libc6-dev"
 TEST_PKGS="skopeo umoci runc crun docker-registry tmux apache2-utils openssh-client chromium chromium-driver containernetworking-plugins iptables"
 want="$PKGS"
 [ "${1:-}" = test ] && want="$want $TEST_PKGS"
+want="$want passt slirp4netns"  # rootless networking: pasta, slirp4netns where pasta is missing
 missing=""
 for p in $want; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -20,6 +21,12 @@ if [ -n "$missing" ]; then
   apt-get update -qq
   # policy-rc.d may refuse to start services during install; dockyard starts what it needs itself
   apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# rootless networking opens /dev/net/tun as the user: udev's default rule makes it 0666, a host
+# without udev (a bare devtmpfs) leaves it 0600
+if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+  chmod 0666 /dev/net/tun || echo "[setup] cannot make /dev/net/tun 0666: rootless networking will fail"
 fi
 
 extra=""
@@ -41,6 +48,17 @@ for proto in src/dockyard/*/protos/*.proto; do
     .venv/bin/python -m grpc_tools.protoc -Isrc --python_out=src --grpc_python_out=src "$proto"
   fi
 done
+# `dockyard` itself: a launcher that starts the interpreter without `site` (-S) and puts our
+# sources on the path, in place of the generated console script (which imports `re`, and
+# whose interpreter reads every .pth file first). The read-only commands answer before either
+# is needed; entry.py loads `site` for every other command.
+cat > .venv/bin/dockyard <<LAUNCHER
+#!$PWD/.venv/bin/python -S
+import sys
+sys.path[0] = "$PWD/src"
+from dockyard.cli.entry import main
+main()
+LAUNCHER
 # byte-compile once: with PYTHONDONTWRITEBYTECODE set, every dockyard, dockyard-runtime and
 # exit-hook process would otherwise compile its sources again (tens of ms per start)
 .venv/bin/python -m compileall -q src/dockyard >/dev/null

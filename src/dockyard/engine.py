@@ -12,23 +12,34 @@ from functools import cached_property
 from pathlib import Path
 
 from dockyard.errors import InvalidArgument
+from dockyard.locations import DEFAULT_ROOT, DEFAULT_RUN_DIR
 
-DEFAULT_ROOT = "/var/lib/dockyard"
-DEFAULT_RUN_DIR = "/run/dockyard"
 DEFAULT_DRIVER = "overlay"
+
+
+def defaults() -> tuple[str, str]:
+    """The default root and run dir: /var/lib/dockyard and /run/dockyard, or a rootless
+    user's XDG directories (rootless/paths.py)."""
+    from dockyard import rootless
+
+    if rootless.active():
+        from dockyard.rootless import paths
+        return str(paths.root()), str(paths.run_dir())
+    return DEFAULT_ROOT, DEFAULT_RUN_DIR
 
 
 class Engine:
     def __init__(self, root: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None,
                  storage_driver: str | None = None) -> None:
-        self.root = Path(root or os.environ.get("DOCKYARD_ROOT") or DEFAULT_ROOT).absolute()
+        self._defaults = defaults()
+        self.root = Path(root or os.environ.get("DOCKYARD_ROOT") or self._defaults[0]).absolute()
         self._run_dir = run_dir or os.environ.get("DOCKYARD_RUN_DIR")
         self.root.mkdir(parents=True, exist_ok=True)
         self._requested_driver = storage_driver
 
     @property
     def default_root(self) -> bool:
-        return self.root == Path(DEFAULT_ROOT)
+        return self.root == Path(self._defaults[0])
 
     @cached_property
     def id(self) -> str:
@@ -40,10 +51,11 @@ class Engine:
     def run_dir(self) -> Path:
         """The run dir asked for, else /run/dockyard for the default root and
         /run/dockyard-<identity> for any other, so two roots never share namespaces, DNS
-        servers' pid files or shim sockets."""
+        servers' pid files or shim sockets (rootless: the same under $XDG_RUNTIME_DIR)."""
         if self._run_dir:
             return Path(self._run_dir).absolute()
-        return Path(DEFAULT_RUN_DIR if self.default_root else f"{DEFAULT_RUN_DIR}-{self.id}")
+        run_dir = self._defaults[1]
+        return Path(run_dir if self.default_root else f"{run_dir}-{self.id}")
 
     @cached_property
     def config(self) -> dict:
@@ -132,6 +144,7 @@ class Engine:
 
         images = ImageService(self.content, self.db, self.snapshots, self.lock, self.events)
         images.extra_roots.append(lambda: self.build_cache.roots())
+        images.users_of.append(lambda ref: self.containers.store.using_image(ref))
         return images
 
     @cached_property
@@ -147,7 +160,9 @@ class Engine:
     @cached_property
     def volumes(self):
         from dockyard.volumes.service import VolumeService
-        return VolumeService(self.db, self.root, self.events)
+        volumes = VolumeService(self.db, self.root, self.events)
+        volumes.users_of = lambda name: self.containers.volume_users(name)
+        return volumes
 
     @cached_property
     def networks(self):
@@ -155,12 +170,28 @@ class Engine:
         from dockyard.network.owners import Registry, settle
         from dockyard.network.service import NetworkService
 
-        registry = Registry()
+        registry = Registry(_roots_registry())
         config = settle(DaemonNetwork.from_mapping(self.config, self.root / "daemon.json"), self.root, self.id,
                         default_root=self.default_root, registry=registry)
-        return NetworkService(self.db, self.root, self.run_dir, config, registry=registry)
+        service = NetworkService(self.db, self.root, self.run_dir, config, registry=registry)
+        from dockyard import rootless
+        if rootless.active():  # its links and rules live in the user's network namespace
+            from dockyard.rootless.netns import Inside, path
+            return Inside(service, path())
+        return service
 
     @cached_property
     def containers(self):
         from dockyard.containers.service import ContainerService
         return ContainerService(self)
+
+
+def _roots_registry() -> Path:
+    """Where roots sharing a network namespace list their names: the host's, or a rootless user's."""
+    from dockyard import rootless
+    from dockyard.network.owners import REGISTRY_DIR
+
+    if rootless.active():
+        from dockyard.rootless import paths
+        return paths.roots_registry()
+    return REGISTRY_DIR

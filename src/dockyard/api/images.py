@@ -26,7 +26,8 @@ def image_summaries(eng, images: list, manifests: bool = False, references: list
     `references` (the `reference` filter's patterns) only the tags that match, as dockerd lists
     them; with `manifests`, each one's platform manifests (`images --tree`)."""
     from dockyard.images.service import ref_matches
-    from dockyard.images.views import created_epoch, manifest_summaries
+    from dockyard.images.rows import created_epoch
+    from dockyard.images.views import manifest_summaries
     from dockyard.oci.reference import parse
 
     out = []

@@ -88,7 +88,12 @@ def check_listeners(listeners: list[Listener], tls: TLSOptions) -> None:
 
 
 def _group_id(group: str | None) -> int | None:
-    """The socket's group: the one asked for (which must exist), else `docker` if it exists."""
+    """The socket's group: the one asked for (which must exist), else `docker` if it exists
+    (not for a rootless user's socket, which stays the user's own group's)."""
+    from dockyard import rootless
+
+    if not group and rootless.active():
+        return None
     name = group or DEFAULT_GROUP
     try:
         return grp.getgrnam(name).gr_gid

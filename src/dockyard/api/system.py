@@ -9,7 +9,7 @@ import time
 
 from aiohttp import web
 
-from dockyard import __version__
+from dockyard import __version__, rootless
 from dockyard.api import version
 from dockyard.api.requests import blocking, body, engine, ok
 from dockyard.runtime import cgroups
@@ -71,6 +71,7 @@ def _info(eng) -> dict:
     states = [c.status for c in containers]
     cgroup_v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
     swap_limit = cgroups.swap_limit_supported()
+    limits = not rootless.active()  # a rootless engine has no cgroup (runtime/pidgroup.py)
     return {
         "ID": eng.id, "Containers": len(containers), "ContainersRunning": states.count("running"),
         "ContainersPaused": states.count("paused"),
@@ -79,11 +80,11 @@ def _info(eng) -> dict:
         "DriverStatus": [["Backing Filesystem", "extfs" if eng.storage_driver == "overlay" else "vfs"]],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
                     "Log": ["json-file"]},
-        "MemoryLimit": True, "SwapLimit": swap_limit, "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True,
-        "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True, "BridgeNfIptables": False,
+        "MemoryLimit": limits, "SwapLimit": swap_limit and limits, "CpuCfsPeriod": limits, "CpuCfsQuota": limits,
+        "CPUShares": limits, "CPUSet": limits, "PidsLimit": limits, "IPv4Forwarding": True, "BridgeNfIptables": False,
         "BridgeNfIp6tables": False, "Debug": False, "NFd": len(os.listdir("/proc/self/fd")),
         "OomKillDisable": False, "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": "2" if cgroup_v2 else "1",
+        "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs" if limits else "none", "CgroupVersion": "2" if cgroup_v2 else "1",
         "NEventsListener": 0, "KernelVersion": platform.release(), "OperatingSystem": _os_name(),
         "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
@@ -99,9 +100,11 @@ def _info(eng) -> dict:
         "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "docker-init",
         "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""}, "SecurityOptions": ["name=seccomp,profile=builtin"] +
-        (["name=cgroupns"] if cgroup_v2 else []),
+        (["name=cgroupns"] if cgroup_v2 else []) + ([] if limits else ["name=rootless"]),
         # dockerd's words, which the docker CLI prints
-        "Warnings": None if swap_limit else ["WARNING: No swap limit support"],
+        "Warnings": ["WARNING: Running in rootless-mode without cgroups: limits need cgroup v2 with a subtree "
+                     "delegated to your user"] if not limits else
+        None if swap_limit else ["WARNING: No swap limit support"],
     }
 
 

@@ -9,9 +9,10 @@ def _registry_root(obj, root: str | None) -> str:
     """A registry keeps its own storage; by default beside the engine's, under <root>/registry."""
     if root:
         return root
-    from dockyard.engine import DEFAULT_ROOT
     import os
-    return os.path.join(obj.root or os.environ.get("DOCKYARD_ROOT") or DEFAULT_ROOT, "registry")
+
+    from dockyard.engine import defaults
+    return os.path.join(obj.root or os.environ.get("DOCKYARD_ROOT") or defaults()[0], "registry")
 
 
 @click.group("registry")

@@ -7,7 +7,7 @@ import click
 
 @click.command("serve")
 @click.option("--host", "-H", "hosts", multiple=True, metavar="ADDR",
-              help="unix:///PATH or tcp://HOST:PORT to listen on (repeatable) [unix:///run/dockyard.sock].")
+              help="unix:///PATH or tcp://HOST:PORT to listen on (repeatable) [unix:///run/dockyard.sock; rootless: unix://$XDG_RUNTIME_DIR/dockyard.sock].")
 @click.option("--tlsverify", is_flag=True, help="Require client certificates signed by --tlscacert.")
 @click.option("--tlscert", metavar="FILE", help="Server certificate.")
 @click.option("--tlskey", metavar="FILE", help="Server private key.")
@@ -22,8 +22,17 @@ def serve_cmd(obj, hosts, tlsverify, tlscert, tlskey, tlscacert, group) -> None:
 
     logging.basicConfig(level=logging.DEBUG if obj.log_level == "debug" else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(obj.engine, list(hosts) or ["unix:///run/dockyard.sock"],
+    serve(obj.engine, list(hosts) or [_default_host()],
           TLSOptions(tlscert, tlskey, tlscacert, tlsverify), group)
+
+
+def _default_host() -> str:
+    from dockyard import rootless
+
+    if rootless.active():
+        from dockyard.rootless import paths
+        return f"unix://{paths.api_socket()}"
+    return "unix:///run/dockyard.sock"
 
 
 def register(cli: click.Group) -> None:

@@ -37,7 +37,7 @@ def df_cmd(obj, verbose, fmt) -> None:
     default = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
     emit(render(fmt, rows, default, headers=DF_HEADERS))
     if verbose:
-        from dockyard.cli.images import IMAGE_HEADERS, since
+        from dockyard.cli.imagetable import IMAGE_HEADERS, since
         click.echo("\nImages space usage:\n")
         vrows = [{"Repository": (img.tags[0] if img.tags else "<none>"), "ID": img.short_id,
                   "CreatedSince": since(img.created), "Size": human_size(img.size)} for img in images]
@@ -112,6 +112,7 @@ def info_cmd(obj, fmt) -> None:
     """Display system-wide information."""
     import platform
 
+    from dockyard import rootless
     from dockyard.runtime.cgroups import swap_limit_supported
     eng = obj.engine
     cs = eng.containers.list(all=True)
@@ -123,7 +124,7 @@ def info_cmd(obj, fmt) -> None:
             "Architecture": platform.machine(), "NCPU": __import__("os").cpu_count(),
             "DefaultRuntime": "dockyard", "Runtimes": ["dockyard", "runc", "crun"],
             **eng.networks.host_objects(), "RunDir": str(eng.run_dir), "RegistryMirrors": eng.registry_mirrors,
-            "SwapLimit": swap_limit_supported()}
+            "SwapLimit": swap_limit_supported(), "Rootless": rootless.active()}
     if fmt:
         from dockyard.cli.formatting import render
         emit(render(fmt, [info], ""))
@@ -133,7 +134,10 @@ def info_cmd(obj, fmt) -> None:
             click.echo(f" {k}: {v}")
     if info["RegistryMirrors"]:  # as docker info lists them
         click.echo(" Registry Mirrors:" + "".join(f"\n  {m}" for m in info["RegistryMirrors"]))
-    if not info["SwapLimit"]:
+    if info["Rootless"]:
+        click.echo("WARNING: Running in rootless-mode without cgroups: limits need cgroup v2 with a subtree "
+                   "delegated to your user", err=True)
+    elif not info["SwapLimit"]:
         click.echo("WARNING: No swap limit support", err=True)  # the docker CLI's words
 
 

@@ -19,17 +19,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
+from dockyard import rootless
 from dockyard.containers import health, hooks, links, logdrivers, names
 from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.paths import ContainerPaths
 from dockyard.containers.record import Container, ContainerStore, rfc3339
-from dockyard.containers.views import epoch, settled
+from dockyard.containers.views import epoch, event_attributes, settled, top_table
 from dockyard.containers.request import (check_config, check_host_config, check_memory, init_binary, log_limits,
                                          merge_config, networking_config, swap_warnings)
 from dockyard.network import endpoints as network_endpoints
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups
+from dockyard.runtime.pidgroup import refuse_limits
 from dockyard.runtime.shim.records import state_dir
 
 STOP_TIMEOUT = 10
@@ -41,22 +43,17 @@ class ContainerService(ContainerPaths):
     def __init__(self, engine) -> None:
         super().__init__(engine)
         self.store = ContainerStore(engine.db)
-        self.images = engine.images
-        self.images.users_of.append(self.store.using_image)
-        engine.volumes.users_of = self._volume_users
+
+    @property
+    def images(self):
+        """The engine's image service, made on first use: `exec`, `stop` and the like never
+        need it (its modules cost ~15 ms to import). The engine tells it which images
+        containers use."""
+        return self.engine.images
 
     # -- paths (the others in ContainerPaths) ---------------------------------------------
     def runtime_root(self, runtime: str) -> Path:
         return self.engine.run_dir / "runtime" / runtime
-
-    @property
-    def cgroup_parent(self) -> str:
-        """Where container cgroups go unless a container names its own (dockerd's cgroup-parent)."""
-        default = "/dockyard" if self.engine.default_root else f"/dockyard-{self.engine.id}"  # a root's own
-        return self.engine.config.get("cgroup-parent") or default
-
-    def _cgroup_parent(self, c: Container) -> str:
-        return c.host_config.get("CgroupParent") or self.cgroup_parent
 
     @contextmanager
     def _lifecycle(self, cid: str) -> Iterator[None]:
@@ -76,8 +73,7 @@ class ContainerService(ContainerPaths):
     def event(self, c: Container, action: str, **extra: str) -> None:
         """Log a container event as dockerd does: the container's labels, its image and name,
         then the action's own attributes."""
-        attrs = {**(c.config.get("Labels") or {}), "image": c.image_ref, "name": c.name, **extra}
-        self.engine.events.emit("container", action, c.id, **attrs)
+        self.engine.events.emit("container", action, c.id, **event_attributes(c, **extra))
 
     def _network_events(self, c: Container, action: str) -> None:
         """connect / disconnect of each network the container joins or leaves with a run."""
@@ -94,7 +90,7 @@ class ContainerService(ContainerPaths):
                 self.engine.events.emit("volume", action, m["Name"], container=c.id, driver=m.get("Driver") or "local",
                                         **extra)
 
-    def _volume_users(self, name: str) -> list[str]:
+    def volume_users(self, name: str) -> list[str]:
         return [c.id for c in self.store.all() if any(m.get("Name") == name for m in c.mounts)]
 
     # -- lookup ----------------------------------------------------------------------------
@@ -139,6 +135,8 @@ class ContainerService(ContainerPaths):
         emulation.ensure(image_cfg.get("architecture") or emulation.host_architecture())  # another arch: QEMU
         config = merge_config(body, image_cfg.get("config") or {})
         host_config = check_host_config(body.get("HostConfig") or {})
+        if rootless.active():
+            refuse_limits(host_config)
         found = swap_warnings(host_config, cgroups.swap_limit_supported())
         if warnings is not None:
             warnings += found
@@ -211,7 +209,7 @@ class ContainerService(ContainerPaths):
         """The anonymous volumes made for this container alone."""
         for m in c.mounts:
             name = m.get("Name")
-            if m.get("Type") == "volume" and self._anonymous(name) and not self._volume_users(name):
+            if m.get("Type") == "volume" and self._anonymous(name) and not self.volume_users(name):
                 self.engine.volumes.remove(name, force=True)
 
     def _anonymous(self, volume: str) -> bool:
@@ -785,35 +783,14 @@ class ContainerService(ContainerPaths):
         return logs.read(self.log_path(c), stdout=stdout, stderr=stderr, since=since, until=until, tail=str(tail),
                          follow=follow, running=running)
 
-    def pids(self, c: Container) -> list[int]:
-        try:
-            return cgroups.open_cgroup(f"{self._cgroup_parent(c).rstrip('/')}/{c.id}").procs()
-        except (OSError, DockyardError):
-            return []
-
     def top(self, ref: str, ps_args: str = "") -> dict:
         """`docker top`: the host's `ps` output, only the lines of the container's processes."""
-        import shlex
         c = self.get(ref)
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
-        pids = set(self.pids(c))
-        args = shlex.split(ps_args) if ps_args else ["-ef"]
-        r = subprocess.run(["ps", *args], capture_output=True, text=True)
-        if r.returncode:
-            raise InvalidArgument(f"ps: {r.stderr.strip()}")
-        lines = r.stdout.splitlines()
-        titles = lines[0].split()
-        if "PID" not in titles:
-            raise InvalidArgument("Couldn't find PID field in ps output")
-        col = titles.index("PID")
-        procs = []
-        for line in lines[1:]:
-            fields = line.split(None, len(titles) - 1)
-            if len(fields) > col and fields[col].isdigit() and int(fields[col]) in pids:
-                procs.append(fields)
+        table = top_table(self.pids(c), ps_args)
         self.event(c, "top")
-        return {"Titles": titles, "Processes": procs}
+        return table
 
     # -- views and files -------------------------------------------------------------------
     def inspect(self, ref: str) -> dict:
@@ -867,6 +844,8 @@ class ContainerService(ContainerPaths):
         unknown = [k for k, v in body.items() if k not in allowed and v not in (None, 0, "", [], {})]
         if unknown:
             raise InvalidArgument(f"updating {', '.join(sorted(unknown))} is not supported")
+        if rootless.active():
+            refuse_limits(body)
         hc = dict(c.host_config)
         # as dockerd: a zero is "not asked" (the CLI sends every field), PidsLimit is asked when present
         hc.update({k: v for k, v in body.items() if v not in (None, 0, "") or (k == "PidsLimit" and v is not None)})

@@ -23,12 +23,21 @@ def _state(ctx: click.Context):
 
 
 @click.group("hub", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--root", envvar="DOCKYARD_HUB_ROOT", default=DEFAULT_ROOT, show_default=True, metavar="DIR",
-              help="Registry storage and hub state.")
+@click.option("--root", envvar="DOCKYARD_HUB_ROOT", metavar="DIR",
+              help=f"Registry storage and hub state [{DEFAULT_ROOT}; rootless: $XDG_DATA_HOME/dockyard-hub].")
 @click.pass_context
-def hub(ctx: click.Context, root: str) -> None:
+def hub(ctx: click.Context, root: str | None) -> None:
     """A Docker Hub of your own: registry, web pages and automated builds."""
-    ctx.obj = {"root": Path(root)}
+    ctx.obj = {"root": Path(root or _default_root())}
+
+
+def _default_root() -> str:
+    from dockyard import rootless
+
+    if rootless.active():
+        from dockyard.rootless import paths
+        return str(paths.data_home() / "dockyard-hub")
+    return DEFAULT_ROOT
 
 
 @hub.command()

@@ -379,7 +379,7 @@ class ImageService:
         """The prune filters hold for this image: `until` against the creation time its config
         records (dockerd's choice), labels against its config's labels."""
         from dockyard import filtering
-        from dockyard.images.views import created_epoch
+        from dockyard.images.rows import created_epoch
         cfg = self.config(img)
         return filtering.selects(filters, (cfg.get("config") or {}).get("Labels"), created_epoch(cfg.get("created")))
 

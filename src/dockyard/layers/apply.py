@@ -15,7 +15,7 @@ and a full disk becomes the same one-line `NoSpace`.
 
 Two whiteout modes, because the two snapshotters keep layers differently:
   - "overlay": the target is a fresh overlayfs upper dir; whiteouts become 0:0 character
-    devices and opaque markers the `trusted.overlay.opaque` xattr, for the kernel to honour.
+    devices and opaque markers the overlay opaque xattr (whiteouts.py), for the kernel to honour.
   - "delete": the target already holds the merged content of the lower layers (vfs); whiteouts
     delete from it, and an opaque marker empties the directory of all it held before this layer.
 """
@@ -31,6 +31,7 @@ import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO, Callable, Literal, TypeVar
 
+from dockyard import rootless
 from dockyard.errors import CorruptContent, DockyardError, InvalidArgument, UnsafePath
 from dockyard.layers import whiteouts
 from dockyard.layers.compression import open_reader
@@ -359,7 +360,12 @@ class _Applier:
                                          "which the layer removed") from None
         elif member.ischr() or member.isblk():
             kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
-            self._make(rel, lambda: os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor)))
+            try:
+                self._make(rel, lambda: os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor)))
+            except PermissionError:
+                if rootless.active():  # as Docker's and podman's: a user namespace cannot make devices
+                    return
+                raise
             self._set_meta(path, member)
         elif member.isfifo():
             self._make(rel, lambda: os.mkfifo(path, 0o600))
@@ -433,7 +439,15 @@ class _Applier:
                   is_link: bool = False, rel: str = "", mode_set: bool = False) -> None:
         """Owner, then mode (chown clears setuid), then xattrs (chown clears capabilities), then times."""
         follow = not is_link
-        os.chown(target, member.uid, member.gid, follow_symlinks=follow)
+        try:
+            os.chown(target, member.uid, member.gid, follow_symlinks=follow)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL and rootless.active():
+                raise InvalidArgument(
+                    f"layer entry {member.name!r} is owned by {member.uid}:{member.gid}, an id your user namespace "
+                    "does not map: give your user a larger range in /etc/subuid and /etc/subgid "
+                    "(65536 ids cover most images)") from None
+            raise
         if not (is_link or mode_set):
             os.chmod(target, member.mode & 0o7777)
         for key, value in member.pax_headers.items():
@@ -449,7 +463,7 @@ class _Applier:
 
     @staticmethod
     def _set_xattr(target: int | str, attr: str, value: str, follow: bool, name: str) -> None:
-        if attr.startswith(whiteouts.OVERLAY_XATTR_PREFIX):
+        if attr.startswith(whiteouts.OVERLAY_XATTR_PREFIXES):
             return
         try:
             os.setxattr(target, attr, value.encode("utf-8", "surrogateescape"), follow_symlinks=follow)
@@ -466,7 +480,7 @@ class _Applier:
             return
         if base == whiteouts.OPAQUE:
             if overlay:
-                os.setxattr(self._abs(parent), whiteouts.OVERLAY_OPAQUE_XATTR, b"y", follow_symlinks=False)
+                os.setxattr(self._abs(parent), whiteouts.opaque_xattr(), b"y", follow_symlinks=False)
             else:
                 self._empty_lower(parent)
             return

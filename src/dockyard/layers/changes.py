@@ -65,7 +65,7 @@ def read_xattrs(path: str) -> dict[str, bytes]:
         return {}
     out = {}
     for name in sorted(names):
-        if name.startswith(whiteouts.OVERLAY_XATTR_PREFIX) or name == "security.selinux":
+        if name.startswith(whiteouts.OVERLAY_XATTR_PREFIXES) or name == "security.selinux":
             continue
         try:
             out[name] = os.getxattr(path, name, follow_symlinks=False)

@@ -227,7 +227,7 @@ def _tracked(ips: tuple[str, ...], max_entries: int = 20000) -> list[str]:
         with open("/proc/sys/net/netfilter/nf_conntrack_count") as f:
             if int(f.read()) > max_entries:
                 return list(ips)
-        with open("/proc/net/nf_conntrack") as f:
+        with open("/proc/thread-self/net/nf_conntrack") as f:
             text = f.read()
     except (OSError, ValueError):
         return list(ips)

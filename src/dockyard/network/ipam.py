@@ -154,7 +154,7 @@ def host_routes6() -> list[IPv6Network]:
     link-local, multicast and host routes: the subnets an IPv6 network must not overlap."""
     routes = []
     try:
-        with open("/proc/net/ipv6_route") as f:
+        with open("/proc/thread-self/net/ipv6_route") as f:
             lines = f.read().splitlines()
     except OSError:
         return []
@@ -199,5 +199,5 @@ def host_routes() -> list[IPv4Network]:
 
 
 def host_route_devices() -> list[tuple[IPv4Network, str]]:
-    with open("/proc/net/route") as f:
+    with open("/proc/thread-self/net/route") as f:
         return parse_proc_route_devices(f.read())

@@ -173,7 +173,16 @@ class RootfsBuilder:
             label = self.linux.get("mountLabel")
             if label and kind in ("tmpfs", "devpts", "mqueue"):  # checks.py: SELinux is on
                 data = ",".join(filter(None, [data, f'context="{label}"']))
-            self.sys.mount(m.get("source") or kind, target, kind, flags, data)
+            try:
+                self.sys.mount(m.get("source") or kind, target, kind, flags, data)
+            except PermissionError:
+                if kind != "sysfs":
+                    raise
+                # as runc: a user namespace may mount sysfs only for a network namespace it owns
+                # (not the host's, with --network host rootless): the caller's /sys, bound read-only
+                self.sys.mount("/sys", target, "", linux.MS_BIND | linux.MS_REC)
+                self.sys.mount("", target, "", flags | linux.MS_RDONLY | linux.MS_BIND | linux.MS_REMOUNT
+                               | _locked_flags(target))
         if propagation:
             self.sys.mount("", target, "", propagation)
 

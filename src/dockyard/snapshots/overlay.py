@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dockyard import rootless
 from dockyard.snapshots.base import Mount, Snapshotter
 
 
@@ -29,4 +30,7 @@ class OverlaySnapshotter(Snapshotter):
         if not snap.parent:
             return [Mount("bind", str(own / "fs"), ["rbind", "rw"])]
         lowers = ":".join(self.lower_dirs(snap.parent))
-        return [Mount("overlay", "overlay", [f"lowerdir={lowers}", f"upperdir={own / 'fs'}", f"workdir={own / 'work'}", "index=off"])]
+        options = [f"lowerdir={lowers}", f"upperdir={own / 'fs'}", f"workdir={own / 'work'}", "index=off"]
+        if rootless.active():  # in a user namespace overlay keeps its marks in user.overlay.* xattrs
+            options.append("userxattr")
+        return [Mount("overlay", "overlay", options)]

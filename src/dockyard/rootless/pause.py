@@ -1,0 +1,154 @@
+"""The user's pause process: it holds the namespaces every rootless command joins.
+
+Started by the first command that finds none (under a lock, so two first commands make one),
+it is a child that unshares a user, a mount and a network namespace, waits while its parent
+maps the user namespace (idmaps.write), then execs `catatonit -P`, which only sleeps (a
+Python loop where catatonit is missing). Its pid and start time are kept in
+`$XDG_RUNTIME_DIR/dockyard/pause.pid`, so a recycled pid is never joined. It lives on after
+the command, as podman's does; its namespaces, and every mount made in them, go with it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dockyard.rootless import paths
+from dockyard.runtime.shim.records import process_start_time
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_MOVE, MS_REC = 2, 4, 8, 4096, 8192, 16384
+
+
+def running() -> int | None:
+    """The pid of the user's live pause process, or None."""
+    try:
+        with open(paths.pause_pid_file()) as f:
+            pid, start_time = (int(v) for v in f.read().split())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if process_start_time(pid) == start_time else None
+
+
+def ensure() -> int:
+    """The pid of the user's pause process, started if none runs."""
+    pid = running()
+    if pid:
+        return pid
+    from dockyard.store.lock import exclusive
+
+    pidfile = paths.pause_pid_file()
+    os.makedirs(pidfile.parent, mode=0o700, exist_ok=True)
+    with exclusive(pidfile.with_name("pause.lock")):
+        pid = running()
+        if pid:
+            return pid
+        pid = _start()
+        tmp = pidfile.with_name(f".pause.pid.{os.getpid()}")
+        tmp.write_text(f"{pid} {process_start_time(pid)}\n")
+        os.replace(tmp, pidfile)
+    return pid
+
+
+def _start() -> int:
+    """Fork the pause process and map its user namespace (what joining needs once runs quickly:
+    the imports for this are made only here)."""
+    import ctypes
+    import shutil
+
+    from dockyard.errors import DockyardError
+    from dockyard.rootless import idmaps
+
+    idmaps.helpers()
+    uid_map, gid_map = idmaps.user_maps()
+    libc = ctypes.CDLL(None, use_errno=True)
+    catatonit = shutil.which("catatonit")
+    aside = paths.run_dir() / f".cgroup.{os.getpid()}"  # where /sys/fs/cgroup waits while /sys is remounted
+    aside.mkdir(exist_ok=True)
+    unshared_r, unshared_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the pause process: never returns to the caller's code
+        try:
+            os.close(unshared_r)
+            os.close(go_w)
+            code = 0 if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET) == 0 else ctypes.get_errno()
+            os.write(unshared_w, f"{code}\n".encode())
+            if code == 0 and os.read(go_r, 1) == b"1":
+                code = _own_sysfs(libc, os.fsencode(aside))
+                os.write(unshared_w, f"{code}\n".encode())
+                if code == 0:
+                    _pause(catatonit)
+        finally:
+            os._exit(1)
+    os.close(unshared_w)
+    os.close(go_r)
+    status = os.fdopen(unshared_r, "rb", buffering=0)
+    try:
+        code = _status(status)
+        if code:
+            raise DockyardError(
+                "cannot create a user namespace"
+                + (f": {os.strerror(code)}" if code > 0 else "")
+                + " (is user.max_user_namespaces 0, or are unprivileged user namespaces disabled?)")
+        idmaps.write(pid, uid_map, gid_map)
+        os.write(go_w, b"1")
+        code = _status(status)
+        if code:
+            raise DockyardError("cannot mount /sys in the rootless namespaces"
+                                + (f": {os.strerror(code)}" if code > 0 else ""))
+    except BaseException:
+        os.write(go_w, b"0")
+        os.waitpid(pid, 0)
+        raise
+    finally:
+        status.close()
+        os.close(go_w)
+        aside.rmdir()
+    return pid
+
+
+def _own_sysfs(libc, aside: bytes) -> int:
+    """In the child: a sysfs of its own network namespace on /sys (sysfs shows the links of
+    whoever mounted it, and the engine reads them there), with the host's /sys/fs/cgroup kept
+    (runc and crun look there). 0, or the errno of the failing mount."""
+    import ctypes
+
+    kept = libc.mount(b"/sys/fs/cgroup", aside, None, MS_BIND | MS_REC, None) == 0
+    if libc.mount(b"sysfs", b"/sys", b"sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
+        return ctypes.get_errno()
+    if kept and libc.mount(aside, b"/sys/fs/cgroup", None, MS_MOVE, None) != 0:
+        return ctypes.get_errno()
+    return 0
+
+
+def _status(pipe) -> int:
+    """The child's next report: 0, an errno, or -1 when it ended without one."""
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = pipe.read(1)
+        if not chunk:
+            return -1
+        line += chunk
+    return int(line)
+
+
+def _pause(catatonit: str | None) -> None:
+    """In the child: leave the caller's session and directories, then sleep for good."""
+    import signal
+
+    try:
+        os.setsid()
+        os.chdir("/")
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the pid file's lock among them
+        if catatonit:
+            os.execv(catatonit, [catatonit, "-P"])
+        for sig in (signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        while True:
+            signal.pause()
+    finally:
+        os._exit(1)
