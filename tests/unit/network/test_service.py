@@ -317,30 +317,6 @@ def test_a_start_and_an_exit_look_at_no_other_roots_links(svc):
     assert svc.netlink.scans == 1
 
 
-def test_a_veth_pair_is_made_outside_the_network_lock(svc, monkeypatch):
-    """The lock covers the records, the bridge and the firewall; the `ip` runs of a container's
-    own interface go on while other starts and exits of the root take it."""
-    import fcntl
-
-    def held() -> bool:
-        with open(svc.run_dir / "network.lock", "a") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(f, fcntl.LOCK_UN)
-            return False
-
-    seen = []
-    for call in ("ensure_bridge", "add_endpoint"):
-        real = getattr(svc.netlink, call)
-        monkeypatch.setattr(svc.netlink, call, lambda *a, _real=real, _call=call, **kw: (seen.append((_call, held())),
-                                                                                         _real(*a, **kw))[1])
-    attach(svc, A, "web", ports=parse_publish(f"{P1}:80"))
-    assert seen == [("ensure_bridge", True), ("add_endpoint", False)]
-    assert svc.attachment(A).ports and '"dnat": {' in json.dumps(svc.fw.last_ruleset)
-
-
 def test_links_of_another_root_are_never_touched(svc):
     theirs = {"dyother": "dockyard:ffffffff:ep:" + C, "dy-ffffffff": "dockyard:ffffffff:net:" + "d" * 64}
     svc.netlink.links.update(theirs)
