@@ -2,7 +2,7 @@
 (dockyard.network.rootless: a host listener splicing into the rootless netns) and through
 pasta's own port forwarding (`pasta -t HOST:NS`, which can't be changed while it runs), each
 as a share of the same server on the host with no namespace in the way. Both rootless paths
-end at the same kind of server (busybox httpd) listening in a stand-in pause process's network
+end at the same kind of server (a sendfile(2) one) listening in a stand-in pause process's network
 namespace, so only the forwarding differs; rootful dockyard's kernel DNAT to a container is
 measured beside them. Paths take turns, run by run.
 
@@ -31,6 +31,22 @@ from dockyard.network.service import NetworkService
 from dockyard.store.metadata import MetadataDB
 
 PYTHON = sys.executable
+# the server at each path's end: sendfile(2) of the big file (busybox httpd's ~300 MB/s here would
+# hide what the paths cost), a few bytes for anything else; argv: address, port, directory
+SERVER = """
+import os, socket, sys
+srv = socket.create_server((sys.argv[1], int(sys.argv[2])))
+while True:
+    conn, _ = srv.accept()
+    with conn:
+        request = conn.recv(4096)
+        if b"/big" in request:
+            with open(os.path.join(sys.argv[3], "big"), "rb") as f:
+                conn.sendall(b"HTTP/1.0 200 OK\\r\\n\\r\\n")
+                conn.sendfile(f)
+        else:
+            conn.sendall(b"HTTP/1.0 200 OK\\r\\n\\r\\nok\\n")
+"""
 
 
 def free_port() -> int:
@@ -69,8 +85,8 @@ def main() -> None:
         try:
             a = svc.attach("b" * 64, "bench", hostname="bench", files_dir=Path(rootful) / "files",
                            ports=parse_publish("80"))
-            procs.append(subprocess.Popen(["nsenter", f"--net={a.netns_path}", "busybox", "httpd", "-f", "-p", "80",
-                                           "-h", www]))
+            procs.append(subprocess.Popen(["nsenter", f"--net={a.netns_path}", PYTHON, "-c", SERVER, "0.0.0.0", "80",
+                                           www]))
 
             def pause() -> int:
                 p = subprocess.Popen(as_user + ["unshare", "--user", "--map-root-user", "--net", "--mount", "sh", "-c",
@@ -79,9 +95,9 @@ def main() -> None:
                 time.sleep(0.3)
                 return p.pid
 
-            def httpd_in(pid: int) -> None:
+            def server_in(pid: int) -> None:
                 procs.append(subprocess.Popen(as_user + ["nsenter", "-t", str(pid), "-U", "-n", "--preserve-credentials",
-                                                         "busybox", "httpd", "-f", "-p", "80", "-h", www]))
+                                                         PYTHON, "-c", SERVER, "0.0.0.0", "80", www]))
 
             ours, theirs = pause(), pause()
             subprocess.run(as_user + [PYTHON, "-c", "import sys; from dockyard.network import rootless; "
@@ -93,13 +109,13 @@ def main() -> None:
             subprocess.run(as_user + ["pasta", "--config-net", "--quiet", "-t", f"{pasta_port}:80", "-u", "none",
                                       "-T", "none", "-U", "none", "-P", f"{run}/bench-pasta.pid", str(theirs)],
                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            httpd_in(ours)
-            httpd_in(theirs)
+            server_in(ours)
+            server_in(theirs)
             bare = free_port()
-            procs.append(subprocess.Popen(["busybox", "httpd", "-f", "-p", f"127.0.0.1:{bare}", "-h", www]))
+            procs.append(subprocess.Popen([PYTHON, "-c", SERVER, "127.0.0.1", str(bare), www]))
             host_ip = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True,
                                      text=True).stdout.split()[3].split("/")[0]
-            paths = {"host httpd, no namespace": ("127.0.0.1", bare),
+            paths = {"host server, no namespace": ("127.0.0.1", bare),
                      "rootful DNAT via 127.0.0.1": ("127.0.0.1", a.ports[0].host_port),
                      f"rootful DNAT via {host_ip}": (host_ip, a.ports[0].host_port),
                      "forwarder via 127.0.0.1": ("127.0.0.1", forwarded),
@@ -114,7 +130,7 @@ def main() -> None:
                 for n, (host, port) in paths.items():
                     mbps[n].append(download(host, port))
                     rates[n].append(connection_rate(host, port))
-            base_mbps, base_rate = (statistics.median(xs["host httpd, no namespace"]) for xs in (mbps, rates))
+            base_mbps, base_rate = (statistics.median(xs["host server, no namespace"]) for xs in (mbps, rates))
             print(f"{'path':28} {'MB/s (median of 3)':>20} {'of host':>8} {'conn/s':>8} {'of host':>8}")
             for n in paths:
                 m, r = statistics.median(mbps[n]), statistics.median(rates[n])

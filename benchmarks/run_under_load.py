@@ -13,9 +13,14 @@ I/O, the kernel, timers); and the time it waited on locks, from separate runs un
 --seccomp-bpf` (flock(2) on the root, network, lifecycle and host registry locks, and SQLite's
 busy waits, which sleep on CLOCK_REALTIME).
 
+Where Docker runs and has busybox, `docker run --rm busybox true` is timed in turn with each
+run: the same kernel work (a network namespace, a veth pair, mounts) queues behind the busy
+roots' the same way, whichever engine asks.
+
 On a host shared with other work (cgroup v1 here), everything the benchmark starts runs in a
 cpu cgroup of the highest weight, so that other work disturbs the comparison less; the
-containers themselves run in their roots' own cgroups as always.
+containers themselves run in their roots' own cgroups as always, and dockerd in its own place
+(so with B and C flat out it gets less of the CPUs than they do).
 
 Run by hand as root: `.venv/bin/python benchmarks/run_under_load.py [RUNS]`.
 """
@@ -36,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from api_common import CpuGroup, dockyard_server  # noqa: E402
-from common import DOCKYARD, median  # noqa: E402
+from common import DOCKYARD, docker_available, median, timed  # noqa: E402
 from tests.helpers.apiload import api_load  # noqa: E402
 
 CLIENTS = 50
@@ -157,15 +162,23 @@ def _waited(trace) -> float:
     return total
 
 
-def measure(title: str, env: dict, runs: int, busy: list[CpuGroup | None]) -> float:
+def measure(title: str, env: dict, runs: int, busy: list[CpuGroup | None], docker: bool) -> tuple[float, float]:
+    """Prints a round's figures; returns the medians of dockyard's and Docker's (nan without it)."""
     engines0, host0, t0 = sum(c.seconds() for c in busy if c), host_busy(), time.perf_counter()
-    walls = [timed_run(env) for _ in range(runs)]
+    walls, theirs = [], []
+    for _ in range(runs):  # alternating, so drift on the host hits both alike
+        walls.append(timed_run(env))
+        if docker:
+            theirs.append(timed(["docker", *RUN[1:]]))
     elapsed = time.perf_counter() - t0
     engines = (sum(c.seconds() for c in busy if c) - engines0) / elapsed
     host = (host_busy() - host0) / elapsed
     print(f"  {title}")
     print(f"    latency  median {median(walls):.3f} s  p90 {p90(walls):.3f} s  [{min(walls):.3f}–{max(walls):.3f}] "
           f"(n={runs}); busy engines used {engines:.2f} CPUs, the whole host {host:.2f} of {os.cpu_count()}")
+    if theirs:
+        print(f"    Docker's `docker run --rm busybox true` meanwhile: median {median(theirs):.3f} s  "
+              f"p90 {p90(theirs):.3f} s")
     traced = max(3, runs // 2)
     if shutil.which("perf"):
         spans, ran, queued = zip(*scheduling(env, traced))
@@ -178,7 +191,7 @@ def measure(title: str, env: dict, runs: int, busy: list[CpuGroup | None]) -> fl
         print(f"    lock waits per run under strace (n={traced}): median {median(waits) * 1000:.1f} ms, "
               f"p90 {p90(waits) * 1000:.1f} ms")
     sys.stdout.flush()
-    return median(walls)
+    return median(walls), median(theirs) if theirs else float("nan")
 
 
 def weighted() -> Path | None:
@@ -212,7 +225,9 @@ def main(runs: int = 10) -> None:
         (_, env), busy = servers[0], servers[1:]
         timed_run(env)  # the first start on a root makes its bridge
         print(f"`run --rm busybox true` on root A, {runs} runs per round:", flush=True)
-        idle = measure("idle host (B and C up, no clients)", env, runs, cpus[1:])
+        docker = docker_available() and subprocess.run(["docker", "image", "inspect", "busybox"],
+                                                        capture_output=True).returncode == 0
+        idle = measure("idle host (B and C up, no clients)", env, runs, cpus[1:], docker)
         for pace, title in ((PACE, f"B and C busy, {CLIENTS} API clients each, paced at {PACE:g} loops/s each"),
                             (0, f"B and C busy, {CLIENTS} API clients each, flat out")):
             with ExitStack() as load:
@@ -221,13 +236,13 @@ def main(runs: int = 10) -> None:
                 time.sleep(WARMUP)
                 before = sum(x.total for x in loads)
                 t0 = time.perf_counter()
-                m = measure(title, env, runs, cpus[1:])
+                m = measure(title, env, runs, cpus[1:], docker)
                 done, elapsed = sum(x.total for x in loads) - before, time.perf_counter() - t0
             errors = [e for x in loads for e in x.errors]
             if errors:
                 raise SystemExit(f"API clients failed: {errors[:3]}")
-            print(f"    B and C: {done / elapsed:.1f} create/start/remove loops/s; busy / idle: {m / idle:.2f}x",
-                  flush=True)
+            print(f"    B and C: {done / elapsed:.1f} create/start/remove loops/s; busy / idle: dockyard "
+                  f"{m[0] / idle[0]:.2f}x" + (f", Docker {m[1] / idle[1]:.2f}x" if docker else ""), flush=True)
 
 
 if __name__ == "__main__":

@@ -261,7 +261,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     now = time.time()
     since = parse_time(request.query["since"], now) if request.query.get("since") else 0.0
     until = parse_time(request.query["until"], now) if request.query.get("until") else 0.0
-    timestamps, tty = flag(request, "timestamps"), bool(c.config.get("Tty"))
+    timestamps, details, tty = flag(request, "timestamps"), flag(request, "details"), bool(c.config.get("Tty"))
     entries = await blocking(svc.logs, c.id, stdout=stdout, stderr=stderr, since=since, until=until,
                              timestamps=timestamps, tail=_tail(request),
                              follow=flag(request, "follow"))
@@ -272,6 +272,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
     iterator = iter(entries)
     while (entry := await loop.run_in_executor(None, next, iterator, done)) is not done:
         stream, stamp, data = entry
+        if details:  # the entry's extra attributes (dockyard's logs carry none), then a space
+            data = b" " + data
         if timestamps:
             data = stamp.encode() + b" " + data
         await resp.write(data if tty else frame(STDERR if stream == "stderr" else STDOUT, data))

@@ -26,7 +26,8 @@ def image_summaries(eng, images: list, manifests: bool = False, references: list
     `references` (the `reference` filter's patterns) only the tags that match, as dockerd lists
     them; with `manifests`, each one's platform manifests (`images --tree`)."""
     from dockyard.images.service import ref_matches
-    from dockyard.images.views import created_epoch, manifest_summaries
+    from dockyard.images.rows import created_epoch
+    from dockyard.images.views import manifest_summaries
     from dockyard.oci.reference import parse
 
     out = []
@@ -248,9 +249,9 @@ async def search_images(request: web.Request) -> web.Response:
 
 @routes.post(version.path("/images/prune"))
 async def prune_images(request: web.Request) -> web.Response:
-    from dockyard import prunes
+    from dockyard import filtering
     wanted = filters(request)
-    prunes.check(wanted, ("dangling", "until", "label", "label!"))
+    filtering.check(wanted, ("dangling", "until", "label", "label!"))
     dangling = wanted.pop("dangling", ["true"])[-1].lower() in ("1", "true")
     eng = engine(request)
     deleted, freed = await blocking(eng.images.prune, all=not dangling, filters=wanted)
@@ -303,13 +304,13 @@ async def commit(request: web.Request) -> web.Response:
     ref = request.query.get("container")
     if not ref:
         raise InvalidArgument("container is required")
-    if await body(request, required=False):
-        raise InvalidArgument("commit with a Config body is not supported: use changes (commit --change)")
+    config = await body(request, required=False)
     changes = request.query.getall("changes", [])
     eng = engine(request)
 
     def run() -> str:
         return eng.containers.commit(ref, repo=request.query.get("repo") or None, tag=request.query.get("tag") or None,
                                      comment=request.query.get("comment", ""), author=request.query.get("author", ""),
-                                     changes=tuple(changes), pause=flag(request, "pause", True))
+                                     changes=tuple(changes), pause=flag(request, "pause", True),
+                                     config=config or None)
     return ok({"Id": await blocking(run)}, status=201)

@@ -56,9 +56,9 @@ async def remove_network(request: web.Request) -> web.Response:
 
 @routes.post(version.path("/networks/prune"))
 async def prune_networks(request: web.Request) -> web.Response:
-    from dockyard import prunes
+    from dockyard import filtering
     wanted = filters(request)
-    prunes.check(wanted, ("until", "label", "label!"))
+    filtering.check(wanted, ("until", "label", "label!"))
     return ok({"NetworksDeleted": await blocking(engine(request).networks.prune, wanted) or None})
 
 

@@ -43,11 +43,11 @@ async def remove_volume(request: web.Request) -> web.Response:
 
 @routes.post(version.path("/volumes/prune"))
 async def prune_volumes(request: web.Request) -> web.Response:
-    from dockyard import prunes
+    from dockyard import filtering
     wanted = filters(request)
-    prunes.check(wanted, ("all", "label", "label!"))
+    filtering.check(wanted, ("all", "label", "label!"))
     all_volumes = wanted.pop("all", ["false"])[-1].lower() in ("1", "true")
     eng = engine(request)
 
     removed, freed = await blocking(eng.volumes.prune, all_volumes=all_volumes, filters=wanted)
-    return ok({"VolumesDeleted": removed or None, "SpaceReclaimed": freed})
+    return ok({"VolumesDeleted": removed, "SpaceReclaimed": freed})

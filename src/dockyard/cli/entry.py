@@ -25,7 +25,7 @@ UNUSED_OPTIONAL_IMPORTS = ("trio", "httpx._main")
 def main() -> None:
     for name in UNUSED_OPTIONAL_IMPORTS:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
-    if os.geteuid() != 0:
+    if os.geteuid() != 0 and sys.argv[1:2] not in ([], ["-h"], ["--help"], ["-v"], ["--version"]):
         rootless()
     from dockyard.cli import readonly
 

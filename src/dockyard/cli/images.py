@@ -251,9 +251,9 @@ def image_prune_cmd(obj, all_, force, filters) -> None:
 
     warning = ("WARNING! This will remove all images without at least one container associated to them."
                if all_ else "WARNING! This will remove all dangling images.")
-    from dockyard import prunes
+    from dockyard import filtering
     wanted = parse_filters(filters)
-    prunes.check(wanted, ("dangling", "until", "label", "label!"))
+    filtering.check(wanted, ("dangling", "until", "label", "label!"))
     wanted.pop("dangling", None)
     if not confirm(warning, force):
         return

@@ -85,9 +85,9 @@ def rm_cmd(obj, names) -> None:
 @click.pass_obj
 def prune_cmd(obj, force, filters) -> None:
     """Remove all unused networks."""
-    from dockyard import prunes
+    from dockyard import filtering
     wanted = parse_filters(filters)
-    prunes.check(wanted, ("until", "label", "label!"))
+    filtering.check(wanted, ("until", "label", "label!"))
     if not confirm("WARNING! This will remove all custom networks not used by at least one container.", force):
         return
     removed = obj.engine.networks.prune(wanted)

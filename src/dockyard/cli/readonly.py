@@ -1,13 +1,15 @@
-"""`ps`, `port`, `logs` and `inspect` of containers answered before the command-line parser loads.
+"""`ps`, `images`, `port`, `logs`, `inspect` and `top` answered before the command-line parser loads.
 
-Docker's CLI answers these in ~15 ms; click, the container service (runtime, network,
-images) and their imports cost us ~60 ms before the first row. These commands only read: the
-container rows from the DB and, for running containers, what their shims recorded. So the
-plain forms are answered here with nothing more loaded, through the same functions the click
-commands print with (pstable.py, views.py), and anything else returns False and the full
-command runs as it always would: other flags, global options, an error to report, a build's
-leftovers to release, or a running container whose record lags its shim (an exit or restart
-to write down, which the full service does).
+Docker's CLI answers these in ~15 ms; click, the services (runtime, network, images) and their
+imports cost us ~60 ms before the first row. These commands only read (`top` also records its
+event): the rows from the DB, what running containers' shims recorded, images' configs from the
+content store. So the plain forms are answered here with nothing more loaded (no site, pathlib,
+re, json or sqlite3 packages: the C modules underneath, store/reader.py and jsonread.py), through
+the same functions the click commands print with (pstable.py, imagetable.py, images/rows.py,
+containers/views.py), and anything else returns None and the full command runs as it always
+would: other flags, global options, an error to report, a build's leftovers to release, a DB to
+migrate, or a running container whose record lags its shim (an exit or restart to write down,
+which the full service does).
 """
 
 from __future__ import annotations
@@ -167,7 +169,7 @@ def _inspect(args: list[str]) -> Output | None:
         else:
             names.append(arg)
         i += 1
-    found = _containers(engine=True) if names else None
+    found = _containers() if names else None
     if found is None:
         return None
     store, engine = found
@@ -175,7 +177,6 @@ def _inspect(args: list[str]) -> Output | None:
     if not all(c is not None and _current(c, engine) for c in cs):
         return None  # an image, nothing at all (the full command says so), or a record to bring up to date
     from dockyard.cli.formatting import inspect_text
-    from dockyard.containers.paths import RecordedPaths
     from dockyard.containers.views import inspect
 
     paths = RecordedPaths(engine, store.db)
@@ -183,6 +184,36 @@ def _inspect(args: list[str]) -> Output | None:
         return None  # the full command settles the root's storage driver first
     text = inspect_text([inspect(paths, c) for c in cs], fmt)
     return lambda: _emit(text)
+
+
+class RecordedPaths:
+    """ContainerPaths as `inspect` needs them, as strings (no pathlib) with the snapshot looked
+    up in the DB as it is (no snapshotter). `driver` is None until the root has settled its
+    storage driver (Engine.storage_driver)."""
+
+    def __init__(self, where, db) -> None:
+        self.where, self.db = where, db
+        try:
+            with open(os.path.join(where.root, "storage-driver")) as f:
+                self.driver = f.read().strip() or None
+        except FileNotFoundError:
+            self.driver = None
+
+    def dir(self, cid: str) -> str:
+        from dockyard.locations import container_dir
+        return container_dir(self.where.root, cid)
+
+    def run_dir(self, cid: str) -> str:
+        from dockyard.locations import container_run_dir
+        return container_run_dir(self.where.run_dir, cid)
+
+    def log_path(self, c) -> str:
+        from dockyard.containers.logdrivers import log_file
+        return log_file(self.where.root, c)
+
+    def graph(self, c) -> tuple[str | None, str | None]:
+        row = self.db.one("SELECT dir FROM snapshots WHERE key=?", (c.id,))
+        return self.driver, (os.path.join(self.where.root, "snapshots", row[0]) if row else None)
 
 
 def _logs(args: list[str]) -> Output | None:

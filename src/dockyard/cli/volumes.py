@@ -73,10 +73,10 @@ def rm_cmd(obj, names, force) -> None:
 @click.pass_obj
 def prune_cmd(obj, all_, force, filters) -> None:
     """Remove unused local volumes."""
-    from dockyard import prunes
+    from dockyard import filtering
     from dockyard.cli.formatting import human_size
     wanted = parse_filters(filters)
-    prunes.check(wanted, ("all", "label", "label!"))
+    filtering.check(wanted, ("all", "label", "label!"))
     all_ = all_ or wanted.pop("all", ["false"])[-1].lower() in ("1", "true")
     if not confirm("WARNING! This will remove anonymous local volumes not used by at least one container.", force):
         return

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import fnmatch
-
 from dockyard.containers import health
 from dockyard.errors import InvalidArgument
-from dockyard.prunes import label_matches
+from dockyard.filtering import label_matches, term_matches
 
 KEYS = ("id", "name", "label", "status", "exited", "ancestor", "before", "since", "volume", "network",
         "publish", "expose", "health", "isolation", "is-task", "until")
@@ -30,8 +28,8 @@ def matches(service, c, filters: dict[str, list[str]], prune: bool = False) -> b
 def _one(service, c, key: str, value: str) -> bool:
     if key == "id":
         return c.id.startswith(value)
-    if key == "name":
-        return value.lstrip("/") in c.name or fnmatch.fnmatchcase(c.name, value.lstrip("/"))
+    if key == "name":  # against the name with and without its slash, as dockerd matches it
+        return term_matches(value, "/" + c.name) or term_matches(value, c.name)
     if key == "label":
         return label_matches(c.config.get("Labels") or {}, value)
     if key == "status":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dockyard import locations
 from dockyard.containers import logdrivers
 from dockyard.runtime.shim.records import state_dir
 
@@ -15,11 +16,11 @@ class ContainerPaths:
 
     def dir(self, cid: str) -> Path:
         """Persistent files: hosts, hostname, resolv.conf, the json log."""
-        return self.engine.root / "containers" / cid
+        return Path(locations.container_dir(self.engine.root, cid))
 
     def run_dir(self, cid: str) -> Path:
         """Runtime state: the bundle, the rootfs mount, the shim's sockets and files."""
-        return self.engine.run_dir / "containers" / cid
+        return Path(locations.container_run_dir(self.engine.run_dir, cid))
 
     def shim_dir(self, cid: str) -> Path:
         """The shim's state dir (records.state_dir)."""
@@ -54,19 +55,3 @@ class ContainerPaths:
         """docker's `<id>-json.log` in the container's dir, or the file a k8s-file log names."""
         return Path(logdrivers.log_file(self.engine.root, c))
 
-
-class RecordedPaths(ContainerPaths):
-    """ContainerPaths for the read-only commands: the snapshot looked up in the DB as it is,
-    with no snapshotter loaded. `driver` is None until the root has settled its storage driver."""
-
-    def __init__(self, engine, db) -> None:
-        super().__init__(engine)
-        self.db = db
-        try:
-            self.driver = (engine.root / "storage-driver").read_text().strip() or None
-        except FileNotFoundError:
-            self.driver = None
-
-    def graph(self, c) -> tuple[str, Path | None]:
-        row = self.db.one("SELECT dir FROM snapshots WHERE key=?", (c.id,))
-        return self.driver, (self.engine.root / "snapshots" / row[0] if row else None)

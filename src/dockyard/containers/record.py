@@ -77,7 +77,7 @@ class Container:
         raw = self.__dict__.get("_raw")
         if raw is None or name not in raw:
             raise AttributeError(f"'Container' object has no attribute {name!r}")
-        value = loads(raw.pop(name))
+        value = loads(raw[name])
         setattr(self, name, value)
         return value
 

@@ -26,8 +26,8 @@ from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.paths import ContainerPaths
 from dockyard.containers.record import Container, ContainerStore, rfc3339
 from dockyard.containers.views import epoch, event_attributes, settled, top_table
-from dockyard.containers.request import (check_host_config, init_binary, log_limits, merge_config,
-                                         networking_config, swap_warnings)
+from dockyard.containers.request import (check_config, check_host_config, check_memory, init_binary, log_limits,
+                                         merge_config, networking_config, swap_warnings)
 from dockyard.network import endpoints as network_endpoints
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups
@@ -43,9 +43,13 @@ class ContainerService(ContainerPaths):
     def __init__(self, engine) -> None:
         super().__init__(engine)
         self.store = ContainerStore(engine.db)
-        self.images = engine.images
-        self.images.users_of.append(self.store.using_image)
-        engine.volumes.users_of = self._volume_users
+
+    @property
+    def images(self):
+        """The engine's image service, made on first use: `exec`, `stop` and the like never
+        need it (its modules cost ~15 ms to import). The engine tells it which images
+        containers use."""
+        return self.engine.images
 
     # -- paths (the others in ContainerPaths) ---------------------------------------------
     def runtime_root(self, runtime: str) -> Path:
@@ -86,7 +90,7 @@ class ContainerService(ContainerPaths):
                 self.engine.events.emit("volume", action, m["Name"], container=c.id, driver=m.get("Driver") or "local",
                                         **extra)
 
-    def _volume_users(self, name: str) -> list[str]:
+    def volume_users(self, name: str) -> list[str]:
         return [c.id for c in self.store.all() if any(m.get("Name") == name for m in c.mounts)]
 
     # -- lookup ----------------------------------------------------------------------------
@@ -138,6 +142,7 @@ class ContainerService(ContainerPaths):
             warnings += found
         if not config["Cmd"] and not config["Entrypoint"]:
             raise InvalidArgument("no command specified")
+        check_config(config)
         self._check_network(host_config, body.get("NetworkingConfig") or {})
         name = names.validate(name) if name else names.generate(self.store.names())
         if host_config.get("Links") and host_config["NetworkMode"] == "bridge":
@@ -145,7 +150,7 @@ class ContainerService(ContainerPaths):
         cid = os.urandom(32).hex()
         if not config["Hostname"]:  # docker records the hostname the container gets
             config["Hostname"] = os.uname().nodename if host_config["NetworkMode"] == "host" else cid[:12]
-        planned = plan(host_config, config, self.engine.volumes, self.get)
+        planned = plan(host_config, config, self.engine.volumes, self._volumes_source)
         nc = networking_config(body.get("NetworkingConfig") or {}, host_config["NetworkMode"], host_config.get("Links"))
         c = Container(cid, name, time.time(), body["Image"], img.id, config, host_config,
                       network_settings={"Ports": {}, "NetworkingConfig": nc,
@@ -204,7 +209,7 @@ class ContainerService(ContainerPaths):
         """The anonymous volumes made for this container alone."""
         for m in c.mounts:
             name = m.get("Name")
-            if m.get("Type") == "volume" and self._anonymous(name) and not self._volume_users(name):
+            if m.get("Type") == "volume" and self._anonymous(name) and not self.volume_users(name):
                 self.engine.volumes.remove(name, force=True)
 
     def _anonymous(self, volume: str) -> bool:
@@ -244,6 +249,7 @@ class ContainerService(ContainerPaths):
         rootfs = rd / "rootfs"
         try:
             self._mount_rootfs(c, rootfs)
+            _make_working_dir(rootfs, c.config.get("WorkingDir") or "")
             linked = links.resolve(self, c) if c.host_config["NetworkMode"] == "bridge" else links.Resolved([], [])
             att = self._attach_network(c, linked.hosts)
             planned = plan(c.host_config, c.config, self.engine.volumes, self.get)
@@ -270,6 +276,9 @@ class ContainerService(ContainerPaths):
             c.state.update(Status="exited" if c.state["StartedAt"] != "0001-01-01T00:00:00Z" else "created",
                            Error=getattr(e, "message", str(e)), ExitCode=_exit_code_for(e))
             self.store.save(c, "state", "mounts")
+            if c.state["ExitCode"] != 125 and type(e) in (DockyardError, OSError):
+                # a command that is missing or not executable: the request's mistake (dockerd: 400)
+                raise InvalidArgument(c.state["Error"]) from e
             raise
         c.state.update(Status="running", Running=True, Paused=False, Restarting=False, OOMKilled=False, Dead=False,
                        Pid=pid, ExitCode=0, Error="", StartedAt=started_at, FinishedAt="0001-01-01T00:00:00Z")
@@ -705,6 +714,14 @@ class ContainerService(ContainerPaths):
         self.store.save(c, "state")
         self.event(c, "pause" if paused else "unpause")
 
+    def _volumes_source(self, ref: str) -> Container:
+        """The container --volumes-from names: missing, a mistake in the request (400, so the
+        docker CLI does not take it for a missing image and pull)."""
+        try:
+            return self.get(ref)
+        except NotFound as e:
+            raise InvalidArgument(e.message) from None
+
     def _runtime(self, c: Container):
         from dockyard.runtime.oci import get_runtime
         runtime = c.host_config.get("Runtime") or "dockyard"
@@ -834,6 +851,7 @@ class ContainerService(ContainerPaths):
         hc.update({k: v for k, v in body.items() if v not in (None, 0, "") or (k == "PidsLimit" and v is not None)})
         if "RestartPolicy" in body and not (body["RestartPolicy"] or {}).get("Name"):
             hc["RestartPolicy"] = c.host_config.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0}
+        check_memory(body)
         if "RestartPolicy" in body:
             hc = check_host_config(hc)
         swap_limit = cgroups.swap_limit_supported()
@@ -1004,3 +1022,14 @@ def _exit_code_for(e: BaseException) -> int:
     if "permission denied" in text or "not executable" in text:
         return 126
     return 125
+
+
+def _make_working_dir(rootfs: Path, wd: str) -> None:
+    """Docker makes a missing working directory (root's, 0755) before the process starts."""
+    if not wd or wd == "/":
+        return
+    from dockyard.runtime.linux import secure_join
+    path = Path(secure_join(str(rootfs), wd))
+    if path.exists() and not path.is_dir():
+        raise InvalidArgument(f"Cannot mkdir: {wd} is not a directory")
+    path.mkdir(mode=0o755, parents=True, exist_ok=True)

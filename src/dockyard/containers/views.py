@@ -3,6 +3,7 @@ and the status text docker users read ("Up 3 minutes", "Exited (0) 2 seconds ago
 
 from __future__ import annotations
 
+import os
 import time
 
 from dockyard.addresses import host_address
@@ -34,7 +35,7 @@ HOST_CONFIG_SHOWN = {
 def host_config_shown(hc: dict) -> dict:
     """The container's HostConfig with every field dockerd shows: the defaults where the
     request was silent (a null or empty value counts as silent where dockerd fills one in)."""
-    from dockyard.runtime.spec import MASKED_PATHS, READONLY_PATHS
+    from dockyard.runtime.procpaths import MASKED_PATHS, READONLY_PATHS
     shown = {**HOST_CONFIG_SHOWN, **{k: v for k, v in hc.items() if v is not None or HOST_CONFIG_SHOWN.get(k) is None}}
     for key in ("IpcMode", "CgroupnsMode", "NetworkMode"):
         shown[key] = shown[key] or HOST_CONFIG_SHOWN[key]
@@ -220,20 +221,23 @@ def sizes(service, c: Container) -> dict:
 
 
 def inspect(service, c: Container) -> dict:
+    """ContainerJSON; `service` gives the container's places (ContainerPaths: dir, run_dir,
+    log_path, graph), as Paths or as strings (the early path's RecordedPaths)."""
     path, args = command(c)
     d = service.dir(c.id)
     driver, own = service.graph(c)
     graph = {}
     if own is not None:
-        graph = {"UpperDir": str(own / "fs"), "WorkDir": str(own / "work"),
-                 "MergedDir": str(service.run_dir(c.id) / "rootfs")}
+        graph = {"UpperDir": os.path.join(own, "fs"), "WorkDir": os.path.join(own, "work"),
+                 "MergedDir": os.path.join(service.run_dir(c.id), "rootfs")}
     ns = c.network_settings
     bridge = (ns.get("Networks") or {}).get("bridge") or {}
     return {
         "Id": c.id, "Created": rfc3339(c.created), "Path": path, "Args": args,
         "State": {**c.state, "Dead": c.state.get("Dead", False)},
-        "Image": c.image_id, "ResolvConfPath": str(d / "resolv.conf"), "HostnamePath": str(d / "hostname"),
-        "HostsPath": str(d / "hosts"), "LogPath": str(service.log_path(c)) if keeps_log(c.host_config) else "", "Name": "/" + c.name,
+        "Image": c.image_id, "ResolvConfPath": os.path.join(d, "resolv.conf"),
+        "HostnamePath": os.path.join(d, "hostname"), "HostsPath": os.path.join(d, "hosts"),
+        "LogPath": os.fspath(service.log_path(c)) if keeps_log(c.host_config) else "", "Name": "/" + c.name,
         "RestartCount": c.restart_count, "Driver": driver, "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": {**host_config_shown(c.host_config), "Runtime": c.host_config.get("Runtime") or "dockyard"},

@@ -46,7 +46,7 @@ ROUTES = [
     (re.compile(rf"(?:repositories|namespaces)/(?P<ns>{_NAME})/(?:repositories/)?"), "namespace"),
     (re.compile(rf"{_REPO}/?"), "repository"),
     (re.compile(rf"{_REPO}/tags/?"), "tags"),
-    (re.compile(rf"{_REPO}/tags/(?P<tag>[\w][\w.-]{{0,127}})/?"), "tag"),
+    (re.compile(rf"{_REPO}/tags/(?P<tag>[A-Za-z0-9_][A-Za-z0-9._-]{{0,127}})/?"), "tag"),
     (re.compile(rf"{_REPO}/stars/?"), "stars"),
 ]
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 10, 100
@@ -129,8 +129,10 @@ class HubApi:
         if request.headers.get("Authorization"):
             try:
                 principal = await self.access.principal(request)
-            except registry_errors.RegistryError as exc:
-                return _error(exc.status, exc.message)
+            except registry_errors.RegistryError as exc:  # two-factor users' passwords, too many failures
+                refusal = _error(exc.status, exc.message)
+                refusal.headers.update(exc.headers)
+                return refusal
             if principal is None:
                 return _error(401, "Incorrect authentication credentials")
         return principal.user, lambda repo: self.access.level(principal, repo)

@@ -378,10 +378,10 @@ class ImageService:
     def _prune_selects(self, img: Image, filters: dict[str, list[str]]) -> bool:
         """The prune filters hold for this image: `until` against the creation time its config
         records (dockerd's choice), labels against its config's labels."""
-        from dockyard import prunes
-        from dockyard.images.views import created_epoch
+        from dockyard import filtering
+        from dockyard.images.rows import created_epoch
         cfg = self.config(img)
-        return prunes.selects(filters, (cfg.get("config") or {}).get("Labels"), created_epoch(cfg.get("created")))
+        return filtering.selects(filters, (cfg.get("config") or {}).get("Labels"), created_epoch(cfg.get("created")))
 
     # -- garbage collection ----------------------------------------------------------------
     def referenced(self, include_extra: bool = True) -> tuple[set[str], set[str]]:

@@ -2,9 +2,9 @@
 delegated to the user (a cgroup v1 host, or v2 without a delegated subtree).
 
 It stands in for CgroupV1/CgroupV2 (cgroups.open_cgroup returns it). The members are the
-processes in the pid namespace of the first process added (the container's init), found by
-their /proc/<pid>/ns/pid; the group's "directory" under the user's run dir only keeps that
-init's pid and start time. Limits, freezing and usage figures need a real cgroup: limits are
+processes in the pid namespaces of the processes added (the container's init, its execs), found
+by their /proc/<pid>/ns/pid; the group's "directory" under the user's run dir only keeps the
+added processes' pids and start times. Limits, freezing and usage figures need a real cgroup: limits are
 refused when the container is created (refuse_limits), `pause` fails in one line, stats read 0.
 """
 
@@ -63,40 +63,49 @@ class PidGroup:
             raise InvalidArgument(f"linux.resources {', '.join(sorted(limits))}: {WHY}")
 
     def add(self, pid: int) -> None:
+        """Remember `pid` (the runtime adds its own helper, the container's init, each exec's
+        process), forgetting those that ended."""
         from dockyard.runtime.shim.records import process_start_time
 
-        if self._leader() is None:
-            self.create()
-            (self.directory / "leader").write_text(f"{pid} {process_start_time(pid)}\n")
+        self.create()
+        members = [f"{p} {t}" for p, t in self._members()] + [f"{pid} {process_start_time(pid)}"]
+        tmp = self.directory / f".members.{os.getpid()}"
+        tmp.write_text("".join(line + "\n" for line in members))
+        os.replace(tmp, self.directory / "members")
 
-    def _leader(self) -> int | None:
+    def _members(self) -> list[tuple[int, int]]:
+        """(pid, start time) of the added processes still alive."""
         from dockyard.runtime.shim.records import process_start_time
 
         try:
-            pid, start_time = (int(v) for v in (self.directory / "leader").read_text().split())
-        except (OSError, ValueError):
-            return None
-        return pid if process_start_time(pid) == start_time else None
-
-    def procs(self) -> list[int]:
-        leader = self._leader()
-        if leader is None:
-            return []
-        try:
-            space = os.readlink(f"/proc/{leader}/ns/pid")
+            lines = (self.directory / "members").read_text().splitlines()
         except OSError:
             return []
-        if space == os.readlink("/proc/self/ns/pid"):  # a container in the host's pid namespace
-            return [leader]
-        found = []
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                try:
-                    if os.readlink(f"/proc/{name}/ns/pid") == space:
-                        found.append(int(name))
-                except OSError:
-                    continue
-        return found
+        alive = []
+        for line in lines:
+            try:
+                pid, start_time = (int(v) for v in line.split())
+            except ValueError:
+                continue
+            if process_start_time(pid) == start_time:
+                alive.append((pid, start_time))
+        return alive
+
+    def procs(self) -> list[int]:
+        """Every process in the pid namespaces of the live members (a member in ours, as with
+        --pid host, stands for itself only)."""
+        ours = _pid_namespace(os.getpid())
+        found, spaces = set(), set()
+        for pid, _ in self._members():
+            space = _pid_namespace(pid)  # None: not readable (a runtime helper, not yet dumpable)
+            if space == ours:
+                found.add(pid)
+            elif space is not None:
+                spaces.add(space)
+        if spaces:
+            found.update(int(name) for name in os.listdir("/proc")
+                         if name.isdigit() and _pid_namespace(name) in spaces)
+        return sorted(found)
 
     def freeze(self) -> None:
         raise DockyardError(f"pausing a container needs the freezer cgroup: {WHY}")
@@ -112,3 +121,10 @@ class PidGroup:
 
     def delete(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _pid_namespace(pid: int | str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None

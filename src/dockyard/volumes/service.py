@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
-from dockyard.prunes import label_matches
+from dockyard.filtering import label_matches
 from dockyard.store.events import EventLog
 from dockyard.store.metadata import MetadataDB
 
@@ -155,7 +155,7 @@ class VolumeService:
     def prune(self, *, all_volumes: bool = False, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
         """Remove unused volumes: anonymous ones only unless `all_volumes`, as docker 23+ does,
         of those the prune `filters` (label, label!) select."""
-        from dockyard.prunes import selects
+        from dockyard.filtering import selects
         removed, freed = [], 0
         for row in self.db.query("SELECT name, anonymous, labels, created FROM volumes"):
             name = row[0]

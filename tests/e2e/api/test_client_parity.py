@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import secrets
 import tarfile
 from pathlib import Path
 
+import docker
 import pytest
 
 from tests.e2e.api.conftest import install_compose
@@ -34,6 +36,9 @@ def test_container_commands_answer_as_dockerd(engine_api, tmp_path):
     d("run", "-d", "--name", name, "busybox", "sleep", "300")
     d("create", "--name", other, "busybox", "sh", "-c", "echo one; echo two")
 
+    # name terms are regular expressions, tried on the name with and without its slash
+    for term in (f"^{name}$", f"^/{name}$", f"{u}$"):
+        assert d("ps", "-a", "--filter", f"name={term}", "--format", "{{.Names}}").out.split() == [name], term
     # an argument with spaces is quoted in the listing; --size adds the image's size
     command = d("ps", "-a", "--no-trunc", "--filter", f"name={other}", "--format", "{{.Command}}").out.strip()
     assert command == "\"sh -c 'echo one; echo two'\""
@@ -61,7 +66,12 @@ def test_container_commands_answer_as_dockerd(engine_api, tmp_path):
     shown = d("inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.RestartPolicy.Name}}", name).out.split()
     assert shown == ["500000000", "on-failure"]
 
-    d("exec", name, "sh", "-c", "echo in > /f")
+    d("exec", name, "sh", "-c", "echo in > /f; ln -s f /l; mkdir /sub; echo s > /sub/s; ln -s /sub /lsub")
+    d("cp", f"{name}:/l", str(tmp_path / "l1"))  # a symlink is copied as one
+    d("cp", "-L", f"{name}:/l", str(tmp_path / "l2"))  # -L: what it leads to (the CLI asks for its linkTarget)
+    d("cp", f"{name}:/lsub/", str(tmp_path / "l3"))  # a trailing slash follows it too
+    assert (os.readlink(tmp_path / "l1"), (tmp_path / "l2").read_text(), (tmp_path / "l3" / "s").read_text()) == \
+        ("f", "in\n", "s\n")
     res = d("cp", f"{name}:/nosuch", str(tmp_path / "x"), check=False)
     assert res.err.strip() == f"Error response from daemon: Could not find the file /nosuch in container {name}"
     (tmp_path / "up").write_text("up\n")
@@ -93,6 +103,20 @@ def test_docker_py_sees_dockerds_fields(engine_api):
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
             member = tar.getmember("f")
         assert (member.uid, member.uname, member.gname, member.pax_headers) == (1000, "", "", {})
+
+        with pytest.raises(docker.errors.APIError) as failed:  # the request's mistake: 400, not 500
+            client.containers.run("busybox", "/nosuch", labels=run_labels(engine_api))
+        assert failed.value.status_code == 400 and "/nosuch" in str(failed.value)
+        assert client.volumes.prune(filters={"label": f"nosuch={secrets.token_hex(3)}"})["VolumesDeleted"] == []
+
+        repo = f"parcommit-{secrets.token_hex(3)}"
+        image = c.commit(repository=repo, tag="1", changes=["LABEL x=y"], conf={"Cmd": ["echo", "c"], "Env": ["A=1"]})
+        try:  # the request's Config, the changes over it, the container's for the rest
+            cfg = image.attrs["Config"]
+            assert (cfg["Cmd"], cfg["Labels"]["x"]) == (["echo", "c"], "y")
+            assert "A=1" in cfg["Env"] and any(e.startswith("PATH=") for e in cfg["Env"])
+        finally:
+            client.images.remove(f"{repo}:1")
     finally:
         c.remove(force=True)
 
@@ -235,3 +259,19 @@ def test_local_volume_options_mount_what_they_name(engine_api, tmp_path):
     finally:
         d("volume", "rm", tmp, bound, check=False)
     assert sorted(p.name for p in host.iterdir()) == ["c.txt", "h.txt"]
+
+
+def test_run_makes_its_working_dir_and_refuses_as_dockerd(engine_api):
+    d, u = engine_api.docker, secrets.token_hex(3)
+    name, blank = f"parwd-{u}", f"parep-{u}"
+    assert d("run", "--name", name, "-w", "/new/dir", "busybox", "pwd").out == "/new/dir\n"  # made, as Docker does
+    assert d("logs", "--details", name).out == " /new/dir\n"  # no extra attributes, then the space
+    d("create", "--name", blank, "--entrypoint", "", "busybox", "echo", "hi")
+    assert d("inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", blank).out.strip() == 'null ["echo","hi"]'
+    d("rm", name, blank)
+    for flags, why in ((("-w", "rel"), "the working directory 'rel' is invalid, it needs to be an absolute path"),
+                       (("--memory", "1k"), "Minimum memory limit allowed is 6MB"),
+                       (("--stop-signal", "BOGUS"), "Invalid signal: BOGUS"),
+                       (("--volumes-from", f"nosuch-{u}"), f"No such container: nosuch-{u}")):
+        res = d("run", "--rm", *flags, "busybox", "true", check=False)
+        assert (res.code, res.err.splitlines()[0]) == (125, f"docker: Error response from daemon: {why}"), res.err

@@ -140,6 +140,9 @@ def test_two_step_login_with_two_factor_sign_in(site):
         assert client.get("/v2/repositories/team/web/", headers=_bearer(done.json()["token"])).status_code == 200
         personal = people.token("outsider", "repo:read")
         assert _login(client, "outsider", personal)  # a personal access token needs no second step
+        basic = client.get("/v2/repositories/team/web/", auth=("outsider", PEOPLE["outsider"]))
+        assert basic.status_code == 401 and "personal access token" in basic.json()["detail"]
+        assert client.get("/v2/repositories/team/web/", auth=("outsider", personal)).status_code == 200
     finally:
         people.accounts.disable_totp("outsider")
 

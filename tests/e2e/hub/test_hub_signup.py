@@ -125,6 +125,8 @@ def test_an_administrators_reset_link_sets_a_password_once(site, page, screensho
     assert "unknown, used or expired" in page.find_element(By.ID, "error").text  # once only
     by_cli = hub_cli(hub.root, "user", "reset-link", "bea", "--url", hub.url).stdout.strip()
     assert by_cli.startswith(hub.url + "/reset/") and WebClient(hub.url).get(by_cli[len(hub.url):])[0] == 200
+    status, page, _ = WebClient(hub.url).post(by_cli[len(hub.url):], {})  # a form without its fields
+    assert status == 400 and "at least 8 characters" in page
     assert WebClient(hub.url).get("/admin/users")[0] == 200  # signed out: the sign-in page
     assert WebClient(hub.url).login("bea", "bea-new-password").get("/admin/users")[0] == 403
 

@@ -116,3 +116,18 @@ def test_top_answered_early_records_its_event(containers):
     events = containers("events", "--since", "0", "--until", "0s", "--filter", "event=top",
                         "--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.image}}").out
     assert events.splitlines() == ["top web busybox"]
+
+
+# What the early path must not load (each was on it once, at 1-7 ms apiece): the launcher's
+# start without `site`, then only the C modules for SQLite and JSON.
+HEAVY = {"site", "pathlib", "typing", "dataclasses", "sqlite3", "threading", "collections.abc", "click"}
+LEAN = {("ps",): {"re", "json", "datetime"}, ("ps", "-a"): {"re", "json", "datetime"},
+        ("images",): {"re", "json"}, ("port", "web"): {"re", "json", "datetime"},
+        ("logs", "ended"): {"re", "json"}, ("inspect", "web"): {"dockyard.runtime.spec", "dockyard.snapshots"}}
+
+
+def test_the_early_path_loads_no_heavy_modules(containers):
+    for args, also in LEAN.items():
+        code, _, _, imports = _run(containers, args, early=True)
+        loaded = {line.split("|")[-1].strip() for line in imports.splitlines()}
+        assert code == 0 and not loaded & (HEAVY | also), (args, loaded & (HEAVY | also))

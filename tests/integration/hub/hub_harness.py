@@ -19,8 +19,9 @@ BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 HUB = (sys.executable, "-m", "dockyard.hub")
 
 
-def hub_cli(root: Path, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*HUB, "--root", str(root), *args], input=stdin, capture_output=True, text=True, timeout=60)
+def hub_cli(root: Path, *args: str, check: bool = True, stdin: str | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*HUB, "--root", str(root), *args], input=stdin, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"hub {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
     return proc
@@ -225,14 +226,17 @@ def navigate_by(browser, action, timeout: float = 30.0) -> None:
     loaded: the old page's root element goes stale, then the new document is complete. Waiting
     on the new page's content alone may find it still on the old page, or catch the old page's
     elements going stale under it."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = browser.find_element(By.TAG_NAME, "html")
     action()
-    WebDriverWait(browser, timeout).until(ec.staleness_of(old))
-    WebDriverWait(browser, timeout).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    # a document being replaced may answer a script with an error instead: ask again
+    waiting = WebDriverWait(browser, timeout, ignored_exceptions=(WebDriverException,))
+    waiting.until(ec.staleness_of(old))
+    waiting.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def fill_and_submit(browser, form: str, fields: dict[str, str], timeout: float = 30.0) -> None:

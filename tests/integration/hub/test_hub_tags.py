@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from hub_harness import busybox_layer, file_layer, hub_cli, push, wait_for
+from hub_harness import busybox_layer, file_layer, hub_cli, navigate_by, push, wait_for
 from selenium.webdriver.common.by import By
 
 ACCEPT = {"Accept": "application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json"}
@@ -36,8 +36,8 @@ def test_delete_on_the_page_and_retention_free_layers_online(hub, layout, browse
     browser.get(f"{hub.url}/r/team/app/-/tags")
     rows = [e.get_attribute("data-tag") for e in browser.find_elements(By.CSS_SELECTOR, "#tag-admin tr[data-tag]")]
     assert rows == ["keep", "v3", "v2", "v1"]  # newest push first
-    browser.find_element(By.CSS_SELECTOR, "#tag-admin tr[data-tag='keep'] button.delete-tag").click()
-    wait_for(lambda: not browser.find_elements(By.CSS_SELECTOR, "#tag-admin tr[data-tag='keep']"), 30, "the row to go")
+    navigate_by(browser, browser.find_element(By.CSS_SELECTOR, "#tag-admin tr[data-tag='keep'] button.delete-tag").click)
+    assert not browser.find_elements(By.CSS_SELECTOR, "#tag-admin tr[data-tag='keep']")
     screenshot("deleted")
     assert hub.get("/v2/team/app/manifests/keep", headers=ACCEPT)[0] == 404
     wait_for(lambda: _blob_gone(hub, "team/app", keep_top), 30, "the collector to reclaim the deleted tag's layer")

@@ -4,6 +4,7 @@ run as the throwaway user inside the stand-in pause process's user, mount and ne
     python rootless_inside.py up DIR PORT     a user network "rn" with containers c1 (port 80 published on
                                               PORT) and c2; prints {"c1": {...}, "c2": {...}} as JSON
     python rootless_inside.py attach DIR NAME PORT    one more container on "rn", port 80 published on PORT
+    python rootless_inside.py detach DIR NAME         its network gone
     python rootless_inside.py publish DIR HOST_IP HOST_PORT IP PORT [PROTO]
     python rootless_inside.py unpublish DIR HOST_IP HOST_PORT [PROTO]
     python rootless_inside.py down DIR        every container and network gone
@@ -51,6 +52,8 @@ def main(argv: list[str]) -> None:
         finally:
             print(json.dumps({"attached": svc.attachment(cid) is not None,
                               "published": [b.host_port for b, _ in rootless.published(outside)]}))
+    elif what == "detach":
+        service(directory).detach(argv[2] * (64 // len(argv[2])))
     elif what == "publish":
         rootless.publish(outside, [PortBinding(argv[2], int(argv[3]), int(argv[5]), (argv[6:] or ["tcp"])[0])], argv[4])
     elif what == "unpublish":

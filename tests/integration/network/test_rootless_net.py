@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -80,8 +81,7 @@ def user():
     start = 1_200_000_000 + (entry.pw_uid % 10_000) * 65536  # away from useradd's and the core's tests' ranges
     ids = f"{start}-{start + 65535}"
     subprocess.run(["usermod", "--add-subuids", ids, "--add-subgids", ids, name], check=True, capture_output=True)
-    d = Path(f"/run/user/{entry.pw_uid}")
-    d.mkdir(parents=True, mode=0o700)
+    d = Path(tempfile.mkdtemp(prefix=f"{name}-", dir="/run"))  # its runtime dir (never a stale /run/user/UID)
     os.chown(d, entry.pw_uid, entry.pw_gid)
     u = User(name, entry.pw_uid, entry.pw_gid, d)
     try:
@@ -93,7 +93,7 @@ def user():
                     os.kill(int(pid), signal.SIGKILL)
             except OSError:
                 pass
-        wait_for(lambda: not u.processes(), 10, f"{name}'s processes to end")
+        wait_for(lambda: not u.processes(), 30, f"{name}'s processes to end")
         subprocess.run(["userdel", name], check=True, capture_output=True)
         shutil.rmtree(d)
         for path in ("/etc/subuid", "/etc/subgid"):
@@ -111,7 +111,7 @@ class Pause:
                                                "exec sleep 100000"),
                                      cwd=user.dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         self.pid = self.proc.pid
-        wait_for(lambda: (user.dir / "up").exists() or self.proc.poll() is not None, 10, "the pause process")
+        wait_for(lambda: (user.dir / "up").exists() or self.proc.poll() is not None, 30, "the pause process")
         (user.dir / "up").unlink()
         assert self.proc.poll() is None
 
@@ -154,7 +154,7 @@ def host_server(host: str = "127.0.0.1") -> ThreadingHTTPServer:
 
 def get(host: str, port: int) -> str | None:
     try:
-        with socket.create_connection((host, port), timeout=5) as s:
+        with socket.create_connection((host, port), timeout=20) as s:
             s.sendall(b"GET / HTTP/1.0\r\n\r\n")
             data = b""
             while chunk := s.recv(65536):
@@ -204,7 +204,7 @@ def world(user):
         os.chown(www, user.uid, user.gid)
         httpd = subprocess.Popen(user.argv(*in_c_argv(pause, state["c1"]["netns"], "busybox", "httpd", "-f", "-p", "80",
                                                       "-h", str(www))), stdin=subprocess.DEVNULL)
-        wait_for(lambda: "hello from c1" in (get("127.0.0.1", port) or ""), 10, "c1's published port")
+        wait_for(lambda: "hello from c1" in (get("127.0.0.1", port) or ""), 30, "c1's published port")
         yield pause, state, port
         httpd.kill()
         httpd.wait()
@@ -242,6 +242,10 @@ def test_containers_reach_the_outside_and_each_other_by_name(world):
         server.server_close()
     out = in_c(pause, state["c2"]["netns"], "busybox", "nslookup", "c1", state["c2"]["gateway"]).stdout
     assert state["c1"]["ip"] in out
+    # pasta answers DNS at its forwarding address with the host's own resolver (any answer will do:
+    # this host may know no names at all)
+    out = pause.inside("busybox", "nslookup", "example.com", "169.254.1.1", check=False).stdout
+    assert "Server:\t\t169.254.1.1" in out and "timed out" not in out and "no servers" not in out
 
 
 def test_published_port_answers_on_every_host_address_and_goes_when_unpublished(world, user):
@@ -254,6 +258,12 @@ def test_published_port_answers_on_every_host_address_and_goes_when_unpublished(
     assert get(host_address(), one) is None  # only on the address asked for
     pause.inside(PYTHON, INSIDE, "unpublish", str(user.dir), "127.0.0.1", str(one))
     assert get("127.0.0.1", one) is None
+    # a container's ports come with its network and go with it
+    other = free_port()
+    out = json.loads(pause.inside(PYTHON, INSIDE, "attach", str(user.dir), "c4", str(other)).stdout)
+    assert out == {"attached": True, "published": sorted([port, other])}
+    pause.inside(PYTHON, INSIDE, "detach", str(user.dir), "c4")
+    assert get("127.0.0.1", other) is None
 
 
 def test_published_udp_port_answers_each_client(world, user):
@@ -269,7 +279,7 @@ def test_published_udp_port_answers_each_client(world, user):
         pause.inside(PYTHON, INSIDE, "publish", str(user.dir), "", str(port), state["c1"]["ip"], "5353", "udp")
         for word in (b"one", b"two"):  # two clients, each answered at its own address
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.settimeout(5)
+                s.settimeout(20)
                 s.sendto(word, ("127.0.0.1", port))
                 assert s.recvfrom(2048)[0] == word.upper()
         pause.inside(PYTHON, INSIDE, "unpublish", str(user.dir), "", str(port), "udp")
@@ -299,21 +309,34 @@ def test_low_ports_and_taken_ports_are_refused_in_one_line(world, user):
     assert json.loads(p.stdout) == {"attached": False, "published": [port]}
 
 
-def test_everything_goes_with_the_pause_process(user):
+def test_everything_goes_with_the_pause_process_or_the_forwarder(user):
     pause = Pause(user)
     run = user.dir / "run-pause-gone"
     start_outside(user, pause, run)
     pids = link_pids(run)
     assert len(pids) == 2  # the forwarder and pasta
     pause.stop()
-    wait_for(lambda: not any(running(pid) for pid in pids), 20, "pasta and the forwarder to end")
-    wait_for(lambda: not (run / "rootless-net").exists(), 5, "the helper's files to go")
+    # the next pause process, made at once, gets a helper of its own (not the one still ending)
+    again = Pause(user)
+    try:
+        start_outside(user, again, run)
+        wait_for(lambda: not any(running(pid) for pid in pids), 30, "pasta and the forwarder to end")
+        forwarder = int((run / "rootless-net" / "forwarder.pid").read_text())
+        assert Path(f"/proc/{forwarder}/cmdline").read_bytes().split(b"\0")[-3] == str(again.pid).encode()
+        pids = link_pids(run)
+        assert len(pids) == 2
+        # a forwarder killed outright takes pasta with it; stop() then clears its files
+        os.kill(forwarder, signal.SIGKILL)
+        wait_for(lambda: not any(running(pid) for pid in pids), 30, "pasta to end with its forwarder")
+        stop_outside(user, run)
+        assert not (run / "rootless-net").exists()
+    finally:
+        again.stop()
 
 
-def test_slirp4netns_where_pasta_is_missing_and_one_line_without_either(user, tmp_path):
-    tools = tmp_path / "bin"
+def test_slirp4netns_where_pasta_is_missing_and_one_line_without_either(user):
+    tools = user.dir / "bin-without-pasta"  # not pytest's tmp_path: other roots' pytest runs prune it
     tools.mkdir()
-    _reachable(str(tools / "slirp4netns"))
     os.symlink(shutil.which("slirp4netns"), tools / "slirp4netns")
     pause = Pause(user)
     run = user.dir / "run-slirp"

@@ -14,7 +14,7 @@ import secrets
 import shutil
 import signal
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,8 @@ class User:
     gid: int
     home: Path
     runtime_dir: Path
+    owned_before: set[str] = field(default_factory=set)  # files of an earlier holder of the uid
+    running_before: set[int] = field(default_factory=set)  # and its processes: never ours to end
 
     def env(self, **changes: str | None) -> dict[str, str]:
         env = {"PATH": USER_PATH, "HOME": str(self.home), "USER": self.name, "LANG": "C.UTF-8",
@@ -91,35 +93,58 @@ def make_user(subordinate_ids: bool = True) -> User:
         start = 1_000_000_000 + (entry.pw_uid % 10_000) * 65536
         ids = f"{start}-{start + 65535}"
         subprocess.run(["usermod", "--add-subuids", ids, "--add-subgids", ids, name], check=True, capture_output=True)
+    # a uid is reused once its user is gone: what an earlier holder left is not this user's doing
+    owned_before, running_before = owned_files(entry.pw_uid), set(uid_processes(entry.pw_uid))
     runtime_dir = Path(f"/run/user/{entry.pw_uid}")
     runtime_dir.mkdir(parents=True, mode=0o700)
     os.chown(runtime_dir, entry.pw_uid, entry.pw_gid)
-    return User(name, entry.pw_uid, entry.pw_gid, Path(entry.pw_dir), runtime_dir)
+    return User(name, entry.pw_uid, entry.pw_gid, Path(entry.pw_dir), runtime_dir, owned_before,
+                running_before)
 
 
 def remove_user(user: User) -> None:
-    """End the user's pause process, check nothing of theirs is left, delete the user and their dirs."""
+    """Remove what a failed test left running, end the user's pause process, check nothing of
+    theirs is left, delete the user and their dirs."""
     pid = user.pause_pid()
     if pid:
+        left = user.dockyard("ps", "-aq", check=False).out.split()
+        if left:
+            user.dockyard("rm", "-f", *left, check=False)
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    wait_for(lambda: not uid_processes(user.uid), what=f"{user.name}'s processes to end")
+    def ours() -> list[int]:
+        return [pid for pid in uid_processes(user.uid) if pid not in user.running_before]
+
+    stray = []
+    try:
+        wait_for(lambda: not ours(), what=f"{user.name}'s processes to end")
+    except AssertionError:
+        stray = ours()
+        for pid in stray:  # the user's (started by these tests): nothing may outlive the test run
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not ours(), what=f"{user.name}'s killed processes to end")
     mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
               if str(user.home) in line.split()[4] or str(user.runtime_dir) in line.split()[4]]
-    assert not mounts, f"mounts left by {user.name}: {mounts}"
     subprocess.run(["userdel", "--remove", user.name], check=True, capture_output=True)
     shutil.rmtree(user.runtime_dir)
+    assert not stray, f"processes of {user.name} left: {stray}"
+    assert not mounts, f"mounts left by {user.name}: {mounts}"
     for path in ("/etc/subuid", "/etc/subgid"):
         assert not any(line.startswith(user.name + ":") for line in Path(path).read_text().splitlines())
-    # nothing owned by the user outside the home and runtime dir just removed: where a user can
-    # write (the shared temporary dirs; /tmp's many test dirs are root's own, so its top two levels)
-    left = subprocess.run(["find", "/var/tmp", "/dev/shm", "/run", "/var/lib", "-xdev", "-uid", str(user.uid)],
-                          capture_output=True, text=True).stdout.split()
-    left += subprocess.run(["find", "/tmp", "-xdev", "-maxdepth", "2", "-uid", str(user.uid)],
-                           capture_output=True, text=True).stdout.split()
+    left = sorted(owned_files(user.uid) - user.owned_before)
     assert not left, f"files of {user.name} left: {left[:10]}"
+
+
+def owned_files(uid: int) -> set[str]:
+    """Files owned by `uid` where a user can write outside their home and runtime dir (the shared
+    temporary dirs; /tmp's many test dirs are root's own, so only its top two levels)."""
+    found = subprocess.run(["find", "/var/tmp", "/dev/shm", "/run", "/var/lib", "-xdev", "-uid", str(uid)],
+                           capture_output=True, text=True).stdout.split()
+    found += subprocess.run(["find", "/tmp", "-xdev", "-maxdepth", "2", "-uid", str(uid)],
+                            capture_output=True, text=True).stdout.split()
+    return set(found)
 
 
 def reachable_by_all(path: str) -> None:

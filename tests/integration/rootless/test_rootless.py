@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from tests.conftest import DOCKYARD, VENV_BIN
 from tests.integration.distribution.distribution_support import free_port, _wait_http
 from tests.helpers.waiting import wait_for
-from tests.integration.rootless.conftest import uid_processes
+from tests.integration.rootless.conftest import make_user, remove_user, uid_processes
 
 pytestmark = pytest.mark.root
 COMPOSE = str(VENV_BIN / "docker-compose")
@@ -49,6 +50,7 @@ def test_defaults_are_the_users_xdg_directories(user, image):
 def test_bad_setups_get_one_line_errors(user, bare_user):
     line = one_line_error(user.dockyard("images", env=user.env(XDG_RUNTIME_DIR=None), check=False))
     assert "XDG_RUNTIME_DIR" in line
+    assert "dockyard version" in bare_user.dockyard("--version", env=bare_user.env(XDG_RUNTIME_DIR=None)).out
     line = one_line_error(bare_user.dockyard("images", env=bare_user.env(PATH="/nonexistent"), check=False))
     assert "newuidmap" in line and "apt install uidmap" in line
     line = one_line_error(bare_user.dockyard("images", check=False))
@@ -219,3 +221,16 @@ def test_the_hub_serves_as_the_user_from_their_data_home(user, tmp_path):
         hub.wait(10)
     state = user.home / ".local" / "share" / "dockyard-hub"
     assert state.is_dir() and os.stat(state).st_uid == user.uid
+
+
+def test_first_commands_at_once_share_one_pause_process():
+    fresh = make_user()
+    try:
+        procs = [fresh.popen(DOCKYARD, "images", "-q", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for _ in range(3)]
+        for p in procs:
+            out, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err
+        assert uid_processes(fresh.uid) == [fresh.pause_pid()]
+    finally:
+        remove_user(fresh)

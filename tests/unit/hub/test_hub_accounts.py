@@ -214,3 +214,21 @@ def test_two_factor_codes_match_an_authenticator_app_and_work_once(accounts):
     accounts.disable_totp("bob", actor="")
     assert not accounts.has_totp("bob")
     assert "otpauth://totp/dockyard%20hub%3Abob?secret=" in totp.uri(secret, "bob", "dockyard hub")
+
+
+def test_hub_gc_applies_retention_and_the_audit_log_says_a_rule_deleted(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from dockyard.hub.cli import hub
+    from tests.integration.hub.hub_harness import fill_tags
+
+    root = tmp_path / "hub"
+    fill_tags(root, "team/x", 3)
+    runner = CliRunner()
+    assert runner.invoke(hub, ["--root", str(root), "retention", "set", "team/x", "v*", "1"]).exit_code == 0
+    out = runner.invoke(hub, ["--root", str(root), "gc"]).output
+    assert "deleted team/x:v0" in out and "deleted team/x:v1" in out and "team/x:v2" not in out
+    entries = Accounts(HubState(root).db).audit_log("team/x")
+    assert sorted(json.loads(e.detail)["tag"] for e in entries if e.actor == "retention rule") == ["v0", "v1"]

@@ -7,7 +7,9 @@ nothing, for anonymous pulls of public repositories) and signs a JWT naming the 
 token, its id (for a password, a fingerprint of the password's hash). The JWT grants nothing by itself: each registry request recomputes what its user
 may do on the repository, capped by the token's scope, and a revoked token, a removed user or a
 withdrawn grant refuses the very next request. Clients may also send Basic credentials on every
-request (curl, some CI tools).
+request (curl, some CI tools). A user with two-factor sign-in gets nothing for a password here:
+registry clients use personal access tokens, the pages and `POST /v2/users/login` ask for the
+code after the password (hubapi.py), against a short-lived ticket signed for nothing else.
 
 Web visitors sign in with a form (accounts/web.py) and carry a session cookie; every form
 carries the visitor's CSRF token, a random cookie value that a POST must repeat.

@@ -212,7 +212,8 @@ class AccountPages:
         user = self.accounts.reset_user(secret)
         try:
             _same(form.get("password", ""), form.get("again", ""))
-            await asyncio.get_running_loop().run_in_executor(None, self.accounts.use_reset, secret, form["password"])
+            await asyncio.get_running_loop().run_in_executor(None, self.accounts.use_reset, secret,
+                                                       form.get("password", ""))
         except DockyardError as exc:
             return self.render("reset.html", visitor, 404 if isinstance(exc, NotFound) else 400,
                                user=self.accounts.reset_user(secret), secret=secret, failure=exc.message)
@@ -236,7 +237,8 @@ class AccountPages:
         try:
             await self._password_of(request, user, form.get("current", ""))
             _same(form.get("password", ""), form.get("again", ""))
-            await asyncio.get_running_loop().run_in_executor(None, self.accounts.set_password, user, form["password"])
+            await asyncio.get_running_loop().run_in_executor(None, self.accounts.set_password, user,
+                                                       form.get("password", ""))
         except DockyardError as exc:
             return self._security_page(visitor, user, 400, failure=exc.message)
         self._open_session(user, "/settings/security")  # the new password ended every session, this one too

@@ -6,7 +6,7 @@
     POST /r/NAME/-/retention         set (`pattern`, `keep`) or remove (`pattern`, `remove=1`) a rule
 
 Every deletion asks the collector for a garbage collection and goes to the audit log (a
-retention rule's as the actor `retention rule`); retention rules are applied when set and
+retention rule's as deleted by `retention rule`); retention rules are applied when set and
 every RETENTION_SWEEP seconds (tags pushed by clients expire too).
 """
 
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 RETENTION_SWEEP = 10.0
-RETENTION_ACTOR = "retention rule"  # not a possible user name
 
 TAGS = """{% extends "base.html" %}
 {% block title %}Tags of {{ repo }} · dockyard hub{% endblock %}
@@ -94,11 +93,8 @@ class TagPages:
     async def _expire(self, repo: str | None) -> list[str]:
         """Apply the retention rules (of `repo`, or all); returns the tags deleted."""
         deleted = await asyncio.get_running_loop().run_in_executor(None, retention.apply, self.storage, self.rules, repo)
-        for rule, tag in deleted:
-            log.info("retention rule %r of %s deleted %s", rule.pattern, rule.repo, tag)
-            self.accounts.audit(RETENTION_ACTOR, "delete", rule.repo, json.dumps(
-                {"tag": tag, "kind": "retention", "rule": rule.pattern, "keep": rule.keep}))
         if deleted:
+            log.info("retention deleted %s", ", ".join(f"{r}:{t}" for r, t in deleted))
             self.collector.request()
         return [tag for _, tag in deleted]
 

@@ -11,16 +11,30 @@ veths, nftables NAT, the DNS servers); this package adds what only the host side
 
 Both live in one helper process per user that exits when the pause process does.
 
-How the core calls it (as the user, no root needed):
+How the core calls it (as the user, no root needed), e.g. with dockyard.rootless:
 
-    from dockyard.network import rootless
-    # once, right after making the pause process, from the host's namespaces (before joining them):
-    outside = rootless.start_outside(pause_pid, run_dir)
-    # in any later command (from inside the namespaces too: it only talks to a unix socket):
-    outside = rootless.Outside(run_dir)
-    rootless.publish(outside, attachment.ports, attachment.ip)   # after NetworkService.attach
-    rootless.unpublish(outside, attachment.ports)                # when the container's network goes
-    rootless.stop(outside)                                       # with the pause process
+    # rootless/pause.py, ensure(): right after `pid = _start()`, still in the host's namespaces
+    from dockyard.network import rootless as rootless_net
+    try:
+        rootless_net.start_outside(pid, paths.run_dir())
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)  # a pause process with no way out is no use
+        raise
+
+    # engine.py, Engine.networks, when rootless.active(): the service wrapped, its resolvers as the
+    # rootless netns sees them (a resolver on the host's loopback is reached through pasta)
+    from dockyard.network.rootless import Outside
+    from dockyard.network.rootless.publishing import Publishing
+    outside = Outside(paths.run_dir())
+    service = NetworkService(self.db, self.root, self.run_dir, config, registry=registry,
+                             host_resolvers=outside.host_resolvers)
+    return Publishing(Inside(service, path()), outside)
+
+`Publishing` publishes a container's ports with its `attach` (a refusal fails the attach and
+undoes it), unpublishes them with its `detach`, and brings the host's ports back in line with
+the service's ports table at `connect`/`disconnect`/`reconcile`. Lower level, for callers of their own:
+`publish(outside, bindings, container_ip)`, `unpublish(outside, bindings)`, `published(outside)`,
+`stop(outside)` (the helper also ends by itself when the pause process does).
 
 Errors are DockyardErrors with one line: Forbidden for a port below the host's
 net.ipv4.ip_unprivileged_port_start, Conflict for a host port some process holds.
@@ -68,16 +82,43 @@ class Outside:
                 return driver, pid
         return None
 
+    @property
+    def pause_pid(self) -> int | None:
+        """The pause process the running helper serves."""
+        pid = self.forwarder_pid
+        argv = _cmdline(pid) if pid else []
+        return int(argv[-2]) if len(argv) >= 2 and argv[-2].isdigit() else None
+
     def running(self) -> bool:
         return (self.dir / "ports.sock").exists() and self.forwarder_pid is not None
+
+    def host_resolvers(self, read=None):
+        """The host's resolvers as seen from the rootless netns, for NetworkService's
+        `host_resolvers`: a server on the host's loopback (a local dnsmasq, systemd-resolved
+        with no upstream list) is reached at the link's DNS address instead."""
+        from dataclasses import replace
+
+        from dockyard.network import files
+        from dockyard.network.rootless.link import DNS
+
+        host, upstream = (read or files.read_host_resolvers)()
+        current = self.link
+        if current is None or not any(files.is_loopback(s) for s in host.nameservers):
+            return host, upstream
+        if upstream and not all(files.is_loopback(s) for s in upstream.nameservers):
+            return host, upstream  # systemd-resolved's own servers, which the engine swaps in
+        servers = dict.fromkeys(DNS[current[0]] if files.is_loopback(s) else s for s in host.nameservers)
+        return replace(host, nameservers=tuple(servers)), upstream
 
 
 def start_outside(pause_pid: int, run_dir: Path) -> Outside:
     """Give the pause process's network namespace a way out and start the port forwarder;
-    returns once both work. Idempotent: an already running helper is kept."""
+    returns once both work. Idempotent: a helper already serving this pause process is kept."""
     outside = Outside(Path(run_dir))
     if outside.running():
-        return outside
+        if outside.pause_pid == pause_pid:
+            return outside
+        stop(outside)  # the helper of a pause process that just ended, not gone yet
     p = subprocess.run([sys.executable, "-m", "dockyard.network.rootless.forwarder", str(pause_pid), str(outside.dir)],
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if p.returncode != 0:
@@ -158,11 +199,18 @@ def _pid(path: Path) -> int | None:
     return pid if os.path.exists(f"/proc/{pid}") else None
 
 
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return os.fsdecode(Path(f"/proc/{pid}/cmdline").read_bytes()).split("\0")[:-1]
+    except OSError:
+        return []
+
+
 def _is_forwarder(pid: int, directory: Path) -> bool:
     """Whether `pid` is still this directory's forwarder (and no zombie)."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return False
-    return b"dockyard.network.rootless.forwarder" in cmdline and os.fsencode(directory) in cmdline and state not in "ZX"
+    argv = _cmdline(pid)
+    return "dockyard.network.rootless.forwarder" in argv and str(directory) in argv and state not in "ZX"

@@ -4,8 +4,9 @@ Either one is a user-space TCP/IP stack on a tap device inside the namespace, wi
 route through it; connections from the namespace leave from the host's own sockets, so they
 need no root. pasta is the default: it copies the host's address and routes into the namespace
 (containers see the host's addressing, as with podman) and maps its gateway address to the host's
-loopback. Both are started attached to the pause process (by pid), their pid kept in the
-forwarder's directory, and stopped with it: pasta does not notice a pid's namespace go by itself.
+loopback. Both run as the forwarder's children, attached to the pause process (by pid), their
+pid kept in the forwarder's directory, and end with the forwarder (stopped by it, or killed by
+the kernel when it dies: pasta does not notice a pid's namespace go by itself).
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from pathlib import Path
 from typing import Callable
 
 TUN = "/dev/net/tun"
-SLIRP_READY_TIMEOUT = 10.0
+# the address in the namespace where each link answers DNS with the host's own resolver (one on
+# the host's loopback included, which the namespace cannot reach otherwise)
+DNS = {"pasta": "169.254.1.1", "slirp4netns": "10.0.2.3"}
+READY_TIMEOUT = 30.0
+PR_SET_PDEATHSIG = 1
 
 
 class LinkError(Exception):
@@ -50,21 +55,35 @@ def start(pause_pid: int, directory: Path) -> Link:
 
 
 def _pasta(pause_pid: int, directory: Path) -> Link:
+    """pasta in the foreground as our child (so we reap it, and it dies with us): it writes its
+    pid file once the namespace is configured, just before its loop."""
     pidfile = directory / "pasta.pid"
     pidfile.unlink(missing_ok=True)
-    # no port forwarding of pasta's own (the forwarder publishes ports); pasta daemonizes once set up
-    cmd = ["pasta", "--config-net", "--quiet", "-t", "none", "-u", "none", "-T", "none", "-U", "none",
-           "-P", str(pidfile), str(pause_pid)]
+    # no port forwarding of pasta's own: the forwarder publishes ports
+    cmd = ["pasta", "--foreground", "--config-net", "--quiet", "-t", "none", "-u", "none", "-T", "none",
+           "-U", "none", "--dns-forward", DNS["pasta"], "-P", str(pidfile), str(pause_pid)]
     with tempfile.TemporaryFile() as err:
-        rc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err).returncode
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                             preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while _read_pid(pidfile) != p.pid and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if _read_pid(pidfile) == p.pid:
+            return Link("pasta", p.pid)
+        p.kill()
+        p.wait()
         err.seek(0)
         lines = [line for line in err.read().decode(errors="replace").splitlines()
                  if line.strip() and not line.startswith("Failed to send")]  # pasta's syslog noise
-    pid = _read_pid(pidfile)
-    if rc != 0 or pid is None:
-        raise LinkError(f"pasta failed to set up the rootless network namespace: "
-                        f"{lines[-1] if lines else f'exit status {rc}'}")
-    return Link("pasta", pid)
+    pidfile.unlink(missing_ok=True)
+    raise LinkError(f"pasta failed to set up the rootless network namespace: "
+                    f"{lines[-1] if lines else f'exit status {p.returncode}'}")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the forwarder ends, however it ends."""
+    import ctypes
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _slirp4netns(pause_pid: int, directory: Path) -> Link:
@@ -100,7 +119,7 @@ def stop(link: Link | None) -> None:
         link.exit_fd = None
     kill(link.driver, link.pid)
     try:
-        os.waitpid(link.pid, 0)  # slirp4netns is our child; pasta daemonized away from us
+        os.waitpid(link.pid, 0)  # our child
     except ChildProcessError:
         pass
 

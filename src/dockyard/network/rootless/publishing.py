@@ -1,16 +1,18 @@
 """A rootless engine's network service with its published ports kept in step on the host.
 
 `Publishing(service, outside)` passes every call through to the network service (the engine's
-own, working in the rootless netns) and, after each call that can change published ports
-(attach, connect, disconnect, detach, reconcile), makes the forwarder's ports match the
-service's ports table: the DB stays the one truth, and a forwarder that lost its ports gets them
-back at the next reconcile. A port the host refuses (below net.ipv4.ip_unprivileged_port_start,
-held by a host process) fails `attach` in one line and undoes the container's network, so
-nothing is left half-made.
+own, working in the rootless netns) and adds the host side: `attach` publishes the container's
+ports (all or none: a port the host refuses, below net.ipv4.ip_unprivileged_port_start or held
+by a host process, fails `attach` in one line and undoes the container's network, so nothing is
+left half-made); `detach` unpublishes them; `connect`, `disconnect` and `reconcile` make the
+forwarder's ports match the service's ports table, the one truth (so a forwarder that lost its
+ports gets them back at the next reconcile), skipping a port the host now refuses rather than
+failing the call for every other container.
 """
 
 from __future__ import annotations
 
+from dockyard.errors import DockyardError
 from dockyard.network import rootless
 from dockyard.network.ports import PortBinding
 
@@ -25,21 +27,25 @@ class Publishing:
     def attach(self, container_id: str, *args, **kwargs):
         attachment = self._service.attach(container_id, *args, **kwargs)
         try:
-            self.sync()
+            rootless.publish(self._outside, attachment.ports, attachment.ip)
         except BaseException:
             self._service.detach(container_id)
-            self.sync()
             raise
         return attachment
+
+    def detach(self, container_id: str, *args, **kwargs):
+        attachment = self._service.attachment(container_id)
+        try:
+            return self._service.detach(container_id, *args, **kwargs)
+        finally:
+            if attachment is not None and attachment.ports:
+                rootless.unpublish(self._outside, attachment.ports)
 
     def connect(self, *args, **kwargs):
         return self._synced(self._service.connect, *args, **kwargs)
 
     def disconnect(self, *args, **kwargs):
         return self._synced(self._service.disconnect, *args, **kwargs)
-
-    def detach(self, *args, **kwargs):
-        return self._synced(self._service.detach, *args, **kwargs)
 
     def reconcile(self, *args, **kwargs):
         return self._synced(self._service.reconcile, *args, **kwargs)
@@ -50,8 +56,9 @@ class Publishing:
         finally:
             self.sync()
 
-    def sync(self) -> None:
-        """Publish what the ports table holds and the forwarder lacks; drop what it no longer holds."""
+    def sync(self) -> list[str]:
+        """Publish what the ports table holds and the forwarder lacks, drop what it no longer
+        holds; returns one line for each container whose ports the host refused."""
         wanted = {(r.binding.host_ip, r.binding.host_port, r.binding.proto): (r.container_ip, r.binding.container_port)
                   for r in self._service.state.firewall_state(())[1]}
         have = {(b.host_ip, b.host_port, b.proto): (ip, b.container_port)
@@ -63,5 +70,10 @@ class Publishing:
         for (host_ip, host_port, proto), (ip, port) in wanted.items():
             if have.get((host_ip, host_port, proto)) != (ip, port):
                 by_target.setdefault(ip, []).append(PortBinding(host_ip, host_port, port, proto))
+        refused = []
         for ip, bindings in by_target.items():
-            rootless.publish(self._outside, bindings, ip)
+            try:
+                rootless.publish(self._outside, bindings, ip)
+            except DockyardError as e:
+                refused.append(e.message)
+        return refused

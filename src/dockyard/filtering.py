@@ -1,7 +1,10 @@
-"""The filters of the prune endpoints (containers, images, networks, volumes): docker's
-`until`, `label` and `label!`, checked and applied alike for every kind of object."""
+"""docker's filter terms as every kind of object takes them: a name term (exact or a regular
+expression, Go's filters.Match), a label term, and the prune endpoints' `until`, `label` and
+`label!`, checked and applied alike for containers, images, networks and volumes."""
 
 from __future__ import annotations
+
+import re
 
 from dockyard.errors import InvalidArgument
 
@@ -35,3 +38,14 @@ def label_matches(labels: dict[str, str], wanted: str) -> bool:
     """`key` (present) or `key=value` (present with that value), as docker's label filters mean."""
     key, eq, value = wanted.partition("=")
     return key in labels and (not eq or labels[key] == value)
+
+
+def term_matches(term: str, source: str) -> bool:
+    """A name filter's term: the whole source, or a regular expression found in it (one that
+    does not compile matches nothing, as in dockerd)."""
+    if term == source:
+        return True
+    try:
+        return re.search(term, source) is not None
+    except re.error:
+        return False

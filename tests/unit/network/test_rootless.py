@@ -1,6 +1,7 @@
-"""The rootless port forwarder's own logic in the current namespace: its sockets "in the
-rootless netns" come from a maker that makes them right here (the real maker, which joins the
-pause process's namespaces, is exercised in tests/integration/network/test_rootless_net.py)."""
+"""dockyard.network.rootless without namespaces: the port forwarder's own logic in the current
+namespace (its sockets "in the rootless netns" come from a maker that makes them right here; the
+real maker, which joins the pause process's namespaces, is exercised in
+tests/integration/network/test_rootless_net.py), and the host's resolvers as the namespace sees them."""
 
 from __future__ import annotations
 
@@ -60,6 +61,12 @@ def test_publish_is_all_or_nothing_and_names_the_taken_port(forwarder):
         again.bind(("127.0.0.1", first))
 
 
+def test_an_address_the_host_lacks_is_the_callers_mistake(forwarder):
+    with pytest.raises(PortError) as e:
+        forwarder.publish([(("203.0.113.77", free_port(), "tcp"), ("127.0.0.1", 1))])
+    assert e.value.kind == "invalid" and "203.0.113.77 is no address of this host" in e.value.message
+
+
 def test_bytes_go_both_ways_and_a_half_close_passes_through(forwarder):
     backend = socket.create_server(("127.0.0.1", 0))
     payload = os.urandom(8 << 20)
@@ -97,3 +104,19 @@ def test_control_requests(forwarder):
     assert forwarder.handle({"unpublish": [["127.0.0.1", port, "tcp"]]}) == {"ports": []}
     with pytest.raises(PortError):
         forwarder.handle({"frobnicate": True})
+
+
+def test_a_resolver_on_the_hosts_loopback_is_reached_through_the_link(tmp_path):
+    from dockyard.network.files import Resolver
+    from dockyard.network.rootless import Outside
+
+    outside = Outside(tmp_path)
+    outside.dir.mkdir()
+    local = Resolver(("127.0.0.1", "192.0.2.53"), ("example",))
+    assert outside.host_resolvers(lambda: (local, None)) == (local, None)  # no link yet
+    (outside.dir / "pasta.pid").write_text(f"{os.getpid()}\n")
+    host, upstream = outside.host_resolvers(lambda: (local, None))
+    assert host == Resolver(("169.254.1.1", "192.0.2.53"), ("example",)) and upstream is None
+    # systemd-resolved's upstream list, when known, is what the engine uses instead
+    resolved = Resolver(("192.0.2.1",))
+    assert outside.host_resolvers(lambda: (Resolver(("127.0.0.53",)), resolved)) == (Resolver(("127.0.0.53",)), resolved)
