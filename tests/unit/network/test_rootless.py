@@ -61,6 +61,12 @@ def test_publish_is_all_or_nothing_and_names_the_taken_port(forwarder):
         again.bind(("127.0.0.1", first))
 
 
+def test_an_address_the_host_lacks_is_the_callers_mistake(forwarder):
+    with pytest.raises(PortError) as e:
+        forwarder.publish([(("203.0.113.77", free_port(), "tcp"), ("127.0.0.1", 1))])
+    assert e.value.kind == "invalid" and "203.0.113.77 is no address of this host" in e.value.message
+
+
 def test_bytes_go_both_ways_and_a_half_close_passes_through(forwarder):
     backend = socket.create_server(("127.0.0.1", 0))
     payload = os.urandom(8 << 20)

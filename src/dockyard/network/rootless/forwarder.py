@@ -5,7 +5,7 @@ It gives the rootless netns (the pause process's network namespace) its way out 
 slirp4netns where pasta is missing (`link.py`) — and forwards the published ports: it listens
 on the host, where an ordinary user may bind ports from `net.ipv4.ip_unprivileged_port_start`
 up, and connects into the rootless netns straight to the container's address, moving the bytes
-with splice(2) through a pipe (they never enter user space). pasta's own forwarding can't be
+with splice(2) through a pipe (they never enter user space), one thread a connection. pasta's own forwarding can't be
 changed without restarting it (cutting every container's connections), and its `-t auto` follows
 only listening sockets of the namespace itself, at its next periodic scan.
 
@@ -29,6 +29,7 @@ import errno
 import fcntl
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -120,44 +121,66 @@ def _serve_sockets(sock: socket.socket, ns_fds: list[int], parent: int) -> None:
     os._exit(0)
 
 
-def _pump(src: socket.socket, dst: socket.socket) -> None:
-    """Move one direction's bytes through a pipe with splice(2) until the sender closes its half."""
-    r, w = os.pipe2(os.O_CLOEXEC)
-    try:
-        try:
-            fcntl.fcntl(w, F_SETPIPE_SZ, PIPE_SIZE)
-        except OSError:
-            pass  # above fs.pipe-max-size: the default 64 KiB pipe works too
-        while n := os.splice(src.fileno(), w, PIPE_SIZE):
-            while n:
-                n -= os.splice(r, dst.fileno(), n)
-        dst.shutdown(socket.SHUT_WR)
-    except OSError:  # a reset on either side ends both directions
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-    finally:
-        os.close(r)
-        os.close(w)
-
-
 def _relay(client: socket.socket, upstream: socket.socket, target: tuple[str, int]) -> None:
+    """Connect, then move both directions' bytes on this one thread, each through a pipe with
+    splice(2), until each sender has closed its half (or either side resets)."""
     try:
         upstream.settimeout(CONNECT_TIMEOUT)
         upstream.connect(target)
-        upstream.settimeout(None)
     except OSError:
         client.close()
         upstream.close()
         return
-    back = threading.Thread(target=_pump, args=(upstream, client), daemon=True)
-    back.start()
-    _pump(client, upstream)
-    back.join()
-    client.close()
-    upstream.close()
+    ends = ((client, upstream), (upstream, client))
+    pipes = [os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK) for _ in ends]
+    for _, w in pipes:
+        try:
+            fcntl.fcntl(w, F_SETPIPE_SZ, PIPE_SIZE)
+        except OSError:
+            pass  # above fs.pipe-max-size: the default 64 KiB pipe works too
+    for s in (client, upstream):
+        s.setblocking(False)
+    queued, closed = [0, 0], [False, False]  # per direction: bytes in its pipe, sender done
+    poll = select.poll()
+    try:
+        while not all(closed):
+            wanted = {client.fileno(): 0, upstream.fileno(): 0}
+            for i, (src, dst) in enumerate(ends):
+                if not closed[i]:
+                    wanted[dst.fileno() if queued[i] else src.fileno()] |= select.POLLOUT if queued[i] else select.POLLIN
+            for fd, mask in wanted.items():
+                if mask:
+                    poll.register(fd, mask)  # registering again replaces the mask
+                else:  # not even its hang-up may wake us while nothing is to be done with it
+                    try:
+                        poll.unregister(fd)
+                    except KeyError:
+                        pass
+            poll.poll()
+            for i, (src, dst) in enumerate(ends):
+                if closed[i]:
+                    continue
+                r, w = pipes[i]
+                if not queued[i]:
+                    try:
+                        queued[i] = os.splice(src.fileno(), w, PIPE_SIZE, flags=os.SPLICE_F_NONBLOCK)
+                    except BlockingIOError:
+                        continue
+                    if not queued[i]:  # the sender closed its half: pass that on
+                        dst.shutdown(socket.SHUT_WR)
+                        closed[i] = True
+                        continue
+                try:
+                    queued[i] -= os.splice(r, dst.fileno(), queued[i], flags=os.SPLICE_F_NONBLOCK)
+                except BlockingIOError:
+                    pass
+    except OSError:  # a reset on either side ends both directions
+        pass
+    finally:
+        for fd in (fd for pair in pipes for fd in pair):
+            os.close(fd)
+        client.close()
+        upstream.close()
 
 
 class Port:
@@ -207,6 +230,8 @@ def _bind(host_ip: str, port: int, kind: int) -> socket.socket:
                                          f"a port from {start} up") from None
         if e.errno == errno.EADDRINUSE:
             raise PortError("conflict", f"Bind for {where} failed: port is already allocated") from None
+        if e.errno == errno.EADDRNOTAVAIL:
+            raise PortError("invalid", f"cannot publish {where}: {host_ip} is no address of this host") from None
         raise PortError("error", f"cannot publish {where}: {e.strerror}") from None
 
 
