@@ -3,8 +3,9 @@ side by side: `ps`, `ps -a`, `images`, `inspect C`, `logs C` (a short log), `por
 with 0, 100 and 300 containers besides the one they look at (a running busybox with a
 published port). Engines alternate command by command; medians over RUNS.
 
-Also prints the floor: the interpreter's own start (`python -S -c pass`, `python -c pass`,
-which the `dockyard` entry script pays before any of our code runs).
+Also prints the floor: the interpreter's own start as the `dockyard` launcher runs it
+(`python -S`, no site), with the two C modules every read-only command loads (SQLite and the
+JSON scanner), and `python -c pass` (with site, what a console script would pay).
 
 Run by hand as root: `.venv/bin/python benchmarks/cli_commands.py [RUNS=9] [COUNTS=0,100,300]`.
 """
@@ -46,9 +47,11 @@ def grow(base: list[str], env: dict | None, have: int, want: int) -> None:
 
 def main() -> None:
     py = sys.executable
-    floor = {"python -S -c pass": [py, "-S", "-c", "pass"], "python -c pass": [py, "-c", "pass"]}
+    floor = {"python -S -c pass": [py, "-S", "-c", "pass"],
+             "python -S -c 'import _sqlite3, _json'": [py, "-S", "-c", "import _sqlite3, _json"],
+             "python -c pass": [py, "-c", "pass"]}
     for name, cmd in floor.items():
-        print(f"floor: {name:<20} {median([timed(cmd) for _ in range(RUNS)]) * 1000:6.1f} ms")
+        print(f"floor: {name:<40} {median([timed(cmd) for _ in range(RUNS)]) * 1000:6.1f} ms")
     with tempfile.TemporaryDirectory(prefix="dockyard-cli-bench-") as d:
         env = env_for(Path(d))
         subprocess.run([DOCKYARD, "image", "bootstrap", "busybox"], env=env, check=True, stdout=subprocess.DEVNULL)

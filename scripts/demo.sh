@@ -15,7 +15,7 @@ port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 step "$DY" run -d --name web -p "$port:80" -v "$work/www:/www" busybox httpd -f -p 80 -h /www
 step "$DY" ps
 printf '\n$ curl http://127.0.0.1:%s/\n' "$port"
-sleep 0.3; curl -fsS "http://127.0.0.1:$port/"
+for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/" 2>/dev/null && break; sleep 0.05; done
 step "$DY" rm -f web
 step "$DY" history demo/small:1
 step "$DY" save -o "$work/small.tar" demo/small:1

@@ -48,6 +48,17 @@ for proto in src/dockyard/*/protos/*.proto; do
     .venv/bin/python -m grpc_tools.protoc -Isrc --python_out=src --grpc_python_out=src "$proto"
   fi
 done
+# `dockyard` itself: a launcher that starts the interpreter without `site` (-S) and puts our
+# sources on the path, in place of the generated console script (which imports `re`, and
+# whose interpreter reads every .pth file first). The read-only commands answer before either
+# is needed; entry.py loads `site` for every other command.
+cat > .venv/bin/dockyard <<LAUNCHER
+#!$PWD/.venv/bin/python -S
+import sys
+sys.path[0] = "$PWD/src"
+from dockyard.cli.entry import main
+main()
+LAUNCHER
 # byte-compile once: with PYTHONDONTWRITEBYTECODE set, every dockyard, dockyard-runtime and
 # exit-hook process would otherwise compile its sources again (tens of ms per start)
 .venv/bin/python -m compileall -q src/dockyard >/dev/null

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 
 def split_host_port(host: str) -> tuple[str, str]:
     """`name:port`, `[v6-address]:port` or either without the port -> (name, port or "")."""
@@ -22,6 +20,8 @@ def is_loopback(host: str) -> bool:
     name = host.strip("[]")
     if name == "localhost":
         return True
+    import ipaddress  # 1 ms that `ps` and `port` (host_address) need not pay
+
     try:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from dockyard import rootless
 from dockyard.errors import InvalidArgument
+from dockyard.locations import DEFAULT_ROOT, DEFAULT_RUN_DIR
 
-DEFAULT_ROOT = "/var/lib/dockyard"
-DEFAULT_RUN_DIR = "/run/dockyard"
 DEFAULT_DRIVER = "overlay"
 
 
@@ -144,6 +143,7 @@ class Engine:
 
         images = ImageService(self.content, self.db, self.snapshots, self.lock, self.events)
         images.extra_roots.append(lambda: self.build_cache.roots())
+        images.users_of.append(lambda ref: self.containers.store.using_image(ref))
         return images
 
     @cached_property
@@ -159,7 +159,9 @@ class Engine:
     @cached_property
     def volumes(self):
         from dockyard.volumes.service import VolumeService
-        return VolumeService(self.db, self.root, self.events)
+        volumes = VolumeService(self.db, self.root, self.events)
+        volumes.users_of = lambda name: self.containers.volume_users(name)
+        return volumes
 
     @cached_property
     def networks(self):

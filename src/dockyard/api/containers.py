@@ -46,8 +46,10 @@ def _service(request: web.Request):
 async def list_containers(request: web.Request) -> web.Response:
     from dockyard.containers.views import status_stable_until
 
+    from dockyard.containers.views import sizes
     svc, cache = _service(request), request.app[CACHE]
     show_all, limit, wanted = flag(request, "all"), integer(request, "limit", -1), filters(request)
+    with_size = flag(request, "size")
 
     def build() -> tuple[bytes, float]:
         now = time.time()
@@ -56,7 +58,8 @@ async def list_containers(request: web.Request) -> web.Response:
         if limit > 0:
             found = found[:limit]
         until = min((status_stable_until(c, now) for c in found), default=float("inf"))
-        return json.dumps([svc.summary(c) for c in found]).encode(), until
+        rows = [{**svc.summary(c), **(sizes(svc, c) if with_size else {})} for c in found]
+        return json.dumps(rows).encode(), until if not with_size else now  # sizes change unseen: never cached
     return json_response(await cache.body(("list", request.query_string), build))
 
 
@@ -98,11 +101,9 @@ def _inspect(svc, ref: str, older: bool) -> dict:
 
 
 def _inspect_with_size(svc, ref: str, older: bool) -> dict:
+    from dockyard.containers.views import sizes
     doc = _inspect(svc, ref, older)
-    snaps = svc.engine.snapshots
-    doc["SizeRw"] = snaps.usage(doc["Id"]) if snaps.exists(doc["Id"]) else 0
-    doc["SizeRootFs"] = doc["SizeRw"]
-    return doc
+    return {**doc, **sizes(svc, svc.get(doc["Id"]))}
 
 
 @routes.post(version.path(ID + "/start"))
@@ -260,7 +261,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     now = time.time()
     since = parse_time(request.query["since"], now) if request.query.get("since") else 0.0
     until = parse_time(request.query["until"], now) if request.query.get("until") else 0.0
-    timestamps, tty = flag(request, "timestamps"), bool(c.config.get("Tty"))
+    timestamps, details, tty = flag(request, "timestamps"), flag(request, "details"), bool(c.config.get("Tty"))
     entries = await blocking(svc.logs, c.id, stdout=stdout, stderr=stderr, since=since, until=until,
                              timestamps=timestamps, tail=_tail(request),
                              follow=flag(request, "follow"))
@@ -271,6 +272,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
     iterator = iter(entries)
     while (entry := await loop.run_in_executor(None, next, iterator, done)) is not done:
         stream, stamp, data = entry
+        if details:  # the entry's extra attributes (dockyard's logs carry none), then a space
+            data = b" " + data
         if timestamps:
             data = stamp.encode() + b" " + data
         await resp.write(data if tty else frame(STDERR if stream == "stderr" else STDOUT, data))

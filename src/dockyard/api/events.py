@@ -57,7 +57,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     since = parse_time(request.query["since"], now) if request.query.get("since") else None
     until = parse_time(request.query["until"], now) if request.query.get("until") else None
     if since is not None and until is not None and until < since:
-        raise InvalidArgument("`since` time must be before `until` time")
+        raise InvalidArgument(f"`since` time ({request.query['since']}) cannot be after `until` time "
+                              f"({request.query['until']})")
     log = engine(request).events
     # without `since`, only what happens from now on
     after = 0 if since is not None else await blocking(log.last_seq)

@@ -21,17 +21,21 @@ routes = web.RouteTableDef()
 NAME = "{name:.+}"
 
 
-def image_summaries(eng, images: list, manifests: bool = False) -> list[dict]:
-    """ImageSummary items: one per image, with every tag (the CLI splits rows itself); with
-    `manifests`, each one's platform manifests (`images --tree`)."""
-    from dockyard.images.views import created_epoch, manifest_summaries
+def image_summaries(eng, images: list, manifests: bool = False, references: list[str] = ()) -> list[dict]:
+    """ImageSummary items: one per image, with every tag (the CLI splits rows itself), or with
+    `references` (the `reference` filter's patterns) only the tags that match, as dockerd lists
+    them; with `manifests`, each one's platform manifests (`images --tree`)."""
+    from dockyard.images.service import ref_matches
+    from dockyard.images.rows import created_epoch
+    from dockyard.images.views import manifest_summaries
     from dockyard.oci.reference import parse
 
     out = []
     for img in images:
         cfg = eng.images.config(img)
+        tags = [t for t in img.tags if not references or any(ref_matches(t, p) for p in references)]
         out.append({
-            "Id": img.id, "ParentId": eng.images.parent(img.id), "RepoTags": [parse(t).familiar for t in img.tags],
+            "Id": img.id, "ParentId": eng.images.parent(img.id), "RepoTags": [parse(t).familiar for t in tags],
             "RepoDigests": [parse(r).familiar for r in img.repo_digests], "Created": created_epoch(cfg.get("created")),
             "Size": img.size, "SharedSize": -1, "VirtualSize": img.size,
             "Labels": (cfg.get("config") or {}).get("Labels") or {}, "Containers": -1,
@@ -49,7 +53,8 @@ async def list_images(request: web.Request) -> web.Response:
         wanted["reference"] = [request.query["filter"]]
     # `all` would add intermediate images, which dockyard does not keep: every image is listed
     manifests = flag(request, "manifests")
-    return ok(await blocking(lambda: image_summaries(eng, eng.images.list(filters=wanted), manifests)))
+    return ok(await blocking(lambda: image_summaries(eng, eng.images.list(filters=wanted), manifests,
+                                                     wanted.get("reference", []))))
 
 
 @routes.get(version.path(f"/images/{NAME}/json"))
@@ -244,12 +249,12 @@ async def search_images(request: web.Request) -> web.Response:
 
 @routes.post(version.path("/images/prune"))
 async def prune_images(request: web.Request) -> web.Response:
+    from dockyard import filtering
     wanted = filters(request)
+    filtering.check(wanted, ("dangling", "until", "label", "label!"))
     dangling = wanted.pop("dangling", ["true"])[-1].lower() in ("1", "true")
-    if wanted:
-        raise InvalidArgument(f"image prune filters {sorted(wanted)} are not supported: use dangling")
     eng = engine(request)
-    deleted, freed = await blocking(eng.images.prune, all=not dangling)
+    deleted, freed = await blocking(eng.images.prune, all=not dangling, filters=wanted)
     return ok({"ImagesDeleted": [{action: what} for action, what in deleted] or None, "SpaceReclaimed": freed})
 
 
@@ -299,13 +304,13 @@ async def commit(request: web.Request) -> web.Response:
     ref = request.query.get("container")
     if not ref:
         raise InvalidArgument("container is required")
-    if await body(request, required=False):
-        raise InvalidArgument("commit with a Config body is not supported: use changes (commit --change)")
+    config = await body(request, required=False)
     changes = request.query.getall("changes", [])
     eng = engine(request)
 
     def run() -> str:
         return eng.containers.commit(ref, repo=request.query.get("repo") or None, tag=request.query.get("tag") or None,
                                      comment=request.query.get("comment", ""), author=request.query.get("author", ""),
-                                     changes=tuple(changes), pause=flag(request, "pause", True))
+                                     changes=tuple(changes), pause=flag(request, "pause", True),
+                                     config=config or None)
     return ok({"Id": await blocking(run)}, status=201)

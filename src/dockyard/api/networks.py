@@ -37,7 +37,7 @@ async def create_network(request: web.Request) -> web.Response:
         return eng.networks.create(name, driver=doc.get("Driver") or "bridge", subnet=pool.get("Subnet") or None,
                                    gateway=pool.get("Gateway") or None, ip_range=pool.get("IPRange") or None,
                                    aux_addresses=pool.get("AuxiliaryAddresses") or None,
-                                   internal=bool(doc.get("Internal")),
+                                   internal=bool(doc.get("Internal")), attachable=bool(doc.get("Attachable")),
                                    options=doc.get("Options") or None, labels=doc.get("Labels") or None,
                                    enable_ipv6=bool(doc.get("EnableIPv6")), subnet6=pool6.get("Subnet") or None,
                                    gateway6=pool6.get("Gateway") or None, ip_range6=pool6.get("IPRange") or None,
@@ -56,9 +56,10 @@ async def remove_network(request: web.Request) -> web.Response:
 
 @routes.post(version.path("/networks/prune"))
 async def prune_networks(request: web.Request) -> web.Response:
-    if filters(request):
-        raise InvalidArgument("network prune filters are not supported")
-    return ok({"NetworksDeleted": await blocking(engine(request).networks.prune) or None})
+    from dockyard import filtering
+    wanted = filters(request)
+    filtering.check(wanted, ("until", "label", "label!"))
+    return ok({"NetworksDeleted": await blocking(engine(request).networks.prune, wanted) or None})
 
 
 @routes.post(version.path("/networks/{id}/connect"))

@@ -115,20 +115,21 @@ async def info(request: web.Request) -> web.Response:
 
 def _df(eng) -> dict:
     from dockyard.api.images import image_summaries
+    from dockyard.containers.views import sizes
 
     containers = eng.containers.list(all=True)
     by_image: dict[str, int] = {}
     for c in containers:
         by_image[c.image_id] = by_image.get(c.image_id, 0) + 1
-    images = image_summaries(eng, eng.images.list())
+    listed = eng.images.list()
+    images = image_summaries(eng, listed)
+    shared = _shared_sizes(eng, listed)
     for img in images:
         img["Containers"] = by_image.get(img["Id"], 0)
+        img["SharedSize"] = shared[img["Id"]]
     container_rows = []
     for c in containers:
-        row = eng.containers.summary(c)
-        row["SizeRw"] = eng.snapshots.usage(c.id) if eng.snapshots.exists(c.id) else 0
-        row["SizeRootFs"] = row["SizeRw"]
-        container_rows.append(row)
+        container_rows.append({**eng.containers.summary(c), **sizes(eng.containers, c)})
     volumes = []
     for v in eng.volumes.list():
         users = eng.volumes.users_of(v["Name"])
@@ -136,6 +137,17 @@ def _df(eng) -> dict:
         volumes.append({**v, "UsageData": {"Size": size, "RefCount": len(users)}})
     return {"LayersSize": eng.images.disk_usage(), "Images": images, "Containers": container_rows,
             "Volumes": volumes, "BuildCache": []}
+
+
+def _shared_sizes(eng, images: list) -> dict[str, int]:
+    """Image ID -> bytes of its layers that another image holds too (what df calls shared)."""
+    from dockyard.images.views import layers
+    chains = {img.id: layers(eng.images, img) for img in images}
+    holders: dict[str, int] = {}
+    for chain in chains.values():
+        for key, _ in chain:
+            holders[key] = holders.get(key, 0) + 1
+    return {i: sum(size for key, size in chain if holders[key] > 1) for i, chain in chains.items()}
 
 
 def _dir_size(path) -> int:

@@ -6,7 +6,6 @@ from aiohttp import web
 
 from dockyard.api import version
 from dockyard.api.requests import blocking, body, engine, filters, flag, no_content, ok
-from dockyard.errors import InvalidArgument
 
 routes = web.RouteTableDef()
 
@@ -44,11 +43,11 @@ async def remove_volume(request: web.Request) -> web.Response:
 
 @routes.post(version.path("/volumes/prune"))
 async def prune_volumes(request: web.Request) -> web.Response:
+    from dockyard import filtering
     wanted = filters(request)
+    filtering.check(wanted, ("all", "label", "label!"))
     all_volumes = wanted.pop("all", ["false"])[-1].lower() in ("1", "true")
-    if wanted:
-        raise InvalidArgument(f"volume prune filters {sorted(wanted)} are not supported: use all")
     eng = engine(request)
 
-    removed, freed = await blocking(eng.volumes.prune, all_volumes=all_volumes)
-    return ok({"VolumesDeleted": removed or None, "SpaceReclaimed": freed})
+    removed, freed = await blocking(eng.volumes.prune, all_volumes=all_volumes, filters=wanted)
+    return ok({"VolumesDeleted": removed, "SpaceReclaimed": freed})

@@ -57,6 +57,7 @@ class BuildOptions:
     source_date_epoch: int | None = None
     extra_hosts: list[str] = field(default_factory=list)  # name:ip, added to RUN steps' /etc/hosts
     cache_from: list[str] | None = None  # images that are then the only cache (see build.cachefrom)
+    cache_imports: list[str] = field(default_factory=list)  # images whose steps add to the build cache (BuildKit's)
     platform: str | None = None   # the target platform (os/arch[/variant]); default: this host's
     limits: dict = field(default_factory=dict)  # RunOptions resource fields for RUN: memory, shm_size...
     # Docker's classic builder: every stage up to the target built in order, steps numbered as it
@@ -126,6 +127,10 @@ class Builder:
         if options.cache_from is not None and not options.no_cache:
             from dockyard.builder.cachefrom import CacheSources
             self.cache_sources = CacheSources(engine, options.cache_from)
+        self.cache_imports = None
+        if options.cache_imports and not options.no_cache:
+            from dockyard.builder.cachefrom import CacheSources
+            self.cache_imports = CacheSources(engine, options.cache_imports, narrow=False)
         self._numbered = 0  # classic builds: steps numbered so far
         self._total = 0
         self.marker = Marker(engine.root, f"build-{secrets.token_hex(16)}")
@@ -346,7 +351,7 @@ class Builder:
             status = "cached" if record is not None else "done"
             if record is None:
                 record = self._execute(state, step_plan, step)
-            if status == "done" or self.cache_sources is not None:
+            if status == "done" or self.cache_sources is not None or self.cache_imports is not None:
                 self.cache.put(key, record)
         except (running.StepFailed, BuildCancelled) as err:
             self.progress.finish(step, "error", err.message)
@@ -387,12 +392,15 @@ class Builder:
 
     def _cached(self, key: str, state: StageState, created_by: str) -> CacheRecord | None:
         """The step's record from the cache, or None to run it: with cache-from images, only
-        they are looked at; otherwise the build cache."""
+        they are looked at; otherwise the build cache, then the imported cache images."""
         if self.options.no_cache:
             return None
         if self.cache_sources is not None:
             return self.cache_sources.find(state.config["history"], state.diff_ids, created_by)
-        return self.cache.get(key)
+        record = self.cache.get(key)
+        if record is None and self.cache_imports is not None:
+            record = self.cache_imports.find(state.config["history"], state.diff_ids, created_by)
+        return record
 
     def _execute(self, state: StageState, step_plan: StepPlan, step: Step) -> CacheRecord:
         created = self._now()

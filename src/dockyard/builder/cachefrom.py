@@ -6,6 +6,9 @@ made by the same command; the step then gets that entry and its layer. Once a so
 a step, only that source is looked at for the following ones, as in Docker. Commands carry what
 the step depends on (RUN its build args, COPY and ADD the digest of what they copy), so a
 changed input is a different command and a miss.
+
+BuildKit's cache imports (`--cache-from type=registry,ref=...` over its door) use the same
+matching without the narrowing, and only for steps the build cache does not have.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ class Source:
 
 
 class CacheSources:
-    def __init__(self, engine, refs: list[str]) -> None:
+    def __init__(self, engine, refs: list[str], narrow: bool = True) -> None:
         """The images `refs` name; a name that matches no local image is skipped, as dockerd
-        skips it (with a warning in its log)."""
+        skips it (with a warning in its log). `narrow`: Docker's classic narrowing to the first
+        source that gave a step; BuildKit's cache imports (parallel stages) stay whole."""
+        self.narrow = narrow
         self.sources: list[Source] = []
         for ref in refs:
             image = engine.images.find(ref)
@@ -45,7 +50,8 @@ class CacheSources:
             entry = src.history[n]
             if entry.get("created_by") != created_by:
                 continue
-            self.sources = [src]
+            if self.narrow:
+                self.sources = [src]
             if entry.get("empty_layer"):
                 return CacheRecord(created_by, entry.get("created", ""), None, "", _chain(diff_ids))
             index = sum(1 for h in src.history[:n] if not h.get("empty_layer"))

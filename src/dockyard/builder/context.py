@@ -18,7 +18,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Self
+from typing import BinaryIO, Callable, Self
 
 from dockyard.builder.dockerignore import DockerIgnore
 from dockyard.builder.unfinished import Marker
@@ -80,7 +80,7 @@ def open_context(source: str, dockerfile: str | None = None, *, stdin: BinaryIO 
                 if dockerfile == "-":
                     raise ContextError("cannot read both the context and the Dockerfile from stdin")
                 root, inline = cleanup.new_dir(), data
-        elif _is_git(source):
+        elif is_git(source):
             root = _git_checkout(source, cleanup)
         elif source.startswith(("http://", "https://")):
             data = _download(source)
@@ -108,11 +108,27 @@ def open_context(source: str, dockerfile: str | None = None, *, stdin: BinaryIO 
         check_dockerfile_size(inline, name)
         return BuildContext(root, ignore, inline, name, cleanup, cleanup.marker)
     except BaseException:
-        for path in cleanup:
-            shutil.rmtree(path, ignore_errors=True)
-        if cleanup.marker is not None:
-            cleanup.marker.remove()
+        _discard(cleanup)
         raise
+
+
+def open_git(source: str, store: Path | None = None) -> tuple[Path, Callable[[], None]]:
+    """A git repository (`URL#ref:subdir`) checked out into a private temporary directory (a
+    named build context): its root, and what removes it."""
+    cleanup = _Scratch(store)
+    try:
+        root = _git_checkout(source, cleanup)
+    except BaseException:
+        _discard(cleanup)
+        raise
+    return root, lambda: _discard(cleanup)
+
+
+def _discard(cleanup: "_Scratch") -> None:
+    for path in cleanup:
+        shutil.rmtree(path, ignore_errors=True)
+    if cleanup.marker is not None:
+        cleanup.marker.remove()
 
 
 def check_dockerfile_size(data: bytes, name: str) -> None:
@@ -203,7 +219,8 @@ def _download(url: str) -> bytes:
         raise ContextError(f"unable to download the build context {url}: {err}") from None
 
 
-def _is_git(source: str) -> bool:
+def is_git(source: str) -> bool:
+    """Whether a context names a git repository, as `docker build` decides it."""
     base = source.split("#", 1)[0]
     if source.startswith(_GIT_PREFIXES) or base.endswith(".git"):
         return True

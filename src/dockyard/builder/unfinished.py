@@ -16,7 +16,10 @@ host are never touched.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+TYPE_CHECKING = False  # every read-only command looks for markers: no pathlib for annotations
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MARKERS = "builds"
 _CLAIM = ".claimed-"

@@ -22,7 +22,6 @@ from dockyard.buildkit.jobs import Jobs
 from dockyard.buildkit.solve import dockerfile_build
 
 BUILD_ID = "buildkit-controlapi-buildid"
-EXPORTERS = ("moby", "image")
 # the gateway capabilities served: a result is handed back with Return, refs in the new wire format
 CAPS = ("solve.base", "solve.inlinereturn", "readfile", "return", "proto.refarray", "frontend.inputs")
 WORKER_ID = "dockyard"
@@ -47,12 +46,19 @@ class BuildKit:
 
     # -- Control -------------------------------------------------------------------------
     async def solve(self, stream: Stream) -> None:
+        from dockyard.buildkit.exporters import IMAGE, export, export_cache
         from dockyard.buildkit.protos.control_pb2 import SolveRequest, SolveResponse
+        from dockyard.buildkit.solve import failure, job_progress
+        from dockyard.errors import DockyardError
 
         req = SolveRequest.FromString(await _request(stream))
         job = self.jobs.get(req.Ref)
         try:
-            exporters = _served(req)
+            try:
+                exports, cache_exports = _served(req)
+            except GrpcError as err:  # the gateway calls of this build end with the same error
+                job.refuse(err)
+                raise
             if not job.session_id.done():
                 job.session_id.set_result(req.Session)
             if req.Frontend:
@@ -60,29 +66,18 @@ class BuildKit:
                 image = await dockerfile_build(self.engine, job, session, dict(req.FrontendAttrs))
             else:
                 image = await job.returned
-            names = await self._export(image, exporters) if image is not None else []
+            reply = {}
+            if image is not None:
+                needs_session = cache_exports or any(e.type not in IMAGE or e.flag("push") for e in exports)
+                session = await self.sessions.get(req.Session) if needs_session else None
+                try:
+                    reply = await export(self.engine, session, job_progress(job), image, exports)
+                    reply.update(await export_cache(self.engine, session, job_progress(job), image, cache_exports))
+                except DockyardError as err:  # the store or a registry refused: BuildKit's error shape
+                    raise failure(err) from None
         finally:
             job.finish()
-        reply = {}
-        if image is not None:
-            reply = {"containerimage.digest": image.id, "containerimage.config.digest": image.id}
-        if names:
-            reply["image.name"] = ",".join(names)
         await stream.send(SolveResponse(ExporterResponse=reply).SerializeToString())
-
-    async def _export(self, image, exporters) -> list[str]:
-        from dockyard.api.requests import blocking
-
-        from dockyard.errors import DockyardError
-
-        names = [n.strip() for _, attrs in exporters for n in attrs.get("name", "").split(",") if n.strip()]
-        for name in names:
-            try:
-                await blocking(self.engine.images.tag, image.id, name)
-            except DockyardError as err:
-                raise GrpcError(INVALID_ARGUMENT, f"failed to tag {name}: {err.message}") from None
-        await blocking(self.engine.events.emit, "image", "build", image.id, name=names[0] if names else image.id)
-        return names
 
     async def status(self, stream: Stream) -> None:
         from dockyard.buildkit.protos.control_pb2 import StatusRequest
@@ -215,22 +210,14 @@ class BuildKit:
         await stream.send(InputsResponse().SerializeToString())
 
 
-def _served(req) -> list[tuple[str, dict]]:
-    """A Control.Solve's exporters, once it is known to ask only for what dockyard serves."""
-    exporters = [(e.Type, dict(e.Attrs)) for e in req.Exporters]
-    if req.ExporterDeprecated and not exporters:
-        exporters = [(req.ExporterDeprecated, dict(req.ExporterAttrsDeprecated))]
-    for kind, attrs in exporters:
-        if kind not in EXPORTERS:
-            raise GrpcError(UNIMPLEMENTED, f"exporter {kind!r} is not served by dockyard (only moby/image, "
-                                           "which tags the image in the engine's store)")
-        if attrs.get("push", "false") not in ("", "false"):
-            raise GrpcError(UNIMPLEMENTED, "push from a build is not served by dockyard: push the tag afterwards")
+def _served(req):
+    """A Control.Solve's exporters and cache exports, once it is known to ask only for what
+    dockyard serves."""
+    from dockyard.buildkit.exporters import parse, parse_cache_exports
+
+    exporters = parse(req), parse_cache_exports(req)
     if req.HasField("Definition") and getattr(req.Definition, "def"):
         raise GrpcError(UNIMPLEMENTED, "LLB definitions are not served by dockyard: use the dockerfile.v0 frontend")
-    if req.HasField("Cache") and req.Cache.Exports:
-        raise GrpcError(UNIMPLEMENTED, f"cache export ({req.Cache.Exports[0].Type}) is not served by dockyard: "
-                                       "the engine's own build cache is always used")
     if req.Frontend and req.Frontend != FRONTEND:
         raise GrpcError(UNIMPLEMENTED, f"frontend {req.Frontend!r} is not served by dockyard (only {FRONTEND})")
     return exporters

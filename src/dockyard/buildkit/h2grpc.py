@@ -260,6 +260,9 @@ class Connection(asyncio.Protocol):
             if window <= 0:
                 self._window.clear()
                 await self._window.wait()
+                peer = self.streams.get(stream_id)
+                if peer is not None and peer.ended and peer.trailers:  # a call the server has answered
+                    raise ConnectionResetError("the call has ended")
                 continue
             chunk, view = view[:window], view[window:]
             try:

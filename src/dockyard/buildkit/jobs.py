@@ -15,6 +15,7 @@ class Job:
         self.finished = False
         self.cancelled = False
         self.results: dict[str, object] = {}          # gateway result ID -> image
+        self.progress = None                          # its StatusProgress, made by the first step
         loop = asyncio.get_running_loop()
         self.session_id: asyncio.Future = loop.create_future()  # set by Control.Solve, awaited by the gateway
         self.returned: asyncio.Future = loop.create_future()    # the gateway's Return: an image, or its error
@@ -23,6 +24,12 @@ class Job:
     def publish(self, update: bytes) -> None:
         self.updates.append(update)
         self._wake.set()
+
+    def refuse(self, err: Exception) -> None:
+        """The Solve asked for what is not served: gateway calls waiting for it get `err`."""
+        if not self.session_id.done():
+            self.session_id.set_exception(err)
+            self.session_id.exception()  # retrieved: no warning when no gateway call waits
 
     def finish(self) -> None:
         self.finished = True

@@ -35,6 +35,26 @@ class Session:
             raise GrpcError(NOT_FOUND, f"the client's session does not share files (no {DIFFCOPY})")
         return await receive(self.conn, dir_name, dest, includes, excludes, follow)
 
+    def _check_file_send(self) -> None:
+        from dockyard.buildkit.filesync import FILESEND
+
+        if not self.serves(FILESEND):  # BuildKit's words, with its lower-case method name
+            raise GrpcError(NOT_FOUND, "method /moby.filesync.v1.FileSend/diffcopy not supported by the client")
+
+    async def send_dir(self, root: Path, exporter_id: int) -> int:
+        """Copy `root` to the client's output directory for exporter `exporter_id`."""
+        from dockyard.buildkit.filesync import send
+
+        self._check_file_send()
+        return await send(self.conn, root, exporter_id)
+
+    async def file_writer(self, exporter_id: int, meta: dict[str, str]):
+        """A FileWriter to the client's output file for exporter `exporter_id`."""
+        from dockyard.buildkit.filesync import FileWriter
+
+        self._check_file_send()
+        return await FileWriter.open(self.conn, exporter_id, meta)
+
     async def credentials(self, host: str) -> tuple[str, str] | None:
         """The client's login for a registry host, or None (anonymous)."""
         from dockyard.buildkit.protos.auth_pb2 import CredentialsRequest, CredentialsResponse
@@ -44,6 +64,14 @@ class Session:
         reply = CredentialsResponse.FromString(await self.conn.unary(AUTH, CredentialsRequest(Host=host)
                                                                      .SerializeToString()))
         return (reply.Username, reply.Secret) if reply.Secret else None
+
+    async def login(self, domain: str):
+        """Credentials for the registry `domain` from the client's login, or None (anonymous)."""
+        from dockyard.distribution.credentials import Credentials
+        from dockyard.distribution.endpoints import endpoint_host
+
+        login = await self.credentials(endpoint_host(domain))
+        return Credentials(username=login[0], password=login[1]) if login else None
 
     async def secret(self, secret_id: str) -> bytes | None:
         """A secret's value, or None when the client has no secret by that ID."""

@@ -71,3 +71,18 @@ class StatusProgress(Progress):
 
     def cancelled(self) -> bool:
         return self.gone()
+
+
+async def as_vertex(progress: Progress, label: str, work, transferred: str = ""):
+    """Await `work` shown as one vertex `label`; with `transferred` (what moved), the size it
+    returns is shown as BuildKit shows a file sync: `transferring WHAT: SIZE done`."""
+    step = progress.start(label)
+    try:
+        result = await work
+    except BaseException as err:
+        progress.finish(step, "error", str(getattr(err, "message", err)))
+        raise
+    if transferred:
+        progress.transferred(step, f"transferring {transferred}:", result)
+    progress.finish(step, "done")
+    return result

@@ -405,10 +405,8 @@ def port_cmd(obj, name, port) -> None:
 @click.pass_obj
 def top_cmd(obj, name, ps_args) -> None:
     """Display the running processes of a container."""
-    from dockyard.cli.formatting import tabwrite
-    res = obj.engine.containers.top(name, " ".join(ps_args))
-    lines = ["\t".join(res["Titles"])] + ["\t".join(p) for p in res["Processes"]]
-    emit(tabwrite("\n".join(lines) + "\n"))
+    from dockyard.cli.readonly import top_text
+    emit(top_text(obj.engine.containers.top(name, " ".join(ps_args))))
 
 
 @click.command("prune")

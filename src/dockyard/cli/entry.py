@@ -1,11 +1,15 @@
 """The `dockyard` executable: what runs before the command-line parser.
 
-Kept free of imports, so that `ps` and `port` (readonly.py) and a pull or push with nothing
-to do (settled.py) are answered before click loads; every other command goes to cli.main.
+Kept free of imports, so that the read-only commands (readonly.py) and a pull or push with
+nothing to do (settled.py) are answered before click loads; every other command goes to
+cli.main. The launcher setup.sh writes starts the interpreter without `site` (`python -S`):
+the read-only commands need nothing from site-packages, and `site` (every .pth file, the
+distro's sitecustomize) is loaded here for the rest.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -23,11 +27,18 @@ def main() -> None:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
     if os.geteuid() != 0 and sys.argv[1:2] not in ([], ["-h"], ["--help"], ["-v"], ["--version"]):
         rootless()
-    from dockyard.cli import readonly, settled
+    from dockyard.cli import readonly
 
+    gc.disable()  # a read-only command's objects live until it exits: collecting finds nothing (~10 % of `ps -a`)
     code = readonly.before_parsing(sys.argv[1:])
     if code is not None:
         end(code)
+    gc.enable()
+    if sys.flags.no_site:
+        import site
+        site.main()
+    from dockyard.cli import settled
+
     if settled.before_parsing(sys.argv[1:]):
         end(0)
     from dockyard.cli.main import main as run

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from _collections_abc import Mapping  # what collections.abc holds, without loading collections
 
 TYPE_CHECKING = False  # typing itself is a 3 ms import the read-only commands skip
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from typing import Any
 
 JSON_FORMAT = "{{json .}}"

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import click
 
 from dockyard.cli.formatting import go_time
+from dockyard.cli.imagetable import since
 from dockyard.cli.options import confirm, emit, filter_option, format_option, parse_filters
 
-IMAGE_HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedSince": "CREATED",
-                 "CreatedAt": "CREATED AT", "Size": "SIZE", "Digest": "DIGEST", "Containers": "CONTAINERS"}
 HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
                    "Size": "SIZE", "Comment": "COMMENT"}
-
-
-def since(epoch: float) -> str:
-    from dockyard.cli.formatting import human_duration
-    if not epoch:
-        return "N/A"
-    return human_duration(max(0.0, time.time() - epoch)) + " ago"
 
 
 @click.command("images", context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,9 +26,9 @@ def since(epoch: float) -> str:
 @click.pass_obj
 def images_cmd(obj, reference, all_, quiet, digests, no_trunc, tree, filters, fmt) -> None:
     """List images."""
-    from dockyard.cli.formatting import human_size, render
+    from dockyard.cli.imagetable import images_text
+    from dockyard.images.rows import summary_rows
     from dockyard.images.service import ref_matches
-    from dockyard.images.views import summary_rows
 
     eng = obj.engine
     flt = parse_filters(filters)
@@ -46,33 +37,10 @@ def images_cmd(obj, reference, all_, quiet, digests, no_trunc, tree, filters, fm
     if tree:
         emit(_tree(eng, eng.images.list(filters=flt)))
         return
-    rows, seen = [], set()
     patterns = flt.get("reference", [])
-    for img in eng.images.list(filters=flt):
-        for r in summary_rows(eng.images, img):
-            if patterns and not any(ref_matches(f"{r['Repository']}:{r['Tag']}", p) for p in patterns):
-                continue
-            if quiet:
-                if img.id not in seen:
-                    seen.add(img.id)
-                    rows.append(img.id if no_trunc else img.short_id)
-                continue
-            rows.append({
-                "ID": r["ID"] if no_trunc else r["ID"][7:19], "Repository": r["Repository"], "Tag": r["Tag"],
-                "Digest": r["Digest"], "CreatedSince": since(r["CreatedAt"]), "CreatedAt": go_time(r["CreatedAt"]),
-                "Size": human_size(r["Size"]), "Containers": "N/A", "SharedSize": "N/A", "UniqueSize": "N/A",
-                "VirtualSize": human_size(r["Size"]),
-            })
-    if quiet:
-        for r in rows:
-            click.echo(r)
-        return
-    if digests:
-        default = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
-    else:
-        default = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
-    out = render(fmt, rows, default, headers=IMAGE_HEADERS)
-    emit(out)
+    rows = [r for img in eng.images.list(filters=flt) for r in summary_rows(img, eng.images.config(img))
+            if not patterns or any(ref_matches(f"{r['Repository']}:{r['Tag']}", p) for p in patterns)]
+    emit(images_text(rows, quiet=quiet, no_trunc=no_trunc, digests=digests, fmt=fmt))
 
 
 def _tree(eng, images) -> str:
@@ -283,9 +251,13 @@ def image_prune_cmd(obj, all_, force, filters) -> None:
 
     warning = ("WARNING! This will remove all images without at least one container associated to them."
                if all_ else "WARNING! This will remove all dangling images.")
+    from dockyard import filtering
+    wanted = parse_filters(filters)
+    filtering.check(wanted, ("dangling", "until", "label", "label!"))
+    wanted.pop("dangling", None)
     if not confirm(warning, force):
         return
-    lines, freed = obj.engine.images.prune(all=all_)
+    lines, freed = obj.engine.images.prune(all=all_, filters=wanted)
     if lines:
         click.echo("Deleted Images:")
         for verb, what in lines:

@@ -81,12 +81,16 @@ def rm_cmd(obj, names) -> None:
 
 @network_group.command("prune")
 @click.option("--force", "-f", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE", help="Provide filter values (e.g. until=<timestamp>).")
 @click.pass_obj
-def prune_cmd(obj, force) -> None:
+def prune_cmd(obj, force, filters) -> None:
     """Remove all unused networks."""
+    from dockyard import filtering
+    wanted = parse_filters(filters)
+    filtering.check(wanted, ("until", "label", "label!"))
     if not confirm("WARNING! This will remove all custom networks not used by at least one container.", force):
         return
-    removed = obj.engine.networks.prune()
+    removed = obj.engine.networks.prune(wanted)
     if removed:
         click.echo("Deleted Networks:")
         for n in removed:

@@ -37,7 +37,7 @@ def df_cmd(obj, verbose, fmt) -> None:
     default = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
     emit(render(fmt, rows, default, headers=DF_HEADERS))
     if verbose:
-        from dockyard.cli.images import IMAGE_HEADERS, since
+        from dockyard.cli.imagetable import IMAGE_HEADERS, since
         click.echo("\nImages space usage:\n")
         vrows = [{"Repository": (img.tags[0] if img.tags else "<none>"), "ID": img.short_id,
                   "CreatedSince": since(img.created), "Size": human_size(img.size)} for img in images]

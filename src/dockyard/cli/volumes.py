@@ -69,13 +69,18 @@ def rm_cmd(obj, names, force) -> None:
 @volume_group.command("prune")
 @click.option("--all", "-a", "all_", is_flag=True, help="Remove all unused volumes, not just anonymous ones.")
 @click.option("--force", "-f", is_flag=True, help="Do not prompt for confirmation.")
+@click.option("--filter", "filters", multiple=True, metavar="KEY=VALUE", help="Provide filter values (e.g. label=<label>).")
 @click.pass_obj
-def prune_cmd(obj, all_, force) -> None:
+def prune_cmd(obj, all_, force, filters) -> None:
     """Remove unused local volumes."""
+    from dockyard import filtering
     from dockyard.cli.formatting import human_size
+    wanted = parse_filters(filters)
+    filtering.check(wanted, ("all", "label", "label!"))
+    all_ = all_ or wanted.pop("all", ["false"])[-1].lower() in ("1", "true")
     if not confirm("WARNING! This will remove anonymous local volumes not used by at least one container.", force):
         return
-    removed, freed = obj.engine.volumes.prune(all_volumes=all_)
+    removed, freed = obj.engine.volumes.prune(all_volumes=all_, filters=wanted)
     if removed:
         click.echo("Deleted Volumes:")
         for n in removed:

@@ -47,6 +47,8 @@ class Execs:
 
     def create(self, ref: str, body: dict) -> str:
         c = self.service.get(ref)
+        if c.status == "paused":
+            raise Conflict(f"Container {ref} is paused, unpause the container before exec")
         if c.status != "running":
             raise Conflict(f"Container {c.id} is not running")
         cmd = body.get("Cmd")

@@ -48,14 +48,27 @@ def _inside(root: str, path: str) -> str:
     return secure_join(root, path)
 
 
-def path_stat(root: str, path: str) -> dict:
-    """docker's PathStat (the X-Docker-Container-Path-Stat header)."""
-    full = _inside(root, path)
+def _named(root: str, path: str) -> str:
+    """The host path of what `path` names in the container, as docker cp takes it: the last
+    component itself (a symlink stays one), unless the path ends in / or /. (then followed)."""
+    if path.endswith(("/", "/.")) or path.strip("/") in ("", "."):
+        return _inside(root, path)
+    parent, base = os.path.split(path.rstrip("/"))
+    return os.path.join(_inside(root, parent or "/"), base)
+
+
+def path_stat(root: str, path: str, ref: str) -> dict:
+    """docker's PathStat (the X-Docker-Container-Path-Stat header) of `path` in container `ref`:
+    a symlink's linkTarget is where it leads, as an absolute path in the container."""
+    full = _named(root, path)
     try:
         st = os.lstat(full)
     except FileNotFoundError:
-        raise NotFound(f"Could not find the file {path} in container") from None
-    link = os.readlink(full) if stat.S_ISLNK(st.st_mode) else ""
+        raise NotFound(f"Could not find the file {path} in container {ref}") from None
+    link = ""
+    if stat.S_ISLNK(st.st_mode):
+        rel = os.path.relpath(_inside(root, path), os.path.abspath(root))
+        link = "/" if rel == "." else "/" + rel
     from dockyard.containers.record import rfc3339
     return {"name": os.path.basename(path.rstrip("/")) or "/", "size": st.st_size,
             "mode": _go_mode(st.st_mode), "mtime": rfc3339(st.st_mtime), "linkTarget": link}
@@ -131,11 +144,19 @@ def archive_get(service, ref: str, path: str, out: BinaryIO) -> dict:
     """Write a tar of `path` (named by its base name, as docker cp does) to `out`; returns its stat."""
     c = service.get(ref)
     with container_root(service, c) as root:
-        st = path_stat(root, path)
-        full = _inside(root, path)
+        st = path_stat(root, path, ref)
+        full = _named(root, path)
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            tar.add(full, arcname=st["name"], recursive=True)
+            tar.add(full, arcname=st["name"], recursive=True, filter=_as_docker_writes)
     return st
+
+
+def _as_docker_writes(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """Headers as dockerd's archives have them: whole-second times (no PAX record for them) and
+    no user or group names (the host's names for the ids mean nothing in the container)."""
+    info.mtime = int(info.mtime)
+    info.uname = info.gname = ""
+    return info
 
 
 def archive_put(service, ref: str, path: str, data: BinaryIO) -> None:
@@ -147,9 +168,9 @@ def archive_put(service, ref: str, path: str, data: BinaryIO) -> None:
     with container_root(service, c) as root:
         full = _inside(root, path)
         if not os.path.exists(full):
-            raise NotFound(f"Could not find the file {path} in container {c.name}")
+            raise NotFound(f"Could not find the file {path} in container {ref}")
         if not os.path.isdir(full):
-            raise InvalidArgument(f"extraction point is not a directory: {path}")
+            raise InvalidArgument("extraction point is not a directory")
         try:
             apply_layer(data, full, whiteout_mode="delete")
         except CorruptContent:
@@ -179,9 +200,42 @@ def changes(service, ref: str) -> list[dict]:
     return [{"Path": ch.path, "Kind": kinds[ch.kind]} for ch in found]
 
 
+_COMMITTED = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal",
+              "Healthcheck", "OnBuild", "Shell")
+
+
+def _committed(config: dict) -> dict:
+    """The fields of a container's Config an image keeps (a JSON string for a command is a one-word one)."""
+    return {k: [v] if k in ("Cmd", "Entrypoint", "Shell") and isinstance(v, str) else v
+            for k, v in config.items() if v not in (None, "", [], {}) and k in _COMMITTED}
+
+
+def _over(cfg: dict, own: dict) -> dict:
+    """moby's merge of a commit's Config over the container's: what it leaves unset comes
+    from the container (maps and the environment joined, the command only with no entrypoint)."""
+    from dockyard.containers.request import merge_env
+    out = dict(cfg)
+    for key in ("User", "WorkingDir", "StopSignal", "Healthcheck"):
+        if not out.get(key) and own.get(key):
+            out[key] = own[key]
+    for key in ("ExposedPorts", "Volumes", "Labels"):
+        if out.get(key) or own.get(key):
+            out[key] = {**(own.get(key) or {}), **(out.get(key) or {})}
+    if own.get("Env"):
+        out["Env"] = merge_env(own["Env"], out.get("Env") or [])
+    if not out.get("Entrypoint"):
+        if not out.get("Cmd") and own.get("Cmd"):
+            out["Cmd"] = own["Cmd"]
+        if "Entrypoint" not in out and own.get("Entrypoint"):
+            out["Entrypoint"] = own["Entrypoint"]
+    return out
+
+
 def commit(service, ref: str, *, repo: str | None = None, tag: str | None = None, comment: str = "",
-           author: str = "", changes: tuple[str, ...] = (), pause: bool = True) -> str:
-    """A new image: the container's image plus one layer holding exactly its changes."""
+           author: str = "", changes: tuple[str, ...] = (), pause: bool = True, config: dict | None = None) -> str:
+    """A new image: the container's image plus one layer holding exactly its changes; its
+    config the container's, or `config` (the request's) with `changes` over it and the
+    container's for what it leaves unset."""
     from dockyard.builder.changes import apply_changes
     from dockyard.images.compose import write_image, write_layer
     from dockyard.layers.diff import diff_dirs, diff_overlay
@@ -205,10 +259,11 @@ def commit(service, ref: str, *, repo: str | None = None, tag: str | None = None
                 layer = write_layer(eng.content, lambda out: diff_overlay(own, out))
             else:
                 layer = write_layer(eng.content, lambda out: diff_dirs(snaps.fs(parent) if parent else None, own, out))
-            cfg = {k: v for k, v in c.config.items() if v not in (None, "", [], {}) and k in (
-                "User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal",
-                "Healthcheck", "OnBuild", "Shell")}
-            cfg = apply_changes(cfg, changes)
+            own = _committed(c.config)
+            if config:
+                cfg = _over(apply_changes(_committed(config), changes), own)
+            else:
+                cfg = apply_changes(own, changes)
             created = now_rfc3339()
             history = [*(base.get("history") or []),
                        {"created": created, "created_by": " ".join([*(c.config.get("Entrypoint") or []),

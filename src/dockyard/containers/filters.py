@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import fnmatch
-
 from dockyard.containers import health
 from dockyard.errors import InvalidArgument
+from dockyard.filtering import label_matches, term_matches
 
 KEYS = ("id", "name", "label", "status", "exited", "ancestor", "before", "since", "volume", "network",
         "publish", "expose", "health", "isolation", "is-task", "until")
@@ -14,6 +13,10 @@ STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", 
 
 def matches(service, c, filters: dict[str, list[str]], prune: bool = False) -> bool:
     for key, values in filters.items():
+        if key == "label!" and prune:  # prune only: spare what carries all of these labels
+            if all(label_matches(c.config.get("Labels") or {}, v) for v in values):
+                return False
+            continue
         if key not in KEYS:
             raise InvalidArgument(f"invalid filter '{key}'")
         # label filters must all hold (docker's MatchKVList); other keys' values are alternatives
@@ -25,12 +28,10 @@ def matches(service, c, filters: dict[str, list[str]], prune: bool = False) -> b
 def _one(service, c, key: str, value: str) -> bool:
     if key == "id":
         return c.id.startswith(value)
-    if key == "name":
-        return value.lstrip("/") in c.name or fnmatch.fnmatchcase(c.name, value.lstrip("/"))
+    if key == "name":  # against the name with and without its slash, as dockerd matches it
+        return term_matches(value, "/" + c.name) or term_matches(value, c.name)
     if key == "label":
-        labels = c.config.get("Labels") or {}
-        k, eq, v = value.partition("=")
-        return k in labels and (not eq or labels[k] == v)
+        return label_matches(c.config.get("Labels") or {}, value)
     if key == "status":
         if value not in STATUSES:
             raise InvalidArgument(f"invalid filter 'status={value}'")

@@ -10,10 +10,11 @@ the last five results still shown, as docker does.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from dockyard.errors import InvalidArgument
+
+TYPE_CHECKING = False  # read-only commands load this module: no pathlib for annotations
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # docker's defaults (daemon/health.go) and its minimum for any duration that is set
 INTERVAL, TIMEOUT, START_PERIOD, START_INTERVAL, RETRIES = 30 * 10**9, 30 * 10**9, 0, 5 * 10**9, 3
@@ -34,7 +35,8 @@ def merge(user: dict | None, image: dict | None) -> dict | None:
         for key in ("Test", *_DURATIONS, "Retries"):
             if not merged.get(key) and image.get(key):
                 merged[key] = image[key]
-    return merged
+    # as dockerd keeps it: unset numbers (null or 0) are left out, as Go's omitempty leaves them
+    return {k: v for k, v in merged.items() if not (k in (*_DURATIONS, "Retries") and not v)}
 
 
 def validate(hc: dict | None) -> None:
@@ -132,8 +134,10 @@ def live(state: dict, state_dir: Path) -> dict | None:
     """State.Health of a running container: the shim's status, earlier runs' log before its own."""
     if "Health" not in state:
         return None
+    from dockyard.jsonread import load_file
+
     try:
-        shim = json.loads((state_dir / STATUS_FILE).read_text())
+        shim = load_file(str(state_dir / STATUS_FILE))
     except (OSError, ValueError):
         return state["Health"]
     seen = {e["Start"]: e for e in [*(state["Health"].get("Log") or []), *shim.get("Log", [])]}

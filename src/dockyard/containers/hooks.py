@@ -14,12 +14,17 @@ next server's start (`finish_unhandled`), as are exits that came while no server
 
 from __future__ import annotations
 
-import logging
 import socket
 from pathlib import Path
 
-log = logging.getLogger("dockyard.hooks")
 SOCKET = "hooks.sock"
+
+
+def _log():
+    """The hooks' logger; `logging` loads only in the server that runs them (every container
+    command imports this module for socket_path, and logging costs ~4 ms to import)."""
+    import logging
+    return logging.getLogger("dockyard.hooks")
 
 
 def socket_path(run_dir: Path) -> Path:
@@ -34,7 +39,7 @@ def handle(engine, argv: list[str]) -> None:
     at = argv.index("container")
     head, (command, *args) = argv[:at], argv[at + 1:]
     if "--root" in head and Path(head[head.index("--root") + 1]) != engine.root:
-        log.warning("ignored a hook for another root: %s", " ".join(argv))
+        _log().warning("ignored a hook for another root: %s", " ".join(argv))
         return
     if command == "cleanup" and len(args) == 2:
         engine.containers.cleanup(*args)
@@ -57,7 +62,7 @@ def finish_unhandled(engine) -> None:
             try:
                 containers.remove(c.id, force=True, volumes=True)
             except Exception as e:  # noqa: BLE001 - one container must not stop the server's start
-                log.warning("could not remove exited --rm container %s: %s", c.id[:12], e)
+                _log().warning("could not remove exited --rm container %s: %s", c.id[:12], e)
 
 
 async def serve(engine, sock: socket.socket):
@@ -81,8 +86,8 @@ async def serve(engine, sock: socket.socket):
         try:
             await loop.run_in_executor(None, handle, engine, argv)
         except Exception:  # noqa: BLE001 - a hook's failure is logged, as the process's would be
-            log.exception("hook %s failed", " ".join(argv[-4:]))
+            _log().exception("hook %s failed", " ".join(argv[-4:]))
         else:
-            log.debug("ran hook %s in-process", " ".join(argv[argv.index("container") + 1:]))
+            _log().debug("ran hook %s in-process", " ".join(argv[argv.index("container") + 1:]))
 
     return await asyncio.start_unix_server(one, sock=sock)

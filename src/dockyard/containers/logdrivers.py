@@ -5,6 +5,8 @@ option names, which is how the kubelet reads the logs of containers started thro
 
 from __future__ import annotations
 
+import os
+
 from dockyard.errors import DockyardError, InvalidArgument
 
 # Docker's own drivers that dockyard does not offer: refused by name, never silently ignored.
@@ -50,6 +52,11 @@ def check(log: dict) -> dict:
 
 def keeps_log(host_config: dict) -> bool:
     return host_config["LogConfig"]["Type"] != "none"
+
+
+def log_file(root, c) -> str:
+    """docker's `<id>-json.log` in the container's dir on `root`, or the file a k8s-file log names."""
+    return custom_path(c.host_config) or os.path.join(root, "containers", c.id, f"{c.id}-json.log")
 
 
 def custom_path(host_config: dict) -> str:

@@ -7,22 +7,31 @@ the rotated files oldest first, then follows the live one.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from collections import deque
-from pathlib import Path
-from collections.abc import Callable, Iterator
 
 from dockyard.containers.views import epoch
+from dockyard.jsonread import loads
+
+TYPE_CHECKING = False  # `logs` answers before click loads (cli/readonly.py): no imports for annotations
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
 
 Entry = tuple[str, str, bytes]  # stream, RFC3339Nano time, data
 
 
-def _files(path: Path) -> list[Path]:
-    rotated = sorted((p for p in path.parent.glob(path.name + ".*") if p.suffix[1:].isdigit()),
-                     key=lambda p: -int(p.suffix[1:]))
-    return [*rotated, path] if path.exists() else rotated
+def _files(path: str) -> list[str]:
+    """The rotated files (`.N`, oldest first), then the live one."""
+    folder, name = os.path.split(path)
+    try:
+        names = os.listdir(folder or ".")
+    except FileNotFoundError:
+        return []
+    rotated = sorted((int(n[len(name) + 1:]), n) for n in names
+                     if n.startswith(name + ".") and n[len(name) + 1:].isdigit() and n[len(name) + 1:].isascii())
+    files = [os.path.join(folder, n) for _, n in reversed(rotated)]
+    return [*files, path] if os.path.exists(path) else files
 
 
 def _parse(line: bytes) -> Entry | None:
@@ -33,7 +42,7 @@ def _parse(line: bytes) -> Entry | None:
         text = parts[3] if len(parts) == 4 else b""
         return parts[1].decode(), parts[0].decode(), text + (b"\n" if parts[2] == b"F" else b"")
     try:
-        d = json.loads(line)
+        d = loads(line)
         return d.get("stream", "stdout"), d.get("time", ""), d.get("log", "").encode("utf-8", "surrogateescape")
     except ValueError:
         return None  # a line being written right now, or garbage: skip it
@@ -48,8 +57,11 @@ def read(path: Path, *, stdout: bool = True, stderr: bool = True, since: float =
         return (not since or t >= since) and (not until or t <= until)
 
     n = None if tail in ("all", "", None) else int(tail)
-    backlog: deque[Entry] | list[Entry] = deque(maxlen=n) if n is not None else []
+    if n is not None and n < 0:
+        raise ValueError("tail must not be negative")
+    backlog: list[Entry] = []  # the last n entries (trimmed as it grows: no `collections` to load)
     live = None  # the live file, kept open while following: its removal then loses nothing
+    path = os.fspath(path)
     for f in _files(path):
         fh = open(f, "rb")
         pos = 0
@@ -60,13 +72,15 @@ def read(path: Path, *, stdout: bool = True, stderr: bool = True, since: float =
             e = _parse(line)
             if e and wanted(e):
                 backlog.append(e)
+                if n is not None and len(backlog) >= 2 * n + 1024:
+                    del backlog[:-n or len(backlog)]
         if f == path and follow:
             fh.seek(pos)
             live = fh
         else:
             fh.close()
     if n != 0:
-        yield from backlog
+        yield from (backlog[-n:] if n is not None else backlog)
     if follow:
         try:
             yield from _follow(path, live, wanted, running)
@@ -91,7 +105,7 @@ def _follow(path: Path, live, wanted: Callable[[Entry], bool], running: Callable
                     yield e
             continue
         try:
-            if live is None or path.stat().st_ino != os.fstat(live.fileno()).st_ino:
+            if live is None or os.stat(path).st_ino != os.fstat(live.fileno()).st_ino:
                 # made, or rotated once the old file was read out: the new one from its start
                 new = open(path, "rb")
                 if live is not None:

@@ -151,7 +151,7 @@ def resolve(planned: list[Planned], volumes, image_rootfs=None, known: list[dict
                 p.name = names.get(p.mount.target) or volumes.create(anonymous=True)["Name"]
             if not volumes.exists(p.name):
                 volumes.create(p.name, anonymous=p.anonymous)
-            p.mount.source = str(volumes.path(p.name))
+            p.mount.source = str(volumes.source(p.name))
             if image_rootfs is not None and not p.nocopy:
                 volumes.fill_from(p.name, image_rootfs / p.mount.target.lstrip("/"))
             out.append({"Type": "volume", "Name": p.name, "Source": p.mount.source, "Destination": p.mount.target,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dockyard import locations
 from dockyard.containers import logdrivers
 from dockyard.runtime.shim.records import state_dir
 
@@ -15,16 +16,42 @@ class ContainerPaths:
 
     def dir(self, cid: str) -> Path:
         """Persistent files: hosts, hostname, resolv.conf, the json log."""
-        return self.engine.root / "containers" / cid
+        return Path(locations.container_dir(self.engine.root, cid))
 
     def run_dir(self, cid: str) -> Path:
         """Runtime state: the bundle, the rootfs mount, the shim's sockets and files."""
-        return self.engine.run_dir / "containers" / cid
+        return Path(locations.container_run_dir(self.engine.run_dir, cid))
 
     def shim_dir(self, cid: str) -> Path:
         """The shim's state dir (records.state_dir)."""
         return Path(state_dir(self.engine.run_dir, cid))
 
+    def graph(self, c) -> tuple[str, Path | None]:
+        """The storage driver's name and the container's own snapshot directory (None before it has one)."""
+        snaps = self.engine.snapshots
+        snap = snaps.get(c.id)
+        return snaps.name, (snaps.root / snap.dir if snap else None)
+
+    @property
+    def cgroup_parent(self) -> str:
+        """Where container cgroups go unless a container names its own (dockerd's cgroup-parent)."""
+        default = "/dockyard" if self.engine.default_root else f"/dockyard-{self.engine.id}"  # a root's own
+        return self.engine.config.get("cgroup-parent") or default
+
+    def _cgroup_parent(self, c) -> str:
+        return c.host_config.get("CgroupParent") or self.cgroup_parent
+
+    def pids(self, c) -> list[int]:
+        """The processes in the container's cgroup."""
+        from dockyard.errors import DockyardError
+        from dockyard.runtime import cgroups
+
+        try:
+            return cgroups.open_cgroup(f"{self._cgroup_parent(c).rstrip('/')}/{c.id}").procs()
+        except (OSError, DockyardError):
+            return []
+
     def log_path(self, c) -> Path:
         """docker's `<id>-json.log` in the container's dir, or the file a k8s-file log names."""
-        return Path(logdrivers.custom_path(c.host_config) or self.dir(c.id) / f"{c.id}-json.log")
+        return Path(logdrivers.log_file(self.engine.root, c))
+

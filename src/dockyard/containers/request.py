@@ -81,7 +81,35 @@ def merge_config(req: dict, image_cfg: dict) -> dict:
         **({"StopTimeout": req["StopTimeout"]} if req.get("StopTimeout") is not None else {}),
         **({"MacAddress": req["MacAddress"]} if req.get("MacAddress") else {}),
         **({"Healthcheck": healthcheck} if healthcheck else {}),
-    }
+    } | _reset_entrypoint(req, img)
+
+
+def _reset_entrypoint(req: dict, img: dict) -> dict:
+    """`--entrypoint ""` (Entrypoint [""]) clears the image's entrypoint, as dockerd reads it."""
+    return {"Entrypoint": None} if req.get("Entrypoint") == [""] else {}
+
+
+MIN_MEMORY = 6 << 20
+
+
+def check_config(config: dict) -> None:
+    """dockerd's checks of a container's Config, with its words."""
+    wd = config.get("WorkingDir") or ""
+    if wd and not wd.startswith("/"):
+        raise InvalidArgument(f"the working directory '{wd}' is invalid, it needs to be an absolute path")
+    if config.get("StopSignal"):
+        from dockyard.runtime.builtin import parse_signal
+        try:
+            parse_signal(config["StopSignal"])
+        except InvalidArgument:
+            raise InvalidArgument(f"Invalid signal: {config['StopSignal']}") from None
+
+
+def check_memory(hc: dict) -> None:
+    """dockerd's floor for memory limits (below it the container could not even start)."""
+    for key, what in (("Memory", "limit"), ("MemoryReservation", "reservation")):
+        if hc.get(key) and int(hc[key]) < MIN_MEMORY:
+            raise InvalidArgument(f"Minimum memory {what} allowed is 6MB")
 
 
 def _is_port(text: str) -> bool:
@@ -127,6 +155,7 @@ def check_host_config(hc: dict) -> dict:
             continue
         raise InvalidArgument(f"HostConfig.{key} is not supported by dockyard; leave it unset")
     hc = dict(hc)
+    check_memory(hc)
     rp = hc.get("RestartPolicy") or {}
     name = rp.get("Name") or ""
     if name not in RESTART_POLICIES:

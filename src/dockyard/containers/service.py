@@ -25,9 +25,9 @@ from dockyard.containers.logdrivers import ReadingUnsupported, keeps_log
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.paths import ContainerPaths
 from dockyard.containers.record import Container, ContainerStore, rfc3339
-from dockyard.containers.views import epoch, settled
-from dockyard.containers.request import (check_host_config, init_binary, log_limits, merge_config,
-                                         networking_config, swap_warnings)
+from dockyard.containers.views import epoch, event_attributes, settled, top_table
+from dockyard.containers.request import (check_config, check_host_config, check_memory, init_binary, log_limits,
+                                         merge_config, networking_config, swap_warnings)
 from dockyard.network import endpoints as network_endpoints
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups
@@ -43,22 +43,17 @@ class ContainerService(ContainerPaths):
     def __init__(self, engine) -> None:
         super().__init__(engine)
         self.store = ContainerStore(engine.db)
-        self.images = engine.images
-        self.images.users_of.append(self.store.using_image)
-        engine.volumes.users_of = self._volume_users
+
+    @property
+    def images(self):
+        """The engine's image service, made on first use: `exec`, `stop` and the like never
+        need it (its modules cost ~15 ms to import). The engine tells it which images
+        containers use."""
+        return self.engine.images
 
     # -- paths (the others in ContainerPaths) ---------------------------------------------
     def runtime_root(self, runtime: str) -> Path:
         return self.engine.run_dir / "runtime" / runtime
-
-    @property
-    def cgroup_parent(self) -> str:
-        """Where container cgroups go unless a container names its own (dockerd's cgroup-parent)."""
-        default = "/dockyard" if self.engine.default_root else f"/dockyard-{self.engine.id}"  # a root's own
-        return self.engine.config.get("cgroup-parent") or default
-
-    def _cgroup_parent(self, c: Container) -> str:
-        return c.host_config.get("CgroupParent") or self.cgroup_parent
 
     @contextmanager
     def _lifecycle(self, cid: str) -> Iterator[None]:
@@ -78,8 +73,7 @@ class ContainerService(ContainerPaths):
     def event(self, c: Container, action: str, **extra: str) -> None:
         """Log a container event as dockerd does: the container's labels, its image and name,
         then the action's own attributes."""
-        attrs = {**(c.config.get("Labels") or {}), "image": c.image_ref, "name": c.name, **extra}
-        self.engine.events.emit("container", action, c.id, **attrs)
+        self.engine.events.emit("container", action, c.id, **event_attributes(c, **extra))
 
     def _network_events(self, c: Container, action: str) -> None:
         """connect / disconnect of each network the container joins or leaves with a run."""
@@ -96,7 +90,7 @@ class ContainerService(ContainerPaths):
                 self.engine.events.emit("volume", action, m["Name"], container=c.id, driver=m.get("Driver") or "local",
                                         **extra)
 
-    def _volume_users(self, name: str) -> list[str]:
+    def volume_users(self, name: str) -> list[str]:
         return [c.id for c in self.store.all() if any(m.get("Name") == name for m in c.mounts)]
 
     # -- lookup ----------------------------------------------------------------------------
@@ -113,7 +107,7 @@ class ContainerService(ContainerPaths):
         out = []
         for c in self.store.all():
             c = self.refresh(c)
-            if not all and not c.running and not filters:
+            if not all and not c.running:  # filters narrow the running ones, as dockerd's do
                 continue
             if filters and not matches(self, c, filters):
                 continue
@@ -130,7 +124,8 @@ class ContainerService(ContainerPaths):
         if not body.get("Image"):
             raise InvalidArgument("no image given: the request needs an Image")
         if img is None:
-            raise NotFound(f"No such image: {body['Image']}")
+            from dockyard.images.service import no_such_image
+            raise no_such_image(body["Image"])
         if platform:
             from dockyard.images.indexes import for_platform
             from dockyard.oci.platform import parse_platform
@@ -147,6 +142,7 @@ class ContainerService(ContainerPaths):
             warnings += found
         if not config["Cmd"] and not config["Entrypoint"]:
             raise InvalidArgument("no command specified")
+        check_config(config)
         self._check_network(host_config, body.get("NetworkingConfig") or {})
         name = names.validate(name) if name else names.generate(self.store.names())
         if host_config.get("Links") and host_config["NetworkMode"] == "bridge":
@@ -154,7 +150,7 @@ class ContainerService(ContainerPaths):
         cid = os.urandom(32).hex()
         if not config["Hostname"]:  # docker records the hostname the container gets
             config["Hostname"] = os.uname().nodename if host_config["NetworkMode"] == "host" else cid[:12]
-        planned = plan(host_config, config, self.engine.volumes, self.get)
+        planned = plan(host_config, config, self.engine.volumes, self._volumes_source)
         nc = networking_config(body.get("NetworkingConfig") or {}, host_config["NetworkMode"], host_config.get("Links"))
         c = Container(cid, name, time.time(), body["Image"], img.id, config, host_config,
                       network_settings={"Ports": {}, "NetworkingConfig": nc,
@@ -213,7 +209,7 @@ class ContainerService(ContainerPaths):
         """The anonymous volumes made for this container alone."""
         for m in c.mounts:
             name = m.get("Name")
-            if m.get("Type") == "volume" and self._anonymous(name) and not self._volume_users(name):
+            if m.get("Type") == "volume" and self._anonymous(name) and not self.volume_users(name):
                 self.engine.volumes.remove(name, force=True)
 
     def _anonymous(self, volume: str) -> bool:
@@ -253,6 +249,7 @@ class ContainerService(ContainerPaths):
         rootfs = rd / "rootfs"
         try:
             self._mount_rootfs(c, rootfs)
+            _make_working_dir(rootfs, c.config.get("WorkingDir") or "")
             linked = links.resolve(self, c) if c.host_config["NetworkMode"] == "bridge" else links.Resolved([], [])
             att = self._attach_network(c, linked.hosts)
             planned = plan(c.host_config, c.config, self.engine.volumes, self.get)
@@ -279,6 +276,9 @@ class ContainerService(ContainerPaths):
             c.state.update(Status="exited" if c.state["StartedAt"] != "0001-01-01T00:00:00Z" else "created",
                            Error=getattr(e, "message", str(e)), ExitCode=_exit_code_for(e))
             self.store.save(c, "state", "mounts")
+            if c.state["ExitCode"] != 125 and type(e) in (DockyardError, OSError):
+                # a command that is missing or not executable: the request's mistake (dockerd: 400)
+                raise InvalidArgument(c.state["Error"]) from e
             raise
         c.state.update(Status="running", Running=True, Paused=False, Restarting=False, OOMKilled=False, Dead=False,
                        Pid=pid, ExitCode=0, Error="", StartedAt=started_at, FinishedAt="0001-01-01T00:00:00Z")
@@ -611,11 +611,14 @@ class ContainerService(ContainerPaths):
 
     def kill(self, ref: str, signal: str = "KILL") -> Container:
         sig = signal if str(signal).isdigit() or str(signal).startswith("SIG") else "SIG" + str(signal).upper()
-        if not str(sig).isdigit() and sig not in _signal.Signals.__members__:
+        if (str(sig).isdigit() and int(sig) == 0) or (not str(sig).isdigit() and sig not in _signal.Signals.__members__):
             raise InvalidArgument(f"Invalid signal: {signal}")  # before the container, as dockerd checks
-        c = self.get(ref)
+        try:
+            c = self.get(ref)
+        except NotFound as e:  # dockerd names the kill in every failure
+            raise NotFound(f"Cannot kill container: {ref}: {e.message}") from None
         if not c.running:
-            raise Conflict(f"Cannot kill container: {ref}: container {c.id} is not running")
+            raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
         self._signal(c, sig)
         if sig in ("SIGKILL", "9"):
             self._wait_done(c, 10)
@@ -701,6 +704,8 @@ class ContainerService(ContainerPaths):
     def _set_paused(self, ref: str, paused: bool) -> None:
         """Freeze or thaw every process of the container through its runtime (the freezer cgroup)."""
         c = self.get(ref)
+        if paused and c.status == "paused":
+            raise Conflict(f"Container {c.id} is already paused")
         if c.status != ("running" if paused else "paused"):
             raise Conflict(f"Container {c.id} is not {'running' if paused else 'paused'}")
         runtime = self._runtime(c)
@@ -708,6 +713,14 @@ class ContainerService(ContainerPaths):
         c.state.update(Status="paused" if paused else "running", Paused=paused)
         self.store.save(c, "state")
         self.event(c, "pause" if paused else "unpause")
+
+    def _volumes_source(self, ref: str) -> Container:
+        """The container --volumes-from names: missing, a mistake in the request (400, so the
+        docker CLI does not take it for a missing image and pull)."""
+        try:
+            return self.get(ref)
+        except NotFound as e:
+            raise InvalidArgument(e.message) from None
 
     def _runtime(self, c: Container):
         from dockyard.runtime.oci import get_runtime
@@ -721,7 +734,7 @@ class ContainerService(ContainerPaths):
             raise InvalidArgument("Renaming a container with the same name as its current name")
         other = self.store.find(new)
         if other is not None and other.name == new:
-            raise Conflict(f'Conflict. The container name "/{new}" is already in use by container "{other.id}". '
+            raise Conflict(f'Error when allocating new name: Conflict. The container name "/{new}" is already in use by container "{other.id}". '
                            "You have to remove (or rename) that container to be able to reuse that name.")
         old, c.name = c.name, new
         self.store.save(c, "name")
@@ -770,35 +783,14 @@ class ContainerService(ContainerPaths):
         return logs.read(self.log_path(c), stdout=stdout, stderr=stderr, since=since, until=until, tail=str(tail),
                          follow=follow, running=running)
 
-    def pids(self, c: Container) -> list[int]:
-        try:
-            return cgroups.open_cgroup(f"{self._cgroup_parent(c).rstrip('/')}/{c.id}").procs()
-        except (OSError, DockyardError):
-            return []
-
     def top(self, ref: str, ps_args: str = "") -> dict:
         """`docker top`: the host's `ps` output, only the lines of the container's processes."""
-        import shlex
         c = self.get(ref)
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
-        pids = set(self.pids(c))
-        args = shlex.split(ps_args) if ps_args else ["-ef"]
-        r = subprocess.run(["ps", *args], capture_output=True, text=True)
-        if r.returncode:
-            raise InvalidArgument(f"ps: {r.stderr.strip()}")
-        lines = r.stdout.splitlines()
-        titles = lines[0].split()
-        if "PID" not in titles:
-            raise InvalidArgument("Couldn't find PID field in ps output")
-        col = titles.index("PID")
-        procs = []
-        for line in lines[1:]:
-            fields = line.split(None, len(titles) - 1)
-            if len(fields) > col and fields[col].isdigit() and int(fields[col]) in pids:
-                procs.append(fields)
+        table = top_table(self.pids(c), ps_args)
         self.event(c, "top")
-        return {"Titles": titles, "Processes": procs}
+        return table
 
     # -- views and files -------------------------------------------------------------------
     def inspect(self, ref: str) -> dict:
@@ -829,7 +821,7 @@ class ContainerService(ContainerPaths):
     def archive_stat(self, ref: str, path: str) -> dict:
         from dockyard.containers import files
         with files.container_root(self, self.get(ref)) as root:
-            return files.path_stat(root, path)
+            return files.path_stat(root, path, ref)
 
     def archive_put(self, ref: str, path: str, data, *, no_overwrite: bool = False) -> None:
         from dockyard.containers import files
@@ -855,7 +847,11 @@ class ContainerService(ContainerPaths):
         if rootless.active():
             refuse_limits(body)
         hc = dict(c.host_config)
-        hc.update({k: v for k, v in body.items() if v not in (None,)})
+        # as dockerd: a zero is "not asked" (the CLI sends every field), PidsLimit is asked when present
+        hc.update({k: v for k, v in body.items() if v not in (None, 0, "") or (k == "PidsLimit" and v is not None)})
+        if "RestartPolicy" in body and not (body["RestartPolicy"] or {}).get("Name"):
+            hc["RestartPolicy"] = c.host_config.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0}
+        check_memory(body)
         if "RestartPolicy" in body:
             hc = check_host_config(hc)
         swap_limit = cgroups.swap_limit_supported()
@@ -1026,3 +1022,14 @@ def _exit_code_for(e: BaseException) -> int:
     if "permission denied" in text or "not executable" in text:
         return 126
     return 125
+
+
+def _make_working_dir(rootfs: Path, wd: str) -> None:
+    """Docker makes a missing working directory (root's, 0755) before the process starts."""
+    if not wd or wd == "/":
+        return
+    from dockyard.runtime.linux import secure_join
+    path = Path(secure_join(str(rootfs), wd))
+    if path.exists() and not path.is_dir():
+        raise InvalidArgument(f"Cannot mkdir: {wd} is not a directory")
+    path.mkdir(mode=0o755, parents=True, exist_ok=True)

@@ -3,11 +3,8 @@ and the status text docker users read ("Up 3 minutes", "Exited (0) 2 seconds ago
 
 from __future__ import annotations
 
-import re
-
+import os
 import time
-from datetime import datetime
-from pathlib import Path
 
 from dockyard.addresses import host_address
 from dockyard.containers import health
@@ -16,9 +13,44 @@ from dockyard.containers.record import Container, rfc3339
 
 ZERO = "0001-01-01T00:00:00Z"
 
+# What `GET /containers/{id}/json` shows for a HostConfig field the create request left out:
+# dockerd answers with every field of its struct, so clients index them without checking
+HOST_CONFIG_SHOWN = {
+    "AutoRemove": False, "Binds": None, "BlkioDeviceReadBps": None, "BlkioDeviceReadIOps": None,
+    "BlkioDeviceWriteBps": None, "BlkioDeviceWriteIOps": None, "BlkioWeight": 0, "BlkioWeightDevice": None,
+    "CapAdd": None, "CapDrop": None, "Cgroup": "", "CgroupParent": "", "CgroupnsMode": "private",
+    "ConsoleSize": [0, 0], "ContainerIDFile": "", "CpuCount": 0, "CpuPercent": 0, "CpuPeriod": 0, "CpuQuota": 0,
+    "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpuShares": 0, "CpusetCpus": "", "CpusetMems": "",
+    "DeviceCgroupRules": None, "DeviceRequests": None, "Devices": None, "Dns": None, "DnsOptions": None,
+    "DnsSearch": None, "ExtraHosts": None, "GroupAdd": None, "IOMaximumBandwidth": 0, "IOMaximumIOps": 0,
+    "IpcMode": "private", "Isolation": "", "KernelMemoryTCP": 0, "Links": None,
+    "LogConfig": {"Type": "json-file", "Config": {}}, "Memory": 0, "MemoryReservation": 0, "MemorySwap": 0,
+    "MemorySwappiness": None, "NanoCpus": 0, "NetworkMode": "bridge", "OomKillDisable": False, "OomScoreAdj": 0,
+    "PidMode": "", "PidsLimit": None, "PortBindings": {}, "Privileged": False, "PublishAllPorts": False,
+    "ReadonlyRootfs": False, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "SecurityOpt": None,
+    "ShmSize": 64 << 20, "UTSMode": "", "Ulimits": None, "UsernsMode": "", "VolumeDriver": "", "VolumesFrom": None,
+}
+
+
+def host_config_shown(hc: dict) -> dict:
+    """The container's HostConfig with every field dockerd shows: the defaults where the
+    request was silent (a null or empty value counts as silent where dockerd fills one in)."""
+    from dockyard.runtime.procpaths import MASKED_PATHS, READONLY_PATHS
+    shown = {**HOST_CONFIG_SHOWN, **{k: v for k, v in hc.items() if v is not None or HOST_CONFIG_SHOWN.get(k) is None}}
+    for key in ("IpcMode", "CgroupnsMode", "NetworkMode"):
+        shown[key] = shown[key] or HOST_CONFIG_SHOWN[key]
+    shown["ShmSize"] = shown["ShmSize"] or HOST_CONFIG_SHOWN["ShmSize"]
+    if not shown["Privileged"]:  # the paths every unprivileged container has masked and read-only
+        shown.setdefault("MaskedPaths", list(MASKED_PATHS))
+        shown.setdefault("ReadonlyPaths", list(READONLY_PATHS))
+    return shown
+
 
 def parse_time(value: str) -> float:
     """docker's time filter values: a unix time, an RFC3339 date, or a duration back from now (10m, 2h)."""
+    import re
+    from datetime import datetime
+
     from dockyard.errors import InvalidArgument
     m = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value)
     if m:
@@ -35,11 +67,37 @@ def parse_time(value: str) -> float:
 
 
 def epoch(ts: str) -> float:
+    """Seconds since 1970 of an RFC3339 time in UTC (what rfc3339() writes)."""
     if not ts or ts.startswith("0001-"):
         return 0.0
     main, _, frac = ts.rstrip("Z").partition(".")
-    base = datetime.fromisoformat(main + "+00:00").timestamp()
-    return base + (float("0." + frac) if frac else 0.0)
+    return _utc_seconds(main) + (float("0." + frac) if frac else 0.0)
+
+
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _utc_seconds(text: str) -> int:
+    """`YYYY-MM-DDTHH:MM:SS` in UTC as seconds since 1970, computed here: `datetime` is a 1 ms
+    import for every `ps` that shows a running container. Other shapes go to datetime."""
+    if len(text) != 19 or text[4] != "-" or text[7] != "-" or text[10] != "T" or text[13] != ":" or text[16] != ":" \
+            or not (text[:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:]).isdigit() \
+            or not text.isascii():
+        from datetime import datetime
+        return int(datetime.fromisoformat(text + "+00:00").timestamp())
+    y, m, d = int(text[:4]), int(text[5:7]), int(text[8:10])
+    leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    if not (y >= 1 and 1 <= m <= 12 and 1 <= d <= (29 if leap and m == 2 else _MONTH_DAYS[m - 1])) \
+            or int(text[11:13]) > 23 or int(text[14:16]) > 59 or int(text[17:]) > 59:
+        raise ValueError(f"invalid date {text!r}")
+    # days since 1970-01-01 of a proleptic Gregorian date (years counted from March)
+    y -= m <= 2
+    era = y // 400
+    year_of_era = y - era * 400
+    day_of_year = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = era * 146097 + day_of_era - 719468
+    return days * 86400 + int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:])
 
 
 def command(c: Container) -> tuple[str, list[str]]:
@@ -74,6 +132,7 @@ def settled(c: Container, shim_dir: str) -> bool:
     if (read_started(shim_dir) or {}).get("restart_count", 0) != c.restart_count:
         return False
     if "Health" in c.state:
+        from pathlib import Path
         c.state["Health"] = health.live(c.state, Path(shim_dir))
     return True
 
@@ -143,34 +202,46 @@ def summary(service, c: Container) -> dict:
     path, args = command(c)
     return {
         "Id": c.id, "Names": ["/" + c.name], "Image": c.image_ref, "ImageID": c.image_id,
-        "Command": " ".join([path, *args]) if path else "", "Created": int(c.created),
+        "Command": " ".join([path, *(f"'{a}'" if " " in a else a for a in args)]) if path else "",
+        "Created": int(c.created),
         "Ports": ports_list(c), "Labels": c.config.get("Labels") or {}, "State": c.status,
         "Status": status_text(c), "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode", "bridge")},
         "NetworkSettings": {"Networks": c.network_settings.get("Networks") or {}},
-        "Mounts": c.mounts, "SizeRw": None,
+        "Mounts": c.mounts,
     }
 
 
+def sizes(service, c: Container) -> dict:
+    """SizeRw (what the container wrote) and SizeRootFs (all its files: that and its image's),
+    which `size=1` adds to a container's summary or inspection."""
+    snaps = service.engine.snapshots
+    rw = snaps.usage(c.id) if snaps.exists(c.id) else 0
+    image = service.images.find(c.image_id)
+    return {"SizeRw": rw, "SizeRootFs": rw + (image.size if image else 0)}
+
+
 def inspect(service, c: Container) -> dict:
+    """ContainerJSON; `service` gives the container's places (ContainerPaths: dir, run_dir,
+    log_path, graph), as Paths or as strings (the early path's RecordedPaths)."""
     path, args = command(c)
     d = service.dir(c.id)
-    snaps = service.engine.snapshots
+    driver, own = service.graph(c)
     graph = {}
-    if snaps.exists(c.id):
-        own = snaps.root / snaps.need(c.id).dir
-        graph = {"UpperDir": str(own / "fs"), "WorkDir": str(own / "work"),
-                 "MergedDir": str(service.run_dir(c.id) / "rootfs")}
+    if own is not None:
+        graph = {"UpperDir": os.path.join(own, "fs"), "WorkDir": os.path.join(own, "work"),
+                 "MergedDir": os.path.join(service.run_dir(c.id), "rootfs")}
     ns = c.network_settings
     bridge = (ns.get("Networks") or {}).get("bridge") or {}
     return {
         "Id": c.id, "Created": rfc3339(c.created), "Path": path, "Args": args,
         "State": {**c.state, "Dead": c.state.get("Dead", False)},
-        "Image": c.image_id, "ResolvConfPath": str(d / "resolv.conf"), "HostnamePath": str(d / "hostname"),
-        "HostsPath": str(d / "hosts"), "LogPath": str(service.log_path(c)) if keeps_log(c.host_config) else "", "Name": "/" + c.name,
-        "RestartCount": c.restart_count, "Driver": snaps.name, "Platform": "linux", "MountLabel": "",
+        "Image": c.image_id, "ResolvConfPath": os.path.join(d, "resolv.conf"),
+        "HostnamePath": os.path.join(d, "hostname"), "HostsPath": os.path.join(d, "hosts"),
+        "LogPath": os.fspath(service.log_path(c)) if keeps_log(c.host_config) else "", "Name": "/" + c.name,
+        "RestartCount": c.restart_count, "Driver": driver, "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-        "HostConfig": {**c.host_config, "Runtime": c.host_config.get("Runtime") or "dockyard"},  # the one it runs under
-        "GraphDriver": {"Data": graph, "Name": snaps.name},
+        "HostConfig": {**host_config_shown(c.host_config), "Runtime": c.host_config.get("Runtime") or "dockyard"},
+        "GraphDriver": {"Data": graph, "Name": driver},
         "Mounts": c.mounts, "Config": c.config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": c.id if ns.get("SandboxKey") else "", "SandboxKey": ns.get("SandboxKey", ""),
@@ -183,6 +254,37 @@ def inspect(service, c: Container) -> dict:
             "Networks": ns.get("Networks") or {},
         },
     }
+
+
+def event_attributes(c: Container, **extra: str) -> dict:
+    """A container event's attributes as dockerd gives them: its labels, its image and name,
+    then the action's own."""
+    return {**(c.config.get("Labels") or {}), "image": c.image_ref, "name": c.name, **extra}
+
+
+def top_table(pids: list[int], ps_args: str = "") -> dict:
+    """`docker top` of the processes `pids`: the host's `ps` output, only their lines."""
+    import shlex
+    import subprocess
+
+    from dockyard.errors import InvalidArgument
+
+    wanted = set(pids)
+    args = shlex.split(ps_args) if ps_args else ["-ef"]
+    r = subprocess.run(["ps", *args], capture_output=True, text=True)
+    if r.returncode:
+        raise InvalidArgument(f"ps: {r.stderr.strip()}")
+    lines = r.stdout.splitlines()
+    titles = lines[0].split()
+    if "PID" not in titles:
+        raise InvalidArgument("Couldn't find PID field in ps output")
+    col = titles.index("PID")
+    procs = []
+    for line in lines[1:]:
+        fields = line.split(None, len(titles) - 1)
+        if len(fields) > col and fields[col].isdigit() and int(fields[col]) in wanted:
+            procs.append(fields)
+    return {"Titles": titles, "Processes": procs}
 
 
 def quoted_command(c: Container, trunc: bool = True) -> str:

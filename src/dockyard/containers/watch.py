@@ -16,7 +16,6 @@ import ctypes
 import os
 import select
 import sqlite3
-import struct
 import threading
 from pathlib import Path
 

@@ -4,6 +4,7 @@ CRI's container events, for the kubelet's evented PLEG."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 from dockyard.cri import records
 from dockyard.errors import NotFound
@@ -13,7 +14,7 @@ KINDS = {"create": 0, "start": 1, "die": 2, "destroy": 3}
 POLL = 0.1  # seconds between looks at the log when nothing is new
 
 
-def stream(engine, pb, sandboxes, workloads, active) -> "Iterator":
+def stream(engine, pb, sandboxes, workloads, active) -> Iterator:
     """Events from now on, until `active()` turns false (the client went away)."""
     seq = engine.events.last_seq()
     while active():

@@ -88,6 +88,28 @@ def for_push(content: ContentStore, manifest_digest: str, compression: Compressi
     return content.put(canonical_json(out))
 
 
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"  # schema2's uncompressed layer
+
+
+def docker_media_types(content: ContentStore, manifest_digest: str) -> str:
+    """The digest of the same image with Docker's schema2 media types (what BuildKit writes
+    without oci-mediatypes=true), stored in `content`; zstd layers have no schema2 type, so
+    such an image stays OCI."""
+    manifest = json.loads(content.read(manifest_digest))
+    if manifest.get("mediaType") == mt.DOCKER_MANIFEST or "manifests" in manifest:
+        return manifest_digest
+    kinds = {"": DOCKER_LAYER, "gzip": mt.DOCKER_LAYER_GZIP}
+    layers = []
+    for desc in manifest.get("layers") or []:
+        kind = mt.compression_of(desc.get("mediaType", ""))
+        if desc.get("mediaType") != mt.DOCKER_LAYER_FOREIGN and kind not in kinds:
+            return manifest_digest
+        layers.append(desc if desc.get("mediaType") == mt.DOCKER_LAYER_FOREIGN else {**desc, "mediaType": kinds[kind]})
+    out = {"schemaVersion": 2, "mediaType": mt.DOCKER_MANIFEST,
+           "config": {**manifest["config"], "mediaType": mt.DOCKER_CONFIG}, "layers": layers}
+    return content.put(canonical_json(out))
+
+
 def _index_for_push(content: ContentStore, digest: str, index: dict, compression: Compression) -> str:
     """An index whose children held here are replaced by their compressed forms, if any changed."""
     children, changed = [], False

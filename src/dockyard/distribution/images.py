@@ -98,10 +98,12 @@ def push_refs(images, ref: Reference, all_tags: bool) -> list[Reference]:
 
 
 def push_image(images, ref: Reference, *, progress: Progress | None = None, credentials: Credentials | None = None,
-               insecure_registries: Sequence[str] = (), compression: Compression | None = None) -> Pushed:
+               insecure_registries: Sequence[str] = (), compression: Compression | None = None,
+               docker_types: bool = False) -> Pushed:
     """Upload the local image tagged `ref`, mounting layers from repositories it came from;
-    layers stored uncompressed go compressed (`compression`, gzip by default: compress.py)."""
-    from dockyard.distribution.compress import Compression, for_push
+    layers stored uncompressed go compressed (`compression`, gzip by default: compress.py);
+    `docker_types` sends a single-platform image with Docker's schema2 media types."""
+    from dockyard.distribution.compress import Compression, docker_media_types, for_push
     from dockyard.distribution.push import push
     from dockyard.images.indexes import complete_index
 
@@ -111,6 +113,8 @@ def push_image(images, ref: Reference, *, progress: Progress | None = None, cred
         # a multi-platform tag pushes its whole index when every platform of it is here
         stored = complete_index(images, str(ref)) or img.manifest_digest
         manifest_digest = for_push(images.content, stored, compression or Compression())
+        if docker_types:
+            manifest_digest = docker_media_types(images.content, manifest_digest)
         res = push(ref, images.content, manifest_digest, progress=progress, mount_from=mount_from,
                    credentials=credentials, insecure_registries=insecure_registries)
     images.record_repo_digest(ref, res.digest, img.id)

@@ -24,6 +24,7 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
     from dockyard.hub.discovery.info import RepoInfo
     from dockyard.hub.discovery.tracking import Tracker
     from dockyard.hub.discovery.web import DiffPage, SearchEndpoint
+    from dockyard.hub.hubapi import HubApi
     from dockyard.hub.runner import Worker
     from dockyard.hub.state import HubState
     from dockyard.hub.tags.pages import TagPages
@@ -60,14 +61,16 @@ def make_app(root: str | Path, *, auth: str | None = None, build_timeout: float 
         app.middlewares.append(make_csrf_guard())
     pages = Pages(state, Catalog(storage), access, worker, info)
     SearchEndpoint(info, state, access).routes(app)
-    extras = [BuildPages, TagPages, WebhookPages, DiffPage]
+    tags = TagPages(pages)
+    extras = [BuildPages(pages), tags, WebhookPages(pages), DiffPage(pages)]
     if accounts is not None:
         from dockyard.hub.accounts.web import AccountPages
 
-        extras.append(lambda p: AccountPages(p, access, info))
+        extras.append(AccountPages(pages, access, info))
     for extra in extras:  # before the pages' /r/{path} catch-all
-        extra(pages).routes(app)
+        extra.routes(app)
     pages.routes(app)
+    HubApi(pages, tags).install(app)
 
     background: list[asyncio.Task] = []
 

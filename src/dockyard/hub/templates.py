@@ -37,8 +37,8 @@ svg.layer-graph text{font:11px ui-monospace,monospace;fill:#1b1f24}
 </style></head>
 <body><header><a class="brand" href="/">dockyard hub</a><a href="/">Repositories</a><a href="/builds">Builds</a>
 <form class="search" method="get" action="/" role="search"><input name="q" placeholder="Search" aria-label="Search repositories"></form>
-<span class="who">{% if visitor.user %}signed in as {{ visitor.user }}{% elif accounts %}<a href="/login">Sign in</a>{% endif %}</span>
-{% if visitor.user and visitor.csrf %}<a href="/settings/tokens">Tokens</a><a href="/orgs">Organizations</a>
+<span class="who">{% if visitor.user %}signed in as {{ visitor.user }}{% elif accounts %}<a href="/login">Sign in</a>{% if signup_open() %} · <a href="/signup">Sign up</a>{% endif %}{% endif %}</span>
+{% if visitor.user and visitor.csrf %}<a href="/settings/tokens">Tokens</a><a href="/settings/security">Password</a><a href="/orgs">Organizations</a>
 <form method="post" action="/logout" class="logout"><input type="hidden" name="csrf" value="{{ visitor.csrf }}"><button type="submit">Sign out</button></form>{% endif %}</header>
 <main>{% block main %}{% endblock %}</main>
 <script>
@@ -63,12 +63,13 @@ REPOS = """{% extends "base.html" %}
 {% block main %}
 <h1>Repositories</h1>
 <form method="get" action="/" role="search"><input id="q" name="q" value="{{ q }}" placeholder="Search repositories" autocomplete="off" autofocus></form>
-<p class="muted"><span id="shown">{{ repos|length }}</span> of {{ repos|length }} repositories{% if q %} matching “{{ q }}”{% endif %}</p>
+<p class="muted"><span id="shown">{{ repos|length }}</span> of {{ repos|length }} repositories{% if q %} matching “{{ q }}”{% endif %}
+· sorted by {% if sort == "stars" %}stars (<a href="/?q={{ q|urlencode }}" id="sort-name">name</a>){% else %}name (<a href="/?q={{ q|urlencode }}&amp;sort=stars" id="sort-stars">stars</a>){% endif %}</p>
 <ul class="repos" id="repos">
 {% for r in repos %}<li data-name="{{ r.name }}" data-description="{{ about.get(r.name, "") }}"><a href="/r/{{ r.name }}"><b>{{ r.name }}</b></a>
 {% if r.name in private %} <span class="pill">private</span>{% endif %}
 {% if about.get(r.name) %}<span class="description"> {{ about[r.name] }}</span>{% endif %}
-<span class="muted"> · {{ r.tags }} tag{{ "s" if r.tags != 1 }}{% if r.pushed %} · pushed {{ ago(r.pushed) }}{% endif %}</span></li>
+<span class="muted"> · <span class="stars">★ {{ stars.get(r.name, 0) }}</span> · {{ r.tags }} tag{{ "s" if r.tags != 1 }}{% if r.pushed %} · pushed {{ ago(r.pushed) }}{% endif %}</span></li>
 {% else %}<li class="muted">No repositories{% if q %} match “{{ q }}”{% endif %}.</li>{% endfor %}
 </ul>
 {% endblock %}
@@ -92,7 +93,10 @@ REPOS = """{% extends "base.html" %}
 REPO = """{% extends "base.html" %}{% from "macros.html" import copy, status %}
 {% block title %}{{ repo }} · dockyard hub{% endblock %}
 {% block main %}
-<h1>{{ repo }}{% if is_private %} <span class="pill">private</span>{% endif %}</h1>
+<h1>{{ repo }}{% if is_private %} <span class="pill">private</span>{% endif %}
+<span class="pill" title="stars">★ <span id="stars">{{ star_count }}</span></span>
+{% if visitor.user %}<form method="post" action="/r/{{ repo }}/-/star" style="display:inline" id="star-form"><input type="hidden" name="csrf" value="{{ visitor.csrf }}">
+<input type="hidden" name="star" value="{{ 0 if starred else 1 }}"><button type="submit" id="star">{{ "Unstar" if starred else "Star" }}</button></form>{% endif %}</h1>
 {% if description %}<p class="description" id="description">{{ description }}</p>{% endif %}
 {% if admin %}<p><a href="/r/{{ repo }}/-/settings" id="settings">Settings</a></p>{% endif %}
 <p>{{ copy("docker pull " ~ host ~ "/" ~ repo) }}</p>

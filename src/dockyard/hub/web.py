@@ -5,6 +5,7 @@ Routes (repository names contain slashes, so what follows a name comes after `/-
     /                              repositories, `?q=` filters on the server
     /r/NAME                        tags, recent builds, layer graph
     /r/NAME/-/image/REF            one image (REF: tag or digest)
+    POST /r/NAME/-/star            star (star=1) or unstar (star=0), signed-in visitors
     /builds                        the build queue (one build: dockyard.hub.builds.pages)
     /login                         asks the browser for Basic credentials
     POST /hooks/git/NAME           signed push webhook
@@ -24,6 +25,7 @@ from dockyard.errors import DockyardError, InvalidArgument
 from dockyard.hub import graph, hooks
 from dockyard.hub.access import HubAccess, Visitor
 from dockyard.hub.accounts import policy
+from dockyard.hub.actions import refused
 from dockyard.hub.builds.trigger import queue_push
 from dockyard.hub.catalog import Catalog, created_text
 from dockyard.hub.discovery import contents, markdown, readme
@@ -48,11 +50,13 @@ class Pages:
         self.state, self.catalog, self.access, self.worker, self.info = state, catalog, access, worker, info
         self.env = environment()
         self.env.globals.update(size=human_size, created=created_text, duration=_duration,
-                                ago=lambda t: human_ago(time.time() - t), accounts=access.has_accounts)
+                                ago=lambda t: human_ago(time.time() - t), accounts=access.has_accounts,
+                                signup_open=lambda: False)  # the hub's own accounts open it (accounts/web.py)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/", self.repositories)
         app.router.add_get("/r/{path:.+}", self.repository_or_image)
+        app.router.add_post("/r/{repo:.+}/-/star", self.star)
         app.router.add_get("/builds", self.builds)
         app.router.add_get("/login", self.login)
         app.router.add_post("/hooks/git/{source:.+}", self.webhook)
@@ -80,14 +84,18 @@ class Pages:
     async def repositories(self, request: web.Request) -> web.Response:
         visitor = await self.access.visitor(request)
         q = request.query.get("q", "").strip().lower()
+        sort = "stars" if request.query.get("sort") == "stars" else "name"
         private = self.state.private_repos()
         everything = self.catalog.repositories()
         self.info.sync(r.name for r in everything)
         about = self.info.descriptions()
+        stars = self.info.star_counts()
         readable = self.access.readable_private(visitor, private)
         repos = [r for r in everything if (q in r.name or q in about.get(r.name, "").lower())
                  and (r.name not in private or r.name in readable)]
-        return self.render("repos.html", visitor, repos=repos, q=q, private=private, about=about)
+        if sort == "stars":
+            repos.sort(key=lambda r: -stars.get(r.name, 0))  # stable: by name among equals
+        return self.render("repos.html", visitor, repos=repos, q=q, private=private, about=about, stars=stars, sort=sort)
 
     async def repository_or_image(self, request: web.Request) -> web.Response:
         repo, sep, rest = request.match_info["path"].partition("/-/")
@@ -117,6 +125,7 @@ class Pages:
                            is_private=repo in self.state.private_repos(), builds=self.state.builds(repo, limit=10),
                            graph=Markup(svg), graph_note=note, description=texts.description,
                            readme=Markup(markdown.render(text)) if text else "", pulls=self.info.pulls(repo),
+                           star_count=self.info.star_count(repo), starred=self.info.has_starred(repo, visitor.user),
                            admin=level is not None and level(visitor, repo) >= policy.ADMIN)
 
     async def _image(self, request: web.Request, visitor: Visitor, repo: str, reference: str) -> web.Response:
@@ -126,6 +135,22 @@ class Pages:
             None, contents.of_image, self.catalog.storage, self.info, repo, image)
         return self.render("image.html", visitor, repo=repo, reference=reference, image=image, cfg=cfg, host=request.host,
                            inside=inside)
+
+    async def star(self, request: web.Request) -> web.Response:
+        """Star (form field star=1) or unstar (star=0) a repository the signed-in visitor may see."""
+        repo = request.match_info["repo"]
+        visitor, ok = await self._visible(request, repo)
+        if not ok or not self.catalog.storage.repo_exists(repo):
+            return self.not_found(visitor, f"repository {repo}")
+        if visitor.user is None:
+            if self.access.has_accounts:
+                raise web.HTTPSeeOther(f"/login?next=/r/{repo}")
+            return self.render("message.html", visitor, 403, heading="Not allowed", text="Stars need a signed-in user.")
+        refusal = refused(request, False, True)  # another site's form
+        if refusal is not None:
+            return refusal
+        self.info.star(repo, visitor.user, (await request.post()).get("star", "1") != "0")
+        raise web.HTTPSeeOther(f"/r/{repo}")
 
     async def builds(self, request: web.Request) -> web.Response:
         visitor = await self.access.visitor(request)

@@ -248,6 +248,7 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes | None = None, *, size: in
 class _SaveItem:
     image: Image
     tags: list[Reference]
+    manifest: str = ""  # another manifest of the image to write (OCI layout only)
 
 
 def _resolve_items(images: ImageService, names: list[str]) -> list[_SaveItem]:
@@ -340,26 +341,28 @@ def _write_oci(images: ImageService, items: list[_SaveItem], tar: tarfile.TarFil
                 _add(tar, f"{directory}/{name}", size=images.content.size(digest), stream=f)
         written.add(digest)
 
-    def add_image(img: Image) -> bytes:
-        man = images.manifest(img)
+    def add_image(digest: str) -> bytes:
+        raw = images.content.read(digest)
+        man = json.loads(raw)
         for desc in [man["config"], *man["layers"]]:
             add_blob(desc["digest"])
-        raw = images.content.read(img.manifest_digest)
-        add_blob(img.manifest_digest, raw)
+        add_blob(digest, raw)
         return raw
 
     index_entries = []
     for item in items:
-        img = item.image
-        raw = add_image(img)
+        digest = item.manifest or item.image.manifest_digest
+        raw = add_image(digest)
         for ref in item.tags or [None]:
             ann = {NAME_ANNOTATION: str(ref), REF_ANNOTATION: ref.tag} if ref else {}
-            multi = complete_index(images, str(ref)) if ref else None
+            multi = complete_index(images, str(ref)) if ref and not item.manifest else None
             if multi is None:
-                index_entries.append(descriptor(img.manifest_media_type, img.manifest_digest, len(raw), annotations=ann))
+                media_type = (json.loads(raw).get("mediaType") or mt.OCI_MANIFEST) if item.manifest \
+                    else item.image.manifest_media_type
+                index_entries.append(descriptor(media_type, digest, len(raw), annotations=ann))
                 continue
             for child in children(images, multi):  # a multi-platform image: its index whole
-                add_image(child.image)
+                add_image(child.image.manifest_digest)
             index_raw = images.content.read(multi)
             add_blob(multi, index_raw)
             index_entries.append(descriptor(mt.OCI_INDEX, multi, len(index_raw), annotations=ann))
@@ -373,10 +376,21 @@ def save(images: ImageService, names: list[str], out: BinaryIO, *, fmt: str = "d
     if fmt not in ("docker", "oci"):
         raise InvalidArgument(f"unknown save format {fmt!r}: use docker or oci")
     items = _resolve_items(images, names)
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=1 << 20) as tar:
-        (_write_docker if fmt == "docker" else _write_oci)(images, items, tar)
+    _write(images, items, out, fmt)
     for item in items:
         images.events.emit("image", "save", item.image.id, name=item.image.id)
+
+
+def _write(images: ImageService, items: list[_SaveItem], out: BinaryIO, fmt: str) -> None:
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=1 << 20) as tar:
+        (_write_docker if fmt == "docker" else _write_oci)(images, items, tar)
+
+
+def save_built(images: ImageService, image: Image, names: list[str], out: BinaryIO, *, fmt: str = "docker",
+               manifest: str = "") -> None:
+    """One image as `save` writes it, under `names` whether or not they are its tags here (a
+    build's exporter); `manifest` (OCI layout only) replaces its stored manifest."""
+    _write(images, [_SaveItem(image, [parse_normalized(n) for n in names], manifest)], out, fmt)
 
 
 def save_to_path(images: ImageService, names: list[str], path: str | os.PathLike, *, fmt: str = "docker") -> None:

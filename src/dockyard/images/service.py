@@ -38,6 +38,15 @@ PARENT_MIGRATIONS = [
 ]
 
 
+
+def no_such_image(name: str) -> NotFound:
+    """dockerd's 404 for an image: a name without tag or digest is told as `name:latest`."""
+    try:
+        shown = parse_normalized(name).familiar
+    except InvalidArgument:
+        shown = name
+    return NotFound(f"No such image: {shown}")
+
 class ImageService:
     def __init__(self, content: ContentStore, db: MetadataDB, snapshots: Snapshotter, lock: RootLock,
                  events: EventLog) -> None:
@@ -144,14 +153,14 @@ class ImageService:
     def get(self, name: str) -> Image:
         img = self.find(name)
         if img is None:
-            raise NotFound(f"No such image: {name}")
+            raise no_such_image(name)
         return img
 
     def list(self, *, filters: dict[str, list[str]] | None = None) -> list[Image]:
         filters = filters or {}
         for key in filters:
             if key not in ("dangling", "reference", "before", "since", "label"):
-                raise InvalidArgument(f"invalid filter {key!r}: use dangling, reference, before, since or label")
+                raise InvalidArgument(f"invalid filter '{key}'")
         images = [self._load(r[0]) for r in self.db.query("SELECT id FROM images ORDER BY created DESC")]
         beneath = self._beneath_indexes()
         images = [i for i in images if i is not None and (i.tags or i.manifest_digest not in beneath)]
@@ -299,7 +308,7 @@ class ImageService:
         (and even then only untagged, as docker does)."""
         img, by_id = self._resolve(name)
         if img is None:
-            raise NotFound(f"No such image: {name}")
+            raise no_such_image(name)
         out: list[tuple[str, str]] = []
         users = self.users(img.id)
         if by_id and len(img.tags) > 1 and not force:
@@ -349,12 +358,15 @@ class ImageService:
             found.extend(fn(image_id))
         return found
 
-    def prune(self, *, all: bool = False) -> tuple[list[tuple[str, str]], int]:
-        """Remove dangling images (or, with `all`, every image no container uses)."""
+    def prune(self, *, all: bool = False, filters: dict[str, list[str]] | None = None) -> tuple[list[tuple[str, str]], int]:
+        """Remove dangling images (or, with `all`, every image no container uses), of those the
+        prune `filters` (until, label, label!) select."""
         before = self.disk_usage()
         out: list[tuple[str, str]] = []
         for img in self.list():
             if (img.tags and not all) or self.users(img.id):
+                continue
+            if filters and not self._prune_selects(img, filters):
                 continue
             for t in img.tags:
                 out.extend(self.remove(t, force=True, prune=False))
@@ -362,6 +374,14 @@ class ImageService:
                 out.extend(self.remove(img.id, force=True, prune=False))
         self.collect_garbage()
         return out, max(0, before - self.disk_usage())
+
+    def _prune_selects(self, img: Image, filters: dict[str, list[str]]) -> bool:
+        """The prune filters hold for this image: `until` against the creation time its config
+        records (dockerd's choice), labels against its config's labels."""
+        from dockyard import filtering
+        from dockyard.images.rows import created_epoch
+        cfg = self.config(img)
+        return filtering.selects(filters, (cfg.get("config") or {}).get("Labels"), created_epoch(cfg.get("created")))
 
     # -- garbage collection ----------------------------------------------------------------
     def referenced(self, include_extra: bool = True) -> tuple[set[str], set[str]]:

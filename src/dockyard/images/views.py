@@ -1,13 +1,12 @@
-"""Docker-shaped views of an image: `image inspect`, `history`, the rows of `images`.
+"""Docker-shaped views of an image: `image inspect`, `history`, its platforms (the rows of `images` are rows.py's).
 
 Shared by the CLI and the Engine API so both print exactly what Docker users parse.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from dockyard.images.model import Image
+from dockyard.images.rows import created_epoch
 from dockyard.images.service import ImageService
 from dockyard.oci.image import chain_id
 from dockyard.oci.reference import parse
@@ -20,22 +19,18 @@ _CONFIG_DEFAULTS = {
 }
 
 
-def created_epoch(created: str | None) -> int:
-    if not created:
-        return 0
-    try:
-        return int(datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return 0
-
-
-def layer_sizes(images: ImageService, image: Image) -> list[int]:
+def layers(images: ImageService, image: Image) -> list[tuple[str, int]]:
+    """(chain ID, unpacked size) of each of the image's layers, bottom first."""
     parent, out = "", []
     for d in images.config(image)["rootfs"]["diff_ids"]:
         parent = chain_id(parent, d)
         snap = images.snapshots.get(parent)
-        out.append(snap.size if snap else 0)
+        out.append((parent, snap.size if snap else 0))
     return out
+
+
+def layer_sizes(images: ImageService, image: Image) -> list[int]:
+    return [size for _, size in layers(images, image)]
 
 
 def inspect(images: ImageService, image: Image) -> dict:
@@ -61,8 +56,15 @@ def inspect(images: ImageService, image: Image) -> dict:
         "Size": image.size,
         "GraphDriver": {"Data": graph, "Name": images.snapshots.name},
         "RootFS": {"Type": "layers", "Layers": list(cfg["rootfs"]["diff_ids"])},
-        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        # dockyard keeps no time per tag: a tagged image's is when it entered this store
+        "Metadata": {"LastTagTime": _go_time(image.created) if image.tags else "0001-01-01T00:00:00Z"},
     }
+
+
+def _go_time(t: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def history(images: ImageService, image: Image) -> list[dict]:
@@ -80,22 +82,6 @@ def history(images: ImageService, image: Image) -> list[dict]:
         rows[0]["Id"] = image.id
         rows[0]["Tags"] = [parse(t).familiar for t in image.tags] or None
     return rows
-
-
-def summary_rows(images: ImageService, image: Image) -> list[dict]:
-    """One row per tag (or one `<none>` row), the way `docker images` lists an image."""
-    created = created_epoch(images.config(image).get("created"))
-    digests = {parse(r.split("@")[0]).familiar_repository: r.split("@")[1] for r in image.repo_digests}
-    base = {"ID": image.id, "CreatedAt": created, "Size": image.size, "Containers": -1}
-    if not image.tags:
-        repo = next(iter(digests), "<none>")
-        return [{**base, "Repository": repo, "Tag": "<none>", "Digest": digests.get(repo, "<none>")}]
-    out = []
-    for t in image.tags:
-        ref = parse(t)
-        out.append({**base, "Repository": ref.familiar_repository, "Tag": ref.tag or "<none>",
-                    "Digest": digests.get(ref.familiar_repository, "<none>")})
-    return out
 
 
 def manifest_summaries(images: ImageService, image: Image) -> list[dict]:

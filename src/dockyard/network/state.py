@@ -78,6 +78,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE endpoints ADD COLUMN ip6 TEXT NOT NULL DEFAULT '';       -- the IPv6 lease, '' on IPv4-only networks
     CREATE UNIQUE INDEX endpoints_lease6 ON endpoints(network_id, ip6) WHERE ip6 != '';
     """,
+    # 3: the Attachable flag a network was created with, kept and shown as Docker does
+    """
+    ALTER TABLE networks ADD COLUMN attachable INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
@@ -97,6 +101,7 @@ class Network:
     ipam: dict = dataclasses.field(default_factory=dict)
     subnet6: str = ""
     gateway6: str = ""
+    attachable: bool = False
 
     @property
     def prefixlen(self) -> int:
@@ -143,7 +148,7 @@ class Endpoint:
 def _network(r: sqlite3.Row) -> Network:
     return Network(r["id"], r["name"], r["driver"], bool(r["builtin"]), r["bridge"], r["subnet"], r["gateway"],
                    bool(r["internal"]), json.loads(r["options"]), json.loads(r["labels"]), r["created"], json.loads(r["ipam"]),
-                   r["subnet6"], r["gateway6"])
+                   r["subnet6"], r["gateway6"], bool(r["attachable"]))
 
 
 def _sandbox(r: sqlite3.Row) -> Sandbox:
@@ -171,9 +176,10 @@ class NetworkState:
         return _network(r) if r else None
 
     def insert_network(self, c: sqlite3.Connection, n: Network) -> None:
-        c.execute("INSERT INTO networks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        c.execute("INSERT INTO networks VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                   (n.id, n.name, n.driver, int(n.builtin), n.bridge, n.subnet, n.gateway, int(n.internal),
-                   json.dumps(n.options), json.dumps(n.labels), n.created, json.dumps(n.ipam), n.subnet6, n.gateway6))
+                   json.dumps(n.options), json.dumps(n.labels), n.created, json.dumps(n.ipam), n.subnet6, n.gateway6,
+                   int(n.attachable)))
 
     def sandbox(self, container_id: str) -> Sandbox | None:
         r = self.db.one("SELECT * FROM sandboxes WHERE container_id=?", (container_id,))

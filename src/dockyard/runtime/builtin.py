@@ -298,14 +298,15 @@ class BuiltinRuntime:
         try:
             deadline = time.monotonic() + 30
             while True:
-                try:
-                    # one write: "0", or "1" and why the startContainer hooks failed
-                    word = os.read(fd, 4096)
+                # one write: "0", or "1" and why the startContainer hooks failed
+                word = _read_ready(fd)
+                if word:
+                    break
+                if not self._alive(record) or time.monotonic() > deadline:
+                    # a quick process may have been told to go, run and been reaped since the read
+                    word = _read_ready(fd)
                     if word:
                         break
-                except BlockingIOError:
-                    pass
-                if not self._alive(record) or time.monotonic() > deadline:
                     raise DockyardError(f"container {container_id} init did not start")
                 # woken by the init's write (a fifo that never had a writer polls as not ready)
                 select.select([fd], [], [], 0.05)
@@ -506,6 +507,14 @@ def _write_atomic(path: str, text: str) -> None:
     with os.fdopen(handle, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def _read_ready(fd: int) -> bytes:
+    """What a non-blocking fifo holds now (b"" when nothing)."""
+    try:
+        return os.read(fd, 4096)
+    except BlockingIOError:
+        return b""
 
 
 def _kill_quietly(pid: int, sig: int = signal.SIGKILL) -> None:

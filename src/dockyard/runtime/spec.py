@@ -18,16 +18,10 @@ from dockyard.runtime import caps as capabilities
 from dockyard.runtime.device_bpf import DEFAULT_ALLOWED
 from dockyard.runtime import seccomp
 from dockyard.runtime.linux import secure_join
+from dockyard.runtime.procpaths import MASKED_PATHS, READONLY_PATHS
 
 OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-MASKED_PATHS = [
-    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
-    "/sys/firmware",
-]
-READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
 # Device cgroup rules every docker container gets: mknod of anything, and use of the
 # standard character devices (null, zero, full, random, urandom, tty, pts, ptmx, tun).

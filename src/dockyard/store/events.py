@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Iterator
-
 from dockyard.store.metadata import MetadataDB
+
+TYPE_CHECKING = False  # `top` records its event before click loads: typing is a 3 ms import
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 MIGRATIONS = [
     """

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from dockyard.errors import Conflict, InvalidArgument, NotFound
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.filtering import label_matches
 from dockyard.store.events import EventLog
 from dockyard.store.metadata import MetadataDB
 
@@ -56,11 +57,10 @@ class VolumeService:
     def create(self, name: str = "", *, driver: str = "local", labels: dict | None = None,
                options: dict | None = None, anonymous: bool = False) -> dict:
         """Create (or, like docker, return the existing) volume."""
-        if driver != "local":
-            raise InvalidArgument(f"volume driver {driver!r} is not supported: use local")
-        if options:
-            raise InvalidArgument("volume driver options are not supported by the local driver yet")
+        if driver != "local":  # dockyard has no volume plugins: dockerd's words for a missing one
+            raise NotFound(f'create {name}: error looking up volume plugin {driver}: plugin "{driver}" not found')
         name = name or secrets.token_hex(32)
+        _check_options(name, options or {})
         if not _NAME_RE.match(name):
             raise InvalidArgument(
                 f"create {name}: {name!r} includes invalid characters for a local volume name, "
@@ -79,6 +79,25 @@ class VolumeService:
         if row is None:
             raise NotFound(f"get {name}: no such volume")
         return row
+
+    def source(self, name: str) -> Path:
+        """The directory a container mounts for the volume: with the local driver's options
+        (type, device, o), the filesystem they name is mounted there first, as dockerd mounts
+        it on first use (dockyard keeps it mounted until the volume is removed)."""
+        opts = json.loads(self._row(name)["options"] or "{}")
+        path = self.path(name)
+        if opts.get("type") and not _mounted(path):
+            r = subprocess.run(["mount", "-t", opts["type"], *(["-o", opts["o"]] if opts.get("o") else []),
+                                opts["device"], str(path)], capture_output=True, text=True)
+            if r.returncode:
+                why = (r.stderr.strip() or "mount failed").splitlines()[0]
+                raise DockyardError(f"error while mounting volume '{path}': failed to mount local volume: {why}")
+        return path
+
+    def _unmount(self, name: str) -> None:
+        path = self.path(name)
+        while _mounted(path) and subprocess.run(["umount", str(path)], capture_output=True).returncode == 0:
+            pass
 
     def exists(self, name: str) -> bool:
         return self.db.one("SELECT 1 FROM volumes WHERE name=?", (name,)) is not None
@@ -99,7 +118,10 @@ class VolumeService:
         filters = filters or {}
         for key in filters:
             if key not in ("dangling", "name", "label", "driver"):
-                raise InvalidArgument(f"invalid filter {key!r}: use dangling, name, label or driver")
+                raise InvalidArgument(f"invalid filter '{key}'")
+        for value in filters.get("dangling", ()):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise InvalidArgument(f"invalid filter 'dangling=[{value}]'")
         out = []
         for row in self.db.query("SELECT name FROM volumes ORDER BY name"):
             v = self.inspect(row[0])
@@ -111,11 +133,8 @@ class VolumeService:
                 continue
             if "driver" in filters and v["Driver"] not in filters["driver"]:
                 continue
-            if "label" in filters:
-                labels = v["Labels"] or {}
-                if not all((labels.get(f.split("=", 1)[0]) == f.split("=", 1)[1]) if "=" in f else f in labels
-                           for f in filters["label"]):
-                    continue
+            if "label" in filters and not all(label_matches(v["Labels"] or {}, f) for f in filters["label"]):
+                continue
             out.append(v)
         return out
 
@@ -125,17 +144,24 @@ class VolumeService:
         users = self.users_of(name)
         if users:
             raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        self._unmount(name)  # never delete through a mount: the files are the device's
+        if _mounted(self.path(name)):
+            raise Conflict(f"remove {name}: cannot unmount {self.path(name)}: it is busy")
         with self.db.write() as c:
             c.execute("DELETE FROM volumes WHERE name=?", (name,))
         shutil.rmtree(self.dir / name, ignore_errors=True)
         self.events.emit("volume", "destroy", name, driver="local")
 
-    def prune(self, *, all_volumes: bool = False) -> tuple[list[str], int]:
-        """Remove unused volumes: anonymous ones only unless `all_volumes`, as docker 23+ does."""
+    def prune(self, *, all_volumes: bool = False, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
+        """Remove unused volumes: anonymous ones only unless `all_volumes`, as docker 23+ does,
+        of those the prune `filters` (label, label!) select."""
+        from dockyard.filtering import selects
         removed, freed = [], 0
-        for row in self.db.query("SELECT name, anonymous FROM volumes"):
+        for row in self.db.query("SELECT name, anonymous, labels, created FROM volumes"):
             name = row[0]
             if self.users_of(name) or (not all_volumes and not row[1]):
+                continue
+            if filters and not selects(filters, json.loads(row[2] or "{}"), row[3]):
                 continue
             freed += _du(self.dir / name)
             self.remove(name)
@@ -177,3 +203,29 @@ def _du(path: Path) -> int:
         except OSError:
             pass
     return total
+
+
+def _mounted(path: Path) -> bool:
+    """Whether something is mounted on `path` (a bind mount from the same filesystem too,
+    which os.path.ismount cannot tell)."""
+    target = str(path).encode()
+    with open("/proc/self/mountinfo", "rb") as f:
+        return any(line.split()[4] == target for line in f)
+
+
+_OPTIONS = ("type", "device", "o", "size")
+_NEEDS = {"device": ("type",), "type": ("device",), "o": ("device", "type")}
+
+
+def _check_options(name: str, options: dict) -> None:
+    """The local driver's options as moby checks them: type, device and o (mount(8)'s), which
+    need each other; size asks for a quota, which dockyard's volume directory cannot give."""
+    for key in options:
+        if key not in _OPTIONS:
+            raise InvalidArgument(f'create {name}: invalid option: "{key}"')
+    if "size" in options:
+        raise InvalidArgument(f"create {name}: quota size requested but no quota support")
+    for key, needs in _NEEDS.items():
+        for need in needs if key in options else ():
+            if need not in options:
+                raise InvalidArgument(f'create {name}: missing required option: "{need}"')

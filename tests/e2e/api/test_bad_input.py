@@ -192,6 +192,7 @@ def restore(api) -> None:
         api.docker("volume", "create", "walkvol")
 
 
+@pytest.mark.timeout(900)  # some thousand requests: a minute on an idle host, several on a saturated one
 def test_every_route_refuses_bad_input_with_4xx(api, busybox):
     started = time.monotonic()
     failures: dict = {}

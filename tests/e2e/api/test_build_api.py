@@ -48,8 +48,9 @@ def _post_build(api, params: dict | list, body: bytes) -> tuple[int, list[dict] 
     return resp.status, [json.loads(line) for line in data.splitlines() if line.strip()]
 
 
-def _leave_build(api, query: str, dockerfile: str, until: bytes) -> None:
-    """Start a build, read its stream until `until` shows, then hang up as a ^C'd client does."""
+def _leave_build(api, query: str, dockerfile: str, until: bytes, before_leaving=None) -> None:
+    """Start a build, read its stream until `until` shows (then call `before_leaving`), then
+    hang up as a ^C'd client does."""
     import socket
 
     client = socket.socket(socket.AF_UNIX)
@@ -62,6 +63,8 @@ def _leave_build(api, query: str, dockerfile: str, until: bytes) -> None:
         chunk = client.recv(65536)
         assert chunk, seen
         seen += chunk
+    if before_leaving is not None:
+        before_leaving()
     client.close()
 
 
@@ -151,17 +154,21 @@ def test_a_client_that_leaves_cancels_the_build(api, busybox):
     from tests.helpers.waiting import wait_for
 
     signal = socket.create_server(("127.0.0.1", 0))
+    signal.settimeout(120)  # a bound on a wedged build, never reached by a working one
     port = signal.getsockname()[1]
     dockerfile = f"FROM busybox\nRUN echo one | nc 127.0.0.1 {port}\nRUN echo two | nc 127.0.0.1 {port}\n"
-    _leave_build(api, "t=cancelled", dockerfile, b"Running in")  # the first RUN waits in nc for us
+    held = []
+    # the client leaves once the first RUN is in nc, talking to us: the step is surely running
+    _leave_build(api, "t=cancelled", dockerfile, b"Running in", before_leaving=lambda: held.append(signal.accept()[0]))
+    (first,) = held
+    first.settimeout(120)
+    assert first.recv(100) == b"one\n"
     # the server has seen us go once its end of the connection is closed too (only the listener left)
     wait_for(lambda: _unix_sockets(api.sock) == 1, what="the server to drop the connection")
-    first, _ = signal.accept()
-    assert first.recv(100) == b"one\n"
-    first.close()
     wait_for(lambda: "build cancelled" in api.log, what="the server to cancel the build")
+    first.close()
     signal.settimeout(0.5)
-    with pytest.raises(TimeoutError):  # the second RUN never ran (it would have connected by now)
+    with pytest.raises(TimeoutError):  # the second RUN never ran: the build had ended before
         signal.accept()
     signal.close()
     assert api.docker("images", "-q", "cancelled").out == ""

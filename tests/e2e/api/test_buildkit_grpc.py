@@ -81,13 +81,19 @@ def test_workers_info_and_errors(api, busybox):
     assert status == 0 and pb.InfoResponse.FromString(replies[0]).buildkitVersion.version
 
     not_served = {
-        "exporter 'local' is not served": pb.SolveRequest(Ref="r1", Exporters=[pb.Exporter(Type="local")]),
+        "exporter 'registry' is not served": pb.SolveRequest(Ref="r1", Exporters=[pb.Exporter(Type="registry")]),
         "LLB definitions are not served": pb.SolveRequest(Ref="r2", Definition={"def": [b"\x0a\x00"]}),
         "frontend 'gateway.v0' is not served": pb.SolveRequest(Ref="r3", Frontend="gateway.v0"),
-        "cache export (registry) is not served": pb.SolveRequest(Ref="r5", Cache=pb.CacheOptions(
-            Exports=[pb.CacheOptionsEntry(Type="registry")])),
-        "push from a build is not served": pb.SolveRequest(Ref="r4", Exporters=[
-            pb.Exporter(Type="moby", Attrs={"name": "x", "push": "true"})]),
+        "cache export type=s3 is not served": pb.SolveRequest(Ref="r5", Cache=pb.CacheOptions(
+            Exports=[pb.CacheOptionsEntry(Type="s3", Attrs={"bucket": "b"})])),
+        "cache import type=gha is not served": pb.SolveRequest(Ref="r8", Cache=pb.CacheOptions(
+            Imports=[pb.CacheOptionsEntry(Type="gha")])),
+        "push-by-digest is not served": pb.SolveRequest(Ref="r4", Exporters=[
+            pb.Exporter(Type="image", Attrs={"name": "x", "push": "true", "push-by-digest": "true"})]),
+        "tar=false (into the client's content store) is not served": pb.SolveRequest(Ref="r6", Exporters=[
+            pb.Exporter(Type="oci", Attrs={"tar": "false"})]),
+        "compression=estargz is not served": pb.SolveRequest(Ref="r7", Exporters=[
+            pb.Exporter(Type="image", Attrs={"compression": "estargz"})]),
     }
     for words, request in not_served.items():
         _, status, message = grpc_call(api.sock, CONTROL + "Solve", request.SerializeToString())

@@ -1,19 +1,22 @@
 """The docker CLI against the hub, through dockyard's Engine API and the host's dockerd alike:
 `docker login` with a personal access token, push, pull, `docker search HOST/TERM`; a revoked
-token stops working at once."""
+token stops working at once; with two-factor sign-in only tokens log in."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+
+from dockyard.hub.accounts import totp
 
 from tests.e2e.hub.accounts_harness import PEOPLE
 
 pytestmark = pytest.mark.root
 
 
-def test_docker_login_push_pull_search_with_a_token_until_revoked(engine_api, accounts_hub, people):
+def test_docker_login_push_pull_search_with_a_token_until_revoked(engine_api, accounts_hub, people, request):
     hub, docker = accounts_hub, engine_api.docker
     ref = f"{hub.host}/writer/bb:1"
     secret = people.token("writer", "repo:write")
@@ -40,6 +43,17 @@ def test_docker_login_push_pull_search_with_a_token_until_revoked(engine_api, ac
         # a password still works for the same user
         assert "Login Succeeded" in docker("login", hub.host, "-u", "writer", "--password-stdin",
                                            input=PEOPLE["writer"] + "\n").out
+        docker("pull", ref)
+
+        # with two-factor sign-in on, docker login takes personal access tokens only
+        key = totp.new_secret()
+        people.accounts.enable_totp("writer", key, totp.code(key, int(time.time() // totp.STEP)))
+        refused = docker("login", hub.host, "-u", "writer", "--password-stdin", input=PEOPLE["writer"] + "\n", check=False)
+        assert refused.code != 0 and "unauthorized" in refused.err
+        if request.node.callspec.params["engine_api"] != "dockyard":  # dockyard's engine words every refusal alike
+            assert "use a personal access token" in refused.err  # dockerd passes the hub's reason on
+        assert "Login Succeeded" in docker("login", hub.host, "-u", "writer", "--password-stdin",
+                                           input=people.token("writer", "repo:read") + "\n").out
         docker("pull", ref)
     finally:
         docker("logout", hub.host, check=False)

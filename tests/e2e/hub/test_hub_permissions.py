@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from tests.e2e.hub.accounts_harness import PEOPLE, WebClient, registry_token, skopeo_ok, status_with
-from tests.integration.hub.hub_harness import busybox_layer, file_layer, hub_cli, push
+from tests.integration.hub.hub_harness import busybox_layer, file_layer, hub_cli, navigate_by, push
 
 TLS = "--tls-verify=false"
 
@@ -138,16 +138,14 @@ def test_pages_per_role_and_forms_need_their_csrf_token(app_repo, people):
 
 def test_tokens_made_used_and_revoked_in_the_browser(app_repo, people, browser, screenshot):
     from selenium.webdriver.common.by import By
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from selenium.webdriver.support.ui import Select
 
     hub = app_repo
 
-    def after_click(selector: str, until) -> None:
-        """Click, then wait for the page it leads to (a click does not wait for the navigation)."""
-        browser.find_element(By.CSS_SELECTOR, selector).click()
-        WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
-            lambda d: until(d))  # the old page's elements go stale while the new one loads
+    def after_click(selector: str, then) -> None:
+        """Click, wait for the page it leads to, and check `then` on that page."""
+        navigate_by(browser, browser.find_element(By.CSS_SELECTOR, selector).click)
+        assert then(browser)
 
     browser.get(hub.url + "/login")
     browser.delete_all_cookies()  # the browser is shared by the module's tests, and cookies ignore ports

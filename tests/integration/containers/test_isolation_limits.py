@@ -71,13 +71,18 @@ def test_cpus_half_a_core(dy, busybox):
     usage = [p for p in ("/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu,cpuacct") if shutil.os.path.isdir(p)]
     if not usage:
         pytest.skip("no cgroup v1 cpuacct hierarchy here")
-    f = f"{usage[0]}/{dy.tag}/{c.id}/cpuacct.usage"
+    cg = f"{usage[0]}/{dy.tag}/{c.id}"
+    quota = next(f"{p}/{dy.tag}/{c.id}" for p in ("/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct")
+                 if shutil.os.path.isdir(p))
+    assert (int(open(f"{quota}/cpu.cfs_quota_us").read()), int(open(f"{quota}/cpu.cfs_period_us").read())) \
+        == (50000, 100000)
+    # The quota caps the spin at half a core; a busy host may give it less, never more.
     time.sleep(0.3)
-    a, t0 = int(open(f).read()), time.monotonic()
+    a, t0 = int(open(f"{cg}/cpuacct.usage").read()), time.monotonic()
     time.sleep(1.5)
-    b, t1 = int(open(f).read()), time.monotonic()
+    b, t1 = int(open(f"{cg}/cpuacct.usage").read()), time.monotonic()
     cores = (b - a) / 1e9 / (t1 - t0)
-    assert 0.3 < cores < 0.65, cores
+    assert 0 < cores < 0.65, cores
 
 
 @pytest.mark.parametrize("runtime", ["runc", "crun"])

@@ -1,4 +1,4 @@
-"""`ps`, `port`, `inspect` and `logs` answered before click loads (cli/readonly.py) print the same bytes as the full
+"""`ps`, `images`, `port`, `inspect`, `logs` and `top` answered before click loads (cli/readonly.py) print the same bytes as the full
 commands. A global option (`--log-level info`, the default) sends a command down the full path."""
 
 from __future__ import annotations
@@ -27,11 +27,17 @@ CASES = [
     ("logs", "web"), ("logs", "made"),
     ("container", "ls", "-a"), ("container", "list"), ("container", "inspect", "-f", "{{.Name}}", "made"),
     ("container", "port", "web"), ("container", "logs", "-n", "2", "ended"),
+    ("top", "web"), ("container", "top", "web"),
+    ("images",), ("images", "-q"), ("images", "-aq", "--no-trunc"), ("images", "--digests"),
+    ("images", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}} {{.Size}} {{.CreatedAt}}"),
+    ("images", "--format", "json"), ("images", "--format", "table {{.Repository}}\t{{.Digest}}\t{{json .Tag}}"),
+    ("image", "ls"), ("image", "list", "-a", "--quiet"),
 ]
 LEFT = [("port", "web", "81"), ("port", "nosuch"), ("ps", "-a", "--format", "{{.Label}}"), ("ps", "--bogus"),
            ("inspect", "web", "nosuch"), ("inspect", "busybox"), ("logs", "nosuch"), ("logs", "--tail", "x", "ended"),
            ("logs", "--since", "1h", "ended"), ("container", "inspect", "--type", "container", "web"),
-           ("container", "rm", "nosuch")]
+           ("container", "rm", "nosuch"), ("top", "made"), ("top", "nosuch"), ("top", "web", "-o", "pid,comm"),
+           ("images", "busybox"), ("images", "--filter", "dangling=false"), ("images", "--tree"), ("image", "ls", "-x")]
 
 
 def _run(dy, args: tuple[str, ...], early: bool) -> tuple[int, str, str, str]:
@@ -55,6 +61,7 @@ def containers(dy, busybox):
        "busybox", "sleep", "300")
     dy("create", "--name", "made", "-l", "a=b", "busybox", "sh", "-c", "echo a rather long command line")
     dy("run", "--name", "ended", "busybox", "sh", "-c", "echo out; echo err >&2; echo more; exit 3", check=False)
+    dy("tag", "busybox", "registry.example:5000/team/app:v1")
     _age(dy, days=400)
     return dy
 
@@ -101,3 +108,26 @@ def test_a_container_whose_shim_died_goes_the_full_path(containers):
 
 def _id(dy, name: str) -> str:
     return dy("inspect", "--format", "{{.Id}}", name).out.strip()
+
+
+def test_top_answered_early_records_its_event(containers):
+    code, out, _, imports = _run(containers, ("top", "web"), early=True)
+    assert code == 0 and " click" not in imports and "sleep 300" in out
+    events = containers("events", "--since", "0", "--until", "0s", "--filter", "event=top",
+                        "--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.image}}").out
+    assert events.splitlines() == ["top web busybox"]
+
+
+# What the early path must not load (each was on it once, at 1-7 ms apiece): the launcher's
+# start without `site`, then only the C modules for SQLite and JSON.
+HEAVY = {"site", "pathlib", "typing", "dataclasses", "sqlite3", "threading", "collections.abc", "click"}
+LEAN = {("ps",): {"re", "json", "datetime"}, ("ps", "-a"): {"re", "json", "datetime"},
+        ("images",): {"re", "json"}, ("port", "web"): {"re", "json", "datetime"},
+        ("logs", "ended"): {"re", "json"}, ("inspect", "web"): {"dockyard.runtime.spec", "dockyard.snapshots"}}
+
+
+def test_the_early_path_loads_no_heavy_modules(containers):
+    for args, also in LEAN.items():
+        code, _, _, imports = _run(containers, args, early=True)
+        loaded = {line.split("|")[-1].strip() for line in imports.splitlines()}
+        assert code == 0 and not loaded & (HEAVY | also), (args, loaded & (HEAVY | also))

@@ -19,8 +19,9 @@ BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 HUB = (sys.executable, "-m", "dockyard.hub")
 
 
-def hub_cli(root: Path, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run([*HUB, "--root", str(root), *args], input=stdin, capture_output=True, text=True, timeout=60)
+def hub_cli(root: Path, *args: str, check: bool = True, stdin: str | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess:
+    proc = subprocess.run([*HUB, "--root", str(root), *args], input=stdin, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"hub {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
     return proc
@@ -218,3 +219,32 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
             return value
         time.sleep(0.2)
     raise AssertionError(f"{what} not met within {timeout} s")
+
+
+def navigate_by(browser, action, timeout: float = 30.0) -> None:
+    """Run `action` (a click or submit that leads to another page) and wait until that page has
+    loaded: the old page's root element goes stale, then the new document is complete. Waiting
+    on the new page's content alone may find it still on the old page, or catch the old page's
+    elements going stale under it."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = browser.find_element(By.TAG_NAME, "html")
+    action()
+    # a document being replaced may answer a script with an error instead: ask again
+    waiting = WebDriverWait(browser, timeout, ignored_exceptions=(WebDriverException,))
+    waiting.until(ec.staleness_of(old))
+    waiting.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def fill_and_submit(browser, form: str, fields: dict[str, str], timeout: float = 30.0) -> None:
+    """Type `fields` (element id -> text) into the page and submit the form with id `form`."""
+    from selenium.webdriver.common.by import By
+
+    for element_id, text in fields.items():
+        box = browser.find_element(By.ID, element_id)
+        box.clear()
+        box.send_keys(text)
+    navigate_by(browser, browser.find_element(By.CSS_SELECTOR, f"#{form} button[type=submit]").click, timeout)

@@ -11,7 +11,9 @@ import pytest
 from hub_harness import busybox_layer, hub_cli, push, skopeo, wait_for
 from selenium.webdriver.common.by import By
 
+from dockyard.hub.builds.store import ENDED
 from dockyard.hub.hooks import signature
+from dockyard.hub.state import HubState
 
 PASSWORD = "alice-s3cret-pw"
 EVIL = '<img src=x onerror="document.title=\'pwned\'"> & <b>bold</b>'
@@ -89,14 +91,18 @@ def test_webhook_needs_the_right_signature_and_commit_messages_are_escaped(hub, 
     status, answer = post(body, signature("hook-s3cret", body))
     assert status == 202
     build_id = json.loads(answer)["build"]
-    wait_for(lambda: "&lt;img" in hub.get(f"/builds/{build_id}")[1], what="commit message recorded")
+    # the build's page reloads itself when the build ends, which would take the elements read
+    # here away from under the test: look at it once the build is over
+    wait_for(lambda: HubState(hub.root).build(build_id).status in ENDED, 120, "the build to end")
 
     status, source = hub.get(f"/builds/{build_id}")
+    assert status == 200 and 'data-follow=""' in source  # over: the page neither follows nor reloads
     assert EVIL not in source and "&lt;img src=x onerror=&#34;document.title=&#39;pwned&#39;&#34;&gt; &amp; &lt;b&gt;" in source
     browser.get(f"{hub.url}/builds/{build_id}")
     message = browser.find_element(By.ID, "message")
     assert message.text == EVIL and not message.find_elements(By.CSS_SELECTOR, "img, b")
     assert browser.title != "pwned"
     screenshot("build")
-    browser.get(f"{hub.url}/builds")
+    browser.get(f"{hub.url}/builds")  # no build active: the list does not refresh itself either
+    assert browser.find_element(By.CSS_SELECTOR, f"#builds tr[data-build='{build_id}']")
     assert not browser.find_elements(By.CSS_SELECTOR, "#builds img, #builds b")

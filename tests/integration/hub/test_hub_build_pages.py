@@ -8,14 +8,16 @@ import json
 import subprocess
 
 import pytest
-from hub_harness import builds_of, commit_and_push, hub_cli, wait_for
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from hub_harness import builds_of, commit_and_push, hub_cli, navigate_by, wait_for
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from dockyard.hub.state import HubState
 
-RELOADING = (NoSuchElementException, StaleElementReferenceException)  # the page reloads when the build ends
+# the build's page reloads itself when its event stream says the build ended: while it does, the
+# driver may answer with any of its errors (the element went stale, the document was unloaded...)
+RELOADING = (WebDriverException,)
 BLOCKING = 'FROM busybox\nRUN echo "waiting for" cancel; sleep 600\n'
 
 
@@ -36,8 +38,7 @@ def test_build_now_streams_the_log_live_and_cancel_stops_it(git_source, tmp_path
 
     browser.get(f"{hub.url}/r/team/app/-/builds")
     assert browser.find_element(By.CSS_SELECTOR, "#rules tr[data-rule='0'] code").text == "main"
-    browser.find_element(By.CSS_SELECTOR, "#rules button.build-now").click()
-    WebDriverWait(browser, 30).until(lambda d: "/builds/" in d.current_url)
+    navigate_by(browser, browser.find_element(By.CSS_SELECTOR, "#rules button.build-now").click)
     build_id = int(browser.current_url.rsplit("/", 1)[1])
     # the line appears through the event stream while the build is still running
     WebDriverWait(browser, 120, ignored_exceptions=RELOADING).until(
@@ -46,10 +47,11 @@ def test_build_now_streams_the_log_live_and_cancel_stops_it(git_source, tmp_path
     assert "manual" in browser.page_source
     screenshot("live")
 
-    browser.find_element(By.ID, "cancel").click()
+    navigate_by(browser, browser.find_element(By.ID, "cancel").click)
     wait_for(lambda: _status(root, build_id) == "cancelled", 30, "the build to stop")
-    WebDriverWait(browser, 30, ignored_exceptions=RELOADING).until(
-        lambda d: "cancelled" in d.find_element(By.ID, "status").text)
+    WebDriverWait(browser, 30, ignored_exceptions=RELOADING).until(  # a page made after the build stopped
+        lambda d: "cancelled" in d.find_element(By.ID, "status").text
+        and d.execute_script("return document.readyState") == "complete")
     assert HubState(root).build(build_id).reason.startswith("cancelled by")
     assert "Build cancelled" in HubState(root).log_path(build_id).read_text()  # the builder stopped its RUN itself
     assert not browser.find_elements(By.ID, "cancel")

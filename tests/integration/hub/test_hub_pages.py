@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from hub_harness import busybox_layer, file_layer, push, skopeo
+from hub_harness import busybox_layer, file_layer, navigate_by, push, skopeo
 from selenium.webdriver.common.by import By
 
 EVIL = '<img src=x onerror="document.title=\'pwned\'">'
@@ -57,7 +57,7 @@ def test_list_search_repository_image_and_graph(hub, layout, browser, screenshot
     assert app_layer.get_attribute("data-parent") == base_chain
     screenshot("repository")
 
-    browser.find_element(By.LINK_TEXT, "1.0").click()
+    navigate_by(browser, browser.find_element(By.LINK_TEXT, "1.0").click)
     assert browser.find_element(By.ID, "digest").text == app["digest"]
     config = browser.find_element(By.ID, "config").text
     for expected in ('["/app/run", "--port", "8080"]', '["/bin/sh", "-c"]', "MODE=prod", "8080/tcp", "/data", "demo app"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from hub_harness import busybox_layer, file_layer, hub_cli, push, wait_for
+from hub_harness import busybox_layer, file_layer, hub_cli, navigate_by, push, wait_for
 from selenium.webdriver.common.by import By
 
 ACCEPT = {"Accept": "application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json"}
@@ -36,8 +36,8 @@ def test_delete_on_the_page_and_retention_free_layers_online(hub, layout, browse
     browser.get(f"{hub.url}/r/team/app/-/tags")
     rows = [e.get_attribute("data-tag") for e in browser.find_elements(By.CSS_SELECTOR, "#tag-admin tr[data-tag]")]
     assert rows == ["keep", "v3", "v2", "v1"]  # newest push first
-    browser.find_element(By.CSS_SELECTOR, "#tag-admin tr[data-tag='keep'] button.delete-tag").click()
-    wait_for(lambda: not browser.find_elements(By.CSS_SELECTOR, "#tag-admin tr[data-tag='keep']"), 30, "the row to go")
+    navigate_by(browser, browser.find_element(By.CSS_SELECTOR, "#tag-admin tr[data-tag='keep'] button.delete-tag").click)
+    assert not browser.find_elements(By.CSS_SELECTOR, "#tag-admin tr[data-tag='keep']")
     screenshot("deleted")
     assert hub.get("/v2/team/app/manifests/keep", headers=ACCEPT)[0] == 404
     wait_for(lambda: _blob_gone(hub, "team/app", keep_top), 30, "the collector to reclaim the deleted tag's layer")
@@ -49,6 +49,11 @@ def test_delete_on_the_page_and_retention_free_layers_online(hub, layout, browse
     wait_for(lambda: _blob_gone(hub, "team/app", v1_top), 30, "the collector to reclaim expired layers")
     assert not _blob_gone(hub, "team/app", shared)  # v3 still uses the base layer
     assert "v*" in hub_cli(hub.root, "retention", "ls").stdout
+    audit = hub_cli(hub.root, "audit", "--repo", "team/app").stdout.splitlines()[1:]
+    by_rule = sorted(json.loads(line.split(None, 6)[6])["tag"] for line in audit
+                     if line.split()[2:5] == ["retention", "rule", "delete"])
+    assert by_rule == ["v1", "v2"]
+    assert any(line.split()[2:4] == ["-", "delete"] and '"tag page"' in line for line in audit)  # the page's delete
 
     status, body = hub.get("/r/team/app/-/retention", data=b"pattern=v%2A&keep=0", method="POST",
                            headers={"Accept": "application/json"})

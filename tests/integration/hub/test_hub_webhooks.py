@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 
-from hub_harness import busybox_layer, commit_and_push, hub_cli, push, wait_for
+from hub_harness import busybox_layer, commit_and_push, hub_cli, navigate_by, push, wait_for
 from selenium.webdriver.common.by import By
 
 JSON = {"Accept": "application/json"}
@@ -41,7 +41,7 @@ def test_push_and_build_events_are_signed_retried_and_redeliverable(
     cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
     assert cells[2:6] == ["push", "delivered", "2", "HTTP 200"]  # event, status, attempts, last answer
     assert "hook-s3cret" not in browser.page_source
-    row.find_element(By.CSS_SELECTOR, "button.redeliver").click()
+    navigate_by(browser, row.find_element(By.CSS_SELECTOR, "button.redeliver").click)
     wait_for(lambda: len(receiver.received) == 3, 30, "the redelivery")
     assert receiver.received[2][1] == sent and _signed(receiver.received[2][0], sent, b"hook-s3cret")
     screenshot("deliveries")

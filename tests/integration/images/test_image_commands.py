@@ -67,7 +67,7 @@ def test_tag_and_rmi_follow_docker(dy, busybox):
     assert out == ["Untagged: busybox:latest", f"Deleted: {busybox}"]
     assert dy("images", "-q").out == ""
     r = dy("rmi", "busybox", check=False)
-    assert r.code == 125 and r.err.strip() == "Error: No such image: busybox"
+    assert r.code == 125 and r.err.strip() == "Error: No such image: busybox:latest"
     # nothing left behind once the last image is gone
     eng = dy.engine()
     assert list(eng.content.digests()) == [] and eng.snapshots.all() == []

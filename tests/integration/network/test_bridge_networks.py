@@ -52,6 +52,19 @@ def test_default_bridge_and_none_mode(lab):
     assert "state UNKNOWN" in links[0] or "UP" in links[0]
 
 
+@pytest.mark.parametrize("undo", [["addr", "flush", "dev"], ["link", "set", "down", "dev"]])
+def test_a_default_bridge_someone_took_down_or_stripped_is_set_up_again_by_the_next_start(lab, undo):
+    """The default bridge outlives its containers; a start finds it as it was left without
+    asking the kernel under its rtnl lock, and still notices an address or state taken away."""
+    first = lab.attach(A, "first")
+    bridge = lab.svc.inspect("bridge")["Options"]["com.docker.network.bridge.name"]
+    lab.svc.detach(A)
+    subprocess.run(["ip", *undo, bridge], check=True)
+    again = lab.attach(B, "again")
+    assert again.gateway == first.gateway
+    assert lab.run(again.netns_path, "busybox", "ping", "-c1", "-W1", again.gateway).returncode == 0
+
+
 def test_internal_network_has_no_way_out(lab):
     lab.svc.create("vault", subnet=lab.subnets[1], internal=True)
     inside = lab.attach(A, "inside", mode="vault")

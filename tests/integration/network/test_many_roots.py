@@ -5,11 +5,13 @@ derives its bridge, nft table, subnet and run dir from its identity)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import subprocess
 import tempfile
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -102,6 +104,29 @@ def test_what_root_b_prunes_repairs_or_removes_leaves_root_a_reachable(dy, busyb
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     assert f" {ib['DefaultBridge']}:" not in links and f"dockyard:{b.root_id}:" not in links  # B's went, A's stayed
     assert "network:" not in a("system", "check").out  # and A finds nothing of its own disturbed
+
+
+def test_starts_and_removals_on_one_root_wait_on_no_lock_of_another_root_or_the_host(dy, busybox, tmp_path):
+    """Roots do not queue behind each other: with root B's own locks (its root's, its
+    network's) and the host's registry of roots held, root A still runs, publishes and
+    removes containers. Only settling a root's names and registering a user network's
+    subnet take the host's lock."""
+    other = Dockyard(tmp_path / "root-b", Path(tempfile.mkdtemp(prefix="dyr-", dir="/tmp")))
+    try:
+        other("network", "ls")  # both roots have settled their names
+        dy("network", "ls")
+        with ExitStack() as held:
+            for path in (other.root / "lock", other.run_dir / "network.lock", REGISTRY_DIR / ".lock"):
+                fcntl.flock(held.enter_context(open(path, "a")), fcntl.LOCK_EX)
+            port = free_port()
+            dy("run", "-d", "--name", "web", "-p", f"127.0.0.1:{port}:80", *HTTPD, timeout=60)
+            get_when_up(f"http://127.0.0.1:{port}/hostname")
+            assert dy("run", "--rm", "busybox", "echo", "ran", timeout=60).out == "ran\n"
+            dy("rm", "-f", "web", timeout=60)
+        assert dy("ps", "-aq").out == ""
+    finally:
+        other.cleanup()
+        shutil.rmtree(other.run_dir, ignore_errors=True)
 
 
 def test_a_bridge_or_table_another_root_holds_is_refused_naming_it(dy, busybox, tmp_path):

@@ -162,3 +162,73 @@ def test_an_expired_token_stops_working(accounts, state):
     for days in (0, -1, 5000):
         with pytest.raises(InvalidArgument):
             accounts.create_token("bob", "x", "repo:read", days=days)
+
+
+def test_sign_up_can_be_closed_and_reset_links_work_once(accounts):
+    from dockyard.errors import Forbidden
+
+    assert accounts.signup_open()
+    accounts.sign_up("newbie", "newbie-password", rounds=4)
+    accounts.set_signup(False, actor="sue")
+    with pytest.raises(Forbidden):
+        accounts.sign_up("late", "late-password", rounds=4)
+    assert not accounts.is_user("late")
+
+    sid = accounts.open_session("cid")
+    secret = accounts.reset_link("cid", actor="sue")
+    assert accounts.reset_user(secret) == "cid" and accounts.reset_user(secret[:-1]) is None
+    newer = accounts.reset_link("cid", actor="sue")  # replaces the first
+    assert accounts.reset_user(secret) is None
+    with pytest.raises(InvalidArgument):
+        accounts.use_reset(newer, "short", rounds=4)
+    assert accounts.use_reset(newer, "a-fresh-password", rounds=4) == "cid"
+    assert accounts.check_password("cid", "a-fresh-password") and accounts.session_user(sid) is None
+    with pytest.raises(NotFound):
+        accounts.use_reset(newer, "yet-another-one", rounds=4)  # once only
+    expired = accounts.reset_link("cid", ttl=-1)
+    assert accounts.reset_user(expired) is None
+    actions = [e.action for e in accounts.audit_log()]
+    assert {"signup", "reset-link", "password-reset"} <= set(actions)
+
+
+def test_two_factor_codes_match_an_authenticator_app_and_work_once(accounts):
+    import time
+
+    pyotp = pytest.importorskip("pyotp")
+    from dockyard.hub.accounts import totp
+
+    secret = totp.new_secret()
+    app = pyotp.TOTP(secret)
+    for t in (59, 1111111109, 2000000000):  # RFC 6238's test times
+        assert totp.code(secret, t // 30) == app.at(t)
+    with pytest.raises(InvalidArgument):
+        accounts.enable_totp("bob", secret, "000000" if app.now() != "000000" else "111111")
+    with pytest.raises(InvalidArgument):
+        accounts.enable_totp("bob", "not base32!", app.now())
+    accounts.enable_totp("bob", secret, app.now())
+    assert accounts.has_totp("bob")
+    assert not accounts.check_totp("bob", app.now())  # the code that turned it on is used
+    later = app.at(time.time() + 30)  # the next step's code is accepted once (clocks a little apart)
+    assert accounts.check_totp("bob", later) and not accounts.check_totp("bob", later)
+    assert not accounts.check_totp("ann", later)  # no second factor: nothing matches
+    accounts.disable_totp("bob", actor="")
+    assert not accounts.has_totp("bob")
+    assert "otpauth://totp/dockyard%20hub%3Abob?secret=" in totp.uri(secret, "bob", "dockyard hub")
+
+
+def test_hub_gc_applies_retention_and_the_audit_log_says_a_rule_deleted(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from dockyard.hub.cli import hub
+    from tests.integration.hub.hub_harness import fill_tags
+
+    root = tmp_path / "hub"
+    fill_tags(root, "team/x", 3)
+    runner = CliRunner()
+    assert runner.invoke(hub, ["--root", str(root), "retention", "set", "team/x", "v*", "1"]).exit_code == 0
+    out = runner.invoke(hub, ["--root", str(root), "gc"]).output
+    assert "deleted team/x:v0" in out and "deleted team/x:v1" in out and "team/x:v2" not in out
+    entries = Accounts(HubState(root).db).audit_log("team/x")
+    assert sorted(json.loads(e.detail)["tag"] for e in entries if e.actor == "retention rule") == ["v0", "v1"]

@@ -12,6 +12,7 @@ class FakeNetlink:
         self.netns: set[str] = set()
         self.peers: dict[str, str] = {}   # host ifname -> namespace of its peer
         self.fail_on: str | None = None
+        self.scans = 0                    # looks at every link on the host
 
     def _record(self, *call) -> None:
         self.calls.append(call)
@@ -48,6 +49,7 @@ class FakeNetlink:
             self.peers.pop(name, None)
 
     def tagged_links(self, prefix: str) -> dict[str, str]:
+        self.scans += 1
         return {k: v for k, v in self.links.items() if v.startswith(prefix)}
 
     def link_alias(self, name: str) -> str | None:

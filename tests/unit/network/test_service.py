@@ -140,6 +140,25 @@ def test_kernel_failure_rolls_everything_back(svc):
     assert svc.fw.table_present and '"dnat": {' not in json.dumps(svc.fw.last_ruleset)  # its NAT stays, as docker0's
 
 
+def test_a_start_makes_its_veth_while_nft_applies_its_ports(svc):
+    import threading
+    plumbed, seen = threading.Event(), []
+    apply, add_endpoint = svc.fw.apply, svc.netlink.add_endpoint
+
+    def slow_apply(commands):  # returns only once the veth is being made beside it
+        seen.append((threading.current_thread().name, plumbed.wait(10)))
+        apply(commands)
+
+    def plumb(**kw):
+        plumbed.set()
+        add_endpoint(**kw)
+
+    svc.fw.apply, svc.netlink.add_endpoint = slow_apply, plumb
+    attach(svc, A, "web", ports=parse_publish(f"{P1}:80"))
+    assert seen[0] == ("dockyard-nft", True) and '"dnat": {' in json.dumps(svc.fw.last_ruleset)
+    assert not [t for t in threading.enumerate() if t.name == "dockyard-nft"]  # none outlives the start: the runtime forks next
+
+
 def test_detach_removes_everything_and_is_idempotent(svc):
     svc.create("front", subnet="10.213.1.0/24")
     attach(svc, A, "web", mode="front", ports=parse_publish(f"{P1}:80"))
@@ -225,6 +244,33 @@ def test_runs_on_the_default_bridge_without_ports_touch_no_rule_after_the_first(
     assert not svc.fw.table_present
 
 
+def test_docker_chains_are_read_only_when_the_bridges_change(svc):
+    """Docker's FORWARD drops: the first container's sync puts accept rules for our bridge in
+    DOCKER-USER; later port changes on the same bridge neither read nor touch Docker's chains,
+    and a reconcile still checks them."""
+    svc.fw.chains[("ip", "filter", "FORWARD")] = [{"chain": {"family": "ip", "table": "filter", "name": "FORWARD",
+                                                             "policy": "drop"}}]
+    svc.fw.chains[("ip", "filter", "DOCKER-USER")] = []
+    listed = []
+    real = svc.fw.list_chain
+    svc.fw.list_chain = lambda family, table, chain: listed.append(chain) or real(family, table, chain)
+    attach(svc, A, "first", ports=parse_publish(f"{P1}:80"))
+    accepts = [b for b in svc.fw.batches if "insert" in b[0]]
+    assert listed[-2:] == ["FORWARD", "DOCKER-USER"] and len(accepts) == 1
+    assert {c["insert"]["rule"]["chain"] for c in accepts[0]} == {"DOCKER-USER"}
+    listed.clear()
+    attach(svc, B, "second", ports=parse_publish(f"{P2}:80"))
+    svc.detach(B)
+    assert listed == [] and f'"right": {P2}' in json.dumps(svc.fw.batches[-2])
+    assert f'"right": {P2}' not in json.dumps(svc.fw.last_ruleset)
+    svc.reconcile({A})
+    assert "FORWARD" in listed and "DOCKER-USER" in listed
+    listed.clear()
+    svc.detach(A)
+    svc.prune()  # the default bridge goes: its accept rules are looked up (to be dropped)
+    assert listed[-2:] == ["FORWARD", "DOCKER-USER"]
+
+
 def test_a_namespace_shared_with_another_container_keeps_it_but_loses_the_veth(svc):
     web = attach(svc, A, "web")
     Path(web.netns_path).parent.mkdir(parents=True, exist_ok=True)
@@ -254,6 +300,21 @@ def test_reconcile_reports_without_repair_and_repair_changes_just_what_it_report
     assert svc.reconcile({A}) == found
     assert svc.attachment(B) is None and "dyorphan" not in svc.netlink.links and svc.fw.table_present
     assert svc.reconcile({A}) == [] and svc.reconcile({A}, repair=False) == []
+
+
+def test_a_start_and_an_exit_look_at_no_other_roots_links(svc):
+    """Only prune, remove and repair look at every link on the host (a busy root has one per
+    container); a start and an exit look up their own bridges by name."""
+    attach(svc, A, "first")
+    svc.detach(A)
+    svc.create("front", subnet="10.213.1.0/24")
+    svc.netlink.scans = 0
+    for cid in (B, C):
+        attach(svc, cid, "again", mode="front")
+        svc.detach(cid)
+    assert svc.netlink.scans == 0 and "br-" + svc.inspect("front")["Id"][:12] not in svc.netlink.links
+    svc.remove("front")  # finds the bridge of a network whose record is gone
+    assert svc.netlink.scans == 1
 
 
 def test_links_of_another_root_are_never_touched(svc):

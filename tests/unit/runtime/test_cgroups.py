@@ -126,3 +126,28 @@ def test_v1_hierarchies_from_mountinfo(tmp_path: Path):
         "/sys/fs/cgroup/systemd": "xattr,name=systemd",
         "/sys/fs/cgroup/unified": "unified",
     }
+
+
+def test_the_mount_table_is_read_once_per_process_and_mount_namespace():
+    """Reading it waits on the kernel's host-wide mount lock, which every other engine's
+    mounts and unmounts hold: a start asks for the hierarchies several times, in the CLI
+    and in the child it forks, and reads the table once."""
+    import subprocess
+    import sys
+
+    code = """
+import os, sys
+reads = []
+sys.addaudithook(lambda ev, args: reads.append(args[0]) if ev == "open" and args[0] == "/proc/self/mountinfo" else None)
+from dockyard.runtime.cgroups import v1_hierarchies
+first = v1_hierarchies()
+first.clear()  # a caller changing its copy changes nothing
+assert v1_hierarchies() == v1_hierarchies() != {}
+pid = os.fork()
+if pid == 0:
+    v1_hierarchies()
+    os._exit(len(reads))
+print(len(reads), os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1", "1"]

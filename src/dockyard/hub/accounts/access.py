@@ -7,7 +7,9 @@ nothing, for anonymous pulls of public repositories) and signs a JWT naming the 
 token, its id (for a password, a fingerprint of the password's hash). The JWT grants nothing by itself: each registry request recomputes what its user
 may do on the repository, capped by the token's scope, and a revoked token, a removed user or a
 withdrawn grant refuses the very next request. Clients may also send Basic credentials on every
-request (curl, some CI tools).
+request (curl, some CI tools). A user with two-factor sign-in gets nothing for a password here:
+registry clients use personal access tokens, the pages and `POST /v2/users/login` ask for the
+code after the password (hubapi.py), against a short-lived ticket signed for nothing else.
 
 Web visitors sign in with a form (accounts/web.py) and carry a session cookie; every form
 carries the visitor's CSRF token, a random cookie value that a POST must repeat.
@@ -39,6 +41,10 @@ SESSION_COOKIE = "dyhub_session"
 CSRF_COOKIE = "dyhub_csrf"
 CSRF_KEY = "hub.csrf.new"
 SERVICE = "dockyard-hub"
+API_SERVICE = "dockyard-hub-api"
+TICKET_SERVICE = "dockyard-hub-2fa"
+API_TOKEN_TTL = 24 * 3600
+SECOND_FACTOR = "two-factor sign-in is on for this account: use a personal access token"
 
 
 class TooManyAttempts(errors.RegistryError):
@@ -70,35 +76,50 @@ class LiveIdentity(Identity):
 class AccountsAccess(Access):
     has_accounts = True
 
-    def __init__(self, accounts: Accounts, state: HubState, signer: TokenSigner) -> None:
+    def __init__(self, accounts: Accounts, state: HubState, key: bytes) -> None:
         self.accounts = accounts
         self.state = state
-        self.signer = signer
+        self.signer = TokenSigner(key, SERVICE)  # the registry's bearer tokens
+        self.api_signer = TokenSigner(key, API_SERVICE, ttl=API_TOKEN_TTL)  # POST /v2/users/login's
+        self.ticket_signer = TokenSigner(key, TICKET_SERVICE)  # "password right, now the code": good for nothing else
         self.throttle = Throttle()
 
     @classmethod
     def open(cls, state: HubState) -> AccountsAccess:
-        return cls(Accounts(state.db), state, TokenSigner(load_key(state.dir / "token.key"), SERVICE))
+        return cls(Accounts(state.db), state, load_key(state.dir / "token.key"))
 
     # -- who is calling -------------------------------------------------------------------
 
     async def principal(self, request: web.Request) -> Principal | None:
         """The caller the request's Authorization header names; None if it names no one valid now."""
         header = request.headers.get("Authorization", "")
-        if header.lower().startswith("bearer "):
-            claims = self.signer.verify(header[7:].strip())
+        kind, _, value = header.partition(" ")
+        if kind.lower() in ("bearer", "jwt"):  # `JWT`: what older Docker Hub API clients send
+            claims = self.signer.verify(value.strip()) or self.api_signer.verify(value.strip())
             if claims is None or not claims.get("sub"):
                 return None if claims is None else Principal(None)
-            user, token_id = claims["sub"], claims.get("tok")
-            if token_id:
-                scope = self.accounts.active_token_scope(token_id, user)
-                return None if scope is None else Principal(user, scope, token_id)
-            stamp = self.accounts.password_stamp(user)
-            return Principal(user) if stamp is not None and claims.get("pw") == stamp else None
+            return self.claimed(claims)
         creds = basic_credentials(header)
         if creds is None:
             return None
-        return await self.attempt(request, *creds)
+        return self.first_factor_only(await self.attempt(request, *creds))
+
+    def claimed(self, claims: dict) -> Principal | None:
+        """Who a token this hub signed names, if that still holds: its access token is active, or
+        the password it was issued for is still the user's."""
+        user, token_id = claims["sub"], claims.get("tok")
+        if token_id:
+            scope = self.accounts.active_token_scope(token_id, user)
+            return None if scope is None else Principal(user, scope, token_id)
+        stamp = self.accounts.password_stamp(user)
+        return Principal(user) if stamp is not None and claims.get("pw") == stamp else None
+
+    def first_factor_only(self, found: Principal | None) -> Principal | None:
+        """`found`, unless it is a password of a user with two-factor sign-in: then only a personal
+        access token will do for registry clients (as on Docker Hub)."""
+        if found is not None and found.user and found.scope is None and self.accounts.has_totp(found.user):
+            raise errors.unauthorized(SECOND_FACTOR)
+        return found
 
     async def check_secret(self, user: str, secret: str) -> Principal | None:
         """A password or a personal access token of `user`."""
@@ -168,7 +189,7 @@ class AccountsAccess(Access):
         return self._issue(principal, str(form.get("scope", "")).split())
 
     async def _signed_in(self, request: web.Request, user: str, secret: str) -> Principal:
-        found = await self.attempt(request, user, secret)
+        found = self.first_factor_only(await self.attempt(request, user, secret))
         if found is None:
             raise errors.unauthorized("incorrect username or password")
         request[USER_KEY] = found.user
@@ -198,14 +219,36 @@ class AccountsAccess(Access):
                 granted = sorted(a for a in parts[2].split(",") if a in held or (a == "*" and held == policy.ACTIONS[policy.ADMIN]))
                 if granted:
                     access.append({"type": "repository", "name": parts[1], "actions": granted})
-        if principal.token_id:
-            extra = {"tok": principal.token_id}
-        else:
-            extra = {"pw": self.accounts.password_stamp(principal.user)} if principal.user else None
-        token, issued = self.signer.issue(principal.user or "", access, extra)
+        token, issued = self.signer.issue(principal.user or "", access, self.claims_of(principal))
         return web.json_response({"token": token, "access_token": token, "expires_in": self.signer.ttl,
                                   "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(issued)),
                                   "scope": " ".join(scopes)})
+
+    def claims_of(self, principal: Principal) -> dict | None:
+        """What a token issued to `principal` carries so that claimed() can check it again later."""
+        if principal.token_id:
+            return {"tok": principal.token_id}
+        return {"pw": self.accounts.password_stamp(principal.user)} if principal.user else None
+
+    def second_factor_ticket(self, user: str) -> str:
+        """A short-lived proof that `user` gave the right password, to be completed with a code."""
+        return self.ticket_signer.issue(user, [], {"pw": self.accounts.password_stamp(user)})[0]
+
+    async def second_factor(self, request: web.Request, ticket: str, code: str) -> str | None:
+        """The user a ticket and their current one-time code sign in; None if either is wrong
+        (failures count towards the sign-in throttle, TooManyAttempts when too many)."""
+        claims = self.ticket_signer.verify(ticket)
+        if claims is None or not claims.get("sub") or self.claimed(claims) is None:
+            return None
+        user, address = claims["sub"], request.remote or ""
+        wait = self.throttle.retry_after(user, address)
+        if wait:
+            raise TooManyAttempts(wait)
+        if not self.accounts.check_totp(user, code):
+            self.throttle.failed(user, address)
+            return None
+        self.throttle.succeeded(user, address)
+        return user
 
     def install(self, app: web.Application) -> None:
         app.router.add_get("/token", self.token_endpoint)

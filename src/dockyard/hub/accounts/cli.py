@@ -48,8 +48,36 @@ def user_add(ctx: click.Context, name: str, admin: bool, password_stdin: bool) -
 @click.pass_context
 def user_passwd(ctx: click.Context, name: str, password_stdin: bool) -> None:
     """Set a user's password (signs out the user's web sessions)."""
-    _accounts(ctx).set_password(name, _password(password_stdin))
+    _accounts(ctx).set_password(name, _password(password_stdin), actor="")
     click.echo(f"password of {name} changed")
+
+
+@user.command("reset-link")
+@click.argument("name")
+@click.option("--url", default="", metavar="BASE", help="The hub's address, to print a whole link (http://HOST:PORT).")
+@click.pass_context
+def user_reset_link(ctx: click.Context, name: str, url: str) -> None:
+    """Print a one-time link (valid 24 hours) with which NAME sets a new password; no mail is sent."""
+    secret = _accounts(ctx).reset_link(name, actor="")
+    click.echo(f"{url.rstrip('/')}/reset/{secret}")
+
+
+@user.command("2fa-off")
+@click.argument("name")
+@click.pass_context
+def user_2fa_off(ctx: click.Context, name: str) -> None:
+    """Turn NAME's two-factor sign-in off (a lost authenticator)."""
+    _accounts(ctx).disable_totp(name, actor="")
+    click.echo(f"two-factor sign-in of {name} is off")
+
+
+@click.command("signup")
+@click.argument("state", type=click.Choice(["open", "closed"]))
+@click.pass_context
+def signup(ctx: click.Context, state: str) -> None:
+    """Let anyone make an account on the pages (open, the default) or only administrators (closed)."""
+    _accounts(ctx).set_signup(state == "open", actor="")
+    click.echo(f"sign-up is {state}")
 
 
 @user.command("ls")
@@ -188,4 +216,4 @@ def audit(ctx: click.Context, repo: str | None, limit: int) -> None:
     click.echo(tabwrite("\n".join(rows)))
 
 
-COMMANDS = (user, org, grant, token, audit)
+COMMANDS = (user, org, grant, token, audit, signup)

@@ -16,13 +16,14 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from dockyard.errors import Conflict, InvalidArgument, NotFound
-from dockyard.hub.accounts import policy
+from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from dockyard.hub.accounts import policy, totp
 from dockyard.registry import names
 from dockyard.store.metadata import MetadataDB
 
 TOKEN_PREFIX = "dyp_"
 SESSION_TTL = 14 * 24 * 3600.0
+RESET_TTL = 24 * 3600.0
 _ACCOUNT_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 MAX_ACCOUNT = 39
 
@@ -66,6 +67,12 @@ MIGRATIONS = [
         detail TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX acct_audit_repo ON acct_audit(repo, id);
+    """,
+    """
+    ALTER TABLE acct_users ADD COLUMN totp TEXT;                          -- base32 secret, NULL: no second factor
+    ALTER TABLE acct_users ADD COLUMN totp_step INTEGER NOT NULL DEFAULT 0; -- the last time step used
+    CREATE TABLE acct_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE acct_resets (hash TEXT PRIMARY KEY, user TEXT NOT NULL, expires REAL NOT NULL);
     """,
 ]
 
@@ -171,15 +178,104 @@ class Accounts:
         with self.db.write() as c:
             if self._taken(c, name):
                 raise Conflict(f"the name {name!r} is taken")
-            c.execute("INSERT INTO acct_users VALUES (?,?,?,?)", (name, hashed, int(site_admin), time.time()))
+            c.execute("INSERT INTO acct_users(name, password, site_admin, created) VALUES (?,?,?,?)",
+                      (name, hashed, int(site_admin), time.time()))
             self.audit(actor, "user-add", detail=f"{name}{' (site admin)' if site_admin else ''}", c=c)
 
-    def set_password(self, name: str, password: str) -> None:
-        hashed = hash_password(password)
+    def set_password(self, name: str, password: str, actor: str | None = None, rounds: int = 12) -> None:
+        """A new password ends the user's web sessions, bearer tokens issued for the old one and
+        any reset link; personal access tokens stay."""
+        hashed = hash_password(password, rounds)
         with self.db.write() as c:
-            if c.execute("UPDATE acct_users SET password=? WHERE name=?", (hashed, name)).rowcount == 0:
+            self._set_password(c, name, hashed)
+            self.audit(name if actor is None else actor, "password", detail=name, c=c)
+
+    def _set_password(self, c, name: str, hashed: str) -> None:
+        if c.execute("UPDATE acct_users SET password=? WHERE name=?", (hashed, name)).rowcount == 0:
+            raise NotFound(f"no user {name!r}")
+        c.execute("DELETE FROM acct_sessions WHERE user=?", (name,))
+        c.execute("DELETE FROM acct_resets WHERE user=?", (name,))
+
+    # -- sign-up and password resets -------------------------------------------------------
+
+    def signup_open(self) -> bool:
+        """Whether anyone may make an account on the pages (`hub signup open|closed`; open until closed)."""
+        row = self.db.one("SELECT value FROM acct_settings WHERE key='signup'")
+        return row is None or row[0] == "open"
+
+    def set_signup(self, open_: bool, actor: str | None = None) -> None:
+        with self.db.write() as c:
+            c.execute("INSERT OR REPLACE INTO acct_settings VALUES ('signup', ?)", ("open" if open_ else "closed",))
+            self.audit(actor, "signup", detail="open" if open_ else "closed", c=c)
+
+    def sign_up(self, name: str, password: str, rounds: int = 12) -> None:
+        if not self.signup_open():
+            raise Forbidden("sign-up is closed on this hub: ask its administrator for an account")
+        self.add_user(name, password, actor=name, rounds=rounds)
+
+    def reset_link(self, name: str, actor: str | None = None, ttl: float = RESET_TTL) -> str:
+        """A one-time secret that sets `name`'s password on /reset/SECRET within `ttl` seconds;
+        it replaces the user's earlier ones."""
+        secret = secrets.token_urlsafe(32)
+        with self.db.write() as c:
+            if not c.execute("SELECT 1 FROM acct_users WHERE name=?", (name,)).fetchone():
                 raise NotFound(f"no user {name!r}")
-            c.execute("DELETE FROM acct_sessions WHERE user=?", (name,))
+            c.execute("DELETE FROM acct_resets WHERE user=? OR expires < ?", (name, time.time()))
+            c.execute("INSERT INTO acct_resets VALUES (?,?,?)", (_sha(secret), name, time.time() + ttl))
+            self.audit(actor, "reset-link", detail=name, c=c)
+        return secret
+
+    def reset_user(self, secret: str) -> str | None:
+        """The user a reset secret is for, None if it is unknown, used or expired."""
+        row = self.db.one("SELECT user FROM acct_resets WHERE hash=? AND expires > ?", (_sha(secret), time.time()))
+        return None if row is None else row[0]
+
+    def use_reset(self, secret: str, password: str, rounds: int = 12) -> str:
+        """Set the password with a reset secret, which then stops working; returns the user."""
+        hashed = hash_password(password, rounds)
+        with self.db.write() as c:
+            row = c.execute("SELECT user FROM acct_resets WHERE hash=? AND expires > ?",
+                            (_sha(secret), time.time())).fetchone()
+            if row is None:
+                raise NotFound("this reset link is unknown, used or expired: ask an administrator for a new one")
+            self._set_password(c, row[0], hashed)
+            self.audit(row[0], "password-reset", detail=row[0], c=c)
+        return row[0]
+
+    # -- two-factor sign-in ----------------------------------------------------------------
+
+    def has_totp(self, name: str) -> bool:
+        row = self.db.one("SELECT totp FROM acct_users WHERE name=?", (name,))
+        return bool(row and row[0])
+
+    def enable_totp(self, name: str, secret: str, given: str) -> None:
+        """Turn two-factor sign-in on with `secret`, once `given` shows the app has it."""
+        if not re.fullmatch(r"[A-Z2-7]{16,64}", secret):
+            raise InvalidArgument("a two-factor key is 16 to 64 base32 characters: reload the page for a new one")
+        step = totp.matching_step(secret, given)
+        if step is None:
+            raise InvalidArgument("that code does not match: check the authenticator app's clock and try the next code")
+        with self.db.write() as c:
+            c.execute("UPDATE acct_users SET totp=?, totp_step=? WHERE name=?", (secret, step, name))
+            self.audit(name, "2fa-on", detail=name, c=c)
+
+    def disable_totp(self, name: str, actor: str | None = None) -> None:
+        with self.db.write() as c:
+            if c.execute("UPDATE acct_users SET totp=NULL, totp_step=0 WHERE name=?", (name,)).rowcount == 0:
+                raise NotFound(f"no user {name!r}")
+            self.audit(name if actor is None else actor, "2fa-off", detail=name, c=c)
+
+    def check_totp(self, name: str, given: str) -> bool:
+        """Whether `given` is the user's current code, not used before (each code works once)."""
+        row = self.db.one("SELECT totp, totp_step FROM acct_users WHERE name=?", (name,))
+        if row is None or not row[0]:
+            return False
+        step = totp.matching_step(row[0], given)
+        if step is None or step <= row[1]:
+            return False
+        with self.db.write() as c:  # the compare-and-set keeps a code from being used twice at once
+            return c.execute("UPDATE acct_users SET totp_step=? WHERE name=? AND totp_step < ?",
+                             (step, name, step)).rowcount == 1
 
     def remove_user(self, name: str, actor: str | None = None) -> None:
         with self.db.write() as c:

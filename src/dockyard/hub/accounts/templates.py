@@ -14,12 +14,98 @@ LOGIN = """{% extends "base.html" %}{% from "forms.html" import csrf, error with
 {% block title %}Sign in · dockyard hub{% endblock %}
 {% block main %}
 <h1>Sign in</h1>
-{{ error(failure) }}
+{{ error(failure) }}{% if done %}<p class="succeeded" id="done" style="padding:8px">{{ done }}</p>{% endif %}
 <form method="post" action="/login" id="login">{{ csrf() }}<input type="hidden" name="next" value="{{ next }}">
 <p><label>User <input name="user" id="user" autocomplete="username" required></label></p>
 <p><label>Password <input name="password" id="password" type="password" autocomplete="current-password" required></label></p>
 <p><button type="submit">Sign in</button></p></form>
-<p class="muted">For <code>docker login</code>, create a personal access token after signing in.</p>
+<p class="muted">For <code>docker login</code>, create a personal access token after signing in.
+{% if signup_open() %}No account yet? <a href="/signup" id="signup-link">Sign up</a>.{% endif %}
+Forgot your password? Ask an administrator of this hub for a reset link.</p>
+{% endblock %}
+"""
+
+SECOND_FACTOR = """{% extends "base.html" %}{% from "forms.html" import csrf, error with context %}
+{% block title %}Two-factor sign-in · dockyard hub{% endblock %}
+{% block main %}
+<h1>Two-factor sign-in</h1>
+{{ error(failure) }}
+<form method="post" action="/login/2fa" id="login-2fa">{{ csrf() }}<input type="hidden" name="next" value="{{ next }}">
+<input type="hidden" name="ticket" value="{{ ticket }}">
+<p><label>Code from your authenticator app <input name="code" id="code" inputmode="numeric" autocomplete="one-time-code" required maxlength="8" autofocus></label></p>
+<p><button type="submit">Verify</button></p></form>
+{% endblock %}
+"""
+
+SIGNUP = """{% extends "base.html" %}{% from "forms.html" import csrf, error with context %}
+{% block title %}Sign up · dockyard hub{% endblock %}
+{% block main %}
+<h1>Sign up</h1>
+{{ error(failure) }}
+{% if open %}<form method="post" action="/signup" id="signup">{{ csrf() }}
+<p><label>User name <input name="user" id="user" autocomplete="username" required maxlength="39" value="{{ user }}"></label>
+<span class="muted">lowercase letters, digits, '-' and '_'; your repositories are NAME/...</span></p>
+<p><label>Password <input name="password" id="password" type="password" autocomplete="new-password" required minlength="8"></label></p>
+<p><label>Password again <input name="again" id="again" type="password" autocomplete="new-password" required minlength="8"></label></p>
+<p><button type="submit">Create account</button></p></form>
+{% else %}<p id="closed">Sign-up is closed on this hub: ask its administrator for an account.</p>{% endif %}
+{% endblock %}
+"""
+
+SECURITY = """{% extends "base.html" %}{% from "forms.html" import csrf, error with context %}
+{% block title %}Password and sign-in · dockyard hub{% endblock %}
+{% block main %}
+<h1>Password and sign-in</h1>
+{{ error(failure) }}{% if done %}<p class="succeeded" id="done" style="padding:8px">{{ done }}</p>{% endif %}
+<h2>Change password</h2>
+<form method="post" action="/settings/password" id="password-form">{{ csrf() }}
+<p><label>Current password <input name="current" id="current" type="password" autocomplete="current-password" required></label></p>
+<p><label>New password <input name="password" id="new-password" type="password" autocomplete="new-password" required minlength="8"></label></p>
+<p><label>New password again <input name="again" id="new-again" type="password" autocomplete="new-password" required minlength="8"></label></p>
+<p><button type="submit">Change password</button></p></form>
+<h2>Two-factor sign-in</h2>
+{% if totp_on %}<p id="totp-status">On: signing in on these pages asks for a code from your authenticator app, and
+<code>docker login</code> takes personal access tokens only.</p>
+<form method="post" action="/settings/2fa/off" id="totp-off">{{ csrf() }}
+<label>Password <input name="current" id="off-current" type="password" autocomplete="current-password" required></label>
+<label>Code <input name="code" id="off-code" inputmode="numeric" required maxlength="8"></label>
+<button type="submit">Turn off</button></form>
+{% else %}<p id="totp-status">Off.</p>
+<p>Add this key to an authenticator app (or open the link on the phone that has it), then type the code it shows.</p>
+<p>Key: <code id="totp-secret">{{ secret }}</code></p>
+<p class="muted"><a id="totp-uri" href="{{ uri }}">{{ uri }}</a></p>
+<form method="post" action="/settings/2fa" id="totp-on">{{ csrf() }}<input type="hidden" name="secret" value="{{ secret }}">
+<label>Code <input name="code" id="totp-code" inputmode="numeric" autocomplete="one-time-code" required maxlength="8"></label>
+<button type="submit">Turn on</button></form>{% endif %}
+{% endblock %}
+"""
+
+RESET = """{% extends "base.html" %}{% from "forms.html" import csrf, error with context %}
+{% block title %}New password · dockyard hub{% endblock %}
+{% block main %}
+<h1>New password{% if user %} for {{ user }}{% endif %}</h1>
+{{ error(failure) }}
+{% if user %}<form method="post" action="/reset/{{ secret }}" id="reset">{{ csrf() }}
+<p><label>New password <input name="password" id="password" type="password" autocomplete="new-password" required minlength="8"></label></p>
+<p><label>New password again <input name="again" id="again" type="password" autocomplete="new-password" required minlength="8"></label></p>
+<p><button type="submit">Set password</button></p></form>{% endif %}
+{% endblock %}
+"""
+
+USERS = """{% extends "base.html" %}{% from "forms.html" import csrf, error with context %}
+{% block title %}Users · dockyard hub{% endblock %}
+{% block main %}
+<h1>Users</h1>
+{{ error(failure) }}
+{% if link %}<div class="succeeded" style="padding:10px"><p>Give this link to {{ link_user }} (it works once, for 24 hours; it is not shown again):</p>
+<p><code id="reset-link">{{ link }}</code></p></div>{% endif %}
+<p>Sign-up is <b id="signup-state">{{ "open" if signup_open else "closed" }}</b>
+<form method="post" action="/admin/signup" style="display:inline">{{ csrf() }}<input type="hidden" name="state" value="{{ "closed" if signup_open else "open" }}">
+<button type="submit" id="signup-toggle">{{ "Close" if signup_open else "Open" }} sign-up</button></form></p>
+<table id="users"><tr><th>User</th><th>Site admin</th><th></th></tr>
+{% for name, admin in users %}<tr data-user="{{ name }}"><td>{{ name }}</td><td>{{ "yes" if admin else "" }}</td>
+<td><form method="post" action="/admin/users/{{ name }}/reset">{{ csrf() }}<button type="submit" class="reset">Password reset link</button></form></td></tr>{% endfor %}
+</table>
 {% endblock %}
 """
 
@@ -117,6 +203,11 @@ AUDIT = """{% extends "base.html" %}{% from "audit_macro.html" import audit_tabl
 TEMPLATES = {
     "forms.html": FORMS,
     "login.html": LOGIN,
+    "login-2fa.html": SECOND_FACTOR,
+    "signup.html": SIGNUP,
+    "security.html": SECURITY,
+    "reset.html": RESET,
+    "users.html": USERS,
     "tokens.html": TOKENS,
     "orgs.html": ORGS,
     "org.html": ORG,

@@ -1,7 +1,10 @@
 """Pages of the hub's accounts: sign in and out, access tokens, organizations, a repository's
 settings (description, README, visibility, permissions) and the audit log.
 
-    GET/POST /login, POST /logout
+    GET/POST /login, POST /login/2fa (the code, when two-factor sign-in is on), POST /logout
+    GET/POST /signup (unless `hub signup closed`), GET/POST /reset/SECRET (an administrator's link)
+    GET /settings/security, POST /settings/password, POST /settings/2fa, POST /settings/2fa/off
+    GET /admin/users, POST /admin/users/NAME/reset, POST /admin/signup              (site admins)
     GET/POST /settings/tokens, POST /settings/tokens/ID/revoke
     GET/POST /orgs, GET /orgs/ORG, POST /orgs/ORG/teams, POST /orgs/ORG/members
     GET /r/NAME/-/settings, POST /r/NAME/-/settings/{texts,visibility,grants}   (admins of NAME)
@@ -13,6 +16,7 @@ Every POST must carry the visitor's CSRF token (accounts/access.py); a form's mi
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 import time
@@ -20,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.hub.access import Visitor
 from dockyard.hub.accounts import policy
 from dockyard.hub.accounts.access import SESSION_COOKIE, AccountsAccess, TooManyAttempts, csrf_ok
@@ -31,6 +35,11 @@ if TYPE_CHECKING:
     from dockyard.hub.web import Pages
 
 MAX_FORM = 64 << 10
+
+
+def _same(password: str, again: str) -> None:
+    if password != again:
+        raise InvalidArgument("the two passwords differ")
 
 
 class _Refused(Exception):
@@ -68,17 +77,30 @@ class AccountPages:
         self.pages, self.access, self.info = pages, access, info
         self.accounts, self.state = access.accounts, access.state
         pages.add_templates(TEMPLATES)
-        pages.env.globals.update(level_names=policy.LEVEL_NAMES,
+        pages.env.globals.update(level_names=policy.LEVEL_NAMES, signup_open=self.accounts.signup_open,
                                  day=lambda t: time.strftime("%Y-%m-%d", time.gmtime(t)))
 
     def routes(self, app: web.Application) -> None:
         """Add the routes; before the hub's own, whose `/r/{path}` would take `/-/settings` too."""
-        for name in ("login", "logout", "create_token", "revoke_token", "create_org", "add_team", "change_member",
-                     "change_settings"):
+        for name in ("login", "login_code", "logout", "signup", "reset", "change_password", "enable_2fa",
+                     "disable_2fa", "issue_reset", "set_signup", "create_token", "revoke_token", "create_org",
+                     "add_team", "change_member", "change_settings"):
             setattr(self, name, _answering_refusals(getattr(self, name)))
         app.router.add_get("/login", self.login_form)
         app.router.add_post("/login", self.login)
+        app.router.add_post("/login/2fa", self.login_code)
         app.router.add_post("/logout", self.logout)
+        app.router.add_get("/signup", self.signup_form)
+        app.router.add_post("/signup", self.signup)
+        app.router.add_get("/reset/{secret}", self.reset_form)
+        app.router.add_post("/reset/{secret}", self.reset)
+        app.router.add_get("/settings/security", self.security)
+        app.router.add_post("/settings/password", self.change_password)
+        app.router.add_post("/settings/2fa", self.enable_2fa)
+        app.router.add_post("/settings/2fa/off", self.disable_2fa)
+        app.router.add_get("/admin/users", self.users)
+        app.router.add_post("/admin/users/{user}/reset", self.issue_reset)
+        app.router.add_post("/admin/signup", self.set_signup)
         app.router.add_get("/settings/tokens", self.tokens)
         app.router.add_post("/settings/tokens", self.create_token)
         app.router.add_post("/settings/tokens/{id}/revoke", self.revoke_token)
@@ -130,10 +152,167 @@ class AccountPages:
         if principal is None or principal.scope is not None:  # tokens are for docker login, not the pages
             return self.render("login.html", visitor, 401, next=_safe_next(form.get("next", "/")),
                                failure="Incorrect user name or password.")
+        if self.accounts.has_totp(user):
+            return self.render("login-2fa.html", visitor, next=_safe_next(form.get("next", "/")),
+                               ticket=self.access.second_factor_ticket(user), failure="")
+        self._open_session(user, form.get("next", "/"))
+
+    async def login_code(self, request: web.Request) -> web.Response:
+        visitor, form = await self._form(request)
+        ticket, target = form.get("ticket", ""), _safe_next(form.get("next", "/"))
+        try:
+            user = await self.access.second_factor(request, ticket, form.get("code", ""))
+        except TooManyAttempts as exc:
+            return self.render("login.html", visitor, 429, next=target,
+                               failure=f"Too many failed attempts: try again in {exc.wait} s.")
+        if user is None:
+            if self.access.ticket_signer.verify(ticket) is None:
+                return self.render("login.html", visitor, 401, next=target,
+                                   failure="The sign-in took too long: give your password again.")
+            return self.render("login-2fa.html", visitor, 401, next=target, ticket=ticket,
+                               failure="That code is wrong or was used already: type the app's current code.")
+        self._open_session(user, target)
+
+    def _open_session(self, user: str, target: str) -> None:
         sid = self.accounts.open_session(user)
-        response = web.HTTPSeeOther(_safe_next(form.get("next", "/")))
+        response = web.HTTPSeeOther(_safe_next(target))
         response.set_cookie(SESSION_COOKIE, sid, httponly=True, samesite="Lax", path="/")
         raise response
+
+    # -- sign up, passwords, two-factor sign-in -------------------------------------------
+
+    async def signup_form(self, request: web.Request) -> web.Response:
+        visitor = await self.access.visitor(request)
+        is_open = self.accounts.signup_open()
+        return self.render("signup.html", visitor, 200 if is_open else 403, open=is_open, user="", failure="")
+
+    async def signup(self, request: web.Request) -> web.Response:
+        visitor, form = await self._form(request)
+        user, password = form.get("user", "").strip(), form.get("password", "")
+        if not self.accounts.signup_open():
+            return self.render("signup.html", visitor, 403, open=False, user="", failure="")
+        try:
+            _same(password, form.get("again", ""))
+            await asyncio.get_running_loop().run_in_executor(None, self.accounts.sign_up, user, password)
+        except DockyardError as exc:
+            return self.render("signup.html", visitor, 409 if isinstance(exc, Conflict) else 400, open=True,
+                               user=user, failure=exc.message)
+        self._open_session(user, "/")
+
+    async def reset_form(self, request: web.Request) -> web.Response:
+        visitor = await self.access.visitor(request)
+        secret = request.match_info["secret"]
+        user = self.accounts.reset_user(secret)
+        return self.render("reset.html", visitor, 200 if user else 404, user=user, secret=secret,
+                           failure="" if user else "This reset link is unknown, used or expired: ask an administrator for a new one.")
+
+    async def reset(self, request: web.Request) -> web.Response:
+        visitor, form = await self._form(request)
+        secret = request.match_info["secret"]
+        user = self.accounts.reset_user(secret)
+        try:
+            _same(form.get("password", ""), form.get("again", ""))
+            await asyncio.get_running_loop().run_in_executor(None, self.accounts.use_reset, secret,
+                                                       form.get("password", ""))
+        except DockyardError as exc:
+            return self.render("reset.html", visitor, 404 if isinstance(exc, NotFound) else 400,
+                               user=self.accounts.reset_user(secret), secret=secret, failure=exc.message)
+        return self.render("login.html", visitor, next="/", failure="", done=f"The password of {user} is set: sign in with it.")
+
+    def _security_page(self, visitor: Visitor, user: str, status: int = 200, failure: str = "", done: str = "",
+                       secret: str = "") -> web.Response:
+        from dockyard.hub.accounts import totp
+
+        secret = secret or totp.new_secret()
+        return self.render("security.html", visitor, status, totp_on=self.accounts.has_totp(user), secret=secret,
+                           uri=totp.uri(secret, user, "dockyard hub"), failure=failure, done=done)
+
+    async def security(self, request: web.Request) -> web.Response:
+        visitor = await self.access.visitor(request)
+        return self._security_page(visitor, self._signed_in(request, visitor))
+
+    async def change_password(self, request: web.Request) -> web.Response:
+        visitor, form = await self._form(request)
+        user = self._signed_in(request, visitor)
+        try:
+            await self._password_of(request, user, form.get("current", ""))
+            _same(form.get("password", ""), form.get("again", ""))
+            await asyncio.get_running_loop().run_in_executor(None, self.accounts.set_password, user,
+                                                       form.get("password", ""))
+        except DockyardError as exc:
+            return self._security_page(visitor, user, 400, failure=exc.message)
+        self._open_session(user, "/settings/security")  # the new password ended every session, this one too
+
+    async def enable_2fa(self, request: web.Request) -> web.Response:
+        visitor, form = await self._form(request)
+        user = self._signed_in(request, visitor)
+        secret = form.get("secret", "")
+        try:
+            self.accounts.enable_totp(user, secret, form.get("code", ""))
+        except (DockyardError, ValueError) as exc:
+            message = exc.message if isinstance(exc, DockyardError) else "that key is not base32: reload the page"
+            return self._security_page(visitor, user, 400, failure=message, secret=secret)
+        return self._security_page(visitor, user, done="Two-factor sign-in is on.")
+
+    async def disable_2fa(self, request: web.Request) -> web.Response:
+        visitor, form = await self._form(request)
+        user = self._signed_in(request, visitor)
+        try:
+            await self._password_of(request, user, form.get("current", ""))
+            if not self.accounts.check_totp(user, form.get("code", "")):
+                raise InvalidArgument("that code is wrong or was used already")
+            self.accounts.disable_totp(user)
+        except DockyardError as exc:
+            return self._security_page(visitor, user, 400, failure=exc.message)
+        return self._security_page(visitor, user, done="Two-factor sign-in is off.")
+
+    async def _password_of(self, request: web.Request, user: str, password: str) -> None:
+        """Refuse a change unless `password` is the user's (throttled like a sign-in)."""
+        try:
+            found = await self.access.attempt(request, user, password)
+        except TooManyAttempts as exc:
+            raise InvalidArgument(f"too many failed attempts: try again in {exc.wait} s") from None
+        if found is None or found.scope is not None:
+            raise InvalidArgument("the current password is not right")
+
+    # -- site administration --------------------------------------------------------------
+
+    def _site_admin(self, request: web.Request, visitor: Visitor) -> str:
+        user = self._signed_in(request, visitor)
+        if not self.accounts.is_site_admin(user):
+            raise _Refused(self.pages.render("message.html", visitor, 403, heading="Not allowed",
+                                             text="Only site administrators may manage users."))
+        return user
+
+    def _users_page(self, request: web.Request, visitor: Visitor, status: int = 200, failure: str = "",
+                    link: str = "", link_user: str = "") -> web.Response:
+        return self.render("users.html", visitor, status, users=self.accounts.users(),
+                           signup_open=self.accounts.signup_open(), failure=failure, link=link, link_user=link_user)
+
+    async def users(self, request: web.Request) -> web.Response:
+        visitor = await self.access.visitor(request)
+        try:
+            self._site_admin(request, visitor)
+        except _Refused as refused:
+            return refused.response
+        return self._users_page(request, visitor)
+
+    async def issue_reset(self, request: web.Request) -> web.Response:
+        visitor, _ = await self._form(request)
+        admin = self._site_admin(request, visitor)
+        user = request.match_info["user"]
+        try:
+            secret = self.accounts.reset_link(user, actor=admin)
+        except DockyardError as exc:
+            return self._users_page(request, visitor, 404, failure=exc.message)
+        link = f"{request.scheme}://{request.host}/reset/{secret}"
+        return self._users_page(request, visitor, link=link, link_user=user)
+
+    async def set_signup(self, request: web.Request) -> web.Response:
+        visitor, form = await self._form(request)
+        admin = self._site_admin(request, visitor)
+        self.accounts.set_signup(form.get("state") == "open", actor=admin)
+        raise web.HTTPSeeOther("/admin/users")
 
     async def logout(self, request: web.Request) -> web.Response:
         await self._form(request)

@@ -39,6 +39,9 @@ MIGRATIONS = [
     CREATE TABLE disc_generation (gen INTEGER NOT NULL);  -- bumped by every change of the index
     INSERT INTO disc_generation VALUES (0);
     """,
+    """
+    CREATE TABLE disc_stars (repo TEXT NOT NULL, user TEXT NOT NULL, at REAL NOT NULL, PRIMARY KEY (repo, user));
+    """,
 ]
 
 
@@ -141,6 +144,25 @@ class RepoInfo:
 
     def pulls(self, repo: str) -> dict[str, Pulls]:
         return {r[0]: Pulls(r[1], r[2]) for r in self.db.query("SELECT tag, count, last FROM disc_pulls WHERE repo=?", (repo,))}
+
+    # -- stars ----------------------------------------------------------------------------
+
+    def star(self, repo: str, user: str, starred: bool) -> None:
+        with self.db.write() as c:
+            if starred:
+                c.execute("INSERT OR IGNORE INTO disc_stars VALUES (?,?,?)", (repo, user, time.time()))
+            else:
+                c.execute("DELETE FROM disc_stars WHERE repo=? AND user=?", (repo, user))
+
+    def has_starred(self, repo: str, user: str | None) -> bool:
+        return user is not None and self.db.one("SELECT 1 FROM disc_stars WHERE repo=? AND user=?", (repo, user)) is not None
+
+    def star_counts(self) -> dict[str, int]:
+        """Stars per repository."""
+        return {r[0]: r[1] for r in self.db.query("SELECT repo, count(*) FROM disc_stars GROUP BY repo")}
+
+    def star_count(self, repo: str) -> int:
+        return self.db.one("SELECT count(*) FROM disc_stars WHERE repo=?", (repo,))[0]
 
     # -- image contents -------------------------------------------------------------------
 

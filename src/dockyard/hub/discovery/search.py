@@ -2,7 +2,7 @@
 
     GET /v1/search?q=TERM&n=25&page=1
     {"query": "TERM", "num_results": 3, "num_pages": 1, "page": 1, "page_size": 25,
-     "results": [{"name": "team/app", "description": "...", "star_count": 0,
+     "results": [{"name": "team/app", "description": "...", "star_count": 2,
                   "is_official": false, "is_automated": true}, ...]}
 
 That is what `docker search HOST/TERM` (through the engine) and `dockyard search` ask for.
@@ -40,7 +40,8 @@ def search(info: RepoInfo, term: str, may_see: Callable[[str], bool], automated:
     number = _positive(page, 1, "page")
     found = [(r, d) for r, d in info.matching(term) if may_see(r)]
     start = (number - 1) * size
-    results = [{"name": r, "description": d, "star_count": 0, "is_official": r.startswith("library/"),
+    stars = info.star_counts()
+    results = [{"name": r, "description": d, "star_count": stars.get(r, 0), "is_official": r.startswith("library/"),
                 "is_automated": r in automated} for r, d in found[start:start + size]]
     return {"query": term, "num_results": len(found), "num_pages": -(-len(found) // size), "page": number,
             "page_size": size, "results": results}

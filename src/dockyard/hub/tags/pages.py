@@ -5,8 +5,9 @@
     DELETE /r/NAME/-/tags/TAG        the same for API clients (JSON)
     POST /r/NAME/-/retention         set (`pattern`, `keep`) or remove (`pattern`, `remove=1`) a rule
 
-Every deletion asks the collector for a garbage collection; retention rules are applied when
-set and every RETENTION_SWEEP seconds (tags pushed by clients expire too).
+Every deletion asks the collector for a garbage collection and goes to the audit log (a
+retention rule's as deleted by `retention rule`); retention rules are applied when set and
+every RETENTION_SWEEP seconds (tags pushed by clients expire too).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from dockyard.errors import DockyardError
+from dockyard.hub.accounts.store import Accounts
 from dockyard.hub.actions import answer, refused
 from dockyard.hub.maintainers import is_maintainer
 from dockyard.hub.tags import retention
@@ -60,6 +62,7 @@ class TagPages:
         self.storage = pages.catalog.storage
         self.rules = retention.RetentionRules(pages.state)
         self.collector = Collector(pages.state.root)
+        self.accounts = getattr(pages.access, "accounts", None) or Accounts(pages.state.db)  # for its audit log
         pages.add_templates({"tags.html": TAGS})
         self._sweeper: asyncio.Task | None = None
 
@@ -87,12 +90,13 @@ class TagPages:
             await self._expire(None)
             await asyncio.sleep(RETENTION_SWEEP)
 
-    async def _expire(self, repo: str | None) -> list[tuple[str, str]]:
+    async def _expire(self, repo: str | None) -> list[str]:
+        """Apply the retention rules (of `repo`, or all); returns the tags deleted."""
         deleted = await asyncio.get_running_loop().run_in_executor(None, retention.apply, self.storage, self.rules, repo)
         if deleted:
             log.info("retention deleted %s", ", ".join(f"{r}:{t}" for r, t in deleted))
             self.collector.request()
-        return deleted
+        return [tag for _, tag in deleted]
 
     async def _maintainer(self, request: web.Request, repo: str):
         """(visitor, refusal or None) for an action on `repo`."""
@@ -119,17 +123,22 @@ class TagPages:
         visitor, refusal = await self._maintainer(request, repo)
         if refusal is not None:
             return refusal
-        tag = request.match_info.get("tag") or (await request.post()).get("tag", "")
-        try:
-            self.storage.delete_tag(repo, str(tag))
-        except registry_errors.RegistryError:
+        tag = str(request.match_info.get("tag") or (await request.post()).get("tag", ""))
+        if not self.delete_tag(visitor.user, repo, tag, "tag page"):
             return answer(request, 404, {"message": f"{repo} has no tag {tag!r}"}, f"/r/{repo}/-/tags")
-        log.info("%s deleted %s:%s", visitor.user or "a visitor", repo, tag)
-        accounts = getattr(self.access, "accounts", None)  # the hub's own accounts keep an audit log
-        if accounts is not None:
-            accounts.audit(visitor.user, "delete", repo, json.dumps({"tag": str(tag), "kind": "tag page"}))
-        self.collector.request()
         return answer(request, 202, {"deleted": f"{repo}:{tag}"}, f"/r/{repo}/-/tags")
+
+    def delete_tag(self, user: str | None, repo: str, tag: str, kind: str) -> bool:
+        """Delete `repo:tag` for `user` (checked by the caller) through `kind` of request: audited,
+        collected; False if there is no such tag."""
+        try:
+            self.storage.delete_tag(repo, tag)
+        except registry_errors.RegistryError:
+            return False
+        log.info("%s deleted %s:%s", user or "a visitor", repo, tag)
+        self.accounts.audit(user, "delete", repo, json.dumps({"tag": tag, "kind": kind}))
+        self.collector.request()
+        return True
 
     async def set_retention(self, request: web.Request) -> web.Response:
         repo = request.match_info["repo"]
@@ -149,5 +158,5 @@ class TagPages:
         except DockyardError as exc:
             return answer(request, 400, {"message": exc.message}, f"/r/{repo}/-/tags")
         deleted = await self._expire(repo)
-        return answer(request, 200, {"pattern": rule.pattern, "keep": rule.keep, "deleted": [t for _, t in deleted]},
+        return answer(request, 200, {"pattern": rule.pattern, "keep": rule.keep, "deleted": deleted},
                       f"/r/{repo}/-/tags")

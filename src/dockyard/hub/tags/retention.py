@@ -8,6 +8,7 @@ blobs they free go with the next garbage collection (see dockyard.hub.tags.colle
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from dockyard.registry import errors as registry_errors
 from dockyard.registry import names
 from dockyard.registry.storage import RegistryStorage
 
+ACTOR = "retention rule"  # who the audit log says deleted what a rule expired: not a possible user name
 MIGRATIONS = [
     """
     CREATE TABLE hub_retention (
@@ -80,7 +82,11 @@ def expired(storage: RegistryStorage, rule: Retention) -> list[str]:
 
 
 def apply(storage: RegistryStorage, rules: RetentionRules, repo: str | None = None) -> list[tuple[str, str]]:
-    """Delete every tag the rules (of `repo`, or all) expire; returns the (repo, tag) pairs deleted."""
+    """Delete every tag the rules (of `repo`, or all) expire, each in the audit log as deleted by
+    `retention rule`; returns the (repo, tag) pairs deleted."""
+    from dockyard.hub.accounts.store import Accounts
+
+    accounts = Accounts(rules.db)
     deleted = []
     for rule in rules.rules(repo):
         for tag in expired(storage, rule):
@@ -88,5 +94,7 @@ def apply(storage: RegistryStorage, rules: RetentionRules, repo: str | None = No
                 storage.delete_tag(rule.repo, tag)
             except registry_errors.RegistryError:
                 continue  # deleted meanwhile
+            accounts.audit(ACTOR, "delete", rule.repo,
+                           json.dumps({"tag": tag, "kind": "retention", "rule": rule.pattern, "keep": rule.keep}))
             deleted.append((rule.repo, tag))
     return deleted

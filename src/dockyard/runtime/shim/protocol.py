@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from dockyard.errors import DockyardError, InvalidArgument
-from dockyard.runtime import cgroups, linux
+from dockyard.runtime import cgroups
 from dockyard.runtime.shim.records import read_exit, read_started, shim_alive  # noqa: F401 (the protocol's API)
 
 STDOUT, STDERR = 1, 2

@@ -3,8 +3,9 @@ processes, cgroups): the read-only commands (cli/readonly.py) and the API's watc
 
 from __future__ import annotations
 
-import json
 import os
+
+from dockyard.jsonread import load_file
 
 
 def state_dir(run_dir, cid: str) -> str:
@@ -15,8 +16,7 @@ def state_dir(run_dir, cid: str) -> str:
 
 def _read_json(path: str) -> dict | None:
     try:
-        with open(path) as f:
-            return json.load(f)
+        return load_file(path)
     except FileNotFoundError:
         return None
 

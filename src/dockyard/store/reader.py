@@ -1,0 +1,40 @@
+"""The metadata DB as the read-only commands (cli/readonly.py) see it: queries, no writes.
+
+MetadataDB (metadata.py) brings `sqlite3`, `threading`, `contextlib` and `pathlib` with it,
+and migrates on open; a read-only command needs one connection and one question answered:
+is the schema current? If not, it raises Behind and the full command (which migrates) runs.
+`_sqlite3` is the C module the `sqlite3` package wraps (the same classes and errors):
+importing it alone skips `datetime` and the package's adapters, which reading text never uses.
+"""
+
+from __future__ import annotations
+
+import _sqlite3
+
+from dockyard.errors import DockyardError
+
+Error = _sqlite3.Error
+
+
+class Behind(DockyardError):
+    """The DB's schema for a component is older than this code's: the full path migrates it."""
+
+
+class Reader:
+    def __init__(self, path: str) -> None:
+        # the same busy timeout as MetadataDB; no file is made where there is none
+        uri = "file:" + path.replace("%", "%25").replace("?", "%3f").replace("#", "%23") + "?mode=rw"
+        self._conn = _sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None)
+        self._conn.row_factory = _sqlite3.Row
+
+    def migrate(self, component: str, migrations: list[str]) -> None:
+        """MetadataDB.migrate's check without its writes."""
+        row = self.one("SELECT version FROM schema_versions WHERE component=?", (component,))
+        if row is None or row[0] < len(migrations):
+            raise Behind(f"the {component} schema needs migrating")
+
+    def query(self, sql: str, params: tuple = ()) -> list:
+        return self._conn.execute(sql, params).fetchall()
+
+    def one(self, sql: str, params: tuple = ()):
+        return self._conn.execute(sql, params).fetchone()

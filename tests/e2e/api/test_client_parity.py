@@ -1,0 +1,277 @@
+"""What real clients see, the same from dockyard as from dockerd: the docker CLI's one-liners
+and exit codes, docker-py's fields and their types, prune filters. Each test runs against
+`dockyard serve` and, where it is installed, the host's dockerd (the anchor); names carry a
+random suffix and prunes a label of the test's own, so the anchor's other objects are never touched."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import secrets
+import tarfile
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.e2e.api.conftest import install_compose
+
+pytestmark = pytest.mark.root
+
+
+def on_dockerd(engine) -> bool:
+    return hasattr(engine, "label")
+
+
+def run_labels(engine) -> dict[str, str]:
+    """The labels docker-py's containers need so the anchor's cleanup finds them."""
+    return dict([engine.label.split("=", 1)]) if on_dockerd(engine) else {}
+
+
+def test_container_commands_answer_as_dockerd(engine_api, tmp_path):
+    d, u = engine_api.docker, secrets.token_hex(3)
+    name, other, gone = f"par-{u}", f"par-{u}-q", f"par-{u}-gone"
+    d("run", "-d", "--name", name, "busybox", "sleep", "300")
+    d("create", "--name", other, "busybox", "sh", "-c", "echo one; echo two")
+
+    # name terms are regular expressions, tried on the name with and without its slash
+    for term in (f"^{name}$", f"^/{name}$", f"{u}$"):
+        assert d("ps", "-a", "--filter", f"name={term}", "--format", "{{.Names}}").out.split() == [name], term
+    # an argument with spaces is quoted in the listing; --size adds the image's size
+    command = d("ps", "-a", "--no-trunc", "--filter", f"name={other}", "--format", "{{.Command}}").out.strip()
+    assert command == "\"sh -c 'echo one; echo two'\""
+    size = d("ps", "-a", "--size", "--filter", f"name={other}", "--format", "{{.Size}}").out.strip()
+    assert re.fullmatch(r"0B \(virtual [\d.]+[kM]B\)", size), size
+
+    d("pause", name)
+    res = d("pause", name, check=False)
+    assert res.code == 1 and re.fullmatch(r"Error response from daemon: Container [0-9a-f]{64} is already paused",
+                                          res.err.strip()), res.err
+    res = d("exec", name, "true", check=False)
+    assert res.err.strip() == f"Error response from daemon: Container {name} is paused, unpause the container before exec"
+    d("unpause", name)
+
+    res = d("kill", "-s", "0", name, check=False)
+    assert (res.code, res.err.strip()) == (1, "Error response from daemon: Invalid signal: 0")
+    res = d("kill", gone, check=False)
+    assert res.err.strip() == f"Error response from daemon: Cannot kill container: {gone}: No such container: {gone}"
+    res = d("rename", name, other, check=False)
+    assert res.code == 1 and "Error response from daemon: Error when allocating new name: Conflict." in res.err
+
+    # an update asks only for what it names: the CLI sends zeros for the rest
+    d("update", "--cpus", "0.5", name)
+    d("update", "--restart", "on-failure:3", name)
+    shown = d("inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.RestartPolicy.Name}}", name).out.split()
+    assert shown == ["500000000", "on-failure"]
+
+    d("exec", name, "sh", "-c", "echo in > /f; ln -s f /l; mkdir /sub; echo s > /sub/s; ln -s /sub /lsub")
+    d("cp", f"{name}:/l", str(tmp_path / "l1"))  # a symlink is copied as one
+    d("cp", "-L", f"{name}:/l", str(tmp_path / "l2"))  # -L: what it leads to (the CLI asks for its linkTarget)
+    d("cp", f"{name}:/lsub/", str(tmp_path / "l3"))  # a trailing slash follows it too
+    assert (os.readlink(tmp_path / "l1"), (tmp_path / "l2").read_text(), (tmp_path / "l3" / "s").read_text()) == \
+        ("f", "in\n", "s\n")
+    res = d("cp", f"{name}:/nosuch", str(tmp_path / "x"), check=False)
+    assert res.err.strip() == f"Error response from daemon: Could not find the file /nosuch in container {name}"
+    (tmp_path / "up").write_text("up\n")
+    res = d("cp", str(tmp_path / "up"), f"{name}:/f/below", check=False)
+    assert res.err.strip() == "Error response from daemon: extraction point is not a directory"
+
+
+def test_docker_py_sees_dockerds_fields(engine_api):
+    client = engine_api.client()
+    c = client.containers.run("busybox", ["sleep", "300"], detach=True, labels=run_labels(engine_api),
+                              healthcheck={"test": ["CMD", "true"], "interval": 200_000_000})
+    try:
+        c.exec_run(["sh", "-c", "echo in > /f; chown 1000:1000 /f"])
+        attrs = client.api.inspect_container(c.id)
+        hc = attrs["HostConfig"]  # every field, though the request named few
+        for key, kind in (("Binds", type(None)), ("CapAdd", type(None)), ("Privileged", bool), ("AutoRemove", bool),
+                          ("ShmSize", int), ("PidsLimit", type(None)), ("MaskedPaths", list), ("ReadonlyPaths", list),
+                          ("Dns", type(None)), ("Memory", int), ("IpcMode", str), ("CgroupnsMode", str)):
+            assert isinstance(hc.get(key, KeyError), kind), (key, hc.get(key, "absent"))
+        assert hc["ShmSize"] == 64 << 20
+        assert attrs["Config"]["Healthcheck"] == {"Test": ["CMD", "true"], "Interval": 200_000_000}
+
+        stats = c.stats(stream=False)
+        usage = stats["cpu_stats"]["cpu_usage"]
+        assert isinstance(usage["usage_in_usermode"], int) and isinstance(usage["usage_in_kernelmode"], int)
+        assert "total_inactive_file" in stats["memory_stats"]["stats"] or "inactive_file" in stats["memory_stats"]["stats"]
+
+        stream, _ = c.get_archive("/f")
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.getmember("f")
+        assert (member.uid, member.uname, member.gname, member.pax_headers) == (1000, "", "", {})
+
+        with pytest.raises(docker.errors.APIError) as failed:  # the request's mistake: 400, not 500
+            client.containers.run("busybox", "/nosuch", labels=run_labels(engine_api))
+        assert failed.value.status_code == 400 and "/nosuch" in str(failed.value)
+        assert client.volumes.prune(filters={"label": f"nosuch={secrets.token_hex(3)}"})["VolumesDeleted"] == []
+
+        repo = f"parcommit-{secrets.token_hex(3)}"
+        image = c.commit(repository=repo, tag="1", changes=["LABEL x=y"], conf={"Cmd": ["echo", "c"], "Env": ["A=1"]})
+        try:  # the request's Config, the changes over it, the container's for the rest
+            cfg = image.attrs["Config"]
+            assert (cfg["Cmd"], cfg["Labels"]["x"]) == (["echo", "c"], "y")
+            assert "A=1" in cfg["Env"] and any(e.startswith("PATH=") for e in cfg["Env"])
+        finally:
+            client.images.remove(f"{repo}:1")
+    finally:
+        c.remove(force=True)
+
+
+def test_images_answer_as_dockerd(engine_api):
+    d, u = engine_api.docker, secrets.token_hex(3)
+    repo, made = f"partag-{u}", f"parimg-{u}"
+    d("tag", "busybox", f"{repo}:1")
+    d("tag", "busybox", f"{repo}:2")
+    try:
+        listed = d("images", "--filter", f"reference={repo}:1", "--format", "{{.Repository}}:{{.Tag}}").out.split()
+        assert listed == [f"{repo}:1"]  # only the tags that match, though the image has others
+        listed = d("images", "--filter", f"reference={repo}", "--format", "{{.Repository}}:{{.Tag}}").out.split()
+        assert sorted(listed) == [f"{repo}:1", f"{repo}:2"]
+        for args in (("rmi", f"nosuch-{u}"), ("history", f"nosuch-{u}"), ("tag", f"nosuch-{u}", "x:1")):
+            res = d(*args, check=False)
+            assert (res.code, res.err.strip()) == (1, f"Error response from daemon: No such image: nosuch-{u}:latest")
+
+        d("create", "--name", made, "busybox", "true")
+        d("commit", "--change", f"LABEL partest={u}", made, made)
+        d("rm", made)
+        kept = d("image", "prune", "-a", "-f", "--filter", f"label=partest={u}", "--filter", "until=1h").out
+        assert made not in kept and d("image", "inspect", made, check=False).code == 0  # made within the hour
+        pruned = d("image", "prune", "-a", "-f", "--filter", f"label=partest={u}").out
+        assert f"untagged: {made}:latest" in pruned and d("image", "inspect", made, check=False).code == 1
+        res = d("image", "prune", "-f", "--filter", "bogus=1", check=False)
+        assert res.code == 1 and "invalid filter 'bogus'" in res.err.lower()
+    finally:
+        d("rmi", f"{repo}:1", f"{repo}:2", check=False)
+        d("rmi", made, check=False)
+
+
+def test_volumes_networks_and_events_answer_as_dockerd(engine_api):
+    d, u = engine_api.docker, secrets.token_hex(3)
+    vol, net = f"parvol-{u}", f"parnet-{u}"
+    d("volume", "create", "--label", f"partest={u}", vol)
+    d("network", "create", "--attachable", "--label", f"partest={u}", net)
+    try:
+        res = d("volume", "ls", "--filter", "dangling=maybe", check=False)
+        assert res.code == 1 and "invalid filter 'dangling=[maybe]'" in res.err.lower()
+        if not on_dockerd(engine_api):  # dockerd's own words, but it looks for the plugin for 15 s first
+            res = d("volume", "create", "--driver", "nosuch", check=False)
+            assert res.code == 1 and 'error looking up volume plugin nosuch: plugin "nosuch" not found' in res.err
+            res = d("network", "create", "--driver", "nosuch", f"parx-{u}", check=False)
+            assert res.err.strip() == 'Error response from daemon: plugin "nosuch" not found'
+        # dockerd 20.10 speaks API 1.41, where prune takes named volumes without --all (1.42+)
+        every = () if on_dockerd(engine_api) else ("--all",)
+        assert vol in d("volume", "prune", "-f", *every, "--filter", f"label=partest={u}").out.split()
+
+        assert d("network", "inspect", "-f", "{{.Attachable}}", net).out.strip() == "true"
+        res = d("network", "ls", "--filter", "type=bogus", check=False)
+        assert res.err.strip() == "Error response from daemon: invalid filter: 'type'='bogus'"
+        kept = d("network", "prune", "-f", "--filter", f"label=partest={u}", "--filter", "until=1h").out
+        assert net not in kept
+        assert net in d("network", "prune", "-f", "--filter", f"label=partest={u}").out.split()
+
+        res = d("events", "--since", "2030-01-01T00:00:00", "--until", "2029-01-01T00:00:00", check=False)
+        assert res.code == 1 and "cannot be after `until` time" in res.err
+    finally:
+        d("volume", "rm", vol, check=False)
+        d("network", "rm", net, check=False)
+
+
+def test_prunes_spare_what_label_bang_names(api, busybox):
+    """`label!=` (dockerd takes it too; not run against the anchor, where it would prune the host's other objects)."""
+    d = api.docker
+    for kind in ("volume", "network"):
+        d(kind, "create", "--label", "keep=1", f"{kind}-kept")
+        d(kind, "create", "--label", "keep=0", f"{kind}-gone")
+    assert d("volume", "prune", "-a", "-f", "--filter", "label!=keep=1").out.split()[2:3] == ["volume-gone"]
+    assert d("network", "prune", "-f", "--filter", "label!=keep=1").out.split()[2:3] == ["network-gone"]
+    assert d("volume", "ls", "-q").out.split() == ["volume-kept"]
+    assert "network-kept" in d("network", "ls", "--format", "{{.Name}}").out.split()
+    d("create", "--name", "spared", "--label", "keep=1", "busybox", "true")
+    d("create", "--name", "pruned", "busybox", "true")
+    assert len(d("container", "prune", "-f", "--filter", "label!=keep=1").out.split()) >= 3
+    assert d("ps", "-a", "--format", "{{.Names}}").out.split() == ["spared"]
+    df = json.loads(d("system", "df", "-v", "--format", "{{json .}}").out)
+    assert df["Images"][0]["SharedSize"] == "0B" and df["Images"][0]["Containers"] == "1"
+
+
+COMPOSE = """\
+services:
+  init:
+    image: busybox
+    command: ["true"]
+  web:
+    image: busybox
+    command: ["sleep", "300"]
+    depends_on:
+      init: {condition: service_completed_successfully}
+"""
+
+
+def test_compose_lists_what_runs(engine_api, tmp_path):
+    """`compose ps` asks for running containers with label filters: a finished one-shot service
+    is not among them; `compose images` shows when the image was tagged."""
+    install_compose(Path(engine_api.env["DOCKER_CONFIG"]))
+    (tmp_path / "compose.yaml").write_text(COMPOSE)
+    project = f"parc{secrets.token_hex(3)}"
+
+    def compose(*args: str, check: bool = True):
+        return engine_api.docker("compose", "--project-directory", str(tmp_path), "-p", project, *args,
+                                 check=check, timeout=120)
+    compose("up", "-d", "--wait")
+    try:
+        assert compose("ps", "--format", "{{.Service}}").out.split() == ["web"]
+        assert sorted(compose("ps", "-a", "--format", "{{.Service}}").out.split()) == ["init", "web"]
+        images = json.loads(compose("images", "--format", "json").out)
+        assert images and all(not i["LastTagTime"].startswith("0001-") for i in images)
+        compose("stop", "-t", "1", "web")
+        res = compose("port", "web", "80", check=False)
+        assert (res.code, res.err.strip()) == (1, 'service "web" is not running')
+    finally:
+        compose("down", "-v", "-t", "1", check=False)
+
+
+def test_local_volume_options_mount_what_they_name(engine_api, tmp_path):
+    """The local driver's type/device/o (compose's driver_opts): a tmpfs of a size, a bind of a
+    host directory; removal unmounts, never deletes through the mount."""
+    d, u = engine_api.docker, secrets.token_hex(3)
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "h.txt").write_text("from host\n")
+    tmp, bound = f"partmp-{u}", f"parbind-{u}"
+    d("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=1m", tmp)
+    d("volume", "create", "-o", "type=none", "-o", f"device={host}", "-o", "o=bind", bound)
+    try:
+        options = json.loads(d("volume", "inspect", "-f", "{{json .Options}}", tmp).out)
+        assert options == {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
+        script = "df -k /t | tail -1 | awk '{print $1, $2}'; cat /b/h.txt; echo back > /b/c.txt"
+        out = d("run", "--rm", "-v", f"{tmp}:/t", "-v", f"{bound}:/b", "busybox", "sh", "-c", script).out
+        assert out == "tmpfs 1024\nfrom host\n"
+        assert (host / "c.txt").read_text() == "back\n"
+        for opts, why in ((("-o", "bogus=1"), 'invalid option: "bogus"'),
+                          (("-o", "device=/x"), 'missing required option: "type"'),
+                          (("-o", "type=none", "-o", "o=bind"), 'missing required option: "device"')):
+            res = d("volume", "create", *opts, f"parx-{u}", check=False)
+            assert res.err.strip() == f"Error response from daemon: create parx-{u}: {why}"
+    finally:
+        d("volume", "rm", tmp, bound, check=False)
+    assert sorted(p.name for p in host.iterdir()) == ["c.txt", "h.txt"]
+
+
+def test_run_makes_its_working_dir_and_refuses_as_dockerd(engine_api):
+    d, u = engine_api.docker, secrets.token_hex(3)
+    name, blank = f"parwd-{u}", f"parep-{u}"
+    assert d("run", "--name", name, "-w", "/new/dir", "busybox", "pwd").out == "/new/dir\n"  # made, as Docker does
+    assert d("logs", "--details", name).out == " /new/dir\n"  # no extra attributes, then the space
+    d("create", "--name", blank, "--entrypoint", "", "busybox", "echo", "hi")
+    assert d("inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", blank).out.strip() == 'null ["echo","hi"]'
+    d("rm", name, blank)
+    for flags, why in ((("-w", "rel"), "the working directory 'rel' is invalid, it needs to be an absolute path"),
+                       (("--memory", "1k"), "Minimum memory limit allowed is 6MB"),
+                       (("--stop-signal", "BOGUS"), "Invalid signal: BOGUS"),
+                       (("--volumes-from", f"nosuch-{u}"), f"No such container: nosuch-{u}")):
+        res = d("run", "--rm", *flags, "busybox", "true", check=False)
+        assert (res.code, res.err.splitlines()[0]) == (125, f"docker: Error response from daemon: {why}"), res.err
