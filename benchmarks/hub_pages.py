@@ -1,5 +1,5 @@
 """Hub page speed: a repository page with 500 tags, its server time (the `Server-Timing` header)
-and the time a client waits, warm (after one cold view).
+and the time a client waits, warm (after one cold view); and the Docker Hub API's tag list of it.
 
 Set-up (untimed): 500 tags over 20 images sharing a base layer, written into a fresh hub root
 through the registry's storage, and `dockyard hub serve` on a free loopback port.
@@ -53,6 +53,8 @@ def main() -> None:
         print(f"  client time                  {fmt([c / 1000 for c in client])}")
         ok = median(server) < TARGET_MS
         print(f"  median server time {median(server):.1f} ms (target < {TARGET_MS} ms: {'met' if ok else 'MISSED'})")
+        api = [view(f"{base}/v2/repositories/big/app/tags?page_size=100") for _ in range(RUNS)]
+        print(f"  Docker Hub API tag list (page of 100 of {TAGS}), server time  {fmt([a[0] / 1000 for a in api])}")
         print("  (Docker Hub's pages are a hosted service: no local figure to compare with)")
     finally:
         if hub is not None:

@@ -11,6 +11,7 @@ import os
 from functools import cached_property
 from pathlib import Path
 
+from dockyard import rootless
 from dockyard.errors import InvalidArgument
 from dockyard.locations import DEFAULT_ROOT, DEFAULT_RUN_DIR
 
@@ -20,8 +21,6 @@ DEFAULT_DRIVER = "overlay"
 def defaults() -> tuple[str, str]:
     """The default root and run dir: /var/lib/dockyard and /run/dockyard, or a rootless
     user's XDG directories (rootless/paths.py)."""
-    from dockyard import rootless
-
     if rootless.active():
         from dockyard.rootless import paths
         return str(paths.root()), str(paths.run_dir())
@@ -173,12 +172,18 @@ class Engine:
         registry = Registry(_roots_registry())
         config = settle(DaemonNetwork.from_mapping(self.config, self.root / "daemon.json"), self.root, self.id,
                         default_root=self.default_root, registry=registry)
-        service = NetworkService(self.db, self.root, self.run_dir, config, registry=registry)
-        from dockyard import rootless
-        if rootless.active():  # its links and rules live in the user's network namespace
-            from dockyard.rootless.netns import Inside, path
-            return Inside(service, path())
-        return service
+        if not rootless.active():
+            return NetworkService(self.db, self.root, self.run_dir, config, registry=registry)
+        # a rootless engine's: at work in the user's network namespace, its ports published
+        # from the host by the user's network helper, the host's resolvers as seen from there
+        from dockyard.network.rootless import Outside
+        from dockyard.network.rootless.publishing import Publishing
+        from dockyard.rootless import netns, paths
+
+        outside = Outside(paths.run_dir())
+        service = NetworkService(self.db, self.root, self.run_dir, config, registry=registry,
+                                 host_resolvers=outside.host_resolvers)
+        return Publishing(netns.Inside(service, netns.path()), outside)
 
     @cached_property
     def containers(self):
@@ -188,7 +193,6 @@ class Engine:
 
 def _roots_registry() -> Path:
     """Where roots sharing a network namespace list their names: the host's, or a rootless user's."""
-    from dockyard import rootless
     from dockyard.network.owners import REGISTRY_DIR
 
     if rootless.active():

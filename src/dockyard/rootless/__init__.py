@@ -3,7 +3,7 @@
 The shape is podman's. One pause process per user (pause.py) holds a user namespace mapped
 through newuidmap/newgidmap from /etc/subuid and /etc/subgid (idmaps.py: uid 0 inside is the
 user, 1..N the subordinate range), a mount namespace and a network namespace (the rootless
-netns, which network/rootless*.py wires to the outside). Every `dockyard` command the user runs
+netns, which network/rootless/ wires to the outside). Every `dockyard` command the user runs
 joins the user and mount namespaces first thing, before any thread exists (join.py), and its
 network service works in the network namespace (netns.py), so the engine below runs
 unchanged as root inside them: layers keep their ids as they are in the image, overlayfs

@@ -46,7 +46,24 @@ def ensure() -> int:
         tmp = pidfile.with_name(f".pause.pid.{os.getpid()}")
         tmp.write_text(f"{pid} {process_start_time(pid)}\n")
         os.replace(tmp, pidfile)
+        _way_out(pid)
     return pid
+
+
+def _way_out(pid: int) -> None:
+    """Start the user's network helper (network/rootless: pasta and the published ports'
+    forwarder) from the host's namespaces, as it must be. Without it containers still run,
+    reaching one another but not the outside: said once, here."""
+    import sys
+
+    from dockyard.errors import DockyardError
+    from dockyard.network import rootless as rootless_net
+
+    try:
+        rootless_net.start_outside(pid, paths.run_dir())
+    except DockyardError as e:
+        print(f"warning: containers will not reach beyond this user's namespaces, nor publish ports: {e.message}",
+              file=sys.stderr)
 
 
 def _start() -> int:

@@ -31,6 +31,7 @@ def run_labels(engine) -> dict[str, str]:
 
 
 def test_container_commands_answer_as_dockerd(engine_api, tmp_path):
+    run_makes_its_working_dir_and_refuses_as_dockerd(engine_api)
     d, u = engine_api.docker, secrets.token_hex(3)
     name, other, gone = f"par-{u}", f"par-{u}-q", f"par-{u}-gone"
     d("run", "-d", "--name", name, "busybox", "sleep", "300")
@@ -121,7 +122,7 @@ def test_docker_py_sees_dockerds_fields(engine_api):
         c.remove(force=True)
 
 
-def test_images_answer_as_dockerd(engine_api):
+def images_answer_as_dockerd(engine_api):
     d, u = engine_api.docker, secrets.token_hex(3)
     repo, made = f"partag-{u}", f"parimg-{u}"
     d("tag", "busybox", f"{repo}:1")
@@ -149,7 +150,7 @@ def test_images_answer_as_dockerd(engine_api):
         d("rmi", made, check=False)
 
 
-def test_volumes_networks_and_events_answer_as_dockerd(engine_api):
+def volumes_networks_and_events_answer_as_dockerd(engine_api):
     d, u = engine_api.docker, secrets.token_hex(3)
     vol, net = f"parvol-{u}", f"parnet-{u}"
     d("volume", "create", "--label", f"partest={u}", vol)
@@ -234,7 +235,7 @@ def test_compose_lists_what_runs(engine_api, tmp_path):
         compose("down", "-v", "-t", "1", check=False)
 
 
-def test_local_volume_options_mount_what_they_name(engine_api, tmp_path):
+def local_volume_options_mount_what_they_name(engine_api, tmp_path):
     """The local driver's type/device/o (compose's driver_opts): a tmpfs of a size, a bind of a
     host directory; removal unmounts, never deletes through the mount."""
     d, u = engine_api.docker, secrets.token_hex(3)
@@ -261,7 +262,7 @@ def test_local_volume_options_mount_what_they_name(engine_api, tmp_path):
     assert sorted(p.name for p in host.iterdir()) == ["c.txt", "h.txt"]
 
 
-def test_run_makes_its_working_dir_and_refuses_as_dockerd(engine_api):
+def run_makes_its_working_dir_and_refuses_as_dockerd(engine_api):
     d, u = engine_api.docker, secrets.token_hex(3)
     name, blank = f"parwd-{u}", f"parep-{u}"
     assert d("run", "--name", name, "-w", "/new/dir", "busybox", "pwd").out == "/new/dir\n"  # made, as Docker does
@@ -275,3 +276,10 @@ def test_run_makes_its_working_dir_and_refuses_as_dockerd(engine_api):
                        (("--volumes-from", f"nosuch-{u}"), f"No such container: nosuch-{u}")):
         res = d("run", "--rm", *flags, "busybox", "true", check=False)
         assert (res.code, res.err.splitlines()[0]) == (125, f"docker: Error response from daemon: {why}"), res.err
+
+
+def test_images_volumes_and_networks_answer_as_dockerd(engine_api, tmp_path):
+    """One engine for these (a server per test costs more than the checks)."""
+    images_answer_as_dockerd(engine_api)
+    volumes_networks_and_events_answer_as_dockerd(engine_api)
+    local_volume_options_mount_what_they_name(engine_api, tmp_path)

@@ -96,6 +96,14 @@ def test_login_repository_and_tags_in_docker_hubs_shape(site):
                           auth=("reader", PEOPLE["reader"])).json()["token"]
     assert client.get("/v2/team/app/tags/list", headers=_bearer(registry)).json()["tags"] == ["one", "two"]
     assert client.get("/v2/users/login").status_code == 405
+    # a registry repository whose name starts like these paths keeps the registry's answers
+    layout = Layout(hub.root.parent / "layout")
+    layout.add("one", [busybox_layer()])
+    push(layout, "one", hub, "repositories/x/y:v1", creds=people.creds("root"))
+    registry = client.get("/token", params={"service": "dockyard-hub", "scope": "repository:repositories/x/y:pull"},
+                          auth=("reader", PEOPLE["reader"])).json()["token"]
+    listed = client.get("/v2/repositories/x/y/tags/list", headers=_bearer(registry)).json()
+    assert listed == {"name": "repositories/x/y", "tags": ["v1"]}
 
 
 def test_deleting_a_tag_needs_admin_and_the_tokens_scope(site):

@@ -83,6 +83,19 @@ def uid_processes(uid: int) -> list[int]:
     return found
 
 
+def container_processes(user: User) -> list[int]:
+    """The user's processes but the pause process and the network helper (pasta, the forwarder):
+    what running containers, their shims and dockyard commands are."""
+    def helper(pid: int) -> bool:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return True  # gone
+        return b"dockyard.network.rootless.forwarder" in argv or \
+            os.path.basename(argv[0]).decode().startswith(("pasta", "slirp4netns"))
+    return [pid for pid in uid_processes(user.uid) if pid != user.pause_pid() and not helper(pid)]
+
+
 def make_user(subordinate_ids: bool = True) -> User:
     name = "dyrl" + secrets.token_hex(3)
     # no automatic ranges: the test says what the user gets

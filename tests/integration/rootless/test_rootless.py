@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import subprocess
 import tarfile
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from tests.conftest import DOCKYARD, VENV_BIN
 from tests.integration.distribution.distribution_support import free_port, _wait_http
 from tests.helpers.waiting import wait_for
-from tests.integration.rootless.conftest import make_user, remove_user, uid_processes
+from tests.integration.rootless.conftest import container_processes, make_user, remove_user, uid_processes
 
 pytestmark = pytest.mark.root
 COMPOSE = str(VENV_BIN / "docker-compose")
@@ -74,7 +75,7 @@ def test_container_lifecycle(user, image):
     user.dockyard("stop", "-t", "1", "web")
     user.dockyard("commit", "web", "committed:1")
     user.dockyard("rm", "web")
-    wait_for(lambda: uid_processes(user.uid) == [user.pause_pid()], what="only the pause process to stay")
+    wait_for(lambda: not container_processes(user), what="only the pause process and the network helper to stay")
     assert not [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if cid[:12] in line]
     assert user.dockyard("run", "--rm", "committed:1", "echo", "ok").out == "ok\n"
 
@@ -231,6 +232,32 @@ def test_first_commands_at_once_share_one_pause_process():
         for p in procs:
             out, err = p.communicate(timeout=60)
             assert p.returncode == 0, err
-        assert uid_processes(fresh.uid) == [fresh.pause_pid()]
+        pauses = [pid for pid in uid_processes(fresh.uid)
+                  if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"/usr/bin/catatonit")]
+        assert pauses == [fresh.pause_pid()] and not container_processes(fresh)
     finally:
         remove_user(fresh)
+
+
+def test_published_port_answers_on_the_host(user, image):
+    port = free_port()
+    user.dockyard("run", "-d", "--name", "webp", "-p", f"{port}:80", image, "httpd", "-f", "-p", "80", "-h", "/etc")
+    try:
+        response = wait_for(lambda: _get(f"http://127.0.0.1:{port}/hostname"), what="the published port")
+        assert response.status_code == 200
+    finally:
+        user.dockyard("rm", "-f", "webp")
+    with socket.socket() as s:  # the host port is free again (for a server: the closed connection may linger)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+        s.listen()
+    line = one_line_error(user.dockyard("run", "-d", "--name", "low", "-p", "80:80", image, "true", check=False))
+    assert "ip_unprivileged_port_start" in line
+    user.dockyard("rm", "-f", "low", check=False)
+
+
+def _get(url: str):
+    try:
+        return httpx.get(url, timeout=2)
+    except httpx.TransportError:
+        return None
