@@ -65,6 +65,18 @@ def report(name: str, ours: list[float], others: dict[str, list[float]], unit: s
             print(f"  {engine:<9} {fmt(xs)}   ratio dockyard/{engine} = {median(ours) / median(xs):.2f}")
 
 
+def report_against(title: str, times: dict[str, list[float]], ours: str) -> None:
+    """Each engine's figures under `title`, with the ratio of `ours` to each of the others."""
+    print(title)
+    for name, xs in times.items():
+        if not xs:
+            print(f"  {name:<18} fails on this host")
+            continue
+        ratio = "" if name == ours or not times[ours] else \
+            f"   ratio {ours.replace('dockyard ', '')} dockyard/{name} = {median(times[ours]) / median(xs):.2f}"
+        print(f"  {name:<18} {fmt(xs)}{ratio}")
+
+
 def env_for(root: Path) -> dict:
     return {**os.environ, "DOCKYARD_ROOT": str(root / "root"), "DOCKYARD_RUN_DIR": str(root / "run")}
 

@@ -22,9 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import DOCKYARD, drop_caches, fmt, median, reset_rootless_podman  # noqa: E402
+from common import DOCKYARD, drop_caches, report_against, reset_rootless_podman  # noqa: E402
 from tests.integration.distribution.distribution_support import free_port  # noqa: E402
-from tests.integration.rootless.conftest import make_user, reachable_by_all, remove_user  # noqa: E402
+from tests.helpers.users import reachable_by_all  # noqa: E402
+from tests.integration.rootless.conftest import make_user, remove_user  # noqa: E402
 
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 TREES = ("usr/lib/python3.11", "usr/share/locale")
@@ -73,15 +74,7 @@ def main() -> None:
                 dt = time.perf_counter() - t0
                 if code == 0:
                     times[name].append(dt)
-        ours = times["dockyard rootless"]
-        print("cold pull:")
-        for name, xs in times.items():
-            if not xs:
-                print(f"  {name:<18} fails on this host")
-                continue
-            ratio = "" if name == "dockyard rootless" or not ours else \
-                f"   ratio rootless dockyard/{name} = {median(ours) / median(xs):.2f}"
-            print(f"  {name:<18} {fmt(xs)}{ratio}")
+        report_against("cold pull:", times, "dockyard rootless")
     finally:
         if podman:
             reset_rootless_podman(user)

@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import DOCKYARD, fmt, median, reset_rootless_podman  # noqa: E402
-from tests.integration.rootless.conftest import make_user, reachable_by_all, remove_user  # noqa: E402
+from common import DOCKYARD, report_against, reset_rootless_podman  # noqa: E402
+from tests.helpers.users import reachable_by_all  # noqa: E402
+from tests.integration.rootless.conftest import make_user, remove_user  # noqa: E402
 
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 ENV: dict[str, str] = {}  # rootful dockyard's, set in main
@@ -73,15 +74,7 @@ def main() -> None:
                             times[name].append(dt)
             cases[network] = times
         for network, times in cases.items():
-            print(f"run --rm busybox true, network {network}:")
-            ours = times["dockyard rootless"]
-            for name, xs in times.items():
-                if not xs:
-                    print(f"  {name:<18} fails on this host")
-                    continue
-                ratio = "" if name == "dockyard rootless" or not ours else \
-                    f"   ratio rootless dockyard/{name} = {median(ours) / median(xs):.2f}"
-                print(f"  {name:<18} {fmt(xs)}{ratio}")
+            report_against(f"run --rm busybox true, network {network}:", times, "dockyard rootless")
     finally:
         if podman:
             reset_rootless_podman(user)

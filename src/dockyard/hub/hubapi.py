@@ -151,7 +151,12 @@ class HubApi:
 
     # -- login ----------------------------------------------------------------------------
 
-    async def _json_body(self, request: web.Request) -> dict | web.Response:
+    async def _login_body(self, request: web.Request) -> dict | web.Response:
+        """The JSON object a login step posts, or the error answer for a request that is not one."""
+        if request.method != "POST":
+            return _error(405, "use POST")
+        if self.accounts is None:
+            return _error(404, "this hub has no accounts of its own (hub serve --auth accounts)")
         if request.content_length is not None and request.content_length > MAX_BODY:
             return _error(413, "the request body is too large")
         try:
@@ -163,11 +168,7 @@ class HubApi:
         return body
 
     async def login(self, request: web.Request) -> web.Response:
-        if request.method != "POST":
-            return _error(405, "use POST")
-        if self.accounts is None:
-            return _error(404, "this hub has no accounts of its own (hub serve --auth accounts)")
-        body = await self._json_body(request)
+        body = await self._login_body(request)
         if isinstance(body, web.Response):
             return body
         user, secret = str(body.get("username", "")), str(body.get("password", ""))
@@ -185,11 +186,7 @@ class HubApi:
         return self._token(principal)
 
     async def login_2fa(self, request: web.Request) -> web.Response:
-        if request.method != "POST":
-            return _error(405, "use POST")
-        if self.accounts is None:
-            return _error(404, "this hub has no accounts of its own (hub serve --auth accounts)")
-        body = await self._json_body(request)
+        body = await self._login_body(request)
         if isinstance(body, web.Response):
             return body
         from dockyard.hub.accounts.access import Principal, TooManyAttempts

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.users import reachable_by_all
 from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.root
@@ -60,20 +61,12 @@ class User:
         return found
 
 
-def _reachable(path: str) -> None:
-    """Let every user search the directories down to `path` (a CI clone in a 0700 `mktemp -d`)."""
-    for parent in list(Path(path).parents)[:-1]:
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod(mode | 0o001)
-
-
 @pytest.fixture(scope="module")
 def user():
     if not shutil.which("pasta"):
         pytest.fail("pasta is missing: scripts/setup.sh installs Debian's passt")
-    _reachable(PYTHON)
-    _reachable(INSIDE)
+    reachable_by_all(PYTHON)
+    reachable_by_all(INSIDE)
     name = "dyrn" + secrets.token_hex(3)
     subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", "-K", "SUB_UID_COUNT=0",
                     "-K", "SUB_GID_COUNT=0", name], check=True, capture_output=True)

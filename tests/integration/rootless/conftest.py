@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DOCKYARD, Result
+from tests.helpers.users import reachable_by_all
 from tests.helpers.waiting import wait_for
 
 USER_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -158,15 +159,6 @@ def owned_files(uid: int) -> set[str]:
     found += subprocess.run(["find", "/tmp", "-xdev", "-maxdepth", "2", "-uid", str(uid)],
                             capture_output=True, text=True).stdout.split()
     return set(found)
-
-
-def reachable_by_all(path: str) -> None:
-    """Let every user search the directories down to `path` (the venv, and the checkout it runs
-    from): a CI clone in a `mktemp -d` directory (mode 0700) would hide dockyard from the user."""
-    for parent in list(Path(path).parents)[:-1]:
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod(mode | 0o001)
 
 
 @pytest.fixture(scope="module")

@@ -55,7 +55,7 @@ def test_bad_setups_get_one_line_errors(user, bare_user):
     line = one_line_error(bare_user.dockyard("images", env=bare_user.env(PATH="/nonexistent"), check=False))
     assert "newuidmap" in line and "apt install uidmap" in line
     line = one_line_error(bare_user.dockyard("images", check=False))
-    assert "/etc/subuid" in line and f"usermod --add-subuids" in line and bare_user.name in line
+    assert "/etc/subuid" in line and "usermod --add-subuids" in line and bare_user.name in line
     assert not (bare_user.runtime_dir / "dockyard" / "pause.pid").exists()
 
 
