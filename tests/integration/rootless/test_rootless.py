@@ -146,12 +146,16 @@ def test_image_built_rootless_pushed_and_pulled_rootful_runs_the_same(user, imag
         user.dockyard("tag", "rlbuilt", ref)
         user.dockyard("push", ref)
         dy("pull", ref)
+        user.dockyard("rmi", ref, "rlbuilt")
+        user.dockyard("pull", ref)  # and a pull as the user, its layers unpacked again
     finally:
         registry.terminate()
         registry.wait(10)
     assert dy("image", "inspect", "-f", "{{.Id}}", ref).out == user.dockyard("image", "inspect", "-f", "{{.Id}}", ref).out
     assert dy("run", "--rm", "--network", "none", ref).out == rootless_out
-    user.dockyard("rmi", ref, "rlbuilt")
+    assert user.dockyard("run", "--rm", ref).out == rootless_out
+    user.dockyard("rmi", ref)
+    assert user.dockyard("system", "check").out.rstrip().endswith("store is clean")
 
 
 def test_serve_answers_the_docker_cli_on_the_users_socket(user, image, tmp_path):
