@@ -28,8 +28,12 @@ class Result:
 class Dockyard:
     """Runs the installed `dockyard` command against one test's root, as a user would."""
 
+    made: list[Dockyard] = []  # every root made, so a test's own extra roots are cleaned up too
+
     def __init__(self, root: Path, run_dir: Path) -> None:
         self.root, self.run_dir = root, run_dir
+        self.cleaned = False
+        Dockyard.made.append(self)
         self.env = {**os.environ, "DOCKYARD_ROOT": str(root), "DOCKYARD_RUN_DIR": str(run_dir)}
         # a bridge, firewall table and cgroup parent of this test's own, so tests never share kernel state
         tag = "dyt" + secrets.token_hex(3)
@@ -50,6 +54,7 @@ class Dockyard:
 
     def cleanup(self) -> None:
         """Remove every container the test left, so no process, mount, veth or rule outlives it."""
+        self.cleaned = True
         if not (self.root / "dockyard.db").exists():
             return
         ids = subprocess.run([DOCKYARD, "ps", "-aq", "--no-trunc"], capture_output=True, text=True, env=self.env).stdout.split()
@@ -81,6 +86,18 @@ class Dockyard:
     def engine(self):
         from dockyard.engine import Engine
         return Engine(self.root, self.run_dir)
+
+
+@pytest.fixture(autouse=True)
+def _extra_roots_cleaned():
+    """Roots a test makes beside `dy` (a second root, a user's other root) are cleaned after it
+    like `dy`'s: their containers, bridge and entry in the host's registry of roots."""
+    first = len(Dockyard.made)
+    yield
+    for d in Dockyard.made[first:]:
+        if not d.cleaned:
+            d.cleanup()
+    del Dockyard.made[first:]
 
 
 @pytest.fixture
