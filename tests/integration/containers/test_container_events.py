@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from tests.helpers.waiting import wait_for
+
 pytestmark = pytest.mark.root
 
 
@@ -30,6 +32,9 @@ def test_a_containers_life_in_events(dy, busybox, tmp_path):
     dy("rename", "ev", "ev2")
     dy("kill", "-s", "TERM", "ev2")
     dy("wait", "ev2")
+    # `wait` answers from the shim's exit record; the die event follows from the exit hook (known gap:
+    # dockerd's wait returns after it)
+    wait_for(lambda: any(e["Action"] == "die" and e["Actor"]["ID"] == cid for e in events(dy, since)), what="die event")
     dy("commit", "-m", "snap", "ev2", "evimage:1")
     dy("rm", "ev2")
 
