@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dockyard import locations
+from dockyard import locations, rootless
 from dockyard.containers import logdrivers
 from dockyard.runtime.shim.records import state_dir
 
@@ -36,6 +36,9 @@ class ContainerPaths:
     def cgroup_parent(self) -> str:
         """Where container cgroups go unless a container names its own (dockerd's cgroup-parent)."""
         default = "/dockyard" if self.engine.default_root else f"/dockyard-{self.engine.id}"  # a root's own
+        if rootless.active():  # below the user's delegated cgroup, where there is one
+            from dockyard.runtime import delegation
+            default = delegation.cgroup_parent(default)
         return self.engine.config.get("cgroup-parent") or default
 
     def _cgroup_parent(self, c) -> str:

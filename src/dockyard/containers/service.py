@@ -31,7 +31,7 @@ from dockyard.containers.request import (check_config, check_host_config, check_
 from dockyard.network import endpoints as network_endpoints
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups
-from dockyard.runtime.pidgroup import refuse_limits
+from dockyard.runtime.delegation import refuse_limits
 from dockyard.runtime.shim.records import state_dir
 
 STOP_TIMEOUT = 10

@@ -1,0 +1,135 @@
+"""A rootless engine in a cgroup v2 subtree delegated to its user (runtime/delegation.py).
+
+Root makes a cgroup on the host's cgroup2 mount and hands it over as systemd's Delegate=yes
+does (the directory, cgroup.procs, cgroup.subtree_control and cgroup.threads chowned to the
+user); every command of the user starts inside it, as a login shell in a delegated unit would.
+This host's cgroup2 mount has no controllers (all are bound to v1), so what is checked is what
+v2 gives without them: containers tracked by their cgroups, frozen by cgroup.freeze, and limits
+refused naming the controller that is not delegated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DOCKYARD, Result
+from tests.helpers.waiting import wait_for
+from tests.integration.rootless.conftest import uid_processes
+
+pytestmark = pytest.mark.root
+
+
+def cgroup2_mount() -> Path | None:
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[fields.index("-") + 1] == "cgroup2":
+            return Path(fields[4])
+    return None
+
+
+def cgroups_below(top: Path) -> list[Path]:
+    return sorted((Path(d) for d, _, _ in os.walk(top)), key=lambda p: len(p.parts), reverse=True)
+
+
+class Delegated:
+    """The user's commands, each started inside the delegated cgroup (in its `init` leaf once
+    the first command has moved the processes there, as it does a login shell's)."""
+
+    def __init__(self, user, directory: Path) -> None:
+        self.user, self.directory = user, directory
+        self.base = "/" + str(directory.relative_to(cgroup2_mount()))
+
+    def dockyard(self, *args: str, check: bool = True) -> Result:
+        target = self.directory / "init" if (self.directory / "init").exists() else self.directory
+        argv = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', str(target),
+                *self.user.argv(DOCKYARD, *args)]
+        p = subprocess.run(argv, capture_output=True, text=True, env=self.user.env(), cwd=self.user.home,
+                           timeout=120)
+        if check and p.returncode != 0:
+            raise AssertionError(f"dockyard {' '.join(args)} exited {p.returncode}\nstderr: {p.stderr}")
+        return Result(p.returncode, p.stdout, p.stderr)
+
+
+@pytest.fixture(scope="module")
+def delegated(user):
+    mount = cgroup2_mount()
+    if mount is None:
+        pytest.skip("no cgroup2 mount on this host")
+    directory = mount / f"dyt-{secrets.token_hex(4)}"
+    directory.mkdir()
+    try:
+        for path in (directory, *(directory / name for name in ("cgroup.procs", "cgroup.subtree_control",
+                                                                   "cgroup.threads"))):
+            os.chown(path, user.uid, user.gid)
+        d = Delegated(user, directory)
+        d.dockyard("image", "bootstrap", "busybox")
+        yield d
+        left = d.dockyard("ps", "-aq").out.split()
+        if left:
+            d.dockyard("rm", "-f", *left)
+    finally:
+        _end_the_users_processes(user, directory)
+        for cgroup in cgroups_below(directory):
+            cgroup.rmdir()
+
+
+def _end_the_users_processes(user, directory: Path) -> None:
+    """End the pause process (and with it the network helper) and forget it, so the user's own
+    teardown starts afresh outside the delegated cgroup, which must then be empty."""
+    pid = user.pause_pid()
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not Path(f"/proc/{pid}").exists() or pid not in uid_processes(user.uid),
+                 what="the pause process to end")
+        (user.runtime_dir / "dockyard" / "pause.pid").unlink()
+    wait_for(lambda: not any((c / "cgroup.procs").read_text().split() for c in cgroups_below(directory)),
+             what="the delegated cgroups to empty")
+
+
+def v2_cgroup(pid: int) -> str:
+    return next(line[3:] for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if line.startswith("0::"))
+
+
+def test_a_container_lives_in_its_own_cgroup_below_the_delegated_one(delegated):
+    d = delegated
+    cid = d.dockyard("run", "-d", "busybox", "sh", "-c", "sleep 1001 & exec sleep 1000").out.strip()
+    state = json.loads(d.dockyard("inspect", cid).out)[0]["State"]
+    group = v2_cgroup(state["Pid"])
+    assert group.startswith(d.base + "/dockyard") and group.endswith("/" + cid), group
+    directory = d.directory / group.removeprefix(d.base).strip("/")
+    # the pause process and the user's commands wait in the leaf, the containers each in their own
+    assert v2_cgroup(d.user.pause_pid()) == d.base + "/init"
+    wait_for(lambda: len((directory / "cgroup.procs").read_text().split()) == 2, what="both sleeps")
+    top = d.dockyard("top", cid).out
+    assert "sleep 1000" in top and "sleep 1001" in top
+
+    d.dockyard("pause", cid)
+    assert json.loads(d.dockyard("inspect", cid).out)[0]["State"]["Status"] == "paused"
+    assert (directory / "cgroup.freeze").read_text().strip() == "1"
+    assert "frozen 1" in (directory / "cgroup.events").read_text()
+    d.dockyard("unpause", cid)
+    assert json.loads(d.dockyard("inspect", cid).out)[0]["State"]["Status"] == "running"
+    assert "frozen 0" in (directory / "cgroup.events").read_text()
+
+    d.dockyard("kill", cid)
+    assert json.loads(d.dockyard("inspect", cid).out)[0]["State"]["ExitCode"] == 137
+    d.dockyard("rm", cid)
+    assert not directory.exists() and not directory.parent.exists()
+    assert [c.name for c in d.directory.iterdir() if c.is_dir()] == ["init"]
+
+
+def test_a_limit_whose_controller_is_not_delegated_is_refused_in_one_line(delegated):
+    if (delegated.directory / "cgroup.controllers").read_text().split():
+        pytest.skip("this host delegates controllers on its cgroup2 mount")
+    res = delegated.dockyard("run", "--rm", "--memory", "64m", "busybox", "true", check=False)
+    lines = res.err.strip().splitlines()
+    assert res.code == 125 and len(lines) == 1, res
+    assert "--memory" in lines[0] and "memory controller is not delegated" in lines[0]
+    assert delegated.dockyard("ps", "-aq").out == ""
