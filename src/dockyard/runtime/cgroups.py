@@ -560,6 +560,15 @@ class CgroupV2:
     def add(self, pid: int) -> None:
         _write(self.directory / "cgroup.procs", pid)
 
+    def kill(self) -> bool:
+        """SIGKILL every process in the group at once, forks in flight included (cgroup.kill,
+        kernel 5.14+); False where the kernel lacks it."""
+        try:
+            (self.directory / "cgroup.kill").write_text("1")
+        except FileNotFoundError:
+            return False
+        return True
+
     def procs(self) -> list[int]:
         return [int(p) for p in _read(self.directory / "cgroup.procs").split()]
 

@@ -118,11 +118,23 @@ def test_a_container_lives_in_its_own_cgroup_below_the_delegated_one(delegated):
     assert json.loads(d.dockyard("inspect", cid).out)[0]["State"]["Status"] == "running"
     assert "frozen 0" in (directory / "cgroup.events").read_text()
 
+    assert d.dockyard("exec", cid, "echo", "in").out == "in\n"
+
     d.dockyard("kill", cid)
     assert json.loads(d.dockyard("inspect", cid).out)[0]["State"]["ExitCode"] == 137
     d.dockyard("rm", cid)
     assert not directory.exists() and not directory.parent.exists()
     assert [c.name for c in d.directory.iterdir() if c.is_dir()] == ["init"]
+
+
+def test_rm_force_kills_every_process_of_the_cgroup_at_once(delegated):
+    d = delegated
+    cid = d.dockyard("run", "-d", "busybox", "sh", "-c", "trap '' TERM; sleep 1001 & sleep 1002 & wait").out.strip()
+    group = v2_cgroup(json.loads(d.dockyard("inspect", cid).out)[0]["State"]["Pid"])
+    directory = d.directory / group.removeprefix(d.base).strip("/")
+    wait_for(lambda: len((directory / "cgroup.procs").read_text().split()) == 3, what="the container's processes")
+    d.dockyard("rm", "-f", cid)
+    assert not directory.exists() and d.dockyard("ps", "-aq").out == ""
 
 
 def test_a_limit_whose_controller_is_not_delegated_is_refused_in_one_line(delegated):
