@@ -141,6 +141,37 @@ def info_cmd(obj, fmt) -> None:
         click.echo("WARNING: No swap limit support", err=True)  # the docker CLI's words
 
 
+@click.command("delegate-cgroups")
+@click.option("--user", "name", required=True, help="The user (name or uid) to give cgroups to.")
+@click.option("--undo", is_flag=True, help="Remove the user's cgroups (their containers and pause process gone).")
+def delegate_cgroups_cmd(name, undo) -> None:
+    """As root, give a user a cgroup on each cgroup v1 hierarchy: their rootless containers then take limits."""
+    import os
+    import pwd
+
+    from dockyard.errors import DockyardError
+    from dockyard.runtime import delegation
+    from dockyard.runtime.cgroups import is_unified
+
+    from dockyard import rootless
+
+    if os.geteuid() != 0 or rootless.active():  # an ordinary user is "root" only in their own namespace
+        raise DockyardError("delegate-cgroups hands cgroups over to a user: run it as root")
+    if is_unified():
+        raise DockyardError("this host runs cgroup v2 only: delegate with systemd (a user unit with Delegate=yes) "
+                            "or by chowning a subtree, as the README's rootless section says")
+    try:
+        entry = pwd.getpwnam(name) if not name.isdigit() else pwd.getpwuid(int(name))
+    except KeyError:
+        raise DockyardError(f"no such user: {name}") from None
+    if undo:
+        for directory in delegation.undelegate_v1(entry.pw_uid):
+            click.echo(f"removed {directory}")
+        return
+    for directory in delegation.delegate_v1(entry.pw_uid, entry.pw_gid):
+        click.echo(f"delegated {directory} to {entry.pw_name}")
+
+
 @click.command("events")
 @click.option("--since", help="Show all events created since timestamp.")
 @click.option("--until", help="Stream events until this timestamp.")
@@ -227,6 +258,7 @@ def register(cli: click.Group) -> None:
     system.add_command(check_cmd)
     system.add_command(prune_cmd)
     system.add_command(info_cmd)
+    system.add_command(delegate_cgroups_cmd)
     cli.add_command(system)
     cli.add_command(info_cmd)
     system.add_command(events_cmd)

@@ -75,8 +75,12 @@ def open_cgroup(path: str, root: str = CGROUP_ROOT) -> CgroupV1 | CgroupV2 | Pid
     if rootless.active():
         from dockyard.runtime import delegation
 
-        found = delegation.v2()
-        return CgroupV2(path, found.mount, delegated=found.base) if found and found.contains(path) else PidGroup(path)
+        found = delegation.found()
+        if found is None or not found.contains(path):
+            return PidGroup(path)
+        if isinstance(found, delegation.V1):
+            return CgroupV1(path, found.hierarchies)
+        return CgroupV2(path, found.mount, delegated=found.base)
     if is_unified(root):
         return CgroupV2(path, root)
     return CgroupV1(path, v1_hierarchies())
@@ -652,8 +656,9 @@ def remove_empty_parent(parent: str) -> None:
     if rootless.active():
         from dockyard.runtime import delegation
 
-        found = delegation.v2()
-        hierarchies = [Path(found.mount)] if found and found.contains(parent) and found.base.strip("/") != parent else []
+        found = delegation.found()
+        hierarchies = [] if found is None or not found.contains(parent) or found.base.strip("/") == parent else \
+            [Path(found.mount)] if isinstance(found, delegation.V2) else [Path(m) for m in found.hierarchies]
     else:
         hierarchies = [Path(CGROUP_ROOT)] if is_unified() else Path(CGROUP_ROOT).iterdir()
     for hierarchy in hierarchies:

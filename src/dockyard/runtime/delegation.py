@@ -12,6 +12,13 @@ source's and destination's common ancestor, so a command that moves one (a start
 must run inside D. Even with no controller, v2 tracks a container's processes (cgroup.procs)
 and freezes them (cgroup.freeze); a limit whose controller D lacks is refused naming it.
 
+cgroup v1 has no delegation of its own; root hands each user a cgroup per hierarchy, as LXC's
+pam_cgfs does (`dockyard system delegate-cgroups --user NAME`: /<hierarchy>/dockyard-rootless-UID,
+the directory, cgroup.procs and tasks chowned, its own limits left root's). The user makes
+their containers' groups below it (a cgroup's creator owns it), sets their limits and moves
+their own processes in (v1 asks for the writer's uid to match the process's). Where both
+exist, v1's is used: on a hybrid host it holds the controllers.
+
 Without delegation the engine keeps no cgroups (runtime/pidgroup.py) and every limit is refused.
 """
 
@@ -24,36 +31,55 @@ from dockyard.errors import DockyardError, InvalidArgument
 
 LEAF = "init"
 #: the files a delegated cgroup's owner must be able to write (cgroup.threads where the kernel has it)
-DELEGATED_FILES = ("cgroup.procs", "cgroup.subtree_control", "cgroup.threads")
+V2_FILES = ("cgroup.procs", "cgroup.subtree_control", "cgroup.threads")
+V1_FILES = ("cgroup.procs", "tasks")
+V1_PREFIX = "dockyard-rootless-"  # and the user's uid: each delegated v1 hierarchy's group
+#: the v1 controllers worth delegating (devices is not: its rules need CAP_SYS_ADMIN on the host)
+V1_CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer", "hugetlb")
 
-#: HostConfig limits: the docker flag that sets each and the v2 controller it needs ("" for none of v2's).
+#: HostConfig limits: the docker flag that sets each and the v2 and v1 controllers it needs ("": none).
 LIMITS = {
-    "Memory": ("--memory", "memory"), "MemorySwap": ("--memory-swap", "memory"),
-    "MemoryReservation": ("--memory-reservation", "memory"), "KernelMemory": ("--kernel-memory", ""),
-    "NanoCpus": ("--cpus", "cpu"), "CpuShares": ("--cpu-shares", "cpu"), "CpuQuota": ("--cpu-quota", "cpu"),
-    "CpuPeriod": ("--cpu-period", "cpu"), "CpuRealtimePeriod": ("--cpu-rt-period", ""),
-    "CpuRealtimeRuntime": ("--cpu-rt-runtime", ""), "CpusetCpus": ("--cpuset-cpus", "cpuset"),
-    "CpusetMems": ("--cpuset-mems", "cpuset"), "PidsLimit": ("--pids-limit", "pids"),
-    "BlkioWeight": ("--blkio-weight", "io"), "BlkioWeightDevice": ("--blkio-weight-device", ""),
-    "BlkioDeviceReadBps": ("--device-read-bps", "io"), "BlkioDeviceWriteBps": ("--device-write-bps", "io"),
-    "BlkioDeviceReadIOps": ("--device-read-iops", "io"), "BlkioDeviceWriteIOps": ("--device-write-iops", "io"),
-    "OomKillDisable": ("--oom-kill-disable", ""),
+    "Memory": ("--memory", "memory", "memory"), "MemorySwap": ("--memory-swap", "memory", "memory"),
+    "MemoryReservation": ("--memory-reservation", "memory", "memory"),
+    "KernelMemory": ("--kernel-memory", "", ""), "NanoCpus": ("--cpus", "cpu", "cpu"),
+    "CpuShares": ("--cpu-shares", "cpu", "cpu"), "CpuQuota": ("--cpu-quota", "cpu", "cpu"),
+    "CpuPeriod": ("--cpu-period", "cpu", "cpu"), "CpuRealtimePeriod": ("--cpu-rt-period", "", "cpu"),
+    "CpuRealtimeRuntime": ("--cpu-rt-runtime", "", "cpu"), "CpusetCpus": ("--cpuset-cpus", "cpuset", "cpuset"),
+    "CpusetMems": ("--cpuset-mems", "cpuset", "cpuset"), "PidsLimit": ("--pids-limit", "pids", "pids"),
+    "BlkioWeight": ("--blkio-weight", "io", "blkio"), "BlkioWeightDevice": ("--blkio-weight-device", "", "blkio"),
+    "BlkioDeviceReadBps": ("--device-read-bps", "io", "blkio"),
+    "BlkioDeviceWriteBps": ("--device-write-bps", "io", "blkio"),
+    "BlkioDeviceReadIOps": ("--device-read-iops", "io", "blkio"),
+    "BlkioDeviceWriteIOps": ("--device-write-iops", "io", "blkio"),
+    "OomKillDisable": ("--oom-kill-disable", "", "memory"),
 }
 NOT_DELEGATED = "rootless dockyard has no cgroup to set it in: it needs cgroup v2 with a subtree delegated to your user"
 
 
-class V2:
-    """A cgroup v2 subtree delegated to this user: `base` in the hierarchy mounted at `mount`."""
+class Delegated:
+    """Cgroups delegated to this user: `base`, a path in the hierarchy, and what lies below it."""
 
-    def __init__(self, mount: str, base: str) -> None:
-        self.mount, self.base = mount, "/" + base.strip("/")
-
-    def directory(self, path: str = "") -> Path:
-        return Path(self.mount) / (path or self.base).strip("/")
+    def __init__(self, base: str) -> None:
+        self.base = "/" + base.strip("/")
 
     def contains(self, path: str) -> bool:
         path = "/" + path.strip("/")
         return path == self.base or path.startswith(self.base.rstrip("/") + "/")
+
+    def parent(self, default: str) -> str:
+        """The cgroup parent `default` ('/dockyard') under the delegated cgroup."""
+        return f"{self.base.rstrip('/')}/{default.strip('/')}"
+
+
+class V2(Delegated):
+    """A cgroup v2 subtree delegated to this user, in the hierarchy mounted at `mount`."""
+
+    def __init__(self, mount: str, base: str) -> None:
+        super().__init__(base)
+        self.mount = mount
+
+    def directory(self) -> Path:
+        return Path(self.mount) / self.base.strip("/")
 
     def controllers(self) -> set[str]:
         try:
@@ -61,9 +87,25 @@ class V2:
         except OSError:
             return set()
 
-    def parent(self, default: str) -> str:
-        """The cgroup parent `default` ('/dockyard') under the delegated subtree."""
-        return f"{self.base.rstrip('/')}/{default.strip('/')}"
+    def refusal(self, flag: str, controller: str) -> str:
+        return (f"{flag}: the {controller} controller is not delegated to your cgroup {self.base} "
+                f"(its cgroup.controllers lacks it): have root enable it in the parent's "
+                f"cgroup.subtree_control, or use a systemd unit with Delegate=yes")
+
+
+class V1(Delegated):
+    """The user's group `base` on each v1 hierarchy delegated to them (mount point -> controllers)."""
+
+    def __init__(self, hierarchies: dict[str, str], base: str) -> None:
+        super().__init__(base)
+        self.hierarchies = hierarchies
+
+    def controllers(self) -> set[str]:
+        return {c for controllers in self.hierarchies.values() for c in controllers.split(",")}
+
+    def refusal(self, flag: str, controller: str) -> str:
+        return (f"{flag}: the {controller} cgroup v1 controller is not delegated to your user: "
+                f"as root, dockyard system delegate-cgroups --user {_user_name()}")
 
 
 def v2_mount(mountinfo: str = "/proc/self/mountinfo") -> tuple[str, str] | None:
@@ -99,14 +141,14 @@ def _directory(mount: tuple[str, str], cgroup: str) -> Path | None:
     return Path(point) / cgroup[len(shown):].strip("/")
 
 
-def owned(directory: Path) -> bool:
+def owned(directory: Path, files: tuple[str, ...] = V2_FILES) -> bool:
     """Whether this user may manage `directory` as a delegated cgroup (the ownership contract)."""
     try:
         if os.stat(directory).st_uid != os.getuid() or not os.access(directory, os.W_OK | os.X_OK):
             return False
     except OSError:
         return False
-    return all(os.access(directory / name, os.W_OK) for name in DELEGATED_FILES
+    return all(os.access(directory / name, os.W_OK) for name in files
                if name != "cgroup.threads" or (directory / name).exists())
 
 
@@ -149,17 +191,47 @@ def settle() -> V2 | None:
     return found
 
 
-_found: dict[str, V2 | None] = {}
+_found: dict[str, Delegated | None] = {}
 
 
-def v2() -> V2 | None:
-    """The user's delegated v2 cgroup, as the pause process's starter settled it (rootless only)."""
+def found() -> Delegated | None:
+    """The cgroups delegated to this rootless engine's user: v1's (V1), else the v2 cgroup the
+    pause process's starter settled (V2), else None."""
     from dockyard.rootless import ENV
 
     pause = os.environ.get(ENV, "")
     if pause not in _found:
-        _found[pause] = _of_pause(pause) if pause else None
+        _found[pause] = (_v1() or _of_pause(pause)) if pause else None
     return _found[pause]
+
+
+def _v1() -> V1 | None:
+    from dockyard.runtime.cgroups import v1_hierarchies
+
+    base = f"/{V1_PREFIX}{_host_uid()}"
+    delegated = {mount: controllers for mount, controllers in v1_hierarchies().items()
+                 if controllers != "unified" and owned(Path(mount + base), V1_FILES)}
+    return V1(delegated, base) if delegated else None
+
+
+def _host_uid() -> int:
+    """This user's uid on the host (a rootless engine is uid 0 in its user namespace)."""
+    with open("/proc/self/uid_map") as f:
+        for line in f:
+            inside, outside, _ = line.split()
+            if inside == "0":
+                return int(outside)
+    return os.getuid()
+
+
+def _user_name() -> str:
+    import pwd
+
+    uid = _host_uid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def _of_pause(pause: str) -> V2 | None:
@@ -174,24 +246,68 @@ def _of_pause(pause: str) -> V2 | None:
 def cgroup_parent(default: str) -> str:
     """Where a rootless engine's containers go: `default` under the delegated cgroup, or
     `default` itself where none is (a path then no cgroup holds: runtime/pidgroup.py)."""
-    found = v2()
-    return found.parent(default) if found else default
+    delegated = found()
+    return delegated.parent(default) if delegated else default
 
 
 def refuse_limits(host_config: dict) -> None:
     """One line naming the first limit flag `host_config` sets that this user's cgroups cannot hold."""
-    found = v2()
-    controllers = found.controllers() if found else set()
-    for key, (flag, controller) in LIMITS.items():
+    delegated = found()
+    controllers = delegated.controllers() if delegated else set()
+    v1 = isinstance(delegated, V1)
+    for key, (flag, v2_controller, v1_controller) in LIMITS.items():
         value = host_config.get(key)
         if value in (None, 0, "", [], False) or (key == "PidsLimit" and value == -1):
             continue
-        if found is None:
+        controller = v1_controller if v1 else v2_controller
+        if delegated is None:
             raise InvalidArgument(f"{flag}: {NOT_DELEGATED}")
         if not controller:
-            raise InvalidArgument(f"{flag}: not available in a rootless engine's cgroup v2")
+            raise InvalidArgument(f"{flag}: not available on cgroup {'v1' if v1 else 'v2'}")
         if controller not in controllers:
-            raise InvalidArgument(
-                f"{flag}: the {controller} controller is not delegated to your cgroup {found.base} "
-                f"(its cgroup.controllers lacks it): have root enable it in the parent's "
-                f"cgroup.subtree_control, or use a systemd unit with Delegate=yes")
+            raise InvalidArgument(delegated.refusal(flag, controller))
+
+
+def delegate_v1(uid: int, gid: int) -> list[Path]:
+    """As root: the user's group on each v1 hierarchy with a controller worth delegating, its
+    directory, cgroup.procs and tasks theirs; its own limit files stay root's (root may cap the
+    user as a whole there). The groups made, or found made."""
+    from dockyard.runtime.cgroups import v1_hierarchies
+
+    made = []
+    for mount, controllers in sorted(v1_hierarchies().items()):
+        if not set(controllers.split(",")) & set(V1_CONTROLLERS):
+            continue
+        directory = Path(mount) / f"{V1_PREFIX}{uid}"
+        directory.mkdir(exist_ok=True)
+        if "cpuset" in controllers.split(","):  # a new v1 cpuset has no cpus or mems to run on
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                if not (directory / name).read_text().strip():
+                    (directory / name).write_text((Path(mount) / name).read_text())
+        for path in (directory, *(directory / name for name in V1_FILES)):
+            os.chown(path, uid, gid)
+        made.append(directory)
+    return made
+
+
+def undelegate_v1(uid: int) -> list[Path]:
+    """As root: remove the user's v1 groups and every group they made below them."""
+    import errno
+
+    from dockyard.runtime.cgroups import v1_hierarchies
+
+    removed = []
+    for mount in sorted(v1_hierarchies()):
+        directory = Path(mount) / f"{V1_PREFIX}{uid}"
+        if not directory.is_dir():
+            continue
+        for below in sorted((Path(d) for d, _, _ in os.walk(directory)), key=lambda p: len(p.parts), reverse=True):
+            try:
+                below.rmdir()
+            except OSError as err:
+                if err.errno != errno.EBUSY:
+                    raise
+                raise DockyardError(f"{below} still holds processes: remove the user's containers "
+                                    f"and end their pause process first") from None
+        removed.append(directory)
+    return removed

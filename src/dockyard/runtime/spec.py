@@ -354,7 +354,7 @@ def _delegated(cgroups_path: str) -> bool:
     """Whether a rootless engine's container goes in a cgroup delegated to its user."""
     from dockyard.runtime import delegation
 
-    found = delegation.v2()
+    found = delegation.found()
     return bool(cgroups_path) and found is not None and found.contains(cgroups_path)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 
 from tests.conftest import DOCKYARD, Result
 from tests.helpers.waiting import wait_for
-from tests.integration.rootless.conftest import uid_processes
+from tests.integration.rootless.conftest import cgroups_below, end_pause_process
 
 pytestmark = pytest.mark.root
 
@@ -32,10 +31,6 @@ def cgroup2_mount() -> Path | None:
         if fields[fields.index("-") + 1] == "cgroup2":
             return Path(fields[4])
     return None
-
-
-def cgroups_below(top: Path) -> list[Path]:
-    return sorted((Path(d) for d, _, _ in os.walk(top)), key=lambda p: len(p.parts), reverse=True)
 
 
 class Delegated:
@@ -75,22 +70,11 @@ def delegated(user):
         if left:
             d.dockyard("rm", "-f", *left)
     finally:
-        _end_the_users_processes(user, directory)
+        end_pause_process(user)
+        wait_for(lambda: not any((c / "cgroup.procs").read_text().split() for c in cgroups_below(directory)),
+                 what="the delegated cgroups to empty")
         for cgroup in cgroups_below(directory):
             cgroup.rmdir()
-
-
-def _end_the_users_processes(user, directory: Path) -> None:
-    """End the pause process (and with it the network helper) and forget it, so the user's own
-    teardown starts afresh outside the delegated cgroup, which must then be empty."""
-    pid = user.pause_pid()
-    if pid:
-        os.kill(pid, signal.SIGTERM)
-        wait_for(lambda: not Path(f"/proc/{pid}").exists() or pid not in uid_processes(user.uid),
-                 what="the pause process to end")
-        (user.runtime_dir / "dockyard" / "pause.pid").unlink()
-    wait_for(lambda: not any((c / "cgroup.procs").read_text().split() for c in cgroups_below(directory)),
-             what="the delegated cgroups to empty")
 
 
 def v2_cgroup(pid: int) -> str:
