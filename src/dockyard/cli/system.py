@@ -124,7 +124,7 @@ def info_cmd(obj, fmt) -> None:
             "Architecture": platform.machine(), "NCPU": __import__("os").cpu_count(),
             "DefaultRuntime": "dockyard", "Runtimes": ["dockyard", "runc", "crun"],
             **eng.networks.host_objects(), "RunDir": str(eng.run_dir), "RegistryMirrors": eng.registry_mirrors,
-            "SwapLimit": swap_limit_supported(), "Rootless": rootless.active()}
+            "SwapLimit": swap_limit_supported(), "Rootless": rootless.active(), "CgroupDriver": _cgroup_driver()}
     if fmt:
         from dockyard.cli.formatting import render
         emit(render(fmt, [info], ""))
@@ -134,11 +134,19 @@ def info_cmd(obj, fmt) -> None:
             click.echo(f" {k}: {v}")
     if info["RegistryMirrors"]:  # as docker info lists them
         click.echo(" Registry Mirrors:" + "".join(f"\n  {m}" for m in info["RegistryMirrors"]))
-    if info["Rootless"]:
+    if info["Rootless"] and info["CgroupDriver"] == "none":
         click.echo("WARNING: Running in rootless-mode without cgroups: limits need cgroup v2 with a subtree "
-                   "delegated to your user", err=True)
+                   "delegated to your user, or cgroup v1 groups from `dockyard system delegate-cgroups`", err=True)
     elif not info["SwapLimit"]:
         click.echo("WARNING: No swap limit support", err=True)  # the docker CLI's words
+
+
+def _cgroup_driver() -> str:
+    """cgroupfs, or none for a rootless engine without delegated cgroups (runtime/delegation.py)."""
+    from dockyard import rootless
+    from dockyard.runtime import delegation
+
+    return "none" if rootless.active() and delegation.found() is None else "cgroupfs"
 
 
 @click.command("delegate-cgroups")

@@ -311,3 +311,15 @@ def undelegate_v1(uid: int) -> list[Path]:
                                     f"and end their pause process first") from None
         removed.append(directory)
     return removed
+
+
+#: `docker info`'s limit fields and the controller each needs (v1's and v2's names agree for these)
+INFO_LIMITS = {"MemoryLimit": "memory", "CpuCfsPeriod": "cpu", "CpuCfsQuota": "cpu", "CPUShares": "cpu",
+               "CPUSet": "cpuset", "PidsLimit": "pids"}
+
+
+def info_limits() -> dict[str, bool]:
+    """`docker info`'s limit fields for a rootless engine: what its delegated cgroups hold."""
+    delegated = found()
+    controllers = delegated.controllers() if delegated else set()
+    return {field: controller in controllers for field, controller in INFO_LIMITS.items()}

@@ -129,3 +129,5 @@ def test_a_limit_whose_controller_is_not_delegated_is_refused_in_one_line(delega
     assert res.code == 125 and len(lines) == 1, res
     assert "--memory" in lines[0] and "memory controller is not delegated" in lines[0]
     assert delegated.dockyard("ps", "-aq").out == ""
+    # what `docker info` says: cgroups, but no controller to limit with
+    assert delegated.dockyard("info", "--format", "{{.CgroupDriver}}").out.strip() == "cgroupfs"

@@ -60,6 +60,7 @@ def test_only_root_delegates_and_the_user_owns_only_the_groups_themselves(delega
     assert (memory / "memory.limit_in_bytes").stat().st_uid == 0  # the user's own cap stays root's
     line = one_line_error(delegated.dockyard("system", "delegate-cgroups", "--user", delegated.name, check=False))
     assert "run it as root" in line
+    assert delegated.dockyard("info", "--format", "{{.CgroupDriver}}").out.strip() == "cgroupfs"
 
 
 def test_limits_are_set_in_the_containers_own_groups(delegated):
