@@ -35,13 +35,18 @@ class ContainerPaths:
     @property
     def cgroup_parent(self) -> str:
         """Where container cgroups go unless a container names its own (dockerd's cgroup-parent)."""
-        default = "/dockyard" if self.engine.default_root else f"/dockyard-{self.engine.id}"  # a root's own
+        default = self._own_parent()
         if rootless.active():  # below the user's delegated cgroup, where there is one
             from dockyard.runtime import delegation
             default = delegation.cgroup_parent(default)
         return self.engine.config.get("cgroup-parent") or default
 
+    def _own_parent(self) -> str:
+        return "/dockyard" if self.engine.default_root else f"/dockyard-{self.engine.id}"  # a root's own
+
     def _cgroup_parent(self, c) -> str:
+        if rootless.active() and (c.host_config.get("Runtime") or "dockyard") not in ("dockyard", "runtime"):
+            return self._own_parent()  # rootless runc and crun get no cgroup of ours (runtime/delegation.py)
         return c.host_config.get("CgroupParent") or self.cgroup_parent
 
     def pids(self, c) -> list[int]:

@@ -137,7 +137,7 @@ class ContainerService(ContainerPaths):
         config = merge_config(body, image_cfg.get("config") or {})
         host_config = check_host_config(body.get("HostConfig") or {})
         if rootless.active():
-            refuse_limits(host_config)
+            refuse_limits(host_config, own_runtime=_builtin(host_config.get("Runtime") or "dockyard"))
         found = swap_warnings(host_config, cgroups.swap_limit_supported())
         if warnings is not None:
             warnings += found

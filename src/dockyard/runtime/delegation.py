@@ -250,9 +250,11 @@ def cgroup_parent(default: str) -> str:
     return delegated.parent(default) if delegated else default
 
 
-def refuse_limits(host_config: dict) -> None:
-    """One line naming the first limit flag `host_config` sets that this user's cgroups cannot hold."""
-    delegated = found()
+def refuse_limits(host_config: dict, own_runtime: bool = True) -> None:
+    """One line naming the first limit flag `host_config` sets that this user's cgroups cannot
+    hold. Only dockyard's own runtime uses them: runc and crun, rootless, would look for the
+    user's group on every hierarchy (v1) or the host's layout (a hybrid host), so they get none."""
+    delegated = found() if own_runtime else None
     controllers = delegated.controllers() if delegated else set()
     v1 = isinstance(delegated, V1)
     for key, (flag, v2_controller, v1_controller) in LIMITS.items():
@@ -260,6 +262,8 @@ def refuse_limits(host_config: dict) -> None:
         if value in (None, 0, "", [], False) or (key == "PidsLimit" and value == -1):
             continue
         controller = v1_controller if v1 else v2_controller
+        if delegated is None and not own_runtime and found():
+            raise InvalidArgument(f"{flag}: rootless, only dockyard's own runtime uses your delegated cgroups")
         if delegated is None:
             raise InvalidArgument(f"{flag}: {NOT_DELEGATED}")
         if not controller:

@@ -92,3 +92,11 @@ def test_a_memory_hog_is_oom_killed_and_a_fork_beyond_the_pids_limit_fails(deleg
                      "sleep 9 & sleep 9 & sleep 9 & sleep 9 & wait", check=False)
     assert res.code != 0 and "fork" in res.err.lower(), res
     wait_for(lambda: u.dockyard("ps", "-aq").out == "", what="the --rm container to go")
+
+
+def test_runc_runs_without_the_delegated_groups_and_refuses_limits(delegated):
+    # runc would look for the user's group on every hierarchy, devices' too: only dockyard's runtime uses them
+    line = one_line_error(delegated.dockyard("run", "--rm", "--runtime", "runc", "--memory", "64m", "busybox", "true",
+                                             check=False))
+    assert "--memory" in line and "only dockyard's own runtime" in line
+    assert delegated.dockyard("run", "--rm", "--runtime", "runc", "busybox", "echo", "hi").out == "hi\n"
