@@ -562,6 +562,12 @@ class CgroupV2:
                                     f"enabled in cgroup {self.path}")
 
     def add(self, pid: int) -> None:
+        if self.delegated:  # the kernel's containment rule: the mover must be inside the delegated cgroup
+            from dockyard.runtime.delegation import V2, v2_cgroup
+
+            if not V2(str(self.mount), self.delegated).contains(v2_cgroup() or "/"):
+                raise DockyardError(f"this command runs outside your delegated cgroup /{self.delegated}, so it "
+                                    f"cannot move containers into it: run dockyard from a shell inside it")
         _write(self.directory / "cgroup.procs", pid)
 
     def kill(self) -> bool:

@@ -131,3 +131,12 @@ def test_a_limit_whose_controller_is_not_delegated_is_refused_in_one_line(delega
     assert delegated.dockyard("ps", "-aq").out == ""
     # what `docker info` says: cgroups, but no controller to limit with
     assert delegated.dockyard("info", "--format", "{{.CgroupDriver}}").out.strip() == "cgroupfs"
+
+
+def test_a_start_from_outside_the_delegated_cgroup_is_refused_in_one_line(delegated):
+    # the kernel lets a process move others only within a cgroup it may write (the common ancestor's)
+    res = delegated.user.dockyard("run", "--rm", "busybox", "true", check=False)  # from the test's own cgroup
+    lines = res.err.strip().splitlines()
+    assert res.code != 0 and len(lines) == 1 and "outside your delegated cgroup" in lines[0], res
+    assert delegated.dockyard("ps", "-aq").out == ""
+    assert [c.name for c in delegated.directory.iterdir() if c.is_dir()] == ["init"]
