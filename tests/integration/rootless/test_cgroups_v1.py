@@ -74,6 +74,12 @@ def test_limits_are_set_in_the_containers_own_groups(delegated):
         group = v1_cgroup(pid, controller)
         assert group == f"{base}/{cid}"
         assert (HIERARCHIES / controller / group.strip("/") / name).read_text().strip() == value
+    u.dockyard("update", "--memory", "96m", "--pids-limit", "30", cid)
+    memory = HIERARCHIES / "memory" / base.strip("/") / cid
+    assert (memory / "memory.limit_in_bytes").read_text().strip() == str(96 << 20)
+    assert (HIERARCHIES / "pids" / base.strip("/") / cid / "pids.max").read_text().strip() == "30"
+    stats = json.loads(u.dockyard("stats", "--no-stream", "--format", "{{json .}}", cid).out)
+    assert stats["MemUsage"].endswith("96MiB"), stats
     u.dockyard("pause", cid)  # the freezer is delegated too
     assert (HIERARCHIES / "freezer" / base.strip("/") / cid / "freezer.state").read_text().strip() == "FROZEN"
     u.dockyard("unpause", cid)
