@@ -65,12 +65,13 @@ def test_only_root_delegates_and_the_user_owns_only_the_groups_themselves(delega
 
 def test_limits_are_set_in_the_containers_own_groups(delegated):
     u = delegated
-    cid = u.dockyard("run", "-d", "--memory", "64m", "--pids-limit", "20", "--cpus", "0.5", "busybox",
-                     "sleep", "1000").out.strip()
+    cid = u.dockyard("run", "-d", "--memory", "64m", "--pids-limit", "20", "--cpus", "0.5", "--cpu-shares", "512",
+                     "--cpuset-cpus", "0", "busybox", "sleep", "1000").out.strip()
     pid = json.loads(u.dockyard("inspect", cid).out)[0]["State"]["Pid"]
     base = f"/dockyard-rootless-{u.uid}/dockyard"
     for controller, name, value in (("memory", "memory.limit_in_bytes", str(64 << 20)), ("pids", "pids.max", "20"),
-                                    ("cpu", "cpu.cfs_quota_us", "50000")):
+                                    ("cpu", "cpu.cfs_quota_us", "50000"), ("cpu", "cpu.shares", "512"),
+                                    ("cpuset", "cpuset.cpus", "0")):
         group = v1_cgroup(pid, controller)
         assert group == f"{base}/{cid}"
         assert (HIERARCHIES / controller / group.strip("/") / name).read_text().strip() == value
