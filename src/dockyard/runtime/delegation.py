@@ -108,17 +108,12 @@ class V1(Delegated):
                 f"as root, dockyard system delegate-cgroups --user {_user_name()}")
 
 
-def v2_mount(mountinfo: str = "/proc/self/mountinfo") -> tuple[str, str] | None:
-    """(mount point, cgroup shown at its root) of the first cgroup2 mount, or None."""
-    try:
-        with open(mountinfo) as f:
-            for line in f:
-                fields = line.split()
-                if fields[fields.index("-") + 1] == "cgroup2":
-                    return fields[4], fields[3]
-    except OSError:
-        pass
-    return None
+def v2_mount() -> str | None:
+    """The mount point of the cgroup2 hierarchy (a hybrid host's too), from the mount table read
+    once per process (cgroups.v1_hierarchies)."""
+    from dockyard.runtime.cgroups import v1_hierarchies
+
+    return next((mount for mount, controllers in v1_hierarchies().items() if controllers == "unified"), None)
 
 
 def v2_cgroup(pid: int | str = "self") -> str | None:
@@ -131,14 +126,6 @@ def v2_cgroup(pid: int | str = "self") -> str | None:
     except OSError:
         pass
     return None
-
-
-def _directory(mount: tuple[str, str], cgroup: str) -> Path | None:
-    point, shown = mount
-    shown = shown.rstrip("/")
-    if shown and cgroup != shown and not cgroup.startswith(shown + "/"):
-        return None  # the mount shows another part of the hierarchy
-    return Path(point) / cgroup[len(shown):].strip("/")
 
 
 def owned(directory: Path, files: tuple[str, ...] = V2_FILES) -> bool:
@@ -160,12 +147,10 @@ def settle() -> V2 | None:
     mount, cgroup = v2_mount(), v2_cgroup()
     if mount is None or cgroup is None:
         return None
-    if os.path.basename(cgroup) == LEAF:  # a shell moved there when an earlier pause process started
-        parent = _directory(mount, os.path.dirname(cgroup))
-        if parent is not None and owned(parent):
-            cgroup = os.path.dirname(cgroup)
-    directory = _directory(mount, cgroup)
-    if directory is None or cgroup == "/" or not owned(directory):
+    if os.path.basename(cgroup) == LEAF and owned(Path(mount) / os.path.dirname(cgroup).strip("/")):
+        cgroup = os.path.dirname(cgroup)  # a shell moved there when an earlier pause process started
+    directory = Path(mount) / cgroup.strip("/")
+    if cgroup == "/" or not owned(directory):
         return None
     leaf = directory / LEAF
     leaf.mkdir(exist_ok=True)
@@ -180,7 +165,7 @@ def settle() -> V2 | None:
                 pass  # ended meanwhile
     else:
         raise DockyardError(f"cannot empty the delegated cgroup {directory}: its processes keep forking")
-    found = V2(mount[0], cgroup)
+    found = V2(mount, cgroup)
     wanted = found.controllers() - set((directory / "cgroup.subtree_control").read_text().split())
     if wanted:
         try:
@@ -239,8 +224,7 @@ def _of_pause(pause: str) -> V2 | None:
     if mount is None or cgroup is None or os.path.basename(cgroup) != LEAF:
         return None
     base = os.path.dirname(cgroup)
-    directory = _directory(mount, base)
-    return V2(mount[0], base) if directory is not None and base != "/" and owned(directory) else None
+    return V2(mount, base) if base != "/" and owned(Path(mount) / base.strip("/")) else None
 
 
 def cgroup_parent(default: str) -> str:
