@@ -71,11 +71,11 @@ def _info(eng) -> dict:
     states = [c.status for c in containers]
     cgroup_v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
     swap_limit = cgroups.swap_limit_supported()
-    limits = dict.fromkeys(delegation.INFO_LIMITS, True)
-    delegated = None
+    limits, no_cgroups = dict.fromkeys(delegation.INFO_LIMITS, True), False
     if rootless.active():  # what the cgroups delegated to the user hold (runtime/delegation.py)
-        limits, delegated = delegation.info_limits(), delegation.found()
-        cgroup_v2 = isinstance(delegated, delegation.V2) or (cgroup_v2 and delegated is None)
+        delegated = delegation.found()
+        limits, no_cgroups = delegation.info_limits(), delegated is None
+        cgroup_v2 = isinstance(delegated, delegation.V2) or (cgroup_v2 and no_cgroups)
     swap_limit = swap_limit and limits["MemoryLimit"]
     return {
         "ID": eng.id, "Containers": len(containers), "ContainersRunning": states.count("running"),
@@ -88,7 +88,7 @@ def _info(eng) -> dict:
         **limits, "SwapLimit": swap_limit, "IPv4Forwarding": True, "BridgeNfIptables": False,
         "BridgeNfIp6tables": False, "Debug": False, "NFd": len(os.listdir("/proc/self/fd")),
         "OomKillDisable": False, "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "LoggingDriver": "json-file", "CgroupDriver": "none" if rootless.active() and delegated is None else "cgroupfs", "CgroupVersion": "2" if cgroup_v2 else "1",
+        "LoggingDriver": "json-file", "CgroupDriver": "none" if no_cgroups else "cgroupfs", "CgroupVersion": "2" if cgroup_v2 else "1",
         "NEventsListener": 0, "KernelVersion": platform.release(), "OperatingSystem": _os_name(),
         "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
@@ -105,7 +105,7 @@ def _info(eng) -> dict:
         "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""}, "SecurityOptions": ["name=seccomp,profile=builtin"] +
         (["name=cgroupns"] if cgroup_v2 else []) + (["name=rootless"] if rootless.active() else []),
-        "Warnings": _warnings(limits, swap_limit, rootless.active() and delegated is None),
+        "Warnings": _warnings(limits, swap_limit, no_cgroups),
     }
 
 

@@ -157,11 +157,10 @@ def delegate_cgroups_cmd(name, undo) -> None:
     import os
     import pwd
 
+    from dockyard import rootless
     from dockyard.errors import DockyardError
     from dockyard.runtime import delegation
     from dockyard.runtime.cgroups import is_unified
-
-    from dockyard import rootless
 
     if os.geteuid() != 0 or rootless.active():  # an ordinary user is "root" only in their own namespace
         raise DockyardError("delegate-cgroups hands cgroups over to a user: run it as root")

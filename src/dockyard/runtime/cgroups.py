@@ -563,9 +563,9 @@ class CgroupV2:
 
     def add(self, pid: int) -> None:
         if self.delegated:  # the kernel's containment rule: the mover must be inside the delegated cgroup
-            from dockyard.runtime.delegation import V2, v2_cgroup
+            from dockyard.runtime.delegation import Delegated, v2_cgroup
 
-            if not V2(str(self.mount), self.delegated).contains(v2_cgroup() or "/"):
+            if not Delegated(self.delegated).contains(v2_cgroup() or "/"):
                 raise DockyardError(f"this command runs outside your delegated cgroup /{self.delegated}, so it "
                                     f"cannot move containers into it: run dockyard from a shell inside it")
         _write(self.directory / "cgroup.procs", pid)
@@ -663,8 +663,9 @@ def remove_empty_parent(parent: str) -> None:
         from dockyard.runtime import delegation
 
         found = delegation.found()
-        hierarchies = [] if found is None or not found.contains(parent) or found.base.strip("/") == parent else \
-            [Path(found.mount)] if isinstance(found, delegation.V2) else [Path(m) for m in found.hierarchies]
+        if found is None or not found.contains(parent) or found.base.strip("/") == parent:
+            return  # not below the user's delegated cgroup, or that cgroup itself
+        hierarchies = [Path(mount) for mount in found.mounts()]
     else:
         hierarchies = [Path(CGROUP_ROOT)] if is_unified() else Path(CGROUP_ROOT).iterdir()
     for hierarchy in hierarchies:

@@ -81,6 +81,9 @@ class V2(Delegated):
     def directory(self) -> Path:
         return Path(self.mount) / self.base.strip("/")
 
+    def mounts(self) -> list[str]:
+        return [self.mount]
+
     def controllers(self) -> set[str]:
         try:
             return set((self.directory() / "cgroup.controllers").read_text().split())
@@ -99,6 +102,9 @@ class V1(Delegated):
     def __init__(self, hierarchies: dict[str, str], base: str) -> None:
         super().__init__(base)
         self.hierarchies = hierarchies
+
+    def mounts(self) -> list[str]:
+        return list(self.hierarchies)
 
     def controllers(self) -> set[str]:
         return {c for controllers in self.hierarchies.values() for c in controllers.split(",")}

@@ -107,3 +107,18 @@ def test_runc_runs_without_the_delegated_groups_and_refuses_limits(delegated):
                                              check=False))
     assert "--memory" in line and "only dockyard's own runtime" in line
     assert delegated.dockyard("run", "--rm", "--runtime", "runc", "busybox", "echo", "hi").out == "hi\n"
+
+
+def test_the_docker_cli_sees_the_limits_the_groups_hold(delegated, tmp_path):
+    sock = delegated.runtime_dir / "dockyard.sock"
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        server = delegated.popen(DOCKYARD, "serve", stdout=out, stderr=out)
+    try:
+        wait_for(lambda: sock.is_socket() or server.poll() is not None, what="the API socket")
+        info = delegated.run("docker", "-H", f"unix://{sock}", "info", "--format",
+                             "{{.CgroupDriver}} {{.CgroupVersion}} {{.MemoryLimit}} {{.PidsLimit}} {{.CPUSet}}")
+        assert info.out.split() == ["cgroupfs", "1", "true", "true", "true"], log.read_text()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
