@@ -35,11 +35,7 @@ class ContainerPaths:
     @property
     def cgroup_parent(self) -> str:
         """Where container cgroups go unless a container names its own (dockerd's cgroup-parent)."""
-        default = self._own_parent()
-        if rootless.active():  # below the user's delegated cgroup, where there is one
-            from dockyard.runtime import delegation
-            default = delegation.cgroup_parent(default)
-        return self.engine.config.get("cgroup-parent") or default
+        return self._rootless_parent(self.engine.config.get("cgroup-parent") or self._own_parent())
 
     def _own_parent(self) -> str:
         return "/dockyard" if self.engine.default_root else f"/dockyard-{self.engine.id}"  # a root's own
@@ -47,7 +43,16 @@ class ContainerPaths:
     def _cgroup_parent(self, c) -> str:
         if rootless.active() and (c.host_config.get("Runtime") or "dockyard") not in ("dockyard", "runtime"):
             return self._own_parent()  # rootless runc and crun get no cgroup of ours (runtime/delegation.py)
-        return c.host_config.get("CgroupParent") or self.cgroup_parent
+        given = c.host_config.get("CgroupParent")
+        return self._rootless_parent(given) if given else self.cgroup_parent
+
+    @staticmethod
+    def _rootless_parent(parent: str) -> str:
+        """A rootless engine's parents are below the user's delegated cgroup, where there is one."""
+        if not rootless.active():
+            return parent
+        from dockyard.runtime import delegation
+        return delegation.cgroup_parent(parent)
 
     def pids(self, c) -> list[int]:
         """The processes in the container's cgroup."""

@@ -609,7 +609,8 @@ class CgroupV2:
             memory_limit=_read_int(d / "memory.max"),
             oom_kills=int(events.get("oom_kill", 0)),
             cpu_usage_ns=cpu.get("usage_usec", 0) * 1000,
-            pids_current=_read_int(d / "pids.current"),
+            # without the pids controller (a rootless engine's delegated cgroup may lack it): the processes
+            pids_current=_read_int(d / "pids.current") if (d / "pids.current").exists() else len(self.procs()),
             cpu_user_ns=cpu.get("user_usec", 0) * 1000,
             cpu_kernel_ns=cpu.get("system_usec", 0) * 1000,
             memory_stat=_counters(d / "memory.stat"),

@@ -93,6 +93,7 @@ def test_a_container_lives_in_its_own_cgroup_below_the_delegated_one(delegated):
     wait_for(lambda: len((directory / "cgroup.procs").read_text().split()) == 2, what="both sleeps")
     top = d.dockyard("top", cid).out
     assert "sleep 1000" in top and "sleep 1001" in top
+    assert d.dockyard("stats", "--no-stream", "--format", "{{.PIDs}}", cid).out.strip() == "2"
 
     d.dockyard("pause", cid)
     assert json.loads(d.dockyard("inspect", cid).out)[0]["State"]["Status"] == "paused"

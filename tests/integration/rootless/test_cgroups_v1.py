@@ -116,9 +116,19 @@ def test_the_docker_cli_sees_the_limits_the_groups_hold(delegated, tmp_path):
         server = delegated.popen(DOCKYARD, "serve", stdout=out, stderr=out)
     try:
         wait_for(lambda: sock.is_socket() or server.poll() is not None, what="the API socket")
-        info = delegated.run("docker", "-H", f"unix://{sock}", "info", "--format",
+        docker = ("docker", "-H", f"unix://{sock}")
+        info = delegated.run(*docker, "info", "--format",
                              "{{.CgroupDriver}} {{.CgroupVersion}} {{.MemoryLimit}} {{.PidsLimit}} {{.CPUSet}}")
         assert info.out.split() == ["cgroupfs", "1", "true", "true", "true"], log.read_text()
+        # a --cgroup-parent is taken below the user's groups, and goes with its last container
+        cid = delegated.run(*docker, "run", "-d", "--cgroup-parent", "/mine", "--memory", "48m", "busybox",
+                            "sleep", "1000").out.strip()
+        pid = json.loads(delegated.dockyard("inspect", cid).out)[0]["State"]["Pid"]
+        mine = HIERARCHIES / "memory" / f"dockyard-rootless-{delegated.uid}" / "mine"
+        assert v1_cgroup(pid, "memory") == f"/dockyard-rootless-{delegated.uid}/mine/{cid}"
+        assert (mine / cid / "memory.limit_in_bytes").read_text().strip() == str(48 << 20)
+        delegated.run(*docker, "rm", "-f", cid)
+        assert not mine.exists()
     finally:
         server.terminate()
         server.wait(timeout=30)
