@@ -24,6 +24,7 @@ Without delegation the engine keeps no cgroups (runtime/pidgroup.py) and every l
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -160,26 +161,32 @@ def settle() -> V2 | None:
         return None
     leaf = directory / LEAF
     leaf.mkdir(exist_ok=True)
-    for _ in range(100):  # processes may fork while being moved
+    found = V2(mount, cgroup)
+    wanted = found.controllers() - set((directory / "cgroup.subtree_control").read_text().split())
+    for _ in range(100):  # processes may fork into D while they are moved, and then block the enabling
+        _empty_into(directory, leaf)
+        try:
+            if wanted:
+                (directory / "cgroup.subtree_control").write_text(" ".join("+" + c for c in sorted(wanted)))
+            return found
+        except OSError as err:
+            if err.errno != errno.EBUSY:
+                raise DockyardError(f"cannot enable the controllers {' '.join(sorted(wanted))} of your delegated "
+                                    f"cgroup {directory}: {err.strerror}") from None
+    raise DockyardError(f"cannot empty your delegated cgroup {directory}: its processes keep forking")
+
+
+def _empty_into(directory: Path, leaf: Path) -> None:
+    """Move every process of cgroup `directory` into `leaf`."""
+    for _ in range(100):
         pids = (directory / "cgroup.procs").read_text().split()
         if not pids:
-            break
+            return
         for pid in pids:
             try:
                 (leaf / "cgroup.procs").write_text(pid)
             except ProcessLookupError:
                 pass  # ended meanwhile
-    else:
-        raise DockyardError(f"cannot empty the delegated cgroup {directory}: its processes keep forking")
-    found = V2(mount, cgroup)
-    wanted = found.controllers() - set((directory / "cgroup.subtree_control").read_text().split())
-    if wanted:
-        try:
-            (directory / "cgroup.subtree_control").write_text(" ".join("+" + c for c in sorted(wanted)))
-        except OSError as err:
-            raise DockyardError(f"cannot enable the controllers {' '.join(sorted(wanted))} of your delegated "
-                                f"cgroup {directory}: {err.strerror}") from None
-    return found
 
 
 _found: dict[str, Delegated | None] = {}
