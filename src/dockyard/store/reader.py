@@ -1,4 +1,5 @@
-"""The metadata DB as the read-only commands (cli/readonly.py) see it: queries, no writes.
+"""The metadata DB as the read-only commands (cli/readonly.py) see it: queries, and the one
+write they make (`top` records its event).
 
 MetadataDB (metadata.py) brings `sqlite3`, `threading`, `contextlib` and `pathlib` with it,
 and migrates on open; a read-only command needs one connection and one question answered:
@@ -32,6 +33,20 @@ class Reader:
         row = self.one("SELECT version FROM schema_versions WHERE component=?", (component,))
         if row is None or row[0] < len(migrations):
             raise Behind(f"the {component} schema needs migrating")
+
+    def write(self, work) -> None:
+        """work(connection) in one immediate transaction, as MetadataDB.write runs it (WAL with
+        synchronous=NORMAL: no fsync per commit); rolled back if it raises."""
+        conn = self._conn
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            work(conn)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def query(self, sql: str, params: tuple = ()) -> list:
         return self._conn.execute(sql, params).fetchall()
