@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import time
 
-import _json
-
 from dockyard.jsonread import loads
+from dockyard.jsonwrite import dumps
 
 TYPE_CHECKING = False  # `top` records its event before click loads (cli/readonly.py): no typing, json, sqlite3
 if TYPE_CHECKING:
@@ -71,19 +70,9 @@ def append(conn, type: str, action: str, actor_id: str, attributes: dict[str, st
     """Add an event on `conn` (an SQLite connection, in the caller's write transaction),
     dropping the oldest beyond KEEP every thousandth."""
     cur = conn.execute("INSERT INTO events(time_nano, type, action, actor_id, attributes) VALUES (?,?,?,?,?)",
-                       (time.time_ns(), type, action, actor_id, attributes_json(attributes)))
+                       (time.time_ns(), type, action, actor_id, dumps(attributes)))
     if cur.lastrowid % 1000 == 0:
         conn.execute("DELETE FROM events WHERE seq <= ?", (cur.lastrowid - KEEP,))
-
-
-def attributes_json(attributes: dict[str, str]) -> str:
-    """json.dumps(attributes) for names and values that are all strings (what events carry),
-    with the C encoder json.dumps uses, without importing json (re, enum, ...)."""
-    if not all(type(k) is str and type(v) is str for k, v in attributes.items()):
-        import json
-        return json.dumps(attributes)
-    quote = _json.encode_basestring_ascii
-    return "{" + ", ".join(f"{quote(k)}: {quote(v)}" for k, v in attributes.items()) + "}"
 
 
 def matches(event: dict, wanted: dict[str, list[str]]) -> bool:
