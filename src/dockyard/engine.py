@@ -190,7 +190,9 @@ class Engine:
         outside = Outside(paths.run_dir())
         service = NetworkService(self.db, self.root, self.run_dir, config, registry=registry,
                                  host_resolvers=outside.host_resolvers)
-        return Publishing(netns.Inside(service, netns.path()), outside)
+        publishing = Publishing(netns.Inside(service, netns.path()), outside)
+        publishing.catch_up(self.run_dir / "rootless-net-synced")
+        return publishing
 
     @cached_property
     def containers(self):

@@ -30,9 +30,12 @@ def running() -> int | None:
 
 
 def ensure() -> int:
-    """The pid of the user's pause process, started if none runs."""
+    """The pid of the user's pause process, started if none runs (and its network helper
+    started again if it died)."""
     pid = running()
     if pid:
+        if not _helper_serves(pid):
+            _repair(pid)
         return pid
     from dockyard.store.lock import exclusive
 
@@ -53,17 +56,52 @@ def ensure() -> int:
 def _way_out(pid: int) -> None:
     """Start the user's network helper (network/rootless: pasta and the published ports'
     forwarder) from the host's namespaces, as it must be. Without it containers still run,
-    reaching one another but not the outside: said once, here."""
+    reaching one another but not the outside: said in one line, and noted in the helper's
+    directory so that later commands do not try again (and wait) each time."""
     import sys
 
     from dockyard.errors import DockyardError
     from dockyard.network import rootless as rootless_net
 
+    failed = paths.net_helper_dir() / "failed"
     try:
         rootless_net.start_outside(pid, paths.run_dir())
     except DockyardError as e:
         print(f"warning: containers will not reach beyond this user's namespaces, nor publish ports: {e.message}",
               file=sys.stderr)
+        failed.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        failed.write_text(f"{pid} {process_start_time(pid)}\n{e.message}\n")
+    else:
+        failed.unlink(missing_ok=True)
+
+
+def _helper_serves(pid: int) -> bool:
+    """Whether the network helper serving pause process `pid` runs, or could not be started
+    for it (read from its files and /proc only: every command asks)."""
+    directory = paths.net_helper_dir()
+    try:
+        with open(directory / "forwarder.pid") as f:
+            helper = int(f.read().split()[0])
+        with open(f"/proc/{helper}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        argv = []
+    if b"dockyard.network.rootless.forwarder" in argv and str(pid).encode() in argv:
+        return True
+    try:
+        with open(directory / "failed") as f:
+            return f.readline() == f"{pid} {process_start_time(pid)}\n"
+    except OSError:
+        return False
+
+
+def _repair(pid: int) -> None:
+    """The helper died (killed, or its link could not be restarted): start it again, once."""
+    from dockyard.store.lock import exclusive
+
+    with exclusive(paths.pause_pid_file().with_name("pause.lock")):
+        if not _helper_serves(pid):
+            _way_out(pid)
 
 
 def _start() -> int:

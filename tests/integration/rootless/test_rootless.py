@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import tarfile
@@ -265,3 +266,46 @@ def _get(url: str):
         return httpx.get(url, timeout=2)
     except httpx.TransportError:
         return None
+
+
+def test_a_dead_network_helper_is_started_again(user, image):
+    """pasta killed: the forwarder starts it again; the forwarder killed (pasta goes with it): the
+    next command starts a new helper, which gets the running containers' ports back."""
+    helper = user.runtime_dir / "dockyard" / "rootless-net"
+
+    def pid(name: str) -> int | None:
+        try:
+            return int((helper / f"{name}.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def alive(p: int | None) -> bool:
+        try:
+            return p is not None and " Z " not in Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            return False
+
+    def default_route() -> bool:  # in the rootless netns: pasta's, gone with its tap device
+        rows = Path(f"/proc/{user.pause_pid()}/net/route").read_text().splitlines()[1:]
+        return any(row.split()[1] == "00000000" for row in rows)
+
+    first, second = free_port(), free_port()
+    user.dockyard("run", "-d", "--name", "web1", "-p", f"{first}:80", image, "httpd", "-f", "-p", "80", "-h", "/etc")
+    try:
+        wait_for(lambda: _get(f"http://127.0.0.1:{first}/hostname"), what="the first published port")
+        pasta = pid("pasta")
+        assert alive(pasta) and default_route()
+        os.kill(pasta, signal.SIGKILL)
+        wait_for(lambda: alive(pid("pasta")) and pid("pasta") != pasta and default_route(),
+                 what="the forwarder to start pasta again")
+
+        forwarder = pid("forwarder")
+        os.kill(forwarder, signal.SIGKILL)
+        wait_for(lambda: not alive(forwarder) and not alive(pid("pasta")), what="the helper to be gone")
+        assert _get(f"http://127.0.0.1:{first}/hostname") is None
+        user.dockyard("run", "-d", "--name", "web2", "-p", f"{second}:80", image, "httpd", "-f", "-p", "80", "-h", "/etc")
+        assert alive(pid("forwarder")) and pid("forwarder") != forwarder and default_route()
+        for port in (second, first):
+            wait_for(lambda: _get(f"http://127.0.0.1:{port}/hostname"), what=f"port {port} to answer again")
+    finally:
+        user.dockyard("rm", "-f", "web1", "web2", check=False)

@@ -56,6 +56,25 @@ class Publishing:
         finally:
             self.sync()
 
+    def catch_up(self, record) -> None:
+        """Give a helper started since this root last synced (a new pause process, or one that
+        replaced a helper that died) the ports of this root's running containers. `record`
+        (a path in the root's run dir) keeps the pid of the helper last synced."""
+        pid = self._outside.forwarder_pid
+        if pid is None:
+            return
+        try:
+            if record.read_text() == str(pid):
+                return
+        except FileNotFoundError:
+            pass
+        try:
+            self.sync()
+        except DockyardError:
+            return  # not answering: the call that needs it says so
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(str(pid))
+
     def sync(self) -> list[str]:
         """Publish what the ports table holds and the forwarder lacks, drop what it no longer
         holds; returns one line for each container whose ports the host refused."""
