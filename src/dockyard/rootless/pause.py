@@ -1,9 +1,9 @@
 """The user's pause process: it holds the namespaces every rootless command joins.
 
 Started by the first command that finds none (under a lock, so two first commands make one),
-it is a child that unshares a user, a mount and a network namespace, waits while its parent
-maps the user namespace (idmaps.write), then execs `catatonit -P`, which only sleeps (a
-Python loop where catatonit is missing). Its pid and start time are kept in
+it is a child that unshares a user and a mount namespace, waits while its parent maps the
+user namespace (idmaps.write), unshares a network namespace, then execs `catatonit -P`, which
+only sleeps (a Python loop where catatonit is missing). Its pid and start time are kept in
 `$XDG_RUNTIME_DIR/dockyard/pause.pid`, so a recycled pid is never joined. It lives on after
 the command, as podman's does; its namespaces, and every mount made in them, go with it.
 """
@@ -126,10 +126,14 @@ def _start() -> int:
         try:
             os.close(unshared_r)
             os.close(go_w)
-            code = 0 if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET) == 0 else ctypes.get_errno()
+            code = 0 if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0 else ctypes.get_errno()
             os.write(unshared_w, f"{code}\n".encode())
             if code == 0 and os.read(go_r, 1) == b"1":
-                code = _own_sysfs(libc, os.fsencode(aside))
+                # the network namespace once the ids are mapped: its /proc/net and /proc/sys/net
+                # files then belong to the user's root (made before, they are the host root's,
+                # and conntrack's table, read at each container's exit, would be closed to it)
+                code = 0 if libc.unshare(CLONE_NEWNET) == 0 else ctypes.get_errno()
+                code = code or _own_sysfs(libc, os.fsencode(aside))
                 os.write(unshared_w, f"{code}\n".encode())
                 if code == 0:
                     _pause(catatonit)
@@ -149,7 +153,7 @@ def _start() -> int:
         os.write(go_w, b"1")
         code = _status(status)
         if code:
-            raise DockyardError("cannot mount /sys in the rootless namespaces"
+            raise DockyardError("cannot make the rootless network namespace and its /sys"
                                 + (f": {os.strerror(code)}" if code > 0 else ""))
     except BaseException:
         os.write(go_w, b"0")

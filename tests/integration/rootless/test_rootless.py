@@ -47,6 +47,9 @@ def test_defaults_are_the_users_xdg_directories(user, image):
     # the pause process's user namespace: the user is root inside, the subordinate range 1..65536
     uid_map = Path(f"/proc/{pid}/uid_map").read_text().split()
     assert uid_map[:3] == ["0", str(user.uid), "1"] and uid_map[4:] == [str(1_000_000_000 + (user.uid % 10_000) * 65536), "65536"]
+    # its network namespace was made once the ids were mapped: its /proc/net files (conntrack's
+    # table, read at each container's exit) belong to the user's root, not to the host's
+    assert os.stat(f"/proc/{pid}/net/dev").st_uid == user.uid
 
 
 def test_bad_setups_get_one_line_errors(user, bare_user):
@@ -309,3 +312,30 @@ def test_a_dead_network_helper_is_started_again(user, image):
             wait_for(lambda: _get(f"http://127.0.0.1:{port}/hostname"), what=f"port {port} to answer again")
     finally:
         user.dockyard("rm", "-f", "web1", "web2", check=False)
+
+
+def test_a_random_host_port_is_one_free_on_the_host(user, image):
+    """`-p 80` picks its host port on the host: the rootless netns's own ephemeral range is
+    narrowed to a single port that a host process holds, so a pick made there would collide."""
+    def ns_range(value: str | None = None) -> str:
+        path = "/proc/sys/net/ipv4/ip_local_port_range"
+        script = f"echo '{value}' > {path}" if value else f"cat {path}"
+        return user.run("nsenter", "-t", str(user.pause_pid()), "-U", "-n", "--preserve-credentials",
+                        "sh", "-c", script).out.strip()
+
+    user.dockyard("images", "-q")  # the pause process runs
+    with socket.socket() as held:
+        held.bind(("0.0.0.0", 0))
+        held.listen()
+        taken = held.getsockname()[1]
+        saved = ns_range()
+        ns_range(f"{taken} {taken}")
+        try:
+            user.dockyard("run", "-d", "--name", "rnd", "-p", "80", image, "httpd", "-f", "-p", "80", "-h", "/etc")
+            host_port = int(user.dockyard("port", "rnd", "80/tcp").out.split("\n")[0].rpartition(":")[2])
+            assert host_port != taken
+            response = wait_for(lambda: _get(f"http://127.0.0.1:{host_port}/hostname"), what="the random host port")
+            assert response.status_code == 200
+        finally:
+            ns_range(saved.replace("\t", " "))
+            user.dockyard("rm", "-f", "rnd", check=False)
