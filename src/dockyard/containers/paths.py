@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dockyard import locations, rootless
 from dockyard.containers import logdrivers
+from dockyard.containers.runtimes import builtin
 from dockyard.runtime.shim.records import state_dir
 
 
@@ -41,7 +42,7 @@ class ContainerPaths:
         return "/dockyard" if self.engine.default_root else f"/dockyard-{self.engine.id}"  # a root's own
 
     def _cgroup_parent(self, c) -> str:
-        if rootless.active() and (c.host_config.get("Runtime") or "dockyard") not in ("dockyard", "runtime"):
+        if rootless.active() and not builtin(c.host_config.get("Runtime") or "dockyard"):
             return self._own_parent()  # rootless runc and crun get no cgroup of ours (runtime/delegation.py)
         given = c.host_config.get("CgroupParent")
         return self._rootless_parent(given) if given else self.cgroup_parent
