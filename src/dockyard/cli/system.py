@@ -151,7 +151,7 @@ def _cgroup_driver() -> str:
 
 @click.command("delegate-cgroups")
 @click.option("--user", "name", required=True, help="The user (name or uid) to give cgroups to.")
-@click.option("--undo", is_flag=True, help="Remove the user's cgroups (their containers and pause process gone).")
+@click.option("--undo", is_flag=True, help="Remove the user's cgroups (none of their containers may run).")
 def delegate_cgroups_cmd(name, undo) -> None:
     """As root, give a user a cgroup on each cgroup v1 hierarchy: their rootless containers then take limits."""
     import os

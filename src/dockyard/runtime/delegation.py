@@ -292,26 +292,19 @@ def delegate_v1(uid: int, gid: int) -> list[Path]:
 
 
 def undelegate_v1(uid: int) -> list[Path]:
-    """As root: remove the user's v1 groups and every group they made below them."""
-    import errno
+    """As root: remove the user's v1 groups and every group they made below them, or none of
+    them while any holds a process."""
+    from dockyard.runtime.cgroups import _rmdir_retrying, v1_hierarchies
 
-    from dockyard.runtime.cgroups import v1_hierarchies
-
-    removed = []
-    for mount in sorted(v1_hierarchies()):
-        directory = Path(mount) / f"{V1_PREFIX}{uid}"
-        if not directory.is_dir():
-            continue
-        for below in sorted((Path(d) for d, _, _ in os.walk(directory)), key=lambda p: len(p.parts), reverse=True):
-            try:
-                below.rmdir()
-            except OSError as err:
-                if err.errno != errno.EBUSY:
-                    raise
-                raise DockyardError(f"{below} still holds processes: remove the user's containers "
-                                    f"and end their pause process first") from None
-        removed.append(directory)
-    return removed
+    groups = [Path(mount) / f"{V1_PREFIX}{uid}" for mount in sorted(v1_hierarchies())]
+    groups = [g for g in groups if g.is_dir()]
+    below = [[Path(d) for d, _, _ in os.walk(g)] for g in groups]
+    for busy in (d for found in below for d in found if (d / "cgroup.procs").read_text().split()):
+        raise DockyardError(f"{busy} still holds processes: remove the user's containers first")
+    for found in below:
+        for directory in sorted(found, key=lambda p: len(p.parts), reverse=True):
+            _rmdir_retrying(directory)
+    return groups
 
 
 #: `docker info`'s limit fields and the controller each needs (v1's and v2's names agree for these)

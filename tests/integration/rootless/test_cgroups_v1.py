@@ -84,6 +84,9 @@ def test_limits_are_set_in_the_containers_own_groups(delegated):
     u.dockyard("pause", cid)  # the freezer is delegated too
     assert (HIERARCHIES / "freezer" / base.strip("/") / cid / "freezer.state").read_text().strip() == "FROZEN"
     u.dockyard("unpause", cid)
+    busy = root_dockyard("system", "delegate-cgroups", "--user", u.name, "--undo")
+    assert busy.returncode == 125 and busy.stderr.count("\n") == 1 and "remove the user's containers first" in busy.stderr
+    assert len(users_groups(u)) >= 4 and (HIERARCHIES / "memory" / base.strip("/") / cid).is_dir()
     u.dockyard("rm", "-f", cid)
     assert not [g for g in HIERARCHIES.glob(f"*/dockyard-rootless-{u.uid}/*") if g.is_dir()]
 
