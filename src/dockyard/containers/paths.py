@@ -47,6 +47,10 @@ class ContainerPaths:
         given = c.host_config.get("CgroupParent")
         return self._rootless_parent(given) if given else self.cgroup_parent
 
+    def _cgroup_path(self, c) -> str:
+        """The container's OCI cgroupsPath."""
+        return f"{self._cgroup_parent(c).rstrip('/')}/{c.id}"
+
     @staticmethod
     def _rootless_parent(parent: str) -> str:
         """A rootless engine's parents are below the user's delegated cgroup, where there is one."""
@@ -61,7 +65,7 @@ class ContainerPaths:
         from dockyard.runtime import cgroups
 
         try:
-            return cgroups.open_cgroup(f"{self._cgroup_parent(c).rstrip('/')}/{c.id}").procs()
+            return cgroups.open_cgroup(self._cgroup_path(c)).procs()
         except (OSError, DockyardError):
             return []
 

@@ -110,6 +110,12 @@ def test_runc_runs_without_the_delegated_groups_and_refuses_limits(delegated):
                                              check=False))
     assert "--memory" in line and "only dockyard's own runtime" in line
     assert delegated.dockyard("run", "--rm", "--runtime", "runc", "busybox", "echo", "hi").out == "hi\n"
+    # its processes are found by its pid namespace, as without delegation
+    cid = delegated.dockyard("run", "-d", "--runtime", "runc", "busybox", "sh", "-c", "sleep 1001 & exec sleep 1000").out.strip()
+    wait_for(lambda: "sleep 1001" in delegated.dockyard("top", cid).out, what="both sleeps in top")
+    assert "sleep 1000" in delegated.dockyard("top", cid).out
+    delegated.dockyard("rm", "-f", cid)
+    assert not list((delegated.runtime_dir / "dockyard" / "pidgroups").iterdir())
 
 
 def test_the_docker_cli_sees_the_limits_the_groups_hold(delegated, tmp_path):
