@@ -54,7 +54,8 @@ LIMITS = {
     "BlkioDeviceWriteIOps": ("--device-write-iops", "io", "blkio"),
     "OomKillDisable": ("--oom-kill-disable", "", "memory"),
 }
-NOT_DELEGATED = "rootless dockyard has no cgroup to set it in: it needs cgroup v2 with a subtree delegated to your user"
+NOT_DELEGATED = ("rootless dockyard has no cgroup to set it in: it needs cgroup v2 with a subtree delegated to "
+                 "your user, or cgroup v1 groups from root's `dockyard system delegate-cgroups`")
 
 
 class Delegated:
