@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from dockyard.errors import Conflict, DockyardError
+from dockyard.errors import Conflict
 from dockyard.runtime import cgroups
 
 
@@ -19,11 +19,7 @@ class Remove:
                                "stop the container before removing or force remove")
             if c.status == "paused":
                 self.unpause(c.id)
-            try:
-                self._signal(c, "SIGKILL")
-            except DockyardError:
-                pass
-            self._wait_done(c, 10)
+            self._kill_now(c)
             c = self.get(c.id)
             if c.running:  # the shim did not answer: end it ourselves
                 c = self.finalize(c, {"exit_code": 137, "error": "removed by force"})
