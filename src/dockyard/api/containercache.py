@@ -82,14 +82,19 @@ class ClockedList:
     def __init__(self, rows: Sequence[dict], containers: Sequence) -> None:
         self._containers = containers
         self._parts = [_around_status(row) for row in rows]
+        self._texts = [""] * len(rows)  # each one's status, as JSON, and until when it reads so
+        self._until = [float("-inf")] * len(rows)
 
     def render(self, now: float) -> tuple[bytes, float]:
-        """(body, time until which it reads the same)."""
+        """(body, time until which it reads the same). Only the statuses that read otherwise
+        by now are worked out again."""
         from dockyard.containers.views import status_stable_until, status_text
-        texts = (json.dumps(status_text(c, now)) for c in self._containers)
+        texts, untils = self._texts, self._until
+        for i, c in enumerate(self._containers):
+            if not untils[i] > now:
+                texts[i], untils[i] = json.dumps(status_text(c, now)), status_stable_until(c, now)
         body = "[" + ", ".join(before + text + after for (before, after), text in zip(self._parts, texts)) + "]"
-        until = min((status_stable_until(c, now) for c in self._containers), default=float("inf"))
-        return body.encode(), until
+        return body.encode(), min(untils, default=float("inf"))
 
 
 def _around_status(row: dict) -> tuple[str, str]:
