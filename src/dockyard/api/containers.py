@@ -44,22 +44,20 @@ def _service(request: web.Request):
 
 @polled.get(version.path("/containers/json"))
 async def list_containers(request: web.Request) -> web.Response:
-    from dockyard.containers.views import status_stable_until
-
     from dockyard.containers.views import sizes
     svc, cache = _service(request), request.app[CACHE]
     show_all, limit, wanted = flag(request, "all"), integer(request, "limit", -1), filters(request)
     with_size = flag(request, "size")
 
-    def build() -> tuple[bytes, float]:
-        now = time.time()
+    def build() -> tuple[bytes, float] | containercache.ClockedList:
         cache.follow(svc.store.all())
         found = svc.list(all=show_all or limit > 0, filters=wanted or None)
         if limit > 0:
             found = found[:limit]
-        until = min((status_stable_until(c, now) for c in found), default=float("inf"))
         rows = [{**svc.summary(c), **(sizes(svc, c) if with_size else {})} for c in found]
-        return json.dumps(rows).encode(), until if not with_size else now  # sizes change unseen: never cached
+        if with_size:  # sizes change unseen: never kept
+            return json.dumps(rows).encode(), 0.0
+        return containercache.ClockedList(rows, found)
     return json_response(await cache.body(("list", request.query_string), build))
 
 
