@@ -332,11 +332,12 @@ def _top(args: list[str]) -> Output | None:
 
 
 def top_text(table: dict) -> str:
-    """What `top` prints of views.top_table's answer (both paths)."""
+    """What `top` prints of views.top_table's answer (both paths): the docker CLI's table,
+    whose columns are at least 20 wide."""
     from dockyard.cli.formatting import tabwrite
 
     lines = ["\t".join(table["Titles"])] + ["\t".join(p) for p in table["Processes"]]
-    return tabwrite("\n".join(lines) + "\n")
+    return tabwrite("\n".join(lines) + "\n", minwidth=20)
 
 
 def _emit(text: str) -> None:
