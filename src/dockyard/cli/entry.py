@@ -1,8 +1,8 @@
 """The `dockyard` executable: what runs before the command-line parser.
 
-Kept free of imports, so that the read-only commands (readonly.py) and a pull or push with
-nothing to do (settled.py) are answered before click loads; every other command goes to
-cli.main. The launcher setup.sh writes starts the interpreter without `site` (`python -S`):
+Kept free of imports, so that the read-only commands (readonly.py), a pull or push with
+nothing to do (settled.py) and a plain `run` (runfast.py) are answered before click loads;
+every other command goes to cli.main. The launcher setup.sh writes starts the interpreter without `site` (`python -S`):
 the read-only commands need nothing from site-packages, and `site` (every .pth file, the
 distro's sitecustomize) is loaded here for the rest.
 """
@@ -37,10 +37,13 @@ def main() -> None:
     if sys.flags.no_site:
         import site
         site.main()
-    from dockyard.cli import settled
+    from dockyard.cli import runfast, settled
 
     if settled.before_parsing(sys.argv[1:]):
         end(0)
+    code = runfast.before_parsing(sys.argv[1:])
+    if code is not None:
+        end(code)
     from dockyard.cli.main import main as run
 
     run()
