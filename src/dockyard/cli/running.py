@@ -5,6 +5,7 @@ share it: what it prints goes through `say`, which writes what click.echo would.
 
 from __future__ import annotations
 
+import gc
 import os
 
 from dockyard.cli.plain import say
@@ -108,6 +109,8 @@ def _run_attached(eng, body: dict, o: dict, held: HeldSignals, *, rm: bool, sig_
         except DockyardError:
             pass
     held.release(forward if sig_proxy and not tty else None)
+    gc.freeze()  # what the start made lives until the exit: later collections pass it by
+    gc.enable()  # the early path starts with collection off (entry.py): a foreground run may last
     try:
         pump(sock, tty=tty, stdin=stdin, on_resize=lambda h, w: resize(eng, c.id, h, w))
     except Detached:
