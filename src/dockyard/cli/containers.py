@@ -281,7 +281,7 @@ def port_cmd(obj, name, port) -> None:
         click.echo(line)
 
 
-@click.command("top")
+@click.command("top", context_settings=PASSTHROUGH)
 @click.argument("name")
 @click.argument("ps_args", nargs=-1)
 @click.pass_obj

@@ -2,9 +2,9 @@
 
 Kept free of imports, so that the read-only commands (readonly.py), a pull or push with
 nothing to do (settled.py) and a plain `run` (runfast.py) are answered before click loads;
-every other command goes to cli.main. The launcher setup.sh writes starts the interpreter without `site` (`python -S`):
-the read-only commands need nothing from site-packages, and `site` (every .pth file, the
-distro's sitecustomize) is loaded here for the rest.
+every other command goes to cli.main. The launcher setup.sh writes starts the interpreter
+without `site` (`python -S`): the read-only commands need nothing from site-packages, and
+`site` (every .pth file, the distro's sitecustomize) is loaded here for the rest.
 """
 
 from __future__ import annotations

@@ -134,5 +134,5 @@ def resize(eng, cid: str, h: int, w: int) -> None:
 
 
 def _start_failure_code(e) -> int:
-    from dockyard.containers.service import _exit_code_for
-    return _exit_code_for(e)
+    from dockyard.containers.start import exit_code_for
+    return exit_code_for(e)
