@@ -65,7 +65,7 @@ class Create:
             self.dir(cid).mkdir(parents=True, exist_ok=True)
             try:
                 c.mounts = resolve(planned, self.engine.volumes)
-                self._prepare_rootfs(cid, self.images.top_layer(img))
+                self._prepare_rootfs(cid, self.images.top_layer(img, image_cfg))
                 self.store.insert(c)
             except BaseException:
                 self._discard(c)
