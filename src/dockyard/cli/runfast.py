@@ -37,13 +37,19 @@ def before_parsing(args: list[str]) -> int | None:
         return None
     from dockyard.builder.unfinished import MARKERS
     from dockyard.engine import Engine
+    from dockyard.errors import DockyardError
 
-    engine = Engine()
+    try:
+        engine = Engine()
+    except (DockyardError, OSError):
+        return None  # the full command reports it
     try:
         if os.listdir(engine.root / MARKERS):
             return None  # a killed build's leftovers: the full command releases them first
     except FileNotFoundError:
         pass
+    except OSError:
+        return None
     from dockyard.cli.plain import failure_code
     from dockyard.cli.running import run
     from dockyard.cli.runflags import create_body
