@@ -66,7 +66,7 @@ class Create:
             os.close(self.lifecycle_file(cid, create=True))  # there before anyone waits on it
             try:
                 c.mounts = resolve(planned, self.engine.volumes)
-                self._prepare_rootfs(cid, self.images.top_layer(img))
+                self._prepare_rootfs(cid, self.images.top_layer(img, image_cfg))
                 self.store.insert(c)
             except BaseException:
                 self._discard(c)

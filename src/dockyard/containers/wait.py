@@ -24,6 +24,8 @@ class Wait:
         if condition not in ("not-running", "next-exit", "removed"):
             raise InvalidArgument(f"invalid condition: {condition!r}: use not-running, next-exit or removed")
         c = self.get(ref)
+        if condition == "not-running" and not c.running:
+            return c.state["ExitCode"]  # as the loop below would, without a watch: closing one waits ~15 ms in the kernel
         since = time.time()
         exits = _exits(c)
         deadline = None if timeout is None else time.monotonic() + timeout
