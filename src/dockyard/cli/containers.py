@@ -505,7 +505,7 @@ def container_inspect_cmd(obj, names, fmt, size) -> None:
 def exec_cmd(obj, interactive, tty, detach, env, env_file, workdir, user, privileged, name, command) -> None:
     """Execute a command in a running container."""
     from dockyard.cli.attach import pump_pty
-    from dockyard.cli.runflags import env_list
+    from dockyard.cli.envlist import env_list
     from dockyard.errors import DockyardError
 
     eng = obj.engine
@@ -515,9 +515,9 @@ def exec_cmd(obj, interactive, tty, detach, env, env_file, workdir, user, privil
     if detach:
         eng.containers.exec_start(eid, detach=True)
         return
-    try:
+    try:  # without -i the command reads /dev/null, as Docker's does
         code = eng.containers.exec_start(
-            eid, stdin=sys.stdin.fileno() if interactive else None, stdout=sys.stdout.fileno(),
+            eid, stdin=sys.stdin.fileno() if interactive else os.open(os.devnull, os.O_RDONLY), stdout=sys.stdout.fileno(),
             stderr=sys.stderr.fileno(), on_pty=lambda fd: pump_pty(fd, stdin=interactive))
     except DockyardError as e:  # could not start: 126 or 127, as the exec records it
         click.echo(e.message, err=True)

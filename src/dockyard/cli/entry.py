@@ -1,7 +1,7 @@
 """The `dockyard` executable: what runs before the command-line parser.
 
-Kept free of imports, so that the read-only commands (readonly.py) and a pull or push with
-nothing to do (settled.py) are answered before click loads; every other command goes to
+Kept free of imports, so that the read-only commands (readonly.py), a plain `exec`
+(execquick.py) and a pull or push with nothing to do (settled.py) are answered before click loads; every other command goes to
 cli.main. The launcher setup.sh writes starts the interpreter without `site` (`python -S`):
 the read-only commands need nothing from site-packages, and `site` (every .pth file, the
 distro's sitecustomize) is loaded here for the rest.
@@ -31,6 +31,10 @@ def main() -> None:
 
     gc.disable()  # a read-only command's objects live until it exits: collecting finds nothing (~10 % of `ps -a`)
     code = readonly.before_parsing(sys.argv[1:])
+    if code is None:
+        from dockyard.cli import execquick
+
+        code = execquick.before_parsing(sys.argv[1:])
     if code is not None:
         end(code)
     gc.enable()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from dockyard.cli.envlist import env_list
 from dockyard.errors import InvalidArgument
 
 
@@ -95,28 +96,6 @@ def run_options(f):
     for opt in reversed(RUN_OPTIONS):
         f = opt(f)
     return f
-
-
-def env_list(values, files) -> list[str]:
-    """`-e` and `--env-file` as docker reads them: NAME alone takes the caller's value."""
-    import os
-    out = []
-    for path in files:
-        try:
-            text = open(path).read()
-        except OSError as e:
-            raise InvalidArgument(f"open {path}: {e.strerror.lower()}") from None
-        for line in text.splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                out.append(line if "=" in line else f"{line}={os.environ.get(line, '')}")
-    for v in values:
-        if "=" not in v:
-            if v in os.environ:
-                out.append(f"{v}={os.environ[v]}")
-            continue
-        out.append(v)
-    return out
 
 
 def _labels(values) -> dict[str, str]:

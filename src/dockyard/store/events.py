@@ -6,13 +6,17 @@ in the shared DB and readers poll it by sequence number, which gives `since`/`un
 
 from __future__ import annotations
 
-import json
 import time
-from dockyard.store.metadata import MetadataDB
 
-TYPE_CHECKING = False  # `top` records its event before click loads: typing is a 3 ms import
+from dockyard.jsonread import loads
+from dockyard.jsonwrite import dumps
+
+TYPE_CHECKING = False  # `top` and `exec` record their events before click loads: typing is a 3 ms import
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from dockyard.store.metadata import MetadataDB
+    from dockyard.store.reader import Reader
 
 MIGRATIONS = [
     """
@@ -31,16 +35,13 @@ KEEP = 10_000  # events kept; older ones are dropped as new ones arrive
 
 
 class EventLog:
-    def __init__(self, db: MetadataDB) -> None:
+    def __init__(self, db: MetadataDB | Reader) -> None:
         self.db = db
         db.migrate("events", MIGRATIONS)
 
     def emit(self, type: str, action: str, actor_id: str, /, **attributes: str) -> None:
         with self.db.write() as c:
-            cur = c.execute("INSERT INTO events(time_nano, type, action, actor_id, attributes) VALUES (?,?,?,?,?)",
-                            (time.time_ns(), type, action, actor_id, json.dumps(attributes)))
-            if cur.lastrowid % 1000 == 0:
-                c.execute("DELETE FROM events WHERE seq <= ?", (cur.lastrowid - KEEP,))
+            record(c, type, action, actor_id, **attributes)
 
     def read(self, *, after_seq: int = 0, since_nano: int = 0, until_nano: int | None = None) -> Iterator[dict]:
         """Events in order, as docker's events API shapes them, each with its `seq` for polling."""
@@ -50,7 +51,7 @@ class EventLog:
             sql += " AND time_nano <= ?"
             args.append(until_nano)
         for row in self.db.query(sql + " ORDER BY seq", tuple(args)):
-            attrs = json.loads(row["attributes"])
+            attrs = loads(row["attributes"])
             yield {
                 "seq": row["seq"],
                 "Type": row["type"], "Action": row["action"],
@@ -64,6 +65,14 @@ class EventLog:
     def last_seq(self) -> int:
         row = self.db.one("SELECT MAX(seq) FROM events")
         return row[0] or 0
+
+
+def record(conn, type: str, action: str, actor_id: str, /, **attributes: str) -> None:
+    """Append one event in the transaction `conn` is in (EventLog.emit makes one of its own)."""
+    cur = conn.execute("INSERT INTO events(time_nano, type, action, actor_id, attributes) VALUES (?,?,?,?,?)",
+                       (time.time_ns(), type, action, actor_id, dumps(attributes)))
+    if cur.lastrowid % 1000 == 0:
+        conn.execute("DELETE FROM events WHERE seq <= ?", (cur.lastrowid - KEEP,))
 
 
 def matches(event: dict, wanted: dict[str, list[str]]) -> bool:

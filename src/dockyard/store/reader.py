@@ -1,7 +1,8 @@
-"""The metadata DB as the read-only commands (cli/readonly.py) see it: queries, no writes.
+"""The metadata DB as the commands answered before the parser loads see it (cli/readonly.py,
+cli/execquick.py): queries, and the few short writes of `exec` (its record, its events).
 
 MetadataDB (metadata.py) brings `sqlite3`, `threading`, `contextlib` and `pathlib` with it,
-and migrates on open; a read-only command needs one connection and one question answered:
+and migrates on open; these commands need one connection and one question answered:
 is the schema current? If not, it raises Behind and the full command (which migrates) runs.
 `_sqlite3` is the C module the `sqlite3` package wraps (the same classes and errors):
 importing it alone skips `datetime` and the package's adapters, which reading text never uses.
@@ -33,8 +34,29 @@ class Reader:
         if row is None or row[0] < len(migrations):
             raise Behind(f"the {component} schema needs migrating")
 
+    def write(self) -> _Transaction:
+        """`with reader.write() as conn:` one immediate transaction, as MetadataDB.write (its
+        disk-full handling aside: the caller falls back to the full command or reports it)."""
+        return _Transaction(self._conn)
+
     def query(self, sql: str, params: tuple = ()) -> list:
         return self._conn.execute(sql, params).fetchall()
 
     def one(self, sql: str, params: tuple = ()):
         return self._conn.execute(sql, params).fetchone()
+
+
+class _Transaction:
+    def __init__(self, conn) -> None:
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("PRAGMA synchronous=NORMAL")  # as MetadataDB: a commit waits for no fsync
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
