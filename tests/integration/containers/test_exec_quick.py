@@ -67,9 +67,10 @@ def test_quick_exec_is_the_full_exec(boxes):
         code, out, err, clicked = _exec(boxes, args, quick=True)
         assert not clicked, (args, err)
         assert (code, out, err) == _exec(boxes, args, quick=False)[:3], args
+    assert [args for args in FULL if not _exec(boxes, args, quick=True)[3]] == []
 
 
-def test_what_the_quick_exec_runs_is_docker_s(boxes):
+def test_what_the_quick_exec_runs_and_says_is_docker_s(boxes):
     code, out, err, _ = _exec(boxes, ("-u", "nobody", "box", "sh", "-c", PROCESS), quick=True)
     text = out.decode()
     assert code == 0 and err == b""
@@ -80,13 +81,7 @@ def test_what_the_quick_exec_runs_is_docker_s(boxes):
     out = _exec(boxes, ("tight", "sh", "-c", PROCESS), quick=True)[1].decode()
     assert "NoNewPrivs:\t1" in out and "CapEff:\t0000000000002080" in out and "\n100\n" in out
     assert "fed\n" in _exec(boxes, ("-i", "box", "sh", "-c", PROCESS), quick=True)[1].decode()
-
-
-def test_other_forms_take_the_full_path(boxes):
-    assert [args for args in FULL if not _exec(boxes, args, quick=True)[3]] == []
-
-
-def test_start_failures_codes_and_words(boxes):
+    # a command that cannot start: Docker's words and codes
     prefix = "OCI runtime exec failed: exec failed: unable to start container process: "
     for args, code, words in [
             (("nope",), 127, 'exec: "nope": executable file not found in $PATH'),
