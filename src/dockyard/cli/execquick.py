@@ -148,16 +148,22 @@ def _run(db, c, body: dict, argv: list[str], failure: str | None) -> int:
                      (eid, c.id, dumps(body)))
         record(conn, "container", event_action("exec_create", body["Cmd"]), c.id, **attributes)
         record(conn, "container", event_action("exec_start", body["Cmd"]), c.id, **attributes)
+    code, interrupted = -1, False
     if failure is None:
-        code, failure = _spawn(argv, body["AttachStdin"])
-    if failure:
+        try:
+            code, failure = _spawn(argv, body["AttachStdin"])
+        except KeyboardInterrupt:  # recorded as the full command records it; the command runs on
+            interrupted = True
+    if interrupted:
+        sys.stderr.write("\nAborted.\n")  # the full command's words (cli/main.py), and its code below
+    elif failure:
         code = start_failure_code(failure)
         sys.stderr.write(failure + "\n")
     with db.write() as conn:
         conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
-        if not failure:  # as dockerd: no exec_die for a command that never ran
+        if not (failure or interrupted):  # as dockerd: no exec_die for a command that never ran
             record(conn, "container", "exec_die", c.id, **event_attributes(c, execID=eid, exitCode=str(code)))
-    return code
+    return 130 if interrupted else code
 
 
 def _spawn(argv: list[str], interactive: bool) -> tuple[int, str]:

@@ -93,7 +93,7 @@ class Execs:
         with self.db.write() as conn:
             conn.execute("UPDATE execs SET running=1 WHERE id=?", (eid,))
         self.service.event(c, event_action("exec_start", cfg["Cmd"]), execID=eid)
-        code, started = 126, False
+        code, started = -1, False
         try:
             from dockyard.containers.process import exec_process
             process = exec_process(self.service, c, cfg)  # an unknown user fails here, as in Docker
