@@ -41,9 +41,12 @@ def before_parsing(args: list[str]) -> int | None:
 
     try:
         found = _prepare(*request)
+        if found is None:
+            return None
+        eid = _record_start(*found[:3])
     except (DockyardError, DBError, OSError, ValueError, KeyError):
-        return None  # the full command reports it properly (or migrates the DB first)
-    return None if found is None else _run(*found)
+        return None  # the full command reports it properly (or migrates the DB first); nothing is written
+    return _run(eid, *found)
 
 
 def parse(args: list[str]) -> tuple[str, dict] | None:
@@ -135,10 +138,11 @@ def _settings(run_dir: str, c, body: dict) -> list[str]:
     return [f"{k} {v}" for k, v in lines]
 
 
-def _run(db, c, body: dict, argv: list[str], failure: str | None) -> int:
-    from dockyard.containers.execs import event_action, start_failure_code
-    from dockyard.jsonwrite import dumps
+def _record_start(db, c, body: dict) -> str:
+    """The exec's row with its exec_create and exec_start events, in one transaction: its ID."""
+    from dockyard.containers.execs import event_action
     from dockyard.containers.views import event_attributes
+    from dockyard.jsonwrite import dumps
     from dockyard.store.events import record
 
     eid = os.urandom(32).hex()
@@ -148,6 +152,16 @@ def _run(db, c, body: dict, argv: list[str], failure: str | None) -> int:
                      (eid, c.id, dumps(body)))
         record(conn, "container", event_action("exec_create", body["Cmd"]), c.id, **attributes)
         record(conn, "container", event_action("exec_start", body["Cmd"]), c.id, **attributes)
+    return eid
+
+
+def _run(eid: str, db, c, body: dict, argv: list[str], failure: str | None) -> int:
+    """Run the command (unless it already failed), say why it could not start, record its end."""
+    from dockyard.containers.execs import start_failure_code
+    from dockyard.containers.views import event_attributes
+    from dockyard.store.events import record
+    from dockyard.store.reader import Error as DBError
+
     code, interrupted = -1, False
     if failure is None:
         try:
@@ -159,10 +173,13 @@ def _run(db, c, body: dict, argv: list[str], failure: str | None) -> int:
     elif failure:
         code = start_failure_code(failure)
         sys.stderr.write(failure + "\n")
-    with db.write() as conn:
-        conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
-        if not (failure or interrupted):  # as dockerd: no exec_die for a command that never ran
-            record(conn, "container", "exec_die", c.id, **event_attributes(c, execID=eid, exitCode=str(code)))
+    try:
+        with db.write() as conn:
+            conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
+            if not (failure or interrupted):  # as dockerd: no exec_die for a command that never ran
+                record(conn, "container", "exec_die", c.id, **event_attributes(c, execID=eid, exitCode=str(code)))
+    except DBError as e:  # the command ran: its code stands
+        sys.stderr.write(f"Error: recording the exec's end: {e}\n")
     return 130 if interrupted else code
 
 
