@@ -125,10 +125,10 @@ def reclaim(engine) -> list[str]:
 def _release(engine, key: str, tmp: str) -> None:
     import shutil
 
-    from dockyard.builder.workspace import unmount
     from dockyard.errors import DockyardError
     from dockyard.runtime.cgroups import open_cgroup, remove_empty_parent
     from dockyard.runtime.oci import get_runtime
+    from dockyard.snapshots.mount import unmount
 
     try:
         get_runtime("dockyard", root=str(engine.run_dir / "runtime")).delete(key, force=True)
@@ -150,8 +150,7 @@ def _release(engine, key: str, tmp: str) -> None:
     suffix = f"-{key.removeprefix('build-')}"
     for entry in os.scandir(tmp):
         if entry.name.startswith("dockyard-") and entry.name.endswith(suffix):
-            if os.path.ismount(entry.path):
-                unmount(entry.path)
+            unmount(entry.path)  # detached even if busy, so the tree below is no longer the mount's
             if not os.path.ismount(entry.path):
                 shutil.rmtree(entry.path, ignore_errors=True)
     if engine.snapshots.exists(key):

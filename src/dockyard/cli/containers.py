@@ -193,8 +193,8 @@ def _resize(eng, cid: str, h: int, w: int) -> None:
 
 
 def _start_failure_code(e) -> int:
-    from dockyard.containers.service import _exit_code_for
-    return _exit_code_for(e)
+    from dockyard.containers.start import exit_code_for
+    return exit_code_for(e)
 
 
 def _each(names, fn) -> None:
@@ -399,7 +399,7 @@ def port_cmd(obj, name, port) -> None:
         click.echo(line)
 
 
-@click.command("top")
+@click.command("top", context_settings=PASSTHROUGH)
 @click.argument("name")
 @click.argument("ps_args", nargs=-1)
 @click.pass_obj

@@ -143,15 +143,17 @@ def _record_start(db, c, body: dict) -> str:
     from dockyard.containers.execs import event_action
     from dockyard.containers.views import event_attributes
     from dockyard.jsonwrite import dumps
-    from dockyard.store.events import record
+    from dockyard.store.events import append
 
     eid = os.urandom(32).hex()
     attributes = event_attributes(c, execID=eid)
-    with db.write() as conn:
-        conn.execute("INSERT INTO execs(id, container_id, config, running) VALUES (?,?,?,1)",
-                     (eid, c.id, dumps(body)))
-        record(conn, "container", event_action("exec_create", body["Cmd"]), c.id, **attributes)
-        record(conn, "container", event_action("exec_start", body["Cmd"]), c.id, **attributes)
+
+    def started(conn) -> None:
+        conn.execute("INSERT INTO execs(id, container_id, config, running) VALUES (?,?,?,1)", (eid, c.id, dumps(body)))
+        append(conn, "container", event_action("exec_create", body["Cmd"]), c.id, attributes)
+        append(conn, "container", event_action("exec_start", body["Cmd"]), c.id, attributes)
+
+    db.write(started)
     return eid
 
 
@@ -159,7 +161,7 @@ def _run(eid: str, db, c, body: dict, argv: list[str], failure: str | None) -> i
     """Run the command (unless it already failed), say why it could not start, record its end."""
     from dockyard.containers.execs import start_failure_code
     from dockyard.containers.views import event_attributes
-    from dockyard.store.events import record
+    from dockyard.store.events import append
     from dockyard.store.reader import Error as DBError
 
     code, interrupted = -1, False
@@ -173,11 +175,13 @@ def _run(eid: str, db, c, body: dict, argv: list[str], failure: str | None) -> i
     elif failure:
         code = start_failure_code(failure)
         sys.stderr.write(failure + "\n")
+    def ended(conn) -> None:
+        conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
+        if not (failure or interrupted):  # as dockerd: no exec_die for a command that never ran
+            append(conn, "container", "exec_die", c.id, event_attributes(c, execID=eid, exitCode=str(code)))
+
     try:
-        with db.write() as conn:
-            conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
-            if not (failure or interrupted):  # as dockerd: no exec_die for a command that never ran
-                record(conn, "container", "exec_die", c.id, **event_attributes(c, execID=eid, exitCode=str(code)))
+        db.write(ended)
     except DBError as e:  # the command ran: its code stands
         sys.stderr.write(f"Error: recording the exec's end: {e}\n")
     return 130 if interrupted else code

@@ -86,7 +86,7 @@ class LazyGroup(click.Group):
 @click.option("--run-dir", envvar="DOCKYARD_RUN_DIR", metavar="DIR", help="Runtime state: mounts, sockets [/run/dockyard; /run/dockyard-<ID> for a root other than the default].")
 @click.option("--log-level", "-l", type=click.Choice(["debug", "info", "warn", "error", "fatal"]), default="info",
               help="How much to say; `debug` also shows tracebacks.")
-@click.option("--storage-driver", "-s", metavar="NAME", help="overlay (default) or vfs; fixed per root at first use.")
+@click.option("--storage-driver", "-s", metavar="NAME", help="overlay, fuse-overlayfs or vfs; fixed per root at first use [the first that mounts here].")
 @click.version_option(__version__, "-v", "--version", message="dockyard version %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, root, run_dir, log_level, storage_driver) -> None:

@@ -263,7 +263,14 @@ def event_attributes(c: Container, **extra: str) -> dict:
 
 
 def top_table(pids: list[int], ps_args: str = "") -> dict:
-    """`docker top` of the processes `pids`: the host's `ps` output, only their lines."""
+    """`docker top` of the processes `pids`: the host's `ps` output, only their lines. With no
+    ps options, those lines are read from /proc where that gives the same (psef.py)."""
+    if not ps_args:
+        from dockyard.containers import psef
+
+        rows = psef.rows(pids)
+        if rows is not None:
+            return {"Titles": list(psef.TITLES), "Processes": rows}
     import shlex
     import subprocess
 

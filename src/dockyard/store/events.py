@@ -11,12 +11,11 @@ import time
 from dockyard.jsonread import loads
 from dockyard.jsonwrite import dumps
 
-TYPE_CHECKING = False  # `top` and `exec` record their events before click loads: typing is a 3 ms import
+TYPE_CHECKING = False  # `top` records its event before click loads (cli/readonly.py): no typing, json, sqlite3
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from dockyard.store.metadata import MetadataDB
-    from dockyard.store.reader import Reader
 
 MIGRATIONS = [
     """
@@ -35,13 +34,13 @@ KEEP = 10_000  # events kept; older ones are dropped as new ones arrive
 
 
 class EventLog:
-    def __init__(self, db: MetadataDB | Reader) -> None:
+    def __init__(self, db: MetadataDB) -> None:
         self.db = db
         db.migrate("events", MIGRATIONS)
 
     def emit(self, type: str, action: str, actor_id: str, /, **attributes: str) -> None:
         with self.db.write() as c:
-            record(c, type, action, actor_id, **attributes)
+            append(c, type, action, actor_id, attributes)
 
     def read(self, *, after_seq: int = 0, since_nano: int = 0, until_nano: int | None = None) -> Iterator[dict]:
         """Events in order, as docker's events API shapes them, each with its `seq` for polling."""
@@ -67,8 +66,9 @@ class EventLog:
         return row[0] or 0
 
 
-def record(conn, type: str, action: str, actor_id: str, /, **attributes: str) -> None:
-    """Append one event in the transaction `conn` is in (EventLog.emit makes one of its own)."""
+def append(conn, type: str, action: str, actor_id: str, attributes: dict[str, str]) -> None:
+    """Add an event on `conn` (an SQLite connection, in the caller's write transaction),
+    dropping the oldest beyond KEEP every thousandth."""
     cur = conn.execute("INSERT INTO events(time_nano, type, action, actor_id, attributes) VALUES (?,?,?,?,?)",
                        (time.time_ns(), type, action, actor_id, dumps(attributes)))
     if cur.lastrowid % 1000 == 0:

@@ -1,8 +1,8 @@
 """The metadata DB as the commands answered before the parser loads see it (cli/readonly.py,
-cli/execquick.py): queries, and the few short writes of `exec` (its record, its events).
+cli/execquick.py): queries, and their few short writes (`top`'s event, `exec`'s record and events).
 
 MetadataDB (metadata.py) brings `sqlite3`, `threading`, `contextlib` and `pathlib` with it,
-and migrates on open; these commands need one connection and one question answered:
+and migrates on open; a read-only command needs one connection and one question answered:
 is the schema current? If not, it raises Behind and the full command (which migrates) runs.
 `_sqlite3` is the C module the `sqlite3` package wraps (the same classes and errors):
 importing it alone skips `datetime` and the package's adapters, which reading text never uses.
@@ -10,9 +10,31 @@ importing it alone skips `datetime` and the package's adapters, which reading te
 
 from __future__ import annotations
 
-import _sqlite3
+import sys
 
 from dockyard.errors import DockyardError
+
+
+def _import_sqlite3():
+    """`_sqlite3`, loaded without `functools` where nothing has loaded that yet. The module
+    takes only functools.lru_cache from it, for its cache of prepared statements, and
+    functools brings `collections` (keyword, operator, reprlib, ...): 2-5 ms of a read-only
+    command that runs a few statements once each. Given an lru_cache that caches nothing,
+    each statement is prepared when run; the real functools loads as usual for anything later."""
+    if "functools" in sys.modules or "_sqlite3" in sys.modules:
+        import _sqlite3
+        return _sqlite3
+    stand_in = type(sys)("functools")
+    stand_in.lru_cache = lambda maxsize: lambda prepare: prepare
+    sys.modules["functools"] = stand_in
+    try:
+        import _sqlite3
+    finally:
+        del sys.modules["functools"]
+    return _sqlite3
+
+
+_sqlite3 = _import_sqlite3()
 
 Error = _sqlite3.Error
 
@@ -34,29 +56,22 @@ class Reader:
         if row is None or row[0] < len(migrations):
             raise Behind(f"the {component} schema needs migrating")
 
-    def write(self) -> _Transaction:
-        """`with reader.write() as conn:` one immediate transaction, as MetadataDB.write (its
-        disk-full handling aside: the caller falls back to the full command or reports it)."""
-        return _Transaction(self._conn)
+    def write(self, work) -> None:
+        """work(connection) in one immediate transaction, as MetadataDB.write runs it (WAL with
+        synchronous=NORMAL: no fsync per commit); rolled back if it raises."""
+        conn = self._conn
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            work(conn)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def query(self, sql: str, params: tuple = ()) -> list:
         return self._conn.execute(sql, params).fetchall()
 
     def one(self, sql: str, params: tuple = ()):
         return self._conn.execute(sql, params).fetchone()
-
-
-class _Transaction:
-    def __init__(self, conn) -> None:
-        self.conn = conn
-
-    def __enter__(self):
-        self.conn.execute("PRAGMA synchronous=NORMAL")  # as MetadataDB: a commit waits for no fsync
-        self.conn.execute("BEGIN IMMEDIATE")
-        return self.conn
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if kind is None:
-            self.conn.execute("COMMIT")
-        elif self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")

@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from tests.conftest import DOCKYARD
+from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -27,7 +28,7 @@ CASES = [
     ("logs", "web"), ("logs", "made"),
     ("container", "ls", "-a"), ("container", "list"), ("container", "inspect", "-f", "{{.Name}}", "made"),
     ("container", "port", "web"), ("container", "logs", "-n", "2", "ended"),
-    ("top", "web"), ("container", "top", "web"),
+    ("top", "web"), ("container", "top", "web"), ("top", "web", "-o", "pid,comm"), ("top", "web", "-ef"),
     ("images",), ("images", "-q"), ("images", "-aq", "--no-trunc"), ("images", "--digests"),
     ("images", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}} {{.Size}} {{.CreatedAt}}"),
     ("images", "--format", "json"), ("images", "--format", "table {{.Repository}}\t{{.Digest}}\t{{json .Tag}}"),
@@ -36,7 +37,7 @@ CASES = [
 LEFT = [("port", "web", "81"), ("port", "nosuch"), ("ps", "-a", "--format", "{{.Label}}"), ("ps", "--bogus"),
            ("inspect", "web", "nosuch"), ("inspect", "busybox"), ("logs", "nosuch"), ("logs", "--tail", "x", "ended"),
            ("logs", "--since", "1h", "ended"), ("container", "inspect", "--type", "container", "web"),
-           ("container", "rm", "nosuch"), ("top", "made"), ("top", "nosuch"), ("top", "web", "-o", "pid,comm"),
+           ("container", "rm", "nosuch"), ("top", "made"), ("top", "nosuch"), ("top", "web", "-o", "bogus"),
            ("images", "busybox"), ("images", "--filter", "dangling=false"), ("images", "--tree"), ("image", "ls", "-x")]
 
 
@@ -118,12 +119,52 @@ def test_top_answered_early_records_its_event(containers):
     assert events.splitlines() == ["top web busybox"]
 
 
+def _users() -> list[str]:
+    """--user values ps names in each of its ways: a name that fits the column, one it cuts
+    with `+`, a uid with no name (from this host's passwd), and root."""
+    import pwd
+
+    names = {len(p.pw_name) > 8: p.pw_uid for p in pwd.getpwall() if p.pw_uid and p.pw_name.isascii()}
+    unnamed = next(uid for uid in range(5000, 6000) if not _named(uid))
+    return [str(uid) for uid in names.values()] + [str(unnamed), "0"]
+
+
+def _named(uid: int) -> bool:
+    import pwd
+
+    try:
+        return bool(pwd.getpwuid(uid))
+    except KeyError:
+        return False
+
+
+def test_top_reads_what_ps_ef_prints(dy, busybox):
+    """`top C` reads its lines from /proc (containers/psef.py); `top C -ef` runs the host's ps:
+    the same bytes, for each way ps shows a user and for arguments with spaces. Arguments ps
+    would escape (not ASCII) send it to ps itself, with the same answer."""
+    script = "sleep 301 & sleep 302; : 'two  spaces' end"
+    for i, user in enumerate(_users()):
+        dy("run", "-d", "--name", f"u{i}", "-u", user, "busybox", "sh", "-c", script)
+    dy("run", "-d", "--name", "accented", "busybox", "sh", "-c", "sleep 303; : d\u00e9j\u00e0")
+    expected = {f"u{i}": ("sleep 301", "sleep 302") for i in range(len(_users()))} | {"accented": ("sleep 303",)}
+    for name, sleeps in expected.items():
+        wait_for(lambda: all(s in dy("top", name).out for s in sleeps), what=f"{name}'s processes")
+        code, out, err, imports = _run(dy, ("top", name), early=True)
+        assert code == 0 and " click" not in imports, (name, err)
+        assert (" subprocess" in imports) == (name == "accented"), name
+        assert (code, out, err) == _run(dy, ("top", name, "-ef"), early=False)[:3], name
+
+
 # What the early path must not load (each was on it once, at 1-7 ms apiece): the launcher's
 # start without `site`, then only the C modules for SQLite and JSON.
-HEAVY = {"site", "pathlib", "typing", "dataclasses", "sqlite3", "threading", "collections.abc", "click"}
-LEAN = {("ps",): {"re", "json", "datetime"}, ("ps", "-a"): {"re", "json", "datetime"},
-        ("images",): {"re", "json"}, ("port", "web"): {"re", "json", "datetime"},
-        ("logs", "ended"): {"re", "json"}, ("inspect", "web"): {"dockyard.runtime.spec", "dockyard.snapshots"}}
+HEAVY = {"site", "pathlib", "typing", "dataclasses", "sqlite3", "threading", "collections.abc", "click", "functools",
+         "re", "json"}
+LEAN = {("ps",): {"datetime", "collections"}, ("ps", "-a"): {"datetime", "collections"},
+        ("images",): set(),  # collections: oci/reference.py's namedtuple
+        ("port", "web"): {"datetime", "collections"}, ("logs", "ended"): {"collections"},
+        ("inspect", "web"): {"dockyard.runtime.spec", "dockyard.snapshots", "collections"},
+        ("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "web"): {"dockyard.cli.gotemplate", "collections"},
+        ("top", "web"): {"subprocess", "dockyard.engine", "collections"}}
 
 
 def test_the_early_path_loads_no_heavy_modules(containers):

@@ -58,3 +58,11 @@ def test_gateway_defaults_to_first_host_and_must_be_inside():
 
 def test_mac_follows_the_address_like_docker():
     assert ipam.mac_for(IPv4Address("172.17.0.2")) == "02:42:ac:11:00:02"
+
+
+def test_user_network_pools_stop_where_the_default_bridges_of_other_roots_start():
+    taken = [IPv4Network(f"10.{i}.0.0/16") for i in range(88, 251)]
+    assert ipam.free_subnet(taken) == IPv4Network("10.251.0.0/16")
+    with pytest.raises(Conflict, match="non-overlapping IPv4 address pool"):
+        ipam.free_subnet([*taken, IPv4Network("10.251.0.0/16")])
+    assert not IPv4Network("10.251.0.0/16").overlaps(ipam.IDENTITY_POOL)
