@@ -32,25 +32,39 @@ def _write(run_dir: str, cid: str, path: str) -> None:
     import json
 
     from dockyard.locations import container_run_dir
-    from dockyard.runtime import cgroups, checks
+    from dockyard.runtime import checks
     from dockyard.runtime.shim import entering
 
     with open(os.path.join(container_run_dir(run_dir, cid), "config.json")) as f:
         spec = json.load(f)
     process = spec["process"]
     checks.check_process(process)
-    linux = spec.get("linux") or {}
-    dirs = [str(d) for d in dict.fromkeys(cgroups.open_cgroup(linux["cgroupsPath"]).dirs().values())] \
-        if linux.get("cgroupsPath") else []
-    seccomp_path = None
-    if linux.get("seccomp"):
-        from dockyard.runtime.builtin import SECCOMP_CACHE
-        from dockyard.runtime.seccomp import cached_program
-
-        program = cached_program(linux["seccomp"], os.path.join(run_dir, "runtime", "dockyard", SECCOMP_CACHE))
+    program, seccomp_path = seccomp_program(run_dir, spec), None
+    if program is not None:
         seccomp_path = os.path.join(os.path.dirname(path), SECCOMP_FILE)
         _write_atomic(seccomp_path, program)
-    _write_atomic(path, entering.file_text(entering.container_lines(process, dirs, seccomp_path)).encode())
+    _write_atomic(path, entering.file_text(entering.container_lines(process, cgroup_dirs(spec), seccomp_path)).encode())
+
+
+def cgroup_dirs(spec: dict) -> list[str]:
+    """The directories of a container's cgroup (one per v1 hierarchy), which a command run in
+    it joins (an exec, a health probe)."""
+    from dockyard.runtime import cgroups
+
+    path = (spec.get("linux") or {}).get("cgroupsPath")
+    return [str(d) for d in dict.fromkeys(cgroups.open_cgroup(path).dirs().values())] if path else []
+
+
+def seccomp_program(run_dir, spec: dict) -> bytes | None:
+    """A container's seccomp filter as BPF (compiled once per profile, into dockyard's runtime's
+    cache), None without one."""
+    profile = (spec.get("linux") or {}).get("seccomp")
+    if not profile:
+        return None
+    from dockyard.runtime.builtin import SECCOMP_CACHE
+    from dockyard.runtime.seccomp import cached_program
+
+    return cached_program(profile, os.path.join(run_dir, "runtime", "dockyard", SECCOMP_CACHE))
 
 
 def _write_atomic(path: str, data: bytes) -> None:
