@@ -512,8 +512,9 @@ def exec_cmd(obj, interactive, tty, detach, env, env_file, workdir, user, privil
     eid = eng.containers.exec_create(name, {
         "Cmd": list(command), "Env": env_list(env, env_file), "WorkingDir": workdir or "", "User": user or "",
         "Tty": tty, "AttachStdin": interactive, "Privileged": privileged})
-    if detach:
-        eng.containers.exec_start(eid, detach=True)
+    if detach:  # nothing of ours: the caller's pipes close when we return, as Docker's
+        null = os.open(os.devnull, os.O_RDWR)
+        eng.containers.exec_start(eid, detach=True, stdin=null, stdout=null, stderr=null)
         return
     try:  # without -i the command reads /dev/null, as Docker's does
         code = eng.containers.exec_start(

@@ -84,6 +84,9 @@ def test_what_the_quick_exec_runs_and_says_is_docker_s(boxes):
     out = _exec(boxes, ("tight", "sh", "-c", PROCESS), quick=True)[1].decode()
     assert "NoNewPrivs:\t1" in out and "CapEff:\t0000000000002080" in out and "\n100\n" in out
     assert "fed\n" in _exec(boxes, ("-i", "box", "sh", "-c", PROCESS), quick=True)[1].decode()
+    # -d (the full command) keeps nothing of the caller's: its pipes close when it returns
+    r = subprocess.run([DOCKYARD, "exec", "-d", "box", "sleep", "600"], env=boxes.env, capture_output=True, timeout=120)
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
     # a command that cannot start: Docker's words and codes
     prefix = "OCI runtime exec failed: exec failed: unable to start container process: "
     for args, code, words in [
