@@ -73,7 +73,7 @@ def parse(args: list[str]) -> tuple[str, dict] | None:
         i += 1
     if len(args) < i + 2:
         return None  # no container or no command: the full command says so
-    from dockyard.cli.envlist import env_list
+    from dockyard.cli.runflags import env_list
 
     body = {"Cmd": args[i + 1:], "Env": env_list(values["Env"], []),
             "WorkingDir": (values["WorkingDir"] or [""])[-1], "User": (values["User"] or [""])[-1],
