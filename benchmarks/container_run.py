@@ -30,8 +30,8 @@ SECTIONS = (sys.argv[3] if len(sys.argv) > 3 else "run,exec,port,density").split
 
 def dockyard_env(d: Path) -> dict:
     (d / "root").mkdir(parents=True, exist_ok=True)
-    (d / "root" / "daemon.json").write_text(json.dumps({"bridge": "dybench0", "nft-table": "dybench",
-                                                        "cgroup-parent": "/dybench"}))
+    tag = f"dyb{os.getpid()}"  # its own: another benchmark may run beside it on this host
+    (d / "root" / "daemon.json").write_text(json.dumps({"bridge": tag, "nft-table": tag, "cgroup-parent": "/" + tag}))
     return {**os.environ, "DOCKYARD_ROOT": str(d / "root"), "DOCKYARD_RUN_DIR": str(d / "run")}
 
 

@@ -207,13 +207,11 @@ async def prune(request: web.Request) -> web.Response:
 def _wait_next_exit(svc, cid: str, before: dict) -> int:
     """`next-exit` measured from when the request came (`before` is the state then): the
     container must have started since (the CLI may start it, and it may even finish, before
-    a wait begins), or failed to start, which records its error and code."""
+    a wait begins), or failed to start, which records its error and code, or ended the run
+    it was in then. The service's wait answers once that exit is recorded for good."""
     while True:
-        state = svc.get(cid).state
-        if state["StartedAt"] != before["StartedAt"]:
+        if svc.get(cid).state != before:
             return svc.wait(cid, "not-running")
-        if state != before:
-            return state["ExitCode"]
         time.sleep(0.02)
 
 

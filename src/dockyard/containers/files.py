@@ -12,14 +12,13 @@ import io
 import threading
 import os
 import stat
-import subprocess
 import tarfile
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from dockyard.errors import CorruptContent, DockyardError, InvalidArgument, NotFound
+from dockyard.errors import CorruptContent, InvalidArgument, NotFound
 
 
 @contextmanager
@@ -30,17 +29,13 @@ def container_root(service, c, *, live: bool = True) -> Iterator[str]:
         yield f"/proc/{c.state['Pid']}/root"
         return
     service.engine.run_dir.mkdir(parents=True, exist_ok=True)
+    from dockyard.snapshots.mount import mount, unmount
     with tempfile.TemporaryDirectory(prefix="dockyard-fs-", dir=service.engine.run_dir) as mnt:
-        m = service.engine.snapshots.mounts(c.id)[0]
-        args = ["mount", "--bind", m.source, mnt] if m.type == "bind" else \
-            ["mount", "-t", m.type, "-o", ",".join(m.options), m.source, mnt]
-        r = subprocess.run(args, capture_output=True, text=True)
-        if r.returncode:
-            raise DockyardError(f"cannot mount the container's filesystem: {r.stderr.strip()}")
+        mount(service.engine.snapshots.mounts(c.id)[0], mnt)
         try:
             yield mnt
         finally:
-            subprocess.run(["umount", mnt], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            unmount(mnt)
 
 
 def _inside(root: str, path: str) -> str:

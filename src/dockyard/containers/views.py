@@ -7,7 +7,6 @@ import os
 import time
 
 from dockyard.addresses import host_address
-from dockyard.containers import health
 from dockyard.containers.logdrivers import keeps_log
 from dockyard.containers.record import Container, rfc3339
 
@@ -112,7 +111,10 @@ def status_text(c: Container, now: float | None = None) -> str:
     now = time.time() if now is None else now
     if st["Status"] in ("running", "paused"):
         text = "Up " + human_duration(now - epoch(st["StartedAt"]))
-        return text + (" (Paused)" if st["Status"] == "paused" else health.suffix(st))
+        if st["Status"] == "paused":
+            return text + " (Paused)"
+        from dockyard.containers import health
+        return text + health.suffix(st)
     if st["Status"] == "restarting":
         return f"Restarting ({st['ExitCode']}) {human_duration(now - epoch(st['FinishedAt']))} ago"
     if st["Status"] == "exited":
@@ -134,6 +136,8 @@ def settled(c: Container, shim_dir: str) -> bool:
         return False
     if "Health" in c.state:
         from pathlib import Path
+
+        from dockyard.containers import health
         c.state["Health"] = health.live(c.state, Path(shim_dir))
     return True
 
@@ -264,7 +268,14 @@ def event_attributes(c: Container, **extra: str) -> dict:
 
 
 def top_table(pids: list[int], ps_args: str = "") -> dict:
-    """`docker top` of the processes `pids`: the host's `ps` output, only their lines."""
+    """`docker top` of the processes `pids`: the host's `ps` output, only their lines. With no
+    ps options, those lines are read from /proc where that gives the same (psef.py)."""
+    if not ps_args:
+        from dockyard.containers import psef
+
+        rows = psef.rows(pids)
+        if rows is not None:
+            return {"Titles": list(psef.TITLES), "Processes": rows}
     import shlex
     import subprocess
 
