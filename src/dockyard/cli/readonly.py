@@ -93,8 +93,7 @@ def _open():
     build's leftovers wait to be released (the full command does that first). The plain case
     (an absolute, normal DOCKYARD_ROOT and DOCKYARD_RUN_DIR, or neither) is found here with
     strings (locations.Where); anything else asks an Engine (its `root` and `run_dir`)."""
-    from dockyard.builder.unfinished import MARKERS
-    from dockyard.locations import Where
+    from dockyard.locations import BUILD_MARKERS, Where
     from dockyard.store.reader import Reader
 
     where = Where.from_environment()
@@ -102,7 +101,7 @@ def _open():
         from dockyard.engine import Engine
         where = Engine()
     try:
-        if os.listdir(os.path.join(where.root, MARKERS)):
+        if os.listdir(os.path.join(where.root, BUILD_MARKERS)):
             return None
     except FileNotFoundError:
         pass
@@ -332,11 +331,12 @@ def _top(args: list[str]) -> Output | None:
 
 
 def top_text(table: dict) -> str:
-    """What `top` prints of views.top_table's answer (both paths)."""
+    """What `top` prints of views.top_table's answer (both paths): the docker CLI's table,
+    whose columns are at least 20 wide."""
     from dockyard.cli.formatting import tabwrite
 
     lines = ["\t".join(table["Titles"])] + ["\t".join(p) for p in table["Processes"]]
-    return tabwrite("\n".join(lines) + "\n")
+    return tabwrite("\n".join(lines) + "\n", minwidth=20)
 
 
 def _emit(text: str) -> None:

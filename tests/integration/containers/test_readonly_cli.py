@@ -24,6 +24,8 @@ CASES = [
                                                               "web", "ended"),
     ("inspect", "--format", "{{json .NetworkSettings.Ports}} {{.Name}}", "web"), ("inspect", "--format=json", "made"),
     ("inspect", "-f", "{{.Nope.Deeper}}", "web"),
+    ("inspect", "-f", "{{.State.Status}} {{.State.Pid}} {{.State.Running}} {{.HostConfig.Memory}}", "web", "ended"),
+    ("inspect", "-f", "{{.State.Health}} {{.Config.Labels}} {{.NetworkSettings.Networks.bridge.IPAddress}}", "web"),
     ("logs", "ended"), ("logs", "-t", "ended"), ("logs", "-n", "1", "ended"), ("logs", "--tail", "all", "ended"),
     ("logs", "web"), ("logs", "made"),
     ("container", "ls", "-a"), ("container", "list"), ("container", "inspect", "-f", "{{.Name}}", "made"),
@@ -38,6 +40,7 @@ LEFT = [("port", "web", "81"), ("port", "nosuch"), ("ps", "-a", "--format", "{{.
            ("inspect", "web", "nosuch"), ("inspect", "busybox"), ("logs", "nosuch"), ("logs", "--tail", "x", "ended"),
            ("logs", "--since", "1h", "ended"), ("container", "inspect", "--type", "container", "web"),
            ("container", "rm", "nosuch"), ("top", "made"), ("top", "nosuch"), ("top", "web", "-o", "bogus"),
+           ("ps", "-s"), ("ps", "-a", "--format", "{{.Names}} {{.Names.Deeper}}"), ("ps", "-a", "--filter", "status=exited"), ("inspect", "nosuch"),
            ("images", "busybox"), ("images", "--filter", "dangling=false"), ("images", "--tree"), ("image", "ls", "-x")]
 
 
@@ -153,6 +156,32 @@ def test_top_reads_what_ps_ef_prints(dy, busybox):
         assert code == 0 and " click" not in imports, (name, err)
         assert (" subprocess" in imports) == (name == "accented"), name
         assert (code, out, err) == _run(dy, ("top", name, "-ef"), early=False)[:3], name
+
+
+def test_top_prints_its_table_as_the_docker_cli_does(dy, busybox, tmp_path):
+    """The docker CLI's `top` table (columns at least 20 wide), from what it printed for a
+    container of the host's dockerd."""
+    import re
+
+    from dockyard.cli.readonly import top_text
+
+    docker = ["docker", "-H", "unix:///var/run/docker.sock"]
+    env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    if not os.path.exists("/var/run/docker.sock") or subprocess.run(
+            [*docker, "image", "inspect", "busybox"], capture_output=True, env=env).returncode:
+        pytest.skip("no dockerd with busybox here")
+    cid = subprocess.run([*docker, "run", "-d", "--rm", "busybox", "sh", "-c", "sleep 301 & sleep 302"], env=env,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        theirs = wait_for(lambda: (out := subprocess.run([*docker, "top", cid], env=env, capture_output=True,
+                                                         text=True).stdout).count("sleep 30") == 2 and out,
+                          what="dockerd's container's processes")
+    finally:
+        subprocess.run([*docker, "rm", "-f", cid], env=env, capture_output=True)
+    rows = [re.split(" {3,}", line) for line in theirs.splitlines()]
+    assert top_text({"Titles": rows[0], "Processes": rows[1:]}) == theirs
+    dy("run", "-d", "--name", "web", "busybox", "sleep", "300")
+    assert dy("top", "web").out.splitlines()[0] == theirs.splitlines()[0]
 
 
 # What the early path must not load (each was on it once, at 1-7 ms apiece): the launcher's
