@@ -104,6 +104,8 @@ def test_a_container_lives_in_its_own_cgroup_below_the_delegated_one(delegated):
     assert "frozen 0" in (directory / "cgroup.events").read_text()
 
     assert d.dockyard("exec", cid, "echo", "in").out == "in\n"
+    d.dockyard("exec", "-d", cid, "sleep", "1002")  # an exec's process joins the container's group
+    wait_for(lambda: len((directory / "cgroup.procs").read_text().split()) == 3, what="the exec's sleep")
 
     d.dockyard("kill", cid)
     assert d.dockyard("wait", cid).out.strip() == "137"
