@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import IO
 
+from dockyard import rootless
 from dockyard.containers import foreground, health, hooks, links, logdrivers
 from dockyard.containers.logdrivers import keeps_log
 from dockyard.containers.mounts import plan, resolve
@@ -76,6 +77,8 @@ class Start:
                 pid, sock = protocol.start_shim_attached(args.argv(), str(self.shim_dir(c.id)))
             else:
                 pid, sock = protocol.start_shim(args.argv()), None
+            if rootless.active() and not args.keep_after_exit:  # runc, crun: none of ours records their init
+                cgroups.open_cgroup(self._cgroup_path(c)).add(pid)  # (runtime/pidgroup.py)
         except BaseException as e:
             self._release(c)
             c.state.update(Status="exited" if c.state["StartedAt"] != "0001-01-01T00:00:00Z" else "created",

@@ -354,8 +354,9 @@ class BuiltinRuntime:
                 break
             if time.monotonic() > deadline:
                 raise DockyardError(f"container {container_id} processes did not exit")
-            for pid in left:
-                _kill_quietly(pid)
+            if not (left and isinstance(cg, cgroups.CgroupV2) and cg.kill()):
+                for pid in left:
+                    _kill_quietly(pid)
             time.sleep(0.01)
         cg.delete()
         shutil.rmtree(self._dir(container_id), ignore_errors=True)

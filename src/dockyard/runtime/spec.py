@@ -280,6 +280,14 @@ def _device_cgroup_rule(text: str) -> dict:
     return rule
 
 
+def _delegated(cgroups_path: str) -> bool:
+    """Whether a rootless engine's container goes in a cgroup delegated to its user."""
+    from dockyard.runtime import delegation
+
+    found = delegation.found()
+    return bool(cgroups_path) and found is not None and found.contains(cgroups_path)
+
+
 def resources(opts: RunOptions, device_rules: list[dict] | None = None) -> dict:
     """The OCI linux.resources for the limits in `opts`; also what `update` applies to a live cgroup."""
     resources: dict = {"devices": device_rules} if device_rules is not None else {}
@@ -391,7 +399,8 @@ def generate_spec(opts: RunOptions, image_config: dict, rootfs: str) -> dict:
     }
     if not linux["cgroupsPath"]:
         del linux["cgroupsPath"]
-    if rootless.active():  # no cgroup to put it in (runtime/pidgroup.py): runc and crun then need neither
+    if rootless.active() and not _delegated(linux.get("cgroupsPath", "")):
+        # no cgroup to put it in (runtime/pidgroup.py): runc and crun then need neither
         linux.pop("cgroupsPath", None)
         linux["resources"] = {}
     if opts.sysctls:
