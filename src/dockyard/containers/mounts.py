@@ -139,10 +139,12 @@ def _propagation(modes: set[str]) -> str:
     return "rprivate"
 
 
-def resolve(planned: list[Planned], volumes, image_rootfs=None, known: list[dict] | None = None) -> list[dict]:
+def resolve(planned: list[Planned], volumes, image_rootfs=None, known: list[dict] | None = None,
+            user: str | None = None) -> list[dict]:
     """Create the volumes the plan needs (filling new ones from the image at `image_rootfs`,
     the container's mounted rootfs), set their host sources, and return docker's `Mounts`
-    list. `known` is the list stored at create, so anonymous volumes keep their names."""
+    list. `known` is the list stored at create, so anonymous volumes keep their names;
+    `user` is the container about to start, which mounts volumes that have options."""
     names = {m["Destination"]: m.get("Name") for m in (known or []) if m.get("Type") == "volume"}
     out = []
     for p in planned:
@@ -151,7 +153,7 @@ def resolve(planned: list[Planned], volumes, image_rootfs=None, known: list[dict
                 p.name = names.get(p.mount.target) or volumes.create(anonymous=True)["Name"]
             if not volumes.exists(p.name):
                 volumes.create(p.name, anonymous=p.anonymous)
-            p.mount.source = str(volumes.source(p.name))
+            p.mount.source = str(volumes.source(p.name, user))
             if image_rootfs is not None and not p.nocopy:
                 volumes.fill_from(p.name, image_rootfs / p.mount.target.lstrip("/"))
             out.append({"Type": "volume", "Name": p.name, "Source": p.mount.source, "Destination": p.mount.target,

@@ -254,7 +254,7 @@ class ContainerService(ContainerPaths):
             linked = links.resolve(self, c) if c.host_config["NetworkMode"] == "bridge" else links.Resolved([], [])
             att = self._attach_network(c, linked.hosts)
             planned = plan(c.host_config, c.config, self.engine.volumes, self.get)
-            c.mounts = resolve(planned, self.engine.volumes, rootfs, known=c.mounts)
+            c.mounts = resolve(planned, self.engine.volumes, rootfs, known=c.mounts, user=c.id)
             opts = self._run_options(c, [p.mount for p in planned], att)
             opts.link_env = linked.env
             from dockyard.runtime.spec import generate_spec
@@ -550,6 +550,9 @@ class ContainerService(ContainerPaths):
             pass
         from dockyard.snapshots.mount import unmount
         unmount(self.run_dir(c.id) / "rootfs")
+        for m in c.mounts:  # the last user of a volume with options unmounts it
+            if m.get("Type") == "volume" and m.get("Name"):
+                self.engine.volumes.release(m["Name"], c.id)
 
     def cleanup(self, ref: str, run_id: str) -> None:
         """The shim's exit hook: record the exit, release resources, honour --rm. `run_id`

@@ -10,13 +10,14 @@ import json
 import os
 import re
 import secrets
+import subprocess
 import tarfile
 from pathlib import Path
 
 import docker
 import pytest
 
-from tests.e2e.api.conftest import install_compose
+from tests.e2e.api.conftest import DOCKER, install_compose
 
 pytestmark = pytest.mark.root
 
@@ -78,6 +79,43 @@ def test_container_commands_answer_as_dockerd(engine_api, tmp_path):
     (tmp_path / "up").write_text("up\n")
     res = d("cp", str(tmp_path / "up"), f"{name}:/f/below", check=False)
     assert res.err.strip() == "Error response from daemon: extraction point is not a directory"
+    d("exec", name, "sh", "-c", "chown 100:100 /f; chown 1:1 /sub/s")
+    out = subprocess.run(["tar", "tvf", "-"], input=d_bytes(engine_api, "cp", f"{name}:/f", "-"),
+                         capture_output=True).stdout.decode()
+    assert out.split()[1] == "100/users", out  # names from the container's passwd and group, none for 100
+    copies_over_mounts_as_dockerd(engine_api, tmp_path)
+
+
+def d_bytes(engine_api, *args: str) -> bytes:
+    return subprocess.run([DOCKER, *args], env=engine_api.env, capture_output=True, check=True).stdout
+
+
+def copies_over_mounts_as_dockerd(engine_api, tmp_path):
+    """A copy never replaces a mount point (a symlink to a bound file included), and a stopped
+    container's volumes and binds are mounted for a copy."""
+    d, u = engine_api.docker, secrets.token_hex(3)
+    host, new = tmp_path / "hostdir", tmp_path / "new"
+    host.mkdir()
+    (host / "f").write_text("orig\n")
+    new.write_text("new\n")
+    name, stopped, vol = f"parmnt-{u}", f"parstop-{u}", f"parmntv-{u}"
+    d("run", "-d", "--name", name, "-v", f"{host / 'f'}:/data/f", "busybox", "sh", "-c",
+      "ln -s /data/f /link; touch /ready; sleep 300")
+    d("create", "--name", stopped, "-v", f"{host}:/bd", "-v", f"{vol}:/nv", "busybox", "true")
+    try:
+        assert d("exec", name, "sh", "-c", "until [ -e /ready ]; do sleep 0.05; done; echo ok").out == "ok\n"
+        res = d("cp", str(new), f"{name}:/link", check=False)
+        assert (res.code, res.err.strip()) == (1, "Error response from daemon: Error processing tar file(exit status 1): "
+                                                  "unlinkat /data/f: device or resource busy")
+        assert d("exec", name, "cat", "/data/f", "/link").out == "orig\norig\n"  # still the bound file
+        d("cp", str(new), f"{stopped}:/bd/x")
+        d("cp", str(new), f"{stopped}:/nv/y")
+        assert (host / "x").read_text() == "new\n"
+        assert d("run", "--rm", "-v", f"{vol}:/nv", "busybox", "cat", "/nv/y").out == "new\n"
+        assert d_bytes(engine_api, "cp", f"{stopped}:/bd/f", "-").count(b"orig\n") == 1
+    finally:
+        d("rm", "-f", name, stopped, check=False)
+        d("volume", "rm", vol, check=False)
 
 
 def test_docker_py_sees_dockerds_fields(engine_api):
@@ -252,6 +290,17 @@ def local_volume_options_mount_what_they_name(engine_api, tmp_path):
         out = d("run", "--rm", "-v", f"{tmp}:/t", "-v", f"{bound}:/b", "busybox", "sh", "-c", script).out
         assert out == "tmpfs 1024\nfrom host\n"
         assert (host / "c.txt").read_text() == "back\n"
+        # mounted while a container uses it, unmounted when the last one stops: a tmpfs starts empty again
+        point = d("volume", "inspect", "-f", "{{.Mountpoint}}", tmp).out.strip()
+        assert not mounted(point)
+        user = f"partmpu-{u}"
+        d("run", "-d", "--name", user, "-v", f"{tmp}:/t", "busybox", "sleep", "300")
+        assert mounted(point)
+        assert d("run", "--rm", "-v", f"{tmp}:/t", "busybox", "sh", "-c", "echo x > /t/x; ls /t").out == "x\n"
+        assert mounted(point)
+        d("rm", "-f", user)
+        assert not mounted(point)
+        assert d("run", "--rm", "-v", f"{tmp}:/t", "busybox", "ls", "/t").out == ""
         for opts, why in ((("-o", "bogus=1"), 'invalid option: "bogus"'),
                           (("-o", "device=/x"), 'missing required option: "type"'),
                           (("-o", "type=none", "-o", "o=bind"), 'missing required option: "device"')):
@@ -260,6 +309,10 @@ def local_volume_options_mount_what_they_name(engine_api, tmp_path):
     finally:
         d("volume", "rm", tmp, bound, check=False)
     assert sorted(p.name for p in host.iterdir()) == ["c.txt", "h.txt"]
+
+
+def mounted(path: str) -> bool:
+    return any(line.split()[4] == path for line in Path("/proc/self/mountinfo").read_text().splitlines())
 
 
 def run_makes_its_working_dir_and_refuses_as_dockerd(engine_api):
