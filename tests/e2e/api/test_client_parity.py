@@ -18,6 +18,7 @@ import docker
 import pytest
 
 from tests.e2e.api.conftest import DOCKER, install_compose
+from tests.integration.distribution.conftest import serve  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.root
 
@@ -336,3 +337,32 @@ def test_images_volumes_and_networks_answer_as_dockerd(engine_api, tmp_path):
     images_answer_as_dockerd(engine_api)
     volumes_networks_and_events_answer_as_dockerd(engine_api)
     local_volume_options_mount_what_they_name(engine_api, tmp_path)
+
+
+def test_login_passes_the_token_servers_reason_on(engine_api, serve):  # noqa: F811
+    """`docker login` refused by a registry's token server says what the server said (its
+    `details`, or its registry errors), as dockerd's distribution client does."""
+    from aiohttp import web
+    answers = {"alice": {"details": "account locked: try again in 30 s"},
+               "bob": {"errors": [{"code": "UNAUTHORIZED", "message": "this account needs a token"}]},
+               "carol": "not json"}
+
+    async def v2(request):
+        return web.json_response({}, status=401, headers={
+            "WWW-Authenticate": f'Bearer realm="http://{request.host}/token",service="parity"'})
+
+    async def token(request):
+        import base64
+        user = base64.b64decode(request.headers["Authorization"].split()[1]).decode().split(":")[0]
+        answer = answers[user]
+        return web.json_response(answer, status=401) if isinstance(answer, dict) else web.Response(text=answer, status=401)
+
+    app = web.Application()
+    app.router.add_get("/v2/", v2)
+    app.router.add_get("/token", token)
+    host = serve(app)
+    for user, reason in (("alice", "unauthorized: account locked: try again in 30 s"),
+                         ("bob", "unauthorized: this account needs a token"),
+                         ("carol", "unauthorized: authentication required")):
+        res = engine_api.docker("login", host, "-u", user, "--password-stdin", input="secret\n", check=False)
+        assert (res.code, res.err.strip()) == (1, f'Error response from daemon: Get "http://{host}/v2/": {reason}')
