@@ -366,3 +366,29 @@ def test_login_passes_the_token_servers_reason_on(engine_api, serve):  # noqa: F
                          ("carol", "unauthorized: authentication required")):
         res = engine_api.docker("login", host, "-u", user, "--password-stdin", input="secret\n", check=False)
         assert (res.code, res.err.strip()) == (1, f'Error response from daemon: Get "http://{host}/v2/": {reason}')
+
+
+HARDLINKS = """\
+FROM busybox AS one
+RUN mkdir /src && echo hi > /src/a && ln /src/a /src/b && mkdir /src/sub && ln /src/a /src/sub/c
+FROM busybox
+COPY --from=one /src/ /dst/
+COPY --from=one /src/a /src/b /two/
+COPY d /ctx/
+"""
+
+
+def test_classic_build_keeps_hard_links(engine_api, tmp_path):
+    """COPY of a directory (from a stage or the context) keeps the links among its files; files
+    named as separate sources are copied apart, as dockerd's classic builder does."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a").write_text("x\n")
+    os.link(tmp_path / "d" / "a", tmp_path / "d" / "b")
+    (tmp_path / "Dockerfile").write_text(HARDLINKS)
+    tag = f"parlinks-{secrets.token_hex(3)}"
+    engine_api.docker("build", "-q", "-t", tag, str(tmp_path), timeout=120)
+    try:
+        out = engine_api.docker("run", "--rm", tag, "stat", "-c", "%h", "/dst/a", "/dst/sub/c", "/two/a", "/ctx/b").out
+        assert out.split() == ["3", "3", "1", "2"]
+    finally:
+        engine_api.docker("rmi", tag, check=False)
