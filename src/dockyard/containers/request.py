@@ -156,6 +156,14 @@ def check_host_config(hc: dict) -> dict:
         raise InvalidArgument(f"HostConfig.{key} is not supported by dockyard; leave it unset")
     hc = dict(hc)
     check_memory(hc)
+    if hc.get("CapAdd") or hc.get("CapDrop"):
+        from dockyard.runtime import caps
+        for key in ("CapAdd", "CapDrop"):
+            for name in hc.get(key) or []:
+                try:
+                    caps.normalize(name)
+                except InvalidArgument as e:
+                    raise InvalidArgument(f"invalid {key}: {e.message}") from None
     rp = hc.get("RestartPolicy") or {}
     name = rp.get("Name") or ""
     if name not in RESTART_POLICIES:

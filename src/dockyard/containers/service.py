@@ -29,7 +29,7 @@ from dockyard.containers.views import epoch, event_attributes, settled, top_tabl
 from dockyard.containers.request import (check_config, check_host_config, check_memory, init_binary, log_limits,
                                          merge_config, networking_config, swap_warnings)
 from dockyard.network import endpoints as network_endpoints
-from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.errors import Conflict, DockyardError, Forbidden, InvalidArgument, NotFound
 from dockyard.runtime import cgroups
 from dockyard.runtime.pidgroup import refuse_limits
 from dockyard.runtime.shim.records import state_dir
@@ -892,7 +892,7 @@ class ContainerService(ContainerPaths):
         if c.running:
             c.network_settings["Networks"] = self.engine.networks.connect(c.id, name, req).networks
         elif name in networks:
-            raise Conflict(f"endpoint with name {c.name} already exists in network {name}")
+            raise Forbidden(f"endpoint with name {c.name} already exists in network {name}")
         else:
             networks[name] = network_endpoints.asked(name, endpoint)
         self._endpoints_config(c)[name] = endpoint or {}

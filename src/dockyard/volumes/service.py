@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.filtering import label_matches
+from dockyard.snapshots.base import dir_size
 from dockyard.store.events import EventLog
 from dockyard.store.metadata import MetadataDB
 
@@ -201,7 +202,7 @@ class VolumeService:
                 continue
             if filters and not selects(filters, json.loads(row[2] or "{}"), row[3]):
                 continue
-            freed += _du(self.dir / name)
+            freed += dir_size(self.dir / name)
             self.remove(name)
             removed.append(name)
         return removed, freed
@@ -223,24 +224,13 @@ class VolumeService:
         total = used = size = reclaim = 0
         for row in self.db.query("SELECT name FROM volumes"):
             total += 1
-            b = _du(self.dir / row[0])
+            b = dir_size(self.dir / row[0])
             size += b
             if self.users_of(row[0]):
                 used += 1
             else:
                 reclaim += b
         return total, used, size, reclaim
-
-
-def _du(path: Path) -> int:
-    total = 0
-    for p in path.rglob("*"):
-        try:
-            if p.is_file() and not p.is_symlink():
-                total += p.stat().st_size
-        except OSError:
-            pass
-    return total
 
 
 def _mounted(path: Path) -> bool:

@@ -48,6 +48,14 @@ def test_container_commands_answer_as_dockerd(engine_api, tmp_path):
     size = d("ps", "-a", "--size", "--filter", f"name={other}", "--format", "{{.Size}}").out.strip()
     assert re.fullmatch(r"0B \(virtual [\d.]+[kM]B\)", size), size
 
+    # Mounts' Mode is the -v spec's options as written ("z" for a named volume without any)
+    d("create", "--name", gone, "-v", f"{gone}-a:/a", "-v", f"{gone}-b:/b:ro,nocopy", "-v", f"{tmp_path}:/c:rw,z",
+      "-v", f"{tmp_path}:/d", "-v", "/e", "--mount", f"type=volume,src={gone}-f,dst=/f", "busybox")
+    modes = d("inspect", "-f", "{{range .Mounts}}{{.Destination}}={{.Mode}} {{end}}", gone).out.split()
+    assert sorted(modes) == ["/a=z", "/b=ro,nocopy", "/c=rw,z", "/d=", "/e=", "/f=z"]
+    d("rm", "-v", gone)
+    d("volume", "rm", f"{gone}-a", f"{gone}-b", f"{gone}-f")
+
     d("pause", name)
     res = d("pause", name, check=False)
     assert res.code == 1 and re.fullmatch(r"Error response from daemon: Container [0-9a-f]{64} is already paused",
@@ -148,6 +156,15 @@ def test_docker_py_sees_dockerds_fields(engine_api):
             client.containers.run("busybox", "/nosuch", labels=run_labels(engine_api))
         assert failed.value.status_code == 400 and "/nosuch" in str(failed.value)
         assert client.volumes.prune(filters={"label": f"nosuch={secrets.token_hex(3)}"})["VolumesDeleted"] == []
+        net = client.networks.create(f"parpy-{secrets.token_hex(3)}")
+        try:  # connecting twice is forbidden (403), not a conflict
+            net.connect(c, aliases=["al1"])
+            with pytest.raises(docker.errors.APIError) as failed:
+                net.connect(c)
+            assert failed.value.status_code == 403 and "already exists in network" in str(failed.value)
+        finally:
+            net.disconnect(c)
+            net.remove()
 
         repo = f"parcommit-{secrets.token_hex(3)}"
         image = c.commit(repository=repo, tag="1", changes=["LABEL x=y"], conf={"Cmd": ["echo", "c"], "Env": ["A=1"]})
@@ -321,13 +338,23 @@ def run_makes_its_working_dir_and_refuses_as_dockerd(engine_api):
     name, blank = f"parwd-{u}", f"parep-{u}"
     assert d("run", "--name", name, "-w", "/new/dir", "busybox", "pwd").out == "/new/dir\n"  # made, as Docker does
     assert d("logs", "--details", name).out == " /new/dir\n"  # no extra attributes, then the space
+    # Docker's init layer: /.dockerenv and /etc/mtab, never among the container's changes;
+    # SizeRw counts the files' bytes, not directories'
+    d("rm", name)
+    d("create", "--name", name, "busybox", "sh", "-c",
+      "ls -l /.dockerenv /etc/mtab | cut -c1-10; echo hello > /f; mkdir /d; rm -r /home")
+    assert d("start", "-a", name).out == "-rwxr-xr-x\nlrwxrwxrwx\n"
+    assert sorted(d("diff", name).out.split("\n")) == ["", "A /d", "A /f", "D /home"]
+    assert d("inspect", "--size", "-f", "{{.SizeRw}}", name).out == "6\n"
+    d("rm", name)
     d("create", "--name", blank, "--entrypoint", "", "busybox", "echo", "hi")
     assert d("inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", blank).out.strip() == 'null ["echo","hi"]'
-    d("rm", name, blank)
+    d("rm", blank)
     for flags, why in ((("-w", "rel"), "the working directory 'rel' is invalid, it needs to be an absolute path"),
                        (("--memory", "1k"), "Minimum memory limit allowed is 6MB"),
                        (("--stop-signal", "BOGUS"), "Invalid signal: BOGUS"),
-                       (("--volumes-from", f"nosuch-{u}"), f"No such container: nosuch-{u}")):
+                       (("--volumes-from", f"nosuch-{u}"), f"No such container: nosuch-{u}"),
+                       (("--cap-add", "bogus"), 'invalid CapAdd: unknown capability: "CAP_BOGUS"')):
         res = d("run", "--rm", *flags, "busybox", "true", check=False)
         assert (res.code, res.err.splitlines()[0]) == (125, f"docker: Error response from daemon: {why}"), res.err
 
