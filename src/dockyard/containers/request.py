@@ -37,12 +37,12 @@ RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
 
 
 def merge_env(base: list[str], extra: list[str]) -> list[str]:
-    """Docker's env merge: later values replace earlier ones by name, order of first appearance kept."""
-    out: dict[str, str] = {}
-    for item in [*base, *extra]:
-        k, eq, v = item.partition("=")
-        out[k] = f"{k}={v}" if eq else k
-    return list(out.values())
+    """Docker's env merge: the request's entries as given, then those of `base` (the image's or
+    the container's) whose names the request does not set."""
+    if not extra:
+        return list(base)
+    names = {item.partition("=")[0] for item in extra}
+    return [*extra, *(item for item in base if item.partition("=")[0] not in names)]
 
 
 def merge_config(req: dict, image_cfg: dict) -> dict:

@@ -130,7 +130,7 @@ def copies_over_mounts_as_dockerd(engine_api, tmp_path):
 def test_docker_py_sees_dockerds_fields(engine_api):
     client = engine_api.client()
     c = client.containers.run("busybox", ["sleep", "300"], detach=True, labels=run_labels(engine_api),
-                              healthcheck={"test": ["CMD", "true"], "interval": 200_000_000})
+                              healthcheck={"test": ["CMD", "true"], "interval": 200_000_000}, environment={"A": "1"})
     try:
         c.exec_run(["sh", "-c", "echo in > /f; chown 1000:1000 /f"])
         attrs = client.api.inspect_container(c.id)
@@ -141,6 +141,7 @@ def test_docker_py_sees_dockerds_fields(engine_api):
             assert isinstance(hc.get(key, KeyError), kind), (key, hc.get(key, "absent"))
         assert hc["ShmSize"] == 64 << 20
         assert attrs["Config"]["Healthcheck"] == {"Test": ["CMD", "true"], "Interval": 200_000_000}
+        assert attrs["Config"]["Env"][0] == "A=1" and attrs["Config"]["Env"][1].startswith("PATH=")  # the request's first
 
         stats = c.stats(stream=False)
         usage = stats["cpu_stats"]["cpu_usage"]
