@@ -157,6 +157,13 @@ def test_docker_py_sees_dockerds_fields(engine_api):
             client.containers.run("busybox", "/nosuch", labels=run_labels(engine_api))
         assert failed.value.status_code == 400 and "/nosuch" in str(failed.value)
         assert client.volumes.prune(filters={"label": f"nosuch={secrets.token_hex(3)}"})["VolumesDeleted"] == []
+        said = client.containers.run("busybox", ["sh", "-c", "echo 1; echo 2; sleep 0.3; echo e >&2"], detach=True,
+                                     labels=run_labels(engine_api))
+        try:  # a tail counts the last lines of both streams, then keeps the one asked for
+            assert said.wait()["StatusCode"] == 0
+            assert (said.logs(stderr=False, tail=2), said.logs(stdout=False, tail=1)) == (b"2\n", b"e\n")
+        finally:
+            said.remove()
         net = client.networks.create(f"parpy-{secrets.token_hex(3)}")
         try:  # connecting twice is forbidden (403), not a conflict
             net.connect(c, aliases=["al1"])
