@@ -357,6 +357,10 @@ def run_makes_its_working_dir_and_refuses_as_dockerd(engine_api):
     d("rm", name)
     d("create", "--name", blank, "--entrypoint", "", "busybox", "echo", "hi")
     assert d("inspect", "-f", "{{json .Config.Entrypoint}} {{json .Config.Cmd}}", blank).out.strip() == 'null ["echo","hi"]'
+    # what the CLI sends for "not set" shows as dockerd keeps it
+    shown = d("inspect", "-f", "{{json .HostConfig.MemorySwappiness}} {{json .HostConfig.PidsLimit}} "
+                               "{{len .HostConfig.MaskedPaths}} {{len .HostConfig.ReadonlyPaths}}", blank).out.split()
+    assert shown[:2] == ["null", "null"] and int(shown[2]) > 0 and int(shown[3]) > 0
     d("rm", blank)
     for flags, why in ((("-w", "rel"), "the working directory 'rel' is invalid, it needs to be an absolute path"),
                        (("--memory", "1k"), "Minimum memory limit allowed is 6MB"),
