@@ -471,7 +471,7 @@ class ContainerService(ContainerPaths):
             elif not exit_info and started.get("restart_count", 0) != c.restart_count:
                 c.restart_count = started.get("restart_count", 0)
                 c.state.update(Status="running", Restarting=False, Running=True, Pid=started.get("pid", c.state["Pid"]),
-                               StartedAt=started.get("started_at") or c.state["StartedAt"])
+                               StartedAt=started.get("started_at") or c.state["StartedAt"], ExitCode=0)
                 changed = True
             if changed:
                 self.store.save(c, "state", "restart_count")

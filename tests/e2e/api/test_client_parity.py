@@ -12,6 +12,7 @@ import re
 import secrets
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import docker
@@ -47,6 +48,16 @@ def test_container_commands_answer_as_dockerd(engine_api, tmp_path):
     assert command == "\"sh -c 'echo one; echo two'\""
     size = d("ps", "-a", "--size", "--filter", f"name={other}", "--format", "{{.Size}}").out.strip()
     assert re.fullmatch(r"0B \(virtual [\d.]+[kM]B\)", size), size
+
+    # a restarted container runs with ExitCode 0 again, its RestartCount counting
+    d("run", "-d", "--name", other + "r", "--restart", "on-failure:1", "busybox", "sh", "-c",
+      "if [ -e /ran ]; then exec sleep 300; fi; touch /ran; exit 2")
+    deadline = time.monotonic() + 30
+    while (shown := d("inspect", "-f", "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}", other + "r").out.split()) \
+            != ["1", "running", "0"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert shown == ["1", "running", "0"]
+    d("rm", "-f", other + "r")
 
     # Mounts' Mode is the -v spec's options as written ("z" for a named volume without any)
     d("create", "--name", gone, "-v", f"{gone}-a:/a", "-v", f"{gone}-b:/b:ro,nocopy", "-v", f"{tmp_path}:/c:rw,z",
