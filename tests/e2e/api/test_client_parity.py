@@ -442,3 +442,6 @@ def test_classic_build_keeps_hard_links(engine_api, tmp_path):
         assert out.split() == ["3", "3", "1", "2"]
     finally:
         engine_api.docker("rmi", tag, check=False)
+    # a prune whose filters select nothing reclaims nothing, the build's leftovers included
+    pruned = engine_api.docker("system", "prune", "-f", "--filter", f"label=nosuch={secrets.token_hex(3)}").out
+    assert pruned.strip() == "Total reclaimed space: 0B"
