@@ -445,3 +445,24 @@ def test_classic_build_keeps_hard_links(engine_api, tmp_path):
     # a prune whose filters select nothing reclaims nothing, the build's leftovers included
     pruned = engine_api.docker("system", "prune", "-f", "--filter", f"label=nosuch={secrets.token_hex(3)}").out
     assert pruned.strip() == "Total reclaimed space: 0B"
+
+
+def test_attach_announces_its_stream_by_api_version(engine_api):
+    """A non-tty attach's upgraded stream is raw-stream before API 1.42 (multiplexed-stream
+    from 1.42, which dockerd 20.10 does not speak)."""
+    import socket
+    d, name = engine_api.docker, f"paratt-{secrets.token_hex(3)}"
+    d("create", "--name", name, "busybox", "true")
+    try:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(engine_api.url.removeprefix("unix://"))
+        sock.settimeout(30)
+        sock.sendall(f"POST /v1.41/containers/{name}/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\n"
+                     "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(4096) or b"\r\n\r\n"
+        sock.close()
+        assert head.startswith(b"HTTP/1.1 101") and b"Content-Type: application/vnd.docker.raw-stream\r\n" in head
+    finally:
+        d("rm", name)
