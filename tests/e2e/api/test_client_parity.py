@@ -49,6 +49,14 @@ def test_container_commands_answer_as_dockerd(engine_api, tmp_path):
     size = d("ps", "-a", "--size", "--filter", f"name={other}", "--format", "{{.Size}}").out.strip()
     assert re.fullmatch(r"0B \(virtual [\d.]+[kM]B\)", size), size
 
+    # publish= names a host port (the container's own is expose=)
+    d("run", "-d", "--name", other + "p", "-p", "127.0.0.1::80", "busybox", "sleep", "300")
+    host_port = d("port", other + "p", "80").out.strip().rsplit(":", 1)[1]
+    for term, listed in (("publish=80", []), (f"publish={host_port}", [other + "p"]),
+                         (f"publish={host_port}/udp", []), ("expose=80", [other + "p"])):
+        assert d("ps", "--filter", term, "--filter", f"name={u}", "--format", "{{.Names}}").out.split() == listed, term
+    d("rm", "-f", other + "p")
+
     # a restarted container runs with ExitCode 0 again, its RestartCount counting
     d("run", "-d", "--name", other + "r", "--restart", "on-failure:1", "busybox", "sh", "-c",
       "if [ -e /ran ]; then exec sleep 300; fi; touch /ran; exit 2")
