@@ -12,6 +12,7 @@ TEST_PKGS="skopeo umoci runc crun docker-registry tmux apache2-utils openssh-cli
 want="$PKGS"
 [ "${1:-}" = test ] && want="$want $TEST_PKGS"
 want="$want passt slirp4netns"  # rootless networking: pasta, slirp4netns where pasta is missing
+want="$want fuse-overlayfs"  # rootless storage where the kernel refuses overlayfs in a user namespace
 missing=""
 for p in $want; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -27,6 +28,10 @@ fi
 # without udev (a bare devtmpfs) leaves it 0600
 if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
   chmod 0666 /dev/net/tun || echo "[setup] cannot make /dev/net/tun 0666: rootless networking will fail"
+fi
+# and fuse-overlayfs opens /dev/fuse as the user (udev's rule: 0666 too)
+if [ -c /dev/fuse ] && [ "$(stat -c %a /dev/fuse)" != 666 ]; then
+  chmod 0666 /dev/fuse || echo "[setup] cannot make /dev/fuse 0666: rootless fuse-overlayfs will fail"
 fi
 
 extra=""

@@ -15,9 +15,6 @@ from dockyard import rootless
 from dockyard.errors import InvalidArgument
 from dockyard.locations import DEFAULT_ROOT, DEFAULT_RUN_DIR
 
-DEFAULT_DRIVER = "overlay"
-
-
 def defaults() -> tuple[str, str]:
     """The default root and run dir: /var/lib/dockyard and /run/dockyard, or a rootless
     user's XDG directories (rootless/paths.py)."""
@@ -89,7 +86,9 @@ class Engine:
 
     @cached_property
     def storage_driver(self) -> str:
-        """Fixed for a root at first use: mixing drivers on one root would corrupt layers."""
+        """Fixed for a root at first use (mixing drivers on one root would corrupt layers):
+        --storage-driver, else daemon.json `storage-driver`, else the first that mounts here
+        (snapshots/probe.py)."""
         from dockyard.snapshots import DRIVERS
 
         marker = self.root / "storage-driver"
@@ -97,14 +96,22 @@ class Engine:
             current = marker.read_text().strip()
         except FileNotFoundError:
             current = ""
-        wanted = self._requested_driver or current or DEFAULT_DRIVER
-        if wanted not in DRIVERS:
+        configured = self.config.get("storage-driver")
+        if self._requested_driver and configured and self._requested_driver != configured:
+            raise InvalidArgument(f"the storage driver is set both by --storage-driver ({self._requested_driver}) "
+                                  f"and in {self.root / 'daemon.json'} ({configured}); keep one")
+        wanted = self._requested_driver or configured or current
+        if wanted and wanted not in DRIVERS:
             raise InvalidArgument(f"unknown storage driver {wanted!r}: choose one of {', '.join(DRIVERS)}")
         if current and wanted != current:
             raise InvalidArgument(
                 f"root {self.root} uses the {current} storage driver; use --storage-driver {current} or another --root"
             )
         if not current:
+            if not wanted:
+                from dockyard.snapshots.probe import choose
+                (self.root / "snapshots").mkdir(exist_ok=True)
+                wanted = choose(self.root / "snapshots")
             tmp = marker.with_name(f".storage-driver.{os.getpid()}")
             tmp.write_text(wanted + "\n")
             os.replace(tmp, marker)
@@ -183,7 +190,9 @@ class Engine:
         outside = Outside(paths.run_dir())
         service = NetworkService(self.db, self.root, self.run_dir, config, registry=registry,
                                  host_resolvers=outside.host_resolvers)
-        return Publishing(netns.Inside(service, netns.path()), outside)
+        publishing = Publishing(netns.Inside(service, netns.path()), outside)
+        publishing.catch_up(self.run_dir / "rootless-net-synced")
+        return publishing
 
     @cached_property
     def containers(self):

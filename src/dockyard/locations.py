@@ -8,6 +8,7 @@ import os
 
 DEFAULT_ROOT = "/var/lib/dockyard"
 DEFAULT_RUN_DIR = "/run/dockyard"
+BUILD_MARKERS = "builds"  # under the root: builds in progress (builder/unfinished.py)
 
 
 class Where:

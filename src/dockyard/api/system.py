@@ -77,7 +77,7 @@ def _info(eng) -> dict:
         "ContainersPaused": states.count("paused"),
         "ContainersStopped": len(states) - states.count("running") - states.count("paused"),
         "Images": len(eng.images.list()), "Driver": eng.storage_driver,
-        "DriverStatus": [["Backing Filesystem", "extfs" if eng.storage_driver == "overlay" else "vfs"]],
+        "DriverStatus": [["Backing Filesystem", "vfs" if eng.storage_driver == "vfs" else "extfs"]],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
                     "Log": ["json-file"]},
         "MemoryLimit": limits, "SwapLimit": swap_limit and limits, "CpuCfsPeriod": limits, "CpuCfsQuota": limits,

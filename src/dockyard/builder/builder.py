@@ -498,7 +498,7 @@ class Builder:
                 with run_network(self.engine, cmd.network, ws.key, Path(files), opts.extra_hosts) as net:
                     running.execute(cmd, instr, config, ws.rootfs, ws.upper, ws.marker.scratch("run"), container_id=ws.key,
                                     runtime_root=runtime_root, cgroup_parent=self.engine.containers.cgroup_parent,
-                                    overlay=self.engine.snapshots.name == "overlay", net=net, limits=opts.limits,
+                                    overlay=self.engine.snapshots.whiteout_mode == "overlay", net=net, limits=opts.limits,
                                     on_output=lambda stream, data: self.progress.output(step, data, stream),
                                     cancelled=self.progress.cancelled)
             except running.StepFailed:

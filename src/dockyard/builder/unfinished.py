@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import os
 
+from dockyard.locations import BUILD_MARKERS
+
 TYPE_CHECKING = False  # every read-only command looks for markers: no pathlib for annotations
 if TYPE_CHECKING:
     from pathlib import Path
 
-MARKERS = "builds"
 _CLAIM = ".claimed-"
 
 
@@ -48,7 +49,7 @@ class Marker:
 
         self.key = key
         self.tmp = tempfile.gettempdir()
-        self.path = root / MARKERS / f"{key}.json"
+        self.path = root / BUILD_MARKERS / f"{key}.json"
 
     def write(self) -> None:
         import json
@@ -73,7 +74,7 @@ def in_progress(root: Path, key: str) -> bool:
     """Whether the step `key` runs: its marker names a live process."""
     import json
     try:
-        doc = json.loads((root / MARKERS / f"{key}.json").read_text())
+        doc = json.loads((root / BUILD_MARKERS / f"{key}.json").read_text())
     except (FileNotFoundError, ValueError):
         return False
     return _start_time(doc["pid"]) == doc["start"]
@@ -82,7 +83,7 @@ def in_progress(root: Path, key: str) -> bool:
 def reclaim(engine) -> list[str]:
     """Release the leftovers of the steps on `engine`'s root whose process is gone; what was
     released, one line per step."""
-    folder = engine.root / MARKERS
+    folder = engine.root / BUILD_MARKERS
     try:
         names = os.listdir(folder)
     except FileNotFoundError:
@@ -125,10 +126,10 @@ def reclaim(engine) -> list[str]:
 def _release(engine, key: str, tmp: str) -> None:
     import shutil
 
-    from dockyard.builder.workspace import unmount
     from dockyard.errors import DockyardError
     from dockyard.runtime.cgroups import open_cgroup, remove_empty_parent
     from dockyard.runtime.oci import get_runtime
+    from dockyard.snapshots.mount import unmount
 
     try:
         get_runtime("dockyard", root=str(engine.run_dir / "runtime")).delete(key, force=True)
@@ -150,8 +151,7 @@ def _release(engine, key: str, tmp: str) -> None:
     suffix = f"-{key.removeprefix('build-')}"
     for entry in os.scandir(tmp):
         if entry.name.startswith("dockyard-") and entry.name.endswith(suffix):
-            if os.path.ismount(entry.path):
-                unmount(entry.path)
+            unmount(entry.path)  # detached even if busy, so the tree below is no longer the mount's
             if not os.path.ismount(entry.path):
                 shutil.rmtree(entry.path, ignore_errors=True)
     if engine.snapshots.exists(key):

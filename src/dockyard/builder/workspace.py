@@ -12,15 +12,15 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
 from dockyard.builder.unfinished import Marker
-from dockyard.errors import Conflict, DockyardError
+from dockyard.errors import Conflict
 from dockyard.oci.image import chain_id
+from dockyard.snapshots.mount import mount, unmount
 
 
 @dataclass(frozen=True)
@@ -30,20 +30,6 @@ class Committed:
     descriptor: dict
     diff_id: str
     chain: str
-
-
-def mount(mounts: list, target: str) -> None:
-    for m in mounts:
-        r = subprocess.run(["mount", "-t", m.type, "-o", ",".join(m.options), m.source, target],
-                           capture_output=True, text=True, check=False)
-        if r.returncode:
-            raise DockyardError(f"mounting the build rootfs failed: {r.stderr.strip()}")
-
-
-def unmount(target: str) -> None:
-    r = subprocess.run(["umount", target], capture_output=True, check=False, text=True)
-    if r.returncode and os.path.ismount(target):
-        subprocess.run(["umount", "-l", target], capture_output=True, check=False)
 
 
 class Workspace:
@@ -65,7 +51,7 @@ class Workspace:
         try:
             mounts = self.engine.snapshots.prepare(self.key, self.parent)
             self.rootfs = self.marker.scratch("build")
-            mount(mounts, self.rootfs)
+            mount(mounts[0], self.rootfs)
             self._mounted = True
         except BaseException:
             self.__exit__()
@@ -99,7 +85,7 @@ class Workspace:
             self._mounted = False
         snaps = self.engine.snapshots
         upper = self.upper
-        overlay = snaps.name == "overlay"
+        overlay = snaps.whiteout_mode == "overlay"
         lower = snaps.fs(self.parent) if self.parent and not overlay else None
         if not _changed(upper, lower, overlay):
             return None

@@ -101,22 +101,25 @@ def render(
 def inspect_text(docs: list[dict], fmt: str | None) -> str:
     """What `inspect` prints: each document through `--format`, else all of them as indented JSON."""
     if not fmt:
-        import json
-        return json.dumps(docs, indent=4) + "\n"
+        from dockyard.jsonwrite import dumps
+        return dumps(docs, indent=4) + "\n"
     return render(JSON_FORMAT if fmt == "json" else fmt, docs, "")
 
 
 def _plain_fields(fmt: str, rows: Sequence[Any]) -> list[str] | None:
-    """Each row through `fmt` when it is only text and `{{.Field}}`s whose values are strings
-    (the default tables, most users' formats): what the template engine would print, without
-    loading it. None for anything else."""
+    """Each row through `fmt` when it is only text and `{{.Field}}`s (or `{{.Field.Key}}`s into
+    plain dicts, as inspect's `{{.State.Status}}`) whose values are strings, booleans or
+    integers (the default tables, most users' formats): what the template engine would print,
+    without loading it. None for anything else."""
     parts = fmt.split("{{")
     texts, fields = [parts[0]], []
     for part in parts[1:]:
         field, sep, text = part.partition("}}")
-        if not sep or not field.startswith(".") or not field[1:].isidentifier() or "}}" in text or "{{" in text:
+        path = field[1:].split(".")
+        if not sep or not field.startswith(".") or not all(p.isidentifier() for p in path) or "}}" in text \
+                or "{{" in text:
             return None
-        fields.append(field[1:])
+        fields.append(path)
         texts.append(text)
     if "}}" in texts[0]:
         return None
@@ -125,16 +128,32 @@ def _plain_fields(fmt: str, rows: Sequence[Any]) -> list[str] | None:
         if not isinstance(row, Mapping):
             return None
         line = [texts[0]]
-        for field, text in zip(fields, texts[1:]):
-            try:
-                value = row[field]
-            except KeyError:
-                return None
-            if type(value) is not str:
+        for path, text in zip(fields, texts[1:]):
+            value = _plain_value(row, path)
+            if value is None:
                 return None
             line += (value, text)
         out.append("".join(line))
     return out
+
+
+def _plain_value(row: Mapping, path: list[str]) -> str | None:
+    """What the template engine prints for `{{.A.B}}` of row when every step is a key that is
+    there (below the row, in plain dicts) and the value a string, boolean or integer."""
+    try:
+        value = row[path[0]]
+        for key in path[1:]:
+            if type(value) is not dict:
+                return None
+            value = value[key]
+    except KeyError:
+        return None
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is bool:
+        return "true" if value else "false"
+    return str(value) if kind is int else None
 
 
 def tabwrite(text: str, minwidth: int = TABLE_MIN_WIDTH, padding: int = TABLE_PADDING) -> str:

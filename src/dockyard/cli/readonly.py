@@ -80,42 +80,40 @@ def _options(args: list[str], flags: dict[str, str]) -> dict | None:
     return opts
 
 
-def _containers(engine=None):
-    """(container store, engine) of the root, or None (see _open)."""
+def _containers():
+    """(container store, where the root is) of the root, or None (see _open)."""
     from dockyard.containers.record import ContainerStore
 
-    found = _open(engine)
+    found = _open()
     return (ContainerStore(found[0]), found[1]) if found else None
 
 
-def _open(engine=None):
-    """(DB reader, engine) of the root the environment names, or None when a killed build's
-    leftovers wait to be released (the full command does that first). The plain case (an
-    absolute, normal DOCKYARD_ROOT and DOCKYARD_RUN_DIR, or neither) is found here with strings;
-    `engine=True` (what inspect, logs and top need: paths, the root's settings) is an Engine."""
-    from dockyard.builder.unfinished import MARKERS
+def _open():
+    """(DB reader, where the root is) of the root the environment names, or None when a killed
+    build's leftovers wait to be released (the full command does that first). The plain case
+    (an absolute, normal DOCKYARD_ROOT and DOCKYARD_RUN_DIR, or neither) is found here with
+    strings (locations.Where); anything else asks an Engine (its `root` and `run_dir`)."""
+    from dockyard.locations import BUILD_MARKERS, Where
     from dockyard.store.reader import Reader
 
-    if engine is None:
-        from dockyard.locations import Where
-        engine = Where.from_environment()
-    if engine is None or engine is True:
+    where = Where.from_environment()
+    if where is None:
         from dockyard.engine import Engine
-        engine = Engine()
+        where = Engine()
     try:
-        if os.listdir(os.path.join(engine.root, MARKERS)):
+        if os.listdir(os.path.join(where.root, BUILD_MARKERS)):
             return None
     except FileNotFoundError:
         pass
-    return Reader(os.path.join(engine.root, "dockyard.db")), engine
+    return Reader(os.path.join(where.root, "dockyard.db")), where
 
 
-def _current(c, engine) -> bool:
+def _current(c, where) -> bool:
     """Whether c's record is as current as the full service's refresh would make it."""
     from dockyard.containers.views import settled
     from dockyard.runtime.shim.records import state_dir
 
-    return not c.running or settled(c, state_dir(engine.run_dir, c.id))
+    return not c.running or settled(c, state_dir(where.run_dir, c.id))
 
 
 def _ps(args: list[str]) -> Output | None:
@@ -123,9 +121,9 @@ def _ps(args: list[str]) -> Output | None:
     found = _containers() if opts is not None else None
     if found is None:
         return None
-    store, engine = found
+    store, where = found
     cs = store.all(running=not opts["all"])
-    if not all(_current(c, engine) for c in cs):
+    if not all(_current(c, where) for c in cs):
         return None
     from dockyard.cli.pstable import ps_text
 
@@ -140,9 +138,9 @@ def _port(args: list[str]) -> Output | None:
     found = _containers()
     if found is None:
         return None
-    store, engine = found
+    store, where = found
     c = store.find(args[0])
-    if c is None or not _current(c, engine):
+    if c is None or not _current(c, where):
         return None
     from dockyard.containers.views import port_lines
 
@@ -172,14 +170,14 @@ def _inspect(args: list[str]) -> Output | None:
     found = _containers() if names else None
     if found is None:
         return None
-    store, engine = found
+    store, where = found
     cs = [store.find(name) for name in names]
-    if not all(c is not None and _current(c, engine) for c in cs):
+    if not all(c is not None and _current(c, where) for c in cs):
         return None  # an image, nothing at all (the full command says so), or a record to bring up to date
     from dockyard.cli.formatting import inspect_text
     from dockyard.containers.views import inspect
 
-    paths = RecordedPaths(engine, store.db)
+    paths = RecordedPaths(where, store.db)
     if paths.driver is None:
         return None  # the full command settles the root's storage driver first
     text = inspect_text([inspect(paths, c) for c in cs], fmt)
@@ -234,14 +232,14 @@ def _logs(args: list[str]) -> Output | None:
     found = _containers() if len(names) == 1 else None
     if found is None:
         return None
-    store, engine = found
+    store, where = found
     c = store.find(names[0])
     from dockyard.containers.logdrivers import keeps_log, log_file
-    if c is None or not _current(c, engine) or not keeps_log(c.host_config):
+    if c is None or not _current(c, where) or not keeps_log(c.host_config):
         return None
     from dockyard.containers import logs
 
-    entries = list(logs.read(log_file(engine.root, c), tail=tail))
+    entries = list(logs.read(log_file(where.root, c), tail=tail))
     return lambda: print_log(entries, timestamps)
 
 
@@ -252,7 +250,7 @@ def _images(args: list[str]) -> Output | None:
     found = _open() if opts is not None else None
     if found is None:
         return None
-    db, engine = found
+    db, where = found
     from types import SimpleNamespace
 
     from dockyard.jsonread import load_file
@@ -263,7 +261,7 @@ def _images(args: list[str]) -> Output | None:
         if not (algorithm.isalnum() and hex_.isalnum() and hex_.isascii()):
             return None
         try:
-            doc = load_file(os.path.join(engine.root, "blobs", algorithm, hex_))
+            doc = load_file(os.path.join(where.root, "blobs", algorithm, hex_))
         except (OSError, ValueError):
             return None
         return doc if isinstance(doc, dict) else None
@@ -304,30 +302,41 @@ def _images(args: list[str]) -> Output | None:
 
 
 def _top(args: list[str]) -> Output | None:
-    """`top NAME` (the host's `ps -ef`), recording its event as the full command does."""
-    if len(args) != 1 or args[0].startswith("-"):
+    """`top NAME [PS OPTIONS]` (what the host's `ps -ef`, or ps with those options, shows of
+    its processes), recording its event as the full command does. The processes are those of
+    the cgroup its init is in (cgroupprocs.py); with no options their lines are read from
+    /proc where that gives ps's bytes (containers/psef.py)."""
+    if not args or args[0].startswith("-"):
         return None
-    found = _containers(engine=True)
+    found = _containers()
     if found is None:
         return None
-    store, engine = found
+    store, where = found
     c = store.find(args[0])
-    if c is None or not c.running or not _current(c, engine):
+    if c is None or not c.running or not _current(c, where):
         return None  # not running: the full command says so
-    from dockyard.containers.paths import ContainerPaths
-    from dockyard.containers.views import event_attributes, top_table
+    from dockyard.runtime.cgroupprocs import procs_with
+    from dockyard.runtime.shim.records import read_started, state_dir
 
-    text = top_text(top_table(ContainerPaths(engine).pids(c)))
-    engine.events.emit("container", "top", c.id, **event_attributes(c))
+    pids = procs_with((read_started(state_dir(where.run_dir, c.id)) or {}).get("pid", 0), c.id)
+    if pids is None:
+        return None  # not where the container's cgroup is expected: the full command looks it up
+    from dockyard.containers.views import event_attributes, top_table
+    from dockyard.store import events
+
+    text = top_text(top_table(pids, " ".join(args[1:])))  # ps's own error: the full command reports it
+    store.db.migrate("events", events.MIGRATIONS)
+    store.db.write(lambda conn: events.append(conn, "container", "top", c.id, event_attributes(c)))
     return lambda: _emit(text)
 
 
 def top_text(table: dict) -> str:
-    """What `top` prints of views.top_table's answer (both paths)."""
+    """What `top` prints of views.top_table's answer (both paths): the docker CLI's table,
+    whose columns are at least 20 wide."""
     from dockyard.cli.formatting import tabwrite
 
     lines = ["\t".join(table["Titles"])] + ["\t".join(p) for p in table["Processes"]]
-    return tabwrite("\n".join(lines) + "\n")
+    return tabwrite("\n".join(lines) + "\n", minwidth=20)
 
 
 def _emit(text: str) -> None:

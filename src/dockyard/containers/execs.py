@@ -109,8 +109,8 @@ class Execs:
                 code = runtime.exec_process(c.id, process, detach=detach, stdin=stdin, stdout=stdout, stderr=stderr)
             started = True
         except DockyardError as e:  # the command could not start: Docker's codes and words
-            from dockyard.containers.service import _exit_code_for
-            code = _exit_code_for(e)
+            from dockyard.containers.start import exit_code_for
+            code = exit_code_for(e)
             detail = e.message.split("unable to start container process: ", 1)[-1]
             raise InvalidArgument(f"OCI runtime exec failed: exec failed: unable to start container process: "
                                   f"{detail}: unknown") from None

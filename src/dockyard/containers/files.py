@@ -11,16 +11,15 @@ from __future__ import annotations
 import io
 import os
 import re
-import threading
 import stat
-import subprocess
 import tarfile
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from dockyard.errors import CorruptContent, DockyardError, InvalidArgument, NotFound
+from dockyard.errors import CorruptContent, InvalidArgument, NotFound
 
 
 @contextmanager
@@ -32,10 +31,9 @@ def container_root(service, c, *, live: bool = True) -> Iterator[str]:
         yield f"/proc/{c.state['Pid']}/root"
         return
     service.engine.run_dir.mkdir(parents=True, exist_ok=True)
+    from dockyard.snapshots.mount import mount, unmount
     with tempfile.TemporaryDirectory(prefix="dockyard-fs-", dir=service.engine.run_dir) as mnt:
-        m = service.engine.snapshots.mounts(c.id)[0]
-        _mount(["--bind", m.source, mnt] if m.type == "bind" else ["-t", m.type, "-o", ",".join(m.options), m.source, mnt],
-               "the container's filesystem")
+        mount(service.engine.snapshots.mounts(c.id)[0], mnt)
         try:
             if live:
                 with _volumes_mounted(service, c, mnt):
@@ -43,19 +41,15 @@ def container_root(service, c, *, live: bool = True) -> Iterator[str]:
             else:
                 yield mnt
         finally:
-            subprocess.run(["umount", mnt], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _mount(args: list[str], what: str) -> None:
-    r = subprocess.run(["mount", *args], capture_output=True, text=True)
-    if r.returncode:
-        raise DockyardError(f"cannot mount {what}: {r.stderr.strip()}")
+            unmount(mnt)
 
 
 @contextmanager
 def _volumes_mounted(service, c, mnt: str) -> Iterator[None]:
     """The stopped container's volumes and binds at their places under `mnt` (read-only where
     the container has them so); a volume with options is mounted for the copy's time."""
+    from dockyard.snapshots.base import Mount
+    from dockyard.snapshots.mount import mount, unmount
     holder = f"copy-{os.urandom(6).hex()}"
     targets: list[str] = []
     held: list[str] = []
@@ -75,14 +69,12 @@ def _volumes_mounted(service, c, mnt: str) -> Iterator[None]:
                 else:
                     os.makedirs(os.path.dirname(target), exist_ok=True)
                     open(target, "a").close()
-            _mount(["--bind", source, target], m["Destination"])
+            mount(Mount("bind", source, [] if m.get("RW", True) else ["ro"]), target)
             targets.append(target)
-            if not m.get("RW", True):
-                _mount(["-o", "remount,bind,ro", target], m["Destination"])
         yield
     finally:
         for target in reversed(targets):
-            subprocess.run(["umount", target], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            unmount(target)
         for name in held:
             service.engine.volumes.release(name, holder)
 

@@ -52,13 +52,13 @@ def handle(engine, argv: list[str]) -> None:
 def finish_unhandled(engine) -> None:
     """At a server's start: end the containers whose shims ended while no server took their
     exit hook (reconcile), then remove the --rm ones that exited without being removed."""
-    from dockyard.containers.service import _foreground_owner_alive
+    from dockyard.containers.foreground import owner_alive
 
     containers = engine.containers
     containers.reconcile()
     for c in containers.store.all():
         if c.status in ("exited", "dead") and c.host_config.get("AutoRemove") \
-                and not _foreground_owner_alive(containers.run_dir(c.id)):
+                and not owner_alive(containers.run_dir(c.id)):
             try:
                 containers.remove(c.id, force=True, volumes=True)
             except Exception as e:  # noqa: BLE001 - one container must not stop the server's start

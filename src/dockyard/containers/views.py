@@ -7,7 +7,6 @@ import os
 import time
 
 from dockyard.addresses import host_address
-from dockyard.containers import health
 from dockyard.containers.logdrivers import keeps_log
 from dockyard.containers.record import Container, rfc3339
 
@@ -111,13 +110,17 @@ def command(c: Container) -> tuple[str, list[str]]:
     return (args[0], args[1:]) if args else ("", [])
 
 
-def status_text(c: Container) -> str:
+def status_text(c: Container, now: float | None = None) -> str:
+    """"Up 5 seconds", "Exited (0) 2 minutes ago": the status as it reads at `now` (the clock's time if None)."""
     from dockyard.cli.formatting import human_duration
     st = c.state
-    now = time.time()
+    now = time.time() if now is None else now
     if st["Status"] in ("running", "paused"):
         text = "Up " + human_duration(now - epoch(st["StartedAt"]))
-        return text + (" (Paused)" if st["Status"] == "paused" else health.suffix(st))
+        if st["Status"] == "paused":
+            return text + " (Paused)"
+        from dockyard.containers import health
+        return text + health.suffix(st)
     if st["Status"] == "restarting":
         return f"Restarting ({st['ExitCode']}) {human_duration(now - epoch(st['FinishedAt']))} ago"
     if st["Status"] == "exited":
@@ -139,6 +142,8 @@ def settled(c: Container, shim_dir: str) -> bool:
         return False
     if "Health" in c.state:
         from pathlib import Path
+
+        from dockyard.containers import health
         c.state["Health"] = health.live(c.state, Path(shim_dir))
     return True
 
@@ -269,7 +274,14 @@ def event_attributes(c: Container, **extra: str) -> dict:
 
 
 def top_table(pids: list[int], ps_args: str = "") -> dict:
-    """`docker top` of the processes `pids`: the host's `ps` output, only their lines."""
+    """`docker top` of the processes `pids`: the host's `ps` output, only their lines. With no
+    ps options, those lines are read from /proc where that gives the same (psef.py)."""
+    if not ps_args:
+        from dockyard.containers import psef
+
+        rows = psef.rows(pids)
+        if rows is not None:
+            return {"Titles": list(psef.TITLES), "Processes": rows}
     import shlex
     import subprocess
 

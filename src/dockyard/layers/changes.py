@@ -41,20 +41,22 @@ class Delta:
     st: os.stat_result | None
 
 
-def sorted_entries(path: str) -> list[os.DirEntry]:
-    """Directory entries in byte order, so every walk (and so every tar) is reproducible."""
+def sorted_entries(path: str, *, overlay: bool = False) -> list[os.DirEntry]:
+    """Directory entries in byte order, so every walk (and so every tar) is reproducible;
+    `overlay`: a layer in overlay form, whose fuse-overlayfs marks are left out."""
     with os.scandir(path) as it:
-        return sorted(it, key=lambda e: os.fsencode(e.name))
+        entries = sorted(it, key=lambda e: os.fsencode(e.name))
+    return [e for e in entries if not whiteouts.is_mark(e.name)] if overlay else entries
 
 
-def walk(root: str, rel: str = "") -> Iterator[tuple[str, str, os.stat_result]]:
+def walk(root: str, rel: str = "", *, overlay: bool = False) -> Iterator[tuple[str, str, os.stat_result]]:
     """(relative path, absolute path, lstat) of everything below root, parents before children."""
-    for entry in sorted_entries(os.path.join(root, rel) if rel else root):
+    for entry in sorted_entries(os.path.join(root, rel) if rel else root, overlay=overlay):
         crel = f"{rel}/{entry.name}" if rel else entry.name
         st = entry.stat(follow_symlinks=False)
         yield crel, entry.path, st
         if stat.S_ISDIR(st.st_mode):
-            yield from walk(root, crel)
+            yield from walk(root, crel, overlay=overlay)
 
 
 def read_xattrs(path: str) -> dict[str, bytes]:
@@ -166,7 +168,7 @@ def _lower_names(lowers: Sequence[str], rel: str) -> set[str]:
         path = os.path.join(layer, rel)
         if not os.path.isdir(path) or os.path.islink(path):
             continue
-        for entry in sorted_entries(path):
+        for entry in sorted_entries(path, overlay=True):
             if entry.name in names or entry.name in hidden:
                 continue
             if whiteouts.is_overlay_whiteout(entry.stat(follow_symlinks=False)):
@@ -179,7 +181,7 @@ def _lower_names(lowers: Sequence[str], rel: str) -> set[str]:
 
 
 def _overlay_changes(upper: str, lowers: Sequence[str], rel: str, out: list[Change]) -> None:
-    entries = sorted_entries(os.path.join(upper, rel) if rel else upper)
+    entries = sorted_entries(os.path.join(upper, rel) if rel else upper, overlay=True)
     for entry in entries:
         crel = f"{rel}/{entry.name}" if rel else entry.name
         st = entry.stat(follow_symlinks=False)
@@ -190,7 +192,7 @@ def _overlay_changes(upper: str, lowers: Sequence[str], rel: str, out: list[Chan
         out.append(Change(CHANGED if existed else ADDED, "/" + crel))
         if stat.S_ISDIR(st.st_mode):
             if existed and whiteouts.is_opaque(entry.path):
-                present = {e.name for e in sorted_entries(entry.path)}
+                present = {e.name for e in sorted_entries(entry.path, overlay=True)}
                 for gone in sorted(_lower_names(lowers, crel) - present, key=os.fsencode):
                     out.append(Change(DELETED, f"/{crel}/{gone}"))
             _overlay_changes(upper, lowers, crel, out)

@@ -129,7 +129,7 @@ def diff_overlay(upper_dir: str | os.PathLike, out_stream: BinaryIO, *, clamp_mt
     root = os.fspath(upper_dir)
     writer = _LayerWriter(out_stream, clamp_mtime)
     parents: dict[str, os.stat_result] = {"": os.lstat(root)}
-    for rel, path, st in walk(root):
+    for rel, path, st in walk(root, overlay=True):
         if whiteouts.is_overlay_whiteout(st):
             writer.add_whiteout(rel, parents[rel.rpartition("/")[0]])
             continue

@@ -4,6 +4,9 @@ A layer tar cannot hold "this path is gone", so OCI spells it as an empty file n
 `.wh.<name>`, and "this directory hides everything below it" as `<dir>/.wh..wh..opq`.
 overlayfs spells the same two facts as a 0:0 character device and the xattr
 `trusted.overlay.opaque=y` (`user.overlay.opaque=y` rootless). apply translates the first into the second, diff back again.
+fuse-overlayfs reads overlayfs's marks, but writes opaque directories its own way: the xattr
+`user.fuseoverlayfs.opaque=y` and a `.wh..wh..opq` file inside (with a `.wh..opq` whiteout
+beside it); its `.wh.` names in an upper dir are marks, never content.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ META_PREFIX = ".wh..wh."
 #: of the lower layers; a tar must never be able to set them, and diffs never carry them.
 #: The `user.` ones are what overlay mounted with `userxattr` uses: a rootless engine's, since
 #: a user namespace may not set `trusted.` xattrs.
-OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
+OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs.")
+FUSE_OPAQUE_XATTR = "user.fuseoverlayfs.opaque"
 
 
 def opaque_xattr() -> str:
@@ -35,9 +39,18 @@ def is_overlay_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
+def is_mark(name: str) -> bool:
+    """A name fuse-overlayfs keeps its own marks under in an upper dir (overlayfs and apply
+    never write `.wh.` names to disk)."""
+    return name.startswith(PREFIX)
+
+
 def is_opaque(path: str) -> bool:
     """Whether an overlay upper directory hides everything below it in the lower layers."""
-    try:
-        return os.getxattr(path, opaque_xattr(), follow_symlinks=False) == b"y"
-    except OSError:
-        return False
+    for name in (opaque_xattr(), FUSE_OPAQUE_XATTR):
+        try:
+            if os.getxattr(path, name, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            pass
+    return os.path.lexists(os.path.join(path, OPAQUE))

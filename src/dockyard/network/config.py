@@ -25,7 +25,7 @@ class NetworkConfig:
     identity, which tags every link the root makes so reconcile, prune and repair only ever
     touch its own; bridge_name: the default `bridge` network's Linux bridge; default_subnet:
     its subnet, None to take the first /16 from 10.88.0.0 that clashes with no host route (or,
-    with identity_subnet, a /24 the identity points at: ipam.identity_subnet);
+    with identity_subnet, a /22 the identity points at: ipam.identity_subnet);
     nft_table: the `inet` table the root owns; mtu: of bridges and container interfaces (a
     network's com.docker.network.driver.mtu option overrides it).
 

@@ -15,11 +15,13 @@ from dockyard.errors import Conflict, InvalidArgument
 
 # Where default pools start: 10.88.0.0/16 upward, one /16 per network, as podman does.
 POOL_START = IPv4Network("10.88.0.0/16")
-POOL_END = IPv4Network("10.255.0.0/16")
-# Default bridges of roots other than the default one (identity_subnet): the /16 past the pool
-# user networks take theirs from, so the two never meet.
-IDENTITY_POOL = IPv4Network("10.255.0.0/16")
-IDENTITY_PREFIX = 24
+POOL_END = IPv4Network("10.252.0.0/16")
+# Default bridges of roots other than the default one (identity_subnet): a /22 each (1,021
+# containers: a Linux bridge takes 1,024 ports, BR_MAX_PORTS, so the bridge and its subnet run out
+# together, where a /24 ran out at 253), 256 of them in the /14 past the pool user networks take
+# theirs from, so the two never meet. The default root's bridge takes a /16, as Docker's docker0.
+IDENTITY_POOL = IPv4Network("10.252.0.0/14")
+IDENTITY_PREFIX = 22
 
 
 def parse_subnet(text: str, version: int = 4) -> IPv4Network | IPv6Network:
@@ -61,7 +63,7 @@ def check_overlap(net: IPv4Network, taken: Iterable[IPv4Network]) -> None:
 
 
 def free_subnet(taken: Iterable[IPv4Network]) -> IPv4Network:
-    """The first /16 from 10.88.0.0 upward that overlaps nothing in `taken` (DB networks, host routes)."""
+    """The first /16 from 10.88.0.0 upward (to 10.251.0.0) that overlaps nothing in `taken` (DB networks, host routes)."""
     taken = list(taken)
     base = int(POOL_START.network_address)
     for i in range(int(POOL_END.network_address) - base >> 16):
@@ -72,9 +74,10 @@ def free_subnet(taken: Iterable[IPv4Network]) -> IPv4Network:
 
 
 def identity_subnet(owner: str, taken: Iterable[IPv4Network]) -> IPv4Network:
-    """The default bridge's subnet for a root other than the default one: a /24 of
+    """The default bridge's subnet for a root other than the default one: a /22 of
     IDENTITY_POOL overlapping nothing in `taken`, searched from the one the root's identity
-    (8 hex digits) points at, so that roots whose bridges are not up yet seldom meet."""
+    (8 hex digits) points at (its value modulo 256), so that roots whose bridges are not up yet
+    seldom meet."""
     taken = list(taken)
     count = 1 << (IDENTITY_PREFIX - IDENTITY_POOL.prefixlen)
     base, start = int(IDENTITY_POOL.network_address), int(owner, 16) % count
@@ -117,10 +120,12 @@ def auxiliary_addresses(net: IPv4Network, aux: dict) -> dict[str, str]:
 def next_address(net: IPv4Network, gateway: IPv4Address, used: Iterable[str], network_name: str, *,
                  pool: IPv4Network | None = None, reserved: Iterable[str] = ()) -> IPv4Address:
     """The lowest free host address of `pool` (the IPRange; else the subnet): not the gateway,
-    not leased, not reserved (auxiliary addresses)."""
-    busy = {ipaddress.ip_address(u) for u in [*used, *reserved]} | {gateway}
+    not leased, not reserved (auxiliary addresses). `used` and `reserved` are compared as the
+    DB holds them, str() of an address (leases and auxiliary addresses are recorded so), not
+    parsed: with 1,000 leases, parsing each took a start ~10 ms."""
+    busy = {*used, *reserved, str(gateway)}
     for addr in (pool or net):
-        if addr not in busy and addr not in (net.network_address, net.broadcast_address):
+        if str(addr) not in busy and addr not in (net.network_address, net.broadcast_address):
             return addr
     raise Conflict(f"no available IPv{net.version} addresses on network {network_name}")
 

@@ -8,7 +8,7 @@ recorded in `<root>/network.json`:
 - the default root (/var/lib/dockyard) otherwise keeps Docker-like names: bridge `dockyard0`,
   table `dockyard`, the first free /16 from 10.88.0.0;
 - any other root derives its own from its identity: bridge `dy-<id>`, table `dockyard-<id>`,
-  and its default bridge takes a /24 of 10.255.0.0/16 (ipam.identity_subnet) when it is made.
+  and its default bridge takes a /22 of 10.252.0.0/14 (ipam.identity_subnet) when it is made.
 
 Derived names cannot clash. Names asked for in daemon.json can, so every root also registers
 its names in a host-wide directory (/run/dockyard-roots/<identity>.json, which names the root's

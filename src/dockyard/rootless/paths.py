@@ -47,3 +47,11 @@ def api_socket() -> Path:
 
 def pause_pid_file() -> Path:
     return run_dir() / "pause.pid"
+
+
+NET_HELPER_DIRNAME = "rootless-net"
+
+
+def net_helper_dir() -> Path:
+    """The network helper's pid files and control socket (network/rootless/)."""
+    return run_dir() / NET_HELPER_DIRNAME

@@ -1,9 +1,9 @@
 """The user's pause process: it holds the namespaces every rootless command joins.
 
 Started by the first command that finds none (under a lock, so two first commands make one),
-it is a child that unshares a user, a mount and a network namespace, waits while its parent
-maps the user namespace (idmaps.write), then execs `catatonit -P`, which only sleeps (a
-Python loop where catatonit is missing). Its pid and start time are kept in
+it is a child that unshares a user and a mount namespace, waits while its parent maps the
+user namespace (idmaps.write), unshares a network namespace, then execs `catatonit -P`, which
+only sleeps (a Python loop where catatonit is missing). Its pid and start time are kept in
 `$XDG_RUNTIME_DIR/dockyard/pause.pid`, so a recycled pid is never joined. It lives on after
 the command, as podman's does; its namespaces, and every mount made in them, go with it.
 """
@@ -30,9 +30,12 @@ def running() -> int | None:
 
 
 def ensure() -> int:
-    """The pid of the user's pause process, started if none runs."""
+    """The pid of the user's pause process, started if none runs (and its network helper
+    started again if it died)."""
     pid = running()
     if pid:
+        if not _helper_serves(pid):
+            _repair(pid)
         return pid
     from dockyard.store.lock import exclusive
 
@@ -53,17 +56,52 @@ def ensure() -> int:
 def _way_out(pid: int) -> None:
     """Start the user's network helper (network/rootless: pasta and the published ports'
     forwarder) from the host's namespaces, as it must be. Without it containers still run,
-    reaching one another but not the outside: said once, here."""
+    reaching one another but not the outside: said in one line, and noted in the helper's
+    directory so that later commands do not try again (and wait) each time."""
     import sys
 
     from dockyard.errors import DockyardError
     from dockyard.network import rootless as rootless_net
 
+    failed = paths.net_helper_dir() / "failed"
     try:
         rootless_net.start_outside(pid, paths.run_dir())
     except DockyardError as e:
         print(f"warning: containers will not reach beyond this user's namespaces, nor publish ports: {e.message}",
               file=sys.stderr)
+        failed.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        failed.write_text(f"{pid} {process_start_time(pid)}\n{e.message}\n")
+    else:
+        failed.unlink(missing_ok=True)
+
+
+def _helper_serves(pid: int) -> bool:
+    """Whether the network helper serving pause process `pid` runs, or could not be started
+    for it (read from its files and /proc only: every command asks)."""
+    directory = paths.net_helper_dir()
+    try:
+        with open(directory / "forwarder.pid") as f:
+            helper = int(f.read().split()[0])
+        with open(f"/proc/{helper}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        argv = []
+    if b"dockyard.network.rootless.forwarder" in argv and str(pid).encode() in argv:
+        return True
+    try:
+        with open(directory / "failed") as f:
+            return f.readline() == f"{pid} {process_start_time(pid)}\n"
+    except OSError:
+        return False
+
+
+def _repair(pid: int) -> None:
+    """The helper died (killed, or its link could not be restarted): start it again, once."""
+    from dockyard.store.lock import exclusive
+
+    with exclusive(paths.pause_pid_file().with_name("pause.lock")):
+        if not _helper_serves(pid):
+            _way_out(pid)
 
 
 def _start() -> int:
@@ -88,10 +126,14 @@ def _start() -> int:
         try:
             os.close(unshared_r)
             os.close(go_w)
-            code = 0 if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET) == 0 else ctypes.get_errno()
+            code = 0 if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0 else ctypes.get_errno()
             os.write(unshared_w, f"{code}\n".encode())
             if code == 0 and os.read(go_r, 1) == b"1":
-                code = _own_sysfs(libc, os.fsencode(aside))
+                # the network namespace once the ids are mapped: its /proc/net and /proc/sys/net
+                # files then belong to the user's root (made before, they are the host root's,
+                # and conntrack's table, read at each container's exit, would be closed to it)
+                code = 0 if libc.unshare(CLONE_NEWNET) == 0 else ctypes.get_errno()
+                code = code or _own_sysfs(libc, os.fsencode(aside))
                 os.write(unshared_w, f"{code}\n".encode())
                 if code == 0:
                     _pause(catatonit)
@@ -111,7 +153,7 @@ def _start() -> int:
         os.write(go_w, b"1")
         code = _status(status)
         if code:
-            raise DockyardError("cannot mount /sys in the rootless namespaces"
+            raise DockyardError("cannot make the rootless network namespace and its /sys"
                                 + (f": {os.strerror(code)}" if code > 0 else ""))
     except BaseException:
         os.write(go_w, b"0")

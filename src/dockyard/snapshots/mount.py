@@ -1,9 +1,10 @@
 """Mounting a snapshot with mount(2) itself: a `mount` process per container start costs
-more than everything else the mount does."""
+more than everything else the mount does (fuse-overlayfs alone needs its program)."""
 
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 
 from dockyard.errors import DockyardError
@@ -23,6 +24,9 @@ def _c():
 
 def mount(m: Mount, target: str | os.PathLike) -> None:
     target = os.fspath(target)
+    if m.type == "fuse-overlayfs":
+        _fuse_overlayfs(m, target)
+        return
     if m.type == "bind":
         flags = MS_BIND | (MS_REC if "rbind" in m.options else 0)
         fstype, data = None, None
@@ -39,9 +43,25 @@ def mount(m: Mount, target: str | os.PathLike) -> None:
 
 
 def unmount(target: str | os.PathLike) -> None:
-    """Lazily, and only if something is mounted there: safe to call twice."""
-    if os.path.ismount(target):
-        _c().umount2(os.fspath(target).encode(), MNT_DETACH)
+    """Whatever is mounted there, lazily if it is busy; nothing mounted is fine (safe to call
+    twice). Not os.path.ismount: a bind mount from the same filesystem looks like no mount."""
+    path = os.fspath(target).encode()
+    if _c().umount2(path, 0) != 0 and ctypes.get_errno() == errno.EBUSY:
+        _c().umount2(path, MNT_DETACH)
 
 
+def _fuse_overlayfs(m: Mount, target: str) -> None:
+    """The program mounts, then stays in the background serving the mount until it is unmounted."""
+    import subprocess
 
+    from dockyard.snapshots.fuse_overlay import program
+
+    try:
+        r = subprocess.run([program(), "-o", ",".join(m.options), target], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    except OSError as e:
+        raise DockyardError(f"cannot mount the container's filesystem on {target}: {program()}: {e.strerror}") from None
+    if r.returncode or not os.path.ismount(target):
+        why = " ".join(line for line in r.stderr.splitlines() if "unknown argument ignored" not in line)
+        raise DockyardError(f"cannot mount the container's filesystem on {target}: {program()}: "
+                            f"{why.strip() or f'exit status {r.returncode}'}")

@@ -16,6 +16,14 @@ class OverlaySnapshotter(Snapshotter):
     name = "overlay"
     whiteout_mode = "overlay"
 
+    @staticmethod
+    def stacked(lowers: list[str], upper: str, work: str) -> Mount:
+        """The mount of a writable `upper` over `lowers` (topmost first)."""
+        options = [f"lowerdir={':'.join(lowers)}", f"upperdir={upper}", f"workdir={work}", "index=off"]
+        if rootless.active():  # in a user namespace overlay keeps its marks in user.overlay.* xattrs
+            options.append("userxattr")
+        return Mount("overlay", "overlay", options)
+
     def _fill_active(self, path: Path, parent: str) -> None:
         (path / "work").mkdir()
 
@@ -29,8 +37,4 @@ class OverlaySnapshotter(Snapshotter):
         own = self.root / snap.dir
         if not snap.parent:
             return [Mount("bind", str(own / "fs"), ["rbind", "rw"])]
-        lowers = ":".join(self.lower_dirs(snap.parent))
-        options = [f"lowerdir={lowers}", f"upperdir={own / 'fs'}", f"workdir={own / 'work'}", "index=off"]
-        if rootless.active():  # in a user namespace overlay keeps its marks in user.overlay.* xattrs
-            options.append("userxattr")
-        return [Mount("overlay", "overlay", options)]
+        return [self.stacked(self.lower_dirs(snap.parent), str(own / "fs"), str(own / "work"))]

@@ -6,13 +6,16 @@ in the shared DB and readers poll it by sequence number, which gives `since`/`un
 
 from __future__ import annotations
 
-import json
 import time
-from dockyard.store.metadata import MetadataDB
 
-TYPE_CHECKING = False  # `top` records its event before click loads: typing is a 3 ms import
+from dockyard.jsonread import loads
+from dockyard.jsonwrite import dumps
+
+TYPE_CHECKING = False  # `top` records its event before click loads (cli/readonly.py): no typing, json, sqlite3
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from dockyard.store.metadata import MetadataDB
 
 MIGRATIONS = [
     """
@@ -37,10 +40,7 @@ class EventLog:
 
     def emit(self, type: str, action: str, actor_id: str, /, **attributes: str) -> None:
         with self.db.write() as c:
-            cur = c.execute("INSERT INTO events(time_nano, type, action, actor_id, attributes) VALUES (?,?,?,?,?)",
-                            (time.time_ns(), type, action, actor_id, json.dumps(attributes)))
-            if cur.lastrowid % 1000 == 0:
-                c.execute("DELETE FROM events WHERE seq <= ?", (cur.lastrowid - KEEP,))
+            append(c, type, action, actor_id, attributes)
 
     def read(self, *, after_seq: int = 0, since_nano: int = 0, until_nano: int | None = None) -> Iterator[dict]:
         """Events in order, as docker's events API shapes them, each with its `seq` for polling."""
@@ -50,7 +50,7 @@ class EventLog:
             sql += " AND time_nano <= ?"
             args.append(until_nano)
         for row in self.db.query(sql + " ORDER BY seq", tuple(args)):
-            attrs = json.loads(row["attributes"])
+            attrs = loads(row["attributes"])
             yield {
                 "seq": row["seq"],
                 "Type": row["type"], "Action": row["action"],
@@ -64,6 +64,15 @@ class EventLog:
     def last_seq(self) -> int:
         row = self.db.one("SELECT MAX(seq) FROM events")
         return row[0] or 0
+
+
+def append(conn, type: str, action: str, actor_id: str, attributes: dict[str, str]) -> None:
+    """Add an event on `conn` (an SQLite connection, in the caller's write transaction),
+    dropping the oldest beyond KEEP every thousandth."""
+    cur = conn.execute("INSERT INTO events(time_nano, type, action, actor_id, attributes) VALUES (?,?,?,?,?)",
+                       (time.time_ns(), type, action, actor_id, dumps(attributes)))
+    if cur.lastrowid % 1000 == 0:
+        conn.execute("DELETE FROM events WHERE seq <= ?", (cur.lastrowid - KEEP,))
 
 
 def matches(event: dict, wanted: dict[str, list[str]]) -> bool:

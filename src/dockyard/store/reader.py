@@ -1,4 +1,5 @@
-"""The metadata DB as the read-only commands (cli/readonly.py) see it: queries, no writes.
+"""The metadata DB as the read-only commands (cli/readonly.py) see it: queries, and the one
+write they make (`top` records its event).
 
 MetadataDB (metadata.py) brings `sqlite3`, `threading`, `contextlib` and `pathlib` with it,
 and migrates on open; a read-only command needs one connection and one question answered:
@@ -9,9 +10,31 @@ importing it alone skips `datetime` and the package's adapters, which reading te
 
 from __future__ import annotations
 
-import _sqlite3
+import sys
 
 from dockyard.errors import DockyardError
+
+
+def _import_sqlite3():
+    """`_sqlite3`, loaded without `functools` where nothing has loaded that yet. The module
+    takes only functools.lru_cache from it, for its cache of prepared statements, and
+    functools brings `collections` (keyword, operator, reprlib, ...): 2-5 ms of a read-only
+    command that runs a few statements once each. Given an lru_cache that caches nothing,
+    each statement is prepared when run; the real functools loads as usual for anything later."""
+    if "functools" in sys.modules or "_sqlite3" in sys.modules:
+        import _sqlite3
+        return _sqlite3
+    stand_in = type(sys)("functools")
+    stand_in.lru_cache = lambda maxsize: lambda prepare: prepare
+    sys.modules["functools"] = stand_in
+    try:
+        import _sqlite3
+    finally:
+        del sys.modules["functools"]
+    return _sqlite3
+
+
+_sqlite3 = _import_sqlite3()
 
 Error = _sqlite3.Error
 
@@ -32,6 +55,20 @@ class Reader:
         row = self.one("SELECT version FROM schema_versions WHERE component=?", (component,))
         if row is None or row[0] < len(migrations):
             raise Behind(f"the {component} schema needs migrating")
+
+    def write(self, work) -> None:
+        """work(connection) in one immediate transaction, as MetadataDB.write runs it (WAL with
+        synchronous=NORMAL: no fsync per commit); rolled back if it raises."""
+        conn = self._conn
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            work(conn)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def query(self, sql: str, params: tuple = ()) -> list:
         return self._conn.execute(sql, params).fetchall()

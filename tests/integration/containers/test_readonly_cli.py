@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from tests.conftest import DOCKYARD
+from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -23,11 +24,13 @@ CASES = [
                                                               "web", "ended"),
     ("inspect", "--format", "{{json .NetworkSettings.Ports}} {{.Name}}", "web"), ("inspect", "--format=json", "made"),
     ("inspect", "-f", "{{.Nope.Deeper}}", "web"),
+    ("inspect", "-f", "{{.State.Status}} {{.State.Pid}} {{.State.Running}} {{.HostConfig.Memory}}", "web", "ended"),
+    ("inspect", "-f", "{{.State.Health}} {{.Config.Labels}} {{.NetworkSettings.Networks.bridge.IPAddress}}", "web"),
     ("logs", "ended"), ("logs", "-t", "ended"), ("logs", "-n", "1", "ended"), ("logs", "--tail", "all", "ended"),
     ("logs", "web"), ("logs", "made"),
     ("container", "ls", "-a"), ("container", "list"), ("container", "inspect", "-f", "{{.Name}}", "made"),
     ("container", "port", "web"), ("container", "logs", "-n", "2", "ended"),
-    ("top", "web"), ("container", "top", "web"),
+    ("top", "web"), ("container", "top", "web"), ("top", "web", "-o", "pid,comm"), ("top", "web", "-ef"),
     ("images",), ("images", "-q"), ("images", "-aq", "--no-trunc"), ("images", "--digests"),
     ("images", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}} {{.Size}} {{.CreatedAt}}"),
     ("images", "--format", "json"), ("images", "--format", "table {{.Repository}}\t{{.Digest}}\t{{json .Tag}}"),
@@ -36,7 +39,8 @@ CASES = [
 LEFT = [("port", "web", "81"), ("port", "nosuch"), ("ps", "-a", "--format", "{{.Label}}"), ("ps", "--bogus"),
            ("inspect", "web", "nosuch"), ("inspect", "busybox"), ("logs", "nosuch"), ("logs", "--tail", "x", "ended"),
            ("logs", "--since", "1h", "ended"), ("container", "inspect", "--type", "container", "web"),
-           ("container", "rm", "nosuch"), ("top", "made"), ("top", "nosuch"), ("top", "web", "-o", "pid,comm"),
+           ("container", "rm", "nosuch"), ("top", "made"), ("top", "nosuch"), ("top", "web", "-o", "bogus"),
+           ("ps", "-s"), ("ps", "-a", "--format", "{{.Names}} {{.Names.Deeper}}"), ("ps", "-a", "--filter", "status=exited"), ("inspect", "nosuch"),
            ("images", "busybox"), ("images", "--filter", "dangling=false"), ("images", "--tree"), ("image", "ls", "-x")]
 
 
@@ -118,12 +122,78 @@ def test_top_answered_early_records_its_event(containers):
     assert events.splitlines() == ["top web busybox"]
 
 
+def _users() -> list[str]:
+    """--user values ps names in each of its ways: a name that fits the column, one it cuts
+    with `+`, a uid with no name (from this host's passwd), and root."""
+    import pwd
+
+    names = {len(p.pw_name) > 8: p.pw_uid for p in pwd.getpwall() if p.pw_uid and p.pw_name.isascii()}
+    unnamed = next(uid for uid in range(5000, 6000) if not _named(uid))
+    return [str(uid) for uid in names.values()] + [str(unnamed), "0"]
+
+
+def _named(uid: int) -> bool:
+    import pwd
+
+    try:
+        return bool(pwd.getpwuid(uid))
+    except KeyError:
+        return False
+
+
+def test_top_reads_what_ps_ef_prints(dy, busybox):
+    """`top C` reads its lines from /proc (containers/psef.py); `top C -ef` runs the host's ps:
+    the same bytes, for each way ps shows a user and for arguments with spaces. Arguments ps
+    would escape (not ASCII) send it to ps itself, with the same answer."""
+    script = "sleep 301 & sleep 302; : 'two  spaces' end"
+    for i, user in enumerate(_users()):
+        dy("run", "-d", "--name", f"u{i}", "-u", user, "busybox", "sh", "-c", script)
+    dy("run", "-d", "--name", "accented", "busybox", "sh", "-c", "sleep 303; : d\u00e9j\u00e0")
+    expected = {f"u{i}": ("sleep 301", "sleep 302") for i in range(len(_users()))} | {"accented": ("sleep 303",)}
+    for name, sleeps in expected.items():
+        wait_for(lambda: all(s in dy("top", name).out for s in sleeps), what=f"{name}'s processes")
+        code, out, err, imports = _run(dy, ("top", name), early=True)
+        assert code == 0 and " click" not in imports, (name, err)
+        assert (" subprocess" in imports) == (name == "accented"), name
+        assert (code, out, err) == _run(dy, ("top", name, "-ef"), early=False)[:3], name
+
+
+def test_top_prints_its_table_as_the_docker_cli_does(dy, busybox, tmp_path):
+    """The docker CLI's `top` table (columns at least 20 wide), from what it printed for a
+    container of the host's dockerd."""
+    import re
+
+    from dockyard.cli.readonly import top_text
+
+    docker = ["docker", "-H", "unix:///var/run/docker.sock"]
+    env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker-config")}
+    if not os.path.exists("/var/run/docker.sock") or subprocess.run(
+            [*docker, "image", "inspect", "busybox"], capture_output=True, env=env).returncode:
+        pytest.skip("no dockerd with busybox here")
+    cid = subprocess.run([*docker, "run", "-d", "--rm", "busybox", "sh", "-c", "sleep 301 & sleep 302"], env=env,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        theirs = wait_for(lambda: (out := subprocess.run([*docker, "top", cid], env=env, capture_output=True,
+                                                         text=True).stdout).count("sleep 30") == 2 and out,
+                          what="dockerd's container's processes")
+    finally:
+        subprocess.run([*docker, "rm", "-f", cid], env=env, capture_output=True)
+    rows = [re.split(" {3,}", line) for line in theirs.splitlines()]
+    assert top_text({"Titles": rows[0], "Processes": rows[1:]}) == theirs
+    dy("run", "-d", "--name", "web", "busybox", "sleep", "300")
+    assert dy("top", "web").out.splitlines()[0] == theirs.splitlines()[0]
+
+
 # What the early path must not load (each was on it once, at 1-7 ms apiece): the launcher's
 # start without `site`, then only the C modules for SQLite and JSON.
-HEAVY = {"site", "pathlib", "typing", "dataclasses", "sqlite3", "threading", "collections.abc", "click"}
-LEAN = {("ps",): {"re", "json", "datetime"}, ("ps", "-a"): {"re", "json", "datetime"},
-        ("images",): {"re", "json"}, ("port", "web"): {"re", "json", "datetime"},
-        ("logs", "ended"): {"re", "json"}, ("inspect", "web"): {"dockyard.runtime.spec", "dockyard.snapshots"}}
+HEAVY = {"site", "pathlib", "typing", "dataclasses", "sqlite3", "threading", "collections.abc", "click", "functools",
+         "re", "json"}
+LEAN = {("ps",): {"datetime", "collections"}, ("ps", "-a"): {"datetime", "collections"},
+        ("images",): set(),  # collections: oci/reference.py's namedtuple
+        ("port", "web"): {"datetime", "collections"}, ("logs", "ended"): {"collections"},
+        ("inspect", "web"): {"dockyard.runtime.spec", "dockyard.snapshots", "collections"},
+        ("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "web"): {"dockyard.cli.gotemplate", "collections"},
+        ("top", "web"): {"subprocess", "dockyard.engine", "collections"}}
 
 
 def test_the_early_path_loads_no_heavy_modules(containers):

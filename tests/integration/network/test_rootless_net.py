@@ -349,3 +349,35 @@ def test_slirp4netns_where_pasta_is_missing_and_one_line_without_either(user):
         server.shutdown()
         server.server_close()
         pause.stop()
+
+
+def test_a_link_that_fails_to_start_is_tried_again_then_named_in_one_line(user):
+    """A pasta that fails its first two starts (a real process, exiting with a message) is
+    started a third time; one that always fails gives one line naming pasta and its stderr."""
+    tools = user.dir / "bin-flaky-pasta"
+    tools.mkdir()
+    tries = user.dir / "pasta-tries"
+    pasta = tools / "pasta"
+    pause = Pause(user)
+    run = user.dir / "run-flaky"
+    try:
+        for fails, works in ((2, True), (99, False)):
+            tries.write_text("")
+            os.chown(tries, user.uid, user.gid)
+            pasta.write_text(f"#!/bin/sh\necho x >> {tries}\n"
+                             f"[ $(wc -l < {tries}) -gt {fails} ] && exec {shutil.which('pasta')} \"$@\"\n"
+                             "echo 'No routable interface for IPv4: IPv4 is disabled' >&2; exit 1\n")
+            pasta.chmod(0o755)
+            p = start_outside(user, pause, run, path=f"{tools}:{USER_PATH}", check=False)
+            assert len(tries.read_text().splitlines()) == 3
+            if works:
+                assert p.returncode == 0, p.stderr
+                stop_outside(user, run)
+            else:
+                assert p.returncode == 1
+                assert p.stderr.strip().splitlines()[-1].endswith(  # the DockyardError's line, as the CLI prints it
+                    "cannot set up rootless networking: pasta failed to set up the rootless network namespace: "
+                    "No routable interface for IPv4: IPv4 is disabled")
+                assert not (run / "rootless-net" / "forwarder.pid").exists()
+    finally:
+        pause.stop()

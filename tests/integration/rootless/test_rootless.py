@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import tarfile
@@ -46,6 +47,9 @@ def test_defaults_are_the_users_xdg_directories(user, image):
     # the pause process's user namespace: the user is root inside, the subordinate range 1..65536
     uid_map = Path(f"/proc/{pid}/uid_map").read_text().split()
     assert uid_map[:3] == ["0", str(user.uid), "1"] and uid_map[4:] == [str(1_000_000_000 + (user.uid % 10_000) * 65536), "65536"]
+    # its network namespace was made once the ids were mapped: its /proc/net files (conntrack's
+    # table, read at each container's exit) belong to the user's root, not to the host's
+    assert os.stat(f"/proc/{pid}/net/dev").st_uid == user.uid
 
 
 def test_bad_setups_get_one_line_errors(user, bare_user):
@@ -265,3 +269,80 @@ def _get(url: str):
         return httpx.get(url, timeout=2)
     except httpx.TransportError:
         return None
+
+
+def test_a_dead_network_helper_is_started_again(user, image):
+    """pasta killed: the forwarder starts it again; the forwarder killed (pasta goes with it): the
+    next command starts a new helper, which gets the running containers' ports back."""
+    helper = user.runtime_dir / "dockyard" / "rootless-net"
+
+    def pid(name: str) -> int | None:
+        try:
+            return int((helper / f"{name}.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def alive(p: int | None) -> bool:
+        try:
+            return p is not None and " Z " not in Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            return False
+
+    def default_route() -> bool:  # in the rootless netns: pasta's, gone with its tap device
+        rows = Path(f"/proc/{user.pause_pid()}/net/route").read_text().splitlines()[1:]
+        return any(row.split()[1] == "00000000" for row in rows)
+
+    first, second = free_port(), free_port()
+    user.dockyard("run", "-d", "--name", "web1", "-p", f"{first}:80", image, "httpd", "-f", "-p", "80", "-h", "/etc")
+    try:
+        wait_for(lambda: _get(f"http://127.0.0.1:{first}/hostname"), what="the first published port")
+        pasta = pid("pasta")
+        assert alive(pasta) and default_route()
+        os.kill(pasta, signal.SIGKILL)
+        wait_for(lambda: alive(pid("pasta")) and pid("pasta") != pasta and default_route(),
+                 what="the forwarder to start pasta again")
+
+        forwarder = pid("forwarder")
+        os.kill(forwarder, signal.SIGKILL)
+        wait_for(lambda: not alive(forwarder) and not alive(pid("pasta")), what="the helper to be gone")
+        assert _get(f"http://127.0.0.1:{first}/hostname") is None
+        user.dockyard("run", "-d", "--name", "web2", "-p", f"{second}:80", image, "httpd", "-f", "-p", "80", "-h", "/etc")
+        assert alive(pid("forwarder")) and pid("forwarder") != forwarder and default_route()
+        for port in (second, first):
+            wait_for(lambda: _get(f"http://127.0.0.1:{port}/hostname"), what=f"port {port} to answer again")
+    finally:
+        user.dockyard("rm", "-f", "web1", "web2", check=False)
+
+
+def test_a_random_host_port_is_one_free_on_the_host(user, image):
+    """`-p 80` picks its host port on the host: the rootless netns's own ephemeral range is
+    narrowed to a single port that a host process holds, so a pick made there would collide."""
+    def ns_range(value: str | None = None) -> str:
+        path = "/proc/sys/net/ipv4/ip_local_port_range"
+        script = f"echo '{value}' > {path}" if value else f"cat {path}"
+        return user.run("nsenter", "-t", str(user.pause_pid()), "-U", "-n", "--preserve-credentials",
+                        "sh", "-c", script).out.strip()
+
+    user.dockyard("images", "-q")  # the pause process runs
+    with socket.socket() as held:
+        held.bind(("0.0.0.0", 0))
+        held.listen()
+        taken = held.getsockname()[1]
+        saved = ns_range()
+        ns_range(f"{taken} {taken}")
+        try:
+            user.dockyard("run", "-d", "--name", "rnd", "-p", "80", image, "httpd", "-f", "-p", "80", "-h", "/etc")
+            host_port = int(user.dockyard("port", "rnd", "80/tcp").out.split("\n")[0].rpartition(":")[2])
+            assert host_port != taken
+            response = wait_for(lambda: _get(f"http://127.0.0.1:{host_port}/hostname"), what="the random host port")
+            assert response.status_code == 200
+        finally:
+            ns_range(saved.replace("\t", " "))
+            user.dockyard("rm", "-f", "rnd", check=False)
+
+
+def test_info_says_when_ping_beyond_the_users_network_cannot_work(user, image):
+    low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ping_group_range").read_text().split())
+    err = user.dockyard("info").err
+    line = f"needs gid {user.gid} in net.ipv4.ping_group_range: as root, sysctl -w"
+    assert (line in err) == (not low <= user.gid <= high), err

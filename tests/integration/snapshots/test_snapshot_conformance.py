@@ -1,4 +1,4 @@
-"""One conformance suite for every snapshotter (overlay, vfs): same inputs, same visible trees."""
+"""One conformance suite for every snapshotter (overlay, fuse-overlayfs, vfs): same inputs, same visible trees."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dockyard.errors import Conflict
 from dockyard.layers.apply import apply_layer
 from dockyard.oci.image import chain_id
 from dockyard.snapshots import get_snapshotter
+from dockyard.snapshots.mount import mount, unmount
 from dockyard.store.metadata import MetadataDB
 from tests.helpers.layertars import TarBuilder
 from tests.helpers.treecompare import snapshot as tree
@@ -19,7 +20,7 @@ from tests.helpers.treecompare import snapshot as tree
 pytestmark = pytest.mark.root
 
 
-@pytest.fixture(params=["overlay", "vfs"])
+@pytest.fixture(params=["overlay", "fuse-overlayfs", "vfs"])
 def snap(request, tmp_path):
     return get_snapshotter(request.param, tmp_path / "root", MetadataDB(tmp_path / "db"))
 
@@ -35,15 +36,11 @@ def add_layer(snap, parent: str, data: bytes) -> str:
 def mounted_tree(snap, key: str, where) -> dict:
     """Mount the snapshot the way a container would see it and read the whole tree."""
     where.mkdir(exist_ok=True)
-    m = snap.mounts(key)[0]
-    if m.type == "bind":
-        subprocess.run(["mount", "--bind", m.source, str(where)], check=True)
-    else:
-        subprocess.run(["mount", "-t", m.type, "-o", ",".join(m.options), m.source, str(where)], check=True)
+    mount(snap.mounts(key)[0], where)
     try:
         return tree(where, ignore=("mtime",)) | {}
     finally:
-        subprocess.run(["umount", str(where)], check=True)
+        unmount(where)
 
 
 BASE = (TarBuilder().dir("etc").file("etc/keep", b"keep").file("etc/gone", b"gone")
@@ -69,14 +66,12 @@ def test_active_snapshot_writes_do_not_touch_layers(snap, tmp_path):
     snap.prepare("c1", base)
     mnt = tmp_path / "m"
     mnt.mkdir()
-    m = snap.mounts("c1")[0]
-    args = ["mount", "--bind", m.source, str(mnt)] if m.type == "bind" else ["mount", "-t", m.type, "-o", ",".join(m.options), m.source, str(mnt)]
-    subprocess.run(args, check=True)
+    mount(snap.mounts("c1")[0], mnt)
     try:
         (mnt / "etc/keep").write_text("changed")
         os.unlink(mnt / "etc/gone")
     finally:
-        subprocess.run(["umount", str(mnt)], check=True)
+        unmount(mnt)
     assert (snap.fs(base) / "etc/keep").read_text() == "keep"
     assert (snap.fs(base) / "etc/gone").exists()
     snap.prepare("c2", base)

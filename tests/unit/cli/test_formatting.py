@@ -194,3 +194,33 @@ def test_human_ago() -> None:
 )
 def test_truncate_id(object_id: str, expected: str) -> None:
     assert formatting.truncate_id(object_id) == expected
+
+
+DOCS = [{"Id": "abc", "State": {"Status": "running", "Running": True, "Pid": 42, "ExitCode": 0, "Health": None,
+                                "Error": ""},
+         "Config": {"Labels": {"a": "b"}, "Env": ["A=1"], "StopTimeout": 1.5, "Tty": False},
+         "NetworkSettings": {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}}}},
+        {"Id": "def", "State": {"Status": "exited", "Running": False, "Pid": 0, "ExitCode": 137, "Health": None,
+                                "Error": "x"},
+         "Config": {"Labels": {}, "Env": [], "StopTimeout": 2.0, "Tty": True}, "NetworkSettings": {"Networks": {}}}]
+
+
+@pytest.mark.parametrize("fmt", [
+    "{{.State.Status}}", "{{.State.Running}} {{.State.Pid}} {{.State.ExitCode}}", "{{.Id}}:{{.Config.Tty}}",
+    "{{.NetworkSettings.Networks.bridge.IPAddress}}", "{{.State.Health}}", "{{.State.Nope}}", "{{.Config.Env}}",
+    "{{.Config.StopTimeout}}", "{{.Config.Labels.a}}", "{{.State}}", "{{.Id.Nope}}", "x{{.State.Error}}y",
+])
+def test_plain_fields_print_what_the_template_engine_prints(fmt: str) -> None:
+    """Formats `_plain_fields` answers without the template engine (dotted keys into dicts,
+    strings, booleans, integers) and those it leaves to it: the same text either way."""
+    from dockyard.cli import gotemplate
+
+    try:
+        engine = "".join(gotemplate.parse(fmt).execute(doc) + "\n" for doc in DOCS)
+    except InvalidArgument as e:
+        engine = e
+    try:
+        plain = formatting.render(fmt, DOCS, "")
+    except InvalidArgument as e:
+        plain = e
+    assert str(plain) == str(engine)

@@ -53,13 +53,14 @@ def test_another_root_derives_its_names_and_keeps_them(tmp_path, registry):
     assert registry.claim(owner).bridge == "br-mine"
 
 
-def test_the_identity_subnet_is_a_free_24_the_identity_points_at():
+def test_the_identity_subnet_is_a_free_22_the_identity_points_at():
     first = identity_subnet("0000002a", [])
-    assert first == IPv4Network("10.255.42.0/24")
-    assert identity_subnet("0000002a", [IPv4Network("10.255.42.0/23")]) == IPv4Network("10.255.44.0/24")
-    assert identity_subnet("000000ff", [first]) == IPv4Network("10.255.255.0/24")
-    assert identity_subnet("000000ff", [IPv4Network("10.255.255.0/24")]) == IPv4Network("10.255.0.0/24")  # wraps
-    with pytest.raises(Conflict, match="no free /24 in 10.255.0.0/16"):
+    assert first == IPv4Network("10.252.168.0/22")
+    assert first.num_addresses - 3 >= 1000  # 1,000 containers fit beside the gateway (a /24 held 253)
+    assert identity_subnet("0000002a", [IPv4Network("10.252.168.0/21")]) == IPv4Network("10.252.176.0/22")
+    assert identity_subnet("000000ff", [first]) == IPv4Network("10.255.252.0/22")
+    assert identity_subnet("000000ff", [IPv4Network("10.255.252.0/22")]) == IPv4Network("10.252.0.0/22")  # wraps
+    with pytest.raises(Conflict, match="no free /22 in 10.252.0.0/14"):
         identity_subnet("000000ff", [IPv4Network("10.0.0.0/8")])
 
 

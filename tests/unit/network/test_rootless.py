@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import threading
 
 import pytest
 
 from dockyard.network.rootless.forwarder import Forwarder, PortError
+from dockyard.network.rootless.link import Link
 
 
 class HereMaker:
@@ -26,13 +28,14 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def forwarder():
+def forwarder(tmp_path):
     """A forwarder; `forwarder.start()` serves it on a thread (after the test's publishes, so its
     selector is changed by one thread only) until the test ends."""
     control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    f = Forwarder(HereMaker(), control)
-    stop_r, stop_w = os.pipe()
-    t = threading.Thread(target=f.serve, args=(stop_r,), daemon=True)
+    way_out = subprocess.Popen(["sleep", "600"])  # stands for the link the forwarder watches
+    f = Forwarder(HereMaker(), control, Link("pasta", way_out.pid), tmp_path)
+    stop_r, stop_w = os.pipe()  # its read end stands for the pause process's pidfd
+    t = threading.Thread(target=f.serve, args=(os.getpid(), stop_r), daemon=True)
     f.start = t.start
     yield f
     os.write(stop_w, b"x")
@@ -43,6 +46,8 @@ def forwarder():
     for fd in (stop_r, stop_w):
         os.close(fd)
     control.close()
+    way_out.kill()
+    way_out.wait()
 
 
 def test_publish_is_all_or_nothing_and_names_the_taken_port(forwarder):

@@ -383,10 +383,10 @@ def test_a_bridge_made_before_roots_had_an_identity_is_still_ours(svc):
     assert "dyt0" not in svc.netlink.links and not svc.fw.table_present
 
 
-def test_a_root_other_than_the_default_one_makes_its_default_bridge_on_the_24_its_identity_points_at(svc):
+def test_a_root_other_than_the_default_one_makes_its_default_bridge_on_the_22_its_identity_points_at(svc):
     svc.config = dataclasses.replace(svc.config, default_subnet=None, identity_subnet=True)
-    svc.host_routes = lambda: [(IPv4Network("10.255.205.0/24"), "dy-other")]  # where 0123abcd points: taken
-    assert svc.host_objects() == {"ID": "0123abcd", "DefaultBridge": "dyt0", "DefaultSubnet": "10.255.206.0/24",
+    svc.host_routes = lambda: [(IPv4Network("10.255.53.0/24"), "dy-other")]  # in the /22 0123abcd points at: taken
+    assert svc.host_objects() == {"ID": "0123abcd", "DefaultBridge": "dyt0", "DefaultSubnet": "10.255.56.0/22",
                                   "NftTable": "inet dyt"}
 
 

@@ -53,21 +53,22 @@ from typing import Iterable
 
 from dockyard.errors import Conflict, DockyardError, Forbidden, InvalidArgument
 from dockyard.network.ports import PortBinding
+from dockyard.rootless.paths import NET_HELPER_DIRNAME
 
-DIRNAME = "rootless-net"
 CONTROL_TIMEOUT = 10.0
 _ERRORS = {"forbidden": Forbidden, "conflict": Conflict, "invalid": InvalidArgument}
 
 
 @dataclass(frozen=True)
 class Outside:
-    """The handle: everything lives in `<run_dir>/rootless-net/` (pid files, control socket)."""
+    """The handle: everything lives in `<run_dir>/rootless-net/` (pid files, control socket,
+    and `failed`: the pause process whose helper could not be started, and why)."""
 
     run_dir: Path
 
     @property
     def dir(self) -> Path:
-        return Path(self.run_dir) / DIRNAME
+        return Path(self.run_dir) / NET_HELPER_DIRNAME
 
     @property
     def forwarder_pid(self) -> int | None:
@@ -164,7 +165,7 @@ def stop(outside: Outside) -> None:
 
 def remove_files(directory: Path) -> None:
     """The helper's files and its directory, once it is gone."""
-    for name in ("ports.sock", "forwarder.pid", "pasta.pid", "slirp4netns.pid"):
+    for name in ("ports.sock", "forwarder.pid", "pasta.pid", "slirp4netns.pid", "failed"):
         (directory / name).unlink(missing_ok=True)
     try:
         directory.rmdir()

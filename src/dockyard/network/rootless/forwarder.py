@@ -1,5 +1,7 @@
 """The host side of a rootless root's network: one process per user, started by
-`rootless.start_outside` and living exactly as long as the user's pause process.
+`rootless.start_outside` and living as long as the user's pause process. It starts its link
+again when the link dies; one that cannot be started again ends it, and the user's next
+command starts a new helper (rootless/pause.py).
 
 It gives the rootless netns (the pause process's network namespace) its way out — pasta, or
 slirp4netns where pasta is missing (`link.py`) — and forwards the published ports: it listens
@@ -236,24 +238,45 @@ def _bind(host_ip: str, port: int, kind: int) -> socket.socket:
 
 
 class Forwarder:
-    def __init__(self, maker: Maker, control: socket.socket) -> None:
-        self.maker, self.control = maker, control
+    def __init__(self, maker: Maker, control: socket.socket, way_out: link.Link, directory: Path) -> None:
+        self.maker, self.control, self.way_out, self.directory = maker, control, way_out, directory
         self.ports: dict[tuple[str, int, str], Port] = {}
         self.sel = selectors.DefaultSelector()
         self.sel.register(control, selectors.EVENT_READ, "control")
 
-    def serve(self, pause_pidfd: int) -> None:
+    def serve(self, pause_pid: int, pause_pidfd: int) -> None:
+        """Until the pause process ends, or its link dies and cannot be started again (the next
+        command then starts a new helper: rootless/pause.py)."""
         self.sel.register(pause_pidfd, selectors.EVENT_READ, "pause")
+        self._watch_link()
         while True:
             for key, _ in self.sel.select():
                 if key.data == "pause":
                     return
-                if key.data == "control":
+                if key.data == "link":
+                    if not self._relink(pause_pid, key.fileobj):
+                        return
+                elif key.data == "control":
                     self._control()
                 elif key.data.key[2] == "tcp":
                     self._accept(key.data)
                 else:
                     self._datagram(key.data)
+
+    def _watch_link(self) -> None:
+        self.sel.register(os.pidfd_open(self.way_out.pid), selectors.EVENT_READ, "link")
+
+    def _relink(self, pause_pid: int, pidfd: int) -> bool:
+        """The link died (killed, crashed): start it again; the published ports never stopped."""
+        self.sel.unregister(pidfd)
+        os.close(pidfd)
+        link.stop(self.way_out)  # reaps it
+        try:
+            self.way_out = link.start(pause_pid, self.directory)
+        except link.LinkError:
+            return False
+        self._watch_link()
+        return True
 
     def _accept(self, port: Port) -> None:
         try:
@@ -419,14 +442,14 @@ def main(argv: list[str] | None = None) -> None:
     os.write(w, b"ok")
     os.close(w)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    forwarder = Forwarder(maker, control)
+    forwarder = Forwarder(maker, control, state, directory)
     try:
-        forwarder.serve(pidfd)
+        forwarder.serve(int(pause_pid), pidfd)
     finally:
         for key in list(forwarder.ports):
             forwarder._drop(key)
         maker.close()
-        link.stop(state)
+        link.stop(forwarder.way_out)
         remove_files(directory)
         os._exit(0)
 

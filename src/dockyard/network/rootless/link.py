@@ -27,12 +27,15 @@ TUN = "/dev/net/tun"
 DNS = {"pasta": "169.254.1.1", "slirp4netns": "10.0.2.3"}
 READY_TIMEOUT = 30.0
 PR_SET_PDEATHSIG = 1
+ATTEMPTS = 3      # a link that fails to start is tried this many times in all,
+BACKOFF = 0.2     # waiting this long before the second try, twice as long before each next
 
 
 class LinkError(Exception):
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, final: bool = False) -> None:
         super().__init__(message)
         self.message = message
+        self.final = final  # a missing program or device: trying again cannot help
 
 
 @dataclass
@@ -43,15 +46,28 @@ class Link:
 
 
 def start(pause_pid: int, directory: Path) -> Link:
-    """Attach a link to the pause process's network namespace; returns once it is configured."""
+    """Attach a link to the pause process's network namespace; returns once it is configured.
+    A link that fails is tried again (ATTEMPTS in all, with backoff); the last failure is raised."""
+    failed = 0
+    while True:
+        try:
+            return _start(pause_pid, directory)
+        except LinkError as e:
+            failed += 1
+            if e.final or failed == ATTEMPTS:
+                raise
+        time.sleep(BACKOFF * 2 ** (failed - 1))
+
+
+def _start(pause_pid: int, directory: Path) -> Link:
     if not os.access(TUN, os.R_OK | os.W_OK):
         raise LinkError(f"cannot give the rootless network namespace a way out: {TUN} is not readable and "
-                        f"writable by uid {os.getuid()} (udev's default rule makes it 0666: chmod 0666 {TUN})")
+                        f"writable by uid {os.getuid()} (udev's default rule makes it 0666: chmod 0666 {TUN})", True)
     if shutil.which("pasta"):
         return _pasta(pause_pid, directory)
     if shutil.which("slirp4netns"):
         return _slirp4netns(pause_pid, directory)
-    raise LinkError("rootless networking needs pasta or slirp4netns: install Debian's passt package")
+    raise LinkError("rootless networking needs pasta or slirp4netns: install Debian's passt package", True)
 
 
 def _pasta(pause_pid: int, directory: Path) -> Link:
