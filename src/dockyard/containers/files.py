@@ -207,7 +207,7 @@ def _as_docker_writes(root: str) -> Callable[[tarfile.TarInfo], tarfile.TarInfo]
     """Headers as dockerd's archives have them: whole-second times (no PAX record for them),
     user and group names from the container's own /etc/passwd and /etc/group (none for an id
     they do not list; the host's names for the ids mean nothing in the container)."""
-    from dockyard.runtime.spec import read_account_db
+    from dockyard.runtime.identity import read_account_db
     users = {e[2]: e[0] for e in read_account_db(root, "passwd") if len(e) > 2}
     groups = {e[2]: e[0] for e in read_account_db(root, "group") if len(e) > 2}
 

@@ -185,17 +185,11 @@ class Start:
         argv = health.command(c.config)
         if argv is None:
             return ""
+        from dockyard.containers.execprofile import cgroup_dirs, seccomp_program
         from dockyard.containers.process import exec_process
         process = {**spec["process"], **exec_process(self, c, {"Cmd": argv})}
-        linux_spec = spec.get("linux") or {}
-        cg_path = linux_spec.get("cgroupsPath")
-        dirs = [str(d) for d in dict.fromkeys(cgroups.open_cgroup(cg_path).dirs().values())] if cg_path else []
-        seccomp = None
-        if linux_spec.get("seccomp"):
-            from dockyard.runtime.builtin import SECCOMP_CACHE
-            from dockyard.runtime.seccomp import cached_program
-            seccomp = cached_program(linux_spec["seccomp"], str(self.runtime_root("dockyard") / SECCOMP_CACHE))
-        return health.write_probe(self.shim_dir(c.id), c.config, process, dirs, seccomp)
+        return health.write_probe(self.shim_dir(c.id), c.config, process, cgroup_dirs(spec),
+                                  seccomp_program(str(self.engine.run_dir), spec))
 
 
 def _device(spec: dict):

@@ -474,3 +474,28 @@ def test_attach_announces_its_stream_by_api_version(engine_api):
         assert head.startswith(b"HTTP/1.1 101") and b"Content-Type: application/vnd.docker.raw-stream\r\n" in head
     finally:
         d("rm", name)
+
+
+def test_exec_start_failures_answer_as_dockerd(engine_api):
+    """A command that cannot start: 126 (dockerd 20.10 says 126 for a missing command too, later
+    releases 127: that case is in test_exec_start_failures.py), Docker's words in the exec's
+    stream, exec_create and exec_start but no exec_die; an unknown user fails at the start."""
+    import time
+
+    d, name = engine_api.docker, f"par-{secrets.token_hex(3)}"
+    d("run", "-d", "--name", name, "busybox", "sleep", "300")
+    since = f"{time.time():.3f}"
+    prefix = "OCI runtime exec failed: exec failed: unable to start container process: "
+    res = d("exec", name, "/etc/passwd", check=False)
+    assert (res.code, res.out) == (126, f'{prefix}exec: "/etc/passwd": permission denied: unknown\n'), res
+    res = d("exec", "-w", "/nonexist", name, "pwd", check=False)
+    assert (res.code, res.out) == (126, f'{prefix}chdir to cwd ("/nonexist") set in config.json failed: '
+                                        'no such file or directory: unknown\n'), res
+    res = d("exec", "-u", "ghost", name, "true", check=False)
+    assert (res.code, res.out) == (126, "unable to find user ghost: no matching entries in passwd file\n"), res
+    assert d("exec", name, "sh", "-c", "exit 7", check=False).code == 7
+    actions = d("events", "--since", since, "--until", f"{time.time():.3f}", "--filter", f"container={name}",
+                "--format", "{{.Action}}").out.splitlines()
+    assert actions == ["exec_create: /etc/passwd ", "exec_start: /etc/passwd ", "exec_create: pwd ", "exec_start: pwd ",
+                       "exec_create: true ", "exec_start: true ", "exec_create: sh -c exit 7",
+                       "exec_start: sh -c exit 7", "exec_die"]
