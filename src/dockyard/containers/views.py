@@ -291,7 +291,8 @@ def top_table(pids: list[int], ps_args: str = "") -> dict:
     args = shlex.split(ps_args) if ps_args else ["-ef"]
     r = subprocess.run(["ps", *args], capture_output=True, text=True)
     if r.returncode:
-        raise InvalidArgument(f"ps: {r.stderr.strip()}")
+        why = r.stderr.strip().splitlines() or [f"exit status {r.returncode}"]
+        raise InvalidArgument(f"ps: {why[0]}")  # its first line, as dockerd gives it (the rest is usage)
     lines = r.stdout.splitlines()
     titles = lines[0].split()
     if "PID" not in titles:

@@ -49,6 +49,9 @@ def test_container_commands_answer_as_dockerd(engine_api, tmp_path):
     size = d("ps", "-a", "--size", "--filter", f"name={other}", "--format", "{{.Size}}").out.strip()
     assert re.fullmatch(r"0B \(virtual [\d.]+[kM]B\)", size), size
 
+    res = d("top", name, "-bogus", check=False)  # ps's first line, not its usage text
+    assert (res.code, res.err.strip()) == (1, "Error response from daemon: ps: error: unsupported SysV option")
+
     # publish= names a host port (the container's own is expose=)
     d("run", "-d", "--name", other + "p", "-p", "127.0.0.1::80", "busybox", "sleep", "300")
     host_port = d("port", other + "p", "80").out.strip().rsplit(":", 1)[1]
