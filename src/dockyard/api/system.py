@@ -131,6 +131,7 @@ async def info(request: web.Request) -> web.Response:
 def _df(eng) -> dict:
     from dockyard.api.images import image_summaries
     from dockyard.containers.views import sizes
+    from dockyard.snapshots.base import dir_size
 
     containers = eng.containers.list(all=True)
     by_image: dict[str, int] = {}
@@ -148,7 +149,7 @@ def _df(eng) -> dict:
     volumes = []
     for v in eng.volumes.list():
         users = eng.volumes.users_of(v["Name"])
-        size = _dir_size(eng.volumes.path(v["Name"]))
+        size = dir_size(eng.volumes.path(v["Name"]))
         volumes.append({**v, "UsageData": {"Size": size, "RefCount": len(users)}})
     return {"LayersSize": eng.images.disk_usage(), "Images": images, "Containers": container_rows,
             "Volumes": volumes, "BuildCache": []}
@@ -163,18 +164,6 @@ def _shared_sizes(eng, images: list) -> dict[str, int]:
         for key, _ in chain:
             holders[key] = holders.get(key, 0) + 1
     return {i: sum(size for key, size in chain if holders[key] > 1) for i, chain in chains.items()}
-
-
-def _dir_size(path) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                st = os.lstat(os.path.join(root, name))
-            except OSError:
-                continue
-            total += st.st_size
-    return total
 
 
 @routes.get(version.path("/system/df"))

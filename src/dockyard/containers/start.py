@@ -59,7 +59,7 @@ class Start:
             linked = links.resolve(self, c) if c.host_config["NetworkMode"] == "bridge" else links.Resolved([], [])
             att = self._attach_network(c, linked.hosts)
             planned = plan(c.host_config, c.config, self.engine.volumes, self.get)
-            c.mounts = resolve(planned, self.engine.volumes, rootfs, known=c.mounts)
+            c.mounts = resolve(planned, self.engine.volumes, rootfs, known=c.mounts, user=c.id)
             opts = self._run_options(c, [p.mount for p in planned], att)
             opts.link_env = linked.env
             from dockyard.runtime.spec import generate_spec

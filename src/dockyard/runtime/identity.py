@@ -29,7 +29,8 @@ def process_env(env: list[str], hostname: str, tty: bool, home: str) -> list[str
     return [f"{k}={v}" for k, v in out.items()]
 
 
-def _read_db(rootfs: str, name: str) -> list[list[str]]:
+def read_account_db(rootfs: str, name: str) -> list[list[str]]:
+    """The entries of the rootfs's /etc/`name` (passwd, group), split at colons."""
     try:
         with open(secure_join(rootfs, f"/etc/{name}")) as f:
             return [line.rstrip("\n").split(":") for line in f
@@ -48,8 +49,8 @@ def lookup_user(user: str, rootfs: str, group_add: list[str] = ()) -> tuple[dict
     'name:group', 'uid:gid'), resolved against the image's /etc/passwd and /etc/group as
     Docker does: the groups are the primary one, those that list the user as a member
     (unless a group was named) and --group-add; the home is the passwd entry's, or /."""
-    passwd = [e for e in _read_db(rootfs, "passwd") if len(e) >= 4]
-    groups = [e for e in _read_db(rootfs, "group") if len(e) >= 3]
+    passwd = [e for e in read_account_db(rootfs, "passwd") if len(e) >= 4]
+    groups = [e for e in read_account_db(rootfs, "group") if len(e) >= 3]
     name_part, _, group_part = (user or "0").partition(":")
     if name_part.isdigit():
         entry = next((e for e in passwd if e[2] == name_part), None)
