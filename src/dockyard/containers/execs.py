@@ -140,12 +140,12 @@ class Execs:
                         on_pty(fds[0])
 
             t = threading.Thread(target=receive, daemon=True)
-            t.start()
-            try:
-                code = runtime.exec_process(cid, process, console_socket=path)
+            try:  # the thread starts once the process runs: dockyard's runtime forks its init unthreaded
+                code = runtime.exec_process(cid, process, console_socket=path, started=t.start)
             finally:
                 server.close()
-            t.join(timeout=5)
+            if t.ident is not None:
+                t.join(timeout=5)
             self._ptys.pop(eid, None)
             if "fd" in box:
                 try:
