@@ -9,7 +9,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from common import DOCKYARD, env_for, teardown
+from common import DOCKYARD, HERE, env_for, teardown
+
+
+def httpload(tmp: Path) -> str:
+    """httpload.c built into `tmp`: the load generator for the request-rate benchmarks."""
+    binary = tmp / "httpload"
+    subprocess.run(["gcc", "-O2", "-o", str(binary), str(HERE / "httpload.c")], check=True)
+    return str(binary)
+
+
+def rate(load: str, sock: str, path: str, concurrency: int, seconds: float) -> float:
+    """Requests per second answered on `sock` for GET `path` from `concurrency` keep-alive connections."""
+    out = subprocess.run([load, sock, path, str(concurrency), str(seconds)], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"{path}: {out.stderr.strip()}")
+    return float(out.stdout)
 
 
 class CpuGroup:

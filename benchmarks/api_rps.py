@@ -11,33 +11,19 @@ Run by hand as root: `.venv/bin/python benchmarks/api_rps.py [SECONDS]`.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
-from api_common import dockyard_server  # noqa: E402
-from common import HERE, docker_available  # noqa: E402
+from api_common import dockyard_server, httpload, rate  # noqa: E402
+from common import docker_available  # noqa: E402
 
 CONTAINERS = 100
 CONCURRENCY = 16
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
 HOST_DOCKER = "/var/run/docker.sock"
-
-
-def httpload(tmp: Path) -> str:
-    binary = tmp / "httpload"
-    subprocess.run(["gcc", "-O2", "-o", str(binary), str(HERE / "httpload.c")], check=True)
-    return str(binary)
-
-
-def rate(load: str, sock: str, path: str) -> float:
-    out = subprocess.run([load, sock, path, str(CONCURRENCY), str(SECONDS)], capture_output=True, text=True)
-    if out.returncode:
-        raise SystemExit(f"{path}: {out.stderr.strip()}")
-    return float(out.stdout)
 
 
 def create_containers(sock: str, prefix: str) -> list[str]:
@@ -69,7 +55,7 @@ def main() -> None:
                 print(f"GET {label} ({CONTAINERS} containers, {CONCURRENCY} connections, {SECONDS:.0f} s):")
                 rates = {}
                 for name, (s, ids) in targets.items():
-                    rates[name] = rate(load, s, path.replace("{id}", ids[len(ids) // 2]))
+                    rates[name] = rate(load, s, path.replace("{id}", ids[len(ids) // 2]), CONCURRENCY, SECONDS)
                     ratio = f"   dockyard/{name} = {rates['dockyard'] / rates[name]:.2f}" if name != "dockyard" else ""
                     print(f"  {name:<9} {rates[name]:8.0f} req/s{ratio}")
         finally:

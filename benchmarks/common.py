@@ -7,6 +7,7 @@ the same run with the ratio, alternating engines run by run so drift hits all al
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -14,6 +15,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from dockyard.runtime.shim.records import process_start_time
 
 HERE = Path(__file__).resolve().parent
 DOCKYARD = str(Path(sys.executable).parent / "dockyard")
@@ -100,11 +103,85 @@ def debian_archive() -> Path:
 
 def teardown(env: dict) -> None:
     """Remove a benchmark root's containers and take down its default bridge, which outlives
-    its containers as docker0 does: a benchmark leaves nothing in the kernel."""
+    its containers as docker0 does: a benchmark leaves nothing in the kernel, even when it
+    failed part-way and the engine cannot remove what it made (then `reap` does, by pid)."""
     ids = subprocess.run([DOCKYARD, "ps", "-aq", "--no-trunc"], env=env, capture_output=True, text=True).stdout.split()
     if ids:
         subprocess.run([DOCKYARD, "rm", "-f", *ids], env=env, capture_output=True)
     subprocess.run([DOCKYARD, "network", "prune", "-f"], env=env, capture_output=True)
+    reap(Path(env["DOCKYARD_ROOT"]), Path(env["DOCKYARD_RUN_DIR"]))
+
+
+def reap(root: Path, run_dir: Path) -> list[int]:
+    """What a root's engine left behind, taken down without it: the shims whose pid files lie
+    in `run_dir` and every process under them (SIGKILL, by pid: their start times are checked
+    against the pid files, so a recycled pid is never hit), then the mounts under the root and
+    run dir, the links tagged with the root's identity, its nft table, cgroups and registry
+    entry. Returns the shims' pids it killed (none after a clean `rm -f`)."""
+    killed = []
+    for pidfile in run_dir.glob("s/*/shim.pid"):
+        try:
+            pid, started = (int(v) for v in pidfile.read_text().split())
+            if process_start_time(pid) != started:
+                continue  # gone, or the pid went to another process
+        except (OSError, ValueError):
+            continue
+        for p in [*_descendants(pid), pid]:
+            try:
+                os.kill(p, 9)
+            except ProcessLookupError:
+                pass
+        killed.append(pid)
+    for pid in killed:
+        while process_start_time(pid) is not None:  # None once it is a zombie or gone
+            time.sleep(0.01)
+    prefixes = tuple(f"{d.resolve()}/" for d in (root, run_dir) if d.exists())
+    if prefixes:
+        points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+        for point in sorted((m for m in points if m.startswith(prefixes)), key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True)
+    owner = _read(root / "root-id").strip()
+    if owner:
+        aliases = {link.name: _read(link / "ifalias").strip() for link in Path("/sys/class/net").iterdir()}
+        for name, alias in aliases.items():
+            if alias.startswith(f"dockyard:{owner}:"):
+                subprocess.run(["ip", "link", "del", name], capture_output=True)
+        try:
+            settled = json.loads(_read(root / "network.json") or "{}")
+            asked = json.loads(_read(root / "daemon.json") or "{}")
+        except ValueError:
+            settled, asked = {}, {}
+        if settled.get("nft-table"):
+            subprocess.run(["nft", "delete", "table", "inet", settled["nft-table"]], capture_output=True)
+        parent = (asked.get("cgroup-parent") or f"dockyard-{owner}").strip("/")
+        for group in Path("/sys/fs/cgroup").glob(f"*/{parent}"):
+            for child in [*(c for c in group.iterdir() if c.is_dir()), group]:
+                try:
+                    child.rmdir()  # the containers' groups, then their parent: empty once their processes died
+                except OSError:
+                    pass
+        if settled.get("owner") == owner:
+            Path(f"/run/dockyard-roots/{owner}.json").unlink(missing_ok=True)
+    return killed
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process under `pid`, children before their own children."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            kids = [int(k) for k in _read(task).split()]
+            out.extend(kids)
+            todo.extend(kids)
+    return out
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def reset_rootless_podman(user) -> None:

@@ -1,13 +1,10 @@
 """Start-path benchmarks: `run --rm busybox true` latency, `exec C true` into a running
-container, `run -d -p PORT:80 busybox httpd` until the first HTTP 200 through the published
-port, and DENSITY_N detached `sleep` containers (start time, memory per container: shim
-RSS/PSS).
+container, and `run -d -p PORT:80 busybox httpd` until the first HTTP 200 through the published
+port; the `density` section runs density.py with DENSITY_N containers on the default network.
 
 Prints medians over repeated runs for dockyard and, where installed on this machine, podman,
 docker and a bare `crun run` of a prepared bundle (the floor), with ratios from the same run.
 Usage: container_run.py [RUNS=20] [DENSITY_N=50] [SECTIONS=run,exec,port,density]
-(the baseline on this kind of machine: Docker 203 ms / Podman 140 ms per detached start;
-Docker's shim 13.2/2.7 MB, podman's conmon 2.1/0.4 MB RSS/PSS)
 """
 
 from __future__ import annotations
@@ -23,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (DOCKYARD, docker_available, drop_caches, fmt, median, podman_available, report,  # noqa: E402
+from common import (DOCKYARD, docker_available, fmt, podman_available, report,  # noqa: E402
                     teardown, timed)
 
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
@@ -33,8 +30,8 @@ SECTIONS = (sys.argv[3] if len(sys.argv) > 3 else "run,exec,port,density").split
 
 def dockyard_env(d: Path) -> dict:
     (d / "root").mkdir(parents=True, exist_ok=True)
-    (d / "root" / "daemon.json").write_text(json.dumps({"bridge": "dybench0", "nft-table": "dybench",
-                                                        "cgroup-parent": "/dybench"}))
+    tag = f"dyb{os.getpid()}"  # its own: another benchmark may run beside it on this host
+    (d / "root" / "daemon.json").write_text(json.dumps({"bridge": tag, "nft-table": tag, "cgroup-parent": "/" + tag}))
     return {**os.environ, "DOCKYARD_ROOT": str(d / "root"), "DOCKYARD_RUN_DIR": str(d / "run")}
 
 
@@ -113,141 +110,6 @@ def exec_times(engines: dict[str, tuple[list[str], dict | None]]) -> dict[str, l
     return out
 
 
-def pss_rss(pids: list[int]) -> tuple[int, int]:
-    rss = pss = 0
-    for p in pids:
-        try:
-            for line in open(f"/proc/{p}/smaps_rollup"):
-                if line.startswith("Rss:"):
-                    rss += int(line.split()[1])
-                elif line.startswith("Pss:"):
-                    pss += int(line.split()[1])
-        except OSError:
-            pass
-    return rss, pss
-
-
-def shim_pids(run_dir: Path) -> list[int]:
-    out = []
-    for f in (run_dir / "s").glob("*/shim.pid"):
-        try:
-            out.append(int(f.read_text().split()[0]))
-        except (OSError, ValueError):
-            pass
-    return out
-
-
-def pids_named(comm: str) -> set[int]:
-    """Processes whose command name starts with `comm` (the kernel keeps 15 characters)."""
-    found = set()
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and (proc / "comm").read_text().strip().startswith(comm[:15]):
-                found.add(int(proc.name))
-        except OSError:
-            pass
-    return found
-
-
-def meminfo() -> dict[str, int]:
-    """/proc/meminfo in kB, after the page cache is dropped (so files read meanwhile do not count)."""
-    drop_caches()
-    time.sleep(1)  # RCU-freed kernel objects of the removed containers go back to the allocator
-    fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
-    return {k: int(v.split()[0]) for k, v in fields.items()}
-
-
-def api_list_ms(sock: str) -> float:
-    """Median milliseconds of `GET /containers/json?all=1` over a unix socket (10 requests)."""
-    import http.client
-
-    class Unix(http.client.HTTPConnection):
-        def connect(self):
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.connect(sock)
-
-    conn, xs = Unix("localhost"), []
-    for _ in range(11):
-        t0 = time.perf_counter()
-        conn.request("GET", "/containers/json?all=1")
-        resp = conn.getresponse()
-        resp.read()
-        xs.append((time.perf_counter() - t0) * 1000)
-    return median(xs[1:])
-
-
-def at_scale(cli: list[str], env: dict | None, name: str, sock: str | None) -> dict[str, float]:
-    """With the containers running: medians of `ps`, `inspect NAME`, `exec NAME true` and
-    `run --rm busybox true` (5 each), and of the API list where a socket is given."""
-    out = {what: median([timed([*cli, *args], env=env) * 1000 for _ in range(5)]) for what, args in
-           (("ps", ["ps"]), ("inspect", ["inspect", name]), ("exec", ["exec", name, "true"]),
-            ("run --rm", ["run", "--rm", "busybox", "true"]))}
-    if sock:
-        out["API list"] = api_list_ms(sock)
-    return out
-
-
-def density(engines: dict[str, tuple[list[str], dict | None, str]], run_dir: Path) -> dict[str, dict]:
-    """Start N detached `sleep` containers per engine, alternating engines container by
-    container (drift hits all alike); time the starts; with all of them running, time the
-    everyday commands (at_scale) and take the memory of the per-container monitors (our
-    shim, conmon, containerd's shim). Then remove each engine's containers in turn: what
-    the system gets back (MemTotal - MemAvailable, and the kernel's unreclaimable slab)
-    is each engine's memory per container, its shims, processes and kernel objects
-    together. engines: name -> (cli, env, monitor)."""
-    names = [f"dens{os.getpid()}-{i}" for i in range(N)]
-    before = {e: pids_named(monitor) for e, (_, _, monitor) in engines.items()}
-    took = dict.fromkeys(engines, 0.0)
-    subprocess.run(["sync"])
-    for name in names:
-        for engine, (cli, env, _) in engines.items():
-            t0 = time.perf_counter()
-            subprocess.run([*cli, "run", "-d", "--name", name, "busybox", "sleep", "3600"],
-                           env=env, check=True, stdout=subprocess.DEVNULL)
-            took[engine] += time.perf_counter() - t0
-    time.sleep(2)
-    out = {}
-    for engine, (cli, env, monitor) in engines.items():
-        pids = shim_pids(run_dir) if engine == "dockyard" else sorted(pids_named(monitor) - before[engine])
-        rss, pss = pss_rss(pids)
-        if engine == "dockyard":
-            with tempfile.TemporaryDirectory(prefix="dyb-api-") as d:
-                server = subprocess.Popen([*cli, "serve", "-H", f"unix://{d}/d.sock"], env=env, stdout=subprocess.PIPE,
-                                          text=True)
-                try:
-                    server.stdout.readline()
-                    scale = at_scale(cli, env, names[-1], f"{d}/d.sock")
-                finally:
-                    server.terminate()
-                    server.wait(30)
-        else:
-            scale = at_scale(cli, env, names[-1], "/var/run/docker.sock" if engine == "docker" else None)
-        out[engine] = {"start_s": took[engine], "per_start_ms": took[engine] / N * 1000, "monitors": len(pids),
-                       "rss_kb": rss / max(len(pids), 1), "pss_kb": pss / max(len(pids), 1), "scale": scale}
-    for engine, (cli, env, monitor) in engines.items():
-        m0 = meminfo()
-        t1 = time.perf_counter()
-        rm = [*cli, "rm", "-f", *(["-t", "0"] if cli == ["podman"] else []), *names]  # podman waits 10 s for SIGTERM
-        subprocess.run(rm, env=env, check=True, stdout=subprocess.DEVNULL)
-        out[engine]["rm_s"] = time.perf_counter() - t1
-        m1 = meminfo()
-        out[engine]["used_kb"] = ((m0["MemTotal"] - m0["MemAvailable"]) - (m1["MemTotal"] - m1["MemAvailable"])) / N
-        out[engine]["slab_kb"] = (m0["SUnreclaim"] - m1["SUnreclaim"]) / N
-    return out
-
-
-def print_density(engine: str, monitor: str, d: dict, ours: dict | None) -> None:
-    ratio = f"   ratio dockyard/{engine} = {ours['per_start_ms'] / d['per_start_ms']:.2f}" if ours else ""
-    print(f"  {engine:<9} {d['per_start_ms']:.0f} ms per start (all {d['start_s']:.2f} s, rm -f all {d['rm_s']:.2f} s);"
-          f" {monitor} per container: RSS {d['rss_kb'] / 1024:.2f} MB, PSS {d['pss_kb'] / 1024:.2f} MB"
-          f" ({d['monitors']} found){ratio}")
-    print(f"            memory per container, all of it (system used, freed by rm): {d['used_kb'] / 1024:.2f} MB,"
-          f" of which unreclaimable kernel slab {d['slab_kb'] / 1024:.2f} MB")
-    print("            with all running: " + ", ".join(
-        f"{what} {ms:.1f} ms" + (f" (dockyard/{engine} {ours['scale'][what] / ms:.2f})" if ours and what in ours["scale"] else "")
-        for what, ms in d["scale"].items()))
-
-
 def run_rm(env: dict, bundle: Path | None, have_podman: bool, have_docker: bool) -> None:
     ours, ours_none, pod, dock, crun = [], [], [], [], []
     for i in range(RUNS + 1):
@@ -291,14 +153,10 @@ def main() -> None:
                     for engine, (cli, e_env) in engines.items():
                         served[engine].append(first_200(cli, e_env, free_port(), f"web{os.getpid()}-{i}"))
                 report("run -d -p PORT:80 busybox httpd -> first HTTP 200", served.pop("dockyard"), served)
-            if "density" in SECTIONS:
-                print(f"\n{N} detached sleep containers (default network, as the baseline), one after another:")
-                monitors = {"dockyard": "dockyard-shim", "podman": "conmon", "docker": "containerd-shim"}
-                dens = density({e: (*v, monitors[e]) for e, v in engines.items()}, d / "run")
-                for engine in engines:
-                    print_density(engine, monitors[engine], dens[engine], dens["dockyard"] if engine != "dockyard" else None)
         finally:
             teardown(env)
+    if "density" in SECTIONS:
+        subprocess.run([sys.executable, str(Path(__file__).with_name("density.py")), str(N), "default"], check=True)
 
 
 if __name__ == "__main__":

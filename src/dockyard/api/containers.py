@@ -44,22 +44,20 @@ def _service(request: web.Request):
 
 @polled.get(version.path("/containers/json"))
 async def list_containers(request: web.Request) -> web.Response:
-    from dockyard.containers.views import status_stable_until
-
     from dockyard.containers.views import sizes
     svc, cache = _service(request), request.app[CACHE]
     show_all, limit, wanted = flag(request, "all"), integer(request, "limit", -1), filters(request)
     with_size = flag(request, "size")
 
-    def build() -> tuple[bytes, float]:
-        now = time.time()
+    def build() -> tuple[bytes, float] | containercache.ClockedList:
         cache.follow(svc.store.all())
         found = svc.list(all=show_all or limit > 0, filters=wanted or None)
         if limit > 0:
             found = found[:limit]
-        until = min((status_stable_until(c, now) for c in found), default=float("inf"))
         rows = [{**svc.summary(c), **(sizes(svc, c) if with_size else {})} for c in found]
-        return json.dumps(rows).encode(), until if not with_size else now  # sizes change unseen: never cached
+        if with_size:  # sizes change unseen: never kept
+            return json.dumps(rows).encode(), 0.0
+        return containercache.ClockedList(rows, found)
     return json_response(await cache.body(("list", request.query_string), build))
 
 
@@ -209,13 +207,11 @@ async def prune(request: web.Request) -> web.Response:
 def _wait_next_exit(svc, cid: str, before: dict) -> int:
     """`next-exit` measured from when the request came (`before` is the state then): the
     container must have started since (the CLI may start it, and it may even finish, before
-    a wait begins), or failed to start, which records its error and code."""
+    a wait begins), or failed to start, which records its error and code, or ended the run
+    it was in then. The service's wait answers once that exit is recorded for good."""
     while True:
-        state = svc.get(cid).state
-        if state["StartedAt"] != before["StartedAt"]:
+        if svc.get(cid).state != before:
             return svc.wait(cid, "not-running")
-        if state != before:
-            return state["ExitCode"]
         time.sleep(0.02)
 
 

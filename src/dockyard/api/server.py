@@ -212,8 +212,21 @@ def serve(engine, hosts: list[str], tls: TLSOptions, group: str | None = None) -
     from dockyard.runtime.shim import forkserver
     finish_unhandled(engine)
     os.chdir("/")  # a daemon holds no directory busy, and relative paths never mean its cwd
+    raise_open_file_limit()
     forkserver.start()
     try:
         asyncio.run(_serve(engine, listeners, tls, group))
     finally:
         forkserver.stop()
+
+
+def raise_open_file_limit() -> None:
+    """Take the hard limit of open files as the soft one, as dockerd (a Go program) does at its
+    start: the server holds an fd per running container (the pidfd that tells it the shim
+    died) beside its clients' connections, and the usual soft limit of 1,024 ran out with
+    1,000 containers running. What it starts (shims, containers) inherits the limit, as
+    dockerd's containers do under its unit's LimitNOFILE."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -9,7 +9,9 @@ import sys
 import click
 
 from dockyard.cli.options import confirm, emit, filter_option, format_option, parse_filters
-from dockyard.cli.runflags import create_body, run_options
+from dockyard.cli import running
+from dockyard.cli.running import resize
+from dockyard.cli.runflags import RUN_FLAGS, RUN_ONLY_FLAGS, create_body, options
 
 PASSTHROUGH = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
@@ -43,75 +45,30 @@ def _ensure_image(engine, image: str, pull: str, platform: str | None = None) ->
             sys.stdout = stdout
 
 
-class _HeldSignals:
-    """SIGINT, SIGTERM and SIGHUP noted, not acted on, while this process creates and
-    starts a container: that is work a daemon would finish whatever its client did, and
-    cut short it would leave a container half made (rootfs mounted, never started).
-    `release` puts the handlers back; the signals that came are then the caller's."""
-
-    def __init__(self) -> None:
-        import signal
-
-        self.came: list[int] = []
-        self._before = {s: signal.signal(s, lambda signum, _frame: self.came.append(signum))
-                        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-
-    def release(self, forward=None) -> None:
-        """Hand the signals to `forward` from now on, or else back to their handlers; then
-        each signal that came goes to `forward`, or to this process again (so it acts as
-        it would have)."""
-        import signal
-
-        for signum, handler in self._before.items():
-            signal.signal(signum, forward or handler)
-        for signum in self.came:
-            if forward is not None:
-                forward(signum, None)
-            else:
-                signal.raise_signal(signum)
-
-
 def _request(obj, image: str, command, o: dict) -> dict:
     """The create request, once the image is here (pulled if need be)."""
     _ensure_image(obj.engine, image, o["pull"], o["platform"])
     return create_body(image, command, o)
 
 
-def _create(eng, body: dict, o: dict):
-    warnings: list[str] = []
-    c = eng.containers.create(body, o["name"], warnings, o["platform"])
-    for warning in warnings:
-        click.echo(f"WARNING: {warning}", err=True)
-    if o["cidfile"]:
-        from dockyard.errors import Conflict
-        if os.path.exists(o["cidfile"]):
-            raise Conflict(f"container ID file found, make sure the other container isn't running or delete {o['cidfile']}")
-        with open(o["cidfile"], "w") as f:
-            f.write(c.id)
-    return c
-
-
 @click.command("create", context_settings=PASSTHROUGH)
-@run_options
+@options(RUN_FLAGS)
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 def create_cmd(obj, image, command, **o) -> None:
     """Create a new container."""
     body = _request(obj, image, command, o)
-    held = _HeldSignals()
+    held = running.HeldSignals()
     try:
-        click.echo(_create(obj.engine, body, o).id)
+        click.echo(running.create(obj.engine, body, o).id)
     finally:
         held.release()
 
 
 @click.command("run", context_settings=PASSTHROUGH)
-@run_options
-@click.option("--detach", "-d", is_flag=True, help="Run container in background and print container ID.")
-@click.option("--rm", is_flag=True, help="Automatically remove the container when it exits.")
-@click.option("--attach", "-a", multiple=True, help="Attach to STDIN, STDOUT or STDERR.")
-@click.option("--sig-proxy/--no-sig-proxy", default=True, help="Proxy received signals to the process.")
+@options(RUN_FLAGS)
+@options(RUN_ONLY_FLAGS)
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
@@ -119,82 +76,7 @@ def run_cmd(obj, image, command, detach, rm, attach, sig_proxy, **o) -> None:
     """Create and run a new container from an image."""
     o["rm"] = rm
     body = _request(obj, image, command, o)
-    eng = obj.engine
-    held = _HeldSignals()
-    if detach:
-        try:
-            c = _create(eng, body, o)
-            try:
-                eng.containers.start(c.id)
-            except BaseException:
-                if rm:
-                    eng.containers.remove(c.id, force=True, volumes=True)
-                raise
-            click.echo(c.id)
-        finally:
-            held.release()
-        return
-    raise click.exceptions.Exit(_run_attached(eng, body, o, held, rm=rm, sig_proxy=sig_proxy))
-
-
-def _run_attached(eng, body: dict, o: dict, held: _HeldSignals, *, rm: bool, sig_proxy: bool) -> int:
-    """Create and start with our terminal attached, wait for the exit, and return docker
-    run's exit code. Signals that come while the container is made go to it once it runs
-    (with the proxy), or act on this process then."""
-    import signal
-
-    from dockyard.cli.attach import Detached, pump
-    from dockyard.errors import DockyardError
-
-    try:
-        c = _create(eng, body, o)
-    except BaseException:
-        held.release()
-        raise
-    foreground = eng.containers.hold_foreground(c.id)  # noqa: F841 (held until this process ends)
-    tty, stdin = c.config["Tty"], c.config["OpenStdin"]
-    try:
-        sock = eng.containers.start(c.id, attach=True)
-    except DockyardError as e:
-        code = c.state.get("ExitCode") or _start_failure_code(e)
-        if rm:
-            eng.containers.remove(c.id, force=True, volumes=True)
-        click.echo(f"Error: {e.message}", err=True)
-        held.release()
-        return code
-    except BaseException:
-        held.release()
-        raise
-    def forward(signum, _frame):
-        try:
-            eng.containers.kill(c.id, signal.Signals(signum).name)
-        except DockyardError:
-            pass
-    held.release(forward if sig_proxy and not tty else None)
-    try:
-        pump(sock, tty=tty, stdin=stdin, on_resize=lambda h, w: _resize(eng, c.id, h, w))
-    except Detached:
-        click.echo("\r\nread escape sequence", err=True)
-        return 0
-    finally:
-        sock.close()
-    code = eng.containers.wait(c.id)
-    if rm:
-        eng.containers.remove(c.id, force=True, volumes=True)
-    return code
-
-
-def _resize(eng, cid: str, h: int, w: int) -> None:
-    from dockyard.errors import DockyardError
-    try:
-        eng.containers.resize(cid, h, w)
-    except DockyardError:
-        pass
-
-
-def _start_failure_code(e) -> int:
-    from dockyard.containers.start import exit_code_for
-    return exit_code_for(e)
+    raise click.exceptions.Exit(running.run(obj.engine, body, o, detach=detach, rm=rm, sig_proxy=sig_proxy))
 
 
 def _each(names, fn) -> None:
@@ -227,7 +109,7 @@ def start_cmd(obj, names, attach, interactive) -> None:
         sock = eng.containers.start(c.id, attach=True)
         try:
             pump(sock, tty=c.config["Tty"], stdin=interactive and c.config["OpenStdin"],
-                 on_resize=lambda h, w: _resize(eng, c.id, h, w))
+                 on_resize=lambda h, w: resize(eng, c.id, h, w))
         except Detached:
             return
         raise click.exceptions.Exit(eng.containers.wait(c.id))
@@ -350,7 +232,7 @@ def attach_cmd(obj, name, no_stdin, sig_proxy, detach_keys) -> None:
     sock.connect(path)
     try:
         pump(sock, tty=c.config["Tty"], stdin=not no_stdin and c.config["OpenStdin"],
-             on_resize=lambda h, w: _resize(eng, c.id, h, w), detach_keys=detach_keys)
+             on_resize=lambda h, w: resize(eng, c.id, h, w), detach_keys=detach_keys)
     except Detached:
         click.echo("\r\nread escape sequence", err=True)
         return

@@ -6,7 +6,6 @@ Failures print one line and exit 125, as docker does; a traceback only with
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -103,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """Run one command; every expected failure becomes one line and docker's exit codes."""
-    from dockyard.errors import DockyardError
+    from dockyard.cli.plain import failure_code
 
     debug = "debug" in (argv or sys.argv)
     try:
@@ -117,26 +116,8 @@ def run(argv: list[str] | None = None) -> int:
         click.echo(f"dockyard: {e.format_message()}", err=True)
         click.echo("See 'dockyard --help'.", err=True)
         return 125
-    except DockyardError as e:
-        if debug:
-            raise
-        click.echo(f"Error: {e.message}", err=True)
-        return 125
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
-    except OSError as e:
-        if debug:
-            raise
-        click.echo(f"Error: {e.strerror or e}{': ' + e.filename if getattr(e, 'filename', None) else ''}", err=True)
-        return 125
-    except Exception as e:  # a bug: still one line, with the way to see more
-        if debug:
-            raise
-        click.echo(f"Error: internal error: {type(e).__name__}: {e} (run with --log-level debug for the traceback)", err=True)
-        return 125
+    except (Exception, KeyboardInterrupt) as e:
+        return failure_code(e, debug)
     return rv if isinstance(rv, int) else 0
 
 

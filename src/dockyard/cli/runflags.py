@@ -1,100 +1,143 @@
 """The flags of `run` and `create`, declared once, and their translation into a docker
-create request (Config + HostConfig + NetworkingConfig), the same body the Engine API takes."""
+create request (Config + HostConfig + NetworkingConfig), the same body the Engine API takes.
+
+The table is plain data: click's options are made from it (`options`) and so is the parser
+of `run`'s early path (runfast.py), which must not load click."""
 
 from __future__ import annotations
 
-
-
-import click
-
 from dockyard.errors import InvalidArgument
 
-
-def _opt(*names, **kw):
-    return click.option(*names, **kw)
+VALUE, SWITCH, INT, PATH = "value", "switch", "int", "path"  # PATH: a file, never a directory
 
 
-RUN_OPTIONS = [
-    _opt("--name", help="Assign a name to the container."),
-    _opt("--interactive", "-i", is_flag=True, help="Keep STDIN open even if not attached."),
-    _opt("--tty", "-t", is_flag=True, help="Allocate a pseudo-TTY."),
-    _opt("--env", "-e", multiple=True, help="Set environment variables."),
-    _opt("--env-file", multiple=True, type=click.Path(dir_okay=False), help="Read in a file of environment variables."),
-    _opt("--workdir", "-w", help="Working directory inside the container."),
-    _opt("--user", "-u", help="Username or UID (format: <name|uid>[:<group|gid>])."),
-    _opt("--entrypoint", help="Overwrite the default ENTRYPOINT of the image."),
-    _opt("--hostname", "-h", help="Container host name."),
-    _opt("--domainname", help="Container NIS domain name."),
-    _opt("--label", "-l", multiple=True, help="Set meta data on a container."),
-    _opt("--volume", "-v", multiple=True, help="Bind mount a volume."),
-    _opt("--mount", "mounts", multiple=True, help="Attach a filesystem mount to the container."),
-    _opt("--tmpfs", multiple=True, help="Mount a tmpfs directory."),
-    _opt("--volumes-from", multiple=True, help="Mount volumes from the specified container(s)."),
-    _opt("--link", multiple=True, help="Add link to another container (NAME[:ALIAS])."),
-    _opt("--volume-driver", help="Optional volume driver for the container."),
-    _opt("--read-only", is_flag=True, help="Mount the container's root filesystem as read only."),
-    _opt("--init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes."),
-    _opt("--restart", default="no", help="Restart policy to apply when a container exits."),
-    _opt("--stop-signal", help="Signal to stop the container."),
-    _opt("--stop-timeout", type=int, help="Timeout (in seconds) to stop a container."),
-    _opt("--memory", "-m", help="Memory limit."),
-    _opt("--memory-swap", help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap."),
-    _opt("--memory-reservation", help="Memory soft limit."),
-    _opt("--cpus", help="Number of CPUs."),
-    _opt("--cpu-shares", "-c", type=int, help="CPU shares (relative weight)."),
-    _opt("--cpu-quota", type=int, help="Limit CPU CFS quota."),
-    _opt("--cpu-period", type=int, help="Limit CPU CFS period."),
-    _opt("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)."),
-    _opt("--cpuset-mems", help="MEMs in which to allow execution (0-3, 0,1)."),
-    _opt("--pids-limit", type=int, help="Tune container pids limit (set -1 for unlimited)."),
-    _opt("--ulimit", multiple=True, help="Ulimit options."),
-    _opt("--cap-add", multiple=True, help="Add Linux capabilities."),
-    _opt("--cap-drop", multiple=True, help="Drop Linux capabilities."),
-    _opt("--privileged", is_flag=True, help="Give extended privileges to this container."),
-    _opt("--security-opt", multiple=True, help="Security Options."),
-    _opt("--device", multiple=True, help="Add a host device to the container."),
-    _opt("--device-cgroup-rule", multiple=True, help="Add a rule to the cgroup allowed devices list."),
-    _opt("--shm-size", help="Size of /dev/shm."),
-    _opt("--cidfile", type=click.Path(dir_okay=False), help="Write the container ID to the file."),
-    _opt("--pull", type=click.Choice(["always", "missing", "never"]), default="missing",
+class Flag:
+    """One option: its names (a bare word among them is the parameter's name, as click
+    takes it), its kind, default, choices, whether it may be repeated (`many`), and for a
+    switch the name that turns it off (`off`)."""
+
+    __slots__ = ("names", "dest", "kind", "default", "choices", "many", "off", "help")
+
+    def __init__(self, *names: str, kind: str = VALUE, default=None, choices: tuple[str, ...] = (),
+                 many: bool = False, off: str = "", help: str = "") -> None:
+        self.names = tuple(n for n in names if n.startswith("-"))
+        bare = [n for n in names if not n.startswith("-")]
+        self.dest = bare[0] if bare else self.names[0].lstrip("-").replace("-", "_")
+        self.kind, self.choices, self.many, self.off, self.help = kind, choices, many, off, help
+        self.default = () if many else (False if kind == SWITCH and default is None else default)
+
+    def option(self):
+        """This flag as a click option."""
+        import click
+
+        kw: dict = {"help": self.help}
+        decls = [f"{self.names[0]}/{self.off}" if self.off else self.names[0], *self.names[1:], self.dest]
+        if self.kind == SWITCH and not self.off:  # a pair (--x/--no-x) is a switch to click already
+            kw["is_flag"] = True
+        if self.default is not None and not self.many:
+            kw["default"] = self.default
+        if self.many:
+            kw["multiple"] = True
+        if self.kind == INT:
+            kw["type"] = int
+        elif self.kind == PATH:
+            kw["type"] = click.Path(dir_okay=False)
+        elif self.choices:
+            kw["type"] = click.Choice(list(self.choices))
+        return click.option(*decls, **kw)
+
+
+def options(flags: list[Flag]):
+    """A decorator adding `flags` to a click command, in the table's order."""
+    def add(f):
+        for flag in reversed(flags):
+            f = flag.option()(f)
+        return f
+    return add
+
+
+RUN_FLAGS = [
+    Flag("--name", help="Assign a name to the container."),
+    Flag("--interactive", "-i", kind=SWITCH, help="Keep STDIN open even if not attached."),
+    Flag("--tty", "-t", kind=SWITCH, help="Allocate a pseudo-TTY."),
+    Flag("--env", "-e", many=True, help="Set environment variables."),
+    Flag("--env-file", many=True, kind=PATH, help="Read in a file of environment variables."),
+    Flag("--workdir", "-w", help="Working directory inside the container."),
+    Flag("--user", "-u", help="Username or UID (format: <name|uid>[:<group|gid>])."),
+    Flag("--entrypoint", help="Overwrite the default ENTRYPOINT of the image."),
+    Flag("--hostname", "-h", help="Container host name."),
+    Flag("--domainname", help="Container NIS domain name."),
+    Flag("--label", "-l", many=True, help="Set meta data on a container."),
+    Flag("--volume", "-v", many=True, help="Bind mount a volume."),
+    Flag("--mount", "mounts", many=True, help="Attach a filesystem mount to the container."),
+    Flag("--tmpfs", many=True, help="Mount a tmpfs directory."),
+    Flag("--volumes-from", many=True, help="Mount volumes from the specified container(s)."),
+    Flag("--link", many=True, help="Add link to another container (NAME[:ALIAS])."),
+    Flag("--volume-driver", help="Optional volume driver for the container."),
+    Flag("--read-only", kind=SWITCH, help="Mount the container's root filesystem as read only."),
+    Flag("--init", kind=SWITCH, help="Run an init inside the container that forwards signals and reaps processes."),
+    Flag("--restart", default="no", help="Restart policy to apply when a container exits."),
+    Flag("--stop-signal", help="Signal to stop the container."),
+    Flag("--stop-timeout", kind=INT, help="Timeout (in seconds) to stop a container."),
+    Flag("--memory", "-m", help="Memory limit."),
+    Flag("--memory-swap", help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap."),
+    Flag("--memory-reservation", help="Memory soft limit."),
+    Flag("--cpus", help="Number of CPUs."),
+    Flag("--cpu-shares", "-c", kind=INT, help="CPU shares (relative weight)."),
+    Flag("--cpu-quota", kind=INT, help="Limit CPU CFS quota."),
+    Flag("--cpu-period", kind=INT, help="Limit CPU CFS period."),
+    Flag("--cpuset-cpus", help="CPUs in which to allow execution (0-3, 0,1)."),
+    Flag("--cpuset-mems", help="MEMs in which to allow execution (0-3, 0,1)."),
+    Flag("--pids-limit", kind=INT, help="Tune container pids limit (set -1 for unlimited)."),
+    Flag("--ulimit", many=True, help="Ulimit options."),
+    Flag("--cap-add", many=True, help="Add Linux capabilities."),
+    Flag("--cap-drop", many=True, help="Drop Linux capabilities."),
+    Flag("--privileged", kind=SWITCH, help="Give extended privileges to this container."),
+    Flag("--security-opt", many=True, help="Security Options."),
+    Flag("--device", many=True, help="Add a host device to the container."),
+    Flag("--device-cgroup-rule", many=True, help="Add a rule to the cgroup allowed devices list."),
+    Flag("--shm-size", help="Size of /dev/shm."),
+    Flag("--cidfile", kind=PATH, help="Write the container ID to the file."),
+    Flag("--pull", choices=("always", "missing", "never"), default="missing",
          help="Pull image before running."),
-    _opt("--publish", "-p", multiple=True, help="Publish a container's port(s) to the host."),
-    _opt("--publish-all", "-P", is_flag=True, help="Publish all exposed ports to random ports."),
-    _opt("--expose", multiple=True, help="Expose a port or a range of ports."),
-    _opt("--network", "--net", default="", help="Connect a container to a network."),
-    _opt("--network-alias", multiple=True, help="Add network-scoped alias for the container."),
-    _opt("--ip", help="IPv4 address (e.g., 172.30.100.104)."),
-    _opt("--mac-address", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)."),
-    _opt("--add-host", multiple=True, help="Add a custom host-to-IP mapping (host:ip)."),
-    _opt("--dns", multiple=True, help="Set custom DNS servers."),
-    _opt("--dns-search", multiple=True, help="Set custom DNS search domains."),
-    _opt("--dns-option", multiple=True, help="Set DNS options."),
-    _opt("--log-driver", default="json-file", help="Logging driver for the container."),
-    _opt("--log-opt", multiple=True, help="Log driver options."),
-    _opt("--runtime", help="Runtime to use for this container: dockyard (default), runc or crun."),
-    _opt("--group-add", multiple=True, help="Add additional groups to join."),
-    _opt("--oom-score-adj", type=int, help="Tune host's OOM preferences (-1000 to 1000)."),
-    _opt("--sysctl", multiple=True, help="Sysctl options."),
-    _opt("--pid", help="PID namespace to use."),
-    _opt("--ipc", help="IPC mode to use."),
-    _opt("--uts", help="UTS namespace to use."),
-    _opt("--platform", help="Set platform if server is multi-platform capable."),
-    _opt("--health-cmd", help="Command to run to check health."),
-    _opt("--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)."),
-    _opt("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)."),
-    _opt("--health-retries", type=int, default=0, help="Consecutive failures needed to report unhealthy."),
-    _opt("--health-start-period", help="Start period for the container to initialize before starting "
+    Flag("--publish", "-p", many=True, help="Publish a container's port(s) to the host."),
+    Flag("--publish-all", "-P", kind=SWITCH, help="Publish all exposed ports to random ports."),
+    Flag("--expose", many=True, help="Expose a port or a range of ports."),
+    Flag("--network", "--net", default="", help="Connect a container to a network."),
+    Flag("--network-alias", many=True, help="Add network-scoped alias for the container."),
+    Flag("--ip", help="IPv4 address (e.g., 172.30.100.104)."),
+    Flag("--mac-address", help="Container MAC address (e.g., 92:d0:c6:0a:29:33)."),
+    Flag("--add-host", many=True, help="Add a custom host-to-IP mapping (host:ip)."),
+    Flag("--dns", many=True, help="Set custom DNS servers."),
+    Flag("--dns-search", many=True, help="Set custom DNS search domains."),
+    Flag("--dns-option", many=True, help="Set DNS options."),
+    Flag("--log-driver", default="json-file", help="Logging driver for the container."),
+    Flag("--log-opt", many=True, help="Log driver options."),
+    Flag("--runtime", help="Runtime to use for this container: dockyard (default), runc or crun."),
+    Flag("--group-add", many=True, help="Add additional groups to join."),
+    Flag("--oom-score-adj", kind=INT, help="Tune host's OOM preferences (-1000 to 1000)."),
+    Flag("--sysctl", many=True, help="Sysctl options."),
+    Flag("--pid", help="PID namespace to use."),
+    Flag("--ipc", help="IPC mode to use."),
+    Flag("--uts", help="UTS namespace to use."),
+    Flag("--platform", help="Set platform if server is multi-platform capable."),
+    Flag("--health-cmd", help="Command to run to check health."),
+    Flag("--health-interval", help="Time between running the check (ms|s|m|h) (default 0s)."),
+    Flag("--health-timeout", help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)."),
+    Flag("--health-retries", kind=INT, default=0, help="Consecutive failures needed to report unhealthy."),
+    Flag("--health-start-period", help="Start period for the container to initialize before starting "
          "health-retries countdown (ms|s|m|h) (default 0s)."),
-    _opt("--health-start-interval", help="Time between running the check during the start period (ms|s|m|h) "
+    Flag("--health-start-interval", help="Time between running the check during the start period (ms|s|m|h) "
          "(default 0s)."),
-    _opt("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK."),
+    Flag("--no-healthcheck", kind=SWITCH, help="Disable any container-specified HEALTHCHECK."),
 ]
-
-
-def run_options(f):
-    for opt in reversed(RUN_OPTIONS):
-        f = opt(f)
-    return f
+#: what `run` takes besides the flags of `create`
+RUN_ONLY_FLAGS = [
+    Flag("--detach", "-d", kind=SWITCH, help="Run container in background and print container ID."),
+    Flag("--rm", kind=SWITCH, help="Automatically remove the container when it exits."),
+    Flag("--attach", "-a", many=True, help="Attach to STDIN, STDOUT or STDERR."),
+    Flag("--sig-proxy", kind=SWITCH, default=True, off="--no-sig-proxy", help="Proxy received signals to the process."),
+]
 
 
 def env_list(values, files) -> list[str]:

@@ -139,6 +139,31 @@ def info_cmd(obj, fmt) -> None:
                    "delegated to your user", err=True)
     elif not info["SwapLimit"]:
         click.echo("WARNING: No swap limit support", err=True)  # the docker CLI's words
+    if info["Rootless"] and (line := _ping_warning()):
+        click.echo(line, err=True)
+
+
+def _ping_warning() -> str | None:
+    """Rootless: ping beyond the user's network namespace is relayed by pasta through the
+    user's ICMP sockets, which only the groups in net.ipv4.ping_group_range may open. Tried
+    here as the kernel would for pasta (this process is in the host's netns, with the user's
+    ids): the sysctl itself reads wrong from inside the user namespace."""
+    import socket
+
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP).close()
+        return None
+    except PermissionError:
+        pass
+    except OSError:
+        return None
+    try:
+        with open("/proc/self/gid_map") as f:  # "0 <the user's gid> 1" first
+            gid = f.read().split()[1]
+    except (OSError, IndexError):
+        gid = "your gid"
+    return (f"WARNING: ping from containers beyond this user's network needs gid {gid} in net.ipv4.ping_group_range: "
+            f"as root, sysctl -w net.ipv4.ping_group_range='0 2147483647'")
 
 
 @click.command("events")

@@ -63,9 +63,10 @@ class Create:
                                         "Networks": network_endpoints.planned(host_config["NetworkMode"], nc["EndpointsConfig"])})
         with self.images.adding():
             self.dir(cid).mkdir(parents=True, exist_ok=True)
+            os.close(self.lifecycle_file(cid, create=True))  # there before anyone waits on it
             try:
                 c.mounts = resolve(planned, self.engine.volumes)
-                self._prepare_rootfs(cid, self.images.top_layer(img))
+                self._prepare_rootfs(cid, self.images.top_layer(img, image_cfg))
                 self.store.insert(c)
             except BaseException:
                 self._discard(c)

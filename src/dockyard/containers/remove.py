@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from dockyard.errors import Conflict, DockyardError
+from dockyard.errors import Conflict
 from dockyard.runtime import cgroups
 
 
@@ -19,25 +19,25 @@ class Remove:
                                "stop the container before removing or force remove")
             if c.status == "paused":
                 self.unpause(c.id)
-            try:
-                self._signal(c, "SIGKILL")
-            except DockyardError:
-                pass
-            self._wait_done(c, 10)
+            self._kill_now(c)
             c = self.get(c.id)
             if c.running:  # the shim did not answer: end it ourselves
                 c = self.finalize(c, {"exit_code": 137, "error": "removed by force"})
                 self._kill_orphan(c)
-        self._release(c)
-        self.store.delete(c.id)
-        self._remove_rootfs(c.id)
-        if volumes:
-            self._remove_anonymous_volumes(c)
-        shutil.rmtree(self.dir(c.id), ignore_errors=True)
-        shutil.rmtree(self.run_dir(c.id), ignore_errors=True)
-        shutil.rmtree(self.shim_dir(c.id), ignore_errors=True)
-        cgroups.remove_empty_parent(self._cgroup_parent(c))
-        self.event(c, "destroy")
+        # under the lifecycle lock: a `wait` for the removal answers once it is released, after `destroy`
+        with self._lifecycle(c.id, missing_ok=True):
+            if self.store.find(c.id) is None:
+                return  # another client removed it meanwhile
+            self._release(c)
+            self.store.delete(c.id)
+            self._remove_rootfs(c.id)
+            if volumes:
+                self._remove_anonymous_volumes(c)
+            shutil.rmtree(self.dir(c.id), ignore_errors=True)
+            shutil.rmtree(self.run_dir(c.id), ignore_errors=True)
+            shutil.rmtree(self.shim_dir(c.id), ignore_errors=True)
+            cgroups.remove_empty_parent(self._cgroup_parent(c))
+            self.event(c, "destroy")
 
     def prune(self, filters: dict[str, list[str]] | None = None) -> tuple[list[str], int]:
         from dockyard.containers.filters import matches

@@ -37,6 +37,8 @@ from dockyard.containers import health
 from dockyard.errors import Conflict, NotFound
 from dockyard.runtime.shim.records import state_dir
 
+LIFECYCLE_LOCK = "lifecycle.lock"  # in the container's dir
+
 
 class ContainerService(Create, Start, Networking, Exit, Stop, Remove, Wait, Pause, Update, ContainerPaths):
     def __init__(self, engine) -> None:
@@ -53,16 +55,27 @@ class ContainerService(Create, Start, Networking, Exit, Stop, Remove, Wait, Paus
     def runtime_root(self, runtime: str) -> Path:
         return self.engine.run_dir / "runtime" / runtime
 
+    def lifecycle_file(self, cid: str, create: bool = False) -> int:
+        """An fd of the container's lifecycle lock file (see _lifecycle), made at its create;
+        FileNotFoundError when it is not there (the container is removed, or older than that)."""
+        flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+        return os.open(self.dir(cid) / LIFECYCLE_LOCK, flags, 0o600)
+
     @contextmanager
-    def _lifecycle(self, cid: str) -> Iterator[None]:
+    def _lifecycle(self, cid: str, *, missing_ok: bool = False) -> Iterator[None]:
         """Serialises a start with the release of the run before it (an exit hook may still be
-        unmounting the rootfs when `docker start` follows `docker stop`), across processes
-        and threads. Never taken twice by one caller."""
+        unmounting the rootfs when `docker start` follows `docker stop`), and a finalize or a
+        remove with a `wait` that answers once they are done, across processes and threads.
+        Never taken twice by one caller. `missing_ok`: without the container's directory, go
+        on unlocked."""
         import fcntl
         try:  # the container's directory is made with it and goes with it: never made again here
-            fd = os.open(self.dir(cid) / "lifecycle.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = self.lifecycle_file(cid, create=True)
         except FileNotFoundError:
-            raise NotFound(f"No such container: {cid}") from None
+            if not missing_ok:
+                raise NotFound(f"No such container: {cid}") from None
+            yield
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -241,7 +254,7 @@ class ContainerService(Create, Start, Networking, Exit, Stop, Remove, Wait, Paus
             return True
         import fcntl
         try:
-            fd = os.open(self.dir(cid) / "lifecycle.lock", os.O_RDWR | os.O_CLOEXEC)
+            fd = self.lifecycle_file(cid)
         except FileNotFoundError:
             return False
         try:

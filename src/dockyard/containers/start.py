@@ -63,7 +63,7 @@ class Start:
             opts.link_env = linked.env
             from dockyard.runtime.spec import generate_spec
             spec = generate_spec(opts, c.config, str(rootfs))
-            (rd / "config.json").write_text(json.dumps(spec, indent=1))
+            (rd / "config.json").write_text(json.dumps(spec))
             c.run_id = os.urandom(8).hex()
             self.store.save(c, "run_id")
             args = self._shim_args(c, spec, attach, c.run_id)

@@ -34,14 +34,18 @@ class Stop:
         except DockyardError:
             pass
         if not self._wait_done(c, timeout):
-            try:
-                self._signal(c, "SIGKILL")
-            except DockyardError:
-                pass
-            self._wait_done(c, 10)
+            self._kill_now(c)
         c = self.get(c.id)
         self.event(c, "stop")
         return c
+
+    def _kill_now(self, c: Container) -> None:
+        """SIGKILL (a shim already gone cannot pass it on), then the wait for the exit it records."""
+        try:
+            self._signal(c, "SIGKILL")
+        except DockyardError:
+            pass
+        self._wait_done(c, 10)
 
     def _wait_done(self, c: Container, timeout: float) -> bool:
         """Wait until the shim has recorded the exit (and gone); True if it happened in time."""

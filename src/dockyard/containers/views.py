@@ -104,10 +104,11 @@ def command(c: Container) -> tuple[str, list[str]]:
     return (args[0], args[1:]) if args else ("", [])
 
 
-def status_text(c: Container) -> str:
+def status_text(c: Container, now: float | None = None) -> str:
+    """"Up 5 seconds", "Exited (0) 2 minutes ago": the status as it reads at `now` (the clock's time if None)."""
     from dockyard.cli.formatting import human_duration
     st = c.state
-    now = time.time()
+    now = time.time() if now is None else now
     if st["Status"] in ("running", "paused"):
         text = "Up " + human_duration(now - epoch(st["StartedAt"]))
         if st["Status"] == "paused":

@@ -22,6 +22,7 @@ going there. Errors are `{"detail": ..., "message": ...}` as Docker Hub answers 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -57,6 +58,32 @@ def _error(status: int, detail: str, **extra: Any) -> web.Response:
     return web.json_response({"detail": detail, "message": detail, **extra}, status=status)
 
 
+class _Refused(Exception):
+    """A request answered early with `response` (an error): raised by the checks a handler
+    makes, answered by the middleware, so each handler reads as its own logic."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def _refuse(status: int, detail: str, **extra: Any) -> _Refused:
+    return _Refused(_error(status, detail, **extra))
+
+
+def _answers(*methods: str, use: str = ""):
+    """A handler of the request methods given; another method is a 405 saying `use` (by
+    default: "use GET or DELETE", of the methods)."""
+    def wrap(handler):
+        @functools.wraps(handler)
+        async def checked(self, request: web.Request, **route: str) -> web.Response:
+            if request.method not in methods:
+                return _error(405, use or "use " + " or ".join(methods))
+            return await handler(self, request, **route)
+        return checked
+    return wrap
+
+
 def _throttled(exc) -> web.Response:
     response = _error(429, exc.message)
     response.headers["Retry-After"] = str(exc.wait)
@@ -69,14 +96,14 @@ def _iso(t: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e6):06d}Z"
 
 
-def _page_numbers(request: web.Request) -> tuple[int, int] | web.Response:
+def _page_numbers(request: web.Request) -> tuple[int, int]:
     try:
         page = int(request.query.get("page", "1"))
         size = int(request.query.get("page_size", str(DEFAULT_PAGE_SIZE)))
     except ValueError:
-        return _error(400, "page and page_size must be whole numbers")
+        raise _refuse(400, "page and page_size must be whole numbers") from None
     if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
-        return _error(400, f"page must be at least 1 and page_size from 1 to {MAX_PAGE_SIZE}")
+        raise _refuse(400, f"page must be at least 1 and page_size from 1 to {MAX_PAGE_SIZE}")
     return page, size
 
 
@@ -106,17 +133,22 @@ class HubApi:
             for pattern, name in ROUTES:
                 m = pattern.fullmatch(tail)
                 if m and not (name == "tag" and m["tag"] == "list" and not tail.endswith("/")):  # the registry's
-                    return await getattr(self, name)(request, **{k: v for k, v in m.groupdict().items() if v})
+                    # ns2/repo2: the newer spelling's names for ns/repo
+                    route = {k.rstrip("2"): v for k, v in m.groupdict().items() if v}
+                    try:
+                        return await getattr(self, name)(request, **route)
+                    except _Refused as refused:
+                        return refused.response
         return await handler(request)
 
     # -- who calls --------------------------------------------------------------------------
 
     async def _caller(self, request: web.Request):
-        """(user or None, level function repo -> int); a 401 response for credentials that are wrong."""
+        """(user or None, level function repo -> int); refused (401) for credentials that are wrong."""
         if self.accounts is None:
             visitor = await self.access.visitor(request)
             if request.headers.get("Authorization") and visitor.user is None:
-                return _error(401, "Incorrect authentication credentials")
+                raise _refuse(401, "Incorrect authentication credentials")
 
             def level(repo: str) -> int:
                 if not self.access.may_see(visitor, repo, self.state.private_repos()):
@@ -130,47 +162,41 @@ class HubApi:
             try:
                 principal = await self.access.principal(request)
             except registry_errors.RegistryError as exc:  # two-factor users' passwords, too many failures
-                refusal = _error(exc.status, exc.message)
-                refusal.headers.update(exc.headers)
-                return refusal
+                refused = _refuse(exc.status, exc.message)
+                refused.response.headers.update(exc.headers)
+                raise refused from None
             if principal is None:
-                return _error(401, "Incorrect authentication credentials")
+                raise _refuse(401, "Incorrect authentication credentials")
         return principal.user, lambda repo: self.access.level(principal, repo)
 
     async def _repository(self, request: web.Request, ns: str, repo: str):
-        """(user, level, full name) of a repository the caller may see; a 404 response otherwise
+        """(user, level, full name) of a repository the caller may see; refused (404) otherwise
         (a private one is not confirmed to exist)."""
-        caller = await self._caller(request)
-        if isinstance(caller, web.Response):
-            return caller
-        user, level = caller
+        user, level = await self._caller(request)
         name = f"{ns}/{repo}"
         if not names.is_valid_name(name) or level(name) < policy.READ or not self.catalog.storage.repo_exists(name):
-            return _error(404, "Object not found")
+            raise _refuse(404, "Object not found")
         return user, level(name), name
 
     # -- login ----------------------------------------------------------------------------
 
-    async def _login_body(self, request: web.Request) -> dict | web.Response:
-        """The JSON object a login step posts, or the error answer for a request that is not one."""
-        if request.method != "POST":
-            return _error(405, "use POST")
+    async def _login_body(self, request: web.Request) -> dict:
+        """The JSON object a login step posts; refused for a request that is not one."""
         if self.accounts is None:
-            return _error(404, "this hub has no accounts of its own (hub serve --auth accounts)")
+            raise _refuse(404, "this hub has no accounts of its own (hub serve --auth accounts)")
         if request.content_length is not None and request.content_length > MAX_BODY:
-            return _error(413, "the request body is too large")
+            raise _refuse(413, "the request body is too large")
         try:
             body = json.loads(await request.read() or b"{}")
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            return _error(400, "the body must be a JSON object")
+            raise _refuse(400, "the body must be a JSON object")
         return body
 
+    @_answers("POST")
     async def login(self, request: web.Request) -> web.Response:
         body = await self._login_body(request)
-        if isinstance(body, web.Response):
-            return body
         user, secret = str(body.get("username", "")), str(body.get("password", ""))
         from dockyard.hub.accounts.access import TooManyAttempts
 
@@ -185,10 +211,9 @@ class HubApi:
                           login_2fa_token=self.access.second_factor_ticket(user))
         return self._token(principal)
 
+    @_answers("POST")
     async def login_2fa(self, request: web.Request) -> web.Response:
         body = await self._login_body(request)
-        if isinstance(body, web.Response):
-            return body
         from dockyard.hub.accounts.access import Principal, TooManyAttempts
 
         try:
@@ -224,30 +249,19 @@ class HubApi:
             "storage_size": sum(t.image.size for t in tags),
         }
 
+    @_answers("GET")
     async def namespace(self, request: web.Request, ns: str) -> web.Response:
-        if request.method != "GET":
-            return _error(405, "use GET")
-        caller = await self._caller(request)
-        if isinstance(caller, web.Response):
-            return caller
+        _, level = await self._caller(request)
         numbers = _page_numbers(request)
-        if isinstance(numbers, web.Response):
-            return numbers
-        _, level = caller
         found = []
         for name in sorted(self.catalog.storage.repositories()):
             if name.startswith(ns + "/") and name.count("/") == 1 and level(name) >= policy.READ:
                 found.append(self._summary(name))
         return web.json_response(_paginated(request, found, *numbers))
 
-    async def repository(self, request: web.Request, ns: str = "", repo: str = "", ns2: str = "",
-                         repo2: str = "") -> web.Response:
-        if request.method != "GET":
-            return _error(405, "use GET")
-        found = await self._repository(request, ns or ns2, repo or repo2)
-        if isinstance(found, web.Response):
-            return found
-        user, level, name = found
+    @_answers("GET")
+    async def repository(self, request: web.Request, ns: str, repo: str) -> web.Response:
+        user, level, name = await self._repository(request, ns, repo)
         summary = self._summary(name)
         summary.update(full_description=self.info.texts(name).readme, has_starred=self.info.has_starred(name, user),
                        collaborator_count=len(self.accounts.grants(name)) if self.accounts else 0,
@@ -269,31 +283,19 @@ class HubApi:
                 "tag_last_pulled": _iso(pulled.last) if pulled else None, "repository": name,
                 "last_updater_username": None}
 
-    async def tags(self, request: web.Request, ns: str = "", repo: str = "", ns2: str = "",
-                   repo2: str = "") -> web.Response:
-        if request.method not in ("GET", "HEAD"):
-            return _error(405, "use GET")
-        found = await self._repository(request, ns or ns2, repo or repo2)
-        if isinstance(found, web.Response):
-            return found
+    @_answers("GET", "HEAD", use="use GET")
+    async def tags(self, request: web.Request, ns: str, repo: str) -> web.Response:
+        _, _, name = await self._repository(request, ns, repo)
         numbers = _page_numbers(request)
-        if isinstance(numbers, web.Response):
-            return numbers
-        name = found[2]
         wanted = request.query.get("name", "")
         listed = [self._tag(name, t) for t in self.catalog.tags(name) if wanted in t.name]
         if request.method == "HEAD":
             return web.Response(status=200 if listed else 404)
         return web.json_response(_paginated(request, listed, *numbers))
 
-    async def tag(self, request: web.Request, tag: str, ns: str = "", repo: str = "", ns2: str = "",
-                  repo2: str = "") -> web.Response:
-        if request.method not in ("GET", "DELETE"):
-            return _error(405, "use GET or DELETE")
-        found = await self._repository(request, ns or ns2, repo or repo2)
-        if isinstance(found, web.Response):
-            return found
-        user, level, name = found
+    @_answers("GET", "DELETE")
+    async def tag(self, request: web.Request, ns: str, repo: str, tag: str) -> web.Response:
+        user, level, name = await self._repository(request, ns, repo)
         match = next((t for t in self.catalog.tags(name) if t.name == tag), None)
         if request.method == "GET":
             return _error(404, "Object not found") if match is None else web.json_response(self._tag(name, match))
@@ -303,14 +305,9 @@ class HubApi:
             return _error(404, "Object not found")
         return web.Response(status=204)
 
-    async def stars(self, request: web.Request, ns: str = "", repo: str = "", ns2: str = "",
-                    repo2: str = "") -> web.Response:
-        if request.method not in ("POST", "DELETE"):
-            return _error(405, "use POST or DELETE")
-        found = await self._repository(request, ns or ns2, repo or repo2)
-        if isinstance(found, web.Response):
-            return found
-        user, _, name = found
+    @_answers("POST", "DELETE")
+    async def stars(self, request: web.Request, ns: str, repo: str) -> web.Response:
+        user, _, name = await self._repository(request, ns, repo)
         if user is None:
             return _error(401, "Authentication credentials were not provided.")
         self.info.star(name, user, request.method == "POST")

@@ -94,10 +94,11 @@ class ImageService:
     def config(self, image: Image) -> dict:
         return validate_config(loads_document(self.content.read(image.id), "image config"))
 
-    def top_layer(self, image: Image) -> str:
-        """Chain ID of the image's top layer: the parent snapshot of its containers."""
+    def top_layer(self, image: Image, config: dict | None = None) -> str:
+        """Chain ID of the image's top layer: the parent snapshot of its containers (`config`:
+        the image's config, where the caller has read it already)."""
         parent = ""
-        for d in self.config(image)["rootfs"]["diff_ids"]:
+        for d in (config or self.config(image))["rootfs"]["diff_ids"]:
             parent = chain_id(parent, d)
         return parent
 

@@ -20,6 +20,11 @@ def path() -> str:
     return f"/proc/{os.environ[ENV]}/ns/net"
 
 
+#: methods that only read the engine's records: called on the caller's own thread (a thread
+#: that joins the namespace costs ~1 ms, and a `run` asks for its attachment three times)
+RECORDS_ONLY = frozenset({"attachment"})
+
+
 class Inside:
     """`target` with each of its methods called inside the network namespace at `netns`."""
 
@@ -28,7 +33,7 @@ class Inside:
 
     def __getattr__(self, name: str):
         value = getattr(self._target, name)
-        if not callable(value):
+        if not callable(value) or name in RECORDS_ONLY:
             return value
         from dockyard.network.netns import run_in
 

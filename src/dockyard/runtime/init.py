@@ -27,7 +27,6 @@ import signal
 import socket
 import sys
 import termios
-import traceback
 
 from dockyard.runtime import caps, linux
 from dockyard.runtime.linux import NAMESPACES, Syscalls
@@ -277,6 +276,7 @@ def main() -> None:
         _stage1(channel)
     except BaseException as err:  # in either stage: report one line, then die
         if os.environ.get("DOCKYARD_DEBUG"):
+            import traceback
             traceback.print_exc()
         _fail(channel, linux.describe(err))
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
 
 from dockyard.runtime.shim.records import process_start_time  # noqa: F401 (kept here for its callers)
 
@@ -92,7 +91,7 @@ class Syscalls:
 
     def __init__(self) -> None:
         self._libc = ctypes.CDLL(None, use_errno=True)
-        self._numbers = _SYSCALL_NUMBERS.get(platform.machine(), _SYSCALL_NUMBERS["x86_64"])
+        self._numbers = _SYSCALL_NUMBERS.get(os.uname().machine, _SYSCALL_NUMBERS["x86_64"])
 
     def _check(self, result: int, call: str, *args: object) -> None:
         if result < 0:

@@ -21,7 +21,6 @@ import functools
 import glob
 import json
 import os
-import platform
 import sys
 import zlib
 from pathlib import Path
@@ -32,7 +31,7 @@ from dockyard.errors import DockyardError, InvalidArgument
 
 DEFAULT_PROFILE = Path(__file__).with_name("seccomp_default.json")
 
-# platform.machine() -> (Docker arch name, seccomp arch)
+# the kernel's machine name (uname -m) -> (Docker arch name, seccomp arch)
 _NATIVE = {
     "x86_64": ("amd64", "SCMP_ARCH_X86_64"),
     "aarch64": ("arm64", "SCMP_ARCH_AARCH64"),
@@ -50,7 +49,7 @@ def default_profile() -> dict:
 def render(profile: dict, capabilities: list[str], machine: str | None = None) -> dict:
     """The OCI `linux.seccomp` object for a container holding `capabilities` on `machine`:
     entries whose includes/excludes do not match are left out, the rest kept in order."""
-    docker_arch, native = _NATIVE.get(machine or platform.machine(), _NATIVE["x86_64"])
+    docker_arch, native = _NATIVE.get(machine or os.uname().machine, _NATIVE["x86_64"])
     caps = set(capabilities)
     architectures: list[str] = []
     for entry in profile.get("archMap") or []:

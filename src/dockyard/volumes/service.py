@@ -8,8 +8,8 @@ container sees the image's files there until it changes them.
 from __future__ import annotations
 
 import json
+import os
 import re
-import secrets
 import shutil
 import subprocess
 import time
@@ -59,7 +59,7 @@ class VolumeService:
         """Create (or, like docker, return the existing) volume."""
         if driver != "local":  # dockyard has no volume plugins: dockerd's words for a missing one
             raise NotFound(f'create {name}: error looking up volume plugin {driver}: plugin "{driver}" not found')
-        name = name or secrets.token_hex(32)
+        name = name or os.urandom(32).hex()
         _check_options(name, options or {})
         if not _NAME_RE.match(name):
             raise InvalidArgument(

@@ -96,6 +96,12 @@ def test_login_repository_and_tags_in_docker_hubs_shape(site):
                           auth=("reader", PEOPLE["reader"])).json()["token"]
     assert client.get("/v2/team/app/tags/list", headers=_bearer(registry)).json()["tags"] == ["one", "two"]
     assert client.get("/v2/users/login").status_code == 405
+    for method, path, use in (("POST", "/v2/repositories/team/", "use GET"),
+                              ("PUT", "/v2/repositories/team/web/tags", "use GET"),
+                              ("PUT", "/v2/repositories/team/web/tags/one/", "use GET or DELETE"),
+                              ("GET", "/v2/namespaces/team/repositories/web/stars/", "use POST or DELETE")):
+        refused = client.request(method, path)
+        assert (refused.status_code, refused.json()) == (405, {"detail": use, "message": use}), path
     # a registry repository whose name starts like these paths keeps the registry's answers
     layout = Layout(hub.root.parent / "layout")
     layout.add("one", [busybox_layer()])

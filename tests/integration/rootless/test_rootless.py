@@ -339,3 +339,10 @@ def test_a_random_host_port_is_one_free_on_the_host(user, image):
         finally:
             ns_range(saved.replace("\t", " "))
             user.dockyard("rm", "-f", "rnd", check=False)
+
+
+def test_info_says_when_ping_beyond_the_users_network_cannot_work(user, image):
+    low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ping_group_range").read_text().split())
+    err = user.dockyard("info").err
+    line = f"needs gid {user.gid} in net.ipv4.ping_group_range: as root, sysctl -w"
+    assert (line in err) == (not low <= user.gid <= high), err

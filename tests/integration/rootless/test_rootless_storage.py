@@ -73,7 +73,7 @@ def test_each_driver_runs_commits_and_builds(user, driver):
     dy("rmi", "built:1", "committed:1")
     # nothing mounted or serving a mount once the containers are gone
     wait_for(lambda: not container_processes(user), what="the containers' processes (and fuse-overlayfs) to end")
-    assert not pause_mounts(user, root)
+    assert not pause_mounts(user, root) and not pause_mounts(user, str(user.runtime_dir))
 
 
 def test_a_new_root_takes_the_first_driver_that_mounts(user):

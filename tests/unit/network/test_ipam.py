@@ -1,4 +1,4 @@
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 import pytest
 
@@ -38,6 +38,18 @@ def test_addresses_are_handed_out_lowest_first_skipping_gateway_and_leases():
     assert ipam.next_address(net, gw, ["10.213.5.2", "10.213.5.4"], "n") == IPv4Address("10.213.5.3")
     with pytest.raises(Conflict, match="no available IPv4 addresses on network n"):
         ipam.next_address(net, gw, [f"10.213.5.{i}" for i in range(2, 7)], "n")
+
+
+def test_the_1001st_lease_on_a_22_parses_none_of_the_1000_before_it(monkeypatch):
+    net, gw = IPv4Network("10.252.4.0/22"), IPv4Address("10.252.4.1")
+    used = [str(net.network_address + 2 + i) for i in range(1000)]
+    parsed = []
+    real = ipam.ipaddress.ip_address
+    monkeypatch.setattr(ipam.ipaddress, "ip_address", lambda text: parsed.append(text) or real(text))
+    assert ipam.next_address(net, gw, used, "bridge", reserved=["10.252.7.234"]) == IPv4Address("10.252.7.235")
+    assert parsed == []  # the leases are compared as the DB records them, str() of an address
+    v6, gw6 = IPv6Network("fd00:1::/64"), IPv6Address("fd00:1::1")
+    assert ipam.next_address(v6, gw6, ["fd00:1::2"], "n", reserved=["fd00:1::3"]) == IPv6Address("fd00:1::4")
 
 
 def test_requested_address_is_checked():

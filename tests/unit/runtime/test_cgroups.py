@@ -128,6 +128,20 @@ def test_v1_hierarchies_from_mountinfo(tmp_path: Path):
     }
 
 
+def test_v1_hierarchies_among_two_mounts_per_container_of_1000(tmp_path: Path):
+    """With 1,000 containers running the table has ~2,000 lines of theirs around a dozen cgroup
+    lines (the last one here with no newline): only those are taken apart."""
+    containers = "".join(f"{100 + i} 25 0:{90 + i} / /run/dy/containers/{i:064x}/rootfs rw - overlay overlay "
+                         f"rw,lowerdir=/l:/m\n{3000 + i} 25 0:4 net:[4026] /run/dy/netns/{i:064x} rw - nsfs nsfs rw\n"
+                         for i in range(1000))
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text("30 25 0:26 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n" + containers +
+                         "31 25 0:27 / /sys/fs/cgroup/pids rw shared:4 - cgroup cgroup rw,pids\n" + containers +
+                         "32 25 0:28 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw")
+    assert v1_hierarchies(str(mountinfo)) == {"/sys/fs/cgroup/memory": "memory", "/sys/fs/cgroup/pids": "pids",
+                                              "/sys/fs/cgroup/unified": "unified"}
+
+
 def test_the_mount_table_is_read_once_per_process_and_mount_namespace():
     """Reading it waits on the kernel's host-wide mount lock, which every other engine's
     mounts and unmounts hold: a start asks for the hierarchies several times, in the CLI

@@ -1,5 +1,7 @@
 """The host side of a rootless root's network: one process per user, started by
-`rootless.start_outside` and living exactly as long as the user's pause process.
+`rootless.start_outside` and living as long as the user's pause process. It starts its link
+again when the link dies; one that cannot be started again ends it, and the user's next
+command starts a new helper (rootless/pause.py).
 
 It gives the rootless netns (the pause process's network namespace) its way out — pasta, or
 slirp4netns where pasta is missing (`link.py`) — and forwards the published ports: it listens

@@ -4,10 +4,11 @@
 own, working in the rootless netns) and adds the host side: `attach` picks random host ports
 on the host and publishes the container's ports (all or none: a port the host refuses, below
 net.ipv4.ip_unprivileged_port_start or held by a host process, fails `attach` in one line and
-undoes the container's network, so nothing is left half-made); `detach` unpublishes them; `connect`, `disconnect` and `reconcile` make the
-forwarder's ports match the service's ports table, the one truth (so a forwarder that lost its
-ports gets them back at the next reconcile), skipping a port the host now refuses rather than
-failing the call for every other container.
+undoes the container's network, so nothing is left half-made); `detach` unpublishes them;
+`connect`, `disconnect` and `reconcile` make the forwarder's ports match the service's ports
+table, the one truth (so a forwarder that lost its ports gets them back at the next reconcile,
+and a new forwarder at `catch_up`), skipping a port the host now refuses rather than failing
+the call for every other container.
 """
 
 from __future__ import annotations

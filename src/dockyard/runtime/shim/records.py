@@ -22,8 +22,9 @@ def _read_json(path: str) -> dict | None:
 
 
 def read_exit(state_dir: str) -> dict | None:
-    """{"exit_code", "oom_killed", "finished_at", "restart_count"[, "error"]} once the
-    container has exited (and until a restart); None before."""
+    """{"exit_code", "oom_killed", "finished_at", "restart_count", "final"[, "error"]} once
+    the container has exited (and until a restart); None before. `final`: the restart policy
+    will not run it again (missing in the records of shims older than that field)."""
     return _read_json(os.path.join(state_dir, "exit.json"))
 
 

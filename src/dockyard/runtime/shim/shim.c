@@ -1179,13 +1179,16 @@ static void health_stop(void)
 
 /* ---- exit and restart ---------------------------------------------------------------- */
 
-static void write_exit(int code, bool oom, const char *error)
+/* exit.json; `final`: the restart policy will not run the container again (the engine may
+ * then record the exit without waiting for this shim to end and run the exit hook) */
+static void write_exit(int code, bool oom, bool final, const char *error)
 {
     char when[40], json[6 * 1024 + 256], esc[6 * 1024];
     rfc3339(when, sizeof when);
     int k = snprintf(json, sizeof json,
-                     "{\"exit_code\": %d, \"oom_killed\": %s, \"finished_at\": \"%s\", \"restart_count\": %d",
-                     code, oom ? "true" : "false", when, restart_count);
+                     "{\"exit_code\": %d, \"oom_killed\": %s, \"finished_at\": \"%s\", \"restart_count\": %d, "
+                     "\"final\": %s",
+                     code, oom ? "true" : "false", when, restart_count, final ? "true" : "false");
     if (error) {
         size_t n = strnlen(error, 1024);
         esc[json_escape(esc, error, n)] = 0;
@@ -1233,7 +1236,7 @@ static void on_container_exit(void)
     if (again || !opt.keep_after_exit)
         run_runtime(del, devnull, devnull, devnull, ignored, sizeof ignored);
     drain_outputs();                           /* exit.json appears once the log is complete */
-    write_exit(code, oom, NULL);
+    write_exit(code, oom, !again, NULL);
     if (again)
         end_clients();
     last_code = code;
@@ -1254,7 +1257,7 @@ static void restart(void)
     remove_state_file("exit.json");
     restart_count++;
     if (start_container(false, msg, sizeof msg) < 0) {
-        write_exit(last_code, last_oom, msg);
+        write_exit(last_code, last_oom, true, msg);
         finished = true;
     }
 }
