@@ -35,9 +35,9 @@ def before_parsing(args: list[str]) -> int | None:
     image, command, params = parsed
     if params["pull"] != "missing" or params["platform"]:
         return None
-    from dockyard.locations import BUILD_MARKERS
     from dockyard.engine import Engine
     from dockyard.errors import DockyardError
+    from dockyard.locations import BUILD_MARKERS
 
     try:
         engine = Engine()
