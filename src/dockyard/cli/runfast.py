@@ -35,16 +35,16 @@ def before_parsing(args: list[str]) -> int | None:
     image, command, params = parsed
     if params["pull"] != "missing" or params["platform"]:
         return None
-    from dockyard.builder.unfinished import MARKERS
     from dockyard.engine import Engine
     from dockyard.errors import DockyardError
+    from dockyard.locations import BUILD_MARKERS
 
     try:
         engine = Engine()
     except (DockyardError, OSError):
         return None  # the full command reports it
     try:
-        if os.listdir(engine.root / MARKERS):
+        if os.listdir(engine.root / BUILD_MARKERS):
             return None  # a killed build's leftovers: the full command releases them first
     except FileNotFoundError:
         pass
