@@ -25,7 +25,12 @@ class Wait:
             raise InvalidArgument(f"invalid condition: {condition!r}: use not-running, next-exit or removed")
         c = self.get(ref)
         if condition == "not-running" and not c.running:
-            return c.state["ExitCode"]  # as the loop below would, without a watch: closing one waits ~15 ms in the kernel
+            # answered as the loop below would, without its watch (closing one waits ~15 ms in the kernel)
+            lock = self._lock_file(c.id) if c.run_id else None
+            _settled(lock)
+            if lock is not None:
+                os.close(lock)
+            return c.state["ExitCode"]
         since = time.time()
         exits = _exits(c)
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -41,12 +41,13 @@ def _run(dy, args: tuple[str, ...], early: bool) -> tuple[int, str, str, bool]:
 
 
 def _leftovers(dy) -> list[str]:
-    """What a removed container could leave: records, directories, mounts, namespaces."""
+    """What a removed container could leave: records, directories, mounts, namespaces, cgroups."""
     found = dy("ps", "-aq", "--filter", "name=^/?[a-z]+_[a-z]+$").out.split()  # generated names only
     for d in (dy.root / "containers", dy.run_dir / "containers", dy.run_dir / "netns", dy.run_dir / "s"):
         found += [str(p) for p in d.glob("*")] if d.exists() else []
     found += [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
               if line.split()[4].startswith((str(dy.run_dir) + "/containers", str(dy.run_dir) + "/netns"))]
+    found += [str(p / dy.tag) for p in Path("/sys/fs/cgroup").iterdir() if (p / dy.tag).exists()]  # the parent goes last
     return found
 
 
