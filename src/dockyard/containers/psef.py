@@ -17,6 +17,7 @@ C's, or an environment variable that changes ps's output (COLUMNS, PS_FORMAT, ..
 from __future__ import annotations
 
 import os
+import time
 
 TITLES = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
 #: Variables procps reads that change what `ps -ef` prints (width, personality, format).
@@ -42,8 +43,6 @@ def rows(pids: list[int]) -> list[list[str]] | None:
         with open("/proc/uptime", "rb") as f:
             uptime = float(f.read().split()[0])
         hz = os.sysconf("SC_CLK_TCK")
-        import time
-
         now = time.localtime(time.time())
         out = []
         for pid in sorted(set(pids)):
@@ -64,8 +63,6 @@ def _environment_plain() -> bool:
 
 
 def _row(pid: int, boot: int, uptime: float, hz: int, now) -> list[str]:
-    import time
-
     base = f"/proc/{pid}/"
     with open(base + "stat", "rb") as f:
         stat = f.read()
