@@ -12,6 +12,7 @@ from __future__ import annotations
 import _json
 
 _WHITESPACE = " \t\n\r"
+_WHITESPACE_CHARS = tuple(_WHITESPACE)  # "" (the end) is not among them
 
 
 class _Defaults:
@@ -32,14 +33,16 @@ _scan = _json.make_scanner(_Defaults)
 def loads(text: str | bytes) -> object:
     if not isinstance(text, str):
         text = text.decode("utf-8", "surrogatepass")  # as json.loads decodes UTF-8
-    start = len(text) - len(text.lstrip(_WHITESPACE))
+    start = 0
+    while text[start:start + 1] in _WHITESPACE_CHARS:  # not lstrip: that copies a record's whole text
+        start += 1
     try:
         value, end = _scan(text, start)
     except StopIteration:
         raise ValueError(f"no JSON value at {start}") from None
     finally:
         _Defaults.memo.clear()
-    if text[end:].strip(_WHITESPACE):
+    if end != len(text) and text[end:].strip(_WHITESPACE):
         raise ValueError(f"extra data after the JSON value at {end}")
     return value
 

@@ -25,17 +25,22 @@ def ps_text(cs: list[Container], *, quiet: bool, no_trunc: bool, fmt: str | None
     if quiet:
         return "".join((c.id if no_trunc else c.short_id) + "\n" for c in cs)
     rows = []
+    everything = bool(fmt) and fmt != "table"  # the default table shows 7 fields: the rest is not worked out
     for c in cs:
         labels = c.config.get("Labels") or {}
         row = Row({
             "ID": c.id if no_trunc else c.short_id, "Image": c.image_ref,
-            "Command": quoted_command(c, trunc=not no_trunc), "CreatedAt": go_time(c.created),
+            "Command": quoted_command(c, trunc=not no_trunc),
             "RunningFor": human_duration(max(0, time.time() - c.created)) + " ago", "Ports": ports_text(c),
-            "State": c.status, "Status": status_text(c), "Names": c.name,
-            "Networks": ",".join(sorted((c.network_settings.get("Networks") or {}).keys())),
-            "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
-            "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c.mounts),
+            "Status": status_text(c), "Names": c.name,
         }, Label=lambda key, labels=labels: labels.get(key, ""))
+        if everything:
+            row.update({
+                "CreatedAt": go_time(c.created), "State": c.status,
+                "Networks": ",".join(sorted((c.network_settings.get("Networks") or {}).keys())),
+                "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+                "Mounts": ",".join(m.get("Name") or m.get("Source", "") for m in c.mounts),
+            })
         if size_of is not None:
             row["Size"] = size_of(c)
         rows.append(row)

@@ -14,6 +14,7 @@ import urllib.request
 import pytest
 
 from tests.e2e.api.conftest import DOCKER, container_service_has
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(
     bool(container_service_has("summary", "inspect", "stats", "archive_get", "archive_put")),
@@ -103,3 +104,13 @@ def test_web_server_lifecycle(api, busybox, tmp_path):
     assert api.docker("inspect", "-f", "{{.State.Running}} {{.RestartCount}}", "web").out.split()[0] == "true"
     assert api.docker("rm", "-f", "web").out.strip() == "web"
     assert api.docker("ps", "-aq").out == ""
+
+
+def test_top_through_the_api_prints_what_dockyard_top_prints(api, dy, busybox):
+    """`docker top` (the docker CLI's table of the API's answer) and `dockyard top` (answered
+    before click, its lines read from /proc) print the same bytes, with and without ps options."""
+    api.docker("run", "-d", "--name", "tp", "busybox", "sh", "-c", "sleep 301 & sleep 302")
+    wait_for(lambda: api.docker("top", "tp").out.count("sleep 30") == 2, what="both sleeps")
+    for ps_args in ((), ("-o", "pid,comm"), ("-ef",)):  # again where C (CPU %) ticks down between the two
+        wait_for(lambda: api.docker("top", "tp", *ps_args).out == dy("top", "tp", *ps_args).out, timeout=10,
+                 what=f"top {ps_args}")

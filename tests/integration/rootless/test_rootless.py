@@ -109,6 +109,7 @@ def test_limits_need_cgroup_delegation(user, image):
         line = one_line_error(user.dockyard("run", "--rm", flag, value, image, "true", check=False))
         assert flag in line and "cgroup v2" in line and "delegated" in line
     assert user.dockyard("ps", "-aq").out == ""
+    assert user.dockyard("info", "--format", "{{.CgroupDriver}}").out.strip() == "none"
 
 
 def test_user_network_dns(user, image):
@@ -173,7 +174,8 @@ def test_serve_answers_the_docker_cli_on_the_users_socket(user, image, tmp_path)
         assert (os.stat(sock).st_uid, os.stat(sock).st_mode & 0o777) == (user.uid, 0o660)
         docker = ("docker", "-H", f"unix://{sock}")
         assert user.run(*docker, "run", "--rm", image, "echo", "hi").out == "hi\n"
-        assert "name=rootless" in user.run(*docker, "info", "--format", "{{json .SecurityOptions}}").out
+        options, driver = user.run(*docker, "info", "--format", "{{json .SecurityOptions}} {{.CgroupDriver}}").out.split()
+        assert "name=rootless" in options and driver == "none"  # no cgroups delegated to this user
         # compose: a project network whose services find each other by name
         project = user.home / "proj"
         user.run("mkdir", str(project))
@@ -346,3 +348,28 @@ def test_info_says_when_ping_beyond_the_users_network_cannot_work(user, image):
     err = user.dockyard("info").err
     line = f"needs gid {user.gid} in net.ipv4.ping_group_range: as root, sysctl -w"
     assert (line in err) == (not low <= user.gid <= high), err
+
+
+def test_a_network_helper_that_cannot_start_is_named_once_with_its_error():
+    """pasta failing every try at the pause process's start: one warning line naming pasta and
+    what it said; later commands do not try again each time; `-p` fails in that line."""
+    u = make_user()
+    try:
+        tools = u.home / "tools"
+        u.run("mkdir", str(tools))
+        u.run("sh", "-c", f"printf '#!/bin/sh\\necho x >> {tools}/tries\\necho \"No routable interface for IPv4\" >&2\\n"
+                          f"exit 1\\n' > {tools}/pasta && chmod 755 {tools}/pasta")
+        env = u.env(PATH=f"{tools}:{u.env()['PATH']}")
+        said = "pasta failed to set up the rootless network namespace: No routable interface for IPv4"
+        err = u.dockyard("image", "bootstrap", "busybox", env=env).err
+        warnings = [line for line in err.splitlines() if said in line]
+        assert len(warnings) == 1 and warnings[0].startswith("warning: containers will not reach beyond"), err
+        assert (tools / "tries").read_text().count("x") == 3
+        assert said not in u.dockyard("images", env=env).err
+        assert (tools / "tries").read_text().count("x") == 3
+        line = one_line_error(u.dockyard("run", "--rm", "-p", f"{free_port()}:80", "busybox", "true", env=env,
+                                         check=False))
+        assert line == f"Error: the rootless network helper is not running: cannot set up rootless networking: {said}"
+        assert u.dockyard("run", "--rm", "busybox", "echo", "ok", env=env).out == "ok\n"  # the rest works
+    finally:
+        remove_user(u)

@@ -185,8 +185,12 @@ def _request(outside: Outside, request: dict) -> dict:
                 data += chunk
         answer = json.loads(data)
     except (OSError, ValueError) as e:
-        raise DockyardError(f"the rootless network helper does not answer at {path}: "
-                            f"{getattr(e, 'strerror', None) or e}") from None
+        try:  # it never started for this pause process: why (rootless/pause.py wrote it)
+            why = (outside.dir / "failed").read_text().splitlines()[1]
+        except (OSError, IndexError):
+            raise DockyardError(f"the rootless network helper does not answer at {path}: "
+                                f"{getattr(e, 'strerror', None) or e}") from None
+        raise DockyardError(f"the rootless network helper is not running: {why}") from None
     if "error" in answer:
         raise _ERRORS.get(answer.get("kind"), DockyardError)(answer["error"])
     return answer
