@@ -1,7 +1,7 @@
 """`run` and `create` once the request is made: create, start, attach, wait, --rm.
 
 Free of click, so that `run`'s early path (runfast.py) and the click command (containers.py)
-share it: what it prints goes through `say`, which writes what click.echo would."""
+share it: what it prints goes through plain.say, which writes what click.echo would."""
 
 from __future__ import annotations
 
