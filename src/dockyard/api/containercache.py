@@ -13,6 +13,7 @@ containers started at different times, one of them reads otherwise every few mil
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Callable, Sequence
@@ -32,6 +33,7 @@ class ContainerCache:
         self._generation = 0
         # key -> (generation, good until, body, its ClockedList if it has one)
         self._bodies: dict[tuple, tuple[int, float, bytes, ClockedList | None]] = {}
+        self._building: dict[tuple, tuple[int, asyncio.Future]] = {}  # key -> (generation, its build under way)
 
     def _current(self) -> int:
         if self._watch is None:
@@ -60,7 +62,7 @@ class ContainerCache:
                 data, until = hit[3].render(now)
                 self._bodies[key] = (generation, until, data, hit[3])
                 return data
-        built = await blocking(build)
+        built = await self._build_once(key, generation, build)
         clocked = built if isinstance(built, ClockedList) else None
         data, until = clocked.render(time.time()) if clocked else built
         if generation == self._generation:  # nothing changed while it was built
@@ -68,6 +70,17 @@ class ContainerCache:
                 self._bodies.clear()
             self._bodies[key] = (generation, until, data, clocked)
         return data
+
+    def _build_once(self, key: tuple, generation: int, build: Callable) -> asyncio.Future:
+        """`build()` in the thread pool, once for all the requests for `key` that miss at the
+        same time (pollers come in bursts: with 1,000 containers, 16 of them each building the
+        list took seconds, and none was answered while they did)."""
+        pending = self._building.get(key)
+        if pending is None or pending[0] != generation:
+            pending = (generation, asyncio.ensure_future(blocking(build)))
+            self._building[key] = pending
+            pending[1].add_done_callback(lambda _: self._building.pop(key) if self._building.get(key) is pending else None)
+        return asyncio.shield(pending[1])  # a client that goes away does not cancel the others' build
 
     def close(self) -> None:
         if self._watch is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 
@@ -72,3 +73,29 @@ def test_a_status_ticking_renews_the_copy_without_rebuilding_the_list(monkeypatc
 
     asyncio.run(run())
     assert builds == [T0]  # built once; every tick after that only wrote the statuses again
+
+
+def test_requests_that_miss_at_once_wait_for_one_build():
+    class Quiet:
+        def changed(self) -> bool:
+            return False
+
+    class Engine:
+        class containers:
+            @staticmethod
+            def watch():
+                return Quiet()
+
+    cache, builds = ContainerCache(Engine()), []
+
+    def build():
+        builds.append(1)
+        time.sleep(0.05)  # in the thread pool: the other requests arrive meanwhile
+        return ClockedList([summary(c, T0) for c in CONTAINERS], CONTAINERS)
+
+    async def run():
+        cache._current()
+        return await asyncio.gather(*(cache.body(("list", ""), build) for _ in range(16)))
+
+    bodies = asyncio.run(run())
+    assert len(builds) == 1 and len(set(bodies)) == 1
