@@ -16,7 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+from dockyard.network.owners import Registry, tag
 from dockyard.runtime.shim.records import process_start_time
+from dockyard.store.identity import read_root_id
 
 HERE = Path(__file__).resolve().parent
 DOCKYARD = str(Path(sys.executable).parent / "dockyard")
@@ -140,12 +142,11 @@ def reap(root: Path, run_dir: Path) -> list[int]:
         points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
         for point in sorted((m for m in points if m.startswith(prefixes)), key=len, reverse=True):
             subprocess.run(["umount", "-l", point], capture_output=True)
-    owner = _read(root / "root-id").strip()
+    owner = read_root_id(root)
     if owner:
-        aliases = {link.name: _read(link / "ifalias").strip() for link in Path("/sys/class/net").iterdir()}
-        for name, alias in aliases.items():
-            if alias.startswith(f"dockyard:{owner}:"):
-                subprocess.run(["ip", "link", "del", name], capture_output=True)
+        for link in Path("/sys/class/net").iterdir():
+            if _read(link / "ifalias").startswith(tag(owner)):
+                subprocess.run(["ip", "link", "del", link.name], capture_output=True)
         try:
             settled = json.loads(_read(root / "network.json") or "{}")
             asked = json.loads(_read(root / "daemon.json") or "{}")
@@ -160,8 +161,7 @@ def reap(root: Path, run_dir: Path) -> list[int]:
                     child.rmdir()  # the containers' groups, then their parent: empty once their processes died
                 except OSError:
                     pass
-        if settled.get("owner") == owner:
-            Path(f"/run/dockyard-roots/{owner}.json").unlink(missing_ok=True)
+        Registry().forget(owner)
     return killed
 
 

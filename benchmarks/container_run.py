@@ -5,6 +5,7 @@ port; the `density` section runs density.py with DENSITY_N containers on the def
 Prints medians over repeated runs for dockyard and, where installed on this machine, podman,
 docker and a bare `crun run` of a prepared bundle (the floor), with ratios from the same run.
 Usage: container_run.py [RUNS=20] [DENSITY_N=50] [SECTIONS=run,exec,port,density]
+(`exec` also times dockyard's full path, which a global option selects, against its quick one)
 """
 
 from __future__ import annotations
@@ -91,17 +92,19 @@ def free_port() -> int:
 
 
 def exec_times(engines: dict[str, tuple[list[str], dict | None]]) -> dict[str, list[float]]:
-    """`exec C true` into a running `sleep` container of each engine, alternating engines."""
+    """`exec C true` into a running `sleep` container of each engine, alternating engines; and
+    dockyard's full path (a global option sends `exec` past its quick path, cli/execquick.py)."""
     name = f"exec{os.getpid()}"
     for cli, env in engines.values():
         subprocess.run([*cli, "run", "-d", "--name", name, "busybox", "sleep", "3600"], env=env, check=True,
                        stdout=subprocess.DEVNULL)
-    out: dict[str, list[float]] = {e: [] for e in engines}
+    runs = {**engines, "dockyard full path": ([DOCKYARD, "--log-level", "info"], engines["dockyard"][1])}
+    out: dict[str, list[float]] = {e: [] for e in runs}
     try:
         for i in range(RUNS + 1):
-            for engine, (cli, env) in engines.items():
+            for engine, (cli, env) in runs.items():
                 t = timed([*cli, "exec", name, "true"], env=env)
-                if i:
+                if i:  # the first: a root's first exec makes its table, the quick path its exec profile
                     out[engine].append(t)
     finally:
         for cli, env in engines.values():

@@ -16,7 +16,7 @@ import logging
 from aiohttp import web
 
 from dockyard.api import gojson, registryauth, version
-from dockyard.api.requests import blocking, engine, flag, ok
+from dockyard.api.requests import blocking, engine, filters, flag, ok
 from dockyard.api.streams import BodyReader, BuildStream, JSONProgress, json_stream
 from dockyard.errors import InvalidArgument
 
@@ -285,7 +285,10 @@ async def _build_v2(request: web.Request, eng, options, remote: str | None, dock
 
 @routes.post(version.path("/build/prune"))
 async def prune(request: web.Request) -> web.Response:
+    from dockyard import filtering
     eng = engine(request)
+    wanted = filters(request)
+    filtering.check(wanted, ("until", "unused-for", "label", "label!"))
     # the cache reports how many records it dropped, not their IDs, so none are listed
-    _, freed = await blocking(eng.build_cache.prune, all=flag(request, "all"))
+    _, freed = await blocking(eng.build_cache.prune, all=flag(request, "all"), filters=wanted)
     return ok({"CachesDeleted": None, "SpaceReclaimed": freed})

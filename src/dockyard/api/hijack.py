@@ -68,8 +68,10 @@ def wants_upgrade(request: web.Request) -> bool:
 
 async def hijack(request: web.Request, multiplexed: bool) -> tuple[web.StreamResponse, asyncio.StreamReader]:
     """Take over the connection; returns the response to write output to and a reader of the
-    client's bytes (at EOF at once when the client did not upgrade, as a plain POST has no stdin)."""
-    content_type = MULTIPLEXED if multiplexed else RAW
+    client's bytes (at EOF at once when the client did not upgrade, as a plain POST has no stdin).
+    A multiplexed stream is announced as one from API 1.42 on (as raw before, as dockerd did)."""
+    from dockyard.api import version
+    content_type = MULTIPLEXED if multiplexed and not version.older(request, "1.42") else RAW
     if wants_upgrade(request):
         resp = web.StreamResponse(status=101, reason="UPGRADED",
                                   headers={"Content-Type": content_type, "Connection": "Upgrade", "Upgrade": "tcp"})

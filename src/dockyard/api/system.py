@@ -12,7 +12,7 @@ from aiohttp import web
 from dockyard import __version__, rootless
 from dockyard.api import version
 from dockyard.api.requests import blocking, body, engine, ok
-from dockyard.runtime import cgroups
+from dockyard.runtime import cgroups, delegation
 
 routes = web.RouteTableDef()
 _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
@@ -71,7 +71,12 @@ def _info(eng) -> dict:
     states = [c.status for c in containers]
     cgroup_v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
     swap_limit = cgroups.swap_limit_supported()
-    limits = not rootless.active()  # a rootless engine has no cgroup (runtime/pidgroup.py)
+    limits, no_cgroups = dict.fromkeys(delegation.INFO_LIMITS, True), False
+    if rootless.active():  # what the cgroups delegated to the user hold (runtime/delegation.py)
+        delegated = delegation.found()
+        limits, no_cgroups = delegation.info_limits(), delegated is None
+        cgroup_v2 = isinstance(delegated, delegation.V2) or (cgroup_v2 and no_cgroups)
+    swap_limit = swap_limit and limits["MemoryLimit"]
     return {
         "ID": eng.id, "Containers": len(containers), "ContainersRunning": states.count("running"),
         "ContainersPaused": states.count("paused"),
@@ -80,11 +85,10 @@ def _info(eng) -> dict:
         "DriverStatus": [["Backing Filesystem", "vfs" if eng.storage_driver == "vfs" else "extfs"]],
         "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
                     "Log": ["json-file"]},
-        "MemoryLimit": limits, "SwapLimit": swap_limit and limits, "CpuCfsPeriod": limits, "CpuCfsQuota": limits,
-        "CPUShares": limits, "CPUSet": limits, "PidsLimit": limits, "IPv4Forwarding": True, "BridgeNfIptables": False,
+        **limits, "SwapLimit": swap_limit, "IPv4Forwarding": True, "BridgeNfIptables": False,
         "BridgeNfIp6tables": False, "Debug": False, "NFd": len(os.listdir("/proc/self/fd")),
         "OomKillDisable": False, "NGoroutines": 0, "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs" if limits else "none", "CgroupVersion": "2" if cgroup_v2 else "1",
+        "LoggingDriver": "json-file", "CgroupDriver": "none" if no_cgroups else "cgroupfs", "CgroupVersion": "2" if cgroup_v2 else "1",
         "NEventsListener": 0, "KernelVersion": platform.release(), "OperatingSystem": _os_name(),
         "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
@@ -100,12 +104,23 @@ def _info(eng) -> dict:
         "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "docker-init",
         "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""}, "SecurityOptions": ["name=seccomp,profile=builtin"] +
-        (["name=cgroupns"] if cgroup_v2 else []) + ([] if limits else ["name=rootless"]),
-        # dockerd's words, which the docker CLI prints
-        "Warnings": ["WARNING: Running in rootless-mode without cgroups: limits need cgroup v2 with a subtree "
-                     "delegated to your user"] if not limits else
-        None if swap_limit else ["WARNING: No swap limit support"],
+        (["name=cgroupns"] if cgroup_v2 else []) + (["name=rootless"] if rootless.active() else []),
+        "Warnings": _warnings(limits, swap_limit, no_cgroups),
     }
+
+
+# dockerd's words for limits it cannot set, which the docker CLI prints
+_NO_SUPPORT = {"MemoryLimit": "memory limit", "CpuCfsQuota": "cpu cfs quota", "CpuCfsPeriod": "cpu cfs period",
+               "CPUShares": "cpu shares", "CPUSet": "cpuset", "PidsLimit": "pids limit"}
+
+
+def _warnings(limits: dict[str, bool], swap_limit: bool, no_cgroups: bool) -> list[str] | None:
+    if no_cgroups:
+        return ["WARNING: Running in rootless-mode without cgroups: limits need cgroup v2 with a subtree "
+                "delegated to your user, or cgroup v1 groups from `dockyard system delegate-cgroups`"]
+    found = [f"WARNING: No {what} support" for field, what in _NO_SUPPORT.items() if not limits[field]]
+    found += [] if swap_limit else ["WARNING: No swap limit support"]
+    return found or None
 
 
 @routes.get(version.path("/info"))
@@ -116,6 +131,7 @@ async def info(request: web.Request) -> web.Response:
 def _df(eng) -> dict:
     from dockyard.api.images import image_summaries
     from dockyard.containers.views import sizes
+    from dockyard.snapshots.base import dir_size
 
     containers = eng.containers.list(all=True)
     by_image: dict[str, int] = {}
@@ -133,7 +149,7 @@ def _df(eng) -> dict:
     volumes = []
     for v in eng.volumes.list():
         users = eng.volumes.users_of(v["Name"])
-        size = _dir_size(eng.volumes.path(v["Name"]))
+        size = dir_size(eng.volumes.path(v["Name"]))
         volumes.append({**v, "UsageData": {"Size": size, "RefCount": len(users)}})
     return {"LayersSize": eng.images.disk_usage(), "Images": images, "Containers": container_rows,
             "Volumes": volumes, "BuildCache": []}
@@ -148,18 +164,6 @@ def _shared_sizes(eng, images: list) -> dict[str, int]:
         for key, _ in chain:
             holders[key] = holders.get(key, 0) + 1
     return {i: sum(size for key, size in chain if holders[key] > 1) for i, chain in chains.items()}
-
-
-def _dir_size(path) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                st = os.lstat(os.path.join(root, name))
-            except OSError:
-                continue
-            total += st.st_size
-    return total
 
 
 @routes.get(version.path("/system/df"))

@@ -88,12 +88,22 @@ class BuildCache:
         row = self.db.one("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM build_cache")
         return int(row[0]), int(row[1])
 
-    def prune(self, *, all: bool = False) -> tuple[int, int]:
+    def prune(self, *, all: bool = False, filters: dict[str, list[str]] | None = None) -> tuple[int, int]:
         """Drop cache records (with `all`, every one; otherwise those whose layer no image uses)
-        and collect what they held; returns (records removed, bytes freed)."""
+        of those the prune `filters` select (`until`/`unused-for`: not used since; records carry
+        no labels, so `label` selects none and `label!` all), and collect what they held;
+        returns (records removed, bytes freed)."""
+        from dockyard.filtering import selects
+        wanted = dict(filters or {})
+        if "unused-for" in wanted:
+            wanted["until"] = wanted.pop("unused-for") + wanted.get("until", [])
         in_images = set() if all else self.engine.images.referenced(include_extra=False)[0]
-        rows = self.db.query("SELECT key, layer FROM build_cache")
-        doomed = [r["key"] for r in rows if all or not r["layer"] or json.loads(r["layer"])["digest"] not in in_images]
+        rows = self.db.query("SELECT key, layer, last_used FROM build_cache")
+        doomed = [r["key"] for r in rows
+                  if (all or not r["layer"] or json.loads(r["layer"])["digest"] not in in_images)
+                  and (not wanted or selects(wanted, {}, r["last_used"]))]
+        if wanted and not doomed:
+            return 0, 0  # nothing selected: nothing to collect either
         with self.db.write() as c:
             c.executemany("DELETE FROM build_cache WHERE key=?", [(k,) for k in doomed])
         freed = self.engine.images.collect_garbage()

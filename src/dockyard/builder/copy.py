@@ -156,17 +156,25 @@ def ensure_dir(rootfs: str, path: str, owner: tuple[int, int]) -> str:
 
 
 def _copy_tree(job: CopyJob, src: Source, target: str, owner: tuple[int, int], guard: SpaceGuard) -> None:
+    """The directory's contents; files hard-linked to each other within it stay linked, as
+    Docker's builders keep them (files named as separate sources do not)."""
+    copied: dict[tuple[int, int], str] = {}
     for below, path, st in job.tree.walk(src):
         dest = os.path.join(target, below)
         if "/" in below:  # under a directory .dockerignore left out but a `!` pattern re-includes from
             os.makedirs(os.path.dirname(dest), 0o755, exist_ok=True)
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            first = copied.setdefault((st.st_dev, st.st_ino), dest)
+            if first != dest:
+                _make_room(dest, stat.S_IFREG)
+                os.link(first, dest)
+                continue
         _copy_node(job, path, st, dest, owner, guard)
 
 
-def _copy_node(job: CopyJob, path: str, st: os.stat_result, target: str, owner: tuple[int, int],
-               guard: SpaceGuard) -> None:
-    mode = stat.S_IMODE(st.st_mode) if job.chmod is None else job.chmod
-    kind = stat.S_IFMT(st.st_mode)
+def _make_room(target: str, kind: int) -> bool:
+    """Remove what is at `target` unless it is a directory and a directory goes there;
+    whether one stays."""
     existing = os.path.lexists(target)
     if existing and (kind != stat.S_IFDIR or not os.path.isdir(target) or os.path.islink(target)):
         if os.path.isdir(target) and not os.path.islink(target):
@@ -174,6 +182,14 @@ def _copy_node(job: CopyJob, path: str, st: os.stat_result, target: str, owner: 
         else:
             os.unlink(target)
         existing = False
+    return existing
+
+
+def _copy_node(job: CopyJob, path: str, st: os.stat_result, target: str, owner: tuple[int, int],
+               guard: SpaceGuard) -> None:
+    mode = stat.S_IMODE(st.st_mode) if job.chmod is None else job.chmod
+    kind = stat.S_IFMT(st.st_mode)
+    existing = _make_room(target, kind)
     if kind == stat.S_IFDIR:
         if not existing:
             os.mkdir(target, 0o700)

@@ -394,12 +394,13 @@ def exec_cmd(obj, interactive, tty, detach, env, env_file, workdir, user, privil
     eid = eng.containers.exec_create(name, {
         "Cmd": list(command), "Env": env_list(env, env_file), "WorkingDir": workdir or "", "User": user or "",
         "Tty": tty, "AttachStdin": interactive, "Privileged": privileged})
-    if detach:
-        eng.containers.exec_start(eid, detach=True)
+    if detach:  # nothing of ours: the caller's pipes close when we return, as Docker's
+        null = os.open(os.devnull, os.O_RDWR)
+        eng.containers.exec_start(eid, detach=True, stdin=null, stdout=null, stderr=null)
         return
-    try:
+    try:  # without -i the command reads /dev/null, as Docker's does
         code = eng.containers.exec_start(
-            eid, stdin=sys.stdin.fileno() if interactive else None, stdout=sys.stdout.fileno(),
+            eid, stdin=sys.stdin.fileno() if interactive else os.open(os.devnull, os.O_RDONLY), stdout=sys.stdout.fileno(),
             stderr=sys.stderr.fileno(), on_pty=lambda fd: pump_pty(fd, stdin=interactive))
     except DockyardError as e:  # could not start: 126 or 127, as the exec records it
         click.echo(e.message, err=True)

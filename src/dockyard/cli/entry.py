@@ -1,10 +1,11 @@
 """The `dockyard` executable: what runs before the command-line parser.
 
 Kept free of imports, so that the read-only commands (readonly.py), a pull or push with
-nothing to do (settled.py) and a plain `run` (runfast.py) are answered before click loads;
-every other command goes to cli.main. The launcher setup.sh writes starts the interpreter
-without `site` (`python -S`): the read-only commands need nothing from site-packages, and
-`site` (every .pth file, the distro's sitecustomize) is loaded here for the rest.
+nothing to do (settled.py), a plain `run` (runfast.py) and a plain `exec` (execquick.py) are
+answered before click loads; every other command goes to cli.main. The launcher setup.sh
+writes starts the interpreter without `site` (`python -S`): the read-only commands need
+nothing from site-packages, and `site` (every .pth file, the distro's sitecustomize) is
+loaded here for the rest.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ def main() -> None:
     # A foreground run collects again once its container runs (running.py).
     gc.disable()
     code = readonly.before_parsing(sys.argv[1:])
+    if code is None:
+        from dockyard.cli import execquick
+
+        code = execquick.before_parsing(sys.argv[1:])
     if code is not None:
         end(code)
     if sys.flags.no_site:

@@ -124,7 +124,7 @@ def info_cmd(obj, fmt) -> None:
             "Architecture": platform.machine(), "NCPU": __import__("os").cpu_count(),
             "DefaultRuntime": "dockyard", "Runtimes": ["dockyard", "runc", "crun"],
             **eng.networks.host_objects(), "RunDir": str(eng.run_dir), "RegistryMirrors": eng.registry_mirrors,
-            "SwapLimit": swap_limit_supported(), "Rootless": rootless.active()}
+            "SwapLimit": swap_limit_supported(), "Rootless": rootless.active(), "CgroupDriver": _cgroup_driver()}
     if fmt:
         from dockyard.cli.formatting import render
         emit(render(fmt, [info], ""))
@@ -134,9 +134,9 @@ def info_cmd(obj, fmt) -> None:
             click.echo(f" {k}: {v}")
     if info["RegistryMirrors"]:  # as docker info lists them
         click.echo(" Registry Mirrors:" + "".join(f"\n  {m}" for m in info["RegistryMirrors"]))
-    if info["Rootless"]:
+    if info["Rootless"] and info["CgroupDriver"] == "none":
         click.echo("WARNING: Running in rootless-mode without cgroups: limits need cgroup v2 with a subtree "
-                   "delegated to your user", err=True)
+                   "delegated to your user, or cgroup v1 groups from `dockyard system delegate-cgroups`", err=True)
     elif not info["SwapLimit"]:
         click.echo("WARNING: No swap limit support", err=True)  # the docker CLI's words
     if info["Rootless"] and (line := _ping_warning()):
@@ -164,6 +164,44 @@ def _ping_warning() -> str | None:
         gid = "your gid"
     return (f"WARNING: ping from containers beyond this user's network needs gid {gid} in net.ipv4.ping_group_range: "
             f"as root, sysctl -w net.ipv4.ping_group_range='0 2147483647'")
+
+
+def _cgroup_driver() -> str:
+    """cgroupfs, or none for a rootless engine without delegated cgroups (runtime/delegation.py)."""
+    from dockyard import rootless
+    from dockyard.runtime import delegation
+
+    return "none" if rootless.active() and delegation.found() is None else "cgroupfs"
+
+
+@click.command("delegate-cgroups")
+@click.option("--user", "name", required=True, help="The user (name or uid) to give cgroups to.")
+@click.option("--undo", is_flag=True, help="Remove the user's cgroups (none of their containers may run).")
+def delegate_cgroups_cmd(name, undo) -> None:
+    """As root, give a user a cgroup on each cgroup v1 hierarchy: their rootless containers then take limits."""
+    import os
+    import pwd
+
+    from dockyard import rootless
+    from dockyard.errors import DockyardError
+    from dockyard.runtime import delegation
+    from dockyard.runtime.cgroups import is_unified
+
+    if os.geteuid() != 0 or rootless.active():  # an ordinary user is "root" only in their own namespace
+        raise DockyardError("delegate-cgroups hands cgroups over to a user: run it as root")
+    if is_unified():
+        raise DockyardError("this host runs cgroup v2 only: delegate with systemd (a user unit with Delegate=yes) "
+                            "or by chowning a subtree, as the README's rootless section says")
+    try:
+        entry = pwd.getpwnam(name) if not name.isdigit() else pwd.getpwuid(int(name))
+    except KeyError:
+        raise DockyardError(f"no such user: {name}") from None
+    if undo:
+        for directory in delegation.undelegate_v1(entry.pw_uid):
+            click.echo(f"removed {directory}")
+        return
+    for directory in delegation.delegate_v1(entry.pw_uid, entry.pw_gid):
+        click.echo(f"delegated {directory} to {entry.pw_name}")
 
 
 @click.command("events")
@@ -252,6 +290,7 @@ def register(cli: click.Group) -> None:
     system.add_command(check_cmd)
     system.add_command(prune_cmd)
     system.add_command(info_cmd)
+    system.add_command(delegate_cgroups_cmd)
     cli.add_command(system)
     cli.add_command(info_cmd)
     system.add_command(events_cmd)

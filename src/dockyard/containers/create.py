@@ -12,10 +12,11 @@ from dockyard.containers import links, names
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.record import Container
 from dockyard.containers.request import check_config, check_host_config, merge_config, networking_config, swap_warnings
+from dockyard.containers.runtimes import builtin
 from dockyard.network import endpoints as network_endpoints
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.runtime import cgroups
-from dockyard.runtime.pidgroup import refuse_limits
+from dockyard.runtime.delegation import refuse_limits
 
 
 class Create:
@@ -42,7 +43,7 @@ class Create:
         config = merge_config(body, image_cfg.get("config") or {})
         host_config = check_host_config(body.get("HostConfig") or {})
         if rootless.active():
-            refuse_limits(host_config)
+            refuse_limits(host_config, own_runtime=builtin(host_config.get("Runtime") or "dockyard"))
         found = swap_warnings(host_config, cgroups.swap_limit_supported())
         if warnings is not None:
             warnings += found

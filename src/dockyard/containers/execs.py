@@ -6,13 +6,11 @@ and inspected through the next, by whichever process serves it.
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import tempfile
-import threading
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.jsonread import loads
+from dockyard.jsonwrite import dumps
 
 MIGRATIONS = [
     """
@@ -54,16 +52,13 @@ class Execs:
         cmd = body.get("Cmd")
         if not cmd:
             raise InvalidArgument("No exec command specified")
-        if body.get("User"):  # a user the container does not know fails now, as in Docker
-            from dockyard.containers.process import exec_user
-            exec_user(self.service, c, body["User"])
         if body.get("DetachKeys"):
             from dockyard.containers.detachkeys import parse
             parse(body["DetachKeys"], "escape")
         eid = os.urandom(32).hex()
         with self.db.write() as conn:
-            conn.execute("INSERT INTO execs(id, container_id, config) VALUES (?,?,?)", (eid, c.id, json.dumps(body)))
-        self.service.event(c, "exec_create: " + " ".join(cmd), execID=eid)
+            conn.execute("INSERT INTO execs(id, container_id, config) VALUES (?,?,?)", (eid, c.id, dumps(body)))
+        self.service.event(c, event_action("exec_create", cmd), execID=eid)
         return eid
 
     def _row(self, eid: str):
@@ -74,7 +69,7 @@ class Execs:
 
     def inspect(self, eid: str) -> dict:
         row = self._row(eid)
-        cfg = json.loads(row["config"])
+        cfg = loads(row["config"])
         return {
             "ID": eid, "Running": bool(row["running"]), "ExitCode": row["exit_code"], "ProcessConfig": {
                 "tty": bool(cfg.get("Tty")), "entrypoint": cfg["Cmd"][0], "arguments": cfg["Cmd"][1:],
@@ -94,38 +89,39 @@ class Execs:
         c = self.service.get(row["container_id"])
         if c.status != "running":
             raise Conflict(f"Container {c.id} is not running")
-        cfg = json.loads(row["config"])
-        from dockyard.containers.process import exec_process
-        process = exec_process(self.service, c, cfg)
-        runtime = self.service._runtime(c)
+        cfg = loads(row["config"])
         with self.db.write() as conn:
             conn.execute("UPDATE execs SET running=1 WHERE id=?", (eid,))
-        self.service.event(c, "exec_start: " + " ".join(cfg["Cmd"]), execID=eid)
+        self.service.event(c, event_action("exec_start", cfg["Cmd"]), execID=eid)
         code, started = -1, False
         try:
+            from dockyard.containers.process import exec_process
+            process = exec_process(self.service, c, cfg)  # an unknown user fails here, as in Docker
+            runtime = self.service._runtime(c)
             if process["terminal"] and not detach:
                 code = self._with_pty(runtime, c.id, process, on_pty, eid)
             else:
                 code = runtime.exec_process(c.id, process, detach=detach, stdin=stdin, stdout=stdout, stderr=stderr)
             started = True
         except DockyardError as e:  # the command could not start: Docker's codes and words
-            from dockyard.containers.start import exit_code_for
-            code = exit_code_for(e)
-            detail = e.message.split("unable to start container process: ", 1)[-1]
-            raise InvalidArgument(f"OCI runtime exec failed: exec failed: unable to start container process: "
-                                  f"{detail}: unknown") from None
+            message = e.message if e.message.startswith("unable to find ") else start_failure(e.message)
+            code = start_failure_code(message)
+            raise InvalidArgument(message) from None
         finally:
             with self.db.write() as conn:
                 if detach and started:
                     conn.execute("UPDATE execs SET running=1, pid=? WHERE id=?", (code, eid))
                 else:
                     conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
-            if not (detach and started):
+            if started and not detach:  # as dockerd: no exec_die for a command that never ran
                 self.service.event(c, "exec_die", execID=eid, exitCode=str(code))
         return code
 
     def _with_pty(self, runtime, cid: str, process: dict, on_pty, eid: str) -> int:
         """The runtime hands the pty's master over a console socket; we pass it to `on_pty`."""
+        import socket
+        import tempfile
+        import threading
         with tempfile.TemporaryDirectory(prefix="dockyard-exec-") as d:
             path = os.path.join(d, "console.sock")
             server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -144,12 +140,12 @@ class Execs:
                         on_pty(fds[0])
 
             t = threading.Thread(target=receive, daemon=True)
-            t.start()
-            try:
-                code = runtime.exec_process(cid, process, console_socket=path)
+            try:  # the thread starts once the process runs: dockyard's runtime forks its init unthreaded
+                code = runtime.exec_process(cid, process, console_socket=path, started=t.start)
             finally:
                 server.close()
-            t.join(timeout=5)
+            if t.ident is not None:
+                t.join(timeout=5)
             self._ptys.pop(eid, None)
             if "fd" in box:
                 try:
@@ -157,3 +153,23 @@ class Execs:
                 except OSError:
                     pass
             return code
+
+
+def event_action(kind: str, cmd: list[str]) -> str:
+    """An exec event's action as dockerd words it: the command's first word, a space, the
+    rest joined (so a command of one word ends in a space)."""
+    return f"{kind}: {cmd[0]} {' '.join(cmd[1:])}"
+
+
+def start_failure(detail: str) -> str:
+    """Docker's words for a command the runtime could not start, around the runtime's own."""
+    detail = detail.split("unable to start container process: ", 1)[-1].removesuffix(": unknown")
+    return f"OCI runtime exec failed: exec failed: unable to start container process: {detail}: unknown"
+
+
+def start_failure_code(message: str) -> int:
+    """The exit code of an exec whose command could not start: 127 when the command is not
+    there, 126 for anything else (not executable, no such working dir, no such user)."""
+    if 'exec: "' in message and ("executable file not found" in message or "no such file or directory" in message):
+        return 127
+    return 126

@@ -42,7 +42,7 @@ class Exit:
             elif not exit_info and started.get("restart_count", 0) != c.restart_count:
                 c.restart_count = started.get("restart_count", 0)
                 c.state.update(Status="running", Restarting=False, Running=True, Pid=started.get("pid", c.state["Pid"]),
-                               StartedAt=started.get("started_at") or c.state["StartedAt"])
+                               StartedAt=started.get("started_at") or c.state["StartedAt"], ExitCode=0)
                 changed = True
             if changed:
                 self.store.save(c, "state", "restart_count")
@@ -121,6 +121,9 @@ class Exit:
             pass
         from dockyard.snapshots.mount import unmount
         unmount(self.run_dir(c.id) / "rootfs")
+        for m in c.mounts:  # the last user of a volume with options unmounts it
+            if m.get("Type") == "volume" and m.get("Name"):
+                self.engine.volumes.release(m["Name"], c.id)
 
     def cleanup(self, ref: str, run_id: str) -> None:
         """The shim's exit hook: record the exit, release resources, honour --rm. `run_id`

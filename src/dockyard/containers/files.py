@@ -9,11 +9,12 @@ copy at the host.
 from __future__ import annotations
 
 import io
-import threading
 import os
+import re
 import stat
 import tarfile
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -23,8 +24,9 @@ from dockyard.errors import CorruptContent, InvalidArgument, NotFound
 
 @contextmanager
 def container_root(service, c, *, live: bool = True) -> Iterator[str]:
-    """The container's filesystem as a path: its live view (with volumes), or, when it is
-    stopped or `live` is off (export reads no volumes, as docker's does), its rootfs."""
+    """The container's filesystem as a path: its live view, or, when it is stopped, its rootfs
+    with its volumes and binds mounted over it for the time it takes, as dockerd mounts them
+    for a copy. With `live` off (export reads no volumes, as docker's does), the bare rootfs."""
     if live and c.running and c.state.get("Pid"):
         yield f"/proc/{c.state['Pid']}/root"
         return
@@ -33,9 +35,64 @@ def container_root(service, c, *, live: bool = True) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="dockyard-fs-", dir=service.engine.run_dir) as mnt:
         mount(service.engine.snapshots.mounts(c.id)[0], mnt)
         try:
-            yield mnt
+            if live:
+                with _volumes_mounted(service, c, mnt):
+                    yield mnt
+            else:
+                yield mnt
         finally:
             unmount(mnt)
+
+
+@contextmanager
+def _volumes_mounted(service, c, mnt: str) -> Iterator[None]:
+    """The stopped container's volumes and binds at their places under `mnt` (read-only where
+    the container has them so); a volume with options is mounted for the copy's time."""
+    from dockyard.snapshots.base import Mount
+    from dockyard.snapshots.mount import mount, unmount
+    holder = f"copy-{os.urandom(6).hex()}"
+    targets: list[str] = []
+    held: list[str] = []
+    try:
+        for m in c.mounts:
+            if m.get("Type") == "volume" and m.get("Name"):
+                source = str(service.engine.volumes.source(m["Name"], holder))
+                held.append(m["Name"])
+            elif m.get("Type") == "bind":
+                source = m["Source"]
+            else:
+                continue
+            target = _inside(mnt, m["Destination"])
+            if not os.path.lexists(target):  # made as the runtime makes a missing mount point
+                if os.path.isdir(source):
+                    os.makedirs(target, exist_ok=True)
+                else:
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    open(target, "a").close()
+            mount(Mount("bind", source, [] if m.get("RW", True) else ["ro"]), target)
+            targets.append(target)
+        yield
+    finally:
+        for target in reversed(targets):
+            unmount(target)
+        for name in held:
+            service.engine.volumes.release(name, holder)
+
+
+def _mount_points(root: str) -> set[str]:
+    """The mount points under a root container_root gave, as paths in the container: from the
+    container's own mount table when it runs, from ours below the root otherwise."""
+    if root.startswith("/proc/"):
+        table, prefix = f"/proc/{root.split('/')[2]}/mountinfo", "/"
+    else:
+        table, prefix = "/proc/self/mountinfo", root + "/"
+    out = set()
+    with open(table, "rb") as f:
+        for line in f:
+            point = re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m[1], 8)]), line.split()[4]).decode(errors="replace")
+            if point.startswith(prefix):
+                out.add("/" + point[len(prefix):].strip("/"))
+    return out
 
 
 def _inside(root: str, path: str) -> str:
@@ -142,21 +199,29 @@ def archive_get(service, ref: str, path: str, out: BinaryIO) -> dict:
         st = path_stat(root, path, ref)
         full = _named(root, path)
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            tar.add(full, arcname=st["name"], recursive=True, filter=_as_docker_writes)
+            tar.add(full, arcname=st["name"], recursive=True, filter=_as_docker_writes(root))
     return st
 
 
-def _as_docker_writes(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    """Headers as dockerd's archives have them: whole-second times (no PAX record for them) and
-    no user or group names (the host's names for the ids mean nothing in the container)."""
-    info.mtime = int(info.mtime)
-    info.uname = info.gname = ""
-    return info
+def _as_docker_writes(root: str) -> Callable[[tarfile.TarInfo], tarfile.TarInfo]:
+    """Headers as dockerd's archives have them: whole-second times (no PAX record for them),
+    user and group names from the container's own /etc/passwd and /etc/group (none for an id
+    they do not list; the host's names for the ids mean nothing in the container)."""
+    from dockyard.runtime.identity import read_account_db
+    users = {e[2]: e[0] for e in read_account_db(root, "passwd") if len(e) > 2}
+    groups = {e[2]: e[0] for e in read_account_db(root, "group") if len(e) > 2}
+
+    def header(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.mtime = int(info.mtime)
+        info.uname, info.gname = users.get(str(info.uid), ""), groups.get(str(info.gid), "")
+        return info
+    return header
 
 
 def archive_put(service, ref: str, path: str, data: BinaryIO) -> None:
-    """Extract a tar into directory `path` of the container (which must exist), confined to it."""
-    from dockyard.layers.apply import apply_layer
+    """Extract a tar into directory `path` of the container (which must exist), confined to it.
+    A mount point is never replaced (dockerd's extraction fails on it with EBUSY)."""
+    from dockyard.layers.apply import MountPointBusy, apply_layer
     c = service.get(ref)
     if c.host_config.get("ReadonlyRootfs") and c.running:
         raise InvalidArgument("container rootfs is marked read-only")
@@ -166,8 +231,14 @@ def archive_put(service, ref: str, path: str, data: BinaryIO) -> None:
             raise NotFound(f"Could not find the file {path} in container {ref}")
         if not os.path.isdir(full):
             raise InvalidArgument("extraction point is not a directory")
+        rel = os.path.relpath(full, root)
+        below = "/" if rel == "." else f"/{rel}/"
+        busy = frozenset(p[len(below):] for p in _mount_points(root) if p.startswith(below) and p != below)
         try:
-            apply_layer(data, full, whiteout_mode="delete")
+            apply_layer(data, full, whiteout_mode="delete", mount_points=busy)
+        except MountPointBusy as e:
+            raise InvalidArgument(f"Error processing tar file(exit status 1): unlinkat {below}{e.rel}: "
+                                  "device or resource busy") from None
         except CorruptContent:
             raise CorruptContent(f"cannot extract into {path}: the body is not a valid tar archive, "
                                  "or it ends early") from None

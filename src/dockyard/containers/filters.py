@@ -49,11 +49,12 @@ def _one(service, c, key: str, value: str) -> bool:
     if key == "network":
         return value in (c.network_settings.get("Networks") or {}) or c.host_config.get("NetworkMode") == value
     if key in ("publish", "expose"):
-        port = value if "/" in value else value + "/tcp"
-        if key == "expose":
-            return port in (c.config.get("ExposedPorts") or {})
-        return any(port == k or any(b.get("HostPort") == value.split("/")[0] for b in (v or []))
-                   for k, v in (c.network_settings.get("Ports") or {}).items())
+        wanted = _ports(value)
+        if key == "expose":  # the container's ports
+            return any(wanted(k) for k in c.config.get("ExposedPorts") or {})
+        # the host's ports they are published on (with the container port's protocol), as moby's view
+        return any(wanted(f"{b.get('HostPort')}/{k.partition('/')[2] or 'tcp'}")
+                   for k, v in (c.network_settings.get("Ports") or {}).items() for b in v or [])
     if key == "health":
         health.check_filter(value)
         return health.status(c.state) == value
@@ -61,3 +62,17 @@ def _one(service, c, key: str, value: str) -> bool:
         from dockyard.containers.views import parse_time
         return c.created < parse_time(value)
     return value in ("false", "none", "")
+
+
+def _ports(value: str):
+    """A publish/expose filter's `PORT[-END][/PROTO]` (tcp unless named), as a test of "PORT/PROTO"."""
+    spec, _, proto = value.partition("/")
+    first, _, last = spec.partition("-")
+    if not first.isdigit() or (last and not last.isdigit()):
+        raise InvalidArgument(f"invalid port specification: {value!r}")
+    low, high, proto = int(first), int(last or first), proto or "tcp"
+
+    def wanted(port: str) -> bool:
+        number, _, kind = port.partition("/")
+        return number.isdigit() and low <= int(number) <= high and (kind or "tcp") == proto
+    return wanted

@@ -76,49 +76,27 @@ def write_probe(state_dir: Path, config: dict, process: dict, cgroup_dirs: list[
     """The shim's --health file for this start (the format is in probe.h); returns its path.
     `process` is the probe as an OCI process: the container's, with the probe's args, env,
     user and cwd."""
-    import resource
     from dockyard.oci.durations import format_duration
-    from dockyard.runtime import caps
+    from dockyard.runtime.shim import entering
     hc = config["Healthcheck"]
     timeout = hc.get("Timeout") or TIMEOUT
-    user = process.get("user") or {}
     lines = [("interval_ms", _ms(hc.get("Interval") or INTERVAL)), ("timeout_ms", _ms(timeout)),
              ("start_period_ms", _ms(hc.get("StartPeriod") or START_PERIOD)),
              ("start_interval_ms", _ms(hc.get("StartInterval") or START_INTERVAL)),
              ("retries", hc.get("Retries") or RETRIES),
-             ("timeout_text", f"Health check exceeded timeout ({format_duration(timeout)})"),
-             ("cwd", process.get("cwd") or "/"), ("uid", user.get("uid", 0)), ("gid", user.get("gid", 0)),
-             ("no_new_privs", int(bool(process.get("noNewPrivileges")))), ("cap_last", caps.last_cap())]
-    lines += [("arg", a) for a in process["args"]]
-    lines += [("env", e) for e in process.get("env") or []]
-    lines += [("group", g) for g in user.get("additionalGids") or []]
-    if "umask" in user:
-        lines.append(("umask", user["umask"]))
-    for kind, bits in caps.process_masks(process.get("capabilities") or {}).items():
-        lines.append((f"cap_{kind}", format(bits, "x")))
-    lines += [("cgroup", d) for d in cgroup_dirs]
-    for limit in process.get("rlimits") or []:
-        number = getattr(resource, limit["type"], None)
-        if number is not None:
-            lines.append(("rlimit", f"{number} {_rlim(limit['soft'])} {_rlim(limit['hard'])}"))
+             ("timeout_text", f"Health check exceeded timeout ({format_duration(timeout)})")]
+    seccomp_path = None
     if seccomp:
         (state_dir / SECCOMP_FILE).write_bytes(seccomp)
-        lines.append(("seccomp", str(state_dir / SECCOMP_FILE)))
+        seccomp_path = str(state_dir / SECCOMP_FILE)
+    lines += entering.command_lines(process) + entering.container_lines(process, cgroup_dirs, seccomp_path)
     path = state_dir / PROBE_FILE
-    path.write_text("".join(f"{k} {_escape(str(v))}\n" for k, v in lines))
+    path.write_text(entering.file_text(lines))
     return str(path)
 
 
 def _ms(ns: int) -> int:
     return -(-ns // 10**6)  # rounded up: 1ns is 1ms, 0 stays 0
-
-
-def _rlim(value: int) -> int:
-    return -1 if value < 0 or value >= 2**63 else value
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n")
 
 
 def started(state: dict, config: dict) -> None:

@@ -1,8 +1,9 @@
-"""The init layer under every container: empty mount points for what the runtime binds in.
+"""The init layer under every container: empty mount points for what the runtime binds in,
+and what Docker's init layer adds besides (/.dockerenv, /etc/mtab -> /proc/mounts).
 
 The runtime mounts /proc, /sys, /dev and the generated /etc/hosts, /etc/hostname and
 /etc/resolv.conf over paths that must exist; made here, in a layer of their own, they never
-show up as the container's own changes in `diff`, `commit` or `export`.
+show up as the container's own changes in `diff` or `commit` (`export` has them, as Docker's).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import stat
 from pathlib import Path
 
 DIRS = ("proc", "sys", "dev", "dev/pts", "dev/shm", "etc")
-FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf", "dev/console")
+FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf", "dev/console", ".dockerenv")
+LINKS = {"etc/mtab": "/proc/mounts"}
 
 
 def _existing(lowers: list, rel: str) -> os.stat_result | None:
@@ -43,4 +45,8 @@ def populate(fs: Path, lowers: list) -> None:
         target = fs / rel
         if target.exists() or target.is_symlink() or _existing(lowers, rel) is not None:
             continue
-        target.touch(mode=0o644)
+        target.touch(mode=0o755)  # as Docker makes them
+    for rel, to in LINKS.items():
+        target = fs / rel
+        if not (target.exists() or target.is_symlink() or _existing(lowers, rel) is not None):
+            target.symlink_to(to)

@@ -70,7 +70,9 @@ def read(path: Path, *, stdout: bool = True, stderr: bool = True, since: float =
                 break  # being written: the follow loop picks it up whole
             pos += len(line)
             e = _parse(line)
-            if e and wanted(e):
+            # a tail counts the log's last lines, whatever their stream or time (dockerd's
+            # reader takes the tail, then filters): kept unfiltered until it is taken
+            if e and (n is not None or wanted(e)):
                 backlog.append(e)
                 if n is not None and len(backlog) >= 2 * n + 1024:
                     del backlog[:-n or len(backlog)]
@@ -80,7 +82,7 @@ def read(path: Path, *, stdout: bool = True, stderr: bool = True, since: float =
         else:
             fh.close()
     if n != 0:
-        yield from (backlog[-n:] if n is not None else backlog)
+        yield from (backlog if n is None else filter(wanted, backlog[-n:]))
     if follow:
         try:
             yield from _follow(path, live, wanted, running)

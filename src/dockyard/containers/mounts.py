@@ -23,6 +23,7 @@ class Planned:
     name: str = ""         # volume name
     anonymous: bool = False
     nocopy: bool = False
+    mode: str = ""         # inspect's Mode: the -v spec's options as written ("z" for a named volume without)
 
 
 def _check_target(target: str, what: str) -> str:
@@ -33,11 +34,12 @@ def _check_target(target: str, what: str) -> str:
     return posixpath.normpath(target)
 
 
-def parse_bind(spec: str) -> tuple[str, str, set[str]]:
-    """`-v SRC:DST[:OPTS]` or `-v DST`; SRC is an absolute host path or a volume name."""
+def parse_bind(spec: str) -> tuple[str, str, str]:
+    """`-v SRC:DST[:OPTS]` or `-v DST` as (SRC, DST, OPTS as written); SRC is an absolute host
+    path or a volume name."""
     parts = spec.split(":")
     if len(parts) == 1:
-        return "", _check_target(parts[0], "volume"), set()
+        return "", _check_target(parts[0], "volume"), ""
     if len(parts) == 2:
         src, dst, opts = parts[0], parts[1], ""
     elif len(parts) == 3:
@@ -50,7 +52,7 @@ def parse_bind(spec: str) -> tuple[str, str, set[str]]:
         raise InvalidArgument(f"invalid mode: {opts}")
     if not src:
         raise InvalidArgument(f"invalid volume specification: '{spec}'")
-    return src, _check_target(dst, "bind" if src.startswith("/") else "volume"), modes
+    return src, _check_target(dst, "bind" if src.startswith("/") else "volume"), opts
 
 
 def parse_volumes_from(spec: str) -> tuple[str, bool]:
@@ -86,16 +88,18 @@ def plan(host_config: dict, config: dict, volumes, find=None) -> list[Planned]:
     VOLUMEs only where nothing else is mounted)."""
     by_target: dict[str, Planned] = _inherited(host_config, find) if find else {}
     for spec in host_config.get("Binds") or []:
-        src, dst, modes = parse_bind(spec)
+        src, dst, opts = parse_bind(spec)
+        modes = set(filter(None, opts.split(",")))
         ro = "ro" in modes
         if not src:
-            by_target[dst] = Planned(Mount(dst, "", "volume", ro), "volume", anonymous=True)
+            by_target[dst] = Planned(Mount(dst, "", "volume", ro), "volume", anonymous=True, mode=opts)
         elif src.startswith("/"):
             if not os.path.exists(src):
                 os.makedirs(src, exist_ok=True)  # docker creates a missing -v host path
-            by_target[dst] = Planned(Mount(dst, src, "bind", ro, _propagation(modes)), "bind")
+            by_target[dst] = Planned(Mount(dst, src, "bind", ro, _propagation(modes)), "bind", mode=opts)
         else:
-            by_target[dst] = Planned(Mount(dst, src, "volume", ro), "volume", name=src, nocopy="nocopy" in modes)
+            by_target[dst] = Planned(Mount(dst, src, "volume", ro), "volume", name=src, nocopy="nocopy" in modes,
+                                     mode=opts or "z")
     for m in host_config.get("Mounts") or []:
         kind = (m.get("Type") or "volume").lower()
         target = _check_target(m.get("Target") or "", kind)
@@ -111,7 +115,8 @@ def plan(host_config: dict, config: dict, volumes, find=None) -> list[Planned]:
         elif kind == "volume":
             name = m.get("Source") or ""
             nocopy = bool((m.get("VolumeOptions") or {}).get("NoCopy"))
-            by_target[target] = Planned(Mount(target, name, "volume", ro), "volume", name=name, anonymous=not name, nocopy=nocopy)
+            by_target[target] = Planned(Mount(target, name, "volume", ro), "volume", name=name, anonymous=not name,
+                                        nocopy=nocopy, mode="z")
         elif kind == "tmpfs":
             opts = m.get("TmpfsOptions") or {}
             by_target[target] = Planned(Mount(target, "", "tmpfs", ro, tmpfs_size=int(opts.get("SizeBytes") or 0),
@@ -139,10 +144,12 @@ def _propagation(modes: set[str]) -> str:
     return "rprivate"
 
 
-def resolve(planned: list[Planned], volumes, image_rootfs=None, known: list[dict] | None = None) -> list[dict]:
+def resolve(planned: list[Planned], volumes, image_rootfs=None, known: list[dict] | None = None,
+            user: str | None = None) -> list[dict]:
     """Create the volumes the plan needs (filling new ones from the image at `image_rootfs`,
     the container's mounted rootfs), set their host sources, and return docker's `Mounts`
-    list. `known` is the list stored at create, so anonymous volumes keep their names."""
+    list. `known` is the list stored at create, so anonymous volumes keep their names;
+    `user` is the container about to start, which mounts volumes that have options."""
     names = {m["Destination"]: m.get("Name") for m in (known or []) if m.get("Type") == "volume"}
     out = []
     for p in planned:
@@ -151,16 +158,16 @@ def resolve(planned: list[Planned], volumes, image_rootfs=None, known: list[dict
                 p.name = names.get(p.mount.target) or volumes.create(anonymous=True)["Name"]
             if not volumes.exists(p.name):
                 volumes.create(p.name, anonymous=p.anonymous)
-            p.mount.source = str(volumes.source(p.name))
+            p.mount.source = str(volumes.source(p.name, user))
             if image_rootfs is not None and not p.nocopy:
                 volumes.fill_from(p.name, image_rootfs / p.mount.target.lstrip("/"))
             out.append({"Type": "volume", "Name": p.name, "Source": p.mount.source, "Destination": p.mount.target,
-                        "Driver": "local", "Mode": "z" if not p.mount.read_only else "ro", "RW": not p.mount.read_only,
+                        "Driver": "local", "Mode": p.mode, "RW": not p.mount.read_only,
                         "Propagation": ""})
         elif p.kind == "bind":
             if not os.path.exists(p.mount.source):
                 raise NotFound(f"bind source path does not exist: {p.mount.source}")
-            out.append({"Type": "bind", "Source": p.mount.source, "Destination": p.mount.target, "Mode": "",
+            out.append({"Type": "bind", "Source": p.mount.source, "Destination": p.mount.target, "Mode": p.mode,
                         "RW": not p.mount.read_only, "Propagation": p.mount.propagation})
         else:
             out.append({"Type": "tmpfs", "Source": "", "Destination": p.mount.target, "Mode": "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dockyard.containers.record import Container
 from dockyard.network import endpoints as network_endpoints
-from dockyard.errors import Conflict, NotFound
+from dockyard.errors import Conflict, Forbidden, NotFound
 
 _BUILTIN_DRIVERS = {"host": "host", "none": "null"}  # every other network here is a bridge
 
@@ -87,7 +87,7 @@ class Networking:
         if c.running:
             c.network_settings["Networks"] = self.engine.networks.connect(c.id, name, req).networks
         elif name in networks:
-            raise Conflict(f"endpoint with name {c.name} already exists in network {name}")
+            raise Forbidden(f"endpoint with name {c.name} already exists in network {name}")
         else:
             networks[name] = network_endpoints.asked(name, endpoint)
         self._endpoints_config(c)[name] = endpoint or {}

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dockyard import locations
+from dockyard import locations, rootless
 from dockyard.containers import logdrivers
+from dockyard.containers.runtimes import builtin
 from dockyard.runtime.shim.records import state_dir
 
 
@@ -35,11 +36,28 @@ class ContainerPaths:
     @property
     def cgroup_parent(self) -> str:
         """Where container cgroups go unless a container names its own (dockerd's cgroup-parent)."""
-        default = "/dockyard" if self.engine.default_root else f"/dockyard-{self.engine.id}"  # a root's own
-        return self.engine.config.get("cgroup-parent") or default
+        return self._rootless_parent(self.engine.config.get("cgroup-parent") or self._own_parent())
+
+    def _own_parent(self) -> str:
+        return "/dockyard" if self.engine.default_root else f"/dockyard-{self.engine.id}"  # a root's own
 
     def _cgroup_parent(self, c) -> str:
-        return c.host_config.get("CgroupParent") or self.cgroup_parent
+        if rootless.active() and not builtin(c.host_config.get("Runtime") or "dockyard"):
+            return self._own_parent()  # rootless runc and crun get no cgroup of ours (runtime/delegation.py)
+        given = c.host_config.get("CgroupParent")
+        return self._rootless_parent(given) if given else self.cgroup_parent
+
+    def _cgroup_path(self, c) -> str:
+        """The container's OCI cgroupsPath."""
+        return f"{self._cgroup_parent(c).rstrip('/')}/{c.id}"
+
+    @staticmethod
+    def _rootless_parent(parent: str) -> str:
+        """A rootless engine's parents are below the user's delegated cgroup, where there is one."""
+        if not rootless.active():
+            return parent
+        from dockyard.runtime import delegation
+        return delegation.cgroup_parent(parent)
 
     def pids(self, c) -> list[int]:
         """The processes in the container's cgroup."""
@@ -47,7 +65,7 @@ class ContainerPaths:
         from dockyard.runtime import cgroups
 
         try:
-            return cgroups.open_cgroup(f"{self._cgroup_parent(c).rstrip('/')}/{c.id}").procs()
+            return cgroups.open_cgroup(self._cgroup_path(c)).procs()
         except (OSError, DockyardError):
             return []
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 
+from dockyard import rootless
+from dockyard.containers.runtimes import builtin
 from dockyard.errors import Conflict
 from dockyard.runtime import cgroups
 
@@ -36,6 +38,8 @@ class Remove:
             shutil.rmtree(self.dir(c.id), ignore_errors=True)
             shutil.rmtree(self.run_dir(c.id), ignore_errors=True)
             shutil.rmtree(self.shim_dir(c.id), ignore_errors=True)
+            if rootless.active() and not builtin(c.host_config.get("Runtime") or "dockyard"):
+                cgroups.open_cgroup(self._cgroup_path(c)).delete()  # what start recorded of runc's and crun's
             cgroups.remove_empty_parent(self._cgroup_parent(c))
             self.event(c, "destroy")
 

@@ -37,12 +37,12 @@ RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
 
 
 def merge_env(base: list[str], extra: list[str]) -> list[str]:
-    """Docker's env merge: later values replace earlier ones by name, order of first appearance kept."""
-    out: dict[str, str] = {}
-    for item in [*base, *extra]:
-        k, eq, v = item.partition("=")
-        out[k] = f"{k}={v}" if eq else k
-    return list(out.values())
+    """Docker's env merge: the request's entries as given, then those of `base` (the image's or
+    the container's) whose names the request does not set."""
+    if not extra:
+        return list(base)
+    names = {item.partition("=")[0] for item in extra}
+    return [*extra, *(item for item in base if item.partition("=")[0] not in names)]
 
 
 def merge_config(req: dict, image_cfg: dict) -> dict:
@@ -156,6 +156,14 @@ def check_host_config(hc: dict) -> dict:
         raise InvalidArgument(f"HostConfig.{key} is not supported by dockyard; leave it unset")
     hc = dict(hc)
     check_memory(hc)
+    if hc.get("CapAdd") or hc.get("CapDrop"):
+        from dockyard.runtime import caps
+        for key in ("CapAdd", "CapDrop"):
+            for name in hc.get(key) or []:
+                try:
+                    caps.normalize(name)
+                except InvalidArgument as e:
+                    raise InvalidArgument(f"invalid {key}: {e.message}") from None
     rp = hc.get("RestartPolicy") or {}
     name = rp.get("Name") or ""
     if name not in RESTART_POLICIES:

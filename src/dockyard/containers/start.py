@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import IO
 
+from dockyard import rootless
 from dockyard.containers import foreground, health, hooks, links, logdrivers
 from dockyard.containers.logdrivers import keeps_log
 from dockyard.containers.mounts import plan, resolve
@@ -58,7 +59,7 @@ class Start:
             linked = links.resolve(self, c) if c.host_config["NetworkMode"] == "bridge" else links.Resolved([], [])
             att = self._attach_network(c, linked.hosts)
             planned = plan(c.host_config, c.config, self.engine.volumes, self.get)
-            c.mounts = resolve(planned, self.engine.volumes, rootfs, known=c.mounts)
+            c.mounts = resolve(planned, self.engine.volumes, rootfs, known=c.mounts, user=c.id)
             opts = self._run_options(c, [p.mount for p in planned], att)
             opts.link_env = linked.env
             from dockyard.runtime.spec import generate_spec
@@ -76,6 +77,8 @@ class Start:
                 pid, sock = protocol.start_shim_attached(args.argv(), str(self.shim_dir(c.id)))
             else:
                 pid, sock = protocol.start_shim(args.argv()), None
+            if rootless.active() and not args.keep_after_exit:  # runc, crun: none of ours records their init
+                cgroups.open_cgroup(self._cgroup_path(c)).add(pid)  # (runtime/pidgroup.py)
         except BaseException as e:
             self._release(c)
             c.state.update(Status="exited" if c.state["StartedAt"] != "0001-01-01T00:00:00Z" else "created",
@@ -185,17 +188,11 @@ class Start:
         argv = health.command(c.config)
         if argv is None:
             return ""
+        from dockyard.containers.execprofile import cgroup_dirs, seccomp_program
         from dockyard.containers.process import exec_process
         process = {**spec["process"], **exec_process(self, c, {"Cmd": argv})}
-        linux_spec = spec.get("linux") or {}
-        cg_path = linux_spec.get("cgroupsPath")
-        dirs = [str(d) for d in dict.fromkeys(cgroups.open_cgroup(cg_path).dirs().values())] if cg_path else []
-        seccomp = None
-        if linux_spec.get("seccomp"):
-            from dockyard.runtime.builtin import SECCOMP_CACHE
-            from dockyard.runtime.seccomp import cached_program
-            seccomp = cached_program(linux_spec["seccomp"], str(self.runtime_root("dockyard") / SECCOMP_CACHE))
-        return health.write_probe(self.shim_dir(c.id), c.config, process, dirs, seccomp)
+        return health.write_probe(self.shim_dir(c.id), c.config, process, cgroup_dirs(spec),
+                                  seccomp_program(str(self.engine.run_dir), spec))
 
 
 def _device(spec: dict):

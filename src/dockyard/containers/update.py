@@ -7,7 +7,7 @@ from dockyard.containers import names
 from dockyard.containers.request import check_host_config, check_memory, swap_warnings
 from dockyard.errors import Conflict, InvalidArgument
 from dockyard.runtime import cgroups
-from dockyard.runtime.pidgroup import refuse_limits
+from dockyard.runtime.delegation import refuse_limits
 
 
 class Update:

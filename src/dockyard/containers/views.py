@@ -39,9 +39,15 @@ def host_config_shown(hc: dict) -> dict:
     for key in ("IpcMode", "CgroupnsMode", "NetworkMode"):
         shown[key] = shown[key] or HOST_CONFIG_SHOWN[key]
     shown["ShmSize"] = shown["ShmSize"] or HOST_CONFIG_SHOWN["ShmSize"]
+    # what the docker CLI sends for "not set" (-1, 0), shown as dockerd stores it: unset
+    if shown["MemorySwappiness"] == -1:
+        shown["MemorySwappiness"] = None
+    if shown["PidsLimit"] is not None and shown["PidsLimit"] <= 0:
+        shown["PidsLimit"] = None
     if not shown["Privileged"]:  # the paths every unprivileged container has masked and read-only
-        shown.setdefault("MaskedPaths", list(MASKED_PATHS))
-        shown.setdefault("ReadonlyPaths", list(READONLY_PATHS))
+        for key, paths in (("MaskedPaths", MASKED_PATHS), ("ReadonlyPaths", READONLY_PATHS)):
+            if shown.get(key) is None:  # absent, or null as the CLI sends it
+                shown[key] = list(paths)
     return shown
 
 
@@ -285,7 +291,8 @@ def top_table(pids: list[int], ps_args: str = "") -> dict:
     args = shlex.split(ps_args) if ps_args else ["-ef"]
     r = subprocess.run(["ps", *args], capture_output=True, text=True)
     if r.returncode:
-        raise InvalidArgument(f"ps: {r.stderr.strip()}")
+        why = r.stderr.strip().splitlines() or [f"exit status {r.returncode}"]
+        raise InvalidArgument(f"ps: {why[0]}")  # its first line, as dockerd gives it (the rest is usage)
     lines = r.stdout.splitlines()
     titles = lines[0].split()
     if "PID" not in titles:

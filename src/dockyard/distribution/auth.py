@@ -26,9 +26,11 @@ _ITEM_RE = re.compile(r'[\s,]*([A-Za-z0-9_.-]+)(\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([
 
 
 class Unauthorized(DockyardError):
-    """The registry or its token server refused us (401/403)."""
+    """The registry or its token server refused us (401/403); `reason` is the token server's
+    own word for it, when it gave one."""
 
     status = 401
+    reason = ""
 
 
 class Denied(Unauthorized):
@@ -45,11 +47,40 @@ class CredentialsMissing(Unauthorized):
     status = 500
 
 
-def refused(host: str, creds: Credentials | None) -> Unauthorized:
-    """The error for a registry (or token server) that answered 401 to `creds`."""
+def refused(host: str, creds: Credentials | None, reason: str = "") -> Unauthorized:
+    """The error for a registry (or token server) that answered 401 to `creds`; `reason` is
+    the server's own word for it (see token_refusal), which a login passes on."""
     if creds and creds.given():
-        return Unauthorized(f"unauthorized: incorrect username or password for {host}")
-    return CredentialsMissing(f"unauthorized: authentication required; run `dockyard login {host}`")
+        err = Unauthorized(f"unauthorized: incorrect username or password for {host}")
+    else:
+        err = CredentialsMissing(f"unauthorized: authentication required; run `dockyard login {host}`")
+    err.reason = reason
+    return err
+
+
+def token_refusal(resp) -> str:
+    """A token server's refusal (4xx) in the words the docker distribution client gives it:
+    a bearer challenge's error_description, the body's `details`, or its registry errors
+    (`unauthorized: ...`, `toomanyrequests: ...`)."""
+    for c in parse_challenges(resp.headers.get("WWW-Authenticate", "")):
+        code = {"invalid_token": "unauthorized", "insufficient_scope": "denied"}.get(c.params.get("error", ""))
+        if c.scheme == "bearer" and code:
+            default = "authentication required" if code == "unauthorized" else "requested access to the resource is denied"
+            return f"{code}: {c.params.get('error_description') or default}"
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("details"), str) and body["details"]:
+        code = {401: "unauthorized", 429: "toomanyrequests"}.get(resp.status_code, "unknown")
+        return f"{code}: {body['details']}"
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if isinstance(errors, list) and errors and all(isinstance(e, dict) for e in errors):
+        said = [f"{str(e.get('code') or 'unknown').lower().replace('_', ' ')}: {e.get('message') or ''}" for e in errors]
+        return said[0] if len(said) == 1 else "errors:\n" + "".join(f"{s}\n" for s in said)
+    if resp.status_code == 401:
+        return "unauthorized: authentication required"
+    return f"error parsing HTTP {resp.status_code} response body: {resp.text!r}"
 
 
 @dataclass(frozen=True)
@@ -147,7 +178,7 @@ class Authenticator:
         except httpx.TransportError as e:
             raise DockyardError(f"cannot reach token server {realm} for {self.host}: {e}") from None
         if resp.status_code in (401, 403):
-            raise refused(self.host, creds)
+            raise refused(self.host, creds, token_refusal(resp))
         if resp.status_code != 200:
             raise DockyardError(f"token server {realm} for {self.host} answered {resp.status_code}")
         try:

@@ -27,8 +27,8 @@ def verify(registry: str | None, creds: Credentials, *, insecure_registries: Seq
         url = f"{client.base_url}/v2/"
         try:
             resp = client.request("GET", "/v2/")
-        except Unauthorized:  # the token server refused the credentials
-            raise Unauthorized(f'Get "{url}": unauthorized: incorrect username or password') from None
+        except Unauthorized as e:  # the token server refused the credentials: its reason, as dockerd gives it
+            raise Unauthorized(f'Get "{url}": {e.reason or "unauthorized: incorrect username or password"}') from None
         if resp.status_code != 200:
             error = Unauthorized if resp.status_code == 401 else DockyardError
             raise error(f"login attempt to {url} failed with status: {resp.status_code} {resp.reason_phrase}")

@@ -224,9 +224,21 @@ def _sparse_regions(member: tarfile.TarInfo, stored: int) -> list[tuple[int, int
     return regions
 
 
+class MountPointBusy(InvalidArgument):
+    """An entry would replace a mount point, or a directory holding one: the kernel refuses
+    that (EBUSY) in the namespace the mount is in, and from any other one would quietly detach
+    it, so it is refused before anything is removed."""
+
+    def __init__(self, rel: str) -> None:
+        self.rel = rel
+        super().__init__(f"unlinkat /{rel}: device or resource busy")
+
+
 class _Applier:
-    def __init__(self, root: str, mode: WhiteoutMode, source: _TarSource, guard: SpaceGuard) -> None:
+    def __init__(self, root: str, mode: WhiteoutMode, source: _TarSource, guard: SpaceGuard,
+                 mount_points: frozenset[str] = frozenset()) -> None:
         self.root = root
+        self.mount_points = mount_points
         self.mode = mode
         self.source = source
         self.guard = guard
@@ -311,6 +323,8 @@ class _Applier:
         return result
 
     def _remove(self, rel: str, st: os.stat_result) -> None:
+        if self.mount_points and any(m == rel or m.startswith(rel + "/") for m in self.mount_points):
+            raise MountPointBusy(rel)
         path = self._abs(rel)
         if stat.S_ISDIR(st.st_mode):
             shutil.rmtree(path)
@@ -522,7 +536,7 @@ class _Applier:
 
 def apply_layer(stream: BinaryIO, target_dir: str | os.PathLike, *, whiteout_mode: WhiteoutMode = "overlay",
                 expected_diff_id: str | None = None, verified_diff_id: str | None = None,
-                guard: SpaceGuard | None = None) -> ApplyStats:
+                guard: SpaceGuard | None = None, mount_points: frozenset[str] = frozenset()) -> ApplyStats:
     """Extract a layer (tar, gzip, zstd, xz or bzip2) into `target_dir`.
 
     On failure the target is left half-written and must be discarded by the caller; nothing
@@ -533,6 +547,8 @@ def apply_layer(stream: BinaryIO, target_dir: str | os.PathLike, *, whiteout_mod
     not hashed a second time, and the stats report that digest.
     `guard` is charged what the files take and stops the unpack (NoSpace) before the free
     space falls below its reserve; without one, only a full disk stops it (as NoSpace too).
+    `mount_points` (relative to the target) are never replaced: an entry that would replace
+    one raises MountPointBusy.
     """
     if whiteout_mode not in ("overlay", "delete"):
         raise InvalidArgument(f"unknown whiteout mode {whiteout_mode!r}: use 'overlay' or 'delete'")
@@ -541,7 +557,7 @@ def apply_layer(stream: BinaryIO, target_dir: str | os.PathLike, *, whiteout_mod
         raise InvalidArgument(f"cannot apply a layer to {root}: not a directory")
     guard = guard or Reserve(root).guard("the archive's files")
     source = _TarSource(open_reader(stream), _ByteCount() if verified_diff_id else Hasher())
-    applier = _Applier(root, whiteout_mode, source, guard)
+    applier = _Applier(root, whiteout_mode, source, guard, mount_points)
     files = 0
     try:
         with tarfile.open(fileobj=source, mode="r:") as tf:

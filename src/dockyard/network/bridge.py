@@ -7,13 +7,14 @@ touches anyone else's links, another root's included.
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import threading
 from pathlib import Path
 from typing import Iterable, Protocol
 
-from dockyard.errors import DockyardError
+from dockyard.errors import Conflict, DockyardError
 from dockyard.network import netns
 from dockyard.network.ipam import host_route_devices
 
@@ -130,6 +131,7 @@ class KernelNetlink:
 
 
 _SYS_NET = "/sys/class/net"
+BRIDGE_PORTS = 1023  # ports one bridge holds: BR_MAX_PORTS (1,024, net/bridge/br_private.h) less port 0, kept unused
 
 
 def _exists(name: str) -> bool:
@@ -204,6 +206,9 @@ def _enslave(port: str, bridge: str, tag: str) -> None:
             fcntl.ioctl(s, siocbraddif, struct.pack("16si20x", bridge.encode(), socket.if_nametoindex(port)))
             _set_up(s, port)
     except OSError as e:
+        if e.errno == errno.EXFULL:  # as Docker meets it at docker0's 1,024th container
+            raise Conflict(f"cannot attach {port} to bridge {bridge}: it has {BRIDGE_PORTS} ports, the most a Linux "
+                           "bridge holds: put further containers on another network") from None
         raise DockyardError(f"cannot attach {port} to bridge {bridge}: {e.strerror or e}") from None
 
 

@@ -17,8 +17,8 @@ from dockyard.errors import Conflict, InvalidArgument
 POOL_START = IPv4Network("10.88.0.0/16")
 POOL_END = IPv4Network("10.252.0.0/16")
 # Default bridges of roots other than the default one (identity_subnet): a /22 each (1,021
-# containers: a Linux bridge takes 1,024 ports, BR_MAX_PORTS, so the bridge and its subnet run out
-# together, where a /24 ran out at 253), 256 of them in the /14 past the pool user networks take
+# containers: a Linux bridge takes 1,023 ports, so the bridge and its subnet run out together,
+# where a /24 ran out at 253), 256 of them in the /14 past the pool user networks take
 # theirs from, so the two never meet. The default root's bridge takes a /16, as Docker's docker0.
 IDENTITY_POOL = IPv4Network("10.252.0.0/14")
 IDENTITY_PREFIX = 22

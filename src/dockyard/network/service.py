@@ -460,7 +460,7 @@ class NetworkService:
             raise InvalidArgument(f"container cannot be connected to network {net.name} of driver {net.driver}")
         existing = self.state.endpoints(container_id=sandbox.container_id)
         if any(e.network_id == net.id for e in existing):
-            raise Conflict(f"endpoint with name {sandbox.name} already exists in network {net.name}")
+            raise Forbidden(f"endpoint with name {sandbox.name} already exists in network {net.name}")
         with self.db.write() as c:
             ep = self._lease(c, sandbox, net, req, seq=max((e.seq for e in existing), default=-1) + 1)
         routed = any(not self._network(e.network_id).internal for e in existing)

@@ -115,6 +115,7 @@ def _start() -> int:
 
     idmaps.helpers()
     uid_map, gid_map = idmaps.user_maps()
+    _settle_cgroup()
     libc = ctypes.CDLL(None, use_errno=True)
     catatonit = shutil.which("catatonit")
     aside = paths.run_dir() / f".cgroup.{os.getpid()}"  # where /sys/fs/cgroup waits while /sys is remounted
@@ -164,6 +165,21 @@ def _start() -> int:
         os.close(go_w)
         aside.rmdir()
     return pid
+
+
+def _settle_cgroup() -> None:
+    """Take this command's cgroup for the user's containers if it is delegated (the pause
+    process forks into its leaf, where later commands find it: runtime/delegation.py)."""
+    import sys
+
+    from dockyard.errors import DockyardError
+    from dockyard.runtime import delegation
+
+    try:
+        delegation.settle()
+    except (DockyardError, OSError) as e:
+        why = e.message if isinstance(e, DockyardError) else str(e)
+        print(f"warning: containers will get no limits: {why}", file=sys.stderr)
 
 
 def _own_sysfs(libc, aside: bytes) -> int:

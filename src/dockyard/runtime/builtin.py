@@ -354,8 +354,9 @@ class BuiltinRuntime:
                 break
             if time.monotonic() > deadline:
                 raise DockyardError(f"container {container_id} processes did not exit")
-            for pid in left:
-                _kill_quietly(pid)
+            if not (left and isinstance(cg, cgroups.CgroupV2) and cg.kill()):
+                for pid in left:
+                    _kill_quietly(pid)
             time.sleep(0.01)
         cg.delete()
         shutil.rmtree(self._dir(container_id), ignore_errors=True)
@@ -386,10 +387,12 @@ class BuiltinRuntime:
     def exec_process(self, container_id: str, process: dict, *, detach: bool = False,
                      pid_file: str | None = None, console_socket: str | None = None,
                      stdin: Stdio = None, stdout: Stdio = None,
-                     stderr: Stdio = None) -> int:
+                     stderr: Stdio = None, started=None) -> int:
         """Run `process` (an OCI process object; unset fields come from the container's own)
         inside a running container: same namespaces, cgroup, capabilities, seccomp filter.
-        Returns its exit code, or with `detach` its pid."""
+        Returns its exit code, or with `detach` its pid. `started()` is called once it runs,
+        before the wait (a caller's thread started there leaves this process single-threaded
+        while it forks the init: see _start_init)."""
         record = self._load(container_id)
         if self._status(record) != "running":
             raise Conflict(f"container {container_id} is not running")
@@ -416,6 +419,8 @@ class BuiltinRuntime:
         if detach:
             waiter.wait()
             return pid
+        if started is not None:
+            started()
         return waiter.wait()
 
 

@@ -34,7 +34,7 @@ def normalize(name: str) -> str:
         return upper
     full = upper if upper.startswith("CAP_") else "CAP_" + upper
     if full not in CAPABILITIES:
-        raise InvalidArgument(f"unknown capability: {name!r}")
+        raise InvalidArgument(f'unknown capability: "{full}"')
     return full
 
 

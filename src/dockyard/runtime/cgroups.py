@@ -73,7 +73,14 @@ def open_cgroup(path: str, root: str = CGROUP_ROOT) -> CgroupV1 | CgroupV2 | Pid
     """The cgroup at OCI cgroupsPath `path`, for whichever version the host runs (a rootless
     engine's stand-in without one: runtime/pidgroup.py)."""
     if rootless.active():
-        return PidGroup(path)
+        from dockyard.runtime import delegation
+
+        found = delegation.found()
+        if found is None or not found.contains(path):
+            return PidGroup(path)
+        if isinstance(found, delegation.V1):
+            return CgroupV1(path, found.hierarchies)
+        return CgroupV2(path, found.mount, delegated=found.base)
     if is_unified(root):
         return CgroupV2(path, root)
     return CgroupV1(path, v1_hierarchies())
@@ -469,10 +476,12 @@ def _v2_controllers(resources: dict) -> list[tuple[str, str]]:
 class CgroupV2:
     """One directory in the unified hierarchy."""
 
-    def __init__(self, path: str, mount: str = CGROUP_ROOT) -> None:
+    def __init__(self, path: str, mount: str = CGROUP_ROOT, delegated: str = "") -> None:
         self.path = "/" + path.strip("/")
         self.mount = Path(mount)
         self.directory = self.mount / self.path.strip("/")
+        # a rootless engine's group, below the cgroup `delegated` to its user (runtime/delegation.py)
+        self.delegated = delegated.strip("/")
 
     def dirs(self) -> dict[str, Path]:
         return {str(self.mount): self.directory}
@@ -483,14 +492,16 @@ class CgroupV2:
         _again_if_parent_vanished(self._make)
 
     def _make(self) -> None:
-        current = self.mount
-        for part in self.path.strip("/").split("/"):
-            available = _read(current / "cgroup.controllers").split()
-            wanted = [c for c in _V2_CONTROLLERS if c in available]
-            enabled = _read(current / "cgroup.subtree_control").split()
-            missing = [c for c in wanted if c not in enabled]
-            if missing:
-                _write(current / "cgroup.subtree_control", " ".join("+" + c for c in missing))
+        """From the top (a delegated group's: its subtree_control is its settler's,
+        delegation.settle), each level enables its available controllers for the next."""
+        current = self.mount / self.delegated
+        for level, part in enumerate(self.path.strip("/").removeprefix(self.delegated).strip("/").split("/")):
+            if level or not self.delegated:
+                available = _read(current / "cgroup.controllers").split()
+                enabled = _read(current / "cgroup.subtree_control").split()
+                missing = [c for c in _V2_CONTROLLERS if c in available and c not in enabled]
+                if missing:
+                    _write(current / "cgroup.subtree_control", " ".join("+" + c for c in missing))
             current = current / part
             current.mkdir(exist_ok=True)
 
@@ -545,7 +556,7 @@ class CgroupV2:
         _refuse(resources, ("network", "rdma"), "not available on cgroup v2")
         _refuse(block_io, ("leafWeight", "weightDevice"), "not available on cgroup v2",
                 "linux.resources.blockIO")
-        if "devices" in resources:
+        if "devices" in resources and not self.delegated:  # a user may not attach a device program
             device_bpf.apply(str(d), resources["devices"] or [])
 
     def _check_controllers(self, resources: dict) -> None:
@@ -558,7 +569,22 @@ class CgroupV2:
                                     f"enabled in cgroup {self.path}")
 
     def add(self, pid: int) -> None:
+        if self.delegated:  # the kernel's containment rule: the mover must be inside the delegated cgroup
+            from dockyard.runtime.delegation import Delegated, v2_cgroup
+
+            if not Delegated(self.delegated).contains(v2_cgroup() or "/"):
+                raise DockyardError(f"this command runs outside your delegated cgroup /{self.delegated}, so it "
+                                    f"cannot move containers into it: run dockyard from a shell inside it")
         _write(self.directory / "cgroup.procs", pid)
+
+    def kill(self) -> bool:
+        """SIGKILL every process in the group at once, forks in flight included (cgroup.kill,
+        kernel 5.14+); False where the kernel lacks it."""
+        try:
+            (self.directory / "cgroup.kill").write_text("1")
+        except FileNotFoundError:
+            return False
+        return True
 
     def procs(self) -> list[int]:
         return [int(p) for p in _read(self.directory / "cgroup.procs").split()]
@@ -590,7 +616,8 @@ class CgroupV2:
             memory_limit=_read_int(d / "memory.max"),
             oom_kills=int(events.get("oom_kill", 0)),
             cpu_usage_ns=cpu.get("usage_usec", 0) * 1000,
-            pids_current=_read_int(d / "pids.current"),
+            # without the pids controller (a rootless engine's delegated cgroup may lack it): the processes
+            pids_current=_read_int(d / "pids.current") if (d / "pids.current").exists() else len(self.procs()),
             cpu_user_ns=cpu.get("user_usec", 0) * 1000,
             cpu_kernel_ns=cpu.get("system_usec", 0) * 1000,
             memory_stat=_counters(d / "memory.stat"),
@@ -638,9 +665,17 @@ def _again_if_parent_vanished(make: Callable[[], None], attempts: int = 5) -> No
 def remove_empty_parent(parent: str) -> None:
     """A parent cgroup goes with its last container, so nothing of ours stays in the hierarchy."""
     parent = parent.strip("/")
-    if not parent or rootless.active():
+    if not parent:
         return
-    hierarchies = [Path(CGROUP_ROOT)] if is_unified() else Path(CGROUP_ROOT).iterdir()
+    if rootless.active():
+        from dockyard.runtime import delegation
+
+        found = delegation.found()
+        if found is None or not found.contains(parent) or found.base.strip("/") == parent:
+            return  # not below the user's delegated cgroup, or that cgroup itself
+        hierarchies = [Path(mount) for mount in found.mounts()]
+    else:
+        hierarchies = [Path(CGROUP_ROOT)] if is_unified() else Path(CGROUP_ROOT).iterdir()
     for hierarchy in hierarchies:
         try:
             (hierarchy / parent).rmdir()

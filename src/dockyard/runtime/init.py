@@ -129,10 +129,13 @@ def _setup_console(sys_: Syscalls, console_fd: int, create_console: bool,
 
 
 def _find_executable(process: dict) -> str:
+    """The command's file as runc finds it, or its words for why not (probe.c finds it alike)."""
     name = process["args"][0]
     if "/" in name:
-        if not os.path.exists(name):
-            raise OSError(f'exec: "{name}": stat {name}: no such file or directory')
+        try:
+            os.stat(name)
+        except OSError as err:
+            raise OSError(f'exec: "{name}": stat {name}: {err.strerror.lower()}') from None
         if os.path.isdir(name) or not os.access(name, os.X_OK):
             raise OSError(f'exec: "{name}": permission denied')
         return name
@@ -237,7 +240,11 @@ def _stage2(sys_: Syscalls, channel: _Channel, boot: dict, filter_: bytes | None
     if process.get("oomScoreAdj") is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(process["oomScoreAdj"]))
-    os.chdir(process.get("cwd") or "/")
+    cwd = process.get("cwd") or "/"
+    try:
+        os.chdir(cwd)
+    except OSError as err:
+        raise OSError(f'chdir to cwd ("{cwd}") set in config.json failed: {err.strerror.lower()}') from None
     executable = _find_executable(process)
     env = dict(e.partition("=")[::2] for e in process.get("env") or [])
     if fifo is not None:

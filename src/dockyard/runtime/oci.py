@@ -38,7 +38,8 @@ class Runtime(Protocol):
 
     def exec_process(self, container_id: str, process: dict, *, detach: bool = False,
                      pid_file: str | None = None, console_socket: str | None = None,
-                     stdin: Stdio = None, stdout: Stdio = None, stderr: Stdio = None) -> int: ...
+                     stdin: Stdio = None, stdout: Stdio = None, stderr: Stdio = None,
+                     started=None) -> int: ...
 
     def pause(self, container_id: str) -> None: ...
 
@@ -127,8 +128,10 @@ class OciCliRuntime:
 
     def exec_process(self, container_id: str, process: dict, *, detach: bool = False,
                      pid_file: str | None = None, console_socket: str | None = None,
-                     stdin: Stdio = None, stdout: Stdio = None, stderr: Stdio = None) -> int:
-        """runc needs a complete process object, so unset fields come from config.json."""
+                     stdin: Stdio = None, stdout: Stdio = None, stderr: Stdio = None,
+                     started=None) -> int:
+        """runc needs a complete process object, so unset fields come from config.json.
+        `started()` is called before the runtime runs (its process may take threads)."""
         with tempfile.TemporaryDirectory() as scratch:
             bundle = self.state(container_id)["bundle"]
             with open(os.path.join(bundle, "config.json")) as f:
@@ -142,6 +145,8 @@ class OciCliRuntime:
             args = ["exec", "--process", process_file, "--pid-file", pid_path]
             args += ["--detach"] if detach else []
             args += ["--console-socket", console_socket] if console_socket else []
+            if started is not None and not detach:
+                started()
             code, message = self._invoke(args + [container_id], stdin, stdout, stderr)
             if code != 0 and (detach or message):  # the runtime logs an error only when it failed itself
                 raise _error(self.name, message or f"exec in {container_id} failed")

@@ -1,11 +1,11 @@
 """A container's processes without a cgroup: what a rootless engine uses where no cgroup is
-delegated to the user (a cgroup v1 host, or v2 without a delegated subtree).
+delegated to the user (runtime/delegation.py: a cgroup v1 host, or v2 without a delegated subtree).
 
 It stands in for CgroupV1/CgroupV2 (cgroups.open_cgroup returns it). The members are the
 processes in the pid namespaces of the processes added (the container's init, its execs), found
 by their /proc/<pid>/ns/pid; the group's "directory" under the user's run dir only keeps the
 added processes' pids and start times. Limits, freezing and usage figures need a real cgroup: limits are
-refused when the container is created (refuse_limits), `pause` fails in one line, stats read 0.
+refused when the container is created (delegation.refuse_limits), `pause` fails in one line, stats read 0.
 """
 
 from __future__ import annotations
@@ -15,28 +15,7 @@ import shutil
 from pathlib import Path
 
 from dockyard.errors import DockyardError, InvalidArgument
-
-#: HostConfig limits and the docker flag that sets each.
-LIMITS = {
-    "Memory": "--memory", "MemorySwap": "--memory-swap", "MemoryReservation": "--memory-reservation",
-    "KernelMemory": "--kernel-memory", "NanoCpus": "--cpus", "CpuShares": "--cpu-shares",
-    "CpuQuota": "--cpu-quota", "CpuPeriod": "--cpu-period", "CpuRealtimePeriod": "--cpu-rt-period",
-    "CpuRealtimeRuntime": "--cpu-rt-runtime", "CpusetCpus": "--cpuset-cpus", "CpusetMems": "--cpuset-mems",
-    "PidsLimit": "--pids-limit", "BlkioWeight": "--blkio-weight", "BlkioWeightDevice": "--blkio-weight-device",
-    "BlkioDeviceReadBps": "--device-read-bps", "BlkioDeviceWriteBps": "--device-write-bps",
-    "BlkioDeviceReadIOps": "--device-read-iops", "BlkioDeviceWriteIOps": "--device-write-iops",
-    "OomKillDisable": "--oom-kill-disable",
-}
-WHY = "rootless dockyard has no cgroup to set it in: it needs cgroup v2 with a subtree delegated to your user"
-
-
-def refuse_limits(host_config: dict) -> None:
-    """One line naming the first limit flag `host_config` sets."""
-    for key, flag in LIMITS.items():
-        value = host_config.get(key)
-        if value not in (None, 0, "", [], False) and not (key == "PidsLimit" and value == -1):
-            raise InvalidArgument(f"{flag}: {WHY}")
-
+from dockyard.runtime.delegation import NOT_DELEGATED
 
 def state_root() -> Path:
     from dockyard.rootless import paths
@@ -60,7 +39,7 @@ class PidGroup:
     def apply(self, resources: dict) -> None:
         limits = {k: v for k, v in resources.items() if k != "devices" and v}
         if limits:
-            raise InvalidArgument(f"linux.resources {', '.join(sorted(limits))}: {WHY}")
+            raise InvalidArgument(f"linux.resources {', '.join(sorted(limits))}: {NOT_DELEGATED}")
 
     def add(self, pid: int) -> None:
         """Remember `pid` (the runtime adds its own helper, the container's init, each exec's
@@ -108,7 +87,7 @@ class PidGroup:
         return sorted(found)
 
     def freeze(self) -> None:
-        raise DockyardError(f"pausing a container needs the freezer cgroup: {WHY}")
+        raise DockyardError(f"pausing a container needs the freezer cgroup: {NOT_DELEGATED}")
 
     thaw = freeze
 

@@ -197,15 +197,21 @@ class Snapshotter:
         return dir_size(self.root / self.need(key).dir)
 
 
-def dir_size(path: Path) -> int:
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(path):
+def dir_size(path: str | os.PathLike) -> int:
+    """What Docker reports as the size of a tree (a container's SizeRw, a layer's or a volume's
+    size): the apparent sizes of everything but directories, a file with several names once."""
+    total, seen = 0, set()
+    for dirpath, _, filenames in os.walk(path):
         for n in filenames:
             try:
                 st = os.lstat(os.path.join(dirpath, n))
             except FileNotFoundError:
                 continue
-            total += st.st_blocks * 512 if st.st_nlink == 1 else st.st_size
+            if st.st_nlink > 1:
+                if st.st_ino in seen:
+                    continue
+                seen.add(st.st_ino)
+            total += st.st_size
     return total
 
 

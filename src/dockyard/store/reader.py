@@ -1,5 +1,5 @@
-"""The metadata DB as the read-only commands (cli/readonly.py) see it: queries, and the one
-write they make (`top` records its event).
+"""The metadata DB as the commands answered before the parser loads see it (cli/readonly.py,
+cli/execquick.py): queries, and their few short writes (`top`'s event, `exec`'s record and events).
 
 MetadataDB (metadata.py) brings `sqlite3`, `threading`, `contextlib` and `pathlib` with it,
 and migrates on open; a read-only command needs one connection and one question answered:

@@ -7,17 +7,20 @@ container sees the image's files there until it changes them.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.filtering import label_matches
+from dockyard.snapshots.base import dir_size
 from dockyard.store.events import EventLog
 from dockyard.store.metadata import MetadataDB
 
@@ -34,6 +37,7 @@ MIGRATIONS = [
     );
     """,
 ]
+_USERS = "users"  # beside _data: the containers mounting a volume with options
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 
@@ -80,19 +84,53 @@ class VolumeService:
             raise NotFound(f"get {name}: no such volume")
         return row
 
-    def source(self, name: str) -> Path:
-        """The directory a container mounts for the volume: with the local driver's options
-        (type, device, o), the filesystem they name is mounted there first, as dockerd mounts
-        it on first use (dockyard keeps it mounted until the volume is removed)."""
-        opts = json.loads(self._row(name)["options"] or "{}")
+    def source(self, name: str, user: str | None = None) -> Path:
+        """The directory a container mounts for the volume. With a `user` (the container that
+        is about to mount it), the filesystem the local driver's options (type, device, o) name
+        is mounted there if it is not yet, as dockerd mounts it when a container using it
+        starts; `release` by the last user unmounts it."""
         path = self.path(name)
-        if opts.get("type") and not _mounted(path):
-            r = subprocess.run(["mount", "-t", opts["type"], *(["-o", opts["o"]] if opts.get("o") else []),
-                                opts["device"], str(path)], capture_output=True, text=True)
-            if r.returncode:
-                why = (r.stderr.strip() or "mount failed").splitlines()[0]
-                raise DockyardError(f"error while mounting volume '{path}': failed to mount local volume: {why}")
+        if user is None:
+            return path
+        opts = json.loads(self._row(name)["options"] or "{}")
+        if not opts.get("type"):
+            return path
+        with self._users(name) as users:
+            if not _mounted(path):
+                users.clear()  # whoever was listed lost the mount (a reboot): they no longer hold it
+                r = subprocess.run(["mount", "-t", opts["type"], *(["-o", opts["o"]] if opts.get("o") else []),
+                                    opts["device"], str(path)], capture_output=True, text=True)
+                if r.returncode:
+                    why = (r.stderr.strip() or "mount failed").splitlines()[0]
+                    raise DockyardError(f"error while mounting volume '{path}': failed to mount local volume: {why}")
+            users.add(user)
         return path
+
+    def release(self, name: str, user: str) -> None:
+        """`user` no longer mounts the volume: the last one unmounts what its options mounted
+        (a tmpfs volume starts empty again, as with dockerd)."""
+        if not (self.dir / name / _USERS).exists():
+            return  # never mounted through its options
+        with self._users(name) as users:
+            if user not in users:
+                return
+            users.discard(user)
+            if not users:
+                self._unmount(name)
+
+    @contextmanager
+    def _users(self, name: str) -> Iterator[set[str]]:
+        """The set of containers mounting an optioned volume, read and written under its lock."""
+        fd = os.open(self.dir / name / _USERS, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "r+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            users = set(f.read().split())
+            before = set(users)
+            yield users
+            if users != before:
+                f.seek(0)
+                f.truncate()
+                f.write("\n".join(sorted(users)))
 
     def _unmount(self, name: str) -> None:
         path = self.path(name)
@@ -163,7 +201,7 @@ class VolumeService:
                 continue
             if filters and not selects(filters, json.loads(row[2] or "{}"), row[3]):
                 continue
-            freed += _du(self.dir / name)
+            freed += dir_size(self.dir / name)
             self.remove(name)
             removed.append(name)
         return removed, freed
@@ -185,24 +223,13 @@ class VolumeService:
         total = used = size = reclaim = 0
         for row in self.db.query("SELECT name FROM volumes"):
             total += 1
-            b = _du(self.dir / row[0])
+            b = dir_size(self.dir / row[0])
             size += b
             if self.users_of(row[0]):
                 used += 1
             else:
                 reclaim += b
         return total, used, size, reclaim
-
-
-def _du(path: Path) -> int:
-    total = 0
-    for p in path.rglob("*"):
-        try:
-            if p.is_file() and not p.is_symlink():
-                total += p.stat().st_size
-        except OSError:
-            pass
-    return total
 
 
 def _mounted(path: Path) -> bool:

@@ -300,7 +300,8 @@ def test_docker_cli_against_the_registry_token_service(api, busybox, dy, tmp_pat
     with running_registry(dy, tmp_path / "reg", "--auth", f"token:htpasswd={users},acl={acl}") as host:
         ref = f"{host}/alice/tok:1"
         wrong = api.docker("login", host, "-u", "alice", "--password-stdin", input=WRONG + "\n", check=False)
-        assert f'Error response from daemon: Get "http://{host}/v2/": unauthorized: incorrect username or password' \
+        # the token server's own reason, passed on as dockerd does
+        assert f'Error response from daemon: Get "http://{host}/v2/": unauthorized: invalid username or password' \
             in wrong.err
         api.docker("login", host, "-u", "alice", "--password-stdin", input=PASSWORD + "\n")
         api.docker("tag", "busybox", ref)

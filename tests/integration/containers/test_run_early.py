@@ -83,11 +83,11 @@ def test_a_detached_early_run_prints_the_id_and_runs(dy, busybox):
 def test_leftovers_of_a_killed_build_send_run_down_the_full_path(dy, busybox):
     import json
 
-    from dockyard.builder.unfinished import MARKERS
+    from dockyard.locations import BUILD_MARKERS
 
     gone = subprocess.Popen(["true"])
     gone.wait()  # a build's process that is no more
-    marker = dy.root / MARKERS / "build-0123456789abcdef.json"
+    marker = dy.root / BUILD_MARKERS / "build-0123456789abcdef.json"
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"pid": gone.pid, "start": "1", "tmp": str(dy.root)}))
     code, _, _, clicked = _run(dy, ("run", "--rm", "busybox", "true"), early=True)

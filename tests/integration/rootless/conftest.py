@@ -151,6 +151,22 @@ def remove_user(user: User) -> None:
     assert not left, f"files of {user.name} left: {left[:10]}"
 
 
+def end_pause_process(user: User) -> None:
+    """End the user's pause process (and with it the network helper) and forget it, so the
+    user's teardown starts afresh: what a test that moved the user's processes into cgroups
+    of its own does before removing them."""
+    pid = user.pause_pid()
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: pid not in uid_processes(user.uid), what="the pause process to end")
+        (user.runtime_dir / "dockyard" / "pause.pid").unlink()
+
+
+def cgroups_below(top: Path) -> list[Path]:
+    """`top` and the cgroups below it, deepest first (the order they can be removed in)."""
+    return sorted((Path(d) for d, _, _ in os.walk(top)), key=lambda p: len(p.parts), reverse=True)
+
+
 def owned_files(uid: int) -> set[str]:
     """Files owned by `uid` where a user can write outside their home and runtime dir (the shared
     temporary dirs; /tmp's many test dirs are root's own, so only its top two levels)."""

@@ -109,6 +109,7 @@ def test_limits_need_cgroup_delegation(user, image):
         line = one_line_error(user.dockyard("run", "--rm", flag, value, image, "true", check=False))
         assert flag in line and "cgroup v2" in line and "delegated" in line
     assert user.dockyard("ps", "-aq").out == ""
+    assert user.dockyard("info", "--format", "{{.CgroupDriver}}").out.strip() == "none"
 
 
 def test_user_network_dns(user, image):
@@ -173,7 +174,8 @@ def test_serve_answers_the_docker_cli_on_the_users_socket(user, image, tmp_path)
         assert (os.stat(sock).st_uid, os.stat(sock).st_mode & 0o777) == (user.uid, 0o660)
         docker = ("docker", "-H", f"unix://{sock}")
         assert user.run(*docker, "run", "--rm", image, "echo", "hi").out == "hi\n"
-        assert "name=rootless" in user.run(*docker, "info", "--format", "{{json .SecurityOptions}}").out
+        options, driver = user.run(*docker, "info", "--format", "{{json .SecurityOptions}} {{.CgroupDriver}}").out.split()
+        assert "name=rootless" in options and driver == "none"  # no cgroups delegated to this user
         # compose: a project network whose services find each other by name
         project = user.home / "proj"
         user.run("mkdir", str(project))

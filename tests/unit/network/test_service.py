@@ -194,7 +194,7 @@ def test_connect_and_disconnect_add_and_remove_an_interface(svc):
     a = svc.connect(A, "back", EndpointRequest(aliases=("api",)))
     assert sorted(a.networks) == ["back", "front"] and a.networks["back"]["IPAddress"] == "10.213.2.2"
     assert svc.netlink.calls[-1][2:] == ("eth1", "10.213.2.2", None)  # internal: no default route
-    with pytest.raises(Conflict, match="already exists in network back"):
+    with pytest.raises(Forbidden, match="already exists in network back"):
         svc.connect(A, "back")
     a = svc.disconnect(A, "back")
     assert list(a.networks) == ["front"]

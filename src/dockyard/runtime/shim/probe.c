@@ -26,8 +26,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-extern char **environ;
-
 /* ---- the config file ------------------------------------------------------------------ */
 
 /* One "key value" line per setting; in values `\n` is a newline and `\\` a backslash. */
@@ -92,11 +90,89 @@ static int load_seccomp(const char *path, struct probe_config *cfg)
     return 0;
 }
 
-int probe_config_load(const char *path, struct probe_config *cfg, char *msg, size_t size)
+/* One setting (see probe.h); false if the key or its value is not understood. */
+bool probe_config_set(struct probe_config *cfg, const char *key, const char *val)
+{
+    long long v;
+    if (!strcmp(key, "arg") || !strcmp(key, "env") || !strcmp(key, "cgroup")) {
+        char *copy = strdup(val);
+        return copy && (!strcmp(key, "arg") ? push(&cfg->argv, &cfg->nargs, copy)
+                        : !strcmp(key, "env") ? push(&cfg->envp, &cfg->nenv, copy)
+                        : push(&cfg->cgroups, &cfg->ncgroups, copy));
+    }
+    char **text = !strcmp(key, "cwd") ? &cfg->cwd : !strcmp(key, "timeout_text") ? &cfg->timeout_text
+                : !strcmp(key, "apparmor") ? &cfg->apparmor : !strcmp(key, "selinux") ? &cfg->selinux : NULL;
+    if (text) {
+        free(*text);
+        return (*text = strdup(val)) != NULL;
+    }
+    if (!strcmp(key, "seccomp"))
+        return load_seccomp(val, cfg) == 0;
+    if (!strcmp(key, "rlimit")) {
+        long long res, soft, hard;
+        const char *p2 = strchr(val, ' '), *p3 = p2 ? strchr(p2 + 1, ' ') : NULL;
+        if (!p3 || !number(val, 0, &res) || !number(p2 + 1, -1, &soft) || !number(p3 + 1, -1, &hard))
+            return false;
+        struct probe_rlimit *grown = realloc(cfg->rlimits, (cfg->nrlimits + 1) * sizeof *grown);
+        if (!grown)
+            return false;
+        grown[cfg->nrlimits++] = (struct probe_rlimit){ (int)res, soft < 0 ? RLIM_INFINITY : (rlim_t)soft,
+                                                        hard < 0 ? RLIM_INFINITY : (rlim_t)hard };
+        cfg->rlimits = grown;
+        return true;
+    }
+    if (!strcmp(key, "group")) {
+        gid_t *grown = number(val, 0, &v) ? realloc(cfg->groups, (cfg->ngroups + 1) * sizeof *grown) : NULL;
+        if (!grown)
+            return false;
+        grown[cfg->ngroups++] = v;
+        cfg->groups = grown;
+        return true;
+    }
+    if (!strncmp(key, "cap_", 4) && strcmp(key, "cap_last")) {
+        unsigned long long *m = !strcmp(key, "cap_bounding") ? &cfg->cap_bounding
+                              : !strcmp(key, "cap_effective") ? &cfg->cap_effective
+                              : !strcmp(key, "cap_permitted") ? &cfg->cap_permitted
+                              : !strcmp(key, "cap_inheritable") ? &cfg->cap_inheritable
+                              : !strcmp(key, "cap_ambient") ? &cfg->cap_ambient : NULL;
+        return m && mask(val, m);
+    }
+    if (!number(val, -1, &v))
+        return false;
+    if (!strcmp(key, "interval_ms"))
+        cfg->interval_ms = v;
+    else if (!strcmp(key, "timeout_ms"))
+        cfg->timeout_ms = v;
+    else if (!strcmp(key, "start_period_ms"))
+        cfg->start_period_ms = v;
+    else if (!strcmp(key, "start_interval_ms"))
+        cfg->start_interval_ms = v;
+    else if (!strcmp(key, "retries"))
+        cfg->retries = v;
+    else if (!strcmp(key, "uid"))
+        cfg->uid = v;
+    else if (!strcmp(key, "gid"))
+        cfg->gid = v;
+    else if (!strcmp(key, "no_new_privs"))
+        cfg->no_new_privs = v != 0;
+    else if (!strcmp(key, "umask"))
+        cfg->umask = v;
+    else if (!strcmp(key, "cap_last"))
+        cfg->cap_last = v;
+    else
+        return false;
+    return true;
+}
+
+void probe_config_init(struct probe_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->umask = -1;
     cfg->cap_last = 40;
+}
+
+int probe_config_read(const char *path, struct probe_config *cfg, char *msg, size_t size)
+{
     FILE *f = fopen(path, "re");
     if (!f) {
         snprintf(msg, size, "cannot read %s: %s", path, strerror(errno));
@@ -105,7 +181,7 @@ int probe_config_load(const char *path, struct probe_config *cfg, char *msg, siz
     char *line = NULL;
     size_t room = 0;
     ssize_t len;
-    int nargs = 0, nenv = 0, ncg = 0, lineno = 0;
+    int lineno = 0;
     bool ok = true;
     while (ok && (len = getline(&line, &room, f)) >= 0) {
         lineno++;
@@ -117,69 +193,7 @@ int probe_config_load(const char *path, struct probe_config *cfg, char *msg, siz
         else
             *val++ = 0;
         unescape(val);
-        const char *key = line;
-        long long v;
-        if (!strcmp(key, "arg") || !strcmp(key, "env") || !strcmp(key, "cgroup")) {
-            char *copy = strdup(val);
-            ok = copy && (!strcmp(key, "arg") ? push(&cfg->argv, &nargs, copy)
-                          : !strcmp(key, "env") ? push(&cfg->envp, &nenv, copy)
-                          : push(&cfg->cgroups, &ncg, copy));
-        } else if (!strcmp(key, "cwd")) {
-            ok = (cfg->cwd = strdup(val)) != NULL;
-        } else if (!strcmp(key, "timeout_text")) {
-            ok = (cfg->timeout_text = strdup(val)) != NULL;
-        } else if (!strcmp(key, "seccomp")) {
-            ok = load_seccomp(val, cfg) == 0;
-        } else if (!strcmp(key, "rlimit")) {
-            long long res, soft, hard;
-            char *p2 = strchr(val, ' '), *p3 = p2 ? strchr(p2 + 1, ' ') : NULL;
-            ok = p3 && number(val, 0, &res) && number(p2 + 1, -1, &soft) && number(p3 + 1, -1, &hard);
-            struct probe_rlimit *grown = ok ? realloc(cfg->rlimits, (cfg->nrlimits + 1) * sizeof *grown) : NULL;
-            if ((ok = grown != NULL)) {
-                grown[cfg->nrlimits++] = (struct probe_rlimit){ (int)res, soft < 0 ? RLIM_INFINITY : (rlim_t)soft,
-                                                                hard < 0 ? RLIM_INFINITY : (rlim_t)hard };
-                cfg->rlimits = grown;
-            }
-        } else if (!strcmp(key, "group")) {
-            gid_t *grown = number(val, 0, &v) ? realloc(cfg->groups, (cfg->ngroups + 1) * sizeof *grown) : NULL;
-            if ((ok = grown != NULL)) {
-                grown[cfg->ngroups++] = v;
-                cfg->groups = grown;
-            }
-        } else if (!strncmp(key, "cap_", 4) && strcmp(key, "cap_last")) {
-            unsigned long long *m = !strcmp(key, "cap_bounding") ? &cfg->cap_bounding
-                                  : !strcmp(key, "cap_effective") ? &cfg->cap_effective
-                                  : !strcmp(key, "cap_permitted") ? &cfg->cap_permitted
-                                  : !strcmp(key, "cap_inheritable") ? &cfg->cap_inheritable
-                                  : !strcmp(key, "cap_ambient") ? &cfg->cap_ambient : NULL;
-            ok = m && mask(val, m);
-        } else {
-            ok = number(val, -1, &v);
-            if (!ok)
-                break;
-            if (!strcmp(key, "interval_ms"))
-                cfg->interval_ms = v;
-            else if (!strcmp(key, "timeout_ms"))
-                cfg->timeout_ms = v;
-            else if (!strcmp(key, "start_period_ms"))
-                cfg->start_period_ms = v;
-            else if (!strcmp(key, "start_interval_ms"))
-                cfg->start_interval_ms = v;
-            else if (!strcmp(key, "retries"))
-                cfg->retries = v;
-            else if (!strcmp(key, "uid"))
-                cfg->uid = v;
-            else if (!strcmp(key, "gid"))
-                cfg->gid = v;
-            else if (!strcmp(key, "no_new_privs"))
-                cfg->no_new_privs = v != 0;
-            else if (!strcmp(key, "umask"))
-                cfg->umask = v;
-            else if (!strcmp(key, "cap_last"))
-                cfg->cap_last = v;
-            else
-                ok = false;
-        }
+        ok = probe_config_set(cfg, line, val);
     }
     free(line);
     fclose(f);
@@ -187,16 +201,25 @@ int probe_config_load(const char *path, struct probe_config *cfg, char *msg, siz
         snprintf(msg, size, "%s line %d is not understood", path, lineno);
         return -1;
     }
-    if (!nargs || !cfg->cwd || !cfg->timeout_text || cfg->interval_ms <= 0 || cfg->timeout_ms <= 0 ||
+    return 0;
+}
+
+int probe_config_load(const char *path, struct probe_config *cfg, char *msg, size_t size)
+{
+    probe_config_init(cfg);
+    if (probe_config_read(path, cfg, msg, size) < 0)
+        return -1;
+    if (!cfg->nargs || !cfg->cwd || !cfg->timeout_text || cfg->interval_ms <= 0 || cfg->timeout_ms <= 0 ||
         cfg->retries <= 0) {
         snprintf(msg, size, "%s lacks arg, cwd, timeout_text, interval_ms, timeout_ms or retries", path);
         return -1;
     }
-    if (!cfg->envp && !push(&cfg->envp, &nenv, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")) {
-        snprintf(msg, size, "out of memory");
-        return -1;
-    }
-    return 0;
+    return probe_config_default_env(cfg) ? 0 : (snprintf(msg, size, "out of memory"), -1);
+}
+
+bool probe_config_default_env(struct probe_config *cfg)
+{
+    return cfg->envp || push(&cfg->envp, &cfg->nenv, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 }
 
 /* ---- entering the container ------------------------------------------------------------ */
@@ -225,16 +248,31 @@ static int other_ns(pid_t target, const char *name)
     return fd;
 }
 
+/* Why the process could not start, in the words Docker's exec reports, then exit `code`. */
 static void fail(int err_fd, int code, const char *fmt, ...)
 {
     char text[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
+    int n = snprintf(text, sizeof text, "OCI runtime exec failed: exec failed: unable to start container process: ");
+    vsnprintf(text + n, sizeof text - n, fmt, ap);
     va_end(ap);
+    n = strlen(text);
+    snprintf(text + n, sizeof text - n, ": unknown");
     ssize_t ignored = write(err_fd, text, strlen(text));
     (void)ignored;
     _exit(code);
+}
+
+/* An errno as Go words it ("no such file or directory"): the C library's text in lower case. */
+static const char *go_error(int e)
+{
+    static char text[128];
+    snprintf(text, sizeof text, "%s", strerror(e));
+    for (char *c = text; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c += 'a' - 'A';
+    return text;
 }
 
 static void join_cgroups(const struct probe_config *cfg, int err_fd)
@@ -244,7 +282,7 @@ static void join_cgroups(const struct probe_config *cfg, int err_fd)
         snprintf(path, sizeof path, "%s/cgroup.procs", *dir);
         int fd = open(path, O_WRONLY | O_CLOEXEC);
         if (fd < 0 || write(fd, "0", 1) != 1)
-            fail(err_fd, 126, "cannot join the container's cgroup %s: %s", *dir, strerror(errno));
+            fail(err_fd, 126, "cannot join the container's cgroup %s: %s", *dir, go_error(errno));
         close(fd);
     }
 }
@@ -255,15 +293,35 @@ static int load_filter(const struct probe_config *cfg)
     return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
 }
 
+/* The AppArmor profile and SELinux label the command gets at execve. */
+static void set_exec_labels(const struct probe_config *cfg, int err_fd)
+{
+    const char *apparmor = access("/proc/self/attr/apparmor/exec", F_OK) == 0 ? "/proc/self/attr/apparmor/exec"
+                                                                              : "/proc/self/attr/exec";
+    const struct { const char *value, *path, *prefix; } labels[] = {
+        { cfg->apparmor, apparmor, "exec " }, { cfg->selinux, "/proc/self/attr/exec", "" },
+    };
+    for (size_t i = 0; i < sizeof labels / sizeof *labels; i++) {
+        if (!labels[i].value)
+            continue;
+        char text[1024];
+        int n = snprintf(text, sizeof text, "%s%s", labels[i].prefix, labels[i].value);
+        int fd = open(labels[i].path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, text, n) != n)
+            fail(err_fd, 126, "cannot set the label %s: %s", labels[i].value, go_error(errno));
+        close(fd);
+    }
+}
+
 static void switch_identity(const struct probe_config *cfg, int err_fd)
 {
     for (int cap = 0; cap <= cfg->cap_last && cap < 64; cap++)
         if (!(cfg->cap_bounding >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-            fail(err_fd, 126, "cannot drop capability %d from the bounding set: %s", cap, strerror(errno));
+            fail(err_fd, 126, "cannot drop capability %d from the bounding set: %s", cap, go_error(errno));
     if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setgroups(cfg->ngroups, cfg->groups) < 0 ||
         setresgid(cfg->gid, cfg->gid, cfg->gid) < 0 || setresuid(cfg->uid, cfg->uid, cfg->uid) < 0 ||
         prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
-        fail(err_fd, 126, "cannot switch to user %u:%u: %s", cfg->uid, cfg->gid, strerror(errno));
+        fail(err_fd, 126, "cannot switch to user %u:%u: %s", cfg->uid, cfg->gid, go_error(errno));
     struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3 };
     struct __user_cap_data_struct data[2];
     for (int i = 0; i < 2; i++)
@@ -271,57 +329,95 @@ static void switch_identity(const struct probe_config *cfg, int err_fd)
                                                    (__u32)(cfg->cap_permitted >> 32 * i),
                                                    (__u32)(cfg->cap_inheritable >> 32 * i) };
     if (syscall(SYS_capset, &head, data) < 0)
-        fail(err_fd, 126, "cannot set capabilities: %s", strerror(errno));
+        fail(err_fd, 126, "cannot set capabilities: %s", go_error(errno));
     for (int cap = 0; cap < 64; cap++)
         if (cfg->cap_ambient >> cap & 1)
             prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);  /* as runc: best effort */
 }
 
+static bool executable_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* The command's file as runc's exec finds it (Go's exec.LookPath on the command's PATH), or
+ * the start fails with its words: 127 for a missing command, 126 for one that cannot run. */
+static const char *find_executable(const struct probe_config *cfg, int err_fd)
+{
+    const char *name = cfg->argv[0];
+    struct stat st;
+    if (strchr(name, '/')) {
+        if (stat(name, &st) < 0)
+            fail(err_fd, errno == ENOENT ? 127 : 126, "exec: \"%s\": stat %s: %s", name, name, go_error(errno));
+        if (S_ISDIR(st.st_mode) || access(name, X_OK) < 0)
+            fail(err_fd, 126, "exec: \"%s\": permission denied", name);
+        return name;
+    }
+    const char *path = "";
+    for (char **e = cfg->envp; *e; e++)
+        if (!strncmp(*e, "PATH=", 5))
+            path = *e + 5;
+    static char found[PATH_MAX];
+    for (const char *dir = path;; dir++) {
+        size_t len = strcspn(dir, ":");
+        snprintf(found, sizeof found, "%.*s/%s", len ? (int)len : 1, len ? dir : ".", name);
+        if (executable_file(found))
+            return found;
+        dir += len;
+        if (!*dir)
+            break;
+    }
+    fail(err_fd, 127, "exec: \"%s\": executable file not found in $PATH", name);
+    return NULL;
+}
+
 /* The child: everything between fork and exec, reporting failures on err_fd. */
-static void enter_and_exec(const struct probe_config *cfg, const int *ns, int in_fd, int out_fd, int err_fd)
+static void enter_and_exec(const struct probe_config *cfg, const int *ns, const int stdio[3], int err_fd)
 {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
-    if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
-        _exit(126);
-    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);  /* nothing of the shim's reaches the probe */
+    for (int i = 0; i < 3; i++)
+        if (dup2(stdio[i], i) < 0)
+            _exit(126);
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);  /* nothing of the caller's reaches the command */
     setsid();
     join_cgroups(cfg, err_fd);
     for (size_t i = 0; i < NNS; i++)
         if (ns[i] >= 0 && setns(ns[i], namespaces[i].flag) < 0)
-            fail(err_fd, 126, "cannot join the container's %s namespace: %s", namespaces[i].name, strerror(errno));
-    if (chdir(cfg->cwd) < 0)
-        fail(err_fd, 126, "chdir to cwd (\"%s\") set in config.json failed: %s", cfg->cwd, strerror(errno));
+            fail(err_fd, 126, "cannot join the container's %s namespace: %s", namespaces[i].name, go_error(errno));
     for (int i = 0; i < cfg->nrlimits; i++) {
         struct rlimit r = { cfg->rlimits[i].soft, cfg->rlimits[i].hard };
         if (setrlimit(cfg->rlimits[i].resource, &r) < 0)
-            fail(err_fd, 126, "cannot set rlimit %d: %s", cfg->rlimits[i].resource, strerror(errno));
+            fail(err_fd, 126, "cannot set rlimit %d: %s", cfg->rlimits[i].resource, go_error(errno));
     }
+    if (chdir(cfg->cwd) < 0)
+        fail(err_fd, 126, "chdir to cwd (\"%s\") set in config.json failed: %s", cfg->cwd, go_error(errno));
+    const char *file = find_executable(cfg, err_fd);
     if (cfg->seccomp && !cfg->no_new_privs && load_filter(cfg) < 0)  /* while CAP_SYS_ADMIN is held */
-        fail(err_fd, 126, "cannot load the seccomp filter: %s", strerror(errno));
+        fail(err_fd, 126, "cannot load the seccomp filter: %s", go_error(errno));
+    set_exec_labels(cfg, err_fd);
     switch_identity(cfg, err_fd);
     if (cfg->umask >= 0)
         umask(cfg->umask);
     if (cfg->no_new_privs && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || (cfg->seccomp && load_filter(cfg) < 0)))
-        fail(err_fd, 126, "cannot set no_new_privs and seccomp: %s", strerror(errno));
-    environ = cfg->envp;
-    execvp(cfg->argv[0], cfg->argv);
+        fail(err_fd, 126, "cannot set no_new_privs and seccomp: %s", go_error(errno));
+    execve(file, cfg->argv, cfg->envp);
+    /* found but refused by the kernel: the command's own failure, as dockyard's runtime reports it */
     int e = errno;
-    const char *prefix = "OCI runtime exec failed: exec failed: unable to start container process: exec:";
-    if (e == ENOENT && !strchr(cfg->argv[0], '/'))
-        fail(err_fd, 127, "%s \"%s\": executable file not found in $PATH: unknown", prefix, cfg->argv[0]);
-    fail(err_fd, e == ENOENT ? 127 : 126, "%s \"%s\": stat %s: %s: unknown", prefix, cfg->argv[0], cfg->argv[0],
-         strerror(e));
+    close(err_fd);
+    dprintf(2, "exec %s: %s\n", cfg->argv[0], strerror(e));
+    _exit(e == EACCES ? 126 : 127);
 }
 
-pid_t probe_spawn(const struct probe_config *cfg, pid_t target, int in_fd, int out_fd, int err_fd)
+pid_t probe_spawn(const struct probe_config *cfg, pid_t target, const int stdio[3], int err_fd)
 {
     int ns[NNS];
     for (size_t i = 0; i < NNS; i++)
         ns[i] = other_ns(target, namespaces[i].name);
-    /* a pid namespace takes effect for children only: the shim sets it for this one fork */
+    /* a pid namespace takes effect for children only: the caller's is set for this one fork */
     int pid_ns = other_ns(target, "pid"), own_pid_ns = -1;
     pid_t pid = -1;
     if (pid_ns >= 0) {
@@ -331,7 +427,7 @@ pid_t probe_spawn(const struct probe_config *cfg, pid_t target, int in_fd, int o
     }
     pid = fork();
     if (pid == 0)
-        enter_and_exec(cfg, ns, in_fd, out_fd, err_fd);
+        enter_and_exec(cfg, ns, stdio, err_fd);
     if (pid_ns >= 0 && setns(own_pid_ns, CLONE_NEWPID) < 0)
         abort();                           /* later children (restarts) would land in the container */
 out:

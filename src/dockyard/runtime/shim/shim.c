@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exec.h"
 #include "probe.h"
 
 #define LINE_BUF 16384             /* a partial line is logged when this fills */
@@ -1049,7 +1050,7 @@ static void health_start_probe(void)
     rfc3339(health.start, sizeof health.start);
     pid_t pid = -1;
     if (pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0)
-        pid = probe_spawn(&probe, cpid, devnull, out[1], err[1]);
+        pid = probe_spawn(&probe, cpid, (int[3]){ devnull, out[1], out[1] }, err[1]);
     int e = errno;
     close_fd(&out[1]);
     close_fd(&err[1]);
@@ -1791,6 +1792,8 @@ int main(int argc, char **argv)
         ;
     if (fd > 2)
         close(fd);
+    if (argc > 1 && !strcmp(argv[1], "exec"))
+        return exec_main(argc, argv);
     parse_args(argc, argv);
     if (opt.adopt_pid) {
         /* the process that exec'd us created the container and daemonized already */
