@@ -285,8 +285,11 @@ def test_a_dead_network_helper_is_started_again(user, image):
             return None
 
     def alive(p: int | None) -> bool:
+        """Still the helper's process (pasta, or the forwarder), no zombie: pid files outlive a kill."""
         try:
-            return p is not None and " Z " not in Path(f"/proc/{p}/stat").read_text()
+            argv = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
+            return p is not None and " Z " not in Path(f"/proc/{p}/stat").read_text() and (
+                os.path.basename(argv[0]) == b"pasta" or b"dockyard.network.rootless.forwarder" in argv)
         except OSError:
             return False
 
