@@ -104,7 +104,7 @@ class Networking:
         if c.running:
             c.network_settings["Networks"] = self.engine.networks.disconnect(c.id, name).networks
         elif name not in networks and not force:
-            raise NotFound(f"container {c.id[:12]} is not connected to network {name}")
+            raise NotFound(f"container {c.id} is not connected to network {name}")
         else:
             networks.pop(name, None)
         self._endpoints_config(c).pop(name, None)

@@ -36,6 +36,10 @@ class Stop:
         if not self._wait_done(c, timeout):
             self._kill_now(c)
         c = self.get(c.id)
+        # as dockerd's stop, answer once the container's resources are released: an exit hook
+        # recording the exit holds the lifecycle lock until it has (volumes unmounted included)
+        with self._lifecycle(c.id, missing_ok=True):
+            pass
         self.event(c, "stop")
         return c
 

@@ -272,7 +272,7 @@ class NetworkService:
             net = self._find(network)
             eps = [e for e in self.state.endpoints(container_id=container_id) if e.network_id == net.id]
             if not eps:
-                raise NotFound(f"container {container_id[:12]} is not connected to network {net.name}")
+                raise NotFound(f"container {container_id} is not connected to network {net.name}")
             self._release(container_id, eps)
             self._write_files(sandbox)
             return self._attachment(sandbox)

@@ -192,8 +192,11 @@ def test_docker_py_sees_dockerds_fields(engine_api):
             with pytest.raises(docker.errors.APIError) as failed:
                 net.connect(c)
             assert failed.value.status_code == 403 and "already exists in network" in str(failed.value)
-        finally:
             net.disconnect(c)
+            with pytest.raises(docker.errors.APIError) as failed:
+                net.disconnect(c)
+            assert f"container {c.id} is not connected to network {net.name}" in str(failed.value)
+        finally:
             net.remove()
 
         repo = f"parcommit-{secrets.token_hex(3)}"
@@ -346,8 +349,9 @@ def local_volume_options_mount_what_they_name(engine_api, tmp_path):
         assert mounted(point)
         assert d("run", "--rm", "-v", f"{tmp}:/t", "busybox", "sh", "-c", "echo x > /t/x; ls /t").out == "x\n"
         assert mounted(point)
-        d("rm", "-f", user)
+        d("stop", "-t", "0", user)  # answered once its volumes are released
         assert not mounted(point)
+        d("rm", user)
         assert d("run", "--rm", "-v", f"{tmp}:/t", "busybox", "ls", "/t").out == ""
         for opts, why in ((("-o", "bogus=1"), 'invalid option: "bogus"'),
                           (("-o", "device=/x"), 'missing required option: "type"'),
