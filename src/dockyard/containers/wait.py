@@ -96,7 +96,7 @@ def _settled(lock: int | None) -> None:
     if lock is None:
         return
     import fcntl
-    fcntl.flock(lock, fcntl.LOCK_EX)
+    fcntl.flock(lock, fcntl.LOCK_SH)  # shared: waiters do not hold each other up
     fcntl.flock(lock, fcntl.LOCK_UN)
 
 
