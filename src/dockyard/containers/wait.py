@@ -24,24 +24,27 @@ class Wait:
         if condition not in ("not-running", "next-exit", "removed"):
             raise InvalidArgument(f"invalid condition: {condition!r}: use not-running, next-exit or removed")
         c = self.get(ref)
-        if condition == "not-running" and not c.running:
-            # answered as the loop below would, without its watch (closing one waits ~15 ms in the kernel)
-            lock = self._lock_file(c.id) if c.run_id else None
-            _settled(lock)
+        lock = self._lock_file(c.id)  # opened now: a removal takes the file away
+        try:
+            if condition == "not-running" and not c.running:
+                # as the loop below would, without a watch: closing one waits ~15 ms in the kernel
+                if c.run_id:
+                    _settled(lock)
+                return c.state["ExitCode"]
+            return self._watched(c, condition, timeout, lock)
+        finally:
             if lock is not None:
                 os.close(lock)
-            return c.state["ExitCode"]
+
+    def _watched(self, c: Container, condition: str, timeout: float | None, lock: int | None) -> int:
         since = time.time()
         exits = _exits(c)
         deadline = None if timeout is None else time.monotonic() + timeout
-        lock = self._lock_file(c.id)  # opened now: a removal takes the file away
         watch = self.watch()  # woken by the shim's records, its exit, or the container's removal
         try:
             while True:
                 watch.follow(self.dir(c.id), shim=False)
                 watch.follow(self.shim_dir(c.id))
-                if lock is None:
-                    lock = self._lock_file(c.id)
                 found = self.store.find(c.id)
                 if found is None:
                     _settled(lock)
@@ -67,10 +70,9 @@ class Wait:
                 watch.wait(1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic())))
         finally:
             watch.close()
-            if lock is not None:
-                os.close(lock)
 
     def _lock_file(self, cid: str) -> int | None:
+        """The container's lifecycle lock file, None where it has none (made before they had one)."""
         try:
             return self.lifecycle_file(cid)
         except FileNotFoundError:
@@ -94,7 +96,7 @@ def _settled(lock: int | None) -> None:
     if lock is None:
         return
     import fcntl
-    fcntl.flock(lock, fcntl.LOCK_EX)
+    fcntl.flock(lock, fcntl.LOCK_SH)  # shared: waiters do not hold each other up
     fcntl.flock(lock, fcntl.LOCK_UN)
 
 
