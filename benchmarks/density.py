@@ -11,7 +11,7 @@ detached `busybox sleep` containers, one after another, and
   stacks, page tables); and the per-container monitors' PSS and RSS (/proc/PID/smaps_rollup):
   our shim, containerd's shim, conmon, each found by the container ID on its command line
   or in its pid file, so other work on the host is not counted;
-- removes them with one `rm -f` (timed), in a `finally`: a run that fails part-way leaves
+- prints that, then removes them with `rm -f` (timed), in a `finally`: a run that fails part-way leaves
   nothing (dockyard's root is reaped by pid when its engine cannot remove what it made:
   common.teardown).
 
@@ -135,8 +135,9 @@ def api_list_rate(engine: Engine, tmp: Path, load: str) -> float | None:
         server.wait(60)
 
 
-def measure(engine: Engine, network: str, tmp: Path, load: str) -> dict:
-    """Start N containers of `engine` on `network`, measure, remove them (whatever happens)."""
+def measure(engine: Engine, network: str, tmp: Path, load: str, ours: dict | None) -> dict:
+    """Start N containers of `engine` on `network`, measure and print (before the removal, which
+    may hang), remove them whatever happens. `ours`: dockyard's figures, for the ratios."""
     prefix = f"dens{os.getpid()}-"
     net = [] if network == "default" else ["--network", network]
     ids: list[str] = []
@@ -164,13 +165,14 @@ def measure(engine: Engine, network: str, tmp: Path, load: str) -> dict:
         for what, args in (("ps", ["ps"]), ("ps -a", ["ps", "-a"]), ("inspect", ["inspect", middle])):
             out[what] = median([timed([*engine.cli, *args], env=engine.env) for _ in range(5)]) * 1000
         out["api list"] = api_list_rate(engine, tmp, load)
+        report(engine.name, out, ours)
     finally:
         names = [f"{prefix}{i}" for i in range(len(times))]
         t0 = time.perf_counter()
         for chunk in range(0, len(names), 250):  # one command line per 250 names
             subprocess.run([*engine.cli, *engine.rm, *names[chunk:chunk + 250]], env=engine.env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        out["rm_s"] = time.perf_counter() - t0
+        print(f"    rm -f of all {len(names)}: {time.perf_counter() - t0:.1f} s", flush=True)
         if engine.name == "dockyard":
             teardown(engine.env)  # and whatever the engine could not remove, by pid
     return out
@@ -194,8 +196,7 @@ def report(engine: str, r: dict, ours: dict | None) -> None:
     print(f"    memory per container: {r['used_kb'] / 1024:.2f} MB of the host's used memory, of which kernel"
           f" {kernel / 1024:.2f} MB (" + ", ".join(f"{k} {v:.0f} kB" for k, v in r["kernel_kb"].items()) +
           f"); {engine_monitor[engine]} PSS {r['pss_kb'] / 1024:.2f} MB, RSS {r['rss_kb'] / 1024:.2f} MB"
-          f" ({r['monitors']} found)")
-    print(f"    rm -f of all {N}: {r['rm_s']:.1f} s", flush=True)
+          f" ({r['monitors']} found)", flush=True)
 
 
 def main() -> None:
@@ -216,8 +217,7 @@ def main() -> None:
                   " engines in turn:", flush=True)
             results: dict[str, dict] = {}
             for name, engine in engines.items():
-                results[name] = measure(engine, network, tmp, load)
-                report(name, results[name], results.get("dockyard"))
+                results[name] = measure(engine, network, tmp, load, results.get("dockyard"))
 
 
 if __name__ == "__main__":
