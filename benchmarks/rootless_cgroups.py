@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import DOCKYARD, report_against, reset_rootless_podman  # noqa: E402
-from rootless_run import ENV, timed_as  # noqa: E402
+from rootless_run import ENV, alternate  # noqa: E402
 from tests.helpers.users import reachable_by_all  # noqa: E402
 from tests.integration.rootless.conftest import end_pause_process, make_user, remove_user  # noqa: E402
 
@@ -53,16 +53,7 @@ def main() -> None:
         }
         if podman:
             commands["podman rootless"] = (plain, "podman", *RUN, "busybox", "true")
-        times: dict[str, list[float] | None] = {name: [] for name in commands}
-        for name, (who, *cmd) in commands.items():  # warm-up, and which work here at all
-            if timed_as(who, *cmd) is None:
-                times[name] = None
-        for _ in range(RUNS):
-            for name, (who, *cmd) in commands.items():
-                if times[name] is not None:
-                    dt = timed_as(who, *cmd)
-                    if dt is not None:
-                        times[name].append(dt)
+        times = alternate(commands, RUNS)
         report_against("rootless run --rm --network none busybox true (v1: the user's delegated groups; "
                        "podman has no limits on v1):", {k: v or [] for k, v in times.items()},
                        "dockyard v1 --memory")

@@ -36,6 +36,22 @@ def timed_as(user, *command: str) -> float | None:
     return None if p.returncode else dt
 
 
+def alternate(commands: dict[str, tuple], runs: int, warmups: int = 1) -> dict[str, list[float] | None]:
+    """Each command ((user or None, *argv) by name) timed `runs` times, engines in turn; None for
+    one that failed its warm-up (it does not work here)."""
+    times: dict[str, list[float] | None] = {name: [] for name in commands}
+    for name, (who, *cmd) in commands.items():
+        if any(timed_as(who, *cmd) is None for _ in range(warmups)):
+            times[name] = None
+    for _ in range(runs):
+        for name, (who, *cmd) in commands.items():
+            if times[name] is not None:
+                dt = timed_as(who, *cmd)
+                if dt is not None:
+                    times[name].append(dt)
+    return times
+
+
 def main() -> None:
     reachable_by_all(DOCKYARD)
     user = make_user()
@@ -62,16 +78,7 @@ def main() -> None:
             }
             if podman:
                 commands["podman rootless"] = (user, "podman", "run", "--rm", *flags, "busybox", "true")
-            times: dict[str, list[float]] = {name: [] for name in commands}
-            for name, (who, *cmd) in commands.items():  # warm-up, and which engines work here at all
-                if timed_as(who, *cmd) is None or timed_as(who, *cmd) is None:
-                    times[name] = None
-            for _ in range(RUNS):
-                for name, (who, *cmd) in commands.items():
-                    if times[name] is not None:
-                        dt = timed_as(who, *cmd)
-                        if dt is not None:
-                            times[name].append(dt)
+            times = alternate(commands, RUNS, warmups=2)
             cases[network] = times
         for network, times in cases.items():
             report_against(f"run --rm busybox true, network {network}:", times, "dockyard rootless")

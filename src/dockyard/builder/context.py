@@ -143,7 +143,7 @@ def check_dockerfile_size(data: bytes, name: str) -> None:
 def _in_context(root: Path, name: str) -> Path:
     """The Dockerfile `name` inside the context, symlinks resolved within it as dockerd does;
     `Dockerfile` may also be spelt `dockerfile`."""
-    from dockyard.runtime.linux import secure_join
+    from dockyard.runtime.securejoin import secure_join
 
     for candidate in (name, "dockerfile") if name == "Dockerfile" else (name,):
         path = Path(secure_join(str(root), candidate))

@@ -103,7 +103,7 @@ def download(url: str, checksum: str | None, tmp: str, instr: Instruction) -> So
 def apply(job: CopyJob, rootfs: str, guard: SpaceGuard) -> None:
     """Write the job's sources into `rootfs`, charging what they take to `guard` (NoSpace
     before the root's free-space reserve is reached)."""
-    from dockyard.runtime.spec import resolve_user
+    from dockyard.runtime.identity import resolve_user
 
     owner = (0, 0)
     if job.chown:
@@ -136,7 +136,7 @@ def apply(job: CopyJob, rootfs: str, guard: SpaceGuard) -> None:
 
 
 def _resolve(rootfs: str, path: str) -> str:
-    from dockyard.runtime.linux import secure_join
+    from dockyard.runtime.securejoin import secure_join
     return secure_join(rootfs, path)
 
 

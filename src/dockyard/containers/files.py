@@ -96,7 +96,7 @@ def _mount_points(root: str) -> set[str]:
 
 
 def _inside(root: str, path: str) -> str:
-    from dockyard.runtime.linux import secure_join
+    from dockyard.runtime.securejoin import secure_join
     return secure_join(root, path)
 
 

@@ -215,7 +215,7 @@ def _make_working_dir(rootfs: Path, wd: str) -> None:
     """Docker makes a missing working directory (root's, 0755) before the process starts."""
     if not wd or wd == "/":
         return
-    from dockyard.runtime.linux import secure_join
+    from dockyard.runtime.securejoin import secure_join
     path = Path(secure_join(str(rootfs), wd))
     if path.exists() and not path.is_dir():
         raise InvalidArgument(f"Cannot mkdir: {wd} is not a directory")

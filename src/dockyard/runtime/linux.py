@@ -9,10 +9,8 @@ run without root against a recording fake (see tests/unit/runtime).
 from __future__ import annotations
 
 import ctypes
-import errno
 import os
 
-from dockyard.runtime.securejoin import secure_join  # noqa: F401 (kept here for its callers)
 from dockyard.runtime.shim.records import process_start_time  # noqa: F401 (kept here for its callers)
 
 CLONE_NEWNS = 0x00020000

@@ -12,7 +12,8 @@ import stat
 from collections.abc import Callable
 
 from dockyard.runtime import linux
-from dockyard.runtime.linux import Syscalls, secure_join
+from dockyard.runtime.linux import Syscalls
+from dockyard.runtime.securejoin import secure_join
 
 # option -> (flags to set, flags to clear)
 _FLAGS = {

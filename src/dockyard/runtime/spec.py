@@ -17,7 +17,7 @@ from dockyard.errors import InvalidArgument
 from dockyard.runtime import caps as capabilities
 from dockyard.runtime.device_bpf import DEFAULT_ALLOWED
 from dockyard.runtime import seccomp
-from dockyard.runtime.identity import lookup_user, process_env, resolve_user  # noqa: F401 (resolve_user: its callers)
+from dockyard.runtime.identity import lookup_user, process_env
 from dockyard.runtime.procpaths import MASKED_PATHS, READONLY_PATHS
 
 OCI_VERSION = "1.0.2"

@@ -8,7 +8,6 @@ import os
 import pty
 import select
 import socket
-import subprocess
 import time
 
 import pytest

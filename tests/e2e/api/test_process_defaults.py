@@ -55,7 +55,7 @@ def test_groups_from_etc_group_and_group_add(api, busybox):
 def test_docker_py_exec_and_run_environment(api, busybox):
     client = api.client()
     out = client.containers.run("busybox", "env", user="nobody", group_add=["mail"], remove=True).decode()
-    assert env_of(out)[-1] == "HOME=/home" and f"HOSTNAME=" in out
+    assert env_of(out)[-1] == "HOME=/home" and "HOSTNAME=" in out
     c = client.containers.run("busybox", "sleep 60", detach=True, hostname="py")
     try:
         code, out = c.exec_run("env", user="operator", environment={"X": "y"}, tty=True)

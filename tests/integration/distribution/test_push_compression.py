@@ -4,7 +4,6 @@ request, recompressed with --force-compression; a re-push names the same digests
 from __future__ import annotations
 
 import json
-import re
 
 import httpx
 import pytest

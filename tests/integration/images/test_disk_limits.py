@@ -10,7 +10,6 @@ Every root here is a 64 MiB tmpfs of its own, so nothing can fill the host's dis
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil

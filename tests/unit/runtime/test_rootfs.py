@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.runtime import linux
-from dockyard.runtime.linux import secure_join
+from dockyard.runtime.securejoin import secure_join
 from dockyard.runtime.rootfs import RootfsBuilder, parse_options
 from dockyard.runtime.spec import RunOptions, generate_spec
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from dockyard.errors import InvalidArgument
-from dockyard.runtime.spec import Mount, RunOptions, Ulimit, command, generate_spec, lookup_user, resolve_user
+from dockyard.runtime.identity import resolve_user
+from dockyard.runtime.spec import Mount, RunOptions, Ulimit, command, generate_spec, lookup_user
 
 DOCKER_CAPS = sorted([
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
