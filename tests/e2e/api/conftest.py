@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DOCKYARD, Dockyard, Result
+from tests.helpers.servers import first_line
 
 DOCKER = "/usr/local/bin/docker"
 
@@ -52,7 +53,7 @@ def start_server(dy: Dockyard, sock: Path, *options: str, prefix: tuple[str, ...
     with open(sock.parent / "serve.log", "w") as log:
         proc = subprocess.Popen([*prefix, DOCKYARD, *options, "serve", "-H", f"unix://{sock}"], env=dy.env,
                                 stdout=subprocess.PIPE, stderr=log, text=True)
-    line = proc.stdout.readline()
+    line = first_line(proc, proc.stdout)
     if "API listening on" not in line:
         proc.kill()
         raise AssertionError(f"dockyard serve did not start: {line!r} {(sock.parent / 'serve.log').read_text()}")

@@ -16,6 +16,7 @@ import pytest
 
 from dockyard.cri.protos import cri_runtime_v1_pb2 as pb, cri_runtime_v1_pb2_grpc as rpc
 from tests.conftest import DOCKYARD, Dockyard
+from tests.helpers.servers import first_line
 from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.root
@@ -85,7 +86,11 @@ def cni_dir(tmp_path):
 def start_server(dy: Dockyard, sock: str, conf_dir) -> subprocess.Popen:
     proc = subprocess.Popen([DOCKYARD, "cri", "serve", "--listen", f"unix://{sock}", "--cni-conf-dir", str(conf_dir)],
                             env=dy.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    assert "CRI serving on" in proc.stderr.readline()
+    line = first_line(proc, proc.stderr)
+    if "CRI serving on" not in line:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"dockyard cri serve did not start: {line!r}")
     return proc
 
 

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.helpers.layertars import TarBuilder
+from tests.helpers.servers import first_line
 
 BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 HUB = (sys.executable, "-m", "dockyard.hub")
@@ -34,7 +35,7 @@ class HubServer:
         self._log = open(log, "wb")
         self.proc = subprocess.Popen([*HUB, "--root", str(root), "serve", "--addr", "127.0.0.1:0", *args],
                                      stdout=subprocess.PIPE, stderr=self._log)
-        line = self.proc.stdout.readline().decode()
+        line = first_line(self.proc, self.proc.stdout)
         if "listening on" not in line:
             self.stop()
             raise RuntimeError(f"hub did not start: {line!r} {log.read_text()}")

@@ -12,6 +12,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.helpers.servers import first_line
+
 
 @dataclass
 class Response:
@@ -37,7 +39,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=self._log,
         )
-        line = self.proc.stdout.readline().decode()
+        line = first_line(self.proc, self.proc.stdout)
         if "listening on" not in line:
             self.stop()
             raise RuntimeError(f"registry did not start: {line!r} {log.read_text()}")
