@@ -10,16 +10,14 @@ Usage: rootless_cgroups.py [RUNS=15]
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import DOCKYARD, report_against, reset_rootless_podman  # noqa: E402
-from rootless_run import ENV, alternate  # noqa: E402
+from rootless_run import ENV, alternate, podman_with_busybox, rootful_root  # noqa: E402
 from tests.helpers.users import reachable_by_all  # noqa: E402
 from tests.integration.rootless.conftest import end_pause_process, make_user, remove_user  # noqa: E402
 
@@ -30,21 +28,14 @@ RUN = ("run", "--rm", "--network", "none")
 def main() -> None:
     reachable_by_all(DOCKYARD)
     plain, delegated = make_user(), make_user()
-    rootful = Path(tempfile.mkdtemp(prefix="dyrlcg-", dir="/var/tmp"))
-    (rootful / "root").mkdir()
-    (rootful / "root" / "daemon.json").write_text(json.dumps({"cgroup-parent": "/dyrlcg"}))
-    ENV.update(PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-               DOCKYARD_ROOT=str(rootful / "root"), DOCKYARD_RUN_DIR=str(rootful / "run"))
+    rootful = rootful_root("dyrlcg-", {"cgroup-parent": "/dyrlcg"})
     podman = None
     subprocess.run([DOCKYARD, "system", "delegate-cgroups", "--user", delegated.name], check=True, capture_output=True)
     try:
         for user in (plain, delegated):
             user.dockyard("image", "bootstrap", "busybox")
         subprocess.run([DOCKYARD, "image", "bootstrap", "busybox"], env=ENV, check=True, capture_output=True)
-        archive = str(plain.home / "busybox.tar")
-        plain.dockyard("save", "-o", archive, "busybox")
-        if plain.run("podman", "load", "-i", archive, check=False).code == 0:
-            podman = "podman"
+        podman = podman_with_busybox(plain)
         commands = {
             "dockyard v1 --memory": (delegated, DOCKYARD, *RUN, "--memory", "64m", "busybox", "true"),
             "dockyard v1 groups": (delegated, DOCKYARD, *RUN, "busybox", "true"),

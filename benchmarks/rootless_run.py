@@ -36,6 +36,23 @@ def timed_as(user, *command: str) -> float | None:
     return None if p.returncode else dt
 
 
+def rootful_root(prefix: str, daemon: dict) -> Path:
+    """A temporary rootful root with `daemon` as its daemon.json, made ENV's, with busybox."""
+    rootful = Path(tempfile.mkdtemp(prefix=prefix, dir="/var/tmp"))
+    (rootful / "root").mkdir()
+    (rootful / "root" / "daemon.json").write_text(json.dumps(daemon))
+    ENV.update(PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+               DOCKYARD_ROOT=str(rootful / "root"), DOCKYARD_RUN_DIR=str(rootful / "run"))
+    return rootful
+
+
+def podman_with_busybox(user) -> str | None:
+    """"podman" once the user's rootless podman holds the user's dockyard busybox, else None."""
+    archive = str(user.home / "busybox.tar")
+    user.dockyard("save", "-o", archive, "busybox")
+    return "podman" if user.run("podman", "load", "-i", archive, check=False).code == 0 else None
+
+
 def alternate(commands: dict[str, tuple], runs: int, warmups: int = 1) -> dict[str, list[float] | None]:
     """Each command ((user or None, *argv) by name) timed `runs` times, engines in turn; None for
     one that failed its warm-up (it does not work here)."""
@@ -55,20 +72,12 @@ def alternate(commands: dict[str, tuple], runs: int, warmups: int = 1) -> dict[s
 def main() -> None:
     reachable_by_all(DOCKYARD)
     user = make_user()
-    rootful = Path(tempfile.mkdtemp(prefix="dyrlbench-", dir="/var/tmp"))
-    (rootful / "root").mkdir()
-    (rootful / "root" / "daemon.json").write_text(json.dumps({"bridge": "dyrlb0", "nft-table": "dyrlb",
-                                                              "cgroup-parent": "/dyrlb"}))
-    ENV.update(PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-               DOCKYARD_ROOT=str(rootful / "root"), DOCKYARD_RUN_DIR=str(rootful / "run"))
+    rootful = rootful_root("dyrlbench-", {"bridge": "dyrlb0", "nft-table": "dyrlb", "cgroup-parent": "/dyrlb"})
     podman = None
     try:
         user.dockyard("image", "bootstrap", "busybox")
         subprocess.run([DOCKYARD, "image", "bootstrap", "busybox"], env=ENV, check=True, capture_output=True)
-        archive = str(user.home / "busybox.tar")
-        user.dockyard("save", "-o", archive, "busybox")
-        if user.run("podman", "load", "-i", archive, check=False).code == 0:
-            podman = "podman"
+        podman = podman_with_busybox(user)
         cases = {}
         for network in ("none", "default"):
             flags = ["--network", "none"] if network == "none" else []

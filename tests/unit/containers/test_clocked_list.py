@@ -44,18 +44,20 @@ def test_a_rendered_list_is_byte_for_byte_json_dumps_of_its_rows_at_that_time(no
     assert ClockedList([], []).render(now) == (b"[]", float("inf"))
 
 
+class Quiet:  # nothing changed in the DB or the shims
+    def changed(self) -> bool:
+        return False
+
+
+class QuietEngine:
+    class containers:
+        @staticmethod
+        def watch():
+            return Quiet()
+
+
 def test_a_status_ticking_renews_the_copy_without_rebuilding_the_list(monkeypatch):
-    class Quiet:  # nothing changed in the DB or the shims
-        def changed(self) -> bool:
-            return False
-
-    class Engine:
-        class containers:
-            @staticmethod
-            def watch():
-                return Quiet()
-
-    cache, builds, clock = ContainerCache(Engine()), [], [T0]
+    cache, builds, clock = ContainerCache(QuietEngine()), [], [T0]
     monkeypatch.setattr("dockyard.api.containercache.time.time", lambda: clock[0])
 
     def build():
@@ -76,17 +78,7 @@ def test_a_status_ticking_renews_the_copy_without_rebuilding_the_list(monkeypatc
 
 
 def test_requests_that_miss_at_once_wait_for_one_build():
-    class Quiet:
-        def changed(self) -> bool:
-            return False
-
-    class Engine:
-        class containers:
-            @staticmethod
-            def watch():
-                return Quiet()
-
-    cache, builds = ContainerCache(Engine()), []
+    cache, builds = ContainerCache(QuietEngine()), []
 
     def build():
         builds.append(1)
