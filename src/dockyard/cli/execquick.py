@@ -175,6 +175,7 @@ def _run(eid: str, db, c, body: dict, argv: list[str], failure: str | None) -> i
     elif failure:
         code = start_failure_code(failure)
         sys.stderr.write(failure + "\n")
+
     def ended(conn) -> None:
         conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
         if not (failure or interrupted):  # as dockerd: no exec_die for a command that never ran
