@@ -15,7 +15,6 @@ when it is found gone.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import socket
@@ -24,6 +23,7 @@ import sys
 import threading
 
 from dockyard.errors import DockyardError
+from dockyard.plainclass import fields
 from dockyard.runtime.shim.protocol import ShimArgs
 
 _MAX_REQUEST = 1 << 20
@@ -88,7 +88,7 @@ class ForkServer:
 
     def spawn(self, args: ShimArgs, runtime_root: str, shim_argv: list[str]) -> int:
         """`adopt.spawn` in the fork server; returns the report pipe's read end."""
-        request = json.dumps({"args": dataclasses.asdict(args), "runtime_root": runtime_root,
+        request = json.dumps({"args": fields(args), "runtime_root": runtime_root,
                               "argv": shim_argv}).encode()
         with self._lock:
             for _ in range(2):

@@ -16,10 +16,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.plainclass import Factory, plainclass
 from dockyard.runtime import cgroups
 from dockyard.runtime.shim.records import read_exit, read_started, shim_alive  # noqa: F401 (the protocol's API)
 
@@ -27,7 +27,7 @@ STDOUT, STDERR = 1, 2
 _START_TIMEOUT = 120  # create + start of a big image through a slow runtime
 
 
-@dataclass
+@plainclass
 class ShimArgs:
     """One container's shim: what to run, where its state and log go, how to restart."""
 
@@ -48,9 +48,9 @@ class ShimArgs:
     oom_file: str = ""  # see oom_file()
     foreground_lock: str = ""  # no exit hook while a client holds a lock on this file
     hook_socket: str = ""  # a server that runs the hooks in-process while it listens (containers/hooks.py)
-    on_exit: list[str] = field(default_factory=list)  # argv run once the container is done
+    on_exit: list[str] = Factory(list)  # argv run once the container is done
     health: str = ""  # the probe's config (containers/health.py writes it): probe the container
-    on_health: list[str] = field(default_factory=list)  # argv told each new health status
+    on_health: list[str] = Factory(list)  # argv told each new health status
 
     def argv(self, binary: str | None = None) -> list[str]:
         runtime = self.runtime if os.path.isabs(self.runtime) else shutil.which(self.runtime)
