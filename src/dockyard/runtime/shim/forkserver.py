@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 import threading
 
@@ -59,6 +58,7 @@ class ForkServer:
 
     def ensure(self) -> None:
         """Start the process unless it runs."""
+        import subprocess
         if self._proc is not None and self._proc.poll() is None:
             return
         self.close()
@@ -75,6 +75,7 @@ class ForkServer:
         self._sock = ours
 
     def close(self) -> None:
+        import subprocess
         if self._sock is not None:
             self._sock.close()  # the process sees the end and exits
             self._sock = None

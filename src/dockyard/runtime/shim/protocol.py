@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -110,6 +109,7 @@ def _failure(stderr: str) -> DockyardError:
 
 def start_shim(argv: list[str]) -> int:
     """Run the shim; once the container runs, returns its pid (the shim stays behind)."""
+    import subprocess
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=_START_TIMEOUT, check=False)
     if proc.returncode != 0:
@@ -120,6 +120,7 @@ def start_shim(argv: list[str]) -> int:
 def start_shim_attached(argv: list[str], state_dir: str) -> tuple[int, socket.socket]:
     """Run a --wait-attach shim and attach before its container starts, so no output is
     missed; returns the container's pid and the attach socket."""
+    import subprocess
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     sock = None
