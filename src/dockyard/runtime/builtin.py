@@ -15,7 +15,6 @@ import select
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -393,6 +392,7 @@ class BuiltinRuntime:
         Returns its exit code, or with `detach` its pid. `started()` is called once it runs,
         before the wait (a caller's thread started there leaves this process single-threaded
         while it forks the init: see _start_init)."""
+        import subprocess
         record = self._load(container_id)
         if self._status(record) != "running":
             raise Conflict(f"container {container_id} is not running")
@@ -462,6 +462,7 @@ def _start_init(channel_fd: int, pass_fds: list[int], stdio: tuple):
     safe and much faster; a threaded one (an API server) starts a fresh interpreter."""
     plain = all(x is None or (isinstance(x, int) and x >= 0) or hasattr(x, "fileno") for x in stdio)
     if threading.active_count() > 1 or not plain:  # threads, or Popen's PIPE/DEVNULL to honour
+        import subprocess
         return subprocess.Popen([sys.executable, "-m", "dockyard.runtime.init", str(channel_fd)],
                                 pass_fds=pass_fds, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
     for f in (sys.stdout, sys.stderr):

@@ -15,15 +15,14 @@ when it is found gone.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import socket
-import subprocess
 import sys
 import threading
 
 from dockyard.errors import DockyardError
+from dockyard.plainclass import fields
 from dockyard.runtime.shim.protocol import ShimArgs
 
 _MAX_REQUEST = 1 << 20
@@ -59,6 +58,7 @@ class ForkServer:
 
     def ensure(self) -> None:
         """Start the process unless it runs."""
+        import subprocess
         if self._proc is not None and self._proc.poll() is None:
             return
         self.close()
@@ -75,6 +75,7 @@ class ForkServer:
         self._sock = ours
 
     def close(self) -> None:
+        import subprocess
         if self._sock is not None:
             self._sock.close()  # the process sees the end and exits
             self._sock = None
@@ -88,7 +89,7 @@ class ForkServer:
 
     def spawn(self, args: ShimArgs, runtime_root: str, shim_argv: list[str]) -> int:
         """`adopt.spawn` in the fork server; returns the report pipe's read end."""
-        request = json.dumps({"args": dataclasses.asdict(args), "runtime_root": runtime_root,
+        request = json.dumps({"args": fields(args), "runtime_root": runtime_root,
                               "argv": shim_argv}).encode()
         with self._lock:
             for _ in range(2):
