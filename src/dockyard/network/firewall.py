@@ -14,7 +14,6 @@ DOCKER-USER (or FORWARD) — tagged with a comment, removed when our last bridge
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from typing import Iterable, Protocol
 
@@ -244,7 +243,7 @@ def _prefix(cidr: str) -> dict:
 
 
 class NftFirewall:
-    """The real seam: the `nft` command with JSON in and out, conntrack, /proc/sys."""
+    """The real seam: libnftables with JSON in and out, ctnetlink, /proc/sys."""
 
     def apply(self, commands: list[dict]) -> None:
         if not commands:
@@ -264,33 +263,12 @@ class NftFirewall:
         return json.loads(out).get("nftables", []) if ok else None
 
     def forget_connections(self, *ips: str) -> None:
-        # -s: connections the container opened; -r: connections to it, DNATed or direct.
-        # All at once: each conntrack run is mostly waiting, and detach waits for them.
-        procs = [subprocess.Popen(["conntrack", "-D", flag, ip], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                 for ip in _tracked(ips) for flag in ("-s", "-r")]
-        for p in procs:
-            p.wait()
+        from dockyard.network import conntrack
+        conntrack.forget(ips)
 
     def set_sysctl(self, key: str, value: str) -> None:
         with open(f"/proc/sys/{key}", "w") as f:
             f.write(value)
-
-
-def _tracked(ips: tuple[str, ...], max_entries: int = 20000) -> list[str]:
-    """Those of `ips` conntrack may hold an entry of: one read of /proc/net/nf_conntrack (a few
-    ms for a table this size) spares most removals the two `conntrack` runs (~15 ms) per
-    address. Unknown (no procfs view, or a table too big to scan quickly) counts as yes."""
-    if not ips:
-        return []
-    try:
-        with open("/proc/sys/net/netfilter/nf_conntrack_count") as f:
-            if int(f.read()) > max_entries:
-                return list(ips)
-        with open("/proc/thread-self/net/nf_conntrack") as f:
-            text = f.read()
-    except (OSError, ValueError):
-        return list(ips)
-    return [ip for ip in ips if f"src={ip} " in text or f"dst={ip} " in text]
 
 
 def _first_line(text: str) -> str:

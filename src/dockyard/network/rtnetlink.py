@@ -7,20 +7,18 @@ against this: importing it took 120-390 ms on this host (0.9: it pulls in asynci
 more than a whole `run`, and every `dockyard run` is a new process that would pay it. These
 requests are a fraction of a millisecond each.
 
-The socket lives in the network namespace of the thread that opens it.
+The socket (network/netlink.py) lives in the network namespace of the thread that opens it.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
 
-# message types and flags (linux/rtnetlink.h, linux/netlink.h)
+from dockyard.network.netlink import NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, Socket, attr
+
+# message types and attributes (linux/rtnetlink.h, linux/if_link.h, linux/veth.h)
 RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 17, 20, 24
-NLMSG_ERROR = 2
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x100, 0x200, 0x400
-# attributes
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINKINFO, IFLA_NET_NS_PID, IFLA_IFALIAS = 1, 3, 4, 18, 19, 20
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
@@ -28,20 +26,9 @@ RTA_GATEWAY = 5
 IFF_UP, IFA_F_NODAD = 0x1, 0x2
 RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 3, 0, 1
 
-_HEADER = struct.Struct("=IHHII")     # nlmsghdr: length, type, flags, sequence, port
 _IFINFO = struct.Struct("=BxHiII")    # ifinfomsg: family, type, index, flags, change
 _IFADDR = struct.Struct("=BBBBI")     # ifaddrmsg: family, prefix length, flags, scope, index
 _RTMSG = struct.Struct("=BBBBBBBBI")  # rtmsg: family, dst len, src len, tos, table, protocol, scope, type, flags
-
-
-def attr(kind: int, value: bytes | str | int) -> bytes:
-    """One rtattr, padded to 4 bytes: bytes as they are, a str NUL-terminated, an int as u32."""
-    if isinstance(value, str):
-        value = value.encode() + b"\0"
-    elif isinstance(value, int):
-        value = struct.pack("=I", value)
-    data = struct.pack("=HH", 4 + len(value), kind) + value
-    return data + b"\0" * (-len(data) % 4)
 
 
 def ifinfo(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
@@ -53,37 +40,11 @@ def _address(ip: str) -> tuple[int, bytes]:
     return family, socket.inet_pton(family, ip)
 
 
-class Rtnl:
-    """A NETLINK_ROUTE socket; each request waits for the kernel's answer, and raises OSError
-    (the errno `ip` would report) when refused."""
+class Rtnl(Socket):
+    """A NETLINK_ROUTE socket (requests raise OSError when refused)."""
 
     def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-        self._sock.bind((0, 0))
-        self._seq = 0
-
-    def __enter__(self) -> Rtnl:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._sock.close()
-
-    def request(self, kind: int, flags: int, body: bytes) -> None:
-        """Send one message and wait for its answer: OSError when the kernel refuses it."""
-        self._seq += 1
-        self._sock.send(_HEADER.pack(_HEADER.size + len(body), kind, flags | NLM_F_REQUEST | NLM_F_ACK, self._seq, 0)
-                        + body)
-        while True:
-            data = self._sock.recv(65536)
-            offset = 0
-            while offset + _HEADER.size <= len(data):
-                length, msg_type, _, seq, _ = _HEADER.unpack_from(data, offset)
-                if msg_type == NLMSG_ERROR and seq == self._seq:
-                    error = -struct.unpack_from("=i", data, offset + _HEADER.size)[0]
-                    if error:
-                        raise OSError(error, os.strerror(error))
-                    return
-                offset += max(length + (-length % 4), _HEADER.size)
+        super().__init__(socket.NETLINK_ROUTE)
 
     def add_veth(self, name: str, mac: str, mtu: int, peer: str, peer_netns_pid: int) -> None:
         """A veth pair here, its peer `peer` moved at once to the namespace of `peer_netns_pid`."""
