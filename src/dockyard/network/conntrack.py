@@ -14,7 +14,7 @@ import ipaddress
 import struct
 from typing import Iterable
 
-from dockyard.network.netlink import Socket, attr, attrs
+from dockyard.network.netlink import Socket, attr, attrs, shared
 
 NETLINK_NETFILTER = 12
 _CT = 1 << 8  # NFNL_SUBSYS_CTNETLINK
@@ -44,12 +44,12 @@ def forget(ips: Iterable[str]) -> None:
     bodies = None if text is None else _from_procfs(text, wanted)
     if bodies == []:
         return
-    with Socket(NETLINK_NETFILTER) as nl:
-        for body in _from_dump(nl, wanted) if bodies is None else bodies:
-            try:
-                nl.request(_CT | IPCTNL_MSG_CT_DELETE, 0, body)
-            except FileNotFoundError:  # it timed out or was deleted meanwhile
-                pass
+    nl = shared(NETLINK_NETFILTER)
+    for body in _from_dump(nl, wanted) if bodies is None else bodies:
+        try:
+            nl.request(_CT | IPCTNL_MSG_CT_DELETE, 0, body)
+        except FileNotFoundError:  # it timed out or was deleted meanwhile
+            pass
 
 
 def _from_procfs(text: str, wanted: set) -> list[bytes] | None:
@@ -100,7 +100,7 @@ def _from_dump(nl: Socket, wanted: set) -> list[bytes]:
     """The delete requests for the entries of `wanted`, found in a dump of the whole table."""
     packed = {ip.packed for ip in wanted}
     bodies = []
-    for msg in list(nl.dump(_CT | IPCTNL_MSG_CT_GET, _NFGEN.pack(0, 0, 0))):
+    for msg in nl.dump(_CT | IPCTNL_MSG_CT_GET, _NFGEN.pack(0, 0, 0)):
         entry = attrs(msg, _NFGEN.size)
         if _source(entry.get(CTA_TUPLE_ORIG)) in packed or _source(entry.get(CTA_TUPLE_REPLY)) in packed:
             zone = attr(CTA_ZONE, entry[CTA_ZONE]) if CTA_ZONE in entry else b""

@@ -3,7 +3,8 @@
 The table is a pure function of the networks in use, replaced as a whole in one atomic batch
 when they change, so it never drifts from the DB and never half-applies. Published ports are
 elements of the table's port maps, which a publish or unpublish adds or deletes alone (one small
-batch, not the table rebuilt). The batches go through libnftables in-process (`nftlib`).
+batch of nf_tables messages, `nftelements`, not the table rebuilt). The table's batches go
+through libnftables in-process (`nftlib`).
 Published ports are kernel DNAT (prerouting for outside traffic, output for the host itself,
 127.0.0.1 included through route_localnet + masquerade): measured several times faster than a
 userland proxy, and no process per port to leak. Other tables are never touched, except that
@@ -247,6 +248,13 @@ class NftFirewall:
 
     def apply(self, commands: list[dict]) -> None:
         if not commands:
+            return
+        if all("element" in next(iter(c.values())) for c in commands):  # a port's publish or unpublish
+            from dockyard.network import nftelements
+            try:
+                nftelements.apply(commands)
+            except OSError as e:
+                raise DockyardError(f"nftables refused the ruleset: {e.strerror}") from None
             return
         ok, _, errors = nftlib.run(json.dumps({"nftables": commands}))
         if not ok:

@@ -16,11 +16,13 @@ from dockyard.errors import DockyardError
 
 _OUTPUT_JSON = 1 << 4  # NFT_CTX_OUTPUT_JSON: JSON out, and JSON accepted as input
 _lib = None
+_last = None  # the last call's context, freed by the next call
 _load_lock = threading.Lock()
 
 
 def run(text: str) -> tuple[bool, str, str]:
     """Run nft commands (JSON or nft's own syntax) as one batch: (ok, output, errors)."""
+    global _last
     lib = _library()
     ctx = lib.nft_ctx_new(0)
     if not ctx:
@@ -33,7 +35,14 @@ def run(text: str) -> tuple[bool, str, str]:
         out, err = lib.nft_ctx_get_output_buffer(ctx), lib.nft_ctx_get_error_buffer(ctx)
         return rc == 0, (out or b"").decode(errors="replace"), (err or b"").decode(errors="replace")
     finally:
-        lib.nft_ctx_free(ctx)
+        # Closing the context's socket right after a batch that deleted anything (an unpublished
+        # port) waits for an RCU grace period, ~8-15 ms: nf_tables finishes its pending frees
+        # then. So a context is freed at the next call, or closed by the process's exit, by
+        # when that has passed; only one is ever kept.
+        with _load_lock:
+            ctx, _last = _last, ctx
+        if ctx:
+            lib.nft_ctx_free(ctx)
 
 
 def _library() -> ctypes.CDLL:
