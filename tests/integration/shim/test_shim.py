@@ -222,9 +222,18 @@ def test_shim_outlives_the_command_that_started_it(dshims):
     dshims.wait_gone(args)
 
 
+def lock_holders(path: str) -> list[int]:
+    """The pids holding a POSIX record lock on `path` (/proc/locks names files by device and inode)."""
+    ino = os.stat(path).st_ino
+    return [int(f[4]) for f in (line.split() for line in Path("/proc/locks").read_text().splitlines())
+            if f[1] == "POSIX" and int(f[5].rsplit(":", 1)[1]) == ino]
+
+
 def test_killed_shim_leaves_detectable_state(dshims):
     args, pid = dshims.run(["sleep", "100"])
     shim_pid = int(Path(args.state_dir, "shim.pid").read_text().split()[0])
+    # the lock that tells readers the shim lives (records.shim_alive) is the shim's own
+    assert lock_holders(os.path.join(args.state_dir, "shim.pid")) == [shim_pid]
     os.kill(shim_pid, signal.SIGKILL)
     wait_for(lambda: not alive(shim_pid), what="the shim to die")
     assert not protocol.shim_alive(args.state_dir)

@@ -1663,7 +1663,19 @@ static int write_pid_file(void)
     if (!p)
         return -1;
     snprintf(text, sizeof text, "%d %lld\n", getpid(), strtoll(p + 1, NULL, 10));
-    return write_state_file("shim.pid", text);
+    if (write_state_file("shim.pid", text) < 0)
+        return -1;
+    /* Held until this process ends, however it ends: a reader asks the kernel (F_GETLK)
+     * whether the shim lives, without reading /proc (records.shim_alive). A record lock
+     * belongs to this process (a fork does not inherit it) and goes with any close of the
+     * file here, so this is the only time the shim opens shim.pid. */
+    char path[PATH_MAX];
+    state_path(path, "shim.pid");
+    int lock_fd = open(path, O_RDWR | O_CLOEXEC);
+    struct flock lock = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (lock_fd >= 0 && fcntl(lock_fd, F_SETLK, &lock) < 0)
+        close(lock_fd);                       /* readers then check the start time instead */
+    return 0;
 }
 
 /* Whether a client holds --foreground-lock (a `run` in the foreground, which records the
