@@ -17,6 +17,7 @@ import pytest
 
 from dockyard.errors import DockyardError
 from dockyard.runtime.shim import protocol
+from dockyard.runtime.shim.records import running_run
 
 from .conftest import alive, wait_for
 
@@ -134,12 +135,17 @@ def test_on_failure_restarts_exactly_n_times(dshims):
 
 def test_always_restarts_until_stopped(dshims):
     args, first = dshims.run(["sleep", "100"], restart="always")
+    assert running_run(args.state_dir) == 0  # the shim's lock says what started.json and exit.json do
     protocol.kill(args.state_dir, 9)
     restarted = wait_for(lambda: (protocol.read_started(args.state_dir) or {}).get("restart_count") == 1
                          and protocol.read_started(args.state_dir), what="a restart")
     assert restarted["pid"] != first and alive(restarted["pid"])
+    wait_for(lambda: running_run(args.state_dir) == 1, what="the lock to speak for the second run")
+    assert protocol.read_exit(args.state_dir) is None
     assert protocol.control(args.state_dir, "stop") == "ok"
     protocol.kill(args.state_dir, 9)
+    wait_for(lambda: protocol.read_exit(args.state_dir), what="the exit")
+    assert running_run(args.state_dir) is None  # exit.json written: the lock no longer vouches for a run
     dshims.wait_gone(args)
     exit_info = protocol.read_exit(args.state_dir)
     assert (exit_info["exit_code"], exit_info["restart_count"]) == (137, 1)

@@ -45,9 +45,28 @@ def read_started(state_dir: str) -> dict | None:
     return _read_json(os.path.join(state_dir, "started.json"))
 
 
-# struct flock asking for a write lock on the whole file: l_type, then zeros (SEEK_SET, start 0,
-# length 0 = to the end, pid); built by hand, `struct` is an import `ps` does not need
+# struct flock (64-bit Linux: l_type, l_whence, padding, l_start, l_len, l_pid) asking for a
+# write lock on the whole file: l_type, then zeros (SEEK_SET, start 0, length 0 = to the end);
+# built by hand, `struct` is an import `ps` does not need
 _HOLDER = fcntl.F_WRLCK.to_bytes(2, sys.byteorder) + bytes(30)
+
+
+def running_run(state_dir: str) -> int | None:
+    """The restart count of the run that the shim's lock on shim.pid says is running with no
+    exit recorded (a write lock from byte count + 1 on: what started.json and exit.json would
+    say), or None: a read lock (starting, exited, restarting), no lock (a shim older than
+    the lock, or none), no file. One F_GETLK where `ps` would open two files."""
+    try:
+        fd = os.open(os.path.join(state_dir, "shim.pid"), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        lock = fcntl.fcntl(fd, fcntl.F_GETLK, _HOLDER)
+    finally:
+        os.close(fd)
+    if int.from_bytes(lock[:2], sys.byteorder) != fcntl.F_WRLCK:
+        return None
+    return int.from_bytes(lock[8:16], sys.byteorder, signed=True) - 1  # l_start, after two shorts and padding
 
 
 def shim_alive(state_dir: str) -> bool:
