@@ -6,7 +6,7 @@ detached `busybox sleep` containers, one after another, and
 - with all N running, times `ps`, `ps -a` and `inspect` (median of 5), the API list
   `GET /containers/json?all=1` and the API inspect `GET /containers/{id}/json` (requests per
   second from 16 connections, httpload.c: dockyard's `serve` and dockerd's socket; podman
-  serves no API here);
+  serves no API here), and `GET /_ping` beside them, for the load they were measured under;
 - for dockyard, tells growth from load: STARTS more starts each with N running and in an empty
   root of its own, alternating, so both see the same load;
 - takes the memory they hold: the host's used memory (MemTotal - MemAvailable, the page
@@ -121,7 +121,8 @@ def curve(times: list[float]) -> list[tuple[int, float]]:
 def api_rates(engine: Engine, tmp: Path, load: str, cid: str) -> dict[str, float] | None:
     """Requests per second of the API list and of container `cid`'s inspect, polled as tools
     poll them: after a first answer."""
-    paths = {"API list": "/containers/json?all=1", "API inspect": f"/containers/{cid}/json"}
+    paths = {"API list": "/containers/json?all=1", "API inspect": f"/containers/{cid}/json",
+             "API ping": "/_ping"}  # what the server answers with no work: the host's load, not N
 
     def polled(sock: str) -> dict[str, float]:
         out = {}
@@ -225,7 +226,7 @@ def report(engine: str, r: dict, ours: dict | None) -> None:
     print(f"    with {N} running: " + ", ".join(f"{what} {r[what]:.0f} ms{ratio(engine, what, r[what])}"
                                                for what in ("ps", "ps -a", "inspect")) +
           "".join(f", {what} {r[what]:.0f} req/s{ratio(engine, what, r[what])}"
-                  for what in ("API list", "API inspect") if what in r))
+                  for what in ("API list", "API inspect", "API ping") if what in r))
     kernel = sum(r["kernel_kb"].values())
     print(f"    memory per container: {r['used_kb'] / 1024:.2f} MB of the host's used memory, of which kernel"
           f" {kernel / 1024:.2f} MB (" + ", ".join(f"{k} {v:.0f} kB" for k, v in r["kernel_kb"].items()) +
