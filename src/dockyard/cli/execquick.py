@@ -1,14 +1,12 @@
 """`exec [-i] [-u USER] [-w DIR] [-e VAR]... [--privileged] NAME COMMAND...` run before the
 command-line parser loads.
 
-The full command (cli/containers.py, containers/execs.py) loads click, the container service
-and the runtime, and forks a Python init that joins the container: ~90 ms where Docker takes
-~70. Here the container's record is read (store/reader.py), the exec is recorded with its
-exec_create and exec_start events as Execs records them, and `dockyard-shim exec` (exec.c,
-probe.c) joins the container's namespaces and cgroups and runs the command with the
-container's exec profile (containers/execprofile.py) and the command's own args, env, user
-and working dir (containers/process.py, as the full command builds them); then its exit code
-and exec_die are recorded. Both paths give the same process, output, codes, record and events.
+The full command (cli/containers.py, containers/execs.py) loads click and the container
+service before it starts the same `dockyard-shim exec` (containers/shimexec.py). Here the
+container's record is read (store/reader.py), the exec is recorded with its exec_create and
+exec_start events as Execs records them, the shim runs the command (with the process the full
+command builds: containers/process.py), then its exit code and exec_die are recorded. Both
+paths give the same process, output, codes, record and events.
 
 Anything else returns None and the full command runs as it always would: a terminal (-t), -d,
 --env-file, --detach-keys, other flags or global options, a container that is not running or
@@ -84,11 +82,12 @@ def parse(args: list[str]) -> tuple[str, dict] | None:
 def _prepare(name: str, body: dict):
     """Everything the run needs, read before anything is written; None for the full command."""
     from dockyard.cli.readonly import _containers, _current
+    from dockyard.containers import shimexec
     from dockyard.containers.execs import MIGRATIONS
     from dockyard.store.events import EventLog
 
-    shim = os.path.join(os.path.dirname(sys.executable), "dockyard-shim")
-    found = _containers() if os.access(shim, os.X_OK) else None
+    shim = shimexec.shim_binary()
+    found = _containers() if shim else None
     if found is None:
         return None
     store, where = found
@@ -96,46 +95,20 @@ def _prepare(name: str, body: dict):
     if c is None or c.status != "running" or not _current(c, where) or \
             (c.host_config.get("Runtime") or "dockyard") != "dockyard":
         return None
-    target = _init_pid(where.run_dir, c.id)
+    target = shimexec.init_pid(os.path.join(where.run_dir, "runtime", "dockyard"), c.id)
     if target is None:
         return None
     store.db.migrate("execs", MIGRATIONS)
     EventLog(store.db)  # its schema is current, or Behind sends us to the full command
-    from dockyard.containers.execprofile import profile
+    from dockyard.containers.process import command_process
     from dockyard.errors import InvalidArgument
 
-    settings, failure = [], None
+    argv, failure = [], None
     try:
-        settings = _settings(where.run_dir, c, body)
+        argv = shimexec.command(shim, where.run_dir, c.id, target, command_process(where.run_dir, c, body))
     except InvalidArgument as e:  # no such user or group: the start fails, as in Docker
         failure = e.message
-    return store.db, c, body, [shim, "exec", str(target), profile(where.run_dir, c.id), *settings], failure
-
-
-def _init_pid(run_dir: str, cid: str) -> int | None:
-    """The container init's pid as dockyard's runtime recorded it, if that process still runs."""
-    from dockyard.jsonread import load_file
-    from dockyard.runtime.shim.records import process_start_time
-
-    state = os.path.join(run_dir, "runtime", "dockyard", cid)
-    record = load_file(os.path.join(state, "state.json"))
-    pid = record.get("pid") or 0
-    if pid <= 0 or process_start_time(pid) != record.get("start_time") or os.path.exists(os.path.join(state, "exec.fifo")):
-        return None
-    return pid
-
-
-def _settings(run_dir: str, c, body: dict) -> list[str]:
-    """`dockyard-shim exec`'s lines for the command (after the profile's: a privileged exec's
-    capabilities replace the container's)."""
-    from dockyard.containers.process import command_process
-    from dockyard.runtime.shim import entering
-
-    process = command_process(run_dir, c, body)
-    lines = entering.command_lines(process)
-    if "capabilities" in process:
-        lines += entering.capability_lines(process["capabilities"])
-    return [f"{k} {v}" for k, v in lines]
+    return store.db, c, body, argv, failure
 
 
 def _record_start(db, c, body: dict) -> str:
@@ -191,18 +164,14 @@ def _run(eid: str, db, c, body: dict, argv: list[str], failure: str | None) -> i
 def _spawn(argv: list[str], interactive: bool) -> tuple[int, str]:
     """Run `dockyard-shim exec` with our stdio (stdin only with -i, as Docker) and wait: the
     command's exit code, and why it could not start ("" if it did)."""
+    from dockyard.containers.shimexec import Started
+
     sys.stdout.flush()
     sys.stderr.flush()
-    report, write_end = os.pipe()
-    actions = [(os.POSIX_SPAWN_DUP2, write_end, 3)]
-    if not interactive:
-        actions.append((os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
+    stdin = 0 if interactive else os.open(os.devnull, os.O_RDONLY)
     try:
-        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+        started = Started(argv, (stdin, 1, 2), tty=False)
     finally:
-        os.close(write_end)
-    _, status = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    with os.fdopen(report, "rb") as f:
-        failure = f.read().decode(errors="replace").strip()
-    return (128 - code if code < 0 else code), failure
+        if stdin:
+            os.close(stdin)
+    return started.wait()

@@ -97,11 +97,16 @@ class Execs:
         try:
             from dockyard.containers.process import exec_process
             process = exec_process(self.service, c, cfg)  # an unknown user fails here, as in Docker
-            runtime = self.service._runtime(c)
-            if process["terminal"] and not detach:
-                code = self._with_pty(runtime, c.id, process, on_pty, eid)
+            argv = None if detach else self._shim_command(c, process)
+            if argv is not None:
+                code = self._with_shim(argv, eid, process["terminal"], (stdin, stdout, stderr), on_pty)
             else:
-                code = runtime.exec_process(c.id, process, detach=detach, stdin=stdin, stdout=stdout, stderr=stderr)
+                runtime = self.service._runtime(c)
+                if process["terminal"] and not detach:
+                    code = self._with_pty(runtime, c.id, process, on_pty, eid)
+                else:
+                    code = runtime.exec_process(c.id, process, detach=detach, stdin=stdin, stdout=stdout,
+                                                stderr=stderr)
             started = True
         except DockyardError as e:  # the command could not start: Docker's codes and words
             message = e.message if e.message.startswith("unable to find ") else start_failure(e.message)
@@ -115,6 +120,58 @@ class Execs:
                     conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
             if started and not detach:  # as dockerd: no exec_die for a command that never ran
                 self.service.event(c, "exec_die", execID=eid, exitCode=str(code))
+        return code
+
+    def _shim_command(self, c, process: dict) -> list[str] | None:
+        """`dockyard-shim exec`'s argv for `process` in `c` (containers/shimexec.py), or None
+        where the runtime runs it: another runtime, a rootless engine."""
+        from dockyard import rootless
+        from dockyard.containers import shimexec
+        from dockyard.containers.runtimes import builtin
+
+        runtime = c.host_config.get("Runtime") or "dockyard"
+        shim = shimexec.shim_binary()
+        if not builtin(runtime) or shim is None or os.geteuid() != 0 or rootless.active():
+            return None
+        target = shimexec.init_pid(str(self.service.runtime_root(runtime)), c.id)
+        if target is None:
+            return None
+        return shimexec.command(shim, str(self.service.engine.run_dir), c.id, target, process)
+
+    def _with_shim(self, argv: list[str], eid: str, tty: bool, stdio: tuple, on_pty) -> int:
+        """Run the command through `dockyard-shim exec` with `stdio` (None: ours; Popen's DEVNULL;
+        a file or an fd), or with a TTY on a pty whose master `on_pty` carries in a thread while
+        it runs. Its exit code; InvalidArgument with Docker's words if it could not start."""
+        import subprocess
+        import threading
+
+        from dockyard.containers.shimexec import Started
+
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            fds = tuple(null if tty or stream == subprocess.DEVNULL else i if stream is None else
+                        stream if isinstance(stream, int) else stream.fileno() for i, stream in enumerate(stdio))
+            run = Started(argv, fds, tty)
+        finally:
+            os.close(null)
+        carrier = None
+        if tty:
+            master = run.master()
+            if master is not None:
+                self._ptys[eid] = master
+                if on_pty is not None:
+                    carrier = threading.Thread(target=on_pty, args=(master,), daemon=True)
+                    carrier.start()
+        try:
+            code, failure = run.wait()
+        finally:
+            if carrier is not None:
+                carrier.join(timeout=5)
+            master = self._ptys.pop(eid, None)
+            if master is not None:
+                os.close(master)
+        if failure:
+            raise InvalidArgument(failure)
         return code
 
     def _with_pty(self, runtime, cid: str, process: dict, on_pty, eid: str) -> int:

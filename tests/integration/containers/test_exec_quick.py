@@ -35,7 +35,8 @@ QUICK = [
     ("box", "nope"), ("box", "/nope"), ("box", "/etc"), ("box", "/etc/passwd"), ("-w", "/nonexist", "box", "pwd"),
     ("-w", "/etc/passwd", "box", "pwd"), ("-u", "ghost", "box", "true"), ("-u", "nobody:ghosts", "box", "true"),
 ]
-FULL = [("-t", "box", "true"), ("-d", "box", "true"), ("--detach-keys", "ctrl-a", "box", "true"), ("-it", "box", "true"),
+FULL = [("-t", "box", "true"), ("-d", "box", "true"), ("--detach-keys", "ctrl-a", "box", "true"),
+        ("-it", "box", "sh", "-c", "read x; echo got $x"),  # stdin read before the end: its echo is certain
         ("stopped", "true"), ("nosuch", "true"), ("box",), ("--bogus", "box", "true"), ("-u",)]
 
 

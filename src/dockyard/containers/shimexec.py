@@ -1,0 +1,97 @@
+"""An exec's command started by `dockyard-shim exec` (runtime/shim/exec.c, probe.c) instead of
+a runtime process: it joins the container's namespaces and cgroups and runs the command with
+the container's exec profile (containers/execprofile.py) and the command's own args, env,
+user and working dir, with the caller's stdio or, for a Tty exec, a pty of the container's
+own whose master comes back over a socket.
+
+Both `exec` paths use it for dockyard's own runtime: the CLI's quick path (cli/execquick.py,
+before click loads) and Execs (containers/execs.py: `exec -t`, the Engine API's execs).
+Light: no service, no pathlib.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def shim_binary() -> str | None:
+    """The `dockyard-shim` beside this interpreter, if there is one to run."""
+    path = os.path.join(os.path.dirname(sys.executable), "dockyard-shim")
+    return path if os.access(path, os.X_OK) else None
+
+
+def init_pid(runtime_root: str, cid: str) -> int | None:
+    """The container init's pid as dockyard's runtime (its state under `runtime_root`) recorded
+    it, if that process still runs and has been started (no exec.fifo)."""
+    from dockyard.jsonread import load_file
+    from dockyard.runtime.shim.records import process_start_time
+
+    state = os.path.join(runtime_root, cid)
+    try:
+        record = load_file(os.path.join(state, "state.json"))
+    except (OSError, ValueError):
+        return None
+    pid = record.get("pid") or 0
+    if pid <= 0 or process_start_time(pid) != record.get("start_time"):
+        return None
+    return None if os.path.exists(os.path.join(state, "exec.fifo")) else pid
+
+
+def command(shim: str, run_dir: str, cid: str, target: int, process: dict) -> list[str]:
+    """`dockyard-shim exec`'s argv for the OCI `process` (containers/process.py's) in the container
+    `cid` whose init is `target`: its profile's lines, then the command's (a privileged exec's
+    capabilities replace the container's)."""
+    from dockyard.containers.execprofile import profile
+    from dockyard.runtime.shim import entering
+
+    lines = entering.command_lines(process)
+    if "capabilities" in process:
+        lines += entering.capability_lines(process["capabilities"])
+    return [shim, "exec", str(target), profile(run_dir, cid), *(f"{k} {v}" for k, v in lines)]
+
+
+class Started:
+    """A running `dockyard-shim exec`: `master()` (Tty only) is the pty's master, `wait()` the
+    command's exit code and why it could not start ("" if it did)."""
+
+    def __init__(self, argv: list[str], stdio: tuple[int, int, int], tty: bool) -> None:
+        import socket
+
+        report, write_end = os.pipe()
+        actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(stdio)] + [(os.POSIX_SPAWN_DUP2, write_end, 3)]
+        ours = theirs = None
+        if tty:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            actions.append((os.POSIX_SPAWN_DUP2, theirs.fileno(), 4))
+            argv = [*argv[:2], "--console-fd", "4", *argv[2:]]
+        try:
+            self.pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
+        except BaseException:
+            os.close(report)
+            if ours is not None:
+                ours.close()
+            raise
+        finally:
+            os.close(write_end)
+            if theirs is not None:
+                theirs.close()
+        self._report, self._console = report, ours
+
+    def master(self) -> int | None:
+        """The pty's master (the caller's to close), or None if the command could not start."""
+        import socket
+
+        with self._console:
+            try:
+                _, fds, _, _ = socket.recv_fds(self._console, 256, 1)
+            except OSError:
+                return None
+        return fds[0] if fds else None
+
+    def wait(self) -> tuple[int, str]:
+        _, status = os.waitpid(self.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        with os.fdopen(self._report, "rb") as f:
+            failure = f.read().decode(errors="replace").strip()
+        return (128 - code if code < 0 else code), failure
