@@ -70,10 +70,12 @@ class Execs:
     def inspect(self, eid: str) -> dict:
         row = self._row(eid)
         cfg = loads(row["config"])
+        process = {"tty": bool(cfg.get("Tty")), "entrypoint": cfg["Cmd"][0], "arguments": cfg["Cmd"][1:],
+                   "privileged": bool(cfg.get("Privileged"))}
+        if cfg.get("User"):  # omitted when empty, as dockerd does
+            process["user"] = cfg["User"]
         return {
-            "ID": eid, "Running": bool(row["running"]), "ExitCode": row["exit_code"], "ProcessConfig": {
-                "tty": bool(cfg.get("Tty")), "entrypoint": cfg["Cmd"][0], "arguments": cfg["Cmd"][1:],
-                "privileged": bool(cfg.get("Privileged")), "user": cfg.get("User", "")},
+            "ID": eid, "Running": bool(row["running"]), "ExitCode": row["exit_code"], "ProcessConfig": process,
             "OpenStdin": bool(cfg.get("AttachStdin")), "OpenStderr": bool(cfg.get("AttachStderr", True)),
             "OpenStdout": bool(cfg.get("AttachStdout", True)), "CanRemove": False,
             "ContainerID": row["container_id"], "DetachKeys": cfg.get("DetachKeys") or "", "Pid": row["pid"],
@@ -97,8 +99,12 @@ class Execs:
         try:
             from dockyard.containers.process import exec_process
             process = exec_process(self.service, c, cfg)  # an unknown user fails here, as in Docker
-            argv = None if detach else self._shim_command(c, process)
-            if argv is not None:
+            argv = self._shim_command(c, process)
+            if argv is not None and detach:
+                from dockyard.containers import hooks, shimexec
+                code = shimexec.detach(argv, str(hooks.socket_path(self.service.engine.run_dir)),
+                                       [*self.service._hook_argv(), "exec-died", eid])
+            elif argv is not None:
                 code = self._with_shim(argv, eid, process["terminal"], (stdin, stdout, stderr), on_pty)
             else:
                 runtime = self.service._runtime(c)
@@ -114,13 +120,25 @@ class Execs:
             raise InvalidArgument(message) from None
         finally:
             with self.db.write() as conn:
-                if detach and started:
-                    conn.execute("UPDATE execs SET running=1, pid=? WHERE id=?", (code, eid))
+                if detach and started:  # running from before the start: its end may be recorded by now
+                    conn.execute("UPDATE execs SET pid=? WHERE id=?", (code, eid))
                 else:
                     conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
             if started and not detach:  # as dockerd: no exec_die for a command that never ran
                 self.service.event(c, "exec_die", execID=eid, exitCode=str(code))
         return code
+
+    def died(self, eid: str, code: int) -> None:
+        """(The hook of a detached exec's `dockyard-shim exec`) its command ended with `code`."""
+        with self.db.write() as conn:
+            ended = conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=? AND running=1", (code, eid)).rowcount
+        if ended:
+            row = self._row(eid)
+            try:
+                c = self.service.get(row["container_id"])
+            except NotFound:  # removed since: no container to tell of it
+                return
+            self.service.event(c, "exec_die", execID=eid, exitCode=str(code))
 
     def _shim_command(self, c, process: dict) -> list[str] | None:
         """`dockyard-shim exec`'s argv for `process` in `c` (containers/shimexec.py), or None

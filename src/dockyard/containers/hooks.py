@@ -1,7 +1,8 @@
 """The shims' hooks, run inside `dockyard serve` instead of one Python process each.
 
-A shim's exit hook (record the exit, release the network and rootfs, honour --rm) and health
-hook (a `health_status` event) are `dockyard ... container cleanup|health-event ...` commands.
+A shim's exit hook (record the exit, release the network and rootfs, honour --rm), health
+hook (a `health_status` event) and a detached exec's end (`dockyard-shim exec --detach`: its
+record and `exec_die`) are `dockyard ... container cleanup|health-event|exec-died ...` commands.
 As processes they cost an interpreter's start and imports per container exit, the largest
 load of a server under churn. So while a server runs it listens on `<run-dir>/hooks.sock`
 (mode 0600: root's own); every shim is started with `--hook-socket` there, sends the hook's
@@ -45,6 +46,8 @@ def handle(engine, argv: list[str]) -> None:
         engine.containers.cleanup(*args)
     elif command == "health-event" and len(args) == 3:
         engine.containers.health_event(*args)
+    elif command == "exec-died" and len(args) == 2:
+        engine.containers.execs.died(args[0], int(args[1]))
     else:
         raise ValueError(f"unknown hook: {' '.join(argv[at + 1:])}")
 

@@ -51,11 +51,34 @@ def command(shim: str, run_dir: str, cid: str, target: int, process: dict) -> li
     return [shim, "exec", str(target), profile(run_dir, cid), *(f"{k} {v}" for k, v in lines)]
 
 
-class Started:
-    """A running `dockyard-shim exec`: `master()` (Tty only) is the pty's master, `wait()` the
-    command's exit code and why it could not start ("" if it did)."""
+def detach(argv: list[str], hook_socket: str, hook: list[str]) -> int:
+    """Start the command with no stdio and leave it running: its pid. When it ends, `hook` runs
+    with its exit code as a last word (through the server on `hook_socket` if it takes it).
+    InvalidArgument with Docker's words if it could not start."""
+    from dockyard.errors import InvalidArgument
 
-    def __init__(self, argv: list[str], stdio: tuple[int, int, int], tty: bool) -> None:
+    out, write_end = os.pipe()
+    null = os.open(os.devnull, os.O_RDWR)
+    options = ["--detach", "--hook-socket", hook_socket, *(x for word in hook for x in ("--on-exit-arg", word))]
+    try:
+        run = Started(argv, (null, write_end, null), options=options)
+    finally:
+        os.close(null)
+        os.close(write_end)
+    code, failure = run.wait()
+    with os.fdopen(out, "rb") as f:
+        pid = f.read().strip()
+    if failure or code or not pid.isdigit():
+        raise InvalidArgument(failure or f"dockyard-shim exec failed ({code})")
+    return int(pid)
+
+
+class Started:
+    """A running `dockyard-shim exec` (with `options` before the pid): `master()` (Tty only)
+    is the pty's master, `wait()` the exit code and why it could not start ("" if it did)."""
+
+    def __init__(self, argv: list[str], stdio: tuple[int, int, int], tty: bool = False,
+                 options: list[str] = ()) -> None:
         import socket
 
         report, write_end = os.pipe()
@@ -64,7 +87,8 @@ class Started:
         if tty:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             actions.append((os.POSIX_SPAWN_DUP2, theirs.fileno(), 4))
-            argv = [*argv[:2], "--console-fd", "4", *argv[2:]]
+            options = [*options, "--console-fd", "4"]
+        argv = [*argv[:2], *options, *argv[2:]]
         try:
             self.pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
         except BaseException:

@@ -1,20 +1,29 @@
 /*
- * `dockyard-shim exec [--console-fd FD] PID PROFILE SETTING...`: run one command inside the
- * running container whose init is PID, as `dockyard exec` does, without a runtime process
- * (the CLI's quick path, cli/execquick.py, and Execs, containers/execs.py). PROFILE is the container's exec profile (probe.h's lines:
- * capabilities, cgroups, rlimits, seccomp, labels); each SETTING is one more "key value"
- * line for this command (arg, env, cwd, uid, gid, group, cap_*). The command gets our
- * stdin, stdout and stderr, or with --console-fd a pty of the container's own whose master
- * is sent on the unix socket FD (probe.h); we wait for it and exit with its status (128+N
- * for signal N).
- * If it could not start, Docker's one-line reason is written to fd 3 and we exit 126 or 127;
- * a started command leaves fd 3 empty.
+ * `dockyard-shim exec [--console-fd FD] [--detach [--hook-socket PATH] [--on-exit-arg ARG]...]
+ *  PID PROFILE SETTING...`: run one command inside the running container whose init is PID,
+ * as `dockyard exec` does, without a runtime process (containers/shimexec.py). PROFILE is the
+ * container's exec profile (probe.h's lines: capabilities, cgroups, rlimits, seccomp, labels);
+ * each SETTING is one more "key value" line for this command (arg, env, cwd, uid, gid, group,
+ * cap_*). If the command could not start, Docker's one-line reason is written to fd 3 and we
+ * exit 126 or 127; a started command leaves fd 3 empty.
+ *
+ * Attached, the command gets our stdin, stdout and stderr, or with --console-fd a pty of the
+ * container's own whose master is sent on the unix socket FD (probe.h); we wait for it and
+ * exit with its status (128+N for signal N).
+ *
+ * With --detach the command's stdio is /dev/null and a monitor in a session of its own starts
+ * it; we print its pid and exit 0 once it runs. The monitor waits for it and then runs the
+ * --on-exit-arg hook with its status as a last word (through the server on --hook-socket when
+ * it takes it: hook.c), so the exec's end is recorded as a container's is.
  */
 #define _GNU_SOURCE
 #include "exec.h"
+#include "hook.h"
 #include "probe.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +31,7 @@
 #include <unistd.h>
 
 #define REPORT_FD 3
+#define HOOK_ARGS 64
 
 static int refuse(const char *fmt, const char *detail)
 {
@@ -31,20 +41,118 @@ static int refuse(const char *fmt, const char *detail)
     return 126;
 }
 
+static int wait_status(pid_t pid)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return 126;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Read `fd` to its end (at most size-1 bytes kept, NUL-terminated): the length. */
+static size_t read_to_end(int fd, char *buf, size_t size)
+{
+    size_t got = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + got, size - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || (got += n) == size - 1)
+            break;
+    }
+    buf[got] = 0;
+    return got;
+}
+
+/* The monitor of a detached command: start it, tell `ready` its pid ("-CODE" if it could not
+ * start, its reason relayed to fd 3), wait for it and run the hook. */
+static void monitor(const struct probe_config *cfg, pid_t target, const char *hook_socket, char **on_exit, int ready)
+{
+    char reason[1024], word[16];
+    int err[2], devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    setsid();
+    if (chdir("/") < 0 || devnull < 0 || pipe2(err, O_CLOEXEC) < 0) {
+        dprintf(ready, "-%d", refuse("%s", "cannot start a monitor"));
+        return;
+    }
+    for (int i = 0; i < 3; i++)
+        dup2(devnull, i);  /* nothing of the caller's is held: its pipes close when we answer */
+    pid_t pid = probe_spawn(cfg, target, (int[3]){ devnull, devnull, devnull }, err[1]);
+    close(err[1]);
+    if (pid < 0) {
+        dprintf(ready, "-%d", refuse("cannot enter the container: %s", strerror(errno)));
+        return;
+    }
+    if (read_to_end(err[0], reason, sizeof reason)) {
+        write_all(REPORT_FD, reason, strlen(reason));
+        dprintf(ready, "-%d", wait_status(pid));  /* as dockerd: no hook (exec_die) for it */
+        return;
+    }
+    close(REPORT_FD);
+    dprintf(ready, "%d", (int)pid);
+    close(ready);
+    snprintf(word, sizeof word, "%d", wait_status(pid));
+    if (on_exit[0])
+        run_hook(hook_socket, on_exit, word);
+}
+
+static int detached(const struct probe_config *cfg, pid_t target, const char *hook_socket, char **on_exit)
+{
+    char answer[32];
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) < 0)
+        return refuse("cannot make a pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        return refuse("cannot fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(ready[0]);
+        monitor(cfg, target, hook_socket, on_exit, ready[1]);
+        _exit(0);
+    }
+    close(ready[1]);
+    close(REPORT_FD);
+    if (!read_to_end(ready[0], answer, sizeof answer))
+        return 126;
+    if (answer[0] == '-')
+        return atoi(answer + 1);
+    printf("%s\n", answer);
+    return 0;
+}
+
 int exec_main(int argc, char **argv)
 {
     char msg[512], *end;
+    static char *on_exit[HOOK_ARGS + 1];
+    const char *hook_socket = NULL;
+    bool detach = false;
+    int nhook = 0, at = 2;
     struct probe_config cfg;
     probe_config_init(&cfg);
-    int at = 2;
-    if (argc > 3 && !strcmp(argv[at], "--console-fd")) {
-        cfg.console_fd = (int)strtol(argv[at + 1], &end, 10);
-        if (*end || cfg.console_fd < 0)
-            return refuse("%s is not a file descriptor", argv[at + 1]);
-        at += 2;
+    for (; at < argc && !strncmp(argv[at], "--", 2); at++) {
+        if (!strcmp(argv[at], "--detach")) {
+            detach = true;
+            continue;
+        }
+        if (at + 1 >= argc)
+            break;
+        const char *opt = argv[at++], *val = argv[at];
+        if (!strcmp(opt, "--console-fd")) {
+            cfg.console_fd = (int)strtol(val, &end, 10);
+            if (*end || cfg.console_fd < 0)
+                return refuse("%s is not a file descriptor", val);
+        } else if (!strcmp(opt, "--hook-socket")) {
+            hook_socket = val;
+        } else if (!strcmp(opt, "--on-exit-arg") && nhook < HOOK_ARGS) {
+            on_exit[nhook++] = (char *)val;
+        } else {
+            return refuse("option %s is not understood", opt);
+        }
     }
     if (argc < at + 2) {
-        fprintf(stderr, "usage: %s exec [--console-fd FD] PID PROFILE SETTING...\n", argv[0]);
+        fprintf(stderr, "usage: %s exec [--console-fd FD] [--detach [--hook-socket PATH] [--on-exit-arg ARG]...] "
+                        "PID PROFILE SETTING...\n", argv[0]);
         return 2;
     }
     long target = strtol(argv[at], &end, 10);
@@ -61,15 +169,13 @@ int exec_main(int argc, char **argv)
     }
     if (!cfg.nargs || !cfg.cwd || !probe_config_default_env(&cfg))
         return refuse("%s", "no command or working directory given");
+    if (detach)
+        return detached(&cfg, (pid_t)target, hook_socket, on_exit);
     pid_t pid = probe_spawn(&cfg, (pid_t)target, (int[3]){ 0, 1, 2 }, REPORT_FD);
     if (pid < 0)
         return refuse("cannot enter the container: %s", strerror(errno));
     close(REPORT_FD);
     if (cfg.console_fd >= 0)
         close(cfg.console_fd);  /* the command's alone: its end tells the caller no pty comes */
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return 126;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return wait_status(pid);
 }
