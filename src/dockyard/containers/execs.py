@@ -169,9 +169,13 @@ class Execs:
         try:
             fds = tuple(null if tty or stream == subprocess.DEVNULL else i if stream is None else
                         stream if isinstance(stream, int) else stream.fileno() for i, stream in enumerate(stdio))
-            run = Started(argv, fds, tty)
+            run = Started(argv, fds, tty, pid=True)
         finally:
             os.close(null)
+        pid = run.command_pid()
+        if pid:
+            with self.db.write() as conn:
+                conn.execute("UPDATE execs SET pid=? WHERE id=?", (pid, eid))
         carrier = None
         if tty:
             master = run.master()

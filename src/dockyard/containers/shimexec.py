@@ -74,33 +74,48 @@ def detach(argv: list[str], hook_socket: str, hook: list[str]) -> int:
 
 
 class Started:
-    """A running `dockyard-shim exec` (with `options` before the pid): `master()` (Tty only)
-    is the pty's master, `wait()` the exit code and why it could not start ("" if it did)."""
+    """A running `dockyard-shim exec` (with `options` before the pid): `command_pid()` (with
+    `pid`) is the command's pid, `master()` (with `tty`) the pty's master, `wait()` the exit
+    code and why it could not start ("" if it did)."""
 
-    def __init__(self, argv: list[str], stdio: tuple[int, int, int], tty: bool = False,
+    def __init__(self, argv: list[str], stdio: tuple[int, int, int], tty: bool = False, pid: bool = False,
                  options: list[str] = ()) -> None:
         import socket
 
         report, write_end = os.pipe()
         actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(stdio)] + [(os.POSIX_SPAWN_DUP2, write_end, 3)]
-        ours = theirs = None
+        theirs = [write_end]
+        self._console = self._pid = None
         if tty:
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            actions.append((os.POSIX_SPAWN_DUP2, theirs.fileno(), 4))
+            self._console, console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            theirs.append(console.detach())
+            actions.append((os.POSIX_SPAWN_DUP2, theirs[-1], 4))
             options = [*options, "--console-fd", "4"]
+        if pid:
+            self._pid, pid_end = os.pipe()
+            theirs.append(pid_end)
+            actions.append((os.POSIX_SPAWN_DUP2, pid_end, 5))
+            options = [*options, "--pid-fd", "5"]
         argv = [*argv[:2], *options, *argv[2:]]
         try:
             self.pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
         except BaseException:
             os.close(report)
-            if ours is not None:
-                ours.close()
+            if self._console is not None:
+                self._console.close()
+            if self._pid is not None:
+                os.close(self._pid)
             raise
         finally:
-            os.close(write_end)
-            if theirs is not None:
-                theirs.close()
-        self._report, self._console = report, ours
+            for fd in theirs:
+                os.close(fd)
+        self._report = report
+
+    def command_pid(self) -> int:
+        """The command's pid (in our pid namespace), 0 if it was not forked."""
+        with os.fdopen(self._pid, "rb") as f:
+            text = f.read()
+        return int(text) if text.isdigit() else 0
 
     def master(self) -> int | None:
         """The pty's master (the caller's to close), or None if the command could not start."""

@@ -1,6 +1,6 @@
 /*
- * `dockyard-shim exec [--console-fd FD] [--detach [--hook-socket PATH] [--on-exit-arg ARG]...]
- *  PID PROFILE SETTING...`: run one command inside the running container whose init is PID,
+ * `dockyard-shim exec [--console-fd FD] [--pid-fd FD] [--detach [--hook-socket PATH]
+ *  [--on-exit-arg ARG]...] PID PROFILE SETTING...`: run one command inside the running container whose init is PID,
  * as `dockyard exec` does, without a runtime process (containers/shimexec.py). PROFILE is the
  * container's exec profile (probe.h's lines: capabilities, cgroups, rlimits, seccomp, labels);
  * each SETTING is one more "key value" line for this command (arg, env, cwd, uid, gid, group,
@@ -8,8 +8,9 @@
  * exit 126 or 127; a started command leaves fd 3 empty.
  *
  * Attached, the command gets our stdin, stdout and stderr, or with --console-fd a pty of the
- * container's own whose master is sent on the unix socket FD (probe.h); we wait for it and
- * exit with its status (128+N for signal N).
+ * container's own whose master is sent on the unix socket FD (probe.h); its pid is written
+ * to --pid-fd (then closed) once it is forked; we wait for it and exit with its status
+ * (128+N for signal N).
  *
  * With --detach the command's stdio is /dev/null and a monitor in a session of its own starts
  * it; we print its pid and exit 0 once it runs. The monitor waits for it and then runs the
@@ -127,7 +128,7 @@ int exec_main(int argc, char **argv)
     static char *on_exit[HOOK_ARGS + 1];
     const char *hook_socket = NULL;
     bool detach = false;
-    int nhook = 0, at = 2;
+    int nhook = 0, at = 2, pid_fd = -1;
     struct probe_config cfg;
     probe_config_init(&cfg);
     for (; at < argc && !strncmp(argv[at], "--", 2); at++) {
@@ -142,6 +143,10 @@ int exec_main(int argc, char **argv)
             cfg.console_fd = (int)strtol(val, &end, 10);
             if (*end || cfg.console_fd < 0)
                 return refuse("%s is not a file descriptor", val);
+        } else if (!strcmp(opt, "--pid-fd")) {
+            pid_fd = (int)strtol(val, &end, 10);
+            if (*end || pid_fd < 0)
+                return refuse("%s is not a file descriptor", val);
         } else if (!strcmp(opt, "--hook-socket")) {
             hook_socket = val;
         } else if (!strcmp(opt, "--on-exit-arg") && nhook < HOOK_ARGS) {
@@ -151,8 +156,8 @@ int exec_main(int argc, char **argv)
         }
     }
     if (argc < at + 2) {
-        fprintf(stderr, "usage: %s exec [--console-fd FD] [--detach [--hook-socket PATH] [--on-exit-arg ARG]...] "
-                        "PID PROFILE SETTING...\n", argv[0]);
+        fprintf(stderr, "usage: %s exec [--console-fd FD] [--pid-fd FD] [--detach [--hook-socket PATH] "
+                        "[--on-exit-arg ARG]...] PID PROFILE SETTING...\n", argv[0]);
         return 2;
     }
     long target = strtol(argv[at], &end, 10);
@@ -175,6 +180,10 @@ int exec_main(int argc, char **argv)
     if (pid < 0)
         return refuse("cannot enter the container: %s", strerror(errno));
     close(REPORT_FD);
+    if (pid_fd >= 0) {
+        dprintf(pid_fd, "%d", (int)pid);
+        close(pid_fd);
+    }
     if (cfg.console_fd >= 0)
         close(cfg.console_fd);  /* the command's alone: its end tells the caller no pty comes */
     return wait_status(pid);
