@@ -137,10 +137,10 @@ def _run(eid: str, db, c, body: dict, argv: list[str], failure: str | None) -> i
     from dockyard.store.events import append
     from dockyard.store.reader import Error as DBError
 
-    code, interrupted = -1, False
+    code, pid, interrupted = -1, 0, False
     if failure is None:
         try:
-            code, failure = _spawn(argv, body["AttachStdin"])
+            code, pid, failure = _spawn(argv, body["AttachStdin"])
         except KeyboardInterrupt:  # recorded as the full command records it; the command runs on
             interrupted = True
     if interrupted:
@@ -150,7 +150,7 @@ def _run(eid: str, db, c, body: dict, argv: list[str], failure: str | None) -> i
         sys.stderr.write(failure + "\n")
 
     def ended(conn) -> None:
-        conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
+        conn.execute("UPDATE execs SET running=0, exit_code=?, pid=? WHERE id=?", (code, pid, eid))
         if not (failure or interrupted):  # as dockerd: no exec_die for a command that never ran
             append(conn, "container", "exec_die", c.id, event_attributes(c, execID=eid, exitCode=str(code)))
 
@@ -161,17 +161,19 @@ def _run(eid: str, db, c, body: dict, argv: list[str], failure: str | None) -> i
     return 130 if interrupted else code
 
 
-def _spawn(argv: list[str], interactive: bool) -> tuple[int, str]:
+def _spawn(argv: list[str], interactive: bool) -> tuple[int, int, str]:
     """Run `dockyard-shim exec` with our stdio (stdin only with -i, as Docker) and wait: the
-    command's exit code, and why it could not start ("" if it did)."""
+    command's exit code and pid, and why it could not start ("" if it did)."""
     from dockyard.containers.shimexec import Started
 
     sys.stdout.flush()
     sys.stderr.flush()
     stdin = 0 if interactive else os.open(os.devnull, os.O_RDONLY)
     try:
-        started = Started(argv, (stdin, 1, 2), tty=False)
+        started = Started(argv, (stdin, 1, 2), pid=True)
     finally:
         if stdin:
             os.close(stdin)
-    return started.wait()
+    pid = started.command_pid()
+    code, failure = started.wait()
+    return code, pid, failure
