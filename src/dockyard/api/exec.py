@@ -90,6 +90,7 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     doc = await body(request, required=False)
     svc = engine(request).containers
     exec_id = request.match_info["id"]
+    await blocking(svc.execs.startable, exec_id)  # 404 and a container's 409 come before the attach
     info = await blocking(svc.exec_inspect, exec_id)
     if doc.get("Detach"):
         await blocking(svc.exec_start, exec_id, detach=True, stdin=subprocess.DEVNULL,

@@ -45,10 +45,7 @@ class Execs:
 
     def create(self, ref: str, body: dict) -> str:
         c = self.service.get(ref)
-        if c.status == "paused":
-            raise Conflict(f"Container {ref} is paused, unpause the container before exec")
-        if c.status != "running":
-            raise Conflict(f"Container {c.id} is not running")
+        _check_running(c, ref)
         cmd = body.get("Cmd")
         if not cmd:
             raise InvalidArgument("No exec command specified")
@@ -66,6 +63,14 @@ class Execs:
         if row is None:
             raise NotFound(f"No such exec instance: {eid}")
         return row
+
+    def startable(self, eid: str):
+        """(row, container) of an exec whose container can run it now: NotFound, or Conflict
+        when the container is paused or not running (what dockerd answers before it attaches)."""
+        row = self._row(eid)
+        c = self.service.get(row["container_id"])
+        _check_running(c, c.id)
+        return row, c
 
     def inspect(self, eid: str) -> dict:
         row = self._row(eid)
@@ -85,12 +90,11 @@ class Execs:
               on_pty=None) -> int:
         """Run the exec; returns its exit code (or its pid when detached). With a TTY,
         `on_pty(master_fd)` is called in a thread to carry the terminal while it runs."""
-        row = self._row(eid)
-        if row["running"] or row["exit_code"] is not None:
-            raise Conflict(f"exec {eid[:12]} has already been started")
-        c = self.service.get(row["container_id"])
-        if c.status != "running":
-            raise Conflict(f"Container {c.id} is not running")
+        row, c = self.startable(eid)
+        if row["exit_code"] is not None:  # dockerd's words
+            raise Conflict(f"Error: Exec command {eid} has already run")
+        if row["running"]:
+            raise Conflict(f"Error: Exec command {eid} is already running")
         cfg = loads(row["config"])
         with self.db.write() as conn:
             conn.execute("UPDATE execs SET running=1 WHERE id=?", (eid,))
@@ -232,6 +236,13 @@ class Execs:
                 except OSError:
                     pass
             return code
+
+
+def _check_running(c, ref: str) -> None:
+    if c.status == "paused":
+        raise Conflict(f"Container {ref} is paused, unpause the container before exec")
+    if c.status != "running":
+        raise Conflict(f"Container {c.id} is not running")
 
 
 def event_action(kind: str, cmd: list[str]) -> str:
