@@ -1,5 +1,5 @@
-"""`exec [-i] [-u USER] [-w DIR] [-e VAR]... [--privileged] NAME COMMAND...` run before the
-command-line parser loads.
+"""`exec [-i] [-t] [-d] [-u USER] [-w DIR] [-e VAR]... [--privileged] NAME COMMAND...` run
+before the command-line parser loads.
 
 The full command (cli/containers.py, containers/execs.py) loads click and the container
 service before it starts the same `dockyard-shim exec` (containers/shimexec.py). Here the
@@ -8,10 +8,10 @@ exec_start events as Execs records them, the shim runs the command (with the pro
 command builds: containers/process.py), then its exit code and exec_die are recorded. Both
 paths give the same process, output, codes, record and events.
 
-Anything else returns None and the full command runs as it always would: a terminal (-t), -d,
---env-file, --detach-keys, other flags or global options, a container that is not running or
-not found (the full command says so), another runtime than dockyard's own, a record that lags
-its shim, an ordinary user (rootless), a DB to migrate.
+Anything else returns None and the full command runs as it always would: --env-file,
+--detach-keys, other flags or global options, a container that is not running or not found
+(the full command says so), another runtime than dockyard's own, a record that lags its shim,
+an ordinary user (rootless), a DB to migrate.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 import sys
 
-_FLAGS = {"-i": "AttachStdin", "--interactive": "AttachStdin", "--privileged": "Privileged"}
+_FLAGS = {"-i": "AttachStdin", "--interactive": "AttachStdin", "-t": "Tty", "--tty": "Tty", "-d": "Detach",
+          "--detach": "Detach", "--privileged": "Privileged"}
 _VALUES = {"-u": "User", "--user": "User", "-w": "WorkingDir", "--workdir": "WorkingDir", "-e": "Env", "--env": "Env"}
 
 
@@ -44,14 +45,14 @@ def before_parsing(args: list[str]) -> int | None:
         eid = _record_start(*found[:3])
     except (DockyardError, DBError, OSError, ValueError, KeyError):
         return None  # the full command reports it properly (or migrates the DB first); nothing is written
-    return _run(eid, *found)
+    return _run(eid, request[2], *found)
 
 
-def parse(args: list[str]) -> tuple[str, dict] | None:
-    """(container, ExecConfig as the full command sends it) of exec's arguments, or None for a
-    form the full command handles. As click parses them: options until the container's name,
+def parse(args: list[str]) -> tuple[str, dict, bool] | None:
+    """(container, ExecConfig as the full command sends it, -d) of exec's arguments, or None for
+    a form the full command handles. As click parses them: options until the container's name,
     then the command, whatever it looks like."""
-    flags = dict.fromkeys(("AttachStdin", "Privileged"), False)
+    flags = dict.fromkeys(("AttachStdin", "Tty", "Detach", "Privileged"), False)
     values: dict[str, list[str]] = {"User": [], "WorkingDir": [], "Env": []}
     i = 0
     while i < len(args) and args[i].startswith("-") and args[i] != "-":
@@ -59,6 +60,8 @@ def parse(args: list[str]) -> tuple[str, dict] | None:
         name, eq, value = arg.partition("=") if arg.startswith("--") else (arg[:2], "", arg[2:])
         if name in _FLAGS and not eq and not value:
             flags[_FLAGS[name]] = True
+        elif not arg.startswith("--") and len(arg) > 2 and set(arg[1:]) <= set("itd"):  # -it, -dt
+            flags.update((_FLAGS["-" + letter], True) for letter in arg[1:])
         elif name in _VALUES:
             if not eq and not value:
                 if i + 1 >= len(args):
@@ -67,7 +70,7 @@ def parse(args: list[str]) -> tuple[str, dict] | None:
                 value = args[i]
             values[_VALUES[name]].append(value)
         else:
-            return None  # -t, -d, --env-file, --detach-keys, --help, combined flags, `--`
+            return None  # --env-file, --detach-keys, --help, other combined flags, `--`
         i += 1
     if len(args) < i + 2:
         return None  # no container or no command: the full command says so
@@ -75,11 +78,11 @@ def parse(args: list[str]) -> tuple[str, dict] | None:
 
     body = {"Cmd": args[i + 1:], "Env": env_list(values["Env"], []),
             "WorkingDir": (values["WorkingDir"] or [""])[-1], "User": (values["User"] or [""])[-1],
-            "Tty": False, "AttachStdin": flags["AttachStdin"], "Privileged": flags["Privileged"]}
-    return args[i], body
+            "Tty": flags["Tty"], "AttachStdin": flags["AttachStdin"], "Privileged": flags["Privileged"]}
+    return args[i], body, flags["Detach"]
 
 
-def _prepare(name: str, body: dict):
+def _prepare(name: str, body: dict, detach: bool):
     """Everything the run needs, read before anything is written; None for the full command."""
     from dockyard.cli.readonly import _containers, _current
     from dockyard.containers import shimexec
@@ -108,7 +111,7 @@ def _prepare(name: str, body: dict):
         argv = shimexec.command(shim, where.run_dir, c.id, target, command_process(where.run_dir, c, body))
     except InvalidArgument as e:  # no such user or group: the start fails, as in Docker
         failure = e.message
-    return store.db, c, body, argv, failure
+    return store.db, c, body, argv, failure, where
 
 
 def _record_start(db, c, body: dict) -> str:
@@ -130,8 +133,9 @@ def _record_start(db, c, body: dict) -> str:
     return eid
 
 
-def _run(eid: str, db, c, body: dict, argv: list[str], failure: str | None) -> int:
-    """Run the command (unless it already failed), say why it could not start, record its end."""
+def _run(eid: str, detach: bool, db, c, body: dict, argv: list[str], failure: str | None, where) -> int:
+    """Run the command (unless it already failed), say why it could not start, record its end
+    (a detached command's: its pid; the shim's hook records its end, containers/shimexec.py)."""
     from dockyard.containers.execs import start_failure_code
     from dockyard.containers.views import event_attributes
     from dockyard.store.events import append
@@ -140,16 +144,22 @@ def _run(eid: str, db, c, body: dict, argv: list[str], failure: str | None) -> i
     code, pid, interrupted = -1, 0, False
     if failure is None:
         try:
-            code, pid, failure = _spawn(argv, body["AttachStdin"])
+            if detach:
+                pid, failure = _detach(argv, eid, where)
+            else:
+                code, pid, failure = _spawn(argv, body["AttachStdin"], body["Tty"])
         except KeyboardInterrupt:  # recorded as the full command records it; the command runs on
             interrupted = True
     if interrupted:
         sys.stderr.write("\nAborted.\n")  # the full command's words (cli/main.py), and its code below
     elif failure:
         code = start_failure_code(failure)
-        sys.stderr.write(failure + "\n")
+        sys.stderr.write(("Error: " if detach else "") + failure + "\n")  # as the full command's
 
     def ended(conn) -> None:
+        if detach and not (failure or interrupted):
+            conn.execute("UPDATE execs SET pid=? WHERE id=?", (pid, eid))
+            return
         conn.execute("UPDATE execs SET running=0, exit_code=?, pid=? WHERE id=?", (code, pid, eid))
         if not (failure or interrupted):  # as dockerd: no exec_die for a command that never ran
             append(conn, "container", "exec_die", c.id, event_attributes(c, execID=eid, exitCode=str(code)))
@@ -158,22 +168,43 @@ def _run(eid: str, db, c, body: dict, argv: list[str], failure: str | None) -> i
         db.write(ended)
     except DBError as e:  # the command ran: its code stands
         sys.stderr.write(f"Error: recording the exec's end: {e}\n")
-    return 130 if interrupted else code
+    if interrupted:
+        return 130
+    return 125 if detach and failure else 0 if detach else code
 
 
-def _spawn(argv: list[str], interactive: bool) -> tuple[int, int, str]:
-    """Run `dockyard-shim exec` with our stdio (stdin only with -i, as Docker) and wait: the
-    command's exit code and pid, and why it could not start ("" if it did)."""
+def _spawn(argv: list[str], interactive: bool, tty: bool) -> tuple[int, int, str]:
+    """Run `dockyard-shim exec` with our stdio (stdin only with -i, as Docker), or a pty the
+    terminal is carried to (cli/attach.py), and wait: the command's exit code and pid, and why
+    it could not start ("" if it did)."""
     from dockyard.containers.shimexec import Started
 
     sys.stdout.flush()
     sys.stderr.flush()
-    stdin = 0 if interactive else os.open(os.devnull, os.O_RDONLY)
+    stdin = 0 if interactive and not tty else os.open(os.devnull, os.O_RDONLY)
     try:
-        started = Started(argv, (stdin, 1, 2), pid=True)
+        started = Started(argv, (stdin, stdin, stdin) if tty else (stdin, 1, 2), tty, pid=True)
     finally:
         if stdin:
             os.close(stdin)
     pid = started.command_pid()
-    code, failure = started.wait()
+    on_pty = None
+    if tty:
+        from dockyard.cli.attach import pump_pty
+
+        def on_pty(master: int) -> None:
+            pump_pty(master, stdin=interactive)
+    code, failure = started.wait(on_pty)
     return code, pid, failure
+
+
+def _detach(argv: list[str], eid: str, where) -> tuple[int, str]:
+    """Start the command detached (`dockyard-shim exec --detach`): its pid, or why it could not start."""
+    from dockyard.containers import hooks, shimexec
+    from dockyard.errors import InvalidArgument
+
+    try:
+        return shimexec.detach(argv, os.path.join(where.run_dir, hooks.SOCKET),
+                               [*hooks.argv(where.root, where.run_dir), "exec-died", eid]), ""
+    except InvalidArgument as e:
+        return 0, e.message

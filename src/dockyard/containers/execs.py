@@ -165,7 +165,6 @@ class Execs:
         a file or an fd), or with a TTY on a pty whose master `on_pty` carries in a thread while
         it runs. Its exit code; InvalidArgument with Docker's words if it could not start."""
         import subprocess
-        import threading
 
         from dockyard.containers.shimexec import Started
 
@@ -180,22 +179,16 @@ class Execs:
         if pid:
             with self.db.write() as conn:
                 conn.execute("UPDATE execs SET pid=? WHERE id=?", (pid, eid))
-        carrier = None
-        if tty:
-            master = run.master()
-            if master is not None:
-                self._ptys[eid] = master
+
+        def carry(master: int) -> None:  # resizable while it runs
+            self._ptys[eid] = master
+            try:
                 if on_pty is not None:
-                    carrier = threading.Thread(target=on_pty, args=(master,), daemon=True)
-                    carrier.start()
-        try:
-            code, failure = run.wait()
-        finally:
-            if carrier is not None:
-                carrier.join(timeout=5)
-            master = self._ptys.pop(eid, None)
-            if master is not None:
-                os.close(master)
+                    on_pty(master)
+            finally:
+                self._ptys.pop(eid, None)
+
+        code, failure = run.wait(carry)
         if failure:
             raise InvalidArgument(failure)
         return code

@@ -32,6 +32,12 @@ def socket_path(run_dir: Path) -> Path:
     return run_dir / SOCKET
 
 
+def argv(root, run_dir) -> list[str]:
+    """`dockyard ... container` on this root: the hooks are its hidden subcommands."""
+    from dockyard.containers.runtimes import dockyard_binary
+    return [dockyard_binary(), "--root", str(root), "--run-dir", str(run_dir), "container"]
+
+
 def handle(engine, argv: list[str]) -> None:
     """Run one hook's argv (`dockyard --root R --run-dir D container CMD ARGS...`) in-process;
     a hook for another root (a run dir shared by mistake) is ignored."""

@@ -75,8 +75,8 @@ def detach(argv: list[str], hook_socket: str, hook: list[str]) -> int:
 
 class Started:
     """A running `dockyard-shim exec` (with `options` before the pid): `command_pid()` (with
-    `pid`) is the command's pid, `master()` (with `tty`) the pty's master, `wait()` the exit
-    code and why it could not start ("" if it did)."""
+    `pid`) is the command's pid, `wait()` its exit code and why it could not start ("" if it
+    did)."""
 
     def __init__(self, argv: list[str], stdio: tuple[int, int, int], tty: bool = False, pid: bool = False,
                  options: list[str] = ()) -> None:
@@ -117,19 +117,30 @@ class Started:
             text = f.read()
         return int(text) if text.isdigit() else 0
 
-    def master(self) -> int | None:
-        """The pty's master (the caller's to close), or None if the command could not start."""
+    def wait(self, on_pty=None) -> tuple[int, str]:
+        """Wait for the command. With a TTY, `on_pty(master)` carries its terminal in a thread
+        meanwhile (given up to 5 s more after the end, for what it read last)."""
         import socket
+        import threading
 
-        with self._console:
-            try:
-                _, fds, _, _ = socket.recv_fds(self._console, 256, 1)
-            except OSError:
-                return None
-        return fds[0] if fds else None
-
-    def wait(self) -> tuple[int, str]:
-        _, status = os.waitpid(self.pid, 0)
+        carrier = master = None
+        if self._console is not None:
+            with self._console:
+                try:
+                    _, fds, _, _ = socket.recv_fds(self._console, 256, 1)
+                except OSError:
+                    fds = []
+            master = fds[0] if fds else None  # None: the command could not start
+            if master is not None and on_pty is not None:
+                carrier = threading.Thread(target=on_pty, args=(master,), daemon=True)
+                carrier.start()
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        finally:
+            if carrier is not None:
+                carrier.join(timeout=5)
+            if master is not None:
+                os.close(master)
         code = os.waitstatus_to_exitcode(status)
         with os.fdopen(self._report, "rb") as f:
             failure = f.read().decode(errors="replace").strip()
