@@ -28,6 +28,8 @@ def before_parsing(args: list[str]) -> int | None:
     """Run a plain `exec` (or `container exec`) here: its exit code, or None for anything else."""
     if args[:2] == ["container", "exec"]:
         args = args[1:]
+    if args[:1] == ["--root"]:
+        return exec_died(args)
     from dockyard import rootless
 
     if args[:1] != ["exec"] or os.geteuid() != 0 or rootless.active():
@@ -46,6 +48,31 @@ def before_parsing(args: list[str]) -> int | None:
     except (DockyardError, DBError, OSError, ValueError, KeyError):
         return None  # the full command reports it properly (or migrates the DB first); nothing is written
     return _run(eid, request[2], *found)
+
+
+def exec_died(args: list[str]) -> int | None:
+    """The hook of a detached exec (`dockyard --root R --run-dir D container exec-died EID CODE`,
+    from `dockyard-shim exec --detach`) run here, as Execs.died runs it; None for anything else."""
+    if len(args) != 8 or args[0] != "--root" or args[2] != "--run-dir" or args[4:6] != ["container", "exec-died"] \
+            or not args[7].lstrip("-").isdigit() or os.geteuid() != 0:
+        return None
+    from dockyard.containers.execs import record_died
+    from dockyard.containers.record import ContainerStore
+    from dockyard.store.reader import Error as DBError, Reader
+
+    path = os.path.join(args[1], "dockyard.db")
+    if not os.path.exists(path):
+        return 0  # the root is gone, and its execs with it
+    try:
+        db = Reader(path)
+        row = db.one("SELECT container_id FROM execs WHERE id=?", (args[6],))
+        if row is None:
+            return None  # the full command says so
+        c = ContainerStore(db).find(row[0])
+        db.write(lambda conn: record_died(conn, c, args[6], int(args[7])))
+    except DBError:
+        return None
+    return 0
 
 
 def parse(args: list[str]) -> tuple[str, dict, bool] | None:

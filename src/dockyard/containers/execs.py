@@ -134,15 +134,9 @@ class Execs:
 
     def died(self, eid: str, code: int) -> None:
         """(The hook of a detached exec's `dockyard-shim exec`) its command ended with `code`."""
+        c = self.service.store.find(self._row(eid)["container_id"])
         with self.db.write() as conn:
-            ended = conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=? AND running=1", (code, eid)).rowcount
-        if ended:
-            row = self._row(eid)
-            try:
-                c = self.service.get(row["container_id"])
-            except NotFound:  # removed since: no container to tell of it
-                return
-            self.service.event(c, "exec_die", execID=eid, exitCode=str(code))
+            record_died(conn, c, eid, code)
 
     def _shim_command(self, c, process: dict) -> list[str] | None:
         """`dockyard-shim exec`'s argv for `process` in `c` (containers/shimexec.py), or None
@@ -229,6 +223,16 @@ class Execs:
                 except OSError:
                     pass
             return code
+
+
+def record_died(conn, c, eid: str, code: int) -> None:
+    """(In a write transaction) a detached exec's command ended with `code`: its record, and its
+    container's (`c`, None if removed since) exec_die, unless its end is recorded already."""
+    from dockyard.containers.views import event_attributes
+    from dockyard.store.events import append
+
+    if conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=? AND running=1", (code, eid)).rowcount and c:
+        append(conn, "container", "exec_die", c.id, event_attributes(c, execID=eid, exitCode=str(code)))
 
 
 def _check_running(c, ref: str) -> None:
