@@ -172,7 +172,7 @@ def _run(eid: str, detach: bool, db, c, body: dict, argv: list[str], failure: st
     if failure is None:
         try:
             if detach:
-                pid, failure = _detach(argv, eid, where)
+                pid, failure = _detach(argv, eid, where, body["Tty"])
             else:
                 code, pid, failure = _spawn(argv, body["AttachStdin"], body["Tty"])
         except KeyboardInterrupt:  # recorded as the full command records it; the command runs on
@@ -225,13 +225,13 @@ def _spawn(argv: list[str], interactive: bool, tty: bool) -> tuple[int, int, str
     return code, pid, failure
 
 
-def _detach(argv: list[str], eid: str, where) -> tuple[int, str]:
+def _detach(argv: list[str], eid: str, where, tty: bool) -> tuple[int, str]:
     """Start the command detached (`dockyard-shim exec --detach`): its pid, or why it could not start."""
     from dockyard.containers import hooks, shimexec
     from dockyard.errors import InvalidArgument
 
     try:
         return shimexec.detach(argv, os.path.join(where.run_dir, hooks.SOCKET),
-                               [*hooks.argv(where.root, where.run_dir), "exec-died", eid]), ""
+                               [*hooks.argv(where.root, where.run_dir), "exec-died", eid], tty), ""
     except InvalidArgument as e:
         return 0, e.message

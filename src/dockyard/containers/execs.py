@@ -107,7 +107,7 @@ class Execs:
             if argv is not None and detach:
                 from dockyard.containers import hooks, shimexec
                 code = shimexec.detach(argv, str(hooks.socket_path(self.service.engine.run_dir)),
-                                       [*self.service._hook_argv(), "exec-died", eid])
+                                       [*self.service._hook_argv(), "exec-died", eid], process["terminal"])
             elif argv is not None:
                 code = self._with_shim(argv, eid, process["terminal"], (stdin, stdout, stderr), on_pty)
             else:

@@ -51,15 +51,17 @@ def command(shim: str, run_dir: str, cid: str, target: int, process: dict) -> li
     return [shim, "exec", str(target), profile(run_dir, cid), *(f"{k} {v}" for k, v in lines)]
 
 
-def detach(argv: list[str], hook_socket: str, hook: list[str]) -> int:
-    """Start the command with no stdio and leave it running: its pid. When it ends, `hook` runs
-    with its exit code as a last word (through the server on `hook_socket` if it takes it).
-    InvalidArgument with Docker's words if it could not start."""
+def detach(argv: list[str], hook_socket: str, hook: list[str], tty: bool) -> int:
+    """Start the command with no stdio (or a terminal whose output goes nowhere) and leave it
+    running: its pid. When it ends, `hook` runs with its exit code as a last word (through the
+    server on `hook_socket` if it takes it). InvalidArgument with Docker's words if it could
+    not start."""
     from dockyard.errors import InvalidArgument
 
     out, write_end = os.pipe()
     null = os.open(os.devnull, os.O_RDWR)
-    options = ["--detach", "--hook-socket", hook_socket, *(x for word in hook for x in ("--on-exit-arg", word))]
+    options = ["--detach", *(["--tty"] if tty else []), "--hook-socket", hook_socket,
+               *(x for word in hook for x in ("--on-exit-arg", word))]
     try:
         run = Started(argv, (null, write_end, null), options=options)
     finally:

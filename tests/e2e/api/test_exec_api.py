@@ -95,9 +95,16 @@ def test_exec_endpoints_answer_as_dockerd(engine_api):
     assert wait_for(lambda: (lambda i: not i["Running"] and i)(api.exec_inspect(eid)), what="the detached exec's end")[
         "ExitCode"] == 5
     assert api.exec_inspect(eid)["Pid"] == info["Pid"]
+    # detached with a TTY: a terminal whose output (more than a pty holds) goes nowhere
+    eid = api.exec_create(name, ["sh", "-c", "tty > /tty; yes | head -c 300000; exit 7"], tty=True)["Id"]
+    api.exec_start(eid, detach=True, tty=True)
+    assert wait_for(lambda: (lambda i: not i["Running"] and i)(api.exec_inspect(eid)), what="the -dt exec's end")[
+        "ExitCode"] == 7
+    assert d("exec", name, "cat", "/tty").out.startswith("/dev/pts/")
     dies = lambda: [e["Actor"]["Attributes"].get("exitCode") for e in engine_api.client().api.events(  # noqa: E731
         since=since, until=time.time(), decode=True, filters={"event": "exec_die", "container": name})]
-    assert wait_for(lambda: len(dies()) == 5, what="five exec_die events") and sorted(dies()) == ["0", "0", "0", "3", "5"]
+    assert wait_for(lambda: len(dies()) == 7, what="seven exec_die events")
+    assert sorted(dies()) == ["0", "0", "0", "0", "3", "5", "7"]
 
     # 409 for a paused container, at create and at start; then for a stopped one
     eid = api.exec_create(name, ["true"])["Id"]
