@@ -15,8 +15,10 @@ next server's start (`finish_unhandled`), as are exits that came while no server
 
 from __future__ import annotations
 
-import socket
-from pathlib import Path
+TYPE_CHECKING = False  # no `typing` (~3 ms) for exec's quick path, which reads SOCKET and argv
+if TYPE_CHECKING:
+    import socket
+    from pathlib import Path
 
 SOCKET = "hooks.sock"
 
@@ -45,6 +47,8 @@ def handle(engine, argv: list[str]) -> None:
         raise ValueError(f"not a container hook: {argv!r}")
     at = argv.index("container")
     head, (command, *args) = argv[:at], argv[at + 1:]
+    from pathlib import Path
+
     if "--root" in head and Path(head[head.index("--root") + 1]) != engine.root:
         _log().warning("ignored a hook for another root: %s", " ".join(argv))
         return

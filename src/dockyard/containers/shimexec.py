@@ -82,13 +82,13 @@ class Started:
 
     def __init__(self, argv: list[str], stdio: tuple[int, int, int], tty: bool = False, pid: bool = False,
                  options: list[str] = ()) -> None:
-        import socket
-
         report, write_end = os.pipe()
         actions = [(os.POSIX_SPAWN_DUP2, fd, i) for i, fd in enumerate(stdio)] + [(os.POSIX_SPAWN_DUP2, write_end, 3)]
         theirs = [write_end]
         self._console = self._pid = None
         if tty:
+            import socket
+
             self._console, console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             theirs.append(console.detach())
             actions.append((os.POSIX_SPAWN_DUP2, theirs[-1], 4))
@@ -122,11 +122,11 @@ class Started:
     def wait(self, on_pty=None) -> tuple[int, str]:
         """Wait for the command. With a TTY, `on_pty(master)` carries its terminal in a thread
         meanwhile (given up to 5 s more after the end, for what it read last)."""
-        import socket
-        import threading
-
         carrier = master = None
         if self._console is not None:
+            import socket
+            import threading
+
             with self._console:
                 try:
                     _, fds, _, _ = socket.recv_fds(self._console, 256, 1)
