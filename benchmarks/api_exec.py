@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
-from api_common import dockyard_server  # noqa: E402
+from api_common import CpuGroup, dockyard_server  # noqa: E402
 from api_run import DOCKER, HOST_DOCKER, cli_env, load_busybox, start_podman  # noqa: E402
 from common import DOCKYARD, report, timed  # noqa: E402
 
@@ -28,9 +28,18 @@ def exec_run_seconds(client, container, detach: bool) -> float:
 
 
 def main(runs: int = 15) -> None:
+    cpu = CpuGroup("-exec") if os.path.isdir("/sys/fs/cgroup/cpuacct") else None
+    try:
+        run(runs, cpu)
+    finally:
+        if cpu:
+            cpu.remove()
+
+
+def run(runs: int, cpu: CpuGroup | None) -> None:
     import docker
 
-    with dockyard_server() as (sock, env), tempfile.TemporaryDirectory() as t:
+    with dockyard_server(cpu) as (sock, env), tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         archive = tmp / "busybox.tar"
         subprocess.run([DOCKYARD, "save", "-o", str(archive), "busybox"], env=env, check=True)
@@ -58,10 +67,17 @@ def main(runs: int = 15) -> None:
                 times: dict[str, list[float]] = {name: [] for name in engines}
                 for name in engines:  # warm-up
                     case(name)
+                used = 0.0
                 for _ in range(runs):
                     for name in engines:
+                        before = cpu.seconds() if cpu and name == "dockyard" else 0.0
                         times[name].append(case(name))
+                        if cpu and name == "dockyard":
+                            used += cpu.seconds() - before
                 report(title, times.pop("dockyard"), times)
+                if cpu:
+                    print(f"  dockyard CPU per exec (server, shim exec, monitor, hooks; not the command): "
+                          f"{used / runs * 1000:.1f} ms")
         finally:
             for name, e in engines.items():
                 if name in names:
