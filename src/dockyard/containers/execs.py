@@ -87,9 +87,10 @@ class Execs:
         }
 
     def start(self, eid: str, *, detach: bool = False, stdin=None, stdout=None, stderr=None,
-              on_pty=None) -> int:
+              on_pty=None, console_size=None) -> int:
         """Run the exec; returns its exit code (or its pid when detached). With a TTY,
-        `on_pty(master_fd)` is called in a thread to carry the terminal while it runs."""
+        `on_pty(master_fd)` is called in a thread to carry the terminal while it runs; its size
+        is `console_size` ([height, width]) if given, else the exec's ConsoleSize."""
         row, c = self.startable(eid)
         if row["exit_code"] is not None:  # dockerd's words
             raise Conflict(f"Error: Exec command {eid} has already run")
@@ -102,6 +103,8 @@ class Execs:
         code, started = -1, False
         try:
             from dockyard.containers.process import exec_process
+            if console_size:
+                cfg["ConsoleSize"] = console_size
             process = exec_process(self.service, c, cfg)  # an unknown user fails here, as in Docker
             argv = self._shim_command(c, process)
             if argv is not None and detach:

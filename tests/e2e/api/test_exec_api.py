@@ -6,6 +6,7 @@ and their exec_die. And an API exec runs the same process as the CLI's quick exe
 
 from __future__ import annotations
 
+import json
 import secrets
 import subprocess
 import time
@@ -14,6 +15,7 @@ import pytest
 
 from tests.conftest import DOCKYARD
 from tests.e2e.api.conftest import DOCKER
+from tests.helpers.rawhttp import http
 from tests.helpers.waiting import wait_for
 from tests.integration.containers.test_exec_quick import PROCESS
 
@@ -151,3 +153,20 @@ def test_an_api_exec_is_the_cli_s(api, dy, busybox):
                  ("box", "sh", "-c", "kill -9 $$")):
         cli, through_api = both(*args)
         assert cli[0] == through_api[0] and cli[0] in (126, 127, 137), args
+
+
+def test_a_tty_exec_starts_at_its_console_size(api, busybox):
+    """ConsoleSize (API 1.42+: the docker CLI sends its terminal's) sizes the pty before the
+    command runs: the start's, else the create's."""
+    api.docker("run", "-d", "--name", "box", "busybox", "sleep", "300")
+
+    def size(create: dict, start: dict) -> bytes:
+        status, body = http(api.sock, "POST", "/v1.47/containers/box/exec",
+                            {"Cmd": ["stty", "size"], "Tty": True, "AttachStdout": True, **create})
+        assert status == 201, body
+        status, out = http(api.sock, "POST", f"/v1.47/exec/{json.loads(body)['Id']}/start", {"Tty": True, **start})
+        assert status == 200
+        return out
+
+    assert size({"ConsoleSize": [40, 120]}, {}) == b"40 120\r\n"
+    assert size({"ConsoleSize": [40, 120]}, {"ConsoleSize": [50, 130]}) == b"50 130\r\n"

@@ -123,6 +123,15 @@ bool probe_config_set(struct probe_config *cfg, const char *key, const char *val
         cfg->rlimits = grown;
         return true;
     }
+    if (!strcmp(key, "console_size")) {
+        long long rows, cols;
+        const char *p2 = strchr(val, ' ');
+        if (!p2 || !number(val, 0, &rows) || !number(p2 + 1, 0, &cols) || rows > 65535 || cols > 65535)
+            return false;
+        cfg->console_rows = rows;
+        cfg->console_cols = cols;
+        return true;
+    }
     if (!strcmp(key, "group")) {
         gid_t *grown = number(val, 0, &v) ? realloc(cfg->groups, (cfg->ngroups + 1) * sizeof *grown) : NULL;
         if (!grown)
@@ -375,10 +384,12 @@ static const char *find_executable(const struct probe_config *cfg, int err_fd)
     return NULL;
 }
 
-/* A pty of the devpts now mounted at /dev/pts: its master sent on `console_fd`, its slave the
- * controlling terminal and stdio of this process (which leads a session). */
-static void take_console(int console_fd, int err_fd)
+/* A pty of the devpts now mounted at /dev/pts, of the console size given: its master sent on
+ * `console_fd`, its slave the controlling terminal and stdio of this process (which leads a
+ * session). */
+static void take_console(const struct probe_config *cfg, int err_fd)
 {
+    int console_fd = cfg->console_fd;
     char name[64];
     int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (master < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof name) != 0)
@@ -399,6 +410,9 @@ static void take_console(int console_fd, int err_fd)
         fail(err_fd, 126, "cannot send the pty: %s", go_error(errno));
     close(master);
     close(console_fd);
+    struct winsize size = { .ws_row = cfg->console_rows, .ws_col = cfg->console_cols };
+    if ((size.ws_row || size.ws_col) && ioctl(slave, TIOCSWINSZ, &size) < 0)
+        fail(err_fd, 126, "cannot size the pty: %s", go_error(errno));
     if (ioctl(slave, TIOCSCTTY, 0) < 0)
         fail(err_fd, 126, "cannot make %s the controlling terminal: %s", name, go_error(errno));
     for (int i = 0; i < 3; i++)
@@ -429,7 +443,7 @@ static void enter_and_exec(const struct probe_config *cfg, const int *ns, const 
             fail(err_fd, 126, "cannot set rlimit %d: %s", cfg->rlimits[i].resource, go_error(errno));
     }
     if (cfg->console_fd >= 0)
-        take_console(cfg->console_fd, err_fd);
+        take_console(cfg, err_fd);
     if (chdir(cfg->cwd) < 0)
         fail(err_fd, 126, "chdir to cwd (\"%s\") set in config.json failed: %s", cfg->cwd, go_error(errno));
     const char *file = find_executable(cfg, err_fd);
