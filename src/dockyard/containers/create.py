@@ -9,7 +9,7 @@ import time
 
 from dockyard import rootless
 from dockyard.containers import links, names
-from dockyard.containers.mounts import plan, resolve
+from dockyard.containers.mounts import named_volumes, plan, resolve
 from dockyard.containers.record import Container
 from dockyard.containers.request import check_config, check_host_config, merge_config, networking_config, swap_warnings
 from dockyard.containers.runtimes import builtin
@@ -103,10 +103,12 @@ class Create:
         shutil.rmtree(self.dir(c.id), ignore_errors=True)
 
     def _remove_anonymous_volumes(self, c: Container) -> None:
-        """The anonymous volumes made for this container alone."""
+        """The anonymous volumes made for this container alone: not one its request named, even
+        if it was created without a name (as moby keeps it)."""
+        named = named_volumes(c.host_config)
         for m in c.mounts:
             name = m.get("Name")
-            if m.get("Type") == "volume" and self._anonymous(name) and not self.volume_users(name):
+            if m.get("Type") == "volume" and name not in named and self._anonymous(name) and not self.volume_users(name):
                 self.engine.volumes.remove(name, force=True)
 
     def _anonymous(self, volume: str) -> bool:

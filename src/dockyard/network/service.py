@@ -81,12 +81,13 @@ class NetworkService:
                ip_range: str | None = None, aux_addresses: dict | None = None, internal: bool = False,
                options: dict | None = None, labels: dict | None = None, enable_ipv6: bool = False,
                subnet6: str | None = None, gateway6: str | None = None, ip_range6: str | None = None,
-               aux_addresses6: dict | None = None, attachable: bool = False) -> dict:
+               aux_addresses6: dict | None = None, attachable: bool = False, ipam_options: dict | None = None) -> dict:
         """A bridge network. Any name that is not blank, as moby takes it (spaces included: it
         names only records here, never a kernel object). `ip_range`: the part of the subnet
         dynamic addresses come from; `aux_addresses`: addresses never handed out.
         `enable_ipv6`: dual-stack, on `subnet6` (with its own range and auxiliary addresses) or
-        else a random ULA /64 (as Docker 27+); without it an IPv6 pool is ignored, as moby ignores it."""
+        else a random ULA /64 (as Docker 27+); without it an IPv6 pool is ignored, as moby ignores it.
+        `ipam_options` are kept and shown as the request gave them (none: null, as dockerd shows them)."""
         if not name.strip():
             raise InvalidArgument("invalid name: name is empty")
         if name in ("bridge", "host", "none", "default"):
@@ -112,7 +113,9 @@ class NetworkService:
         gw = ipam.gateway_for(net, gateway) if net else None
         net6 = ipam.parse_subnet(subnet6, 6) if enable_ipv6 and subnet6 else None
         gw6 = ipam.gateway_for(net6, gateway6) if net6 else None
-        pool = {}  # IPRange, AuxiliaryAddresses; IPRange6, AuxiliaryAddresses6 of the IPv6 pool
+        pool = {}  # IPRange, AuxiliaryAddresses; IPRange6, AuxiliaryAddresses6 of the IPv6 pool; Options
+        if ipam_options is not None:
+            pool["Options"] = {str(k): str(v) for k, v in dict(ipam_options).items()}
         for family, parent, ip_range_, aux in (("", net, ip_range, aux_addresses), ("6", net6, ip_range6, aux_addresses6)):
             if ip_range_ and parent:
                 pool["IPRange" + family] = str(ipam.ip_range_in(parent, ip_range_))
@@ -808,7 +811,7 @@ class NetworkService:
         return {
             "Name": n.name, "Id": n.id, "Created": _timestamp(n.created), "Scope": "local", "Driver": n.driver,
             "EnableIPv6": bool(n.subnet6),
-            "IPAM": {"Driver": "default", "Options": None if n.builtin else {},
+            "IPAM": {"Driver": "default", "Options": n.ipam.get("Options"),
                      "Config": [_pool(n, family) for family in ("", "6") if (n.subnet6 if family else n.subnet)]},
             "Internal": n.internal, "Attachable": n.attachable, "Ingress": False, "ConfigFrom": {"Network": ""},
             "ConfigOnly": False, "Containers": containers, "Options": n.options, "Labels": n.labels,

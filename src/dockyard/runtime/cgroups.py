@@ -349,12 +349,20 @@ class CgroupV1:
         freezer = self.dir("freezer")
         if freezer is None:
             raise DockyardError("the freezer cgroup controller is not mounted")
-        _write(freezer / "freezer.state", state)
         deadline = time.monotonic() + 5
-        while _read(freezer / "freezer.state") != state:
+        while True:
+            _write(freezer / "freezer.state", state)
+            settle = time.monotonic() + 0.1
+            while _read(freezer / "freezer.state") != state:
+                if time.monotonic() > settle:
+                    break
+                time.sleep(0.005)
+            else:
+                return
             if time.monotonic() > deadline:
                 raise DockyardError(f"cgroup {self.path} did not reach {state}")
-            time.sleep(0.01)
+            if state == "FROZEN":  # a task frozen while it exits holds the cgroup FREEZING: thaw, try again (as runc)
+                _write(freezer / "freezer.state", "THAWED")
 
     def frozen(self) -> bool:
         freezer = self.dir("freezer")

@@ -39,6 +39,7 @@ MIGRATIONS = [
 ]
 _USERS = "users"  # beside _data: the containers mounting a volume with options
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+ANONYMOUS_LABEL = "com.docker.volume.anonymous"  # moby marks volumes created without a name with it
 
 
 def _rfc3339(t: float) -> str:
@@ -60,10 +61,14 @@ class VolumeService:
 
     def create(self, name: str = "", *, driver: str = "local", labels: dict | None = None,
                options: dict | None = None, anonymous: bool = False) -> dict:
-        """Create (or, like docker, return the existing) volume."""
+        """Create (or, like docker, return the existing) volume. One created without a name is
+        anonymous, as in moby: labelled so, and `prune` removes it without `all`."""
         if driver != "local":  # dockyard has no volume plugins: dockerd's words for a missing one
             raise NotFound(f'create {name}: error looking up volume plugin {driver}: plugin "{driver}" not found')
-        name = name or os.urandom(32).hex()
+        if not name:
+            name, anonymous = os.urandom(32).hex(), True
+        if anonymous:
+            labels = {**(labels or {}), ANONYMOUS_LABEL: ""}
         _check_options(name, options or {})
         if not _NAME_RE.match(name):
             raise InvalidArgument(
