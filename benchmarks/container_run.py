@@ -92,9 +92,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def exec_times(engines: dict[str, tuple[list[str], dict | None]]) -> dict[str, list[float]]:
-    """`exec C true` into a running `sleep` container of each engine, alternating engines; and
-    dockyard's full path (a global option sends `exec` past its quick path, cli/execquick.py)."""
+def exec_times(engines: dict[str, tuple[list[str], dict | None]], flags: tuple[str, ...]) -> dict[str, list[float]]:
+    """`exec FLAGS C true` into a running `sleep` container of each engine, alternating engines;
+    and dockyard's full path (a global option sends `exec` past its quick path, cli/execquick.py)."""
     name = f"exec{os.getpid()}"
     for cli, env in engines.values():
         subprocess.run([*cli, "run", "-d", "--name", name, "busybox", "sleep", "3600"], env=env, check=True,
@@ -104,7 +104,7 @@ def exec_times(engines: dict[str, tuple[list[str], dict | None]]) -> dict[str, l
     try:
         for i in range(RUNS + 1):
             for engine, (cli, env) in runs.items():
-                t = timed([*cli, "exec", name, "true"], env=env)
+                t = timed([*cli, "exec", *flags, name, "true"], env=env)
                 if i:  # the first: a root's first exec makes its table, the quick path its exec profile
                     out[engine].append(t)
     finally:
@@ -155,8 +155,9 @@ def main() -> None:
             if "run" in SECTIONS:
                 run_rm(env, crun_bundle(d, env), have_podman, have_docker)
             if "exec" in SECTIONS:
-                execs = exec_times(engines)
-                report("exec C true", execs.pop("dockyard"), execs)
+                for flags in ((), ("-t",), ("-d",)):
+                    execs = exec_times(engines, flags)
+                    report(" ".join(("exec", *flags, "C true")), execs.pop("dockyard"), execs)
             if "port" in SECTIONS:
                 served: dict[str, list[float]] = {e: [] for e in engines}
                 for i in range(RUNS):

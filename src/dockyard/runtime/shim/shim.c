@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "exec.h"
+#include "hook.h"
 #include "probe.h"
 
 #define LINE_BUF 16384             /* a partial line is logged when this fills */
@@ -42,7 +43,6 @@
 #define BACKOFF_MIN_MS 100         /* docker's restart back-off */
 #define BACKOFF_MAX_MS 60000
 #define BACKOFF_RESET_MS 10000     /* a run this long resets the back-off */
-#define HOOK_REPLY_MS 2000         /* a server on --hook-socket takes a hook within this */
 #define HEALTH_LOG 5               /* docker keeps the last 5 probe results */
 #define HEALTH_OUTPUT 4096         /* and the first 4 KiB of each probe's output */
 #define HEALTH_ENTRY (HEALTH_OUTPUT + 128)  /* with "..." or a timeout's words around it */
@@ -154,22 +154,6 @@ static void rfc3339(char *out, size_t size)
 static void state_path(char *out, const char *name)
 {
     snprintf(out, PATH_MAX, "%s/%s", opt.state_dir, name);
-}
-
-static int write_all(int fd, const void *data, size_t n)
-{
-    const char *p = data;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= w;
-    }
-    return 0;
 }
 
 /* Replace state-dir file `name` in one step, so readers never see half of it. */
@@ -624,14 +608,6 @@ static int set_nonblock(int fd)
 /* ---- the runtime --------------------------------------------------------------------- */
 
 /* The child side of every fork: signals as a fresh process has them. */
-static void reset_signals(void)
-{
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
-}
-
 /* The last error the runtime logged (runc, crun and dockyard-runtime log JSON lines). */
 static void runtime_error(char *msg, size_t size)
 {
@@ -906,67 +882,6 @@ out:
 
 /* ---- health checks -------------------------------------------------------------------- */
 
-/* Hand the hook's argv (plus `extra`) to the server on --hook-socket: its words, each
- * ended by a NUL, then a half-close; the server answers "ok" once it has taken the job.
- * 0 when it did, -1 when nobody listens or the server did not answer in time. */
-static int hand_to_server(char *const *argv, const char *extra)
-{
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    if (!opt.hook_socket || strlen(opt.hook_socket) >= sizeof addr.sun_path)
-        return -1;
-    strcpy(addr.sun_path, opt.hook_socket);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct timeval tv = { .tv_sec = HOOK_REPLY_MS / 1000, .tv_usec = HOOK_REPLY_MS % 1000 * 1000 };
-    char reply[8];
-    ssize_t n = -1;
-    int rc = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) |
-             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) |
-             connect(fd, (struct sockaddr *)&addr, sizeof addr);
-    for (int i = 0; rc == 0 && argv[i]; i++)
-        rc = write_all(fd, argv[i], strlen(argv[i]) + 1);
-    if (rc == 0 && extra)
-        rc = write_all(fd, extra, strlen(extra) + 1);
-    if (rc == 0 && shutdown(fd, SHUT_WR) == 0) {
-        do
-            n = read(fd, reply, sizeof reply);
-        while (n < 0 && errno == EINTR);
-    }
-    close(fd);
-    return n >= 2 && !memcmp(reply, "ok", 2) ? 0 : -1;
-}
-
-/* Run the hook argv (plus `extra`, when given): through the server on --hook-socket when it
- * takes it, else as a process in a session of its own, not waited for (a hook may outlive
- * the shim). */
-static void run_hook(char *const *argv, const char *extra)
-{
-    if (hand_to_server(argv, extra) == 0)
-        return;
-    char *args[72];
-    int n = 0;
-    while (argv[n] && n < 70) {
-        args[n] = argv[n];
-        n++;
-    }
-    if (extra)
-        args[n++] = (char *)extra;
-    args[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        reset_signals();
-        setsid();
-        if (fork() == 0) {
-            execvp(args[0], args);
-            _exit(127);
-        }
-        _exit(0);
-    }
-    if (pid > 0)
-        waitpid(pid, NULL, 0);
-}
-
 /* health.json: docker's State.Health of this run (the engine adds earlier runs' log). */
 static void write_health(void)
 {
@@ -1040,7 +955,7 @@ static void health_record(int code, const char *output, size_t len)
     }
     write_health();
     if (strcmp(was, health.status) && opt.on_health)
-        run_hook(opt.on_health, health.status);
+        run_hook(opt.hook_socket, opt.on_health, health.status);
     health.due_ms = now_ms() + health_interval();
 }
 
@@ -1794,7 +1709,7 @@ static int daemon_main(int ready_fd)
     loop();
     shutdown_shim();
     if (opt.on_exit && !foreground_waiting())
-        run_hook(opt.on_exit, NULL);
+        run_hook(opt.hook_socket, opt.on_exit, NULL);
     return 0;
 }
 
