@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Iterable, Protocol
 
@@ -112,6 +113,7 @@ class KernelNetlink:
         except BaseException:
             self.delete_link(host_ifname)
             raise
+        _wait_running(host_ifname)
 
     def delete_link(self, name: str) -> None:
         if not _exists(name):
@@ -145,6 +147,24 @@ BRIDGE_PORTS = 1023  # ports one bridge holds: BR_MAX_PORTS (1,024, net/bridge/b
 
 def _exists(name: str) -> bool:
     return os.path.exists(os.path.join(_SYS_NET, name))
+
+
+def _wait_running(name: str, timeout: float = 1.0) -> None:
+    """Wait until the kernel has the veth `name` (and its peer, in the same pass) pass traffic.
+    Until its link watcher has seen both ends' carrier, which it does on a work queue (0.1-9 ms
+    after the host end is up, on a loaded host), both ends drop every packet: a container's first
+    packets, or a client's SYN to a port just published (TCP sends it again only a second later).
+    The watcher sets the operstate "up" as it activates them."""
+    path = os.path.join(_SYS_NET, name, "operstate")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                if f.read().strip() == "up":
+                    return
+        except OSError:
+            return  # gone (its namespace went meanwhile): nothing to wait for
+        time.sleep(0.0002)
 
 
 def _has_ipv6(name: str, address: str) -> bool:
