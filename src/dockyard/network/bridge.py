@@ -40,6 +40,9 @@ class Netlink(Protocol):
         namespace with `mac` and `address` (and `address6`, and the `link_local` addresses asked
         for), and default routes via `gateway` (and `gateway6`) when given."""
 
+    def wait_running(self, name: str) -> None:
+        """Return once the veth end `name` (and its peer) pass traffic."""
+
     def delete_link(self, name: str) -> None:
         """Idempotent; deleting a veth end deletes its peer too."""
 
@@ -113,7 +116,22 @@ class KernelNetlink:
         except BaseException:
             self.delete_link(host_ifname)
             raise
-        _wait_running(host_ifname)
+
+    def wait_running(self, name: str, timeout: float = 1.0) -> None:
+        """Until the kernel's link watcher has seen both ends' carrier, which it does on a work
+        queue (0.1-9 ms after the host end comes up, on a loaded host), both ends drop every
+        packet: a client's SYN to a port published at once is lost (TCP sends it again only a
+        second later). The watcher sets the operstate "up" as it activates them."""
+        path = os.path.join(_SYS_NET, name, "operstate")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with open(path) as f:
+                    if f.read().strip() == "up":
+                        return
+            except OSError:
+                return  # gone (its namespace went meanwhile): nothing to wait for
+            time.sleep(0.0002)
 
     def delete_link(self, name: str) -> None:
         if not _exists(name):
@@ -147,24 +165,6 @@ BRIDGE_PORTS = 1023  # ports one bridge holds: BR_MAX_PORTS (1,024, net/bridge/b
 
 def _exists(name: str) -> bool:
     return os.path.exists(os.path.join(_SYS_NET, name))
-
-
-def _wait_running(name: str, timeout: float = 1.0) -> None:
-    """Wait until the kernel has the veth `name` (and its peer, in the same pass) pass traffic.
-    Until its link watcher has seen both ends' carrier, which it does on a work queue (0.1-9 ms
-    after the host end is up, on a loaded host), both ends drop every packet: a container's first
-    packets, or a client's SYN to a port just published (TCP sends it again only a second later).
-    The watcher sets the operstate "up" as it activates them."""
-    path = os.path.join(_SYS_NET, name, "operstate")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open(path) as f:
-                if f.read().strip() == "up":
-                    return
-        except OSError:
-            return  # gone (its namespace went meanwhile): nothing to wait for
-        time.sleep(0.0002)
 
 
 def _has_ipv6(name: str, address: str) -> bool:
