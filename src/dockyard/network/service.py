@@ -251,6 +251,8 @@ class NetworkService:
                 # another process takes either while the endpoint's row is there.
                 self._veth(net, ep, sandbox, default_route=not net.internal)
             self._write_files(sandbox)
+            if net is not None and not plumbed:  # its first packets are not dropped (bridge.wait_running)
+                self.netlink.wait_running(ep.host_ifname)
         except BaseException:
             self.detach(container_id)
             raise
