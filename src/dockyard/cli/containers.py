@@ -328,6 +328,15 @@ def health_event_cmd(obj, cid, run_id, status) -> None:
     obj.engine.containers.health_event(cid, run_id, status)
 
 
+@click.command("exec-died", hidden=True)
+@click.argument("eid")
+@click.argument("code", type=int)
+@click.pass_obj
+def exec_died_cmd(obj, eid, code) -> None:
+    """(A detached exec's hook) its command ended."""
+    obj.engine.containers.execs.died(eid, code)
+
+
 def inspect_any(obj, names, fmt, type_) -> None:
     """`inspect`: containers first, then images, as docker looks names up."""
     from dockyard.cli.images import _print_docs
@@ -536,6 +545,7 @@ def register(cli: click.Group) -> None:
     group.add_command(container_prune_cmd)
     group.add_command(cleanup_cmd)
     group.add_command(health_event_cmd)
+    group.add_command(exec_died_cmd)
     group.add_command(container_inspect_cmd)
     cli.add_command(group)
     cli.add_command(inspect_cmd)

@@ -19,10 +19,13 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups, checks, linux
+
+if TYPE_CHECKING:
+    import subprocess
 
 DEFAULT_ROOT = "/run/dockyard-runtime"
 SECCOMP_CACHE = ".seccomp"  # in the root: compiled seccomp programs (ids never start with a dot)
@@ -391,7 +394,6 @@ class BuiltinRuntime:
         Returns its exit code, or with `detach` its pid. `started()` is called once it runs,
         before the wait (a caller's thread started there leaves this process single-threaded
         while it forks the init: see _start_init)."""
-        import subprocess
         record = self._load(container_id)
         if self._status(record) != "running":
             raise Conflict(f"container {container_id} is not running")

@@ -89,3 +89,36 @@ def test_volume_created_without_a_name_is_pruned(engine_api):
                 api.remove_volume(name, force=True)
             except docker.errors.NotFound:
                 pass
+
+
+def test_body_keys_match_whatever_their_case(engine_api):
+    """Go decodes a body's keys into struct fields without regard to case: docker-py sends an
+    exec's `detachKeys` so (its test_detach_with_config_file), and lower-case create fields work."""
+    api = low_level(engine_api)
+    made = api._post_json(api._url("/containers/create"), data={
+        "image": "busybox", "cmd": ["sh", "-c", "cat"], "openStdin": True,
+        "labels": {"Lower": "case", **run_labels(engine_api)}, "hostConfig": {"init": False}})
+    assert made.status_code == 201, made.text
+    cid = made.json()["Id"]
+    try:
+        config = api.inspect_container(cid)["Config"]
+        assert config["Cmd"] == ["sh", "-c", "cat"] and config["OpenStdin"] is True
+        assert config["Labels"]["Lower"] == "case"  # a map's own keys keep their case
+        api.start(cid)
+        exec_id = api.exec_create(cid, "cat", stdin=True, tty=True, stdout=True, detach_keys="ctrl-p")
+        assert api.exec_inspect(exec_id)["DetachKeys"] == "EA=="  # the keys' bytes, as a Go []byte shows them
+        sock = api.exec_start(exec_id, tty=True, socket=True)._sock
+        try:
+            sock.sendall(b"\x10")
+            sock.settimeout(10)
+            after = b""
+            try:
+                sock.sendall(b"not for cat\n")
+                after = sock.recv(128)
+            except OSError:
+                pass  # closed already
+            assert after == b"" or after.startswith(b"exec attach failed: error on attach stdin: read escape sequence")
+        finally:
+            sock.close()
+    finally:
+        api.remove_container(cid, force=True)

@@ -20,10 +20,14 @@ import os
 import socket
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from dockyard.errors import DockyardError
 from dockyard.plainclass import fields
 from dockyard.runtime.shim.protocol import ShimArgs
+
+if TYPE_CHECKING:
+    import subprocess
 
 _MAX_REQUEST = 1 << 20
 _current: "ForkServer | None" = None
