@@ -139,15 +139,14 @@ class Execs:
 
     def _shim(self, c) -> tuple[str, int] | None:
         """(`dockyard-shim`, the container's init pid) when `dockyard-shim exec` runs c's execs
-        (containers/shimexec.py), None where the runtime runs them: another runtime, a rootless
-        engine."""
-        from dockyard import rootless
+        (containers/shimexec.py), None where the runtime runs them: another runtime, an engine
+        that is not root (in its user namespace)."""
         from dockyard.containers import shimexec
         from dockyard.containers.runtimes import builtin
 
         runtime = c.host_config.get("Runtime") or "dockyard"
         shim = shimexec.shim_binary()
-        if not builtin(runtime) or shim is None or os.geteuid() != 0 or rootless.active():
+        if not builtin(runtime) or shim is None or os.geteuid() != 0:
             return None
         target = shimexec.init_pid(str(self.service.runtime_root(runtime)), c.id)
         return None if target is None else (shim, target)
