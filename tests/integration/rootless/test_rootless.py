@@ -68,6 +68,8 @@ def test_container_lifecycle(user, image):
                         "sleep 1001 & echo started; exec sleep 1000").out.strip()
     assert user.dockyard("exec", "web", "id", "-u").out.strip() == "0"
     for path in ((), ("--log-level", "info")):  # the quick and the full path: both by `dockyard-shim exec`
+        clicked = user.dockyard(*path, "exec", "web", "true", env=user.env(PYTHONPROFILEIMPORTTIME="1")).err
+        assert (" click\n" in clicked) == bool(path)
         assert user.dockyard(*path, "exec", "-t", "-u", "nobody", "web", "sh", "-c", "tty; id -u").out == \
             "/dev/pts/0\n65534\n"  # (text mode: \r\n read as \n)
         assert user.dockyard(*path, "exec", "-i", "web", "cat", input="fed").out == "fed"
