@@ -5,6 +5,7 @@ port; the `density` section runs density.py with DENSITY_N containers on the def
 Prints medians over repeated runs for dockyard and, where installed on this machine, podman,
 docker and a bare `crun run` of a prepared bundle (the floor), with ratios from the same run.
 Usage: container_run.py [RUNS=20] [DENSITY_N=50] [SECTIONS=run,exec,port,density]
+(DOCKYARD_BASE=/path/to/another/dockyard launcher adds it to the exec and port sections)
 (`exec` also times dockyard's full path, which a global option selects, against its quick one)
 """
 
@@ -29,9 +30,9 @@ N = int(sys.argv[2]) if len(sys.argv) > 2 else 50
 SECTIONS = (sys.argv[3] if len(sys.argv) > 3 else "run,exec,port,density").split(",")
 
 
-def dockyard_env(d: Path) -> dict:
+def dockyard_env(d: Path, suffix: str = "") -> dict:
     (d / "root").mkdir(parents=True, exist_ok=True)
-    tag = f"dyb{os.getpid()}"  # its own: another benchmark may run beside it on this host
+    tag = f"dyb{os.getpid()}{suffix}"  # its own: another benchmark may run beside it on this host
     (d / "root" / "daemon.json").write_text(json.dumps({"bridge": tag, "nft-table": tag, "cgroup-parent": "/" + tag}))
     return {**os.environ, "DOCKYARD_ROOT": str(d / "root"), "DOCKYARD_RUN_DIR": str(d / "run")}
 
@@ -140,6 +141,12 @@ def main() -> None:
         subprocess.run([DOCKYARD, "container", "prune", "-f"], env=env, stdout=subprocess.DEVNULL)
         have_podman, have_docker = podman_available(), docker_available()
         engines = {"dockyard": ([DOCKYARD], env)}
+        base_env = None
+        if os.environ.get("DOCKYARD_BASE"):  # another dockyard launcher (an earlier commit's), on a root of its own
+            base_env = dockyard_env(d / "base", "b")
+            subprocess.run([os.environ["DOCKYARD_BASE"], "image", "bootstrap", "busybox"], env=base_env, check=True,
+                           stdout=subprocess.DEVNULL)
+            engines["base"] = ([os.environ["DOCKYARD_BASE"]], base_env)
         if have_podman:
             engines["podman"] = (["podman"], None)
         if have_docker:
@@ -159,6 +166,8 @@ def main() -> None:
                 report("run -d -p PORT:80 busybox httpd -> first HTTP 200", served.pop("dockyard"), served)
         finally:
             teardown(env)
+            if base_env:
+                teardown(base_env)
     if "density" in SECTIONS:
         subprocess.run([sys.executable, str(Path(__file__).with_name("density.py")), str(N), "default"], check=True)
 

@@ -98,7 +98,7 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
         return web.Response(status=200)
     framed = not doc.get("Tty")
     tty = info["ProcessConfig"].get("tty")
-    detach = detachkeys.watch(info.get("DetachKeys")) if tty and info.get("OpenStdin") else None
+    detach = detachkeys.watch_shown(info["DetachKeys"]) if tty and info.get("OpenStdin") else None
     resp, client = await hijack(request, multiplexed=framed)
     loop = asyncio.get_running_loop()
     if tty:

@@ -213,13 +213,10 @@ def _spawn(argv: list[str], interactive: bool, tty: bool) -> tuple[int, int, str
         if stdin:
             os.close(stdin)
     pid = started.command_pid()
-    on_pty = None
-    if tty:
+    def on_pty(master: int) -> None:
         from dockyard.cli.attach import pump_pty
-
-        def on_pty(master: int) -> None:
-            pump_pty(master, stdin=interactive)
-    code, failure = started.wait(on_pty)
+        pump_pty(master, stdin=interactive)
+    code, failure = started.wait(on_pty if tty else None)
     return code, pid, failure
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from dockyard.containers import detachkeys
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.jsonread import loads
 from dockyard.jsonwrite import dumps
@@ -50,8 +51,7 @@ class Execs:
         if not cmd:
             raise InvalidArgument("No exec command specified")
         if body.get("DetachKeys"):
-            from dockyard.containers.detachkeys import parse
-            parse(body["DetachKeys"], "escape")
+            detachkeys.parse(body["DetachKeys"], "escape")
         eid = os.urandom(32).hex()
         with self.db.write() as conn:
             conn.execute("INSERT INTO execs(id, container_id, config) VALUES (?,?,?)", (eid, c.id, dumps(body)))
@@ -83,7 +83,7 @@ class Execs:
             "ID": eid, "Running": bool(row["running"]), "ExitCode": row["exit_code"], "ProcessConfig": process,
             "OpenStdin": bool(cfg.get("AttachStdin")), "OpenStderr": bool(cfg.get("AttachStderr", True)),
             "OpenStdout": bool(cfg.get("AttachStdout", True)), "CanRemove": False,
-            "ContainerID": row["container_id"], "DetachKeys": cfg.get("DetachKeys") or "", "Pid": row["pid"],
+            "ContainerID": row["container_id"], "DetachKeys": detachkeys.shown(cfg.get("DetachKeys")), "Pid": row["pid"],
         }
 
     def start(self, eid: str, *, detach: bool = False, stdin=None, stdout=None, stderr=None,

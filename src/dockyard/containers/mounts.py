@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass
 
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.plainclass import plainclass
 from dockyard.runtime.spec import Mount
 
 _VALID_MODES = {"ro", "rw", "z", "Z", "rprivate", "private", "rshared", "shared", "rslave", "slave",
                 "nocopy", "consistent", "cached", "delegated"}
 
 
-@dataclass
+@plainclass
 class Planned:
     """One mount as the container will have it, plus what docker's inspect says of it."""
 

@@ -108,7 +108,7 @@ class Start:
         if os.path.ismount(rootfs):
             return
         from dockyard.snapshots.mount import mount
-        mount(self.engine.snapshots.mounts(c.id)[0], rootfs)
+        mount(self.engine.snapshots.mounts(c.id)[0], rootfs, throwaway=bool(c.host_config.get("AutoRemove")))
 
     def _run_options(self, c: Container, mounts, att):
         from dockyard.runtime.spec import RunOptions, Ulimit

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,6 +93,7 @@ class VolumeService:
         is about to mount it), the filesystem the local driver's options (type, device, o) name
         is mounted there if it is not yet, as dockerd mounts it when a container using it
         starts; `release` by the last user unmounts it."""
+        import subprocess
         path = self.path(name)
         if user is None:
             return path
@@ -138,6 +138,7 @@ class VolumeService:
                 f.write("\n".join(sorted(users)))
 
     def _unmount(self, name: str) -> None:
+        import subprocess
         path = self.path(name)
         while _mounted(path) and subprocess.run(["umount", str(path)], capture_output=True).returncode == 0:
             pass
@@ -213,6 +214,7 @@ class VolumeService:
 
     def fill_from(self, name: str, source: Path) -> None:
         """Copy the image's content at the mount point into a new, empty volume, once."""
+        import subprocess
         row = self._row(name)
         dest = self.path(name)
         if row["filled"] or not source.is_dir() or any(dest.iterdir()):

@@ -106,6 +106,7 @@ def test_body_keys_match_whatever_their_case(engine_api):
         assert config["Labels"]["Lower"] == "case"  # a map's own keys keep their case
         api.start(cid)
         exec_id = api.exec_create(cid, "cat", stdin=True, tty=True, stdout=True, detach_keys="ctrl-p")
+        assert api.exec_inspect(exec_id)["DetachKeys"] == "EA=="  # the keys' bytes, as a Go []byte shows them
         sock = api.exec_start(exec_id, tty=True, socket=True)._sock
         try:
             sock.sendall(b"\x10")

@@ -109,6 +109,8 @@ static long long started_ms, restart_at_ms, backoff_ms;
 static char started_at[40];
 static int last_code;              /* of the previous run, for a failed restart's exit.json */
 static bool last_oom;
+static int lock_fd = -1;           /* shim.pid, locked for this shim's life (state_lock) */
+static off_t lock_start;
 
 /* Health checks (--health): one probe at a time, results as docker keeps them. */
 static struct probe_config probe;
@@ -176,6 +178,27 @@ static void remove_state_file(const char *name)
     char path[PATH_MAX];
     state_path(path, name);
     unlink(path);
+}
+
+/* The lock on shim.pid also says what readers would otherwise open two files for
+ * (records.running_run): a write lock from byte K + 1 on is "run K (started.json's
+ * restart_count) runs and has no exit.json"; a read lock is anything else. It is changed
+ * before the files it speaks for: a write lock only once started.json is written, a read
+ * lock before exit.json is. A type change on the same range is one step; moving on to a
+ * later run locks the new range before unlocking the old one (a reader in between sees the
+ * old range's read lock, and reads the files). */
+static void state_lock(short type, int run)
+{
+    off_t start = (off_t)run + 1;
+    struct flock l = { .l_type = type, .l_whence = SEEK_SET, .l_start = start };
+    if (lock_fd < 0 || fcntl(lock_fd, F_SETLK, &l) < 0)
+        return;
+    if (start > lock_start) {
+        struct flock old = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = lock_start,
+                             .l_len = start - lock_start };
+        fcntl(lock_fd, F_SETLK, &old);
+    }
+    lock_start = start;
 }
 
 static bool parse_ll(const char *s, long long min, long long *out)
@@ -842,6 +865,7 @@ running:
     snprintf(json, sizeof json, "{\"pid\": %d, \"started_at\": \"%s\", \"restart_count\": %d, "
              "\"last_exit_code\": %d}\n", cpid, started_at, restart_count, last_code);
     write_state_file("started.json", json);   /* on failure `status` still tells */
+    state_lock(F_WRLCK, restart_count);
     health_arm();
     rc = 0;
 out:
@@ -1100,6 +1124,7 @@ static void health_stop(void)
 static void write_exit(int code, bool oom, bool final, const char *error)
 {
     char when[40], json[6 * 1024 + 256], esc[6 * 1024];
+    state_lock(F_RDLCK, restart_count);
     rfc3339(when, sizeof when);
     int k = snprintf(json, sizeof json,
                      "{\"exit_code\": %d, \"oom_killed\": %s, \"finished_at\": \"%s\", \"restart_count\": %d, "
@@ -1578,7 +1603,19 @@ static int write_pid_file(void)
     if (!p)
         return -1;
     snprintf(text, sizeof text, "%d %lld\n", getpid(), strtoll(p + 1, NULL, 10));
-    return write_state_file("shim.pid", text);
+    if (write_state_file("shim.pid", text) < 0)
+        return -1;
+    /* Held until this process ends, however it ends: a reader asks the kernel (F_GETLK)
+     * whether the shim lives, without reading /proc (records.shim_alive). A record lock
+     * belongs to this process (a fork does not inherit it) and goes with any close of the
+     * file here, so this is the only time the shim opens shim.pid. */
+    char path[PATH_MAX];
+    state_path(path, "shim.pid");
+    lock_fd = open(path, O_RDWR | O_CLOEXEC);
+    struct flock lock = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+    if (lock_fd >= 0 && fcntl(lock_fd, F_SETLK, &lock) < 0)
+        close_fd(&lock_fd);                   /* readers then check the start time instead */
+    return 0;
 }
 
 /* Whether a client holds --foreground-lock (a `run` in the foreground, which records the
