@@ -92,8 +92,7 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     exec_id = request.match_info["id"]
     info = await blocking(svc.exec_inspect, exec_id)
     if doc.get("Detach"):
-        await blocking(svc.exec_start, exec_id, detach=True, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        await blocking(svc.exec_start, exec_id, detach=True)
         return web.Response(status=200)
     framed = not doc.get("Tty")
     tty = info["ProcessConfig"].get("tty")

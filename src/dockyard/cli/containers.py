@@ -318,6 +318,19 @@ def cleanup_cmd(obj, cid, run_id) -> None:
     obj.engine.containers.cleanup(cid, run_id)
 
 
+@click.command("exec-watch", hidden=True)
+@click.argument("eid")
+@click.argument("report", type=int)
+@click.pass_obj
+def exec_watch_cmd(obj, eid, report) -> None:
+    """(A detached exec's watcher) run the exec as its parent, report its pid on the fd
+    REPORT, record its end; the caller's process returns at once, the watcher lives on."""
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    obj.engine.containers.execs.watch(eid, report)
+
+
 @click.command("health-event", hidden=True)
 @click.argument("cid")
 @click.argument("run_id")
@@ -395,8 +408,7 @@ def exec_cmd(obj, interactive, tty, detach, env, env_file, workdir, user, privil
         "Cmd": list(command), "Env": env_list(env, env_file), "WorkingDir": workdir or "", "User": user or "",
         "Tty": tty, "AttachStdin": interactive, "Privileged": privileged})
     if detach:  # nothing of ours: the caller's pipes close when we return, as Docker's
-        null = os.open(os.devnull, os.O_RDWR)
-        eng.containers.exec_start(eid, detach=True, stdin=null, stdout=null, stderr=null)
+        eng.containers.exec_start(eid, detach=True)
         return
     try:  # without -i the command reads /dev/null, as Docker's does
         code = eng.containers.exec_start(
@@ -535,6 +547,7 @@ def register(cli: click.Group) -> None:
     group.add_command(ps_cmd, "list")
     group.add_command(container_prune_cmd)
     group.add_command(cleanup_cmd)
+    group.add_command(exec_watch_cmd)
     group.add_command(health_event_cmd)
     group.add_command(container_inspect_cmd)
     cli.add_command(group)

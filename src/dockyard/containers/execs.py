@@ -93,29 +93,111 @@ class Execs:
         with self.db.write() as conn:
             conn.execute("UPDATE execs SET running=1 WHERE id=?", (eid,))
         self.service.event(c, event_action("exec_start", cfg["Cmd"]), execID=eid)
+        if detach:
+            return self._start_watched(eid)
         code, started = -1, False
         try:
-            from dockyard.containers.process import exec_process
-            process = exec_process(self.service, c, cfg)  # an unknown user fails here, as in Docker
-            runtime = self.service._runtime(c)
-            if process["terminal"] and not detach:
+            process, runtime = self._process(c, cfg)
+            if process["terminal"]:
                 code = self._with_pty(runtime, c.id, process, on_pty, eid)
             else:
-                code = runtime.exec_process(c.id, process, detach=detach, stdin=stdin, stdout=stdout, stderr=stderr)
+                code = runtime.exec_process(c.id, process, stdin=stdin, stdout=stdout, stderr=stderr)
             started = True
-        except DockyardError as e:  # the command could not start: Docker's codes and words
-            message = e.message if e.message.startswith("unable to find ") else start_failure(e.message)
-            code = start_failure_code(message)
+        except DockyardError as e:
+            code, message = _could_not_start(e)
             raise InvalidArgument(message) from None
         finally:
-            with self.db.write() as conn:
-                if detach and started:
-                    conn.execute("UPDATE execs SET running=1, pid=? WHERE id=?", (code, eid))
-                else:
-                    conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
-            if started and not detach:  # as dockerd: no exec_die for a command that never ran
-                self.service.event(c, "exec_die", execID=eid, exitCode=str(code))
+            self._ended(c, eid, code, started)
         return code
+
+    def _process(self, c, cfg: dict):
+        """The exec's OCI process and the container's runtime; an unknown user fails here, as in Docker."""
+        from dockyard.containers.process import exec_process
+        return exec_process(self.service, c, cfg), self.service._runtime(c)
+
+    def _ended(self, c, eid: str, code: int, started: bool) -> None:
+        """Record the exec's end; as dockerd, no exec_die for a command that never ran."""
+        with self.db.write() as conn:
+            conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
+        if started:
+            self.service.event(c, "exec_die", execID=eid, exitCode=str(code))
+
+    def _start_watched(self, eid: str) -> int:
+        """A detached exec: a watcher process of its own (`container exec-watch`, which
+        outlives this call) starts the command as its parent and records its end with
+        exec_die, as dockerd's shim does. Returns the command's pid once it runs."""
+        import subprocess
+        report, write_end = os.pipe()
+        try:
+            subprocess.run([*self.service._hook_argv(), "exec-watch", eid, str(write_end)], pass_fds=(write_end,),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        finally:
+            os.close(write_end)
+        with os.fdopen(report, "rb") as f:
+            answer = f.read().decode(errors="replace")
+        if answer.isdigit():
+            return int(answer)
+        if not answer.startswith("!"):  # the watcher died before it said anything
+            with self.db.write() as conn:
+                conn.execute("UPDATE execs SET running=0, exit_code=126 WHERE id=? AND running=1 AND pid=0", (eid,))
+            raise DockyardError(f"exec {eid[:12]}: its watcher ended without starting it")
+        raise InvalidArgument(answer[1:])
+
+    def watch(self, eid: str, report: int) -> None:
+        """(`container exec-watch`, in a process of its own) start a detached exec's command
+        as its parent (a child subreaper adopts it from the runtime), write its pid to the
+        fd `report` (or "!" and why it could not start), then wait for it and record its end."""
+        from dockyard.runtime import linux
+        from dockyard.runtime.shim.adopt import PR_SET_CHILD_SUBREAPER
+        os.set_inheritable(report, False)  # the command must not hold it: the caller reads it to its end
+        row = self._row(eid)
+        c = self.service.store.get(row["container_id"])
+        linux.Syscalls().prctl(PR_SET_CHILD_SUBREAPER, 1)
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            process, runtime = self._process(c, loads(row["config"]))
+            if process["terminal"]:
+                pid = self._start_on_pty(runtime, c.id, process)
+            else:
+                pid = runtime.exec_process(c.id, process, detach=True, stdin=null, stdout=null, stderr=null)
+        except DockyardError as e:
+            code, message = _could_not_start(e)
+            self._ended(c, eid, code, False)
+            os.write(report, b"!" + message.encode())
+            return
+        with self.db.write() as conn:
+            conn.execute("UPDATE execs SET pid=? WHERE id=?", (pid, eid))
+        os.write(report, str(pid).encode())
+        os.close(report)
+        while True:  # whatever else the runtime left to us is reaped on the way
+            try:
+                done, status = os.waitpid(-1, 0)
+            except ChildProcessError:  # not ours after all: its end is unknown
+                self._ended(c, eid, -1, False)
+                return
+            if done == pid:
+                break
+        code = os.waitstatus_to_exitcode(status)
+        self._ended(c, eid, 128 - code if code < 0 else code, True)  # 128+N for signal N, as Docker
+
+    def _start_on_pty(self, runtime, cid: str, process: dict) -> int:
+        """Start a detached command on a terminal: its pid. A thread of the watcher reads the
+        pty's master (and drops what it reads), so the command never blocks on its output."""
+        import socket
+        import tempfile
+        import threading
+        with tempfile.TemporaryDirectory(prefix="dockyard-exec-") as d:
+            path = os.path.join(d, "console.sock")
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+                server.bind(path)
+                server.listen(1)
+                server.settimeout(30)
+                pid = runtime.exec_process(cid, process, detach=True, console_socket=path)
+                conn, _ = server.accept()  # the runtime connected (and sent the master) before it returned
+                with conn:
+                    _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
+        threading.Thread(target=_drain, args=(fds[0],), daemon=True).start()
+        return pid
 
     def _with_pty(self, runtime, cid: str, process: dict, on_pty, eid: str) -> int:
         """The runtime hands the pty's master over a console socket; we pass it to `on_pty`."""
@@ -159,6 +241,21 @@ def event_action(kind: str, cmd: list[str]) -> str:
     """An exec event's action as dockerd words it: the command's first word, a space, the
     rest joined (so a command of one word ends in a space)."""
     return f"{kind}: {cmd[0]} {' '.join(cmd[1:])}"
+
+
+def _drain(fd: int) -> None:
+    """Read `fd` until its end, dropping what comes."""
+    try:
+        while os.read(fd, 65536):
+            pass
+    except OSError:  # EIO: the terminal's last process has gone
+        pass
+
+
+def _could_not_start(e: DockyardError) -> tuple[int, str]:
+    """The exit code and Docker's words for a command that could not start."""
+    message = e.message if e.message.startswith("unable to find ") else start_failure(e.message)
+    return start_failure_code(message), message
 
 
 def start_failure(detail: str) -> str:
