@@ -136,7 +136,7 @@ def settled(c: Container, shim_dir: str) -> bool:
     (an exit, a restart, a dead shim to record)."""
     from dockyard.runtime.shim.records import read_exit, read_started, shim_alive
 
-    if not shim_alive(shim_dir) or read_exit(shim_dir) is not None:
+    if c.status == "restarting" or not shim_alive(shim_dir) or read_exit(shim_dir) is not None:
         return False
     if (read_started(shim_dir) or {}).get("restart_count", 0) != c.restart_count:
         return False

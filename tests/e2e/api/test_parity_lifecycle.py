@@ -21,7 +21,7 @@ def until(condition, timeout: float = 30):
     return value
 
 
-def events(engine, since: str, name: str, fmt: str = "{{.Action}} {{.Actor.Attributes.exitCode}}") -> list[str]:
+def events(engine, since: str, name: str, fmt: str = "{{.Action}} {{index .Actor.Attributes \"exitCode\"}}") -> list[str]:
     out = engine.docker("events", "--since", since, "--until", f"{time.time():.3f}", "--filter",
                         f"container={name}", "--format", fmt).out
     return [line.strip() for line in out.splitlines()]
@@ -42,3 +42,24 @@ def test_detached_exec_ends_with_exec_die(engine_api):
     shown = until(lambda: (e := events(engine_api, since, name)) and sum(x.startswith("exec_die") for x in e) == 3 and e)
     assert sorted(e for e in shown if e.startswith("exec_die")) == ["exec_die 4", "exec_die 5", "exec_die 6"]
     assert [e.split(":")[0] for e in shown if not e.startswith("exec_die")] == ["exec_create", "exec_start"] * 3
+
+
+def test_policy_restarts_log_die_and_start(engine_api):
+    """Each restart by the policy is a `die` with the code, then a `start`; RestartCount
+    counts them and the last exit stays; a container without a policy is never `restarting`
+    on its way out."""
+    d, name, plain = engine_api.docker, f"parr-{secrets.token_hex(3)}", f"parn-{secrets.token_hex(3)}"
+    since = f"{time.time():.3f}"
+    d("run", "-d", "--name", name, "--restart", "on-failure:2", "busybox", "sh", "-c", "sleep 0.2; exit 3")
+    d("run", "-d", "--name", plain, "busybox", "sh", "-c", "sleep 0.2; exit 2")
+    seen = set()
+    until(lambda: seen.add(d("inspect", "-f", "{{.State.Status}}", plain).out.strip()) or "exited" in seen)
+    assert seen <= {"running", "exited"}, seen
+    shown = until(lambda: (s := d("inspect", "-f", "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}",
+                                  name).out.split())[0] == "exited" and s)
+    assert shown == ["exited", "2", "3"]
+    assert events(engine_api, since, name) == [
+        "create", "start", "die 3", "start", "die 3", "start", "die 3"]
+    assert events(engine_api, since, plain) == ["create", "start", "die 2"]
+    # names (and IDs) match by their beginning, so `parr-` is the policy container
+    assert len(events(engine_api, since, name[:5])) == 7
