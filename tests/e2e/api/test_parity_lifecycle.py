@@ -63,3 +63,26 @@ def test_policy_restarts_log_die_and_start(engine_api):
     assert events(engine_api, since, plain) == ["create", "start", "die 2"]
     # names (and IDs) match by their beginning, so `parr-` is the policy container
     assert len(events(engine_api, since, name[:5])) == 7
+
+
+SIZED = """FROM busybox
+RUN printf 12345 > /a && ln /a /b && ln -s /a /c && mkdir /d && rm /bin/ls
+"""
+
+
+def test_image_size_counts_unpacked_files(engine_api, tmp_path):
+    """An image's Size (inspect, `images`, the API's list, history) is its layers' unpacked
+    sizes as Docker counts them: files' lengths, a hard-linked file once, symlinks' targets,
+    nothing for directories and whiteouts."""
+    (tmp_path / "Dockerfile").write_text(SIZED)
+    d, tag = engine_api.docker, f"parsize-{secrets.token_hex(3)}"
+    base = int(d("image", "inspect", "-f", "{{.Size}}", "busybox").out)
+    assert base == 1983007  # the bootstrapped busybox is the one dockerd has (the same image ID)
+    d("build", "-q", "-t", tag, str(tmp_path), timeout=120)
+    try:
+        assert int(d("image", "inspect", "-f", "{{.Size}}", tag).out) == base + 5 + 2
+        assert d("history", "--format", "{{.Size}}", tag).out.split()[0] == "7B"
+        listed = engine_api.client().api.images(name=tag)
+        assert [i["Size"] for i in listed] == [base + 7]
+    finally:
+        d("rmi", tag, check=False)
