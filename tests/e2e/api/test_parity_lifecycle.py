@@ -86,3 +86,18 @@ def test_image_size_counts_unpacked_files(engine_api, tmp_path):
         assert [i["Size"] for i in listed] == [base + 7]
     finally:
         d("rmi", tag, check=False)
+
+
+def test_hostname_and_domainname_in_etc_hosts(engine_api):
+    """The container's address names its full name (--hostname plus --domainname) and, when
+    that has a dot, its first label: `hostname -f` and `-d` find them; /etc/hostname and the
+    kernel's names keep them apart."""
+    script = "tail -n1 /etc/hosts | cut -f2; hostname; hostname -f; hostname -d; cat /etc/hostname; " \
+             "cat /proc/sys/kernel/domainname"
+    out = engine_api.docker("run", "--rm", "--hostname", "h1", "--domainname", "example.org", "busybox",
+                            "sh", "-c", script).out
+    assert out.splitlines() == ["h1.example.org h1", "h1", "h1.example.org", "example.org", "h1", "example.org"]
+    out = engine_api.docker("run", "--rm", "--hostname", "h1.sub.example.org", "busybox", "sh", "-c", script).out
+    assert out.splitlines()[:3] == ["h1.sub.example.org h1", "h1.sub.example.org", "h1.sub.example.org"]
+    out = engine_api.docker("run", "--rm", "--hostname", "plain", "busybox", "sh", "-c", script).out
+    assert out.splitlines()[:3] == ["plain", "plain", "plain"]
