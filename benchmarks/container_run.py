@@ -5,6 +5,7 @@ port; the `density` section runs density.py with DENSITY_N containers on the def
 Prints medians over repeated runs for dockyard and, where installed on this machine, podman,
 docker and a bare `crun run` of a prepared bundle (the floor), with ratios from the same run.
 Usage: container_run.py [RUNS=20] [DENSITY_N=50] [SECTIONS=run,exec,port,density]
+(DOCKYARD_BASE=/path/to/another/dockyard launcher adds it to the exec and port sections)
 (`exec` also times dockyard's full path, which a global option selects, against its quick one)
 """
 
@@ -29,9 +30,9 @@ N = int(sys.argv[2]) if len(sys.argv) > 2 else 50
 SECTIONS = (sys.argv[3] if len(sys.argv) > 3 else "run,exec,port,density").split(",")
 
 
-def dockyard_env(d: Path) -> dict:
+def dockyard_env(d: Path, suffix: str = "") -> dict:
     (d / "root").mkdir(parents=True, exist_ok=True)
-    tag = f"dyb{os.getpid()}"  # its own: another benchmark may run beside it on this host
+    tag = f"dyb{os.getpid()}{suffix}"  # its own: another benchmark may run beside it on this host
     (d / "root" / "daemon.json").write_text(json.dumps({"bridge": tag, "nft-table": tag, "cgroup-parent": "/" + tag}))
     return {**os.environ, "DOCKYARD_ROOT": str(d / "root"), "DOCKYARD_RUN_DIR": str(d / "run")}
 
@@ -91,9 +92,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def exec_times(engines: dict[str, tuple[list[str], dict | None]]) -> dict[str, list[float]]:
-    """`exec C true` into a running `sleep` container of each engine, alternating engines; and
-    dockyard's full path (a global option sends `exec` past its quick path, cli/execquick.py)."""
+def exec_times(engines: dict[str, tuple[list[str], dict | None]], flags: tuple[str, ...]) -> dict[str, list[float]]:
+    """`exec FLAGS C true` into a running `sleep` container of each engine, alternating engines;
+    and dockyard's full path (a global option sends `exec` past its quick path, cli/execquick.py)."""
     name = f"exec{os.getpid()}"
     for cli, env in engines.values():
         subprocess.run([*cli, "run", "-d", "--name", name, "busybox", "sleep", "3600"], env=env, check=True,
@@ -103,7 +104,7 @@ def exec_times(engines: dict[str, tuple[list[str], dict | None]]) -> dict[str, l
     try:
         for i in range(RUNS + 1):
             for engine, (cli, env) in runs.items():
-                t = timed([*cli, "exec", name, "true"], env=env)
+                t = timed([*cli, "exec", *flags, name, "true"], env=env)
                 if i:  # the first: a root's first exec makes its table, the quick path its exec profile
                     out[engine].append(t)
     finally:
@@ -140,6 +141,12 @@ def main() -> None:
         subprocess.run([DOCKYARD, "container", "prune", "-f"], env=env, stdout=subprocess.DEVNULL)
         have_podman, have_docker = podman_available(), docker_available()
         engines = {"dockyard": ([DOCKYARD], env)}
+        base_env = None
+        if os.environ.get("DOCKYARD_BASE"):  # another dockyard launcher (an earlier commit's), on a root of its own
+            base_env = dockyard_env(d / "base", "b")
+            subprocess.run([os.environ["DOCKYARD_BASE"], "image", "bootstrap", "busybox"], env=base_env, check=True,
+                           stdout=subprocess.DEVNULL)
+            engines["base"] = ([os.environ["DOCKYARD_BASE"]], base_env)
         if have_podman:
             engines["podman"] = (["podman"], None)
         if have_docker:
@@ -148,8 +155,9 @@ def main() -> None:
             if "run" in SECTIONS:
                 run_rm(env, crun_bundle(d, env), have_podman, have_docker)
             if "exec" in SECTIONS:
-                execs = exec_times(engines)
-                report("exec C true", execs.pop("dockyard"), execs)
+                for flags in ((), ("-t",), ("-d",)):
+                    execs = exec_times(engines, flags)
+                    report(" ".join(("exec", *flags, "C true")), execs.pop("dockyard"), execs)
             if "port" in SECTIONS:
                 served: dict[str, list[float]] = {e: [] for e in engines}
                 for i in range(RUNS):
@@ -158,6 +166,8 @@ def main() -> None:
                 report("run -d -p PORT:80 busybox httpd -> first HTTP 200", served.pop("dockyard"), served)
         finally:
             teardown(env)
+            if base_env:
+                teardown(base_env)
     if "density" in SECTIONS:
         subprocess.run([sys.executable, str(Path(__file__).with_name("density.py")), str(N), "default"], check=True)
 

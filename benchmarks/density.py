@@ -3,15 +3,19 @@ detached `busybox sleep` containers, one after another, and
 
 - times every start: the curve of the per-start median at 0, N/4, N/2, 3N/4 and N running
   (the WINDOW starts just before each point; the first WINDOW for 0);
-- with all N running, times `ps`, `ps -a` and `inspect` (median of 5) and the API list
-  `GET /containers/json?all=1` (requests per second from 16 connections, httpload.c: dockyard's
-  `serve` and dockerd's socket; podman serves no API here);
+- with all N running, times `ps`, `ps -a` and `inspect` (median of 5), the API list
+  `GET /containers/json?all=1` and the API inspect `GET /containers/{id}/json` (requests per
+  second from 16 connections, httpload.c: dockyard's `serve` and dockerd's socket; podman
+  serves no API here), and `GET /_ping` beside them, for the load they were measured under;
+- for dockyard, tells growth from load: STARTS more starts each with N running and in an empty
+  root of its own, alternating, so both see the same load;
 - takes the memory they hold: the host's used memory (MemTotal - MemAvailable, the page
   cache dropped) before and after, per container; of that, the kernel's part (slab, kernel
   stacks, page tables); and the per-container monitors' PSS and RSS (/proc/PID/smaps_rollup):
   our shim, containerd's shim, conmon, each found by the container ID on its command line
   or in its pid file, so other work on the host is not counted;
-- prints that, then removes them with `rm -f` (timed), in a `finally`: a run that fails part-way leaves
+- prints that, then removes them with `rm -f` (timed; 25 names a command: dockerd 20.10
+  deadlocked in an `rm -f` of 250), in a `finally`: a run that fails part-way leaves
   nothing (dockyard's root is reaped by pid when its engine cannot remove what it made:
   common.teardown).
 
@@ -40,6 +44,8 @@ NETWORKS = (sys.argv[2] if len(sys.argv) > 2 else "default,none").split(",")
 ENGINES = (sys.argv[3] if len(sys.argv) > 3 else "dockyard,docker,podman").split(",")
 WINDOW = max(1, min(25, N // 8))
 API_CONNECTIONS, API_SECONDS = 16, 3.0
+STARTS = 15
+RM_BATCH = 25
 KERNEL = ("Slab", "KernelStack", "PageTables")
 engine_monitor = {"dockyard": "dockyard-shim", "docker": "containerd-shim", "podman": "conmon"}
 
@@ -112,13 +118,18 @@ def curve(times: list[float]) -> list[tuple[int, float]]:
     return out
 
 
-def api_list_rate(engine: Engine, tmp: Path, load: str) -> float | None:
-    """Requests per second of the API list, polled as tools poll it: after a first answer."""
-    path = "/containers/json?all=1"
+def api_rates(engine: Engine, tmp: Path, load: str, cid: str) -> dict[str, float] | None:
+    """Requests per second of the API list and of container `cid`'s inspect, polled as tools
+    poll them: after a first answer."""
+    paths = {"API list": "/containers/json?all=1", "API inspect": f"/containers/{cid}/json",
+             "API ping": "/_ping"}  # what the server answers with no work: the host's load, not N
 
-    def polled(sock: str) -> float:
-        rate(load, sock, path, 1, 0.5)  # the first answer (the list built) is not what a poller sees
-        return rate(load, sock, path, API_CONNECTIONS, API_SECONDS)
+    def polled(sock: str) -> dict[str, float]:
+        out = {}
+        for what, path in paths.items():
+            rate(load, sock, path, 1, 0.5)  # the first answer (the list built) is not what a poller sees
+            out[what] = rate(load, sock, path, API_CONNECTIONS, API_SECONDS)
+        return out
     if engine.name == "docker":
         return polled("/var/run/docker.sock")
     if engine.name != "dockyard":
@@ -164,18 +175,39 @@ def measure(engine: Engine, network: str, tmp: Path, load: str, ours: dict | Non
         middle = f"{prefix}{N // 2}"
         for what, args in (("ps", ["ps"]), ("ps -a", ["ps", "-a"]), ("inspect", ["inspect", middle])):
             out[what] = median([timed([*engine.cli, *args], env=engine.env) for _ in range(5)]) * 1000
-        out["api list"] = api_list_rate(engine, tmp, load)
+        out.update(api_rates(engine, tmp, load, ids[N // 2]) or {})
+        if engine.name == "dockyard":
+            out["growth"] = start_growth(engine, tmp, net)
         report(engine.name, out, ours)
     finally:
         names = [f"{prefix}{i}" for i in range(len(times))]
         t0 = time.perf_counter()
-        for chunk in range(0, len(names), 250):  # one command line per 250 names
-            subprocess.run([*engine.cli, *engine.rm, *names[chunk:chunk + 250]], env=engine.env,
+        for chunk in range(0, len(names), RM_BATCH):
+            subprocess.run([*engine.cli, *engine.rm, *names[chunk:chunk + RM_BATCH]], env=engine.env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         print(f"    rm -f of all {len(names)}: {time.perf_counter() - t0:.1f} s", flush=True)
         if engine.name == "dockyard":
             teardown(engine.env)  # and whatever the engine could not remove, by pid
     return out
+
+
+def start_growth(engine: Engine, tmp: Path, net: list[str]) -> tuple[float, float]:
+    """Median ms of a `run -d` with N running and in an empty root, STARTS each, alternating
+    (so load hits both alike); the extra containers are removed."""
+    empty = env_for(tmp / "empty")
+    subprocess.run([DOCKYARD, "image", "bootstrap", "busybox"], env=empty, check=True, stdout=subprocess.DEVNULL)
+    times: dict[str, list[float]] = {"full": [], "empty": []}
+    try:
+        for i in range(STARTS):
+            for which, env in (("full", engine.env), ("empty", empty)):
+                times[which].append(timed([DOCKYARD, "run", "-d", *net, "--name", f"growth{i}", "busybox", "sleep",
+                                           "86400"], env=env))
+    finally:
+        for env in (engine.env, empty):
+            subprocess.run([DOCKYARD, "rm", "-f", *(f"growth{i}" for i in range(STARTS))], env=env,
+                           capture_output=True)
+        teardown(empty)
+    return median(times["full"]) * 1000, median(times["empty"]) * 1000
 
 
 def report(engine: str, r: dict, ours: dict | None) -> None:
@@ -188,10 +220,13 @@ def report(engine: str, r: dict, ours: dict | None) -> None:
 
     print(f"  {engine} (load {r['load']:.1f} at its start):", flush=True)
     print("    per start at " + ", ".join(f"{k}: {ms:.0f} ms{ratio(engine, k, ms)}" for k, ms in r["curve"]))
+    if "growth" in r:
+        print(f"    run -d with {N} running vs in an empty root, alternating ({STARTS} each): "
+              f"{r['growth'][0]:.0f} vs {r['growth'][1]:.0f} ms")
     print(f"    with {N} running: " + ", ".join(f"{what} {r[what]:.0f} ms{ratio(engine, what, r[what])}"
                                                for what in ("ps", "ps -a", "inspect")) +
-          (f", API list {r['api list']:.0f} req/s{ratio(engine, 'api list', r['api list'])}"
-           if r["api list"] is not None else ""))
+          "".join(f", {what} {r[what]:.0f} req/s{ratio(engine, what, r[what])}"
+                  for what in ("API list", "API inspect", "API ping") if what in r))
     kernel = sum(r["kernel_kb"].values())
     print(f"    memory per container: {r['used_kb'] / 1024:.2f} MB of the host's used memory, of which kernel"
           f" {kernel / 1024:.2f} MB (" + ", ".join(f"{k} {v:.0f} kB" for k, v in r["kernel_kb"].items()) +

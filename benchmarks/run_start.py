@@ -1,6 +1,6 @@
 """`run --rm busybox true` and `run -d busybox sleep`, the engines in turn round by round:
 dockyard, Podman, Docker and, with DOCKYARD_BASE=/path/to/another/dockyard launcher (say a
-checkout of an earlier commit), that one too. Prints each engine's median wall time, the CPU
+checkout of an earlier commit), that one too, on a root of its own. Prints each engine's median wall time, the CPU
 of the command's own process tree (a daemon's CPU is not in it) and the ratios.
 
 Usage: run_start.py [ROUNDS=12] [MODES=rm,d]
@@ -61,8 +61,12 @@ def main() -> None:
         env = dockyard_env(Path(tmp))
         subprocess.run([DOCKYARD, "image", "bootstrap", "busybox"], env=env, check=True, stdout=subprocess.DEVNULL)
         engines: dict[str, tuple[list[str], dict | None]] = {"dockyard": ([DOCKYARD], env)}
-        if os.environ.get("DOCKYARD_BASE"):
-            engines["base"] = ([os.environ["DOCKYARD_BASE"]], env)
+        base_env = None
+        if os.environ.get("DOCKYARD_BASE"):  # a root of its own: the two never share a bridge or firewall record
+            base_env = dockyard_env(Path(tmp) / "base", "b")
+            subprocess.run([os.environ["DOCKYARD_BASE"], "image", "bootstrap", "busybox"], env=base_env, check=True,
+                           stdout=subprocess.DEVNULL)
+            engines["base"] = ([os.environ["DOCKYARD_BASE"]], base_env)
         if podman_available():
             engines["podman"] = (["podman"], None)
         if docker_available():
@@ -73,6 +77,8 @@ def main() -> None:
                 measure(engines, mode)
         finally:
             teardown(env)
+            if base_env:
+                teardown(base_env)
 
 
 if __name__ == "__main__":

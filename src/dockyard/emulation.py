@@ -11,7 +11,6 @@ A handler already registered, by us or anyone else, is left exactly as it is.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 from dockyard.errors import DockyardError
@@ -39,6 +38,7 @@ def ensure(architecture: str) -> None:
     """Make programs of `architecture` (OCI name: arm64, arm, ...) runnable here, or say what is missing."""
     if architecture == host_architecture():
         return
+    import subprocess
     machine = _QEMU_MACHINE.get(architecture)
     if machine is None:
         raise EmulationUnavailable(f"no QEMU user emulation is known for architecture {architecture!r}")

@@ -65,6 +65,10 @@ async def list_containers(request: web.Request) -> web.Response:
 async def create(request: web.Request) -> web.Response:
     doc = await body(request)
     name = request.query.get("name") or None
+    if doc.get("Runtime") and not (doc.get("HostConfig") or {}).get("Runtime"):
+        # docker-py sends create_container(runtime=...) beside HostConfig, where dockerd ignores
+        # it (and runs its default, runc): the runtime asked for is the one run here
+        doc["HostConfig"] = {**(doc.get("HostConfig") or {}), "Runtime": doc["Runtime"]}
     endpoints = list(((doc.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}))
     if len(endpoints) > 1 and version.older(request, "1.44"):  # joining several at create came with 1.44
         raise InvalidArgument(f"Container cannot be connected to network endpoints: {', '.join(endpoints)}")

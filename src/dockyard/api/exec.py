@@ -90,13 +90,15 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     doc = await body(request, required=False)
     svc = engine(request).containers
     exec_id = request.match_info["id"]
+    await blocking(svc.execs.startable, exec_id)  # 404 and a container's 409 come before the attach
     info = await blocking(svc.exec_inspect, exec_id)
     if doc.get("Detach"):
-        await blocking(svc.exec_start, exec_id, detach=True)
+        await blocking(svc.exec_start, exec_id, detach=True, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return web.Response(status=200)
     framed = not doc.get("Tty")
     tty = info["ProcessConfig"].get("tty")
-    detach = detachkeys.watch(info.get("DetachKeys")) if tty and info.get("OpenStdin") else None
+    detach = detachkeys.watch_shown(info["DetachKeys"]) if tty and info.get("OpenStdin") else None
     resp, client = await hijack(request, multiplexed=framed)
     loop = asyncio.get_running_loop()
     if tty:
@@ -105,7 +107,7 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
                 _carry_pty(request, os.dup(master), resp, client, STDOUT if framed else None, detach), loop).result()
 
         try:
-            await blocking(svc.exec_start, exec_id, on_pty=on_pty)
+            await blocking(svc.exec_start, exec_id, on_pty=on_pty, console_size=doc.get("ConsoleSize"))
         except DockyardError as e:  # Docker's words go to the stream (its stdout), the code to exec inspect
             text = f"{e.message}\r\n".encode()
             await resp.write(frame(STDOUT, text) if framed else text)

@@ -139,6 +139,10 @@ class GoType:
     def _check(self, value: Any, struct: str, path: tuple[str, ...]) -> None:
         raise NotImplementedError
 
+    def canonical(self, value: Any) -> None:
+        """Rename, in place, each object key Go matches to a struct field without regard to case
+        (`detachKeys` for `DetachKeys`) to the field's own name, as the decoded struct holds it."""
+
 
 class _Scalar(GoType):
     json_kind: ClassVar[str]
@@ -197,6 +201,11 @@ class _Collection(_Scalar):
         for item in value.values() if isinstance(value, dict) else value:
             self.elem.check(item, struct, path)
 
+    def canonical(self, value: Any) -> None:
+        if isinstance(value, (dict, list)):
+            for item in value.values() if isinstance(value, dict) else value:
+                self.elem.canonical(item)
+
 
 @dataclass(frozen=True)
 class Slice(_Collection):
@@ -253,6 +262,20 @@ class Struct(GoType):
             known = key if key in self.fields else folded.get(key.casefold())
             if known is not None:
                 self.fields[known].check(item, name, (*path, known))
+
+    def canonical(self, value: Any) -> None:
+        if not isinstance(value, dict):
+            return
+        if any(key not in self.fields for key in value):
+            folded = {k.casefold(): k for k in self.fields}
+            named = {}
+            for key, item in value.items():  # a later key for the same field wins, as in Go
+                named[key if key in self.fields else folded.get(key.casefold(), key)] = item
+            value.clear()
+            value.update(named)
+        for key, item in value.items():
+            if key in self.fields:
+                self.fields[key].canonical(item)
 
     def extended(self, go: str, **more: GoType) -> "Struct":
         """A struct embedding this one (its fields promoted) plus fields of its own."""

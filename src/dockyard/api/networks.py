@@ -41,7 +41,8 @@ async def create_network(request: web.Request) -> web.Response:
                                    options=doc.get("Options") or None, labels=doc.get("Labels") or None,
                                    enable_ipv6=bool(doc.get("EnableIPv6")), subnet6=pool6.get("Subnet") or None,
                                    gateway6=pool6.get("Gateway") or None, ip_range6=pool6.get("IPRange") or None,
-                                   aux_addresses6=pool6.get("AuxiliaryAddresses") or None)
+                                   aux_addresses6=pool6.get("AuxiliaryAddresses") or None,
+                                   ipam_options=(doc.get("IPAM") or {}).get("Options"))
     net = await blocking(create)
     return ok({"Id": net["Id"], "Warning": ""}, status=201)
 

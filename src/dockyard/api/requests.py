@@ -78,8 +78,12 @@ def filters(request: web.Request) -> dict[str, list[str]]:
             for key, values in (doc or {}).items()}
 
 
+BODY_TYPE = "dockyard.body_type"  # the Go type (api/bodies) a request's JSON body decodes into
+
+
 async def body(request: web.Request, *, required: bool = True) -> dict:
-    """The JSON object in the body; 400 with dockerd's wording when it is not one."""
+    """The JSON object in the body, its keys named as the fields of the Go struct it decodes into
+    (Go matches them whatever their case); 400 with dockerd's wording when it is not one."""
     data = await request.read()
     if not data.strip():
         if required:
@@ -93,6 +97,9 @@ async def body(request: web.Request, *, required: bool = True) -> dict:
         return {}
     if not isinstance(doc, dict):
         raise InvalidArgument("invalid JSON: expected a JSON object")
+    typ = request.get(BODY_TYPE)
+    if typ is not None:
+        typ.canonical(doc)
     return doc
 
 

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from dockyard.api.bodies import BODIES
 from dockyard.api.gojson import TypeMismatch, loads
-from dockyard.api.requests import Handler, ok
+from dockyard.api.requests import BODY_TYPE, Handler, ok
 from dockyard.errors import InvalidArgument
 
 LIMIT = 64 << 20  # bytes of a body read whole (a JSON document)
@@ -67,5 +67,7 @@ async def _check_body(request: web.Request, typ) -> web.Response | None:
 async def check_request(request: web.Request, handler: Handler) -> web.StreamResponse:
     _check_parameters(request)
     typ = BODIES.get(_route(request))
+    if typ is not None:
+        request[BODY_TYPE] = typ  # body() names the fields as typ does
     refused = await _check_body(request, typ) if typ is not None else None
     return refused or await handler(request)

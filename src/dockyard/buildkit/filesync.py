@@ -83,6 +83,20 @@ def _local(dest: Path, path: str) -> Path:
     return dest.joinpath(*rel.parts)
 
 
+async def _next_packet(conn: Connection, stream, name: str):
+    """The sender's next packet; its end before ours, or an ERR packet, is the client's error."""
+    from dockyard.buildkit.protos.fsutil_pb2 import Packet
+
+    raw = await stream.recv()
+    if raw is None:
+        conn.status(stream)
+        raise GrpcError(INVALID_ARGUMENT, f"file sync of {name!r} ended early")
+    packet = Packet.FromString(raw)
+    if packet.type == Packet.PACKET_ERR:
+        raise GrpcError(INVALID_ARGUMENT, f"file sync of {name!r}: {packet.data.decode(errors='replace')}")
+    return packet
+
+
 async def receive(conn: Connection, name: str, dest: Path, includes: list[str] = (),
                   excludes: list[str] = (), follow: list[str] = ()) -> int:
     """Copy the client's directory `name` into `dest` (which exists); returns the bytes copied."""
@@ -95,13 +109,7 @@ async def receive(conn: Connection, name: str, dest: Path, includes: list[str] =
     index, total = 0, 0
     try:
         while True:  # the listing
-            raw = await stream.recv()
-            if raw is None:
-                conn.status(stream)
-                raise GrpcError(INVALID_ARGUMENT, f"file sync of {name!r} ended early")
-            packet = Packet.FromString(raw)
-            if packet.type == Packet.PACKET_ERR:
-                raise GrpcError(INVALID_ARGUMENT, f"file sync of {name!r}: {packet.data.decode(errors='replace')}")
+            packet = await _next_packet(conn, stream, name)
             if packet.type != Packet.PACKET_STAT:
                 continue
             if not packet.HasField("stat"):
@@ -122,13 +130,7 @@ async def receive(conn: Connection, name: str, dest: Path, includes: list[str] =
             handles[number] = open(path, "wb")
             await stream.send(Packet(type=Packet.PACKET_REQ, ID=number).SerializeToString())
         while handles:
-            raw = await stream.recv()
-            if raw is None:
-                conn.status(stream)
-                raise GrpcError(INVALID_ARGUMENT, f"file sync of {name!r} ended early")
-            packet = Packet.FromString(raw)
-            if packet.type == Packet.PACKET_ERR:
-                raise GrpcError(INVALID_ARGUMENT, f"file sync of {name!r}: {packet.data.decode(errors='replace')}")
+            packet = await _next_packet(conn, stream, name)
             if packet.type != Packet.PACKET_DATA or packet.ID not in handles:
                 continue
             if packet.data:

@@ -320,19 +320,6 @@ def cleanup_cmd(obj, cid, run_id, restart) -> None:
     obj.engine.containers.cleanup(cid, run_id, restart)
 
 
-@click.command("exec-watch", hidden=True)
-@click.argument("eid")
-@click.argument("report", type=int)
-@click.pass_obj
-def exec_watch_cmd(obj, eid, report) -> None:
-    """(A detached exec's watcher) run the exec as its parent, report its pid on the fd
-    REPORT, record its end; the caller's process returns at once, the watcher lives on."""
-    if os.fork():
-        os._exit(0)
-    os.setsid()
-    obj.engine.containers.execs.watch(eid, report)
-
-
 @click.command("health-event", hidden=True)
 @click.argument("cid")
 @click.argument("run_id")
@@ -341,6 +328,15 @@ def exec_watch_cmd(obj, eid, report) -> None:
 def health_event_cmd(obj, cid, run_id, status) -> None:
     """(The shim's health hook) a container's health status changed."""
     obj.engine.containers.health_event(cid, run_id, status)
+
+
+@click.command("exec-died", hidden=True)
+@click.argument("eid")
+@click.argument("code", type=int)
+@click.pass_obj
+def exec_died_cmd(obj, eid, code) -> None:
+    """(A detached exec's hook) its command ended."""
+    obj.engine.containers.execs.died(eid, code)
 
 
 def inspect_any(obj, names, fmt, type_) -> None:
@@ -410,7 +406,8 @@ def exec_cmd(obj, interactive, tty, detach, env, env_file, workdir, user, privil
         "Cmd": list(command), "Env": env_list(env, env_file), "WorkingDir": workdir or "", "User": user or "",
         "Tty": tty, "AttachStdin": interactive, "Privileged": privileged})
     if detach:  # nothing of ours: the caller's pipes close when we return, as Docker's
-        eng.containers.exec_start(eid, detach=True)
+        null = os.open(os.devnull, os.O_RDWR)
+        eng.containers.exec_start(eid, detach=True, stdin=null, stdout=null, stderr=null)
         return
     try:  # without -i the command reads /dev/null, as Docker's does
         code = eng.containers.exec_start(
@@ -549,8 +546,8 @@ def register(cli: click.Group) -> None:
     group.add_command(ps_cmd, "list")
     group.add_command(container_prune_cmd)
     group.add_command(cleanup_cmd)
-    group.add_command(exec_watch_cmd)
     group.add_command(health_event_cmd)
+    group.add_command(exec_died_cmd)
     group.add_command(container_inspect_cmd)
     cli.add_command(group)
     cli.add_command(inspect_cmd)

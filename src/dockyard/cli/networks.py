@@ -23,8 +23,9 @@ def network_group() -> None:
 @click.option("--internal", is_flag=True, help="Restrict external access to the network.")
 @click.option("--opt", "-o", multiple=True, help="Set driver specific options.")
 @click.option("--label", multiple=True, help="Set metadata on a network.")
+@click.option("--ipam-opt", multiple=True, help="Set IPAM driver specific options.")
 @click.pass_obj
-def create_cmd(obj, name, driver, subnet, gateway, ipv6, ip_range, aux_address, internal, opt, label) -> None:
+def create_cmd(obj, name, driver, subnet, gateway, ipv6, ip_range, aux_address, internal, opt, label, ipam_opt) -> None:
     """Create a network."""
     def family(values: tuple[str, ...], v6: bool) -> str | None:
         return next((v for v in values if (":" in v) == v6), None)
@@ -36,7 +37,8 @@ def create_cmd(obj, name, driver, subnet, gateway, ipv6, ip_range, aux_address, 
                                      ip_range=family(ip_range, False), ip_range6=family(ip_range, True),
                                      aux_addresses=aux(False), aux_addresses6=aux(True),
                                      internal=internal, options=dict(o.partition("=")[::2] for o in opt),
-                                     labels=dict(l.partition("=")[::2] for l in label))
+                                     labels=dict(l.partition("=")[::2] for l in label),
+                                     ipam_options=dict(o.partition("=")[::2] for o in ipam_opt))
     click.echo(net["Id"])
 
 

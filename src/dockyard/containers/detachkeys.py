@@ -57,3 +57,15 @@ def watch(keys: str | None) -> DetachWatch | None:
     """The watch for a request's detach keys (docker's default when none are given)."""
     codes = parse(keys or DEFAULT)
     return DetachWatch(codes) if codes else None
+
+
+def shown(keys: str | None) -> str:
+    """Keys as dockerd's exec inspect shows them: their bytes in base64 (a Go []byte)."""
+    import base64
+    return base64.b64encode(parse(keys)).decode() if keys else ""
+
+
+def watch_shown(text: str) -> DetachWatch | None:
+    """The watch for keys as `shown` gives them (docker's default when there are none)."""
+    import base64
+    return DetachWatch(base64.b64decode(text)) if text else watch(None)

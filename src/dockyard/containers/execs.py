@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from dockyard.containers import detachkeys
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.jsonread import loads
 from dockyard.jsonwrite import dumps
@@ -45,16 +46,12 @@ class Execs:
 
     def create(self, ref: str, body: dict) -> str:
         c = self.service.get(ref)
-        if c.status == "paused":
-            raise Conflict(f"Container {ref} is paused, unpause the container before exec")
-        if c.status != "running":
-            raise Conflict(f"Container {c.id} is not running")
+        _check_running(c, ref)
         cmd = body.get("Cmd")
         if not cmd:
             raise InvalidArgument("No exec command specified")
         if body.get("DetachKeys"):
-            from dockyard.containers.detachkeys import parse
-            parse(body["DetachKeys"], "escape")
+            detachkeys.parse(body["DetachKeys"], "escape")
         eid = os.urandom(32).hex()
         with self.db.write() as conn:
             conn.execute("INSERT INTO execs(id, container_id, config) VALUES (?,?,?)", (eid, c.id, dumps(body)))
@@ -67,137 +64,131 @@ class Execs:
             raise NotFound(f"No such exec instance: {eid}")
         return row
 
+    def startable(self, eid: str):
+        """(row, container) of an exec whose container can run it now: NotFound, or Conflict
+        when the container is paused or not running (what dockerd answers before it attaches)."""
+        row = self._row(eid)
+        c = self.service.get(row["container_id"])
+        _check_running(c, c.id)
+        return row, c
+
     def inspect(self, eid: str) -> dict:
         row = self._row(eid)
         cfg = loads(row["config"])
+        process = {"tty": bool(cfg.get("Tty")), "entrypoint": cfg["Cmd"][0], "arguments": cfg["Cmd"][1:],
+                   "privileged": bool(cfg.get("Privileged"))}
+        if cfg.get("User"):  # omitted when empty, as dockerd does
+            process["user"] = cfg["User"]
         return {
-            "ID": eid, "Running": bool(row["running"]), "ExitCode": row["exit_code"], "ProcessConfig": {
-                "tty": bool(cfg.get("Tty")), "entrypoint": cfg["Cmd"][0], "arguments": cfg["Cmd"][1:],
-                "privileged": bool(cfg.get("Privileged")), "user": cfg.get("User", "")},
+            "ID": eid, "Running": bool(row["running"]), "ExitCode": row["exit_code"], "ProcessConfig": process,
             "OpenStdin": bool(cfg.get("AttachStdin")), "OpenStderr": bool(cfg.get("AttachStderr", True)),
             "OpenStdout": bool(cfg.get("AttachStdout", True)), "CanRemove": False,
-            "ContainerID": row["container_id"], "DetachKeys": cfg.get("DetachKeys") or "", "Pid": row["pid"],
+            "ContainerID": row["container_id"], "DetachKeys": detachkeys.shown(cfg.get("DetachKeys")), "Pid": row["pid"],
         }
 
     def start(self, eid: str, *, detach: bool = False, stdin=None, stdout=None, stderr=None,
-              on_pty=None) -> int:
+              on_pty=None, console_size=None) -> int:
         """Run the exec; returns its exit code (or its pid when detached). With a TTY,
-        `on_pty(master_fd)` is called in a thread to carry the terminal while it runs."""
-        row = self._row(eid)
-        if row["running"] or row["exit_code"] is not None:
-            raise Conflict(f"exec {eid[:12]} has already been started")
-        c = self.service.get(row["container_id"])
-        if c.status != "running":
-            raise Conflict(f"Container {c.id} is not running")
+        `on_pty(master_fd)` is called in a thread to carry the terminal while it runs; its size
+        is `console_size` ([height, width]) if given, else the exec's ConsoleSize."""
+        row, c = self.startable(eid)
+        if row["exit_code"] is not None:  # dockerd's words
+            raise Conflict(f"Error: Exec command {eid} has already run")
+        if row["running"]:
+            raise Conflict(f"Error: Exec command {eid} is already running")
         cfg = loads(row["config"])
         with self.db.write() as conn:
             conn.execute("UPDATE execs SET running=1 WHERE id=?", (eid,))
         self.service.event(c, event_action("exec_start", cfg["Cmd"]), execID=eid)
-        if detach:
-            return self._start_watched(eid)
         code, started = -1, False
         try:
-            process, runtime = self._process(c, cfg)
-            if process["terminal"]:
-                code = self._with_pty(runtime, c.id, process, on_pty, eid)
+            from dockyard.containers.process import exec_process
+            if console_size:
+                cfg["ConsoleSize"] = console_size
+            process = exec_process(self.service, c, cfg)  # an unknown user fails here, as in Docker
+            argv = self._shim_command(c, process)
+            if argv is not None and detach:
+                from dockyard.containers import hooks, shimexec
+                code = shimexec.detach(argv, str(hooks.socket_path(self.service.engine.run_dir)),
+                                       [*self.service._hook_argv(), "exec-died", eid], process["terminal"])
+            elif argv is not None:
+                code = self._with_shim(argv, eid, process["terminal"], (stdin, stdout, stderr), on_pty)
             else:
-                code = runtime.exec_process(c.id, process, stdin=stdin, stdout=stdout, stderr=stderr)
+                runtime = self.service._runtime(c)
+                if process["terminal"] and not detach:
+                    code = self._with_pty(runtime, c.id, process, on_pty, eid)
+                else:
+                    code = runtime.exec_process(c.id, process, detach=detach, stdin=stdin, stdout=stdout,
+                                                stderr=stderr)
             started = True
-        except DockyardError as e:
-            code, message = _could_not_start(e)
+        except DockyardError as e:  # the command could not start: Docker's codes and words
+            message = e.message if e.message.startswith("unable to find ") else start_failure(e.message)
+            code = start_failure_code(message)
             raise InvalidArgument(message) from None
         finally:
-            self._ended(c, eid, code, started)
+            with self.db.write() as conn:
+                if detach and started:  # running from before the start: its end may be recorded by now
+                    conn.execute("UPDATE execs SET pid=? WHERE id=?", (code, eid))
+                else:
+                    conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
+            if started and not detach:  # as dockerd: no exec_die for a command that never ran
+                self.service.event(c, "exec_die", execID=eid, exitCode=str(code))
         return code
 
-    def _process(self, c, cfg: dict):
-        """The exec's OCI process and the container's runtime; an unknown user fails here, as in Docker."""
-        from dockyard.containers.process import exec_process
-        return exec_process(self.service, c, cfg), self.service._runtime(c)
-
-    def _ended(self, c, eid: str, code: int, started: bool) -> None:
-        """Record the exec's end; as dockerd, no exec_die for a command that never ran."""
+    def died(self, eid: str, code: int) -> None:
+        """(The hook of a detached exec's `dockyard-shim exec`) its command ended with `code`."""
+        c = self.service.store.find(self._row(eid)["container_id"])
         with self.db.write() as conn:
-            conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
-        if started:
-            self.service.event(c, "exec_die", execID=eid, exitCode=str(code))
+            record_died(conn, c, eid, code)
 
-    def _start_watched(self, eid: str) -> int:
-        """A detached exec: a watcher process of its own (`container exec-watch`, which
-        outlives this call) starts the command as its parent and records its end with
-        exec_die, as dockerd's shim does. Returns the command's pid once it runs."""
+    def _shim_command(self, c, process: dict) -> list[str] | None:
+        """`dockyard-shim exec`'s argv for `process` in `c` (containers/shimexec.py), or None
+        where the runtime runs it: another runtime, a rootless engine."""
+        from dockyard import rootless
+        from dockyard.containers import shimexec
+        from dockyard.containers.runtimes import builtin
+
+        runtime = c.host_config.get("Runtime") or "dockyard"
+        shim = shimexec.shim_binary()
+        if not builtin(runtime) or shim is None or os.geteuid() != 0 or rootless.active():
+            return None
+        target = shimexec.init_pid(str(self.service.runtime_root(runtime)), c.id)
+        if target is None:
+            return None
+        return shimexec.command(shim, str(self.service.engine.run_dir), c.id, target, process)
+
+    def _with_shim(self, argv: list[str], eid: str, tty: bool, stdio: tuple, on_pty) -> int:
+        """Run the command through `dockyard-shim exec` with `stdio` (None: ours; Popen's DEVNULL;
+        a file or an fd), or with a TTY on a pty whose master `on_pty` carries in a thread while
+        it runs. Its exit code; InvalidArgument with Docker's words if it could not start."""
         import subprocess
-        report, write_end = os.pipe()
-        try:
-            subprocess.run([*self.service._hook_argv(), "exec-watch", eid, str(write_end)], pass_fds=(write_end,),
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        finally:
-            os.close(write_end)
-        with os.fdopen(report, "rb") as f:
-            answer = f.read().decode(errors="replace")
-        if answer.isdigit():
-            return int(answer)
-        if not answer.startswith("!"):  # the watcher died before it said anything
-            with self.db.write() as conn:
-                conn.execute("UPDATE execs SET running=0, exit_code=126 WHERE id=? AND running=1 AND pid=0", (eid,))
-            raise DockyardError(f"exec {eid[:12]}: its watcher ended without starting it")
-        raise InvalidArgument(answer[1:])
 
-    def watch(self, eid: str, report: int) -> None:
-        """(`container exec-watch`, in a process of its own) start a detached exec's command
-        as its parent (a child subreaper adopts it from the runtime), write its pid to the
-        fd `report` (or "!" and why it could not start), then wait for it and record its end."""
-        from dockyard.runtime import linux
-        from dockyard.runtime.shim.adopt import PR_SET_CHILD_SUBREAPER
-        os.set_inheritable(report, False)  # the command must not hold it: the caller reads it to its end
-        row = self._row(eid)
-        c = self.service.store.get(row["container_id"])
-        linux.Syscalls().prctl(PR_SET_CHILD_SUBREAPER, 1)
+        from dockyard.containers.shimexec import Started
+
         null = os.open(os.devnull, os.O_RDWR)
         try:
-            process, runtime = self._process(c, loads(row["config"]))
-            if process["terminal"]:
-                pid = self._start_on_pty(runtime, c.id, process)
-            else:
-                pid = runtime.exec_process(c.id, process, detach=True, stdin=null, stdout=null, stderr=null)
-        except DockyardError as e:
-            code, message = _could_not_start(e)
-            self._ended(c, eid, code, False)
-            os.write(report, b"!" + message.encode())
-            return
-        with self.db.write() as conn:
-            conn.execute("UPDATE execs SET pid=? WHERE id=?", (pid, eid))
-        os.write(report, str(pid).encode())
-        os.close(report)
-        while True:  # whatever else the runtime left to us is reaped on the way
-            try:
-                done, status = os.waitpid(-1, 0)
-            except ChildProcessError:  # not ours after all: its end is unknown
-                self._ended(c, eid, -1, False)
-                return
-            if done == pid:
-                break
-        code = os.waitstatus_to_exitcode(status)
-        self._ended(c, eid, 128 - code if code < 0 else code, True)  # 128+N for signal N, as Docker
+            fds = tuple(null if tty or stream == subprocess.DEVNULL else i if stream is None else
+                        stream if isinstance(stream, int) else stream.fileno() for i, stream in enumerate(stdio))
+            run = Started(argv, fds, tty, pid=True)
+        finally:
+            os.close(null)
+        pid = run.command_pid()
+        if pid:
+            with self.db.write() as conn:
+                conn.execute("UPDATE execs SET pid=? WHERE id=?", (pid, eid))
 
-    def _start_on_pty(self, runtime, cid: str, process: dict) -> int:
-        """Start a detached command on a terminal: its pid. A thread of the watcher reads the
-        pty's master (and drops what it reads), so the command never blocks on its output."""
-        import socket
-        import tempfile
-        import threading
-        with tempfile.TemporaryDirectory(prefix="dockyard-exec-") as d:
-            path = os.path.join(d, "console.sock")
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
-                server.bind(path)
-                server.listen(1)
-                server.settimeout(30)
-                pid = runtime.exec_process(cid, process, detach=True, console_socket=path)
-                conn, _ = server.accept()  # the runtime connected (and sent the master) before it returned
-                with conn:
-                    _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
-        threading.Thread(target=_drain, args=(fds[0],), daemon=True).start()
-        return pid
+        def carry(master: int) -> None:  # resizable while it runs
+            self._ptys[eid] = master
+            try:
+                if on_pty is not None:
+                    on_pty(master)
+            finally:
+                self._ptys.pop(eid, None)
+
+        code, failure = run.wait(carry)
+        if failure:
+            raise InvalidArgument(failure)
+        return code
 
     def _with_pty(self, runtime, cid: str, process: dict, on_pty, eid: str) -> int:
         """The runtime hands the pty's master over a console socket; we pass it to `on_pty`."""
@@ -237,25 +228,27 @@ class Execs:
             return code
 
 
+def record_died(conn, c, eid: str, code: int) -> None:
+    """(In a write transaction) a detached exec's command ended with `code`: its record, and its
+    container's (`c`, None if removed since) exec_die, unless its end is recorded already."""
+    from dockyard.containers.views import event_attributes
+    from dockyard.store.events import append
+
+    if conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=? AND running=1", (code, eid)).rowcount and c:
+        append(conn, "container", "exec_die", c.id, event_attributes(c, execID=eid, exitCode=str(code)))
+
+
+def _check_running(c, ref: str) -> None:
+    if c.status == "paused":
+        raise Conflict(f"Container {ref} is paused, unpause the container before exec")
+    if c.status != "running":
+        raise Conflict(f"Container {c.id} is not running")
+
+
 def event_action(kind: str, cmd: list[str]) -> str:
     """An exec event's action as dockerd words it: the command's first word, a space, the
     rest joined (so a command of one word ends in a space)."""
     return f"{kind}: {cmd[0]} {' '.join(cmd[1:])}"
-
-
-def _drain(fd: int) -> None:
-    """Read `fd` until its end, dropping what comes."""
-    try:
-        while os.read(fd, 65536):
-            pass
-    except OSError:  # EIO: the terminal's last process has gone
-        pass
-
-
-def _could_not_start(e: DockyardError) -> tuple[int, str]:
-    """The exit code and Docker's words for a command that could not start."""
-    message = e.message if e.message.startswith("unable to find ") else start_failure(e.message)
-    return start_failure_code(message), message
 
 
 def start_failure(detail: str) -> str:

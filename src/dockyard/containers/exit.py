@@ -4,7 +4,6 @@ what the run held released once (`finalize`), and the shim's exit hook (`cleanup
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from dockyard.containers import foreground, health
@@ -65,6 +64,7 @@ class Exit:
         return c
 
     def _kill_orphan(self, c: Container) -> None:
+        import subprocess
         runtime = c.host_config.get("Runtime") or "dockyard"
         if builtin(runtime):
             return  # _release deletes it in-process, by force, as finalize and remove go on to do

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from dockyard.errors import CorruptContent, InvalidArgument, NotFound
+from dockyard.errors import Conflict, CorruptContent, InvalidArgument, NotFound
 
 
 @contextmanager
@@ -297,6 +297,15 @@ def _over(cfg: dict, own: dict) -> dict:
     return out
 
 
+def _pause_for_commit(service, container_id: str) -> bool:
+    """Pause a running container for its commit; one that stops meanwhile is committed as it is."""
+    try:
+        service.pause(container_id)
+    except Conflict:  # not running (any more), or paused by someone else, who unpauses it
+        return False
+    return True
+
+
 def commit(service, ref: str, *, repo: str | None = None, tag: str | None = None, comment: str = "",
            author: str = "", changes: tuple[str, ...] = (), pause: bool = True, config: dict | None = None) -> str:
     """A new image: the container's image plus one layer holding exactly its changes; its
@@ -315,10 +324,7 @@ def commit(service, ref: str, *, repo: str | None = None, tag: str | None = None
     snaps = eng.snapshots
     own = snaps.root / snaps.need(c.id).dir / "fs"
     parent = snaps.need(c.id).parent
-    paused = False
-    if pause and c.status == "running":
-        service.pause(c.id)
-        paused = True
+    paused = pause and _pause_for_commit(service, c.id)
     try:
         with eng.images.adding():
             if snaps.whiteout_mode == "overlay":
@@ -347,7 +353,10 @@ def commit(service, ref: str, *, repo: str | None = None, tag: str | None = None
             eng.images.set_parent(image.id, c.image_id)
     finally:
         if paused:
-            service.unpause(c.id)
+            try:
+                service.unpause(c.id)
+            except Conflict:  # it stopped while paused
+                pass
     service.event(c, "commit", comment=comment or "", imageID=image.id,
                   imageRef=tags[0].familiar if tags else "")
     return image.id

@@ -1,7 +1,8 @@
 """The shims' hooks, run inside `dockyard serve` instead of one Python process each.
 
-A shim's exit hook (record the exit, release the network and rootfs, honour --rm) and health
-hook (a `health_status` event) are `dockyard ... container cleanup|health-event ...` commands.
+A shim's exit hook (record the exit, release the network and rootfs, honour --rm), health
+hook (a `health_status` event) and a detached exec's end (`dockyard-shim exec --detach`: its
+record and `exec_die`) are `dockyard ... container cleanup|health-event|exec-died ...` commands.
 As processes they cost an interpreter's start and imports per container exit, the largest
 load of a server under churn. So while a server runs it listens on `<run-dir>/hooks.sock`
 (mode 0600: root's own); every shim is started with `--hook-socket` there, sends the hook's
@@ -14,8 +15,10 @@ next server's start (`finish_unhandled`), as are exits that came while no server
 
 from __future__ import annotations
 
-import socket
-from pathlib import Path
+TYPE_CHECKING = False  # no `typing` (~3 ms) for exec's quick path, which reads SOCKET and argv
+if TYPE_CHECKING:
+    import socket
+    from pathlib import Path
 
 SOCKET = "hooks.sock"
 
@@ -31,6 +34,12 @@ def socket_path(run_dir: Path) -> Path:
     return run_dir / SOCKET
 
 
+def argv(root, run_dir) -> list[str]:
+    """`dockyard ... container` on this root: the hooks are its hidden subcommands."""
+    from dockyard.containers.runtimes import dockyard_binary
+    return [dockyard_binary(), "--root", str(root), "--run-dir", str(run_dir), "container"]
+
+
 def handle(engine, argv: list[str]) -> None:
     """Run one hook's argv (`dockyard --root R --run-dir D container CMD ARGS...`) in-process;
     a hook for another root (a run dir shared by mistake) is ignored."""
@@ -38,6 +47,8 @@ def handle(engine, argv: list[str]) -> None:
         raise ValueError(f"not a container hook: {argv!r}")
     at = argv.index("container")
     head, (command, *args) = argv[:at], argv[at + 1:]
+    from pathlib import Path
+
     if "--root" in head and Path(head[head.index("--root") + 1]) != engine.root:
         _log().warning("ignored a hook for another root: %s", " ".join(argv))
         return
@@ -45,6 +56,8 @@ def handle(engine, argv: list[str]) -> None:
         engine.containers.cleanup(*args)
     elif command == "health-event" and len(args) == 3:
         engine.containers.health_event(*args)
+    elif command == "exec-died" and len(args) == 2:
+        engine.containers.execs.died(args[0], int(args[1]))
     else:
         raise ValueError(f"unknown hook: {' '.join(argv[at + 1:])}")
 

@@ -7,12 +7,11 @@ resolved again at each start (the child must be running on the default bridge th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from dockyard.errors import Conflict, InvalidArgument
+from dockyard.plainclass import plainclass
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class Link:
     child: str   # the linked container's name
     alias: str
@@ -49,7 +48,7 @@ def record(service, parent: str, links: list[str]) -> list[str]:
     return out
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class Resolved:
     hosts: list[str]   # `--add-host` entries: "alias hostname name:ip"
     env: list[str]     # the ALIAS_* variables, before the container's own Env

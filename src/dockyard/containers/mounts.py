@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass
 
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.plainclass import plainclass
 from dockyard.runtime.spec import Mount
 
 _VALID_MODES = {"ro", "rw", "z", "Z", "rprivate", "private", "rshared", "shared", "rslave", "slave",
                 "nocopy", "consistent", "cached", "delegated"}
 
 
-@dataclass
+@plainclass
 class Planned:
     """One mount as the container will have it, plus what docker's inspect says of it."""
 
@@ -80,6 +80,14 @@ def _inherited(host_config: dict, find) -> dict[str, Planned]:
                 out[m["Destination"]] = Planned(Mount(m["Destination"], m["Source"], "bind", ro_here,
                                                       m.get("Propagation") or "rprivate"), "bind")
     return out
+
+
+def named_volumes(host_config: dict) -> set[str]:
+    """The volumes a create request names in its `-v NAME:DST` binds and `--mount`s."""
+    names = {spec.split(":")[0] for spec in host_config.get("Binds") or [] if ":" in spec}
+    names |= {m.get("Source") or "" for m in host_config.get("Mounts") or []
+              if (m.get("Type") or "volume").lower() == "volume"}
+    return {n for n in names if n and not n.startswith("/")}
 
 
 def plan(host_config: dict, config: dict, volumes, find=None) -> list[Planned]:
@@ -155,7 +163,7 @@ def resolve(planned: list[Planned], volumes, image_rootfs=None, known: list[dict
     for p in planned:
         if p.kind == "volume":
             if not p.name:
-                p.name = names.get(p.mount.target) or volumes.create(anonymous=True)["Name"]
+                p.name = names.get(p.mount.target) or volumes.create()["Name"]
             if not volumes.exists(p.name):
                 volumes.create(p.name, anonymous=p.anonymous)
             p.mount.source = str(volumes.source(p.name, user))

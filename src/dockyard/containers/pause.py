@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dockyard.errors import Conflict
+from dockyard.errors import Conflict, DockyardError
 
 
 class Pause:
@@ -22,7 +22,12 @@ class Pause:
         if c.status != ("running" if paused else "paused"):
             raise Conflict(f"Container {c.id} is not {'running' if paused else 'paused'}")
         runtime = self._runtime(c)
-        (runtime.pause if paused else runtime.resume)(c.id)
+        try:
+            (runtime.pause if paused else runtime.resume)(c.id)
+        except (OSError, DockyardError):
+            if self.get(c.id).status not in ("running", "paused"):  # it exited meanwhile
+                raise Conflict(f"Container {c.id} is not running") from None
+            raise
         c.state.update(Status="paused" if paused else "running", Paused=paused)
         self.store.save(c, "state")
         self.event(c, "pause" if paused else "unpause")

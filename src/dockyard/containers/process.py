@@ -18,7 +18,7 @@ def exec_process(service, c, request: dict) -> dict:
 
 def command_process(run_dir: str, c, request: dict) -> dict:
     """The process for `request` (Docker's ExecConfig: Cmd, Env, WorkingDir, User, Tty,
-    Privileged) in the running container `c` of the engine whose run dir is `run_dir`;
+    ConsoleSize, Privileged) in the running container `c` of the engine whose run dir is `run_dir`;
     unset fields come from its config.json."""
     from dockyard.runtime.identity import lookup_user, process_env
     tty = bool(request.get("Tty"))
@@ -29,6 +29,8 @@ def command_process(run_dir: str, c, request: dict) -> dict:
             "env": process_env([*(c.config.get("Env") or []), *(request.get("Env") or [])],
                                c.config.get("Hostname") or c.id[:12], tty, home),
             "cwd": request.get("WorkingDir") or c.config.get("WorkingDir") or "/"}
+    if tty and any(request.get("ConsoleSize") or ()):
+        proc["consoleSize"] = dict(zip(("height", "width"), request["ConsoleSize"]))
     if request.get("Privileged"):
         from dockyard.runtime import caps
         every = caps.resolve([], [], True)

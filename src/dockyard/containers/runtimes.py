@@ -4,7 +4,6 @@ dockyard's own (for the exit and health hooks)."""
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 
 from dockyard.errors import NotFound
@@ -21,6 +20,8 @@ def runtime_binary(name: str) -> str:
         if os.access(path, os.X_OK):
             return path
         name = "dockyard-runtime"
+    import shutil
+
     found = shutil.which(name)
     if not found:
         raise NotFound(f"OCI runtime {name!r} not found in PATH")
@@ -29,4 +30,8 @@ def runtime_binary(name: str) -> str:
 
 def dockyard_binary() -> str:
     path = os.path.join(os.path.dirname(sys.executable), "dockyard")
-    return path if os.access(path, os.X_OK) else (shutil.which("dockyard") or "dockyard")
+    if os.access(path, os.X_OK):
+        return path
+    import shutil
+
+    return shutil.which("dockyard") or "dockyard"

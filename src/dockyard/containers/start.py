@@ -14,7 +14,7 @@ from dockyard.containers import foreground, health, hooks, links, logdrivers
 from dockyard.containers.logdrivers import keeps_log
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.record import Container, rfc3339
-from dockyard.containers.runtimes import builtin, dockyard_binary, runtime_binary
+from dockyard.containers.runtimes import builtin, runtime_binary
 from dockyard.containers.request import init_binary, log_limits
 from dockyard.errors import Conflict, DockyardError, InvalidArgument
 from dockyard.runtime import cgroups
@@ -108,7 +108,7 @@ class Start:
         if os.path.ismount(rootfs):
             return
         from dockyard.snapshots.mount import mount
-        mount(self.engine.snapshots.mounts(c.id)[0], rootfs)
+        mount(self.engine.snapshots.mounts(c.id)[0], rootfs, throwaway=bool(c.host_config.get("AutoRemove")))
 
     def _run_options(self, c: Container, mounts, att):
         from dockyard.runtime.spec import RunOptions, Ulimit
@@ -179,8 +179,7 @@ class Start:
             on_health=[*self._hook_argv(), "health-event", c.id, run_id])
 
     def _hook_argv(self) -> list[str]:
-        """`dockyard ... container` on this root: the shim's hooks are its hidden subcommands."""
-        return [dockyard_binary(), "--root", str(self.engine.root), "--run-dir", str(self.engine.run_dir), "container"]
+        return hooks.argv(self.engine.root, self.engine.run_dir)
 
     def _write_probe(self, c: Container, spec: dict) -> str:
         """The health probe of this start for the shim, "" when the container has none: the

@@ -134,12 +134,15 @@ def settled(c: Container, shim_dir: str) -> bool:
     """Whether a running container's record already says what its shim recorded (its health
     status is brought in here): True needs no write, False leaves it to the service's refresh
     (an exit, a restart, a dead shim to record)."""
-    from dockyard.runtime.shim.records import read_exit, read_started, shim_alive
+    from dockyard.runtime.shim.records import read_exit, read_started, running_run, shim_alive
 
-    if c.status == "restarting" or not shim_alive(shim_dir) or read_exit(shim_dir) is not None:
+    if c.status == "restarting":  # its next run's start is the refresh's to record
         return False
-    if (read_started(shim_dir) or {}).get("restart_count", 0) != c.restart_count:
-        return False
+    if running_run(shim_dir) != c.restart_count:  # else the shim's lock says what the files would
+        if not shim_alive(shim_dir) or read_exit(shim_dir) is not None:
+            return False
+        if (read_started(shim_dir) or {}).get("restart_count", 0) != c.restart_count:
+            return False
     if "Health" in c.state:
         from pathlib import Path
 

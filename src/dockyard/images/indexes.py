@@ -10,13 +10,13 @@ through the index: an entry is *available* when its image is in the store.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable
 
 from dockyard.errors import CorruptContent, InvalidArgument, NotFound
 from dockyard.oci import mediatypes
 from dockyard.oci.platform import Platform, of_document, parse_platform, select_manifest
 from dockyard.oci.reference import Reference, parse_normalized
+from dockyard.plainclass import plainclass
 
 if TYPE_CHECKING:
     from dockyard.images.model import Image
@@ -33,7 +33,7 @@ INDEX_MIGRATIONS = [
 ]
 
 
-@dataclass
+@plainclass
 class Child:
     """One entry of an index: its descriptor, and the local image when present."""
 

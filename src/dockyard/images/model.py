@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dockyard.plainclass import Factory, plainclass
 
 
-@dataclass
+@plainclass
 class Image:
     id: str                       # config digest, Docker's image ID
     manifest_digest: str
     manifest_media_type: str
     created: float                # when it entered this store
     size: int                     # unpacked size of all its layers
-    tags: list[str] = field(default_factory=list)          # fully qualified references
-    repo_digests: list[str] = field(default_factory=list)  # repository@digest
+    tags: list[str] = Factory(list)          # fully qualified references
+    repo_digests: list[str] = Factory(list)  # repository@digest
 
     @property
     def short_id(self) -> str:

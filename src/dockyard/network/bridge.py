@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
 import threading
 from pathlib import Path
 from typing import Iterable, Protocol
 
 from dockyard.errors import Conflict, DockyardError
-from dockyard.network import netns
+from dockyard.network import netns, rtnetlink
 from dockyard.network.ipam import host_route_devices
 
 
@@ -51,12 +50,8 @@ class Netlink(Protocol):
 
 
 class KernelNetlink:
-    """The real seam, over iproute2's `ip`: one `ip -batch` per side of a change.
-
-    pyroute2 was the first choice and is measured out: importing it costs about 90 ms, more
-    than the whole rest of a container's network set-up, and every `dockyard run` is a new
-    process that would pay it. `ip` answers a batch in about 3 ms; links and aliases are
-    read from /sys without any process at all."""
+    """The real seam: rtnetlink requests from this process (network/rtnetlink.py), no `ip`
+    process; links and aliases are read from /sys."""
 
     def create_netns(self, path: Path) -> None:
         netns.create(path)
@@ -73,13 +68,18 @@ class KernelNetlink:
                       prefixlen6: int = 0) -> None:
         exists = _exists(name)
         if exists and _serves(name, address, prefixlen) and (not address6 or _has_ipv6(name, address6)):
-            return  # as the last container left it: no `ip` run on most starts
-        cmds = [] if exists else [f"link add {name} mtu {mtu} type bridge", f"link set dev {name} alias {tag}"]
-        cmds += [f"addr replace {address}/{prefixlen} dev {name}"]
-        if address6:  # nodad: the gateway answers at once, even before a port brings the carrier up
-            cmds += [f"addr replace {address6}/{prefixlen6} dev {name} nodad"]
-        cmds += [f"link set dev {name} up"]
-        _ip(cmds, f"cannot set up bridge {name}")
+            return  # as the last container left it: nothing to change on most starts
+        try:
+            with rtnetlink.Rtnl() as nl:
+                if not exists:
+                    nl.add_bridge(name, mtu)
+                    nl.set_link(name, alias=tag)
+                nl.add_address(name, address, prefixlen, replace=True)
+                if address6:  # nodad: the gateway answers at once, even before a port brings the carrier up
+                    nl.add_address(name, address6, prefixlen6, nodad=True, replace=True)
+                nl.set_link(name, up=True)
+        except OSError as e:
+            raise DockyardError(f"cannot set up bridge {name}: {e.strerror or e}") from None
 
     def add_endpoint(self, *, host_ifname: str, bridge: str, netns_path: str, ifname: str, mac: str,
                      address: str, prefixlen: int, gateway: str | None, tag: str, mtu: int, address6: str = "",
@@ -87,18 +87,26 @@ class KernelNetlink:
         # the pair is made inside the namespace and its host end sent out to ours (by this thread's
         # id: a rootless engine's network calls run on a thread in the user's network namespace),
         # so the container's side never exists, even briefly, in the host's namespace
-        inside = [f"link add {ifname} address {mac} mtu {mtu} type veth peer name {host_ifname} mtu {mtu} "
-                  f"netns {threading.get_native_id()}",
-                  f"addr add {address}/{prefixlen} dev {ifname}", f"link set dev {ifname} up"]
-        if gateway:
-            inside.append(f"route add default via {gateway}")
-        if address6:
-            inside.append(f"addr add {address6}/{prefixlen6} dev {ifname} nodad")
-            if gateway6:
-                inside.append(f"route add ::/0 via {gateway6}")
-        inside += [f"addr add {ip}/{128 if ':' in ip else 32} dev {ifname}" + (" nodad" if ":" in ip else "")
-                   for ip in link_local]
-        _ip(inside, f"cannot create the container's interface {ifname}", netns_path=netns_path)
+        here = threading.get_native_id()
+
+        def inside() -> None:
+            with rtnetlink.Rtnl() as nl:
+                nl.add_veth(ifname, mac, mtu, host_ifname, here)
+                nl.add_address(ifname, address, prefixlen)
+                nl.set_link(ifname, up=True)
+                if gateway:
+                    nl.add_default_route(gateway)
+                if address6:
+                    nl.add_address(ifname, address6, prefixlen6, nodad=True)
+                    if gateway6:
+                        nl.add_default_route(gateway6)
+                for ip in link_local:
+                    nl.add_address(ifname, ip, 128 if ":" in ip else 32, nodad=":" in ip)
+
+        try:
+            netns.run_in(netns_path, inside)
+        except OSError as e:
+            raise DockyardError(f"cannot create the container's interface {ifname}: {e.strerror or e}") from None
         try:
             _enslave(host_ifname, bridge, tag)
         except BaseException:
@@ -109,10 +117,11 @@ class KernelNetlink:
         if not _exists(name):
             return
         try:
-            _ip([f"link del dev {name}"], f"cannot delete link {name}")
-        except DockyardError:
+            with rtnetlink.Rtnl() as nl:
+                nl.delete_link(name)
+        except OSError as e:
             if _exists(name):  # else it went meanwhile (its peer's namespace was freed)
-                raise
+                raise DockyardError(f"cannot delete link {name}: {e.strerror or e}") from None
 
     def tagged_links(self, prefix: str) -> dict[str, str]:
         out = {}
@@ -136,19 +145,6 @@ BRIDGE_PORTS = 1023  # ports one bridge holds: BR_MAX_PORTS (1,024, net/bridge/b
 
 def _exists(name: str) -> bool:
     return os.path.exists(os.path.join(_SYS_NET, name))
-
-
-def _ip(commands: list[str], what: str, *, netns_path: str | None = None) -> None:
-    """Run `ip -batch -` (inside `netns_path` when given: started from a thread that entered
-    it, which spares an `nsenter` process); one clear line on failure."""
-    def run() -> subprocess.CompletedProcess:
-        return subprocess.run(["ip", "-batch", "-"], input="\n".join(commands) + "\n", capture_output=True,
-                              text=True)
-
-    r = netns.run_in(netns_path, run) if netns_path else run()
-    if r.returncode:
-        detail = (r.stderr.strip().splitlines() or ["ip failed"])[-1]
-        raise DockyardError(f"{what}: {detail}")
 
 
 def _has_ipv6(name: str, address: str) -> bool:
@@ -182,8 +178,7 @@ def _serves(name: str, address: str, prefixlen: int) -> bool:
 
 
 def _loopback_up() -> None:
-    """lo up with two ioctls: `--network none` then needs no netlink library at all, and
-    importing pyroute2 alone costs more than the rest of a container start."""
+    """lo up with two ioctls."""
     import socket
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

@@ -1,7 +1,10 @@
 """NAT, published ports and isolation in an nftables table of dockyard's own (`inet <table>`).
 
-The ruleset is a pure function of the networks in use and the published ports, replaced as a
-whole in one atomic `nft -j -f -` batch, so it never drifts from the DB and never half-applies.
+The table is a pure function of the networks in use, replaced as a whole in one atomic batch
+when they change, so it never drifts from the DB and never half-applies. Published ports are
+elements of the table's port maps, which a publish or unpublish adds or deletes alone (one small
+batch of nf_tables messages, `nftelements`, not the table rebuilt). The table's batches go
+through libnftables in-process (`nftlib`).
 Published ports are kernel DNAT (prerouting for outside traffic, output for the host itself,
 127.0.0.1 included through route_localnet + masquerade): measured several times faster than a
 userland proxy, and no process per port to leak. Other tables are never touched, except that
@@ -12,11 +15,11 @@ DOCKER-USER (or FORWARD) — tagged with a comment, removed when our last bridge
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from typing import Iterable, Protocol
 
 from dockyard.errors import DockyardError
+from dockyard.network import nftlib
 from dockyard.network.ports import PortBinding
 
 FAMILY = "inet"
@@ -48,6 +51,9 @@ class Firewall(Protocol):
     def list_chain(self, family: str, table: str, chain: str) -> list[dict] | None:
         """The chain's objects from `nft -j list chain`, None when the table or chain does not exist."""
 
+    def list_map(self, family: str, table: str, name: str) -> list[dict] | None:
+        """The map's objects (its elements in "elem") from `nft -j list map`, None when there is no such map."""
+
     def forget_connections(self, *ips: str) -> None:
         """Drop conntrack entries from or to `ips`, so a reused address inherits no NAT state."""
 
@@ -67,6 +73,8 @@ def ruleset(table: str, networks: Iterable[ActiveNetwork], ports: Iterable[PortR
     def rule(chain_name: str, *expr: dict) -> None:
         cmds.append({"add": {"rule": {"family": FAMILY, "table": table, "chain": chain_name, "expr": list(expr)}}})
 
+    for name, key, data in _MAPS:
+        cmds.append({"add": {"map": {"family": FAMILY, "table": table, "name": name, "type": key, "map": data}}})
     chain("prerouting", type="nat", hook="prerouting", prio=-100, policy="accept")
     chain("output", type="nat", hook="output", prio=-100, policy="accept")
     chain("postrouting", type="nat", hook="postrouting", prio=100, policy="accept")
@@ -75,17 +83,18 @@ def ruleset(table: str, networks: Iterable[ActiveNetwork], ports: Iterable[PortR
     to_local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
     rule("prerouting", to_local, {"jump": {"target": "ports"}})
     rule("output", to_local, {"jump": {"target": "ports"}})
-
-    for p in sorted(ports, key=lambda p: (p.binding.proto, p.binding.host_port, p.binding.host_ip)):
-        b = p.binding
-        addr = _match(_payload("ip", "daddr"), b.host_ip) if b.host_ip else _match(_meta("nfproto"), "ipv4")
-        rule("ports", addr, _match(_payload(b.proto, "dport"), b.host_port),
-             {"dnat": {"family": "ip", "addr": p.container_ip, "port": b.container_port}})
-        if p.container_ip6 and not b.host_ip:
-            # not ::1, which no reply could come back to (IPv6 has no route_localnet): loopback6 serves it
-            rule("ports", _match(_meta("nfproto"), "ipv6"), _match(_payload("ip6", "daddr"), "::1", "!="),
-                 _match(_payload(b.proto, "dport"), b.host_port),
-                 {"dnat": {"family": "ip6", "addr": p.container_ip6, "port": b.container_port}})
+    # Published ports are map elements, not rules: a port's publish and unpublish add and delete
+    # its own elements (element_changes). A key no map holds ends the rule there (no DNAT).
+    port = [_meta("l4proto"), _payload("th", "dport")]
+    on_address = [_payload("ip", "daddr"), *port]
+    rule("ports", _match(_meta("nfproto"), "ipv4"),
+         {"dnat": {"family": "ip", "addr": _lookup(on_address, "hostaddr4"), "port": _lookup(on_address, "hostport4")}})
+    rule("ports", _match(_meta("nfproto"), "ipv4"),
+         {"dnat": {"family": "ip", "addr": _lookup(port, "addr4"), "port": _lookup(port, "port4")}})
+    # not ::1, which no reply could come back to (IPv6 has no route_localnet): loopback6 serves it
+    rule("ports", _match(_meta("nfproto"), "ipv6"), _match(_payload("ip6", "daddr"), "::1", "!="),
+         {"dnat": {"family": "ip6", "addr": _lookup(port, "addr6"), "port": _lookup(port, "port6")}})
+    cmds += element_changes(table, [], port_elements(ports))
 
     bridges = [n.bridge for n in networks]
     for n in networks:
@@ -112,6 +121,49 @@ def ruleset(table: str, networks: Iterable[ActiveNetwork], ports: Iterable[PortR
         others = [b for b in bridges if b != n.bridge]
         if others and not n.internal:
             rule("forward", _match(_meta("iifname"), n.bridge), _match(_meta("oifname"), {"set": others}), {"drop": None})
+    return cmds
+
+
+#: the port maps: name, key type, data type
+_MAPS = (("hostaddr4", ["ipv4_addr", "inet_proto", "inet_service"], "ipv4_addr"),
+         ("hostport4", ["ipv4_addr", "inet_proto", "inet_service"], "inet_service"),
+         ("addr4", ["inet_proto", "inet_service"], "ipv4_addr"),
+         ("port4", ["inet_proto", "inet_service"], "inet_service"),
+         ("addr6", ["inet_proto", "inet_service"], "ipv6_addr"),
+         ("port6", ["inet_proto", "inet_service"], "inet_service"))
+PORT_MAPS = tuple(name for name, _, _ in _MAPS)
+
+
+def port_elements(ports: Iterable[PortRule]) -> list[list]:
+    """The port maps' elements for `ports`, [map, key, data] each, in one order whatever the
+    input's: a port on one host address is keyed by that address too; a port on every
+    address is published on the host's IPv6 addresses as well when the container has one."""
+    out = []
+    for p in ports:
+        b = p.binding
+        if b.host_ip:
+            key = [b.host_ip, b.proto, b.host_port]
+            out += [["hostaddr4", key, p.container_ip], ["hostport4", key, b.container_port]]
+            continue
+        key = [b.proto, b.host_port]
+        out += [["addr4", key, p.container_ip], ["port4", key, b.container_port]]
+        if p.container_ip6:
+            out += [["addr6", key, p.container_ip6], ["port6", key, b.container_port]]
+    return sorted(out, key=json.dumps)
+
+
+def element_changes(table: str, old: Iterable[list], new: Iterable[list]) -> list[dict]:
+    """The commands that turn the port maps' elements `old` into `new` (from port_elements):
+    deletes first, so a key whose data changed is deleted and added again."""
+    old_set, new_set = {json.dumps(e) for e in old}, {json.dumps(e) for e in new}
+    cmds = []
+    for verb, elements in (("delete", old_set - new_set), ("add", new_set - old_set)):
+        by_map: dict[str, list] = {}
+        for name, key, data in sorted(json.loads(e) for e in elements):
+            key = {"concat": key}
+            by_map.setdefault(name, []).append(key if verb == "delete" else [key, data])
+        cmds += [{verb: {"element": {"family": FAMILY, "table": table, "name": name, "elem": elem}}}
+                 for name, elem in sorted(by_map.items())]
     return cmds
 
 
@@ -182,56 +234,49 @@ def _meta(key: str) -> dict:
     return {"meta": {"key": key}}
 
 
+def _lookup(key: list[dict], map_name: str) -> dict:
+    return {"map": {"key": {"concat": key}, "data": f"@{map_name}"}}
+
+
 def _prefix(cidr: str) -> dict:
     addr, _, length = cidr.partition("/")
     return {"prefix": {"addr": addr, "len": int(length)}}
 
 
 class NftFirewall:
-    """The real seam: the `nft` command with JSON in and out, conntrack, /proc/sys."""
+    """The real seam: libnftables with JSON in and out, ctnetlink, /proc/sys."""
 
     def apply(self, commands: list[dict]) -> None:
         if not commands:
             return
-        p = subprocess.run(["nft", "-j", "-f", "-"], input=json.dumps({"nftables": commands}),
-                           capture_output=True, text=True)
-        if p.returncode != 0:
-            raise DockyardError(f"nftables refused the ruleset: {_first_line(p.stderr)}")
+        if all("element" in next(iter(c.values())) for c in commands):  # a port's publish or unpublish
+            from dockyard.network import nftelements
+            try:
+                nftelements.apply(commands)
+            except OSError as e:
+                raise DockyardError(f"nftables refused the ruleset: {e.strerror}") from None
+            return
+        ok, _, errors = nftlib.run(json.dumps({"nftables": commands}))
+        if not ok:
+            raise DockyardError(f"nftables refused the ruleset: {_first_line(errors)}")
 
     def list_chain(self, family: str, table: str, chain: str) -> list[dict] | None:
-        p = subprocess.run(["nft", "-j", "list", "chain", family, table, chain], capture_output=True, text=True)
-        if p.returncode != 0:
-            return None
-        return json.loads(p.stdout).get("nftables", [])
+        return self._list(f"chain {family} {table} {chain}")
+
+    def list_map(self, family: str, table: str, name: str) -> list[dict] | None:
+        return self._list(f"map {family} {table} {name}")
+
+    def _list(self, what: str) -> list[dict] | None:
+        ok, out, _ = nftlib.run(f"list {what}")
+        return json.loads(out).get("nftables", []) if ok else None
 
     def forget_connections(self, *ips: str) -> None:
-        # -s: connections the container opened; -r: connections to it, DNATed or direct.
-        # All at once: each conntrack run is mostly waiting, and detach waits for them.
-        procs = [subprocess.Popen(["conntrack", "-D", flag, ip], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                 for ip in _tracked(ips) for flag in ("-s", "-r")]
-        for p in procs:
-            p.wait()
+        from dockyard.network import conntrack
+        conntrack.forget(ips)
 
     def set_sysctl(self, key: str, value: str) -> None:
         with open(f"/proc/sys/{key}", "w") as f:
             f.write(value)
-
-
-def _tracked(ips: tuple[str, ...], max_entries: int = 20000) -> list[str]:
-    """Those of `ips` conntrack may hold an entry of: one read of /proc/net/nf_conntrack (a few
-    ms for a table this size) spares most removals the two `conntrack` runs (~15 ms) per
-    address. Unknown (no procfs view, or a table too big to scan quickly) counts as yes."""
-    if not ips:
-        return []
-    try:
-        with open("/proc/sys/net/netfilter/nf_conntrack_count") as f:
-            if int(f.read()) > max_entries:
-                return list(ips)
-        with open("/proc/thread-self/net/nf_conntrack") as f:
-            text = f.read()
-    except (OSError, ValueError):
-        return list(ips)
-    return [ip for ip in ips if f"src={ip} " in text or f"dst={ip} " in text]
 
 
 def _first_line(text: str) -> str:

@@ -23,7 +23,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Callable, ContextManager, Iterable
 
-from dockyard.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from dockyard.errors import Conflict, DockyardError, Forbidden, InvalidArgument, NotFound
 from dockyard.filtering import label_matches, term_matches
 from dockyard.network import files, firewall, ipam, owners
 from dockyard.network.bridge import KernelNetlink, Netlink
@@ -81,12 +81,13 @@ class NetworkService:
                ip_range: str | None = None, aux_addresses: dict | None = None, internal: bool = False,
                options: dict | None = None, labels: dict | None = None, enable_ipv6: bool = False,
                subnet6: str | None = None, gateway6: str | None = None, ip_range6: str | None = None,
-               aux_addresses6: dict | None = None, attachable: bool = False) -> dict:
+               aux_addresses6: dict | None = None, attachable: bool = False, ipam_options: dict | None = None) -> dict:
         """A bridge network. Any name that is not blank, as moby takes it (spaces included: it
         names only records here, never a kernel object). `ip_range`: the part of the subnet
         dynamic addresses come from; `aux_addresses`: addresses never handed out.
         `enable_ipv6`: dual-stack, on `subnet6` (with its own range and auxiliary addresses) or
-        else a random ULA /64 (as Docker 27+); without it an IPv6 pool is ignored, as moby ignores it."""
+        else a random ULA /64 (as Docker 27+); without it an IPv6 pool is ignored, as moby ignores it.
+        `ipam_options` are kept and shown as the request gave them (none: null, as dockerd shows them)."""
         if not name.strip():
             raise InvalidArgument("invalid name: name is empty")
         if name in ("bridge", "host", "none", "default"):
@@ -112,7 +113,9 @@ class NetworkService:
         gw = ipam.gateway_for(net, gateway) if net else None
         net6 = ipam.parse_subnet(subnet6, 6) if enable_ipv6 and subnet6 else None
         gw6 = ipam.gateway_for(net6, gateway6) if net6 else None
-        pool = {}  # IPRange, AuxiliaryAddresses; IPRange6, AuxiliaryAddresses6 of the IPv6 pool
+        pool = {}  # IPRange, AuxiliaryAddresses; IPRange6, AuxiliaryAddresses6 of the IPv6 pool; Options
+        if ipam_options is not None:
+            pool["Options"] = {str(k): str(v) for k, v in dict(ipam_options).items()}
         for family, parent, ip_range_, aux in (("", net, ip_range, aux_addresses), ("6", net6, ip_range6, aux_addresses6)):
             if ip_range_ and parent:
                 pool["IPRange" + family] = str(ipam.ip_range_in(parent, ip_range_))
@@ -689,18 +692,27 @@ class NetworkService:
         table = self.config.nft_table
         drift = []
         if nets:
-            wanted: dict[str, int] = {}
+            wanted: dict[tuple[str, str], int] = {}  # (chain|map, name) -> rules|elements
             for cmd in firewall.ruleset(table, nets, rules):
-                if "chain" in cmd.get("add", {}):
-                    wanted.setdefault(cmd["add"]["chain"]["name"], 0)
-                elif "rule" in cmd.get("add", {}):
-                    wanted[cmd["add"]["rule"]["chain"]] += 1
-            for chain, count in wanted.items():
-                objs = self.fw.list_chain(firewall.FAMILY, table, chain)
-                have = None if objs is None else sum("rule" in o for o in objs)
+                add = cmd.get("add", {})
+                if "chain" in add or "map" in add:
+                    kind = "chain" if "chain" in add else "map"
+                    wanted.setdefault((kind, add[kind]["name"]), 0)
+                elif "rule" in add:
+                    wanted["chain", add["rule"]["chain"]] += 1
+                elif "element" in add:
+                    wanted["map", add["element"]["name"]] += len(add["element"]["elem"])
+            for (kind, name), count in wanted.items():
+                if kind == "chain":
+                    objs = self.fw.list_chain(firewall.FAMILY, table, name)
+                    have = None if objs is None else sum("rule" in o for o in objs)
+                else:
+                    objs = self.fw.list_map(firewall.FAMILY, table, name)
+                    have = None if objs is None else sum(len(o["map"].get("elem", ())) for o in objs if "map" in o)
+                what = "rules" if kind == "chain" else "elements"
                 if have != count:
-                    drift.append(f"nft chain {firewall.FAMILY} {table} {chain}: "
-                                 + ("missing" if have is None else f"{have} rules where {count} belong"))
+                    drift.append(f"nft {kind} {firewall.FAMILY} {table} {name}: "
+                                 + ("missing" if have is None else f"{have} {what} where {count} belong"))
             if len(drift) == len(wanted) and all(d.endswith(": missing") for d in drift):
                 drift = [f"nft table {firewall.FAMILY} {table}: missing"]
         elif self.fw.list_chain(firewall.FAMILY, table, "ports") is not None:
@@ -716,7 +728,8 @@ class NetworkService:
         """Make our nft table and Docker-chain accept rules match the networks whose bridge
         exists and the published ports. Skipped when that is what the last sync applied (kept
         in the run dir): most starts and removals, on the default bridge and without published
-        ports, then cost no nft process at all. `reconcile` forces it (the API server at start,
+        ports, then cost no nft batch at all; one that changes only published ports adds or
+        deletes their map elements. `reconcile` forces it (the API server at start,
         `system check --repair`), so rules lost to someone flushing the ruleset come back.
         `active`: the networks whose bridge exists, when the caller knows them already."""
         self._begin_firewall_sync(active, force=force)()
@@ -724,7 +737,7 @@ class NetworkService:
     def _begin_firewall_sync(self, active: set[str] | None = None, *, force: bool = False) -> Callable[[], None]:
         """_sync_firewall in two halves: the ruleset is worked out now (from the records as they
         are: a start learns whether it has rules to wait for, _in_sync when not), and the call
-        returned runs the `nft` processes and records the sync. A start makes its veth in
+        returned runs the nft batches and records the sync. A start makes its veth in
         between: its ports must lead nowhere before the veth exists (a SYN DNATed to an
         address with nothing behind it is lost, and TCP tries again only a second later).
         Called and finished under the network lock."""
@@ -732,13 +745,16 @@ class NetworkService:
             active = set(self._bridges().values())
         nets, rules = self.state.firewall_state(active)
         table = self.config.nft_table
-        commands = firewall.ruleset(table, nets, rules) if nets else firewall.teardown(table)
+        structure = firewall.ruleset(table, nets, ()) if nets else firewall.teardown(table)
+        elements = firewall.port_elements(rules) if nets else []
         bridges = sorted(n.bridge for n in nets)
-        wanted = json.dumps([commands, bridges], sort_keys=True)
+        wanted = json.dumps([structure, bridges, elements], sort_keys=True)
         applied = self.run_dir / f"firewall-{table}.json"
         last = _read_text(applied)
         if not force and last == wanted:
             return _in_sync
+        # The table as the last sync left it, but for the published ports: only their elements change.
+        before = None if force else _applied_elements(last, json.dumps([structure, bridges], sort_keys=True))
         applied.unlink(missing_ok=True)  # a failure below must not leave a record claiming success
         if nets:
             self.fw.set_sysctl("net/ipv4/ip_forward", "1")
@@ -746,10 +762,16 @@ class NetworkService:
             self.fw.set_sysctl("net/ipv6/conf/all/forwarding", "1")
 
         def apply() -> None:
-            self.fw.apply(commands)
+            if before is not None:
+                try:
+                    self.fw.apply(firewall.element_changes(table, before, elements))
+                    return
+                except DockyardError:  # the kernel's table is not what the record says (flushed): rebuild it
+                    pass
+            self.fw.apply(structure + firewall.element_changes(table, [], elements))
             # The accept rules in Docker's chains follow the bridges alone: a change of published
             # ports (each `run -p`) leaves them as the last sync made them, and skips the two
-            # `nft list` processes that reading Docker's chains costs (~25 ms).
+            # `nft list` runs that reading Docker's chains costs.
             if force or _applied_bridges(last) != bridges:
                 self.fw.apply(firewall.forward_accept_changes(
                     table, self.fw.list_chain("ip", "filter", "FORWARD"),
@@ -810,7 +832,7 @@ class NetworkService:
         return {
             "Name": n.name, "Id": n.id, "Created": _timestamp(n.created), "Scope": "local", "Driver": n.driver,
             "EnableIPv6": bool(n.subnet6),
-            "IPAM": {"Driver": "default", "Options": None if n.builtin else {},
+            "IPAM": {"Driver": "default", "Options": n.ipam.get("Options"),
                      "Config": [_pool(n, family) for family in ("", "6") if (n.subnet6 if family else n.subnet)]},
             "Internal": n.internal, "Attachable": n.attachable, "Ingress": False, "ConfigFrom": {"Network": ""},
             "ConfigOnly": False, "Containers": containers, "Options": n.options, "Labels": n.labels,
@@ -860,6 +882,16 @@ def _applied_bridges(record: str) -> list[str] | None:
         return json.loads(record)[1]
     except (ValueError, IndexError, TypeError):
         return None
+
+
+def _applied_elements(record: str, table_and_bridges: str) -> list | None:
+    """The port elements of a firewall record that _sync_firewall wrote, when the rest of it (the
+    table's structure and the bridges) is `table_and_bridges`; None otherwise."""
+    try:
+        structure, bridges, elements = json.loads(record)
+    except (ValueError, TypeError):
+        return None
+    return elements if json.dumps([structure, bridges], sort_keys=True) == table_and_bridges else None
 
 
 def _in_sync() -> None:

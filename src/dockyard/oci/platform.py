@@ -9,9 +9,9 @@ exists, the best older variant the CPU can still run (arm/v7 runs v6 and v5 imag
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from dockyard.errors import InvalidArgument, NotFound
+from dockyard.plainclass import plainclass
 
 _MACHINES = {
     "x86_64": ("amd64", ""), "amd64": ("amd64", ""),
@@ -24,7 +24,7 @@ _DEFAULT_VARIANT = {"arm64": "v8", "arm": "v7", "amd64": "v1"}
 _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "i386": "386"}
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class Platform:
     """os/architecture[/variant], normalised so equal platforms compare equal."""
 

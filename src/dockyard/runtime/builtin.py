@@ -15,16 +15,18 @@ import select
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from datetime import datetime, timezone
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
 from dockyard.runtime import cgroups, checks, linux
+
+if TYPE_CHECKING:
+    import subprocess
 
 DEFAULT_ROOT = "/run/dockyard-runtime"
 SECCOMP_CACHE = ".seccomp"  # in the root: compiled seccomp programs (ids never start with a dot)
@@ -462,6 +464,7 @@ def _start_init(channel_fd: int, pass_fds: list[int], stdio: tuple):
     safe and much faster; a threaded one (an API server) starts a fresh interpreter."""
     plain = all(x is None or (isinstance(x, int) and x >= 0) or hasattr(x, "fileno") for x in stdio)
     if threading.active_count() > 1 or not plain:  # threads, or Popen's PIPE/DEVNULL to honour
+        import subprocess
         return subprocess.Popen([sys.executable, "-m", "dockyard.runtime.init", str(channel_fd)],
                                 pass_fds=pass_fds, stdin=stdio[0], stdout=stdio[1], stderr=stdio[2])
     for f in (sys.stdout, sys.stderr):

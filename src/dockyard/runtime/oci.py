@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from typing import Protocol
 
@@ -59,6 +58,7 @@ class OciCliRuntime:
         """Run the binary with its errors logged as JSON to a file of our own, so the
         container can keep the caller's stdio and the error can still be reported;
         returns the exit code and the last logged error."""
+        import subprocess
         with tempfile.TemporaryDirectory() as scratch:
             log = os.path.join(scratch, "log.json")
             argv = [self.binary] + (["--root", self.root] if self.root else [])
@@ -78,6 +78,7 @@ class OciCliRuntime:
 
     def _call(self, *args: str) -> str:
         """A management command: stdout returned, failure raised as a DockyardError."""
+        import subprocess
         with tempfile.TemporaryFile("w+") as out:
             code, message = self._invoke(list(args), stdout=out, stderr=subprocess.DEVNULL)
             if code != 0:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
 
 from dockyard import rootless
 from dockyard.errors import InvalidArgument
+from dockyard.plainclass import Factory, plainclass
 from dockyard.runtime import caps as capabilities
 from dockyard.runtime.device_bpf import DEFAULT_ALLOWED
 from dockyard.runtime import seccomp
@@ -35,7 +35,7 @@ RLIMITS = {
 }
 
 
-@dataclass
+@plainclass
 class Ulimit:
     """One --ulimit: name as docker spells it ('nofile'), soft and hard values."""
 
@@ -44,7 +44,7 @@ class Ulimit:
     hard: int
 
 
-@dataclass
+@plainclass
 class DeviceMapping:
     """One --device host[:container[:permissions]]."""
 
@@ -53,7 +53,7 @@ class DeviceMapping:
     cgroup_permissions: str = "rwm"
 
 
-@dataclass
+@plainclass
 class Mount:
     """A volume, bind or tmpfs mount already resolved to a host source by the volume service."""
 
@@ -66,7 +66,7 @@ class Mount:
     tmpfs_mode: int = 0
 
 
-@dataclass
+@plainclass
 class RunOptions:
     """What the container service decided for one container (docker's HostConfig + Config)."""
 
@@ -75,21 +75,21 @@ class RunOptions:
     # process
     entrypoint: list[str] | None = None
     cmd: list[str] | None = None
-    env: list[str] = field(default_factory=list)
-    link_env: list[str] = field(default_factory=list)  # legacy links' variables, before the image's Env
+    env: list[str] = Factory(list)
+    link_env: list[str] = Factory(list)  # legacy links' variables, before the image's Env
     workdir: str = ""
     user: str = ""
-    group_add: list[str] = field(default_factory=list)
+    group_add: list[str] = Factory(list)
     tty: bool = False
     init: bool = False
     init_path: str = ""
-    ulimits: list[Ulimit] = field(default_factory=list)
+    ulimits: list[Ulimit] = Factory(list)
     oom_score_adj: int = 0
     # security
     privileged: bool = False
-    cap_add: list[str] = field(default_factory=list)
-    cap_drop: list[str] = field(default_factory=list)
-    security_opt: list[str] = field(default_factory=list)
+    cap_add: list[str] = Factory(list)
+    cap_drop: list[str] = Factory(list)
+    security_opt: list[str] = Factory(list)
     readonly_rootfs: bool = False
     masked_paths: list[str] | None = None
     readonly_paths: list[str] | None = None
@@ -101,20 +101,20 @@ class RunOptions:
     pid_mode: str = ""  # "" or "host"
     ipc_mode: str = ""  # "" or "host"
     uts_mode: str = ""  # "" or "host"
-    ns_paths: dict[str, str] = field(default_factory=dict)  # pid/ipc/uts namespaces joined by path
+    ns_paths: dict[str, str] = Factory(dict)  # pid/ipc/uts namespaces joined by path
     cgroupns_mode: str = "private"  # "private" or "host"
-    uid_maps: list[tuple[int, int, int]] = field(default_factory=list)
-    gid_maps: list[tuple[int, int, int]] = field(default_factory=list)
-    sysctls: dict[str, str] = field(default_factory=dict)
+    uid_maps: list[tuple[int, int, int]] = Factory(list)
+    gid_maps: list[tuple[int, int, int]] = Factory(list)
+    sysctls: dict[str, str] = Factory(dict)
     # filesystem
-    mounts: list[Mount] = field(default_factory=list)
-    tmpfs: dict[str, str] = field(default_factory=dict)
+    mounts: list[Mount] = Factory(list)
+    tmpfs: dict[str, str] = Factory(dict)
     shm_size: int = 64 * 1024 * 1024
     hosts_path: str = ""
     hostname_path: str = ""
     resolv_conf_path: str = ""
-    devices: list[DeviceMapping] = field(default_factory=list)
-    device_cgroup_rules: list[str] = field(default_factory=list)
+    devices: list[DeviceMapping] = Factory(list)
+    device_cgroup_rules: list[str] = Factory(list)
     # resources
     memory: int = 0
     memory_swap: int = 0

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard.errors import Conflict, NotFound
+from dockyard.plainclass import Factory, plainclass
 from dockyard.store.metadata import MetadataDB
 from dockyard.store.scratch import TMP_PREFIX, owner_alive, scratch_name
 
@@ -46,16 +46,16 @@ def spread_subdirectories(path: Path) -> None:
         os.close(fd)
 
 
-@dataclass
+@plainclass
 class Mount:
     """One mount(2) call: what `mount -t TYPE -o OPTIONS SOURCE TARGET` would do."""
 
     type: str
     source: str
-    options: list[str] = field(default_factory=list)
+    options: list[str] = Factory(list)
 
 
-@dataclass
+@plainclass
 class Snapshot:
     key: str
     dir: str

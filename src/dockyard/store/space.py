@@ -15,9 +15,9 @@ from __future__ import annotations
 import errno
 import os
 import re
-from dataclasses import dataclass
 
 from dockyard.errors import InvalidArgument, NoSpace
+from dockyard.plainclass import plainclass
 
 #: Bytes written between two looks at the filesystem, while far from the reserve.
 CHECK_EVERY = 16 << 20
@@ -46,7 +46,7 @@ def is_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in _FULL
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class Reserve:
     """The free space to keep on the filesystem holding `path`: `fixed` bytes, or `percent`
     of its size; `setting` is how daemon.json put it, for messages."""

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +38,7 @@ MIGRATIONS = [
 ]
 _USERS = "users"  # beside _data: the containers mounting a volume with options
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+ANONYMOUS_LABEL = "com.docker.volume.anonymous"  # moby marks volumes created without a name with it
 
 
 def _rfc3339(t: float) -> str:
@@ -60,10 +60,14 @@ class VolumeService:
 
     def create(self, name: str = "", *, driver: str = "local", labels: dict | None = None,
                options: dict | None = None, anonymous: bool = False) -> dict:
-        """Create (or, like docker, return the existing) volume."""
+        """Create (or, like docker, return the existing) volume. One created without a name is
+        anonymous, as in moby: labelled so, and `prune` removes it without `all`."""
         if driver != "local":  # dockyard has no volume plugins: dockerd's words for a missing one
             raise NotFound(f'create {name}: error looking up volume plugin {driver}: plugin "{driver}" not found')
-        name = name or os.urandom(32).hex()
+        if not name:
+            name, anonymous = os.urandom(32).hex(), True
+        if anonymous:
+            labels = {**(labels or {}), ANONYMOUS_LABEL: ""}
         _check_options(name, options or {})
         if not _NAME_RE.match(name):
             raise InvalidArgument(
@@ -89,6 +93,7 @@ class VolumeService:
         is about to mount it), the filesystem the local driver's options (type, device, o) name
         is mounted there if it is not yet, as dockerd mounts it when a container using it
         starts; `release` by the last user unmounts it."""
+        import subprocess
         path = self.path(name)
         if user is None:
             return path
@@ -133,6 +138,7 @@ class VolumeService:
                 f.write("\n".join(sorted(users)))
 
     def _unmount(self, name: str) -> None:
+        import subprocess
         path = self.path(name)
         while _mounted(path) and subprocess.run(["umount", str(path)], capture_output=True).returncode == 0:
             pass
@@ -208,6 +214,7 @@ class VolumeService:
 
     def fill_from(self, name: str, source: Path) -> None:
         """Copy the image's content at the mount point into a new, empty volume, once."""
+        import subprocess
         row = self._row(name)
         dest = self.path(name)
         if row["filled"] or not source.is_dir() or any(dest.iterdir()):

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from tests.conftest import DOCKYARD
+from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -34,9 +35,11 @@ QUICK = [
     ("box", "sh", "-c", "kill -9 $$"),
     ("box", "nope"), ("box", "/nope"), ("box", "/etc"), ("box", "/etc/passwd"), ("-w", "/nonexist", "box", "pwd"),
     ("-w", "/etc/passwd", "box", "pwd"), ("-u", "ghost", "box", "true"), ("-u", "nobody:ghosts", "box", "true"),
+    ("-t", "box", "sh", "-c", "tty; echo out; echo err >&2; exit 3"), ("-t", "-u", "nobody", "box", "sh", "-c", PROCESS.removesuffix("; cat")),
+    ("-it", "box", "sh", "-c", "read x; echo got $x"),  # stdin read before the end: its echo is certain
+    ("-t", "box", "nope"), ("-d", "box", "true"), ("-dt", "box", "true"), ("-d", "box", "nope"),
 ]
-FULL = [("-t", "box", "true"), ("-d", "box", "true"), ("--detach-keys", "ctrl-a", "box", "true"), ("-it", "box", "true"),
-        ("stopped", "true"), ("nosuch", "true"), ("box",), ("--bogus", "box", "true"), ("-u",)]
+FULL = [("--detach-keys", "ctrl-a", "box", "true"), ("--env-file", "/dev/null", "box", "true"), ("stopped", "true"), ("nosuch", "true"), ("box",), ("--bogus", "box", "true"), ("-u",)]
 
 
 def _exec(dy, args: tuple[str, ...], quick: bool) -> tuple[int, bytes, bytes, bool]:
@@ -108,22 +111,34 @@ def test_the_exec_record_and_events_are_the_full_paths(boxes):
     from dockyard.engine import Engine
 
     since = f"{time.time():.3f}"
-    runs = [("box", "sh", "-c", "exit 4"), ("box", "true"), ("-u", "ghost", "box", "true"), ("box", "nope")]
+    runs = [("box", "sh", "-c", "exit 4"), ("box", "true"), ("-u", "ghost", "box", "true"), ("box", "nope"),
+            ("-t", "box", "sh", "-c", "exit 5"), ("-d", "box", "sh", "-c", "exit 6")]
+
+    def events() -> list[list[str]]:
+        lines = boxes("events", "--since", since, "--until", "0s", "--filter", "type=container", "--format",
+                      "{{.Action}}|{{.Actor.Attributes.execID}}|{{.Actor.Attributes.exitCode}}").out.splitlines()
+        return [line.replace("<no value>", "").split("|") for line in lines if line.startswith("exec_")]
+
     for quick in (True, False):
         for args in runs:
             _exec(boxes, args, quick)
-    lines = boxes("events", "--since", since, "--until", "0s", "--filter", "type=container",
-                  "--format", "{{.Action}}|{{.Actor.Attributes.execID}}|{{.Actor.Attributes.exitCode}}").out.splitlines()
-    events = [line.replace("<no value>", "").split("|") for line in lines if line.startswith("exec_")]
-    half = len(events) // 2
-    assert [(a, code) for a, _, code in events[:half]] == [(a, code) for a, _, code in events[half:]] == [
+        # a detached command's end is recorded by its shim's hook, in its own time
+        wait_for(lambda: len([e for e in events() if e[2] == "6"]) == 1 + (not quick), what="the -d exec's exec_die")
+    found = events()
+    half = len(found) // 2
+    assert [(a, code) for a, _, code in found[:half]] == [(a, code) for a, _, code in found[half:]] == [
         ("exec_create: sh -c exit 4", ""), ("exec_start: sh -c exit 4", ""), ("exec_die", "4"),
         ("exec_create: true ", ""), ("exec_start: true ", ""), ("exec_die", "0"),
         ("exec_create: true ", ""), ("exec_start: true ", ""),
-        ("exec_create: nope ", ""), ("exec_start: nope ", "")]
+        ("exec_create: nope ", ""), ("exec_start: nope ", ""),
+        ("exec_create: sh -c exit 5", ""), ("exec_start: sh -c exit 5", ""), ("exec_die", "5"),
+        ("exec_create: sh -c exit 6", ""), ("exec_start: sh -c exit 6", ""), ("exec_die", "6")]
     engine = Engine(boxes.root, boxes.run_dir)
-    ids = list(dict.fromkeys(eid for _, eid, _ in events))
-    records = [{k: v for k, v in engine.containers.exec_inspect(eid).items() if k != "ID"} for eid in ids]
-    assert records[:4] == records[4:]
-    assert [(r["ExitCode"], r["Running"], r["ProcessConfig"]["user"]) for r in records[:4]] == [
-        (4, False, ""), (0, False, ""), (126, False, "ghost"), (127, False, "")]
+    ids = list(dict.fromkeys(eid for _, eid, _ in found))
+    records = [{k: v if k != "Pid" else v > 0 for k, v in engine.containers.exec_inspect(eid).items() if k != "ID"}
+               for eid in ids]  # each command's own pid
+    assert records[:6] == records[6:]
+    assert [(r["ExitCode"], r["Running"], r["Pid"], r["ProcessConfig"].get("user"), r["ProcessConfig"]["tty"])
+            for r in records[:6]] == [(4, False, True, None, False), (0, False, True, None, False),
+                                      (126, False, False, "ghost", False), (127, False, True, None, False),
+                                      (5, False, True, None, True), (6, False, True, None, False)]

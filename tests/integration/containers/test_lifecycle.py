@@ -42,6 +42,23 @@ def test_run_rm_leaves_nothing(dy, busybox):
     assert not list((dy.run_dir / "containers").glob("*")) if (dy.run_dir / "containers").exists() else True
 
 
+def test_containers_of_an_image_share_its_init_layer_which_goes_with_the_image(dy, busybox):
+    """Docker makes an init layer per container; its content depends on the image alone, so
+    here one per image is made by its first container and collected with its layers."""
+    dy("tag", "busybox", "shared-init")
+    one = dy("create", "shared-init", "true").out.strip()
+    two = dy("run", "-d", "shared-init", "sh", "-c", "echo x > /etc/hosts.new; sleep 60").out.strip()
+    eng = dy.engine()
+    parents = {eng.snapshots.need(c).parent for c in (one, two)}
+    assert len(parents) == 1 and [s.key for s in eng.snapshots.all() if s.key.startswith("init-")] == list(parents)
+    assert wait_for(lambda: dy("diff", two).out.splitlines() == ["C /etc", "A /etc/hosts.new"])
+    dy("rm", "-f", one, two)
+    assert eng.snapshots.exists(parents.pop())  # the image's, kept for its next container
+    dy("rmi", "busybox")
+    dy("rmi", "shared-init")
+    assert eng.snapshots.all() == [] and eng.images.list() == []
+
+
 def hook_processes(dy) -> list[str]:
     """Exit hooks (`dockyard ... container cleanup`) of this test's engine now running."""
     found = []

@@ -186,7 +186,7 @@ def test_walkthrough_published_httpd_serves_host_files_and_rm_frees_everything(d
     assert json.loads(dy("network", "inspect", "bridge").out)[0]["IPAM"]["Config"][0]["Subnet"] == net[0]
     ip = inspect(dy, "web")["NetworkSettings"]["IPAddress"]
     assert IPv4Address(ip) in IPv4Network(net[0])
-    assert f"dport {port} " in run("nft", "list", "table", "inet", dy.tag)
+    assert f"tcp . {port} : {ip}" in run("nft", "list", "table", "inet", dy.tag)  # its own element in the port map
 
     dy("rm", "-f", "web")
     with pytest.raises(OSError):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.errors import Conflict, InvalidArgument
+from dockyard.errors import Conflict, DockyardError, InvalidArgument
 from dockyard.network.endpoints import EndpointRequest
 
 pytestmark = pytest.mark.root
@@ -93,3 +93,22 @@ def test_golden_ruleset_is_valid_nftables():
     json.loads(golden.read_text())
     res = subprocess.run(["nft", "-c", "-j", "-f", str(golden)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_a_refused_rtnetlink_request_is_one_line_naming_the_interface(lab):
+    """The veth, addresses and routes are rtnetlink requests from the engine's own process: a
+    refusal (here the host end's name is taken) reads as `ip` would have reported it."""
+    a = lab.attach(A, "web")
+    taken = lab.svc.state.endpoints(container_id=A)[0].host_ifname
+    path = lab.tmp / "spare-netns"
+    lab.svc.netlink.create_netns(path)
+    try:
+        with pytest.raises(DockyardError, match="^cannot create the container's interface eth0: File exists$"):
+            lab.svc.netlink.add_endpoint(host_ifname=taken, bridge=lab.svc.config.bridge_name, netns_path=str(path),
+                                         ifname="eth0", mac=a.mac, address=a.ip, prefixlen=24, gateway=a.gateway,
+                                         tag="unused", mtu=1500)
+    finally:
+        lab.svc.netlink.remove_netns(path)
+    got = lab.run(a.netns_path, "ip", "-o", "addr", "show", "eth0").stdout
+    assert f"inet {a.ip}/24" in got and "default via " + a.gateway in lab.run(a.netns_path, "ip", "route").stdout
+    lab.svc.detach(A)

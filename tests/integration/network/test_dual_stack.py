@@ -43,7 +43,9 @@ def test_two_containers_talk_over_ipv6_and_resolve_each_other_to_aaaa(lab):
     table = json.loads(subprocess.run(["nft", "-j", "list", "table", "inet", lab.svc.config.nft_table],
                                       capture_output=True, text=True, check=True).stdout)["nftables"]
     rules = [json.dumps(o["rule"]["expr"]) for o in table if "rule" in o]
-    assert any('"dnat": {"family": "ip6", "addr": "%s2", "port": 80}' % prefix in r for r in rules)  # [::]:PORT
+    port = web.ports[0].host_port
+    maps = {o["map"]["name"]: o["map"].get("elem", []) for o in table if "map" in o}
+    assert maps["addr6"] == [[{"concat": ["tcp", port]}, prefix + "2"]] and maps["port6"] == [[{"concat": ["tcp", port]}, 80]]  # [::]:PORT
     assert any('{"prefix": {"addr": "%s", "len": 64}}' % prefix in r and "masquerade" in r for r in rules)
 
 

@@ -50,19 +50,42 @@ def test_published_port_answers_on_loopback_and_host_address_then_is_freed(lab):
     assert get(f"http://127.0.0.1:{anywhere}/hello.txt") == "hello from the container\n"
     with pytest.raises(OSError):
         get(f"http://{host_address()}:{local}/hello.txt")   # bound to 127.0.0.1 only
+    assert f"tcp . {local} : " in table(lab)  # its elements in the port maps
     lab.stop_processes()
     lab.svc.detach(A)
     bridge = lab.svc.config.bridge_name
     # the bridge (its address, NAT and own IGMP traffic) stays until prune, as docker0; nothing else may
     kept = (bridge, f"nft table inet {lab.svc.config.nft_table}")
     assert [r for r in lab.residue() if r not in kept and f" {bridge} " not in r and "dst=224." not in r] == []
-    assert f"dport {local}" not in subprocess.run(["nft", "list", "table", "inet", lab.svc.config.nft_table],
-                                                  capture_output=True, text=True).stdout
+    assert f"tcp . {local} : " not in table(lab)
     lab.svc.prune()
     assert lab.residue() == []
     with pytest.raises(OSError):
         get(f"http://127.0.0.1:{local}/hello.txt")
     assert can_bind("127.0.0.1", local) and can_bind("0.0.0.0", anywhere)
+
+
+def table(lab, *flags: str) -> str:
+    return subprocess.run(["nft", *flags, "list", "table", "inet", lab.svc.config.nft_table], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def test_a_publish_and_a_removal_change_only_their_own_elements(lab):
+    """The table (its chains and rules, by their handles) stays as the first start made it while
+    other containers publish and unpublish: only the port maps' elements come and go."""
+    first, second = free_port(), free_port()
+    lab.attach(A, "one", ports=parse_publish(f"{first}:80"))
+    rules = [line for line in table(lab, "-a").splitlines() if "# handle" in line and "elements" not in line]
+    web = lab.attach(B, "two", ports=parse_publish(f"127.0.0.1:{second}:80"))
+    assert f"127.0.0.1 . tcp . {second} : {web.ip}" in table(lab)
+    lab.httpd(web.netns_path)
+    assert get(f"http://127.0.0.1:{second}/hello.txt") == "hello from the container\n"
+    lab.stop_processes()
+    lab.svc.detach(B)
+    after = table(lab, "-a")
+    assert [line for line in after.splitlines() if "# handle" in line and "elements" not in line] == rules
+    assert f"tcp . {second} : " not in after and f"tcp . {first} : " in after
+    lab.svc.detach(A)
 
 
 def test_ephemeral_port_and_conflicts(lab):

@@ -17,6 +17,7 @@ import pytest
 
 from dockyard.errors import DockyardError
 from dockyard.runtime.shim import protocol
+from dockyard.runtime.shim.records import running_run
 
 from .conftest import alive, wait_for
 
@@ -134,12 +135,17 @@ def test_on_failure_restarts_exactly_n_times(dshims):
 
 def test_always_restarts_until_stopped(dshims):
     args, first = dshims.run(["sleep", "100"], restart="always")
+    assert running_run(args.state_dir) == 0  # the shim's lock says what started.json and exit.json do
     protocol.kill(args.state_dir, 9)
     restarted = wait_for(lambda: (protocol.read_started(args.state_dir) or {}).get("restart_count") == 1
                          and protocol.read_started(args.state_dir), what="a restart")
     assert restarted["pid"] != first and alive(restarted["pid"])
+    wait_for(lambda: running_run(args.state_dir) == 1, what="the lock to speak for the second run")
+    assert protocol.read_exit(args.state_dir) is None
     assert protocol.control(args.state_dir, "stop") == "ok"
     protocol.kill(args.state_dir, 9)
+    wait_for(lambda: protocol.read_exit(args.state_dir), what="the exit")
+    assert running_run(args.state_dir) is None  # exit.json written: the lock no longer vouches for a run
     dshims.wait_gone(args)
     exit_info = protocol.read_exit(args.state_dir)
     assert (exit_info["exit_code"], exit_info["restart_count"]) == (137, 1)
@@ -222,9 +228,18 @@ def test_shim_outlives_the_command_that_started_it(dshims):
     dshims.wait_gone(args)
 
 
+def lock_holders(path: str) -> list[int]:
+    """The pids holding a POSIX record lock on `path` (/proc/locks names files by device and inode)."""
+    ino = os.stat(path).st_ino
+    return [int(f[4]) for f in (line.split() for line in Path("/proc/locks").read_text().splitlines())
+            if f[1] == "POSIX" and int(f[5].rsplit(":", 1)[1]) == ino]
+
+
 def test_killed_shim_leaves_detectable_state(dshims):
     args, pid = dshims.run(["sleep", "100"])
     shim_pid = int(Path(args.state_dir, "shim.pid").read_text().split()[0])
+    # the lock that tells readers the shim lives (records.shim_alive) is the shim's own
+    assert lock_holders(os.path.join(args.state_dir, "shim.pid")) == [shim_pid]
     os.kill(shim_pid, signal.SIGKILL)
     wait_for(lambda: not alive(shim_pid), what="the shim to die")
     assert not protocol.shim_alive(args.state_dir)

@@ -78,6 +78,30 @@ def test_active_snapshot_writes_do_not_touch_layers(snap, tmp_path):
     assert mounted_tree(snap, "c2", tmp_path / "m2")["/etc/keep"].size == 4
 
 
+def _super_options(where) -> str:
+    where = os.path.realpath(where)
+    with open("/proc/self/mountinfo") as f:
+        return next(line.split(" - ")[1] for line in f if line.split()[4] == where)
+
+
+def test_a_throwaway_upper_mounts_again_with_its_writes(snap, tmp_path):
+    """An `--rm` container's rootfs (overlay `volatile`: nothing synced) mounts again, for a
+    restart or a copy, with what was written, throwaway or not; other drivers ignore it."""
+    snap.prepare("ctr", add_layer(snap, "", BASE))
+    mnt = tmp_path / "m"
+    mnt.mkdir()
+    for throwaway, text in ((True, "one"), (True, "two"), (False, "three")):
+        mount(snap.mounts("ctr")[0], mnt, throwaway=throwaway)
+        try:
+            assert ("fsync=volatile" in _super_options(mnt)) == (throwaway and snap.name == "overlay")
+            assert (mnt / "etc/keep").read_text() == {"one": "keep", "two": "one", "three": "two"}[text]
+            (mnt / "etc/keep").write_text(text)
+        finally:
+            unmount(mnt)
+    snap.remove("ctr")
+    assert snap.orphans() == []
+
+
 def test_remove_refuses_parents_and_cleans_dirs(snap):
     base = add_layer(snap, "", BASE)
     top = add_layer(snap, base, TOP)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from pathlib import Path
+
+from dockyard.errors import DockyardError
 
 
 class FakeNetlink:
@@ -17,7 +21,6 @@ class FakeNetlink:
     def _record(self, *call) -> None:
         self.calls.append(call)
         if self.fail_on == call[0]:
-            from dockyard.errors import DockyardError
             raise DockyardError(f"injected failure in {call[0]}")
 
     def create_netns(self, path: Path) -> None:
@@ -57,36 +60,76 @@ class FakeNetlink:
 
 
 class FakeFirewall:
+    """Keeps the inet tables as the kernel would after each batch (all or nothing), and Docker's
+    chains as a test sets them in `chains`."""
+
     def __init__(self) -> None:
         self.batches: list[list[dict]] = []
         self.forgotten: list[str] = []
         self.sysctls: dict[str, str] = {}
         self.chains: dict[tuple[str, str, str], list[dict]] = {}
+        self.tables: dict[str, dict] = {}  # name -> {"chains": {name: [add commands]}, "maps": {name: {key: data}}}
 
     @property
     def table_present(self) -> bool:
-        """Whether the last batch left our table in place (a ruleset rather than a teardown)."""
-        ours = [b for b in self.batches if b and "table" in b[0].get("add", {})]
-        return bool(ours) and len(ours[-1]) > 2
+        return bool(self.tables)
 
     @property
     def last_ruleset(self) -> list[dict]:
+        """The last whole table applied."""
         return [b for b in self.batches if b and "table" in b[0].get("add", {})][-1]
 
+    @property
+    def published(self) -> dict[tuple, object]:
+        """The port maps' elements in our table now: (map, *key) -> data."""
+        return {(name, *json.loads(key)): data for t in self.tables.values()
+                for name, elems in t["maps"].items() for key, data in elems.items()}
+
     def apply(self, commands: list[dict]) -> None:
-        if commands:
-            self.batches.append(commands)
+        if not commands:
+            return
+        tables = copy.deepcopy(self.tables)
+        for cmd in commands:
+            (verb, body), = cmd.items()
+            (kind, obj), = body.items()
+            if obj.get("family") != "inet":
+                continue
+            if kind == "table":
+                if verb == "add":
+                    tables.setdefault(obj["name"], {"chains": {}, "maps": {}})
+                else:
+                    tables.pop(obj["name"], None)
+                continue
+            table = tables.get(obj["table"])
+            if table is None:
+                raise DockyardError(f"nftables refused the ruleset: No such file or directory ({obj['table']})")
+            if kind == "chain":
+                table["chains"][obj["name"]] = [cmd["add"]]
+            elif kind == "map":
+                table["maps"][obj["name"]] = {}
+            elif kind == "rule":
+                table["chains"][obj["chain"]].append(cmd["add"])
+            elif kind == "element":
+                elems = table["maps"][obj["name"]]
+                for e in obj["elem"]:
+                    if verb == "add":
+                        elems[json.dumps(e[0]["concat"])] = e[1]
+                    elif elems.pop(json.dumps(e["concat"]), None) is None:
+                        raise DockyardError("nftables refused the ruleset: No such file or directory (element)")
+        self.tables = tables
+        self.batches.append(commands)
 
     def list_chain(self, family: str, table: str, chain: str) -> list[dict] | None:
-        """Docker's chains as a test set them; chains of an inet table as the last batch left it."""
+        """Docker's chains as a test set them; chains of an inet table as the batches left it."""
         if (family, table, chain) in self.chains or family != "inet":
             return self.chains.get((family, table, chain))
-        last = [b for b in self.batches if b and b[0].get("add", {}).get("table", {}).get("name") == table]
-        if not last or len(last[-1]) <= 2:
+        return self.tables.get(table, {}).get("chains", {}).get(chain)
+
+    def list_map(self, family: str, table: str, name: str) -> list[dict] | None:
+        elems = self.tables.get(table, {}).get("maps", {}).get(name)
+        if elems is None:
             return None
-        added = [c["add"] for c in last[-1] if "add" in c]
-        objs = [a for a in added if a.get("chain", {}).get("name") == chain or a.get("rule", {}).get("chain") == chain]
-        return objs or None
+        return [{"map": {"name": name, "elem": [[{"concat": json.loads(k)}, v] for k, v in elems.items()]}}]
 
     def forget_connections(self, *ips: str) -> None:
         self.forgotten.extend(ips)

@@ -7,7 +7,8 @@ import json
 import os
 from pathlib import Path
 
-from dockyard.network.firewall import ActiveNetwork, PortRule, forward_accept_changes, ruleset, teardown
+from dockyard.network.firewall import (ActiveNetwork, PortRule, element_changes, forward_accept_changes, port_elements,
+                                       ruleset, teardown)
 from dockyard.network.ports import PortBinding
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -37,8 +38,22 @@ def test_ruleset_dual_stack_network_nats_and_publishes_ipv6_but_not_on_loopback(
     check_golden("ruleset_dual_stack.json", commands)
     dnat6 = [c["add"]["rule"]["expr"] for c in commands if "rule" in c.get("add", {})
              and any(e.get("dnat", {}).get("family") == "ip6" for e in c["add"]["rule"]["expr"])]
-    assert len(dnat6) == 1  # the port on every address only; 127.0.0.1 stays IPv4
+    assert len(dnat6) == 1
     assert {"match": {"op": "!=", "left": {"payload": {"protocol": "ip6", "field": "daddr"}}, "right": "::1"}} in dnat6[0]
+    # the port on every address only; the one on 127.0.0.1 stays IPv4
+    assert [e for e in port_elements(ports) if e[0].endswith("6")] == [
+        ["addr6", ["tcp", 8080], "2001:db8:5::2"], ["port6", ["tcp", 8080], 80]]
+
+
+def test_element_changes_delete_then_add_only_what_differs():
+    keep = PortRule(PortBinding("", 1, 80, "tcp"), "10.213.1.2")
+    moved = PortRule(PortBinding("", 2, 80, "tcp"), "10.213.1.3")
+    old = port_elements([keep, moved])
+    new = port_elements([keep, PortRule(moved.binding, "10.213.1.4")])
+    assert element_changes("t", old, new) == [
+        {"delete": {"element": {"family": "inet", "table": "t", "name": "addr4", "elem": [{"concat": ["tcp", 2]}]}}},
+        {"add": {"element": {"family": "inet", "table": "t", "name": "addr4", "elem": [[{"concat": ["tcp", 2]}, "10.213.1.4"]]}}}]
+    assert element_changes("t", new, new) == []
 
 
 def test_ruleset_does_not_depend_on_input_order():

@@ -78,8 +78,8 @@ def test_attach_plumbs_in_order_and_writes_files(svc):
     assert (files / "resolv.conf").read_text().splitlines()[1:] == ["nameserver 10.213.1.1", "search example.org"]
     assert (files / "hosts").read_text().splitlines()[-1] == "10.213.1.2\tweb"
     assert svc.dns.servers == {svc.inspect("front")["Id"]: ("10.213.1.1", True)}
-    ports = [r for r in svc.fw.last_ruleset if "ports" == r.get("add", {}).get("rule", {}).get("chain")]
-    assert ports[0]["add"]["rule"]["expr"][-1] == {"dnat": {"family": "ip", "addr": "10.213.1.2", "port": 80}}
+    assert svc.fw.published == {("hostaddr4", "127.0.0.1", "tcp", P1): "10.213.1.2",
+                                ("hostport4", "127.0.0.1", "tcp", P1): 80}
     assert svc.fw.sysctls["net/ipv4/ip_forward"] == "1"
     assert a.networks["front"]["DNSNames"] == ["web", A[:12], "www"]
 
@@ -137,7 +137,7 @@ def test_kernel_failure_rolls_everything_back(svc):
         attach(svc, A, "web", ports=parse_publish(f"{P1}:80"))
     assert svc.attachment(A) is None
     assert list(svc.netlink.links) == [svc.config.bridge_name] and svc.netlink.netns == set()  # the bridge stays
-    assert svc.fw.table_present and '"dnat": {' not in json.dumps(svc.fw.last_ruleset)  # its NAT stays, as docker0's
+    assert svc.fw.table_present and svc.fw.published == {}  # its NAT stays, as docker0's
 
 
 def test_a_published_port_is_forwarded_only_once_the_veth_behind_it_exists(svc):
@@ -147,7 +147,7 @@ def test_a_published_port_is_forwarded_only_once_the_veth_behind_it_exists(svc):
     apply = svc.fw.apply
     svc.fw.apply = lambda commands: (made.append([c[0] for c in svc.netlink.calls]), apply(commands))
     attach(svc, A, "web", ports=parse_publish(f"{P1}:80"))
-    dnat = [i for i, b in enumerate(svc.fw.batches) if '"dnat": {' in json.dumps(b)]
+    dnat = [i for i, b in enumerate(svc.fw.batches) if f'["tcp", {P1}]' in json.dumps(b)]
     assert dnat and "add_endpoint" in made[dnat[0]]
 
 
@@ -225,15 +225,40 @@ def test_runs_on_the_default_bridge_without_ports_touch_no_rule_after_the_first(
         svc.detach(cid)
     assert len(svc.fw.batches) == batches
     attach(svc, A, "web", ports=parse_publish(f"{P1}:80"))
-    assert '"dnat": {' in json.dumps(svc.fw.last_ruleset)
+    assert svc.fw.published == {("addr4", "tcp", P1): "10.213.200.2", ("port4", "tcp", P1): 80}
     svc.detach(A)
-    assert '"dnat": {' not in json.dumps(svc.fw.last_ruleset) and svc.fw.forgotten[-1] == "10.213.200.2"
+    assert svc.fw.published == {} and svc.fw.forgotten[-1] == "10.213.200.2"
     assert svc.reconcile(set()) == [] and len(svc.fw.batches) == batches + 2  # nothing wrong, nothing applied
     svc.fw.apply(firewall.teardown("dyt"))  # someone flushed the ruleset
     assert svc.reconcile(set()) == ["nft table inet dyt: missing"]
     assert svc.fw.table_present and svc.reconcile(set()) == []
     svc.prune()
     assert not svc.fw.table_present
+
+
+def test_a_publish_and_unpublish_change_only_their_own_port_elements(svc):
+    attach(svc, A, "first", ports=parse_publish(f"{P1}:80"))
+    table = svc.fw.last_ruleset
+    attach(svc, B, "second", ports=parse_publish(f"127.0.0.1:{P2}:81/udp"))
+    assert svc.fw.batches[-1] == firewall.element_changes("dyt", [], [
+        ["hostaddr4", ["127.0.0.1", "udp", P2], "10.213.200.3"], ["hostport4", ["127.0.0.1", "udp", P2], 81]])
+    svc.detach(A)
+    assert [verb for c in svc.fw.batches[-1] for verb in c] == ["delete", "delete"]
+    assert svc.fw.last_ruleset is table and svc.fw.published == {
+        ("hostaddr4", "127.0.0.1", "udp", P2): "10.213.200.3", ("hostport4", "127.0.0.1", "udp", P2): 81}
+
+
+def test_a_port_change_on_a_flushed_table_rebuilds_it_and_reconcile_puts_lost_elements_back(svc):
+    attach(svc, A, "first", ports=parse_publish(f"{P1}:80"))
+    attach(svc, B, "second", ports=parse_publish(f"{P2}:80"))
+    svc.fw.apply(firewall.teardown("dyt"))  # someone flushed the ruleset: deleting B's elements fails
+    svc.detach(B)
+    assert svc.fw.published == {("addr4", "tcp", P1): "10.213.200.2", ("port4", "tcp", P1): 80}
+    svc.fw.apply([{"delete": {"element": {"family": "inet", "table": "dyt", "name": "addr4",
+                                          "elem": [{"concat": ["tcp", P1]}]}}}])
+    assert svc.reconcile({A}, repair=False) == ["nft map inet dyt addr4: 0 elements where 1 belong"]
+    assert svc.reconcile({A}) == ["nft map inet dyt addr4: 0 elements where 1 belong"]
+    assert svc.reconcile({A}) == [] and ("addr4", "tcp", P1) in svc.fw.published
 
 
 def test_docker_chains_are_read_only_when_the_bridges_change(svc):
@@ -253,8 +278,8 @@ def test_docker_chains_are_read_only_when_the_bridges_change(svc):
     listed.clear()
     attach(svc, B, "second", ports=parse_publish(f"{P2}:80"))
     svc.detach(B)
-    assert listed == [] and f'"right": {P2}' in json.dumps(svc.fw.batches[-2])
-    assert f'"right": {P2}' not in json.dumps(svc.fw.last_ruleset)
+    assert listed == [] and [verb for b in svc.fw.batches[-2:] for c in b for verb in c] == ["add"] * 2 + ["delete"] * 2
+    assert ("addr4", "tcp", P2) not in svc.fw.published and ("addr4", "tcp", P1) in svc.fw.published
     svc.reconcile({A})
     assert "FORWARD" in listed and "DOCKER-USER" in listed
     listed.clear()
@@ -331,7 +356,7 @@ def test_a_veth_pair_is_made_outside_the_network_lock(svc, monkeypatch):
                                                                                          _real(*a, **kw))[1])
     attach(svc, A, "web", ports=parse_publish(f"{P1}:80"))  # rules to apply: the veth is made as nft runs
     assert seen == [("ensure_bridge", True), ("add_endpoint", True)]
-    assert svc.attachment(A).ports and '"dnat": {' in json.dumps(svc.fw.last_ruleset)
+    assert svc.attachment(A).ports and ("addr4", "tcp", P1) in svc.fw.published
     seen.clear()
     attach(svc, B, "next")  # the rules as they are: no nft run to overlap, the veth after the lock
     assert seen == [("ensure_bridge", True), ("add_endpoint", False)]
@@ -377,7 +402,7 @@ def test_a_bridge_made_before_roots_had_an_identity_is_still_ours(svc):
     bridge_id = svc.inspect("bridge")["Id"]
     svc.netlink.links["dyt0"] = f"dockyard:dockyard:net:{bridge_id}"  # tagged with an nft table's name, as before
     attach(svc, A, "web", ports=parse_publish(f"{P1}:80"))
-    assert '"dnat": {' in json.dumps(svc.fw.last_ruleset)
+    assert ("addr4", "tcp", P1) in svc.fw.published
     svc.detach(A)
     svc.prune()
     assert "dyt0" not in svc.netlink.links and not svc.fw.table_present

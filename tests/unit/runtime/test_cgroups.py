@@ -142,17 +142,19 @@ def test_v1_hierarchies_among_two_mounts_per_container_of_1000(tmp_path: Path):
                                               "/sys/fs/cgroup/unified": "unified"}
 
 
-def test_the_mount_table_is_read_once_per_process_and_mount_namespace():
-    """Reading it waits on the kernel's host-wide mount lock, which every other engine's
-    mounts and unmounts hold: a start asks for the hierarchies several times, in the CLI
-    and in the child it forks, and reads the table once."""
+def test_the_hierarchies_are_found_once_per_process_and_mount_namespace():
+    """Reading the mount table waits on the kernel's host-wide mount lock, which every other
+    engine's mounts and unmounts hold: a start asks for the hierarchies several times, in
+    the CLI and in the child it forks, and looks once (at /proc/self/cgroup, and at the
+    table only where the hierarchies are not where systemd puts them)."""
     import subprocess
     import sys
 
     code = """
 import os, sys
 reads = []
-sys.addaudithook(lambda ev, args: reads.append(args[0]) if ev == "open" and args[0] == "/proc/self/mountinfo" else None)
+looked = ("/proc/self/mountinfo", "/proc/self/cgroup")
+sys.addaudithook(lambda ev, args: reads.append(args[0]) if ev == "open" and args[0] in looked else None)
 from dockyard.runtime.cgroups import v1_hierarchies
 first = v1_hierarchies()
 first.clear()  # a caller changing its copy changes nothing
@@ -164,4 +166,32 @@ if pid == 0:
 print(len(reads), os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["1", "1"]
+    parent, child = out.split()
+    assert parent in ("1", "2") and child == parent
+
+
+def test_the_hierarchies_found_without_the_mount_table_are_the_tables():
+    """On a host laid out as systemd lays it out, the same mounts with the same controllers
+    (the table's options also name mount flags such as `xattr`)."""
+    from dockyard.runtime.cgroups import _read_hierarchies, _standard_hierarchies, is_unified
+
+    if is_unified():
+        pytest.skip("a pure cgroup v2 host has no v1 hierarchies")
+    fast, table = _standard_hierarchies(), _read_hierarchies("/proc/self/mountinfo")
+    assert fast is not None, "this host's hierarchies are where systemd puts them"
+    assert fast.keys() == table.keys()
+    assert all(set(fast[m].split(",")) <= set(table[m].split(",")) for m in fast)
+
+
+def test_hierarchies_mounted_elsewhere_send_it_to_the_mount_table(tmp_path: Path, monkeypatch):
+    """A hierarchy /proc/self/cgroup names that is not mounted at its usual place (here: no
+    cgroup mount under the root at all, only directories of those names)."""
+    from dockyard.runtime import cgroups
+
+    if cgroups.is_unified():
+        pytest.skip("a pure cgroup v2 host has no v1 hierarchies")
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        name = line.split(":", 2)[1].removeprefix("name=")
+        (tmp_path / (name or "unified")).mkdir(exist_ok=True)
+    monkeypatch.setattr(cgroups, "CGROUP_ROOT", str(tmp_path))
+    assert cgroups._standard_hierarchies() is None

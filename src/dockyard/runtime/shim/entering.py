@@ -39,7 +39,7 @@ def capability_lines(capabilities: dict) -> list[tuple[str, str]]:
 
 
 def command_lines(process: dict) -> list[tuple[str, object]]:
-    """The lines of the command itself: args, env, cwd and user."""
+    """The lines of the command itself: args, env, cwd, user and its terminal's size."""
     user = process.get("user") or {}
     lines: list[tuple[str, object]] = [("cwd", process.get("cwd") or "/"), ("uid", user.get("uid", 0)),
                                        ("gid", user.get("gid", 0))]
@@ -48,6 +48,8 @@ def command_lines(process: dict) -> list[tuple[str, object]]:
     lines += [("group", g) for g in user.get("additionalGids") or []]
     if "umask" in user:
         lines.append(("umask", user["umask"]))
+    if process.get("consoleSize"):
+        lines.append(("console_size", f"{process['consoleSize']['height']} {process['consoleSize']['width']}"))
     return lines
 
 

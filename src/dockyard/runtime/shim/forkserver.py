@@ -15,16 +15,19 @@ when it is found gone.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import socket
-import subprocess
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from dockyard.errors import DockyardError
+from dockyard.plainclass import fields
 from dockyard.runtime.shim.protocol import ShimArgs
+
+if TYPE_CHECKING:
+    import subprocess
 
 _MAX_REQUEST = 1 << 20
 _current: "ForkServer | None" = None
@@ -59,6 +62,7 @@ class ForkServer:
 
     def ensure(self) -> None:
         """Start the process unless it runs."""
+        import subprocess
         if self._proc is not None and self._proc.poll() is None:
             return
         self.close()
@@ -75,6 +79,7 @@ class ForkServer:
         self._sock = ours
 
     def close(self) -> None:
+        import subprocess
         if self._sock is not None:
             self._sock.close()  # the process sees the end and exits
             self._sock = None
@@ -88,7 +93,7 @@ class ForkServer:
 
     def spawn(self, args: ShimArgs, runtime_root: str, shim_argv: list[str]) -> int:
         """`adopt.spawn` in the fork server; returns the report pipe's read end."""
-        request = json.dumps({"args": dataclasses.asdict(args), "runtime_root": runtime_root,
+        request = json.dumps({"args": fields(args), "runtime_root": runtime_root,
                               "argv": shim_argv}).encode()
         with self._lock:
             for _ in range(2):

@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -121,6 +123,15 @@ bool probe_config_set(struct probe_config *cfg, const char *key, const char *val
         cfg->rlimits = grown;
         return true;
     }
+    if (!strcmp(key, "console_size")) {
+        long long rows, cols;
+        const char *p2 = strchr(val, ' ');
+        if (!p2 || !number(val, 0, &rows) || !number(p2 + 1, 0, &cols) || rows > 65535 || cols > 65535)
+            return false;
+        cfg->console_rows = rows;
+        cfg->console_cols = cols;
+        return true;
+    }
     if (!strcmp(key, "group")) {
         gid_t *grown = number(val, 0, &v) ? realloc(cfg->groups, (cfg->ngroups + 1) * sizeof *grown) : NULL;
         if (!grown)
@@ -169,6 +180,7 @@ void probe_config_init(struct probe_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->umask = -1;
     cfg->cap_last = 40;
+    cfg->console_fd = -1;
 }
 
 int probe_config_read(const char *path, struct probe_config *cfg, char *msg, size_t size)
@@ -372,6 +384,43 @@ static const char *find_executable(const struct probe_config *cfg, int err_fd)
     return NULL;
 }
 
+/* A pty of the devpts now mounted at /dev/pts, of the console size given: its master sent on
+ * `console_fd`, its slave the controlling terminal and stdio of this process (which leads a
+ * session). */
+static void take_console(const struct probe_config *cfg, int err_fd)
+{
+    int console_fd = cfg->console_fd;
+    char name[64];
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof name) != 0)
+        fail(err_fd, 126, "cannot allocate a pty: %s", go_error(errno));
+    int slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0)
+        fail(err_fd, 126, "cannot open the pty %s: %s", name, go_error(errno));
+    union { struct cmsghdr align; char buf[CMSG_SPACE(sizeof(int))]; } control;
+    struct iovec iov = { name, strlen(name) };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                          .msg_controllen = sizeof control.buf };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &master, sizeof(int));
+    if (sendmsg(console_fd, &msg, MSG_NOSIGNAL) < 0)
+        fail(err_fd, 126, "cannot send the pty: %s", go_error(errno));
+    close(master);
+    close(console_fd);
+    struct winsize size = { .ws_row = cfg->console_rows, .ws_col = cfg->console_cols };
+    if ((size.ws_row || size.ws_col) && ioctl(slave, TIOCSWINSZ, &size) < 0)
+        fail(err_fd, 126, "cannot size the pty: %s", go_error(errno));
+    if (ioctl(slave, TIOCSCTTY, 0) < 0)
+        fail(err_fd, 126, "cannot make %s the controlling terminal: %s", name, go_error(errno));
+    for (int i = 0; i < 3; i++)
+        if (dup2(slave, i) < 0)
+            fail(err_fd, 126, "cannot use the pty: %s", go_error(errno));
+    close(slave);
+}
+
 /* The child: everything between fork and exec, reporting failures on err_fd. */
 static void enter_and_exec(const struct probe_config *cfg, const int *ns, const int stdio[3], int err_fd)
 {
@@ -393,6 +442,8 @@ static void enter_and_exec(const struct probe_config *cfg, const int *ns, const 
         if (setrlimit(cfg->rlimits[i].resource, &r) < 0)
             fail(err_fd, 126, "cannot set rlimit %d: %s", cfg->rlimits[i].resource, go_error(errno));
     }
+    if (cfg->console_fd >= 0)
+        take_console(cfg, err_fd);
     if (chdir(cfg->cwd) < 0)
         fail(err_fd, 126, "chdir to cwd (\"%s\") set in config.json failed: %s", cfg->cwd, go_error(errno));
     const char *file = find_executable(cfg, err_fd);

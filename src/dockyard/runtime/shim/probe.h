@@ -36,6 +36,11 @@ struct probe_config {
     int nrlimits;
     void *seccomp;                 /* a BPF program (struct sock_filter[]), NULL: none */
     size_t seccomp_len;
+    int console_fd;                /* a unix socket: the command gets a pty of the container's own
+                                      devpts as its controlling terminal and stdio, and its master
+                                      goes there (SCM_RIGHTS, the slave's name as data), as runc's
+                                      --console-socket; -1: none */
+    unsigned short console_rows, console_cols;  /* its size ("console_size ROWS COLS"), 0: unset */
 };
 
 /* Read the --health file; -1 with a one-line reason in msg. */

@@ -12,14 +12,13 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from dockyard.errors import DockyardError, InvalidArgument
+from dockyard.plainclass import Factory, plainclass
 from dockyard.runtime import cgroups
 from dockyard.runtime.shim.records import read_exit, read_started, shim_alive  # noqa: F401 (the protocol's API)
 
@@ -27,7 +26,7 @@ STDOUT, STDERR = 1, 2
 _START_TIMEOUT = 120  # create + start of a big image through a slow runtime
 
 
-@dataclass
+@plainclass
 class ShimArgs:
     """One container's shim: what to run, where its state and log go, how to restart."""
 
@@ -48,9 +47,9 @@ class ShimArgs:
     oom_file: str = ""  # see oom_file()
     foreground_lock: str = ""  # no exit hook while a client holds a lock on this file
     hook_socket: str = ""  # a server that runs the hooks in-process while it listens (containers/hooks.py)
-    on_exit: list[str] = field(default_factory=list)  # argv run once the container is done
+    on_exit: list[str] = Factory(list)  # argv run once the container is done
     health: str = ""  # the probe's config (containers/health.py writes it): probe the container
-    on_health: list[str] = field(default_factory=list)  # argv told each new health status
+    on_health: list[str] = Factory(list)  # argv told each new health status
 
     def argv(self, binary: str | None = None) -> list[str]:
         runtime = self.runtime if os.path.isabs(self.runtime) else shutil.which(self.runtime)
@@ -110,6 +109,7 @@ def _failure(stderr: str) -> DockyardError:
 
 def start_shim(argv: list[str]) -> int:
     """Run the shim; once the container runs, returns its pid (the shim stays behind)."""
+    import subprocess
     proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=_START_TIMEOUT, check=False)
     if proc.returncode != 0:
@@ -120,6 +120,7 @@ def start_shim(argv: list[str]) -> int:
 def start_shim_attached(argv: list[str], state_dir: str) -> tuple[int, socket.socket]:
     """Run a --wait-attach shim and attach before its container starts, so no output is
     missed; returns the container's pid and the attach socket."""
+    import subprocess
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     sock = None

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "exec.h"
+#include "hook.h"
 #include "probe.h"
 
 #define LINE_BUF 16384             /* a partial line is logged when this fills */
@@ -42,7 +43,6 @@
 #define BACKOFF_MIN_MS 100         /* docker's restart back-off */
 #define BACKOFF_MAX_MS 60000
 #define BACKOFF_RESET_MS 10000     /* a run this long resets the back-off */
-#define HOOK_REPLY_MS 2000         /* a server on --hook-socket takes a hook within this */
 #define HEALTH_LOG 5               /* docker keeps the last 5 probe results */
 #define HEALTH_OUTPUT 4096         /* and the first 4 KiB of each probe's output */
 #define HEALTH_ENTRY (HEALTH_OUTPUT + 128)  /* with "..." or a timeout's words around it */
@@ -109,6 +109,8 @@ static long long started_ms, restart_at_ms, backoff_ms;
 static char started_at[40];
 static int last_code;              /* of the previous run, for a failed restart's exit.json */
 static bool last_oom;
+static int lock_fd = -1;           /* shim.pid, locked for this shim's life (state_lock) */
+static off_t lock_start;
 
 /* Health checks (--health): one probe at a time, results as docker keeps them. */
 static struct probe_config probe;
@@ -154,22 +156,6 @@ static void state_path(char *out, const char *name)
     snprintf(out, PATH_MAX, "%s/%s", opt.state_dir, name);
 }
 
-static int write_all(int fd, const void *data, size_t n)
-{
-    const char *p = data;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= w;
-    }
-    return 0;
-}
-
 /* Replace state-dir file `name` in one step, so readers never see half of it. */
 static int write_state_file(const char *name, const char *text)
 {
@@ -192,6 +178,27 @@ static void remove_state_file(const char *name)
     char path[PATH_MAX];
     state_path(path, name);
     unlink(path);
+}
+
+/* The lock on shim.pid also says what readers would otherwise open two files for
+ * (records.running_run): a write lock from byte K + 1 on is "run K (started.json's
+ * restart_count) runs and has no exit.json"; a read lock is anything else. It is changed
+ * before the files it speaks for: a write lock only once started.json is written, a read
+ * lock before exit.json is. A type change on the same range is one step; moving on to a
+ * later run locks the new range before unlocking the old one (a reader in between sees the
+ * old range's read lock, and reads the files). */
+static void state_lock(short type, int run)
+{
+    off_t start = (off_t)run + 1;
+    struct flock l = { .l_type = type, .l_whence = SEEK_SET, .l_start = start };
+    if (lock_fd < 0 || fcntl(lock_fd, F_SETLK, &l) < 0)
+        return;
+    if (start > lock_start) {
+        struct flock old = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = lock_start,
+                             .l_len = start - lock_start };
+        fcntl(lock_fd, F_SETLK, &old);
+    }
+    lock_start = start;
 }
 
 static bool parse_ll(const char *s, long long min, long long *out)
@@ -601,14 +608,6 @@ static int set_nonblock(int fd)
 /* ---- the runtime --------------------------------------------------------------------- */
 
 /* The child side of every fork: signals as a fresh process has them. */
-static void reset_signals(void)
-{
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
-}
-
 /* The last error the runtime logged (runc, crun and dockyard-runtime log JSON lines). */
 static void runtime_error(char *msg, size_t size)
 {
@@ -866,6 +865,7 @@ running:
     snprintf(json, sizeof json, "{\"pid\": %d, \"started_at\": \"%s\", \"restart_count\": %d, "
              "\"last_exit_code\": %d}\n", cpid, started_at, restart_count, last_code);
     write_state_file("started.json", json);   /* on failure `status` still tells */
+    state_lock(F_WRLCK, restart_count);
     health_arm();
     rc = 0;
 out:
@@ -881,67 +881,6 @@ out:
 }
 
 /* ---- health checks -------------------------------------------------------------------- */
-
-/* Hand the hook's argv (plus `extra`) to the server on --hook-socket: its words, each
- * ended by a NUL, then a half-close; the server answers "ok" once it has taken the job.
- * 0 when it did, -1 when nobody listens or the server did not answer in time. */
-static int hand_to_server(char *const *argv, const char *extra)
-{
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    if (!opt.hook_socket || strlen(opt.hook_socket) >= sizeof addr.sun_path)
-        return -1;
-    strcpy(addr.sun_path, opt.hook_socket);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct timeval tv = { .tv_sec = HOOK_REPLY_MS / 1000, .tv_usec = HOOK_REPLY_MS % 1000 * 1000 };
-    char reply[8];
-    ssize_t n = -1;
-    int rc = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) |
-             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) |
-             connect(fd, (struct sockaddr *)&addr, sizeof addr);
-    for (int i = 0; rc == 0 && argv[i]; i++)
-        rc = write_all(fd, argv[i], strlen(argv[i]) + 1);
-    if (rc == 0 && extra)
-        rc = write_all(fd, extra, strlen(extra) + 1);
-    if (rc == 0 && shutdown(fd, SHUT_WR) == 0) {
-        do
-            n = read(fd, reply, sizeof reply);
-        while (n < 0 && errno == EINTR);
-    }
-    close(fd);
-    return n >= 2 && !memcmp(reply, "ok", 2) ? 0 : -1;
-}
-
-/* Run the hook argv (plus `extra`, when given): through the server on --hook-socket when it
- * takes it, else as a process in a session of its own, not waited for (a hook may outlive
- * the shim). */
-static void run_hook(char *const *argv, const char *extra)
-{
-    if (hand_to_server(argv, extra) == 0)
-        return;
-    char *args[72];
-    int n = 0;
-    while (argv[n] && n < 70) {
-        args[n] = argv[n];
-        n++;
-    }
-    if (extra)
-        args[n++] = (char *)extra;
-    args[n] = NULL;
-    pid_t pid = fork();
-    if (pid == 0) {
-        reset_signals();
-        setsid();
-        if (fork() == 0) {
-            execvp(args[0], args);
-            _exit(127);
-        }
-        _exit(0);
-    }
-    if (pid > 0)
-        waitpid(pid, NULL, 0);
-}
 
 /* health.json: docker's State.Health of this run (the engine adds earlier runs' log). */
 static void write_health(void)
@@ -1016,7 +955,7 @@ static void health_record(int code, const char *output, size_t len)
     }
     write_health();
     if (strcmp(was, health.status) && opt.on_health)
-        run_hook(opt.on_health, health.status);
+        run_hook(opt.hook_socket, opt.on_health, health.status);
     health.due_ms = now_ms() + health_interval();
 }
 
@@ -1185,6 +1124,7 @@ static void health_stop(void)
 static void write_exit(int code, bool oom, bool final, const char *error)
 {
     char when[40], json[6 * 1024 + 256], esc[6 * 1024];
+    state_lock(F_RDLCK, restart_count);
     rfc3339(when, sizeof when);
     int k = snprintf(json, sizeof json,
                      "{\"exit_code\": %d, \"oom_killed\": %s, \"finished_at\": \"%s\", \"restart_count\": %d, "
@@ -1668,7 +1608,19 @@ static int write_pid_file(void)
     if (!p)
         return -1;
     snprintf(text, sizeof text, "%d %lld\n", getpid(), strtoll(p + 1, NULL, 10));
-    return write_state_file("shim.pid", text);
+    if (write_state_file("shim.pid", text) < 0)
+        return -1;
+    /* Held until this process ends, however it ends: a reader asks the kernel (F_GETLK)
+     * whether the shim lives, without reading /proc (records.shim_alive). A record lock
+     * belongs to this process (a fork does not inherit it) and goes with any close of the
+     * file here, so this is the only time the shim opens shim.pid. */
+    char path[PATH_MAX];
+    state_path(path, "shim.pid");
+    lock_fd = open(path, O_RDWR | O_CLOEXEC);
+    struct flock lock = { .l_type = F_RDLCK, .l_whence = SEEK_SET };
+    if (lock_fd >= 0 && fcntl(lock_fd, F_SETLK, &lock) < 0)
+        close_fd(&lock_fd);                   /* readers then check the start time instead */
+    return 0;
 }
 
 /* Whether a client holds --foreground-lock (a `run` in the foreground, which records the
@@ -1762,7 +1714,7 @@ static int daemon_main(int ready_fd)
     loop();
     shutdown_shim();
     if (opt.on_exit && !foreground_waiting())
-        run_hook(opt.on_exit, NULL);
+        run_hook(opt.hook_socket, opt.on_exit, NULL);
     return 0;
 }
 
