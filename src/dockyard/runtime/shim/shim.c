@@ -1181,7 +1181,7 @@ static void on_container_exit(void)
     if (again) {
         end_clients();
         if (opt.on_exit)                       /* the engine logs the `die` now, not at our end */
-            run_hook(opt.on_exit, "restart");
+            run_hook(opt.hook_socket, opt.on_exit, "restart");
     }
     last_code = code;
     last_oom = oom;
@@ -1204,7 +1204,7 @@ static void restart(void)
         write_exit(last_code, last_oom, true, msg);
         finished = true;
     } else if (opt.on_exit) {                  /* and the `start` */
-        run_hook(opt.on_exit, "restart");
+        run_hook(opt.hook_socket, opt.on_exit, "restart");
     }
 }
 
