@@ -101,3 +101,15 @@ def test_hostname_and_domainname_in_etc_hosts(engine_api):
     assert out.splitlines()[:3] == ["h1.sub.example.org h1", "h1.sub.example.org", "h1.sub.example.org"]
     out = engine_api.docker("run", "--rm", "--hostname", "plain", "busybox", "sh", "-c", script).out
     assert out.splitlines()[:3] == ["plain", "plain", "plain"]
+
+
+def test_cgroupns_host_and_private(engine_api):
+    """--cgroupns host: the container sees its cgroup's path from the host's root (its ID in
+    it); private: its own cgroup is the root."""
+    d, name = engine_api.docker, f"parcg-{secrets.token_hex(3)}"
+    d("run", "-d", "--name", name, "--cgroupns", "host", "busybox", "sleep", "300")
+    cid = d("inspect", "-f", "{{.Id}} {{.HostConfig.CgroupnsMode}}", name).out.split()
+    assert cid[1] == "host"
+    assert cid[0] in d("exec", name, "cat", "/proc/self/cgroup").out
+    own = d("run", "--rm", "--cgroupns", "private", "busybox", "cat", "/proc/self/cgroup").out.splitlines()
+    assert own and all(line.endswith(":/") for line in own), own
