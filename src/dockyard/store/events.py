@@ -51,15 +51,18 @@ class EventLog:
             args.append(until_nano)
         for row in self.db.query(sql + " ORDER BY seq", tuple(args)):
             attrs = loads(row["attributes"])
-            yield {
+            event = {
                 "seq": row["seq"],
                 "Type": row["type"], "Action": row["action"],
                 "Actor": {"ID": row["actor_id"], "Attributes": attrs},
                 "scope": "local",
                 "time": row["time_nano"] // 1_000_000_000, "timeNano": row["time_nano"],
-                # the pre-1.22 fields docker still sends, which some clients read
-                "status": row["action"], "id": row["actor_id"], **({"from": attrs["image"]} if "image" in attrs else {}),
             }
+            if row["type"] in ("container", "image"):  # the pre-1.22 fields dockerd still sends for these
+                event.update(status=row["action"], id=row["actor_id"])
+                if row["type"] == "container" and "image" in attrs:
+                    event["from"] = attrs["image"]
+            yield event
 
     def last_seq(self) -> int:
         row = self.db.one("SELECT MAX(seq) FROM events")

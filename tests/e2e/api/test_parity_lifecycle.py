@@ -113,3 +113,21 @@ def test_cgroupns_host_and_private(engine_api):
     assert cid[0] in d("exec", name, "cat", "/proc/self/cgroup").out
     own = d("run", "--rm", "--cgroupns", "private", "busybox", "cat", "/proc/self/cgroup").out.splitlines()
     assert own and all(line.endswith(":/") for line in own), own
+
+
+def test_events_carry_the_old_fields_only_for_containers_and_images(engine_api):
+    """`status`, `id` and `from` (the pre-1.22 fields) come with container events (and image
+    ones), not with volume or network events."""
+    import json
+    d, name = engine_api.docker, f"parev-{secrets.token_hex(3)}"
+    since = f"{time.time():.3f}"
+    d("run", "--rm", "--name", name, "-v", f"{name}:/x", "busybox", "true")
+    try:
+        shown = [json.loads(line) for line in events(engine_api, since, name, "{{json .}}")]
+        by_type = {e["Type"]: e for e in shown}
+        assert set(by_type) == {"container", "volume"}, shown  # the volume named as the container
+        assert by_type["container"]["status"] == by_type["container"]["Action"]
+        assert by_type["container"]["from"] == "busybox" and by_type["container"]["id"] == by_type["container"]["Actor"]["ID"]
+        assert not {"status", "id", "from"} & set(by_type["volume"]), by_type["volume"]
+    finally:
+        d("volume", "rm", name)
