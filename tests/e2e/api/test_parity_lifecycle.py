@@ -131,3 +131,23 @@ def test_events_carry_the_old_fields_only_for_containers_and_images(engine_api):
         assert not {"status", "id", "from"} & set(by_type["volume"]), by_type["volume"]
     finally:
         d("volume", "rm", name)
+
+
+def test_ipc_modes_share_dev_shm(engine_api):
+    """--ipc host sees the host's /dev/shm; --ipc container:X sees X's, when X is shareable
+    (a private donor is refused in dockerd's words)."""
+    import os
+    d, name = engine_api.docker, f"paripc-{secrets.token_hex(3)}"
+    probe = f"/dev/shm/{name}"
+    with open(probe, "w") as f:
+        f.write("host\n")
+    try:
+        assert d("run", "--rm", "--ipc", "host", "busybox", "cat", probe).out == "host\n"
+    finally:
+        os.unlink(probe)
+    d("run", "-d", "--name", name, "--ipc", "shareable", "busybox", "sh", "-c", "echo donor > /dev/shm/f; sleep 300")
+    until(lambda: d("exec", name, "test", "-e", "/dev/shm/f", check=False).code == 0)
+    assert d("run", "--rm", "--ipc", f"container:{name}", "busybox", "cat", "/dev/shm/f").out == "donor\n"
+    d("run", "-d", "--name", name + "p", "busybox", "sleep", "300")
+    res = d("run", "--rm", "--ipc", f"container:{name}p", "busybox", "true", check=False)
+    assert res.code == 125 and "non-shareable IPC (hint: use IpcMode:shareable for the donor container)" in res.err
