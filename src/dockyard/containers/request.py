@@ -65,7 +65,7 @@ def merge_config(req: dict, image_cfg: dict) -> dict:
         "AttachStdin": bool(req.get("AttachStdin")),
         "AttachStdout": bool(req.get("AttachStdout", True)),
         "AttachStderr": bool(req.get("AttachStderr", True)),
-        "ExposedPorts": exposed or None,
+        **({"ExposedPorts": exposed} if exposed else {}),  # omitted when empty, as dockerd's (omitempty)
         "Tty": bool(req.get("Tty")),
         "OpenStdin": bool(req.get("OpenStdin")),
         "StdinOnce": bool(req.get("StdinOnce")),

@@ -113,6 +113,9 @@ def test_cgroupns_host_and_private(engine_api):
     assert cid[0] in d("exec", name, "cat", "/proc/self/cgroup").out
     own = d("run", "--rm", "--cgroupns", "private", "busybox", "cat", "/proc/self/cgroup").out.splitlines()
     assert own and all(line.endswith(":/") for line in own), own
+    # (and a Config with no exposed ports has no ExposedPorts: omitempty)
+    assert d("inspect", "-f", "{{json .Config.ExposedPorts}}", name).out.strip() == "null"
+    assert "ExposedPorts" not in engine_api.client().api.inspect_container(name)["Config"]
 
 
 def test_events_carry_the_old_fields_only_for_containers_and_images(engine_api):
