@@ -154,3 +154,17 @@ def test_ipc_modes_share_dev_shm(engine_api):
     d("run", "-d", "--name", name + "p", "busybox", "sleep", "300")
     res = d("run", "--rm", "--ipc", f"container:{name}p", "busybox", "true", check=False)
     assert res.code == 125 and "non-shareable IPC (hint: use IpcMode:shareable for the donor container)" in res.err
+
+
+def test_attach_sends_the_streams_asked_for_and_start_a_reattaches(engine_api):
+    """`run -a stdout` gets stdout only (the CLI has no writer for the other stream: a frame of
+    it would crash it), `-a stderr` stderr only; `start -a` of an exited container attaches
+    again and shows the new run's output."""
+    d, name = engine_api.docker, f"para-{secrets.token_hex(3)}"
+    script = "echo out; echo err >&2"
+    res = d("run", "--name", name, "-a", "stdout", "busybox", "sh", "-c", script)
+    assert (res.out, res.err) == ("out\n", "")
+    res = d("run", "--rm", "-a", "stderr", "busybox", "sh", "-c", script)
+    assert (res.out, res.err) == ("", "err\n")
+    res = d("start", "-a", name)
+    assert (res.code, res.out, res.err) == (0, "out\n", "err\n")
