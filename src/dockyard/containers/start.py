@@ -15,7 +15,7 @@ from dockyard.containers.logdrivers import keeps_log
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.record import Container, rfc3339
 from dockyard.containers.runtimes import builtin, runtime_binary
-from dockyard.containers.request import init_binary, log_limits
+from dockyard.containers.request import check_cpus, init_binary, log_limits
 from dockyard.errors import Conflict, DockyardError, InvalidArgument
 from dockyard.runtime import cgroups
 
@@ -54,6 +54,7 @@ class Start:
         self._reset_run_dirs(c.id)
         rootfs = rd / "rootfs"
         try:
+            check_cpus(c.host_config)
             self._mount_rootfs(c, rootfs)
             _make_working_dir(rootfs, c.config.get("WorkingDir") or "")
             linked = links.resolve(self, c) if c.host_config["NetworkMode"] == "bridge" else links.Resolved([], [])

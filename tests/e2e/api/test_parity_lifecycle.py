@@ -113,6 +113,14 @@ def test_cgroupns_host_and_private(engine_api):
     assert cid[0] in d("exec", name, "cat", "/proc/self/cgroup").out
     own = d("run", "--rm", "--cgroupns", "private", "busybox", "cat", "/proc/self/cgroup").out.splitlines()
     assert own and all(line.endswith(":/") for line in own), own
+    # --cpus beyond the host's CPUs: refused at start and update, in dockerd's words
+    import os
+    n = len(os.sched_getaffinity(0))
+    words = f"Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"
+    res = d("update", "--cpus", "1000", name, check=False)
+    assert res.code == 1 and words in res.err, res
+    res = d("run", "--rm", "--cpus", "1000", "busybox", "true", check=False)
+    assert res.code == 125 and words in res.err, res
     # (and a Config with no exposed ports has no ExposedPorts: omitempty)
     assert d("inspect", "-f", "{{json .Config.ExposedPorts}}", name).out.strip() == "null"
     assert "ExposedPorts" not in engine_api.client().api.inspect_container(name)["Config"]
