@@ -239,7 +239,8 @@ def _device(host: str, container: str, permissions: str) -> tuple[dict, dict]:
     try:
         st = os.stat(host)
     except OSError as err:
-        raise InvalidArgument(f"error gathering device information for {host}: {err.strerror}")
+        raise InvalidArgument(f'error gathering device information while adding custom device "{host}": '
+                              f"{(err.strerror or '').lower()}") from None  # dockerd's words (Go's errno text)
     if stat.S_ISCHR(st.st_mode):
         kind = "c"
     elif stat.S_ISBLK(st.st_mode):

@@ -121,6 +121,10 @@ def test_cgroupns_host_and_private(engine_api):
     assert res.code == 1 and words in res.err, res
     res = d("run", "--rm", "--cpus", "1000", "busybox", "true", check=False)
     assert res.code == 125 and words in res.err, res
+    # a missing --device: dockerd's words, which the CLI turns into 127
+    res = d("run", "--rm", "--device", "/dev/nonexistent", "busybox", "true", check=False)
+    assert res.code == 127 and 'error gathering device information while adding custom device "/dev/nonexistent": ' \
+        "no such file or directory" in res.err, res
     # (and a Config with no exposed ports has no ExposedPorts: omitempty)
     assert d("inspect", "-f", "{{json .Config.ExposedPorts}}", name).out.strip() == "null"
     assert "ExposedPorts" not in engine_api.client().api.inspect_container(name)["Config"]
