@@ -100,19 +100,15 @@ class Execs:
         with self.db.write() as conn:
             conn.execute("UPDATE execs SET running=1 WHERE id=?", (eid,))
         self.service.event(c, event_action("exec_start", cfg["Cmd"]), execID=eid)
+        shim = self._shim(c)
         code, started = -1, False
         try:
             from dockyard.containers.process import exec_process
             if console_size:
                 cfg["ConsoleSize"] = console_size
             process = exec_process(self.service, c, cfg)  # an unknown user fails here, as in Docker
-            argv = self._shim_command(c, process)
-            if argv is not None and detach:
-                from dockyard.containers import hooks, shimexec
-                code = shimexec.detach(argv, str(hooks.socket_path(self.service.engine.run_dir)),
-                                       [*self.service._hook_argv(), "exec-died", eid], process["terminal"])
-            elif argv is not None:
-                code = self._with_shim(argv, eid, process["terminal"], (stdin, stdout, stderr), on_pty)
+            if shim is not None:
+                code = self._with_shim(shim, c, eid, process, detach, (stdin, stdout, stderr), on_pty)
             else:
                 runtime = self.service._runtime(c)
                 if process["terminal"] and not detach:
@@ -141,35 +137,41 @@ class Execs:
         with self.db.write() as conn:
             record_died(conn, c, eid, code)
 
-    def _shim_command(self, c, process: dict) -> list[str] | None:
-        """`dockyard-shim exec`'s argv for `process` in `c` (containers/shimexec.py), or None
-        where the runtime runs it: another runtime, a rootless engine."""
-        from dockyard import rootless
+    def _shim(self, c) -> tuple[str, int] | None:
+        """(`dockyard-shim`, the container's init pid) when `dockyard-shim exec` runs c's execs
+        (containers/shimexec.py), None where the runtime runs them: another runtime, an engine
+        that is not root (in its user namespace)."""
         from dockyard.containers import shimexec
         from dockyard.containers.runtimes import builtin
 
         runtime = c.host_config.get("Runtime") or "dockyard"
         shim = shimexec.shim_binary()
-        if not builtin(runtime) or shim is None or os.geteuid() != 0 or rootless.active():
+        if not builtin(runtime) or shim is None or os.geteuid() != 0:
             return None
         target = shimexec.init_pid(str(self.service.runtime_root(runtime)), c.id)
-        if target is None:
-            return None
-        return shimexec.command(shim, str(self.service.engine.run_dir), c.id, target, process)
+        return None if target is None else (shim, target)
 
-    def _with_shim(self, argv: list[str], eid: str, tty: bool, stdio: tuple, on_pty) -> int:
-        """Run the command through `dockyard-shim exec` with `stdio` (None: ours; Popen's DEVNULL;
-        a file or an fd), or with a TTY on a pty whose master `on_pty` carries in a thread while
-        it runs. Its exit code; InvalidArgument with Docker's words if it could not start."""
+    def _with_shim(self, shim: tuple[str, int], c, eid: str, process: dict, detach: bool, stdio: tuple,
+                   on_pty) -> int:
+        """Run `process` through `dockyard-shim exec`: detached (its pid; its end is recorded by
+        the exec-died hook), or attached with `stdio` (None: ours; Popen's DEVNULL; a file or an
+        fd) or a TTY, whose master `on_pty` carries in a thread while it runs (its exit code).
+        InvalidArgument with Docker's words if it could not start."""
         import subprocess
 
-        from dockyard.containers.shimexec import Started
+        from dockyard.containers import shimexec
 
+        argv = shimexec.command(shim[0], str(self.service.engine.run_dir), c.id, shim[1], process)
+        tty = process["terminal"]
+        if detach:
+            from dockyard.containers import hooks
+            return shimexec.detach(argv, str(hooks.socket_path(self.service.engine.run_dir)),
+                                   [*self.service._hook_argv(), "exec-died", eid], tty)
         null = os.open(os.devnull, os.O_RDWR)
         try:
             fds = tuple(null if tty or stream == subprocess.DEVNULL else i if stream is None else
                         stream if isinstance(stream, int) else stream.fileno() for i, stream in enumerate(stdio))
-            run = Started(argv, fds, tty, pid=True)
+            run = shimexec.Started(argv, fds, tty, pid=True)
         finally:
             os.close(null)
         pid = run.command_pid()
