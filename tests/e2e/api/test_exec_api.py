@@ -63,8 +63,8 @@ def test_exec_endpoints_answer_as_dockerd(engine_api):
     assert (info["ID"], info["Running"], info["ExitCode"], info["Pid"], info["CanRemove"], info["OpenStdin"],
             info["OpenStdout"], info["OpenStderr"], info["DetachKeys"]) == (eid, False, None, 0, False, False,
                                                                              True, True, "")
-    assert info["ProcessConfig"] == {"tty": False, "entrypoint": "sh", "arguments": ["-c", "echo out; echo err >&2; exit 3"],
-                                     "privileged": False, "user": "nobody"}
+    assert info["ProcessConfig"] == {"tty": False, "entrypoint": "sh", "privileged": False, "user": "nobody",
+                                     "arguments": ["-c", "echo out; echo err >&2; exit 3"]}
     assert api.exec_start(eid, demux=True) == (b"out\n", b"err\n")
     info = api.exec_inspect(eid)
     assert (info["Running"], info["ExitCode"]) == (False, 3) and info["Pid"] > 0
