@@ -126,6 +126,7 @@ class Start:
             netns_path=att.netns_path or "", network_mode="host" if att.netns_path is None else "",
             pid_mode="host" if hc.get("PidMode") == "host" else "", ipc_mode="host" if hc.get("IpcMode") == "host" else "",
             uts_mode="host" if hc.get("UTSMode") == "host" else "", ns_paths=self._joined_namespaces(c),
+            cgroupns_mode="host" if hc.get("CgroupnsMode") == "host" else "private",
             sysctls=dict(hc.get("Sysctls") or {}),
             mounts=mounts, tmpfs=dict(hc.get("Tmpfs") or {}),
             shm_size=int(hc.get("ShmSize") or 64 << 20),
