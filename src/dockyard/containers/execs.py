@@ -139,16 +139,19 @@ class Execs:
 
     def _shim(self, c) -> tuple[str, int] | None:
         """(`dockyard-shim`, the container's init pid) when `dockyard-shim exec` runs c's execs
-        (containers/shimexec.py), None where the runtime runs them: another runtime, an engine
-        that is not root (in its user namespace)."""
+        (containers/shimexec.py): any runtime's container, as its health probes; None for an
+        engine that is not root (in its user namespace) or an init not found running."""
         from dockyard.containers import shimexec
         from dockyard.containers.runtimes import builtin
 
         runtime = c.host_config.get("Runtime") or "dockyard"
         shim = shimexec.shim_binary()
-        if not builtin(runtime) or shim is None or os.geteuid() != 0:
+        if shim is None or os.geteuid() != 0:
             return None
-        target = shimexec.init_pid(str(self.service.runtime_root(runtime)), c.id)
+        if builtin(runtime):
+            target = shimexec.init_pid(str(self.service.runtime_root(runtime)), c.id)
+        else:
+            target = shimexec.shim_child(str(self.service.shim_dir(c.id)))
         return None if target is None else (shim, target)
 
     def _with_shim(self, shim: tuple[str, int], c, eid: str, process: dict, detach: bool, stdio: tuple,

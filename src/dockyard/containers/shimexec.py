@@ -38,6 +38,25 @@ def init_pid(runtime_root: str, cid: str) -> int | None:
     return None if os.path.exists(os.path.join(state, "exec.fifo")) else pid
 
 
+def shim_child(state: str) -> int | None:
+    """The running container's init as its shim (state dir `state`) started it, for any
+    runtime: started.json's pid while no exit is recorded and that process is the shim's child."""
+    from dockyard.runtime.shim.records import read_exit, read_started
+
+    started = read_started(state)
+    pid = (started or {}).get("pid") or 0
+    if pid <= 0 or read_exit(state) is not None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            parent = int(f.read().rsplit(b")", 1)[1].split()[1])
+        with open(os.path.join(state, "shim.pid"), "rb") as f:
+            shim = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if parent == shim else None
+
+
 def command(shim: str, run_dir: str, cid: str, target: int, process: dict) -> list[str]:
     """`dockyard-shim exec`'s argv for the OCI `process` (containers/process.py's) in the container
     `cid` whose init is `target`: its profile's lines, then the command's (a privileged exec's
