@@ -31,6 +31,7 @@ QUICK = [
     ("--privileged", "box", "sh", "-c", PROCESS),
     ("tight", "sh", "-c", PROCESS),
     ("-u", "nobody", "tight", "sh", "-c", PROCESS),
+    ("viarunc", "sh", "-c", PROCESS), ("-t", "viarunc", "tty"),  # another runtime's container
     ("container", "exec", "box", "true"),
     ("box", "sh", "-c", "kill -9 $$"),
     ("box", "nope"), ("box", "/nope"), ("box", "/etc"), ("box", "/etc/passwd"), ("-w", "/nonexist", "box", "pwd"),
@@ -62,6 +63,7 @@ def boxes(dy, busybox):
     dy("run", "-d", "--name", "tight", "--cap-drop", "ALL", "--cap-add", "NET_RAW", "--cap-add", "SETUID",
        "--security-opt", "no-new-privileges", "--ulimit", "nofile=100:200", "--network", "none",
        "busybox", "sleep", "300")
+    dy("run", "-d", "--name", "viarunc", "--runtime", "runc", "busybox", "sleep", "300")
     dy("create", "--name", "stopped", "busybox", "true")
     dy("--log-level", "info", "exec", "box", "true")  # the first exec of a root makes its table (the full path)
     return dy
