@@ -96,26 +96,20 @@ class Execs:
             raise Conflict(f"Error: Exec command {eid} has already run")
         if row["running"]:
             raise Conflict(f"Error: Exec command {eid} is already running")
+        shim = self._shim(c)
+        if shim is None:  # its init has just ended (the shim's records lag it)
+            raise Conflict(f"Container {c.id} is not running")
         cfg = loads(row["config"])
         with self.db.write() as conn:
             conn.execute("UPDATE execs SET running=1 WHERE id=?", (eid,))
         self.service.event(c, event_action("exec_start", cfg["Cmd"]), execID=eid)
-        shim = self._shim(c)
         code, started = -1, False
         try:
             from dockyard.containers.process import exec_process
             if console_size:
                 cfg["ConsoleSize"] = console_size
             process = exec_process(self.service, c, cfg)  # an unknown user fails here, as in Docker
-            if shim is not None:
-                code = self._with_shim(shim, c, eid, process, detach, (stdin, stdout, stderr), on_pty)
-            else:
-                runtime = self.service._runtime(c)
-                if process["terminal"] and not detach:
-                    code = self._with_pty(runtime, c.id, process, on_pty, eid)
-                else:
-                    code = runtime.exec_process(c.id, process, detach=detach, stdin=stdin, stdout=stdout,
-                                                stderr=stderr)
+            code = self._with_shim(shim, c, eid, process, detach, (stdin, stdout, stderr), on_pty)
             started = True
         except DockyardError as e:  # the command could not start: Docker's codes and words
             message = e.message if e.message.startswith("unable to find ") else start_failure(e.message)
@@ -138,17 +132,20 @@ class Execs:
             record_died(conn, c, eid, code)
 
     def _shim(self, c) -> tuple[str, int] | None:
-        """(`dockyard-shim`, the container's init pid) when `dockyard-shim exec` runs c's execs
-        (containers/shimexec.py), None where the runtime runs them: another runtime, an engine
-        that is not root (in its user namespace)."""
+        """(`dockyard-shim`, the container's init pid): `dockyard-shim exec` runs every exec
+        (containers/shimexec.py), of any runtime's container, as its health probes; None if the
+        init is not found running."""
         from dockyard.containers import shimexec
         from dockyard.containers.runtimes import builtin
 
         runtime = c.host_config.get("Runtime") or "dockyard"
         shim = shimexec.shim_binary()
-        if not builtin(runtime) or shim is None or os.geteuid() != 0:
-            return None
-        target = shimexec.init_pid(str(self.service.runtime_root(runtime)), c.id)
+        if shim is None:
+            raise DockyardError("dockyard-shim is not installed beside dockyard")
+        if builtin(runtime):
+            target = shimexec.init_pid(str(self.service.runtime_root(runtime)), c.id)
+        else:
+            target = shimexec.shim_child(str(self.service.shim_dir(c.id)))
         return None if target is None else (shim, target)
 
     def _with_shim(self, shim: tuple[str, int], c, eid: str, process: dict, detach: bool, stdio: tuple,
@@ -191,43 +188,6 @@ class Execs:
         if failure:
             raise InvalidArgument(failure)
         return code
-
-    def _with_pty(self, runtime, cid: str, process: dict, on_pty, eid: str) -> int:
-        """The runtime hands the pty's master over a console socket; we pass it to `on_pty`."""
-        import socket
-        import tempfile
-        import threading
-        with tempfile.TemporaryDirectory(prefix="dockyard-exec-") as d:
-            path = os.path.join(d, "console.sock")
-            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            server.bind(path)
-            server.listen(1)
-            box: dict = {}
-
-            def receive() -> None:
-                conn, _ = server.accept()
-                with conn:
-                    _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
-                if fds:
-                    box["fd"] = fds[0]
-                    self._ptys[eid] = fds[0]
-                    if on_pty is not None:
-                        on_pty(fds[0])
-
-            t = threading.Thread(target=receive, daemon=True)
-            try:  # the thread starts once the process runs: dockyard's runtime forks its init unthreaded
-                code = runtime.exec_process(cid, process, console_socket=path, started=t.start)
-            finally:
-                server.close()
-            if t.ident is not None:
-                t.join(timeout=5)
-            self._ptys.pop(eid, None)
-            if "fd" in box:
-                try:
-                    os.close(box["fd"])
-                except OSError:
-                    pass
-            return code
 
 
 def record_died(conn, c, eid: str, code: int) -> None:
