@@ -89,12 +89,12 @@ class Workspace:
         lower = snaps.fs(self.parent) if self.parent and not overlay else None
         if not _changed(upper, lower, overlay):
             return None
-        sizes: list[int] = []
+        made = []
 
         def produce(out):
             stats = diff_overlay(upper, out, clamp_mtime=self.clamp) if overlay else \
                 diff_dirs(lower, upper, out, clamp_mtime=self.clamp)
-            sizes.append(stats.size)
+            made.append(stats)
             return stats
 
         blob = write_layer(self.engine.content, produce)
@@ -105,7 +105,7 @@ class Workspace:
             os.rename(upper, tmp / "fs")
             snaps.remove(self.key)
             try:
-                snaps.publish(tmp, key, self.parent, "committed", blob.diff_id, sizes[0])
+                snaps.publish(tmp, key, self.parent, "committed", blob.diff_id, made[0].size, made[0].tar_size)
             except Conflict:  # a parallel stage committed the very same layer first
                 shutil.rmtree(tmp, ignore_errors=True)
         return Committed(blob.descriptor, blob.diff_id, key)

@@ -312,10 +312,12 @@ def container_prune_cmd(obj, force, filters) -> None:
 @click.command("cleanup", hidden=True)
 @click.argument("cid")
 @click.argument("run_id")
+@click.argument("restart", required=False)
 @click.pass_obj
-def cleanup_cmd(obj, cid, run_id) -> None:
-    """(The shim's exit hook) record a container's exit and release what it held."""
-    obj.engine.containers.cleanup(cid, run_id)
+def cleanup_cmd(obj, cid, run_id, restart) -> None:
+    """(The shim's exit hook) record a container's exit and release what it held; with
+    `restart`, that its restart policy ended a run or started the next."""
+    obj.engine.containers.cleanup(cid, run_id, restart)
 
 
 @click.command("health-event", hidden=True)

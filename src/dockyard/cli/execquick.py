@@ -10,8 +10,7 @@ paths give the same process, output, codes, record and events.
 
 Anything else returns None and the full command runs as it always would: --env-file,
 --detach-keys, other flags or global options, a container that is not running or not found
-(the full command says so), another runtime than dockyard's own, a record that lags its shim,
-an ordinary user (rootless), a DB to migrate.
+(the full command says so), a record that lags its shim, a DB to migrate. A rootless engine's command (root in the user's namespaces by now) takes it too.
 """
 
 from __future__ import annotations
@@ -30,9 +29,7 @@ def before_parsing(args: list[str]) -> int | None:
         args = args[1:]
     if args[:1] == ["--root"]:
         return exec_died(args)
-    from dockyard import rootless
-
-    if args[:1] != ["exec"] or os.geteuid() != 0 or rootless.active():
+    if args[:1] != ["exec"] or os.geteuid() != 0:  # a rootless engine's command is root in its namespace
         return None
     request = parse(args[1:])
     if request is None:
@@ -122,10 +119,14 @@ def _prepare(name: str, body: dict, detach: bool):
         return None
     store, where = found
     c = store.find(name)
-    if c is None or c.status != "running" or not _current(c, where) or \
-            (c.host_config.get("Runtime") or "dockyard") != "dockyard":
+    if c is None or c.status != "running" or not _current(c, where):
         return None
-    target = shimexec.init_pid(os.path.join(where.run_dir, "runtime", "dockyard"), c.id)
+    if (c.host_config.get("Runtime") or "dockyard") == "dockyard":
+        target = shimexec.init_pid(os.path.join(where.run_dir, "runtime", "dockyard"), c.id)
+    else:  # another runtime's container: its init is the pid its shim started
+        from dockyard.runtime.shim.records import state_dir
+
+        target = shimexec.shim_child(state_dir(where.run_dir, c.id))
     if target is None:
         return None
     store.db.migrate("execs", MIGRATIONS)

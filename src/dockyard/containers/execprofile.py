@@ -2,9 +2,9 @@
 process's capabilities, rlimits, no_new_privs and labels, its cgroups, its compiled seccomp
 filter), as the lines `dockyard-shim exec` reads (runtime/shim/entering.py).
 
-`exec`'s quick path (cli/execquick.py) writes it the first time it runs a command in a start,
-and reads it from then on: config.json, the cgroup hierarchy and the seccomp cache are read
-once per start instead of once per exec, and `run` pays nothing for it. It lives in the shim's
+The first exec of a start writes it (containers/shimexec.py), and every later one reads it:
+config.json, the cgroup hierarchy and the seccomp cache are read once per start instead of
+once per exec, and `run` pays nothing for it. It lives in the shim's
 state dir, which each start makes afresh, so a profile found there is always this start's.
 """
 

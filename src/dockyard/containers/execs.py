@@ -96,6 +96,9 @@ class Execs:
             raise Conflict(f"Error: Exec command {eid} has already run")
         if row["running"]:
             raise Conflict(f"Error: Exec command {eid} is already running")
+        shim = self._shim(c)
+        if shim is None:  # its init has just ended (the shim's records lag it)
+            raise Conflict(f"Container {c.id} is not running")
         cfg = loads(row["config"])
         with self.db.write() as conn:
             conn.execute("UPDATE execs SET running=1 WHERE id=?", (eid,))
@@ -106,20 +109,7 @@ class Execs:
             if console_size:
                 cfg["ConsoleSize"] = console_size
             process = exec_process(self.service, c, cfg)  # an unknown user fails here, as in Docker
-            argv = self._shim_command(c, process)
-            if argv is not None and detach:
-                from dockyard.containers import hooks, shimexec
-                code = shimexec.detach(argv, str(hooks.socket_path(self.service.engine.run_dir)),
-                                       [*self.service._hook_argv(), "exec-died", eid], process["terminal"])
-            elif argv is not None:
-                code = self._with_shim(argv, eid, process["terminal"], (stdin, stdout, stderr), on_pty)
-            else:
-                runtime = self.service._runtime(c)
-                if process["terminal"] and not detach:
-                    code = self._with_pty(runtime, c.id, process, on_pty, eid)
-                else:
-                    code = runtime.exec_process(c.id, process, detach=detach, stdin=stdin, stdout=stdout,
-                                                stderr=stderr)
+            code = self._with_shim(shim, c, eid, process, detach, (stdin, stdout, stderr), on_pty)
             started = True
         except DockyardError as e:  # the command could not start: Docker's codes and words
             message = e.message if e.message.startswith("unable to find ") else start_failure(e.message)
@@ -141,35 +131,44 @@ class Execs:
         with self.db.write() as conn:
             record_died(conn, c, eid, code)
 
-    def _shim_command(self, c, process: dict) -> list[str] | None:
-        """`dockyard-shim exec`'s argv for `process` in `c` (containers/shimexec.py), or None
-        where the runtime runs it: another runtime, a rootless engine."""
-        from dockyard import rootless
+    def _shim(self, c) -> tuple[str, int] | None:
+        """(`dockyard-shim`, the container's init pid): `dockyard-shim exec` runs every exec
+        (containers/shimexec.py), of any runtime's container, as its health probes; None if the
+        init is not found running."""
         from dockyard.containers import shimexec
         from dockyard.containers.runtimes import builtin
 
         runtime = c.host_config.get("Runtime") or "dockyard"
         shim = shimexec.shim_binary()
-        if not builtin(runtime) or shim is None or os.geteuid() != 0 or rootless.active():
-            return None
-        target = shimexec.init_pid(str(self.service.runtime_root(runtime)), c.id)
-        if target is None:
-            return None
-        return shimexec.command(shim, str(self.service.engine.run_dir), c.id, target, process)
+        if shim is None:
+            raise DockyardError("dockyard-shim is not installed beside dockyard")
+        if builtin(runtime):
+            target = shimexec.init_pid(str(self.service.runtime_root(runtime)), c.id)
+        else:
+            target = shimexec.shim_child(str(self.service.shim_dir(c.id)))
+        return None if target is None else (shim, target)
 
-    def _with_shim(self, argv: list[str], eid: str, tty: bool, stdio: tuple, on_pty) -> int:
-        """Run the command through `dockyard-shim exec` with `stdio` (None: ours; Popen's DEVNULL;
-        a file or an fd), or with a TTY on a pty whose master `on_pty` carries in a thread while
-        it runs. Its exit code; InvalidArgument with Docker's words if it could not start."""
+    def _with_shim(self, shim: tuple[str, int], c, eid: str, process: dict, detach: bool, stdio: tuple,
+                   on_pty) -> int:
+        """Run `process` through `dockyard-shim exec`: detached (its pid; its end is recorded by
+        the exec-died hook), or attached with `stdio` (None: ours; Popen's DEVNULL; a file or an
+        fd) or a TTY, whose master `on_pty` carries in a thread while it runs (its exit code).
+        InvalidArgument with Docker's words if it could not start."""
         import subprocess
 
-        from dockyard.containers.shimexec import Started
+        from dockyard.containers import shimexec
 
+        argv = shimexec.command(shim[0], str(self.service.engine.run_dir), c.id, shim[1], process)
+        tty = process["terminal"]
+        if detach:
+            from dockyard.containers import hooks
+            return shimexec.detach(argv, str(hooks.socket_path(self.service.engine.run_dir)),
+                                   [*self.service._hook_argv(), "exec-died", eid], tty)
         null = os.open(os.devnull, os.O_RDWR)
         try:
             fds = tuple(null if tty or stream == subprocess.DEVNULL else i if stream is None else
                         stream if isinstance(stream, int) else stream.fileno() for i, stream in enumerate(stdio))
-            run = Started(argv, fds, tty, pid=True)
+            run = shimexec.Started(argv, fds, tty, pid=True)
         finally:
             os.close(null)
         pid = run.command_pid()
@@ -189,43 +188,6 @@ class Execs:
         if failure:
             raise InvalidArgument(failure)
         return code
-
-    def _with_pty(self, runtime, cid: str, process: dict, on_pty, eid: str) -> int:
-        """The runtime hands the pty's master over a console socket; we pass it to `on_pty`."""
-        import socket
-        import tempfile
-        import threading
-        with tempfile.TemporaryDirectory(prefix="dockyard-exec-") as d:
-            path = os.path.join(d, "console.sock")
-            server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            server.bind(path)
-            server.listen(1)
-            box: dict = {}
-
-            def receive() -> None:
-                conn, _ = server.accept()
-                with conn:
-                    _, fds, _, _ = socket.recv_fds(conn, 4096, 1)
-                if fds:
-                    box["fd"] = fds[0]
-                    self._ptys[eid] = fds[0]
-                    if on_pty is not None:
-                        on_pty(fds[0])
-
-            t = threading.Thread(target=receive, daemon=True)
-            try:  # the thread starts once the process runs: dockyard's runtime forks its init unthreaded
-                code = runtime.exec_process(cid, process, console_socket=path, started=t.start)
-            finally:
-                server.close()
-            if t.ident is not None:
-                t.join(timeout=5)
-            self._ptys.pop(eid, None)
-            if "fd" in box:
-                try:
-                    os.close(box["fd"])
-                except OSError:
-                    pass
-            return code
 
 
 def record_died(conn, c, eid: str, code: int) -> None:

@@ -52,7 +52,7 @@ def handle(engine, argv: list[str]) -> None:
     if "--root" in head and Path(head[head.index("--root") + 1]) != engine.root:
         _log().warning("ignored a hook for another root: %s", " ".join(argv))
         return
-    if command == "cleanup" and len(args) == 2:
+    if command == "cleanup" and len(args) in (2, 3):
         engine.containers.cleanup(*args)
     elif command == "health-event" and len(args) == 3:
         engine.containers.health_event(*args)

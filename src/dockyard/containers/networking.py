@@ -76,7 +76,8 @@ class Networking:
             endpoint=request(hc["NetworkMode"], primary),
             more={name: request(name, ep) for name, ep in endpoints.items()},
             ports=ports, dns=hc.get("Dns") or (), dns_search=hc.get("DnsSearch") or (),
-            dns_options=hc.get("DnsOptions") or (), add_hosts=[*(hc.get("ExtraHosts") or ()), *link_hosts])
+            dns_options=hc.get("DnsOptions") or (), add_hosts=[*(hc.get("ExtraHosts") or ()), *link_hosts],
+            domainname=cfg.get("Domainname") or "")
 
     def connect(self, ref: str, network: str, endpoint: dict | None = None) -> None:
         """Join `network` now (running) or at the next start; `endpoint`: Docker's EndpointSettings."""

@@ -4,9 +4,9 @@ the container's exec profile (containers/execprofile.py) and the command's own a
 user and working dir, with the caller's stdio or, for a Tty exec, a pty of the container's
 own whose master comes back over a socket.
 
-Both `exec` paths use it for dockyard's own runtime: the CLI's quick path (cli/execquick.py,
-before click loads) and Execs (containers/execs.py: `exec -t`, the Engine API's execs).
-Light: no service, no pathlib.
+Every exec is run so: the CLI's quick path (cli/execquick.py, before click loads, for
+dockyard's own runtime) and Execs (containers/execs.py: the full command, the Engine API, CRI;
+any runtime's container, whose init is the pid its shim started). Light: no service, no pathlib.
 """
 
 from __future__ import annotations
@@ -36,6 +36,25 @@ def init_pid(runtime_root: str, cid: str) -> int | None:
     if pid <= 0 or process_start_time(pid) != record.get("start_time"):
         return None
     return None if os.path.exists(os.path.join(state, "exec.fifo")) else pid
+
+
+def shim_child(state: str) -> int | None:
+    """The running container's init as its shim (state dir `state`) started it, for any
+    runtime: started.json's pid while no exit is recorded and that process is the shim's child."""
+    from dockyard.runtime.shim.records import read_exit, read_started
+
+    started = read_started(state)
+    pid = (started or {}).get("pid") or 0
+    if pid <= 0 or read_exit(state) is not None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            parent = int(f.read().rsplit(b")", 1)[1].split()[1])
+        with open(os.path.join(state, "shim.pid"), "rb") as f:
+            shim = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if parent == shim else None
 
 
 def command(shim: str, run_dir: str, cid: str, target: int, process: dict) -> list[str]:

@@ -136,6 +136,8 @@ def settled(c: Container, shim_dir: str) -> bool:
     (an exit, a restart, a dead shim to record)."""
     from dockyard.runtime.shim.records import read_exit, read_started, running_run, shim_alive
 
+    if c.status == "restarting":  # its next run's start is the refresh's to record
+        return False
     if running_run(shim_dir) != c.restart_count:  # else the shim's lock says what the files would
         if not shim_alive(shim_dir) or read_exit(shim_dir) is not None:
             return False

@@ -2,9 +2,9 @@
 
 As dockerd's, it answers once the exit is recorded for good: the `die` event is written (and,
 for `removed`, the `destroy` event). An exit the shim has recorded as final but nobody has
-recorded yet (the exit hook is still to come) is recorded here, as the hook would; an exit or
-a removal another process is recording holds the container's lifecycle lock until its event
-is written, so the answer waits for that lock.
+recorded yet (the exit hook is still to come) is recorded by the refresh, as the hook would;
+an exit or a removal another process is recording holds the container's lifecycle lock until
+its event is written, so the answer waits for that lock.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class Wait:
                     dies = [e for e in self.engine.events.read(after_seq=0)
                             if e["Actor"]["ID"] == c.id and e["Action"] == "die"]
                     return int(dies[-1]["Actor"]["Attributes"].get("exitCode", 0)) if dies else c.state["ExitCode"]
-                c = self._final_exit(self.refresh(found))
+                c = self.refresh(found)
                 if not c.running and condition != "removed":
                     ended_now = epoch(c.state["FinishedAt"]) >= since - 0.001
                     if condition == "not-running" or ended_now:
@@ -78,17 +78,6 @@ class Wait:
         except FileNotFoundError:
             return None
 
-    def _final_exit(self, c: Container) -> Container:
-        """`c`, with the exit its shim recorded as final recorded too (what the exit hook,
-        still to come, would do; it then finds it done)."""
-        if not c.running:
-            return c
-        from dockyard.runtime.shim.records import read_exit
-        info = read_exit(str(self.shim_dir(c.id)))
-        if info is None or not info.get("final"):
-            return c
-        return self.finalize(c, info, run_id=c.run_id)
-
 
 def _settled(lock: int | None) -> None:
     """Wait until no process records an exit or a removal of the container (each holds its
@@ -101,5 +90,6 @@ def _settled(lock: int | None) -> None:
 
 
 def _exits(c: Container) -> int:
-    """How many times the current run of a running container has ended (it may be restarting)."""
-    return c.restart_count + (c.status == "restarting")
+    """How many times the current run of a running container has ended (it may be restarting:
+    its restart count already counts that restart, as dockerd's does)."""
+    return c.restart_count

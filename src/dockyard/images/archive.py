@@ -285,7 +285,7 @@ def _write_docker(images: ImageService, items: list[_SaveItem], tar: tarfile.Tar
         layer_names, oci_layers, parent = [], [], ""
         for desc, diff_id in zip(man["layers"], cfg["rootfs"]["diff_ids"]):
             parent = chain_id(parent, diff_id)
-            size = images.snapshots.need(parent).size
+            size = images.snapshots.need(parent).tar_bytes
             name = "blobs/sha256/" + diff_id[7:]
             if diff_id not in written:
                 from dockyard.layers.compression import open_reader

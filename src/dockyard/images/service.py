@@ -251,7 +251,7 @@ class ImageService:
                 done = streamed.take(key) if streamed is not None else None
                 guard = self.content.reserve.guard(f"layer {desc['digest']}")
                 if parent and self.snapshots.whiteout_mode == "delete":  # vfs copies the parent's tree first
-                    guard.charge(sum(s.size for s in self.snapshots.chain(parent)))
+                    guard.charge(sum(s.tar_bytes for s in self.snapshots.chain(parent)))
                 try:
                     tmp = done[0] if done else self.snapshots.start_layer(parent)
                 except OSError as e:  # vfs copies the parent's tree first
@@ -270,7 +270,7 @@ class ImageService:
                             f"layer {desc['digest']} unpacks to {stats.diff_id}, but the image config says {diff_id}"
                         )
                     try:
-                        snap = self.snapshots.publish(tmp, key, parent, "committed", diff_id, stats.size)
+                        snap = self.snapshots.publish(tmp, key, parent, "committed", diff_id, stats.size, stats.tar_size)
                     except Conflict:  # another process unpacked the same layer meanwhile
                         snap = self.snapshots.need(key)
                 except BaseException:

@@ -40,12 +40,12 @@ _WRITE_ENDS: set[int] = set()  # every open stream's write end, which a forked a
 
 def _apply(read: int, report: int, fs: Path, whiteout_mode: str, verified_diff_id: str | None,
            reserve: Reserve) -> None:
-    """Apply the tar arriving on `read`; write "diff_id size files" to `report` if it worked."""
+    """Apply the tar arriving on `read`; write "diff_id size files tar_size" to `report` if it worked."""
     try:
         with os.fdopen(read, "rb") as src:
             stats = apply_layer(src, fs, whiteout_mode=whiteout_mode, verified_diff_id=verified_diff_id,
                                 guard=reserve.guard("layer"))
-        os.write(report, f"{stats.diff_id} {stats.size} {stats.files}".encode())
+        os.write(report, f"{stats.diff_id} {stats.size} {stats.files} {stats.tar_size}".encode())
     except Exception:  # a bad tar, or no room: the ordinary unpack will say what is wrong
         pass
     finally:
@@ -109,10 +109,9 @@ class LayerStream:
         while more := os.read(self._report, 256):
             out += more
         self._end()
-        diff_id, _, rest = out.decode().partition(" ")
-        size, _, files = rest.partition(" ")
-        if diff_id and size.isdigit() and files.isdigit():
-            self.stats = ApplyStats(diff_id, int(size), int(files))
+        words = out.decode().split(" ")
+        if len(words) == 4 and all(w.isdigit() for w in words[1:]):
+            self.stats = ApplyStats(words[0], *(int(w) for w in words[1:]))
         self._finished = True
 
     def abort(self) -> None:

@@ -62,12 +62,14 @@ _XATTR_REFUSED = {errno.EPERM, errno.EACCES, errno.EOPNOTSUPP}
 
 @dataclass(frozen=True)
 class ApplyStats:
-    """What was applied: `diff_id` (sha256 of the uncompressed tar), its size in bytes, and
-    `files`, the number of tar entries read (whiteouts and directories included)."""
+    """What was applied: `diff_id` (sha256 of the uncompressed tar), `size`, the layer's
+    size as Docker counts it (content_size), `files`, the number of tar entries read
+    (whiteouts and directories included), and `tar_size`, the uncompressed tar's bytes."""
 
     diff_id: str
     size: int
     files: int
+    tar_size: int
 
 
 class _ByteCount:
@@ -558,7 +560,7 @@ def apply_layer(stream: BinaryIO, target_dir: str | os.PathLike, *, whiteout_mod
     guard = guard or Reserve(root).guard("the archive's files")
     source = _TarSource(open_reader(stream), _ByteCount() if verified_diff_id else Hasher())
     applier = _Applier(root, whiteout_mode, source, guard, mount_points)
-    files = 0
+    files = size = 0
     try:
         with tarfile.open(fileobj=source, mode="r:") as tf:
             for member in tf:
@@ -567,6 +569,7 @@ def apply_layer(stream: BinaryIO, target_dir: str | os.PathLike, *, whiteout_mod
                 except (OverflowError, ValueError) as exc:  # a device number or time no system call takes
                     raise CorruptContent(f"layer entry {member.name!r} is invalid ({exc}); refusing the layer") from None
                 files += 1
+                size += content_size(member)
         source.drain()
         applier.finish()
     except DockyardError:
@@ -580,4 +583,13 @@ def apply_layer(stream: BinaryIO, target_dir: str | os.PathLike, *, whiteout_mod
     diff_id = verified_diff_id or source.hasher.digest
     if expected_diff_id is not None and expected_diff_id != diff_id:
         raise CorruptContent(f"layer content is {diff_id}, expected {expected_diff_id}; fetch the layer again")
-    return ApplyStats(diff_id=diff_id, size=source.hasher.size, files=files)
+    return ApplyStats(diff_id=diff_id, size=size, files=files, tar_size=source.hasher.size)
+
+
+def content_size(member: tarfile.TarInfo) -> int:
+    """What a layer entry adds to the layer's size as Docker counts it (the apparent sizes of
+    the unpacked files, snapshots.base.dir_size): a file's length (a hard link's file counts
+    once, as its first name), a symlink's target's length, nothing for the rest."""
+    if member.issym():
+        return len(os.fsencode(member.linkname))
+    return member.size if member.isreg() else 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from dockyard.layers import whiteouts
+from dockyard.layers.apply import content_size
 from dockyard.layers.changes import DELETED, dir_deltas, read_xattrs, walk
 from dockyard.oci.digest import Hasher
 
@@ -23,10 +24,12 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class DiffStats:
-    """The layer written: `diff_id` (sha256 of the uncompressed tar) and its size in bytes."""
+    """The layer written: `diff_id` (sha256 of the uncompressed tar), its size as Docker
+    counts it (layers.apply.content_size) and the tar's bytes."""
 
     diff_id: str
     size: int
+    tar_size: int
 
 
 class _HashingWriter:
@@ -52,6 +55,7 @@ class _LayerWriter:
         self._tar.copybufsize = _CHUNK
         self._clamp = clamp_mtime
         self._links: dict[tuple[int, int], str] = {}
+        self._size = 0
 
     def _mtime(self, st: os.stat_result) -> int:
         seconds = st.st_mtime_ns // 10**9
@@ -85,6 +89,7 @@ class _LayerWriter:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
             with open(fd, "rb", buffering=0) as f:
                 self._tar.addfile(info, f)
+            self._size += content_size(info)
             return
         if stat.S_ISDIR(mode):
             info.type = tarfile.DIRTYPE
@@ -98,6 +103,7 @@ class _LayerWriter:
         else:
             return
         self._tar.addfile(info)
+        self._size += content_size(info)
 
     def add_whiteout(self, rel: str, parent_st: os.stat_result) -> None:
         """`.wh.<name>` for a deleted path: empty, 0600, root-owned, dated like its parent."""
@@ -112,7 +118,7 @@ class _LayerWriter:
 
     def close(self) -> DiffStats:
         self._tar.close()
-        return DiffStats(diff_id=self._sink.hasher.digest, size=self._sink.hasher.size)
+        return DiffStats(diff_id=self._sink.hasher.digest, size=self._size, tar_size=self._sink.hasher.size)
 
 
 def tar_dir(directory: str | os.PathLike, out_stream: BinaryIO, *, clamp_mtime: int | None = None) -> DiffStats:

@@ -106,15 +106,17 @@ def parse_add_host(entry: str, gateway: str | None) -> tuple[str, str]:
     return name, ip.strip("[]")
 
 
-def hosts_file(hostname: str, ip: str | None, extra: Iterable[tuple[str, str]], names: Iterable[str] = (),
+def hosts_file(hostname: str, ip: str | None, extra: Iterable[tuple[str, str]], domainname: str = "",
                ip6: str | None = None) -> str:
     """Docker's layout: the fixed header, --add-host entries, then the container's own
-    addresses (IPv4, then IPv6 on a dual-stack network)."""
+    addresses (IPv4, then IPv6 on a dual-stack network), each with the full name (hostname
+    and domain name) and, when that has a dot, the name's first label."""
     text = HOSTS_HEADER + "".join(f"{ip_}\t{name}\n" for name, ip_ in extra)
-    own = [hostname] + [n for n in names if n != hostname]
+    fqdn = f"{hostname}.{domainname}" if domainname else hostname
+    own = f"{fqdn} {fqdn.split('.', 1)[0]}" if "." in fqdn else fqdn
     for addr in (ip, ip6):
         if addr:
-            text += f"{addr}\t{' '.join(own)}\n"
+            text += f"{addr}\t{own}\n"
     return text
 
 

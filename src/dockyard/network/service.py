@@ -206,10 +206,11 @@ class NetworkService:
     def attach(self, container_id: str, name: str, *, mode: str = "bridge", hostname: str, files_dir: Path,
                endpoint: EndpointRequest = EndpointRequest(), more: dict[str, EndpointRequest] | None = None,
                ports: Iterable[PortSpec] = (), dns: Iterable[str] = (), dns_search: Iterable[str] = (),
-               dns_options: Iterable[str] = (), add_hosts: Iterable[str] = ()) -> Attachment:
+               dns_options: Iterable[str] = (), add_hosts: Iterable[str] = (), domainname: str = "") -> Attachment:
         """Give a container its network: namespace, address, routes, published ports, DNS, files.
         `endpoint`: what it asks of the network of `mode`; `more`: other networks it joins too
-        (NetworkingConfig naming several, API 1.44+), in that order."""
+        (NetworkingConfig naming several, API 1.44+), in that order. `domainname` goes with the
+        hostname into /etc/hosts."""
         ports, add_hosts = list(ports), list(add_hosts)
         with self._locked():
             if self.state.sandbox(container_id):
@@ -226,7 +227,8 @@ class NetworkService:
                 files.parse_add_host(entry, net.gateway if net else None)
             sandbox = Sandbox(container_id, name.lstrip("/"), kind, netns_path or "", kind in ("network", "none"),
                               hostname, str(files_dir), {"servers": list(dns), "search": list(dns_search),
-                                                         "options": list(dns_options), "add_hosts": add_hosts})
+                                                         "options": list(dns_options), "add_hosts": add_hosts,
+                                                         "domainname": domainname})
             with self.db.write() as c:  # the sandbox, its address lease and ports: one transaction
                 self.state.insert_sandbox(c, sandbox)
                 if net is not None:
@@ -798,7 +800,7 @@ class NetworkService:
             hosts = _read_text(Path("/etc/hosts")) + "".join(f"{ip}\t{name}\n" for name, ip in extra)
             servers = list(host.nameservers)
         else:
-            hosts = files.hosts_file(sandbox.hostname, eps[0].ip if eps else None, extra,
+            hosts = files.hosts_file(sandbox.hostname, eps[0].ip if eps else None, extra, conf.get("domainname", ""),
                                      ip6=eps[0].ip6 or None if eps else None)
             user = [n for n in nets if n.user_defined]
             if user:

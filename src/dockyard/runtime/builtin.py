@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -511,6 +510,7 @@ def _mapped_root(linux_spec: dict) -> tuple[int, int]:
 
 
 def _write_atomic(path: str, text: str) -> None:
+    import tempfile
     handle, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)))
     with os.fdopen(handle, "w") as f:
         f.write(text)

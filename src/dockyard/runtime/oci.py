@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from typing import Protocol
 
 from dockyard.errors import Conflict, DockyardError, NotFound
@@ -59,6 +58,7 @@ class OciCliRuntime:
         container can keep the caller's stdio and the error can still be reported;
         returns the exit code and the last logged error."""
         import subprocess
+        import tempfile
         with tempfile.TemporaryDirectory() as scratch:
             log = os.path.join(scratch, "log.json")
             argv = [self.binary] + (["--root", self.root] if self.root else [])
@@ -79,6 +79,7 @@ class OciCliRuntime:
     def _call(self, *args: str) -> str:
         """A management command: stdout returned, failure raised as a DockyardError."""
         import subprocess
+        import tempfile
         with tempfile.TemporaryFile("w+") as out:
             code, message = self._invoke(list(args), stdout=out, stderr=subprocess.DEVNULL)
             if code != 0:
@@ -90,6 +91,7 @@ class OciCliRuntime:
                console_socket: str | None = None, stdin: Stdio = None, stdout: Stdio = None,
                stderr: Stdio = None) -> int:
         """Create the container; returns its pid. The container keeps the given stdio."""
+        import tempfile
         with tempfile.TemporaryDirectory() as scratch:
             pid_path = pid_file or os.path.join(scratch, "pid")
             args = ["create", "--bundle", bundle, "--pid-file", pid_path]
@@ -133,6 +135,7 @@ class OciCliRuntime:
                      started=None) -> int:
         """runc needs a complete process object, so unset fields come from config.json.
         `started()` is called before the runtime runs (its process may take threads)."""
+        import tempfile
         with tempfile.TemporaryDirectory() as scratch:
             bundle = self.state(container_id)["bundle"]
             with open(os.path.join(bundle, "config.json")) as f:

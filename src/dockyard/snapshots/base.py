@@ -62,7 +62,12 @@ class Snapshot:
     parent: str
     kind: str
     diff_id: str
-    size: int
+    size: int  # a layer's size as Docker counts it: its unpacked files (layers.apply.content_size)
+    tar_size: int | None = None  # its uncompressed tar's bytes (None: `size`, in rows made before it was kept)
+
+    @property
+    def tar_bytes(self) -> int:
+        return self.size if self.tar_size is None else self.tar_size
 
 
 class Snapshotter:
@@ -79,7 +84,7 @@ class Snapshotter:
 
     # -- queries -------------------------------------------------------------------------
     def get(self, key: str) -> Snapshot | None:
-        row = self.db.one("SELECT key, dir, parent, kind, diff_id, size FROM snapshots WHERE key=?", (key,))
+        row = self.db.one("SELECT key, dir, parent, kind, diff_id, size, tar_size FROM snapshots WHERE key=?", (key,))
         return Snapshot(**dict(row)) if row else None
 
     def need(self, key: str) -> Snapshot:
@@ -104,7 +109,7 @@ class Snapshotter:
         return out
 
     def all(self) -> list[Snapshot]:
-        return [Snapshot(**dict(r)) for r in self.db.query("SELECT key, dir, parent, kind, diff_id, size FROM snapshots")]
+        return [Snapshot(**dict(r)) for r in self.db.query("SELECT key, dir, parent, kind, diff_id, size, tar_size FROM snapshots")]
 
     # -- creation ------------------------------------------------------------------------
     def new_tmp(self) -> Path:
@@ -127,7 +132,8 @@ class Snapshotter:
     def _fill_layer(self, fs: Path, parent: str) -> None:
         """Overlay layers hold only their own changes; vfs layers hold the whole tree."""
 
-    def publish(self, tmp: Path, key: str, parent: str, kind: str, diff_id: str = "", size: int = 0) -> Snapshot:
+    def publish(self, tmp: Path, key: str, parent: str, kind: str, diff_id: str = "", size: int = 0,
+                tar_size: int | None = None) -> Snapshot:
         """Make a scratch snapshot visible under `key`: rename first, then record, so a crash
         leaves at most an unrecorded directory that the next check sweeps away."""
         name = f"{int(time.time() * 1000):x}{os.urandom(4).hex()}"
@@ -137,13 +143,14 @@ class Snapshotter:
                 if c.execute("SELECT 1 FROM snapshots WHERE key=?", (key,)).fetchone():
                     raise Conflict(f"snapshot {key} already exists")
                 c.execute(
-                    "INSERT INTO snapshots(key, dir, parent, kind, diff_id, size, created) VALUES (?,?,?,?,?,?,?)",
-                    (key, name, parent, kind, diff_id, size, time.time()),
+                    "INSERT INTO snapshots(key, dir, parent, kind, diff_id, size, tar_size, created) "
+                    "VALUES (?,?,?,?,?,?,?,?)",
+                    (key, name, parent, kind, diff_id, size, tar_size, time.time()),
                 )
         except BaseException:
             shutil.rmtree(self.root / name, ignore_errors=True)
             raise
-        return Snapshot(key, name, parent, kind, diff_id, size)
+        return Snapshot(key, name, parent, kind, diff_id, size, tar_size)
 
     def prepare(self, key: str, parent: str) -> list[Mount]:
         """An active (writable) snapshot on top of a committed one: a container's rootfs."""

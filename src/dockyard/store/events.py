@@ -51,15 +51,18 @@ class EventLog:
             args.append(until_nano)
         for row in self.db.query(sql + " ORDER BY seq", tuple(args)):
             attrs = loads(row["attributes"])
-            yield {
+            event = {
                 "seq": row["seq"],
                 "Type": row["type"], "Action": row["action"],
                 "Actor": {"ID": row["actor_id"], "Attributes": attrs},
                 "scope": "local",
                 "time": row["time_nano"] // 1_000_000_000, "timeNano": row["time_nano"],
-                # the pre-1.22 fields docker still sends, which some clients read
-                "status": row["action"], "id": row["actor_id"], **({"from": attrs["image"]} if "image" in attrs else {}),
             }
+            if row["type"] in ("container", "image"):  # the pre-1.22 fields dockerd still sends for these
+                event.update(status=row["action"], id=row["actor_id"])
+                if row["type"] == "container" and "image" in attrs:
+                    event["from"] = attrs["image"]
+            yield event
 
     def last_seq(self) -> int:
         row = self.db.one("SELECT MAX(seq) FROM events")
@@ -81,10 +84,8 @@ def matches(event: dict, wanted: dict[str, list[str]]) -> bool:
     attrs = actor.get("Attributes") or {}
     typ = event["Type"]
 
-    def named(kind: str, values: list[str]) -> bool:
-        if typ != kind:
-            return False
-        return any(actor["ID"].startswith(v) or attrs.get("name") == v for v in values)
+    def named(values: list[str]) -> bool:  # moby's fuzzy match: whatever the event's type
+        return any(actor["ID"].startswith(v) or attrs.get("name", "").startswith(v) for v in values)
 
     for key, values in wanted.items():
         if key == "type" and typ not in values:
@@ -92,9 +93,10 @@ def matches(event: dict, wanted: dict[str, list[str]]) -> bool:
         if key in ("event", "action") and not any(event["Action"] == v or event["Action"].startswith(v + ":")
                                                    for v in values):
             return False
-        if key in ("container", "volume", "network") and not named(key, values):
+        if key in ("container", "volume", "network", "daemon") and not named(values):
             return False
-        if key == "image" and not (named("image", values) or any(attrs.get("image") == v for v in values)):
+        if key == "image" and not _image_matches(actor["ID"], attrs.get("name" if typ == "image" else "image", ""),
+                                                 values):
             return False
         if key == "label" and not all(
                 (attrs.get(v.split("=", 1)[0]) == v.split("=", 1)[1]) if "=" in v else v in attrs for v in values):
@@ -102,3 +104,12 @@ def matches(event: dict, wanted: dict[str, list[str]]) -> bool:
         if key == "scope" and "local" not in values:
             return False
     return True
+
+
+def _image_matches(actor_id: str, name: str, values: list[str]) -> bool:
+    """moby's image filter: the event's ID or image name, as given or without its tag or
+    digest (`busybox` matches busybox:1.36), exactly."""
+    def untagged(ref: str) -> str:
+        ref = ref.split("@", 1)[0]
+        return ref[:ref.rindex(":")] if ":" in ref.rsplit("/", 1)[-1] else ref
+    return any(v in (actor_id, name, untagged(actor_id), untagged(name)) for v in values)

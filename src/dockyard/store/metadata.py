@@ -47,6 +47,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX snapshots_parent ON snapshots(parent);
     """,
+    # 2: a layer's size as Docker counts it (its unpacked files) is `size`; the tar's own bytes,
+    # which `save` writes it as, are `tar_size` (NULL in rows from before: their `size` is that)
+    """
+    ALTER TABLE snapshots ADD COLUMN tar_size INTEGER;
+    """,
 ]
 
 

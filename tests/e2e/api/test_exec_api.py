@@ -63,8 +63,8 @@ def test_exec_endpoints_answer_as_dockerd(engine_api):
     assert (info["ID"], info["Running"], info["ExitCode"], info["Pid"], info["CanRemove"], info["OpenStdin"],
             info["OpenStdout"], info["OpenStderr"], info["DetachKeys"]) == (eid, False, None, 0, False, False,
                                                                              True, True, "")
-    assert info["ProcessConfig"] == {"tty": False, "entrypoint": "sh", "arguments": ["-c", "echo out; echo err >&2; exit 3"],
-                                     "privileged": False, "user": "nobody"}
+    assert info["ProcessConfig"] == {"tty": False, "entrypoint": "sh", "privileged": False, "user": "nobody",
+                                     "arguments": ["-c", "echo out; echo err >&2; exit 3"]}
     assert api.exec_start(eid, demux=True) == (b"out\n", b"err\n")
     info = api.exec_inspect(eid)
     assert (info["Running"], info["ExitCode"]) == (False, 3) and info["Pid"] > 0
@@ -170,3 +170,19 @@ def test_a_tty_exec_starts_at_its_console_size(api, busybox):
 
     assert size({"ConsoleSize": [40, 120]}, {}) == b"40 120\r\n"
     assert size({"ConsoleSize": [40, 120]}, {"ConsoleSize": [50, 130]}) == b"50 130\r\n"
+
+
+def test_another_runtime_s_execs_too(api, busybox):
+    """A runc container's execs are started by `dockyard-shim exec` too (as its health probes):
+    a terminal, the container's identity and filter, and a detached exec's end with exec_die."""
+    api.docker("run", "-d", "--name", "viarunc", "--runtime", "runc", "--cap-drop", "ALL", "--cap-add", "CHOWN",
+               "busybox", "sleep", "300")
+    assert api.docker("exec", "-t", "viarunc", "tty").out == "/dev/pts/0\n"  # (text mode)
+    status = api.docker("exec", "viarunc", "grep", "-E", "^(CapEff|Seccomp):", "/proc/self/status").out
+    assert status == "CapEff:\t0000000000000001\nSeccomp:\t2\n"
+    client = api.client().api
+    eid = client.exec_create("viarunc", ["sh", "-c", "exit 6"])["Id"]
+    client.exec_start(eid, detach=True)
+    assert wait_for(lambda: (lambda i: not i["Running"] and i)(client.exec_inspect(eid)), what="its end")["ExitCode"] == 6
+    events = client.events(since=0, until=time.time() + 1, decode=True, filters={"event": "exec_die", "container": "viarunc"})
+    assert [e["Actor"]["Attributes"]["exitCode"] for e in events if e["Actor"]["Attributes"]["execID"] == eid] == ["6"]

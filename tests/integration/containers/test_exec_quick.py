@@ -1,7 +1,7 @@
-"""`exec` run before click loads (cli/execquick.py, `dockyard-shim exec`) behaves as the full
-command (Execs and the runtime's init): the same exit codes, stdout and stderr bytes, process
-(user, groups, env, cwd, stdin, capabilities, seccomp, no_new_privs, rlimits, cgroups,
-namespaces), exec record and events. A global option (`--log-level info`, the default)
+"""`exec` run before click loads (cli/execquick.py) behaves as the full command (Execs); both
+start the command with `dockyard-shim exec`, with or without a terminal, attached or detached:
+the same exit codes, stdout and stderr bytes, process (user, groups, env, cwd, stdin,
+capabilities, seccomp, no_new_privs, rlimits, cgroups, namespaces), exec record and events. A global option (`--log-level info`, the default)
 sends a command down the full path."""
 
 from __future__ import annotations
@@ -31,15 +31,18 @@ QUICK = [
     ("--privileged", "box", "sh", "-c", PROCESS),
     ("tight", "sh", "-c", PROCESS),
     ("-u", "nobody", "tight", "sh", "-c", PROCESS),
+    ("viarunc", "sh", "-c", PROCESS), ("-t", "viarunc", "tty"),  # another runtime's container
     ("container", "exec", "box", "true"),
     ("box", "sh", "-c", "kill -9 $$"),
     ("box", "nope"), ("box", "/nope"), ("box", "/etc"), ("box", "/etc/passwd"), ("-w", "/nonexist", "box", "pwd"),
     ("-w", "/etc/passwd", "box", "pwd"), ("-u", "ghost", "box", "true"), ("-u", "nobody:ghosts", "box", "true"),
-    ("-t", "box", "sh", "-c", "tty; echo out; echo err >&2; exit 3"), ("-t", "-u", "nobody", "box", "sh", "-c", PROCESS.removesuffix("; cat")),
+    ("-t", "box", "sh", "-c", "tty; echo out; echo err >&2; exit 3"),
+    ("-t", "-u", "nobody", "box", "sh", "-c", PROCESS.removesuffix("; cat")),  # a terminal: no end of input
     ("-it", "box", "sh", "-c", "read x; echo got $x"),  # stdin read before the end: its echo is certain
     ("-t", "box", "nope"), ("-d", "box", "true"), ("-dt", "box", "true"), ("-d", "box", "nope"),
 ]
-FULL = [("--detach-keys", "ctrl-a", "box", "true"), ("--env-file", "/dev/null", "box", "true"), ("stopped", "true"), ("nosuch", "true"), ("box",), ("--bogus", "box", "true"), ("-u",)]
+FULL = [("--detach-keys", "ctrl-a", "box", "true"), ("--env-file", "/dev/null", "box", "true"), ("stopped", "true"),
+        ("nosuch", "true"), ("box",), ("--bogus", "box", "true"), ("-u",)]
 
 
 def _exec(dy, args: tuple[str, ...], quick: bool) -> tuple[int, bytes, bytes, bool]:
@@ -60,6 +63,7 @@ def boxes(dy, busybox):
     dy("run", "-d", "--name", "tight", "--cap-drop", "ALL", "--cap-add", "NET_RAW", "--cap-add", "SETUID",
        "--security-opt", "no-new-privileges", "--ulimit", "nofile=100:200", "--network", "none",
        "busybox", "sleep", "300")
+    dy("run", "-d", "--name", "viarunc", "--runtime", "runc", "busybox", "sleep", "300")
     dy("create", "--name", "stopped", "busybox", "true")
     dy("--log-level", "info", "exec", "box", "true")  # the first exec of a root makes its table (the full path)
     return dy

@@ -67,6 +67,14 @@ def test_container_lifecycle(user, image):
     cid = user.dockyard("run", "-d", "--name", "web", image, "sh", "-c",
                         "sleep 1001 & echo started; exec sleep 1000").out.strip()
     assert user.dockyard("exec", "web", "id", "-u").out.strip() == "0"
+    for path in ((), ("--log-level", "info")):  # the quick and the full path: both by `dockyard-shim exec`
+        clicked = user.dockyard(*path, "exec", "web", "true", env=user.env(PYTHONPROFILEIMPORTTIME="1")).err
+        assert (" click\n" in clicked) == bool(path)
+        assert user.dockyard(*path, "exec", "-t", "-u", "nobody", "web", "sh", "-c", "tty; id -u").out == \
+            "/dev/pts/0\n65534\n"  # (text mode: \r\n read as \n)
+        assert user.dockyard(*path, "exec", "-i", "web", "cat", input="fed").out == "fed"
+        assert user.dockyard(*path, "exec", "web", "sh", "-c", "exit 3", check=False).code == 3
+        assert user.dockyard(*path, "exec", "-d", "web", "sleep", "5").out == ""
     wait_for(lambda: "started" in user.dockyard("logs", "web").out, what="the container's first log line")
     # no cgroup: the container's processes are those of its pid namespace
     top = user.dockyard("top", "web").out
@@ -376,3 +384,18 @@ def test_a_network_helper_that_cannot_start_is_named_once_with_its_error():
         assert u.dockyard("run", "--rm", "busybox", "echo", "ok", env=env).out == "ok\n"  # the rest works
     finally:
         remove_user(u)
+
+
+def test_health_probes_run(user, image):
+    """The shim probes a rootless container as a rootful one (probe.c enters its pid namespace
+    through a child: the engine may not enter it and come back); it used to abort."""
+    user.dockyard("run", "-d", "--name", "probed", "--health-cmd", "test -e /ok", "--health-interval", "1s",
+                  "--health-retries", "1", image, "sleep", "300")
+    try:
+        health = lambda: json.loads(user.dockyard("inspect", "probed").out)[0]["State"]  # noqa: E731
+        assert wait_for(lambda: (health().get("Health") or {}).get("Status") == "unhealthy", what="a failed probe")
+        user.dockyard("exec", "probed", "touch", "/ok")
+        assert wait_for(lambda: health()["Health"]["Status"] == "healthy", what="a passed probe")
+        assert health()["Running"]
+    finally:
+        user.dockyard("rm", "-f", "probed")

@@ -28,6 +28,7 @@ from dockyard.runtime.shim.protocol import ShimArgs, attach
 
 PR_SET_CHILD_SUBREAPER = 36
 _ATTACH_TIMEOUT = 10
+EXECING = b"+"  # on the report pipe: the grandchild execs the shim now
 
 
 def usable() -> bool:
@@ -69,9 +70,17 @@ def spawn(args: ShimArgs, runtime: BuiltinRuntime, shim_argv: list[str]) -> int:
 
 
 def _await_report(args: ShimArgs, ready_r: int) -> tuple[int, socket.socket | None]:
-    with os.fdopen(ready_r, "rb") as report:
-        sock = _attach_before_report(args.state_dir, report) if args.wait_attach else None
-        text = report.read().decode(errors="replace")
+    """The grandchild writes "+" as it execs the shim, which listens for the attach at once;
+    then the shim writes the container's pid, or "!" and an error (so may the grandchild
+    before). Until the "+", this process waits without polling the shim's socket."""
+    with os.fdopen(ready_r, "rb", buffering=0) as report:
+        first = report.read(1)
+        sock = None
+        if first == EXECING:
+            first = b""
+            if args.wait_attach:
+                sock = _attach_before_report(args.state_dir, report)
+        text = (first + report.readall()).decode(errors="replace")
     if text and not text.startswith("!"):
         if args.wait_attach and sock is None:
             raise DockyardError("could not attach to the container's shim")
@@ -82,16 +91,16 @@ def _await_report(args: ShimArgs, ready_r: int) -> tuple[int, socket.socket | No
 
 
 def _attach_before_report(state_dir: str, report) -> socket.socket | None:
-    """Connect to attach.sock as soon as the shim listens; None when the report (an error)
-    comes first."""
+    """Connect to attach.sock as soon as the shim, just exec'd, listens; None when the report
+    (an error) comes first."""
     deadline = time.monotonic() + _ATTACH_TIMEOUT
     while time.monotonic() < deadline:
-        if select.select([report], [], [], 0.002)[0]:
-            return None
         try:
             return attach(state_dir)
         except DockyardError:
             pass  # not listening yet
+        if select.select([report], [], [], 0.0005)[0]:
+            return None
     return None
 
 
@@ -127,6 +136,7 @@ def _become_shim(args: ShimArgs, runtime: BuiltinRuntime, shim_argv: list[str], 
         for fd in (ready_w, *fds):
             if fd >= 0:
                 os.set_inheritable(fd, True)
+        os.write(ready_w, EXECING)
         os.execv(shim_argv[0], [*shim_argv, "--adopt", str(pid), "--adopt-fds", ",".join(map(str, fds)),
                                 "--ready-fd", str(ready_w)])
     except BaseException as err:

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -109,6 +110,7 @@ static void monitor(struct probe_config *cfg, pid_t target, bool tty, const char
     char reason[1024], word[16];
     int err[2], console[2] = { -1, -1 }, devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     setsid();
+    prctl(PR_SET_CHILD_SUBREAPER, 1);  /* as in exec_main: not inherited */
     if (chdir("/") < 0 || devnull < 0 || pipe2(err, O_CLOEXEC) < 0 ||
         (tty && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console) < 0)) {
         dprintf(ready, "-%d", refuse("%s", "cannot start a monitor"));
@@ -215,6 +217,7 @@ int exec_main(int argc, char **argv)
     }
     if (!cfg.nargs || !cfg.cwd || !probe_config_default_env(&cfg))
         return refuse("%s", "no command or working directory given");
+    prctl(PR_SET_CHILD_SUBREAPER, 1);  /* probe_spawn's command may come to us through a child */
     if (detach)
         return detached(&cfg, (pid_t)target, tty, hook_socket, on_exit);
     pid_t pid = probe_spawn(&cfg, (pid_t)target, (int[3]){ 0, 1, 2 }, REPORT_FD);

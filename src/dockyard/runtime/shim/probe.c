@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- the config file ------------------------------------------------------------------ */
@@ -463,17 +464,56 @@ static void enter_and_exec(const struct probe_config *cfg, const int *ns, const 
     _exit(e == EACCES ? 126 : 127);
 }
 
+/* The command forked by a child of ours that joined the pid namespace `pid_ns`, for a caller
+ * that may not come back from it (a rootless engine's: its own pid namespace belongs to the
+ * host's user namespace). The child ends at once and the command is reparented to us, a child
+ * subreaper, as runc's exec hands its process to containerd's shim. */
+static pid_t spawn_through_child(const struct probe_config *cfg, const int *ns, int pid_ns, const int stdio[3],
+                                 int err_fd)
+{
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) < 0)
+        return -1;
+    pid_t helper = fork(), pid = -1;
+    if (helper == 0) {
+        if (setns(pid_ns, CLONE_NEWPID) == 0 && (pid = fork()) == 0)
+            enter_and_exec(cfg, ns, stdio, err_fd);
+        int e = errno;
+        ssize_t ignored = write(report[1], &pid, sizeof pid) + write(report[1], &e, sizeof e);
+        (void)ignored;
+        _exit(0);
+    }
+    close(report[1]);
+    int e = EAGAIN;
+    if (helper < 0 || read(report[0], &pid, sizeof pid) != sizeof pid || read(report[0], &e, sizeof e) != sizeof e)
+        pid = -1;
+    close(report[0]);
+    if (helper > 0)
+        waitpid(helper, NULL, 0);
+    if (pid < 0)
+        errno = e;
+    return pid;
+}
+
 pid_t probe_spawn(const struct probe_config *cfg, pid_t target, const int stdio[3], int err_fd)
 {
     int ns[NNS];
     for (size_t i = 0; i < NNS; i++)
         ns[i] = other_ns(target, namespaces[i].name);
-    /* a pid namespace takes effect for children only: the caller's is set for this one fork */
+    /* a pid namespace takes effect for children only: the caller's is set for this one fork,
+     * and set back after it; a caller that may not set it back (entering its own fails) has a
+     * child of its own join it instead */
     int pid_ns = other_ns(target, "pid"), own_pid_ns = -1;
     pid_t pid = -1;
     if (pid_ns >= 0) {
         own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-        if (own_pid_ns < 0 || setns(pid_ns, CLONE_NEWPID) < 0)
+        if (own_pid_ns < 0)
+            goto out;
+        if (setns(own_pid_ns, CLONE_NEWPID) < 0) {
+            pid = spawn_through_child(cfg, ns, pid_ns, stdio, err_fd);
+            goto out;
+        }
+        if (setns(pid_ns, CLONE_NEWPID) < 0)
             goto out;
     }
     pid = fork();

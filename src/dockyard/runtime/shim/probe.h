@@ -54,7 +54,9 @@ int probe_config_read(const char *path, struct probe_config *cfg, char *msg, siz
 bool probe_config_default_env(struct probe_config *cfg);
 
 /* Start the command in the namespaces and cgroups of `target` (the container's init) with
- * `stdio` as its stdin, stdout and stderr. It leads a session of its own. If it cannot be
+ * `stdio` as its stdin, stdout and stderr. It leads a session of its own. The caller must be
+ * a child subreaper: where it may not enter the container's pid namespace and come back (a
+ * rootless engine), a child of its own forks the command, which is then reparented to it. If it cannot be
  * started, Docker's one-line reason is written to `err_fd` (close-on-exec, so a started
  * command leaves it empty) and it exits 127 (no such command) or 126. Returns its pid, or
  * -1 with errno when it could not be forked into the container's pid namespace. */

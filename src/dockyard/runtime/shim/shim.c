@@ -1178,8 +1178,11 @@ static void on_container_exit(void)
         run_runtime(del, devnull, devnull, devnull, ignored, sizeof ignored);
     drain_outputs();                           /* exit.json appears once the log is complete */
     write_exit(code, oom, !again, NULL);
-    if (again)
+    if (again) {
         end_clients();
+        if (opt.on_exit)                       /* the engine logs the `die` now, not at our end */
+            run_hook(opt.hook_socket, opt.on_exit, "restart");
+    }
     last_code = code;
     last_oom = oom;
     if (!again) {
@@ -1200,6 +1203,8 @@ static void restart(void)
     if (start_container(false, msg, sizeof msg) < 0) {
         write_exit(last_code, last_oom, true, msg);
         finished = true;
+    } else if (opt.on_exit) {                  /* and the `start` */
+        run_hook(opt.hook_socket, opt.on_exit, "restart");
     }
 }
 
