@@ -253,6 +253,8 @@ class NetworkService:
                 # another process takes either while the endpoint's row is there.
                 self._veth(net, ep, sandbox, default_route=not net.internal)
             self._write_files(sandbox)
+            if net is not None and not plumbed:  # its first packets are not dropped (bridge.wait_running)
+                self.netlink.wait_running(ep.host_ifname)
         except BaseException:
             self.detach(container_id)
             raise
@@ -524,8 +526,8 @@ class NetworkService:
 
     def _plumbed_under_firewall_sync(self, net: Network, ep: Endpoint, sandbox: Sandbox,
                                      extra: list[tuple[Network, EndpointRequest]]) -> bool:
-        """A start's veths (`net`'s, then `extra`'s), then the `nft` run for the firewall they
-        need, so its ports lead somewhere from the first packet. When the firewall is as it
+        """A start's veths (`net`'s, then `extra`'s), then, once its veth passes traffic, the nft
+        batch for the firewall they need, so its ports lead somewhere from the first packet. When the firewall is as it
         should be already (most starts), `net`'s bridge is set up but not its veth, and False
         is returned: the caller makes it without the lock."""
         finish = self._begin_firewall_sync({*self._bridges().values(), net.id, *(other.id for other, _ in extra)})
@@ -537,6 +539,7 @@ class NetworkService:
         self._plumb(net, ep, sandbox, default_route=not net.internal)  # on failure, the caller's detach syncs
         for other, req in extra:
             self._join(sandbox, other, req)
+        self.netlink.wait_running(ep.host_ifname)
         finish()
         return True
 

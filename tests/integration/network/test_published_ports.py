@@ -3,6 +3,7 @@
 import socket
 import subprocess
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -78,6 +79,9 @@ def test_a_publish_and_a_removal_change_only_their_own_elements(lab):
     rules = [line for line in table(lab, "-a").splitlines() if "# handle" in line and "elements" not in line]
     web = lab.attach(B, "two", ports=parse_publish(f"127.0.0.1:{second}:80"))
     assert f"127.0.0.1 . tcp . {second} : {web.ip}" in table(lab)
+    # published once its veth passes traffic (the kernel's link watcher has seen it up)
+    host_end = lab.svc.state.endpoints(container_id=B)[0].host_ifname
+    assert Path(f"/sys/class/net/{host_end}/operstate").read_text() == "up\n"
     lab.httpd(web.netns_path)
     assert get(f"http://127.0.0.1:{second}/hello.txt") == "hello from the container\n"
     lab.stop_processes()

@@ -45,6 +45,9 @@ class FakeNetlink:
         self.links[kw["host_ifname"]] = kw["tag"]
         self.peers[kw["host_ifname"]] = kw["netns_path"]
 
+    def wait_running(self, name: str) -> None:
+        self._record("wait_running", name)
+
     def delete_link(self, name: str) -> None:
         if name in self.links:
             self._record("delete_link", name)

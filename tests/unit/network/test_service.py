@@ -70,7 +70,7 @@ def test_attach_plumbs_in_order_and_writes_files(svc):
     a = attach(svc, A, "web", mode="front", endpoint=EndpointRequest(aliases=("www",)), ports=parse_publish(f"127.0.0.1:{P1}:80"))
     assert (a.ip, a.gateway, a.mac) == ("10.213.1.2", "10.213.1.1", "02:42:0a:d5:01:02")
     assert a.netns_path == str(svc.run_dir / "netns" / A)
-    assert [c[0] for c in svc.netlink.calls] == ["create_netns", "ensure_bridge", "add_endpoint"]
+    assert [c[0] for c in svc.netlink.calls] == ["create_netns", "ensure_bridge", "add_endpoint", "wait_running"]
     host_ifname, *inside = svc.netlink.calls[2][1:]
     assert host_ifname.startswith("dy") and len(host_ifname) <= 15
     assert inside == ["eth0", "10.213.1.2", "10.213.1.1"]
@@ -148,7 +148,7 @@ def test_a_published_port_is_forwarded_only_once_the_veth_behind_it_exists(svc):
     svc.fw.apply = lambda commands: (made.append([c[0] for c in svc.netlink.calls]), apply(commands))
     attach(svc, A, "web", ports=parse_publish(f"{P1}:80"))
     dnat = [i for i, b in enumerate(svc.fw.batches) if f'["tcp", {P1}]' in json.dumps(b)]
-    assert dnat and "add_endpoint" in made[dnat[0]]
+    assert dnat and made[dnat[0]][-2:] == ["add_endpoint", "wait_running"]
 
 
 def test_detach_removes_everything_and_is_idempotent(svc):
