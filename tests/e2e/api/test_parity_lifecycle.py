@@ -63,6 +63,14 @@ def test_policy_restarts_log_die_and_start(engine_api):
     assert events(engine_api, since, plain) == ["create", "start", "die 2"]
     # names (and IDs) match by their beginning, so `parr-` is the policy container
     assert len(events(engine_api, since, name[:5])) == 7
+    # stopped whether running or restarting: one die per run that started, never two
+    always = name + "-a"
+    d("run", "-d", "--name", always, "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 1")
+    until(lambda: int(d("inspect", "-f", "{{.RestartCount}}", always).out) >= 2)
+    d("stop", always)
+    assert d("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", always).out.split()[0] == "exited"
+    shown = [e.split()[0] for e in events(engine_api, since, always)]
+    assert shown.count("die") == shown.count("start") and shown[-1] == "stop", shown
 
 
 SIZED = """FROM busybox
