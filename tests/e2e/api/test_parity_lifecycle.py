@@ -188,3 +188,18 @@ def test_attach_sends_the_streams_asked_for_and_start_a_reattaches(engine_api):
     assert (res.out, res.err) == ("", "err\n")
     res = d("start", "-a", name)
     assert (res.code, res.out, res.err) == (0, "out\n", "err\n")
+
+
+def test_stop_and_kill_log_kill_events(engine_api):
+    """stop logs a kill per signal it sends (the stop signal, then 9 after the timeout), then
+    the die and the stop; kill logs its signal before the die."""
+    d, name = engine_api.docker, f"park-{secrets.token_hex(3)}"
+    since = f"{time.time():.3f}"
+    d("run", "-d", "--name", name, "busybox", "sleep", "300")  # pid 1 ignores TERM and INT: the timeout runs out
+    d("stop", "-t", "1", name)
+    d("start", name)
+    d("kill", "-s", "INT", name)  # ignored as well: still running
+    d("kill", name)
+    fmt = '{{.Action}} {{index .Actor.Attributes "signal"}}{{index .Actor.Attributes "exitCode"}}'
+    assert events(engine_api, since, name, fmt) == [
+        "create", "start", "kill 15", "kill 9", "die 137", "stop", "start", "kill 2", "kill 9", "die 137"]
