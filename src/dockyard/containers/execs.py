@@ -132,20 +132,15 @@ class Execs:
             record_died(conn, c, eid, code)
 
     def _shim(self, c) -> tuple[str, int] | None:
-        """(`dockyard-shim`, the container's init pid): `dockyard-shim exec` runs every exec
-        (containers/shimexec.py), of any runtime's container, as its health probes; None if the
-        init is not found running."""
+        """(`dockyard-shim`, the container's init pid: the one its shim started): `dockyard-shim
+        exec` runs every exec (containers/shimexec.py), of any runtime's container, as its
+        health probes; None if the init is not found running."""
         from dockyard.containers import shimexec
-        from dockyard.containers.runtimes import builtin
 
-        runtime = c.host_config.get("Runtime") or "dockyard"
         shim = shimexec.shim_binary()
         if shim is None:
             raise DockyardError("dockyard-shim is not installed beside dockyard")
-        if builtin(runtime):
-            target = shimexec.init_pid(str(self.service.runtime_root(runtime)), c.id)
-        else:
-            target = shimexec.shim_child(str(self.service.shim_dir(c.id)))
+        target = shimexec.shim_child(str(self.service.shim_dir(c.id)))
         return None if target is None else (shim, target)
 
     def _with_shim(self, shim: tuple[str, int], c, eid: str, process: dict, detach: bool, stdio: tuple,
