@@ -23,7 +23,7 @@ from dockyard.containers import detachkeys
 from dockyard.api.hijack import MULTIPLEXED, RAW, hijack, pipe
 from dockyard.api.requests import ENGINE, blocking, body, engine, filters, flag, integer, no_content, ok, terminal_size
 from dockyard.api.streams import STDERR, STDOUT, BodyReader, frame, stream_out
-from dockyard.errors import Conflict, DockyardError, InvalidArgument, NotFound
+from dockyard.errors import DockyardError, InvalidArgument, NotFound
 
 routes = web.RouteTableDef()
 # what tools poll: registered before every other route (app.py), as the router tries the
@@ -305,10 +305,12 @@ async def attach(request: web.Request) -> web.StreamResponse:
     svc = _service(request)
     c = await blocking(svc.get, _ref(request))
     tty = bool(c.config.get("Tty"))
-    if not c.running and c.state["StartedAt"] != "0001-01-01T00:00:00Z" and not flag(request, "logs"):
-        raise Conflict("You cannot attach to a stopped container, start it first")
+    # a stopped container's stream is waited for, created or exited, as dockerd does: `start -a`
+    # attaches first (`docker attach` refuses a stopped container itself)
     detach = detachkeys.watch(request.query.get("detachKeys")) if tty else None  # docker watches a TTY's input
     resp, client = await hijack(request, multiplexed=not tty)
+    # the streams asked for (`docker run -a stdout` asks for one): a TTY's output is all stdout
+    wanted = frozenset(n for n, name in ((STDOUT, "stdout"), (STDERR, "stderr")) if flag(request, name))
     if flag(request, "logs"):
         try:
             entries = await blocking(lambda: list(svc.logs(c.id)))
@@ -317,11 +319,14 @@ async def attach(request: web.Request) -> web.StreamResponse:
             await resp.write(text if tty else frame(STDOUT, text))
             return resp
         for stream, _, data in entries:
-            await resp.write(data if tty else frame(STDERR if stream == "stderr" else STDOUT, data))
+            number = STDERR if stream == "stderr" and not tty else STDOUT
+            if number in wanted:
+                await resp.write(data if tty else frame(number, data))
     if flag(request, "stream"):
         reader, writer = await _attach_socket(request, c.id, c.running)
         try:
-            await pipe(request, resp, client, reader, writer if flag(request, "stdin") else None, detach)
+            await pipe(request, resp, client, reader, writer if flag(request, "stdin") else None, detach,
+                       streams=None if tty or len(wanted) == 2 else wanted)
         finally:
             writer.close()
     return resp

@@ -89,10 +89,13 @@ async def hijack(request: web.Request, multiplexed: bool) -> tuple[web.StreamRes
 
 
 async def pipe(request: web.Request, resp: web.StreamResponse, client: asyncio.StreamReader,
-               output: asyncio.StreamReader, stdin: asyncio.StreamWriter | None, detach=None) -> None:
+               output: asyncio.StreamReader, stdin: asyncio.StreamWriter | None, detach=None,
+               streams: frozenset[int] | None = None) -> None:
     """Copy `output` to the client until it ends, and the client's bytes to `stdin` meanwhile
     (a half-close becomes a half-close of `stdin`). Returns when the output ends, the
-    client has gone away altogether, or it typed the detach keys (`detach`, a DetachWatch)."""
+    client has gone away altogether, or it typed the detach keys (`detach`, a DetachWatch).
+    With `streams`, `output` is multiplexed and only the frames of those streams (1 stdout,
+    2 stderr) are copied: what the client attached to, as dockerd sends."""
 
     async def upstream() -> None:
         while data := await client.read(65536):
@@ -112,8 +115,18 @@ async def pipe(request: web.Request, resp: web.StreamResponse, client: asyncio.S
             await asyncio.sleep(0.5)  # half-closed: output may still come
 
     async def downstream() -> None:
-        while data := await output.read(65536):
-            await resp.write(data)
+        if streams is None:
+            while data := await output.read(65536):
+                await resp.write(data)
+            return
+        try:
+            while True:
+                header = await output.readexactly(8)
+                data = await output.readexactly(int.from_bytes(header[4:], "big"))
+                if header[0] in streams:
+                    await resp.write(header + data)
+        except asyncio.IncompleteReadError:
+            pass
 
     tasks = [asyncio.create_task(downstream()), asyncio.create_task(upstream())]
     try:

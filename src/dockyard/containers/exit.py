@@ -135,6 +135,8 @@ class Exit:
             pass
         from dockyard.snapshots.mount import unmount
         unmount(self.run_dir(c.id) / "rootfs")
+        if c.host_config.get("IpcMode") == "shareable":  # its /dev/shm (joiners keep theirs till they end)
+            unmount(self.run_dir(c.id) / "shm")
         for m in c.mounts:  # the last user of a volume with options unmounts it
             if m.get("Type") == "volume" and m.get("Name"):
                 self.engine.volumes.release(m["Name"], c.id)

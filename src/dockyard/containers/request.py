@@ -8,6 +8,7 @@ never believes a limit or a mount is in force when it is not.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 
@@ -65,7 +66,7 @@ def merge_config(req: dict, image_cfg: dict) -> dict:
         "AttachStdin": bool(req.get("AttachStdin")),
         "AttachStdout": bool(req.get("AttachStdout", True)),
         "AttachStderr": bool(req.get("AttachStderr", True)),
-        "ExposedPorts": exposed or None,
+        **({"ExposedPorts": exposed} if exposed else {}),  # omitted when empty, as dockerd's (omitempty)
         "Tty": bool(req.get("Tty")),
         "OpenStdin": bool(req.get("OpenStdin")),
         "StdinOnce": bool(req.get("StdinOnce")),
@@ -110,6 +111,16 @@ def check_memory(hc: dict) -> None:
     for key, what in (("Memory", "limit"), ("MemoryReservation", "reservation")):
         if hc.get(key) and int(hc[key]) < MIN_MEMORY:
             raise InvalidArgument(f"Minimum memory {what} allowed is 6MB")
+
+
+def check_cpus(hc: dict) -> None:
+    """dockerd's range for --cpus (checked at start and update, not create): 0.01 to the
+    CPUs this process may run on."""
+    nano = int(hc.get("NanoCpus") or 0)
+    if nano:
+        cpus = len(os.sched_getaffinity(0))
+        if nano < 10_000_000 or nano > cpus * 1_000_000_000:
+            raise InvalidArgument(f"Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available")
 
 
 def _is_port(text: str) -> bool:

@@ -15,7 +15,7 @@ from dockyard.containers.logdrivers import keeps_log
 from dockyard.containers.mounts import plan, resolve
 from dockyard.containers.record import Container, rfc3339
 from dockyard.containers.runtimes import builtin, runtime_binary
-from dockyard.containers.request import init_binary, log_limits
+from dockyard.containers.request import check_cpus, init_binary, log_limits
 from dockyard.errors import Conflict, DockyardError, InvalidArgument
 from dockyard.runtime import cgroups
 
@@ -54,6 +54,7 @@ class Start:
         self._reset_run_dirs(c.id)
         rootfs = rd / "rootfs"
         try:
+            check_cpus(c.host_config)
             self._mount_rootfs(c, rootfs)
             _make_working_dir(rootfs, c.config.get("WorkingDir") or "")
             linked = links.resolve(self, c) if c.host_config["NetworkMode"] == "bridge" else links.Resolved([], [])
@@ -129,7 +130,7 @@ class Start:
             cgroupns_mode="host" if hc.get("CgroupnsMode") == "host" else "private",
             sysctls=dict(hc.get("Sysctls") or {}),
             mounts=mounts, tmpfs=dict(hc.get("Tmpfs") or {}),
-            shm_size=int(hc.get("ShmSize") or 64 << 20),
+            shm_size=int(hc.get("ShmSize") or 64 << 20), shm_path=self._shm_path(c),
             hosts_path=str(d / "hosts") if (d / "hosts").exists() else "",
             hostname_path=str(d / "hostname") if (d / "hostname").exists() else "",
             resolv_conf_path=str(d / "resolv.conf") if (d / "resolv.conf").exists() else "",
@@ -144,6 +145,31 @@ class Start:
             pids_limit=int(hc["PidsLimit"]) if hc.get("PidsLimit") not in (None, 0) else None,
         )
         return opts
+
+    def _shm_path(self, c: Container) -> str:
+        """Where /dev/shm comes from, by IpcMode as dockerd has it: the host's (host); a tmpfs
+        mounted on the host's side for this run, which containers joining its IPC bind too
+        (shareable); the donor's (container:X, which must be shareable or host); "" for a
+        tmpfs of the container's own (private, the default). After _joined_namespaces."""
+        mode = c.host_config.get("IpcMode") or ""
+        if mode == "host":
+            return "/dev/shm"
+        if mode == "shareable":
+            shm = self.run_dir(c.id) / "shm"
+            shm.mkdir(exist_ok=True)
+            if not os.path.ismount(shm):
+                from dockyard.runtime import linux
+                linux.Syscalls().mount("shm", str(shm), "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
+                                       f"mode=1777,size={int(c.host_config.get('ShmSize') or 64 << 20)}")
+            return str(shm)
+        if mode.startswith("container:"):
+            donor = self.get(mode.split(":", 1)[1])
+            kind = donor.host_config.get("IpcMode") or ""
+            if kind not in ("shareable", "host"):
+                raise InvalidArgument(f"can't join IPC of container {donor.id}: non-shareable IPC "
+                                      "(hint: use IpcMode:shareable for the donor container)")
+            return "/dev/shm" if kind == "host" else str(self.run_dir(donor.id) / "shm")
+        return ""
 
     def _joined_namespaces(self, c: Container) -> dict[str, str]:
         """`--ipc container:X` and `--pid container:X`: X's namespaces, by its init's /proc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dockyard import rootless
 from dockyard.containers import names
-from dockyard.containers.request import check_host_config, check_memory, swap_warnings
+from dockyard.containers.request import check_cpus, check_host_config, check_memory, swap_warnings
 from dockyard.errors import Conflict, InvalidArgument
 from dockyard.runtime import cgroups
 from dockyard.runtime.delegation import refuse_limits
@@ -29,6 +29,7 @@ class Update:
         if "RestartPolicy" in body and not (body["RestartPolicy"] or {}).get("Name"):
             hc["RestartPolicy"] = c.host_config.get("RestartPolicy") or {"Name": "no", "MaximumRetryCount": 0}
         check_memory(body)
+        check_cpus(body)
         if "RestartPolicy" in body:
             hc = check_host_config(hc)
         swap_limit = cgroups.swap_limit_supported()

@@ -110,6 +110,7 @@ class RunOptions:
     mounts: list[Mount] = Factory(list)
     tmpfs: dict[str, str] = Factory(dict)
     shm_size: int = 64 * 1024 * 1024
+    shm_path: str = ""  # /dev/shm bound from here (the host's, for --ipc host), not a tmpfs of its own
     hosts_path: str = ""
     hostname_path: str = ""
     resolv_conf_path: str = ""
@@ -192,6 +193,8 @@ def _mounts(opts: RunOptions) -> list[dict]:
          "options": ["nosuid", "noexec", "nodev", "relatime"] + sys_ro},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
          "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/shm", "type": "bind", "source": opts.shm_path, "options": ["rbind", "rprivate"]}
+        if opts.shm_path else
         {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
          "options": ["nosuid", "noexec", "nodev", "mode=1777",
                      f"size={max(opts.shm_size, 1) // 1024}k"]},
@@ -236,7 +239,8 @@ def _device(host: str, container: str, permissions: str) -> tuple[dict, dict]:
     try:
         st = os.stat(host)
     except OSError as err:
-        raise InvalidArgument(f"error gathering device information for {host}: {err.strerror}")
+        raise InvalidArgument(f'error gathering device information while adding custom device "{host}": '
+                              f"{(err.strerror or '').lower()}") from None  # dockerd's words (Go's errno text)
     if stat.S_ISCHR(st.st_mode):
         kind = "c"
     elif stat.S_ISBLK(st.st_mode):

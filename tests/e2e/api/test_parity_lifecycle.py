@@ -113,6 +113,21 @@ def test_cgroupns_host_and_private(engine_api):
     assert cid[0] in d("exec", name, "cat", "/proc/self/cgroup").out
     own = d("run", "--rm", "--cgroupns", "private", "busybox", "cat", "/proc/self/cgroup").out.splitlines()
     assert own and all(line.endswith(":/") for line in own), own
+    # --cpus beyond the host's CPUs: refused at start and update, in dockerd's words
+    import os
+    n = len(os.sched_getaffinity(0))
+    words = f"Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"
+    res = d("update", "--cpus", "1000", name, check=False)
+    assert res.code == 1 and words in res.err, res
+    res = d("run", "--rm", "--cpus", "1000", "busybox", "true", check=False)
+    assert res.code == 125 and words in res.err, res
+    # a missing --device: dockerd's words, which the CLI turns into 127
+    res = d("run", "--rm", "--device", "/dev/nonexistent", "busybox", "true", check=False)
+    assert res.code == 127 and 'error gathering device information while adding custom device "/dev/nonexistent": ' \
+        "no such file or directory" in res.err, res
+    # (and a Config with no exposed ports has no ExposedPorts: omitempty)
+    assert d("inspect", "-f", "{{json .Config.ExposedPorts}}", name).out.strip() == "null"
+    assert "ExposedPorts" not in engine_api.client().api.inspect_container(name)["Config"]
 
 
 def test_events_carry_the_old_fields_only_for_containers_and_images(engine_api):
@@ -131,3 +146,37 @@ def test_events_carry_the_old_fields_only_for_containers_and_images(engine_api):
         assert not {"status", "id", "from"} & set(by_type["volume"]), by_type["volume"]
     finally:
         d("volume", "rm", name)
+
+
+def test_ipc_modes_share_dev_shm(engine_api):
+    """--ipc host sees the host's /dev/shm; --ipc container:X sees X's, when X is shareable
+    (a private donor is refused in dockerd's words)."""
+    import os
+    d, name = engine_api.docker, f"paripc-{secrets.token_hex(3)}"
+    probe = f"/dev/shm/{name}"
+    with open(probe, "w") as f:
+        f.write("host\n")
+    try:
+        assert d("run", "--rm", "--ipc", "host", "busybox", "cat", probe).out == "host\n"
+    finally:
+        os.unlink(probe)
+    d("run", "-d", "--name", name, "--ipc", "shareable", "busybox", "sh", "-c", "echo donor > /dev/shm/f; sleep 300")
+    until(lambda: d("exec", name, "test", "-e", "/dev/shm/f", check=False).code == 0)
+    assert d("run", "--rm", "--ipc", f"container:{name}", "busybox", "cat", "/dev/shm/f").out == "donor\n"
+    d("run", "-d", "--name", name + "p", "busybox", "sleep", "300")
+    res = d("run", "--rm", "--ipc", f"container:{name}p", "busybox", "true", check=False)
+    assert res.code == 125 and "non-shareable IPC (hint: use IpcMode:shareable for the donor container)" in res.err
+
+
+def test_attach_sends_the_streams_asked_for_and_start_a_reattaches(engine_api):
+    """`run -a stdout` gets stdout only (the CLI has no writer for the other stream: a frame of
+    it would crash it), `-a stderr` stderr only; `start -a` of an exited container attaches
+    again and shows the new run's output."""
+    d, name = engine_api.docker, f"para-{secrets.token_hex(3)}"
+    script = "echo out; echo err >&2"
+    res = d("run", "--name", name, "-a", "stdout", "busybox", "sh", "-c", script)
+    assert (res.out, res.err) == ("out\n", "")
+    res = d("run", "--rm", "-a", "stderr", "busybox", "sh", "-c", script)
+    assert (res.out, res.err) == ("", "err\n")
+    res = d("start", "-a", name)
+    assert (res.code, res.out, res.err) == (0, "out\n", "err\n")
