@@ -4,8 +4,9 @@ the container's exec profile (containers/execprofile.py) and the command's own a
 user and working dir, with the caller's stdio or, for a Tty exec, a pty of the container's
 own whose master comes back over a socket.
 
-Every exec is run so: the CLI's quick path (cli/execquick.py, before click loads) and Execs (containers/execs.py: the full command, the Engine API, CRI;
-any runtime's container, whose init is the pid its shim started). Light: no service, no pathlib.
+Every exec is run so: the CLI's quick path (cli/execquick.py, before click loads) and Execs
+(containers/execs.py: the full command, the Engine API, CRI), for any runtime's container,
+whose init is the pid its shim started. Light: no service, no pathlib.
 """
 
 from __future__ import annotations
