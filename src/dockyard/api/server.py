@@ -197,20 +197,23 @@ async def _serve(engine, listeners: list[Listener], tls: TLSOptions, group: str 
         await stop.wait()
     finally:
         await runner.cleanup()
-        for path, inode in unix_paths:
-            _remove_own(path, inode)
+        for path, identity in unix_paths:
+            _remove_own(path, identity)
 
 
-def _own(path: str) -> tuple[str, int]:
-    """A socket just bound, with the inode that tells it from one a later server binds there."""
-    return path, os.stat(path).st_ino
+def _own(path: str) -> tuple[str, tuple[int, int]]:
+    """A socket just bound, with what tells it from one a later server binds there: its inode
+    and change time (an inode number is reused at once)."""
+    st = os.stat(path)
+    return path, (st.st_ino, st.st_ctime_ns)
 
 
-def _remove_own(path: str, inode: int) -> None:
+def _remove_own(path: str, identity: tuple[int, int]) -> None:
     """Remove the socket at `path` if it is still this server's: a server started while this
     one was stopping (its socket no longer answering) has bound a new one there."""
     try:
-        if os.stat(path).st_ino == inode:
+        st = os.stat(path)
+        if (st.st_ino, st.st_ctime_ns) == identity:
             os.unlink(path)
     except FileNotFoundError:
         pass

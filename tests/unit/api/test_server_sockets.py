@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 from dockyard.api.server import _own, _remove_own
 
@@ -18,7 +19,8 @@ def test_only_the_servers_own_socket_is_removed(tmp_path):
     first = bind(path)
     mine = _own(str(path))
     first.close()
-    path.unlink()  # a newer server replaced the socket that no longer answered
+    path.unlink()  # a newer server replaced the socket that no longer answered, a process start later
+    time.sleep(0.05)  # beyond the file times' granularity (the kernel's coarse clock)
     second = bind(path)
     try:
         _remove_own(*mine)
