@@ -128,7 +128,9 @@ def reap(root: Path, run_dir: Path) -> list[int]:
                 continue  # gone, or the pid went to another process
         except (OSError, ValueError):
             continue
-        for p in [*_descendants(pid), pid]:
+        # the shim first: killed after its container's init, it could see that exit and start
+        # its exit hook (an engine process that would register the root again) before dying
+        for p in [pid, *_descendants(pid)]:
             try:
                 os.kill(p, 9)
             except ProcessLookupError:

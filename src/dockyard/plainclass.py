@@ -5,7 +5,8 @@ each class's methods from generated source (~0.2-0.4 ms a class). A plain class'
 annotated class attributes, in order; one without a value is required, and `Factory(list)`
 gives each instance its own default. As a dataclass, it is made from its fields by position
 or keyword, compares equal to an instance of its class with equal fields, prints as
-`Name(field=value, ...)`, and `frozen=True` refuses assignment and hashes by its fields.
+`Name(field=value, ...)`, and `frozen=True` refuses assignment and hashes by its fields;
+`replace` copies one with changes.
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ def plainclass(cls=None, /, *, frozen: bool = False):
 def fields(obj) -> dict:
     """A plain class's fields and their values, in order (as `dataclasses.asdict`, unnested)."""
     return {name: getattr(obj, name) for name in type(obj).__plainclass_fields__}
+
+
+def replace(obj, **changes):
+    """A copy of a plain class's instance with `changes` to its fields (as `dataclasses.replace`)."""
+    return type(obj)(**{**fields(obj), **changes})
+
+
+def is_plainclass(obj) -> bool:
+    return hasattr(type(obj), "__plainclass_fields__")
 
 
 def _make(cls, frozen: bool):

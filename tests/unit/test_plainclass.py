@@ -77,3 +77,12 @@ def test_a_required_field_after_a_default_is_refused():
         class Wrong:
             size: int = 0
             name: str
+
+
+def test_replace_copies_with_changes_as_dataclasses_replace():
+    from dockyard.plainclass import replace
+    p, d = FrozenPlain("linux"), FrozenData("linux")
+    assert fields(replace(p, variant="v8")) == dataclasses.asdict(dataclasses.replace(d, variant="v8"))
+    assert p.variant == "" and replace(p) == p and replace(p) is not p
+    with pytest.raises(TypeError):
+        replace(p, colour=1)

@@ -172,13 +172,13 @@ async def _serve(engine, listeners: list[Listener], tls: TLSOptions, group: str 
     except (InvalidArgument, OSError) as e:
         log.warning("not running the shims' hooks here (%s): they run as processes", getattr(e, "message", e))
     else:
-        unix_paths.append(hook_path)
+        unix_paths.append(_own(hook_path))
         await hooks.serve(engine, hook_socket)
     try:
         for lst in listeners:
             if lst.scheme == "unix":
                 site = web.SockSite(runner, _unix_socket(lst.address, gid))
-                unix_paths.append(lst.address)
+                unix_paths.append(_own(lst.address))
                 await site.start()
                 print(f"API listening on unix://{lst.address}", flush=True)
             else:
@@ -197,8 +197,26 @@ async def _serve(engine, listeners: list[Listener], tls: TLSOptions, group: str 
         await stop.wait()
     finally:
         await runner.cleanup()
-        for path in unix_paths:
-            Path(path).unlink(missing_ok=True)
+        for path, identity in unix_paths:
+            _remove_own(path, identity)
+
+
+def _own(path: str) -> tuple[str, tuple[int, int]]:
+    """A socket just bound, with what tells it from one a later server binds there: its inode
+    and change time (an inode number is reused at once)."""
+    st = os.stat(path)
+    return path, (st.st_ino, st.st_ctime_ns)
+
+
+def _remove_own(path: str, identity: tuple[int, int]) -> None:
+    """Remove the socket at `path` if it is still this server's: a server started while this
+    one was stopping (its socket no longer answering) has bound a new one there."""
+    try:
+        st = os.stat(path)
+        if (st.st_ino, st.st_ctime_ns) == identity:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def serve(engine, hosts: list[str], tls: TLSOptions, group: str | None = None) -> None:

@@ -121,12 +121,9 @@ def _prepare(name: str, body: dict, detach: bool):
     c = store.find(name)
     if c is None or c.status != "running" or not _current(c, where):
         return None
-    if (c.host_config.get("Runtime") or "dockyard") == "dockyard":
-        target = shimexec.init_pid(os.path.join(where.run_dir, "runtime", "dockyard"), c.id)
-    else:  # another runtime's container: its init is the pid its shim started
-        from dockyard.runtime.shim.records import state_dir
+    from dockyard.runtime.shim.records import state_dir
 
-        target = shimexec.shim_child(state_dir(where.run_dir, c.id))
+    target = shimexec.shim_child(state_dir(where.run_dir, c.id))
     if target is None:
         return None
     store.db.migrate("execs", MIGRATIONS)

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from dockyard.errors import InvalidArgument
+from dockyard.plainclass import fields, is_plainclass
 
 _WS = " \t\r\n"
 _KEYWORDS = frozenset(
@@ -173,6 +174,8 @@ def go_str(value: Any) -> str:
         return "map[" + " ".join(f"{go_str(k)}:{go_str(value[k])}" for k in _sorted_keys(value)) + "]"
     if dataclasses.is_dataclass(value):
         return "{" + " ".join(go_str(getattr(value, f.name)) for f in dataclasses.fields(value)) + "}"
+    if is_plainclass(value):
+        return "{" + " ".join(go_str(v) for v in fields(value).values()) + "}"
     return str(value)
 
 
@@ -374,9 +377,12 @@ def _encode(value: Any) -> str:
         keys = sorted(value, key=str)
         return "{" + ",".join(f"{_json_str(str(k))}:{_encode(value[k])}" for k in keys) + "}"
     if dataclasses.is_dataclass(value):
-        fields = dataclasses.fields(value)
-        return "{" + ",".join(f"{_json_str(f.name)}:{_encode(getattr(value, f.name))}" for f in fields) + "}"
-    return _json_str(str(value))
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    elif is_plainclass(value):
+        value = fields(value)
+    else:
+        return _json_str(str(value))
+    return "{" + ",".join(f"{_json_str(name)}:{_encode(v)}" for name, v in value.items()) + "}"
 
 
 def _json_str(s: str) -> str:

@@ -53,10 +53,19 @@ class Execs:
         if body.get("DetachKeys"):
             detachkeys.parse(body["DetachKeys"], "escape")
         eid = os.urandom(32).hex()
-        with self.db.write() as conn:
-            conn.execute("INSERT INTO execs(id, container_id, config) VALUES (?,?,?)", (eid, c.id, dumps(body)))
-        self.service.event(c, event_action("exec_create", cmd), execID=eid)
+        self._record(c, "INSERT INTO execs(id, container_id, config) VALUES (?,?,?)", (eid, c.id, dumps(body)),
+                     event_action("exec_create", cmd), execID=eid)
         return eid
+
+    def _record(self, c, sql: str, params: tuple, action: str = "", **attributes: str) -> None:
+        """One write transaction: the exec's row, with the container's event `action` if given."""
+        from dockyard.containers.views import event_attributes
+        from dockyard.store.events import append
+
+        with self.db.write() as conn:
+            conn.execute(sql, params)
+            if action:
+                append(conn, "container", action, c.id, event_attributes(c, **attributes))
 
     def _row(self, eid: str):
         row = self.db.one("SELECT * FROM execs WHERE id=?", (eid,))
@@ -100,9 +109,8 @@ class Execs:
         if shim is None:  # its init has just ended (the shim's records lag it)
             raise Conflict(f"Container {c.id} is not running")
         cfg = loads(row["config"])
-        with self.db.write() as conn:
-            conn.execute("UPDATE execs SET running=1 WHERE id=?", (eid,))
-        self.service.event(c, event_action("exec_start", cfg["Cmd"]), execID=eid)
+        self._record(c, "UPDATE execs SET running=1 WHERE id=?", (eid,), event_action("exec_start", cfg["Cmd"]),
+                     execID=eid)
         code, started = -1, False
         try:
             from dockyard.containers.process import exec_process
@@ -116,13 +124,11 @@ class Execs:
             code = start_failure_code(message)
             raise InvalidArgument(message) from None
         finally:
-            with self.db.write() as conn:
-                if detach and started:  # running from before the start: its end may be recorded by now
-                    conn.execute("UPDATE execs SET pid=? WHERE id=?", (code, eid))
-                else:
-                    conn.execute("UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid))
-            if started and not detach:  # as dockerd: no exec_die for a command that never ran
-                self.service.event(c, "exec_die", execID=eid, exitCode=str(code))
+            if detach and started:  # running from before the start: its end may be recorded by now
+                self._record(c, "UPDATE execs SET pid=? WHERE id=?", (code, eid))
+            else:  # as dockerd: no exec_die for a command that never ran
+                self._record(c, "UPDATE execs SET running=0, exit_code=? WHERE id=?", (code, eid),
+                             "exec_die" if started else "", execID=eid, exitCode=str(code))
         return code
 
     def died(self, eid: str, code: int) -> None:
@@ -132,20 +138,15 @@ class Execs:
             record_died(conn, c, eid, code)
 
     def _shim(self, c) -> tuple[str, int] | None:
-        """(`dockyard-shim`, the container's init pid): `dockyard-shim exec` runs every exec
-        (containers/shimexec.py), of any runtime's container, as its health probes; None if the
-        init is not found running."""
+        """(`dockyard-shim`, the container's init pid: the one its shim started): `dockyard-shim
+        exec` runs every exec (containers/shimexec.py), of any runtime's container, as its
+        health probes; None if the init is not found running."""
         from dockyard.containers import shimexec
-        from dockyard.containers.runtimes import builtin
 
-        runtime = c.host_config.get("Runtime") or "dockyard"
         shim = shimexec.shim_binary()
         if shim is None:
             raise DockyardError("dockyard-shim is not installed beside dockyard")
-        if builtin(runtime):
-            target = shimexec.init_pid(str(self.service.runtime_root(runtime)), c.id)
-        else:
-            target = shimexec.shim_child(str(self.service.shim_dir(c.id)))
+        target = shimexec.shim_child(str(self.service.shim_dir(c.id)))
         return None if target is None else (shim, target)
 
     def _with_shim(self, shim: tuple[str, int], c, eid: str, process: dict, detach: bool, stdio: tuple,
@@ -173,8 +174,7 @@ class Execs:
             os.close(null)
         pid = run.command_pid()
         if pid:
-            with self.db.write() as conn:
-                conn.execute("UPDATE execs SET pid=? WHERE id=?", (pid, eid))
+            self._record(c, "UPDATE execs SET pid=? WHERE id=?", (pid, eid))
 
         def carry(master: int) -> None:  # resizable while it runs
             self._ptys[eid] = master

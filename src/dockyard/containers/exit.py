@@ -94,13 +94,16 @@ class Exit:
                 from dockyard.runtime.shim.records import read_started
                 c.state, c.restart_count = current, row[2]
                 _append_events(conn, c, policy_steps(c, read_started(str(self.shim_dir(c.id))) or {}, None))
+                # stopped while restarting: that run's `die` is logged and the restart counted, as dockerd
+                died = c.status == "restarting"
                 if "Health" in current:  # the monitor stopped: docker reports that as unhealthy
                     c.state["Health"] = {**health.live(current, self.shim_dir(c.id)), "Status": "unhealthy"}
                 c.state.update(Status="exited", Running=False, Paused=False, Restarting=False,
                                ExitCode=int(exit_info.get("exit_code", 0)), OOMKilled=bool(exit_info.get("oom_killed")),
                                FinishedAt=exit_info.get("finished_at") or rfc3339(), Pid=0,
                                Error=exit_info.get("error", ""))
-                c.restart_count = int(exit_info.get("restart_count", c.restart_count))
+                if not died:
+                    c.restart_count = int(exit_info.get("restart_count", c.restart_count))
                 # the networks as a stopped container shows them, with the exit: a reader that sees
                 # it exited never sees its old addresses (the release below takes a while)
                 c.network_settings.update(Ports={}, SandboxKey="",
@@ -113,8 +116,9 @@ class Exit:
             return c  # whoever recorded the exit released the resources too
         self._release(c)
         if first:
-            ran = max(0, int(epoch(c.state["FinishedAt"]) - epoch(c.state["StartedAt"])))
-            self.event(c, "die", exitCode=str(c.state["ExitCode"]), execDuration=str(ran))
+            if not died:
+                ran = max(0, int(epoch(c.state["FinishedAt"]) - epoch(c.state["StartedAt"])))
+                self.event(c, "die", exitCode=str(c.state["ExitCode"]), execDuration=str(ran))
             self._network_events(c, "disconnect")
             self._mount_events(c, "unmount")
             if c.state["OOMKilled"]:

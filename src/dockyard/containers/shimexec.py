@@ -4,9 +4,9 @@ the container's exec profile (containers/execprofile.py) and the command's own a
 user and working dir, with the caller's stdio or, for a Tty exec, a pty of the container's
 own whose master comes back over a socket.
 
-Every exec is run so: the CLI's quick path (cli/execquick.py, before click loads, for
-dockyard's own runtime) and Execs (containers/execs.py: the full command, the Engine API, CRI;
-any runtime's container, whose init is the pid its shim started). Light: no service, no pathlib.
+Every exec is run so: the CLI's quick path (cli/execquick.py, before click loads) and Execs
+(containers/execs.py: the full command, the Engine API, CRI), for any runtime's container,
+whose init is the pid its shim started. Light: no service, no pathlib.
 """
 
 from __future__ import annotations
@@ -21,26 +21,11 @@ def shim_binary() -> str | None:
     return path if os.access(path, os.X_OK) else None
 
 
-def init_pid(runtime_root: str, cid: str) -> int | None:
-    """The container init's pid as dockyard's runtime (its state under `runtime_root`) recorded
-    it, if that process still runs and has been started (no exec.fifo)."""
-    from dockyard.jsonread import load_file
-    from dockyard.runtime.shim.records import process_start_time
-
-    state = os.path.join(runtime_root, cid)
-    try:
-        record = load_file(os.path.join(state, "state.json"))
-    except (OSError, ValueError):
-        return None
-    pid = record.get("pid") or 0
-    if pid <= 0 or process_start_time(pid) != record.get("start_time"):
-        return None
-    return None if os.path.exists(os.path.join(state, "exec.fifo")) else pid
-
-
 def shim_child(state: str) -> int | None:
-    """The running container's init as its shim (state dir `state`) started it, for any
-    runtime: started.json's pid while no exit is recorded and that process is the shim's child."""
+    """The running container's init as its shim (state dir `state`) started it, whatever the
+    runtime: started.json's pid while no exit is recorded and that process is the shim's
+    child (it outlives a runtime's own process, and a created container's init waits for its
+    start before the shim records it)."""
     from dockyard.runtime.shim.records import read_exit, read_started
 
     started = read_started(state)

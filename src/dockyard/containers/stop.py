@@ -31,6 +31,7 @@ class Stop:
         sig = c.config.get("StopSignal") or "SIGTERM"
         try:
             self._signal(c, sig)
+            self.event(c, "kill", signal=_number(sig))  # as dockerd's stop: a kill event per signal sent
         except DockyardError:
             pass
         if not self._wait_done(c, timeout):
@@ -47,6 +48,7 @@ class Stop:
         """SIGKILL (a shim already gone cannot pass it on), then the wait for the exit it records."""
         try:
             self._signal(c, "SIGKILL")
+            self.event(c, "kill", signal="9")
         except DockyardError:
             pass
         self._wait_done(c, 10)
@@ -76,9 +78,9 @@ class Stop:
         if not c.running:
             raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
         self._signal(c, sig)
+        self.event(c, "kill", signal=_number(sig))  # before the die it may bring, as dockerd's
         if sig in ("SIGKILL", "9"):
             self._wait_done(c, 10)
-        self.event(c, "kill", signal=str(sig if sig.isdigit() else _signal.Signals[sig].value))
         return self.get(c.id)
 
     def restart(self, ref: str, timeout: int | None = None) -> Container:
@@ -87,3 +89,14 @@ class Stop:
         c = self.get(ref)
         self.event(c, "restart")
         return c
+
+
+def _number(sig: str) -> str:
+    """A signal's number as the kill event shows it ("15" for SIGTERM or TERM)."""
+    sig = str(sig)
+    if sig.isdigit():
+        return sig
+    try:
+        return str(_signal.Signals[sig if sig.startswith("SIG") else "SIG" + sig.upper()].value)
+    except KeyError:  # SIGRTMIN+n and the like: the name as given
+        return sig

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.errors import InvalidArgument
+from dockyard.plainclass import plainclass
 
 
 MIN_MTU, MAX_MTU = 68, 65520  # IPv4's minimum; the largest a Linux bridge takes
@@ -19,7 +19,7 @@ def valid_mtu(value: object) -> bool:
     return text.isdigit() and MIN_MTU <= int(text) <= MAX_MTU
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class NetworkConfig:
     """A root's network settings, settled (dockyard.network.owners.settle): owner: the root's
     identity, which tags every link the root makes so reconcile, prune and repair only ever
@@ -44,7 +44,7 @@ class NetworkConfig:
     identity_subnet: bool = False
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class DaemonNetwork:
     """The network keys of `<root>/daemon.json` (`bridge`, `default-subnet`, `nft-table`, `mtu`);
     None where it says nothing, so the root's own settled or derived value applies."""

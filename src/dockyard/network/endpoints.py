@@ -4,19 +4,19 @@ it, checked as moby checks it, and what of it is kept to show in `NetworkSetting
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 from dockyard.errors import InvalidArgument
+from dockyard.plainclass import Factory, plainclass
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class EndpointRequest:
     aliases: tuple[str, ...] = ()
     ipv4: str | None = None
     ipv6: str | None = None
     link_local: tuple[str, ...] = ()
     links: tuple[str, ...] = ()
-    driver_opts: dict = field(default_factory=dict)
+    driver_opts: dict = Factory(dict)
     mac: str | None = None
 
     @classmethod

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from dockyard.errors import InvalidArgument
+from dockyard.plainclass import plainclass
 
 HOST_RESOLV = Path("/etc/resolv.conf")
 # systemd-resolved's list of the real upstream servers, next to its 127.0.0.53 stub.
@@ -28,7 +28,7 @@ ff02::2\tip6-allrouters
 """
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class Resolver:
     """What resolv.conf says: servers, search domains, options."""
 

@@ -15,17 +15,17 @@ DOCKER-USER (or FORWARD) — tagged with a comment, removed when our last bridge
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Iterable, Protocol
 
 from dockyard.errors import DockyardError
 from dockyard.network import nftlib
 from dockyard.network.ports import PortBinding
+from dockyard.plainclass import plainclass
 
 FAMILY = "inet"
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class ActiveNetwork:
     """A network with a bridge in the kernel (at least one container attached)."""
 
@@ -35,7 +35,7 @@ class ActiveNetwork:
     subnet6: str = ""   # '' on an IPv4-only network
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class PortRule:
     binding: PortBinding
     container_ip: str

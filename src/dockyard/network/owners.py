@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import ContextManager
 
@@ -31,6 +30,7 @@ from dockyard.errors import Conflict, DockyardError
 from dockyard.network.config import DaemonNetwork, NetworkConfig
 from dockyard.store.identity import ID_RE, read_root_id
 from dockyard.store.lock import exclusive
+from dockyard.plainclass import plainclass
 
 REGISTRY_DIR = Path("/run/dockyard-roots")
 RECORD_FILE = "network.json"
@@ -48,7 +48,7 @@ def owner_of_alias(alias: str) -> str | None:
     return parts[1] if len(parts) >= 4 and parts[0] == "dockyard" else None
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class Claim:
     """A root's names on the host; `subnets`: those of its user-defined networks, None until
     it registered them (since the host's last boot)."""

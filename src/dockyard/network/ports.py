@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from dataclasses import dataclass
 from typing import Iterable
 
 from dockyard.errors import InvalidArgument
+from dockyard.plainclass import plainclass
 
 PROTOCOLS = ("tcp", "udp")
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class PortSpec:
     """One requested mapping; host_ip "" means every host address, host_port 0 means any free port."""
 
@@ -26,7 +26,7 @@ class PortSpec:
     host_port: int = 0
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class PortBinding:
     """A mapping in force: the host port is concrete."""
 

@@ -10,14 +10,12 @@ CLIs never apply rulesets computed from different snapshots of the DB out of ord
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import json
 import os
 import re
 import sqlite3
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -37,6 +35,7 @@ from dockyard.store.events import EventLog
 from dockyard.store.identity import ID_RE
 from dockyard.store.lock import exclusive
 from dockyard.store.metadata import MetadataDB
+from dockyard.plainclass import plainclass, replace
 
 MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
@@ -44,7 +43,7 @@ MTU_OPTION = "com.docker.network.driver.mtu"
 FILTERS = ("name", "id", "driver", "label", "type", "scope", "dangling")
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class Attachment:
     """What the container service needs to start and describe a container's network."""
 
@@ -389,7 +388,7 @@ class NetworkService:
         mine = self.registry.claim(self.config.owner)
         subnets = tuple(sorted(n.subnet for n in self.state.networks() if n.user_defined))
         if mine is not None and mine.subnets != subnets:
-            self.registry.record(dataclasses.replace(mine, subnets=subnets))
+            self.registry.record(replace(mine, subnets=subnets))
 
     def _taken_subnets(self, c: sqlite3.Connection) -> list[IPv4Network]:
         ours = [IPv4Network(r[0]) for r in c.execute("SELECT subnet FROM networks WHERE subnet != ''")]

@@ -7,15 +7,14 @@ even if two processes race, and deleting the row frees the address.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sqlite3
-from dataclasses import dataclass
 from typing import Iterable
 
 from dockyard.network.firewall import ActiveNetwork, PortRule
 from dockyard.network.ports import PortBinding
 from dockyard.store.metadata import MetadataDB
+from dockyard.plainclass import Factory, plainclass
 
 MIGRATIONS: list[str] = [
     # 1: networks, sandboxes, endpoints, ports
@@ -85,7 +84,7 @@ MIGRATIONS: list[str] = [
 ]
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class Network:
     id: str
     name: str
@@ -98,7 +97,7 @@ class Network:
     options: dict
     labels: dict
     created: float
-    ipam: dict = dataclasses.field(default_factory=dict)
+    ipam: dict = Factory(dict)
     subnet6: str = ""
     gateway6: str = ""
     attachable: bool = False
@@ -116,7 +115,7 @@ class Network:
         return not self.builtin
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class Sandbox:
     container_id: str
     name: str
@@ -128,7 +127,7 @@ class Sandbox:
     dns: dict
 
 
-@dataclass(frozen=True)
+@plainclass(frozen=True)
 class Endpoint:
     container_id: str
     network_id: str
@@ -141,7 +140,7 @@ class Endpoint:
     mac: str
     requested_ip: str
     seq: int
-    config: dict = dataclasses.field(default_factory=dict)
+    config: dict = Factory(dict)
     ip6: str = ""
 
 

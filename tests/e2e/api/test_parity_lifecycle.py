@@ -55,14 +55,21 @@ def test_policy_restarts_log_die_and_start(engine_api):
     seen = set()
     until(lambda: seen.add(d("inspect", "-f", "{{.State.Status}}", plain).out.strip()) or "exited" in seen)
     assert seen <= {"running", "exited"}, seen
-    shown = until(lambda: (s := d("inspect", "-f", "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}",
-                                  name).out.split())[0] == "exited" and s)
-    assert shown == ["exited", "2", "3"]
-    assert events(engine_api, since, name) == [
+    assert until(lambda: len(e := events(engine_api, since, name)) == 7 and e) == [
         "create", "start", "die 3", "start", "die 3", "start", "die 3"]
-    assert events(engine_api, since, plain) == ["create", "start", "die 2"]
+    shown = d("inspect", "-f", "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}", name).out.split()
+    assert shown == ["exited", "2", "3"]
+    assert until(lambda: len(e := events(engine_api, since, plain)) == 3 and e) == ["create", "start", "die 2"]
     # names (and IDs) match by their beginning, so `parr-` is the policy container
     assert len(events(engine_api, since, name[:5])) == 7
+    # stopped whether running or restarting: one die per run that started, never two
+    always = name + "-a"
+    d("run", "-d", "--name", always, "--restart", "always", "busybox", "sh", "-c", "sleep 0.2; exit 1")
+    until(lambda: int(d("inspect", "-f", "{{.RestartCount}}", always).out) >= 2)
+    d("stop", always)
+    assert d("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", always).out.split()[0] == "exited"
+    shown = [e.split()[0] for e in events(engine_api, since, always)]
+    assert shown.count("die") == shown.count("start") and shown[-1] == "stop", shown
 
 
 SIZED = """FROM busybox
@@ -180,3 +187,18 @@ def test_attach_sends_the_streams_asked_for_and_start_a_reattaches(engine_api):
     assert (res.out, res.err) == ("", "err\n")
     res = d("start", "-a", name)
     assert (res.code, res.out, res.err) == (0, "out\n", "err\n")
+
+
+def test_stop_and_kill_log_kill_events(engine_api):
+    """stop logs a kill per signal it sends (the stop signal, then 9 after the timeout), then
+    the die and the stop; kill logs its signal before the die."""
+    d, name = engine_api.docker, f"park-{secrets.token_hex(3)}"
+    since = f"{time.time():.3f}"
+    d("run", "-d", "--name", name, "busybox", "sleep", "300")  # pid 1 ignores TERM and INT: the timeout runs out
+    d("stop", "-t", "1", name)
+    d("start", name)
+    d("kill", "-s", "INT", name)  # ignored as well: still running
+    d("kill", name)
+    fmt = '{{.Action}} {{index .Actor.Attributes "signal"}}{{index .Actor.Attributes "exitCode"}}'
+    assert until(lambda: len(e := events(engine_api, since, name, fmt)) == 10 and e) == [
+        "create", "start", "kill 15", "kill 9", "die 137", "stop", "start", "kill 2", "kill 9", "die 137"]

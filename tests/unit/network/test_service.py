@@ -1,6 +1,5 @@
 """NetworkService logic against recording fakes: no root, no kernel."""
 
-import dataclasses
 import json
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -12,6 +11,7 @@ from dockyard.network import firewall
 from dockyard.network.owners import Claim
 from dockyard.network.ports import parse_publish
 from dockyard.network.endpoints import EndpointRequest
+from dockyard.plainclass import replace
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 
@@ -409,7 +409,7 @@ def test_a_bridge_made_before_roots_had_an_identity_is_still_ours(svc):
 
 
 def test_a_root_other_than_the_default_one_makes_its_default_bridge_on_the_22_its_identity_points_at(svc):
-    svc.config = dataclasses.replace(svc.config, default_subnet=None, identity_subnet=True)
+    svc.config = replace(svc.config, default_subnet=None, identity_subnet=True)
     svc.host_routes = lambda: [(IPv4Network("10.255.53.0/24"), "dy-other")]  # in the /22 0123abcd points at: taken
     assert svc.host_objects() == {"ID": "0123abcd", "DefaultBridge": "dyt0", "DefaultSubnet": "10.255.56.0/22",
                                   "NftTable": "inet dyt"}

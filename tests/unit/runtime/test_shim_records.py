@@ -14,7 +14,7 @@ HOLD_LOCK = """
 import fcntl, sys
 f = open(sys.argv[1], "r+")
 kind, start = (sys.argv[2], int(sys.argv[3])) if len(sys.argv) > 2 else ("ex", 0)
-fcntl.lockf(f, fcntl.LOCK_EX if kind == "ex" else fcntl.LOCK_SH, 0, start)  # a POSIX record lock, as dockyard-shim takes it
+fcntl.lockf(f, fcntl.LOCK_EX if kind == "ex" else fcntl.LOCK_SH, 0, start)  # a POSIX record lock, as the shim
 print("locked", flush=True)
 sys.stdin.read()
 """

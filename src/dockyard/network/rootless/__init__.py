@@ -97,10 +97,9 @@ class Outside:
         """The host's resolvers as seen from the rootless netns, for NetworkService's
         `host_resolvers`: a server on the host's loopback (a local dnsmasq, systemd-resolved
         with no upstream list) is reached at the link's DNS address instead."""
-        from dataclasses import replace
-
         from dockyard.network import files
         from dockyard.network.rootless.link import DNS
+        from dockyard.plainclass import replace
 
         host, upstream = (read or files.read_host_resolvers)()
         current = self.link

@@ -13,7 +13,7 @@ the call for every other container.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dockyard.plainclass import replace
 
 from dockyard.errors import DockyardError
 from dockyard.network import rootless
