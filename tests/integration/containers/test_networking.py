@@ -83,6 +83,11 @@ def _valid(ip: str) -> bool:
 
 def residue(dy, subnets: list[str]) -> list[str]:
     """Everything of this test's engine still in the kernel, the run dir or the process table."""
+    # a container's exit hook (`container cleanup`, started by its shim when `rm -f` kills it)
+    # may still be finishing when `rm -f` returns: first wait for the root's processes to end
+    deadline = time.monotonic() + 10
+    while engine_processes(dy) and time.monotonic() < deadline:
+        time.sleep(0.05)
     tag, found = dy.tag, []
     for line in kernel.links(dy.root_id).splitlines():
         name = line.split(":")[1].strip().split("@")[0]
@@ -99,6 +104,11 @@ def residue(dy, subnets: list[str]) -> list[str]:
     found += [f"netns {p}" for p in netns.iterdir()] if netns.is_dir() else []
     found += [f"mount {line}" for line in Path("/proc/self/mountinfo").read_text().splitlines()
               if str(dy.run_dir) in line or str(dy.root) in line]
+    return found + engine_processes(dy)
+
+
+def engine_processes(dy) -> list[str]:
+    found = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit() and int(proc.name) != os.getpid():
             try:
