@@ -46,6 +46,8 @@ def base_layer() -> bytes:
         .file("etc/shadow", b"secret", mode=0o600)
         .file("opt/app/old.txt", b"old")
         .file("opt/app/conf/a.conf", b"a")
+        .dir("var")  # with their own times: a parent the tar leaves out gets the time it was made
+        .dir("var/log")
         .file("var/log/x.log", b"x")
         .bytes()
     )
