@@ -11,14 +11,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
-from api_common import CpuGroup, dockyard_server  # noqa: E402
-from api_run import DOCKER, HOST_DOCKER, cli_env, load_busybox, start_podman  # noqa: E402
-from common import DOCKYARD, report, timed  # noqa: E402
+from api_common import CpuGroup  # noqa: E402
+from api_run import DOCKER, api_engines, with_cpu_group  # noqa: E402
+from common import report, timed  # noqa: E402
 
 
 def exec_run_seconds(client, container, detach: bool) -> float:
@@ -27,28 +25,10 @@ def exec_run_seconds(client, container, detach: bool) -> float:
     return time.perf_counter() - t0
 
 
-def main(runs: int = 15) -> None:
-    cpu = CpuGroup("-exec") if os.path.isdir("/sys/fs/cgroup/cpuacct") else None
-    try:
-        run(runs, cpu)
-    finally:
-        if cpu:
-            cpu.remove()
-
-
 def run(runs: int, cpu: CpuGroup | None) -> None:
     import docker
 
-    with dockyard_server(cpu) as (sock, env), tempfile.TemporaryDirectory() as t:
-        tmp = Path(t)
-        archive = tmp / "busybox.tar"
-        subprocess.run([DOCKYARD, "save", "-o", str(archive), "busybox"], env=env, check=True)
-        engines = {"dockyard": cli_env(str(sock))}
-        if os.path.exists(HOST_DOCKER) and load_busybox(archive, cli_env(HOST_DOCKER)):
-            engines["docker"] = cli_env(HOST_DOCKER)
-        podman = start_podman(tmp)
-        if podman and load_busybox(archive, cli_env(podman[1])):
-            engines["podman"] = cli_env(podman[1])
+    with api_engines(cpu) as engines:
         names = {}
         try:
             for name, e in engines.items():
@@ -82,10 +62,7 @@ def run(runs: int, cpu: CpuGroup | None) -> None:
             for name, e in engines.items():
                 if name in names:
                     subprocess.run([DOCKER, "rm", "-f", names[name]], env=e, capture_output=True)
-            if podman:
-                podman[0].terminate()
-                podman[0].wait(10)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 15)
+    with_cpu_group(run, int(sys.argv[1]) if len(sys.argv) > 1 else 15, "-exec")

@@ -13,7 +13,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 sys.path.insert(0, os.path.dirname(__file__))
 from api_common import CpuGroup, dockyard_server  # noqa: E402
@@ -52,16 +54,11 @@ def wait_removed(env: dict) -> None:
         time.sleep(0.01)
 
 
-def main(runs: int = 10) -> None:
-    cpu = CpuGroup() if os.path.isdir("/sys/fs/cgroup/cpuacct") else None
-    try:
-        run(runs, cpu)
-    finally:
-        if cpu:
-            cpu.remove()
-
-
-def run(runs: int, cpu: CpuGroup | None) -> None:
+@contextmanager
+def api_engines(cpu: CpuGroup | None) -> Iterator[dict[str, dict]]:
+    """The docker CLI's environment for each engine, each with busybox loaded from dockyard's
+    own save: dockyard's throwaway server (in `cpu`), the host's dockerd where it runs, and a
+    Podman API service where podman is installed."""
     with dockyard_server(cpu) as (sock, env), tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         archive = tmp / "busybox.tar"
@@ -73,27 +70,42 @@ def run(runs: int, cpu: CpuGroup | None) -> None:
         if podman and load_busybox(archive, cli_env(podman[1])):
             engines["podman"] = cli_env(podman[1])
         try:
-            times: dict[str, list[float]] = {name: [] for name in engines}
-            cmd = [DOCKER, "run", "--rm", "busybox:latest", "true"]
-            for name, e in engines.items():  # warm-up
-                timed(cmd, env=e)
-            used = 0.0
-            for _ in range(runs):
-                for name, e in engines.items():
-                    before = cpu.seconds() if cpu and name == "dockyard" else 0.0
-                    times[name].append(timed(cmd, env=e))
-                    if cpu and name == "dockyard":
-                        wait_removed(e)  # the exit hook's work belongs to this run
-                        used += cpu.seconds() - before
-            report("docker run --rm busybox true (docker CLI over the API)", times.pop("dockyard"), times)
-            if cpu:
-                print(f"  dockyard CPU per run (server, shim, hooks, runtime; not the container): "
-                      f"{used / runs * 1000:.0f} ms")
+            yield engines
         finally:
             if podman:
                 podman[0].terminate()
                 podman[0].wait(10)
 
 
+def with_cpu_group(run, runs: int, name: str = "") -> None:
+    """`run(runs, cpu)` with a cpuacct group for dockyard's server where cgroup v1 has one."""
+    cpu = CpuGroup(name) if os.path.isdir("/sys/fs/cgroup/cpuacct") else None
+    try:
+        run(runs, cpu)
+    finally:
+        if cpu:
+            cpu.remove()
+
+
+def run(runs: int, cpu: CpuGroup | None) -> None:
+    with api_engines(cpu) as engines:
+        times: dict[str, list[float]] = {name: [] for name in engines}
+        cmd = [DOCKER, "run", "--rm", "busybox:latest", "true"]
+        for name, e in engines.items():  # warm-up
+            timed(cmd, env=e)
+        used = 0.0
+        for _ in range(runs):
+            for name, e in engines.items():
+                before = cpu.seconds() if cpu and name == "dockyard" else 0.0
+                times[name].append(timed(cmd, env=e))
+                if cpu and name == "dockyard":
+                    wait_removed(e)  # the exit hook's work belongs to this run
+                    used += cpu.seconds() - before
+        report("docker run --rm busybox true (docker CLI over the API)", times.pop("dockyard"), times)
+        if cpu:
+            print(f"  dockyard CPU per run (server, shim, hooks, runtime; not the container): "
+                  f"{used / runs * 1000:.0f} ms")
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)
+    with_cpu_group(run, int(sys.argv[1]) if len(sys.argv) > 1 else 10)

@@ -15,3 +15,14 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "the condition", step
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(step)
+
+
+def recv_until(sock, needle: bytes, timeout: float = 30.0) -> bytes:
+    """Bytes from a stream socket until `needle` shows up; fail if it ends or `timeout` passes first."""
+    sock.settimeout(timeout)
+    data = b""
+    while needle not in data:
+        chunk = sock.recv(4096)
+        assert chunk, f"stream ended before {needle!r}; got {data!r}"
+        data += chunk
+    return data

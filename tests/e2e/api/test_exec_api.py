@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import DOCKYARD
 from tests.e2e.api.conftest import DOCKER
 from tests.helpers.rawhttp import http
-from tests.helpers.waiting import wait_for
+from tests.helpers.waiting import recv_until, wait_for
 from tests.integration.containers.test_exec_quick import PROCESS
 
 pytestmark = pytest.mark.root
@@ -32,16 +32,6 @@ def status(call, *args, **kw) -> int:
     except docker.errors.APIError as e:
         return e.status_code
     return 200
-
-
-def read_until(sock, text: bytes, timeout: float = 30) -> bytes:
-    sock.settimeout(timeout)
-    seen = b""
-    while text not in seen:
-        data = sock.recv(4096)
-        assert data, f"no {text!r} in {seen!r}"
-        seen += data
-    return seen
 
 
 def test_exec_endpoints_answer_as_dockerd(engine_api):
@@ -76,15 +66,15 @@ def test_exec_endpoints_answer_as_dockerd(engine_api):
     sock = api.exec_start(eid, socket=True)._sock
     sock.sendall(b"fed\n")
     sock.shutdown(1)
-    assert read_until(sock, b"fed\n").endswith(b"\x01\x00\x00\x00\x00\x00\x00\x04fed\n")
+    assert recv_until(sock, b"fed\n").endswith(b"\x01\x00\x00\x00\x00\x00\x00\x04fed\n")
     sock.close()
     eid = api.exec_create(name, ["sh", "-c", "tty; read x; stty size"], stdin=True, tty=True)["Id"]
     sock = api.exec_start(eid, socket=True, tty=True)._sock
-    assert b"/dev/pts/" in read_until(sock, b"\n")
+    assert b"/dev/pts/" in recv_until(sock, b"\n")
     assert wait_for(lambda: api.exec_inspect(eid)["Running"], what="the TTY exec running")
     api.exec_resize(eid, height=33, width=101)
     sock.sendall(b"\n")
-    read_until(sock, b"33 101")
+    recv_until(sock, b"33 101")
     sock.close()
     wait_for(lambda: api.exec_inspect(eid)["ExitCode"] == 0, what="the TTY exec's end")
 

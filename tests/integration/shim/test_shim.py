@@ -18,6 +18,7 @@ import pytest
 from dockyard.errors import DockyardError
 from dockyard.runtime.shim import protocol
 from dockyard.runtime.shim.records import running_run
+from tests.helpers.waiting import recv_until
 
 from .conftest import alive, wait_for
 
@@ -34,17 +35,6 @@ def log_entries(path: str) -> list[dict]:
 def parse_time(text: str) -> datetime:
     whole, nanos = TIME.match(text).groups()
     return datetime.fromisoformat(f"{whole}.{nanos[:6]}+00:00")
-
-
-def recv_until(sock: socket.socket, needle: bytes, timeout: float = 10) -> bytes:
-    """Raw bytes from sock until needle shows up."""
-    sock.settimeout(timeout)
-    data = b""
-    while needle not in data:
-        chunk = sock.recv(4096)
-        assert chunk, f"stream ended before {needle!r}; got {data!r}"
-        data += chunk
-    return data
 
 
 def frames_until(sock: socket.socket, needle: bytes, timeout: float = 10) -> list[tuple[int, bytes]]:
