@@ -32,6 +32,9 @@ def root_id(root: Path) -> str:
         return found
     path = root / ID_FILE
     if path.exists():
+        found = read_root_id(root)  # another process linked its own in meanwhile
+        if found:
+            return found
         raise DockyardError(f"{path} does not hold a root identity (8 hex digits); fix or remove it")
     tmp = root / f".{ID_FILE}.{os.getpid()}"
     tmp.write_text(os.urandom(4).hex() + "\n")
